@@ -1,0 +1,19 @@
+//! qrpay's domain: money, ids, business days, shops, orders, payouts and the
+//! payout rules. No I/O and no AWS types: every function is a thin adapter
+//! from its event to what lives here.
+
+pub mod ids;
+pub mod money;
+pub mod order;
+pub mod payout;
+pub mod rules;
+pub mod shop;
+pub mod time;
+
+pub use ids::{DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
+pub use money::{Amount, AmountError, Money};
+pub use order::{Order, OrderStatus};
+pub use payout::{Payout, PayoutReason, PayoutStatus};
+pub use rules::{evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest};
+pub use shop::{Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, Role, Secret, Shop, ShopSetup};
+pub use time::{BusinessDate, Clock, SystemClock, TestClock};

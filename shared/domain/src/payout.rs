@@ -1,0 +1,125 @@
+//! Small payouts and their state machine (SPEC §4):
+//! `PENDING → PROCESSING → SUCCEEDED | FAILED` and `PENDING → FAILED`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
+use crate::money::Amount;
+use crate::time::BusinessDate;
+
+/// Longest merchant note kept on a payout.
+pub const MAX_PAYOUT_NOTE_CHARS: usize = 200;
+/// Longest failure reason kept on a payout.
+pub const MAX_FAILURE_REASON_CHARS: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayoutStatus {
+    Pending,
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+impl PayoutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "PENDING",
+            PayoutStatus::Processing => "PROCESSING",
+            PayoutStatus::Succeeded => "SUCCEEDED",
+            PayoutStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PayoutStatus> {
+        [
+            PayoutStatus::Pending,
+            PayoutStatus::Processing,
+            PayoutStatus::Succeeded,
+            PayoutStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Live payouts count against every limit; a failed one has released all.
+    pub fn is_live(self) -> bool {
+        !matches!(self, PayoutStatus::Failed)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, PayoutStatus::Succeeded | PayoutStatus::Failed)
+    }
+
+    /// The only moves the state machine allows.
+    pub fn can_become(self, next: PayoutStatus) -> bool {
+        use PayoutStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Processing) | (Processing, Succeeded) | (Processing, Failed) | (Pending, Failed)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayoutReason {
+    ShippingFee,
+    PriceDifference,
+    Other,
+}
+
+impl PayoutReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutReason::ShippingFee => "SHIPPING_FEE",
+            PayoutReason::PriceDifference => "PRICE_DIFFERENCE",
+            PayoutReason::Other => "OTHER",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PayoutReason> {
+        [PayoutReason::ShippingFee, PayoutReason::PriceDifference, PayoutReason::Other]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    pub payout_id: PayoutId,
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
+    pub operator_id: OperatorId,
+    /// Whether a sub-account's daily counter holds this payout.
+    pub counted_for_operator: bool,
+    pub amount: Amount,
+    pub reason: PayoutReason,
+    pub note: Option<String>,
+    pub status: PayoutStatus,
+    pub failure_reason: Option<String>,
+    /// The Beijing day whose counters hold this payout.
+    pub business_date: BusinessDate,
+    pub idempotency_key: IdempotencyKey,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PayoutStatus::*;
+
+    #[test]
+    fn state_machine_allows_only_the_spec_moves() {
+        let all = [Pending, Processing, Succeeded, Failed];
+        let allowed = [(Pending, Processing), (Processing, Succeeded), (Processing, Failed), (Pending, Failed)];
+        for from in all {
+            for to in all {
+                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        assert!(Succeeded.is_final() && Failed.is_final());
+        assert!(Pending.is_live() && Processing.is_live() && Succeeded.is_live() && !Failed.is_live());
+    }
+}

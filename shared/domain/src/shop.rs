@@ -1,0 +1,149 @@
+//! Shops, their operators and devices.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DeviceId, OperatorId, ShopId};
+use crate::money::{Amount, Money};
+use crate::rules::DEFAULT_SHOP_DAILY_CAP_FEN;
+
+/// Longest shop name we keep.
+pub const MAX_SHOP_NAME_CHARS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shop {
+    pub shop_id: ShopId,
+    pub name: String,
+    /// The main account: it may always pay out (SPEC §4 rule 3).
+    pub owner_operator_id: OperatorId,
+    pub daily_payout_cap: Amount,
+    /// What the shop can still pay out from (the aggregated goods-payment account).
+    pub payout_balance: Money,
+    /// Reserved by payouts that are not final yet.
+    pub payout_held: Money,
+    pub instalments: InstalmentConfig,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a platform operator sets with `PUT /admin/shops/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopSetup {
+    pub shop_id: ShopId,
+    pub name: String,
+    pub owner_operator_id: OperatorId,
+    pub daily_payout_cap: Amount,
+    pub payout_balance: Money,
+    pub instalments: InstalmentConfig,
+}
+
+impl ShopSetup {
+    pub fn default_daily_cap() -> Amount {
+        Amount::from_fen(DEFAULT_SHOP_DAILY_CAP_FEN).expect("default cap is a valid amount")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeePayer {
+    Shop,
+    Buyer,
+}
+
+/// Monthly-pay settings of a shop (SPEC §3). Periods are 3, 6 or 12.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalmentConfig {
+    pub min_amount: Amount,
+    pub fee_payer: FeePayer,
+    /// Fee rate per plan, keyed by the number of periods.
+    pub fee_rates: BTreeMap<u8, Decimal>,
+}
+
+pub const INSTALMENT_PERIODS: [u8; 3] = [3, 6, 12];
+
+impl Default for InstalmentConfig {
+    fn default() -> Self {
+        InstalmentConfig {
+            min_amount: Amount::from_fen(10_000).expect("valid"),
+            fee_payer: FeePayer::Shop,
+            fee_rates: [(3, Decimal::new(230, 4)), (6, Decimal::new(450, 4)), (12, Decimal::new(750, 4))]
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Staff,
+    Admin,
+}
+
+/// Who is calling, as the JWT authorizer vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub operator_id: OperatorId,
+    pub role: Role,
+    /// `None` only for platform admins.
+    pub shop_id: Option<ShopId>,
+}
+
+/// A sub-account's payout permission, set by the main account (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutQuota {
+    pub shop_id: ShopId,
+    pub operator_id: OperatorId,
+    pub enabled: bool,
+    pub per_payout_limit: Amount,
+    pub daily_limit: Amount,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A secret value whose `Debug` never shows it (SPEC §7).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Shortest and longest device secret accepted.
+pub const DEVICE_SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=128;
+
+/// A POS terminal registered to one shop, with its own signing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub device_id: DeviceId,
+    pub shop_id: ShopId,
+    pub secret: Secret,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let s = Secret::new("super-secret-value".into());
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+}

@@ -1,0 +1,157 @@
+//! Business days and the clock port. SPEC §2: the business day is the
+//! calendar day in Asia/Shanghai; caps reset at 00:00 Beijing time.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Asia::Shanghai;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A business day (Asia/Shanghai calendar date).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BusinessDate(NaiveDate);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("date must be YYYY-MM-DD")]
+pub struct DateError;
+
+impl BusinessDate {
+    /// The Beijing calendar day an instant falls on.
+    pub fn of(instant: DateTime<Utc>) -> BusinessDate {
+        BusinessDate(instant.with_timezone(&Shanghai).date_naive())
+    }
+
+    pub fn parse(text: &str) -> Result<BusinessDate, DateError> {
+        if text.len() != 10 {
+            return Err(DateError);
+        }
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(BusinessDate)
+            .map_err(|_| DateError)
+    }
+
+    pub fn naive(self) -> NaiveDate {
+        self.0
+    }
+}
+
+impl fmt::Display for BusinessDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl fmt::Debug for BusinessDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BusinessDate({self})")
+    }
+}
+
+impl Serialize for BusinessDate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for BusinessDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        BusinessDate::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Renders an instant as RFC 3339 in Beijing time, with milliseconds.
+pub fn rfc3339_beijing(instant: DateTime<Utc>) -> String {
+    instant
+        .with_timezone(&Shanghai)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+}
+
+/// Where "now" comes from. Every function takes time from here, never from
+/// the system clock directly, so tests and the local stack can move it.
+/// Instants are whole milliseconds: what the stores keep.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        from_millis(Utc::now().timestamp_millis())
+    }
+}
+
+/// A clock that only moves when told to (tests, the sandbox's test clock).
+#[derive(Debug)]
+pub struct TestClock {
+    now_ms: AtomicI64,
+}
+
+impl TestClock {
+    pub fn at(instant: DateTime<Utc>) -> TestClock {
+        TestClock {
+            now_ms: AtomicI64::new(instant.timestamp_millis()),
+        }
+    }
+
+    /// Moves the clock forward (never backward: a negative step is ignored).
+    pub fn advance_ms(&self, step_ms: i64) -> DateTime<Utc> {
+        let step = step_ms.max(0);
+        from_millis(self.now_ms.fetch_add(step, Ordering::SeqCst) + step)
+    }
+
+    pub fn set(&self, instant: DateTime<Utc>) {
+        self.now_ms
+            .store(instant.timestamp_millis(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        from_millis(self.now_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// An instant from epoch milliseconds; out-of-range input saturates to the epoch.
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beijing(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn business_day_follows_beijing_midnight_not_utc() {
+        let late = beijing("2026-03-01T23:59:59+08:00");
+        let midnight = beijing("2026-03-02T00:00:00+08:00");
+        assert_eq!(BusinessDate::of(late).to_string(), "2026-03-01");
+        assert_eq!(BusinessDate::of(midnight).to_string(), "2026-03-02");
+        // 16:00 UTC is already the next Beijing day.
+        assert_eq!(BusinessDate::of(beijing("2026-03-01T16:00:00Z")).to_string(), "2026-03-02");
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert!(BusinessDate::parse("2026-02-28").is_ok());
+        for bad in ["2026-02-30", "2026-2-28", "20260228", "2026-02-28T00:00", ""] {
+            assert!(BusinessDate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn test_clock_moves_only_forward() {
+        let clock = TestClock::at(beijing("2026-03-01T10:00:00+08:00"));
+        clock.advance_ms(60_000);
+        clock.advance_ms(-5_000);
+        assert_eq!(rfc3339_beijing(clock.now()), "2026-03-01T10:01:00.000+08:00");
+    }
+}
