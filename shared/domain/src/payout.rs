@@ -123,3 +123,8 @@ mod tests {
         assert!(Pending.is_live() && Processing.is_live() && Succeeded.is_live() && !Failed.is_live());
     }
 }
+
+/// A failure reason cut to what we keep (`MAX_FAILURE_REASON_CHARS`).
+pub fn bounded_failure_reason(reason: &str) -> String {
+    reason.chars().take(MAX_FAILURE_REASON_CHARS).collect()
+}

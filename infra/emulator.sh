@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Local AWS emulator (moto: DynamoDB + SQS on one port) for the Rust test suites.
+#   infra/emulator.sh install|start|stop|run|python
+# Human messages go to stderr; `start` prints only the endpoint URL and
+# `python` only the venv's python path on stdout.
+set -euo pipefail
+
+MOTO_VERSION=5.2.5
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/infra/.venv"
+LOCK="$ROOT/infra/.venv.lock"   # gitignored
+PY="$VENV/bin/python"
+LAUNCHER="$ROOT/infra/emulator/launcher.py"
+STATE="${QRPAY_EMULATOR_STATE:-$ROOT/target/emulator}"
+PORT="${QRPAY_EMULATOR_PORT:-0}"
+
+log() { echo "emulator: $*" >&2; }
+
+# Fast check (metadata only, ~0.1 s): right moto version plus flask bits.
+venv_ok() {
+    [ -x "$PY" ] && "$PY" - "$MOTO_VERSION" >/dev/null 2>&1 <<'EOF'
+import sys
+from importlib.metadata import version
+version("flask"), version("flask-cors")
+sys.exit(version("moto") != sys.argv[1])
+EOF
+}
+
+install() {
+    venv_ok && return 0  # fast path: silent
+    # Several test processes may call this at once: one installs, others wait.
+    exec 9>"$LOCK"
+    flock 9
+    if ! venv_ok; then
+        log "installing moto $MOTO_VERSION into $VENV"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+        "$PY" -m pip install -q --disable-pip-version-check \
+            "moto[dynamodb,sqs]==$MOTO_VERSION" flask flask-cors >&2
+        "$PY" -c 'import moto, flask, flask_cors' && venv_ok ||
+            { log "moto import failed after install"; exit 1; }
+    fi
+    exec 9>&-
+}
+
+# A zombie (exited, not yet reaped by init) counts as dead.
+pid_alive() {
+    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null &&
+        ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+start() {
+    install
+    mkdir -p "$STATE"
+    exec 8>"$STATE/lock"; flock 8  # concurrent starts share one launcher
+    if pid_alive "$(cat "$STATE/pid" 2>/dev/null)" && [ -s "$STATE/endpoint" ]; then
+        cat "$STATE/endpoint"   # already running
+        return 0
+    fi
+    stop 2>/dev/null  # a stale or half-started launcher must not be orphaned
+    nohup "$PY" "$LAUNCHER" --port "$PORT" >"$STATE/stdout.log" 2>"$STATE/stderr.log" </dev/null 8>&- &
+    local pid=$!
+    echo "$pid" >"$STATE/pid"
+    local endpoint="" i
+    for ((i = 0; i < 300; i++)); do  # 30 s
+        # The log may not exist yet: don't let set -e kill us over that.
+        endpoint="$(sed -n 's/^QRPAY_EMULATOR_READY //p' "$STATE/stdout.log" 2>/dev/null || true)"
+        [ -n "$endpoint" ] && break
+        if ! pid_alive "$pid"; then
+            log "launcher exited early:"; cat "$STATE/stderr.log" >&2
+            rm -f "$STATE/pid"; exit 1
+        fi
+        sleep 0.1
+    done
+    if [ -z "$endpoint" ]; then
+        log "launcher not ready after 30 s"; kill "$pid" 2>/dev/null || true
+        rm -f "$STATE/pid"; exit 1
+    fi
+    echo "$endpoint" >"$STATE/endpoint"
+    echo "$endpoint"
+}
+
+stop() {
+    local pid
+    pid="$(cat "$STATE/pid" 2>/dev/null || true)"
+    if pid_alive "$pid"; then
+        kill "$pid"
+        for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
+        pid_alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+        log "stopped pid $pid"
+    fi
+    rm -f "$STATE/pid" "$STATE/endpoint" "$STATE/stdout.log" "$STATE/stderr.log"
+}
+
+case "${1:-}" in
+    install) install ;;
+    start) start ;;
+    stop) stop ;;
+    run) install; exec "$PY" "$LAUNCHER" --port "$PORT" ;;
+    python) install; echo "$PY" ;;
+    *) echo "usage: $0 install|start|stop|run|python" >&2; exit 2 ;;
+esac

@@ -1,0 +1,329 @@
+//! Item layout of the single table and the conversions to and from domain
+//! types. Amounts are stored as integer fen in DynamoDB numbers: exact in
+//! DynamoDB and in every emulator, and never a float anywhere.
+//!
+//! | item            | PK              | SK                        | GSI1 (by order)          | GSI2 (by day)          |
+//! |-----------------|-----------------|---------------------------|--------------------------|------------------------|
+//! | shop            | `SHOP#{shop}`   | `SHOP`                    |                          |                        |
+//! | order           | `SHOP#{shop}`   | `ORDER#{order}`           |                          |                        |
+//! | payout quota    | `SHOP#{shop}`   | `QUOTA#{operator}`        |                          |                        |
+//! | payout          | `SHOP#{shop}`   | `PAYOUT#{payout}`         | `SHOP#{s}#ORDER#{o}` / `PAYOUT#{p}` | `SHOP#{s}#DAY#{d}` / `PAYOUT#{p}` |
+//! | idempotency     | `SHOP#{shop}`   | `IDEMPOTENCY#{key}`       |                          |                        |
+//! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
+//! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
+//! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use qrpay_domain::time::from_millis;
+use qrpay_domain::{
+    Amount, BusinessDate, Device, DeviceId, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId,
+    OrderStatus, Payout, PayoutId, PayoutQuota, PayoutReason, PayoutStatus, Secret, Shop, ShopId,
+};
+
+use crate::{DayTotals, StoreError};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+/// TTL attribute (epoch seconds) for records that may expire, such as POS nonces.
+pub const TTL_ATTRIBUTE: &str = "expires_at_s";
+
+// Attribute names used in expressions (always through `#names`: several are
+// DynamoDB reserved words).
+pub const PAYOUT_TOTAL: &str = "payout_total_fen";
+pub const PAYOUT_COUNT: &str = "payout_count";
+pub const LIVE_TOTAL: &str = "payouts_live_total_fen";
+pub const LIVE_COUNT: &str = "payouts_live_count";
+pub const LAST_PAYOUT_AT: &str = "last_payout_at_ms";
+pub const BALANCE: &str = "payout_balance_fen";
+pub const HELD: &str = "payout_held_fen";
+pub const CAP: &str = "daily_payout_cap_fen";
+pub const OWNER: &str = "owner_operator_id";
+pub const ORDER_STATUS: &str = "order_status";
+pub const PAID: &str = "paid_amount_fen";
+pub const REFUNDED: &str = "refunded_amount_fen";
+pub const PAYOUT_STATUS: &str = "payout_status";
+pub const ENABLED: &str = "enabled";
+pub const PER_PAYOUT_LIMIT: &str = "per_payout_limit_fen";
+pub const DAILY_LIMIT: &str = "daily_limit_fen";
+pub const FINGERPRINT: &str = "fingerprint";
+pub const UPDATED_AT: &str = "updated_at_ms";
+
+pub fn shop_pk(shop: &ShopId) -> String {
+    format!("SHOP#{shop}")
+}
+
+pub fn key(pk: String, sk: String) -> Item {
+    HashMap::from([(PK.to_owned(), AttributeValue::S(pk)), (SK.to_owned(), AttributeValue::S(sk))])
+}
+
+pub fn shop_key(shop: &ShopId) -> Item {
+    key(shop_pk(shop), "SHOP".into())
+}
+pub fn order_key(shop: &ShopId, order: &OrderId) -> Item {
+    key(shop_pk(shop), format!("ORDER#{order}"))
+}
+pub fn quota_key(shop: &ShopId, operator: &OperatorId) -> Item {
+    key(shop_pk(shop), format!("QUOTA#{operator}"))
+}
+pub fn payout_sk(payout: &PayoutId) -> String {
+    format!("PAYOUT#{payout}")
+}
+pub fn payout_key(shop: &ShopId, payout: &PayoutId) -> Item {
+    key(shop_pk(shop), payout_sk(payout))
+}
+pub fn idempotency_key(shop: &ShopId, idem: &IdempotencyKey) -> Item {
+    key(shop_pk(shop), format!("IDEMPOTENCY#{}", idem.as_str()))
+}
+pub fn shop_day_key(shop: &ShopId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("DAY#{date}"))
+}
+pub fn operator_day_key(shop: &ShopId, operator: &OperatorId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("OPDAY#{date}#{operator}"))
+}
+pub fn device_key(device: &DeviceId) -> Item {
+    key(format!("DEVICE#{device}"), "DEVICE".into())
+}
+pub fn order_payouts_gsi_pk(shop: &ShopId, order: &OrderId) -> String {
+    format!("SHOP#{shop}#ORDER#{order}")
+}
+pub fn day_payouts_gsi_pk(shop: &ShopId, date: BusinessDate) -> String {
+    format!("SHOP#{shop}#DAY#{date}")
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+pub fn ms(t: DateTime<Utc>) -> AttributeValue {
+    n(t.timestamp_millis())
+}
+
+fn corrupt(name: &str, item: &Item) -> StoreError {
+    let what = item.get(SK).and_then(|v| v.as_s().ok()).map_or("?", |v| v.as_str());
+    StoreError::Corrupt(format!("attribute {name} of {what}"))
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(name, item))
+}
+
+pub fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+pub fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt(name, item))
+}
+
+fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    item.get(name).map(|_| get_i64(item, name)).transpose()
+}
+
+fn get_bool(item: &Item, name: &str) -> Result<bool, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .ok_or_else(|| corrupt(name, item))
+}
+
+pub fn get_money(item: &Item, name: &str) -> Result<Money, StoreError> {
+    Money::from_fen(get_i64(item, name)?).ok_or_else(|| corrupt(name, item))
+}
+
+fn get_amount(item: &Item, name: &str) -> Result<Amount, StoreError> {
+    Amount::from_fen(get_i64(item, name)?).map_err(|_| corrupt(name, item))
+}
+
+fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    get_i64(item, name).map(from_millis)
+}
+
+fn parse<T, E>(item: &Item, name: &str, f: impl FnOnce(&str) -> Result<T, E>) -> Result<T, StoreError> {
+    f(get_s(item, name)?).map_err(|_| corrupt(name, item))
+}
+
+pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
+    let instalments: InstalmentConfig = parse(item, "instalments", |t| serde_json::from_str::<InstalmentConfig>(t))?;
+    Ok(Shop {
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        name: get_s(item, "name")?.to_owned(),
+        owner_operator_id: parse(item, OWNER, OperatorId::parse)?,
+        daily_payout_cap: get_amount(item, CAP)?,
+        payout_balance: get_money(item, BALANCE)?,
+        payout_held: get_money(item, HELD)?,
+        instalments,
+        created_at: get_time(item, "created_at_ms")?,
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn order_item(order: &Order) -> Item {
+    let mut item = order_key(&order.shop_id, &order.order_id);
+    item.extend([
+        ("entity".to_owned(), s("order")),
+        ("order_id".to_owned(), s(order.order_id.as_str())),
+        ("shop_id".to_owned(), s(order.shop_id.as_str())),
+        ("amount_fen".to_owned(), n(order.amount.fen())),
+        (PAID.to_owned(), n(order.paid_amount.fen())),
+        (REFUNDED.to_owned(), n(order.refunded_amount.fen())),
+        (ORDER_STATUS.to_owned(), s(order.status.as_str())),
+        ("provider".to_owned(), s(order.provider.as_str())),
+        (LIVE_TOTAL.to_owned(), n(order.payouts_live_total.fen())),
+        (LIVE_COUNT.to_owned(), n(i64::from(order.payouts_live_count))),
+        ("created_at_ms".to_owned(), ms(order.created_at)),
+        (UPDATED_AT.to_owned(), ms(order.updated_at)),
+    ]);
+    if let Some(txn) = &order.provider_txn_id {
+        item.insert("provider_txn_id".to_owned(), s(txn.as_str()));
+    }
+    if let Some(at) = order.last_payout_at {
+        item.insert(LAST_PAYOUT_AT.to_owned(), ms(at));
+    }
+    item
+}
+
+pub fn order_from(item: &Item) -> Result<Order, StoreError> {
+    Ok(Order {
+        order_id: parse(item, "order_id", OrderId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        amount: get_amount(item, "amount_fen")?,
+        paid_amount: get_money(item, PAID)?,
+        refunded_amount: get_money(item, REFUNDED)?,
+        status: parse(item, ORDER_STATUS, |t| OrderStatus::parse(t).ok_or(()))?,
+        provider: get_s(item, "provider")?.to_owned(),
+        provider_txn_id: get_opt_s(item, "provider_txn_id"),
+        payouts_live_total: get_money(item, LIVE_TOTAL)?,
+        payouts_live_count: u32::try_from(get_i64(item, LIVE_COUNT)?).map_err(|_| corrupt(LIVE_COUNT, item))?,
+        last_payout_at: get_opt_i64(item, LAST_PAYOUT_AT)?.map(from_millis),
+        created_at: get_time(item, "created_at_ms")?,
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn quota_item(quota: &PayoutQuota) -> Item {
+    let mut item = quota_key(&quota.shop_id, &quota.operator_id);
+    item.extend([
+        ("entity".to_owned(), s("payout_quota")),
+        ("shop_id".to_owned(), s(quota.shop_id.as_str())),
+        ("operator_id".to_owned(), s(quota.operator_id.as_str())),
+        (ENABLED.to_owned(), AttributeValue::Bool(quota.enabled)),
+        (PER_PAYOUT_LIMIT.to_owned(), n(quota.per_payout_limit.fen())),
+        (DAILY_LIMIT.to_owned(), n(quota.daily_limit.fen())),
+        (UPDATED_AT.to_owned(), ms(quota.updated_at)),
+    ]);
+    item
+}
+
+pub fn quota_from(item: &Item) -> Result<PayoutQuota, StoreError> {
+    Ok(PayoutQuota {
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        operator_id: parse(item, "operator_id", OperatorId::parse)?,
+        enabled: get_bool(item, ENABLED)?,
+        per_payout_limit: get_amount(item, PER_PAYOUT_LIMIT)?,
+        daily_limit: get_amount(item, DAILY_LIMIT)?,
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn payout_item(payout: &Payout) -> Item {
+    let mut item = payout_key(&payout.shop_id, &payout.payout_id);
+    let sk = payout_sk(&payout.payout_id);
+    item.extend([
+        ("entity".to_owned(), s("payout")),
+        (GSI1PK.to_owned(), s(order_payouts_gsi_pk(&payout.shop_id, &payout.order_id))),
+        (GSI1SK.to_owned(), s(sk.clone())),
+        (GSI2PK.to_owned(), s(day_payouts_gsi_pk(&payout.shop_id, payout.business_date))),
+        (GSI2SK.to_owned(), s(sk)),
+        ("payout_id".to_owned(), s(payout.payout_id.as_str())),
+        ("shop_id".to_owned(), s(payout.shop_id.as_str())),
+        ("order_id".to_owned(), s(payout.order_id.as_str())),
+        ("operator_id".to_owned(), s(payout.operator_id.as_str())),
+        ("counted_for_operator".to_owned(), AttributeValue::Bool(payout.counted_for_operator)),
+        ("amount_fen".to_owned(), n(payout.amount.fen())),
+        ("reason".to_owned(), s(payout.reason.as_str())),
+        (PAYOUT_STATUS.to_owned(), s(payout.status.as_str())),
+        ("business_date".to_owned(), s(payout.business_date.to_string())),
+        ("idempotency_key".to_owned(), s(payout.idempotency_key.as_str())),
+        ("created_at_ms".to_owned(), ms(payout.created_at)),
+        (UPDATED_AT.to_owned(), ms(payout.updated_at)),
+    ]);
+    if let Some(note) = &payout.note {
+        item.insert("note".to_owned(), s(note.as_str()));
+    }
+    if let Some(reason) = &payout.failure_reason {
+        item.insert("failure_reason".to_owned(), s(reason.as_str()));
+    }
+    item
+}
+
+pub fn payout_from(item: &Item) -> Result<Payout, StoreError> {
+    Ok(Payout {
+        payout_id: parse(item, "payout_id", PayoutId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        order_id: parse(item, "order_id", OrderId::parse)?,
+        operator_id: parse(item, "operator_id", OperatorId::parse)?,
+        counted_for_operator: get_bool(item, "counted_for_operator")?,
+        amount: get_amount(item, "amount_fen")?,
+        reason: parse(item, "reason", |t| PayoutReason::parse(t).ok_or(()))?,
+        note: get_opt_s(item, "note"),
+        status: parse(item, PAYOUT_STATUS, |t| PayoutStatus::parse(t).ok_or(()))?,
+        failure_reason: get_opt_s(item, "failure_reason"),
+        business_date: parse(item, "business_date", BusinessDate::parse)?,
+        idempotency_key: parse(item, "idempotency_key", IdempotencyKey::parse)?,
+        created_at: get_time(item, "created_at_ms")?,
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn day_totals_from(item: Option<&Item>) -> Result<DayTotals, StoreError> {
+    let Some(item) = item else {
+        return Ok(DayTotals::default());
+    };
+    if !item.contains_key(PAYOUT_TOTAL) {
+        return Ok(DayTotals::default());
+    }
+    Ok(DayTotals {
+        total: get_money(item, PAYOUT_TOTAL)?,
+        count: u32::try_from(get_i64(item, PAYOUT_COUNT)?).map_err(|_| corrupt(PAYOUT_COUNT, item))?,
+    })
+}
+
+pub fn device_item(device: &Device) -> Item {
+    let mut item = device_key(&device.device_id);
+    item.extend([
+        ("entity".to_owned(), s("device")),
+        ("device_id".to_owned(), s(device.device_id.as_str())),
+        ("shop_id".to_owned(), s(device.shop_id.as_str())),
+        ("secret".to_owned(), s(device.secret.expose())),
+        (UPDATED_AT.to_owned(), ms(device.updated_at)),
+    ]);
+    item
+}
+
+pub fn device_from(item: &Item) -> Result<Device, StoreError> {
+    Ok(Device {
+        device_id: parse(item, "device_id", DeviceId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        secret: Secret::new(get_s(item, "secret")?.to_owned()),
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}

@@ -1,0 +1,700 @@
+//! The DynamoDB adapter: one table, single-table design (see `codec`).
+//!
+//! A payout reservation is one read round trip (`TransactGetItems`: a
+//! serializable snapshot of everything the rules look at) and one
+//! `TransactWriteItems` that writes the payout and re-checks every rule as a
+//! condition on the items it touches, as they are at that moment. A refusal
+//! found in the snapshot costs the read only. A cancelled transaction is
+//! turned back into the exact rule and headroom from the items DynamoDB
+//! returns with the cancellation (`ReturnValuesOnConditionCheckFailure`).
+
+mod codec;
+mod table;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Get, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure as OnFailure, TransactGetItem, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use qrpay_domain::payout::bounded_failure_reason;
+use qrpay_domain::rules::{latest_admissible_last_payout, MAX_LIVE_PAYOUTS_PER_ORDER};
+use qrpay_domain::{
+    evaluate_payout, BusinessDate, Device, DeviceId, OperatorId, OperatorStanding, Order, OrderId, OrderStatus,
+    Payout, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
+};
+
+pub use codec::{Item, TTL_ATTRIBUTE};
+pub use table::create_table;
+
+use crate::{page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError};
+use codec::*;
+
+/// Fresh attempts at a reservation or release that lost a race without any
+/// rule failing (a limit was changed meanwhile, or a transaction conflict).
+const MAX_WRITE_ATTEMPTS: usize = 4;
+/// Most payouts listed for one order (rule 1 keeps live ones to 5; failed
+/// ones are bounded by rule 2's pace).
+const MAX_ORDER_PAYOUTS_LISTED: usize = 1_000;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    round_trips: AtomicU64,
+}
+
+/// Everything the payout rules look at, as one snapshot.
+#[derive(Debug, Default)]
+struct PayoutSnapshot {
+    shop: Option<Shop>,
+    order: Option<Order>,
+    /// (fingerprint, payout id) of an earlier request with the same key.
+    idempotency: Option<(String, PayoutId)>,
+    shop_day: DayTotals,
+    quota: Option<PayoutQuota>,
+    operator_day: DayTotals,
+}
+
+/// The items of a reservation transaction, in order, so a cancellation
+/// reason can be matched to what it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Payout,
+    Idempotency,
+    Order,
+    Shop,
+    ShopDay,
+    Quota,
+    OperatorDay,
+}
+
+enum WriteOutcome {
+    Written,
+    Cancelled(Vec<CancellationReason>),
+}
+
+fn unavailable<E: std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("request could not be built: {err}"))
+}
+
+/// `#name` placeholders for every attribute an expression uses.
+fn names(list: &[&str]) -> Option<std::collections::HashMap<String, String>> {
+    Some(list.iter().map(|n| (format!("#{n}"), (*n).to_owned())).collect())
+}
+
+fn values(list: Vec<(&str, AttributeValue)>) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    Some(list.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn failed(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table.into(),
+            round_trips: AtomicU64::new(0),
+        }
+    }
+
+    /// Requests sent to DynamoDB so far (for the round-trip benchmark).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    fn trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        self.trip();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.trip();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn update(&self, key: Item, update: &str, condition: &str, attr_names: &[&str]) -> UpdateParts {
+        UpdateParts {
+            key,
+            update: update.to_owned(),
+            condition: condition.to_owned(),
+            names: names(attr_names),
+            values: Vec::new(),
+        }
+    }
+
+    async fn transact_write(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome, StoreError> {
+        self.trip();
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    Ok(WriteOutcome::Cancelled(cancelled.cancellation_reasons().to_vec()))
+                }
+                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            },
+        }
+    }
+
+    /// One serializable read of everything the rules look at.
+    async fn read_snapshot(&self, req: &PayoutRequest, date: BusinessDate) -> Result<PayoutSnapshot, StoreError> {
+        let keys = [
+            shop_key(&req.shop_id),
+            order_key(&req.shop_id, &req.order_id),
+            idempotency_key(&req.shop_id, &req.idempotency_key),
+            shop_day_key(&req.shop_id, date),
+            quota_key(&req.shop_id, &req.operator_id),
+            operator_day_key(&req.shop_id, &req.operator_id, date),
+        ];
+        let gets = keys
+            .into_iter()
+            .map(|key| {
+                let get = Get::builder().table_name(&self.table).set_key(Some(key)).build().map_err(build_error)?;
+                Ok(TransactGetItem::builder().get(get).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.trip();
+        let out = self
+            .client
+            .transact_get_items()
+            .set_transact_items(Some(gets))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let responses = out.responses();
+        let item = |i: usize| responses.get(i).and_then(|r| r.item());
+        Ok(PayoutSnapshot {
+            shop: item(0).map(shop_from).transpose()?,
+            order: item(1).map(order_from).transpose()?,
+            idempotency: item(2).map(idempotency_from).transpose()?,
+            shop_day: day_totals_from(item(3))?,
+            quota: item(4).map(quota_from).transpose()?,
+            operator_day: day_totals_from(item(5))?,
+        })
+    }
+
+    async fn replay(&self, req: &PayoutRequest, fingerprint: &str, payout_id: &PayoutId) -> Result<Reserved, ReserveError> {
+        if fingerprint != req.fingerprint() {
+            return Err(ReserveError::IdempotencyConflict);
+        }
+        let payout = self
+            .get_payout(&req.shop_id, payout_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("idempotency record points at missing {payout_id}")))?;
+        Ok(Reserved::Replayed(payout))
+    }
+
+    /// The reservation transaction: the rules again, as conditions.
+    fn reservation_items(
+        &self,
+        req: &PayoutRequest,
+        shop: &Shop,
+        order: &Order,
+        quota: Option<&PayoutQuota>,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<Slot>), StoreError> {
+        let amount = req.amount.fen();
+        let date = req.business_date();
+        let is_owner = req.operator_id == shop.owner_operator_id;
+        let now = req.now;
+        let mut items = Vec::with_capacity(7);
+        let mut slots = Vec::with_capacity(7);
+
+        let payout = req.to_payout(!is_owner);
+        items.push(self.put_new(payout_item(&payout), OnFailure::None)?);
+        slots.push(Slot::Payout);
+
+        let mut idem = idempotency_key(&req.shop_id, &req.idempotency_key);
+        idem.extend([
+            ("entity".to_owned(), s("idempotency")),
+            (FINGERPRINT.to_owned(), s(req.fingerprint())),
+            ("payout_id".to_owned(), s(payout.payout_id.as_str())),
+            ("created_at_ms".to_owned(), ms(now)),
+        ]);
+        items.push(self.put_new(idem, OnFailure::AllOld)?);
+        slots.push(Slot::Idempotency);
+
+        // Rules 1, 2, 4 and 9 on the order; its ceiling must be what we read.
+        let mut order_update = self.update(
+            order_key(&req.shop_id, &req.order_id),
+            "SET #payouts_live_total_fen = #payouts_live_total_fen + :amt, \
+             #payouts_live_count = #payouts_live_count + :one, \
+             #last_payout_at_ms = :now, #updated_at_ms = :now",
+            "attribute_exists(#PK) AND #order_status IN (:paid_status, :part_status) \
+             AND #paid_amount_fen = :paid AND #refunded_amount_fen = :refunded \
+             AND #payouts_live_count < :max_count AND #payouts_live_total_fen <= :max_prior \
+             AND (attribute_not_exists(#last_payout_at_ms) OR #last_payout_at_ms <= :latest_last)",
+            &[PK, LIVE_TOTAL, LIVE_COUNT, LAST_PAYOUT_AT, UPDATED_AT, ORDER_STATUS, PAID, REFUNDED],
+        );
+        order_update.values = vec![
+            (":amt", n(amount)),
+            (":one", n(1)),
+            (":now", ms(now)),
+            (":paid_status", s(OrderStatus::Paid.as_str())),
+            (":part_status", s(OrderStatus::PartiallyRefunded.as_str())),
+            (":paid", n(order.paid_amount.fen())),
+            (":refunded", n(order.refunded_amount.fen())),
+            (":max_count", n(i64::from(MAX_LIVE_PAYOUTS_PER_ORDER))),
+            (":max_prior", n(order.payout_ceiling().fen() - amount)),
+            (":latest_last", n(latest_admissible_last_payout(now))),
+        ];
+        items.push(order_update.build(&self.table)?);
+        slots.push(Slot::Order);
+
+        // Rule 8 and the hold; the cap and the owner must be what we read.
+        let owner_check = if is_owner { "#owner_operator_id = :op" } else { "#owner_operator_id <> :op" };
+        let mut shop_update = self.update(
+            shop_key(&req.shop_id),
+            "SET #payout_balance_fen = #payout_balance_fen - :amt, #payout_held_fen = #payout_held_fen + :amt",
+            &format!(
+                "attribute_exists(#PK) AND #daily_payout_cap_fen = :cap AND #payout_balance_fen >= :amt AND {owner_check}"
+            ),
+            &[PK, BALANCE, HELD, CAP, OWNER],
+        );
+        shop_update.values = vec![
+            (":amt", n(amount)),
+            (":cap", n(shop.daily_payout_cap.fen())),
+            (":op", s(req.operator_id.as_str())),
+        ];
+        items.push(shop_update.build(&self.table)?);
+        slots.push(Slot::Shop);
+
+        // Rule 5 on the shop's counter for the day.
+        items.push(self.day_counter(shop_day_key(&req.shop_id, date), amount, shop.daily_payout_cap.fen() - amount)?);
+        slots.push(Slot::ShopDay);
+
+        if !is_owner {
+            // Rules 3, 6 and 7; the daily limit must be what we read.
+            let quota = quota.ok_or_else(|| StoreError::Corrupt("staff reservation without quota".into()))?;
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(quota_key(&req.shop_id, &req.operator_id)))
+                .condition_expression(
+                    "#enabled = :yes AND #per_payout_limit_fen >= :amt AND #daily_limit_fen = :daily",
+                )
+                .set_expression_attribute_names(names(&[ENABLED, PER_PAYOUT_LIMIT, DAILY_LIMIT]))
+                .set_expression_attribute_values(values(vec![
+                    (":yes", AttributeValue::Bool(true)),
+                    (":amt", n(amount)),
+                    (":daily", n(quota.daily_limit.fen())),
+                ]))
+                .return_values_on_condition_check_failure(OnFailure::AllOld)
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+            slots.push(Slot::Quota);
+            let op_day = operator_day_key(&req.shop_id, &req.operator_id, date);
+            items.push(self.day_counter(op_day, amount, quota.daily_limit.fen() - amount)?);
+            slots.push(Slot::OperatorDay);
+        }
+        Ok((items, slots))
+    }
+
+    fn put_new(&self, item: Item, on_failure: OnFailure) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#PK)")
+            .set_expression_attribute_names(names(&[PK]))
+            .return_values_on_condition_check_failure(on_failure)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Adds `amount` to a day counter if its total is at most `max_prior`.
+    fn day_counter(&self, key: Item, amount: i64, max_prior: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut parts = self.update(
+            key,
+            "ADD #payout_total_fen :amt, #payout_count :one",
+            "attribute_not_exists(#payout_total_fen) OR #payout_total_fen <= :max_prior",
+            &[PAYOUT_TOTAL, PAYOUT_COUNT],
+        );
+        parts.values = vec![(":amt", n(amount)), (":one", n(1)), (":max_prior", n(max_prior))];
+        parts.build(&self.table)
+    }
+
+    /// Gives back a failed payout's reservation on one counter.
+    fn release_counter(&self, key: Item, total: &str, count: &str, amount: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut parts = self.update(
+            key,
+            &format!("SET #{total} = #{total} - :amt, #{count} = #{count} - :one"),
+            &format!("#{total} >= :amt AND #{count} >= :one"),
+            &[total, count],
+        );
+        parts.values = vec![(":amt", n(amount)), (":one", n(1))];
+        parts.build(&self.table)
+    }
+}
+
+/// The parts of a transactional update, built once the values are known.
+struct UpdateParts {
+    key: Item,
+    update: String,
+    condition: String,
+    names: Option<std::collections::HashMap<String, String>>,
+    values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl UpdateParts {
+    fn build(self, table: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(self.key))
+            .update_expression(self.update)
+            .condition_expression(self.condition)
+            .set_expression_attribute_names(self.names)
+            .set_expression_attribute_values(values(self.values))
+            .return_values_on_condition_check_failure(OnFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+fn idempotency_from(item: &Item) -> Result<(String, PayoutId), StoreError> {
+    let payout_id = PayoutId::parse(get_s(item, "payout_id")?)
+        .map_err(|_| StoreError::Corrupt("idempotency record payout_id".into()))?;
+    Ok((get_s(item, FINGERPRINT)?.to_owned(), payout_id))
+}
+
+fn facts<'a>(snap: &'a PayoutSnapshot, shop: &'a Shop, req: &PayoutRequest) -> PayoutFacts<'a> {
+    let operator = if req.operator_id == shop.owner_operator_id {
+        OperatorStanding::Owner
+    } else {
+        OperatorStanding::Staff { quota: snap.quota.as_ref(), day_total: snap.operator_day.total }
+    };
+    PayoutFacts {
+        shop,
+        order: snap.order.as_ref(),
+        operator,
+        shop_day_total: snap.shop_day.total,
+        amount: req.amount,
+        now: req.now,
+    }
+}
+
+/// Folds the items a cancelled transaction returned into the snapshot: each
+/// failed condition's item as it is now (absent if it does not exist).
+fn absorb_cancellation(snap: &mut PayoutSnapshot, slots: &[Slot], reasons: &[CancellationReason]) -> Result<(), StoreError> {
+    for (slot, reason) in slots.iter().zip(reasons) {
+        if !failed(reason) {
+            continue;
+        }
+        let item = reason.item();
+        match slot {
+            Slot::Payout => return Err(StoreError::Corrupt("payout id collision".into())),
+            Slot::Idempotency => snap.idempotency = item.map(idempotency_from).transpose()?,
+            Slot::Order => snap.order = item.map(order_from).transpose()?,
+            Slot::Shop => snap.shop = item.map(shop_from).transpose()?,
+            Slot::ShopDay => snap.shop_day = day_totals_from(item)?,
+            Slot::Quota => snap.quota = item.map(quota_from).transpose()?,
+            Slot::OperatorDay => snap.operator_day = day_totals_from(item)?,
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
+        let instalments = serde_json::to_string(&setup.instalments)
+            .map_err(|e| StoreError::Corrupt(format!("instalments: {e}")))?;
+        self.trip();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shop_key(&setup.shop_id)))
+            .update_expression(
+                "SET #entity = :entity, #shop_id = :shop_id, #name = :name, #owner_operator_id = :owner, \
+                 #daily_payout_cap_fen = :cap, #payout_balance_fen = :balance, #instalments = :instalments, \
+                 #updated_at_ms = :now, #created_at_ms = if_not_exists(#created_at_ms, :now), \
+                 #payout_held_fen = if_not_exists(#payout_held_fen, :zero)",
+            )
+            .set_expression_attribute_names(names(&[
+                "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", UPDATED_AT, "created_at_ms", HELD,
+            ]))
+            .set_expression_attribute_values(values(vec![
+                (":entity", s("shop")),
+                (":shop_id", s(setup.shop_id.as_str())),
+                (":name", s(setup.name.as_str())),
+                (":owner", s(setup.owner_operator_id.as_str())),
+                (":cap", n(setup.daily_payout_cap.fen())),
+                (":balance", n(setup.payout_balance.fen())),
+                (":instalments", s(instalments)),
+                (":now", ms(now)),
+                (":zero", n(0)),
+            ]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let item = out.attributes.ok_or_else(|| StoreError::Corrupt("put_shop returned nothing".into()))?;
+        shop_from(&item)
+    }
+
+    async fn get_shop(&self, shop_id: &ShopId) -> Result<Option<Shop>, StoreError> {
+        self.get(shop_key(shop_id)).await?.as_ref().map(shop_from).transpose()
+    }
+
+    async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
+        self.put(device_item(device)).await
+    }
+
+    async fn get_device(&self, device_id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        self.get(device_key(device_id)).await?.as_ref().map(device_from).transpose()
+    }
+
+    async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
+        self.trip();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(order_item(order)))
+            .condition_expression("attribute_not_exists(#PK)")
+            .set_expression_attribute_names(names(&[PK]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if service.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(StoreError::Unavailable(DisplayErrorContext(service).to_string()))
+                }
+            }
+        }
+    }
+
+    async fn get_order(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.get(order_key(shop_id, order_id)).await?.as_ref().map(order_from).transpose()
+    }
+
+    async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError> {
+        self.put(quota_item(quota)).await
+    }
+
+    async fn get_payout_quota(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+    ) -> Result<Option<PayoutQuota>, StoreError> {
+        self.get(quota_key(shop_id, operator_id)).await?.as_ref().map(quota_from).transpose()
+    }
+
+    async fn reserve_payout(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
+        let date = req.business_date();
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let mut snap = self.read_snapshot(req, date).await?;
+            if let Some((fingerprint, payout_id)) = &snap.idempotency {
+                return self.replay(req, fingerprint, payout_id).await;
+            }
+            let shop = snap.shop.as_ref().ok_or(ReserveError::ShopNotFound)?;
+            evaluate_payout(&facts(&snap, shop, req))?;
+            let order = snap.order.as_ref().ok_or_else(|| StoreError::Corrupt("evaluated without order".into()))?;
+            let (items, slots) = self.reservation_items(req, shop, order, snap.quota.as_ref())?;
+            let reasons = match self.transact_write(items).await? {
+                WriteOutcome::Written => return Ok(Reserved::Created(req.to_payout(slots.contains(&Slot::Quota)))),
+                WriteOutcome::Cancelled(reasons) => reasons,
+            };
+            // Something changed since the snapshot: find out whether a rule now fails.
+            absorb_cancellation(&mut snap, &slots, &reasons)?;
+            if let Some((fingerprint, payout_id)) = &snap.idempotency {
+                return self.replay(req, fingerprint, payout_id).await;
+            }
+            let shop = snap.shop.as_ref().ok_or(ReserveError::ShopNotFound)?;
+            evaluate_payout(&facts(&snap, shop, req))?;
+            // No rule fails on what came back (a limit changed, or a conflict): try afresh.
+            tracing::debug!(payout_id = %req.payout_id, "reservation raced; retrying");
+        }
+        Err(StoreError::Contention.into())
+    }
+
+    async fn get_payout(&self, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        self.get(payout_key(shop_id, payout_id)).await?.as_ref().map(payout_from).transpose()
+    }
+
+    async fn list_order_payouts(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Vec<Payout>, StoreError> {
+        let mut payouts = Vec::new();
+        let mut start = None;
+        loop {
+            self.trip();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#GSI1PK = :pk")
+                .set_expression_attribute_names(names(&[GSI1PK]))
+                .set_expression_attribute_values(values(vec![(":pk", s(order_payouts_gsi_pk(shop_id, order_id)))]))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                payouts.push(payout_from(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || payouts.len() >= MAX_ORDER_PAYOUTS_LISTED {
+                break;
+            }
+        }
+        payouts.truncate(MAX_ORDER_PAYOUTS_LISTED);
+        Ok(payouts)
+    }
+
+    async fn list_shop_payouts(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+        cursor: Option<&PayoutId>,
+        limit: usize,
+    ) -> Result<Page<Payout>, StoreError> {
+        let limit = page_size(limit);
+        let mut vals = vec![(":pk", s(day_payouts_gsi_pk(shop_id, date)))];
+        let condition = match cursor {
+            Some(c) => {
+                vals.push((":before", s(payout_sk(c))));
+                "#GSI2PK = :pk AND #GSI2SK < :before"
+            }
+            None => "#GSI2PK = :pk",
+        };
+        self.trip();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression(condition)
+            .set_expression_attribute_names(names(if cursor.is_some() { &[GSI2PK, GSI2SK] } else { &[GSI2PK] }))
+            .set_expression_attribute_values(values(vals))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut items = out.items().iter().map(payout_from).collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more { items.last().map(|p| p.payout_id.clone()) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn fail_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Release, ReleaseError> {
+        let reason = bounded_failure_reason(reason);
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let payout = self.get_payout(shop_id, payout_id).await?.ok_or(ReleaseError::PayoutNotFound)?;
+            if !payout.status.can_become(PayoutStatus::Failed) {
+                return Ok(Release::AlreadyFinal(payout));
+            }
+            let amount = payout.amount.fen();
+            let mut mark = self.update(
+                payout_key(shop_id, payout_id),
+                "SET #payout_status = :failed, #failure_reason = :reason, #updated_at_ms = :now",
+                "#payout_status IN (:pending, :processing)",
+                &[PAYOUT_STATUS, "failure_reason", UPDATED_AT],
+            );
+            mark.values = vec![
+                (":failed", s(PayoutStatus::Failed.as_str())),
+                (":reason", s(reason.as_str())),
+                (":now", ms(now)),
+                (":pending", s(PayoutStatus::Pending.as_str())),
+                (":processing", s(PayoutStatus::Processing.as_str())),
+            ];
+            let mut shop = self.update(
+                shop_key(shop_id),
+                "SET #payout_balance_fen = #payout_balance_fen + :amt, #payout_held_fen = #payout_held_fen - :amt",
+                "#payout_held_fen >= :amt",
+                &[BALANCE, HELD],
+            );
+            shop.values = vec![(":amt", n(amount))];
+            let mut items = vec![
+                mark.build(&self.table)?,
+                self.release_counter(order_key(shop_id, &payout.order_id), LIVE_TOTAL, LIVE_COUNT, amount)?,
+                shop.build(&self.table)?,
+                self.release_counter(shop_day_key(shop_id, payout.business_date), PAYOUT_TOTAL, PAYOUT_COUNT, amount)?,
+            ];
+            if payout.counted_for_operator {
+                let key = operator_day_key(shop_id, &payout.operator_id, payout.business_date);
+                items.push(self.release_counter(key, PAYOUT_TOTAL, PAYOUT_COUNT, amount)?);
+            }
+            let reasons = match self.transact_write(items).await? {
+                WriteOutcome::Written => {
+                    let mut failed_payout = payout;
+                    failed_payout.status = PayoutStatus::Failed;
+                    failed_payout.failure_reason = Some(reason);
+                    failed_payout.updated_at = now;
+                    return Ok(Release::Released(failed_payout));
+                }
+                WriteOutcome::Cancelled(reasons) => reasons,
+            };
+            if let Some(first) = reasons.first().filter(|r| failed(r)) {
+                // Someone else settled it first: releasing twice releases once.
+                let current = first.item().map(payout_from).transpose()?.ok_or(ReleaseError::PayoutNotFound)?;
+                return Ok(Release::AlreadyFinal(current));
+            }
+            if reasons.iter().any(failed) {
+                // A counter holds less than this live payout: an invariant is broken.
+                return Err(StoreError::Corrupt(format!("counters of {payout_id} do not hold its reservation")).into());
+            }
+        }
+        Err(StoreError::Contention.into())
+    }
+
+    async fn shop_day_totals(&self, shop_id: &ShopId, date: BusinessDate) -> Result<DayTotals, StoreError> {
+        day_totals_from(self.get(shop_day_key(shop_id, date)).await?.as_ref())
+    }
+
+    async fn operator_day_totals(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError> {
+        day_totals_from(self.get(operator_day_key(shop_id, operator_id, date)).await?.as_ref())
+    }
+}

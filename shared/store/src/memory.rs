@@ -1,0 +1,289 @@
+//! The embedded store: all state behind one mutex, so every operation is
+//! atomic just as one DynamoDB transaction is. The lock is never held across
+//! an `.await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use qrpay_domain::{
+    evaluate_payout, BusinessDate, Device, DeviceId, Money, OperatorId, OperatorStanding, Order, OrderId, Payout,
+    PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
+};
+
+use crate::{page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    shops: HashMap<ShopId, Shop>,
+    devices: HashMap<DeviceId, Device>,
+    orders: HashMap<(ShopId, OrderId), Order>,
+    quotas: HashMap<(ShopId, OperatorId), PayoutQuota>,
+    payouts: BTreeMap<(ShopId, PayoutId), Payout>,
+    /// (shop, Idempotency-Key) → (request fingerprint, payout id)
+    idempotency: HashMap<(ShopId, String), (String, PayoutId)>,
+    shop_days: HashMap<(ShopId, BusinessDate), DayTotals>,
+    operator_days: HashMap<(ShopId, OperatorId, BusinessDate), DayTotals>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug already reported; the state
+        // itself is only changed after every check passed, so it is consistent.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn overflow(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} out of range"))
+}
+
+fn add(a: Money, b: Money, what: &str) -> Result<Money, StoreError> {
+    a.checked_add(b).ok_or_else(|| overflow(what))
+}
+
+fn sub(a: Money, b: Money, what: &str) -> Result<Money, StoreError> {
+    a.checked_sub(b).ok_or_else(|| overflow(what))
+}
+
+fn apply_day(totals: &mut DayTotals, amount: Money, reserve: bool, what: &str) -> Result<(), StoreError> {
+    if reserve {
+        totals.total = add(totals.total, amount, what)?;
+        totals.count += 1;
+    } else {
+        totals.total = sub(totals.total, amount, what)?;
+        totals.count = totals.count.checked_sub(1).ok_or_else(|| overflow(what))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
+        let mut state = self.state();
+        let (held, created_at) = state
+            .shops
+            .get(&setup.shop_id)
+            .map_or((Money::ZERO, now), |s| (s.payout_held, s.created_at));
+        let shop = Shop {
+            shop_id: setup.shop_id.clone(),
+            name: setup.name.clone(),
+            owner_operator_id: setup.owner_operator_id.clone(),
+            daily_payout_cap: setup.daily_payout_cap,
+            payout_balance: setup.payout_balance,
+            payout_held: held,
+            instalments: setup.instalments.clone(),
+            created_at,
+            updated_at: now,
+        };
+        state.shops.insert(shop.shop_id.clone(), shop.clone());
+        Ok(shop)
+    }
+
+    async fn get_shop(&self, shop_id: &ShopId) -> Result<Option<Shop>, StoreError> {
+        Ok(self.state().shops.get(shop_id).cloned())
+    }
+
+    async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
+        self.state().devices.insert(device.device_id.clone(), device.clone());
+        Ok(())
+    }
+
+    async fn get_device(&self, device_id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        Ok(self.state().devices.get(device_id).cloned())
+    }
+
+    async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let key = (order.shop_id.clone(), order.order_id.clone());
+        if state.orders.contains_key(&key) {
+            return Ok(false);
+        }
+        state.orders.insert(key, order.clone());
+        Ok(true)
+    }
+
+    async fn get_order(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.state().orders.get(&(shop_id.clone(), order_id.clone())).cloned())
+    }
+
+    async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError> {
+        let key = (quota.shop_id.clone(), quota.operator_id.clone());
+        self.state().quotas.insert(key, quota.clone());
+        Ok(())
+    }
+
+    async fn get_payout_quota(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+    ) -> Result<Option<PayoutQuota>, StoreError> {
+        Ok(self.state().quotas.get(&(shop_id.clone(), operator_id.clone())).cloned())
+    }
+
+    async fn reserve_payout(&self, request: &PayoutRequest) -> Result<Reserved, ReserveError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let shop_id = &request.shop_id;
+        let idem_key = (shop_id.clone(), request.idempotency_key.as_str().to_owned());
+        if let Some((fingerprint, payout_id)) = state.idempotency.get(&idem_key) {
+            if *fingerprint != request.fingerprint() {
+                return Err(ReserveError::IdempotencyConflict);
+            }
+            let payout = state
+                .payouts
+                .get(&(shop_id.clone(), payout_id.clone()))
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("idempotency record points at missing {payout_id}")))?;
+            return Ok(Reserved::Replayed(payout));
+        }
+
+        let shop = state.shops.get(shop_id).ok_or(ReserveError::ShopNotFound)?;
+        let date = request.business_date();
+        let order_key = (shop_id.clone(), request.order_id.clone());
+        let is_owner = request.operator_id == shop.owner_operator_id;
+        let operator_day_key = (shop_id.clone(), request.operator_id.clone(), date);
+        let operator = if is_owner {
+            OperatorStanding::Owner
+        } else {
+            OperatorStanding::Staff {
+                quota: state.quotas.get(&(shop_id.clone(), request.operator_id.clone())),
+                day_total: state.operator_days.get(&operator_day_key).copied().unwrap_or_default().total,
+            }
+        };
+        let facts = PayoutFacts {
+            shop,
+            order: state.orders.get(&order_key),
+            operator,
+            shop_day_total: state.shop_days.get(&(shop_id.clone(), date)).copied().unwrap_or_default().total,
+            amount: request.amount,
+            now: request.now,
+        };
+        evaluate_payout(&facts)?;
+
+        // Every rule holds: reserve everything, as one step under the lock.
+        let amount = request.amount.money();
+        let order = state.orders.get_mut(&order_key).ok_or_else(|| overflow("order"))?;
+        order.payouts_live_total = add(order.payouts_live_total, amount, "order payouts total")?;
+        order.payouts_live_count += 1;
+        order.last_payout_at = Some(request.now);
+        order.updated_at = request.now;
+        let shop = state.shops.get_mut(shop_id).ok_or_else(|| overflow("shop"))?;
+        shop.payout_balance = sub(shop.payout_balance, amount, "shop balance")?;
+        shop.payout_held = add(shop.payout_held, amount, "shop hold")?;
+        apply_day(state.shop_days.entry((shop_id.clone(), date)).or_default(), amount, true, "shop day")?;
+        if !is_owner {
+            apply_day(state.operator_days.entry(operator_day_key).or_default(), amount, true, "operator day")?;
+        }
+        let payout = request.to_payout(!is_owner);
+        state.payouts.insert((shop_id.clone(), payout.payout_id.clone()), payout.clone());
+        state
+            .idempotency
+            .insert(idem_key, (request.fingerprint(), payout.payout_id.clone()));
+        Ok(Reserved::Created(payout))
+    }
+
+    async fn get_payout(&self, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        Ok(self.state().payouts.get(&(shop_id.clone(), payout_id.clone())).cloned())
+    }
+
+    async fn list_order_payouts(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Vec<Payout>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .payouts
+            .values()
+            .rev()
+            .filter(|p| &p.shop_id == shop_id && &p.order_id == order_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_shop_payouts(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+        cursor: Option<&PayoutId>,
+        limit: usize,
+    ) -> Result<Page<Payout>, StoreError> {
+        let limit = page_size(limit);
+        let state = self.state();
+        let mut matching = state
+            .payouts
+            .values()
+            .rev()
+            .filter(|p| &p.shop_id == shop_id && p.business_date == date)
+            .filter(|p| cursor.is_none_or(|c| &p.payout_id < c));
+        let items: Vec<Payout> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        let next_cursor = if more { items.last().map(|p| p.payout_id.clone()) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn fail_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Release, ReleaseError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let key = (shop_id.clone(), payout_id.clone());
+        let payout = state.payouts.get(&key).ok_or(ReleaseError::PayoutNotFound)?;
+        if !payout.status.can_become(PayoutStatus::Failed) {
+            return Ok(Release::AlreadyFinal(payout.clone()));
+        }
+        let amount = payout.amount.money();
+        let date = payout.business_date;
+        let order = state
+            .orders
+            .get_mut(&(shop_id.clone(), payout.order_id.clone()))
+            .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no order")))?;
+        order.payouts_live_total = sub(order.payouts_live_total, amount, "order payouts total")?;
+        order.payouts_live_count = order
+            .payouts_live_count
+            .checked_sub(1)
+            .ok_or_else(|| overflow("order payouts count"))?;
+        order.updated_at = now;
+        let shop = state
+            .shops
+            .get_mut(shop_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no shop")))?;
+        shop.payout_balance = add(shop.payout_balance, amount, "shop balance")?;
+        shop.payout_held = sub(shop.payout_held, amount, "shop hold")?;
+        apply_day(state.shop_days.entry((shop_id.clone(), date)).or_default(), amount, false, "shop day")?;
+        if payout.counted_for_operator {
+            let op_key = (shop_id.clone(), payout.operator_id.clone(), date);
+            apply_day(state.operator_days.entry(op_key).or_default(), amount, false, "operator day")?;
+        }
+        let payout = state.payouts.get_mut(&key).ok_or(ReleaseError::PayoutNotFound)?;
+        payout.status = PayoutStatus::Failed;
+        payout.failure_reason = Some(qrpay_domain::payout::bounded_failure_reason(reason));
+        payout.updated_at = now;
+        Ok(Release::Released(payout.clone()))
+    }
+
+    async fn shop_day_totals(&self, shop_id: &ShopId, date: BusinessDate) -> Result<DayTotals, StoreError> {
+        Ok(self.state().shop_days.get(&(shop_id.clone(), date)).copied().unwrap_or_default())
+    }
+
+    async fn operator_day_totals(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError> {
+        let key = (shop_id.clone(), operator_id.clone(), date);
+        Ok(self.state().operator_days.get(&key).copied().unwrap_or_default())
+    }
+}

@@ -1,0 +1,70 @@
+//! Test support shared by the contract, concurrency and handler suites: the
+//! moto emulator (started on demand, or the one `QRPAY_EMULATOR_ENDPOINT`
+//! names), fresh DynamoDB tables and SQS queues, and a small world of shops,
+//! orders and operators to run the rules against.
+
+pub mod contract;
+pub mod emulator;
+pub mod world;
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use qrpay_store::{DynamoStore, MemoryStore, Store};
+
+pub use world::World;
+
+/// Dummy credentials: the emulator accepts any, and tests never reach AWS.
+fn credentials() -> Credentials {
+    Credentials::new("test", "test", None, None, "qrpay-tests")
+}
+
+pub fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// A name no other test uses: moto's transactions slow down as a table
+/// grows, so every test gets its own table.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A DynamoDB store on a fresh table in the emulator.
+pub async fn dynamo_store() -> Arc<DynamoStore> {
+    let client = dynamo_client(emulator::endpoint());
+    let table = unique_name("qrpay-test");
+    qrpay_store::dynamo::create_table(&client, &table)
+        .await
+        .expect("create test table in the emulator");
+    Arc::new(DynamoStore::new(client, table))
+}
+
+pub async fn memory_store() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
+}
+
+/// The two stores, as the port, for suites that run against both.
+pub async fn dynamo_port() -> Arc<dyn Store> {
+    dynamo_store().await
+}
+
+pub async fn memory_port() -> Arc<dyn Store> {
+    memory_store().await
+}

@@ -1,0 +1,120 @@
+//! A small world to run payout rules in: one shop with an owner and staff,
+//! paid orders, quotas, and requests built at chosen instants.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use qrpay_domain::{
+    Amount, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId, OrderStatus, PayoutId, PayoutQuota,
+    PayoutReason, PayoutRequest, Shop, ShopId, ShopSetup,
+};
+use qrpay_store::Store;
+
+pub fn amount(text: &str) -> Amount {
+    Amount::parse(text).expect("test amount")
+}
+
+pub fn money(text: &str) -> Money {
+    Money::parse(text).expect("test money")
+}
+
+/// An instant written in Beijing time, e.g. `beijing("2026-03-01T23:59:59")`.
+pub fn beijing(local: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{local}+08:00"))
+        .expect("test instant")
+        .with_timezone(&Utc)
+}
+
+/// Mid-morning of an ordinary business day.
+pub fn morning() -> DateTime<Utc> {
+    beijing("2026-03-02T10:00:00")
+}
+
+pub struct World {
+    pub store: Arc<dyn Store>,
+    pub shop: ShopId,
+    pub owner: OperatorId,
+    pub staff: OperatorId,
+}
+
+impl World {
+    /// A shop with this daily cap and payout balance, owned by `owner`.
+    pub async fn new(store: Arc<dyn Store>, cap: &str, balance: &str) -> World {
+        World::with_shop(store, "shop-1", cap, balance).await
+    }
+
+    pub async fn with_shop(store: Arc<dyn Store>, shop: &str, cap: &str, balance: &str) -> World {
+        let world = World {
+            store,
+            shop: ShopId::parse(shop).unwrap(),
+            owner: OperatorId::parse(&format!("{shop}-owner")).unwrap(),
+            staff: OperatorId::parse(&format!("{shop}-staff")).unwrap(),
+        };
+        let setup = ShopSetup {
+            shop_id: world.shop.clone(),
+            name: format!("Shop {shop}"),
+            owner_operator_id: world.owner.clone(),
+            daily_payout_cap: amount(cap),
+            payout_balance: money(balance),
+            instalments: InstalmentConfig::default(),
+        };
+        world.store.put_shop(&setup, morning()).await.expect("put shop");
+        world
+    }
+
+    pub async fn shop_now(&self) -> Shop {
+        self.store.get_shop(&self.shop).await.unwrap().expect("shop exists")
+    }
+
+    /// Inserts an order of this shop in the given status.
+    pub async fn order_in(&self, id: &str, paid: &str, status: OrderStatus) -> OrderId {
+        let order = Order {
+            order_id: OrderId::parse(id).unwrap(),
+            shop_id: self.shop.clone(),
+            amount: amount(paid),
+            paid_amount: if status == OrderStatus::Created { Money::ZERO } else { money(paid) },
+            refunded_amount: Money::ZERO,
+            status,
+            provider: "sandbox".into(),
+            provider_txn_id: Some(format!("txn-{id}")),
+            payouts_live_total: Money::ZERO,
+            payouts_live_count: 0,
+            last_payout_at: None,
+            created_at: morning(),
+            updated_at: morning(),
+        };
+        assert!(self.store.insert_order(&order).await.unwrap(), "order {id} is new");
+        order.order_id
+    }
+
+    pub async fn paid_order(&self, id: &str, paid: &str) -> OrderId {
+        self.order_in(id, paid, OrderStatus::Paid).await
+    }
+
+    pub async fn quota(&self, operator: &OperatorId, per: &str, daily: &str, enabled: bool) {
+        let quota = PayoutQuota {
+            shop_id: self.shop.clone(),
+            operator_id: operator.clone(),
+            enabled,
+            per_payout_limit: amount(per),
+            daily_limit: amount(daily),
+            updated_at: morning(),
+        };
+        self.store.put_payout_quota(&quota).await.unwrap();
+    }
+
+    /// A payout request with a fresh id; `key` is its Idempotency-Key.
+    pub fn request(&self, operator: &OperatorId, order: &OrderId, amt: &str, key: &str, now: DateTime<Utc>) -> PayoutRequest {
+        PayoutRequest {
+            payout_id: PayoutId::generate(now),
+            shop_id: self.shop.clone(),
+            order_id: order.clone(),
+            operator_id: operator.clone(),
+            amount: amount(amt),
+            reason: PayoutReason::ShippingFee,
+            note: None,
+            idempotency_key: IdempotencyKey::parse(key).unwrap(),
+            now,
+        }
+    }
+}
