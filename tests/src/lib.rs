@@ -5,6 +5,7 @@
 
 pub mod contract;
 pub mod emulator;
+pub mod events;
 pub mod world;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! can hold a malformed one. Our own ids are ULIDs: time-ordered, collision-free.
 
 use std::fmt;
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -93,9 +94,16 @@ impl OrderId {
     }
 }
 
+/// Ids made in one process sort in the order they were made, even within
+/// one millisecond (a monotonic generator), so "newest first" holds.
 fn ulid_at(now: DateTime<Utc>) -> ulid::Ulid {
+    static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
     let at: SystemTime = now.into();
-    ulid::Ulid::from_datetime(at)
+    let mut guard = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    let generator = guard.get_or_insert_with(ulid::Generator::new);
+    // The generator refuses only when 2^80 ids were made in one millisecond,
+    // or the clock went back; a plain random ULID is still unique then.
+    generator.generate_from_datetime(at).unwrap_or_else(|_| ulid::Ulid::from_datetime(at))
 }
 
 /// The client's `Idempotency-Key`: 1-64 visible ASCII characters.
@@ -151,5 +159,7 @@ mod tests {
         let b = PayoutId::generate(t1);
         assert!(PayoutId::parse(a.as_str()).is_ok());
         assert!(a < b);
+        let same_ms: Vec<PayoutId> = (0..100).map(|_| PayoutId::generate(t1)).collect();
+        assert!(same_ms.windows(2).all(|w| w[0] < w[1]), "monotonic within a millisecond");
     }
 }

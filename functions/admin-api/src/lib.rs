@@ -1,0 +1,161 @@
+//! `admin-api`: the platform operator's setup routes (API.md "Admin"): shops
+//! with their payout cap, balance and monthly-pay settings, and POS devices.
+//! Only an `admin` token may call them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use qrpay_domain::shop::{DEVICE_SECRET_LEN, INSTALMENT_PERIODS, MAX_SHOP_NAME_CHARS};
+use qrpay_domain::time::rfc3339_beijing;
+use qrpay_domain::{Clock, Device, DeviceId, FeePayer, InstalmentConfig, OperatorId, Role, Secret, Shop, ShopId, ShopSetup};
+use qrpay_http::{json, json_object, principal, require_role, segments, ApiError, Fields};
+use qrpay_store::Store;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+/// Most decimals a fee rate may have ("0.0230").
+const FEE_RATE_SCALE: u32 = 4;
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match route(app, &req).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let (kind, id) = match segments(&path).as_slice() {
+        ["admin", kind @ ("shops" | "devices"), id] => (*kind, (*id).to_owned()),
+        _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+    };
+    if req.method() != Method::PUT {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route"));
+    }
+    require_role(&principal(req)?, Role::Admin)?;
+    let body = json_object(req, MAX_BODY_BYTES)?;
+    if kind == "shops" {
+        let shop_id = ShopId::parse(&id).map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
+        put_shop(app, shop_id, &body).await
+    } else {
+        let device_id = DeviceId::parse(&id).map_err(|e| ApiError::invalid("device_id", e.to_string()))?;
+        put_device(app, device_id, &body).await
+    }
+}
+
+/// `PUT /admin/shops/{shop_id}`: create or update a shop. The payout balance
+/// given becomes the shop's available balance; money held by payouts in
+/// flight stays held.
+async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<Body>, ApiError> {
+    body.only(&["name", "owner_operator_id", "daily_payout_cap", "payout_balance", "instalments"])?;
+    let name = body.required_str("name", MAX_SHOP_NAME_CHARS)?.to_owned();
+    let owner = body.required_str("owner_operator_id", OperatorId::MAX_LEN)?;
+    let owner_operator_id = OperatorId::parse(owner).map_err(|e| ApiError::invalid("owner_operator_id", e.to_string()))?;
+    let daily_payout_cap = body.optional_amount("daily_payout_cap")?.unwrap_or_else(ShopSetup::default_daily_cap);
+    let payout_balance = body.money("payout_balance")?;
+    let instalments = match body.object("instalments")? {
+        Some(fields) => instalment_config(&fields)?,
+        None => InstalmentConfig::default(),
+    };
+    let setup = ShopSetup { shop_id, name, owner_operator_id, daily_payout_cap, payout_balance, instalments };
+    let shop = app.store.put_shop(&setup, app.clock.now()).await?;
+    tracing::info!(shop_id = %shop.shop_id, "shop set up");
+    Ok(json(StatusCode::OK, &shop_json(&shop)))
+}
+
+fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
+    fields.only(&["min_amount", "fee_payer", "fee_rates"])?;
+    let defaults = InstalmentConfig::default();
+    let min_amount = fields.optional_amount("min_amount")?.unwrap_or(defaults.min_amount);
+    let fee_payer = match fields.optional_str("fee_payer", 8)? {
+        None => defaults.fee_payer,
+        Some("shop") => FeePayer::Shop,
+        Some("buyer") => FeePayer::Buyer,
+        Some(_) => return Err(ApiError::invalid("instalments.fee_payer", "fee_payer must be \"shop\" or \"buyer\"")),
+    };
+    let fee_rates = match fields.object("fee_rates")? {
+        None => defaults.fee_rates,
+        Some(rates) => {
+            let mut parsed = BTreeMap::new();
+            for (periods, rate) in rates.entries() {
+                let field = format!("instalments.fee_rates.{periods}");
+                let periods: u8 = periods
+                    .parse()
+                    .ok()
+                    .filter(|p| INSTALMENT_PERIODS.contains(p))
+                    .ok_or_else(|| ApiError::invalid(&field, "plans are 3, 6 or 12 periods"))?;
+                parsed.insert(periods, fee_rate(rate).ok_or_else(|| {
+                    ApiError::invalid(&field, "a fee rate is a decimal string from \"0\" to below \"1\", at most 4 decimals")
+                })?);
+            }
+            parsed
+        }
+    };
+    Ok(InstalmentConfig { min_amount, fee_payer, fee_rates })
+}
+
+fn fee_rate(value: &Value) -> Option<Decimal> {
+    let text = value.as_str()?;
+    if text.is_empty() || text.len() > 8 || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let rate: Decimal = text.parse().ok()?;
+    (rate.scale() <= FEE_RATE_SCALE && rate >= Decimal::ZERO && rate < Decimal::ONE).then_some(rate)
+}
+
+/// `PUT /admin/devices/{device_id}`: register a POS device to a shop. The
+/// secret is stored for signature checks and never echoed or logged.
+async fn put_device(app: &App, device_id: DeviceId, body: &Fields) -> Result<Response<Body>, ApiError> {
+    body.only(&["shop_id", "secret"])?;
+    let shop_id = ShopId::parse(body.required_str("shop_id", ShopId::MAX_LEN)?)
+        .map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
+    let secret = body.required_str("secret", *DEVICE_SECRET_LEN.end())?;
+    if !DEVICE_SECRET_LEN.contains(&secret.len()) {
+        return Err(ApiError::invalid(
+            "secret",
+            format!("secret must be {}-{} characters", DEVICE_SECRET_LEN.start(), DEVICE_SECRET_LEN.end()),
+        ));
+    }
+    if app.store.get_shop(&shop_id).await?.is_none() {
+        return Err(ApiError::not_found("SHOP_NOT_FOUND", "shop not found"));
+    }
+    let device = Device { device_id, shop_id, secret: Secret::new(secret.to_owned()), updated_at: app.clock.now() };
+    app.store.put_device(&device).await?;
+    tracing::info!(device_id = %device.device_id, shop_id = %device.shop_id, "device registered");
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "device_id": device.device_id,
+            "shop_id": device.shop_id,
+            "updated_at": rfc3339_beijing(device.updated_at),
+        }),
+    ))
+}
+
+pub fn shop_json(shop: &Shop) -> Value {
+    let rates: BTreeMap<String, String> =
+        shop.instalments.fee_rates.iter().map(|(p, r)| (p.to_string(), r.to_string())).collect();
+    json!({
+        "shop_id": shop.shop_id,
+        "name": shop.name,
+        "owner_operator_id": shop.owner_operator_id,
+        "daily_payout_cap": shop.daily_payout_cap.to_string(),
+        "payout_balance": shop.payout_balance.to_string(),
+        "payout_held": shop.payout_held.to_string(),
+        "instalments": {
+            "min_amount": shop.instalments.min_amount.to_string(),
+            "fee_payer": shop.instalments.fee_payer,
+            "fee_rates": rates,
+        },
+        "created_at": rfc3339_beijing(shop.created_at),
+        "updated_at": rfc3339_beijing(shop.updated_at),
+    })
+}

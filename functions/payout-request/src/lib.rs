@@ -1,0 +1,309 @@
+//! `payout-request`: the merchant's payout routes (API.md "Merchant"). Every
+//! rule is checked and the money reserved by the store in one atomic step;
+//! this function only turns HTTP into a `PayoutRequest` and the outcome into
+//! an answer, then hands accepted payouts to the queue.
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use qrpay_domain::payout::MAX_PAYOUT_NOTE_CHARS;
+use qrpay_domain::time::rfc3339_beijing;
+use qrpay_domain::{
+    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutQuota, PayoutReason,
+    PayoutRequest, PayoutStatus, Principal, Role, ShopId,
+};
+use qrpay_http::{json, json_object, principal, require_role, require_shop, segments, ApiError};
+use qrpay_queue::{PayoutMessage, PayoutQueue};
+use qrpay_store::{Reserved, Store};
+use serde_json::{json, Value};
+
+/// Largest payout or quota body accepted.
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+/// Payouts per page of a day's listing unless `limit` says otherwise.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+
+/// What the function needs, built once per cold start.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn PayoutQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match route(app, &req).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let parts = segments(&path);
+    let method = req.method().clone();
+    let known = |allowed: Method| if method == allowed { Ok(()) } else { Err(method_not_allowed()) };
+    match parts.as_slice() {
+        ["shops", shop, "orders", order, "payouts"] => {
+            let who = principal(req)?;
+            let shop = require_shop(&who, shop)?;
+            let order = path_id(OrderId::parse(order), "order_id")?;
+            match method {
+                Method::POST => create_payout(app, req, &who, shop, order).await,
+                Method::GET => list_order_payouts(app, shop, order).await,
+                _ => Err(method_not_allowed()),
+            }
+        }
+        ["shops", shop, "payouts"] => {
+            known(Method::GET)?;
+            let who = principal(req)?;
+            list_day_payouts(app, req, require_shop(&who, shop)?).await
+        }
+        ["shops", shop, "payouts", payout] => {
+            known(Method::GET)?;
+            let who = principal(req)?;
+            let shop = require_shop(&who, shop)?;
+            get_payout(app, shop, path_id(PayoutId::parse(payout), "payout_id")?).await
+        }
+        ["shops", shop, "payouts", payout, "continue"] => {
+            known(Method::POST)?;
+            let who = principal(req)?;
+            let shop = require_shop(&who, shop)?;
+            continue_payout(app, shop, path_id(PayoutId::parse(payout), "payout_id")?).await
+        }
+        ["shops", shop, "operators", operator, "payout-quota"] => {
+            known(Method::PUT)?;
+            let who = principal(req)?;
+            let shop = require_shop(&who, shop)?;
+            require_role(&who, Role::Owner)?;
+            let operator = path_id(OperatorId::parse(operator), "operator_id")?;
+            set_payout_quota(app, req, &who, shop, operator).await
+        }
+        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+    }
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+}
+
+fn path_id<T, E: std::fmt::Display>(parsed: Result<T, E>, field: &str) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+/// `POST /shops/{shop_id}/orders/{order_id}/payouts`
+async fn create_payout(
+    app: &App,
+    req: &Request,
+    who: &Principal,
+    shop_id: ShopId,
+    order_id: OrderId,
+) -> Result<Response<Body>, ApiError> {
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .ok_or_else(|| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required"))?;
+    let key = key
+        .to_str()
+        .ok()
+        .and_then(|k| IdempotencyKey::parse(k).ok())
+        .ok_or_else(|| ApiError::invalid("Idempotency-Key", "Idempotency-Key must be 1-64 visible ASCII characters"))?;
+    let body = json_object(req, MAX_BODY_BYTES)?;
+    body.only(&["amount", "reason", "note"])?;
+    let amount = body.amount("amount")?;
+    let reason = body.required_str("reason", 32)?;
+    let reason = PayoutReason::parse(reason)
+        .ok_or_else(|| ApiError::invalid("reason", "reason must be SHIPPING_FEE, PRICE_DIFFERENCE or OTHER"))?;
+    let note = body.optional_str("note", MAX_PAYOUT_NOTE_CHARS)?.map(str::to_owned);
+
+    let now = app.clock.now();
+    let request = PayoutRequest {
+        payout_id: PayoutId::generate(now),
+        shop_id,
+        order_id,
+        operator_id: who.operator_id.clone(),
+        amount,
+        reason,
+        note,
+        idempotency_key: key,
+        now,
+    };
+    let reserved = app.store.reserve_payout(&request).await?;
+    let payout = reserved.payout();
+    let replayed = matches!(reserved, Reserved::Replayed(_));
+    tracing::info!(payout_id = %payout.payout_id, shop_id = %payout.shop_id, amount = %payout.amount, replayed, "payout reserved");
+    if payout.status == PayoutStatus::Pending {
+        dispatch(app, payout).await;
+    }
+    let mut response = json(StatusCode::ACCEPTED, &payout_json(payout));
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", lambda_http::http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Hands a pending payout to the worker. A failure here loses nothing: the
+/// payout stays `PENDING`, the sweeper re-dispatches it, and the merchant
+/// may `continue` it.
+async fn dispatch(app: &App, payout: &Payout) {
+    let message = PayoutMessage { shop_id: payout.shop_id.clone(), payout_id: payout.payout_id.clone() };
+    if let Err(err) = app.queue.enqueue(&message).await {
+        tracing::warn!(payout_id = %payout.payout_id, error = %err, "enqueue failed; payout stays PENDING for the sweeper");
+    }
+}
+
+/// `GET /shops/{shop_id}/orders/{order_id}/payouts`
+async fn list_order_payouts(app: &App, shop_id: ShopId, order_id: OrderId) -> Result<Response<Body>, ApiError> {
+    let order = app
+        .store
+        .get_order(&shop_id, &order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "order not found in this shop"))?;
+    let payouts = app.store.list_order_payouts(&shop_id, &order_id).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "order_id": order.order_id,
+            "paid_amount": order.paid_amount.to_string(),
+            "payouts_live_total": order.payouts_live_total.to_string(),
+            "payouts_live_count": order.payouts_live_count,
+            "payouts": payouts.iter().map(payout_json).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// `GET /shops/{shop_id}/payouts?date=YYYY-MM-DD&cursor=…&limit=…`
+async fn list_day_payouts(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<Body>, ApiError> {
+    let query = req.query_string_parameters();
+    let date = match query.first("date") {
+        Some(text) => BusinessDate::parse(text).map_err(|e| ApiError::invalid("date", e.to_string()))?,
+        None => BusinessDate::of(app.clock.now()),
+    };
+    let cursor = query
+        .first("cursor")
+        .map(|c| PayoutId::parse(c).map_err(|_| ApiError::invalid("cursor", "cursor is not one this API gave out")))
+        .transpose()?;
+    let limit = match query.first("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=qrpay_store::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1-{}", qrpay_store::MAX_PAGE_SIZE)))?,
+        None => DEFAULT_PAGE_SIZE,
+    };
+    let page = app.store.list_shop_payouts(&shop_id, date, cursor.as_ref(), limit).await?;
+    let totals = app.store.shop_day_totals(&shop_id, date).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "shop_id": shop_id,
+            "date": date,
+            "payouts_live_total": totals.total.to_string(),
+            "payouts_live_count": totals.count,
+            "payouts": page.items.iter().map(payout_json).collect::<Vec<_>>(),
+            "next_cursor": page.next_cursor,
+        }),
+    ))
+}
+
+async fn find_payout(app: &App, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Payout, ApiError> {
+    app.store
+        .get_payout(shop_id, payout_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("PAYOUT_NOT_FOUND", "payout not found in this shop"))
+}
+
+/// `GET /shops/{shop_id}/payouts/{payout_id}`
+async fn get_payout(app: &App, shop_id: ShopId, payout_id: PayoutId) -> Result<Response<Body>, ApiError> {
+    let payout = find_payout(app, &shop_id, &payout_id).await?;
+    let mut body = payout_json(&payout);
+    // Provider attempts are recorded by the payout worker; none exist before it runs.
+    body["attempts"] = json!([]);
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `POST /shops/{shop_id}/payouts/{payout_id}/continue`: dispatch a pending
+/// payout again. Nothing is reserved again; the worker dedupes.
+async fn continue_payout(app: &App, shop_id: ShopId, payout_id: PayoutId) -> Result<Response<Body>, ApiError> {
+    let payout = find_payout(app, &shop_id, &payout_id).await?;
+    if payout.status != PayoutStatus::Pending {
+        return Err(ApiError::conflict(
+            "INVALID_STATE",
+            format!("only a PENDING payout can be continued; this one is {}", payout.status.as_str()),
+        ));
+    }
+    let message = PayoutMessage { shop_id: payout.shop_id.clone(), payout_id: payout.payout_id.clone() };
+    app.queue
+        .enqueue(&message)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    tracing::info!(payout_id = %payout.payout_id, "payout continued");
+    Ok(json(StatusCode::ACCEPTED, &payout_json(&payout)))
+}
+
+/// `PUT /shops/{shop_id}/operators/{operator_id}/payout-quota` (owner only).
+async fn set_payout_quota(
+    app: &App,
+    req: &Request,
+    who: &Principal,
+    shop_id: ShopId,
+    operator_id: OperatorId,
+) -> Result<Response<Body>, ApiError> {
+    let shop = app
+        .store
+        .get_shop(&shop_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
+    if shop.owner_operator_id != who.operator_id {
+        return Err(ApiError::forbidden("only the shop's main account sets payout quotas"));
+    }
+    if operator_id == shop.owner_operator_id {
+        return Err(ApiError::invalid("operator_id", "the main account needs no quota: it may always pay out"));
+    }
+    let body = json_object(req, MAX_BODY_BYTES)?;
+    body.only(&["enabled", "per_payout_limit", "daily_limit"])?;
+    let enabled = body.bool("enabled")?;
+    let per_payout_limit = body.amount("per_payout_limit")?;
+    let daily_limit = body.amount("daily_limit")?;
+    if per_payout_limit > daily_limit {
+        return Err(ApiError::invalid("per_payout_limit", "per_payout_limit cannot be above daily_limit"));
+    }
+    let quota = PayoutQuota { shop_id, operator_id, enabled, per_payout_limit, daily_limit, updated_at: app.clock.now() };
+    app.store.put_payout_quota(&quota).await?;
+    tracing::info!(shop_id = %quota.shop_id, operator_id = %quota.operator_id, enabled, "payout quota set");
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "shop_id": quota.shop_id,
+            "operator_id": quota.operator_id,
+            "enabled": quota.enabled,
+            "per_payout_limit": quota.per_payout_limit.to_string(),
+            "daily_limit": quota.daily_limit.to_string(),
+            "updated_at": rfc3339_beijing(quota.updated_at),
+        }),
+    ))
+}
+
+/// A payout as API.md shows it.
+pub fn payout_json(p: &Payout) -> Value {
+    let mut v = json!({
+        "payout_id": p.payout_id,
+        "shop_id": p.shop_id,
+        "order_id": p.order_id,
+        "operator_id": p.operator_id,
+        "amount": p.amount.to_string(),
+        "reason": p.reason.as_str(),
+        "status": p.status.as_str(),
+        "business_date": p.business_date,
+        "created_at": rfc3339_beijing(p.created_at),
+        "updated_at": rfc3339_beijing(p.updated_at),
+    });
+    if let Some(note) = &p.note {
+        v["note"] = json!(note);
+    }
+    if let Some(reason) = &p.failure_reason {
+        v["failure_reason"] = json!(reason);
+    }
+    v
+}

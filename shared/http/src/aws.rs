@@ -1,0 +1,29 @@
+//! AWS clients, built once per cold start. `QRPAY_AWS_ENDPOINT` points them at
+//! a local emulator (moto) instead of AWS.
+
+use aws_config::BehaviorVersion;
+
+pub const ENDPOINT_ENV: &str = "QRPAY_AWS_ENDPOINT";
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Ok(url) = std::env::var(ENDPOINT_ENV) {
+        if !url.is_empty() {
+            loader = loader.endpoint_url(url);
+        }
+    }
+    loader.load().await
+}
+
+pub fn dynamo_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+pub fn sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}
+
+/// A required environment variable, or a message naming it.
+pub fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+}

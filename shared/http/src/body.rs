@@ -1,0 +1,119 @@
+//! Strict JSON bodies: size-limited, an object, only known fields, each field
+//! of the right type. Parse, don't validate: what comes out is typed.
+
+use lambda_http::{Body, Request};
+use qrpay_domain::{Amount, AmountError, Money};
+use serde_json::{Map, Value};
+
+use crate::ApiError;
+
+/// The body as a JSON object, refusing more than `max_bytes`.
+pub fn json_object(req: &Request, max_bytes: usize) -> Result<Fields, ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > max_bytes {
+        return Err(ApiError::too_large(max_bytes));
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("body", "a JSON object body is required"));
+    }
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", format!("body is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(map) => Ok(Fields(map)),
+        _ => Err(ApiError::invalid("body", "body must be a JSON object")),
+    }
+}
+
+/// The fields of a JSON object body.
+#[derive(Debug)]
+pub struct Fields(Map<String, Value>);
+
+fn amount_message(field: &str, err: &AmountError) -> String {
+    format!("{field}: {err}")
+}
+
+impl Fields {
+    /// Refuses any field not in `allowed` (a typo must not be ignored).
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(unknown) => Err(ApiError::invalid(unknown, format!("unknown field {unknown:?}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field).filter(|v| !v.is_null())
+    }
+
+    pub fn optional_str(&self, field: &str, max_chars: usize) -> Result<Option<&str>, ApiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => {
+                if s.chars().count() > max_chars {
+                    return Err(ApiError::invalid(field, format!("{field} is longer than {max_chars} characters")));
+                }
+                if s.chars().any(char::is_control) {
+                    return Err(ApiError::invalid(field, format!("{field} contains control characters")));
+                }
+                Ok(Some(s))
+            }
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a string"))),
+        }
+    }
+
+    pub fn required_str(&self, field: &str, max_chars: usize) -> Result<&str, ApiError> {
+        self.optional_str(field, max_chars)?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
+    }
+
+    /// A positive amount given as a JSON string ("12.30").
+    pub fn amount(&self, field: &str) -> Result<Amount, ApiError> {
+        self.optional_amount(field)?
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
+    }
+
+    pub fn optional_amount(&self, field: &str) -> Result<Option<Amount>, ApiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Amount::parse(s)
+                .map(Some)
+                .map_err(|e| ApiError::invalid(field, amount_message(field, &e))),
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a decimal string like \"12.30\""))),
+        }
+    }
+
+    /// A non-negative sum given as a JSON string ("0.00" allowed).
+    pub fn money(&self, field: &str) -> Result<Money, ApiError> {
+        match self.get(field) {
+            None => Err(ApiError::invalid(field, format!("{field} is required"))),
+            Some(Value::String(s)) => Money::parse(s).map_err(|e| ApiError::invalid(field, amount_message(field, &e))),
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a decimal string like \"12.30\""))),
+        }
+    }
+
+    pub fn bool(&self, field: &str) -> Result<bool, ApiError> {
+        match self.get(field) {
+            Some(Value::Bool(b)) => Ok(*b),
+            None => Err(ApiError::invalid(field, format!("{field} is required"))),
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be true or false"))),
+        }
+    }
+
+    pub fn object(&self, field: &str) -> Result<Option<Fields>, ApiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Fields(map.clone()))),
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be an object"))),
+        }
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter()
+    }
+}

@@ -1,0 +1,58 @@
+//! HTTP glue shared by the API functions: who is calling (JWT claims from the
+//! API Gateway request context), stable error answers, strict JSON bodies,
+//! and the AWS clients built once per cold start.
+
+pub mod aws;
+pub mod body;
+pub mod error;
+pub mod principal;
+
+pub use body::{json_object, Fields};
+pub use error::ApiError;
+pub use principal::{principal, require_role, require_shop};
+
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// Path segments of a request, without empty ones ("/a//b/" → ["a", "b"]).
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// A JSON answer with this status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(text) => with_body(status, text),
+        Err(err) => ApiError::internal(format!("response serialization failed: {err}")).into_response(),
+    }
+}
+
+fn with_body(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, lambda_http::http::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// An empty answer (204 and the like).
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+/// Structured JSON logs (SPEC §7); `RUST_LOG` sets the level, default info.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
