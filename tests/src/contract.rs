@@ -53,14 +53,23 @@ pub async fn counters(w: &World, date: BusinessDate, orders: &[&OrderId]) -> Cou
     let shop = w.shop_now().await;
     let mut order_counters = Vec::new();
     for id in orders {
-        let o = w.store.get_order(&w.shop, id).await.unwrap().expect("order");
+        let o = w
+            .store
+            .get_order(&w.shop, id)
+            .await
+            .unwrap()
+            .expect("order");
         order_counters.push((o.payouts_live_total, o.payouts_live_count));
     }
     Counters {
         balance: shop.payout_balance,
         held: shop.payout_held,
         shop_day: w.store.shop_day_totals(&w.shop, date).await.unwrap(),
-        staff_day: w.store.operator_day_totals(&w.shop, &w.staff, date).await.unwrap(),
+        staff_day: w
+            .store
+            .operator_day_totals(&w.shop, &w.staff, date)
+            .await
+            .unwrap(),
         orders: order_counters,
     }
 }
@@ -72,14 +81,20 @@ pub async fn reserve(w: &World, req: &PayoutRequest) -> Result<Reserved, Reserve
 pub async fn created(w: &World, req: &PayoutRequest) -> Payout {
     match reserve(w, req).await {
         Ok(Reserved::Created(p)) => p,
-        other => panic!("expected a new payout for {} {}, got {other:?}", req.order_id, req.amount),
+        other => panic!(
+            "expected a new payout for {} {}, got {other:?}",
+            req.order_id, req.amount
+        ),
     }
 }
 
 pub async fn refused(w: &World, req: &PayoutRequest) -> PayoutRefusal {
     match reserve(w, req).await {
         Err(ReserveError::Refused(r)) => r,
-        other => panic!("expected a refusal for {} {}, got {other:?}", req.order_id, req.amount),
+        other => panic!(
+            "expected a refusal for {} {}, got {other:?}",
+            req.order_id, req.amount
+        ),
     }
 }
 
@@ -100,43 +115,90 @@ pub async fn owner_payout_reserves_everything_it_counts(store: Arc<dyn Store>) {
     assert_eq!(p.amount.to_string(), "12.30");
     assert_eq!(p.business_date.to_string(), "2026-03-02");
     assert!(!p.counted_for_operator, "the owner has no daily counter");
-    assert_eq!(w.store.get_payout(&w.shop, &p.payout_id).await.unwrap(), Some(p.clone()));
+    assert_eq!(
+        w.store.get_payout(&w.shop, &p.payout_id).await.unwrap(),
+        Some(p.clone())
+    );
 
     let order = w.store.get_order(&w.shop, &o).await.unwrap().unwrap();
-    assert_eq!((order.payouts_live_total, order.payouts_live_count), (money("12.30"), 1));
+    assert_eq!(
+        (order.payouts_live_total, order.payouts_live_count),
+        (money("12.30"), 1)
+    );
     assert_eq!(order.last_payout_at, Some(morning()));
     let c = counters(&w, day(morning()), &[&o]).await;
     assert_eq!(c.balance, money("487.70"));
     assert_eq!(c.held, money("12.30"));
-    assert_eq!(c.shop_day, DayTotals { total: money("12.30"), count: 1 });
+    assert_eq!(
+        c.shop_day,
+        DayTotals {
+            total: money("12.30"),
+            count: 1
+        }
+    );
     assert_eq!(c.staff_day, DayTotals::default());
 }
 
 pub async fn shop_cap_reached_exactly_is_accepted_one_fen_more_is_refused(store: Arc<dyn Store>) {
     let w = World::new(store, "100.00", "1000.00").await;
-    let (o1, o2, o3) = (w.paid_order("o1", "500.00").await, w.paid_order("o2", "500.00").await, w.paid_order("o3", "500.00").await);
+    let (o1, o2, o3) = (
+        w.paid_order("o1", "500.00").await,
+        w.paid_order("o2", "500.00").await,
+        w.paid_order("o3", "500.00").await,
+    );
     created(&w, &w.request(&w.owner, &o1, "60.00", "k1", morning())).await;
     let over = refused(&w, &w.request(&w.owner, &o2, "40.01", "k2", morning())).await;
-    assert_eq!(over, PayoutRefusal::ShopDailyCapExceeded { remaining: money("40.00") });
+    assert_eq!(
+        over,
+        PayoutRefusal::ShopDailyCapExceeded {
+            remaining: money("40.00")
+        }
+    );
     assert_eq!(over.code(), "SHOP_DAILY_CAP_EXCEEDED");
     created(&w, &w.request(&w.owner, &o2, "40.00", "k3", morning())).await;
     let full = refused(&w, &w.request(&w.owner, &o3, "0.01", "k4", morning())).await;
-    assert_eq!(full, PayoutRefusal::ShopDailyCapExceeded { remaining: money("0.00") });
+    assert_eq!(
+        full,
+        PayoutRefusal::ShopDailyCapExceeded {
+            remaining: money("0.00")
+        }
+    );
     let c = counters(&w, day(morning()), &[&o1, &o2, &o3]).await;
-    assert_eq!(c.shop_day, DayTotals { total: money("100.00"), count: 2 });
+    assert_eq!(
+        c.shop_day,
+        DayTotals {
+            total: money("100.00"),
+            count: 2
+        }
+    );
     assert_eq!(c.orders[2], (Money::ZERO, 0), "a refusal reserves nothing");
 }
 
-pub async fn order_paid_amount_reached_exactly_is_accepted_one_fen_more_is_refused(store: Arc<dyn Store>) {
+pub async fn order_paid_amount_reached_exactly_is_accepted_one_fen_more_is_refused(
+    store: Arc<dyn Store>,
+) {
     let w = World::new(store, "15000.00", "1000.00").await;
     let o = w.paid_order("o1", "50.00").await;
     created(&w, &w.request(&w.owner, &o, "30.00", "k1", morning())).await;
     let over = refused(&w, &w.request(&w.owner, &o, "20.01", "k2", later(60))).await;
-    assert_eq!(over, PayoutRefusal::ExceedsOrderPaidAmount { remaining: money("20.00") });
+    assert_eq!(
+        over,
+        PayoutRefusal::ExceedsOrderPaidAmount {
+            remaining: money("20.00")
+        }
+    );
     created(&w, &w.request(&w.owner, &o, "20.00", "k3", later(60))).await;
     let full = refused(&w, &w.request(&w.owner, &o, "0.01", "k4", later(120))).await;
-    assert_eq!(full, PayoutRefusal::ExceedsOrderPaidAmount { remaining: money("0.00") });
-    assert_eq!(counters(&w, day(morning()), &[&o]).await.orders[0], (money("50.00"), 2));
+    assert_eq!(
+        full,
+        PayoutRefusal::ExceedsOrderPaidAmount {
+            remaining: money("0.00")
+        }
+    );
+    assert_eq!(
+        counters(&w, day(morning()), &[&o]).await.orders[0],
+        (money("50.00"), 2)
+    );
 }
 
 pub async fn sixth_live_payout_of_an_order_is_refused_until_one_fails(store: Arc<dyn Store>) {
@@ -144,25 +206,55 @@ pub async fn sixth_live_payout_of_an_order_is_refused_until_one_fails(store: Arc
     let o = w.paid_order("o1", "100.00").await;
     let mut first = None;
     for i in 0..5 {
-        let p = created(&w, &w.request(&w.owner, &o, "1.00", &format!("k{i}"), later(60 * i))).await;
+        let p = created(
+            &w,
+            &w.request(&w.owner, &o, "1.00", &format!("k{i}"), later(60 * i)),
+        )
+        .await;
         first.get_or_insert(p.payout_id);
     }
     let sixth = w.request(&w.owner, &o, "1.00", "k5", later(300));
-    assert_eq!(refused(&w, &sixth).await, PayoutRefusal::OrderPayoutCountExceeded);
-    assert_eq!(PayoutRefusal::OrderPayoutCountExceeded.code(), "ORDER_PAYOUT_COUNT_EXCEEDED");
+    assert_eq!(
+        refused(&w, &sixth).await,
+        PayoutRefusal::OrderPayoutCountExceeded
+    );
+    assert_eq!(
+        PayoutRefusal::OrderPayoutCountExceeded.code(),
+        "ORDER_PAYOUT_COUNT_EXCEEDED"
+    );
 
-    let released = w.store.fail_payout(&w.shop, &first.unwrap(), "bank rejected", later(301)).await.unwrap();
+    let released = w
+        .store
+        .fail_payout(&w.shop, &first.unwrap(), "bank rejected", later(301))
+        .await
+        .unwrap();
     assert!(matches!(released, Release::Released(_)));
     created(&w, &w.request(&w.owner, &o, "1.00", "k6", later(302))).await;
-    assert_eq!(counters(&w, day(morning()), &[&o]).await.orders[0], (money("5.00"), 5));
+    assert_eq!(
+        counters(&w, day(morning()), &[&o]).await.orders[0],
+        (money("5.00"), 5)
+    );
 }
 
 pub async fn sixty_second_rule_refuses_until_exactly_sixty_seconds_passed(store: Arc<dyn Store>) {
     let w = World::new(store, "15000.00", "1000.00").await;
-    let (o1, o2) = (w.paid_order("o1", "100.00").await, w.paid_order("o2", "100.00").await);
+    let (o1, o2) = (
+        w.paid_order("o1", "100.00").await,
+        w.paid_order("o2", "100.00").await,
+    );
     created(&w, &w.request(&w.owner, &o1, "1.00", "k1", morning())).await;
 
-    let early = refused(&w, &w.request(&w.owner, &o1, "1.00", "k2", morning() + Duration::milliseconds(59_001))).await;
+    let early = refused(
+        &w,
+        &w.request(
+            &w.owner,
+            &o1,
+            "1.00",
+            "k2",
+            morning() + Duration::milliseconds(59_001),
+        ),
+    )
+    .await;
     assert_eq!(early, PayoutRefusal::TooFrequent { retry_after_s: 1 });
     let at_once = refused(&w, &w.request(&w.owner, &o1, "1.00", "k3", later(1))).await;
     assert_eq!(at_once, PayoutRefusal::TooFrequent { retry_after_s: 59 });
@@ -179,17 +271,29 @@ pub async fn staff_needs_an_enabled_quota(store: Arc<dyn Store>) {
     assert_eq!(none, PayoutRefusal::OperatorNoQuota);
     assert_eq!(none.code(), "OPERATOR_NO_QUOTA");
     w.quota(&w.staff, "50.00", "100.00", false).await;
-    assert_eq!(refused(&w, &w.request(&w.staff, &o, "1.00", "k2", morning())).await, PayoutRefusal::OperatorNoQuota);
+    assert_eq!(
+        refused(&w, &w.request(&w.staff, &o, "1.00", "k2", morning())).await,
+        PayoutRefusal::OperatorNoQuota
+    );
     w.quota(&w.staff, "50.00", "100.00", true).await;
     let p = created(&w, &w.request(&w.staff, &o, "1.00", "k3", morning())).await;
     assert!(p.counted_for_operator);
     let c = counters(&w, day(morning()), &[&o]).await;
-    assert_eq!(c.staff_day, DayTotals { total: money("1.00"), count: 1 });
+    assert_eq!(
+        c.staff_day,
+        DayTotals {
+            total: money("1.00"),
+            count: 1
+        }
+    );
 }
 
 pub async fn staff_per_payout_limit_boundary(store: Arc<dyn Store>) {
     let w = World::new(store, "15000.00", "1000.00").await;
-    let (o1, o2) = (w.paid_order("o1", "100.00").await, w.paid_order("o2", "100.00").await);
+    let (o1, o2) = (
+        w.paid_order("o1", "100.00").await,
+        w.paid_order("o2", "100.00").await,
+    );
     w.quota(&w.staff, "50.00", "500.00", true).await;
     let over = refused(&w, &w.request(&w.staff, &o1, "50.01", "k1", morning())).await;
     assert_eq!(over.code(), "OPERATOR_SINGLE_LIMIT_EXCEEDED");
@@ -201,17 +305,59 @@ pub async fn staff_daily_limit_boundary_and_owner_unaffected(store: Arc<dyn Stor
     let w = World::new(store, "15000.00", "1000.00").await;
     let orders: Vec<OrderId> = futures_orders(&w, 4).await;
     w.quota(&w.staff, "100.00", "100.00", true).await;
-    created(&w, &w.request(&w.staff, &orders[0], "60.00", "k1", morning())).await;
-    let over = refused(&w, &w.request(&w.staff, &orders[1], "40.01", "k2", morning())).await;
-    assert_eq!(over, PayoutRefusal::OperatorDailyLimitExceeded { remaining: money("40.00") });
-    created(&w, &w.request(&w.staff, &orders[1], "40.00", "k3", morning())).await;
-    let full = refused(&w, &w.request(&w.staff, &orders[2], "0.01", "k4", morning())).await;
-    assert_eq!(full, PayoutRefusal::OperatorDailyLimitExceeded { remaining: money("0.00") });
+    created(
+        &w,
+        &w.request(&w.staff, &orders[0], "60.00", "k1", morning()),
+    )
+    .await;
+    let over = refused(
+        &w,
+        &w.request(&w.staff, &orders[1], "40.01", "k2", morning()),
+    )
+    .await;
+    assert_eq!(
+        over,
+        PayoutRefusal::OperatorDailyLimitExceeded {
+            remaining: money("40.00")
+        }
+    );
+    created(
+        &w,
+        &w.request(&w.staff, &orders[1], "40.00", "k3", morning()),
+    )
+    .await;
+    let full = refused(
+        &w,
+        &w.request(&w.staff, &orders[2], "0.01", "k4", morning()),
+    )
+    .await;
+    assert_eq!(
+        full,
+        PayoutRefusal::OperatorDailyLimitExceeded {
+            remaining: money("0.00")
+        }
+    );
     // The owner's payouts count for the shop, not for the sub-account.
-    created(&w, &w.request(&w.owner, &orders[3], "90.00", "k5", morning())).await;
+    created(
+        &w,
+        &w.request(&w.owner, &orders[3], "90.00", "k5", morning()),
+    )
+    .await;
     let c = counters(&w, day(morning()), &[]).await;
-    assert_eq!(c.staff_day, DayTotals { total: money("100.00"), count: 2 });
-    assert_eq!(c.shop_day, DayTotals { total: money("190.00"), count: 3 });
+    assert_eq!(
+        c.staff_day,
+        DayTotals {
+            total: money("100.00"),
+            count: 2
+        }
+    );
+    assert_eq!(
+        c.shop_day,
+        DayTotals {
+            total: money("190.00"),
+            count: 3
+        }
+    );
 }
 
 async fn futures_orders(w: &World, n: usize) -> Vec<OrderId> {
@@ -224,13 +370,26 @@ async fn futures_orders(w: &World, n: usize) -> Vec<OrderId> {
 
 pub async fn balance_reached_exactly_is_accepted_one_fen_more_is_refused(store: Arc<dyn Store>) {
     let w = World::new(store, "15000.00", "30.00").await;
-    let (o1, o2) = (w.paid_order("o1", "100.00").await, w.paid_order("o2", "100.00").await);
+    let (o1, o2) = (
+        w.paid_order("o1", "100.00").await,
+        w.paid_order("o2", "100.00").await,
+    );
     let over = refused(&w, &w.request(&w.owner, &o1, "30.01", "k1", morning())).await;
-    assert_eq!(over, PayoutRefusal::InsufficientBalance { remaining: money("30.00") });
+    assert_eq!(
+        over,
+        PayoutRefusal::InsufficientBalance {
+            remaining: money("30.00")
+        }
+    );
     assert_eq!(over.code(), "INSUFFICIENT_BALANCE");
     created(&w, &w.request(&w.owner, &o1, "30.00", "k2", morning())).await;
     let empty = refused(&w, &w.request(&w.owner, &o2, "0.01", "k3", morning())).await;
-    assert_eq!(empty, PayoutRefusal::InsufficientBalance { remaining: money("0.00") });
+    assert_eq!(
+        empty,
+        PayoutRefusal::InsufficientBalance {
+            remaining: money("0.00")
+        }
+    );
     let c = counters(&w, day(morning()), &[]).await;
     assert_eq!((c.balance, c.held), (Money::ZERO, money("30.00")));
 }
@@ -244,19 +403,51 @@ pub async fn order_must_exist_in_this_shop_and_be_paid(store: Arc<dyn Store>) {
     assert_eq!(cross, PayoutRefusal::OrderNotFound);
     assert_eq!(cross.code(), "ORDER_NOT_FOUND");
     let missing = OrderId::parse("nope").unwrap();
-    assert_eq!(refused(&a, &a.request(&a.owner, &missing, "1.00", "k2", morning())).await, PayoutRefusal::OrderNotFound);
-    for (id, status) in [("created", OrderStatus::Created), ("refunded", OrderStatus::Refunded), ("closed", OrderStatus::Closed)] {
+    assert_eq!(
+        refused(&a, &a.request(&a.owner, &missing, "1.00", "k2", morning())).await,
+        PayoutRefusal::OrderNotFound
+    );
+    for (id, status) in [
+        ("created", OrderStatus::Created),
+        ("refunded", OrderStatus::Refunded),
+        ("closed", OrderStatus::Closed),
+    ] {
         let o = a.order_in(id, "100.00", status).await;
-        let r = refused(&a, &a.request(&a.owner, &o, "1.00", &format!("k-{id}"), morning())).await;
+        let r = refused(
+            &a,
+            &a.request(&a.owner, &o, "1.00", &format!("k-{id}"), morning()),
+        )
+        .await;
         assert_eq!(r, PayoutRefusal::OrderNotPayable { status }, "{id}");
         assert_eq!(r.code(), "ORDER_NOT_PAYABLE");
     }
-    let partially = a.order_in("partial", "100.00", OrderStatus::PartiallyRefunded).await;
-    created(&a, &a.request(&a.owner, &partially, "1.00", "k3", morning())).await;
-    assert_eq!(counters(&b, day(morning()), &[&b_order]).await.orders[0], (Money::ZERO, 0));
+    let partially = a
+        .order_in("partial", "100.00", OrderStatus::PartiallyRefunded)
+        .await;
+    created(
+        &a,
+        &a.request(&a.owner, &partially, "1.00", "k3", morning()),
+    )
+    .await;
+    assert_eq!(
+        counters(&b, day(morning()), &[&b_order]).await.orders[0],
+        (Money::ZERO, 0)
+    );
 
-    let ghost = World { store: a.store.clone(), shop: qrpay_domain::ShopId::parse("ghost").unwrap(), owner: a.owner.clone(), staff: a.staff.clone() };
-    assert!(matches!(reserve(&ghost, &ghost.request(&a.owner, &b_order, "1.00", "k4", morning())).await, Err(ReserveError::ShopNotFound)));
+    let ghost = World {
+        store: a.store.clone(),
+        shop: qrpay_domain::ShopId::parse("ghost").unwrap(),
+        owner: a.owner.clone(),
+        staff: a.staff.clone(),
+    };
+    assert!(matches!(
+        reserve(
+            &ghost,
+            &ghost.request(&a.owner, &b_order, "1.00", "k4", morning())
+        )
+        .await,
+        Err(ReserveError::ShopNotFound)
+    ));
 }
 
 pub async fn idempotent_replay_reserves_nothing_again(store: Arc<dyn Store>) {
@@ -274,11 +465,21 @@ pub async fn idempotent_replay_reserves_nothing_again(store: Arc<dyn Store>) {
         Ok(Reserved::Replayed(again)) => assert_eq!(again, p),
         other => panic!("expected replay, got {other:?}"),
     }
-    assert_eq!(counters(&w, day(morning()), &[&o]).await, before, "a replay reserves nothing");
-    assert_eq!(w.store.get_payout(&w.shop, &retry.payout_id).await.unwrap(), None);
+    assert_eq!(
+        counters(&w, day(morning()), &[&o]).await,
+        before,
+        "a replay reserves nothing"
+    );
+    assert_eq!(
+        w.store.get_payout(&w.shop, &retry.payout_id).await.unwrap(),
+        None
+    );
 
     // A replay shows the payout as it is now.
-    w.store.fail_payout(&w.shop, &p.payout_id, "provider said no", later(6)).await.unwrap();
+    w.store
+        .fail_payout(&w.shop, &p.payout_id, "provider said no", later(6))
+        .await
+        .unwrap();
     match reserve(&w, &w.request(&w.staff, &o, "10.00", "same-key", later(7))).await {
         Ok(Reserved::Replayed(again)) => assert_eq!(again.status, PayoutStatus::Failed),
         other => panic!("expected replay, got {other:?}"),
@@ -287,7 +488,10 @@ pub async fn idempotent_replay_reserves_nothing_again(store: Arc<dyn Store>) {
 
 pub async fn same_key_with_another_body_conflicts_and_changes_nothing(store: Arc<dyn Store>) {
     let w = World::new(store, "15000.00", "1000.00").await;
-    let (o1, o2) = (w.paid_order("o1", "100.00").await, w.paid_order("o2", "100.00").await);
+    let (o1, o2) = (
+        w.paid_order("o1", "100.00").await,
+        w.paid_order("o2", "100.00").await,
+    );
     created(&w, &w.request(&w.owner, &o1, "10.00", "k", morning())).await;
     let before = counters(&w, day(morning()), &[&o1, &o2]).await;
     for other in [
@@ -299,7 +503,10 @@ pub async fn same_key_with_another_body_conflicts_and_changes_nothing(store: Arc
             r
         },
     ] {
-        assert!(matches!(reserve(&w, &other).await, Err(ReserveError::IdempotencyConflict)));
+        assert!(matches!(
+            reserve(&w, &other).await,
+            Err(ReserveError::IdempotencyConflict)
+        ));
     }
     assert_eq!(counters(&w, day(morning()), &[&o1, &o2]).await, before);
 }
@@ -311,12 +518,25 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
     let empty = counters(&w, day(morning()), &[&o]).await;
     let p = created(&w, &w.request(&w.staff, &o, "25.00", "k1", morning())).await;
 
-    let Release::Released(failed) = w.store.fail_payout(&w.shop, &p.payout_id, "payee account frozen", later(10)).await.unwrap() else {
+    let Release::Released(failed) = w
+        .store
+        .fail_payout(&w.shop, &p.payout_id, "payee account frozen", later(10))
+        .await
+        .unwrap()
+    else {
         panic!("first release must release");
     };
     assert_eq!(failed.status, PayoutStatus::Failed);
-    assert_eq!(failed.failure_reason.as_deref(), Some("payee account frozen"));
-    let stored = w.store.get_payout(&w.shop, &p.payout_id).await.unwrap().unwrap();
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("payee account frozen")
+    );
+    let stored = w
+        .store
+        .get_payout(&w.shop, &p.payout_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored, failed);
     let mut released = counters(&w, day(morning()), &[&o]).await;
     assert_eq!(released.balance, empty.balance);
@@ -326,13 +546,22 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
     assert_eq!(released.orders, vec![(Money::ZERO, 0)]);
 
     // Applying it again releases nothing more.
-    let again = w.store.fail_payout(&w.shop, &p.payout_id, "again", later(20)).await.unwrap();
-    assert!(matches!(again, Release::AlreadyFinal(ref x) if x.failure_reason.as_deref() == Some("payee account frozen")));
+    let again = w
+        .store
+        .fail_payout(&w.shop, &p.payout_id, "again", later(20))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Release::AlreadyFinal(ref x) if x.failure_reason.as_deref() == Some("payee account frozen"))
+    );
     released.orders = vec![(Money::ZERO, 0)];
     assert_eq!(counters(&w, day(morning()), &[&o]).await, released);
 
     let unknown = qrpay_domain::PayoutId::parse("po_missing").unwrap();
-    assert!(matches!(w.store.fail_payout(&w.shop, &unknown, "x", later(30)).await, Err(ReleaseError::PayoutNotFound)));
+    assert!(matches!(
+        w.store.fail_payout(&w.shop, &unknown, "x", later(30)).await,
+        Err(ReleaseError::PayoutNotFound)
+    ));
 }
 
 pub async fn beijing_midnight_starts_a_new_day_and_resets_caps(store: Arc<dyn Store>) {
@@ -343,26 +572,81 @@ pub async fn beijing_midnight_starts_a_new_day_and_resets_caps(store: Arc<dyn St
     let midnight = beijing("2026-03-02T00:00:00");
     assert_ne!(day(last_second), day(midnight));
 
-    let late = created(&w, &w.request(&w.owner, &orders[0], "50.00", "k1", last_second)).await;
-    created(&w, &w.request(&w.staff, &orders[1], "50.00", "k2", last_second)).await;
+    let late = created(
+        &w,
+        &w.request(&w.owner, &orders[0], "50.00", "k1", last_second),
+    )
+    .await;
+    created(
+        &w,
+        &w.request(&w.staff, &orders[1], "50.00", "k2", last_second),
+    )
+    .await;
     assert_eq!(late.business_date.to_string(), "2026-03-01");
-    let capped = refused(&w, &w.request(&w.owner, &orders[2], "0.01", "k3", last_second)).await;
-    assert_eq!(capped, PayoutRefusal::ShopDailyCapExceeded { remaining: Money::ZERO });
+    let capped = refused(
+        &w,
+        &w.request(&w.owner, &orders[2], "0.01", "k3", last_second),
+    )
+    .await;
+    assert_eq!(
+        capped,
+        PayoutRefusal::ShopDailyCapExceeded {
+            remaining: Money::ZERO
+        }
+    );
 
     // One second later it is a new Beijing day: the cap and the quota reset.
-    let fresh = created(&w, &w.request(&w.owner, &orders[2], "50.00", "k4", midnight)).await;
+    let fresh = created(
+        &w,
+        &w.request(&w.owner, &orders[2], "50.00", "k4", midnight),
+    )
+    .await;
     assert_eq!(fresh.business_date.to_string(), "2026-03-02");
-    created(&w, &w.request(&w.staff, &orders[3], "50.00", "k5", midnight)).await;
+    created(
+        &w,
+        &w.request(&w.staff, &orders[3], "50.00", "k5", midnight),
+    )
+    .await;
     let yesterday = counters(&w, day(last_second), &[]).await;
     let today = counters(&w, day(midnight), &[]).await;
-    assert_eq!(yesterday.shop_day, DayTotals { total: money("100.00"), count: 2 });
-    assert_eq!(today.shop_day, DayTotals { total: money("100.00"), count: 2 });
-    assert_eq!(today.staff_day, DayTotals { total: money("50.00"), count: 1 });
+    assert_eq!(
+        yesterday.shop_day,
+        DayTotals {
+            total: money("100.00"),
+            count: 2
+        }
+    );
+    assert_eq!(
+        today.shop_day,
+        DayTotals {
+            total: money("100.00"),
+            count: 2
+        }
+    );
+    assert_eq!(
+        today.staff_day,
+        DayTotals {
+            total: money("50.00"),
+            count: 1
+        }
+    );
 
     // Releasing yesterday's payout gives back yesterday's headroom, not today's.
-    w.store.fail_payout(&w.shop, &late.payout_id, "failed", midnight).await.unwrap();
-    assert_eq!(counters(&w, day(last_second), &[]).await.shop_day, DayTotals { total: money("50.00"), count: 1 });
-    assert_eq!(counters(&w, day(midnight), &[]).await.shop_day, today.shop_day);
+    w.store
+        .fail_payout(&w.shop, &late.payout_id, "failed", midnight)
+        .await
+        .unwrap();
+    assert_eq!(
+        counters(&w, day(last_second), &[]).await.shop_day,
+        DayTotals {
+            total: money("50.00"),
+            count: 1
+        }
+    );
+    assert_eq!(
+        counters(&w, day(midnight), &[]).await.shop_day,
+        today.shop_day
+    );
 }
 
 pub async fn shop_payouts_of_a_day_are_paginated_newest_first(store: Arc<dyn Store>) {
@@ -370,10 +654,27 @@ pub async fn shop_payouts_of_a_day_are_paginated_newest_first(store: Arc<dyn Sto
     let orders = futures_orders(&w, 5).await;
     let mut ids = Vec::new();
     for (i, o) in orders.iter().enumerate() {
-        ids.push(created(&w, &w.request(&w.owner, o, "1.00", &format!("k{i}"), later(i as i64))).await.payout_id);
+        ids.push(
+            created(
+                &w,
+                &w.request(&w.owner, o, "1.00", &format!("k{i}"), later(i as i64)),
+            )
+            .await
+            .payout_id,
+        );
     }
     let other_day = w.paid_order("next-day", "100.00").await;
-    created(&w, &w.request(&w.owner, &other_day, "1.00", "k-next", morning() + Duration::days(1))).await;
+    created(
+        &w,
+        &w.request(
+            &w.owner,
+            &other_day,
+            "1.00",
+            "k-next",
+            morning() + Duration::days(1),
+        ),
+    )
+    .await;
     ids.reverse();
 
     let date = day(morning());
@@ -381,7 +682,11 @@ pub async fn shop_payouts_of_a_day_are_paginated_newest_first(store: Arc<dyn Sto
     let mut cursor = None;
     let mut pages = 0;
     loop {
-        let page = w.store.list_shop_payouts(&w.shop, date, cursor.as_ref(), 2).await.unwrap();
+        let page = w
+            .store
+            .list_shop_payouts(&w.shop, date, cursor.as_ref(), 2)
+            .await
+            .unwrap();
         assert!(page.items.len() <= 2);
         seen.extend(page.items.into_iter().map(|p| p.payout_id));
         pages += 1;
@@ -390,20 +695,38 @@ pub async fn shop_payouts_of_a_day_are_paginated_newest_first(store: Arc<dyn Sto
             None => break,
         }
     }
-    assert_eq!(seen, ids, "all of the day's payouts, newest first, nothing from other days");
+    assert_eq!(
+        seen, ids,
+        "all of the day's payouts, newest first, nothing from other days"
+    );
     assert_eq!(pages, 3);
 }
 
 pub async fn order_payouts_are_listed_newest_first_with_failed_ones(store: Arc<dyn Store>) {
     let w = World::new(store, "15000.00", "1000.00").await;
-    let (o1, o2) = (w.paid_order("o1", "100.00").await, w.paid_order("o2", "100.00").await);
+    let (o1, o2) = (
+        w.paid_order("o1", "100.00").await,
+        w.paid_order("o2", "100.00").await,
+    );
     let a = created(&w, &w.request(&w.owner, &o1, "1.00", "k1", morning())).await;
     created(&w, &w.request(&w.owner, &o2, "1.00", "k2", morning())).await;
     let b = created(&w, &w.request(&w.owner, &o1, "2.00", "k3", later(60))).await;
-    w.store.fail_payout(&w.shop, &a.payout_id, "no", later(61)).await.unwrap();
+    w.store
+        .fail_payout(&w.shop, &a.payout_id, "no", later(61))
+        .await
+        .unwrap();
     let listed = w.store.list_order_payouts(&w.shop, &o1).await.unwrap();
-    let ids: Vec<_> = listed.iter().map(|p| (p.payout_id.clone(), p.status)).collect();
-    assert_eq!(ids, vec![(b.payout_id, PayoutStatus::Pending), (a.payout_id, PayoutStatus::Failed)]);
+    let ids: Vec<_> = listed
+        .iter()
+        .map(|p| (p.payout_id.clone(), p.status))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            (b.payout_id, PayoutStatus::Pending),
+            (a.payout_id, PayoutStatus::Failed)
+        ]
+    );
 }
 
 pub async fn shop_setup_update_keeps_the_hold(store: Arc<dyn Store>) {
@@ -438,8 +761,24 @@ pub async fn refunds_lower_the_order_ceiling(store: Arc<dyn Store>) {
     };
     assert!(w.store.insert_order(&order).await.unwrap());
     order.refunded_amount = Money::ZERO;
-    assert!(!w.store.insert_order(&order).await.unwrap(), "insert never overwrites");
-    let r = refused(&w, &w.request(&w.owner, &order.order_id, "30.01", "k1", morning())).await;
-    assert_eq!(r, PayoutRefusal::ExceedsOrderPaidAmount { remaining: money("30.00") });
-    created(&w, &w.request(&w.owner, &order.order_id, "30.00", "k2", morning())).await;
+    assert!(
+        !w.store.insert_order(&order).await.unwrap(),
+        "insert never overwrites"
+    );
+    let r = refused(
+        &w,
+        &w.request(&w.owner, &order.order_id, "30.01", "k1", morning()),
+    )
+    .await;
+    assert_eq!(
+        r,
+        PayoutRefusal::ExceedsOrderPaidAmount {
+            remaining: money("30.00")
+        }
+    );
+    created(
+        &w,
+        &w.request(&w.owner, &order.order_id, "30.00", "k2", morning()),
+    )
+    .await;
 }

@@ -39,11 +39,24 @@ fn start_private() -> String {
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(out.status.success(), "{} python failed: {}", script.display(), out.status);
-    let python = String::from_utf8(out.stdout).expect("python path is UTF-8").trim().to_owned();
+    assert!(
+        out.status.success(),
+        "{} python failed: {}",
+        script.display(),
+        out.status
+    );
+    let python = String::from_utf8(out.stdout)
+        .expect("python path is UTF-8")
+        .trim()
+        .to_owned();
     let mut child = Command::new(python)
         .arg(root.join("infra/emulator/launcher.py"))
-        .args(["--port", "0", "--parent-pid", &std::process::id().to_string()])
+        .args([
+            "--port",
+            "0",
+            "--parent-pid",
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -53,7 +66,9 @@ fn start_private() -> String {
     // Leaked on purpose: the pipe stays open for the launcher's lifetime, so a
     // late write of its own never dies of a broken pipe.
     let reader = Box::leak(Box::new(BufReader::new(stdout)));
-    reader.read_line(&mut line).expect("read the launcher's ready line");
+    reader
+        .read_line(&mut line)
+        .expect("read the launcher's ready line");
     let url = line
         .trim()
         .strip_prefix("QRPAY_EMULATOR_READY ")

@@ -18,8 +18,11 @@ impl Event {
     /// `name` is relative to `events/`, e.g. `payout-request/create-payout.json`.
     pub fn fixture(name: &str) -> Event {
         let path = events_dir().join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        Event(serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display())))
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        Event(
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display())),
+        )
     }
 
     pub fn json(&self) -> &Value {
@@ -91,14 +94,18 @@ impl Event {
     pub fn query(mut self, params: &[(&str, &str)]) -> Event {
         let raw: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         self.0["rawQueryString"] = json!(raw.join("&"));
-        let map: serde_json::Map<String, Value> = params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        let map: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
         self.0["queryStringParameters"] = Value::Object(map);
         self
     }
 
     /// The event as the Lambda runtime hands it to the handler.
     pub fn request(&self) -> Request {
-        lambda_http::request::from_str(&self.0.to_string()).expect("fixture is an API Gateway v2 event")
+        lambda_http::request::from_str(&self.0.to_string())
+            .expect("fixture is an API Gateway v2 event")
     }
 }
 
@@ -115,11 +122,17 @@ impl Answer {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = match response.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
+            lambda_http::Body::Text(t) => {
+                serde_json::from_str(t).unwrap_or(Value::String(t.clone()))
+            }
             lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
             _ => Value::Null,
         };
-        Answer { status, body, headers }
+        Answer {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// The stable error code, if this is an error answer.

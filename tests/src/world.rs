@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    Amount, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId, OrderStatus, PayoutId, PayoutQuota,
-    PayoutReason, PayoutRequest, Shop, ShopId, ShopSetup,
+    Amount, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId, OrderStatus,
+    PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Shop, ShopId, ShopSetup,
 };
 use qrpay_store::Store;
 
@@ -58,12 +58,20 @@ impl World {
             payout_balance: money(balance),
             instalments: InstalmentConfig::default(),
         };
-        world.store.put_shop(&setup, morning()).await.expect("put shop");
+        world
+            .store
+            .put_shop(&setup, morning())
+            .await
+            .expect("put shop");
         world
     }
 
     pub async fn shop_now(&self) -> Shop {
-        self.store.get_shop(&self.shop).await.unwrap().expect("shop exists")
+        self.store
+            .get_shop(&self.shop)
+            .await
+            .unwrap()
+            .expect("shop exists")
     }
 
     /// Inserts an order of this shop in the given status.
@@ -72,7 +80,11 @@ impl World {
             order_id: OrderId::parse(id).unwrap(),
             shop_id: self.shop.clone(),
             amount: amount(paid),
-            paid_amount: if status == OrderStatus::Created { Money::ZERO } else { money(paid) },
+            paid_amount: if status == OrderStatus::Created {
+                Money::ZERO
+            } else {
+                money(paid)
+            },
             refunded_amount: Money::ZERO,
             status,
             provider: "sandbox".into(),
@@ -83,7 +95,10 @@ impl World {
             created_at: morning(),
             updated_at: morning(),
         };
-        assert!(self.store.insert_order(&order).await.unwrap(), "order {id} is new");
+        assert!(
+            self.store.insert_order(&order).await.unwrap(),
+            "order {id} is new"
+        );
         order.order_id
     }
 
@@ -104,7 +119,14 @@ impl World {
     }
 
     /// A payout request with a fresh id; `key` is its Idempotency-Key.
-    pub fn request(&self, operator: &OperatorId, order: &OrderId, amt: &str, key: &str, now: DateTime<Utc>) -> PayoutRequest {
+    pub fn request(
+        &self,
+        operator: &OperatorId,
+        order: &OrderId,
+        amt: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> PayoutRequest {
         PayoutRequest {
             payout_id: PayoutId::generate(now),
             shop_id: self.shop.clone(),

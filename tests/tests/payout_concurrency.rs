@@ -23,7 +23,8 @@ async fn run(store: Arc<dyn Store>) {
     let w = Arc::new(World::new(store, CAP, BALANCE).await);
     let second_staff = OperatorId::parse("shop-1-staff-2").unwrap();
     w.quota(&w.staff, STAFF_PER_PAYOUT, STAFF_DAILY, true).await;
-    w.quota(&second_staff, STAFF_PER_PAYOUT, STAFF_DAILY, true).await;
+    w.quota(&second_staff, STAFF_PER_PAYOUT, STAFF_DAILY, true)
+        .await;
     let mut orders = Vec::new();
     for i in 0..ORDERS {
         orders.push(w.paid_order(&format!("o{i}"), ORDER_PAID).await);
@@ -42,7 +43,13 @@ async fn run(store: Arc<dyn Store>) {
             let amount = format!("{}.{:02}", 10 + (i * 7) % 40, (i * 13) % 100);
             let now = morning() + Duration::seconds(61 * (i / (2 * ORDERS)) as i64);
             let key_index = if i % 8 == 7 { i - 7 } else { i };
-            let mut req = w.request(&operator, &orders[i % ORDERS], &amount, &format!("key-{key_index}"), now);
+            let mut req = w.request(
+                &operator,
+                &orders[i % ORDERS],
+                &amount,
+                &format!("key-{key_index}"),
+                now,
+            );
             if key_index != i {
                 // A retry of an earlier request: same body, same key.
                 let original = i - 7;
@@ -52,7 +59,13 @@ async fn run(store: Arc<dyn Store>) {
                     _ => second_staff.clone(),
                 };
                 let amount = format!("{}.{:02}", 10 + (original * 7) % 40, (original * 13) % 100);
-                req = w.request(&op, &orders[original % ORDERS], &amount, &format!("key-{original}"), now);
+                req = w.request(
+                    &op,
+                    &orders[original % ORDERS],
+                    &amount,
+                    &format!("key-{original}"),
+                    now,
+                );
             }
             req
         })
@@ -61,7 +74,9 @@ async fn run(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for req in requests.clone() {
         let w = w.clone();
-        tasks.push(tokio::spawn(async move { (req.clone(), w.store.reserve_payout(&req).await) }));
+        tasks.push(tokio::spawn(async move {
+            (req.clone(), w.store.reserve_payout(&req).await)
+        }));
     }
     let mut created = Vec::new();
     let mut replays = 0;
@@ -77,20 +92,34 @@ async fn run(store: Arc<dyn Store>) {
             Err(other) => panic!("store failure under concurrency: {other:?}"),
         }
     }
-    println!("created {} replays {replays} refusals {refusals:?}", created.len());
+    println!(
+        "created {} replays {replays} refusals {refusals:?}",
+        created.len()
+    );
     assert_eq!(conflicts, 0, "retries carry the same body");
 
     // Nothing exceeded.
-    let sum = |items: &mut dyn Iterator<Item = Money>| items.fold(Money::ZERO, |a, b| a.checked_add(b).unwrap());
+    let sum = |items: &mut dyn Iterator<Item = Money>| {
+        items.fold(Money::ZERO, |a, b| a.checked_add(b).unwrap())
+    };
     let total = sum(&mut created.iter().map(|(_, p)| p.amount.money()));
-    assert!(total <= money(CAP) && total <= money(BALANCE), "total {total}");
+    assert!(
+        total <= money(CAP) && total <= money(BALANCE),
+        "total {total}"
+    );
     for staff in [&w.staff, &second_staff] {
-        let by_staff = sum(&mut created.iter().filter(|(_, p)| &p.operator_id == staff).map(|(_, p)| p.amount.money()));
+        let by_staff = sum(&mut created
+            .iter()
+            .filter(|(_, p)| &p.operator_id == staff)
+            .map(|(_, p)| p.amount.money()));
         assert!(by_staff <= money(STAFF_DAILY), "{staff} paid {by_staff}");
     }
     let mut keys = HashSet::new();
     for (req, p) in &created {
-        assert!(keys.insert(req.idempotency_key.as_str().to_owned()), "one payout per key");
+        assert!(
+            keys.insert(req.idempotency_key.as_str().to_owned()),
+            "one payout per key"
+        );
         assert!(p.amount.money() <= money(STAFF_PER_PAYOUT) || p.operator_id == w.owner);
     }
 
@@ -98,24 +127,61 @@ async fn run(store: Arc<dyn Store>) {
     let date = BusinessDate::of(morning());
     let shop = w.shop_now().await;
     assert_eq!(shop.payout_held, total);
-    assert_eq!(shop.payout_balance, money(BALANCE).checked_sub(total).unwrap());
-    assert_eq!(w.store.shop_day_totals(&w.shop, date).await.unwrap(), DayTotals { total, count: created.len() as u32 });
+    assert_eq!(
+        shop.payout_balance,
+        money(BALANCE).checked_sub(total).unwrap()
+    );
+    assert_eq!(
+        w.store.shop_day_totals(&w.shop, date).await.unwrap(),
+        DayTotals {
+            total,
+            count: created.len() as u32
+        }
+    );
     for staff in [&w.staff, &second_staff] {
-        let mine: Vec<_> = created.iter().filter(|(_, p)| &p.operator_id == staff).collect();
-        let expected = DayTotals { total: sum(&mut mine.iter().map(|(_, p)| p.amount.money())), count: mine.len() as u32 };
-        assert_eq!(w.store.operator_day_totals(&w.shop, staff, date).await.unwrap(), expected);
+        let mine: Vec<_> = created
+            .iter()
+            .filter(|(_, p)| &p.operator_id == staff)
+            .collect();
+        let expected = DayTotals {
+            total: sum(&mut mine.iter().map(|(_, p)| p.amount.money())),
+            count: mine.len() as u32,
+        };
+        assert_eq!(
+            w.store
+                .operator_day_totals(&w.shop, staff, date)
+                .await
+                .unwrap(),
+            expected
+        );
     }
     let mut per_order: HashMap<OrderId, Vec<PayoutId>> = HashMap::new();
     for (_, p) in &created {
-        per_order.entry(p.order_id.clone()).or_default().push(p.payout_id.clone());
+        per_order
+            .entry(p.order_id.clone())
+            .or_default()
+            .push(p.payout_id.clone());
     }
     for order_id in &orders {
         let order = w.store.get_order(&w.shop, order_id).await.unwrap().unwrap();
-        let mine: Vec<_> = created.iter().filter(|(_, p)| &p.order_id == order_id).collect();
+        let mine: Vec<_> = created
+            .iter()
+            .filter(|(_, p)| &p.order_id == order_id)
+            .collect();
         let expected = sum(&mut mine.iter().map(|(_, p)| p.amount.money()));
-        assert_eq!((order.payouts_live_total, order.payouts_live_count as usize), (expected, mine.len()));
+        assert_eq!(
+            (order.payouts_live_total, order.payouts_live_count as usize),
+            (expected, mine.len())
+        );
         assert!(order.payouts_live_total <= money(ORDER_PAID) && order.payouts_live_count <= 5);
-        let mut stored: Vec<_> = w.store.list_order_payouts(&w.shop, order_id).await.unwrap().into_iter().map(|p| p.payout_id).collect();
+        let mut stored: Vec<_> = w
+            .store
+            .list_order_payouts(&w.shop, order_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.payout_id)
+            .collect();
         let mut want = per_order.remove(order_id).unwrap_or_default();
         stored.sort();
         want.sort();
@@ -124,9 +190,15 @@ async fn run(store: Arc<dyn Store>) {
 
     // The test is only worth something if the limits were actually reached.
     assert!(!created.is_empty());
-    let binding = refusals.get("SHOP_DAILY_CAP_EXCEEDED").copied().unwrap_or(0)
+    let binding = refusals
+        .get("SHOP_DAILY_CAP_EXCEEDED")
+        .copied()
+        .unwrap_or(0)
         + refusals.get("INSUFFICIENT_BALANCE").copied().unwrap_or(0);
-    assert!(binding > 0, "the cap or the balance must have refused some: {refusals:?}");
+    assert!(
+        binding > 0,
+        "the cap or the balance must have refused some: {refusals:?}"
+    );
     assert!(refusals.get("PAYOUT_TOO_FREQUENT").copied().unwrap_or(0) > 0);
     assert!(replays > 0 || refusals.values().sum::<usize>() > 0);
 }

@@ -7,7 +7,14 @@ use qrpay_queue::{PayoutMessage, PayoutQueue, SqsQueue};
 async fn sqs_queue_delivers_the_payout_message() {
     let client = qrpay_tests::sqs_client(qrpay_tests::emulator::endpoint());
     let name = qrpay_tests::unique_name("payouts");
-    let url = client.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let url = client
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let queue = SqsQueue::new(client.clone(), url.clone());
     let msg = PayoutMessage {
         shop_id: ShopId::parse("shop-1").unwrap(),
@@ -22,7 +29,11 @@ async fn sqs_queue_delivers_the_payout_message() {
         .send()
         .await
         .unwrap();
-    let bodies: Vec<_> = received.messages().iter().filter_map(|m| m.body()).collect();
+    let bodies: Vec<_> = received
+        .messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .collect();
     assert_eq!(bodies.len(), 1);
     assert_eq!(PayoutMessage::from_json(bodies[0]).unwrap(), msg);
 }

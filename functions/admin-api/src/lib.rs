@@ -9,7 +9,10 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qrpay_domain::shop::{DEVICE_SECRET_LEN, INSTALMENT_PERIODS, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
-use qrpay_domain::{Clock, Device, DeviceId, FeePayer, InstalmentConfig, OperatorId, Role, Secret, Shop, ShopId, ShopSetup};
+use qrpay_domain::{
+    Clock, Device, DeviceId, FeePayer, InstalmentConfig, OperatorId, Role, Secret, Shop, ShopId,
+    ShopSetup,
+};
 use qrpay_http::{json, json_object, principal, require_role, segments, ApiError, Fields};
 use qrpay_store::Store;
 use rust_decimal::Decimal;
@@ -38,15 +41,21 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
     };
     if req.method() != Method::PUT {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route"));
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "method not allowed on this route",
+        ));
     }
     require_role(&principal(req)?, Role::Admin)?;
     let body = json_object(req, MAX_BODY_BYTES)?;
     if kind == "shops" {
-        let shop_id = ShopId::parse(&id).map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
+        let shop_id =
+            ShopId::parse(&id).map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
         put_shop(app, shop_id, &body).await
     } else {
-        let device_id = DeviceId::parse(&id).map_err(|e| ApiError::invalid("device_id", e.to_string()))?;
+        let device_id =
+            DeviceId::parse(&id).map_err(|e| ApiError::invalid("device_id", e.to_string()))?;
         put_device(app, device_id, &body).await
     }
 }
@@ -55,17 +64,33 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 /// given becomes the shop's available balance; money held by payouts in
 /// flight stays held.
 async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<Body>, ApiError> {
-    body.only(&["name", "owner_operator_id", "daily_payout_cap", "payout_balance", "instalments"])?;
+    body.only(&[
+        "name",
+        "owner_operator_id",
+        "daily_payout_cap",
+        "payout_balance",
+        "instalments",
+    ])?;
     let name = body.required_str("name", MAX_SHOP_NAME_CHARS)?.to_owned();
     let owner = body.required_str("owner_operator_id", OperatorId::MAX_LEN)?;
-    let owner_operator_id = OperatorId::parse(owner).map_err(|e| ApiError::invalid("owner_operator_id", e.to_string()))?;
-    let daily_payout_cap = body.optional_amount("daily_payout_cap")?.unwrap_or_else(ShopSetup::default_daily_cap);
+    let owner_operator_id = OperatorId::parse(owner)
+        .map_err(|e| ApiError::invalid("owner_operator_id", e.to_string()))?;
+    let daily_payout_cap = body
+        .optional_amount("daily_payout_cap")?
+        .unwrap_or_else(ShopSetup::default_daily_cap);
     let payout_balance = body.money("payout_balance")?;
     let instalments = match body.object("instalments")? {
         Some(fields) => instalment_config(&fields)?,
         None => InstalmentConfig::default(),
     };
-    let setup = ShopSetup { shop_id, name, owner_operator_id, daily_payout_cap, payout_balance, instalments };
+    let setup = ShopSetup {
+        shop_id,
+        name,
+        owner_operator_id,
+        daily_payout_cap,
+        payout_balance,
+        instalments,
+    };
     let shop = app.store.put_shop(&setup, app.clock.now()).await?;
     tracing::info!(shop_id = %shop.shop_id, "shop set up");
     Ok(json(StatusCode::OK, &shop_json(&shop)))
@@ -74,12 +99,19 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
 fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
     fields.only(&["min_amount", "fee_payer", "fee_rates"])?;
     let defaults = InstalmentConfig::default();
-    let min_amount = fields.optional_amount("min_amount")?.unwrap_or(defaults.min_amount);
+    let min_amount = fields
+        .optional_amount("min_amount")?
+        .unwrap_or(defaults.min_amount);
     let fee_payer = match fields.optional_str("fee_payer", 8)? {
         None => defaults.fee_payer,
         Some("shop") => FeePayer::Shop,
         Some("buyer") => FeePayer::Buyer,
-        Some(_) => return Err(ApiError::invalid("instalments.fee_payer", "fee_payer must be \"shop\" or \"buyer\"")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "instalments.fee_payer",
+                "fee_payer must be \"shop\" or \"buyer\"",
+            ))
+        }
     };
     let fee_rates = match fields.object("fee_rates")? {
         None => defaults.fee_rates,
@@ -99,7 +131,11 @@ fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
             parsed
         }
     };
-    Ok(InstalmentConfig { min_amount, fee_payer, fee_rates })
+    Ok(InstalmentConfig {
+        min_amount,
+        fee_payer,
+        fee_rates,
+    })
 }
 
 fn fee_rate(value: &Value) -> Option<Decimal> {
@@ -113,7 +149,11 @@ fn fee_rate(value: &Value) -> Option<Decimal> {
 
 /// `PUT /admin/devices/{device_id}`: register a POS device to a shop. The
 /// secret is stored for signature checks and never echoed or logged.
-async fn put_device(app: &App, device_id: DeviceId, body: &Fields) -> Result<Response<Body>, ApiError> {
+async fn put_device(
+    app: &App,
+    device_id: DeviceId,
+    body: &Fields,
+) -> Result<Response<Body>, ApiError> {
     body.only(&["shop_id", "secret"])?;
     let shop_id = ShopId::parse(body.required_str("shop_id", ShopId::MAX_LEN)?)
         .map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
@@ -121,13 +161,22 @@ async fn put_device(app: &App, device_id: DeviceId, body: &Fields) -> Result<Res
     if !DEVICE_SECRET_LEN.contains(&secret.len()) {
         return Err(ApiError::invalid(
             "secret",
-            format!("secret must be {}-{} characters", DEVICE_SECRET_LEN.start(), DEVICE_SECRET_LEN.end()),
+            format!(
+                "secret must be {}-{} characters",
+                DEVICE_SECRET_LEN.start(),
+                DEVICE_SECRET_LEN.end()
+            ),
         ));
     }
     if app.store.get_shop(&shop_id).await?.is_none() {
         return Err(ApiError::not_found("SHOP_NOT_FOUND", "shop not found"));
     }
-    let device = Device { device_id, shop_id, secret: Secret::new(secret.to_owned()), updated_at: app.clock.now() };
+    let device = Device {
+        device_id,
+        shop_id,
+        secret: Secret::new(secret.to_owned()),
+        updated_at: app.clock.now(),
+    };
     app.store.put_device(&device).await?;
     tracing::info!(device_id = %device.device_id, shop_id = %device.shop_id, "device registered");
     Ok(json(
@@ -141,8 +190,12 @@ async fn put_device(app: &App, device_id: DeviceId, body: &Fields) -> Result<Res
 }
 
 pub fn shop_json(shop: &Shop) -> Value {
-    let rates: BTreeMap<String, String> =
-        shop.instalments.fee_rates.iter().map(|(p, r)| (p.to_string(), r.to_string())).collect();
+    let rates: BTreeMap<String, String> = shop
+        .instalments
+        .fee_rates
+        .iter()
+        .map(|(p, r)| (p.to_string(), r.to_string()))
+        .collect();
     json!({
         "shop_id": shop.shop_id,
         "name": shop.name,

@@ -13,7 +13,10 @@ async fn main() -> Result<(), Error> {
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
     let app = Arc::new(App {
-        store: Arc::new(DynamoStore::new(aws::dynamo_client(&config), aws::env("TABLE_NAME")?)),
+        store: Arc::new(DynamoStore::new(
+            aws::dynamo_client(&config),
+            aws::env("TABLE_NAME")?,
+        )),
         clock: Arc::new(SystemClock),
     });
     run(service_fn(move |req: Request| {

@@ -10,8 +10,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::payout::MAX_PAYOUT_NOTE_CHARS;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutQuota, PayoutReason,
-    PayoutRequest, PayoutStatus, Principal, Role, ShopId,
+    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutQuota,
+    PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
 };
 use qrpay_http::{json, json_object, principal, require_role, require_shop, segments, ApiError};
 use qrpay_queue::{PayoutMessage, PayoutQueue};
@@ -41,7 +41,13 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_owned();
     let parts = segments(&path);
     let method = req.method().clone();
-    let known = |allowed: Method| if method == allowed { Ok(()) } else { Err(method_not_allowed()) };
+    let known = |allowed: Method| {
+        if method == allowed {
+            Ok(())
+        } else {
+            Err(method_not_allowed())
+        }
+    };
     match parts.as_slice() {
         ["shops", shop, "orders", order, "payouts"] => {
             let who = principal(req)?;
@@ -83,7 +89,11 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 }
 
 fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this route",
+    )
 }
 
 fn path_id<T, E: std::fmt::Display>(parsed: Result<T, E>, field: &str) -> Result<T, ApiError> {
@@ -98,22 +108,32 @@ async fn create_payout(
     shop_id: ShopId,
     order_id: OrderId,
 ) -> Result<Response<Body>, ApiError> {
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .ok_or_else(|| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required"))?;
+    let key = req.headers().get("idempotency-key").ok_or_else(|| {
+        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required")
+    })?;
     let key = key
         .to_str()
         .ok()
         .and_then(|k| IdempotencyKey::parse(k).ok())
-        .ok_or_else(|| ApiError::invalid("Idempotency-Key", "Idempotency-Key must be 1-64 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1-64 visible ASCII characters",
+            )
+        })?;
     let body = json_object(req, MAX_BODY_BYTES)?;
     body.only(&["amount", "reason", "note"])?;
     let amount = body.amount("amount")?;
     let reason = body.required_str("reason", 32)?;
-    let reason = PayoutReason::parse(reason)
-        .ok_or_else(|| ApiError::invalid("reason", "reason must be SHIPPING_FEE, PRICE_DIFFERENCE or OTHER"))?;
-    let note = body.optional_str("note", MAX_PAYOUT_NOTE_CHARS)?.map(str::to_owned);
+    let reason = PayoutReason::parse(reason).ok_or_else(|| {
+        ApiError::invalid(
+            "reason",
+            "reason must be SHIPPING_FEE, PRICE_DIFFERENCE or OTHER",
+        )
+    })?;
+    let note = body
+        .optional_str("note", MAX_PAYOUT_NOTE_CHARS)?
+        .map(str::to_owned);
 
     let now = app.clock.now();
     let request = PayoutRequest {
@@ -136,9 +156,10 @@ async fn create_payout(
     }
     let mut response = json(StatusCode::ACCEPTED, &payout_json(payout));
     if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", lambda_http::http::HeaderValue::from_static("true"));
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            lambda_http::http::HeaderValue::from_static("true"),
+        );
     }
     Ok(response)
 }
@@ -147,14 +168,21 @@ async fn create_payout(
 /// payout stays `PENDING`, the sweeper re-dispatches it, and the merchant
 /// may `continue` it.
 async fn dispatch(app: &App, payout: &Payout) {
-    let message = PayoutMessage { shop_id: payout.shop_id.clone(), payout_id: payout.payout_id.clone() };
+    let message = PayoutMessage {
+        shop_id: payout.shop_id.clone(),
+        payout_id: payout.payout_id.clone(),
+    };
     if let Err(err) = app.queue.enqueue(&message).await {
         tracing::warn!(payout_id = %payout.payout_id, error = %err, "enqueue failed; payout stays PENDING for the sweeper");
     }
 }
 
 /// `GET /shops/{shop_id}/orders/{order_id}/payouts`
-async fn list_order_payouts(app: &App, shop_id: ShopId, order_id: OrderId) -> Result<Response<Body>, ApiError> {
+async fn list_order_payouts(
+    app: &App,
+    shop_id: ShopId,
+    order_id: OrderId,
+) -> Result<Response<Body>, ApiError> {
     let order = app
         .store
         .get_order(&shop_id, &order_id)
@@ -174,25 +202,42 @@ async fn list_order_payouts(app: &App, shop_id: ShopId, order_id: OrderId) -> Re
 }
 
 /// `GET /shops/{shop_id}/payouts?date=YYYY-MM-DD&cursor=…&limit=…`
-async fn list_day_payouts(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<Body>, ApiError> {
+async fn list_day_payouts(
+    app: &App,
+    req: &Request,
+    shop_id: ShopId,
+) -> Result<Response<Body>, ApiError> {
     let query = req.query_string_parameters();
     let date = match query.first("date") {
-        Some(text) => BusinessDate::parse(text).map_err(|e| ApiError::invalid("date", e.to_string()))?,
+        Some(text) => {
+            BusinessDate::parse(text).map_err(|e| ApiError::invalid("date", e.to_string()))?
+        }
         None => BusinessDate::of(app.clock.now()),
     };
     let cursor = query
         .first("cursor")
-        .map(|c| PayoutId::parse(c).map_err(|_| ApiError::invalid("cursor", "cursor is not one this API gave out")))
+        .map(|c| {
+            PayoutId::parse(c)
+                .map_err(|_| ApiError::invalid("cursor", "cursor is not one this API gave out"))
+        })
         .transpose()?;
     let limit = match query.first("limit") {
         Some(text) => text
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=qrpay_store::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1-{}", qrpay_store::MAX_PAGE_SIZE)))?,
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("limit must be 1-{}", qrpay_store::MAX_PAGE_SIZE),
+                )
+            })?,
         None => DEFAULT_PAGE_SIZE,
     };
-    let page = app.store.list_shop_payouts(&shop_id, date, cursor.as_ref(), limit).await?;
+    let page = app
+        .store
+        .list_shop_payouts(&shop_id, date, cursor.as_ref(), limit)
+        .await?;
     let totals = app.store.shop_day_totals(&shop_id, date).await?;
     Ok(json(
         StatusCode::OK,
@@ -207,7 +252,11 @@ async fn list_day_payouts(app: &App, req: &Request, shop_id: ShopId) -> Result<R
     ))
 }
 
-async fn find_payout(app: &App, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Payout, ApiError> {
+async fn find_payout(
+    app: &App,
+    shop_id: &ShopId,
+    payout_id: &PayoutId,
+) -> Result<Payout, ApiError> {
     app.store
         .get_payout(shop_id, payout_id)
         .await?
@@ -215,7 +264,11 @@ async fn find_payout(app: &App, shop_id: &ShopId, payout_id: &PayoutId) -> Resul
 }
 
 /// `GET /shops/{shop_id}/payouts/{payout_id}`
-async fn get_payout(app: &App, shop_id: ShopId, payout_id: PayoutId) -> Result<Response<Body>, ApiError> {
+async fn get_payout(
+    app: &App,
+    shop_id: ShopId,
+    payout_id: PayoutId,
+) -> Result<Response<Body>, ApiError> {
     let payout = find_payout(app, &shop_id, &payout_id).await?;
     let mut body = payout_json(&payout);
     // Provider attempts are recorded by the payout worker; none exist before it runs.
@@ -225,15 +278,25 @@ async fn get_payout(app: &App, shop_id: ShopId, payout_id: PayoutId) -> Result<R
 
 /// `POST /shops/{shop_id}/payouts/{payout_id}/continue`: dispatch a pending
 /// payout again. Nothing is reserved again; the worker dedupes.
-async fn continue_payout(app: &App, shop_id: ShopId, payout_id: PayoutId) -> Result<Response<Body>, ApiError> {
+async fn continue_payout(
+    app: &App,
+    shop_id: ShopId,
+    payout_id: PayoutId,
+) -> Result<Response<Body>, ApiError> {
     let payout = find_payout(app, &shop_id, &payout_id).await?;
     if payout.status != PayoutStatus::Pending {
         return Err(ApiError::conflict(
             "INVALID_STATE",
-            format!("only a PENDING payout can be continued; this one is {}", payout.status.as_str()),
+            format!(
+                "only a PENDING payout can be continued; this one is {}",
+                payout.status.as_str()
+            ),
         ));
     }
-    let message = PayoutMessage { shop_id: payout.shop_id.clone(), payout_id: payout.payout_id.clone() };
+    let message = PayoutMessage {
+        shop_id: payout.shop_id.clone(),
+        payout_id: payout.payout_id.clone(),
+    };
     app.queue
         .enqueue(&message)
         .await
@@ -256,10 +319,15 @@ async fn set_payout_quota(
         .await?
         .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
     if shop.owner_operator_id != who.operator_id {
-        return Err(ApiError::forbidden("only the shop's main account sets payout quotas"));
+        return Err(ApiError::forbidden(
+            "only the shop's main account sets payout quotas",
+        ));
     }
     if operator_id == shop.owner_operator_id {
-        return Err(ApiError::invalid("operator_id", "the main account needs no quota: it may always pay out"));
+        return Err(ApiError::invalid(
+            "operator_id",
+            "the main account needs no quota: it may always pay out",
+        ));
     }
     let body = json_object(req, MAX_BODY_BYTES)?;
     body.only(&["enabled", "per_payout_limit", "daily_limit"])?;
@@ -267,9 +335,19 @@ async fn set_payout_quota(
     let per_payout_limit = body.amount("per_payout_limit")?;
     let daily_limit = body.amount("daily_limit")?;
     if per_payout_limit > daily_limit {
-        return Err(ApiError::invalid("per_payout_limit", "per_payout_limit cannot be above daily_limit"));
+        return Err(ApiError::invalid(
+            "per_payout_limit",
+            "per_payout_limit cannot be above daily_limit",
+        ));
     }
-    let quota = PayoutQuota { shop_id, operator_id, enabled, per_payout_limit, daily_limit, updated_at: app.clock.now() };
+    let quota = PayoutQuota {
+        shop_id,
+        operator_id,
+        enabled,
+        per_payout_limit,
+        daily_limit,
+        updated_at: app.clock.now(),
+    };
     app.store.put_payout_quota(&quota).await?;
     tracing::info!(shop_id = %quota.shop_id, operator_id = %quota.operator_id, enabled, "payout quota set");
     Ok(json(

@@ -14,8 +14,14 @@ async fn main() -> Result<(), Error> {
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
     let app = Arc::new(App {
-        store: Arc::new(DynamoStore::new(aws::dynamo_client(&config), aws::env("TABLE_NAME")?)),
-        queue: Arc::new(SqsQueue::new(aws::sqs_client(&config), aws::env("PAYOUT_QUEUE_URL")?)),
+        store: Arc::new(DynamoStore::new(
+            aws::dynamo_client(&config),
+            aws::env("TABLE_NAME")?,
+        )),
+        queue: Arc::new(SqsQueue::new(
+            aws::sqs_client(&config),
+            aws::env("PAYOUT_QUEUE_URL")?,
+        )),
         clock: Arc::new(SystemClock),
     });
     run(service_fn(move |req: Request| {

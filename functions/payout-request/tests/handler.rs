@@ -31,8 +31,17 @@ impl Harness {
         world.paid_order("o-1", "100.00").await;
         let queue = Arc::new(MemoryQueue::new());
         let clock = Arc::new(TestClock::at(morning()));
-        let app = App { store, queue: queue.clone(), clock: clock.clone() };
-        Harness { app, world, queue, clock }
+        let app = App {
+            store,
+            queue: queue.clone(),
+            clock: clock.clone(),
+        };
+        Harness {
+            app,
+            world,
+            queue,
+            clock,
+        }
     }
 
     async fn send(&self, event: Event) -> Answer {
@@ -50,7 +59,9 @@ impl Harness {
 }
 
 fn create(amount: &str, key: &str) -> Event {
-    Event::fixture(CREATE).header("Idempotency-Key", key).json_body(json!({"amount": amount, "reason": "SHIPPING_FEE"}))
+    Event::fixture(CREATE)
+        .header("Idempotency-Key", key)
+        .json_body(json!({"amount": amount, "reason": "SHIPPING_FEE"}))
 }
 
 fn as_staff(event: Event) -> Event {
@@ -75,7 +86,10 @@ async fn fixture_creates_a_pending_payout_and_enqueues_it() {
     assert_eq!(p["created_at"], "2026-03-02T10:00:00.000+08:00");
     let queued = h.queue.take(10);
     assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].payout_id.as_str(), p["payout_id"].as_str().unwrap());
+    assert_eq!(
+        queued[0].payout_id.as_str(),
+        p["payout_id"].as_str().unwrap()
+    );
     let c = h.counters().await;
     assert_eq!((c.balance, c.held), (money("987.70"), money("12.30")));
 }
@@ -103,22 +117,35 @@ async fn every_rule_answers_with_its_code_status_and_headroom() {
     let h = Harness::new().await;
     let w = &h.world;
     w.paid_order("o-2", "100.00").await;
-    w.order_in("o-created", "100.00", OrderStatus::Created).await;
+    w.order_in("o-created", "100.00", OrderStatus::Created)
+        .await;
 
-    let a = h.send(create("1.00", "k-nf").path("/shops/shop-1/orders/o-missing/payouts")).await;
+    let a = h
+        .send(create("1.00", "k-nf").path("/shops/shop-1/orders/o-missing/payouts"))
+        .await;
     assert_eq!((a.status, a.code()), (404, "ORDER_NOT_FOUND"));
-    let a = h.send(create("1.00", "k-np").path("/shops/shop-1/orders/o-created/payouts")).await;
+    let a = h
+        .send(create("1.00", "k-np").path("/shops/shop-1/orders/o-created/payouts"))
+        .await;
     assert_eq!((a.status, a.code()), (422, "ORDER_NOT_PAYABLE"));
     let a = h.send(as_staff(create("1.00", "k-nq"))).await;
     assert_eq!((a.status, a.code()), (422, "OPERATOR_NO_QUOTA"));
 
     w.quota(&w.staff, "30.00", "40.00", true).await;
     let a = h.send(as_staff(create("30.01", "k-single"))).await;
-    assert_eq!((a.status, a.code(), &a.body["error"]["remaining"]), (422, "OPERATOR_SINGLE_LIMIT_EXCEEDED", &json!("30.00")));
+    assert_eq!(
+        (a.status, a.code(), &a.body["error"]["remaining"]),
+        (422, "OPERATOR_SINGLE_LIMIT_EXCEEDED", &json!("30.00"))
+    );
     let a = h.send(as_staff(create("30.00", "k-staff-1"))).await;
     assert_eq!(a.status, 202);
-    let a = h.send(as_staff(create("10.01", "k-daily")).path("/shops/shop-1/orders/o-2/payouts")).await;
-    assert_eq!((a.status, a.code(), &a.body["error"]["remaining"]), (422, "OPERATOR_DAILY_LIMIT_EXCEEDED", &json!("10.00")));
+    let a = h
+        .send(as_staff(create("10.01", "k-daily")).path("/shops/shop-1/orders/o-2/payouts"))
+        .await;
+    assert_eq!(
+        (a.status, a.code(), &a.body["error"]["remaining"]),
+        (422, "OPERATOR_DAILY_LIMIT_EXCEEDED", &json!("10.00"))
+    );
 
     let a = h.send(create("1.00", "k-freq")).await;
     assert_eq!((a.status, a.code()), (429, "PAYOUT_TOO_FREQUENT"));
@@ -127,9 +154,15 @@ async fn every_rule_answers_with_its_code_status_and_headroom() {
 
     h.advance(60);
     let a = h.send(create("70.01", "k-paid")).await;
-    assert_eq!((a.status, a.code(), &a.body["error"]["remaining"]), (422, "EXCEEDS_ORDER_PAID_AMOUNT", &json!("70.00")));
+    assert_eq!(
+        (a.status, a.code(), &a.body["error"]["remaining"]),
+        (422, "EXCEEDS_ORDER_PAID_AMOUNT", &json!("70.00"))
+    );
     for i in 0..4 {
-        assert_eq!(h.send(create("1.00", &format!("k-count-{i}"))).await.status, 202);
+        assert_eq!(
+            h.send(create("1.00", &format!("k-count-{i}"))).await.status,
+            202
+        );
         h.advance(60);
     }
     let a = h.send(create("1.00", "k-count-5")).await;
@@ -138,18 +171,32 @@ async fn every_rule_answers_with_its_code_status_and_headroom() {
     let cap = World::with_shop(w.store.clone(), "shop-cap", "50.00", "40.00").await;
     cap.paid_order("c-1", "100.00").await;
     let cap_create = |amount: &str, key: &str| {
-        create(amount, key).path("/shops/shop-cap/orders/c-1/payouts").claims("shop-cap-owner", Some("shop-cap"), "owner")
+        create(amount, key)
+            .path("/shops/shop-cap/orders/c-1/payouts")
+            .claims("shop-cap-owner", Some("shop-cap"), "owner")
     };
     let a = h.send(cap_create("50.01", "k-cap")).await;
-    assert_eq!((a.status, a.code(), &a.body["error"]["remaining"]), (422, "SHOP_DAILY_CAP_EXCEEDED", &json!("50.00")));
+    assert_eq!(
+        (a.status, a.code(), &a.body["error"]["remaining"]),
+        (422, "SHOP_DAILY_CAP_EXCEEDED", &json!("50.00"))
+    );
     let a = h.send(cap_create("40.01", "k-bal")).await;
-    assert_eq!((a.status, a.code(), &a.body["error"]["remaining"]), (422, "INSUFFICIENT_BALANCE", &json!("40.00")));
+    assert_eq!(
+        (a.status, a.code(), &a.body["error"]["remaining"]),
+        (422, "INSUFFICIENT_BALANCE", &json!("40.00"))
+    );
 
-    let a = h.send(create("1.00", "k-ns").path("/shops/shop-nowhere/orders/o-1/payouts").claims("x", Some("shop-nowhere"), "owner")).await;
+    let a = h
+        .send(
+            create("1.00", "k-ns")
+                .path("/shops/shop-nowhere/orders/o-1/payouts")
+                .claims("x", Some("shop-nowhere"), "owner"),
+        )
+        .await;
     assert_eq!((a.status, a.code()), (404, "SHOP_NOT_FOUND"));
-    for answer in [&a] {
-        assert!(answer.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-    }
+    assert!(a.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
 }
 
 /// Malformed input: 400 naming the field (413 for size), and nothing stored.
@@ -160,31 +207,141 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
     let base = || Event::fixture(CREATE).header("Idempotency-Key", "k-bad");
     let long_note = "n".repeat(201);
     let cases: Vec<(&str, Event, u16, &str)> = vec![
-        ("3 decimals", base().json_body(json!({"amount": "12.345", "reason": "OTHER"})), 400, "amount"),
-        ("negative", base().json_body(json!({"amount": "-1.00", "reason": "OTHER"})), 400, "amount"),
-        ("zero", base().json_body(json!({"amount": "0.00", "reason": "OTHER"})), 400, "amount"),
-        ("exponent", base().json_body(json!({"amount": "1e3", "reason": "OTHER"})), 400, "amount"),
-        ("NaN", base().json_body(json!({"amount": "NaN", "reason": "OTHER"})), 400, "amount"),
-        ("spaces", base().json_body(json!({"amount": " 1.00", "reason": "OTHER"})), 400, "amount"),
-        ("comma", base().json_body(json!({"amount": "1,00", "reason": "OTHER"})), 400, "amount"),
-        ("huge", base().json_body(json!({"amount": "100000000000000000000.00", "reason": "OTHER"})), 400, "amount"),
-        ("number", base().json_body(json!({"amount": 12.3, "reason": "OTHER"})), 400, "amount"),
-        ("bool", base().json_body(json!({"amount": true, "reason": "OTHER"})), 400, "amount"),
-        ("missing amount", base().json_body(json!({"reason": "OTHER"})), 400, "amount"),
-        ("null amount", base().json_body(json!({"amount": null, "reason": "OTHER"})), 400, "amount"),
-        ("missing reason", base().json_body(json!({"amount": "1.00"})), 400, "reason"),
-        ("bad reason", base().json_body(json!({"amount": "1.00", "reason": "GIFT"})), 400, "reason"),
-        ("reason type", base().json_body(json!({"amount": "1.00", "reason": 3})), 400, "reason"),
-        ("unknown field", base().json_body(json!({"amount": "1.00", "reason": "OTHER", "ammount": "9"})), 400, "ammount"),
-        ("note too long", base().json_body(json!({"amount": "1.00", "reason": "OTHER", "note": long_note})), 400, "note"),
-        ("note control", base().json_body(json!({"amount": "1.00", "reason": "OTHER", "note": "a\u{0}b"})), 400, "note"),
+        (
+            "3 decimals",
+            base().json_body(json!({"amount": "12.345", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "negative",
+            base().json_body(json!({"amount": "-1.00", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "zero",
+            base().json_body(json!({"amount": "0.00", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "exponent",
+            base().json_body(json!({"amount": "1e3", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "NaN",
+            base().json_body(json!({"amount": "NaN", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "spaces",
+            base().json_body(json!({"amount": " 1.00", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "comma",
+            base().json_body(json!({"amount": "1,00", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "huge",
+            base().json_body(json!({"amount": "100000000000000000000.00", "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "number",
+            base().json_body(json!({"amount": 12.3, "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "bool",
+            base().json_body(json!({"amount": true, "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "missing amount",
+            base().json_body(json!({"reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "null amount",
+            base().json_body(json!({"amount": null, "reason": "OTHER"})),
+            400,
+            "amount",
+        ),
+        (
+            "missing reason",
+            base().json_body(json!({"amount": "1.00"})),
+            400,
+            "reason",
+        ),
+        (
+            "bad reason",
+            base().json_body(json!({"amount": "1.00", "reason": "GIFT"})),
+            400,
+            "reason",
+        ),
+        (
+            "reason type",
+            base().json_body(json!({"amount": "1.00", "reason": 3})),
+            400,
+            "reason",
+        ),
+        (
+            "unknown field",
+            base().json_body(json!({"amount": "1.00", "reason": "OTHER", "ammount": "9"})),
+            400,
+            "ammount",
+        ),
+        (
+            "note too long",
+            base().json_body(json!({"amount": "1.00", "reason": "OTHER", "note": long_note})),
+            400,
+            "note",
+        ),
+        (
+            "note control",
+            base().json_body(json!({"amount": "1.00", "reason": "OTHER", "note": "a\u{0}b"})),
+            400,
+            "note",
+        ),
         ("not json", base().body("amount=1.00"), 400, "body"),
-        ("truncated", base().body("{\"amount\": \"1.00\", \"reas"), 400, "body"),
+        (
+            "truncated",
+            base().body("{\"amount\": \"1.00\", \"reas"),
+            400,
+            "body",
+        ),
         ("array", base().body("[1, 2]"), 400, "body"),
         ("empty", base().no_body(), 400, "body"),
-        ("no key", Event::fixture(CREATE).without_header("Idempotency-Key"), 400, "Idempotency-Key"),
-        ("long key", Event::fixture(CREATE).header("Idempotency-Key", &"k".repeat(65)), 400, "Idempotency-Key"),
-        ("bad order id", base().path("/shops/shop-1/orders/o%231/payouts"), 400, "order_id"),
+        (
+            "no key",
+            Event::fixture(CREATE).without_header("Idempotency-Key"),
+            400,
+            "Idempotency-Key",
+        ),
+        (
+            "long key",
+            Event::fixture(CREATE).header("Idempotency-Key", &"k".repeat(65)),
+            400,
+            "Idempotency-Key",
+        ),
+        (
+            "bad order id",
+            base().path("/shops/shop-1/orders/o%231/payouts"),
+            400,
+            "order_id",
+        ),
     ];
     for (name, event, status, field) in cases {
         let a = h.send(event).await;
@@ -192,13 +349,19 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
         assert_eq!(a.code(), "INVALID_REQUEST", "{name}");
         assert_eq!(a.body["error"]["field"], field, "{name}");
     }
-    let oversized = base().json_body(json!({"amount": "1.00", "reason": "OTHER", "note": "x".repeat(5000)}));
+    let oversized =
+        base().json_body(json!({"amount": "1.00", "reason": "OTHER", "note": "x".repeat(5000)}));
     let a = h.send(oversized).await;
     assert_eq!((a.status, a.code()), (413, "PAYLOAD_TOO_LARGE"));
 
     assert_eq!(h.counters().await, before, "nothing was reserved");
     assert!(h.queue.is_empty(), "nothing was enqueued");
-    let listed = h.world.store.list_shop_payouts(&h.world.shop, BusinessDate::of(morning()), None, 100).await.unwrap();
+    let listed = h
+        .world
+        .store
+        .list_shop_payouts(&h.world.shop, BusinessDate::of(morning()), None, 100)
+        .await
+        .unwrap();
     assert!(listed.items.is_empty(), "nothing was stored");
 }
 
@@ -208,13 +371,48 @@ async fn missing_or_wrong_tokens_are_401_and_other_shops_403() {
     let other = World::with_shop(h.world.store.clone(), "shop-2", "15000.00", "1000.00").await;
     other.paid_order("o-9", "100.00").await;
     let cases: Vec<(&str, Event, u16, &str)> = vec![
-        ("no authorizer", Event::fixture(CREATE).no_authorizer(), 401, "UNAUTHENTICATED"),
-        ("empty claims", Event::fixture(CREATE).raw_claims(json!({})), 401, "UNAUTHENTICATED"),
-        ("unknown role", Event::fixture(CREATE).claims("shop-1-owner", Some("shop-1"), "superuser"), 401, "UNAUTHENTICATED"),
-        ("bad sub", Event::fixture(CREATE).claims("a b", Some("shop-1"), "owner"), 401, "UNAUTHENTICATED"),
-        ("owner without shop", Event::fixture(CREATE).claims("shop-1-owner", None, "owner"), 401, "UNAUTHENTICATED"),
-        ("other shop's token", Event::fixture(CREATE).claims("shop-2-owner", Some("shop-2"), "owner"), 403, "FORBIDDEN"),
-        ("admin on merchant route", Event::fixture(CREATE).claims("platform-admin", None, "admin"), 403, "FORBIDDEN"),
+        (
+            "no authorizer",
+            Event::fixture(CREATE).no_authorizer(),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "empty claims",
+            Event::fixture(CREATE).raw_claims(json!({})),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "unknown role",
+            Event::fixture(CREATE).claims("shop-1-owner", Some("shop-1"), "superuser"),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "bad sub",
+            Event::fixture(CREATE).claims("a b", Some("shop-1"), "owner"),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "owner without shop",
+            Event::fixture(CREATE).claims("shop-1-owner", None, "owner"),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "other shop's token",
+            Event::fixture(CREATE).claims("shop-2-owner", Some("shop-2"), "owner"),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            "admin on merchant route",
+            Event::fixture(CREATE).claims("platform-admin", None, "admin"),
+            403,
+            "FORBIDDEN",
+        ),
         (
             "shop-1 token on shop-2's order",
             Event::fixture(CREATE).path("/shops/shop-2/orders/o-9/payouts"),
@@ -243,22 +441,53 @@ async fn only_the_owner_sets_quotas_and_they_take_effect() {
     let quota = "payout-request/set-payout-quota.json";
     let a = h.send(as_staff(Event::fixture(quota))).await;
     assert_eq!((a.status, a.code()), (403, "FORBIDDEN"));
-    let a = h.send(Event::fixture(quota).claims("impostor", Some("shop-1"), "owner")).await;
-    assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "an owner token must be the shop's main account");
-    let a = h.send(Event::fixture(quota).path("/shops/shop-1/operators/shop-1-owner/payout-quota")).await;
-    assert_eq!((a.status, &a.body["error"]["field"]), (400, &json!("operator_id")));
-    let a = h.send(Event::fixture(quota).json_body(json!({"enabled": true, "per_payout_limit": "60.00", "daily_limit": "50.00"}))).await;
-    assert_eq!((a.status, &a.body["error"]["field"]), (400, &json!("per_payout_limit")));
-    let a = h.send(Event::fixture(quota).json_body(json!({"enabled": "yes", "per_payout_limit": "6.00", "daily_limit": "50.00"}))).await;
-    assert_eq!((a.status, &a.body["error"]["field"]), (400, &json!("enabled")));
+    let a = h
+        .send(Event::fixture(quota).claims("impostor", Some("shop-1"), "owner"))
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "FORBIDDEN"),
+        "an owner token must be the shop's main account"
+    );
+    let a = h
+        .send(Event::fixture(quota).path("/shops/shop-1/operators/shop-1-owner/payout-quota"))
+        .await;
+    assert_eq!(
+        (a.status, &a.body["error"]["field"]),
+        (400, &json!("operator_id"))
+    );
+    let a = h
+        .send(Event::fixture(quota).json_body(
+            json!({"enabled": true, "per_payout_limit": "60.00", "daily_limit": "50.00"}),
+        ))
+        .await;
+    assert_eq!(
+        (a.status, &a.body["error"]["field"]),
+        (400, &json!("per_payout_limit"))
+    );
+    let a = h
+        .send(Event::fixture(quota).json_body(
+            json!({"enabled": "yes", "per_payout_limit": "6.00", "daily_limit": "50.00"}),
+        ))
+        .await;
+    assert_eq!(
+        (a.status, &a.body["error"]["field"]),
+        (400, &json!("enabled"))
+    );
 
     let a = h.send(Event::fixture(quota)).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body, json!({
-        "shop_id": "shop-1", "operator_id": "shop-1-staff", "enabled": true,
-        "per_payout_limit": "50.00", "daily_limit": "200.00", "updated_at": "2026-03-02T10:00:00.000+08:00"
-    }));
-    assert_eq!(h.send(as_staff(create("50.00", "k-staff"))).await.status, 202);
+    assert_eq!(
+        a.body,
+        json!({
+            "shop_id": "shop-1", "operator_id": "shop-1-staff", "enabled": true,
+            "per_payout_limit": "50.00", "daily_limit": "200.00", "updated_at": "2026-03-02T10:00:00.000+08:00"
+        })
+    );
+    assert_eq!(
+        h.send(as_staff(create("50.00", "k-staff"))).await.status,
+        202
+    );
 }
 
 #[tokio::test]
@@ -266,38 +495,81 @@ async fn reads_show_payouts_of_an_order_a_day_and_one_with_attempts() {
     let h = Harness::new().await;
     h.world.paid_order("o-2", "100.00").await;
     let first = h.send(create("10.00", "k1")).await.body;
-    let second = h.send(create("20.00", "k2").path("/shops/shop-1/orders/o-2/payouts")).await.body;
+    let second = h
+        .send(create("20.00", "k2").path("/shops/shop-1/orders/o-2/payouts"))
+        .await
+        .body;
 
-    let a = h.send(Event::fixture("payout-request/list-order-payouts.json")).await;
+    let a = h
+        .send(Event::fixture("payout-request/list-order-payouts.json"))
+        .await;
     assert_eq!(a.status, 200);
-    assert_eq!((&a.body["paid_amount"], &a.body["payouts_live_total"]), (&json!("100.00"), &json!("10.00")));
+    assert_eq!(
+        (&a.body["paid_amount"], &a.body["payouts_live_total"]),
+        (&json!("100.00"), &json!("10.00"))
+    );
     assert_eq!(a.body["payouts"], json!([first.clone()]));
 
     let day = "payout-request/list-day-payouts.json";
-    let page1 = h.send(Event::fixture(day).query(&[("date", "2026-03-02"), ("limit", "1")])).await;
+    let page1 = h
+        .send(Event::fixture(day).query(&[("date", "2026-03-02"), ("limit", "1")]))
+        .await;
     assert_eq!(page1.status, 200);
-    assert_eq!(page1.body["payouts"], json!([second.clone()]), "newest first");
+    assert_eq!(
+        page1.body["payouts"],
+        json!([second.clone()]),
+        "newest first"
+    );
     assert_eq!(page1.body["payouts_live_total"], "30.00");
     let cursor = page1.body["next_cursor"].as_str().unwrap().to_owned();
-    let page2 = h.send(Event::fixture(day).query(&[("date", "2026-03-02"), ("limit", "1"), ("cursor", &cursor)])).await;
+    let page2 = h
+        .send(Event::fixture(day).query(&[
+            ("date", "2026-03-02"),
+            ("limit", "1"),
+            ("cursor", &cursor),
+        ]))
+        .await;
     assert_eq!(page2.body["payouts"], json!([first.clone()]));
     assert_eq!(page2.body["next_cursor"], Value::Null);
-    let other_day = h.send(Event::fixture(day).query(&[("date", "2026-03-03")])).await;
+    let other_day = h
+        .send(Event::fixture(day).query(&[("date", "2026-03-03")]))
+        .await;
     assert_eq!(other_day.body["payouts"], json!([]));
-    for (q, field) in [("date", "2026-13-01"), ("limit", "0"), ("limit", "101"), ("cursor", "not/valid")] {
+    for (q, field) in [
+        ("date", "2026-13-01"),
+        ("limit", "0"),
+        ("limit", "101"),
+        ("cursor", "not/valid"),
+    ] {
         let a = h.send(Event::fixture(day).query(&[(q, field)])).await;
-        assert_eq!((a.status, &a.body["error"]["field"]), (400, &json!(q)), "{q}={field}");
+        assert_eq!(
+            (a.status, &a.body["error"]["field"]),
+            (400, &json!(q)),
+            "{q}={field}"
+        );
     }
 
     let id = first["payout_id"].as_str().unwrap();
-    let a = h.send(Event::fixture("payout-request/get-payout.json").path(&format!("/shops/shop-1/payouts/{id}"))).await;
+    let a = h
+        .send(
+            Event::fixture("payout-request/get-payout.json")
+                .path(&format!("/shops/shop-1/payouts/{id}")),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let mut expected = first.clone();
     expected["attempts"] = json!([]);
     assert_eq!(a.body, expected);
-    let a = h.send(Event::fixture("payout-request/get-payout.json")).await;
+    let a = h
+        .send(Event::fixture("payout-request/get-payout.json"))
+        .await;
     assert_eq!((a.status, a.code()), (404, "PAYOUT_NOT_FOUND"));
-    let a = h.send(Event::fixture("payout-request/list-order-payouts.json").path("/shops/shop-1/orders/o-none/payouts")).await;
+    let a = h
+        .send(
+            Event::fixture("payout-request/list-order-payouts.json")
+                .path("/shops/shop-1/orders/o-none/payouts"),
+        )
+        .await;
     assert_eq!((a.status, a.code()), (404, "ORDER_NOT_FOUND"));
 }
 
@@ -309,15 +581,28 @@ async fn continue_redispatches_only_pending_payouts() {
     h.queue.take(10);
     let before = h.counters().await;
     let path = format!("/shops/shop-1/payouts/{id}/continue");
-    let a = h.send(Event::fixture("payout-request/continue-payout.json").path(&path)).await;
+    let a = h
+        .send(Event::fixture("payout-request/continue-payout.json").path(&path))
+        .await;
     assert_eq!(a.status, 202);
     assert_eq!(a.body, p);
     assert_eq!(h.queue.take(10).len(), 1);
     assert_eq!(h.counters().await, before, "nothing reserved twice");
 
     let payout_id = qrpay_domain::PayoutId::parse(&id).unwrap();
-    h.world.store.fail_payout(&h.world.shop, &payout_id, "declined", morning() + Duration::seconds(5)).await.unwrap();
-    let a = h.send(Event::fixture("payout-request/continue-payout.json").path(&path)).await;
+    h.world
+        .store
+        .fail_payout(
+            &h.world.shop,
+            &payout_id,
+            "declined",
+            morning() + Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+    let a = h
+        .send(Event::fixture("payout-request/continue-payout.json").path(&path))
+        .await;
     assert_eq!((a.status, a.code()), (409, "INVALID_STATE"));
     assert!(h.queue.is_empty());
 }
@@ -325,7 +610,9 @@ async fn continue_redispatches_only_pending_payouts() {
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let h = Harness::new().await;
-    let a = h.send(Event::fixture(CREATE).path("/shops/shop-1/nothing")).await;
+    let a = h
+        .send(Event::fixture(CREATE).path("/shops/shop-1/nothing"))
+        .await;
     assert_eq!((a.status, a.code()), (404, "ROUTE_NOT_FOUND"));
     let a = h.send(Event::fixture(CREATE).method("DELETE")).await;
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));

@@ -103,7 +103,9 @@ fn ulid_at(now: DateTime<Utc>) -> ulid::Ulid {
     let generator = guard.get_or_insert_with(ulid::Generator::new);
     // The generator refuses only when 2^80 ids were made in one millisecond,
     // or the clock went back; a plain random ULID is still unique then.
-    generator.generate_from_datetime(at).unwrap_or_else(|_| ulid::Ulid::from_datetime(at))
+    generator
+        .generate_from_datetime(at)
+        .unwrap_or_else(|_| ulid::Ulid::from_datetime(at))
 }
 
 /// The client's `Idempotency-Key`: 1-64 visible ASCII characters.
@@ -160,6 +162,9 @@ mod tests {
         assert!(PayoutId::parse(a.as_str()).is_ok());
         assert!(a < b);
         let same_ms: Vec<PayoutId> = (0..100).map(|_| PayoutId::generate(t1)).collect();
-        assert!(same_ms.windows(2).all(|w| w[0] < w[1]), "monotonic within a millisecond");
+        assert!(
+            same_ms.windows(2).all(|w| w[0] < w[1]),
+            "monotonic within a millisecond"
+        );
     }
 }

@@ -14,6 +14,10 @@ pub use ids::{DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, PayoutId, 
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
-pub use rules::{evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest};
-pub use shop::{Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, Role, Secret, Shop, ShopSetup};
+pub use rules::{
+    evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
+};
+pub use shop::{
+    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, Role, Secret, Shop, ShopSetup,
+};
 pub use time::{BusinessDate, Clock, SystemClock, TestClock};

@@ -57,7 +57,10 @@ impl PayoutStatus {
         use PayoutStatus::*;
         matches!(
             (self, next),
-            (Pending, Processing) | (Processing, Succeeded) | (Processing, Failed) | (Pending, Failed)
+            (Pending, Processing)
+                | (Processing, Succeeded)
+                | (Processing, Failed)
+                | (Pending, Failed)
         )
     }
 }
@@ -80,9 +83,13 @@ impl PayoutReason {
     }
 
     pub fn parse(text: &str) -> Option<PayoutReason> {
-        [PayoutReason::ShippingFee, PayoutReason::PriceDifference, PayoutReason::Other]
-            .into_iter()
-            .find(|r| r.as_str() == text)
+        [
+            PayoutReason::ShippingFee,
+            PayoutReason::PriceDifference,
+            PayoutReason::Other,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
     }
 }
 
@@ -106,6 +113,11 @@ pub struct Payout {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A failure reason cut to what we keep (`MAX_FAILURE_REASON_CHARS`).
+pub fn bounded_failure_reason(reason: &str) -> String {
+    reason.chars().take(MAX_FAILURE_REASON_CHARS).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::PayoutStatus::*;
@@ -113,18 +125,24 @@ mod tests {
     #[test]
     fn state_machine_allows_only_the_spec_moves() {
         let all = [Pending, Processing, Succeeded, Failed];
-        let allowed = [(Pending, Processing), (Processing, Succeeded), (Processing, Failed), (Pending, Failed)];
+        let allowed = [
+            (Pending, Processing),
+            (Processing, Succeeded),
+            (Processing, Failed),
+            (Pending, Failed),
+        ];
         for from in all {
             for to in all {
-                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
             }
         }
         assert!(Succeeded.is_final() && Failed.is_final());
-        assert!(Pending.is_live() && Processing.is_live() && Succeeded.is_live() && !Failed.is_live());
+        assert!(
+            Pending.is_live() && Processing.is_live() && Succeeded.is_live() && !Failed.is_live()
+        );
     }
-}
-
-/// A failure reason cut to what we keep (`MAX_FAILURE_REASON_CHARS`).
-pub fn bounded_failure_reason(reason: &str) -> String {
-    reason.chars().take(MAX_FAILURE_REASON_CHARS).collect()
 }

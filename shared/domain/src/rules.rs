@@ -142,15 +142,21 @@ pub fn evaluate_payout(facts: &PayoutFacts<'_>) -> Result<PayoutHeadroom, Payout
         return Err(PayoutRefusal::OrderNotFound);
     }
     if !order.status.admits_payouts() {
-        return Err(PayoutRefusal::OrderNotPayable { status: order.status });
+        return Err(PayoutRefusal::OrderNotPayable {
+            status: order.status,
+        });
     }
 
     let operator_day = match facts.operator {
         OperatorStanding::Owner => None,
         OperatorStanding::Staff { quota, day_total } => {
-            let quota = quota.filter(|q| q.enabled).ok_or(PayoutRefusal::OperatorNoQuota)?;
+            let quota = quota
+                .filter(|q| q.enabled)
+                .ok_or(PayoutRefusal::OperatorNoQuota)?;
             if facts.amount > quota.per_payout_limit {
-                return Err(PayoutRefusal::OperatorSingleLimitExceeded { limit: quota.per_payout_limit });
+                return Err(PayoutRefusal::OperatorSingleLimitExceeded {
+                    limit: quota.per_payout_limit,
+                });
             }
             Some((quota.daily_limit.money(), day_total))
         }
@@ -171,13 +177,17 @@ pub fn evaluate_payout(facts: &PayoutFacts<'_>) -> Result<PayoutHeadroom, Payout
                 .map_err(|remaining| PayoutRefusal::OperatorDailyLimitExceeded { remaining })?,
         ),
     };
-    let shop_day_remaining = within(facts.shop.daily_payout_cap.money(), facts.shop_day_total, amount)
-        .map_err(|remaining| PayoutRefusal::ShopDailyCapExceeded { remaining })?;
-    let balance_remaining = facts
-        .shop
-        .payout_balance
-        .checked_sub(amount)
-        .ok_or(PayoutRefusal::InsufficientBalance { remaining: facts.shop.payout_balance })?;
+    let shop_day_remaining = within(
+        facts.shop.daily_payout_cap.money(),
+        facts.shop_day_total,
+        amount,
+    )
+    .map_err(|remaining| PayoutRefusal::ShopDailyCapExceeded { remaining })?;
+    let balance_remaining = facts.shop.payout_balance.checked_sub(amount).ok_or(
+        PayoutRefusal::InsufficientBalance {
+            remaining: facts.shop.payout_balance,
+        },
+    )?;
 
     Ok(PayoutHeadroom {
         order_remaining,
@@ -339,7 +349,10 @@ mod tests {
         let o = order("100.00");
         let q = quota("100.00", "100.00");
         let mut f = facts(&s, Some(&o), "100.00");
-        f.operator = OperatorStanding::Staff { quota: Some(&q), day_total: Money::ZERO };
+        f.operator = OperatorStanding::Staff {
+            quota: Some(&q),
+            day_total: Money::ZERO,
+        };
         let h = evaluate_payout(&f).unwrap();
         assert_eq!(h.order_remaining, Money::ZERO);
         assert_eq!(h.shop_day_remaining, Money::ZERO);
@@ -353,12 +366,22 @@ mod tests {
         let mut o = order("500.00");
         o.payouts_live_total = money("450.00");
         let f = facts(&s, Some(&o), "50.01");
-        assert_eq!(evaluate_payout(&f), Err(PayoutRefusal::ExceedsOrderPaidAmount { remaining: money("50.00") }));
+        assert_eq!(
+            evaluate_payout(&f),
+            Err(PayoutRefusal::ExceedsOrderPaidAmount {
+                remaining: money("50.00")
+            })
+        );
 
         let o = order("500.00");
         let mut f = facts(&s, Some(&o), "40.01");
         f.shop_day_total = money("60.00");
-        assert_eq!(evaluate_payout(&f), Err(PayoutRefusal::ShopDailyCapExceeded { remaining: money("40.00") }));
+        assert_eq!(
+            evaluate_payout(&f),
+            Err(PayoutRefusal::ShopDailyCapExceeded {
+                remaining: money("40.00")
+            })
+        );
 
         let poor = shop("100.00", "9.99");
         let f = facts(&poor, Some(&o), "10.00");
@@ -372,42 +395,67 @@ mod tests {
         let s = shop("15000.00", "1000.00");
         let o = order("500.00");
         let mut f = facts(&s, Some(&o), "10.00");
-        f.operator = OperatorStanding::Staff { quota: None, day_total: Money::ZERO };
+        f.operator = OperatorStanding::Staff {
+            quota: None,
+            day_total: Money::ZERO,
+        };
         assert_eq!(evaluate_payout(&f), Err(PayoutRefusal::OperatorNoQuota));
 
         let mut disabled = quota("50.00", "100.00");
         disabled.enabled = false;
-        f.operator = OperatorStanding::Staff { quota: Some(&disabled), day_total: Money::ZERO };
+        f.operator = OperatorStanding::Staff {
+            quota: Some(&disabled),
+            day_total: Money::ZERO,
+        };
         assert_eq!(evaluate_payout(&f), Err(PayoutRefusal::OperatorNoQuota));
 
         let q = quota("50.00", "100.00");
         f.amount = amount("50.01");
-        f.operator = OperatorStanding::Staff { quota: Some(&q), day_total: Money::ZERO };
-        assert_eq!(evaluate_payout(&f).unwrap_err().code(), "OPERATOR_SINGLE_LIMIT_EXCEEDED");
+        f.operator = OperatorStanding::Staff {
+            quota: Some(&q),
+            day_total: Money::ZERO,
+        };
+        assert_eq!(
+            evaluate_payout(&f).unwrap_err().code(),
+            "OPERATOR_SINGLE_LIMIT_EXCEEDED"
+        );
 
         f.amount = amount("20.01");
-        f.operator = OperatorStanding::Staff { quota: Some(&q), day_total: money("80.00") };
+        f.operator = OperatorStanding::Staff {
+            quota: Some(&q),
+            day_total: money("80.00"),
+        };
         assert_eq!(
             evaluate_payout(&f),
-            Err(PayoutRefusal::OperatorDailyLimitExceeded { remaining: money("20.00") })
+            Err(PayoutRefusal::OperatorDailyLimitExceeded {
+                remaining: money("20.00")
+            })
         );
     }
 
     #[test]
     fn order_rules_count_frequency_and_status() {
         let s = shop("15000.00", "1000.00");
-        assert_eq!(evaluate_payout(&facts(&s, None, "1.00")), Err(PayoutRefusal::OrderNotFound));
+        assert_eq!(
+            evaluate_payout(&facts(&s, None, "1.00")),
+            Err(PayoutRefusal::OrderNotFound)
+        );
 
         let mut o = order("500.00");
         o.status = OrderStatus::Created;
         assert_eq!(
-            evaluate_payout(&facts(&s, Some(&o), "1.00")).unwrap_err().code(),
+            evaluate_payout(&facts(&s, Some(&o), "1.00"))
+                .unwrap_err()
+                .code(),
             "ORDER_NOT_PAYABLE"
         );
 
         let mut o = order("500.00");
         o.payouts_live_count = MAX_LIVE_PAYOUTS_PER_ORDER;
-        assert_eq!(evaluate_payout(&facts(&s, Some(&o), "1.00")), Err(PayoutRefusal::OrderPayoutCountExceeded));
+        assert_eq!(
+            evaluate_payout(&facts(&s, Some(&o), "1.00")),
+            Err(PayoutRefusal::OrderPayoutCountExceeded)
+        );
 
         let mut o = order("500.00");
         o.last_payout_at = Some(t(1000 - 59));
@@ -435,7 +483,11 @@ mod tests {
         let mut other = base.clone();
         other.payout_id = PayoutId::parse("po_2").unwrap();
         other.now = t(5);
-        assert_eq!(base.fingerprint(), other.fingerprint(), "id and time are not the merchant's choice");
+        assert_eq!(
+            base.fingerprint(),
+            other.fingerprint(),
+            "id and time are not the merchant's choice"
+        );
         other.amount = amount("1.01");
         assert_ne!(base.fingerprint(), other.fingerprint());
         let mut noted = base.clone();

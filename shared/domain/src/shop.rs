@@ -70,9 +70,13 @@ impl Default for InstalmentConfig {
         InstalmentConfig {
             min_amount: Amount::from_fen(10_000).expect("valid"),
             fee_payer: FeePayer::Shop,
-            fee_rates: [(3, Decimal::new(230, 4)), (6, Decimal::new(450, 4)), (12, Decimal::new(750, 4))]
-                .into_iter()
-                .collect(),
+            fee_rates: [
+                (3, Decimal::new(230, 4)),
+                (6, Decimal::new(450, 4)),
+                (12, Decimal::new(750, 4)),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 }

@@ -126,7 +126,9 @@ mod tests {
     use super::*;
 
     fn beijing(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -136,13 +138,22 @@ mod tests {
         assert_eq!(BusinessDate::of(late).to_string(), "2026-03-01");
         assert_eq!(BusinessDate::of(midnight).to_string(), "2026-03-02");
         // 16:00 UTC is already the next Beijing day.
-        assert_eq!(BusinessDate::of(beijing("2026-03-01T16:00:00Z")).to_string(), "2026-03-02");
+        assert_eq!(
+            BusinessDate::of(beijing("2026-03-01T16:00:00Z")).to_string(),
+            "2026-03-02"
+        );
     }
 
     #[test]
     fn dates_parse_strictly() {
         assert!(BusinessDate::parse("2026-02-28").is_ok());
-        for bad in ["2026-02-30", "2026-2-28", "20260228", "2026-02-28T00:00", ""] {
+        for bad in [
+            "2026-02-30",
+            "2026-2-28",
+            "20260228",
+            "2026-02-28T00:00",
+            "",
+        ] {
             assert!(BusinessDate::parse(bad).is_err(), "{bad}");
         }
     }
@@ -152,6 +163,9 @@ mod tests {
         let clock = TestClock::at(beijing("2026-03-01T10:00:00+08:00"));
         clock.advance_ms(60_000);
         clock.advance_ms(-5_000);
-        assert_eq!(rfc3339_beijing(clock.now()), "2026-03-01T10:01:00.000+08:00");
+        assert_eq!(
+            rfc3339_beijing(clock.now()),
+            "2026-03-01T10:01:00.000+08:00"
+        );
     }
 }

@@ -21,8 +21,8 @@ pub fn json_object(req: &Request, max_bytes: usize) -> Result<Fields, ApiError> 
     if bytes.is_empty() {
         return Err(ApiError::invalid("body", "a JSON object body is required"));
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid("body", format!("body is not valid JSON: {e}")))?;
     match value {
         Value::Object(map) => Ok(Fields(map)),
         _ => Err(ApiError::invalid("body", "body must be a JSON object")),
@@ -41,7 +41,10 @@ impl Fields {
     /// Refuses any field not in `allowed` (a typo must not be ignored).
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => Err(ApiError::invalid(unknown, format!("unknown field {unknown:?}"))),
+            Some(unknown) => Err(ApiError::invalid(
+                unknown,
+                format!("unknown field {unknown:?}"),
+            )),
             None => Ok(()),
         }
     }
@@ -55,14 +58,23 @@ impl Fields {
             None => Ok(None),
             Some(Value::String(s)) => {
                 if s.chars().count() > max_chars {
-                    return Err(ApiError::invalid(field, format!("{field} is longer than {max_chars} characters")));
+                    return Err(ApiError::invalid(
+                        field,
+                        format!("{field} is longer than {max_chars} characters"),
+                    ));
                 }
                 if s.chars().any(char::is_control) {
-                    return Err(ApiError::invalid(field, format!("{field} contains control characters")));
+                    return Err(ApiError::invalid(
+                        field,
+                        format!("{field} contains control characters"),
+                    ));
                 }
                 Ok(Some(s))
             }
-            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a string"))),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a string"),
+            )),
         }
     }
 
@@ -84,7 +96,10 @@ impl Fields {
             Some(Value::String(s)) => Amount::parse(s)
                 .map(Some)
                 .map_err(|e| ApiError::invalid(field, amount_message(field, &e))),
-            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a decimal string like \"12.30\""))),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a decimal string like \"12.30\""),
+            )),
         }
     }
 
@@ -92,8 +107,13 @@ impl Fields {
     pub fn money(&self, field: &str) -> Result<Money, ApiError> {
         match self.get(field) {
             None => Err(ApiError::invalid(field, format!("{field} is required"))),
-            Some(Value::String(s)) => Money::parse(s).map_err(|e| ApiError::invalid(field, amount_message(field, &e))),
-            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a decimal string like \"12.30\""))),
+            Some(Value::String(s)) => {
+                Money::parse(s).map_err(|e| ApiError::invalid(field, amount_message(field, &e)))
+            }
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a decimal string like \"12.30\""),
+            )),
         }
     }
 
@@ -101,7 +121,10 @@ impl Fields {
         match self.get(field) {
             Some(Value::Bool(b)) => Ok(*b),
             None => Err(ApiError::invalid(field, format!("{field} is required"))),
-            Some(_) => Err(ApiError::invalid(field, format!("{field} must be true or false"))),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be true or false"),
+            )),
         }
     }
 
@@ -109,7 +132,10 @@ impl Fields {
         match self.get(field) {
             None => Ok(None),
             Some(Value::Object(map)) => Ok(Some(Fields(map.clone()))),
-            Some(_) => Err(ApiError::invalid(field, format!("{field} must be an object"))),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be an object"),
+            )),
         }
     }
 

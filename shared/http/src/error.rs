@@ -65,13 +65,21 @@ impl ApiError {
     pub fn internal(detail: impl Into<String>) -> ApiError {
         let detail = detail.into();
         tracing::error!(%detail, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; it has been logged")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error; it has been logged",
+        )
     }
 
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         let detail = detail.into();
         tracing::error!(%detail, "dependency unavailable");
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "temporarily unavailable; retry");
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "temporarily unavailable; retry",
+        );
         e.retry_after_s = Some(1);
         e
     }

@@ -25,16 +25,19 @@ pub fn segments(path: &str) -> Vec<&str> {
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_string(value) {
         Ok(text) => with_body(status, text),
-        Err(err) => ApiError::internal(format!("response serialization failed: {err}")).into_response(),
+        Err(err) => {
+            ApiError::internal(format!("response serialization failed: {err}")).into_response()
+        }
     }
 }
 
 fn with_body(status: StatusCode, text: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, lambda_http::http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -11,13 +11,24 @@ use crate::ApiError;
 /// The caller, or 401 when the request carries no usable identity.
 pub fn principal(req: &Request) -> Result<Principal, ApiError> {
     let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|j| &j.claims),
         _ => None,
     }
     .ok_or_else(|| ApiError::unauthenticated("missing credentials"))?;
-    let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let claim = |name: &str| {
+        claims
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
     let invalid = || ApiError::unauthenticated("invalid credentials");
-    let operator_id = claim("sub").and_then(|s| OperatorId::parse(s).ok()).ok_or_else(invalid)?;
+    let operator_id = claim("sub")
+        .and_then(|s| OperatorId::parse(s).ok())
+        .ok_or_else(invalid)?;
     let role = match claim("role") {
         Some("owner") => Role::Owner,
         Some("staff") => Role::Staff,
@@ -29,14 +40,21 @@ pub fn principal(req: &Request) -> Result<Principal, ApiError> {
         (_, Some(s)) => Some(ShopId::parse(s).map_err(|_| invalid())?),
         (_, None) => return Err(invalid()),
     };
-    Ok(Principal { operator_id, role, shop_id })
+    Ok(Principal {
+        operator_id,
+        role,
+        shop_id,
+    })
 }
 
 /// The caller acts for the shop in the path, as its owner or staff; a token
 /// for shop A never reads or touches shop B. Returns the validated shop id.
 pub fn require_shop(principal: &Principal, path_shop: &str) -> Result<ShopId, ApiError> {
     let own = matches!(principal.role, Role::Owner | Role::Staff)
-        && principal.shop_id.as_ref().is_some_and(|s| s.as_str() == path_shop);
+        && principal
+            .shop_id
+            .as_ref()
+            .is_some_and(|s| s.as_str() == path_shop);
     if !own {
         return Err(ApiError::forbidden("this token may not act for this shop"));
     }
@@ -47,6 +65,8 @@ pub fn require_role(principal: &Principal, role: Role) -> Result<(), ApiError> {
     if principal.role == role {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("this action needs the {role:?} role").to_lowercase()))
+        Err(ApiError::forbidden(
+            format!("this action needs the {role:?} role").to_lowercase(),
+        ))
     }
 }

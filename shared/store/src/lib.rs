@@ -11,8 +11,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    BusinessDate, Device, DeviceId, Money, OperatorId, Order, OrderId, Payout, PayoutId, PayoutQuota, PayoutRefusal,
-    PayoutRequest, Shop, ShopId, ShopSetup,
+    BusinessDate, Device, DeviceId, Money, OperatorId, Order, OrderId, Payout, PayoutId,
+    PayoutQuota, PayoutRefusal, PayoutRequest, Shop, ShopId, ShopSetup,
 };
 
 pub mod dynamo;
@@ -109,11 +109,18 @@ pub trait Store: Send + Sync {
 
     /// Inserts an order if no order with its id exists in its shop; `false` if one did.
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError>;
-    async fn get_order(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Option<Order>, StoreError>;
+    async fn get_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, StoreError>;
 
     async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError>;
-    async fn get_payout_quota(&self, shop_id: &ShopId, operator_id: &OperatorId)
-        -> Result<Option<PayoutQuota>, StoreError>;
+    async fn get_payout_quota(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+    ) -> Result<Option<PayoutQuota>, StoreError>;
 
     /// Checks every payout rule and reserves the payout in one atomic step:
     /// the payout and its idempotency record, the order's count, total and
@@ -121,9 +128,17 @@ pub trait Store: Send + Sync {
     /// business day, and the shop's balance hold.
     async fn reserve_payout(&self, request: &PayoutRequest) -> Result<Reserved, ReserveError>;
 
-    async fn get_payout(&self, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError>;
+    async fn get_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Option<Payout>, StoreError>;
     /// All payouts of an order, live and failed, newest first.
-    async fn list_order_payouts(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Vec<Payout>, StoreError>;
+    async fn list_order_payouts(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Vec<Payout>, StoreError>;
     /// A shop's payouts of one business day, newest first, `limit` at most
     /// `MAX_PAGE_SIZE`, continuing after `cursor` (a payout id) if given.
     async fn list_shop_payouts(
@@ -144,7 +159,11 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Release, ReleaseError>;
 
-    async fn shop_day_totals(&self, shop_id: &ShopId, date: BusinessDate) -> Result<DayTotals, StoreError>;
+    async fn shop_day_totals(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError>;
     async fn operator_day_totals(
         &self,
         shop_id: &ShopId,

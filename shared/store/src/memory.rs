@@ -8,11 +8,14 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    evaluate_payout, BusinessDate, Device, DeviceId, Money, OperatorId, OperatorStanding, Order, OrderId, Payout,
-    PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
+    evaluate_payout, BusinessDate, Device, DeviceId, Money, OperatorId, OperatorStanding, Order,
+    OrderId, Payout, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId,
+    ShopSetup,
 };
 
-use crate::{page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError};
+use crate::{
+    page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError,
+};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -40,7 +43,9 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug already reported; the state
         // itself is only changed after every check passed, so it is consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -56,7 +61,12 @@ fn sub(a: Money, b: Money, what: &str) -> Result<Money, StoreError> {
     a.checked_sub(b).ok_or_else(|| overflow(what))
 }
 
-fn apply_day(totals: &mut DayTotals, amount: Money, reserve: bool, what: &str) -> Result<(), StoreError> {
+fn apply_day(
+    totals: &mut DayTotals,
+    amount: Money,
+    reserve: bool,
+    what: &str,
+) -> Result<(), StoreError> {
     if reserve {
         totals.total = add(totals.total, amount, what)?;
         totals.count += 1;
@@ -95,7 +105,9 @@ impl Store for MemoryStore {
     }
 
     async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
-        self.state().devices.insert(device.device_id.clone(), device.clone());
+        self.state()
+            .devices
+            .insert(device.device_id.clone(), device.clone());
         Ok(())
     }
 
@@ -113,8 +125,16 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn get_order(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
-        Ok(self.state().orders.get(&(shop_id.clone(), order_id.clone())).cloned())
+    async fn get_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        Ok(self
+            .state()
+            .orders
+            .get(&(shop_id.clone(), order_id.clone()))
+            .cloned())
     }
 
     async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError> {
@@ -128,7 +148,11 @@ impl Store for MemoryStore {
         shop_id: &ShopId,
         operator_id: &OperatorId,
     ) -> Result<Option<PayoutQuota>, StoreError> {
-        Ok(self.state().quotas.get(&(shop_id.clone(), operator_id.clone())).cloned())
+        Ok(self
+            .state()
+            .quotas
+            .get(&(shop_id.clone(), operator_id.clone()))
+            .cloned())
     }
 
     async fn reserve_payout(&self, request: &PayoutRequest) -> Result<Reserved, ReserveError> {
@@ -144,7 +168,9 @@ impl Store for MemoryStore {
                 .payouts
                 .get(&(shop_id.clone(), payout_id.clone()))
                 .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("idempotency record points at missing {payout_id}")))?;
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("idempotency record points at missing {payout_id}"))
+                })?;
             return Ok(Reserved::Replayed(payout));
         }
 
@@ -157,15 +183,27 @@ impl Store for MemoryStore {
             OperatorStanding::Owner
         } else {
             OperatorStanding::Staff {
-                quota: state.quotas.get(&(shop_id.clone(), request.operator_id.clone())),
-                day_total: state.operator_days.get(&operator_day_key).copied().unwrap_or_default().total,
+                quota: state
+                    .quotas
+                    .get(&(shop_id.clone(), request.operator_id.clone())),
+                day_total: state
+                    .operator_days
+                    .get(&operator_day_key)
+                    .copied()
+                    .unwrap_or_default()
+                    .total,
             }
         };
         let facts = PayoutFacts {
             shop,
             order: state.orders.get(&order_key),
             operator,
-            shop_day_total: state.shop_days.get(&(shop_id.clone(), date)).copied().unwrap_or_default().total,
+            shop_day_total: state
+                .shop_days
+                .get(&(shop_id.clone(), date))
+                .copied()
+                .unwrap_or_default()
+                .total,
             amount: request.amount,
             now: request.now,
         };
@@ -173,31 +211,61 @@ impl Store for MemoryStore {
 
         // Every rule holds: reserve everything, as one step under the lock.
         let amount = request.amount.money();
-        let order = state.orders.get_mut(&order_key).ok_or_else(|| overflow("order"))?;
+        let order = state
+            .orders
+            .get_mut(&order_key)
+            .ok_or_else(|| overflow("order"))?;
         order.payouts_live_total = add(order.payouts_live_total, amount, "order payouts total")?;
         order.payouts_live_count += 1;
         order.last_payout_at = Some(request.now);
         order.updated_at = request.now;
-        let shop = state.shops.get_mut(shop_id).ok_or_else(|| overflow("shop"))?;
+        let shop = state
+            .shops
+            .get_mut(shop_id)
+            .ok_or_else(|| overflow("shop"))?;
         shop.payout_balance = sub(shop.payout_balance, amount, "shop balance")?;
         shop.payout_held = add(shop.payout_held, amount, "shop hold")?;
-        apply_day(state.shop_days.entry((shop_id.clone(), date)).or_default(), amount, true, "shop day")?;
+        apply_day(
+            state.shop_days.entry((shop_id.clone(), date)).or_default(),
+            amount,
+            true,
+            "shop day",
+        )?;
         if !is_owner {
-            apply_day(state.operator_days.entry(operator_day_key).or_default(), amount, true, "operator day")?;
+            apply_day(
+                state.operator_days.entry(operator_day_key).or_default(),
+                amount,
+                true,
+                "operator day",
+            )?;
         }
         let payout = request.to_payout(!is_owner);
-        state.payouts.insert((shop_id.clone(), payout.payout_id.clone()), payout.clone());
+        state
+            .payouts
+            .insert((shop_id.clone(), payout.payout_id.clone()), payout.clone());
         state
             .idempotency
             .insert(idem_key, (request.fingerprint(), payout.payout_id.clone()));
         Ok(Reserved::Created(payout))
     }
 
-    async fn get_payout(&self, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        Ok(self.state().payouts.get(&(shop_id.clone(), payout_id.clone())).cloned())
+    async fn get_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Option<Payout>, StoreError> {
+        Ok(self
+            .state()
+            .payouts
+            .get(&(shop_id.clone(), payout_id.clone()))
+            .cloned())
     }
 
-    async fn list_order_payouts(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Vec<Payout>, StoreError> {
+    async fn list_order_payouts(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Vec<Payout>, StoreError> {
         let state = self.state();
         Ok(state
             .payouts
@@ -225,7 +293,11 @@ impl Store for MemoryStore {
             .filter(|p| cursor.is_none_or(|c| &p.payout_id < c));
         let items: Vec<Payout> = matching.by_ref().take(limit).cloned().collect();
         let more = matching.next().is_some();
-        let next_cursor = if more { items.last().map(|p| p.payout_id.clone()) } else { None };
+        let next_cursor = if more {
+            items.last().map(|p| p.payout_id.clone())
+        } else {
+            None
+        };
         Ok(Page { items, next_cursor })
     }
 
@@ -239,7 +311,10 @@ impl Store for MemoryStore {
         let mut guard = self.state();
         let state = &mut *guard;
         let key = (shop_id.clone(), payout_id.clone());
-        let payout = state.payouts.get(&key).ok_or(ReleaseError::PayoutNotFound)?;
+        let payout = state
+            .payouts
+            .get(&key)
+            .ok_or(ReleaseError::PayoutNotFound)?;
         if !payout.status.can_become(PayoutStatus::Failed) {
             return Ok(Release::AlreadyFinal(payout.clone()));
         }
@@ -261,20 +336,42 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no shop")))?;
         shop.payout_balance = add(shop.payout_balance, amount, "shop balance")?;
         shop.payout_held = sub(shop.payout_held, amount, "shop hold")?;
-        apply_day(state.shop_days.entry((shop_id.clone(), date)).or_default(), amount, false, "shop day")?;
+        apply_day(
+            state.shop_days.entry((shop_id.clone(), date)).or_default(),
+            amount,
+            false,
+            "shop day",
+        )?;
         if payout.counted_for_operator {
             let op_key = (shop_id.clone(), payout.operator_id.clone(), date);
-            apply_day(state.operator_days.entry(op_key).or_default(), amount, false, "operator day")?;
+            apply_day(
+                state.operator_days.entry(op_key).or_default(),
+                amount,
+                false,
+                "operator day",
+            )?;
         }
-        let payout = state.payouts.get_mut(&key).ok_or(ReleaseError::PayoutNotFound)?;
+        let payout = state
+            .payouts
+            .get_mut(&key)
+            .ok_or(ReleaseError::PayoutNotFound)?;
         payout.status = PayoutStatus::Failed;
         payout.failure_reason = Some(qrpay_domain::payout::bounded_failure_reason(reason));
         payout.updated_at = now;
         Ok(Release::Released(payout.clone()))
     }
 
-    async fn shop_day_totals(&self, shop_id: &ShopId, date: BusinessDate) -> Result<DayTotals, StoreError> {
-        Ok(self.state().shop_days.get(&(shop_id.clone(), date)).copied().unwrap_or_default())
+    async fn shop_day_totals(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError> {
+        Ok(self
+            .state()
+            .shop_days
+            .get(&(shop_id.clone(), date))
+            .copied()
+            .unwrap_or_default())
     }
 
     async fn operator_day_totals(
@@ -284,6 +381,11 @@ impl Store for MemoryStore {
         date: BusinessDate,
     ) -> Result<DayTotals, StoreError> {
         let key = (shop_id.clone(), operator_id.clone(), date);
-        Ok(self.state().operator_days.get(&key).copied().unwrap_or_default())
+        Ok(self
+            .state()
+            .operator_days
+            .get(&key)
+            .copied()
+            .unwrap_or_default())
     }
 }

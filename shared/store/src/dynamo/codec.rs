@@ -19,8 +19,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{
-    Amount, BusinessDate, Device, DeviceId, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId,
-    OrderStatus, Payout, PayoutId, PayoutQuota, PayoutReason, PayoutStatus, Secret, Shop, ShopId,
+    Amount, BusinessDate, Device, DeviceId, IdempotencyKey, InstalmentConfig, Money, OperatorId,
+    Order, OrderId, OrderStatus, Payout, PayoutId, PayoutQuota, PayoutReason, PayoutStatus, Secret,
+    Shop, ShopId,
 };
 
 use crate::{DayTotals, StoreError};
@@ -64,7 +65,10 @@ pub fn shop_pk(shop: &ShopId) -> String {
 }
 
 pub fn key(pk: String, sk: String) -> Item {
-    HashMap::from([(PK.to_owned(), AttributeValue::S(pk)), (SK.to_owned(), AttributeValue::S(sk))])
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ])
 }
 
 pub fn shop_key(shop: &ShopId) -> Item {
@@ -112,7 +116,10 @@ pub fn ms(t: DateTime<Utc>) -> AttributeValue {
 }
 
 fn corrupt(name: &str, item: &Item) -> StoreError {
-    let what = item.get(SK).and_then(|v| v.as_s().ok()).map_or("?", |v| v.as_str());
+    let what = item
+        .get(SK)
+        .and_then(|v| v.as_s().ok())
+        .map_or("?", |v| v.as_str());
     StoreError::Corrupt(format!("attribute {name} of {what}"))
 }
 
@@ -157,12 +164,18 @@ fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
     get_i64(item, name).map(from_millis)
 }
 
-fn parse<T, E>(item: &Item, name: &str, f: impl FnOnce(&str) -> Result<T, E>) -> Result<T, StoreError> {
+fn parse<T, E>(
+    item: &Item,
+    name: &str,
+    f: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
     f(get_s(item, name)?).map_err(|_| corrupt(name, item))
 }
 
 pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
-    let instalments: InstalmentConfig = parse(item, "instalments", |t| serde_json::from_str::<InstalmentConfig>(t))?;
+    let instalments: InstalmentConfig = parse(item, "instalments", |t| {
+        serde_json::from_str::<InstalmentConfig>(t)
+    })?;
     Ok(Shop {
         shop_id: parse(item, "shop_id", ShopId::parse)?,
         name: get_s(item, "name")?.to_owned(),
@@ -188,7 +201,10 @@ pub fn order_item(order: &Order) -> Item {
         (ORDER_STATUS.to_owned(), s(order.status.as_str())),
         ("provider".to_owned(), s(order.provider.as_str())),
         (LIVE_TOTAL.to_owned(), n(order.payouts_live_total.fen())),
-        (LIVE_COUNT.to_owned(), n(i64::from(order.payouts_live_count))),
+        (
+            LIVE_COUNT.to_owned(),
+            n(i64::from(order.payouts_live_count)),
+        ),
         ("created_at_ms".to_owned(), ms(order.created_at)),
         (UPDATED_AT.to_owned(), ms(order.updated_at)),
     ]);
@@ -212,7 +228,8 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         provider: get_s(item, "provider")?.to_owned(),
         provider_txn_id: get_opt_s(item, "provider_txn_id"),
         payouts_live_total: get_money(item, LIVE_TOTAL)?,
-        payouts_live_count: u32::try_from(get_i64(item, LIVE_COUNT)?).map_err(|_| corrupt(LIVE_COUNT, item))?,
+        payouts_live_count: u32::try_from(get_i64(item, LIVE_COUNT)?)
+            .map_err(|_| corrupt(LIVE_COUNT, item))?,
         last_payout_at: get_opt_i64(item, LAST_PAYOUT_AT)?.map(from_millis),
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
@@ -249,20 +266,35 @@ pub fn payout_item(payout: &Payout) -> Item {
     let sk = payout_sk(&payout.payout_id);
     item.extend([
         ("entity".to_owned(), s("payout")),
-        (GSI1PK.to_owned(), s(order_payouts_gsi_pk(&payout.shop_id, &payout.order_id))),
+        (
+            GSI1PK.to_owned(),
+            s(order_payouts_gsi_pk(&payout.shop_id, &payout.order_id)),
+        ),
         (GSI1SK.to_owned(), s(sk.clone())),
-        (GSI2PK.to_owned(), s(day_payouts_gsi_pk(&payout.shop_id, payout.business_date))),
+        (
+            GSI2PK.to_owned(),
+            s(day_payouts_gsi_pk(&payout.shop_id, payout.business_date)),
+        ),
         (GSI2SK.to_owned(), s(sk)),
         ("payout_id".to_owned(), s(payout.payout_id.as_str())),
         ("shop_id".to_owned(), s(payout.shop_id.as_str())),
         ("order_id".to_owned(), s(payout.order_id.as_str())),
         ("operator_id".to_owned(), s(payout.operator_id.as_str())),
-        ("counted_for_operator".to_owned(), AttributeValue::Bool(payout.counted_for_operator)),
+        (
+            "counted_for_operator".to_owned(),
+            AttributeValue::Bool(payout.counted_for_operator),
+        ),
         ("amount_fen".to_owned(), n(payout.amount.fen())),
         ("reason".to_owned(), s(payout.reason.as_str())),
         (PAYOUT_STATUS.to_owned(), s(payout.status.as_str())),
-        ("business_date".to_owned(), s(payout.business_date.to_string())),
-        ("idempotency_key".to_owned(), s(payout.idempotency_key.as_str())),
+        (
+            "business_date".to_owned(),
+            s(payout.business_date.to_string()),
+        ),
+        (
+            "idempotency_key".to_owned(),
+            s(payout.idempotency_key.as_str()),
+        ),
         ("created_at_ms".to_owned(), ms(payout.created_at)),
         (UPDATED_AT.to_owned(), ms(payout.updated_at)),
     ]);
@@ -303,7 +335,8 @@ pub fn day_totals_from(item: Option<&Item>) -> Result<DayTotals, StoreError> {
     }
     Ok(DayTotals {
         total: get_money(item, PAYOUT_TOTAL)?,
-        count: u32::try_from(get_i64(item, PAYOUT_COUNT)?).map_err(|_| corrupt(PAYOUT_COUNT, item))?,
+        count: u32::try_from(get_i64(item, PAYOUT_COUNT)?)
+            .map_err(|_| corrupt(PAYOUT_COUNT, item))?,
     })
 }
 

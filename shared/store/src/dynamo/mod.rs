@@ -25,14 +25,17 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::payout::bounded_failure_reason;
 use qrpay_domain::rules::{latest_admissible_last_payout, MAX_LIVE_PAYOUTS_PER_ORDER};
 use qrpay_domain::{
-    evaluate_payout, BusinessDate, Device, DeviceId, OperatorId, OperatorStanding, Order, OrderId, OrderStatus,
-    Payout, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
+    evaluate_payout, BusinessDate, Device, DeviceId, OperatorId, OperatorStanding, Order, OrderId,
+    OrderStatus, Payout, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop,
+    ShopId, ShopSetup,
 };
 
 pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
-use crate::{page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError};
+use crate::{
+    page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError,
+};
 use codec::*;
 
 /// Fresh attempts at a reservation or release that lost a race without any
@@ -88,10 +91,16 @@ fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 
 /// `#name` placeholders for every attribute an expression uses.
 fn names(list: &[&str]) -> Option<std::collections::HashMap<String, String>> {
-    Some(list.iter().map(|n| (format!("#{n}"), (*n).to_owned())).collect())
+    Some(
+        list.iter()
+            .map(|n| (format!("#{n}"), (*n).to_owned()))
+            .collect(),
+    )
 }
 
-fn values(list: Vec<(&str, AttributeValue)>) -> Option<std::collections::HashMap<String, AttributeValue>> {
+fn values(
+    list: Vec<(&str, AttributeValue)>,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
     Some(list.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
@@ -157,21 +166,36 @@ impl DynamoStore {
         }
     }
 
-    async fn transact_write(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome, StoreError> {
+    async fn transact_write(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<WriteOutcome, StoreError> {
         self.trip();
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(WriteOutcome::Written),
             Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    Ok(WriteOutcome::Cancelled(cancelled.cancellation_reasons().to_vec()))
-                }
-                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => Ok(
+                    WriteOutcome::Cancelled(cancelled.cancellation_reasons().to_vec()),
+                ),
+                other => Err(StoreError::Unavailable(
+                    DisplayErrorContext(other).to_string(),
+                )),
             },
         }
     }
 
     /// One serializable read of everything the rules look at.
-    async fn read_snapshot(&self, req: &PayoutRequest, date: BusinessDate) -> Result<PayoutSnapshot, StoreError> {
+    async fn read_snapshot(
+        &self,
+        req: &PayoutRequest,
+        date: BusinessDate,
+    ) -> Result<PayoutSnapshot, StoreError> {
         let keys = [
             shop_key(&req.shop_id),
             order_key(&req.shop_id, &req.order_id),
@@ -183,7 +207,11 @@ impl DynamoStore {
         let gets = keys
             .into_iter()
             .map(|key| {
-                let get = Get::builder().table_name(&self.table).set_key(Some(key)).build().map_err(build_error)?;
+                let get = Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(build_error)?;
                 Ok(TransactGetItem::builder().get(get).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -207,14 +235,21 @@ impl DynamoStore {
         })
     }
 
-    async fn replay(&self, req: &PayoutRequest, fingerprint: &str, payout_id: &PayoutId) -> Result<Reserved, ReserveError> {
+    async fn replay(
+        &self,
+        req: &PayoutRequest,
+        fingerprint: &str,
+        payout_id: &PayoutId,
+    ) -> Result<Reserved, ReserveError> {
         if fingerprint != req.fingerprint() {
             return Err(ReserveError::IdempotencyConflict);
         }
         let payout = self
             .get_payout(&req.shop_id, payout_id)
             .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("idempotency record points at missing {payout_id}")))?;
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("idempotency record points at missing {payout_id}"))
+            })?;
         Ok(Reserved::Replayed(payout))
     }
 
@@ -257,7 +292,16 @@ impl DynamoStore {
              AND #paid_amount_fen = :paid AND #refunded_amount_fen = :refunded \
              AND #payouts_live_count < :max_count AND #payouts_live_total_fen <= :max_prior \
              AND (attribute_not_exists(#last_payout_at_ms) OR #last_payout_at_ms <= :latest_last)",
-            &[PK, LIVE_TOTAL, LIVE_COUNT, LAST_PAYOUT_AT, UPDATED_AT, ORDER_STATUS, PAID, REFUNDED],
+            &[
+                PK,
+                LIVE_TOTAL,
+                LIVE_COUNT,
+                LAST_PAYOUT_AT,
+                UPDATED_AT,
+                ORDER_STATUS,
+                PAID,
+                REFUNDED,
+            ],
         );
         order_update.values = vec![
             (":amt", n(amount)),
@@ -275,7 +319,11 @@ impl DynamoStore {
         slots.push(Slot::Order);
 
         // Rule 8 and the hold; the cap and the owner must be what we read.
-        let owner_check = if is_owner { "#owner_operator_id = :op" } else { "#owner_operator_id <> :op" };
+        let owner_check = if is_owner {
+            "#owner_operator_id = :op"
+        } else {
+            "#owner_operator_id <> :op"
+        };
         let mut shop_update = self.update(
             shop_key(&req.shop_id),
             "SET #payout_balance_fen = #payout_balance_fen - :amt, #payout_held_fen = #payout_held_fen + :amt",
@@ -293,12 +341,17 @@ impl DynamoStore {
         slots.push(Slot::Shop);
 
         // Rule 5 on the shop's counter for the day.
-        items.push(self.day_counter(shop_day_key(&req.shop_id, date), amount, shop.daily_payout_cap.fen() - amount)?);
+        items.push(self.day_counter(
+            shop_day_key(&req.shop_id, date),
+            amount,
+            shop.daily_payout_cap.fen() - amount,
+        )?);
         slots.push(Slot::ShopDay);
 
         if !is_owner {
             // Rules 3, 6 and 7; the daily limit must be what we read.
-            let quota = quota.ok_or_else(|| StoreError::Corrupt("staff reservation without quota".into()))?;
+            let quota = quota
+                .ok_or_else(|| StoreError::Corrupt("staff reservation without quota".into()))?;
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(quota_key(&req.shop_id, &req.operator_id)))
@@ -336,19 +389,34 @@ impl DynamoStore {
     }
 
     /// Adds `amount` to a day counter if its total is at most `max_prior`.
-    fn day_counter(&self, key: Item, amount: i64, max_prior: i64) -> Result<TransactWriteItem, StoreError> {
+    fn day_counter(
+        &self,
+        key: Item,
+        amount: i64,
+        max_prior: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut parts = self.update(
             key,
             "ADD #payout_total_fen :amt, #payout_count :one",
             "attribute_not_exists(#payout_total_fen) OR #payout_total_fen <= :max_prior",
             &[PAYOUT_TOTAL, PAYOUT_COUNT],
         );
-        parts.values = vec![(":amt", n(amount)), (":one", n(1)), (":max_prior", n(max_prior))];
+        parts.values = vec![
+            (":amt", n(amount)),
+            (":one", n(1)),
+            (":max_prior", n(max_prior)),
+        ];
         parts.build(&self.table)
     }
 
     /// Gives back a failed payout's reservation on one counter.
-    fn release_counter(&self, key: Item, total: &str, count: &str, amount: i64) -> Result<TransactWriteItem, StoreError> {
+    fn release_counter(
+        &self,
+        key: Item,
+        total: &str,
+        count: &str,
+        amount: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut parts = self.update(
             key,
             &format!("SET #{total} = #{total} - :amt, #{count} = #{count} - :one"),
@@ -395,7 +463,10 @@ fn facts<'a>(snap: &'a PayoutSnapshot, shop: &'a Shop, req: &PayoutRequest) -> P
     let operator = if req.operator_id == shop.owner_operator_id {
         OperatorStanding::Owner
     } else {
-        OperatorStanding::Staff { quota: snap.quota.as_ref(), day_total: snap.operator_day.total }
+        OperatorStanding::Staff {
+            quota: snap.quota.as_ref(),
+            day_total: snap.operator_day.total,
+        }
     };
     PayoutFacts {
         shop,
@@ -409,7 +480,11 @@ fn facts<'a>(snap: &'a PayoutSnapshot, shop: &'a Shop, req: &PayoutRequest) -> P
 
 /// Folds the items a cancelled transaction returned into the snapshot: each
 /// failed condition's item as it is now (absent if it does not exist).
-fn absorb_cancellation(snap: &mut PayoutSnapshot, slots: &[Slot], reasons: &[CancellationReason]) -> Result<(), StoreError> {
+fn absorb_cancellation(
+    snap: &mut PayoutSnapshot,
+    slots: &[Slot],
+    reasons: &[CancellationReason],
+) -> Result<(), StoreError> {
     for (slot, reason) in slots.iter().zip(reasons) {
         if !failed(reason) {
             continue;
@@ -463,12 +538,18 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let item = out.attributes.ok_or_else(|| StoreError::Corrupt("put_shop returned nothing".into()))?;
+        let item = out
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("put_shop returned nothing".into()))?;
         shop_from(&item)
     }
 
     async fn get_shop(&self, shop_id: &ShopId) -> Result<Option<Shop>, StoreError> {
-        self.get(shop_key(shop_id)).await?.as_ref().map(shop_from).transpose()
+        self.get(shop_key(shop_id))
+            .await?
+            .as_ref()
+            .map(shop_from)
+            .transpose()
     }
 
     async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
@@ -476,7 +557,11 @@ impl Store for DynamoStore {
     }
 
     async fn get_device(&self, device_id: &DeviceId) -> Result<Option<Device>, StoreError> {
-        self.get(device_key(device_id)).await?.as_ref().map(device_from).transpose()
+        self.get(device_key(device_id))
+            .await?
+            .as_ref()
+            .map(device_from)
+            .transpose()
     }
 
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
@@ -497,14 +582,24 @@ impl Store for DynamoStore {
                 if service.is_conditional_check_failed_exception() {
                     Ok(false)
                 } else {
-                    Err(StoreError::Unavailable(DisplayErrorContext(service).to_string()))
+                    Err(StoreError::Unavailable(
+                        DisplayErrorContext(service).to_string(),
+                    ))
                 }
             }
         }
     }
 
-    async fn get_order(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
-        self.get(order_key(shop_id, order_id)).await?.as_ref().map(order_from).transpose()
+    async fn get_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        self.get(order_key(shop_id, order_id))
+            .await?
+            .as_ref()
+            .map(order_from)
+            .transpose()
     }
 
     async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError> {
@@ -516,7 +611,11 @@ impl Store for DynamoStore {
         shop_id: &ShopId,
         operator_id: &OperatorId,
     ) -> Result<Option<PayoutQuota>, StoreError> {
-        self.get(quota_key(shop_id, operator_id)).await?.as_ref().map(quota_from).transpose()
+        self.get(quota_key(shop_id, operator_id))
+            .await?
+            .as_ref()
+            .map(quota_from)
+            .transpose()
     }
 
     async fn reserve_payout(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
@@ -528,10 +627,17 @@ impl Store for DynamoStore {
             }
             let shop = snap.shop.as_ref().ok_or(ReserveError::ShopNotFound)?;
             evaluate_payout(&facts(&snap, shop, req))?;
-            let order = snap.order.as_ref().ok_or_else(|| StoreError::Corrupt("evaluated without order".into()))?;
+            let order = snap
+                .order
+                .as_ref()
+                .ok_or_else(|| StoreError::Corrupt("evaluated without order".into()))?;
             let (items, slots) = self.reservation_items(req, shop, order, snap.quota.as_ref())?;
             let reasons = match self.transact_write(items).await? {
-                WriteOutcome::Written => return Ok(Reserved::Created(req.to_payout(slots.contains(&Slot::Quota)))),
+                WriteOutcome::Written => {
+                    return Ok(Reserved::Created(
+                        req.to_payout(slots.contains(&Slot::Quota)),
+                    ))
+                }
                 WriteOutcome::Cancelled(reasons) => reasons,
             };
             // Something changed since the snapshot: find out whether a rule now fails.
@@ -547,11 +653,23 @@ impl Store for DynamoStore {
         Err(StoreError::Contention.into())
     }
 
-    async fn get_payout(&self, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        self.get(payout_key(shop_id, payout_id)).await?.as_ref().map(payout_from).transpose()
+    async fn get_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Option<Payout>, StoreError> {
+        self.get(payout_key(shop_id, payout_id))
+            .await?
+            .as_ref()
+            .map(payout_from)
+            .transpose()
     }
 
-    async fn list_order_payouts(&self, shop_id: &ShopId, order_id: &OrderId) -> Result<Vec<Payout>, StoreError> {
+    async fn list_order_payouts(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Vec<Payout>, StoreError> {
         let mut payouts = Vec::new();
         let mut start = None;
         loop {
@@ -563,7 +681,10 @@ impl Store for DynamoStore {
                 .index_name(GSI1)
                 .key_condition_expression("#GSI1PK = :pk")
                 .set_expression_attribute_names(names(&[GSI1PK]))
-                .set_expression_attribute_values(values(vec![(":pk", s(order_payouts_gsi_pk(shop_id, order_id)))]))
+                .set_expression_attribute_values(values(vec![(
+                    ":pk",
+                    s(order_payouts_gsi_pk(shop_id, order_id)),
+                )]))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start)
                 .send()
@@ -604,17 +725,29 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .index_name(GSI2)
             .key_condition_expression(condition)
-            .set_expression_attribute_names(names(if cursor.is_some() { &[GSI2PK, GSI2SK] } else { &[GSI2PK] }))
+            .set_expression_attribute_names(names(if cursor.is_some() {
+                &[GSI2PK, GSI2SK]
+            } else {
+                &[GSI2PK]
+            }))
             .set_expression_attribute_values(values(vals))
             .scan_index_forward(false)
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(unavailable)?;
-        let mut items = out.items().iter().map(payout_from).collect::<Result<Vec<_>, _>>()?;
+        let mut items = out
+            .items()
+            .iter()
+            .map(payout_from)
+            .collect::<Result<Vec<_>, _>>()?;
         let more = items.len() > limit;
         items.truncate(limit);
-        let next_cursor = if more { items.last().map(|p| p.payout_id.clone()) } else { None };
+        let next_cursor = if more {
+            items.last().map(|p| p.payout_id.clone())
+        } else {
+            None
+        };
         Ok(Page { items, next_cursor })
     }
 
@@ -627,7 +760,10 @@ impl Store for DynamoStore {
     ) -> Result<Release, ReleaseError> {
         let reason = bounded_failure_reason(reason);
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let payout = self.get_payout(shop_id, payout_id).await?.ok_or(ReleaseError::PayoutNotFound)?;
+            let payout = self
+                .get_payout(shop_id, payout_id)
+                .await?
+                .ok_or(ReleaseError::PayoutNotFound)?;
             if !payout.status.can_become(PayoutStatus::Failed) {
                 return Ok(Release::AlreadyFinal(payout));
             }
@@ -654,9 +790,19 @@ impl Store for DynamoStore {
             shop.values = vec![(":amt", n(amount))];
             let mut items = vec![
                 mark.build(&self.table)?,
-                self.release_counter(order_key(shop_id, &payout.order_id), LIVE_TOTAL, LIVE_COUNT, amount)?,
+                self.release_counter(
+                    order_key(shop_id, &payout.order_id),
+                    LIVE_TOTAL,
+                    LIVE_COUNT,
+                    amount,
+                )?,
                 shop.build(&self.table)?,
-                self.release_counter(shop_day_key(shop_id, payout.business_date), PAYOUT_TOTAL, PAYOUT_COUNT, amount)?,
+                self.release_counter(
+                    shop_day_key(shop_id, payout.business_date),
+                    PAYOUT_TOTAL,
+                    PAYOUT_COUNT,
+                    amount,
+                )?,
             ];
             if payout.counted_for_operator {
                 let key = operator_day_key(shop_id, &payout.operator_id, payout.business_date);
@@ -674,18 +820,29 @@ impl Store for DynamoStore {
             };
             if let Some(first) = reasons.first().filter(|r| failed(r)) {
                 // Someone else settled it first: releasing twice releases once.
-                let current = first.item().map(payout_from).transpose()?.ok_or(ReleaseError::PayoutNotFound)?;
+                let current = first
+                    .item()
+                    .map(payout_from)
+                    .transpose()?
+                    .ok_or(ReleaseError::PayoutNotFound)?;
                 return Ok(Release::AlreadyFinal(current));
             }
             if reasons.iter().any(failed) {
                 // A counter holds less than this live payout: an invariant is broken.
-                return Err(StoreError::Corrupt(format!("counters of {payout_id} do not hold its reservation")).into());
+                return Err(StoreError::Corrupt(format!(
+                    "counters of {payout_id} do not hold its reservation"
+                ))
+                .into());
             }
         }
         Err(StoreError::Contention.into())
     }
 
-    async fn shop_day_totals(&self, shop_id: &ShopId, date: BusinessDate) -> Result<DayTotals, StoreError> {
+    async fn shop_day_totals(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError> {
         day_totals_from(self.get(shop_day_key(shop_id, date)).await?.as_ref())
     }
 
@@ -695,6 +852,10 @@ impl Store for DynamoStore {
         operator_id: &OperatorId,
         date: BusinessDate,
     ) -> Result<DayTotals, StoreError> {
-        day_totals_from(self.get(operator_day_key(shop_id, operator_id, date)).await?.as_ref())
+        day_totals_from(
+            self.get(operator_day_key(shop_id, operator_id, date))
+                .await?
+                .as_ref(),
+        )
     }
 }

@@ -1,0 +1,180 @@
+//! The admin-api function called with API Gateway v2 events built from the
+//! fixtures in `events/admin-api/`, on the embedded store.
+
+use std::sync::Arc;
+
+use admin_api::{handle, App};
+use qrpay_domain::{DeviceId, ShopId, TestClock};
+use qrpay_store::{MemoryStore, Store};
+use qrpay_tests::events::{Answer, Event};
+use qrpay_tests::world::morning;
+use serde_json::json;
+
+const SHOP: &str = "admin-api/put-shop.json";
+const DEVICE: &str = "admin-api/put-device.json";
+
+fn app() -> (App, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let app = App {
+        store: store.clone(),
+        clock: Arc::new(TestClock::at(morning())),
+    };
+    (app, store)
+}
+
+async fn send(app: &App, event: Event) -> Answer {
+    Answer::from(handle(app, event.request()).await)
+}
+
+#[tokio::test]
+async fn admin_sets_up_a_shop_from_the_fixture() {
+    let (app, store) = app();
+    let a = send(&app, Event::fixture(SHOP)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body,
+        json!({
+            "shop_id": "shop-1", "name": "Tea House 茶馆", "owner_operator_id": "shop-1-owner",
+            "daily_payout_cap": "15000.00", "payout_balance": "50000.00", "payout_held": "0.00",
+            "instalments": {"min_amount": "100.00", "fee_payer": "shop", "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}},
+            "created_at": "2026-03-02T10:00:00.000+08:00", "updated_at": "2026-03-02T10:00:00.000+08:00"
+        })
+    );
+    let shop = store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shop.payout_balance.to_string(), "50000.00");
+}
+
+#[tokio::test]
+async fn the_daily_cap_defaults_to_15000() {
+    let (app, _) = app();
+    let body = json!({"name": "Noodles", "owner_operator_id": "o", "payout_balance": "0.00"});
+    let a = send(&app, Event::fixture(SHOP).json_body(body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["daily_payout_cap"], "15000.00");
+    assert_eq!(a.body["instalments"]["min_amount"], "100.00");
+}
+
+#[tokio::test]
+async fn only_admins_may_set_up_shops_and_devices() {
+    let (app, store) = app();
+    for fixture in [SHOP, DEVICE] {
+        let a = send(
+            &app,
+            Event::fixture(fixture).claims("shop-1-owner", Some("shop-1"), "owner"),
+        )
+        .await;
+        assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "{fixture}");
+        let a = send(&app, Event::fixture(fixture).no_authorizer()).await;
+        assert_eq!((a.status, a.code()), (401, "UNAUTHENTICATED"), "{fixture}");
+    }
+    assert!(store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn bad_shop_setups_name_the_field_and_store_nothing() {
+    let (app, store) = app();
+    let ok = json!({"name": "N", "owner_operator_id": "o", "payout_balance": "1.00"});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let cases = [
+        (with("name", json!("")), "name"),
+        (with("name", json!("x".repeat(101))), "name"),
+        (with("owner_operator_id", json!("a b")), "owner_operator_id"),
+        (with("payout_balance", json!("-5.00")), "payout_balance"),
+        (with("payout_balance", json!(5)), "payout_balance"),
+        (with("daily_payout_cap", json!("0.00")), "daily_payout_cap"),
+        (with("daily_payout_cap", json!("1.234")), "daily_payout_cap"),
+        (
+            with("instalments", json!({"fee_payer": "bank"})),
+            "instalments.fee_payer",
+        ),
+        (
+            with("instalments", json!({"fee_rates": {"4": "0.01"}})),
+            "instalments.fee_rates.4",
+        ),
+        (
+            with("instalments", json!({"fee_rates": {"3": "1.5"}})),
+            "instalments.fee_rates.3",
+        ),
+        (
+            with("instalments", json!({"fee_rates": {"3": "0.00001"}})),
+            "instalments.fee_rates.3",
+        ),
+        (
+            with("instalments", json!({"fee_rates": {"3": 0.02}})),
+            "instalments.fee_rates.3",
+        ),
+        (with("instalments", json!("yes")), "instalments"),
+        (with("surprise", json!(1)), "surprise"),
+    ];
+    for (body, field) in cases {
+        let a = send(&app, Event::fixture(SHOP).json_body(body.clone())).await;
+        assert_eq!((a.status, a.code()), (400, "INVALID_REQUEST"), "{body}");
+        assert_eq!(a.body["error"]["field"], field, "{body}");
+    }
+    let a = send(&app, Event::fixture(SHOP).path("/admin/shops/bad%20id")).await;
+    assert_eq!(
+        (a.status, &a.body["error"]["field"]),
+        (400, &json!("shop_id"))
+    );
+    assert!(store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn devices_are_registered_to_existing_shops_and_secrets_never_echoed() {
+    let (app, store) = app();
+    let a = send(&app, Event::fixture(DEVICE)).await;
+    assert_eq!((a.status, a.code()), (404, "SHOP_NOT_FOUND"));
+    assert_eq!(send(&app, Event::fixture(SHOP)).await.status, 200);
+    let a = send(&app, Event::fixture(DEVICE)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body,
+        json!({"device_id": "pos-1", "shop_id": "shop-1", "updated_at": "2026-03-02T10:00:00.000+08:00"})
+    );
+    assert!(!a.body.to_string().contains("example-device-secret"));
+    let device = store
+        .get_device(&DeviceId::parse("pos-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.secret.expose(), "example-device-secret-not-real");
+    assert!(
+        !format!("{device:?}").contains("example-device-secret"),
+        "Debug masks the secret"
+    );
+
+    let short = send(
+        &app,
+        Event::fixture(DEVICE).json_body(json!({"shop_id": "shop-1", "secret": "short"})),
+    )
+    .await;
+    assert_eq!(
+        (short.status, &short.body["error"]["field"]),
+        (400, &json!("secret"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_admin_routes_and_methods() {
+    let (app, _) = app();
+    let a = send(&app, Event::fixture(SHOP).path("/admin/things/x")).await;
+    assert_eq!((a.status, a.code()), (404, "ROUTE_NOT_FOUND"));
+    let a = send(&app, Event::fixture(SHOP).method("POST")).await;
+    assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
+}

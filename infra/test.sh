@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one command that runs all of qrpay's tests on a fresh machine:
+#   infra/test.sh
+# It installs and starts the moto emulator (DynamoDB + SQS, project-local
+# virtualenv), runs every test of the workspace against it and the embedded
+# store, lints template.yaml offline, and stops the emulator when done.
+# Extra arguments go to `cargo test` (e.g. `infra/test.sh -p qrpay-domain`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# A private emulator for this run, so a developer's own one is left alone.
+export QRPAY_EMULATOR_STATE="$ROOT/target/emulator-test-$$"
+stop_emulator() { infra/emulator.sh stop 2>/dev/null || true; rm -rf "$QRPAY_EMULATOR_STATE"; }
+trap stop_emulator EXIT
+
+echo "test: starting the emulator" >&2
+QRPAY_EMULATOR_ENDPOINT="$(infra/emulator.sh start)"
+export QRPAY_EMULATOR_ENDPOINT
+echo "test: emulator at $QRPAY_EMULATOR_ENDPOINT" >&2
+
+cargo test --workspace --locked "$@"
+
+echo "test: linting template.yaml" >&2
+infra/lint-template.sh
