@@ -210,5 +210,161 @@ async fn memory_store_never_exceeds_a_limit_under_concurrency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_store_never_exceeds_a_limit_under_concurrency() {
-    run(qrpay_tests::dynamo_port().await).await;
+    let store = qrpay_tests::dynamo_store().await;
+    run(store.clone()).await;
+    // The race path ran: transactions were cancelled by concurrent writes and
+    // answered from the items DynamoDB returned, and still nothing exceeded.
+    println!("cancelled transactions: {}", store.cancelled_writes());
+    assert!(store.cancelled_writes() > 0);
+}
+
+/// The same failed payout released by many callers at once (worker, sweeper
+/// and callback racing) is released exactly once.
+async fn release_once(store: Arc<dyn Store>) {
+    let w = Arc::new(World::new(store, CAP, BALANCE).await);
+    w.quota(&w.staff, STAFF_PER_PAYOUT, STAFF_DAILY, true).await;
+    let order = w.paid_order("o-release", ORDER_PAID).await;
+    let req = w.request(&w.staff, &order, "40.00", "k-release", morning());
+    let payout = match w.store.reserve_payout(&req).await {
+        Ok(Reserved::Created(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let w = w.clone();
+        let id = payout.payout_id.clone();
+        tasks.push(tokio::spawn(async move {
+            w.store
+                .fail_payout(
+                    &w.shop,
+                    &id,
+                    &format!("declined {i}"),
+                    morning() + Duration::seconds(5),
+                )
+                .await
+        }));
+    }
+    let mut released = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("release") {
+            qrpay_store::Release::Released(_) => released += 1,
+            qrpay_store::Release::AlreadyFinal(p) => {
+                assert_eq!(p.status, qrpay_domain::PayoutStatus::Failed)
+            }
+        }
+    }
+    assert_eq!(released, 1);
+    let date = BusinessDate::of(morning());
+    let shop = w.shop_now().await;
+    assert_eq!(
+        (shop.payout_balance, shop.payout_held),
+        (money(BALANCE), Money::ZERO)
+    );
+    assert_eq!(
+        w.store.shop_day_totals(&w.shop, date).await.unwrap(),
+        DayTotals::default()
+    );
+    assert_eq!(
+        w.store
+            .operator_day_totals(&w.shop, &w.staff, date)
+            .await
+            .unwrap(),
+        DayTotals::default()
+    );
+    let o = w.store.get_order(&w.shop, &order).await.unwrap().unwrap();
+    assert_eq!(
+        (o.payouts_live_total, o.payouts_live_count),
+        (Money::ZERO, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_releases_a_failed_payout_once_under_concurrency() {
+    release_once(qrpay_tests::memory_port().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_store_releases_a_failed_payout_once_under_concurrency() {
+    release_once(qrpay_tests::dynamo_port().await).await;
+}
+
+/// Racers that lose get the exact rule and headroom, whichever path found it
+/// (the snapshot, or a cancelled transaction's returned items).
+async fn race_answers_are_exact(store: Arc<dyn Store>) {
+    let w = Arc::new(World::new(store, CAP, "100.00").await);
+    let one_order = w.paid_order("o-race", ORDER_PAID).await;
+    let mut orders = Vec::new();
+    for i in 0..10 {
+        orders.push(w.paid_order(&format!("o-bal-{i}"), ORDER_PAID).await);
+    }
+    // 20 at once on one order: one wins, 19 must wait exactly 60 s.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let req = w.request(
+            &w.owner,
+            &one_order,
+            "1.00",
+            &format!("same-order-{i}"),
+            morning(),
+        );
+        let w = w.clone();
+        tasks.push(tokio::spawn(
+            async move { w.store.reserve_payout(&req).await },
+        ));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(Reserved::Created(_)) => created += 1,
+            Err(ReserveError::Refused(r)) => assert_eq!(
+                r,
+                qrpay_domain::PayoutRefusal::TooFrequent { retry_after_s: 60 }
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+
+    // 10 × 30.00 at once against the 99.00 left: three fit, and every loser
+    // sees exactly the 9.00 that is left once three are in.
+    let mut tasks = Vec::new();
+    for (i, order) in orders.iter().enumerate() {
+        let req = w.request(&w.owner, order, "30.00", &format!("balance-{i}"), morning());
+        let w = w.clone();
+        tasks.push(tokio::spawn(
+            async move { w.store.reserve_payout(&req).await },
+        ));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(Reserved::Created(_)) => created += 1,
+            Err(ReserveError::Refused(r)) => {
+                assert_eq!(
+                    r,
+                    qrpay_domain::PayoutRefusal::InsufficientBalance {
+                        remaining: money("9.00")
+                    }
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 3);
+    assert_eq!(w.shop_now().await.payout_balance, money("9.00"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_race_answers_are_exact() {
+    race_answers_are_exact(qrpay_tests::memory_port().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_store_race_answers_are_exact() {
+    let store = qrpay_tests::dynamo_store().await;
+    race_answers_are_exact(store.clone()).await;
+    assert!(
+        store.cancelled_writes() > 0,
+        "the cancellation path was exercised"
+    );
 }

@@ -31,10 +31,7 @@ pub struct App {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    match route(app, &req).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    }
+    qrpay_http::respond(route(app, &req).await)
 }
 
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -2,31 +2,22 @@
 
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn, Error, Request};
 use payout_request::{handle, App};
 use qrpay_domain::SystemClock;
 use qrpay_http::aws;
 use qrpay_queue::SqsQueue;
-use qrpay_store::DynamoStore;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_http::Error> {
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
-    let app = Arc::new(App {
-        store: Arc::new(DynamoStore::new(
-            aws::dynamo_client(&config),
-            aws::env("TABLE_NAME")?,
-        )),
+    let app = App {
+        store: Arc::new(aws::store_from_env(&config)?),
         queue: Arc::new(SqsQueue::new(
             aws::sqs_client(&config),
             aws::env("PAYOUT_QUEUE_URL")?,
         )),
         clock: Arc::new(SystemClock),
-    });
-    run(service_fn(move |req: Request| {
-        let app = app.clone();
-        async move { Ok::<_, Error>(handle(&app, req).await) }
-    }))
-    .await
+    };
+    qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await
 }

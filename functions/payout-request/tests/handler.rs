@@ -617,3 +617,57 @@ async fn unknown_routes_and_methods() {
     let a = h.send(Event::fixture(CREATE).method("DELETE")).await;
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
 }
+
+/// A queue that is down (a fault, as SQS can be): enqueueing always fails.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl qrpay_queue::PayoutQueue for DownQueue {
+    async fn enqueue(&self, _: &qrpay_queue::PayoutMessage) -> Result<(), qrpay_queue::QueueError> {
+        Err(qrpay_queue::QueueError::Unavailable(
+            "connection refused".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_queue_outage_loses_no_payout() {
+    let h = Harness::new().await;
+    let app = App {
+        store: h.app.store.clone(),
+        queue: Arc::new(DownQueue),
+        clock: h.clock.clone(),
+    };
+    let a = Answer::from(handle(&app, create("10.00", "k-down").request()).await);
+    assert_eq!(
+        a.status, 202,
+        "the reservation is durable; the sweeper re-dispatches it"
+    );
+    assert_eq!(a.body["status"], "PENDING");
+    let id = a.body["payout_id"].as_str().unwrap();
+    let stored = h
+        .world
+        .store
+        .get_payout(&h.world.shop, &qrpay_domain::PayoutId::parse(id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.map(|p| p.status),
+        Some(qrpay_domain::PayoutStatus::Pending)
+    );
+    assert_eq!(h.counters().await.held, money("10.00"));
+
+    // Continuing it while the queue is still down says so instead of pretending.
+    let path = format!("/shops/shop-1/payouts/{id}/continue");
+    let c = Answer::from(
+        handle(
+            &app,
+            Event::fixture("payout-request/continue-payout.json")
+                .path(&path)
+                .request(),
+        )
+        .await,
+    );
+    assert_eq!((c.status, c.code()), (503, "SERVICE_UNAVAILABLE"));
+    assert_eq!(c.headers["retry-after"], "1");
+}

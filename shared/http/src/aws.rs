@@ -23,6 +23,14 @@ pub fn sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
+/// The DynamoDB store on the table named by `TABLE_NAME`.
+pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<qrpay_store::DynamoStore, String> {
+    Ok(qrpay_store::DynamoStore::new(
+        dynamo_client(config),
+        env("TABLE_NAME")?,
+    ))
+}
+
 /// A required environment variable, or a message naming it.
 pub fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))

@@ -48,6 +48,27 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     response
 }
 
+/// The answer for a route's outcome: its response, or its error's.
+pub fn respond(outcome: Result<Response<Body>, ApiError>) -> Response<Body> {
+    outcome.unwrap_or_else(ApiError::into_response)
+}
+
+/// Runs an API function: JSON logs, then every API Gateway event through
+/// `handler` with the app built once at cold start.
+pub async fn serve<A, F, Fut>(app: A, handler: F) -> Result<(), lambda_http::Error>
+where
+    A: Send + Sync + 'static,
+    F: Fn(std::sync::Arc<A>, lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send,
+{
+    let app = std::sync::Arc::new(app);
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let response = handler(app.clone(), req);
+        async move { Ok::<_, lambda_http::Error>(response.await) }
+    }))
+    .await
+}
+
 /// Structured JSON logs (SPEC §7); `RUST_LOG` sets the level, default info.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -49,6 +49,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     round_trips: AtomicU64,
+    cancelled_writes: AtomicU64,
 }
 
 /// Everything the payout rules look at, as one snapshot.
@@ -114,12 +115,19 @@ impl DynamoStore {
             client,
             table: table.into(),
             round_trips: AtomicU64::new(0),
+            cancelled_writes: AtomicU64::new(0),
         }
     }
 
     /// Requests sent to DynamoDB so far (for the round-trip benchmark).
     pub fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Transactions DynamoDB cancelled because something changed after the
+    /// snapshot (each one re-evaluated from the items it returned).
+    pub fn cancelled_writes(&self) -> u64 {
+        self.cancelled_writes.load(Ordering::Relaxed)
     }
 
     pub fn table_name(&self) -> &str {
@@ -180,9 +188,12 @@ impl DynamoStore {
         {
             Ok(_) => Ok(WriteOutcome::Written),
             Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => Ok(
-                    WriteOutcome::Cancelled(cancelled.cancellation_reasons().to_vec()),
-                ),
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    self.cancelled_writes.fetch_add(1, Ordering::Relaxed);
+                    Ok(WriteOutcome::Cancelled(
+                        cancelled.cancellation_reasons().to_vec(),
+                    ))
+                }
                 other => Err(StoreError::Unavailable(
                     DisplayErrorContext(other).to_string(),
                 )),
