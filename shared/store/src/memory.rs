@@ -318,38 +318,58 @@ impl Store for MemoryStore {
         if !payout.status.can_become(PayoutStatus::Failed) {
             return Ok(Release::AlreadyFinal(payout.clone()));
         }
+        let payout = payout.clone();
         let amount = payout.amount.money();
         let date = payout.business_date;
+        let order_key = (shop_id.clone(), payout.order_id.clone());
+        let shop_day_key = (shop_id.clone(), date);
+        let operator_day_key = payout
+            .counted_for_operator
+            .then(|| (shop_id.clone(), payout.operator_id.clone(), date));
+
+        // Work out every new value before changing anything: all or nothing.
         let order = state
             .orders
-            .get_mut(&(shop_id.clone(), payout.order_id.clone()))
+            .get(&order_key)
             .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no order")))?;
-        order.payouts_live_total = sub(order.payouts_live_total, amount, "order payouts total")?;
-        order.payouts_live_count = order
+        let order_total = sub(order.payouts_live_total, amount, "order payouts total")?;
+        let order_count = order
             .payouts_live_count
             .checked_sub(1)
             .ok_or_else(|| overflow("order payouts count"))?;
-        order.updated_at = now;
         let shop = state
             .shops
-            .get_mut(shop_id)
+            .get(shop_id)
             .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no shop")))?;
-        shop.payout_balance = add(shop.payout_balance, amount, "shop balance")?;
-        shop.payout_held = sub(shop.payout_held, amount, "shop hold")?;
-        apply_day(
-            state.shop_days.entry((shop_id.clone(), date)).or_default(),
-            amount,
-            false,
-            "shop day",
-        )?;
-        if payout.counted_for_operator {
-            let op_key = (shop_id.clone(), payout.operator_id.clone(), date);
-            apply_day(
-                state.operator_days.entry(op_key).or_default(),
-                amount,
-                false,
-                "operator day",
-            )?;
+        let balance = add(shop.payout_balance, amount, "shop balance")?;
+        let held = sub(shop.payout_held, amount, "shop hold")?;
+        let mut shop_day = state
+            .shop_days
+            .get(&shop_day_key)
+            .copied()
+            .unwrap_or_default();
+        apply_day(&mut shop_day, amount, false, "shop day")?;
+        let operator_day = match &operator_day_key {
+            Some(key) => {
+                let mut day = state.operator_days.get(key).copied().unwrap_or_default();
+                apply_day(&mut day, amount, false, "operator day")?;
+                Some(day)
+            }
+            None => None,
+        };
+
+        if let Some(order) = state.orders.get_mut(&order_key) {
+            order.payouts_live_total = order_total;
+            order.payouts_live_count = order_count;
+            order.updated_at = now;
+        }
+        if let Some(shop) = state.shops.get_mut(shop_id) {
+            shop.payout_balance = balance;
+            shop.payout_held = held;
+        }
+        state.shop_days.insert(shop_day_key, shop_day);
+        if let (Some(key), Some(day)) = (operator_day_key, operator_day) {
+            state.operator_days.insert(key, day);
         }
         let payout = state
             .payouts
