@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::{
     BusinessDate, Money, OrderId, OrderStatus, Payout, PayoutRefusal, PayoutRequest, PayoutStatus,
 };
-use qrpay_store::{DayTotals, Release, ReleaseError, ReserveError, Reserved, Store};
+use qrpay_store::{DayTotals, PayoutError, ReserveError, Reserved, Store, Transition};
 
 use crate::world::{beijing, money, morning, World};
 
@@ -35,6 +35,11 @@ macro_rules! for_each_contract_case {
             order_payouts_are_listed_newest_first_with_failed_ones,
             shop_setup_update_keeps_the_hold,
             refunds_lower_the_order_ceiling,
+            success_turns_the_hold_into_a_debit_and_writes_one_ledger_entry,
+            only_a_processing_payout_can_succeed,
+            failure_leaves_one_notice_for_the_merchant,
+            attempts_are_kept_in_order,
+            open_payouts_are_listed_by_status_and_age,
         );
     };
 }
@@ -228,7 +233,7 @@ pub async fn sixth_live_payout_of_an_order_is_refused_until_one_fails(store: Arc
         .fail_payout(&w.shop, &first.unwrap(), "bank rejected", later(301))
         .await
         .unwrap();
-    assert!(matches!(released, Release::Released(_)));
+    assert!(matches!(released, Transition::Moved(_)));
     created(&w, &w.request(&w.owner, &o, "1.00", "k6", later(302))).await;
     assert_eq!(
         counters(&w, day(morning()), &[&o]).await.orders[0],
@@ -518,7 +523,7 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
     let empty = counters(&w, day(morning()), &[&o]).await;
     let p = created(&w, &w.request(&w.staff, &o, "25.00", "k1", morning())).await;
 
-    let Release::Released(failed) = w
+    let Transition::Moved(failed) = w
         .store
         .fail_payout(&w.shop, &p.payout_id, "payee account frozen", later(10))
         .await
@@ -552,7 +557,7 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(
-        matches!(again, Release::AlreadyFinal(ref x) if x.failure_reason.as_deref() == Some("payee account frozen"))
+        matches!(again, Transition::Unchanged(ref x) if x.failure_reason.as_deref() == Some("payee account frozen"))
     );
     released.orders = vec![(Money::ZERO, 0)];
     assert_eq!(counters(&w, day(morning()), &[&o]).await, released);
@@ -560,7 +565,7 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
     let unknown = qrpay_domain::PayoutId::parse("po_missing").unwrap();
     assert!(matches!(
         w.store.fail_payout(&w.shop, &unknown, "x", later(30)).await,
-        Err(ReleaseError::PayoutNotFound)
+        Err(PayoutError::PayoutNotFound)
     ));
 }
 
@@ -781,4 +786,286 @@ pub async fn refunds_lower_the_order_ceiling(store: Arc<dyn Store>) {
         &w.request(&w.owner, &order.order_id, "30.00", "k2", morning()),
     )
     .await;
+}
+
+async fn processing(
+    w: &World,
+    order: &OrderId,
+    amount: &str,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Payout {
+    let p = created(w, &w.request(&w.owner, order, amount, key, at)).await;
+    match w
+        .store
+        .start_payout(&w.shop, &p.payout_id, at)
+        .await
+        .unwrap()
+    {
+        Transition::Moved(started) => {
+            assert_eq!(started.status, PayoutStatus::Processing);
+            started
+        }
+        other => panic!("expected PENDING → PROCESSING, got {other:?}"),
+    }
+}
+
+pub async fn success_turns_the_hold_into_a_debit_and_writes_one_ledger_entry(
+    store: Arc<dyn Store>,
+) {
+    let w = World::new(store, "15000.00", "1000.00").await;
+    let o = w.paid_order("o1", "100.00").await;
+    let p = processing(&w, &o, "25.00", "k1", morning()).await;
+    let again = w
+        .store
+        .start_payout(&w.shop, &p.payout_id, later(1))
+        .await
+        .unwrap();
+    assert!(matches!(again, Transition::Unchanged(ref x) if x.status == PayoutStatus::Processing));
+
+    let done = w
+        .store
+        .succeed_payout(&w.shop, &p.payout_id, "prov-1", later(2))
+        .await
+        .unwrap();
+    let Transition::Moved(done) = done else {
+        panic!("expected a move, got {done:?}")
+    };
+    assert_eq!(
+        (done.status, done.updated_at),
+        (PayoutStatus::Succeeded, later(2))
+    );
+    let c = counters(&w, day(morning()), &[&o]).await;
+    assert_eq!(
+        (c.balance, c.held),
+        (money("975.00"), Money::ZERO),
+        "the hold became a debit"
+    );
+    assert_eq!(
+        c.orders[0],
+        (money("25.00"), 1),
+        "a succeeded payout stays live"
+    );
+    assert_eq!(
+        c.shop_day,
+        DayTotals {
+            total: money("25.00"),
+            count: 1
+        }
+    );
+    let ledger = w.store.list_ledger(&w.shop, day(later(2))).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        (ledger[0].amount.to_string(), ledger[0].reference.as_str()),
+        ("25.00".to_owned(), p.payout_id.as_str())
+    );
+    assert_eq!(ledger[0].provider_ref.as_deref(), Some("prov-1"));
+    assert_eq!(ledger[0].kind, qrpay_domain::LedgerKind::Payout);
+
+    // Settling again, or failing it now, changes nothing.
+    let twice = w
+        .store
+        .succeed_payout(&w.shop, &p.payout_id, "prov-1", later(3))
+        .await
+        .unwrap();
+    assert!(matches!(twice, Transition::Unchanged(_)));
+    let late_failure = w
+        .store
+        .fail_payout(&w.shop, &p.payout_id, "late", later(4))
+        .await
+        .unwrap();
+    assert!(
+        matches!(late_failure, Transition::Unchanged(ref x) if x.status == PayoutStatus::Succeeded)
+    );
+    assert_eq!(counters(&w, day(morning()), &[&o]).await, c);
+    assert_eq!(
+        w.store
+            .list_ledger(&w.shop, day(later(2)))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(w.store.list_notices(&w.shop, 10).await.unwrap().is_empty());
+}
+
+pub async fn only_a_processing_payout_can_succeed(store: Arc<dyn Store>) {
+    let w = World::new(store, "15000.00", "1000.00").await;
+    let o = w.paid_order("o1", "100.00").await;
+    let p = created(&w, &w.request(&w.owner, &o, "5.00", "k1", morning())).await;
+    let before = counters(&w, day(morning()), &[&o]).await;
+    let early = w
+        .store
+        .succeed_payout(&w.shop, &p.payout_id, "prov", later(1))
+        .await
+        .unwrap();
+    assert!(matches!(early, Transition::Unchanged(ref x) if x.status == PayoutStatus::Pending));
+    assert_eq!(counters(&w, day(morning()), &[&o]).await, before);
+    assert!(w
+        .store
+        .list_ledger(&w.shop, day(morning()))
+        .await
+        .unwrap()
+        .is_empty());
+    let missing = qrpay_domain::PayoutId::parse("po_none").unwrap();
+    assert!(matches!(
+        w.store.start_payout(&w.shop, &missing, later(1)).await,
+        Err(PayoutError::PayoutNotFound)
+    ));
+    assert!(matches!(
+        w.store
+            .succeed_payout(&w.shop, &missing, "x", later(1))
+            .await,
+        Err(PayoutError::PayoutNotFound)
+    ));
+}
+
+pub async fn failure_leaves_one_notice_for_the_merchant(store: Arc<dyn Store>) {
+    let w = World::new(store, "15000.00", "1000.00").await;
+    let o = w.paid_order("o1", "100.00").await;
+    let p = processing(&w, &o, "5.00", "k1", morning()).await;
+    w.store
+        .fail_payout(&w.shop, &p.payout_id, "payee account frozen", later(1))
+        .await
+        .unwrap();
+    w.store
+        .fail_payout(&w.shop, &p.payout_id, "payee account frozen", later(2))
+        .await
+        .unwrap();
+    let notices = w.store.list_notices(&w.shop, 10).await.unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].kind, qrpay_domain::NoticeKind::PayoutFailed);
+    assert_eq!(notices[0].payout_id.as_ref(), Some(&p.payout_id));
+    assert_eq!(notices[0].created_at, later(1));
+    assert!(
+        notices[0].message.contains("payee account frozen"),
+        "{}",
+        notices[0].message
+    );
+    assert!(notices[0].message.contains("5.00"));
+}
+
+pub async fn attempts_are_kept_in_order(store: Arc<dyn Store>) {
+    use qrpay_domain::{AttemptAction, AttemptOutcome, PayoutAttempt};
+    let w = World::new(store, "15000.00", "1000.00").await;
+    let o = w.paid_order("o1", "100.00").await;
+    let p = processing(&w, &o, "5.00", "k1", morning()).await;
+    let attempt = |action, outcome, s: i64| PayoutAttempt {
+        payout_id: p.payout_id.clone(),
+        action,
+        outcome,
+        detail: Some(format!("at {s}")),
+        at: later(s),
+    };
+    let written = vec![
+        attempt(AttemptAction::Transfer, AttemptOutcome::Ambiguous, 1),
+        attempt(AttemptAction::Query, AttemptOutcome::NotFound, 1),
+        attempt(AttemptAction::Transfer, AttemptOutcome::Succeeded, 40),
+    ];
+    for a in &written {
+        w.store.record_attempt(&w.shop, a).await.unwrap();
+    }
+    assert_eq!(
+        w.store.list_attempts(&w.shop, &p.payout_id).await.unwrap(),
+        written
+    );
+    let other = created(
+        &w,
+        &w.request(
+            &w.owner,
+            &w.paid_order("o2", "9.00").await,
+            "1.00",
+            "k2",
+            morning(),
+        ),
+    )
+    .await;
+    assert!(w
+        .store
+        .list_attempts(&w.shop, &other.payout_id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
+    let a = World::with_shop(store.clone(), "shop-a", "15000.00", "1000.00").await;
+    let b = World::with_shop(store, "shop-b", "15000.00", "1000.00").await;
+    let (oa, ob, oc) = (
+        a.paid_order("oa", "100.00").await,
+        b.paid_order("ob", "100.00").await,
+        a.paid_order("oc", "100.00").await,
+    );
+    let old_a = created(&a, &a.request(&a.owner, &oa, "1.00", "k1", morning())).await;
+    let old_b = created(&b, &b.request(&b.owner, &ob, "1.00", "k2", later(10))).await;
+    let fresh = created(&a, &a.request(&a.owner, &oc, "1.00", "k3", later(100))).await;
+    let ids = |ps: Vec<Payout>| ps.into_iter().map(|p| p.payout_id).collect::<Vec<_>>();
+
+    let pending = a
+        .store
+        .list_open_payouts(PayoutStatus::Pending, later(50), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(pending),
+        vec![old_a.payout_id.clone(), old_b.payout_id.clone()],
+        "oldest first, across shops"
+    );
+    let limited = a
+        .store
+        .list_open_payouts(PayoutStatus::Pending, later(200), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(limited), vec![old_a.payout_id.clone()]);
+
+    a.store
+        .start_payout(&a.shop, &old_a.payout_id, later(120))
+        .await
+        .unwrap();
+    let pending = a
+        .store
+        .list_open_payouts(PayoutStatus::Pending, later(200), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(pending),
+        vec![old_b.payout_id.clone(), fresh.payout_id.clone()]
+    );
+    let processing = a
+        .store
+        .list_open_payouts(PayoutStatus::Processing, later(200), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(processing), vec![old_a.payout_id.clone()]);
+    assert!(
+        a.store
+            .list_open_payouts(PayoutStatus::Processing, later(120), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "its age counts from the move"
+    );
+
+    a.store
+        .succeed_payout(&a.shop, &old_a.payout_id, "p", later(130))
+        .await
+        .unwrap();
+    b.store
+        .fail_payout(&b.shop, &old_b.payout_id, "no", later(130))
+        .await
+        .unwrap();
+    assert!(a
+        .store
+        .list_open_payouts(PayoutStatus::Processing, later(500), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(a
+            .store
+            .list_open_payouts(PayoutStatus::Pending, later(500), 10)
+            .await
+            .unwrap()),
+        vec![fresh.payout_id]
+    );
 }

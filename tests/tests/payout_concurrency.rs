@@ -247,8 +247,8 @@ async fn release_once(store: Arc<dyn Store>) {
     let mut released = 0;
     for task in tasks {
         match task.await.expect("task").expect("release") {
-            qrpay_store::Release::Released(_) => released += 1,
-            qrpay_store::Release::AlreadyFinal(p) => {
+            qrpay_store::Transition::Moved(_) => released += 1,
+            qrpay_store::Transition::Unchanged(p) => {
                 assert_eq!(p.status, qrpay_domain::PayoutStatus::Failed)
             }
         }

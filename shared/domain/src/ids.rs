@@ -94,6 +94,11 @@ impl OrderId {
     }
 }
 
+/// A unique, time-ordered token (a ULID) for keys that must not collide.
+pub fn unique_token(now: DateTime<Utc>) -> String {
+    ulid_at(now).to_string()
+}
+
 /// Ids made in one process sort in the order they were made, even within
 /// one millisecond (a monotonic generator), so "newest first" holds.
 fn ulid_at(now: DateTime<Utc>) -> ulid::Ulid {

@@ -2,6 +2,7 @@
 //! payout rules. No I/O and no AWS types: every function is a thin adapter
 //! from its event to what lives here.
 
+pub mod execution;
 pub mod ids;
 pub mod money;
 pub mod order;
@@ -10,6 +11,9 @@ pub mod rules;
 pub mod shop;
 pub mod time;
 
+pub use execution::{
+    AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,
+};
 pub use ids::{DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};

@@ -11,8 +11,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    BusinessDate, Device, DeviceId, Money, OperatorId, Order, OrderId, Payout, PayoutId,
-    PayoutQuota, PayoutRefusal, PayoutRequest, Shop, ShopId, ShopSetup,
+    BusinessDate, Device, DeviceId, LedgerEntry, Money, Notice, OperatorId, Order, OrderId, Payout,
+    PayoutAttempt, PayoutId, PayoutQuota, PayoutRefusal, PayoutRequest, PayoutStatus, Shop, ShopId,
+    ShopSetup,
 };
 
 pub mod dynamo;
@@ -65,18 +66,27 @@ pub enum ReserveError {
     Store(#[from] StoreError),
 }
 
-/// What releasing a failed payout did.
+/// What a payout state change did (SPEC §4 lifecycle). Every change is
+/// conditioned on the state it leaves, so applying one twice changes once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Release {
-    /// It was pending or processing; it is now `FAILED` and everything it
-    /// reserved (count, amounts, balance hold) is released.
-    Released(Payout),
-    /// It was already final: nothing changed (so releasing twice releases once).
-    AlreadyFinal(Payout),
+pub enum Transition {
+    /// The payout moved; this is it afterwards.
+    Moved(Payout),
+    /// The payout was not in the state the change leaves from (already
+    /// moved by someone else, or final): nothing changed; this is it now.
+    Unchanged(Payout),
+}
+
+impl Transition {
+    pub fn payout(&self) -> &Payout {
+        match self {
+            Transition::Moved(p) | Transition::Unchanged(p) => p,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReleaseError {
+pub enum PayoutError {
     #[error("payout not found")]
     PayoutNotFound,
     #[error(transparent)]
@@ -149,15 +159,62 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Page<Payout>, StoreError>;
 
-    /// Marks a pending or processing payout `FAILED` and releases all it
-    /// reserved, atomically. Idempotent: a final payout is left as it is.
+    /// `PENDING → PROCESSING`, before the provider is called.
+    async fn start_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError>;
+
+    /// `PROCESSING → SUCCEEDED`, atomically with the hold becoming a debit
+    /// and one immutable ledger entry.
+    async fn succeed_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        provider_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError>;
+
+    /// `PENDING | PROCESSING → FAILED`, atomically with the release of all it
+    /// reserved (count, amounts, balance hold) and an in-app notice.
     async fn fail_payout(
         &self,
         shop_id: &ShopId,
         payout_id: &PayoutId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Release, ReleaseError>;
+    ) -> Result<Transition, PayoutError>;
+
+    async fn record_attempt(
+        &self,
+        shop_id: &ShopId,
+        attempt: &PayoutAttempt,
+    ) -> Result<(), StoreError>;
+    /// A payout's provider attempts, oldest first.
+    async fn list_attempts(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Vec<PayoutAttempt>, StoreError>;
+    /// A shop's in-app notices, newest first, at most `limit` (≤ `MAX_PAGE_SIZE`).
+    async fn list_notices(&self, shop_id: &ShopId, limit: usize)
+        -> Result<Vec<Notice>, StoreError>;
+    /// A shop's ledger entries of one business day, oldest first.
+    async fn list_ledger(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Payouts of any shop still in `status` (pending or processing) whose
+    /// last change is before `before`, oldest first, at most `limit`.
+    async fn list_open_payouts(
+        &self,
+        status: PayoutStatus,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payout>, StoreError>;
 
     async fn shop_day_totals(
         &self,
@@ -170,6 +227,35 @@ pub trait Store: Send + Sync {
         operator_id: &OperatorId,
         date: BusinessDate,
     ) -> Result<DayTotals, StoreError>;
+}
+
+/// The notice a failed payout leaves for its merchant.
+pub fn payout_failed_notice(payout: &Payout, reason: &str, now: DateTime<Utc>) -> Notice {
+    Notice {
+        notice_id: format!("payout-failed-{}", payout.payout_id),
+        shop_id: payout.shop_id.clone(),
+        kind: qrpay_domain::NoticeKind::PayoutFailed,
+        message: qrpay_domain::execution::bounded_detail(&format!(
+            "Payout {} of {} for order {} failed: {reason}. Everything it reserved was released; you may pay out again.",
+            payout.payout_id, payout.amount, payout.order_id
+        )),
+        payout_id: Some(payout.payout_id.clone()),
+        created_at: now,
+    }
+}
+
+/// The ledger entry a succeeded payout writes: the day the money moved.
+pub fn payout_ledger_entry(payout: &Payout, provider_ref: &str, now: DateTime<Utc>) -> LedgerEntry {
+    LedgerEntry {
+        entry_id: format!("payout-{}", payout.payout_id),
+        shop_id: payout.shop_id.clone(),
+        kind: qrpay_domain::LedgerKind::Payout,
+        amount: payout.amount,
+        business_date: BusinessDate::of(now),
+        reference: payout.payout_id.to_string(),
+        provider_ref: Some(provider_ref.to_owned()),
+        created_at: now,
+    }
 }
 
 /// Clamps a requested page size to 1..=MAX_PAGE_SIZE.

@@ -8,13 +8,14 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    evaluate_payout, BusinessDate, Device, DeviceId, Money, OperatorId, OperatorStanding, Order,
-    OrderId, Payout, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId,
-    ShopSetup,
+    evaluate_payout, BusinessDate, Device, DeviceId, LedgerEntry, Money, Notice, OperatorId,
+    OperatorStanding, Order, OrderId, Payout, PayoutAttempt, PayoutFacts, PayoutId, PayoutQuota,
+    PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
 };
 
 use crate::{
-    page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError,
+    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Page, PayoutError,
+    ReserveError, Reserved, Store, StoreError, Transition,
 };
 
 #[derive(Default)]
@@ -33,6 +34,9 @@ struct State {
     idempotency: HashMap<(ShopId, String), (String, PayoutId)>,
     shop_days: HashMap<(ShopId, BusinessDate), DayTotals>,
     operator_days: HashMap<(ShopId, OperatorId, BusinessDate), DayTotals>,
+    attempts: HashMap<(ShopId, PayoutId), Vec<PayoutAttempt>>,
+    notices: HashMap<ShopId, Vec<Notice>>,
+    ledger: HashMap<ShopId, Vec<LedgerEntry>>,
 }
 
 impl MemoryStore {
@@ -307,16 +311,13 @@ impl Store for MemoryStore {
         payout_id: &PayoutId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Release, ReleaseError> {
+    ) -> Result<Transition, PayoutError> {
         let mut guard = self.state();
         let state = &mut *guard;
         let key = (shop_id.clone(), payout_id.clone());
-        let payout = state
-            .payouts
-            .get(&key)
-            .ok_or(ReleaseError::PayoutNotFound)?;
+        let payout = state.payouts.get(&key).ok_or(PayoutError::PayoutNotFound)?;
         if !payout.status.can_become(PayoutStatus::Failed) {
-            return Ok(Release::AlreadyFinal(payout.clone()));
+            return Ok(Transition::Unchanged(payout.clone()));
         }
         let payout = payout.clone();
         let amount = payout.amount.money();
@@ -374,11 +375,147 @@ impl Store for MemoryStore {
         let payout = state
             .payouts
             .get_mut(&key)
-            .ok_or(ReleaseError::PayoutNotFound)?;
+            .ok_or(PayoutError::PayoutNotFound)?;
         payout.status = PayoutStatus::Failed;
         payout.failure_reason = Some(qrpay_domain::payout::bounded_failure_reason(reason));
         payout.updated_at = now;
-        Ok(Release::Released(payout.clone()))
+        let failed = payout.clone();
+        let notice = payout_failed_notice(&failed, reason, now);
+        state
+            .notices
+            .entry(shop_id.clone())
+            .or_default()
+            .push(notice);
+        Ok(Transition::Moved(failed))
+    }
+
+    async fn start_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
+        let mut state = self.state();
+        let payout = state
+            .payouts
+            .get_mut(&(shop_id.clone(), payout_id.clone()))
+            .ok_or(PayoutError::PayoutNotFound)?;
+        if payout.status != PayoutStatus::Pending {
+            return Ok(Transition::Unchanged(payout.clone()));
+        }
+        payout.status = PayoutStatus::Processing;
+        payout.updated_at = now;
+        Ok(Transition::Moved(payout.clone()))
+    }
+
+    async fn succeed_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        provider_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let key = (shop_id.clone(), payout_id.clone());
+        let payout = state.payouts.get(&key).ok_or(PayoutError::PayoutNotFound)?;
+        if payout.status != PayoutStatus::Processing {
+            return Ok(Transition::Unchanged(payout.clone()));
+        }
+        let shop = state
+            .shops
+            .get_mut(shop_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no shop")))?;
+        // The hold becomes a debit: the money has left the shop for good.
+        shop.payout_held = sub(shop.payout_held, payout.amount.money(), "shop hold")?;
+        let payout = state
+            .payouts
+            .get_mut(&key)
+            .ok_or(PayoutError::PayoutNotFound)?;
+        payout.status = PayoutStatus::Succeeded;
+        payout.updated_at = now;
+        let succeeded = payout.clone();
+        let entry = payout_ledger_entry(&succeeded, provider_ref, now);
+        state.ledger.entry(shop_id.clone()).or_default().push(entry);
+        Ok(Transition::Moved(succeeded))
+    }
+
+    async fn record_attempt(
+        &self,
+        shop_id: &ShopId,
+        attempt: &PayoutAttempt,
+    ) -> Result<(), StoreError> {
+        let key = (shop_id.clone(), attempt.payout_id.clone());
+        self.state()
+            .attempts
+            .entry(key)
+            .or_default()
+            .push(attempt.clone());
+        Ok(())
+    }
+
+    async fn list_attempts(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Vec<PayoutAttempt>, StoreError> {
+        let key = (shop_id.clone(), payout_id.clone());
+        Ok(self.state().attempts.get(&key).cloned().unwrap_or_default())
+    }
+
+    async fn list_notices(
+        &self,
+        shop_id: &ShopId,
+        limit: usize,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let state = self.state();
+        let notices = state
+            .notices
+            .get(shop_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(notices
+            .iter()
+            .rev()
+            .take(page_size(limit))
+            .cloned()
+            .collect())
+    }
+
+    async fn list_ledger(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let state = self.state();
+        let entries = state
+            .ledger
+            .get(shop_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(entries
+            .iter()
+            .filter(|e| e.business_date == date)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_open_payouts(
+        &self,
+        status: PayoutStatus,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payout>, StoreError> {
+        let state = self.state();
+        let mut open: Vec<Payout> = state
+            .payouts
+            .values()
+            .filter(|p| p.status == status && p.updated_at < before)
+            .cloned()
+            .collect();
+        open.sort_by(|a, b| (a.updated_at, &a.payout_id).cmp(&(b.updated_at, &b.payout_id)));
+        open.truncate(limit);
+        Ok(open)
     }
 
     async fn shop_day_totals(

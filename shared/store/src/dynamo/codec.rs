@@ -12,6 +12,13 @@
 //! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
 //! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
 //! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
+//! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |
+//! | notice          | `SHOP#{shop}`   | `NOTICE#{ms}#{notice}`    |                          |                        |
+//! | ledger entry    | `SHOP#{shop}`   | `LEDGER#{date}#{entry}`   |                          |                        |
+//!
+//! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
+//! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
+//! stale ones without scanning.
 
 use std::collections::HashMap;
 
@@ -19,9 +26,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{
-    Amount, BusinessDate, Device, DeviceId, IdempotencyKey, InstalmentConfig, Money, OperatorId,
-    Order, OrderId, OrderStatus, Payout, PayoutId, PayoutQuota, PayoutReason, PayoutStatus, Secret,
-    Shop, ShopId,
+    Amount, AttemptAction, AttemptOutcome, BusinessDate, Device, DeviceId, IdempotencyKey,
+    InstalmentConfig, LedgerEntry, LedgerKind, Money, Notice, NoticeKind, OperatorId, Order,
+    OrderId, OrderStatus, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutReason, PayoutStatus,
+    Secret, Shop, ShopId,
 };
 
 use crate::{DayTotals, StoreError};
@@ -36,6 +44,9 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const GSI2: &str = "GSI2";
 pub const GSI2PK: &str = "GSI2PK";
 pub const GSI2SK: &str = "GSI2SK";
+pub const GSI3: &str = "GSI3";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
 /// TTL attribute (epoch seconds) for records that may expire, such as POS nonces.
 pub const TTL_ATTRIBUTE: &str = "expires_at_s";
 
@@ -103,6 +114,24 @@ pub fn order_payouts_gsi_pk(shop: &ShopId, order: &OrderId) -> String {
 }
 pub fn day_payouts_gsi_pk(shop: &ShopId, date: BusinessDate) -> String {
     format!("SHOP#{shop}#DAY#{date}")
+}
+
+/// Zero-padded epoch milliseconds, so keys sort by time.
+pub fn ms_key(t: DateTime<Utc>) -> String {
+    format!("{:013}", t.timestamp_millis().max(0))
+}
+
+pub fn open_gsi_pk(status: PayoutStatus) -> String {
+    format!("OPEN#{}", status.as_str())
+}
+
+pub fn open_gsi_sk(payout: &Payout) -> String {
+    format!(
+        "{}#{}#{}",
+        ms_key(payout.updated_at),
+        payout.shop_id,
+        payout.payout_id
+    )
 }
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
@@ -298,6 +327,10 @@ pub fn payout_item(payout: &Payout) -> Item {
         ("created_at_ms".to_owned(), ms(payout.created_at)),
         (UPDATED_AT.to_owned(), ms(payout.updated_at)),
     ]);
+    if !payout.status.is_final() {
+        item.insert(GSI3PK.to_owned(), s(open_gsi_pk(payout.status)));
+        item.insert(GSI3SK.to_owned(), s(open_gsi_sk(payout)));
+    }
     if let Some(note) = &payout.note {
         item.insert("note".to_owned(), s(note.as_str()));
     }
@@ -358,5 +391,105 @@ pub fn device_from(item: &Item) -> Result<Device, StoreError> {
         shop_id: parse(item, "shop_id", ShopId::parse)?,
         secret: Secret::new(get_s(item, "secret")?.to_owned()),
         updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn attempt_item(shop: &ShopId, attempt: &PayoutAttempt, seq: &str) -> Item {
+    let sk = format!(
+        "{}#ATTEMPT#{}#{seq}",
+        payout_sk(&attempt.payout_id),
+        ms_key(attempt.at)
+    );
+    let mut item = key(shop_pk(shop), sk);
+    item.extend([
+        ("entity".to_owned(), s("payout_attempt")),
+        ("payout_id".to_owned(), s(attempt.payout_id.as_str())),
+        ("action".to_owned(), s(attempt.action.as_str())),
+        ("outcome".to_owned(), s(attempt.outcome.as_str())),
+        ("at_ms".to_owned(), ms(attempt.at)),
+    ]);
+    if let Some(detail) = &attempt.detail {
+        item.insert("detail".to_owned(), s(detail.as_str()));
+    }
+    item
+}
+
+pub fn attempt_from(item: &Item) -> Result<PayoutAttempt, StoreError> {
+    Ok(PayoutAttempt {
+        payout_id: parse(item, "payout_id", PayoutId::parse)?,
+        action: parse(item, "action", |t| AttemptAction::parse(t).ok_or(()))?,
+        outcome: parse(item, "outcome", |t| AttemptOutcome::parse(t).ok_or(()))?,
+        detail: get_opt_s(item, "detail"),
+        at: get_time(item, "at_ms")?,
+    })
+}
+
+pub fn notice_item(notice: &Notice) -> Item {
+    let sk = format!("NOTICE#{}#{}", ms_key(notice.created_at), notice.notice_id);
+    let mut item = key(shop_pk(&notice.shop_id), sk);
+    item.extend([
+        ("entity".to_owned(), s("notice")),
+        ("notice_id".to_owned(), s(notice.notice_id.as_str())),
+        ("shop_id".to_owned(), s(notice.shop_id.as_str())),
+        ("kind".to_owned(), s(notice.kind.as_str())),
+        ("message".to_owned(), s(notice.message.as_str())),
+        ("created_at_ms".to_owned(), ms(notice.created_at)),
+    ]);
+    if let Some(p) = &notice.payout_id {
+        item.insert("payout_id".to_owned(), s(p.as_str()));
+    }
+    item
+}
+
+pub fn notice_from(item: &Item) -> Result<Notice, StoreError> {
+    Ok(Notice {
+        notice_id: get_s(item, "notice_id")?.to_owned(),
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        kind: parse(item, "kind", |t| NoticeKind::parse(t).ok_or(()))?,
+        message: get_s(item, "message")?.to_owned(),
+        payout_id: get_opt_s(item, "payout_id")
+            .map(|p| PayoutId::parse(&p))
+            .transpose()
+            .map_err(|_| corrupt("payout_id", item))?,
+        created_at: get_time(item, "created_at_ms")?,
+    })
+}
+
+pub fn ledger_prefix(date: BusinessDate) -> String {
+    format!("LEDGER#{date}#")
+}
+
+pub fn ledger_item(entry: &LedgerEntry) -> Item {
+    let sk = format!("{}{}", ledger_prefix(entry.business_date), entry.entry_id);
+    let mut item = key(shop_pk(&entry.shop_id), sk);
+    item.extend([
+        ("entity".to_owned(), s("ledger_entry")),
+        ("entry_id".to_owned(), s(entry.entry_id.as_str())),
+        ("shop_id".to_owned(), s(entry.shop_id.as_str())),
+        ("kind".to_owned(), s(entry.kind.as_str())),
+        ("amount_fen".to_owned(), n(entry.amount.fen())),
+        (
+            "business_date".to_owned(),
+            s(entry.business_date.to_string()),
+        ),
+        ("reference".to_owned(), s(entry.reference.as_str())),
+        ("created_at_ms".to_owned(), ms(entry.created_at)),
+    ]);
+    if let Some(r) = &entry.provider_ref {
+        item.insert("provider_ref".to_owned(), s(r.as_str()));
+    }
+    item
+}
+
+pub fn ledger_from(item: &Item) -> Result<LedgerEntry, StoreError> {
+    Ok(LedgerEntry {
+        entry_id: get_s(item, "entry_id")?.to_owned(),
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        kind: parse(item, "kind", |t| LedgerKind::parse(t).ok_or(()))?,
+        amount: get_amount(item, "amount_fen")?,
+        business_date: parse(item, "business_date", BusinessDate::parse)?,
+        reference: get_s(item, "reference")?.to_owned(),
+        provider_ref: get_opt_s(item, "provider_ref"),
+        created_at: get_time(item, "created_at_ms")?,
     })
 }

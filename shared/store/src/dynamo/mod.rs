@@ -25,16 +25,17 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::payout::bounded_failure_reason;
 use qrpay_domain::rules::{latest_admissible_last_payout, MAX_LIVE_PAYOUTS_PER_ORDER};
 use qrpay_domain::{
-    evaluate_payout, BusinessDate, Device, DeviceId, OperatorId, OperatorStanding, Order, OrderId,
-    OrderStatus, Payout, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop,
-    ShopId, ShopSetup,
+    evaluate_payout, BusinessDate, Device, DeviceId, LedgerEntry, Notice, OperatorId,
+    OperatorStanding, Order, OrderId, OrderStatus, Payout, PayoutAttempt, PayoutFacts, PayoutId,
+    PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
 };
 
 pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
 use crate::{
-    page_size, DayTotals, Page, Release, ReleaseError, ReserveError, Reserved, Store, StoreError,
+    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Page, PayoutError,
+    ReserveError, Reserved, Store, StoreError, Transition,
 };
 use codec::*;
 
@@ -162,6 +163,45 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Items of a shop whose sort key starts with `prefix`, in key order
+    /// (or reversed), at most `limit`, following pages.
+    async fn query_prefix(
+        &self,
+        shop_id: &ShopId,
+        prefix: &str,
+        forward: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            self.trip();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#PK = :pk AND begins_with(#SK, :prefix)")
+                .set_expression_attribute_names(names(&[PK, SK]))
+                .set_expression_attribute_values(values(vec![
+                    (":pk", s(shop_pk(shop_id))),
+                    (":prefix", s(prefix)),
+                ]))
+                .scan_index_forward(forward)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() >= limit {
+                break;
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
     }
 
     fn update(&self, key: Item, update: &str, condition: &str, attr_names: &[&str]) -> UpdateParts {
@@ -768,22 +808,23 @@ impl Store for DynamoStore {
         payout_id: &PayoutId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Release, ReleaseError> {
+    ) -> Result<Transition, PayoutError> {
         let reason = bounded_failure_reason(reason);
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let payout = self
                 .get_payout(shop_id, payout_id)
                 .await?
-                .ok_or(ReleaseError::PayoutNotFound)?;
+                .ok_or(PayoutError::PayoutNotFound)?;
             if !payout.status.can_become(PayoutStatus::Failed) {
-                return Ok(Release::AlreadyFinal(payout));
+                return Ok(Transition::Unchanged(payout));
             }
             let amount = payout.amount.fen();
             let mut mark = self.update(
                 payout_key(shop_id, payout_id),
-                "SET #payout_status = :failed, #failure_reason = :reason, #updated_at_ms = :now",
+                "SET #payout_status = :failed, #failure_reason = :reason, #updated_at_ms = :now \
+                 REMOVE #GSI3PK, #GSI3SK",
                 "#payout_status IN (:pending, :processing)",
-                &[PAYOUT_STATUS, "failure_reason", UPDATED_AT],
+                &[PAYOUT_STATUS, "failure_reason", UPDATED_AT, GSI3PK, GSI3SK],
             );
             mark.values = vec![
                 (":failed", s(PayoutStatus::Failed.as_str())),
@@ -819,13 +860,15 @@ impl Store for DynamoStore {
                 let key = operator_day_key(shop_id, &payout.operator_id, payout.business_date);
                 items.push(self.release_counter(key, PAYOUT_TOTAL, PAYOUT_COUNT, amount)?);
             }
+            let notice = payout_failed_notice(&payout, &reason, now);
+            items.push(self.put_new(notice_item(&notice), OnFailure::None)?);
             let reasons = match self.transact_write(items).await? {
                 WriteOutcome::Written => {
                     let mut failed_payout = payout;
                     failed_payout.status = PayoutStatus::Failed;
                     failed_payout.failure_reason = Some(reason);
                     failed_payout.updated_at = now;
-                    return Ok(Release::Released(failed_payout));
+                    return Ok(Transition::Moved(failed_payout));
                 }
                 WriteOutcome::Cancelled(reasons) => reasons,
             };
@@ -835,8 +878,8 @@ impl Store for DynamoStore {
                     .item()
                     .map(payout_from)
                     .transpose()?
-                    .ok_or(ReleaseError::PayoutNotFound)?;
-                return Ok(Release::AlreadyFinal(current));
+                    .ok_or(PayoutError::PayoutNotFound)?;
+                return Ok(Transition::Unchanged(current));
             }
             if reasons.iter().any(failed) {
                 // A counter holds less than this live payout: an invariant is broken.
@@ -847,6 +890,196 @@ impl Store for DynamoStore {
             }
         }
         Err(StoreError::Contention.into())
+    }
+
+    async fn start_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
+        let payout = self
+            .get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)?;
+        if payout.status != PayoutStatus::Pending {
+            return Ok(Transition::Unchanged(payout));
+        }
+        let mut started = payout;
+        started.status = PayoutStatus::Processing;
+        started.updated_at = now;
+        self.trip();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(payout_key(shop_id, payout_id)))
+            .update_expression(
+                "SET #payout_status = :processing, #updated_at_ms = :now, #GSI3PK = :open_pk, #GSI3SK = :open_sk",
+            )
+            .condition_expression("#payout_status = :pending")
+            .set_expression_attribute_names(names(&[PAYOUT_STATUS, UPDATED_AT, GSI3PK, GSI3SK]))
+            .set_expression_attribute_values(values(vec![
+                (":processing", s(PayoutStatus::Processing.as_str())),
+                (":pending", s(PayoutStatus::Pending.as_str())),
+                (":now", ms(now)),
+                (":open_pk", s(open_gsi_pk(PayoutStatus::Processing))),
+                (":open_sk", s(open_gsi_sk(&started))),
+            ]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Transition::Moved(started)),
+            Err(err) => {
+                let service = err.into_service_error();
+                if !service.is_conditional_check_failed_exception() {
+                    return Err(
+                        StoreError::Unavailable(DisplayErrorContext(service).to_string()).into(),
+                    );
+                }
+                // Someone else moved it first.
+                let current = self
+                    .get_payout(shop_id, payout_id)
+                    .await?
+                    .ok_or(PayoutError::PayoutNotFound)?;
+                Ok(Transition::Unchanged(current))
+            }
+        }
+    }
+
+    async fn succeed_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        provider_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let payout = self
+                .get_payout(shop_id, payout_id)
+                .await?
+                .ok_or(PayoutError::PayoutNotFound)?;
+            if payout.status != PayoutStatus::Processing {
+                return Ok(Transition::Unchanged(payout));
+            }
+            let mut mark = self.update(
+                payout_key(shop_id, payout_id),
+                "SET #payout_status = :succeeded, #updated_at_ms = :now REMOVE #GSI3PK, #GSI3SK",
+                "#payout_status = :processing",
+                &[PAYOUT_STATUS, UPDATED_AT, GSI3PK, GSI3SK],
+            );
+            mark.values = vec![
+                (":succeeded", s(PayoutStatus::Succeeded.as_str())),
+                (":processing", s(PayoutStatus::Processing.as_str())),
+                (":now", ms(now)),
+            ];
+            // The hold becomes a debit: the money has left the shop for good.
+            let mut debit = self.update(
+                shop_key(shop_id),
+                "SET #payout_held_fen = #payout_held_fen - :amt",
+                "#payout_held_fen >= :amt",
+                &[HELD],
+            );
+            debit.values = vec![(":amt", n(payout.amount.fen()))];
+            let entry = payout_ledger_entry(&payout, provider_ref, now);
+            let items = vec![
+                mark.build(&self.table)?,
+                debit.build(&self.table)?,
+                self.put_new(ledger_item(&entry), OnFailure::None)?,
+            ];
+            let reasons = match self.transact_write(items).await? {
+                WriteOutcome::Written => {
+                    let mut succeeded = payout;
+                    succeeded.status = PayoutStatus::Succeeded;
+                    succeeded.updated_at = now;
+                    return Ok(Transition::Moved(succeeded));
+                }
+                WriteOutcome::Cancelled(reasons) => reasons,
+            };
+            if let Some(first) = reasons.first().filter(|r| failed(r)) {
+                let current = first
+                    .item()
+                    .map(payout_from)
+                    .transpose()?
+                    .ok_or(PayoutError::PayoutNotFound)?;
+                return Ok(Transition::Unchanged(current));
+            }
+            if reasons.iter().any(failed) {
+                return Err(StoreError::Corrupt(format!(
+                    "hold or ledger of {payout_id} disagree with its status"
+                ))
+                .into());
+            }
+        }
+        Err(StoreError::Contention.into())
+    }
+
+    async fn record_attempt(
+        &self,
+        shop_id: &ShopId,
+        attempt: &PayoutAttempt,
+    ) -> Result<(), StoreError> {
+        let unique = qrpay_domain::ids::unique_token(attempt.at);
+        self.put(attempt_item(shop_id, attempt, &unique)).await
+    }
+
+    async fn list_attempts(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Vec<PayoutAttempt>, StoreError> {
+        let prefix = format!("{}#ATTEMPT#", payout_sk(payout_id));
+        let items = self
+            .query_prefix(shop_id, &prefix, true, MAX_ORDER_PAYOUTS_LISTED)
+            .await?;
+        items.iter().map(attempt_from).collect()
+    }
+
+    async fn list_notices(
+        &self,
+        shop_id: &ShopId,
+        limit: usize,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let items = self
+            .query_prefix(shop_id, "NOTICE#", false, page_size(limit))
+            .await?;
+        items.iter().map(notice_from).collect()
+    }
+
+    async fn list_ledger(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let items = self
+            .query_prefix(shop_id, &ledger_prefix(date), true, usize::MAX)
+            .await?;
+        items.iter().map(ledger_from).collect()
+    }
+
+    async fn list_open_payouts(
+        &self,
+        status: PayoutStatus,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payout>, StoreError> {
+        self.trip();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI3)
+            .key_condition_expression("#GSI3PK = :pk AND #GSI3SK < :before")
+            .set_expression_attribute_names(names(&[GSI3PK, GSI3SK]))
+            .set_expression_attribute_values(values(vec![
+                (":pk", s(open_gsi_pk(status))),
+                (":before", s(ms_key(before))),
+            ]))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items().iter().map(payout_from).collect()
     }
 
     async fn shop_day_totals(

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::codec::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK, TTL_ATTRIBUTE};
+use super::codec::{
+    GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK, TTL_ATTRIBUTE,
+};
 use super::{build_error, unavailable};
 use crate::StoreError;
 
@@ -33,7 +35,7 @@ fn index(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreEr
         .map_err(build_error)
 }
 
-/// Creates the qrpay table with its two indexes and TTL attribute.
+/// Creates the qrpay table with its three indexes and TTL attribute.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let mut create = client
         .create_table()
@@ -42,8 +44,9 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .key_schema(key_element(PK, KeyType::Hash)?)
         .key_schema(key_element(SK, KeyType::Range)?)
         .global_secondary_indexes(index(GSI1, GSI1PK, GSI1SK)?)
-        .global_secondary_indexes(index(GSI2, GSI2PK, GSI2SK)?);
-    for name in [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK] {
+        .global_secondary_indexes(index(GSI2, GSI2PK, GSI2SK)?)
+        .global_secondary_indexes(index(GSI3, GSI3PK, GSI3SK)?);
+    for name in [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK] {
         let def = AttributeDefinition::builder()
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)

@@ -1,0 +1,136 @@
+//! What payout execution leaves behind (SPEC §4, §5): provider attempts, the
+//! merchant's in-app notices, and immutable ledger entries.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{PayoutId, ShopId};
+use crate::money::Amount;
+use crate::time::BusinessDate;
+
+/// Longest detail kept for an attempt or a notice.
+pub const MAX_DETAIL_CHARS: usize = 500;
+
+/// One call to the provider about a payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutAttempt {
+    pub payout_id: PayoutId,
+    pub action: AttemptAction,
+    pub outcome: AttemptOutcome,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptAction {
+    Transfer,
+    Query,
+}
+
+impl AttemptAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptAction::Transfer => "TRANSFER",
+            AttemptAction::Query => "QUERY",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AttemptAction> {
+        [AttemptAction::Transfer, AttemptAction::Query]
+            .into_iter()
+            .find(|a| a.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    Failed,
+    InProgress,
+    NotFound,
+    Ambiguous,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Succeeded => "SUCCEEDED",
+            AttemptOutcome::Failed => "FAILED",
+            AttemptOutcome::InProgress => "IN_PROGRESS",
+            AttemptOutcome::NotFound => "NOT_FOUND",
+            AttemptOutcome::Ambiguous => "AMBIGUOUS",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AttemptOutcome> {
+        use AttemptOutcome::*;
+        [Succeeded, Failed, InProgress, NotFound, Ambiguous]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
+}
+
+/// An in-app notice for the merchant (站内信).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub notice_id: String,
+    pub shop_id: ShopId,
+    pub kind: NoticeKind,
+    pub message: String,
+    pub payout_id: Option<PayoutId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    PayoutFailed,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::PayoutFailed => "PAYOUT_FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NoticeKind> {
+        (text == "PAYOUT_FAILED").then_some(NoticeKind::PayoutFailed)
+    }
+}
+
+/// An immutable record of money moving, read by reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Unique per movement: a retry of the same movement finds it written.
+    pub entry_id: String,
+    pub shop_id: ShopId,
+    pub kind: LedgerKind,
+    pub amount: Amount,
+    pub business_date: BusinessDate,
+    /// Our id of what moved (the payout id for payouts).
+    pub reference: String,
+    pub provider_ref: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerKind {
+    /// Money paid out of the shop's balance to a buyer.
+    Payout,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Payout => "PAYOUT",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LedgerKind> {
+        (text == "PAYOUT").then_some(LedgerKind::Payout)
+    }
+}
+
+/// Text cut to what we keep (`MAX_DETAIL_CHARS`).
+pub fn bounded_detail(text: &str) -> String {
+    text.chars().take(MAX_DETAIL_CHARS).collect()
+}

@@ -1,0 +1,75 @@
+//! The transfer port: how a payout worker pays a buyer back through a payment
+//! provider, and the sandbox provider that implements it in-process.
+//!
+//! SPEC §4 "Execution rules": the payout id is the provider's idempotency key
+//! (`out_bill_no`), so a provider never moves money twice for one payout, and
+//! only a definitive answer may settle a payout. Anything else is `Ambiguous`
+//! and the worker must query before it tries again.
+
+use async_trait::async_trait;
+use qrpay_domain::{Amount, OrderId, PayoutId, ShopId};
+use serde::{Deserialize, Serialize};
+
+pub mod sandbox;
+
+pub use sandbox::{
+    FaultsError, SandboxFaults, SandboxProvider, SandboxTransfer, SandboxTransferStatus,
+    TransferNotice,
+};
+
+/// The buyer who paid `order_id` at `shop_id`: the one a payout pays back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payee {
+    pub shop_id: ShopId,
+    pub order_id: OrderId,
+    /// The provider's id for the buyer's original payment, when known.
+    pub provider_txn_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// The payout's own id, used as the provider's idempotency key.
+    pub out_bill_no: PayoutId,
+    pub amount: Amount,
+    pub payee: Payee,
+}
+
+/// The provider's answer to `transfer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Definitive: the money moved.
+    Succeeded { provider_ref: String },
+    /// Definitive: the money did not and will not move.
+    Failed { reason: String },
+    /// Accepted; the final state comes later by query or callback.
+    InProgress,
+    /// Timeout, 5xx or an unknown answer: the money may or may not have moved.
+    Ambiguous { detail: String },
+}
+
+/// The provider's answer to `query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Succeeded {
+        provider_ref: String,
+    },
+    Failed {
+        reason: String,
+    },
+    InProgress,
+    /// The provider never received this `out_bill_no`: safe to send it again.
+    NotFound,
+    Ambiguous {
+        detail: String,
+    },
+}
+
+#[async_trait]
+pub trait TransferProvider: Send + Sync {
+    /// Asks the provider to move `request.amount` to the payee. Repeating a
+    /// request with the same `out_bill_no` never moves money twice.
+    async fn transfer(&self, request: &TransferRequest) -> TransferOutcome;
+
+    /// What the provider knows about `out_bill_no`.
+    async fn query(&self, out_bill_no: &PayoutId) -> QueryOutcome;
+}
