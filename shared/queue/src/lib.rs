@@ -41,6 +41,13 @@ pub trait PayoutQueue: Send + Sync {
     async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError>;
 }
 
+/// Puts a received message back on the queue after a delay (SQS: change its
+/// visibility), so retries of an unsettled payout slow down.
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError>;
+}
+
 /// In-process queue (the embedded default and tests).
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
@@ -115,6 +122,25 @@ impl PayoutQueue for SqsQueue {
         Ok(())
     }
 }
+
+#[async_trait]
+impl Redelivery for SqsQueue {
+    async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError> {
+        let seconds = i32::try_from(delay_s.min(MAX_VISIBILITY_S)).unwrap_or(i32::MAX);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// SQS's longest visibility timeout (12 hours).
+pub const MAX_VISIBILITY_S: u32 = 43_200;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,59 @@
+//! The SQS side: one batch in, only the failed message ids out
+//! (`ReportBatchItemFailures`), so settled payouts are deleted and the rest
+//! come back. A message that keeps failing lands in the DLQ after the queue's
+//! `maxReceiveCount`.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use qrpay_queue::{PayoutMessage, Redelivery};
+
+use crate::{retry_delay_s, Step, Worker};
+
+pub async fn handle_batch(
+    worker: &Worker,
+    redelivery: &dyn Redelivery,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        if let Err(why) = handle_message(worker, redelivery, record).await {
+            let id = record.message_id.clone().unwrap_or_default();
+            tracing::warn!(message_id = %id, %why, "message not settled; it will come back");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// Ok when the message may be deleted.
+async fn handle_message(
+    worker: &Worker,
+    redelivery: &dyn Redelivery,
+    record: &SqsMessage,
+) -> Result<(), String> {
+    // A malformed message is a poison message: failing it sends it to the DLQ.
+    let body = record.body.as_deref().ok_or("message without a body")?;
+    let message = PayoutMessage::from_json(body).map_err(|e| e.to_string())?;
+    match worker.execute(&message).await.map_err(|e| e.to_string())? {
+        Step::Done => Ok(()),
+        Step::RetryLater => {
+            let receives = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let delay_s = retry_delay_s(receives);
+            if let Some(handle) = &record.receipt_handle {
+                if let Err(err) = redelivery.delay(handle, delay_s).await {
+                    // The queue's own visibility timeout still brings it back.
+                    tracing::warn!(payout_id = %message.payout_id, error = %err, "could not delay the retry");
+                }
+            }
+            Err(format!(
+                "payout {} not settled yet; retry in {delay_s} s",
+                message.payout_id
+            ))
+        }
+    }
+}

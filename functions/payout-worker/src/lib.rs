@@ -1,0 +1,215 @@
+//! `payout-worker`: hands each payout to the provider exactly once and
+//! settles it (SPEC §4 "Execution rules"), and the sweeper that brings every
+//! payout to a final state.
+//!
+//! Never twice: the provider's idempotency key is the payout id
+//! (`out_bill_no`); a payout found already `PROCESSING` is *queried* first
+//! and re-sent only when the provider says it has no such transfer.
+//! Never lost: an ambiguous answer leaves the payout `PROCESSING` and the
+//! message is retried with growing delay; the sweeper catches the rest.
+
+pub mod batch;
+pub mod sweeper;
+
+use std::sync::Arc;
+
+use qrpay_domain::execution::bounded_detail;
+use qrpay_domain::{AttemptAction, AttemptOutcome, Clock, Payout, PayoutAttempt, PayoutStatus};
+use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
+use qrpay_queue::PayoutMessage;
+use qrpay_store::{PayoutError, Store, StoreError, Transition};
+
+/// What to do with a payout's message after one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The payout is final (or unknown): delete the message.
+    Done,
+    /// The provider could not say yet: deliver the message again later.
+    RetryLater,
+}
+
+pub struct Worker {
+    pub store: Arc<dyn Store>,
+    pub provider: Arc<dyn TransferProvider>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Worker {
+    /// One step for one payout. Duplicate, late and out-of-order deliveries
+    /// are harmless: a final payout is left alone.
+    pub async fn execute(&self, message: &PayoutMessage) -> Result<Step, StoreError> {
+        let Some(payout) = self
+            .store
+            .get_payout(&message.shop_id, &message.payout_id)
+            .await?
+        else {
+            tracing::warn!(payout_id = %message.payout_id, "message for an unknown payout; dropped");
+            return Ok(Step::Done);
+        };
+        match payout.status {
+            PayoutStatus::Succeeded | PayoutStatus::Failed => Ok(Step::Done),
+            PayoutStatus::Processing => self.resume(&payout).await,
+            PayoutStatus::Pending => {
+                let now = self.clock.now();
+                match self
+                    .store
+                    .start_payout(&payout.shop_id, &payout.payout_id, now)
+                    .await
+                    .map_err(store_error)?
+                {
+                    // We moved it: nobody has sent it yet.
+                    Transition::Moved(started) => self.send(&started).await,
+                    Transition::Unchanged(current)
+                        if current.status == PayoutStatus::Processing =>
+                    {
+                        self.resume(&current).await
+                    }
+                    Transition::Unchanged(_) => Ok(Step::Done),
+                }
+            }
+        }
+    }
+
+    /// A payout already `PROCESSING` may have reached the provider: ask first.
+    async fn resume(&self, payout: &Payout) -> Result<Step, StoreError> {
+        let outcome = self.provider.query(&payout.payout_id).await;
+        let (recorded, detail) = match &outcome {
+            QueryOutcome::Succeeded { provider_ref } => {
+                (AttemptOutcome::Succeeded, Some(provider_ref.clone()))
+            }
+            QueryOutcome::Failed { reason } => (AttemptOutcome::Failed, Some(reason.clone())),
+            QueryOutcome::InProgress => (AttemptOutcome::InProgress, None),
+            QueryOutcome::NotFound => (AttemptOutcome::NotFound, None),
+            QueryOutcome::Ambiguous { detail } => (AttemptOutcome::Ambiguous, Some(detail.clone())),
+        };
+        self.record(payout, AttemptAction::Query, recorded, detail)
+            .await?;
+        match outcome {
+            QueryOutcome::Succeeded { provider_ref } => self.succeeded(payout, &provider_ref).await,
+            QueryOutcome::Failed { reason } => self.failed(payout, &reason).await,
+            // The provider never got it: send it, under the same out_bill_no.
+            QueryOutcome::NotFound => self.send(payout).await,
+            QueryOutcome::InProgress | QueryOutcome::Ambiguous { .. } => Ok(Step::RetryLater),
+        }
+    }
+
+    async fn send(&self, payout: &Payout) -> Result<Step, StoreError> {
+        let order = self
+            .store
+            .get_order(&payout.shop_id, &payout.order_id)
+            .await?;
+        let request = TransferRequest {
+            out_bill_no: payout.payout_id.clone(),
+            amount: payout.amount,
+            payee: Payee {
+                shop_id: payout.shop_id.clone(),
+                order_id: payout.order_id.clone(),
+                provider_txn_id: order.and_then(|o| o.provider_txn_id),
+            },
+        };
+        let outcome = self.provider.transfer(&request).await;
+        let (recorded, detail) = match &outcome {
+            TransferOutcome::Succeeded { provider_ref } => {
+                (AttemptOutcome::Succeeded, Some(provider_ref.clone()))
+            }
+            TransferOutcome::Failed { reason } => (AttemptOutcome::Failed, Some(reason.clone())),
+            TransferOutcome::InProgress => (AttemptOutcome::InProgress, None),
+            TransferOutcome::Ambiguous { detail } => {
+                (AttemptOutcome::Ambiguous, Some(detail.clone()))
+            }
+        };
+        self.record(payout, AttemptAction::Transfer, recorded, detail)
+            .await?;
+        match outcome {
+            TransferOutcome::Succeeded { provider_ref } => {
+                self.succeeded(payout, &provider_ref).await
+            }
+            TransferOutcome::Failed { reason } => self.failed(payout, &reason).await,
+            TransferOutcome::InProgress | TransferOutcome::Ambiguous { .. } => Ok(Step::RetryLater),
+        }
+    }
+
+    async fn record(
+        &self,
+        payout: &Payout,
+        action: AttemptAction,
+        outcome: AttemptOutcome,
+        detail: Option<String>,
+    ) -> Result<(), StoreError> {
+        let attempt = PayoutAttempt {
+            payout_id: payout.payout_id.clone(),
+            action,
+            outcome,
+            detail: detail.map(|d| bounded_detail(&d)),
+            at: self.clock.now(),
+        };
+        tracing::info!(payout_id = %payout.payout_id, action = action.as_str(), outcome = outcome.as_str(), "provider attempt");
+        self.store.record_attempt(&payout.shop_id, &attempt).await
+    }
+
+    /// The provider says the money moved: settle, whoever gets here first.
+    pub async fn succeeded(&self, payout: &Payout, provider_ref: &str) -> Result<Step, StoreError> {
+        let now = self.clock.now();
+        let settled = self
+            .store
+            .succeed_payout(&payout.shop_id, &payout.payout_id, provider_ref, now)
+            .await
+            .map_err(store_error)?;
+        if let Transition::Unchanged(current) = &settled {
+            if current.status == PayoutStatus::Failed {
+                // We released it, yet the provider paid: money left twice over our books.
+                tracing::error!(alert = "PAYOUT_PROVIDER_CONTRADICTION", payout_id = %current.payout_id,
+                    "provider reports success for a payout we recorded as failed");
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    /// The provider definitively refused: release everything, notify the shop.
+    pub async fn failed(&self, payout: &Payout, reason: &str) -> Result<Step, StoreError> {
+        let now = self.clock.now();
+        let settled = self
+            .store
+            .fail_payout(&payout.shop_id, &payout.payout_id, reason, now)
+            .await
+            .map_err(store_error)?;
+        if let Transition::Unchanged(current) = &settled {
+            if current.status == PayoutStatus::Succeeded {
+                tracing::error!(alert = "PAYOUT_PROVIDER_CONTRADICTION", payout_id = %current.payout_id,
+                    "provider reports failure for a payout we recorded as succeeded");
+            }
+        }
+        Ok(Step::Done)
+    }
+}
+
+fn store_error(err: PayoutError) -> StoreError {
+    match err {
+        PayoutError::Store(e) => e,
+        PayoutError::PayoutNotFound => {
+            StoreError::Corrupt("payout vanished during execution".into())
+        }
+    }
+}
+
+/// Delay before the next delivery of a message the provider could not settle
+/// yet: 10 s, doubling per receive, at most 15 minutes.
+pub fn retry_delay_s(receive_count: u32) -> u32 {
+    const BASE_S: u32 = 10;
+    const MAX_S: u32 = 900;
+    let doublings = receive_count.saturating_sub(1).min(10);
+    (BASE_S << doublings).min(MAX_S)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay_s;
+
+    #[test]
+    fn retry_delay_grows_and_is_bounded() {
+        let delays: Vec<u32> = (1..=9).map(retry_delay_s).collect();
+        assert_eq!(delays, vec![10, 20, 40, 80, 160, 320, 640, 900, 900]);
+        assert_eq!(retry_delay_s(0), 10);
+        assert_eq!(retry_delay_s(u32::MAX), 900);
+    }
+}

@@ -1,0 +1,63 @@
+//! Lambda entry point, two modes in one function: an SQS batch from the
+//! payout queue (execute), or the EventBridge schedule (sweep).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use payout_worker::batch::handle_batch;
+use payout_worker::sweeper::{sweep, LogAlerts};
+use payout_worker::Worker;
+use qrpay_domain::SystemClock;
+use qrpay_http::aws;
+use qrpay_provider::{SandboxProvider, TransferProvider};
+use qrpay_queue::SqsQueue;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    qrpay_http::init_tracing();
+    let config = aws::sdk_config().await;
+    let clock = Arc::new(SystemClock);
+    let worker = Arc::new(Worker {
+        store: Arc::new(aws::store_from_env(&config)?),
+        provider: provider_from_env(clock.clone())?,
+        clock,
+    });
+    let queue = Arc::new(SqsQueue::new(
+        aws::sqs_client(&config),
+        aws::env("PAYOUT_QUEUE_URL")?,
+    ));
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        let (worker, queue) = (worker.clone(), queue.clone());
+        async move {
+            if event.payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(event.payload)?;
+                Ok::<Value, Error>(serde_json::to_value(handle_batch(&worker, queue.as_ref(), batch).await)?)
+            } else {
+                let report = sweep(&worker, queue.as_ref(), &LogAlerts).await?;
+                Ok(serde_json::json!({"redispatched": report.redispatched, "queried": report.queried,
+                    "settled": report.settled, "alerts": report.alerts}))
+            }
+        }
+    }))
+    .await
+}
+
+/// The transfer provider named by `PAYOUT_PROVIDER`. Only the sandbox exists
+/// so far; in AWS it lives inside each worker instance (play money, for dev
+/// stages): real providers' transfer adapters come with their own issue.
+fn provider_from_env(clock: Arc<SystemClock>) -> Result<Arc<dyn TransferProvider>, String> {
+    match std::env::var("PAYOUT_PROVIDER").as_deref() {
+        Ok("sandbox") => {
+            tracing::warn!(
+                "PAYOUT_PROVIDER=sandbox: payouts go to an in-process sandbox, no real money moves"
+            );
+            Ok(Arc::new(SandboxProvider::new(clock)))
+        }
+        Ok(other) => Err(format!(
+            "PAYOUT_PROVIDER={other} has no transfer adapter yet; use sandbox"
+        )),
+        Err(_) => Err("environment variable PAYOUT_PROVIDER is not set".into()),
+    }
+}

@@ -1,0 +1,132 @@
+//! The sweeper (every few minutes): every payout reaches a final state within
+//! 30 minutes, or someone is told (SPEC §4).
+//!
+//! - `PENDING` for over a minute: the request may have died between the
+//!   reservation and the enqueue; dispatch it again.
+//! - `PROCESSING` for over two minutes: ask the provider and settle it (the
+//!   worker's own resume path: query first, re-send only if unknown).
+//! - not final 30 minutes after creation: alert.
+
+use async_trait::async_trait;
+use chrono::Duration;
+use qrpay_domain::{Payout, PayoutStatus};
+use qrpay_queue::{PayoutMessage, PayoutQueue};
+use qrpay_store::StoreError;
+
+use crate::{Step, Worker};
+
+pub const PENDING_REDISPATCH_AFTER_S: i64 = 60;
+pub const PROCESSING_QUERY_AFTER_S: i64 = 120;
+pub const NOT_FINAL_ALERT_AFTER_S: i64 = 30 * 60;
+/// Payouts looked at per status per run; the next run takes the rest.
+pub const SWEEP_BATCH: usize = 500;
+
+/// Something an operator must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub code: &'static str,
+    pub message: String,
+    pub payout_id: String,
+    pub shop_id: String,
+}
+
+#[async_trait]
+pub trait Alerts: Send + Sync {
+    async fn raise(&self, alert: &Alert);
+}
+
+/// Alerts as structured error logs (a metric filter turns them into alarms).
+pub struct LogAlerts;
+
+#[async_trait]
+impl Alerts for LogAlerts {
+    async fn raise(&self, alert: &Alert) {
+        tracing::error!(alert = alert.code, payout_id = %alert.payout_id, shop_id = %alert.shop_id, "{}", alert.message);
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub redispatched: usize,
+    pub queried: usize,
+    pub settled: usize,
+    pub alerts: usize,
+}
+
+pub async fn sweep(
+    worker: &Worker,
+    queue: &dyn PayoutQueue,
+    alerts: &dyn Alerts,
+) -> Result<SweepReport, StoreError> {
+    let now = worker.clock.now();
+    let mut report = SweepReport::default();
+    let stale_pending = worker
+        .store
+        .list_open_payouts(
+            PayoutStatus::Pending,
+            now - Duration::seconds(PENDING_REDISPATCH_AFTER_S),
+            SWEEP_BATCH,
+        )
+        .await?;
+    for payout in &stale_pending {
+        let message = PayoutMessage {
+            shop_id: payout.shop_id.clone(),
+            payout_id: payout.payout_id.clone(),
+        };
+        match queue.enqueue(&message).await {
+            Ok(()) => report.redispatched += 1,
+            Err(err) => {
+                tracing::warn!(payout_id = %payout.payout_id, error = %err, "re-dispatch failed; next sweep")
+            }
+        }
+    }
+    let stale_processing = worker
+        .store
+        .list_open_payouts(
+            PayoutStatus::Processing,
+            now - Duration::seconds(PROCESSING_QUERY_AFTER_S),
+            SWEEP_BATCH,
+        )
+        .await?;
+    for payout in &stale_processing {
+        report.queried += 1;
+        let message = PayoutMessage {
+            shop_id: payout.shop_id.clone(),
+            payout_id: payout.payout_id.clone(),
+        };
+        if worker.execute(&message).await? == Step::Done {
+            report.settled += 1;
+        }
+    }
+    let too_old = now - Duration::seconds(NOT_FINAL_ALERT_AFTER_S);
+    for payout in stale_pending.iter().chain(&stale_processing) {
+        if payout.created_at < too_old && !is_final_now(worker, payout).await? {
+            alerts.raise(&not_final_alert(payout)).await;
+            report.alerts += 1;
+        }
+    }
+    tracing::info!(?report, "sweep done");
+    Ok(report)
+}
+
+async fn is_final_now(worker: &Worker, payout: &Payout) -> Result<bool, StoreError> {
+    let current = worker
+        .store
+        .get_payout(&payout.shop_id, &payout.payout_id)
+        .await?;
+    Ok(current.is_none_or(|p| p.status.is_final()))
+}
+
+fn not_final_alert(payout: &Payout) -> Alert {
+    Alert {
+        code: "PAYOUT_NOT_FINAL",
+        message: format!(
+            "payout {} of {} is still {} more than 30 minutes after it was made; the provider cannot say what happened",
+            payout.payout_id,
+            payout.amount,
+            payout.status.as_str()
+        ),
+        payout_id: payout.payout_id.to_string(),
+        shop_id: payout.shop_id.to_string(),
+    }
+}
