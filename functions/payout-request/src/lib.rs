@@ -73,6 +73,11 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let shop = require_shop(&who, shop)?;
             continue_payout(app, shop, path_id(PayoutId::parse(payout), "payout_id")?).await
         }
+        ["shops", shop, "notices"] => {
+            known(Method::GET)?;
+            let who = principal(req)?;
+            list_notices(app, req, require_shop(&who, shop)?).await
+        }
         ["shops", shop, "operators", operator, "payout-quota"] => {
             known(Method::PUT)?;
             let who = principal(req)?;
@@ -218,19 +223,7 @@ async fn list_day_payouts(
                 .map_err(|_| ApiError::invalid("cursor", "cursor is not one this API gave out"))
         })
         .transpose()?;
-    let limit = match query.first("limit") {
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=qrpay_store::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("limit must be 1-{}", qrpay_store::MAX_PAGE_SIZE),
-                )
-            })?,
-        None => DEFAULT_PAGE_SIZE,
-    };
+    let limit = page_limit(req)?;
     let page = app
         .store
         .list_shop_payouts(&shop_id, date, cursor.as_ref(), limit)
@@ -267,9 +260,18 @@ async fn get_payout(
     payout_id: PayoutId,
 ) -> Result<Response<Body>, ApiError> {
     let payout = find_payout(app, &shop_id, &payout_id).await?;
+    let attempts = app.store.list_attempts(&shop_id, &payout_id).await?;
     let mut body = payout_json(&payout);
-    // Provider attempts are recorded by the payout worker; none exist before it runs.
-    body["attempts"] = json!([]);
+    body["attempts"] = attempts
+        .iter()
+        .map(|a| {
+            let mut v = json!({"action": a.action.as_str(), "outcome": a.outcome.as_str(), "at": rfc3339_beijing(a.at)});
+            if let Some(detail) = &a.detail {
+                v["detail"] = json!(detail);
+            }
+            v
+        })
+        .collect();
     Ok(json(StatusCode::OK, &body))
 }
 
@@ -300,6 +302,52 @@ async fn continue_payout(
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     tracing::info!(payout_id = %payout.payout_id, "payout continued");
     Ok(json(StatusCode::ACCEPTED, &payout_json(&payout)))
+}
+
+/// `GET /shops/{shop_id}/notices?limit=…`: in-app notices, newest first.
+async fn list_notices(
+    app: &App,
+    req: &Request,
+    shop_id: ShopId,
+) -> Result<Response<Body>, ApiError> {
+    let limit = page_limit(req)?;
+    let notices = app.store.list_notices(&shop_id, limit).await?;
+    let items: Vec<Value> = notices
+        .iter()
+        .map(|n| {
+            let mut v = json!({
+                "notice_id": n.notice_id,
+                "kind": n.kind.as_str(),
+                "message": n.message,
+                "created_at": rfc3339_beijing(n.created_at),
+            });
+            if let Some(p) = &n.payout_id {
+                v["payout_id"] = json!(p);
+            }
+            v
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"shop_id": shop_id, "notices": items}),
+    ))
+}
+
+/// `limit` from the query: 1 to `MAX_PAGE_SIZE`, default `DEFAULT_PAGE_SIZE`.
+fn page_limit(req: &Request) -> Result<usize, ApiError> {
+    match req.query_string_parameters().first("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=qrpay_store::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("limit must be 1-{}", qrpay_store::MAX_PAGE_SIZE),
+                )
+            }),
+        None => Ok(DEFAULT_PAGE_SIZE),
+    }
 }
 
 /// `PUT /shops/{shop_id}/operators/{operator_id}/payout-quota` (owner only).

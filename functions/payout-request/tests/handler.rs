@@ -671,3 +671,65 @@ async fn a_queue_outage_loses_no_payout() {
     assert_eq!((c.status, c.code()), (503, "SERVICE_UNAVAILABLE"));
     assert_eq!(c.headers["retry-after"], "1");
 }
+
+#[tokio::test]
+async fn a_payout_shows_its_attempts_and_a_failure_leaves_a_notice() {
+    use qrpay_domain::{AttemptAction, AttemptOutcome, PayoutAttempt, PayoutId};
+    let h = Harness::new().await;
+    let p = h.send(create("10.00", "k1")).await.body;
+    let id = PayoutId::parse(p["payout_id"].as_str().unwrap()).unwrap();
+    let shop = h.world.shop.clone();
+    h.world
+        .store
+        .start_payout(&shop, &id, morning())
+        .await
+        .unwrap();
+    let attempt = PayoutAttempt {
+        payout_id: id.clone(),
+        action: AttemptAction::Transfer,
+        outcome: AttemptOutcome::Failed,
+        detail: Some("payee account frozen".into()),
+        at: morning() + Duration::seconds(2),
+    };
+    h.world.store.record_attempt(&shop, &attempt).await.unwrap();
+    h.world
+        .store
+        .fail_payout(
+            &shop,
+            &id,
+            "payee account frozen",
+            morning() + Duration::seconds(3),
+        )
+        .await
+        .unwrap();
+
+    let path = format!("/shops/shop-1/payouts/{id}");
+    let a = h
+        .send(Event::fixture("payout-request/get-payout.json").path(&path))
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["status"], "FAILED");
+    assert_eq!(a.body["failure_reason"], "payee account frozen");
+    assert_eq!(
+        a.body["attempts"],
+        json!([{"action": "TRANSFER", "outcome": "FAILED", "detail": "payee account frozen", "at": "2026-03-02T10:00:02.000+08:00"}])
+    );
+
+    let n = h
+        .send(Event::fixture("payout-request/list-notices.json"))
+        .await;
+    assert_eq!(n.status, 200, "{}", n.body);
+    let notices = n.body["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0]["kind"], "PAYOUT_FAILED");
+    assert_eq!(notices[0]["payout_id"], id.as_str());
+    assert_eq!(notices[0]["created_at"], "2026-03-02T10:00:03.000+08:00");
+    let other = h
+        .send(Event::fixture("payout-request/list-notices.json").claims(
+            "shop-2-owner",
+            Some("shop-2"),
+            "owner",
+        ))
+        .await;
+    assert_eq!((other.status, other.code()), (403, "FORBIDDEN"));
+}
