@@ -4,11 +4,11 @@
 //! harmless.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use qrpay_domain::{PayoutId, ShopId};
+use qrpay_domain::{Clock, PayoutId, ShopId, SystemClock};
 use serde::{Deserialize, Serialize};
 
 /// What the worker needs to find a payout; everything else is in the store.
@@ -48,43 +48,172 @@ pub trait Redelivery: Send + Sync {
     async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError>;
 }
 
-/// In-process queue (the embedded default and tests).
-#[derive(Debug, Default)]
+/// In-process queue with SQS's delivery semantics (the embedded default and
+/// tests): a received message is invisible for `visibility_ms`, comes back
+/// unless deleted, and moves to the dead-letter list once it has been
+/// received more than `max_receives` times. Time comes from the clock port.
 pub struct MemoryQueue {
-    messages: Mutex<VecDeque<PayoutMessage>>,
+    state: Mutex<MemoryState>,
+    clock: Arc<dyn Clock>,
+    visibility_ms: i64,
+    max_receives: u32,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    next_id: u64,
+    messages: VecDeque<Entry>,
+    dead: Vec<String>,
+}
+
+struct Entry {
+    id: u64,
+    body: String,
+    receives: u32,
+    visible_at_ms: i64,
+}
+
+/// A message as a consumer receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// SQS's defaults for our payout queue: 60 s visibility, DLQ after 5 receives.
+pub const DEFAULT_VISIBILITY_MS: i64 = 60_000;
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        MemoryQueue::new()
+    }
 }
 
 impl MemoryQueue {
     pub fn new() -> MemoryQueue {
-        MemoryQueue::default()
+        MemoryQueue::with_clock(
+            Arc::new(SystemClock),
+            DEFAULT_VISIBILITY_MS,
+            DEFAULT_MAX_RECEIVES,
+        )
     }
 
-    /// Takes up to `max` messages, oldest first.
+    pub fn with_clock(clock: Arc<dyn Clock>, visibility_ms: i64, max_receives: u32) -> MemoryQueue {
+        MemoryQueue {
+            state: Mutex::default(),
+            clock,
+            visibility_ms,
+            max_receives,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn send_raw(&self, body: String) {
+        let now = self.clock.now().timestamp_millis();
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.messages.push_back(Entry {
+            id,
+            body,
+            receives: 0,
+            visible_at_ms: now,
+        });
+    }
+
+    /// Up to `max` visible messages, oldest first; each becomes invisible.
+    pub fn receive(&self, max: usize) -> Vec<Delivered> {
+        let now = self.clock.now().timestamp_millis();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < state.messages.len() && out.len() < max {
+            let entry = &mut state.messages[i];
+            if entry.visible_at_ms > now {
+                i += 1;
+                continue;
+            }
+            if entry.receives >= self.max_receives {
+                // Redrive: it has failed too often to keep trying here.
+                if let Some(dead) = state.messages.remove(i) {
+                    state.dead.push(dead.body);
+                }
+                continue;
+            }
+            entry.receives += 1;
+            entry.visible_at_ms = now + self.visibility_ms;
+            out.push(Delivered {
+                message_id: format!("m-{}", entry.id),
+                receipt_handle: format!("{}-{}", entry.id, entry.receives),
+                body: entry.body.clone(),
+                receive_count: entry.receives,
+            });
+            i += 1;
+        }
+        out
+    }
+
+    /// Deletes a received message (a stale receipt deletes nothing).
+    pub fn delete(&self, receipt_handle: &str) {
+        let mut state = self.state();
+        state
+            .messages
+            .retain(|e| format!("{}-{}", e.id, e.receives) != receipt_handle);
+    }
+
+    /// Receives and deletes up to `max` payout messages (for simple consumers).
     pub fn take(&self, max: usize) -> Vec<PayoutMessage> {
-        let mut queue = self.messages.lock().unwrap_or_else(|p| p.into_inner());
-        let n = max.min(queue.len());
-        queue.drain(..n).collect()
+        self.receive(max)
+            .into_iter()
+            .filter_map(|d| {
+                self.delete(&d.receipt_handle);
+                PayoutMessage::from_json(&d.body).ok()
+            })
+            .collect()
     }
 
+    /// Messages in the queue, visible or not.
     pub fn len(&self) -> usize {
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.state().messages.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bodies moved to the dead-letter list.
+    pub fn dead_letters(&self) -> Vec<String> {
+        self.state().dead.clone()
     }
 }
 
 #[async_trait]
 impl PayoutQueue for MemoryQueue {
     async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError> {
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(message.clone());
+        self.send_raw(message.to_json());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Redelivery for MemoryQueue {
+    async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError> {
+        let at = self.clock.now().timestamp_millis() + i64::from(delay_s) * 1000;
+        let mut state = self.state();
+        if let Some(e) = state
+            .messages
+            .iter_mut()
+            .find(|e| format!("{}-{}", e.id, e.receives) == receipt_handle)
+        {
+            e.visible_at_ms = at;
+        }
         Ok(())
     }
 }
@@ -145,6 +274,37 @@ pub const MAX_VISIBILITY_S: u32 = 43_200;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn memory_queue_redelivers_until_deleted_then_dead_letters() {
+        let clock = Arc::new(qrpay_domain::TestClock::at(chrono_epoch()));
+        let q = MemoryQueue::with_clock(clock.clone(), 30_000, 2);
+        q.send_raw("a".into());
+        let first = q.receive(10);
+        assert_eq!((first.len(), first[0].receive_count), (1, 1));
+        assert!(q.receive(10).is_empty(), "invisible while being worked on");
+        clock.advance_ms(30_000);
+        let second = q.receive(10);
+        assert_eq!(second[0].receive_count, 2);
+        q.delay(&second[0].receipt_handle, 5).await.unwrap();
+        clock.advance_ms(5_000);
+        assert!(
+            q.receive(10).is_empty(),
+            "received twice already: moved to the DLQ"
+        );
+        assert_eq!(q.dead_letters(), vec!["a".to_owned()]);
+        assert!(q.is_empty());
+
+        q.send_raw("b".into());
+        let got = q.receive(10);
+        q.delete(&got[0].receipt_handle);
+        clock.advance_ms(60_000);
+        assert!(q.receive(10).is_empty() && q.is_empty(), "deleted for good");
+    }
+
+    fn chrono_epoch() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap()
+    }
 
     #[tokio::test]
     async fn memory_queue_is_fifo() {
