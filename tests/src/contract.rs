@@ -40,6 +40,7 @@ macro_rules! for_each_contract_case {
             failure_leaves_one_notice_for_the_merchant,
             attempts_are_kept_in_order,
             open_payouts_are_listed_by_status_and_age,
+            a_payout_is_found_by_its_id_alone,
         );
     };
 }
@@ -1068,4 +1069,17 @@ pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
             .unwrap()),
         vec![fresh.payout_id]
     );
+}
+
+pub async fn a_payout_is_found_by_its_id_alone(store: Arc<dyn Store>) {
+    let a = World::with_shop(store.clone(), "shop-a", "15000.00", "1000.00").await;
+    let b = World::with_shop(store, "shop-b", "15000.00", "1000.00").await;
+    let oa = a.paid_order("oa", "10.00").await;
+    let ob = b.paid_order("ob", "10.00").await;
+    let pa = created(&a, &a.request(&a.owner, &oa, "1.00", "k", morning())).await;
+    let pb = created(&b, &b.request(&b.owner, &ob, "2.00", "k", morning())).await;
+    assert_eq!(a.store.find_payout(&pa.payout_id).await.unwrap(), Some(pa));
+    assert_eq!(a.store.find_payout(&pb.payout_id).await.unwrap(), Some(pb));
+    let unknown = qrpay_domain::PayoutId::parse("po_unknown").unwrap();
+    assert_eq!(a.store.find_payout(&unknown).await.unwrap(), None);
 }

@@ -17,6 +17,7 @@ use qrpay_domain::execution::bounded_detail;
 use qrpay_domain::{AttemptAction, AttemptOutcome, Clock, Payout, PayoutAttempt, PayoutStatus};
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
 use qrpay_queue::PayoutMessage;
+use qrpay_store::settle::{settle_failure, settle_success};
 use qrpay_store::{PayoutError, Store, StoreError, Transition};
 
 /// What to do with a payout's message after one step.
@@ -149,36 +150,13 @@ impl Worker {
 
     /// The provider says the money moved: settle, whoever gets here first.
     pub async fn succeeded(&self, payout: &Payout, provider_ref: &str) -> Result<Step, StoreError> {
-        let now = self.clock.now();
-        let settled = self
-            .store
-            .succeed_payout(&payout.shop_id, &payout.payout_id, provider_ref, now)
-            .await
-            .map_err(store_error)?;
-        if let Transition::Unchanged(current) = &settled {
-            if current.status == PayoutStatus::Failed {
-                // We released it, yet the provider paid: money left twice over our books.
-                tracing::error!(alert = "PAYOUT_PROVIDER_CONTRADICTION", payout_id = %current.payout_id,
-                    "provider reports success for a payout we recorded as failed");
-            }
-        }
+        settle_success(self.store.as_ref(), payout, provider_ref, self.clock.now()).await?;
         Ok(Step::Done)
     }
 
     /// The provider definitively refused: release everything, notify the shop.
     pub async fn failed(&self, payout: &Payout, reason: &str) -> Result<Step, StoreError> {
-        let now = self.clock.now();
-        let settled = self
-            .store
-            .fail_payout(&payout.shop_id, &payout.payout_id, reason, now)
-            .await
-            .map_err(store_error)?;
-        if let Transition::Unchanged(current) = &settled {
-            if current.status == PayoutStatus::Succeeded {
-                tracing::error!(alert = "PAYOUT_PROVIDER_CONTRADICTION", payout_id = %current.payout_id,
-                    "provider reports failure for a payout we recorded as succeeded");
-            }
-        }
+        settle_failure(self.store.as_ref(), payout, reason, self.clock.now()).await?;
         Ok(Step::Done)
     }
 }

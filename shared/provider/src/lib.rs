@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use qrpay_domain::{Amount, OrderId, PayoutId, ShopId};
 use serde::{Deserialize, Serialize};
 
+pub mod callback;
 pub mod sandbox;
+pub mod signature;
 
 pub use sandbox::{
     FaultsError, SandboxFaults, SandboxProvider, SandboxTransfer, SandboxTransferStatus,

@@ -18,6 +18,7 @@ use qrpay_domain::{
 
 pub mod dynamo;
 pub mod memory;
+pub mod settle;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
@@ -137,6 +138,10 @@ pub trait Store: Send + Sync {
     /// last-payout time, the shop's and the sub-account's counters for the
     /// business day, and the shop's balance hold.
     async fn reserve_payout(&self, request: &PayoutRequest) -> Result<Reserved, ReserveError>;
+
+    /// A payout found by its id alone (a provider's notice names only the
+    /// `out_bill_no`).
+    async fn find_payout(&self, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError>;
 
     async fn get_payout(
         &self,

@@ -34,6 +34,7 @@ struct State {
     idempotency: HashMap<(ShopId, String), (String, PayoutId)>,
     shop_days: HashMap<(ShopId, BusinessDate), DayTotals>,
     operator_days: HashMap<(ShopId, OperatorId, BusinessDate), DayTotals>,
+    payout_shops: HashMap<PayoutId, ShopId>,
     attempts: HashMap<(ShopId, PayoutId), Vec<PayoutAttempt>>,
     notices: HashMap<ShopId, Vec<Notice>>,
     ledger: HashMap<ShopId, Vec<LedgerEntry>>,
@@ -248,9 +249,23 @@ impl Store for MemoryStore {
             .payouts
             .insert((shop_id.clone(), payout.payout_id.clone()), payout.clone());
         state
+            .payout_shops
+            .insert(payout.payout_id.clone(), shop_id.clone());
+        state
             .idempotency
             .insert(idem_key, (request.fingerprint(), payout.payout_id.clone()));
         Ok(Reserved::Created(payout))
+    }
+
+    async fn find_payout(&self, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let state = self.state();
+        let Some(shop_id) = state.payout_shops.get(payout_id) else {
+            return Ok(None);
+        };
+        Ok(state
+            .payouts
+            .get(&(shop_id.clone(), payout_id.clone()))
+            .cloned())
     }
 
     async fn get_payout(

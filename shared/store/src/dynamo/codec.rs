@@ -12,6 +12,7 @@
 //! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
 //! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
 //! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
+//! | payout pointer  | `PAYOUT#{p}`    | `PAYOUT`                  | (a payout's shop, for provider notices)           |
 //! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |
 //! | notice          | `SHOP#{shop}`   | `NOTICE#{ms}#{notice}`    |                          |                        |
 //! | ledger entry    | `SHOP#{shop}`   | `LEDGER#{date}#{entry}`   |                          |                        |
@@ -105,6 +106,9 @@ pub fn shop_day_key(shop: &ShopId, date: BusinessDate) -> Item {
 }
 pub fn operator_day_key(shop: &ShopId, operator: &OperatorId, date: BusinessDate) -> Item {
     key(shop_pk(shop), format!("OPDAY#{date}#{operator}"))
+}
+pub fn payout_pointer_key(payout: &PayoutId) -> Item {
+    key(format!("PAYOUT#{payout}"), "PAYOUT".into())
 }
 pub fn device_key(device: &DeviceId) -> Item {
     key(format!("DEVICE#{device}"), "DEVICE".into())

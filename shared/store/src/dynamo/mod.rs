@@ -70,6 +70,7 @@ struct PayoutSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Payout,
+    Pointer,
     Idempotency,
     Order,
     Shop,
@@ -323,6 +324,11 @@ impl DynamoStore {
         items.push(self.put_new(payout_item(&payout), OnFailure::None)?);
         slots.push(Slot::Payout);
 
+        let mut pointer = payout_pointer_key(&payout.payout_id);
+        pointer.insert("shop_id".to_owned(), s(req.shop_id.as_str()));
+        items.push(self.put_new(pointer, OnFailure::None)?);
+        slots.push(Slot::Pointer);
+
         let mut idem = idempotency_key(&req.shop_id, &req.idempotency_key);
         idem.extend([
             ("entity".to_owned(), s("idempotency")),
@@ -542,7 +548,9 @@ fn absorb_cancellation(
         }
         let item = reason.item();
         match slot {
-            Slot::Payout => return Err(StoreError::Corrupt("payout id collision".into())),
+            Slot::Payout | Slot::Pointer => {
+                return Err(StoreError::Corrupt("payout id collision".into()))
+            }
             Slot::Idempotency => snap.idempotency = item.map(idempotency_from).transpose()?,
             Slot::Order => snap.order = item.map(order_from).transpose()?,
             Slot::Shop => snap.shop = item.map(shop_from).transpose()?,
@@ -702,6 +710,15 @@ impl Store for DynamoStore {
             tracing::debug!(payout_id = %req.payout_id, "reservation raced; retrying");
         }
         Err(StoreError::Contention.into())
+    }
+
+    async fn find_payout(&self, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let Some(pointer) = self.get(payout_pointer_key(payout_id)).await? else {
+            return Ok(None);
+        };
+        let shop_id = ShopId::parse(get_s(&pointer, "shop_id")?)
+            .map_err(|_| StoreError::Corrupt("payout pointer shop_id".into()))?;
+        self.get_payout(&shop_id, payout_id).await
     }
 
     async fn get_payout(

@@ -1,0 +1,78 @@
+//! The sandbox provider's "transfer finished" callback body, written by the
+//! sandbox and read by `payment-callback`:
+//! `{"notice_id", "event_type": "TRANSFER.SUCCEEDED"|"TRANSFER.FAILED",
+//!   "out_bill_no", "provider_ref", "amount": "12.30", "reason"?}`.
+
+use qrpay_domain::{Amount, PayoutId};
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{SandboxTransferStatus, TransferNotice};
+
+pub const TRANSFER_SUCCEEDED: &str = "TRANSFER.SUCCEEDED";
+pub const TRANSFER_FAILED: &str = "TRANSFER.FAILED";
+/// Longest notice id or reference accepted.
+const MAX_TEXT: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    notice_id: String,
+    event_type: String,
+    out_bill_no: PayoutId,
+    provider_ref: String,
+    amount: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// A parsed, validated "transfer finished" notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferFinished {
+    pub notice_id: String,
+    pub out_bill_no: PayoutId,
+    pub provider_ref: String,
+    pub amount: Amount,
+    /// `None` when the money moved, the provider's reason when it did not.
+    pub failure: Option<String>,
+}
+
+impl TransferNotice {
+    /// The JSON the sandbox posts for this notice.
+    pub fn callback_body(&self) -> String {
+        let (event_type, reason) = match &self.status {
+            SandboxTransferStatus::Succeeded => (TRANSFER_SUCCEEDED, None),
+            SandboxTransferStatus::Failed { reason } => (TRANSFER_FAILED, Some(reason.clone())),
+        };
+        let wire = Wire {
+            notice_id: self.notice_id.clone(),
+            event_type: event_type.to_owned(),
+            out_bill_no: self.out_bill_no.clone(),
+            provider_ref: self.provider_ref.clone(),
+            amount: self.amount,
+            reason,
+        };
+        serde_json::to_string(&wire).expect("a notice always serializes")
+    }
+}
+
+/// Reads a notice body; the signature was checked on these bytes already.
+pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| format!("malformed notice: {e}"))?;
+    let short = |s: &str| !s.is_empty() && s.len() <= MAX_TEXT;
+    if !short(&wire.notice_id) || !short(&wire.provider_ref) {
+        return Err("notice_id and provider_ref must be 1-128 characters".into());
+    }
+    let failure = match (wire.event_type.as_str(), wire.reason) {
+        (TRANSFER_SUCCEEDED, None) => None,
+        (TRANSFER_FAILED, Some(reason)) if !reason.is_empty() => Some(reason),
+        (TRANSFER_FAILED, _) => Some("provider gave no reason".to_owned()),
+        (other, _) => return Err(format!("unknown event_type {other:?}")),
+    };
+    Ok(TransferFinished {
+        notice_id: wire.notice_id,
+        out_bill_no: wire.out_bill_no,
+        provider_ref: wire.provider_ref,
+        amount: wire.amount,
+        failure,
+    })
+}
