@@ -166,6 +166,36 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Runs a transaction whose first item moves a payout out of its state
+    /// (conditioned on it) and whose other items are the money that moves
+    /// with it. `Ok(None)`: it lost a race without any condition failing, so
+    /// the caller tries again.
+    async fn transition_write(
+        &self,
+        items: Vec<TransactWriteItem>,
+        moved: Payout,
+        broken_invariant: &str,
+    ) -> Result<Option<Transition>, PayoutError> {
+        let reasons = match self.transact_write(items).await? {
+            WriteOutcome::Written => return Ok(Some(Transition::Moved(moved))),
+            WriteOutcome::Cancelled(reasons) => reasons,
+        };
+        if let Some(first) = reasons.first().filter(|r| failed(r)) {
+            // Someone else moved it first: a change applied twice changes once.
+            let current = first
+                .item()
+                .map(payout_from)
+                .transpose()?
+                .ok_or(PayoutError::PayoutNotFound)?;
+            return Ok(Some(Transition::Unchanged(current)));
+        }
+        if reasons.iter().any(failed) {
+            // The payout could move but its money could not: the books disagree.
+            return Err(StoreError::Corrupt(broken_invariant.to_owned()).into());
+        }
+        Ok(None)
+    }
+
     /// Items of a shop whose sort key starts with `prefix`, in key order
     /// (or reversed), at most `limit`, following pages.
     async fn query_prefix(
@@ -879,31 +909,13 @@ impl Store for DynamoStore {
             }
             let notice = payout_failed_notice(&payout, &reason, now);
             items.push(self.put_new(notice_item(&notice), OnFailure::None)?);
-            let reasons = match self.transact_write(items).await? {
-                WriteOutcome::Written => {
-                    let mut failed_payout = payout;
-                    failed_payout.status = PayoutStatus::Failed;
-                    failed_payout.failure_reason = Some(reason);
-                    failed_payout.updated_at = now;
-                    return Ok(Transition::Moved(failed_payout));
-                }
-                WriteOutcome::Cancelled(reasons) => reasons,
-            };
-            if let Some(first) = reasons.first().filter(|r| failed(r)) {
-                // Someone else settled it first: releasing twice releases once.
-                let current = first
-                    .item()
-                    .map(payout_from)
-                    .transpose()?
-                    .ok_or(PayoutError::PayoutNotFound)?;
-                return Ok(Transition::Unchanged(current));
-            }
-            if reasons.iter().any(failed) {
-                // A counter holds less than this live payout: an invariant is broken.
-                return Err(StoreError::Corrupt(format!(
-                    "counters of {payout_id} do not hold its reservation"
-                ))
-                .into());
+            let mut failed_payout = payout;
+            failed_payout.status = PayoutStatus::Failed;
+            failed_payout.failure_reason = Some(reason.clone());
+            failed_payout.updated_at = now;
+            let broken = format!("counters of {payout_id} do not hold its reservation");
+            if let Some(done) = self.transition_write(items, failed_payout, &broken).await? {
+                return Ok(done);
             }
         }
         Err(StoreError::Contention.into())
@@ -1004,28 +1016,12 @@ impl Store for DynamoStore {
                 debit.build(&self.table)?,
                 self.put_new(ledger_item(&entry), OnFailure::None)?,
             ];
-            let reasons = match self.transact_write(items).await? {
-                WriteOutcome::Written => {
-                    let mut succeeded = payout;
-                    succeeded.status = PayoutStatus::Succeeded;
-                    succeeded.updated_at = now;
-                    return Ok(Transition::Moved(succeeded));
-                }
-                WriteOutcome::Cancelled(reasons) => reasons,
-            };
-            if let Some(first) = reasons.first().filter(|r| failed(r)) {
-                let current = first
-                    .item()
-                    .map(payout_from)
-                    .transpose()?
-                    .ok_or(PayoutError::PayoutNotFound)?;
-                return Ok(Transition::Unchanged(current));
-            }
-            if reasons.iter().any(failed) {
-                return Err(StoreError::Corrupt(format!(
-                    "hold or ledger of {payout_id} disagree with its status"
-                ))
-                .into());
+            let mut succeeded = payout;
+            succeeded.status = PayoutStatus::Succeeded;
+            succeeded.updated_at = now;
+            let broken = format!("hold or ledger of {payout_id} disagree with its status");
+            if let Some(done) = self.transition_write(items, succeeded, &broken).await? {
+                return Ok(done);
             }
         }
         Err(StoreError::Contention.into())
