@@ -69,10 +69,7 @@ impl Setup {
     }
 
     async fn work(&self, p: &Payout) -> Step {
-        let msg = PayoutMessage {
-            shop_id: p.shop_id.clone(),
-            payout_id: p.payout_id.clone(),
-        };
+        let msg = PayoutMessage::for_payout(p);
         self.worker.execute(&msg).await.unwrap()
     }
 

@@ -170,10 +170,7 @@ async fn create_payout(
 /// payout stays `PENDING`, the sweeper re-dispatches it, and the merchant
 /// may `continue` it.
 async fn dispatch(app: &App, payout: &Payout) {
-    let message = PayoutMessage {
-        shop_id: payout.shop_id.clone(),
-        payout_id: payout.payout_id.clone(),
-    };
+    let message = PayoutMessage::for_payout(payout);
     if let Err(err) = app.queue.enqueue(&message).await {
         tracing::warn!(payout_id = %payout.payout_id, error = %err, "enqueue failed; payout stays PENDING for the sweeper");
     }
@@ -292,10 +289,7 @@ async fn continue_payout(
             ),
         ));
     }
-    let message = PayoutMessage {
-        shop_id: payout.shop_id.clone(),
-        payout_id: payout.payout_id.clone(),
-    };
+    let message = PayoutMessage::for_payout(&payout);
     app.queue
         .enqueue(&message)
         .await

@@ -69,10 +69,7 @@ pub async fn sweep(
         )
         .await?;
     for payout in &stale_pending {
-        let message = PayoutMessage {
-            shop_id: payout.shop_id.clone(),
-            payout_id: payout.payout_id.clone(),
-        };
+        let message = PayoutMessage::for_payout(payout);
         match queue.enqueue(&message).await {
             Ok(()) => report.redispatched += 1,
             Err(err) => {
@@ -90,10 +87,7 @@ pub async fn sweep(
         .await?;
     for payout in &stale_processing {
         report.queried += 1;
-        let message = PayoutMessage {
-            shop_id: payout.shop_id.clone(),
-            payout_id: payout.payout_id.clone(),
-        };
+        let message = PayoutMessage::for_payout(payout);
         if worker.execute(&message).await? == Step::Done {
             report.settled += 1;
         }

@@ -276,10 +276,7 @@ async fn suite(
         if i % 10 == 0 {
             died += 1; // the request died before it could enqueue
         } else {
-            let message = PayoutMessage {
-                shop_id: p.shop_id.clone(),
-                payout_id: p.payout_id.clone(),
-            };
+            let message = PayoutMessage::for_payout(&p);
             bus.enqueue(&message).await.unwrap();
             bus.enqueue(&message).await.unwrap(); // and SQS delivers it twice
         }

@@ -71,10 +71,7 @@ impl Setup {
     }
 
     async fn run(&self, p: &Payout) -> Step {
-        let msg = PayoutMessage {
-            shop_id: p.shop_id.clone(),
-            payout_id: p.payout_id.clone(),
-        };
+        let msg = PayoutMessage::for_payout(p);
         self.worker.execute(&msg).await.unwrap()
     }
 
@@ -325,13 +322,7 @@ async fn a_batch_reports_only_the_unsettled_and_poison_messages() {
         "fixture: a good message, one for a payout the provider cannot settle yet, a poison one"
     );
     // Point the first two records at real payouts.
-    event.records[0].body = Some(
-        PayoutMessage {
-            shop_id: done.shop_id.clone(),
-            payout_id: done.payout_id.clone(),
-        }
-        .to_json(),
-    );
+    event.records[0].body = Some(PayoutMessage::for_payout(&done).to_json());
     let batch = handle_batch(&s.worker, &Delays::default(), event.clone()).await;
     let failed: Vec<_> = batch
         .batch_item_failures
@@ -346,13 +337,7 @@ async fn a_batch_reports_only_the_unsettled_and_poison_messages() {
     let waiting = s.payout("o2", "2.00").await;
     let mut retry = event.clone();
     retry.records.truncate(1);
-    retry.records[0].body = Some(
-        PayoutMessage {
-            shop_id: waiting.shop_id.clone(),
-            payout_id: waiting.payout_id.clone(),
-        }
-        .to_json(),
-    );
+    retry.records[0].body = Some(PayoutMessage::for_payout(&waiting).to_json());
     retry.records[0]
         .attributes
         .insert("ApproximateReceiveCount".into(), "3".into());

@@ -113,6 +113,28 @@ pub struct Payout {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Payout {
+    /// This payout after moving to `next` at `now`. Stores call it once their
+    /// write's condition has made sure the move is one the state machine allows.
+    pub fn moved_to(mut self, next: PayoutStatus, now: DateTime<Utc>) -> Payout {
+        debug_assert!(
+            self.status.can_become(next),
+            "{:?} -> {next:?}",
+            self.status
+        );
+        self.status = next;
+        self.updated_at = now;
+        self
+    }
+
+    /// This payout after failing at `now` for `reason` (kept bounded).
+    pub fn failed_with(self, reason: &str, now: DateTime<Utc>) -> Payout {
+        let mut failed = self.moved_to(PayoutStatus::Failed, now);
+        failed.failure_reason = Some(bounded_failure_reason(reason));
+        failed
+    }
+}
+
 /// A failure reason cut to what we keep (`MAX_FAILURE_REASON_CHARS`).
 pub fn bounded_failure_reason(reason: &str) -> String {
     reason.chars().take(MAX_FAILURE_REASON_CHARS).collect()

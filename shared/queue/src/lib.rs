@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use qrpay_domain::{Clock, PayoutId, ShopId, SystemClock};
+use qrpay_domain::{Clock, Payout, PayoutId, ShopId, SystemClock};
 use serde::{Deserialize, Serialize};
 
 /// What the worker needs to find a payout; everything else is in the store.
@@ -19,6 +19,14 @@ pub struct PayoutMessage {
 }
 
 impl PayoutMessage {
+    /// The message that asks the worker to execute this payout.
+    pub fn for_payout(payout: &Payout) -> PayoutMessage {
+        PayoutMessage {
+            shop_id: payout.shop_id.clone(),
+            payout_id: payout.payout_id.clone(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a message of two ids always serializes")
     }

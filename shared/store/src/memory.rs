@@ -391,9 +391,7 @@ impl Store for MemoryStore {
             .payouts
             .get_mut(&key)
             .ok_or(PayoutError::PayoutNotFound)?;
-        payout.status = PayoutStatus::Failed;
-        payout.failure_reason = Some(qrpay_domain::payout::bounded_failure_reason(reason));
-        payout.updated_at = now;
+        *payout = payout.clone().failed_with(reason, now);
         let failed = payout.clone();
         let notice = payout_failed_notice(&failed, reason, now);
         state
@@ -418,8 +416,7 @@ impl Store for MemoryStore {
         if payout.status != PayoutStatus::Pending {
             return Ok(Transition::Unchanged(payout.clone()));
         }
-        payout.status = PayoutStatus::Processing;
-        payout.updated_at = now;
+        *payout = payout.clone().moved_to(PayoutStatus::Processing, now);
         Ok(Transition::Moved(payout.clone()))
     }
 
@@ -447,8 +444,7 @@ impl Store for MemoryStore {
             .payouts
             .get_mut(&key)
             .ok_or(PayoutError::PayoutNotFound)?;
-        payout.status = PayoutStatus::Succeeded;
-        payout.updated_at = now;
+        *payout = payout.clone().moved_to(PayoutStatus::Succeeded, now);
         let succeeded = payout.clone();
         let entry = payout_ledger_entry(&succeeded, provider_ref, now);
         state.ledger.entry(shop_id.clone()).or_default().push(entry);

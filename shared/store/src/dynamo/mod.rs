@@ -909,10 +909,7 @@ impl Store for DynamoStore {
             }
             let notice = payout_failed_notice(&payout, &reason, now);
             items.push(self.put_new(notice_item(&notice), OnFailure::None)?);
-            let mut failed_payout = payout;
-            failed_payout.status = PayoutStatus::Failed;
-            failed_payout.failure_reason = Some(reason.clone());
-            failed_payout.updated_at = now;
+            let failed_payout = payout.failed_with(&reason, now);
             let broken = format!("counters of {payout_id} do not hold its reservation");
             if let Some(done) = self.transition_write(items, failed_payout, &broken).await? {
                 return Ok(done);
@@ -934,9 +931,7 @@ impl Store for DynamoStore {
         if payout.status != PayoutStatus::Pending {
             return Ok(Transition::Unchanged(payout));
         }
-        let mut started = payout;
-        started.status = PayoutStatus::Processing;
-        started.updated_at = now;
+        let started = payout.moved_to(PayoutStatus::Processing, now);
         self.trip();
         let result = self
             .client
@@ -1016,9 +1011,7 @@ impl Store for DynamoStore {
                 debit.build(&self.table)?,
                 self.put_new(ledger_item(&entry), OnFailure::None)?,
             ];
-            let mut succeeded = payout;
-            succeeded.status = PayoutStatus::Succeeded;
-            succeeded.updated_at = now;
+            let succeeded = payout.moved_to(PayoutStatus::Succeeded, now);
             let broken = format!("hold or ledger of {payout_id} disagree with its status");
             if let Some(done) = self.transition_write(items, succeeded, &broken).await? {
                 return Ok(done);
