@@ -79,6 +79,10 @@ id_type!(/// A small payout; also the provider's idempotency key (`out_bill_no`)
     PayoutId, "payout_id");
 id_type!(/// A POS terminal or QR stand.
     DeviceId, "device_id");
+id_type!(/// A collection QR code (`qr_…`), static or dynamic.
+    QrId, "qr_id");
+id_type!(/// The shop's own order number for a dynamic code (SPEC §3 idempotency).
+    OutOrderNo, "out_order_no");
 
 impl PayoutId {
     /// A new, time-ordered payout id. The time comes from the caller's clock
@@ -91,6 +95,12 @@ impl PayoutId {
 impl OrderId {
     pub fn generate(now: DateTime<Utc>) -> OrderId {
         OrderId(format!("ord_{}", ulid_at(now)))
+    }
+}
+
+impl QrId {
+    pub fn generate(now: DateTime<Utc>) -> QrId {
+        QrId(format!("qr_{}", ulid_at(now)))
     }
 }
 

@@ -2,6 +2,7 @@
 //! payout rules. No I/O and no AWS types: every function is a thin adapter
 //! from its event to what lives here.
 
+pub mod collection;
 pub mod execution;
 pub mod ids;
 pub mod money;
@@ -14,7 +15,10 @@ pub mod time;
 pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,
 };
-pub use ids::{DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
+pub use collection::{CollectionEvent, CollectionEventKind, Payer, Provider, ProviderRef};
+pub use ids::{
+    DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, OutOrderNo, PayoutId, QrId, ShopId,
+};
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
 pub use payout::{Payout, PayoutReason, PayoutStatus};

@@ -1,0 +1,1 @@
+//! Collection code payloads and images (SPEC §3).
