@@ -751,19 +751,15 @@ pub async fn shop_setup_update_keeps_the_hold(store: Arc<dyn Store>) {
 pub async fn refunds_lower_the_order_ceiling(store: Arc<dyn Store>) {
     let w = World::new(store, "15000.00", "1000.00").await;
     let mut order = qrpay_domain::Order {
-        order_id: OrderId::parse("refunded-part").unwrap(),
-        shop_id: w.shop.clone(),
-        amount: crate::world::amount("100.00"),
         paid_amount: money("100.00"),
         refunded_amount: money("70.00"),
         status: OrderStatus::PartiallyRefunded,
-        provider: "sandbox".into(),
-        provider_txn_id: None,
-        payouts_live_total: Money::ZERO,
-        payouts_live_count: 0,
-        last_payout_at: None,
-        created_at: morning(),
-        updated_at: morning(),
+        ..qrpay_domain::Order::created(
+            OrderId::parse("refunded-part").unwrap(),
+            w.shop.clone(),
+            crate::world::amount("100.00"),
+            morning(),
+        )
     };
     assert!(w.store.insert_order(&order).await.unwrap());
     order.refunded_amount = Money::ZERO;

@@ -3,6 +3,7 @@
 //! names), fresh DynamoDB tables and SQS queues, and a small world of shops,
 //! orders and operators to run the rules against.
 
+pub mod collection_contract;
 pub mod contract;
 pub mod emulator;
 pub mod events;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
     Amount, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId, OrderStatus,
-    PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Shop, ShopId, ShopSetup,
+    PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Provider, ProviderRef, Shop, ShopId,
+    ShopSetup,
 };
 use qrpay_store::Store;
 
@@ -77,23 +78,20 @@ impl World {
     /// Inserts an order of this shop in the given status.
     pub async fn order_in(&self, id: &str, paid: &str, status: OrderStatus) -> OrderId {
         let order = Order {
-            order_id: OrderId::parse(id).unwrap(),
-            shop_id: self.shop.clone(),
-            amount: amount(paid),
             paid_amount: if status == OrderStatus::Created {
                 Money::ZERO
             } else {
                 money(paid)
             },
-            refunded_amount: Money::ZERO,
             status,
-            provider: "sandbox".into(),
-            provider_txn_id: Some(format!("txn-{id}")),
-            payouts_live_total: Money::ZERO,
-            payouts_live_count: 0,
-            last_payout_at: None,
-            created_at: morning(),
-            updated_at: morning(),
+            provider: Some(Provider::Sandbox),
+            provider_txn_id: Some(ProviderRef::parse(&format!("txn-{id}")).unwrap()),
+            ..Order::created(
+                OrderId::parse(id).unwrap(),
+                self.shop.clone(),
+                amount(paid),
+                morning(),
+            )
         };
         assert!(
             self.store.insert_order(&order).await.unwrap(),

@@ -164,7 +164,11 @@ impl Payer {
     pub fn masked(&self) -> String {
         let name = self.name.as_deref().map(mask_name);
         let phone = self.phone.as_deref().map(mask_phone);
-        [name, phone].into_iter().flatten().collect::<Vec<_>>().join(" ")
+        [name, phone]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{PayoutId, ShopId};
+use crate::collection::Provider;
+use crate::ids::{OrderId, PayoutId, ShopId};
 use crate::money::Amount;
 use crate::time::BusinessDate;
 
@@ -77,23 +78,29 @@ pub struct Notice {
     pub kind: NoticeKind,
     pub message: String,
     pub payout_id: Option<PayoutId>,
+    pub order_id: Option<OrderId>,
     pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
     PayoutFailed,
+    /// A monthly-pay instalment could not be charged to the buyer.
+    DeductionFailed,
 }
 
 impl NoticeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeKind::PayoutFailed => "PAYOUT_FAILED",
+            NoticeKind::DeductionFailed => "DEDUCTION_FAILED",
         }
     }
 
     pub fn parse(text: &str) -> Option<NoticeKind> {
-        (text == "PAYOUT_FAILED").then_some(NoticeKind::PayoutFailed)
+        [NoticeKind::PayoutFailed, NoticeKind::DeductionFailed]
+            .into_iter()
+            .find(|k| k.as_str() == text)
     }
 }
 
@@ -106,27 +113,54 @@ pub struct LedgerEntry {
     pub kind: LedgerKind,
     pub amount: Amount,
     pub business_date: BusinessDate,
-    /// Our id of what moved (the payout id for payouts).
+    /// Our id of what moved (the payout id for payouts, the order id for
+    /// collection movements).
     pub reference: String,
+    /// The provider's id of the movement (transaction, refund, transfer).
     pub provider_ref: Option<String>,
+    /// The order the movement belongs to, when it belongs to one.
+    pub order_id: Option<OrderId>,
+    pub provider: Option<Provider>,
+    /// The instalment period of a deduction.
+    pub period: Option<u8>,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LedgerKind {
+    /// A buyer paid an order (the shop is credited).
+    Payment,
+    /// The provider's monthly-pay fee, when the shop bears it.
+    Fee,
+    /// Money went back to a buyer.
+    Refund,
+    /// One monthly-pay instalment charged to the buyer.
+    InstalmentDeduction,
     /// Money paid out of the shop's balance to a buyer.
     Payout,
 }
 
 impl LedgerKind {
+    pub const ALL: [LedgerKind; 5] = [
+        LedgerKind::Payment,
+        LedgerKind::Fee,
+        LedgerKind::Refund,
+        LedgerKind::InstalmentDeduction,
+        LedgerKind::Payout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            LedgerKind::Payment => "PAYMENT",
+            LedgerKind::Fee => "FEE",
+            LedgerKind::Refund => "REFUND",
+            LedgerKind::InstalmentDeduction => "INSTALMENT_DEDUCTION",
             LedgerKind::Payout => "PAYOUT",
         }
     }
 
     pub fn parse(text: &str) -> Option<LedgerKind> {
-        (text == "PAYOUT").then_some(LedgerKind::Payout)
+        LedgerKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 

@@ -5,23 +5,29 @@
 pub mod collection;
 pub mod execution;
 pub mod ids;
+pub mod instalment;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod payout;
+pub mod qr;
 pub mod rules;
 pub mod shop;
 pub mod time;
 
+pub use collection::{CollectionEvent, CollectionEventKind, Payer, Provider, ProviderRef};
 pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,
 };
-pub use collection::{CollectionEvent, CollectionEventKind, Payer, Provider, ProviderRef};
 pub use ids::{
     DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, OutOrderNo, PayoutId, QrId, ShopId,
 };
+pub use instalment::{DeductionStatus, InstalmentError, InstalmentPlan};
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
+pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
+pub use qr::{QrCode, QrIssue, QrIssueError, QrKind, QrRefusal, QrState, QrStatus};
 pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };

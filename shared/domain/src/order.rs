@@ -1,9 +1,12 @@
-//! Orders, as far as payouts need them. Collection (SPEC §3, §5) fills them in.
+//! Orders: created by a dynamic code or a static code's checkout, paid and
+//! refunded by provider notices (SPEC §3, §5), paid back by payouts (§4).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, ShopId};
+use crate::collection::{Provider, ProviderRef};
+use crate::ids::{OrderId, OutOrderNo, QrId, ShopId};
+use crate::instalment::{DeductionStatus, InstalmentPlan};
 use crate::money::{Amount, Money};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,8 +56,21 @@ pub struct Order {
     pub paid_amount: Money,
     pub refunded_amount: Money,
     pub status: OrderStatus,
-    pub provider: String,
-    pub provider_txn_id: Option<String>,
+    /// Who collected it: known once it is paid.
+    pub provider: Option<Provider>,
+    pub provider_txn_id: Option<ProviderRef>,
+    pub qr_id: Option<QrId>,
+    pub out_order_no: Option<OutOrderNo>,
+    pub description: Option<String>,
+    pub instalment_plan: Option<InstalmentPlan>,
+    /// One per period of the plan; empty without a plan.
+    pub deductions: Vec<DeductionStatus>,
+    /// The payer as the provider described them, masked (`张* 138****1234`).
+    pub payer_masked: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Bumped by every collection change (payment, deduction, refund); those
+    /// changes are written on the condition that it did not move meanwhile.
+    pub revision: u64,
     /// Sum and count of this order's live payouts (pending, processing, succeeded).
     pub payouts_live_total: Money,
     pub payouts_live_count: u32,
@@ -64,6 +80,48 @@ pub struct Order {
 }
 
 impl Order {
+    /// A new order awaiting payment.
+    pub fn created(
+        order_id: OrderId,
+        shop_id: ShopId,
+        amount: Amount,
+        now: DateTime<Utc>,
+    ) -> Order {
+        Order {
+            order_id,
+            shop_id,
+            amount,
+            paid_amount: Money::ZERO,
+            refunded_amount: Money::ZERO,
+            status: OrderStatus::Created,
+            provider: None,
+            provider_txn_id: None,
+            qr_id: None,
+            out_order_no: None,
+            description: None,
+            instalment_plan: None,
+            deductions: Vec::new(),
+            payer_masked: None,
+            paid_at: None,
+            revision: 0,
+            payouts_live_total: Money::ZERO,
+            payouts_live_count: 0,
+            last_payout_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Attaches a monthly-pay plan, every period pending.
+    pub fn with_plan(mut self, plan: Option<InstalmentPlan>) -> Order {
+        self.deductions = plan
+            .as_ref()
+            .map(|p| vec![DeductionStatus::Pending; usize::from(p.periods)])
+            .unwrap_or_default();
+        self.instalment_plan = plan;
+        self
+    }
+
     /// What payouts may add up to: the paid amount less refunds (SPEC §4 rule 4).
     pub fn payout_ceiling(&self) -> Money {
         self.paid_amount.headroom_over(self.refunded_amount)

@@ -305,19 +305,14 @@ mod tests {
 
     fn order(paid: &str) -> Order {
         Order {
-            order_id: OrderId::parse("o1").unwrap(),
-            shop_id: ShopId::parse("s1").unwrap(),
-            amount: amount(paid),
             paid_amount: money(paid),
-            refunded_amount: Money::ZERO,
             status: OrderStatus::Paid,
-            provider: "sandbox".into(),
-            provider_txn_id: None,
-            payouts_live_total: Money::ZERO,
-            payouts_live_count: 0,
-            last_payout_at: None,
-            created_at: t(0),
-            updated_at: t(0),
+            ..Order::created(
+                OrderId::parse("o1").unwrap(),
+                ShopId::parse("s1").unwrap(),
+                amount(paid),
+                t(0),
+            )
         }
     }
 

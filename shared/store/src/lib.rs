@@ -11,9 +11,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    BusinessDate, Device, DeviceId, LedgerEntry, Money, Notice, OperatorId, Order, OrderId, Payout,
-    PayoutAttempt, PayoutId, PayoutQuota, PayoutRefusal, PayoutRequest, PayoutStatus, Shop, ShopId,
-    ShopSetup,
+    Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId, LedgerEntry, Money, Notice,
+    OperatorId, Order, OrderId, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRefusal,
+    PayoutRequest, PayoutStatus, QrCode, QrId, Shop, ShopId, ShopSetup,
 };
 
 pub mod dynamo;
@@ -94,6 +94,33 @@ pub enum PayoutError {
     Store(#[from] StoreError),
 }
 
+/// What issuing a code did (SPEC §3: idempotent on `(shop, out_order_no)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    /// New code (and, for a dynamic code, its order).
+    Created(QrCode),
+    /// The same `out_order_no` with the same parameters: the code issued first.
+    Replayed(QrCode),
+    /// The same `out_order_no` with other parameters: the code issued first.
+    Conflict(QrCode),
+}
+
+/// What revoking a code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoked now (a dynamic code's unpaid order is closed with it).
+    Revoked(QrCode),
+    AlreadyRevoked(QrCode),
+    /// A dynamic code whose order is paid cannot be revoked.
+    Used(QrCode),
+}
+
+/// How long a provider notification id is remembered for dedupe; providers
+/// retry for about a day.
+pub const NOTIFICATION_RETENTION_S: i64 = 30 * 24 * 60 * 60;
+/// Attempts at applying one notice when concurrent writes keep changing the order.
+pub const MAX_COLLECTION_ATTEMPTS: usize = 4;
+
 /// A counter of live payouts for one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DayTotals {
@@ -118,7 +145,7 @@ pub trait Store: Send + Sync {
     async fn put_device(&self, device: &Device) -> Result<(), StoreError>;
     async fn get_device(&self, device_id: &DeviceId) -> Result<Option<Device>, StoreError>;
 
-    /// Inserts an order if no order with its id exists in its shop; `false` if one did.
+    /// Inserts an order if no order with its id exists (in any shop); `false` if one did.
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError>;
     async fn get_order(
         &self,
@@ -221,6 +248,45 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Payout>, StoreError>;
 
+    /// Issues a code; a dynamic code's order is inserted with it, atomically,
+    /// and `(shop, out_order_no)` is claimed so a repeat finds the first code.
+    async fn issue_qr(&self, code: &QrCode, order: Option<&Order>) -> Result<Issued, StoreError>;
+    async fn get_qr(&self, shop_id: &ShopId, qr_id: &QrId) -> Result<Option<QrCode>, StoreError>;
+    /// Revokes a code at once; `None` if the shop has no such code.
+    async fn revoke_qr(
+        &self,
+        shop_id: &ShopId,
+        qr_id: &QrId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Revocation>, StoreError>;
+
+    /// Claims a POS request nonce: `true` the first time, `false` if it was
+    /// seen and has not expired (SPEC §3: each nonce is accepted once).
+    async fn claim_nonce(
+        &self,
+        device_id: &DeviceId,
+        nonce: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// An order found by its id alone (a provider's notice names only ours).
+    async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// Applies a verified provider notice (SPEC §5): reads the order, lets
+    /// [`qrpay_domain::payment::decide`] decide, and writes the decision in
+    /// one atomic step on the condition that the order did not move and the
+    /// notification was not applied meanwhile. Returns what was decided; a
+    /// notification id seen before is `AlreadyApplied`.
+    async fn apply_collection(
+        &self,
+        event: &CollectionEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError>;
+
+    /// Anomalies of one business day, in id order.
+    async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError>;
+
     async fn shop_day_totals(
         &self,
         shop_id: &ShopId,
@@ -245,6 +311,7 @@ pub fn payout_failed_notice(payout: &Payout, reason: &str, now: DateTime<Utc>) -
             payout.payout_id, payout.amount, payout.order_id
         )),
         payout_id: Some(payout.payout_id.clone()),
+        order_id: Some(payout.order_id.clone()),
         created_at: now,
     }
 }
@@ -259,6 +326,9 @@ pub fn payout_ledger_entry(payout: &Payout, provider_ref: &str, now: DateTime<Ut
         business_date: BusinessDate::of(now),
         reference: payout.payout_id.to_string(),
         provider_ref: Some(provider_ref.to_owned()),
+        order_id: Some(payout.order_id.clone()),
+        provider: None,
+        period: None,
         created_at: now,
     }
 }

@@ -16,6 +16,13 @@
 //! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |
 //! | notice          | `SHOP#{shop}`   | `NOTICE#{ms}#{notice}`    |                          |                        |
 //! | ledger entry    | `SHOP#{shop}`   | `LEDGER#{date}#{entry}`   |                          |                        |
+//! | QR code         | `SHOP#{shop}`   | `QR#{qr}`                 |                          |                        |
+//! | out_order_no    | `SHOP#{shop}`   | `OUTORDER#{no}`           | (claims a shop's order number for one code)       |
+//! | order pointer   | `ORDER#{order}` | `ORDER`                   | (an order's shop, for provider notices)           |
+//! | POS nonce       | `DEVICE#{dev}`  | `NONCE#{nonce}`           | (TTL `expires_at_s`)     |                        |
+//! | notification    | `NOTIFICATION#{provider}#{id}` | `NOTIFICATION` | (dedupe; TTL `expires_at_s`)               |
+//! | movement        | `MOVEMENT#{entry}` | `MOVEMENT`             | (a provider movement already in the ledger)       |
+//! | anomaly         | `ANOMALY#{date}` | `{anomaly}`              |                          |                        |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
 //! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
@@ -27,10 +34,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{
-    Amount, AttemptAction, AttemptOutcome, BusinessDate, Device, DeviceId, IdempotencyKey,
-    InstalmentConfig, LedgerEntry, LedgerKind, Money, Notice, NoticeKind, OperatorId, Order,
-    OrderId, OrderStatus, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutReason, PayoutStatus,
-    Secret, Shop, ShopId,
+    Amount, Anomaly, AnomalyKind, AttemptAction, AttemptOutcome, BusinessDate, DeductionStatus,
+    Device, DeviceId, IdempotencyKey, InstalmentConfig, InstalmentPlan, LedgerEntry, LedgerKind,
+    Money, Notice, NoticeKind, OperatorId, Order, OrderId, OrderStatus, OutOrderNo, Payout,
+    PayoutAttempt, PayoutId, PayoutQuota, PayoutReason, PayoutStatus, Provider, ProviderRef,
+    QrCode, QrId, QrKind, QrState, Secret, Shop, ShopId,
 };
 
 use crate::{DayTotals, StoreError};
@@ -71,6 +79,8 @@ pub const PER_PAYOUT_LIMIT: &str = "per_payout_limit_fen";
 pub const DAILY_LIMIT: &str = "daily_limit_fen";
 pub const FINGERPRINT: &str = "fingerprint";
 pub const UPDATED_AT: &str = "updated_at_ms";
+pub const REVISION: &str = "revision";
+pub const QR_STATE: &str = "qr_state";
 
 pub fn shop_pk(shop: &ShopId) -> String {
     format!("SHOP#{shop}")
@@ -112,6 +122,30 @@ pub fn payout_pointer_key(payout: &PayoutId) -> Item {
 }
 pub fn device_key(device: &DeviceId) -> Item {
     key(format!("DEVICE#{device}"), "DEVICE".into())
+}
+pub fn qr_key(shop: &ShopId, qr: &QrId) -> Item {
+    key(shop_pk(shop), format!("QR#{qr}"))
+}
+pub fn out_order_key(shop: &ShopId, no: &OutOrderNo) -> Item {
+    key(shop_pk(shop), format!("OUTORDER#{no}"))
+}
+pub fn order_pointer_key(order: &OrderId) -> Item {
+    key(format!("ORDER#{order}"), "ORDER".into())
+}
+pub fn nonce_key(device: &DeviceId, nonce: &str) -> Item {
+    key(format!("DEVICE#{device}"), format!("NONCE#{nonce}"))
+}
+pub fn notification_key(provider: Provider, id: &ProviderRef) -> Item {
+    key(
+        format!("NOTIFICATION#{provider}#{id}"),
+        "NOTIFICATION".into(),
+    )
+}
+pub fn movement_key(entry_id: &str) -> Item {
+    key(format!("MOVEMENT#{entry_id}"), "MOVEMENT".into())
+}
+pub fn anomaly_pk(date: BusinessDate) -> String {
+    format!("ANOMALY#{date}")
 }
 pub fn order_payouts_gsi_pk(shop: &ShopId, order: &OrderId) -> String {
     format!("SHOP#{shop}#ORDER#{order}")
@@ -232,7 +266,6 @@ pub fn order_item(order: &Order) -> Item {
         (PAID.to_owned(), n(order.paid_amount.fen())),
         (REFUNDED.to_owned(), n(order.refunded_amount.fen())),
         (ORDER_STATUS.to_owned(), s(order.status.as_str())),
-        ("provider".to_owned(), s(order.provider.as_str())),
         (LIVE_TOTAL.to_owned(), n(order.payouts_live_total.fen())),
         (
             LIVE_COUNT.to_owned(),
@@ -241,13 +274,84 @@ pub fn order_item(order: &Order) -> Item {
         ("created_at_ms".to_owned(), ms(order.created_at)),
         (UPDATED_AT.to_owned(), ms(order.updated_at)),
     ]);
-    if let Some(txn) = &order.provider_txn_id {
-        item.insert("provider_txn_id".to_owned(), s(txn.as_str()));
-    }
-    if let Some(at) = order.last_payout_at {
-        item.insert(LAST_PAYOUT_AT.to_owned(), ms(at));
-    }
+    item.extend(order_collection_attributes(order));
+    let optional = [
+        ("qr_id", order.qr_id.as_ref().map(|q| s(q.as_str()))),
+        (
+            "out_order_no",
+            order.out_order_no.as_ref().map(|o| s(o.as_str())),
+        ),
+        ("description", order.description.as_deref().map(s)),
+        (
+            "instalment_plan",
+            order.instalment_plan.as_ref().map(plan_attribute),
+        ),
+        (LAST_PAYOUT_AT, order.last_payout_at.map(ms)),
+    ];
+    item.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
+    );
     item
+}
+
+/// The attributes a collection change (payment, deduction, refund) sets;
+/// never the payout counters, which reservations change concurrently.
+pub fn order_collection_attributes(order: &Order) -> Vec<(String, AttributeValue)> {
+    let mut attributes = vec![
+        (PAID.to_owned(), n(order.paid_amount.fen())),
+        (REFUNDED.to_owned(), n(order.refunded_amount.fen())),
+        (ORDER_STATUS.to_owned(), s(order.status.as_str())),
+        (
+            "deductions".to_owned(),
+            s(order
+                .deductions
+                .iter()
+                .map(|d| d.letter())
+                .collect::<String>()),
+        ),
+        (
+            REVISION.to_owned(),
+            n(i64::try_from(order.revision).unwrap_or(i64::MAX)),
+        ),
+        (UPDATED_AT.to_owned(), ms(order.updated_at)),
+    ];
+    let optional = [
+        ("provider", order.provider.map(|p| s(p.as_str()))),
+        (
+            "provider_txn_id",
+            order.provider_txn_id.as_ref().map(|t| s(t.as_str())),
+        ),
+        ("payer_masked", order.payer_masked.as_deref().map(s)),
+        ("paid_at_ms", order.paid_at.map(ms)),
+    ];
+    attributes.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
+    );
+    attributes
+}
+
+fn plan_attribute(plan: &InstalmentPlan) -> AttributeValue {
+    s(serde_json::to_string(plan).expect("a plan always serializes"))
+}
+
+fn get_opt_plan(item: &Item) -> Result<Option<InstalmentPlan>, StoreError> {
+    get_opt_s(item, "instalment_plan")
+        .map(|t| serde_json::from_str(&t).map_err(|_| corrupt("instalment_plan", item)))
+        .transpose()
+}
+
+fn get_opt_parsed<T, E>(
+    item: &Item,
+    name: &str,
+    f: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, StoreError> {
+    get_opt_s(item, name)
+        .map(|t| f(&t).map_err(|_| corrupt(name, item)))
+        .transpose()
 }
 
 pub fn order_from(item: &Item) -> Result<Order, StoreError> {
@@ -258,8 +362,20 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         paid_amount: get_money(item, PAID)?,
         refunded_amount: get_money(item, REFUNDED)?,
         status: parse(item, ORDER_STATUS, |t| OrderStatus::parse(t).ok_or(()))?,
-        provider: get_s(item, "provider")?.to_owned(),
-        provider_txn_id: get_opt_s(item, "provider_txn_id"),
+        provider: get_opt_parsed(item, "provider", |t| Provider::parse(t).ok_or(()))?,
+        provider_txn_id: get_opt_parsed(item, "provider_txn_id", ProviderRef::parse)?,
+        qr_id: get_opt_parsed(item, "qr_id", QrId::parse)?,
+        out_order_no: get_opt_parsed(item, "out_order_no", OutOrderNo::parse)?,
+        description: get_opt_s(item, "description"),
+        instalment_plan: get_opt_plan(item)?,
+        deductions: get_s(item, "deductions")?
+            .chars()
+            .map(DeductionStatus::from_letter)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| corrupt("deductions", item))?,
+        payer_masked: get_opt_s(item, "payer_masked"),
+        paid_at: get_opt_i64(item, "paid_at_ms")?.map(from_millis),
+        revision: u64::try_from(get_i64(item, REVISION)?).map_err(|_| corrupt(REVISION, item))?,
         payouts_live_total: get_money(item, LIVE_TOTAL)?,
         payouts_live_count: u32::try_from(get_i64(item, LIVE_COUNT)?)
             .map_err(|_| corrupt(LIVE_COUNT, item))?,
@@ -442,6 +558,9 @@ pub fn notice_item(notice: &Notice) -> Item {
     if let Some(p) = &notice.payout_id {
         item.insert("payout_id".to_owned(), s(p.as_str()));
     }
+    if let Some(o) = &notice.order_id {
+        item.insert("order_id".to_owned(), s(o.as_str()));
+    }
     item
 }
 
@@ -455,6 +574,7 @@ pub fn notice_from(item: &Item) -> Result<Notice, StoreError> {
             .map(|p| PayoutId::parse(&p))
             .transpose()
             .map_err(|_| corrupt("payout_id", item))?,
+        order_id: get_opt_parsed(item, "order_id", OrderId::parse)?,
         created_at: get_time(item, "created_at_ms")?,
     })
 }
@@ -479,9 +599,17 @@ pub fn ledger_item(entry: &LedgerEntry) -> Item {
         ("reference".to_owned(), s(entry.reference.as_str())),
         ("created_at_ms".to_owned(), ms(entry.created_at)),
     ]);
-    if let Some(r) = &entry.provider_ref {
-        item.insert("provider_ref".to_owned(), s(r.as_str()));
-    }
+    let optional = [
+        ("provider_ref", entry.provider_ref.as_deref().map(s)),
+        ("order_id", entry.order_id.as_ref().map(|o| s(o.as_str()))),
+        ("provider", entry.provider.map(|p| s(p.as_str()))),
+        ("period", entry.period.map(|p| n(i64::from(p)))),
+    ];
+    item.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
+    );
     item
 }
 
@@ -494,6 +622,135 @@ pub fn ledger_from(item: &Item) -> Result<LedgerEntry, StoreError> {
         business_date: parse(item, "business_date", BusinessDate::parse)?,
         reference: get_s(item, "reference")?.to_owned(),
         provider_ref: get_opt_s(item, "provider_ref"),
+        order_id: get_opt_parsed(item, "order_id", OrderId::parse)?,
+        provider: get_opt_parsed(item, "provider", |t| Provider::parse(t).ok_or(()))?,
+        period: get_opt_i64(item, "period")?
+            .map(|p| u8::try_from(p).map_err(|_| corrupt("period", item)))
+            .transpose()?,
+        created_at: get_time(item, "created_at_ms")?,
+    })
+}
+
+pub fn qr_item(code: &QrCode) -> Item {
+    let mut item = qr_key(&code.shop_id, &code.qr_id);
+    item.extend([
+        ("entity".to_owned(), s("qr_code")),
+        ("qr_id".to_owned(), s(code.qr_id.as_str())),
+        ("shop_id".to_owned(), s(code.shop_id.as_str())),
+        ("kind".to_owned(), s(code.kind.as_str())),
+        (QR_STATE.to_owned(), s(code.state.as_str())),
+        ("url".to_owned(), s(code.url.as_str())),
+        ("emv".to_owned(), s(code.emv.as_str())),
+        (FINGERPRINT.to_owned(), s(code.fingerprint.as_str())),
+        ("created_at_ms".to_owned(), ms(code.created_at)),
+        (UPDATED_AT.to_owned(), ms(code.updated_at)),
+    ]);
+    let optional = [
+        ("order_id", code.order_id.as_ref().map(|o| s(o.as_str()))),
+        (
+            "out_order_no",
+            code.out_order_no.as_ref().map(|o| s(o.as_str())),
+        ),
+        ("amount_fen", code.amount.map(|a| n(a.fen()))),
+        ("description", code.description.as_deref().map(s)),
+        ("device_id", code.device_id.as_ref().map(|d| s(d.as_str()))),
+        (
+            "instalment_periods",
+            code.instalment_periods.map(|p| n(i64::from(p))),
+        ),
+        (
+            "instalment_plan",
+            code.instalment_plan.as_ref().map(plan_attribute),
+        ),
+        ("expires_at_ms", code.expires_at.map(ms)),
+    ];
+    item.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
+    );
+    item
+}
+
+pub fn qr_from(item: &Item) -> Result<QrCode, StoreError> {
+    Ok(QrCode {
+        qr_id: parse(item, "qr_id", QrId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        kind: parse(item, "kind", |t| QrKind::parse(t).ok_or(()))?,
+        order_id: get_opt_parsed(item, "order_id", OrderId::parse)?,
+        out_order_no: get_opt_parsed(item, "out_order_no", OutOrderNo::parse)?,
+        amount: get_opt_i64(item, "amount_fen")?
+            .map(|f| Amount::from_fen(f).map_err(|_| corrupt("amount_fen", item)))
+            .transpose()?,
+        description: get_opt_s(item, "description"),
+        device_id: get_opt_parsed(item, "device_id", DeviceId::parse)?,
+        instalment_periods: get_opt_i64(item, "instalment_periods")?
+            .map(|p| u8::try_from(p).map_err(|_| corrupt("instalment_periods", item)))
+            .transpose()?,
+        instalment_plan: get_opt_plan(item)?,
+        state: parse(item, QR_STATE, |t| QrState::parse(t).ok_or(()))?,
+        expires_at: get_opt_i64(item, "expires_at_ms")?.map(from_millis),
+        url: get_s(item, "url")?.to_owned(),
+        emv: get_s(item, "emv")?.to_owned(),
+        fingerprint: get_s(item, FINGERPRINT)?.to_owned(),
+        created_at: get_time(item, "created_at_ms")?,
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn anomaly_item(anomaly: &Anomaly) -> Item {
+    let mut item = key(
+        anomaly_pk(anomaly.business_date),
+        anomaly.anomaly_id.clone(),
+    );
+    item.extend([
+        ("entity".to_owned(), s("anomaly")),
+        ("anomaly_id".to_owned(), s(anomaly.anomaly_id.as_str())),
+        ("kind".to_owned(), s(anomaly.kind.as_str())),
+        ("provider".to_owned(), s(anomaly.provider.as_str())),
+        (
+            "notification_id".to_owned(),
+            s(anomaly.notification_id.as_str()),
+        ),
+        ("order_id".to_owned(), s(anomaly.order_id.as_str())),
+        ("event".to_owned(), s(anomaly.event.as_str())),
+        ("amount_fen".to_owned(), n(anomaly.amount.fen())),
+        ("detail".to_owned(), s(anomaly.detail.as_str())),
+        (
+            "business_date".to_owned(),
+            s(anomaly.business_date.to_string()),
+        ),
+        ("created_at_ms".to_owned(), ms(anomaly.created_at)),
+    ]);
+    let optional = [
+        ("shop_id", anomaly.shop_id.as_ref().map(|x| s(x.as_str()))),
+        ("expected_fen", anomaly.expected.map(|m| n(m.fen()))),
+        ("provider_ref", anomaly.provider_ref.as_deref().map(s)),
+    ];
+    item.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
+    );
+    item
+}
+
+pub fn anomaly_from(item: &Item) -> Result<Anomaly, StoreError> {
+    Ok(Anomaly {
+        anomaly_id: get_s(item, "anomaly_id")?.to_owned(),
+        kind: parse(item, "kind", |t| AnomalyKind::parse(t).ok_or(()))?,
+        provider: parse(item, "provider", |t| Provider::parse(t).ok_or(()))?,
+        notification_id: parse(item, "notification_id", ProviderRef::parse)?,
+        shop_id: get_opt_parsed(item, "shop_id", ShopId::parse)?,
+        order_id: parse(item, "order_id", OrderId::parse)?,
+        event: get_s(item, "event")?.to_owned(),
+        amount: get_amount(item, "amount_fen")?,
+        expected: get_opt_i64(item, "expected_fen")?
+            .map(|f| Money::from_fen(f).ok_or_else(|| corrupt("expected_fen", item)))
+            .transpose()?,
+        provider_ref: get_opt_s(item, "provider_ref"),
+        detail: get_s(item, "detail")?.to_owned(),
+        business_date: parse(item, "business_date", BusinessDate::parse)?,
         created_at: get_time(item, "created_at_ms")?,
     })
 }

@@ -9,6 +9,7 @@
 //! returns with the cancellation (`ReturnValuesOnConditionCheckFailure`).
 
 mod codec;
+mod collection;
 mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,17 +26,18 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::payout::bounded_failure_reason;
 use qrpay_domain::rules::{latest_admissible_last_payout, MAX_LIVE_PAYOUTS_PER_ORDER};
 use qrpay_domain::{
-    evaluate_payout, BusinessDate, Device, DeviceId, LedgerEntry, Notice, OperatorId,
-    OperatorStanding, Order, OrderId, OrderStatus, Payout, PayoutAttempt, PayoutFacts, PayoutId,
-    PayoutQuota, PayoutRequest, PayoutStatus, Shop, ShopId, ShopSetup,
+    evaluate_payout, Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId,
+    LedgerEntry, Notice, OperatorId, OperatorStanding, Order, OrderId, OrderStatus, Payout,
+    PayoutAttempt, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, QrCode, QrId,
+    Shop, ShopId, ShopSetup,
 };
 
 pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
 use crate::{
-    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Page, PayoutError,
-    ReserveError, Reserved, Store, StoreError, Transition,
+    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Issued, Page, PayoutError,
+    ReserveError, Reserved, Revocation, Store, StoreError, Transition,
 };
 use codec::*;
 
@@ -654,29 +656,7 @@ impl Store for DynamoStore {
     }
 
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        self.trip();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(order_item(order)))
-            .condition_expression("attribute_not_exists(#PK)")
-            .set_expression_attribute_names(names(&[PK]))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service = err.into_service_error();
-                if service.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(StoreError::Unavailable(
-                        DisplayErrorContext(service).to_string(),
-                    ))
-                }
-            }
-        }
+        self.insert_order_items(order).await
     }
 
     async fn get_order(
@@ -1086,6 +1066,54 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable)?;
         out.items().iter().map(payout_from).collect()
+    }
+
+    async fn issue_qr(&self, code: &QrCode, order: Option<&Order>) -> Result<Issued, StoreError> {
+        self.issue_qr_code(code, order).await
+    }
+
+    async fn get_qr(&self, shop_id: &ShopId, qr_id: &QrId) -> Result<Option<QrCode>, StoreError> {
+        self.get(qr_key(shop_id, qr_id))
+            .await?
+            .as_ref()
+            .map(qr_from)
+            .transpose()
+    }
+
+    async fn revoke_qr(
+        &self,
+        shop_id: &ShopId,
+        qr_id: &QrId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Revocation>, StoreError> {
+        self.revoke_qr_code(shop_id, qr_id, now).await
+    }
+
+    async fn claim_nonce(
+        &self,
+        device_id: &DeviceId,
+        nonce: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.claim_pos_nonce(device_id, nonce, now, expires_at)
+            .await
+    }
+
+    async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.find_order_by_id(order_id).await
+    }
+
+    async fn apply_collection(
+        &self,
+        event: &CollectionEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        self.apply_collection_event(event, now).await
+    }
+
+    async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
+        self.anomalies_of(date).await
     }
 
     async fn shop_day_totals(

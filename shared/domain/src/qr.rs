@@ -1,0 +1,364 @@
+//! Collection QR codes (收款码, SPEC §3): static codes the buyer types an
+//! amount into, and dynamic codes for one order with a fixed amount that
+//! expire. Issuing is idempotent on `(shop, out_order_no)`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{DeviceId, OrderId, OutOrderNo, QrId, ShopId};
+use crate::instalment::InstalmentPlan;
+use crate::money::Amount;
+
+/// A dynamic code lives this long unless the request says otherwise.
+pub const DEFAULT_DYNAMIC_EXPIRY_S: i64 = 15 * 60;
+/// The longest any code may be asked to live: 90 days.
+pub const MAX_EXPIRY_S: i64 = 90 * 24 * 60 * 60;
+/// Longest description kept on a code and its order.
+pub const MAX_DESCRIPTION_CHARS: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QrKind {
+    Static,
+    Dynamic,
+}
+
+impl QrKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QrKind::Static => "static",
+            QrKind::Dynamic => "dynamic",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<QrKind> {
+        [QrKind::Static, QrKind::Dynamic]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// What is stored: expiry is not a stored state, it follows from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrState {
+    Active,
+    Revoked,
+    /// A dynamic code whose order was paid.
+    Used,
+}
+
+impl QrState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QrState::Active => "ACTIVE",
+            QrState::Revoked => "REVOKED",
+            QrState::Used => "USED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<QrState> {
+        [QrState::Active, QrState::Revoked, QrState::Used]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// What a reader is shown (API.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QrStatus {
+    Active,
+    Expired,
+    Revoked,
+    Used,
+}
+
+impl QrStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QrStatus::Active => "ACTIVE",
+            QrStatus::Expired => "EXPIRED",
+            QrStatus::Revoked => "REVOKED",
+            QrStatus::Used => "USED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrCode {
+    pub qr_id: QrId,
+    pub shop_id: ShopId,
+    pub kind: QrKind,
+    /// Dynamic codes: the order the code collects for.
+    pub order_id: Option<OrderId>,
+    pub out_order_no: Option<OutOrderNo>,
+    pub amount: Option<Amount>,
+    pub description: Option<String>,
+    pub device_id: Option<DeviceId>,
+    /// Monthly pay: the plan (dynamic) or just its periods (static; the plan
+    /// is made when the buyer's amount is known).
+    pub instalment_periods: Option<u8>,
+    pub instalment_plan: Option<InstalmentPlan>,
+    pub state: QrState,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The payment URL (with its signed token) and the EMV payload, as issued.
+    pub url: String,
+    pub emv: String,
+    /// Digest of the issuing parameters: a repeat with other parameters is a conflict.
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl QrCode {
+    pub fn status_at(&self, now: DateTime<Utc>) -> QrStatus {
+        match self.state {
+            QrState::Revoked => QrStatus::Revoked,
+            QrState::Used => QrStatus::Used,
+            QrState::Active if self.expires_at.is_some_and(|at| at <= now) => QrStatus::Expired,
+            QrState::Active => QrStatus::Active,
+        }
+    }
+
+    /// Whether a buyer may pay through this code now; the refusal otherwise.
+    pub fn check_payable(&self, now: DateTime<Utc>) -> Result<(), QrRefusal> {
+        match self.status_at(now) {
+            QrStatus::Active => Ok(()),
+            QrStatus::Expired => Err(QrRefusal::Expired),
+            QrStatus::Revoked => Err(QrRefusal::Revoked),
+            QrStatus::Used => Err(QrRefusal::Used),
+        }
+    }
+}
+
+/// Why a code cannot be paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QrRefusal {
+    #[error("this code has expired")]
+    Expired,
+    #[error("this code was revoked")]
+    Revoked,
+    #[error("this code's order is already paid")]
+    Used,
+}
+
+impl QrRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            QrRefusal::Expired => "QR_EXPIRED",
+            QrRefusal::Revoked => "QR_REVOKED",
+            QrRefusal::Used => "QR_USED",
+        }
+    }
+}
+
+/// A validated request to issue a code (API.md `POST …/qr-codes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrIssue {
+    pub kind: QrKind,
+    pub amount: Option<Amount>,
+    pub out_order_no: Option<OutOrderNo>,
+    pub description: Option<String>,
+    pub device_id: Option<DeviceId>,
+    pub expires_in_s: Option<i64>,
+    pub instalment_periods: Option<u8>,
+}
+
+/// A request that breaks the shape rules; `field` names the culprit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct QrIssueError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn issue_error(field: &'static str, message: &str) -> QrIssueError {
+    QrIssueError {
+        field,
+        message: message.to_owned(),
+    }
+}
+
+impl QrIssue {
+    /// Checks the combination of fields: a dynamic code needs an amount and an
+    /// `out_order_no`; a static one takes neither; expiry within 1 s..90 days.
+    pub fn validate(self) -> Result<QrIssue, QrIssueError> {
+        match self.kind {
+            QrKind::Dynamic if self.amount.is_none() => {
+                return Err(issue_error("amount", "a dynamic code needs an amount"))
+            }
+            QrKind::Dynamic if self.out_order_no.is_none() => {
+                return Err(issue_error(
+                    "out_order_no",
+                    "a dynamic code needs an out_order_no",
+                ))
+            }
+            QrKind::Static if self.amount.is_some() => {
+                return Err(issue_error(
+                    "amount",
+                    "a static code has no amount: the buyer enters it",
+                ))
+            }
+            QrKind::Static if self.out_order_no.is_some() => {
+                return Err(issue_error(
+                    "out_order_no",
+                    "a static code is not for one order",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(s) = self.expires_in_s {
+            if !(1..=MAX_EXPIRY_S).contains(&s) {
+                return Err(issue_error(
+                    "expires_in_s",
+                    "expires_in_s must be between 1 and 7776000 (90 days)",
+                ));
+            }
+        }
+        if let Some(d) = &self.description {
+            if d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(char::is_control) {
+                return Err(issue_error(
+                    "description",
+                    "description must be at most 128 characters, without control characters",
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// When a code issued now expires: dynamic codes always do.
+    pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let seconds = match (self.kind, self.expires_in_s) {
+            (_, Some(s)) => s,
+            (QrKind::Dynamic, None) => DEFAULT_DYNAMIC_EXPIRY_S,
+            (QrKind::Static, None) => return None,
+        };
+        Some(now + Duration::seconds(seconds))
+    }
+
+    /// Digest of everything that defines the code, to tell a repeat from a conflict.
+    pub fn fingerprint(&self) -> String {
+        let text = format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            self.kind.as_str(),
+            self.amount.map(|a| a.to_string()).unwrap_or_default(),
+            self.out_order_no.as_ref().map(|o| o.as_str()).unwrap_or(""),
+            self.description.as_deref().unwrap_or(""),
+            self.device_id.as_ref().map(|d| d.as_str()).unwrap_or(""),
+            self.expires_in_s.map(|s| s.to_string()).unwrap_or_default(),
+            self.instalment_periods
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+        );
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn dynamic() -> QrIssue {
+        QrIssue {
+            kind: QrKind::Dynamic,
+            amount: Some(Amount::parse("88.00").unwrap()),
+            out_order_no: Some(OutOrderNo::parse("A-1").unwrap()),
+            description: None,
+            device_id: None,
+            expires_in_s: None,
+            instalment_periods: None,
+        }
+    }
+
+    #[test]
+    fn dynamic_codes_need_amount_and_out_order_no_and_static_ones_take_neither() {
+        assert_eq!(
+            QrIssue {
+                amount: None,
+                ..dynamic()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "amount"
+        );
+        assert_eq!(
+            QrIssue {
+                out_order_no: None,
+                ..dynamic()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "out_order_no"
+        );
+        let stat = QrIssue {
+            kind: QrKind::Static,
+            ..dynamic()
+        };
+        assert_eq!(stat.clone().validate().unwrap_err().field, "amount");
+        assert_eq!(
+            QrIssue {
+                amount: None,
+                ..stat
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "out_order_no"
+        );
+    }
+
+    #[test]
+    fn expiry_defaults_to_15_minutes_and_is_at_most_90_days() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
+        assert_eq!(
+            dynamic().expires_at(now),
+            Some(now + Duration::seconds(900))
+        );
+        assert!(QrIssue {
+            expires_in_s: Some(MAX_EXPIRY_S),
+            ..dynamic()
+        }
+        .validate()
+        .is_ok());
+        assert_eq!(
+            QrIssue {
+                expires_in_s: Some(MAX_EXPIRY_S + 1),
+                ..dynamic()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "expires_in_s"
+        );
+        assert_eq!(
+            QrIssue {
+                expires_in_s: Some(0),
+                ..dynamic()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "expires_in_s"
+        );
+    }
+
+    #[test]
+    fn fingerprint_changes_with_any_parameter() {
+        let base = dynamic().fingerprint();
+        assert_eq!(base, dynamic().fingerprint());
+        let other_amount = QrIssue {
+            amount: Some(Amount::parse("88.01").unwrap()),
+            ..dynamic()
+        };
+        assert_ne!(base, other_amount.fingerprint());
+        let other_plan = QrIssue {
+            instalment_periods: Some(3),
+            ..dynamic()
+        };
+        assert_ne!(base, other_plan.fingerprint());
+    }
+}

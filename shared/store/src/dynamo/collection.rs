@@ -1,0 +1,431 @@
+//! Collection in DynamoDB: codes, POS nonces, and provider notices.
+//!
+//! A notice is applied as: one `TransactGetItems` (notification record,
+//! order pointer, movement record), one for the order and its shop, then
+//! [`decide`] and one `TransactWriteItems` that writes the decision on the
+//! conditions that the notification is new, the order's `revision` is the
+//! one read, every ledger movement is new and a debit fits the balance. Ten
+//! deliveries of one notice race to that transaction: one wins, the others
+//! find the notification written and change nothing.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Get, ReturnValuesOnConditionCheckFailure as OnFailure, TransactGetItem,
+    TransactWriteItem,
+};
+use chrono::{DateTime, Duration, Utc};
+use qrpay_domain::payment::decide;
+use qrpay_domain::{
+    Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, DeviceId, Effect, Order,
+    OrderId, OrderStatus, QrCode, QrId, QrState, ShopId,
+};
+
+use super::codec::*;
+use super::{build_error, names, unavailable, DynamoStore, UpdateParts, WriteOutcome};
+use crate::{Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS, NOTIFICATION_RETENTION_S};
+
+/// Placeholders for the values of a generated `SET` list.
+const PLACEHOLDERS: [&str; 16] = [
+    ":a0", ":a1", ":a2", ":a3", ":a4", ":a5", ":a6", ":a7", ":a8", ":a9", ":a10", ":a11", ":a12",
+    ":a13", ":a14", ":a15",
+];
+
+impl DynamoStore {
+    async fn transact_get(&self, keys: Vec<Item>) -> Result<Vec<Option<Item>>, StoreError> {
+        let gets = keys
+            .into_iter()
+            .map(|key| {
+                let get = Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(TransactGetItem::builder().get(get).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let count = gets.len();
+        self.trip();
+        let out = self
+            .client
+            .transact_get_items()
+            .set_transact_items(Some(gets))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let responses = out.responses();
+        Ok((0..count)
+            .map(|i| responses.get(i).and_then(|r| r.item()).cloned())
+            .collect())
+    }
+
+    /// The order, and a pointer so that it can be found by id alone; the
+    /// pointer claims the id across shops.
+    pub(super) fn order_items(&self, order: &Order) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut pointer = order_pointer_key(&order.order_id);
+        pointer.insert("shop_id".to_owned(), s(order.shop_id.as_str()));
+        Ok(vec![
+            self.put_new(order_item(order), OnFailure::None)?,
+            self.put_new(pointer, OnFailure::None)?,
+        ])
+    }
+
+    pub(super) async fn insert_order_items(&self, order: &Order) -> Result<bool, StoreError> {
+        match self.transact_write(self.order_items(order)?).await? {
+            WriteOutcome::Written => Ok(true),
+            WriteOutcome::Cancelled(_) => Ok(false),
+        }
+    }
+
+    pub(super) async fn issue_qr_code(
+        &self,
+        code: &QrCode,
+        order: Option<&Order>,
+    ) -> Result<Issued, StoreError> {
+        let mut items = vec![self.put_new(qr_item(code), OnFailure::None)?];
+        if let Some(no) = &code.out_order_no {
+            let mut claim = out_order_key(&code.shop_id, no);
+            claim.insert("qr_id".to_owned(), s(code.qr_id.as_str()));
+            claim.insert(FINGERPRINT.to_owned(), s(code.fingerprint.as_str()));
+            items.push(self.put_new(claim, OnFailure::AllOld)?);
+        }
+        if let Some(order) = order {
+            items.extend(self.order_items(order)?);
+        }
+        let reasons = match self.transact_write(items).await? {
+            WriteOutcome::Written => return Ok(Issued::Created(code.clone())),
+            WriteOutcome::Cancelled(reasons) => reasons,
+        };
+        let claimed = reasons
+            .get(1)
+            .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+            .and_then(|r| r.item());
+        let Some(claim) = claimed else {
+            return Err(StoreError::Contention);
+        };
+        let first_id = QrId::parse(get_s(claim, "qr_id")?)
+            .map_err(|_| StoreError::Corrupt("out_order_no claim qr_id".into()))?;
+        let first = self
+            .get(qr_key(&code.shop_id, &first_id))
+            .await?
+            .as_ref()
+            .map(qr_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt(format!("claim points at missing {first_id}")))?;
+        Ok(if first.fingerprint == code.fingerprint {
+            Issued::Replayed(first)
+        } else {
+            Issued::Conflict(first)
+        })
+    }
+
+    pub(super) async fn revoke_qr_code(
+        &self,
+        shop_id: &ShopId,
+        qr_id: &QrId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Revocation>, StoreError> {
+        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+            let Some(code) = self
+                .get(qr_key(shop_id, qr_id))
+                .await?
+                .as_ref()
+                .map(qr_from)
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            match code.state {
+                QrState::Used => return Ok(Some(Revocation::Used(code))),
+                QrState::Revoked => return Ok(Some(Revocation::AlreadyRevoked(code))),
+                QrState::Active => {}
+            }
+            let mut revoke = self.update(
+                qr_key(shop_id, qr_id),
+                "SET #qr_state = :revoked, #updated_at_ms = :now",
+                "#qr_state = :active",
+                &[QR_STATE, UPDATED_AT],
+            );
+            revoke.values = vec![
+                (":revoked", s(QrState::Revoked.as_str())),
+                (":active", s(QrState::Active.as_str())),
+                (":now", ms(now)),
+            ];
+            let mut items = vec![revoke.build(&self.table)?];
+            if let Some(order_id) = &code.order_id {
+                let order = self.get(order_key(shop_id, order_id)).await?;
+                let order = order.as_ref().map(order_from).transpose()?;
+                if let Some(order) = order.filter(|o| o.status == OrderStatus::Created) {
+                    // The unpaid order closes with its code, unless it moved meanwhile.
+                    let mut close = self.update(
+                        order_key(shop_id, order_id),
+                        "SET #order_status = :closed, #revision = :next, #updated_at_ms = :now",
+                        "#revision = :rev",
+                        &[ORDER_STATUS, REVISION, UPDATED_AT],
+                    );
+                    close.values = vec![
+                        (":closed", s(OrderStatus::Closed.as_str())),
+                        (":next", n(revision(order.revision + 1))),
+                        (":rev", n(revision(order.revision))),
+                        (":now", ms(now)),
+                    ];
+                    items.push(close.build(&self.table)?);
+                }
+            }
+            if let WriteOutcome::Written = self.transact_write(items).await? {
+                let revoked = QrCode {
+                    state: QrState::Revoked,
+                    updated_at: now,
+                    ..code
+                };
+                return Ok(Some(Revocation::Revoked(revoked)));
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    pub(super) async fn claim_pos_nonce(
+        &self,
+        device_id: &DeviceId,
+        nonce: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut item = nonce_key(device_id, nonce);
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(expires_at.timestamp()));
+        self.trip();
+        // TTL deletes lazily (up to days late): an expired claim counts as gone.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#PK) OR #expires_at_s < :now_s")
+            .set_expression_attribute_names(names(&[PK, TTL_ATTRIBUTE]))
+            .set_expression_attribute_values(super::values(vec![(":now_s", n(now.timestamp()))]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if service.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(StoreError::Unavailable(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(service).to_string(),
+                    ))
+                }
+            }
+        }
+    }
+
+    pub(super) async fn find_order_by_id(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        let Some(pointer) = self.get(order_pointer_key(order_id)).await? else {
+            return Ok(None);
+        };
+        let shop = ShopId::parse(get_s(&pointer, "shop_id")?)
+            .map_err(|_| StoreError::Corrupt("order pointer shop_id".into()))?;
+        self.get(order_key(&shop, order_id))
+            .await?
+            .as_ref()
+            .map(order_from)
+            .transpose()
+    }
+
+    pub(super) async fn apply_collection_event(
+        &self,
+        event: &CollectionEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        let notification = notification_key(event.provider, &event.notification_id);
+        let movement = event.movement_entry_id();
+        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+            let mut keys = vec![notification.clone(), order_pointer_key(&event.order_id)];
+            keys.extend(movement.as_deref().map(movement_key));
+            let first = self.transact_get(keys).await?;
+            if first[0].is_some() {
+                return Ok(Decision::AlreadyApplied);
+            }
+            let movement_recorded = first.get(2).is_some_and(Option::is_some);
+            let (order, shop) = match &first[1] {
+                Some(pointer) => {
+                    let shop_id = ShopId::parse(get_s(pointer, "shop_id")?)
+                        .map_err(|_| StoreError::Corrupt("order pointer shop_id".into()))?;
+                    let both = self
+                        .transact_get(vec![
+                            order_key(&shop_id, &event.order_id),
+                            shop_key(&shop_id),
+                        ])
+                        .await?;
+                    (
+                        both[0].as_ref().map(order_from).transpose()?,
+                        both[1].as_ref().map(shop_from).transpose()?,
+                    )
+                }
+                None => (None, None),
+            };
+            let facts = CollectionFacts {
+                order: order.as_ref(),
+                shop: shop.as_ref(),
+                movement_recorded,
+            };
+            let decision = decide(event, facts, now);
+            let mut items = vec![self.notification_item(event, now)?];
+            match &decision {
+                Decision::Apply(effect) => {
+                    let read = order.as_ref().map_or(0, |o| o.revision);
+                    items.extend(self.effect_items(effect, read)?);
+                }
+                Decision::Anomaly(anomaly) => items.push(self.anomaly_put(anomaly)?),
+                Decision::AlreadyApplied | Decision::NotYet(_) => return Ok(decision),
+            }
+            if let WriteOutcome::Written = self.transact_write(items).await? {
+                return Ok(decision);
+            }
+            // Something changed since the read (or the same notice won the
+            // race): read again and decide again.
+        }
+        Err(StoreError::Contention)
+    }
+
+    fn notification_item(
+        &self,
+        event: &CollectionEvent,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = notification_key(event.provider, &event.notification_id);
+        item.insert("order_id".to_owned(), s(event.order_id.as_str()));
+        item.insert("event".to_owned(), s(event.kind.name()));
+        item.insert("received_at_ms".to_owned(), ms(now));
+        let expires = now + Duration::seconds(NOTIFICATION_RETENTION_S);
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(expires.timestamp()));
+        self.put_new(item, OnFailure::None)
+    }
+
+    fn anomaly_put(&self, anomaly: &Anomaly) -> Result<TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(anomaly_item(anomaly)))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The writes of one applied notice, each conditioned on what was read.
+    fn effect_items(
+        &self,
+        effect: &Effect,
+        read_revision: u64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let order = &effect.order;
+        let mut items = vec![self.order_change(order, read_revision)?];
+        for entry in &effect.ledger {
+            items.push(self.put_new(ledger_item(entry), OnFailure::None)?);
+            items.push(self.put_new(movement_key(&entry.entry_id), OnFailure::None)?);
+        }
+        if effect.balance_change_fen != 0 {
+            let change = effect.balance_change_fen;
+            let mut balance = self.update(
+                shop_key(&order.shop_id),
+                "ADD #payout_balance_fen :change",
+                "#payout_balance_fen >= :debit",
+                &[BALANCE],
+            );
+            balance.values = vec![(":change", n(change)), (":debit", n((-change).max(0)))];
+            items.push(balance.build(&self.table)?);
+        }
+        if let Some(notice) = &effect.notice {
+            items.push(self.put_new(notice_item(notice), OnFailure::None)?);
+        }
+        if let Some(anomaly) = &effect.anomaly {
+            items.push(self.anomaly_put(anomaly)?);
+        }
+        if let Some(qr_id) = &effect.qr_used {
+            let mut used = self.update(
+                qr_key(&order.shop_id, qr_id),
+                "SET #qr_state = :used, #updated_at_ms = :now",
+                "attribute_exists(#qr_state)",
+                &[QR_STATE, UPDATED_AT],
+            );
+            used.values = vec![
+                (":used", s(QrState::Used.as_str())),
+                (":now", ms(order.updated_at)),
+            ];
+            items.push(used.build(&self.table)?);
+        }
+        Ok(items)
+    }
+
+    /// Sets the order's collection fields if its revision is still `read`.
+    fn order_change(&self, order: &Order, read: u64) -> Result<TransactWriteItem, StoreError> {
+        let attributes = order_collection_attributes(order);
+        if attributes.len() > PLACEHOLDERS.len() - 1 {
+            return Err(StoreError::Corrupt("too many order attributes".into()));
+        }
+        let attribute_names: Vec<String> =
+            attributes.iter().map(|(name, _)| name.clone()).collect();
+        let sets: Vec<String> = attribute_names
+            .iter()
+            .zip(PLACEHOLDERS)
+            .map(|(name, placeholder)| format!("#{name} = {placeholder}"))
+            .collect();
+        let mut all_names: Vec<&str> = attribute_names.iter().map(String::as_str).collect();
+        if !all_names.contains(&REVISION) {
+            all_names.push(REVISION);
+        }
+        let read_placeholder = PLACEHOLDERS[PLACEHOLDERS.len() - 1];
+        let mut parts = UpdateParts {
+            key: order_key(&order.shop_id, &order.order_id),
+            update: format!("SET {}", sets.join(", ")),
+            condition: format!("#{REVISION} = {read_placeholder}"),
+            names: names(&all_names),
+            values: Vec::new(),
+        };
+        parts.values = attributes
+            .into_iter()
+            .zip(PLACEHOLDERS)
+            .map(|((_, value), placeholder)| (placeholder, value))
+            .collect();
+        parts.values.push((read_placeholder, n(revision(read))));
+        parts.build(&self.table)
+    }
+
+    pub(super) async fn anomalies_of(
+        &self,
+        date: BusinessDate,
+    ) -> Result<Vec<Anomaly>, StoreError> {
+        let mut anomalies = Vec::new();
+        let mut start = None;
+        loop {
+            self.trip();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#PK = :pk")
+                .set_expression_attribute_names(names(&[PK]))
+                .set_expression_attribute_values(super::values(vec![(
+                    ":pk",
+                    AttributeValue::S(anomaly_pk(date)),
+                )]))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                anomalies.push(anomaly_from(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(anomalies);
+            }
+        }
+    }
+}
+
+fn revision(r: u64) -> i64 {
+    i64::try_from(r).unwrap_or(i64::MAX)
+}
