@@ -32,7 +32,7 @@ pub struct CollectionFacts<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Apply(Effect),
+    Apply(Box<Effect>),
     /// The same movement was applied before (a redelivery, or the same
     /// movement under another notification id): answer success, change nothing.
     AlreadyApplied,
@@ -355,14 +355,14 @@ fn decide_payment(
         let fee_id = format!("fee-{}-{txn}", event.provider);
         ledger.push(event.ledger_entry(order, LedgerKind::Fee, fee_id, fee, None, now));
     }
-    Decision::Apply(Effect {
+    Decision::Apply(Box::new(Effect {
         balance_change_fen: amount.fen() - shop_fee.fen(),
         qr_used: order.out_order_no.as_ref().and(order.qr_id.clone()),
         order: after,
         ledger,
         notice: None,
         anomaly: None,
-    })
+    }))
 }
 
 /// The index of a period in the order's plan, or the anomaly if it has none.
@@ -372,39 +372,39 @@ fn period_index(
     period: u8,
     amount: Amount,
     now: DateTime<Utc>,
-) -> Result<usize, Decision> {
+) -> Result<usize, Box<Decision>> {
     let Some(plan) = &order.instalment_plan else {
-        return Err(Decision::Anomaly(event.anomaly(
+        return Err(Box::new(Decision::Anomaly(event.anomaly(
             AnomalyKind::UnexpectedDeduction,
             Some(order),
             None,
             format!("order {} has no monthly-pay plan", order.order_id),
             now,
-        )));
+        ))));
     };
     let Some(due) = plan.period_amount(period) else {
-        return Err(Decision::Anomaly(event.anomaly(
+        return Err(Box::new(Decision::Anomaly(event.anomaly(
             AnomalyKind::UnexpectedDeduction,
             Some(order),
             None,
             format!("the plan has {} periods, not period {period}", plan.periods),
             now,
-        )));
+        ))));
     };
     if due != amount {
-        return Err(Decision::Anomaly(event.anomaly(
+        return Err(Box::new(Decision::Anomaly(event.anomaly(
             AnomalyKind::AmountMismatch,
             Some(order),
             Some(due.money()),
             format!("period {period} is {due}, the provider says {amount}"),
             now,
-        )));
+        ))));
     }
     if order.status == OrderStatus::Created || order.status == OrderStatus::Closed {
-        return Err(Decision::NotYet(format!(
+        return Err(Box::new(Decision::NotYet(format!(
             "order {} is not paid yet; deliver this again later",
             order.order_id
-        )));
+        ))));
     }
     Ok(usize::from(period) - 1)
 }
@@ -418,7 +418,7 @@ fn decide_deduction(
 ) -> Decision {
     let index = match period_index(event, order, period, amount, now) {
         Ok(i) => i,
-        Err(decision) => return decision,
+        Err(decision) => return *decision,
     };
     if order.deductions.get(index) == Some(&DeductionStatus::Deducted) {
         return Decision::Anomaly(event.anomaly(
@@ -443,14 +443,14 @@ fn decide_deduction(
         Some(period),
         now,
     );
-    Decision::Apply(Effect {
+    Decision::Apply(Box::new(Effect {
         order: after,
         ledger: vec![entry],
         balance_change_fen: 0,
         notice: None,
         anomaly: None,
         qr_used: None,
-    })
+    }))
 }
 
 fn decide_deduction_failure(
@@ -463,7 +463,7 @@ fn decide_deduction_failure(
 ) -> Decision {
     let index = match period_index(event, order, period, amount, now) {
         Ok(i) => i,
-        Err(decision) => return decision,
+        Err(decision) => return *decision,
     };
     if order.deductions.get(index) == Some(&DeductionStatus::Deducted) {
         return Decision::Anomaly(event.anomaly(
@@ -488,14 +488,14 @@ fn decide_deduction_failure(
         order_id: Some(order.order_id.clone()),
         created_at: now,
     };
-    Decision::Apply(Effect {
+    Decision::Apply(Box::new(Effect {
         order: after,
         ledger: Vec::new(),
         balance_change_fen: 0,
         notice: Some(notice),
         anomaly: None,
         qr_used: None,
-    })
+    }))
 }
 
 fn set_deduction(order: &mut Order, index: usize, status: DeductionStatus) {
@@ -547,12 +547,12 @@ fn decide_refund(
     });
     let entry_id = event.movement_entry_id().unwrap_or_default();
     let entry = event.ledger_entry(order, LedgerKind::Refund, entry_id, amount, None, now);
-    Decision::Apply(Effect {
+    Decision::Apply(Box::new(Effect {
         order: after,
         ledger: vec![entry],
         balance_change_fen: -debit_fen,
         notice: None,
         anomaly: shortfall,
         qr_used: None,
-    })
+    }))
 }

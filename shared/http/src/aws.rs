@@ -35,3 +35,13 @@ pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<qrpay_store::Dyn
 pub fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
 }
+
+/// A secret and, during a rotation, the previous one: `{name}` and
+/// `{name}_PREVIOUS` (SAM fills them from Secrets Manager). Current first.
+pub fn secrets(name: &str) -> Vec<qrpay_domain::Secret> {
+    [name.to_owned(), format!("{name}_PREVIOUS")]
+        .iter()
+        .filter_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        .map(qrpay_domain::Secret::new)
+        .collect()
+}

@@ -9,23 +9,43 @@ use crate::ApiError;
 
 /// The body as a JSON object, refusing more than `max_bytes`.
 pub fn json_object(req: &Request, max_bytes: usize) -> Result<Fields, ApiError> {
-    let bytes: &[u8] = match req.body() {
+    Fields::from_bytes(raw_body(req), max_bytes)
+}
+
+/// The request body's bytes exactly as received (signatures cover these).
+pub fn raw_body(req: &Request) -> &[u8] {
+    match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => &[],
-    };
-    if bytes.len() > max_bytes {
-        return Err(ApiError::too_large(max_bytes));
     }
-    if bytes.is_empty() {
-        return Err(ApiError::invalid("body", "a JSON object body is required"));
+}
+
+impl Fields {
+    /// A JSON object from raw bytes, refusing more than `max_bytes`.
+    pub fn from_bytes(bytes: &[u8], max_bytes: usize) -> Result<Fields, ApiError> {
+        Fields::parse(bytes, max_bytes)
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid("body", format!("body is not valid JSON: {e}")))?;
-    match value {
-        Value::Object(map) => Ok(Fields(map)),
-        _ => Err(ApiError::invalid("body", "body must be a JSON object")),
+
+    /// A JSON object already parsed (an IoT rule's event).
+    pub fn from_value(value: Value) -> Result<Fields, ApiError> {
+        match value {
+            Value::Object(map) => Ok(Fields(map)),
+            _ => Err(ApiError::invalid("body", "body must be a JSON object")),
+        }
+    }
+
+    fn parse(bytes: &[u8], max_bytes: usize) -> Result<Fields, ApiError> {
+        if bytes.len() > max_bytes {
+            return Err(ApiError::too_large(max_bytes));
+        }
+        if bytes.is_empty() {
+            return Err(ApiError::invalid("body", "a JSON object body is required"));
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::invalid("body", format!("body is not valid JSON: {e}")))?;
+        Fields::from_value(value)
     }
 }
 
@@ -113,6 +133,35 @@ impl Fields {
             Some(_) => Err(ApiError::invalid(
                 field,
                 format!("{field} must be a decimal string like \"12.30\""),
+            )),
+        }
+    }
+
+    /// An optional whole number within `range`.
+    pub fn optional_i64(
+        &self,
+        field: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, ApiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .filter(|v| range.contains(v))
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        field,
+                        format!(
+                            "{field} must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a whole number"),
             )),
         }
     }

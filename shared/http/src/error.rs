@@ -85,6 +85,17 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
+        let mut response = crate::json(self.status, &self.body());
+        if let Some(after) = self.retry_after_s {
+            if let Ok(value) = HeaderValue::from_str(&after.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+
+    /// `{"error": {"code", "message", ...}}`, as every error answer carries it.
+    pub fn body(&self) -> Value {
         let mut error = Map::new();
         error.insert("code".into(), json!(self.code));
         error.insert("message".into(), json!(self.message));
@@ -97,13 +108,7 @@ impl ApiError {
         if let Some(after) = self.retry_after_s {
             error.insert("retry_after_s".into(), json!(after));
         }
-        let mut response = crate::json(self.status, &json!({ "error": Value::Object(error) }));
-        if let Some(after) = self.retry_after_s {
-            if let Ok(value) = HeaderValue::from_str(&after.to_string()) {
-                response.headers_mut().insert(RETRY_AFTER, value);
-            }
-        }
-        response
+        json!({ "error": Value::Object(error) })
     }
 }
 

@@ -7,7 +7,7 @@ pub mod body;
 pub mod error;
 pub mod principal;
 
-pub use body::{json_object, Fields};
+pub use body::{json_object, raw_body, Fields};
 pub use error::ApiError;
 pub use principal::{principal, require_role, require_shop};
 

@@ -1,5 +1,10 @@
-//! The transfer port: how a payout worker pays a buyer back through a payment
-//! provider, and the sandbox provider that implements it in-process.
+//! Payment providers. The transfer port: how a payout worker pays a buyer
+//! back through a payment provider, and the sandbox provider that implements
+//! it in-process. And the providers' payment notices (SPEC §5): one
+//! `CallbackVerifier` per provider (`sandbox_notice`, `wechatpay`, `alipay`,
+//! `douyin`) turning a verified notice into a `CollectionEvent`, and the
+//! matching `NoticeSigner` that produces genuine notices for tests and the
+//! local stack.
 //!
 //! SPEC §4 "Execution rules": the payout id is the provider's idempotency key
 //! (`out_bill_no`), so a provider never moves money twice for one payout, and
@@ -10,9 +15,23 @@ use async_trait::async_trait;
 use qrpay_domain::{Amount, OrderId, PayoutId, ShopId};
 use serde::{Deserialize, Serialize};
 
+pub mod alipay;
 pub mod callback;
+pub mod douyin;
+pub mod keys;
+pub mod notice;
 pub mod sandbox;
+pub mod sandbox_notice;
 pub mod signature;
+pub mod wechatpay;
+
+pub use alipay::{AlipaySigner, AlipayVerifier};
+pub use douyin::{DouyinSigner, DouyinVerifier};
+pub use notice::{
+    Answer, CallbackError, CallbackVerifier, ConfigError, NoticeSigner, SignedNotice,
+};
+pub use sandbox_notice::{parse_sandbox_notice, SandboxNotice, SandboxSigner, SandboxVerifier};
+pub use wechatpay::{WechatpaySigner, WechatpayVerifier};
 
 pub use sandbox::{
     FaultsError, SandboxFaults, SandboxProvider, SandboxTransfer, SandboxTransferStatus,

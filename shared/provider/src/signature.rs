@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub const HEADER: &str = "qrpay-signature";
-/// How far a signature's time may be from ours.
-pub const TOLERANCE_S: i64 = 300;
+/// How far a signature's time may be from ours (one window for every provider).
+pub use crate::notice::TOLERANCE_S;
 /// Longest header accepted.
 const MAX_HEADER_LEN: usize = 1024;
 
@@ -60,7 +60,8 @@ pub fn verify(secrets: &[&str], header: &str, body: &[u8], now: i64) -> Result<(
     if tags.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_S {
+    // Saturating: a signed time near i64::MIN or MAX is stale, not a panic.
+    if now.saturating_sub(timestamp).unsigned_abs() > TOLERANCE_S.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let matches = secrets.iter().any(|secret| {
@@ -75,6 +76,17 @@ pub fn verify(secrets: &[&str], header: &str, body: &[u8], now: i64) -> Result<(
     } else {
         Err(SignatureError::Mismatch)
     }
+}
+
+/// The signed time (`t=`) of a header, when it has a readable one.
+pub fn signed_at(header: &str) -> Option<i64> {
+    if header.len() > MAX_HEADER_LEN {
+        return None;
+    }
+    header
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
 }
 
 #[cfg(test)]
@@ -130,6 +142,18 @@ mod tests {
                 Err(SignatureError::Malformed),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn extreme_signed_times_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MAX] {
+            let header = sign("s", t, b"body");
+            assert_eq!(
+                verify(&["s"], &header, b"body", NOW),
+                Err(SignatureError::Stale)
+            );
+            assert_eq!(signed_at(&header), Some(t));
         }
     }
 }

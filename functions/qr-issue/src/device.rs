@@ -1,0 +1,119 @@
+//! POS devices over HTTPS (API.md "POS devices", SPEC §3): every request is
+//! signed with the device's own secret over
+//! `METHOD \n PATH \n TIMESTAMP \n NONCE \n BODY`; the timestamp must be
+//! within 300 s of now and each nonce is accepted once.
+
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use lambda_http::Request;
+use qrpay_domain::{Device, DeviceId};
+use qrpay_http::{raw_body, ApiError};
+use sha2::Sha256;
+
+use crate::App;
+
+pub const DEVICE_HEADER: &str = "x-qrpay-device";
+pub const TIMESTAMP_HEADER: &str = "x-qrpay-timestamp";
+pub const NONCE_HEADER: &str = "x-qrpay-nonce";
+pub const SIGNATURE_HEADER: &str = "x-qrpay-signature";
+/// How far a request's timestamp may be from our clock, either way.
+pub const WINDOW_S: i64 = 300;
+/// A nonce is remembered until its timestamp can no longer pass the window.
+pub const NONCE_RETENTION_S: i64 = 2 * WINDOW_S;
+pub const NONCE_LEN: std::ops::RangeInclusive<usize> = 8..=64;
+
+/// The signature a device sends: lowercase hex HMAC-SHA256.
+pub fn sign(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    let mut mac = mac(secret);
+    mac.update(&message_head(method, path, timestamp, nonce));
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn mac(secret: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length; this cannot fail.
+    <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts any key length")
+}
+
+fn message_head(method: &str, path: &str, timestamp: i64, nonce: &str) -> Vec<u8> {
+    format!("{method}\n{path}\n{timestamp}\n{nonce}\n").into_bytes()
+}
+
+fn refused(reason: &str) -> ApiError {
+    ApiError::unauthenticated(format!("device request refused: {reason}"))
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Result<&'a str, ApiError> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| refused(&format!("the {name} header is required")))
+}
+
+fn nonce_ok(nonce: &str) -> bool {
+    NONCE_LEN.contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The device behind a signed request to `/devices/{path_device}/…`, or 401.
+pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result<Device, ApiError> {
+    let device_id = DeviceId::parse(path_device).map_err(|_| refused("unknown device"))?;
+    if header(req, DEVICE_HEADER)? != device_id.as_str() {
+        return Err(refused("X-Qrpay-Device does not match the path"));
+    }
+    let now = app.clock.now();
+    let timestamp: i64 = header(req, TIMESTAMP_HEADER)?
+        .parse()
+        .map_err(|_| refused("X-Qrpay-Timestamp must be unix seconds"))?;
+    if (now.timestamp() - timestamp).abs() > WINDOW_S {
+        return Err(refused("timestamp is more than 300 s from now"));
+    }
+    let nonce = header(req, NONCE_HEADER)?;
+    if !nonce_ok(nonce) {
+        return Err(refused(
+            "X-Qrpay-Nonce must be 8-64 characters of A-Z a-z 0-9 - _ .",
+        ));
+    }
+    let signature = hex::decode(header(req, SIGNATURE_HEADER)?)
+        .map_err(|_| refused("X-Qrpay-Signature must be hex"))?;
+    let Some(device) = app.store.get_device(&device_id).await? else {
+        tracing::warn!(device_id = %device_id, "request from an unregistered device");
+        return Err(refused("unknown device"));
+    };
+    let mut mac = mac(device.secret.expose().as_bytes());
+    mac.update(&message_head(
+        req.method().as_str(),
+        req.uri().path(),
+        timestamp,
+        nonce,
+    ));
+    mac.update(raw_body(req));
+    if mac.verify_slice(&signature).is_err() {
+        tracing::warn!(device_id = %device_id, "bad device signature");
+        return Err(refused("bad signature"));
+    }
+    let keep_until = claim_expiry(now, timestamp);
+    if !app
+        .store
+        .claim_nonce(&device_id, nonce, now, keep_until)
+        .await?
+    {
+        tracing::warn!(device_id = %device_id, "replayed device nonce");
+        return Err(refused("nonce already used"));
+    }
+    Ok(device)
+}
+
+fn claim_expiry(now: DateTime<Utc>, timestamp: i64) -> DateTime<Utc> {
+    let latest = now.timestamp().max(timestamp);
+    DateTime::from_timestamp(latest, 0).unwrap_or(now) + Duration::seconds(NONCE_RETENTION_S)
+}

@@ -1,0 +1,163 @@
+//! POS devices over AWS IoT Core (SPEC §3). The topic rule
+//! `SELECT topic() AS topic, topic(2) AS device_id, request_id, kind, amount,
+//! out_order_no, description, expires_in_s, instalments FROM 'pos/+/qr/request'`
+//! invokes this function: the device is the one the topic names (its
+//! certificate's policy pins it to its own topics), never one from the
+//! message body, which the rule does not even select. The answer goes back
+//! on `pos/{device_id}/qr/response` through the publish port.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use qrpay_domain::DeviceId;
+use qrpay_http::{ApiError, Fields};
+use serde_json::{json, Map, Value};
+
+use crate::issue::{issue, MAX_BODY_BYTES};
+use crate::App;
+
+/// Where answers are published: the IoT data plane in AWS, in process locally.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String>;
+}
+
+pub fn request_topic(device: &DeviceId) -> String {
+    format!("pos/{device}/qr/request")
+}
+
+pub fn response_topic(device: &DeviceId) -> String {
+    format!("pos/{device}/qr/response")
+}
+
+/// The device a request topic names, if it is one of ours.
+pub fn topic_device(topic: &str) -> Option<DeviceId> {
+    match topic.split('/').collect::<Vec<_>>().as_slice() {
+        ["pos", device, "qr", "request"] => DeviceId::parse(device).ok(),
+        _ => None,
+    }
+}
+
+/// The fields the rule adds; everything else is the device's request.
+const RULE_FIELDS: [&str; 3] = ["topic", "device_id", "request_id"];
+
+/// Handles one topic-rule event. `Err` only when no answer could be
+/// published (the invocation is then retried).
+pub async fn handle_iot(app: &App, event: Value) -> Result<(), String> {
+    let Value::Object(mut map) = event else {
+        return Err("IoT event is not a JSON object".into());
+    };
+    let topic = map.get("topic").and_then(Value::as_str).unwrap_or_default();
+    let Some(device_id) = topic_device(topic) else {
+        // Without a device there is nobody to answer: the rule is misconfigured.
+        tracing::error!(
+            alert = "IOT_RULE_MISCONFIGURED",
+            topic,
+            "event without a request topic"
+        );
+        return Err(format!(
+            "event topic {topic:?} is not pos/{{device}}/qr/request"
+        ));
+    };
+    if map.get("device_id").and_then(Value::as_str) != Some(device_id.as_str()) {
+        tracing::error!(
+            alert = "IOT_RULE_MISCONFIGURED",
+            topic,
+            "device_id differs from the topic"
+        );
+        return Err("device_id does not match the topic".into());
+    }
+    let request_id = map
+        .get("request_id")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty() && r.len() <= 64)
+        .map(str::to_owned);
+    for field in RULE_FIELDS {
+        map.remove(field);
+    }
+    let (status, body) = match answer(app, &device_id, map).await {
+        Ok(body) => (201, body),
+        Err(err) => (err.status.as_u16(), err.body()),
+    };
+    let reply = json!({"request_id": request_id, "status": status, "body": body});
+    let payload = serde_json::to_vec(&reply).map_err(|e| e.to_string())?;
+    app.publisher
+        .publish(&response_topic(&device_id), payload)
+        .await
+}
+
+async fn answer(
+    app: &App,
+    device_id: &DeviceId,
+    request: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let size = serde_json::to_vec(&request)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(MAX_BODY_BYTES));
+    }
+    // IoT rules select absent fields as absent; nulls are treated as absent too.
+    let fields = Fields::from_value(Value::Object(request))?;
+    let Some(device) = app.store.get_device(device_id).await? else {
+        return Err(ApiError::unauthenticated("this device is not registered"));
+    };
+    Ok(issue(app, &device.shop_id, &fields, Some(device_id))
+        .await?
+        .body)
+}
+
+/// The in-process publisher: keeps what was published, for the local stack
+/// and tests.
+#[derive(Default)]
+pub struct MemoryPublisher {
+    published: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl MemoryPublisher {
+    pub fn new() -> MemoryPublisher {
+        MemoryPublisher::default()
+    }
+
+    /// Everything published so far, oldest first, and forgets it.
+    pub fn take(&self) -> Vec<(String, Vec<u8>)> {
+        std::mem::take(&mut *self.published.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[async_trait]
+impl Publisher for MemoryPublisher {
+    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((topic.to_owned(), payload));
+        Ok(())
+    }
+}
+
+/// AWS IoT Core's data plane (`iot:Publish` on `pos/*/qr/response`).
+pub struct IotDataPublisher {
+    client: aws_sdk_iotdataplane::Client,
+}
+
+impl IotDataPublisher {
+    pub fn new(client: aws_sdk_iotdataplane::Client) -> IotDataPublisher {
+        IotDataPublisher { client }
+    }
+}
+
+#[async_trait]
+impl Publisher for IotDataPublisher {
+    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+        self.client
+            .publish()
+            .topic(topic)
+            .qos(1)
+            .payload(aws_sdk_iotdataplane::primitives::Blob::new(payload))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_iotdataplane::error::DisplayErrorContext(e).to_string())
+    }
+}

@@ -1,0 +1,196 @@
+//! `qr-issue`: collection codes (SPEC §3, API.md "Merchant" and "POS
+//! devices"). Merchants (JWT) and POS devices (HMAC over HTTPS, or IoT Core)
+//! issue static and dynamic codes through one issuing path; merchants read
+//! and revoke them and read orders; buyers open the payment link.
+
+pub mod device;
+pub mod iot;
+pub mod issue;
+pub mod lambda;
+pub mod pay;
+
+use std::sync::Arc;
+
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use qrpay_domain::time::rfc3339_beijing;
+use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
+use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError};
+use qrpay_qr::render;
+use qrpay_store::{Revocation, Store};
+use serde_json::json;
+
+pub use iot::{IotDataPublisher, MemoryPublisher, Publisher};
+use issue::{code_json, issue, plan_json, MAX_BODY_BYTES};
+
+/// Pixels per QR module in PNG images.
+pub const PNG_MODULE_PX: u32 = 8;
+
+/// What the function needs, built once per cold start.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Payment-token keys: the current one first, then the previous one
+    /// while a rotation is under way.
+    pub token_secrets: Vec<Secret>,
+    /// Where payment links point; the token follows as `/pay/{token}`.
+    pub pay_base_url: String,
+    pub publisher: Arc<dyn Publisher>,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    qrpay_http::respond(route(app, &req).await)
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this route",
+    )
+}
+
+fn path_id<T, E: std::fmt::Display>(parsed: Result<T, E>, field: &str) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    match (segments(&path).as_slice(), method) {
+        (["shops", shop, "qr-codes"], Method::POST) => {
+            let shop = require_shop(&principal(req)?, shop)?;
+            let fields = json_object(req, MAX_BODY_BYTES)?;
+            issued(issue(app, &shop, &fields, None).await?)
+        }
+        (["shops", shop, "qr-codes", qr], method) => {
+            let shop = require_shop(&principal(req)?, shop)?;
+            let qr = path_id(QrId::parse(qr), "qr_id")?;
+            match method {
+                Method::GET => get_code(app, &shop, &qr).await,
+                Method::DELETE => revoke(app, &shop, &qr).await,
+                _ => Err(method_not_allowed()),
+            }
+        }
+        (["shops", shop, "qr-codes", qr, "png"], Method::GET) => {
+            let shop = require_shop(&principal(req)?, shop)?;
+            png(app, &shop, &path_id(QrId::parse(qr), "qr_id")?).await
+        }
+        (["shops", shop, "orders", order], Method::GET) => {
+            let shop = require_shop(&principal(req)?, shop)?;
+            get_order(app, &shop, &path_id(OrderId::parse(order), "order_id")?).await
+        }
+        (["devices", device, "qr-codes"], Method::POST) => {
+            let device = device::authenticate(app, req, device).await?;
+            let fields = json_object(req, MAX_BODY_BYTES)?;
+            issued(issue(app, &device.shop_id, &fields, Some(&device.device_id)).await?)
+        }
+        (["pay", token], Method::GET) => pay::show(app, token).await,
+        (["pay", token], Method::POST) => pay::checkout(app, req, token).await,
+        (
+            ["shops", _, "qr-codes"]
+            | ["shops", _, "qr-codes", _, "png"]
+            | ["shops", _, "orders", _]
+            | ["devices", _, "qr-codes"]
+            | ["pay", _],
+            _,
+        ) => Err(method_not_allowed()),
+        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+    }
+}
+
+/// 201 with the code; a repeat of the same request says so in a header.
+fn issued(outcome: issue::IssueOutcome) -> Result<Response<Body>, ApiError> {
+    let mut response = json(StatusCode::CREATED, &outcome.body);
+    if outcome.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+async fn code_of(app: &App, shop: &ShopId, qr: &QrId) -> Result<qrpay_domain::QrCode, ApiError> {
+    app.store
+        .get_qr(shop, qr)
+        .await?
+        .ok_or_else(|| ApiError::not_found("QR_NOT_FOUND", "no such code in this shop"))
+}
+
+/// `GET /shops/{shop_id}/qr-codes/{qr_id}`
+async fn get_code(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, ApiError> {
+    let code = code_of(app, shop, qr).await?;
+    Ok(json(StatusCode::OK, &code_json(&code, app.clock.now())?))
+}
+
+/// `GET /shops/{shop_id}/qr-codes/{qr_id}/png`
+async fn png(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, ApiError> {
+    let code = code_of(app, shop, qr).await?;
+    let image = render::png(&code.url, PNG_MODULE_PX)
+        .map_err(|e| ApiError::internal(format!("QR render: {e}")))?;
+    let mut response = Response::new(Body::Binary(image));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    Ok(response)
+}
+
+/// `DELETE /shops/{shop_id}/qr-codes/{qr_id}`: revoked at once.
+async fn revoke(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, ApiError> {
+    match app.store.revoke_qr(shop, qr, app.clock.now()).await? {
+        Some(Revocation::Revoked(_) | Revocation::AlreadyRevoked(_)) => {
+            Ok(qrpay_http::empty(StatusCode::NO_CONTENT))
+        }
+        Some(Revocation::Used(_)) => Err(ApiError::conflict(
+            "INVALID_STATE",
+            "this code's order is paid; a used code cannot be revoked",
+        )),
+        None => Err(ApiError::not_found(
+            "QR_NOT_FOUND",
+            "no such code in this shop",
+        )),
+    }
+}
+
+/// `GET /shops/{shop_id}/orders/{order_id}`
+async fn get_order(app: &App, shop: &ShopId, order: &OrderId) -> Result<Response<Body>, ApiError> {
+    let order = app
+        .store
+        .get_order(shop, order)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order in this shop"))?;
+    Ok(json(StatusCode::OK, &order_json(&order)))
+}
+
+pub fn order_json(order: &Order) -> serde_json::Value {
+    json!({
+        "order_id": order.order_id,
+        "shop_id": order.shop_id,
+        "amount": order.amount.to_string(),
+        "paid_amount": order.paid_amount.to_string(),
+        "refunded_amount": order.refunded_amount.to_string(),
+        "status": order.status.as_str(),
+        "provider": order.provider.map(|p| p.as_str()),
+        "provider_txn_id": order.provider_txn_id.as_ref().map(|t| t.as_str()),
+        "qr_id": order.qr_id,
+        "out_order_no": order.out_order_no,
+        "description": order.description,
+        "instalment_plan": order.instalment_plan.as_ref().map(plan_json),
+        "deductions": order.deductions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+        "payer": order.payer_masked,
+        "paid_at": order.paid_at.map(rfc3339_beijing),
+        "payouts_live_total": order.payouts_live_total.to_string(),
+        "payouts_live_count": order.payouts_live_count,
+        "created_at": rfc3339_beijing(order.created_at),
+        "updated_at": rfc3339_beijing(order.updated_at),
+    })
+}
+
+/// The device a POS request path names (used by the local stack's router).
+pub fn device_of_path(path: &str) -> Option<DeviceId> {
+    match segments(path).as_slice() {
+        ["devices", device, "qr-codes"] => DeviceId::parse(device).ok(),
+        _ => None,
+    }
+}

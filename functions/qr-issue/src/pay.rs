@@ -1,0 +1,155 @@
+//! The buyer's side of a code: the payment link (`/pay/{token}`) that the
+//! QR image carries. The token is checked before anything is read; a code
+//! that is revoked, expired or used cannot be paid (SPEC §3).
+//!
+//! - `GET /pay/{token}`: what the buyer is about to pay.
+//! - `POST /pay/{token}` `{"amount"?}`: check out. A dynamic code gives its
+//!   order; a static code opens a new order for the amount the buyer typed.
+//!   The payment page then hands the order to the buyer's provider.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use qrpay_domain::instalment::plan;
+use qrpay_domain::time::rfc3339_beijing;
+use qrpay_domain::{Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, ShopId};
+use qrpay_http::{json, json_object, raw_body, ApiError};
+use qrpay_qr::token;
+use serde_json::{json, Value};
+
+use crate::issue::{instalment_error, plan_json};
+use crate::App;
+
+const MAX_BODY_BYTES: usize = 1024;
+
+fn not_found() -> ApiError {
+    ApiError::not_found("QR_NOT_FOUND", "no such payment code")
+}
+
+/// The code a payment token names, if the token is ours and untampered.
+async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
+    let secrets: Vec<&[u8]> = app
+        .token_secrets
+        .iter()
+        .map(|s| s.expose().as_bytes())
+        .collect();
+    let claims = token::verify(&secrets, signed).map_err(|e| {
+        tracing::warn!(error = %e, "payment token refused");
+        not_found()
+    })?;
+    let shop = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
+    let qr = QrId::parse(&claims.qr_id).map_err(|_| not_found())?;
+    app.store.get_qr(&shop, &qr).await?.ok_or_else(not_found)
+}
+
+fn refusal(r: QrRefusal) -> ApiError {
+    let status = match r {
+        QrRefusal::Used => StatusCode::CONFLICT,
+        QrRefusal::Expired | QrRefusal::Revoked => StatusCode::GONE,
+    };
+    ApiError::new(status, r.code(), r.to_string())
+}
+
+/// `GET /pay/{token}`
+pub async fn show(app: &App, signed: &str) -> Result<Response<Body>, ApiError> {
+    let code = code_of(app, signed).await?;
+    code.check_payable(app.clock.now()).map_err(refusal)?;
+    let mut body = json!({
+        "qr_id": code.qr_id,
+        "shop_id": code.shop_id,
+        "kind": code.kind,
+        "amount": code.amount.map(|a| a.to_string()),
+        "order_id": code.order_id,
+        "description": code.description,
+        "expires_at": code.expires_at.map(rfc3339_beijing),
+    });
+    if let (Some(plan), Value::Object(map)) = (&code.instalment_plan, &mut body) {
+        map.insert("instalment_plan".into(), plan_json(plan));
+    }
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `POST /pay/{token}`
+pub async fn checkout(app: &App, req: &Request, signed: &str) -> Result<Response<Body>, ApiError> {
+    let code = code_of(app, signed).await?;
+    let now = app.clock.now();
+    code.check_payable(now).map_err(refusal)?;
+    let typed = if raw_body(req).is_empty() {
+        None
+    } else {
+        let fields = json_object(req, MAX_BODY_BYTES)?;
+        fields.only(&["amount"])?;
+        fields.optional_amount("amount")?
+    };
+    match code.kind {
+        QrKind::Dynamic => dynamic_order(app, &code, typed).await,
+        QrKind::Static => static_order(app, &code, typed, now).await,
+    }
+}
+
+async fn dynamic_order(
+    app: &App,
+    code: &QrCode,
+    typed: Option<qrpay_domain::Amount>,
+) -> Result<Response<Body>, ApiError> {
+    if typed.is_some() && typed != code.amount {
+        return Err(ApiError::invalid(
+            "amount",
+            "this code is for a fixed amount",
+        ));
+    }
+    let order_id = code
+        .order_id
+        .as_ref()
+        .ok_or_else(|| ApiError::internal(format!("dynamic code {} has no order", code.qr_id)))?;
+    let order = app
+        .store
+        .get_order(&code.shop_id, order_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("order {order_id} of a code is missing")))?;
+    if order.status != OrderStatus::Created {
+        return Err(refusal(QrRefusal::Used));
+    }
+    Ok(json(StatusCode::OK, &checkout_json(&order)))
+}
+
+async fn static_order(
+    app: &App,
+    code: &QrCode,
+    typed: Option<qrpay_domain::Amount>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Response<Body>, ApiError> {
+    let amount = typed.ok_or_else(|| ApiError::invalid("amount", "enter the amount to pay"))?;
+    let instalment_plan = match code.instalment_periods {
+        None => None,
+        Some(periods) => {
+            let shop = app
+                .store
+                .get_shop(&code.shop_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
+            Some(plan(amount, periods, &shop.instalments).map_err(instalment_error)?)
+        }
+    };
+    let order = Order {
+        qr_id: Some(code.qr_id.clone()),
+        description: code.description.clone(),
+        ..Order::created(OrderId::generate(now), code.shop_id.clone(), amount, now)
+    }
+    .with_plan(instalment_plan);
+    if !app.store.insert_order(&order).await? {
+        return Err(ApiError::internal(format!(
+            "new order id {} collided",
+            order.order_id
+        )));
+    }
+    Ok(json(StatusCode::CREATED, &checkout_json(&order)))
+}
+
+fn checkout_json(order: &Order) -> Value {
+    json!({
+        "order_id": order.order_id,
+        "shop_id": order.shop_id,
+        "amount": order.amount.to_string(),
+        "instalment_plan": order.instalment_plan.as_ref().map(plan_json),
+    })
+}

@@ -1,0 +1,580 @@
+//! The qr-issue function called with the events in `events/qr-issue/`, on
+//! both stores: merchant codes, POS devices over HTTPS and IoT, the payment
+//! link, images and payloads.
+
+use std::sync::Arc;
+
+use qr_issue::device::sign;
+use qr_issue::{handle, App, MemoryPublisher};
+use qrpay_domain::{Device, DeviceId, OrderStatus, Secret, ShopId, TestClock};
+use qrpay_qr::emv;
+use qrpay_store::Store;
+use qrpay_tests::events::{Answer, Event};
+use qrpay_tests::world::morning;
+use qrpay_tests::World;
+use serde_json::{json, Value};
+
+const DYNAMIC: &str = "qr-issue/create-dynamic-qr.json";
+const STATIC: &str = "qr-issue/create-static-qr.json";
+const GET: &str = "qr-issue/get-qr.json";
+const REVOKE: &str = "qr-issue/revoke-qr.json";
+const ORDER: &str = "qr-issue/get-order.json";
+const POS: &str = "qr-issue/pos-create-qr.json";
+const PAY: &str = "qr-issue/pay-checkout.json";
+const POS_SECRET: &str = "pos-1-secret-0123456789";
+const BASE_URL: &str = "https://pay.qrpay.example";
+
+struct Harness {
+    app: App,
+    world: World,
+    clock: Arc<TestClock>,
+    publisher: Arc<MemoryPublisher>,
+}
+
+impl Harness {
+    /// shop-1 with the default monthly-pay terms and a POS device `pos-1`.
+    async fn new(store: Arc<dyn Store>) -> Harness {
+        let world = World::new(store.clone(), "15000.00", "0.00").await;
+        let device = Device {
+            device_id: DeviceId::parse("pos-1").unwrap(),
+            shop_id: world.shop.clone(),
+            secret: Secret::new(POS_SECRET.into()),
+            updated_at: morning(),
+        };
+        store.put_device(&device).await.unwrap();
+        let clock = Arc::new(TestClock::at(morning()));
+        let publisher = Arc::new(MemoryPublisher::new());
+        let app = App {
+            store,
+            clock: clock.clone(),
+            token_secrets: vec![Secret::new("token-secret-current".into())],
+            pay_base_url: BASE_URL.into(),
+            publisher: publisher.clone(),
+        };
+        Harness {
+            app,
+            world,
+            clock,
+            publisher,
+        }
+    }
+
+    async fn send(&self, event: Event) -> Answer {
+        Answer::from(handle(&self.app, event.request()).await)
+    }
+
+    async fn issue(&self, body: Value) -> Answer {
+        self.send(Event::fixture(DYNAMIC).json_body(body)).await
+    }
+
+    async fn get(&self, qr_id: &str) -> Answer {
+        let path = format!("/shops/shop-1/qr-codes/{qr_id}");
+        self.send(Event::fixture(GET).path(&path)).await
+    }
+
+    async fn order(&self, order_id: &str) -> Answer {
+        let path = format!("/shops/shop-1/orders/{order_id}");
+        self.send(Event::fixture(ORDER).path(&path)).await
+    }
+
+    /// The buyer opens the link (`GET`) or checks out (`POST`, optional amount).
+    async fn pay(&self, url: &str, method: &str, body: Option<Value>) -> Answer {
+        let path = url.strip_prefix(BASE_URL).expect("link on our base URL");
+        let event = Event::fixture(PAY).path(path).method(method);
+        let event = match body {
+            Some(b) => event.json_body(b),
+            None => event.no_body(),
+        };
+        self.send(event).await
+    }
+
+    /// A POS request signed with `secret` at `ts` with `nonce`.
+    async fn pos(&self, body: &Value, ts: i64, nonce: &str, secret: &str) -> Answer {
+        let text = body.to_string();
+        let path = "/devices/pos-1/qr-codes";
+        let signature = sign(secret.as_bytes(), "POST", path, ts, nonce, text.as_bytes());
+        let event = Event::fixture(POS)
+            .body(&text)
+            .header("x-qrpay-timestamp", &ts.to_string())
+            .header("x-qrpay-nonce", nonce)
+            .header("x-qrpay-signature", &signature);
+        self.send(event).await
+    }
+
+    fn now_s(&self) -> i64 {
+        use qrpay_domain::Clock;
+        self.clock.now().timestamp()
+    }
+}
+
+fn dynamic_body(no: &str, amount: &str) -> Value {
+    json!({"kind": "dynamic", "amount": amount, "out_order_no": no})
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(qrpay_tests::memory_port().await).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(qrpay_tests::dynamo_port().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_dynamic_code_with_a_plan_creates_its_order,
+    a_repeat_returns_the_same_code_and_other_parameters_conflict,
+    an_expired_code_cannot_be_paid,
+    a_revoked_code_cannot_be_paid_and_its_order_closes,
+    bad_requests_are_refused_and_create_nothing,
+    another_shop_is_forbidden,
+    pos_requests_need_a_good_fresh_signature_and_a_new_nonce,
+    iot_requests_are_answered_on_the_device_topic,
+    a_static_code_opens_an_order_for_the_typed_amount,
+    the_png_decodes_back_to_the_payment_link,
+);
+
+async fn a_dynamic_code_with_a_plan_creates_its_order(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.send(Event::fixture(DYNAMIC)).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let b = &a.body;
+    assert_eq!(b["kind"], "dynamic");
+    assert_eq!(b["status"], "ACTIVE");
+    assert_eq!(b["amount"], "300.00");
+    assert_eq!(b["out_order_no"], "POS-20260302-0001");
+    assert_eq!(b["expires_at"], "2026-03-02T10:15:00.000+08:00");
+    let url = b["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "{BASE_URL}/pay/v1.{}.shop-1.",
+            b["qr_id"].as_str().unwrap()
+        )),
+        "{url}"
+    );
+    // The EMV payload: dynamic, CNY, the amount, a valid CRC.
+    let payload = b["emv"].as_str().unwrap();
+    emv::verify_crc(payload).unwrap();
+    let tags: std::collections::HashMap<String, String> =
+        emv::decode(payload).unwrap().into_iter().collect();
+    assert_eq!(
+        (
+            tags["01"].as_str(),
+            tags["53"].as_str(),
+            tags["54"].as_str()
+        ),
+        ("12", "156", "300.00")
+    );
+    assert!(b["svg"].as_str().unwrap().starts_with("<svg"));
+    // 300.00 over 3 periods, the shop bears 2.30%: 100.00 each, fee 6.90.
+    let plan = &b["instalment_plan"];
+    assert_eq!(plan["periods"], 3);
+    assert_eq!(plan["fee_payer"], "shop");
+    assert_eq!(plan["fee"], "6.90");
+    assert_eq!(plan["first_amount"], "100.00");
+    assert_eq!(
+        plan["schedule"],
+        json!([
+            {"period": 1, "amount": "100.00"}, {"period": 2, "amount": "100.00"}, {"period": 3, "amount": "100.00"}
+        ])
+    );
+    let order = h.order(b["order_id"].as_str().unwrap()).await;
+    assert_eq!(order.status, 200);
+    assert_eq!(order.body["status"], "CREATED");
+    assert_eq!(order.body["amount"], "300.00");
+    assert_eq!(order.body["paid_amount"], "0.00");
+    assert_eq!(order.body["payouts_live_total"], "0.00");
+    assert_eq!(order.body["payouts_live_count"], 0);
+    assert_eq!(order.body["instalment_plan"], *plan);
+    assert_eq!(
+        order.body["deductions"],
+        json!(["PENDING", "PENDING", "PENDING"])
+    );
+    let fetched = h.get(b["qr_id"].as_str().unwrap()).await;
+    assert_eq!((fetched.status, &fetched.body["url"]), (200, &b["url"]));
+}
+
+async fn a_repeat_returns_the_same_code_and_other_parameters_conflict(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let first = h.issue(dynamic_body("A-1", "88.00")).await;
+    assert_eq!(first.status, 201);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    h.clock.advance_ms(5_000);
+    let again = h.issue(dynamic_body("A-1", "88.00")).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["qr_id"], first.body["qr_id"]);
+    assert_eq!(again.body["order_id"], first.body["order_id"]);
+    assert_eq!(again.body["url"], first.body["url"]);
+    let conflict = h.issue(dynamic_body("A-1", "88.01")).await;
+    assert_eq!(
+        (conflict.status, conflict.code()),
+        (409, "OUT_ORDER_NO_CONFLICT")
+    );
+    let with_plan = h.issue(json!({"kind": "dynamic", "amount": "88.00", "out_order_no": "A-1", "description": "x"})).await;
+    assert_eq!(with_plan.status, 409);
+}
+
+async fn an_expired_code_cannot_be_paid(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.issue(json!({"kind": "dynamic", "amount": "10.00", "out_order_no": "E-1", "expires_in_s": 60})).await;
+    let url = a.body["url"].as_str().unwrap().to_owned();
+    let qr = a.body["qr_id"].as_str().unwrap().to_owned();
+    assert_eq!(h.pay(&url, "GET", None).await.status, 200);
+    h.clock.advance_ms(59_999);
+    assert_eq!(h.get(&qr).await.body["status"], "ACTIVE");
+    h.clock.advance_ms(1);
+    assert_eq!(h.get(&qr).await.body["status"], "EXPIRED");
+    let show = h.pay(&url, "GET", None).await;
+    assert_eq!((show.status, show.code()), (410, "QR_EXPIRED"));
+    let checkout = h.pay(&url, "POST", None).await;
+    assert_eq!((checkout.status, checkout.code()), (410, "QR_EXPIRED"));
+}
+
+async fn a_revoked_code_cannot_be_paid_and_its_order_closes(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.issue(dynamic_body("R-1", "10.00")).await;
+    let url = a.body["url"].as_str().unwrap().to_owned();
+    let qr = a.body["qr_id"].as_str().unwrap().to_owned();
+    let path = format!("/shops/shop-1/qr-codes/{qr}");
+    let revoke = h.send(Event::fixture(REVOKE).path(&path)).await;
+    assert_eq!(revoke.status, 204);
+    assert_eq!(h.get(&qr).await.body["status"], "REVOKED");
+    let show = h.pay(&url, "GET", None).await;
+    assert_eq!((show.status, show.code()), (410, "QR_REVOKED"));
+    let order = h.order(a.body["order_id"].as_str().unwrap()).await;
+    assert_eq!(order.body["status"], "CLOSED");
+    assert_eq!(h.send(Event::fixture(REVOKE).path(&path)).await.status, 204);
+    let missing = h
+        .send(Event::fixture(REVOKE).path("/shops/shop-1/qr-codes/qr_missing"))
+        .await;
+    assert_eq!((missing.status, missing.code()), (404, "QR_NOT_FOUND"));
+    // A tampered link finds nothing.
+    let tampered = url.replace("shop-1", "shop-2");
+    assert_eq!(h.pay(&tampered, "GET", None).await.code(), "QR_NOT_FOUND");
+}
+
+async fn bad_requests_are_refused_and_create_nothing(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let cases = [
+        (
+            json!({"kind": "dynamic", "amount": "99.99", "out_order_no": "B-1", "instalments": {"periods": 3}}),
+            422,
+            "INSTALMENT_AMOUNT_TOO_LOW",
+            None,
+        ),
+        (
+            json!({"kind": "dynamic", "amount": "500.00", "out_order_no": "B-1", "instalments": {"periods": 4}}),
+            400,
+            "INVALID_REQUEST",
+            Some("instalments.periods"),
+        ),
+        (
+            json!({"kind": "static", "amount": "5.00"}),
+            400,
+            "INVALID_REQUEST",
+            Some("amount"),
+        ),
+        (
+            json!({"kind": "dynamic", "amount": "5.00"}),
+            400,
+            "INVALID_REQUEST",
+            Some("out_order_no"),
+        ),
+        (
+            json!({"kind": "dynamic", "out_order_no": "B-1"}),
+            400,
+            "INVALID_REQUEST",
+            Some("amount"),
+        ),
+        (
+            json!({"kind": "dynamic", "amount": "5.001", "out_order_no": "B-1"}),
+            400,
+            "INVALID_REQUEST",
+            Some("amount"),
+        ),
+        (
+            json!({"kind": "dynamic", "amount": 5, "out_order_no": "B-1"}),
+            400,
+            "INVALID_REQUEST",
+            Some("amount"),
+        ),
+        (
+            json!({"kind": "dynamic", "amount": "5.00", "out_order_no": "B 1"}),
+            400,
+            "INVALID_REQUEST",
+            Some("out_order_no"),
+        ),
+        (
+            json!({"kind": "dynamic", "amount": "5.00", "out_order_no": "B-1", "expires_in_s": 7_776_001}),
+            400,
+            "INVALID_REQUEST",
+            Some("expires_in_s"),
+        ),
+        (
+            json!({"kind": "flashy"}),
+            400,
+            "INVALID_REQUEST",
+            Some("kind"),
+        ),
+        (
+            json!({"kind": "static", "colour": "red"}),
+            400,
+            "INVALID_REQUEST",
+            Some("colour"),
+        ),
+        (
+            json!({"kind": "static", "device_id": "pos-9"}),
+            404,
+            "DEVICE_NOT_FOUND",
+            None,
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let a = h.issue(body.clone()).await;
+        assert_eq!((a.status, a.code()), (status, code), "{body} → {}", a.body);
+        if let Some(field) = field {
+            assert_eq!(a.body["error"]["field"], field, "{body}");
+        }
+    }
+    let garbage = h.send(Event::fixture(DYNAMIC).body("{not json")).await;
+    assert_eq!(
+        (garbage.status, garbage.body["error"]["field"].as_str()),
+        (400, Some("body"))
+    );
+    let huge = h
+        .send(Event::fixture(DYNAMIC).body(&"x".repeat(5000)))
+        .await;
+    assert_eq!(huge.status, 413);
+    // Nothing was claimed: B-1 is still free.
+    let ok = h.issue(dynamic_body("B-1", "5.00")).await;
+    assert_eq!(ok.status, 201);
+    assert!(ok.headers.get("idempotent-replayed").is_none());
+}
+
+async fn another_shop_is_forbidden(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let other = Event::fixture(DYNAMIC).claims("shop-2-owner", Some("shop-2"), "owner");
+    assert_eq!(h.send(other).await.status, 403);
+    assert_eq!(
+        h.send(Event::fixture(DYNAMIC).no_authorizer()).await.status,
+        401
+    );
+    let staff = Event::fixture(DYNAMIC).claims("shop-1-staff", Some("shop-1"), "staff");
+    assert_eq!(h.send(staff).await.status, 201);
+}
+
+async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let body = dynamic_body("TILL-1", "42.50");
+    let now = h.now_s();
+    let refused = [
+        (now - 301, "nonce-stale-01", POS_SECRET),
+        (now + 301, "nonce-future-1", POS_SECRET),
+        (now, "nonce-badkey-1", "wrong-secret-0123456789"),
+        (now, "short", POS_SECRET),
+    ];
+    for (ts, nonce, secret) in refused {
+        let a = h.pos(&body, ts, nonce, secret).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "UNAUTHENTICATED"),
+            "{ts} {nonce}"
+        );
+    }
+    // At the edge of the window, with the right key: accepted, bound to the device.
+    let ok = h.pos(&body, now - 300, "nonce-good-001", POS_SECRET).await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    assert_eq!(ok.body["device_id"], "pos-1");
+    assert_eq!(ok.body["shop_id"], "shop-1");
+    assert!(
+        ok.headers.get("idempotent-replayed").is_none(),
+        "refused requests issued nothing"
+    );
+    // The same nonce again, even freshly signed: refused.
+    let replay = h.pos(&body, now, "nonce-good-001", POS_SECRET).await;
+    assert_eq!((replay.status, replay.code()), (401, "UNAUTHENTICATED"));
+    // A tampered body breaks the signature.
+    let text = body.to_string();
+    let sig = sign(
+        POS_SECRET.as_bytes(),
+        "POST",
+        "/devices/pos-1/qr-codes",
+        now,
+        "nonce-tamper-1",
+        text.as_bytes(),
+    );
+    let tampered = Event::fixture(POS)
+        .body(&text.replace("42.50", "4.25"))
+        .header("x-qrpay-timestamp", &now.to_string())
+        .header("x-qrpay-nonce", "nonce-tamper-1")
+        .header("x-qrpay-signature", &sig);
+    assert_eq!(h.send(tampered).await.status, 401);
+    // Another device in the header, or a device that is not registered.
+    let other = Event::fixture(POS).header("x-qrpay-device", "pos-2");
+    assert_eq!(h.send(other).await.status, 401);
+    let unknown = Event::fixture(POS)
+        .path("/devices/pos-9/qr-codes")
+        .header("x-qrpay-device", "pos-9");
+    assert_eq!(h.send(unknown).await.status, 401);
+    // A device cannot issue for another device.
+    let for_other = json!({"kind": "static", "device_id": "pos-2"});
+    let a = h.pos(&for_other, now, "nonce-other-01", POS_SECRET).await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (400, Some("device_id"))
+    );
+}
+
+async fn iot_requests_are_answered_on_the_device_topic(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let event = Event::fixture("qr-issue/iot-qr-request.json")
+        .json()
+        .clone();
+    qr_issue::lambda::dispatch(&h.app, event.clone())
+        .await
+        .unwrap();
+    let published = h.publisher.take();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].0, "pos/pos-1/qr/response");
+    let reply: Value = serde_json::from_slice(&published[0].1).unwrap();
+    assert_eq!(reply["request_id"], "req-0001");
+    assert_eq!(reply["status"], 201);
+    assert_eq!(reply["body"]["device_id"], "pos-1");
+    assert_eq!(reply["body"]["shop_id"], "shop-1");
+    assert_eq!(reply["body"]["instalment_plan"]["first_amount"], "140.00");
+    // A bad request is answered on the topic too, with the error.
+    let mut bad = event.clone();
+    bad["amount"] = json!("1.00");
+    qr_issue::lambda::dispatch(&h.app, bad).await.unwrap();
+    let reply: Value = serde_json::from_slice(&h.publisher.take()[0].1).unwrap();
+    assert_eq!(
+        (
+            reply["status"].as_u64(),
+            reply["body"]["error"]["code"].as_str()
+        ),
+        (Some(422), Some("INSTALMENT_AMOUNT_TOO_LOW"))
+    );
+    // The device is the topic's: an event whose device_id disagrees is refused unanswered.
+    let mut forged = event.clone();
+    forged["device_id"] = json!("pos-2");
+    assert!(qr_issue::lambda::dispatch(&h.app, forged).await.is_err());
+    assert!(h.publisher.take().is_empty());
+    // An unregistered device gets a 401 on its own topic.
+    let mut stranger = event;
+    stranger["topic"] = json!("pos/pos-9/qr/request");
+    stranger["device_id"] = json!("pos-9");
+    qr_issue::lambda::dispatch(&h.app, stranger).await.unwrap();
+    let published = h.publisher.take();
+    assert_eq!(published[0].0, "pos/pos-9/qr/response");
+    let reply: Value = serde_json::from_slice(&published[0].1).unwrap();
+    assert_eq!(reply["status"], 401);
+    // The same entry point answers HTTP events as API Gateway expects.
+    let http = Event::fixture(STATIC).json().clone();
+    let out = qr_issue::lambda::dispatch(&h.app, http).await.unwrap();
+    assert_eq!(out["statusCode"], 201);
+}
+
+async fn a_static_code_opens_an_order_for_the_typed_amount(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.send(Event::fixture(STATIC)).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert!(a.body.get("order_id").is_none());
+    assert!(a.body.get("expires_at").is_none());
+    let url = a.body["url"].as_str().unwrap().to_owned();
+    let tags: std::collections::HashMap<String, String> =
+        emv::decode(a.body["emv"].as_str().unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(tags["01"], "11");
+    assert!(!tags.contains_key("54"), "a static payload has no amount");
+    let no_amount = h.pay(&url, "POST", None).await;
+    assert_eq!(
+        (no_amount.status, no_amount.body["error"]["field"].as_str()),
+        (400, Some("amount"))
+    );
+    let first = h.pay(&url, "POST", Some(json!({"amount": "25.00"}))).await;
+    let second = h.pay(&url, "POST", Some(json!({"amount": "8.00"}))).await;
+    assert_eq!((first.status, second.status), (201, 201));
+    assert_ne!(first.body["order_id"], second.body["order_id"]);
+    let order = h.order(first.body["order_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (order.body["status"].as_str(), order.body["amount"].as_str()),
+        (Some("CREATED"), Some("25.00"))
+    );
+    assert_eq!(order.body["qr_id"], a.body["qr_id"]);
+    // A static code offering monthly pay: the plan follows the typed amount.
+    let plan_code = h
+        .issue(json!({"kind": "static", "instalments": {"periods": 6}}))
+        .await;
+    let plan_url = plan_code.body["url"].as_str().unwrap().to_owned();
+    let low = h
+        .pay(&plan_url, "POST", Some(json!({"amount": "50.00"})))
+        .await;
+    assert_eq!((low.status, low.code()), (422, "INSTALMENT_AMOUNT_TOO_LOW"));
+    let ok = h
+        .pay(&plan_url, "POST", Some(json!({"amount": "600.00"})))
+        .await;
+    assert_eq!(ok.body["instalment_plan"]["first_amount"], "100.00");
+    // A dynamic code's checkout is its own order, for its own amount only.
+    let dynamic = h.issue(dynamic_body("D-1", "12.00")).await;
+    let d_url = dynamic.body["url"].as_str().unwrap().to_owned();
+    let checkout = h.pay(&d_url, "POST", None).await;
+    assert_eq!(
+        (checkout.status, &checkout.body["order_id"]),
+        (200, &dynamic.body["order_id"])
+    );
+    assert_eq!(
+        h.pay(&d_url, "POST", Some(json!({"amount": "1.00"})))
+            .await
+            .status,
+        400
+    );
+    let order = h
+        .world
+        .store
+        .get_order(
+            &ShopId::parse("shop-1").unwrap(),
+            &qrpay_domain::OrderId::parse(dynamic.body["order_id"].as_str().unwrap()).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Created);
+}
+
+async fn the_png_decodes_back_to_the_payment_link(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.issue(dynamic_body("P-1", "66.60")).await;
+    let qr = a.body["qr_id"].as_str().unwrap();
+    let path = format!("/shops/shop-1/qr-codes/{qr}/png");
+    let response = handle(&h.app, Event::fixture(GET).path(&path).request()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let lambda_http::Body::Binary(bytes) = response.body() else {
+        panic!("PNG body is binary");
+    };
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes.as_slice()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, text) = grids[0].decode().unwrap();
+    assert_eq!(text, a.body["url"].as_str().unwrap());
+}

@@ -1,0 +1,534 @@
+//! Alipay style notices (SPEC §5): an `application/x-www-form-urlencoded`
+//! body whose `sign` is RSA2 (SHA256withRSA, PKCS#1 v1.5, base64) over all
+//! other parameters except `sign_type`, empty values left out, sorted by key
+//! and joined `k=v&k=v` with the decoded values. The signature lives inside
+//! the body, so the form is split and percent-decoded (strict UTF-8, no
+//! duplicate keys) before it is verified; nothing is interpreted before.
+//!
+//! `notify_time` (`yyyy-MM-dd HH:mm:ss`, Beijing) must be within
+//! `TOLERANCE_S` of now, and `app_id` must be ours. Events read:
+//! - `notify_type=trade_status_sync`, `trade_status=TRADE_SUCCESS`, no
+//!   `out_biz_no`: a payment (`out_trade_no`, `trade_no`, `total_amount` yuan,
+//!   `gmt_payment`, and our optional `buyer_name` / `buyer_phone`).
+//! - the same with `out_biz_no` (the refund id; `trade_status` TRADE_SUCCESS,
+//!   or TRADE_CLOSED after a full refund): a refund of `send_back_fee` yuan at
+//!   `gmt_refund`; `refund_fee` is the cumulative refund, at least `send_back_fee`.
+//! - our extension `notify_type=instalment_deduct_sync`: `out_trade_no`,
+//!   `trade_no` (required when deducted), `period_no`, `deduct_amount` (yuan),
+//!   `deduct_status` SUCCESS|FAIL, `fail_reason` (FAIL), `gmt_deduct`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use percent_encoding::percent_decode_str;
+use qrpay_domain::{CollectionEvent, CollectionEventKind, Money, Payer, Provider};
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use sha2::Sha256;
+
+use crate::keys::{public_key_from_text, KeyError};
+use crate::notice::{
+    amount_from_yuan, check_body, check_config_id, check_fresh, check_key_count, in_beijing,
+    order_id, payer_detail, period, provider_ref, quoted, reason, Answer, CallbackError,
+    CallbackVerifier, ConfigError, NoticeSigner, SignedNotice, MAX_PAYER_NAME_CHARS,
+    MAX_PAYER_PHONE_CHARS,
+};
+
+pub const TRADE_STATUS_SYNC: &str = "trade_status_sync";
+pub const INSTALMENT_DEDUCT_SYNC: &str = "instalment_deduct_sync";
+pub const SIGN_TYPE_RSA2: &str = "RSA2";
+
+const TRADE_SUCCESS: &str = "TRADE_SUCCESS";
+const TRADE_CLOSED: &str = "TRADE_CLOSED";
+const DEDUCT_SUCCESS: &str = "SUCCESS";
+const DEDUCT_FAIL: &str = "FAIL";
+const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
+/// Alipay's times: Beijing wall clock, seconds (refund times add `.SSS`).
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+const MAX_PARAMS: usize = 64;
+const MAX_TIME_TEXT: usize = 32;
+
+type Params = BTreeMap<String, String>;
+
+// ---- our side ----------------------------------------------------------------------
+
+/// Verifies Alipay notices for one app (`app_id`).
+#[derive(Clone)]
+pub struct AlipayVerifier {
+    app_id: String,
+    /// Alipay's public keys, current first.
+    keys: Vec<VerifyingKey<Sha256>>,
+}
+
+impl fmt::Debug for AlipayVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlipayVerifier")
+            .field("app_id", &self.app_id)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl AlipayVerifier {
+    /// `alipay_public_keys`: Alipay's keys (not the app's), current first.
+    pub fn new(
+        app_id: &str,
+        alipay_public_keys: Vec<RsaPublicKey>,
+    ) -> Result<AlipayVerifier, ConfigError> {
+        check_config_id("app_id", app_id)?;
+        check_key_count("alipay_public_keys", &alipay_public_keys)?;
+        Ok(AlipayVerifier {
+            app_id: app_id.to_owned(),
+            keys: alipay_public_keys
+                .into_iter()
+                .map(VerifyingKey::new)
+                .collect(),
+        })
+    }
+
+    /// As `new`, with each key as PEM or the bare base64 Alipay's console shows.
+    pub fn from_pem(
+        app_id: &str,
+        alipay_public_keys: &[&str],
+    ) -> Result<AlipayVerifier, ConfigError> {
+        let keys = alipay_public_keys
+            .iter()
+            .map(|pem| public_key_from_text(pem))
+            .collect::<Result<Vec<_>, KeyError>>()?;
+        AlipayVerifier::new(app_id, keys)
+    }
+
+    fn check_signature(&self, params: &Params) -> Result<(), CallbackError> {
+        let sign = optional(params, "sign")
+            .ok_or_else(|| CallbackError::Unsigned("sign is missing".into()))?;
+        match optional(params, "sign_type") {
+            None => return Err(CallbackError::Unsigned("sign_type is missing".into())),
+            Some(SIGN_TYPE_RSA2) => {}
+            Some(other) => {
+                return Err(CallbackError::BadSignature(format!(
+                    "sign_type must be RSA2, not {}",
+                    quoted(other)
+                )))
+            }
+        }
+        let signature = STANDARD
+            .decode(sign)
+            .ok()
+            .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
+            .ok_or_else(|| CallbackError::Unsigned("sign is not base64".into()))?;
+        let content = signing_content(params);
+        if self
+            .keys
+            .iter()
+            .any(|key| key.verify(content.as_bytes(), &signature).is_ok())
+        {
+            Ok(())
+        } else {
+            Err(CallbackError::BadSignature(
+                "does not match any Alipay public key".into(),
+            ))
+        }
+    }
+}
+
+impl CallbackVerifier for AlipayVerifier {
+    fn provider(&self) -> Provider {
+        Provider::Alipay
+    }
+
+    fn verify(
+        &self,
+        _headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<CollectionEvent, CallbackError> {
+        check_body(body)?;
+        let params = parse_form(body)?;
+        self.check_signature(&params)?;
+        let notify_time = beijing_time("notify_time", required(&params, "notify_time")?)?;
+        check_fresh(notify_time.timestamp(), now)?;
+        if required(&params, "app_id")? != self.app_id {
+            return Err(CallbackError::WrongMerchant);
+        }
+        if let Some(charset) = optional(&params, "charset") {
+            if !charset.eq_ignore_ascii_case("utf-8") {
+                return Err(CallbackError::Unsupported(format!(
+                    "charset {}",
+                    quoted(charset)
+                )));
+            }
+        }
+        let notification_id = provider_ref("notify_id", required(&params, "notify_id")?)?;
+        let (kind, occurred_at) = match required(&params, "notify_type")? {
+            TRADE_STATUS_SYNC => trade_status(&params)?,
+            INSTALMENT_DEDUCT_SYNC => instalment(&params)?,
+            other => {
+                return Err(CallbackError::Unsupported(format!(
+                    "notify_type {}",
+                    quoted(other)
+                )))
+            }
+        };
+        Ok(CollectionEvent {
+            provider: Provider::Alipay,
+            notification_id,
+            order_id: order_id("out_trade_no", required(&params, "out_trade_no")?)?,
+            kind,
+            occurred_at,
+        })
+    }
+
+    fn success(&self) -> Answer {
+        Answer {
+            status: 200,
+            content_type: "text/plain",
+            body: "success".into(),
+        }
+    }
+
+    /// Alipay reads anything but `success` as a failure and redelivers.
+    fn failure(&self, _message: &str, status: u16) -> Answer {
+        Answer {
+            status,
+            content_type: "text/plain",
+            body: "fail".into(),
+        }
+    }
+}
+
+fn trade_status(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), CallbackError> {
+    let status = required(params, "trade_status")?;
+    match (status, optional(params, "out_biz_no")) {
+        (TRADE_SUCCESS, None) => payment(params),
+        (TRADE_SUCCESS | TRADE_CLOSED, Some(refund_id)) => refund(params, refund_id),
+        (other, _) => Err(CallbackError::Unsupported(format!(
+            "trade_status {}",
+            quoted(other)
+        ))),
+    }
+}
+
+fn payment(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), CallbackError> {
+    let payer = Payer {
+        name: payer_detail(
+            "buyer_name",
+            optional(params, "buyer_name"),
+            MAX_PAYER_NAME_CHARS,
+        )?,
+        phone: payer_detail(
+            "buyer_phone",
+            optional(params, "buyer_phone"),
+            MAX_PAYER_PHONE_CHARS,
+        )?,
+    };
+    let kind = CollectionEventKind::PaymentSucceeded {
+        provider_txn_id: provider_ref("trade_no", required(params, "trade_no")?)?,
+        amount: amount_from_yuan("total_amount", required(params, "total_amount")?)?,
+        payer: (payer != Payer::default()).then_some(payer),
+    };
+    Ok((
+        kind,
+        beijing_time("gmt_payment", required(params, "gmt_payment")?)?,
+    ))
+}
+
+fn refund(
+    params: &Params,
+    refund_id: &str,
+) -> Result<(CollectionEventKind, DateTime<Utc>), CallbackError> {
+    let amount = amount_from_yuan("send_back_fee", required(params, "send_back_fee")?)?;
+    let money = |field: &str| -> Result<Option<Money>, CallbackError> {
+        optional(params, field)
+            .map(|text| {
+                Money::parse(text).map_err(|e| CallbackError::Malformed(format!("{field}: {e}")))
+            })
+            .transpose()
+    };
+    let refunded = money("refund_fee")?
+        .ok_or_else(|| CallbackError::malformed("missing parameter `refund_fee`"))?;
+    if refunded < amount.money() {
+        return Err(CallbackError::malformed(
+            "refund_fee (cumulative) is below send_back_fee",
+        ));
+    }
+    if money("total_amount")?.is_some_and(|total| total < refunded) {
+        return Err(CallbackError::malformed("refund_fee is above total_amount"));
+    }
+    let kind = CollectionEventKind::RefundSucceeded {
+        refund_id: provider_ref("out_biz_no", refund_id)?,
+        amount,
+    };
+    Ok((
+        kind,
+        beijing_time("gmt_refund", required(params, "gmt_refund")?)?,
+    ))
+}
+
+fn instalment(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), CallbackError> {
+    let period_no = required(params, "period_no")?;
+    let period_no = period_no
+        .parse::<u8>()
+        .ok()
+        .filter(|_| period_no.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| CallbackError::malformed("period_no must be a number 1-255"))?;
+    let period = period("period_no", period_no)?;
+    let amount = amount_from_yuan("deduct_amount", required(params, "deduct_amount")?)?;
+    let kind = match required(params, "deduct_status")? {
+        DEDUCT_SUCCESS => CollectionEventKind::InstalmentDeducted {
+            provider_txn_id: provider_ref("trade_no", required(params, "trade_no")?)?,
+            period,
+            amount,
+        },
+        DEDUCT_FAIL => CollectionEventKind::InstalmentDeductionFailed {
+            period,
+            amount,
+            reason: reason(optional(params, "fail_reason")),
+        },
+        other => {
+            return Err(CallbackError::Malformed(format!(
+                "deduct_status must be SUCCESS or FAIL, not {}",
+                quoted(other)
+            )))
+        }
+    };
+    Ok((
+        kind,
+        beijing_time("gmt_deduct", required(params, "gmt_deduct")?)?,
+    ))
+}
+
+/// Splits and decodes the form: strict UTF-8, no duplicate keys (what is
+/// signed and what is read must be the same values), at most `MAX_PARAMS`.
+fn parse_form(body: &[u8]) -> Result<Params, CallbackError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| CallbackError::malformed("body is not UTF-8 form data"))?;
+    let mut params = Params::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        if params.len() == MAX_PARAMS {
+            return Err(CallbackError::Malformed(format!(
+                "more than {MAX_PARAMS} parameters"
+            )));
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = form_decode(key)?;
+        if key.is_empty() {
+            return Err(CallbackError::malformed("a parameter has no name"));
+        }
+        if params.contains_key(&key) {
+            return Err(CallbackError::Malformed(format!(
+                "parameter {} appears twice",
+                quoted(&key)
+            )));
+        }
+        let value = form_decode(value)?;
+        params.insert(key, value);
+    }
+    Ok(params)
+}
+
+fn form_decode(text: &str) -> Result<String, CallbackError> {
+    let spaced = text.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|value| value.into_owned())
+        .map_err(|_| CallbackError::malformed("a parameter is not UTF-8 (charset must be utf-8)"))
+}
+
+/// What Alipay signs: every parameter but `sign` and `sign_type`, empty
+/// values left out, sorted by key (a `BTreeMap` iterates in byte order).
+fn signing_content(params: &Params) -> String {
+    params
+        .iter()
+        .filter(|(k, v)| *k != "sign" && *k != "sign_type" && !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A present, non-empty parameter.
+fn optional<'p>(params: &'p Params, key: &str) -> Option<&'p str> {
+    params
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+fn required<'p>(params: &'p Params, key: &str) -> Result<&'p str, CallbackError> {
+    optional(params, key)
+        .ok_or_else(|| CallbackError::Malformed(format!("missing parameter `{key}`")))
+}
+
+/// A Beijing wall-clock time, `yyyy-MM-dd HH:mm:ss` with optional fraction.
+fn beijing_time(field: &str, text: &str) -> Result<DateTime<Utc>, CallbackError> {
+    let bad = || CallbackError::Malformed(format!("{field} must be yyyy-MM-dd HH:mm:ss"));
+    if text.len() > MAX_TIME_TEXT {
+        return Err(bad());
+    }
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map_err(|_| bad())?;
+    Shanghai
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(bad)
+}
+
+// ---- the provider's side -----------------------------------------------------------
+
+/// Produces genuine Alipay notices for one app, signed with Alipay's private key.
+#[derive(Clone)]
+pub struct AlipaySigner {
+    app_id: String,
+    key: SigningKey<Sha256>,
+}
+
+impl fmt::Debug for AlipaySigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlipaySigner")
+            .field("app_id", &self.app_id)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+impl AlipaySigner {
+    pub fn new(
+        app_id: &str,
+        alipay_private_key: RsaPrivateKey,
+    ) -> Result<AlipaySigner, ConfigError> {
+        check_config_id("app_id", app_id)?;
+        Ok(AlipaySigner {
+            app_id: app_id.to_owned(),
+            key: SigningKey::new(alipay_private_key),
+        })
+    }
+
+    /// Signs any parameters as Alipay does and encodes the form body. Tests
+    /// use it to build notices the typed events cannot express.
+    pub fn sign_params(&self, params: &[(&str, &str)]) -> SignedNotice {
+        let mut params: Params = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        params.remove("sign");
+        let content = signing_content(&params);
+        let signature = self
+            .key
+            .sign_with_rng(&mut aes_gcm::aead::OsRng, content.as_bytes());
+        params.insert("sign".into(), STANDARD.encode(signature.to_bytes()));
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        SignedNotice {
+            headers: Vec::new(),
+            content_type: FORM,
+            body: body.into_bytes(),
+        }
+    }
+}
+
+impl NoticeSigner for AlipaySigner {
+    fn provider(&self) -> Provider {
+        Provider::Alipay
+    }
+
+    fn sign(&self, event: &CollectionEvent, now: DateTime<Utc>) -> SignedNotice {
+        let at = in_beijing(event.occurred_at);
+        let mut params: Vec<(&str, String)> = vec![
+            (
+                "notify_time",
+                in_beijing(now).format(TIME_FORMAT).to_string(),
+            ),
+            ("notify_id", event.notification_id.to_string()),
+            ("app_id", self.app_id.clone()),
+            ("charset", "utf-8".into()),
+            ("version", "1.0".into()),
+            ("sign_type", SIGN_TYPE_RSA2.into()),
+            ("out_trade_no", event.order_id.to_string()),
+        ];
+        match &event.kind {
+            CollectionEventKind::PaymentSucceeded {
+                provider_txn_id,
+                amount,
+                payer,
+            } => {
+                params.extend([
+                    ("notify_type", TRADE_STATUS_SYNC.into()),
+                    ("trade_status", TRADE_SUCCESS.into()),
+                    ("trade_no", provider_txn_id.to_string()),
+                    ("total_amount", amount.to_string()),
+                    ("gmt_payment", at.format(TIME_FORMAT).to_string()),
+                ]);
+                let payer = payer.clone().unwrap_or_default();
+                params.extend(payer.name.map(|name| ("buyer_name", name)));
+                params.extend(payer.phone.map(|phone| ("buyer_phone", phone)));
+            }
+            CollectionEventKind::RefundSucceeded { refund_id, amount } => params.extend([
+                ("notify_type", TRADE_STATUS_SYNC.into()),
+                ("trade_status", TRADE_SUCCESS.into()),
+                ("out_biz_no", refund_id.to_string()),
+                ("refund_fee", amount.to_string()),
+                ("send_back_fee", amount.to_string()),
+                ("gmt_refund", at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
+            ]),
+            CollectionEventKind::InstalmentDeducted {
+                provider_txn_id,
+                period,
+                amount,
+            } => params.extend([
+                ("notify_type", INSTALMENT_DEDUCT_SYNC.into()),
+                ("trade_no", provider_txn_id.to_string()),
+                ("period_no", period.to_string()),
+                ("deduct_amount", amount.to_string()),
+                ("deduct_status", DEDUCT_SUCCESS.into()),
+                ("gmt_deduct", at.format(TIME_FORMAT).to_string()),
+            ]),
+            CollectionEventKind::InstalmentDeductionFailed {
+                period,
+                amount,
+                reason,
+            } => params.extend([
+                ("notify_type", INSTALMENT_DEDUCT_SYNC.into()),
+                ("period_no", period.to_string()),
+                ("deduct_amount", amount.to_string()),
+                ("deduct_status", DEDUCT_FAIL.into()),
+                ("fail_reason", reason.clone()),
+                ("gmt_deduct", at.format(TIME_FORMAT).to_string()),
+            ]),
+        }
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.sign_params(&pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_content_is_sorted_without_sign_sign_type_or_empty_values() {
+        let params = parse_form(b"b=2&sign=xx&a=1+2&sign_type=RSA2&c=&d=%E5%BC%A0").unwrap();
+        assert_eq!(signing_content(&params), "a=1 2&b=2&d=张");
+    }
+
+    #[test]
+    fn times_are_beijing_with_an_optional_fraction() {
+        let t = beijing_time("t", "2026-03-01 10:00:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-03-01T02:00:00+00:00");
+        let t = beijing_time("t", "2026-03-01 10:00:00.543").unwrap();
+        assert_eq!(t.timestamp(), 1_772_330_400);
+        assert!(beijing_time("t", "2026-03-01T10:00:00").is_err());
+        assert!(beijing_time("t", "2026-02-30 10:00:00").is_err());
+    }
+
+    #[test]
+    fn forms_refuse_duplicates_and_non_utf8() {
+        assert!(parse_form(b"a=1&a=1").is_err());
+        assert!(parse_form(b"a=%D5%C5").is_err());
+        assert!(parse_form(b"=1").is_err());
+    }
+}

@@ -1,0 +1,505 @@
+//! Douyin Pay style notices (SPEC §5). JSON body
+//! `{"timestamp":"<unix s>","nonce","msg":"<JSON string>","msg_signature","type"}`
+//! where `msg_signature` is the lowercase hex SHA1 of the concatenation of
+//! token, timestamp, nonce and msg sorted as strings. The signature covers
+//! the `msg` string, so the envelope is read, verified, and only then is
+//! `msg` parsed. `type` is `payment`, `refund`, or our extension `instalment`:
+//!
+//! - payment `{"appid","cp_orderno","cp_extra","way","payment_order_no",
+//!   "total_amount"(fen),"status":"SUCCESS","seller_uid","paid_at"(unix s),"order_id"}`
+//! - refund `{"appid","cp_orderno","cp_refundno","refund_amount"(fen),
+//!   "status":"SUCCESS","refunded_at"(unix s),"refund_no"}`
+//! - instalment `{"appid","cp_orderno","order_id","period","amount"(fen),
+//!   "status":"SUCCESS"|"FAIL","reason"?,"deducted_at"(unix s)}`; `order_id`
+//!   (Douyin's) is required when deducted and may be absent when it failed.
+//!
+//! Douyin gives no notification id, so a stable one is derived from what
+//! identifies the notice: `payment:{order_id}`, `refund:{refund_no}`,
+//! `instalment:{order_id or cp_orderno}:{period}:{status}`. One longer than
+//! 64 characters becomes `{type}:sha256:{first 40 hex of its SHA-256}`.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider, ProviderRef, Secret};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::notice::{
+    amount_from_fen, check_body, check_config_id, check_fresh, check_key_count, json_error,
+    order_id, parse_unix_s, period, provider_ref, quoted, random_token, reason, Answer,
+    CallbackError, CallbackVerifier, ConfigError, NoticeSigner, SignedNotice,
+};
+
+pub const TYPE_PAYMENT: &str = "payment";
+pub const TYPE_REFUND: &str = "refund";
+pub const TYPE_INSTALMENT: &str = "instalment";
+
+const SUCCESS: &str = "SUCCESS";
+const FAIL: &str = "FAIL";
+const MAX_NONCE_LEN: usize = 64;
+const MAX_TOKEN_LEN: usize = 128;
+const NONCE_LEN: usize = 16;
+const SHA1_HEX_LEN: usize = 40;
+/// Hex digits of SHA-256 kept in a derived notification id that was too long.
+const DERIVED_HASH_HEX: usize = 40;
+
+// ---- wire format -------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    timestamp: String,
+    #[serde(default)]
+    nonce: String,
+    msg: String,
+    #[serde(default)]
+    msg_signature: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PaymentMsg {
+    appid: String,
+    cp_orderno: String,
+    #[serde(default)]
+    cp_extra: String,
+    #[serde(default)]
+    way: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_order_no: Option<String>,
+    total_amount: i64,
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seller_uid: Option<String>,
+    paid_at: i64,
+    order_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RefundMsg {
+    appid: String,
+    cp_orderno: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cp_refundno: Option<String>,
+    refund_amount: i64,
+    status: String,
+    refunded_at: i64,
+    refund_no: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct InstalmentMsg {
+    appid: String,
+    cp_orderno: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order_id: Option<String>,
+    period: u8,
+    amount: i64,
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    deducted_at: i64,
+}
+
+// ---- our side ----------------------------------------------------------------------
+
+/// Verifies Douyin Pay notices for one app (`appid`).
+#[derive(Clone)]
+pub struct DouyinVerifier {
+    app_id: String,
+    /// Notice tokens, current first.
+    tokens: Vec<Secret>,
+}
+
+impl fmt::Debug for DouyinVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DouyinVerifier")
+            .field("app_id", &self.app_id)
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+impl DouyinVerifier {
+    /// `tokens`: the notice tokens, current first.
+    pub fn new(app_id: &str, tokens: Vec<Secret>) -> Result<DouyinVerifier, ConfigError> {
+        check_config_id("app_id", app_id)?;
+        check_key_count("tokens", &tokens)?;
+        if tokens.iter().any(|t| !valid_token(t)) {
+            return Err(ConfigError::Invalid("tokens (1-128 bytes each)"));
+        }
+        Ok(DouyinVerifier {
+            app_id: app_id.to_owned(),
+            tokens,
+        })
+    }
+
+    fn check_signature(
+        &self,
+        envelope: &Envelope,
+        now: DateTime<Utc>,
+    ) -> Result<(), CallbackError> {
+        if envelope.msg_signature.is_empty() {
+            return Err(CallbackError::Unsigned("msg_signature is missing".into()));
+        }
+        let signed_at_s = parse_unix_s("timestamp", &envelope.timestamp)?;
+        if envelope.nonce.is_empty() || envelope.nonce.len() > MAX_NONCE_LEN {
+            return Err(CallbackError::Unsigned(
+                "nonce is missing or too long".into(),
+            ));
+        }
+        let given = Some(&envelope.msg_signature)
+            .filter(|s| s.len() == SHA1_HEX_LEN)
+            .and_then(|s| hex::decode(s).ok())
+            .ok_or_else(|| CallbackError::Unsigned("msg_signature is not 40 hex digits".into()))?;
+        let matches = self.tokens.iter().fold(false, |found, token| {
+            let expected = digest(
+                token.expose(),
+                &envelope.timestamp,
+                &envelope.nonce,
+                &envelope.msg,
+            );
+            found | bool::from(expected.as_slice().ct_eq(&given))
+        });
+        if !matches {
+            return Err(CallbackError::BadSignature(
+                "does not match any token".into(),
+            ));
+        }
+        check_fresh(signed_at_s, now)
+    }
+
+    fn our_app(&self, appid: &str) -> Result<(), CallbackError> {
+        if appid != self.app_id {
+            return Err(CallbackError::WrongMerchant);
+        }
+        Ok(())
+    }
+
+    fn payment(&self, msg: &str) -> Result<CollectionEvent, CallbackError> {
+        let m: PaymentMsg = read_msg(msg)?;
+        self.our_app(&m.appid)?;
+        if m.status != SUCCESS {
+            return Err(CallbackError::Unsupported(format!(
+                "payment status {}",
+                quoted(&m.status)
+            )));
+        }
+        let provider_txn_id = provider_ref("order_id", &m.order_id)?;
+        Ok(CollectionEvent {
+            provider: Provider::Douyin,
+            notification_id: derived_id(TYPE_PAYMENT, &[&m.order_id]),
+            order_id: order_id("cp_orderno", &m.cp_orderno)?,
+            kind: CollectionEventKind::PaymentSucceeded {
+                provider_txn_id,
+                amount: amount_from_fen("total_amount", m.total_amount)?,
+                payer: None,
+            },
+            occurred_at: unix_time("paid_at", m.paid_at)?,
+        })
+    }
+
+    fn refund(&self, msg: &str) -> Result<CollectionEvent, CallbackError> {
+        let m: RefundMsg = read_msg(msg)?;
+        self.our_app(&m.appid)?;
+        if m.status != SUCCESS {
+            return Err(CallbackError::Unsupported(format!(
+                "refund status {}",
+                quoted(&m.status)
+            )));
+        }
+        let refund_id = provider_ref("refund_no", &m.refund_no)?;
+        Ok(CollectionEvent {
+            provider: Provider::Douyin,
+            notification_id: derived_id(TYPE_REFUND, &[&m.refund_no]),
+            order_id: order_id("cp_orderno", &m.cp_orderno)?,
+            kind: CollectionEventKind::RefundSucceeded {
+                refund_id,
+                amount: amount_from_fen("refund_amount", m.refund_amount)?,
+            },
+            occurred_at: unix_time("refunded_at", m.refunded_at)?,
+        })
+    }
+
+    fn instalment(&self, msg: &str) -> Result<CollectionEvent, CallbackError> {
+        let m: InstalmentMsg = read_msg(msg)?;
+        self.our_app(&m.appid)?;
+        let period = period("period", m.period)?;
+        let amount = amount_from_fen("amount", m.amount)?;
+        let kind = match m.status.as_str() {
+            SUCCESS => {
+                let txn = m
+                    .order_id
+                    .as_deref()
+                    .ok_or_else(|| CallbackError::malformed("msg: missing field `order_id`"))?;
+                CollectionEventKind::InstalmentDeducted {
+                    provider_txn_id: provider_ref("order_id", txn)?,
+                    period,
+                    amount,
+                }
+            }
+            FAIL => CollectionEventKind::InstalmentDeductionFailed {
+                period,
+                amount,
+                reason: reason(m.reason.as_deref()),
+            },
+            other => {
+                return Err(CallbackError::Malformed(format!(
+                    "instalment status must be SUCCESS or FAIL, not {}",
+                    quoted(other)
+                )))
+            }
+        };
+        let order_id_text = m.order_id.as_deref().unwrap_or(&m.cp_orderno);
+        Ok(CollectionEvent {
+            provider: Provider::Douyin,
+            notification_id: derived_id(
+                TYPE_INSTALMENT,
+                &[order_id_text, &period.to_string(), &m.status],
+            ),
+            order_id: order_id("cp_orderno", &m.cp_orderno)?,
+            kind,
+            occurred_at: unix_time("deducted_at", m.deducted_at)?,
+        })
+    }
+}
+
+impl CallbackVerifier for DouyinVerifier {
+    fn provider(&self) -> Provider {
+        Provider::Douyin
+    }
+
+    fn verify(
+        &self,
+        _headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<CollectionEvent, CallbackError> {
+        check_body(body)?;
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|e| json_error("notice", &e))?;
+        self.check_signature(&envelope, now)?;
+        match envelope.kind.as_str() {
+            TYPE_PAYMENT => self.payment(&envelope.msg),
+            TYPE_REFUND => self.refund(&envelope.msg),
+            TYPE_INSTALMENT => self.instalment(&envelope.msg),
+            other => Err(CallbackError::Unsupported(format!(
+                "type {}",
+                quoted(other)
+            ))),
+        }
+    }
+
+    fn success(&self) -> Answer {
+        Answer {
+            status: 200,
+            content_type: "application/json",
+            body: r#"{"err_no":0,"err_tips":"success"}"#.into(),
+        }
+    }
+
+    fn failure(&self, message: &str, status: u16) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json",
+            body: serde_json::json!({"err_no": status, "err_tips": message}).to_string(),
+        }
+    }
+}
+
+fn valid_token(token: &Secret) -> bool {
+    let len = token.expose().len();
+    len > 0 && len <= MAX_TOKEN_LEN
+}
+
+/// SHA1 over token, timestamp, nonce and msg, sorted as strings, concatenated.
+fn digest(token: &str, timestamp: &str, nonce: &str, msg: &str) -> [u8; 20] {
+    let mut parts = [token, timestamp, nonce, msg];
+    parts.sort_unstable();
+    let mut sha = Sha1::new();
+    for part in parts {
+        sha.update(part.as_bytes());
+    }
+    sha.finalize().into()
+}
+
+fn read_msg<T: DeserializeOwned>(msg: &str) -> Result<T, CallbackError> {
+    serde_json::from_str(msg).map_err(|e| json_error("msg", &e))
+}
+
+fn unix_time(field: &str, seconds: i64) -> Result<DateTime<Utc>, CallbackError> {
+    Some(seconds)
+        .filter(|s| *s > 0)
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .ok_or_else(|| CallbackError::Malformed(format!("{field} must be unix seconds")))
+}
+
+/// `{kind}:{parts joined by ':'}`, or a hash of it when that is too long or
+/// not a valid provider id; the same notice always gives the same id.
+fn derived_id(kind: &str, parts: &[&str]) -> ProviderRef {
+    let full = format!("{kind}:{}", parts.join(":"));
+    ProviderRef::parse(&full).unwrap_or_else(|_| {
+        let hash = hex::encode(Sha256::digest(full.as_bytes()));
+        ProviderRef::parse(&format!("{kind}:sha256:{}", &hash[..DERIVED_HASH_HEX]))
+            .expect("a kind and hex digits make a valid provider id")
+    })
+}
+
+// ---- the provider's side -----------------------------------------------------------
+
+/// Produces genuine Douyin Pay notices for one app with its token.
+#[derive(Clone)]
+pub struct DouyinSigner {
+    app_id: String,
+    token: Secret,
+}
+
+impl fmt::Debug for DouyinSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DouyinSigner")
+            .field("app_id", &self.app_id)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl DouyinSigner {
+    pub fn new(app_id: &str, token: Secret) -> Result<DouyinSigner, ConfigError> {
+        check_config_id("app_id", app_id)?;
+        if !valid_token(&token) {
+            return Err(ConfigError::Invalid("token (1-128 bytes)"));
+        }
+        Ok(DouyinSigner {
+            app_id: app_id.to_owned(),
+            token,
+        })
+    }
+
+    /// Signs any `msg` text as Douyin does. Tests use it to build notices the
+    /// typed events cannot express.
+    pub fn sign_msg(&self, kind: &str, msg: String, now: DateTime<Utc>) -> SignedNotice {
+        let timestamp = now.timestamp().to_string();
+        let nonce = random_token(NONCE_LEN);
+        let signature = hex::encode(digest(self.token.expose(), &timestamp, &nonce, &msg));
+        let envelope = Envelope {
+            timestamp,
+            nonce,
+            msg,
+            msg_signature: signature,
+            kind: kind.to_owned(),
+        };
+        SignedNotice {
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: serde_json::to_vec(&envelope).expect("an envelope always serializes"),
+        }
+    }
+}
+
+impl NoticeSigner for DouyinSigner {
+    fn provider(&self) -> Provider {
+        Provider::Douyin
+    }
+
+    fn sign(&self, event: &CollectionEvent, now: DateTime<Utc>) -> SignedNotice {
+        let appid = self.app_id.clone();
+        let cp_orderno = event.order_id.to_string();
+        let at = event.occurred_at.timestamp();
+        let (kind, msg) = match &event.kind {
+            CollectionEventKind::PaymentSucceeded {
+                provider_txn_id,
+                amount,
+                ..
+            } => (
+                TYPE_PAYMENT,
+                serde_json::to_string(&PaymentMsg {
+                    appid,
+                    cp_orderno,
+                    cp_extra: String::new(),
+                    way: "10".into(),
+                    payment_order_no: None,
+                    total_amount: amount.fen(),
+                    status: SUCCESS.into(),
+                    seller_uid: None,
+                    paid_at: at,
+                    order_id: provider_txn_id.to_string(),
+                }),
+            ),
+            CollectionEventKind::RefundSucceeded { refund_id, amount } => (
+                TYPE_REFUND,
+                serde_json::to_string(&RefundMsg {
+                    appid,
+                    cp_orderno,
+                    cp_refundno: None,
+                    refund_amount: amount.fen(),
+                    status: SUCCESS.into(),
+                    refunded_at: at,
+                    refund_no: refund_id.to_string(),
+                }),
+            ),
+            CollectionEventKind::InstalmentDeducted {
+                provider_txn_id,
+                period,
+                amount,
+            } => (
+                TYPE_INSTALMENT,
+                serde_json::to_string(&InstalmentMsg {
+                    appid,
+                    cp_orderno,
+                    order_id: Some(provider_txn_id.to_string()),
+                    period: *period,
+                    amount: amount.fen(),
+                    status: SUCCESS.into(),
+                    reason: None,
+                    deducted_at: at,
+                }),
+            ),
+            CollectionEventKind::InstalmentDeductionFailed {
+                period,
+                amount,
+                reason,
+            } => (
+                TYPE_INSTALMENT,
+                serde_json::to_string(&InstalmentMsg {
+                    appid,
+                    cp_orderno,
+                    order_id: None,
+                    period: *period,
+                    amount: amount.fen(),
+                    status: FAIL.into(),
+                    reason: Some(reason.clone()),
+                    deducted_at: at,
+                }),
+            ),
+        };
+        self.sign_msg(kind, msg.expect("a msg always serializes"), now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_sorts_its_parts_as_strings() {
+        let mut sha = Sha1::new();
+        sha.update(b"1700000000abcnoncetok{\"a\":1}");
+        let want: [u8; 20] = sha.finalize().into();
+        assert_eq!(digest("tok", "1700000000", "abcnonce", "{\"a\":1}"), want);
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_bounded() {
+        assert_eq!(derived_id("payment", &["N123"]).as_str(), "payment:N123");
+        let long = "x".repeat(64);
+        let id = derived_id("instalment", &[&long, "3", "FAIL"]);
+        assert!(id.as_str().starts_with("instalment:sha256:"));
+        assert_eq!(id, derived_id("instalment", &[&long, "3", "FAIL"]));
+        assert!(id.as_str().len() <= 64);
+    }
+}

@@ -1,0 +1,352 @@
+//! Douyin Pay notices as a specification: what verifies, the notification
+//! ids derived for them, what each refusal is, and the answers Douyin is given.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider, Secret};
+use qrpay_provider::douyin::{DouyinSigner, DouyinVerifier};
+use qrpay_provider::{CallbackError, CallbackVerifier, ConfigError, NoticeSigner, SignedNotice};
+use sha1::{Digest, Sha1};
+
+const APP_ID: &str = "tt07e3715e98c9aac0";
+const TOKEN: &str = "douyin-token-current";
+const PREVIOUS_TOKEN: &str = "douyin-token-previous";
+
+fn secret(text: &str) -> Secret {
+    Secret::new(text.to_owned())
+}
+
+fn verifier() -> DouyinVerifier {
+    DouyinVerifier::new(APP_ID, vec![secret(TOKEN), secret(PREVIOUS_TOKEN)]).unwrap()
+}
+
+fn signer_with(app_id: &str, token: &str) -> DouyinSigner {
+    DouyinSigner::new(app_id, secret(token)).unwrap()
+}
+
+fn signer() -> DouyinSigner {
+    signer_with(APP_ID, TOKEN)
+}
+
+fn verify(notice: &SignedNotice) -> Result<CollectionEvent, CallbackError> {
+    verify_body(&notice.body)
+}
+
+fn verify_body(body: &[u8]) -> Result<CollectionEvent, CallbackError> {
+    verifier().verify(&http::HeaderMap::new(), body, now())
+}
+
+fn douyin(notification_id: &str, kind: CollectionEventKind) -> CollectionEvent {
+    event(Provider::Douyin, notification_id, kind)
+}
+
+fn payment() -> CollectionEvent {
+    douyin(
+        "payment:N7000000000000000001",
+        paid("N7000000000000000001", 8888, None),
+    )
+}
+
+/// A body signed by hand from Douyin's documentation, not by the signer under test.
+fn hand_signed(kind: &str, msg: &str, token: &str, timestamp: i64) -> Vec<u8> {
+    let timestamp = timestamp.to_string();
+    let nonce = "1234";
+    let mut parts = [token, timestamp.as_str(), nonce, msg];
+    parts.sort();
+    let signature = hex::encode(Sha1::digest(parts.concat().as_bytes()));
+    serde_json::json!({
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "msg": msg,
+        "msg_signature": signature,
+        "type": kind,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn at_minute_before() -> i64 {
+    occurred_at().timestamp()
+}
+
+#[test]
+fn each_event_kind_verifies_back_to_the_event_that_was_signed() {
+    let events = [
+        payment(),
+        douyin(
+            "refund:R7000000000000000002",
+            refunded("R7000000000000000002", 1230),
+        ),
+        douyin(
+            "instalment:N7000000000000000001:2:SUCCESS",
+            deducted("N7000000000000000001", 2, 3334),
+        ),
+        douyin(
+            &format!("instalment:{ORDER}:3:FAIL"),
+            deduction_failed(3, 3333, "余额不足"),
+        ),
+    ];
+    for event in events {
+        let notice = signer().sign(&event, now());
+        assert_eq!(notice.content_type, "application/json");
+        assert_eq!(verify(&notice), Ok(event));
+    }
+}
+
+#[test]
+fn a_payment_notice_built_from_the_documentation_reads_exactly() {
+    let msg = format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","cp_extra":"","way":"2",
+        "payment_order_no":"2026030122001400001234567890","total_amount":8888,"status":"SUCCESS",
+        "seller_uid":"69631798443938487","extra":"","item_id":"","paid_at":{},
+        "message":"","order_id":"N7000000000000000001"}}"#,
+        at_minute_before()
+    );
+    let event = verify_body(&hand_signed("payment", &msg, TOKEN, now().timestamp())).unwrap();
+    assert_eq!(event, payment());
+    let CollectionEventKind::PaymentSucceeded { amount, .. } = event.kind else {
+        unreachable!()
+    };
+    assert_eq!(amount.to_string(), "88.88");
+}
+
+#[test]
+fn notification_ids_are_derived_from_what_identifies_the_notice() {
+    let refund = format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","cp_refundno":"rf_1","refund_amount":1230,
+        "status":"SUCCESS","refunded_at":{},"refund_no":"R7000000000000000002"}}"#,
+        at_minute_before()
+    );
+    let event = verify_body(&hand_signed("refund", &refund, TOKEN, now().timestamp())).unwrap();
+    assert_eq!(
+        event.notification_id.as_str(),
+        "refund:R7000000000000000002"
+    );
+    assert_eq!(event.kind, refunded("R7000000000000000002", 1230));
+
+    let failed = format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","order_id":"N7000000000000000001","period":3,
+        "amount":3333,"status":"FAIL","reason":"余额不足","deducted_at":{}}}"#,
+        at_minute_before()
+    );
+    let event = verify_body(&hand_signed(
+        "instalment",
+        &failed,
+        TOKEN,
+        now().timestamp(),
+    ))
+    .unwrap();
+    assert_eq!(
+        event.notification_id.as_str(),
+        "instalment:N7000000000000000001:3:FAIL"
+    );
+    assert_eq!(event.kind, deduction_failed(3, 3333, "余额不足"));
+
+    // Redelivered later (new timestamp and nonce): the same id, so it is applied once.
+    let again = verify_body(&hand_signed(
+        "instalment",
+        &failed,
+        TOKEN,
+        now().timestamp() + 100,
+    ))
+    .unwrap();
+    assert_eq!(again.notification_id, event.notification_id);
+}
+
+#[test]
+fn statuses_other_than_success_are_unsupported_or_malformed() {
+    let cancelled = format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","total_amount":8888,"status":"CANCEL",
+        "paid_at":{},"order_id":"N1"}}"#,
+        at_minute_before()
+    );
+    assert_eq!(
+        verify_body(&hand_signed(
+            "payment",
+            &cancelled,
+            TOKEN,
+            now().timestamp()
+        )),
+        Err(CallbackError::Unsupported(
+            "payment status \"CANCEL\"".into()
+        ))
+    );
+    let odd = format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","period":1,"amount":1,"status":"MAYBE","deducted_at":{}}}"#,
+        at_minute_before()
+    );
+    assert!(matches!(
+        verify_body(&hand_signed("instalment", &odd, TOKEN, now().timestamp())),
+        Err(CallbackError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify_body(&hand_signed("settle", "{}", TOKEN, now().timestamp())),
+        Err(CallbackError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn the_previous_token_is_accepted_during_rotation() {
+    let old = signer_with(APP_ID, PREVIOUS_TOKEN);
+    assert_eq!(verify(&old.sign(&payment(), now())), Ok(payment()));
+}
+
+#[test]
+fn a_wrong_token_fails() {
+    let other = signer_with(APP_ID, "not-our-token");
+    let err = verify(&other.sign(&payment(), now())).unwrap_err();
+    assert_eq!(
+        err,
+        CallbackError::BadSignature("does not match any token".into())
+    );
+    let answer = verifier().refusal(&err);
+    assert_eq!(answer.status, 401);
+    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(body["err_no"], 401);
+    assert_eq!(body["err_tips"], err.to_string());
+}
+
+#[test]
+fn a_tampered_msg_fails_the_signature() {
+    let notice = signer().sign(&payment(), now());
+    let text = String::from_utf8(notice.body.clone()).unwrap();
+    let index = text.find("8888").unwrap();
+    assert!(matches!(
+        verify_body(&flip(&notice.body, index)),
+        Err(CallbackError::BadSignature(_))
+    ));
+    // The signature itself, changed.
+    let index = text.find("msg_signature\":\"").unwrap() + 16;
+    assert!(matches!(
+        verify_body(&flip(&notice.body, index)),
+        Err(CallbackError::BadSignature(_) | CallbackError::Unsigned(_))
+    ));
+}
+
+#[test]
+fn notices_more_than_300_seconds_away_are_stale_either_way() {
+    let notice = signer().sign(&payment(), now());
+    let at = |s: i64| now() + chrono::Duration::seconds(s);
+    let v = verifier();
+    let headers = http::HeaderMap::new();
+    assert_eq!(
+        v.verify(&headers, &notice.body, at(301)),
+        Err(CallbackError::Stale { skew_s: 301 })
+    );
+    assert_eq!(
+        v.verify(&headers, &notice.body, at(-301)),
+        Err(CallbackError::Stale { skew_s: -301 })
+    );
+    assert_eq!(v.verify(&headers, &notice.body, at(300)), Ok(payment()));
+}
+
+#[test]
+fn a_notice_for_another_app_is_refused_400() {
+    let other = signer_with("tt0000000000000000", TOKEN);
+    let err = verify(&other.sign(&payment(), now())).unwrap_err();
+    assert_eq!(err, CallbackError::WrongMerchant);
+    assert_eq!(verifier().refusal(&err).status, 400);
+}
+
+#[test]
+fn missing_signature_parts_are_unsigned() {
+    let body = br#"{"timestamp":"1772330400","nonce":"n","msg":"{}","type":"payment"}"#;
+    assert_eq!(
+        verify_body(body),
+        Err(CallbackError::Unsigned("msg_signature is missing".into()))
+    );
+    let body =
+        br#"{"timestamp":"soon","nonce":"n","msg":"{}","msg_signature":"00","type":"payment"}"#;
+    assert!(matches!(verify_body(body), Err(CallbackError::Unsigned(_))));
+    let body =
+        br#"{"timestamp":1772330400,"nonce":"n","msg":"{}","msg_signature":"00","type":"payment"}"#;
+    assert!(matches!(
+        verify_body(body),
+        Err(CallbackError::Malformed(_))
+    ));
+}
+
+#[test]
+fn truncated_garbage_empty_and_oversize_bodies_are_refused() {
+    let notice = signer().sign(&payment(), now());
+    let truncated = &notice.body[..notice.body.len() - 10];
+    assert!(matches!(
+        verify_body(truncated),
+        Err(CallbackError::Malformed(_))
+    ));
+    // A msg cut short but signed as it is: verified, then malformed.
+    let cut_msg = format!(r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","total_amo"#);
+    let body = hand_signed("payment", &cut_msg, TOKEN, now().timestamp());
+    assert!(matches!(
+        verify_body(&body),
+        Err(CallbackError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify_body(&garbage()),
+        Err(CallbackError::Malformed(_))
+    ));
+    assert_eq!(
+        verify_body(b""),
+        Err(CallbackError::Malformed("body is empty".into()))
+    );
+    assert_eq!(
+        verify_body(&oversize()),
+        Err(CallbackError::TooLarge {
+            max_bytes: 16 * 1024
+        })
+    );
+}
+
+#[test]
+fn answers_are_douyins_err_no_shape() {
+    let answer = verifier().success();
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, r#"{"err_no":0,"err_tips":"success"}"#)
+    );
+    let answer = verifier().failure("bad", 400);
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (400, r#"{"err_no":400,"err_tips":"bad"}"#)
+    );
+}
+
+#[test]
+fn tokens_are_required_and_stay_out_of_debug() {
+    assert!(matches!(
+        DouyinVerifier::new(APP_ID, vec![]),
+        Err(ConfigError::KeyCount { .. })
+    ));
+    assert!(DouyinVerifier::new(APP_ID, vec![secret("")]).is_err());
+    assert!(DouyinVerifier::new("", vec![secret(TOKEN)]).is_err());
+    let debug = format!("{:?} {:?}", verifier(), signer());
+    assert!(
+        !debug.contains(TOKEN) && !debug.contains(PREVIOUS_TOKEN),
+        "{debug}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        prop_assert!(verify_body(&body).is_err());
+    }
+
+    #[test]
+    fn random_msgs_signed_genuinely_never_panic(
+        kind in prop_oneof![
+            Just("payment".to_owned()),
+            Just("refund".to_owned()),
+            Just("instalment".to_owned()),
+            "[a-z]{0,8}",
+        ],
+        msg in "[ -~]{0,300}",
+    ) {
+        let body = hand_signed(&kind, &msg, TOKEN, now().timestamp());
+        prop_assert!(verify_body(&body).is_err());
+    }
+}
