@@ -1,43 +1,63 @@
 //! `payment-callback`: `POST /callbacks/{provider}` (SPEC §5). Each notice is
-//! verified over the raw body bytes before anything is parsed, then applied
-//! through the same conditional transitions as everything else, so a notice
-//! delivered many times, or racing the worker, changes things once.
+//! verified over the raw body bytes by its provider's adapter before anything
+//! is parsed, then applied through the store's conditional writes, so a
+//! notice delivered many times, or racing the worker, changes things once.
 //!
-//! Built so far: the sandbox provider's "transfer finished" notices, which
-//! settle payouts. Payment, instalment and refund notices and the WeChat,
-//! Alipay and Douyin formats come with the collection issue.
+//! - Payment, instalment and refund notices (every provider) go through
+//!   `Store::apply_collection`; anomalies are recorded and alerted, and
+//!   acknowledged once durable, since redelivery cannot make them right.
+//! - The sandbox's "transfer finished" notices settle payouts.
+//!
+//! Each provider is answered in its own format (`Answer`).
+
+pub mod config;
 
 use std::sync::Arc;
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use qrpay_domain::{Clock, PayoutStatus, Secret};
-use qrpay_http::{json, segments, ApiError};
-use qrpay_provider::callback::{parse_transfer_notice, TransferFinished};
-use qrpay_provider::signature;
+use qrpay_domain::{Clock, CollectionEvent, Decision, PayoutStatus, Provider};
+use qrpay_http::{raw_body, segments, ApiError};
+use qrpay_provider::callback::TransferFinished;
+use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier};
+use qrpay_provider::{
+    AlipayVerifier, DouyinVerifier, SandboxNotice, SandboxVerifier, WechatpayVerifier,
+};
+use qrpay_store::alerts::{anomaly_alert, deduction_failed_alert, Alerts};
 use qrpay_store::settle::{settle_failure, settle_success};
 use qrpay_store::{Store, Transition};
 use serde_json::json;
 
-/// Largest notice body accepted.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
 pub struct App {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    /// The sandbox's signing secrets: current first, then the previous one
-    /// while a rotation is under way. Empty: sandbox notices are refused.
-    pub sandbox_secrets: Vec<Secret>,
+    pub alerts: Arc<dyn Alerts>,
+    /// Each provider's verifier; a provider without one is not configured
+    /// on this stage and its notices are refused.
+    pub verifiers: Verifiers,
+}
+
+#[derive(Default)]
+pub struct Verifiers {
+    pub sandbox: Option<SandboxVerifier>,
+    pub wechatpay: Option<WechatpayVerifier>,
+    pub alipay: Option<AlipayVerifier>,
+    pub douyin: Option<DouyinVerifier>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    qrpay_http::respond(route(app, &req).await)
+    match route(app, &req).await {
+        Ok(answer) => into_response(answer),
+        Err(err) => err.into_response(),
+    }
 }
 
-async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     let path = req.uri().path().to_owned();
     let provider = match segments(&path).as_slice() {
-        ["callbacks", provider] => (*provider).to_owned(),
+        ["callbacks", provider] => Provider::parse(provider)
+            .ok_or_else(|| ApiError::not_found("PROVIDER_NOT_FOUND", "unknown provider"))?,
         _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
     };
     if req.method() != Method::POST {
@@ -47,54 +67,118 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             "callbacks are POSTed",
         ));
     }
-    match provider.as_str() {
-        "sandbox" => sandbox(app, req).await,
-        "wechatpay" | "alipay" | "douyin" => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "PROVIDER_NOT_IMPLEMENTED",
-            format!("{provider} notices are not handled yet"),
-        )),
-        _ => Err(ApiError::not_found(
-            "PROVIDER_NOT_FOUND",
-            "unknown provider",
-        )),
+    let now = app.clock.now();
+    let (headers, body) = (req.headers(), raw_body(req));
+    let not_configured = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PROVIDER_NOT_CONFIGURED",
+            format!("{provider} notices are not configured on this stage"),
+        )
+    };
+    let v = &app.verifiers;
+    let verifier: &dyn CallbackVerifier = match provider {
+        Provider::Sandbox => {
+            let sandbox = v.sandbox.as_ref().ok_or_else(not_configured)?;
+            return Ok(match sandbox.verify_any(headers, body, now) {
+                Ok(notice) => sandbox_notice(app, sandbox, notice).await,
+                Err(err) => refuse(sandbox, provider, &err),
+            });
+        }
+        Provider::Wechatpay => v.wechatpay.as_ref().map(|x| x as _),
+        Provider::Alipay => v.alipay.as_ref().map(|x| x as _),
+        Provider::Douyin => v.douyin.as_ref().map(|x| x as _),
+    }
+    .ok_or_else(not_configured)?;
+    Ok(match verifier.verify(headers, body, now) {
+        Ok(event) => match apply(app, &event).await {
+            Ok(_) => verifier.success(),
+            Err((status, message)) => verifier.failure(&message, status),
+        },
+        Err(err) => refuse(verifier, provider, &err),
+    })
+}
+
+fn refuse(verifier: &dyn CallbackVerifier, provider: Provider, err: &CallbackError) -> Answer {
+    tracing::warn!(%provider, error = %err, "provider notice refused");
+    verifier.refusal(err)
+}
+
+fn into_response(answer: Answer) -> Response<Body> {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = if answer.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(answer.body)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    response
+}
+
+/// Applies a verified collection event. `Ok(true)` if it changed our
+/// records, `Ok(false)` if it was acknowledged without (a duplicate, or an
+/// anomaly now on record); `Err` with the status to answer when the provider
+/// should deliver it again.
+async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)> {
+    let decision = app
+        .store
+        .apply_collection(event, app.clock.now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "collection notice could not be applied");
+            (503, "temporarily unavailable; deliver again".to_owned())
+        })?;
+    let outcome = match &decision {
+        Decision::Apply(_) => "APPLIED",
+        Decision::AlreadyApplied => "ALREADY_APPLIED",
+        Decision::Anomaly(_) => "ANOMALY",
+        Decision::NotYet(_) => "NOT_YET",
+    };
+    tracing::info!(provider = %event.provider, notification_id = %event.notification_id,
+        order_id = %event.order_id, event = event.kind.name(), outcome, "collection notice");
+    match decision {
+        Decision::Apply(effect) => {
+            if let Some(notice) = &effect.notice {
+                app.alerts.raise(&deduction_failed_alert(notice)).await;
+            }
+            if let Some(anomaly) = &effect.anomaly {
+                app.alerts.raise(&anomaly_alert(anomaly)).await;
+            }
+            Ok(true)
+        }
+        Decision::AlreadyApplied => Ok(false),
+        Decision::Anomaly(anomaly) => {
+            app.alerts.raise(&anomaly_alert(&anomaly)).await;
+            Ok(false)
+        }
+        Decision::NotYet(reason) => Err((409, reason)),
     }
 }
 
-fn raw_body(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
+async fn sandbox_notice(app: &App, sandbox: &SandboxVerifier, notice: SandboxNotice) -> Answer {
+    let applied = match notice {
+        SandboxNotice::Collection(event) => apply(app, &event).await,
+        SandboxNotice::Transfer(transfer) => apply_transfer_notice(app, &transfer)
+            .await
+            .map_err(|e| (e.status.as_u16(), e.message)),
+    };
+    match applied {
+        Ok(applied) => Answer {
+            status: 200,
+            content_type: "application/json",
+            body: json!({"received": true, "applied": applied}).to_string(),
+        },
+        Err((status, message)) => sandbox.failure(&message, status),
     }
-}
-
-async fn sandbox(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let body = raw_body(req);
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::too_large(MAX_BODY_BYTES));
-    }
-    let header = req
-        .headers()
-        .get(signature::HEADER)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let secrets: Vec<&str> = app.sandbox_secrets.iter().map(Secret::expose).collect();
-    signature::verify(&secrets, header, body, app.clock.now().timestamp()).map_err(|e| {
-        tracing::warn!(error = %e, "sandbox notice refused");
-        ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE", e.to_string())
-    })?;
-    let notice = parse_transfer_notice(body).map_err(|e| ApiError::invalid("body", e))?;
-    let applied = apply_transfer_notice(app, &notice).await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"received": true, "applied": applied}),
-    ))
 }
 
 /// Settles the payout a notice is about. Anomalies (unknown payout, amount
-/// mismatch) are recorded as alerts and never applied; they are still
-/// acknowledged, since retrying cannot make them right.
+/// mismatch) are alerted and never applied; they are still acknowledged,
+/// since retrying cannot make them right.
 async fn apply_transfer_notice(app: &App, notice: &TransferFinished) -> Result<bool, ApiError> {
     let Some(payout) = app.store.find_payout(&notice.out_bill_no).await? else {
         tracing::error!(alert = "TRANSFER_NOTICE_UNKNOWN_PAYOUT", out_bill_no = %notice.out_bill_no,

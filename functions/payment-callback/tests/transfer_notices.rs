@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
-use payment_callback::{handle, App};
+use payment_callback::{handle, App, Verifiers};
 use payout_worker::{Step, Worker};
 use qrpay_domain::{BusinessDate, Clock, Money, Payout, PayoutStatus, Secret, TestClock};
 use qrpay_provider::sandbox::TransferNotice;
+use qrpay_provider::SandboxVerifier;
 use qrpay_provider::{signature, SandboxFaults, SandboxProvider};
 use qrpay_queue::PayoutMessage;
+use qrpay_store::alerts::LogAlerts;
 use qrpay_store::{MemoryStore, Reserved, Store};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::{money, morning};
@@ -38,10 +40,21 @@ async fn setup() -> Setup {
         provider: sandbox.clone(),
         clock: clock.clone(),
     };
+    let verifiers = Verifiers {
+        sandbox: Some(
+            SandboxVerifier::new(vec![
+                Secret::new(SECRET.into()),
+                Secret::new(PREVIOUS.into()),
+            ])
+            .unwrap(),
+        ),
+        ..Verifiers::default()
+    };
     let app = App {
         store,
         clock: clock.clone(),
-        sandbox_secrets: vec![Secret::new(SECRET.into()), Secret::new(PREVIOUS.into())],
+        alerts: Arc::new(LogAlerts),
+        verifiers,
     };
     Setup {
         world,

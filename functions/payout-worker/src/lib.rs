@@ -105,7 +105,7 @@ impl Worker {
             payee: Payee {
                 shop_id: payout.shop_id.clone(),
                 order_id: payout.order_id.clone(),
-                provider_txn_id: order.and_then(|o| o.provider_txn_id),
+                provider_txn_id: order.and_then(|o| o.provider_txn_id).map(|t| t.to_string()),
             },
         };
         let outcome = self.provider.transfer(&request).await;

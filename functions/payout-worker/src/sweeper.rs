@@ -7,7 +7,6 @@
 //!   worker's own resume path: query first, re-send only if unknown).
 //! - not final 30 minutes after creation: alert.
 
-use async_trait::async_trait;
 use chrono::Duration;
 use qrpay_domain::{Payout, PayoutStatus};
 use qrpay_queue::{PayoutMessage, PayoutQueue};
@@ -21,29 +20,7 @@ pub const NOT_FINAL_ALERT_AFTER_S: i64 = 30 * 60;
 /// Payouts looked at per status per run; the next run takes the rest.
 pub const SWEEP_BATCH: usize = 500;
 
-/// Something an operator must look at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub code: &'static str,
-    pub message: String,
-    pub payout_id: String,
-    pub shop_id: String,
-}
-
-#[async_trait]
-pub trait Alerts: Send + Sync {
-    async fn raise(&self, alert: &Alert);
-}
-
-/// Alerts as structured error logs (a metric filter turns them into alarms).
-pub struct LogAlerts;
-
-#[async_trait]
-impl Alerts for LogAlerts {
-    async fn raise(&self, alert: &Alert) {
-        tracing::error!(alert = alert.code, payout_id = %alert.payout_id, shop_id = %alert.shop_id, "{}", alert.message);
-    }
-}
+pub use qrpay_store::alerts::{Alert, Alerts, LogAlerts};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -113,14 +90,14 @@ async fn is_final_now(worker: &Worker, payout: &Payout) -> Result<bool, StoreErr
 
 fn not_final_alert(payout: &Payout) -> Alert {
     Alert {
-        code: "PAYOUT_NOT_FINAL",
+        code: "PAYOUT_NOT_FINAL".to_owned(),
         message: format!(
             "payout {} of {} is still {} more than 30 minutes after it was made; the provider cannot say what happened",
             payout.payout_id,
             payout.amount,
             payout.status.as_str()
         ),
-        payout_id: payout.payout_id.to_string(),
-        shop_id: payout.shop_id.to_string(),
+        shop_id: Some(payout.shop_id.to_string()),
+        reference: payout.payout_id.to_string(),
     }
 }

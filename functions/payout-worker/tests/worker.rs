@@ -416,7 +416,7 @@ async fn the_sweeper_redispatches_settles_and_alerts() {
         .lock()
         .unwrap()
         .iter()
-        .map(|a| (a.code, a.payout_id.clone()))
+        .map(|a| (a.code.clone(), a.reference.clone()))
         .collect();
-    assert!(codes.contains(&("PAYOUT_NOT_FINAL", stuck.payout_id.to_string())));
+    assert!(codes.contains(&("PAYOUT_NOT_FINAL".to_owned(), stuck.payout_id.to_string())));
 }

@@ -19,6 +19,7 @@ pub mod alipay;
 pub mod callback;
 pub mod douyin;
 pub mod keys;
+pub mod kit;
 pub mod notice;
 pub mod sandbox;
 pub mod sandbox_notice;

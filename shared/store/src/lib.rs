@@ -16,6 +16,7 @@ use qrpay_domain::{
     PayoutRequest, PayoutStatus, QrCode, QrId, Shop, ShopId, ShopSetup,
 };
 
+pub mod alerts;
 pub mod dynamo;
 pub mod memory;
 pub mod settle;
