@@ -22,7 +22,7 @@
 //! | POS nonce       | `DEVICE#{dev}`  | `NONCE#{nonce}`           | (TTL `expires_at_s`)     |                        |
 //! | notification    | `NOTIFICATION#{provider}#{id}` | `NOTIFICATION` | (dedupe; TTL `expires_at_s`)               |
 //! | movement        | `MOVEMENT#{entry}` | `MOVEMENT`             | (a provider movement already in the ledger)       |
-//! | anomaly         | `ANOMALY#{date}` | `{anomaly}`              |                          |                        |
+//! | anomaly         | `ANOMALY#{date}` | `ANOMALY#{anomaly}`      |                          |                        |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
 //! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
@@ -147,6 +147,7 @@ pub fn movement_key(entry_id: &str) -> Item {
 pub fn anomaly_pk(date: BusinessDate) -> String {
     format!("ANOMALY#{date}")
 }
+pub const ANOMALY_PREFIX: &str = "ANOMALY#";
 pub fn order_payouts_gsi_pk(shop: &ShopId, order: &OrderId) -> String {
     format!("SHOP#{shop}#ORDER#{order}")
 }
@@ -256,6 +257,18 @@ pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
     })
 }
 
+/// Adds the attributes that have a value; absent optional fields are not stored.
+fn extend_present<C, const N: usize>(into: &mut C, optional: [(&str, Option<AttributeValue>); N])
+where
+    C: Extend<(String, AttributeValue)>,
+{
+    into.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
+    );
+}
+
 pub fn order_item(order: &Order) -> Item {
     let mut item = order_key(&order.shop_id, &order.order_id);
     item.extend([
@@ -288,11 +301,7 @@ pub fn order_item(order: &Order) -> Item {
         ),
         (LAST_PAYOUT_AT, order.last_payout_at.map(ms)),
     ];
-    item.extend(
-        optional
-            .into_iter()
-            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
-    );
+    extend_present(&mut item, optional);
     item
 }
 
@@ -326,11 +335,7 @@ pub fn order_collection_attributes(order: &Order) -> Vec<(String, AttributeValue
         ("payer_masked", order.payer_masked.as_deref().map(s)),
         ("paid_at_ms", order.paid_at.map(ms)),
     ];
-    attributes.extend(
-        optional
-            .into_iter()
-            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
-    );
+    extend_present(&mut attributes, optional);
     attributes
 }
 
@@ -605,11 +610,7 @@ pub fn ledger_item(entry: &LedgerEntry) -> Item {
         ("provider", entry.provider.map(|p| s(p.as_str()))),
         ("period", entry.period.map(|p| n(i64::from(p)))),
     ];
-    item.extend(
-        optional
-            .into_iter()
-            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
-    );
+    extend_present(&mut item, optional);
     item
 }
 
@@ -664,11 +665,7 @@ pub fn qr_item(code: &QrCode) -> Item {
         ),
         ("expires_at_ms", code.expires_at.map(ms)),
     ];
-    item.extend(
-        optional
-            .into_iter()
-            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
-    );
+    extend_present(&mut item, optional);
     item
 }
 
@@ -701,7 +698,7 @@ pub fn qr_from(item: &Item) -> Result<QrCode, StoreError> {
 pub fn anomaly_item(anomaly: &Anomaly) -> Item {
     let mut item = key(
         anomaly_pk(anomaly.business_date),
-        anomaly.anomaly_id.clone(),
+        format!("{ANOMALY_PREFIX}{}", anomaly.anomaly_id),
     );
     item.extend([
         ("entity".to_owned(), s("anomaly")),
@@ -727,11 +724,7 @@ pub fn anomaly_item(anomaly: &Anomaly) -> Item {
         ("expected_fen", anomaly.expected.map(|m| n(m.fen()))),
         ("provider_ref", anomaly.provider_ref.as_deref().map(s)),
     ];
-    item.extend(
-        optional
-            .into_iter()
-            .filter_map(|(name, v)| Some((name.to_owned(), v?))),
-    );
+    extend_present(&mut item, optional);
     item
 }
 

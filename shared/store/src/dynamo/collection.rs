@@ -9,8 +9,7 @@
 //! find the notification written and change nothing.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Get, ReturnValuesOnConditionCheckFailure as OnFailure, TransactGetItem,
-    TransactWriteItem,
+    ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::payment::decide;
@@ -20,7 +19,7 @@ use qrpay_domain::{
 };
 
 use super::codec::*;
-use super::{build_error, names, unavailable, DynamoStore, UpdateParts, WriteOutcome};
+use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use crate::{Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS, NOTIFICATION_RETENTION_S};
 
 /// Placeholders for the values of a generated `SET` list.
@@ -30,33 +29,6 @@ const PLACEHOLDERS: [&str; 16] = [
 ];
 
 impl DynamoStore {
-    async fn transact_get(&self, keys: Vec<Item>) -> Result<Vec<Option<Item>>, StoreError> {
-        let gets = keys
-            .into_iter()
-            .map(|key| {
-                let get = Get::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .build()
-                    .map_err(build_error)?;
-                Ok(TransactGetItem::builder().get(get).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let count = gets.len();
-        self.trip();
-        let out = self
-            .client
-            .transact_get_items()
-            .set_transact_items(Some(gets))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let responses = out.responses();
-        Ok((0..count)
-            .map(|i| responses.get(i).and_then(|r| r.item()).cloned())
-            .collect())
-    }
-
     /// The order, and a pointer so that it can be found by id alone; the
     /// pointer claims the id across shops.
     pub(super) fn order_items(&self, order: &Order) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -396,33 +368,11 @@ impl DynamoStore {
         &self,
         date: BusinessDate,
     ) -> Result<Vec<Anomaly>, StoreError> {
-        let mut anomalies = Vec::new();
-        let mut start = None;
-        loop {
-            self.trip();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#PK = :pk")
-                .set_expression_attribute_names(names(&[PK]))
-                .set_expression_attribute_values(super::values(vec![(
-                    ":pk",
-                    AttributeValue::S(anomaly_pk(date)),
-                )]))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                anomalies.push(anomaly_from(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(anomalies);
-            }
-        }
+        self.query_prefix(anomaly_pk(date), ANOMALY_PREFIX, true, usize::MAX)
+            .await?
+            .iter()
+            .map(anomaly_from)
+            .collect()
     }
 }
 

@@ -156,6 +156,34 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// One serializable read of several items; `None` where one is absent.
+    async fn transact_get(&self, keys: Vec<Item>) -> Result<Vec<Option<Item>>, StoreError> {
+        let gets = keys
+            .into_iter()
+            .map(|key| {
+                let get = Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(TransactGetItem::builder().get(get).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let count = gets.len();
+        self.trip();
+        let out = self
+            .client
+            .transact_get_items()
+            .set_transact_items(Some(gets))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let responses = out.responses();
+        Ok((0..count)
+            .map(|i| responses.get(i).and_then(|r| r.item()).cloned())
+            .collect())
+    }
+
     async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.trip();
         self.client
@@ -202,7 +230,7 @@ impl DynamoStore {
     /// (or reversed), at most `limit`, following pages.
     async fn query_prefix(
         &self,
-        shop_id: &ShopId,
+        pk: String,
         prefix: &str,
         forward: bool,
         limit: usize,
@@ -218,7 +246,7 @@ impl DynamoStore {
                 .key_condition_expression("#PK = :pk AND begins_with(#SK, :prefix)")
                 .set_expression_attribute_names(names(&[PK, SK]))
                 .set_expression_attribute_values(values(vec![
-                    (":pk", s(shop_pk(shop_id))),
+                    (":pk", s(pk.as_str())),
                     (":prefix", s(prefix)),
                 ]))
                 .scan_index_forward(forward)
@@ -288,27 +316,8 @@ impl DynamoStore {
             quota_key(&req.shop_id, &req.operator_id),
             operator_day_key(&req.shop_id, &req.operator_id, date),
         ];
-        let gets = keys
-            .into_iter()
-            .map(|key| {
-                let get = Get::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .build()
-                    .map_err(build_error)?;
-                Ok(TransactGetItem::builder().get(get).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.trip();
-        let out = self
-            .client
-            .transact_get_items()
-            .set_transact_items(Some(gets))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let responses = out.responses();
-        let item = |i: usize| responses.get(i).and_then(|r| r.item());
+        let items = self.transact_get(keys.into()).await?;
+        let item = |i: usize| items.get(i).and_then(Option::as_ref);
         Ok(PayoutSnapshot {
             shop: item(0).map(shop_from).transpose()?,
             order: item(1).map(order_from).transpose()?,
@@ -1016,7 +1025,7 @@ impl Store for DynamoStore {
     ) -> Result<Vec<PayoutAttempt>, StoreError> {
         let prefix = format!("{}#ATTEMPT#", payout_sk(payout_id));
         let items = self
-            .query_prefix(shop_id, &prefix, true, MAX_ORDER_PAYOUTS_LISTED)
+            .query_prefix(shop_pk(shop_id), &prefix, true, MAX_ORDER_PAYOUTS_LISTED)
             .await?;
         items.iter().map(attempt_from).collect()
     }
@@ -1027,7 +1036,7 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<Notice>, StoreError> {
         let items = self
-            .query_prefix(shop_id, "NOTICE#", false, page_size(limit))
+            .query_prefix(shop_pk(shop_id), "NOTICE#", false, page_size(limit))
             .await?;
         items.iter().map(notice_from).collect()
     }
@@ -1038,7 +1047,7 @@ impl Store for DynamoStore {
         date: BusinessDate,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let items = self
-            .query_prefix(shop_id, &ledger_prefix(date), true, usize::MAX)
+            .query_prefix(shop_pk(shop_id), &ledger_prefix(date), true, usize::MAX)
             .await?;
         items.iter().map(ledger_from).collect()
     }
