@@ -38,11 +38,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
     };
     if req.method() != Method::PUT {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "method not allowed on this route",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     require_role(&principal(req)?, Role::Admin)?;
     let body = json_object(req, MAX_BODY_BYTES)?;

@@ -11,6 +11,7 @@
 //! | douyin    | `DOUYIN_APP_ID`   | `DOUYIN_TOKEN`                                    |
 
 use qrpay_domain::Secret;
+use qrpay_http::aws::current_and_previous;
 use qrpay_provider::keys::public_key_from_text;
 use qrpay_provider::{AlipayVerifier, DouyinVerifier, SandboxVerifier, WechatpayVerifier};
 
@@ -18,13 +19,6 @@ use crate::Verifiers;
 
 /// Reads one variable; empty counts as unset.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-fn current_and_previous(env: Env<'_>, name: &str) -> Vec<String> {
-    [name.to_owned(), format!("{name}_PREVIOUS")]
-        .iter()
-        .filter_map(|n| env(n).filter(|v| !v.is_empty()))
-        .collect()
-}
 
 fn secrets(env: Env<'_>, name: &str) -> Vec<Secret> {
     current_and_previous(env, name)

@@ -61,11 +61,10 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
         _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
     };
     if req.method() != Method::POST {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "callbacks are POSTed",
-        ));
+        return Err(ApiError {
+            message: "callbacks are POSTed".into(),
+            ..ApiError::method_not_allowed()
+        });
     }
     let now = app.clock.now();
     let (headers, body) = (req.headers(), raw_body(req));

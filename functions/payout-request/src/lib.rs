@@ -42,18 +42,18 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         if method == allowed {
             Ok(())
         } else {
-            Err(method_not_allowed())
+            Err(ApiError::method_not_allowed())
         }
     };
     match parts.as_slice() {
         ["shops", shop, "orders", order, "payouts"] => {
             let who = principal(req)?;
             let shop = require_shop(&who, shop)?;
-            let order = path_id(OrderId::parse(order), "order_id")?;
+            let order = ApiError::path_id(OrderId::parse(order), "order_id")?;
             match method {
                 Method::POST => create_payout(app, req, &who, shop, order).await,
                 Method::GET => list_order_payouts(app, shop, order).await,
-                _ => Err(method_not_allowed()),
+                _ => Err(ApiError::method_not_allowed()),
             }
         }
         ["shops", shop, "payouts"] => {
@@ -65,13 +65,23 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             known(Method::GET)?;
             let who = principal(req)?;
             let shop = require_shop(&who, shop)?;
-            get_payout(app, shop, path_id(PayoutId::parse(payout), "payout_id")?).await
+            get_payout(
+                app,
+                shop,
+                ApiError::path_id(PayoutId::parse(payout), "payout_id")?,
+            )
+            .await
         }
         ["shops", shop, "payouts", payout, "continue"] => {
             known(Method::POST)?;
             let who = principal(req)?;
             let shop = require_shop(&who, shop)?;
-            continue_payout(app, shop, path_id(PayoutId::parse(payout), "payout_id")?).await
+            continue_payout(
+                app,
+                shop,
+                ApiError::path_id(PayoutId::parse(payout), "payout_id")?,
+            )
+            .await
         }
         ["shops", shop, "notices"] => {
             known(Method::GET)?;
@@ -83,23 +93,11 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let who = principal(req)?;
             let shop = require_shop(&who, shop)?;
             require_role(&who, Role::Owner)?;
-            let operator = path_id(OperatorId::parse(operator), "operator_id")?;
+            let operator = ApiError::path_id(OperatorId::parse(operator), "operator_id")?;
             set_payout_quota(app, req, &who, shop, operator).await
         }
         _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
     }
-}
-
-fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "method not allowed on this route",
-    )
-}
-
-fn path_id<T, E: std::fmt::Display>(parsed: Result<T, E>, field: &str) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 
 /// `POST /shops/{shop_id}/orders/{order_id}/payouts`

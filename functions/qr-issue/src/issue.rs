@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
-use qrpay_domain::instalment::{plan, InstalmentError, InstalmentPlan};
+use qrpay_domain::instalment::{offered_rate, plan, InstalmentError, InstalmentPlan};
 use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
@@ -141,18 +141,9 @@ fn plan_for(request: &QrIssue, shop: &Shop) -> Result<Option<InstalmentPlan>, Ap
         (QrKind::Dynamic, Some(amount)) => plan(amount, periods, &shop.instalments)
             .map(Some)
             .map_err(instalment_error),
-        _ => {
-            let offered = qrpay_domain::shop::INSTALMENT_PERIODS.contains(&periods);
-            if !offered {
-                return Err(instalment_error(InstalmentError::UnsupportedPeriods(
-                    periods,
-                )));
-            }
-            if !shop.instalments.fee_rates.contains_key(&periods) {
-                return Err(instalment_error(InstalmentError::PlanNotOffered(periods)));
-            }
-            Ok(None)
-        }
+        _ => offered_rate(periods, &shop.instalments)
+            .map(|_| None)
+            .map_err(instalment_error),
     }
 }
 

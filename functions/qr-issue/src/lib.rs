@@ -43,18 +43,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     qrpay_http::respond(route(app, &req).await)
 }
 
-fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "method not allowed on this route",
-    )
-}
-
-fn path_id<T, E: std::fmt::Display>(parsed: Result<T, E>, field: &str) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::invalid(field, e.to_string()))
-}
-
 async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
@@ -66,20 +54,25 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
         (["shops", shop, "qr-codes", qr], method) => {
             let shop = require_shop(&principal(req)?, shop)?;
-            let qr = path_id(QrId::parse(qr), "qr_id")?;
+            let qr = ApiError::path_id(QrId::parse(qr), "qr_id")?;
             match method {
                 Method::GET => get_code(app, &shop, &qr).await,
                 Method::DELETE => revoke(app, &shop, &qr).await,
-                _ => Err(method_not_allowed()),
+                _ => Err(ApiError::method_not_allowed()),
             }
         }
         (["shops", shop, "qr-codes", qr, "png"], Method::GET) => {
             let shop = require_shop(&principal(req)?, shop)?;
-            png(app, &shop, &path_id(QrId::parse(qr), "qr_id")?).await
+            png(app, &shop, &ApiError::path_id(QrId::parse(qr), "qr_id")?).await
         }
         (["shops", shop, "orders", order], Method::GET) => {
             let shop = require_shop(&principal(req)?, shop)?;
-            get_order(app, &shop, &path_id(OrderId::parse(order), "order_id")?).await
+            get_order(
+                app,
+                &shop,
+                &ApiError::path_id(OrderId::parse(order), "order_id")?,
+            )
+            .await
         }
         (["devices", device, "qr-codes"], Method::POST) => {
             let device = device::authenticate(app, req, device).await?;
@@ -95,7 +88,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             | ["devices", _, "qr-codes"]
             | ["pay", _],
             _,
-        ) => Err(method_not_allowed()),
+        ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
     }
 }

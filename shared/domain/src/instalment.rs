@@ -69,19 +69,25 @@ impl InstalmentPlan {
     }
 }
 
+/// The fee rate of a plan the shop offers: 3, 6 or 12 periods with a rate set.
+pub fn offered_rate(periods: u8, config: &InstalmentConfig) -> Result<Decimal, InstalmentError> {
+    if !INSTALMENT_PERIODS.contains(&periods) {
+        return Err(InstalmentError::UnsupportedPeriods(periods));
+    }
+    config
+        .fee_rates
+        .get(&periods)
+        .copied()
+        .ok_or(InstalmentError::PlanNotOffered(periods))
+}
+
 /// Builds the plan for `amount` over `periods` with the shop's terms.
 pub fn plan(
     amount: Amount,
     periods: u8,
     config: &InstalmentConfig,
 ) -> Result<InstalmentPlan, InstalmentError> {
-    if !INSTALMENT_PERIODS.contains(&periods) {
-        return Err(InstalmentError::UnsupportedPeriods(periods));
-    }
-    let fee_rate = *config
-        .fee_rates
-        .get(&periods)
-        .ok_or(InstalmentError::PlanNotOffered(periods))?;
+    let fee_rate = offered_rate(periods, config)?;
     if amount < config.min_amount {
         return Err(InstalmentError::BelowMinimum {
             min: config.min_amount,

@@ -54,6 +54,23 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 405 for a known route called with the wrong method.
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "method not allowed on this route",
+        )
+    }
+
+    /// A path segment parsed into an id, or 400 naming `field`.
+    pub fn path_id<T, E: std::fmt::Display>(
+        parsed: Result<T, E>,
+        field: &str,
+    ) -> Result<T, ApiError> {
+        parsed.map_err(|e| ApiError::invalid(field, e.to_string()))
+    }
+
     pub fn too_large(limit_bytes: usize) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
