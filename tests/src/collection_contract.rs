@@ -40,7 +40,7 @@ macro_rules! for_each_collection_case {
     };
 }
 
-fn at(offset_s: i64) -> DateTime<Utc> {
+pub(crate) fn at(offset_s: i64) -> DateTime<Utc> {
     morning() + Duration::seconds(offset_s)
 }
 
@@ -83,7 +83,12 @@ fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode,
     (code, order)
 }
 
-async fn issued_order(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
+pub(crate) async fn issued_order(
+    w: &World,
+    no: &str,
+    amt: &str,
+    periods: Option<u8>,
+) -> (QrCode, Order) {
     let (code, order) = dynamic_code(w, no, amt, periods);
     let issued = w.store.issue_qr(&code, Some(&order)).await.unwrap();
     assert_eq!(issued, Issued::Created(code.clone()));
@@ -100,7 +105,12 @@ fn event(order: &OrderId, notification: &str, kind: CollectionEventKind) -> Coll
     }
 }
 
-fn payment(order: &OrderId, notification: &str, txn: &str, amt: &str) -> CollectionEvent {
+pub(crate) fn payment(
+    order: &OrderId,
+    notification: &str,
+    txn: &str,
+    amt: &str,
+) -> CollectionEvent {
     event(
         order,
         notification,
@@ -126,7 +136,7 @@ fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> Co
     )
 }
 
-async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
+pub(crate) async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
     store.apply_collection(e, at(61)).await.unwrap()
 }
 
@@ -362,6 +372,9 @@ pub async fn a_payment_marks_the_order_paid_credits_the_shop_and_writes_the_ledg
     assert_eq!(pay.order_id, Some(order.order_id.clone()));
     assert_eq!(pay.provider, Some(Provider::Wechatpay));
     assert_eq!(pay.provider_ref.as_deref(), Some("t-1"));
+    // What the reconciliation report shows of the order, masked.
+    assert_eq!(pay.customer.as_deref(), Some("张* 138****1234"));
+    assert_eq!(pay.plan_periods, Some(3));
     // Payouts may now go against it.
     let r = w.request(&w.owner, &order.order_id, "5.00", "k1", at(120));
     assert!(w.store.reserve_payout(&r).await.is_ok());

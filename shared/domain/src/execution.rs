@@ -123,6 +123,10 @@ pub struct LedgerEntry {
     pub provider: Option<Provider>,
     /// The instalment period of a deduction.
     pub period: Option<u8>,
+    /// How many periods the order's monthly-pay plan has, if it has one.
+    pub plan_periods: Option<u8>,
+    /// The buyer, masked (`张* 138****1234`), as the order knows them.
+    pub customer: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -11,6 +11,7 @@ pub mod order;
 pub mod payment;
 pub mod payout;
 pub mod qr;
+pub mod reconciliation;
 pub mod rules;
 pub mod shop;
 pub mod time;
@@ -28,6 +29,7 @@ pub use order::{Order, OrderStatus};
 pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
 pub use qr::{QrCode, QrIssue, QrIssueError, QrKind, QrRefusal, QrState, QrStatus};
+pub use reconciliation::{ReconciliationSummary, Tally};
 pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };

@@ -234,6 +234,8 @@ impl CollectionEvent {
             order_id: Some(order.order_id.clone()),
             provider: Some(self.provider),
             period,
+            plan_periods: order.instalment_plan.as_ref().map(|p| p.periods),
+            customer: order.payer_masked.clone(),
             created_at: now,
         }
     }
@@ -345,7 +347,7 @@ fn decide_payment(
     after.payer_masked = payer.map(|p| p.masked()).filter(|m| !m.is_empty());
     let entry_id = event.movement_entry_id().unwrap_or_default();
     let mut ledger =
-        vec![event.ledger_entry(order, LedgerKind::Payment, entry_id, amount, None, now)];
+        vec![event.ledger_entry(&after, LedgerKind::Payment, entry_id, amount, None, now)];
     let shop_fee = order
         .instalment_plan
         .as_ref()
@@ -353,7 +355,7 @@ fn decide_payment(
         .unwrap_or(Money::ZERO);
     if let Ok(fee) = Amount::from_fen(shop_fee.fen()) {
         let fee_id = format!("fee-{}-{txn}", event.provider);
-        ledger.push(event.ledger_entry(order, LedgerKind::Fee, fee_id, fee, None, now));
+        ledger.push(event.ledger_entry(&after, LedgerKind::Fee, fee_id, fee, None, now));
     }
     Decision::Apply(Box::new(Effect {
         balance_change_fen: amount.fen() - shop_fee.fen(),

@@ -34,6 +34,16 @@ impl BusinessDate {
     pub fn naive(self) -> NaiveDate {
         self.0
     }
+
+    /// The next day (the last representable day stays itself).
+    pub fn succ(self) -> BusinessDate {
+        BusinessDate(self.0.succ_opt().unwrap_or(self.0))
+    }
+
+    /// The day before (the first representable day stays itself).
+    pub fn pred(self) -> BusinessDate {
+        BusinessDate(self.0.pred_opt().unwrap_or(self.0))
+    }
 }
 
 impl fmt::Display for BusinessDate {

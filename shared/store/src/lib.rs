@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::{
     Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId, LedgerEntry, Money, Notice,
     OperatorId, Order, OrderId, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRefusal,
-    PayoutRequest, PayoutStatus, QrCode, QrId, Shop, ShopId, ShopSetup,
+    PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
 pub mod alerts;
@@ -128,6 +128,36 @@ pub struct DayTotals {
     pub total: Money,
     pub count: u32,
 }
+
+/// A day's ledger is read for reconciliation in this many parts, each part
+/// the shops whose id hashes to it ([`ledger_part`]). In DynamoDB each part is
+/// its own index partition, so writes of a busy day spread and the parts can
+/// be read side by side.
+pub const LEDGER_DAY_PARTS: u16 = 16;
+
+/// The part of a day's ledger a shop's entries belong to: FNV-1a of the id.
+pub fn ledger_part(shop_id: &ShopId) -> u16 {
+    let hash = shop_id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // The remainder is below LEDGER_DAY_PARTS, so it fits.
+    (hash % u32::from(LEDGER_DAY_PARTS)) as u16
+}
+
+/// Where a day-ledger listing stands: the last (shop, entry) returned.
+pub fn ledger_position(entry: &LedgerEntry) -> String {
+    format!("{}#{}", entry.shop_id, entry.entry_id)
+}
+
+/// One page of a day's ledger; `next` continues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerEntry>,
+    pub next: Option<String>,
+}
+
+/// Most ledger entries one page of a day listing returns.
+pub const MAX_LEDGER_PAGE: usize = 1000;
 
 /// One page of a newest-first listing; `next_cursor` continues it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +318,36 @@ pub trait Store: Send + Sync {
     /// Anomalies of one business day, in id order.
     async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError>;
 
+    /// Every shop's ledger entries of business day `date` in part `part`
+    /// (`< LEDGER_DAY_PARTS`), in (shop, entry id) order, starting after the
+    /// position `after` (a [`ledger_position`]), at most `limit`
+    /// (≤ `MAX_LEDGER_PAGE`). Reconciliation streams the day through this.
+    async fn list_day_ledger(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError>;
+
+    /// Stores a shop's reconciliation of a day, replacing any earlier run's.
+    async fn put_reconciliation(&self, summary: &ReconciliationSummary) -> Result<(), StoreError>;
+    async fn get_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Option<ReconciliationSummary>, StoreError>;
+    /// Forgets a shop's reconciliation of a day (a re-run found nothing for it).
+    async fn delete_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<(), StoreError>;
+
+    /// Claims `key` once: `true` the first time, `false` ever after. Used so
+    /// a re-run never sends the same alert twice.
+    async fn claim_once(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
     async fn shop_day_totals(
         &self,
         shop_id: &ShopId,
@@ -330,6 +390,8 @@ pub fn payout_ledger_entry(payout: &Payout, provider_ref: &str, now: DateTime<Ut
         order_id: Some(payout.order_id.clone()),
         provider: None,
         period: None,
+        plan_periods: None,
+        customer: None,
         created_at: now,
     }
 }

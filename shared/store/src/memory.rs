@@ -3,6 +3,7 @@
 //! an `.await`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -12,12 +13,14 @@ use qrpay_domain::{
     evaluate_payout, Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, Device,
     DeviceId, LedgerEntry, Money, Notice, OperatorId, OperatorStanding, Order, OrderId,
     OrderStatus, OutOrderNo, Payout, PayoutAttempt, PayoutFacts, PayoutId, PayoutQuota,
-    PayoutRequest, PayoutStatus, Provider, QrCode, QrId, QrState, Shop, ShopId, ShopSetup,
+    PayoutRequest, PayoutStatus, Provider, QrCode, QrId, QrState, ReconciliationSummary, Shop,
+    ShopId, ShopSetup,
 };
 
 use crate::{
-    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Issued, Page, PayoutError,
-    ReserveError, Reserved, Revocation, Store, StoreError, Transition,
+    ledger_part, ledger_position, page_size, payout_failed_notice, payout_ledger_entry, DayTotals,
+    Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved, Revocation, Store, StoreError,
+    Transition, MAX_LEDGER_PAGE,
 };
 
 #[derive(Default)]
@@ -50,6 +53,26 @@ struct State {
     /// Ledger entry ids of provider movements already written.
     movements: HashSet<String>,
     anomalies: BTreeMap<(BusinessDate, String), Anomaly>,
+    /// The ledger again, by day: (date, part, shop, entry id) → entry.
+    day_ledger: BTreeMap<(BusinessDate, u16, String, String), LedgerEntry>,
+    reconciliations: HashMap<(ShopId, BusinessDate), ReconciliationSummary>,
+    claimed: HashSet<String>,
+}
+
+impl State {
+    fn record_ledger(&mut self, entry: LedgerEntry) {
+        let key = (
+            entry.business_date,
+            ledger_part(&entry.shop_id),
+            entry.shop_id.to_string(),
+            entry.entry_id.clone(),
+        );
+        self.day_ledger.insert(key, entry.clone());
+        self.ledger
+            .entry(entry.shop_id.clone())
+            .or_default()
+            .push(entry);
+    }
 }
 
 impl MemoryStore {
@@ -452,8 +475,7 @@ impl Store for MemoryStore {
             .ok_or(PayoutError::PayoutNotFound)?;
         *payout = payout.clone().moved_to(PayoutStatus::Succeeded, now);
         let succeeded = payout.clone();
-        let entry = payout_ledger_entry(&succeeded, provider_ref, now);
-        state.ledger.entry(shop_id.clone()).or_default().push(entry);
+        state.record_ledger(payout_ledger_entry(&succeeded, provider_ref, now));
         Ok(Transition::Moved(succeeded))
     }
 
@@ -689,6 +711,70 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn list_day_ledger(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        let limit = limit.clamp(1, MAX_LEDGER_PAGE);
+        let (shop, entry) = match after.and_then(|a| a.split_once('#')) {
+            Some((shop, entry)) => (shop.to_owned(), entry.to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let state = self.state();
+        let start = (date, part, shop, entry);
+        let mut entries: Vec<LedgerEntry> = state
+            .day_ledger
+            .range((Bound::Excluded(start), Bound::Unbounded))
+            .take_while(|((d, p, _, _), _)| *d == date && *p == part)
+            .take(limit + 1)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(ledger_position)
+        } else {
+            None
+        };
+        Ok(LedgerPage { entries, next })
+    }
+
+    async fn put_reconciliation(&self, summary: &ReconciliationSummary) -> Result<(), StoreError> {
+        self.state()
+            .reconciliations
+            .insert((summary.shop_id.clone(), summary.date), summary.clone());
+        Ok(())
+    }
+
+    async fn get_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Option<ReconciliationSummary>, StoreError> {
+        Ok(self
+            .state()
+            .reconciliations
+            .get(&(shop_id.clone(), date))
+            .cloned())
+    }
+
+    async fn delete_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<(), StoreError> {
+        self.state()
+            .reconciliations
+            .remove(&(shop_id.clone(), date));
+        Ok(())
+    }
+
+    async fn claim_once(&self, key: &str, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.state().claimed.insert(key.to_owned()))
+    }
+
     async fn shop_day_totals(
         &self,
         shop_id: &ShopId,
@@ -766,10 +852,7 @@ impl State {
         ) = payouts;
         for entry in &effect.ledger {
             self.movements.insert(entry.entry_id.clone());
-            self.ledger
-                .entry(entry.shop_id.clone())
-                .or_default()
-                .push(entry.clone());
+            self.record_ledger(entry.clone());
         }
         if let Some(notice) = &effect.notice {
             self.notices

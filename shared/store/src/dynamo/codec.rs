@@ -15,7 +15,7 @@
 //! | payout pointer  | `PAYOUT#{p}`    | `PAYOUT`                  | (a payout's shop, for provider notices)           |
 //! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |
 //! | notice          | `SHOP#{shop}`   | `NOTICE#{ms}#{notice}`    |                          |                        |
-//! | ledger entry    | `SHOP#{shop}`   | `LEDGER#{date}#{entry}`   |                          |                        |
+//! | ledger entry    | `SHOP#{shop}`   | `LEDGER#{date}#{entry}`   |                          | `LEDGERDAY#{d}#{part}` / `{shop}#{entry}` |
 //! | QR code         | `SHOP#{shop}`   | `QR#{qr}`                 |                          |                        |
 //! | out_order_no    | `SHOP#{shop}`   | `OUTORDER#{no}`           | (claims a shop's order number for one code)       |
 //! | order pointer   | `ORDER#{order}` | `ORDER`                   | (an order's shop, for provider notices)           |
@@ -23,6 +23,8 @@
 //! | notification    | `NOTIFICATION#{provider}#{id}` | `NOTIFICATION` | (dedupe; TTL `expires_at_s`)               |
 //! | movement        | `MOVEMENT#{entry}` | `MOVEMENT`             | (a provider movement already in the ledger)       |
 //! | anomaly         | `ANOMALY#{date}` | `ANOMALY#{anomaly}`      |                          |                        |
+//! | reconciliation  | `SHOP#{shop}`   | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
+//! | once            | `ONCE#{key}`    | `ONCE`                    | (an alert already sent; TTL `expires_at_s`)       |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
 //! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
@@ -143,6 +145,17 @@ pub fn notification_key(provider: Provider, id: &ProviderRef) -> Item {
 }
 pub fn movement_key(entry_id: &str) -> Item {
     key(format!("MOVEMENT#{entry_id}"), "MOVEMENT".into())
+}
+/// GSI2 partition of a day's ledger part: reconciliation reads the day
+/// part by part in (shop, entry) order.
+pub fn ledger_day_gsi_pk(date: BusinessDate, part: u16) -> String {
+    format!("LEDGERDAY#{date}#{part:02}")
+}
+pub fn reconciliation_key(shop: &ShopId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("RECON#{date}"))
+}
+pub fn once_key(once: &str) -> Item {
+    key(format!("ONCE#{once}"), "ONCE".to_owned())
 }
 pub fn anomaly_pk(date: BusinessDate) -> String {
     format!("ANOMALY#{date}")
@@ -603,15 +616,31 @@ pub fn ledger_item(entry: &LedgerEntry) -> Item {
         ),
         ("reference".to_owned(), s(entry.reference.as_str())),
         ("created_at_ms".to_owned(), ms(entry.created_at)),
+        (
+            GSI2PK.to_owned(),
+            s(ledger_day_gsi_pk(
+                entry.business_date,
+                crate::ledger_part(&entry.shop_id),
+            )),
+        ),
+        (GSI2SK.to_owned(), s(crate::ledger_position(entry))),
     ]);
     let optional = [
         ("provider_ref", entry.provider_ref.as_deref().map(s)),
         ("order_id", entry.order_id.as_ref().map(|o| s(o.as_str()))),
         ("provider", entry.provider.map(|p| s(p.as_str()))),
         ("period", entry.period.map(|p| n(i64::from(p)))),
+        ("plan_periods", entry.plan_periods.map(|p| n(i64::from(p)))),
+        ("customer", entry.customer.as_deref().map(s)),
     ];
     extend_present(&mut item, optional);
     item
+}
+
+fn get_opt_u8(item: &Item, name: &str) -> Result<Option<u8>, StoreError> {
+    get_opt_i64(item, name)?
+        .map(|p| u8::try_from(p).map_err(|_| corrupt(name, item)))
+        .transpose()
 }
 
 pub fn ledger_from(item: &Item) -> Result<LedgerEntry, StoreError> {
@@ -625,9 +654,9 @@ pub fn ledger_from(item: &Item) -> Result<LedgerEntry, StoreError> {
         provider_ref: get_opt_s(item, "provider_ref"),
         order_id: get_opt_parsed(item, "order_id", OrderId::parse)?,
         provider: get_opt_parsed(item, "provider", |t| Provider::parse(t).ok_or(()))?,
-        period: get_opt_i64(item, "period")?
-            .map(|p| u8::try_from(p).map_err(|_| corrupt("period", item)))
-            .transpose()?,
+        period: get_opt_u8(item, "period")?,
+        plan_periods: get_opt_u8(item, "plan_periods")?,
+        customer: get_opt_s(item, "customer"),
         created_at: get_time(item, "created_at_ms")?,
     })
 }
@@ -681,9 +710,7 @@ pub fn qr_from(item: &Item) -> Result<QrCode, StoreError> {
             .transpose()?,
         description: get_opt_s(item, "description"),
         device_id: get_opt_parsed(item, "device_id", DeviceId::parse)?,
-        instalment_periods: get_opt_i64(item, "instalment_periods")?
-            .map(|p| u8::try_from(p).map_err(|_| corrupt("instalment_periods", item)))
-            .transpose()?,
+        instalment_periods: get_opt_u8(item, "instalment_periods")?,
         instalment_plan: get_opt_plan(item)?,
         state: parse(item, QR_STATE, |t| QrState::parse(t).ok_or(()))?,
         expires_at: get_opt_i64(item, "expires_at_ms")?.map(from_millis),

@@ -161,10 +161,21 @@ impl DynamoStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut item = nonce_key(device_id, nonce);
+        self.claim_until(nonce_key(device_id, nonce), now, expires_at)
+            .await
+    }
+
+    /// Puts the claim item `key` unless a live one exists: `true` if this
+    /// call claimed it. TTL deletes lazily (up to days late), so an expired
+    /// claim counts as gone.
+    pub(super) async fn claim_until(
+        &self,
+        mut item: Item,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         item.insert(TTL_ATTRIBUTE.to_owned(), n(expires_at.timestamp()));
         self.trip();
-        // TTL deletes lazily (up to days late): an expired claim counts as gone.
         let result = self
             .client
             .put_item()

@@ -10,6 +10,7 @@
 
 mod codec;
 mod collection;
+mod reconciliation;
 mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,15 +30,15 @@ use qrpay_domain::{
     evaluate_payout, Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId,
     LedgerEntry, Notice, OperatorId, OperatorStanding, Order, OrderId, OrderStatus, Payout,
     PayoutAttempt, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, QrCode, QrId,
-    Shop, ShopId, ShopSetup,
+    ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
 pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
 use crate::{
-    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Issued, Page, PayoutError,
-    ReserveError, Reserved, Revocation, Store, StoreError, Transition,
+    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Issued, LedgerPage, Page,
+    PayoutError, ReserveError, Reserved, Revocation, Store, StoreError, Transition,
 };
 use codec::*;
 
@@ -1123,6 +1124,40 @@ impl Store for DynamoStore {
 
     async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
         self.anomalies_of(date).await
+    }
+
+    async fn list_day_ledger(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        self.day_ledger_page(date, part, after, limit).await
+    }
+
+    async fn put_reconciliation(&self, summary: &ReconciliationSummary) -> Result<(), StoreError> {
+        self.put_summary(summary).await
+    }
+
+    async fn get_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Option<ReconciliationSummary>, StoreError> {
+        self.get_summary(shop_id, date).await
+    }
+
+    async fn delete_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<(), StoreError> {
+        self.delete_summary(shop_id, date).await
+    }
+
+    async fn claim_once(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.claim_once_key(key, now).await
     }
 
     async fn shop_day_totals(

@@ -1,0 +1,126 @@
+//! What one night's reconciliation leaves for a shop and a business day
+//! (SPEC §6): the summary record, read at `GET /shops/{id}/reconciliations/{date}`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::ShopId;
+use crate::money::Money;
+use crate::time::BusinessDate;
+
+/// How many movements of one kind, and how much money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tally {
+    pub count: u64,
+    pub total: Money,
+}
+
+impl Tally {
+    /// Adds one movement of `fen`; totals saturate rather than wrap (a day
+    /// never comes near 10^17 fen).
+    pub fn add(&mut self, fen: i64) {
+        self.count += 1;
+        self.total =
+            Money::from_fen(self.total.fen().saturating_add(fen.max(0))).unwrap_or(self.total);
+    }
+}
+
+/// One shop's reconciliation of one business day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationSummary {
+    pub shop_id: ShopId,
+    pub date: BusinessDate,
+    /// Identifies the run that wrote it; a re-run replaces it.
+    pub run_id: String,
+    pub generated_at: DateTime<Utc>,
+    /// Report rows, all outcomes.
+    pub rows: u64,
+    /// Report rows by outcome (`MATCHED`, `AMOUNT_MISMATCH`, …), every
+    /// outcome present, zeros included.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Rows whose outcome is not `MATCHED`.
+    pub discrepancies: u64,
+    /// Our ledger's movements of the day, by kind.
+    pub payments: Tally,
+    pub refunds: Tally,
+    pub fees: Tally,
+    pub deductions: Tally,
+    pub payouts: Tally,
+    /// Instalment deductions the provider reports as failed.
+    pub deductions_failed: u64,
+    /// Paid orders with a monthly-pay plan.
+    pub monthly_pay_orders: u64,
+    /// Payments total ÷ payments count, half up to the fen (0.00 if none).
+    pub average_order_value: Money,
+    /// Refunds total ÷ payments total, 4 decimals (0 if nothing was paid).
+    pub refund_ratio: Decimal,
+    /// Failed ÷ attempted deductions, 4 decimals (0 if none attempted).
+    pub deduction_failure_rate: Decimal,
+    /// What the bank credited for the shop's settlement batches, and what
+    /// the providers' statements say it should have been.
+    pub settlement_expected: Decimal,
+    pub settlement_received: Decimal,
+    /// Inputs that were missing or unreadable (a statement not published, a
+    /// malformed line): the report is incomplete by exactly these.
+    pub gaps: Vec<String>,
+    /// Object keys of the report.
+    pub report_csv: String,
+    pub report_json: String,
+}
+
+/// `numerator ÷ denominator` to 4 decimals, half up; 0 when nothing to divide by.
+pub fn ratio(numerator: i64, denominator: i64) -> Decimal {
+    if denominator == 0 {
+        return Decimal::new(0, 4);
+    }
+    let mut r = (Decimal::from(numerator) / Decimal::from(denominator))
+        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(4);
+    r
+}
+
+/// The mean of `total` over `count`, half up to the fen.
+pub fn average(total: Money, count: u64) -> Money {
+    if count == 0 {
+        return Money::ZERO;
+    }
+    let fen = (Decimal::from(total.fen()) / Decimal::from(count))
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    i64::try_from(fen)
+        .ok()
+        .and_then(Money::from_fen)
+        .unwrap_or(Money::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_round_half_up_to_four_decimals() {
+        assert_eq!(ratio(1, 3).to_string(), "0.3333");
+        assert_eq!(ratio(2, 3).to_string(), "0.6667");
+        assert_eq!(ratio(5, 0), Decimal::ZERO);
+        assert_eq!(ratio(1, 8).to_string(), "0.1250");
+        assert_eq!(ratio(1, 2).to_string(), "0.5000");
+    }
+
+    #[test]
+    fn averages_round_half_up_to_the_fen() {
+        let total = Money::from_fen(1001).expect("money");
+        assert_eq!(average(total, 2).to_string(), "5.01");
+        assert_eq!(average(total, 3).to_string(), "3.34");
+        assert_eq!(average(total, 0), Money::ZERO);
+    }
+
+    #[test]
+    fn tallies_count_and_sum() {
+        let mut t = Tally::default();
+        t.add(150);
+        t.add(250);
+        assert_eq!((t.count, t.total.to_string()), (2, "4.00".to_owned()));
+    }
+}

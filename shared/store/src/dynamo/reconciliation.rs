@@ -1,0 +1,114 @@
+//! Reconciliation in DynamoDB: the day's ledger read part by part through
+//! GSI2, the per-shop summaries, and once-only claims for alerts.
+
+use chrono::{DateTime, Duration, Utc};
+use qrpay_domain::{BusinessDate, ReconciliationSummary, ShopId};
+
+use super::codec::*;
+use super::{names, unavailable, values, DynamoStore};
+use crate::{LedgerPage, StoreError, MAX_LEDGER_PAGE};
+
+/// How long a sent alert is remembered: longer than any re-run window.
+const ONCE_RETENTION_DAYS: i64 = 400;
+
+impl DynamoStore {
+    pub(super) async fn day_ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        let limit = limit.clamp(1, MAX_LEDGER_PAGE);
+        let mut vals = vec![(":pk", s(ledger_day_gsi_pk(date, part)))];
+        let (condition, attrs): (_, &[&str]) = match after {
+            Some(position) => {
+                vals.push((":after", s(position)));
+                ("#GSI2PK = :pk AND #GSI2SK > :after", &[GSI2PK, GSI2SK])
+            }
+            None => ("#GSI2PK = :pk", &[GSI2PK]),
+        };
+        self.trip();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression(condition)
+            .set_expression_attribute_names(names(attrs))
+            .set_expression_attribute_values(values(vals))
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut entries = out
+            .items()
+            .iter()
+            .map(ledger_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(crate::ledger_position)
+        } else {
+            None
+        };
+        Ok(LedgerPage { entries, next })
+    }
+
+    pub(super) async fn put_summary(
+        &self,
+        summary: &ReconciliationSummary,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(summary)
+            .map_err(|e| StoreError::Corrupt(format!("summary does not serialize: {e}")))?;
+        let mut item = reconciliation_key(&summary.shop_id, summary.date);
+        item.extend([
+            ("entity".to_owned(), s("reconciliation")),
+            ("summary".to_owned(), s(json)),
+        ]);
+        self.put(item).await
+    }
+
+    pub(super) async fn get_summary(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Option<ReconciliationSummary>, StoreError> {
+        let Some(item) = self.get(reconciliation_key(shop_id, date)).await? else {
+            return Ok(None);
+        };
+        let json = get_s(&item, "summary")?;
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("summary of {shop_id} {date}")))
+    }
+
+    pub(super) async fn delete_summary(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<(), StoreError> {
+        self.trip();
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(reconciliation_key(shop_id, date)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub(super) async fn claim_once_key(
+        &self,
+        once: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.claim_until(
+            once_key(once),
+            now,
+            now + Duration::days(ONCE_RETENTION_DAYS),
+        )
+        .await
+    }
+}
