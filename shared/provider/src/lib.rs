@@ -35,8 +35,8 @@ pub use sandbox_notice::{parse_sandbox_notice, SandboxNotice, SandboxSigner, San
 pub use wechatpay::{WechatpaySigner, WechatpayVerifier};
 
 pub use sandbox::{
-    FaultsError, SandboxFaults, SandboxProvider, SandboxTransfer, SandboxTransferStatus,
-    TransferNotice,
+    FaultsError, SandboxCharge, SandboxChargeKind, SandboxFaults, SandboxProvider, SandboxTransfer,
+    SandboxTransferStatus, TransferNotice,
 };
 
 /// The buyer who paid `order_id` at `shop_id`: the one a payout pays back.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use qrpay_domain::{Amount, Clock, Money, PayoutId};
+use qrpay_domain::{Amount, Clock, Money, OrderId, PayoutId, ShopId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
@@ -136,6 +136,39 @@ pub struct TransferNotice {
     pub amount: Amount,
 }
 
+/// What a collection movement at the sandbox was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SandboxChargeKind {
+    /// A buyer paid an order.
+    Payment,
+    /// Money went back to the buyer.
+    Refund,
+    /// One monthly-pay instalment charged to the buyer.
+    Deduction,
+}
+
+/// One collection movement the sandbox made (a charge, a refund, an
+/// instalment deduction): what its daily bill lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxCharge {
+    pub shop_id: ShopId,
+    pub kind: SandboxChargeKind,
+    pub order_id: OrderId,
+    /// The sandbox's own id of the movement (transaction or refund).
+    pub provider_ref: String,
+    /// The instalment period of a deduction.
+    pub period: Option<u8>,
+    pub amount: Amount,
+    /// The sandbox's fee on a payment (a monthly-pay fee the shop bears).
+    pub fee: Money,
+    /// `false`: tried and refused (a deduction the buyer's card declined).
+    pub succeeded: bool,
+    /// The buyer, masked.
+    pub payer_masked: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 pub struct SandboxProvider {
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
@@ -149,6 +182,7 @@ struct State {
     ledger: Vec<SandboxTransfer>,
     ledger_index: HashMap<PayoutId, usize>,
     outbox: Vec<TransferNotice>,
+    charges: Vec<SandboxCharge>,
     next_ref: u64,
     next_notice: u64,
 }
@@ -200,6 +234,20 @@ impl SandboxProvider {
             .count()
     }
 
+    /// Records a collection movement the sandbox made (the local stack's
+    /// sandbox routes call this when a buyer pays, a refund or a deduction
+    /// happens); the daily bill lists it.
+    pub fn record_charge(&self, charge: SandboxCharge) {
+        tracing::info!(shop_id = %charge.shop_id, order_id = %charge.order_id,
+            kind = ?charge.kind, amount = %charge.amount, "sandbox charge recorded");
+        self.lock().charges.push(charge);
+    }
+
+    /// Every collection movement recorded, oldest first.
+    pub fn charges(&self) -> Vec<SandboxCharge> {
+        self.lock().charges.clone()
+    }
+
     /// Drains the "transfer finished" notices, oldest first.
     pub fn take_notices(&self) -> Vec<TransferNotice> {
         std::mem::take(&mut self.lock().outbox)
@@ -233,6 +281,7 @@ impl State {
             ledger: Vec::new(),
             ledger_index: HashMap::new(),
             outbox: Vec::new(),
+            charges: Vec::new(),
             next_ref: 1,
             next_notice: 1,
         };
