@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod body;
 pub mod error;
+pub mod event;
 pub mod principal;
 
 pub use body::{json_object, raw_body, Fields};
