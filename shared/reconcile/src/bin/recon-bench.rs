@@ -1,0 +1,215 @@
+//! The reconciliation benchmark (issue 5): generates a synthetic day
+//! (default 1,000,000 ledger movements and the matching statement rows in
+//! three formats, with a known 1% of discrepancies of every kind),
+//! reconciles it with the real pipeline (local-directory object store,
+//! in-memory store for summaries), checks that exactly the injected
+//! discrepancies are found — by count and row by row — and prints rows per
+//! second and peak memory.
+//!
+//!   cargo run --release -p qrpay-reconcile --bin recon-bench -- [--rows N] [--partitions P] [--keep]
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use qrpay_domain::{BusinessDate, Clock, Provider, SystemClock};
+use qrpay_reconcile::objects::LocalDir;
+use qrpay_reconcile::run::DEFAULT_PARTITIONS;
+use qrpay_reconcile::synthetic::SyntheticDay;
+use qrpay_reconcile::Reconciler;
+use qrpay_store::alerts::LogAlerts;
+use qrpay_store::MemoryStore;
+
+/// Peak resident memory of this process so far, in KiB (`VmHWM`).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Starts a new peak (Linux: writing 5 to clear_refs resets `VmHWM`).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn usage() -> ! {
+    eprintln!("usage: recon-bench [--rows N] [--partitions P] [--keep]");
+    std::process::exit(2)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut rows: u64 = 1_000_000;
+    let mut partitions = DEFAULT_PARTITIONS;
+    let mut keep = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--rows" => {
+                rows = args
+                    .next()
+                    .and_then(|n| n.replace('_', "").parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--partitions" => {
+                partitions = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--keep" => keep = true,
+            _ => usage(),
+        }
+    }
+    if let Err(e) = bench(rows, partitions, keep).await {
+        eprintln!("recon-bench: FAILED: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn bench(rows: u64, partitions: usize, keep: bool) -> Result<(), String> {
+    let date = BusinessDate::parse("2026-11-20").map_err(|e| e.to_string())?;
+    let root: PathBuf = std::env::temp_dir().join(format!("recon-bench-{}", std::process::id()));
+    let objects = Arc::new(LocalDir::new(root.join("objects")));
+    let day = Arc::new(SyntheticDay::new(date, rows));
+
+    let started = Instant::now();
+    let expected = day
+        .write_inputs(objects.as_ref(), &root.join("generate"))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "generated {} ledger movements, {} statement rows in 3 formats, {} shops in {:.2} s",
+        expected.ledger_rows,
+        expected.statement_rows,
+        day.shops,
+        started.elapsed().as_secs_f64()
+    );
+
+    let store = Arc::new(MemoryStore::new());
+    let clock = Instant::now();
+    let reconciler = Reconciler {
+        ledger: day.clone(),
+        store,
+        objects: objects.clone(),
+        alerts: Arc::new(LogAlerts),
+        work_dir: root.join("work"),
+        partitions,
+        payout_provider: Provider::Sandbox,
+        progress: Some(Arc::new(move |line: &str| {
+            eprintln!("  [{:>7.3} s] {line}", clock.elapsed().as_secs_f64())
+        })),
+    };
+    let peak_reset = reset_peak();
+    let started = Instant::now();
+    let report = reconciler
+        .run(date, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let peak = peak_rss_kib().unwrap_or(0);
+
+    let input_rows = report.ledger_rows + report.statement_rows;
+    println!(
+        "reconciled {} ledger + {} statement rows -> {} report rows in {} shops in {elapsed:.2} s",
+        report.ledger_rows, report.statement_rows, report.report_rows, report.shops
+    );
+    println!(
+        "throughput: {:.0} ledger rows/s, {:.0} input rows/s",
+        report.ledger_rows as f64 / elapsed,
+        input_rows as f64 / elapsed
+    );
+    println!(
+        "peak memory (VmHWM{}): {:.1} MiB",
+        if peak_reset {
+            ", reset before the run"
+        } else {
+            ", whole process"
+        },
+        peak as f64 / 1024.0
+    );
+    println!("outcomes: {:?}", report.outcomes);
+
+    // Exactly the injected discrepancies: by count…
+    let mut failures = Vec::new();
+    if report.outcomes != expected.outcomes {
+        failures.push(format!(
+            "outcomes {:?}, expected {:?}",
+            report.outcomes, expected.outcomes
+        ));
+    }
+    if (
+        report.ledger_rows,
+        report.statement_rows,
+        report.deductions_failed,
+        report.input_errors,
+    ) != (
+        expected.ledger_rows,
+        expected.statement_rows,
+        expected.deductions_failed,
+        0,
+    ) {
+        failures.push(format!(
+            "rows/failures/errors {:?}",
+            (
+                report.ledger_rows,
+                report.statement_rows,
+                report.deductions_failed,
+                report.input_errors
+            )
+        ));
+    }
+    if !report.gaps.is_empty() {
+        failures.push(format!("gaps: {:?}", report.gaps));
+    }
+    // …and row by row, from the CSV reports (not timed).
+    let checked = check_reports(
+        &day,
+        &root.join("objects").join(format!("reports/{date}")),
+        &mut failures,
+    )?;
+    println!("checked {checked} report rows one by one against the injection plan");
+    if !keep {
+        let _ = std::fs::remove_dir_all(&root);
+    } else {
+        println!("kept {}", root.display());
+    }
+    if failures.is_empty() {
+        println!("OK: exactly the injected discrepancies were found");
+        Ok(())
+    } else {
+        Err(failures.into_iter().take(10).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+fn check_reports(
+    day: &SyntheticDay,
+    dir: &std::path::Path,
+    failures: &mut Vec<String>,
+) -> Result<u64, String> {
+    let mut checked = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|e| e != "csv") {
+            continue;
+        }
+        let file = std::io::BufReader::new(std::fs::File::open(&path).map_err(|e| e.to_string())?);
+        for line in file.lines().skip(1) {
+            let line = line.map_err(|e| e.to_string())?;
+            // date,shop,order_no,kind,provider,provider_ref,customer,instalment,
+            // deduction_status,ledger,provider,reconciled,outcome,…
+            let fields: Vec<&str> = line.splitn(14, ',').collect();
+            if fields.len() < 13 {
+                failures.push(format!("short row {line:?}"));
+                continue;
+            }
+            if let Err(e) = day.check_row(fields[2], fields[5], fields[12]) {
+                failures.push(e);
+            }
+            checked += 1;
+        }
+    }
+    Ok(checked)
+}

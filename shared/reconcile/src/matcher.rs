@@ -1,0 +1,467 @@
+//! Matching (SPEC §6): within one group (every movement of one order, or one
+//! payout, from both sides), pair ledger and statement movements by kind,
+//! provider id and instalment period, and give every movement one outcome.
+
+use std::fmt;
+
+use crate::model::{format_fen, MovementKind, ProviderStatus};
+use crate::spill::{Rec, Side};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Matched,
+    MissingInProvider,
+    MissingInLedger,
+    AmountMismatch,
+    StatusMismatch,
+    Duplicate,
+    SettlementMismatch,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Matched,
+        Outcome::MissingInProvider,
+        Outcome::MissingInLedger,
+        Outcome::AmountMismatch,
+        Outcome::StatusMismatch,
+        Outcome::Duplicate,
+        Outcome::SettlementMismatch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Matched => "MATCHED",
+            Outcome::MissingInProvider => "MISSING_IN_PROVIDER",
+            Outcome::MissingInLedger => "MISSING_IN_LEDGER",
+            Outcome::AmountMismatch => "AMOUNT_MISMATCH",
+            Outcome::StatusMismatch => "STATUS_MISMATCH",
+            Outcome::Duplicate => "DUPLICATE",
+            Outcome::SettlementMismatch => "SETTLEMENT_MISMATCH",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// What finance staff should do about it, until someone records what
+    /// was done (the report's resolution column).
+    pub fn resolution(self) -> &'static str {
+        match self {
+            Outcome::Matched => "NONE",
+            Outcome::MissingInProvider => {
+                "OPEN: query the provider for this movement; if it never happened, reverse our ledger entry"
+            }
+            Outcome::MissingInLedger => {
+                "OPEN: find the provider's notice (callback log, anomalies) and apply it, or open a case with the provider"
+            }
+            Outcome::AmountMismatch => {
+                "OPEN: confirm the amount with the provider and book the difference"
+            }
+            Outcome::StatusMismatch => {
+                "OPEN: query the movement's final status at the provider and correct the side that is wrong"
+            }
+            Outcome::Duplicate => {
+                "OPEN: confirm the duplicate with the provider and refund or reverse it"
+            }
+            Outcome::SettlementMismatch => {
+                "OPEN: compare the bank receipt with the provider's settlement of this batch and chase the difference"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One report line's worth of matching: records borrowed for `'r`, their
+/// texts for `'a`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding<'r, 'a> {
+    pub outcome: Outcome,
+    pub ledger: Option<&'r Rec<'a>>,
+    pub statement: Option<&'r Rec<'a>>,
+    /// The discrepancy note: what differs, plainly; empty when matched.
+    pub note: String,
+}
+
+impl<'r, 'a> Finding<'r, 'a> {
+    /// The record that speaks for the row: ours if we have it.
+    pub fn primary(&self) -> Option<&'r Rec<'a>> {
+        self.ledger.or(self.statement)
+    }
+
+    /// The amount both sides agree moved, in fen.
+    pub fn reconciled_fen(&self) -> Option<i64> {
+        match (self.outcome, self.ledger, self.statement) {
+            (Outcome::Matched, Some(l), Some(_)) => Some(l.amount_fen),
+            (Outcome::Matched, None, Some(_)) => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// Sorts a partition so that groups, and pairs within them, are adjacent.
+/// Groups come in hash order (integers compare faster than ids); within a
+/// group, by kind, provider id, period, ledger before statement, line.
+pub fn sort_partition(recs: &mut [Rec<'_>]) {
+    let mut keyed: Vec<(u64, usize)> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (crate::spill::fnv1a(r.reference.as_bytes()), i))
+        .collect();
+    keyed.sort_unstable_by(|(ha, a), (hb, b)| {
+        let (a, b) = (&recs[*a], &recs[*b]);
+        ha.cmp(hb).then_with(|| {
+            (
+                a.reference,
+                a.kind,
+                a.provider_ref,
+                a.period,
+                a.side,
+                a.line,
+            )
+                .cmp(&(
+                    b.reference,
+                    b.kind,
+                    b.provider_ref,
+                    b.period,
+                    b.side,
+                    b.line,
+                ))
+        })
+    });
+    let sorted: Vec<Rec<'_>> = keyed.iter().map(|(_, i)| recs[*i]).collect();
+    recs.copy_from_slice(&sorted);
+}
+
+/// Matches a sorted partition group by group, handing each finding to `emit`.
+pub fn match_sorted<'r, 'a>(recs: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
+    let mut start = 0;
+    while start < recs.len() {
+        let end = recs[start..]
+            .iter()
+            .position(|r| r.reference != recs[start].reference)
+            .map_or(recs.len(), |n| start + n);
+        match_group(&recs[start..end], emit);
+        start = end;
+    }
+}
+
+fn same_pair(a: &Rec<'_>, b: &Rec<'_>) -> bool {
+    a.kind == b.kind && a.provider_ref == b.provider_ref && a.period == b.period
+}
+
+fn describe(rec: &Rec<'_>) -> String {
+    match (rec.kind, rec.period) {
+        (MovementKind::Deduction, p) if p > 0 => format!("deduction of period {p}"),
+        (kind, _) => kind.as_str().to_lowercase(),
+    }
+}
+
+/// One group: every movement of one order (or payout), sorted.
+fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
+    // Ledger charges of this order, and deduction periods we booked: a
+    // provider charge beside them is a duplicate, not a missing entry.
+    let ledger_payment = group
+        .iter()
+        .find(|r| r.side == Side::Ledger && r.kind == MovementKind::Payment);
+    let booked_period = |period: u8| {
+        group.iter().find(|r| {
+            r.side == Side::Ledger && r.kind == MovementKind::Deduction && r.period == period
+        })
+    };
+    let mut first_unbooked_charge: Option<&Rec<'_>> = None;
+    let mut first_unbooked_deduction: Vec<(u8, &Rec<'_>)> = Vec::new();
+
+    let mut start = 0;
+    while start < group.len() {
+        let end = group[start..]
+            .iter()
+            .position(|r| !same_pair(r, &group[start]))
+            .map_or(group.len(), |n| start + n);
+        let pair = &group[start..end];
+        let split = pair
+            .iter()
+            .position(|r| r.side == Side::Statement)
+            .unwrap_or(pair.len());
+        let (ours, theirs) = pair.split_at(split);
+        for i in 0..ours.len().max(theirs.len()) {
+            let finding = match (ours.get(i), theirs.get(i)) {
+                (Some(l), Some(s)) => compare(l, s),
+                (Some(l), None) if i == 0 => Finding {
+                    outcome: Outcome::MissingInProvider,
+                    ledger: Some(l),
+                    statement: None,
+                    note: format!(
+                        "{} of {} in our ledger; the provider's statement does not list {}",
+                        describe(l),
+                        format_fen(l.amount_fen),
+                        l.provider_ref
+                    ),
+                },
+                (Some(l), None) => Finding {
+                    outcome: Outcome::Duplicate,
+                    ledger: Some(l),
+                    statement: None,
+                    note: format!(
+                        "{} {} is in our ledger {} times",
+                        describe(l),
+                        l.provider_ref,
+                        ours.len()
+                    ),
+                },
+                (None, Some(s)) if i > 0 => Finding {
+                    outcome: Outcome::Duplicate,
+                    ledger: None,
+                    statement: Some(s),
+                    note: format!(
+                        "{} {} is listed {} times by the provider (this is line {})",
+                        describe(s),
+                        s.provider_ref,
+                        theirs.len(),
+                        s.line
+                    ),
+                },
+                (None, Some(s)) if s.status != ProviderStatus::Success => Finding {
+                    outcome: Outcome::Matched,
+                    ledger: None,
+                    statement: Some(s),
+                    note: format!(
+                        "{} {} at the provider; no money moved and none is booked",
+                        describe(s),
+                        s.status
+                    ),
+                },
+                (None, Some(s)) => {
+                    let earlier = match s.kind {
+                        MovementKind::Payment => {
+                            let earlier = ledger_payment.or(first_unbooked_charge);
+                            first_unbooked_charge.get_or_insert(s);
+                            earlier
+                        }
+                        MovementKind::Deduction => {
+                            let earlier = booked_period(s.period).or_else(|| {
+                                first_unbooked_deduction
+                                    .iter()
+                                    .find(|(p, _)| *p == s.period)
+                                    .map(|(_, r)| *r)
+                            });
+                            if earlier.is_none() {
+                                first_unbooked_deduction.push((s.period, s));
+                            }
+                            earlier
+                        }
+                        _ => None,
+                    };
+                    match earlier {
+                        Some(first) => Finding {
+                            outcome: Outcome::Duplicate,
+                            ledger: None,
+                            statement: Some(s),
+                            note: format!(
+                                "second {} of order {} by the provider: {} for {} (line {}); the first is {}",
+                                describe(s),
+                                s.reference,
+                                s.provider_ref,
+                                format_fen(s.amount_fen),
+                                s.line,
+                                first.provider_ref
+                            ),
+                        },
+                        None => Finding {
+                            outcome: Outcome::MissingInLedger,
+                            ledger: None,
+                            statement: Some(s),
+                            note: format!(
+                                "the provider lists {} {} of {} (line {}); our ledger has no such entry",
+                                describe(s),
+                                s.provider_ref,
+                                format_fen(s.amount_fen),
+                                s.line
+                            ),
+                        },
+                    }
+                }
+                (None, None) => continue,
+            };
+            emit(finding);
+        }
+        start = end;
+    }
+}
+
+fn compare<'r, 'a>(l: &'r Rec<'a>, s: &'r Rec<'a>) -> Finding<'r, 'a> {
+    let (outcome, note) = if s.status != ProviderStatus::Success {
+        (
+            Outcome::StatusMismatch,
+            format!(
+                "our ledger booked {} {} of {}; the provider says {} (line {})",
+                describe(l),
+                l.provider_ref,
+                format_fen(l.amount_fen),
+                s.status,
+                s.line
+            ),
+        )
+    } else if l.amount_fen != s.amount_fen {
+        (
+            Outcome::AmountMismatch,
+            format!(
+                "ledger {}, provider {} (line {}): difference {}",
+                format_fen(l.amount_fen),
+                format_fen(s.amount_fen),
+                s.line,
+                format_fen(s.amount_fen - l.amount_fen)
+            ),
+        )
+    } else {
+        (Outcome::Matched, String::new())
+    };
+    let note = if outcome == Outcome::Matched && l.shop_id != s.shop_id {
+        format!("the provider lists it under shop {}", s.shop_id)
+    } else {
+        note
+    };
+    Finding {
+        outcome,
+        ledger: Some(l),
+        statement: Some(s),
+        note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qrpay_domain::Provider;
+
+    fn rec(side: Side, kind: MovementKind, txn: &'static str, fen: i64) -> Rec<'static> {
+        Rec {
+            side,
+            kind,
+            status: ProviderStatus::Success,
+            provider: Some(Provider::Sandbox),
+            period: 0,
+            plan_periods: 0,
+            amount_fen: fen,
+            at_ms: 0,
+            line: if side == Side::Statement { 7 } else { 0 },
+            shop_id: "shop-1",
+            reference: "ord-1",
+            provider_ref: txn,
+            customer: "",
+        }
+    }
+
+    fn outcomes(mut recs: Vec<Rec<'static>>) -> Vec<(Outcome, String)> {
+        sort_partition(&mut recs);
+        let mut out = Vec::new();
+        match_sorted(&recs, &mut |f: Finding<'_, '_>| {
+            out.push((
+                f.outcome,
+                f.primary()
+                    .map(|r| r.provider_ref.to_owned())
+                    .unwrap_or_default(),
+            ))
+        });
+        out
+    }
+
+    use MovementKind::*;
+    use Side::*;
+
+    #[test]
+    fn equal_movements_match() {
+        assert_eq!(
+            outcomes(vec![
+                rec(Ledger, Payment, "t1", 100),
+                rec(Statement, Payment, "t1", 100)
+            ]),
+            [(Outcome::Matched, "t1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_second_charge_of_a_booked_order_is_a_duplicate() {
+        assert_eq!(
+            outcomes(vec![
+                rec(Ledger, Payment, "t2", 100),
+                rec(Statement, Payment, "t1", 100),
+                rec(Statement, Payment, "t2", 100),
+            ]),
+            [
+                (Outcome::Duplicate, "t1".to_owned()),
+                (Outcome::Matched, "t2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn unbooked_charges_are_missing_then_duplicate() {
+        assert_eq!(
+            outcomes(vec![
+                rec(Statement, Payment, "t1", 100),
+                rec(Statement, Payment, "t2", 100)
+            ]),
+            [
+                (Outcome::MissingInLedger, "t1".to_owned()),
+                (Outcome::Duplicate, "t2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn differences_amount_status_and_absence() {
+        let mut failed = rec(Statement, Payout, "p1", 500);
+        failed.status = ProviderStatus::Failed;
+        let mut refused = rec(Statement, Deduction, "d9", 100);
+        refused.status = ProviderStatus::Failed;
+        refused.period = 2;
+        assert_eq!(
+            outcomes(vec![
+                rec(Ledger, Refund, "r1", 100),
+                rec(Statement, Refund, "r1", 90),
+                rec(Ledger, Payout, "p1", 500),
+                failed,
+                rec(Ledger, Fee, "t1", 690),
+                rec(Statement, Deduction, "d1", 100),
+                refused,
+                rec(Statement, Refund, "r1", 90),
+            ]),
+            [
+                (Outcome::MissingInProvider, "t1".to_owned()),
+                (Outcome::AmountMismatch, "r1".to_owned()),
+                (Outcome::Duplicate, "r1".to_owned()),
+                (Outcome::MissingInLedger, "d1".to_owned()),
+                (Outcome::Matched, "d9".to_owned()),
+                (Outcome::StatusMismatch, "p1".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_deduction_of_a_booked_period_is_a_duplicate() {
+        let mut booked = rec(Ledger, Deduction, "d1", 100);
+        booked.period = 1;
+        let mut twin = rec(Statement, Deduction, "d2", 100);
+        twin.period = 1;
+        let mut same = rec(Statement, Deduction, "d1", 100);
+        same.period = 1;
+        assert_eq!(
+            outcomes(vec![booked, twin, same]),
+            [
+                (Outcome::Matched, "d1".to_owned()),
+                (Outcome::Duplicate, "d2".to_owned())
+            ]
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The shapes every statement format is read into, and the strict yuan ↔ fen
+//! conversion used at the edge (SPEC §2: providers keep their units at the
+//! edge; we convert once, here). Amounts travel as integer fen inside the
+//! matcher: exact, and cheap for millions of rows.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use qrpay_domain::{LedgerKind, Provider};
+
+/// What kind of money movement a statement row or a ledger entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MovementKind {
+    /// A buyer paid an order.
+    Payment,
+    /// The provider's fee on a payment (statements give it in a column of
+    /// the payment's row).
+    Fee,
+    /// Money went back to a buyer.
+    Refund,
+    /// One monthly-pay instalment charged to the buyer.
+    Deduction,
+    /// A payout (transfer) from the shop to a buyer.
+    Payout,
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 5] = [
+        MovementKind::Payment,
+        MovementKind::Fee,
+        MovementKind::Refund,
+        MovementKind::Deduction,
+        MovementKind::Payout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Payment => "PAYMENT",
+            MovementKind::Fee => "FEE",
+            MovementKind::Refund => "REFUND",
+            MovementKind::Deduction => "DEDUCTION",
+            MovementKind::Payout => "PAYOUT",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MovementKind> {
+        MovementKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    pub fn of_ledger(kind: LedgerKind) -> MovementKind {
+        match kind {
+            LedgerKind::Payment => MovementKind::Payment,
+            LedgerKind::Fee => MovementKind::Fee,
+            LedgerKind::Refund => MovementKind::Refund,
+            LedgerKind::InstalmentDeduction => MovementKind::Deduction,
+            LedgerKind::Payout => MovementKind::Payout,
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<MovementKind> {
+        MovementKind::ALL.get(usize::from(code)).copied()
+    }
+}
+
+impl fmt::Display for MovementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The provider's state of a movement, normalized from each format's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderStatus {
+    /// The money moved.
+    Success,
+    /// The provider tried and the money did not move (e.g. a deduction the
+    /// buyer's card refused, a transfer that failed).
+    Failed,
+    /// Closed or revoked before any money moved.
+    Closed,
+    /// Not final at the provider when the bill was cut.
+    Processing,
+}
+
+impl ProviderStatus {
+    pub const ALL: [ProviderStatus; 4] = [
+        ProviderStatus::Success,
+        ProviderStatus::Failed,
+        ProviderStatus::Closed,
+        ProviderStatus::Processing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderStatus::Success => "SUCCESS",
+            ProviderStatus::Failed => "FAILED",
+            ProviderStatus::Closed => "CLOSED",
+            ProviderStatus::Processing => "PROCESSING",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ProviderStatus> {
+        ProviderStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<ProviderStatus> {
+        ProviderStatus::ALL.get(usize::from(code)).copied()
+    }
+}
+
+impl fmt::Display for ProviderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One movement as a provider's statement lists it, in our units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementRow {
+    /// 1-based line number in the statement file, for the report's notes.
+    pub line: u64,
+    pub provider: Provider,
+    /// The provider's sub-merchant id, which is our shop id.
+    pub shop_id: String,
+    /// Payment, refund, deduction or payout; never `Fee` (a fee is the
+    /// `fee_fen` of its payment's row).
+    pub kind: MovementKind,
+    /// Our id: the order id for collection movements, the payout id for
+    /// payouts (the provider's `out_trade_no` / `out_bill_no`).
+    pub reference: String,
+    /// The provider's id of the movement (transaction, refund, transfer).
+    pub provider_ref: String,
+    /// The instalment period of a deduction.
+    pub period: Option<u8>,
+    /// What moved, in fen, always positive (a refund is a positive amount of
+    /// kind `Refund`).
+    pub amount_fen: i64,
+    /// The provider's fee on this row, in fen, zero or positive.
+    pub fee_fen: i64,
+    pub status: ProviderStatus,
+    pub occurred_at: DateTime<Utc>,
+    /// The buyer as the provider shows them, already masked (`张*`,
+    /// `138****1234`); never the clear value.
+    pub payer: Option<String>,
+}
+
+/// A line of an input file that could not be read. Reported with its line
+/// number; never skipped silently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct LineError {
+    /// 1-based; for a file that ends early, the line after the last one.
+    pub line: u64,
+    pub message: String,
+}
+
+impl LineError {
+    pub fn new(line: u64, message: impl Into<String>) -> LineError {
+        LineError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Largest amount any single statement value may hold: 10^12 yuan in fen.
+pub const MAX_FEN: i64 = 100_000_000_000_000;
+
+/// Strict yuan text → fen: digits, an optional `.` and one or two decimals,
+/// an optional leading `-` only when `signed`. No exponent, no spaces, no
+/// thousands separators, at most `MAX_FEN`. `"12.3"` → 1230.
+pub fn parse_yuan(text: &str, signed: bool) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) if signed => (true, rest),
+        Some(_) => return None,
+        None => (false, text),
+    };
+    let (whole, frac) = match digits.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (digits, ""),
+    };
+    if whole.is_empty()
+        || whole.len() > 13
+        || frac.len() > 2
+        || (digits.contains('.') && frac.is_empty())
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut fen: i64 = 0;
+    for b in whole.bytes() {
+        fen = fen * 10 + i64::from(b - b'0');
+    }
+    let mut cents = 0i64;
+    for (i, b) in frac.bytes().enumerate() {
+        cents += i64::from(b - b'0') * if i == 0 { 10 } else { 1 };
+    }
+    let fen = fen.checked_mul(100)?.checked_add(cents)?;
+    if fen > MAX_FEN {
+        return None;
+    }
+    Some(if negative { -fen } else { fen })
+}
+
+/// Fen → yuan text with exactly two decimals: 1230 → `"12.30"`, -5 → `"-0.05"`.
+pub fn format_fen(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_text_is_read_exactly_or_refused() {
+        assert_eq!(parse_yuan("12.3", false), Some(1230));
+        assert_eq!(parse_yuan("12.30", false), Some(1230));
+        assert_eq!(parse_yuan("0.01", false), Some(1));
+        assert_eq!(parse_yuan("7", false), Some(700));
+        assert_eq!(parse_yuan("-50.00", true), Some(-5000));
+        for bad in [
+            "", "-1", "1.", ".5", "1.234", "1e3", " 1", "1,000.00", "abc", "--1",
+        ] {
+            assert_eq!(parse_yuan(bad, false), None, "{bad:?}");
+        }
+        assert_eq!(parse_yuan("99999999999999.00", false), None);
+    }
+
+    #[test]
+    fn fen_prints_with_two_decimals() {
+        assert_eq!(format_fen(1230), "12.30");
+        assert_eq!(format_fen(5), "0.05");
+        assert_eq!(format_fen(-5), "-0.05");
+        assert_eq!(format_fen(0), "0.00");
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for k in MovementKind::ALL {
+            assert_eq!(MovementKind::from_code(k.code()), Some(k));
+            assert_eq!(MovementKind::parse(k.as_str()), Some(k));
+        }
+        for s in ProviderStatus::ALL {
+            assert_eq!(ProviderStatus::from_code(s.code()), Some(s));
+        }
+    }
+}

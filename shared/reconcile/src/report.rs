@@ -1,0 +1,731 @@
+//! The daily report (对账日报表, SPEC §6): one row per movement or settlement
+//! batch, with the columns finance staff asked for — date, order number,
+//! customer summary (masked), instalment info, deduction status, reconciled
+//! amount, discrepancy note, resolution — plus the evidence behind them.
+//! CSV with a UTF-8 BOM (Excel opens it as UTF-8) and JSON.
+//!
+//! Rows are rendered once, while matching, straight into bytes (a day has
+//! millions): both renderings travel to the report writer pre-made.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use qrpay_domain::collection::{mask_name, mask_phone};
+use qrpay_domain::{BusinessDate, Provider, Tally};
+
+use crate::matcher::{Finding, Outcome};
+use crate::model::{MovementKind, ProviderStatus};
+use crate::spill::{Rec, Side};
+
+pub const CSV_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+pub const CSV_HEADER: &str = "date,shop_id,order_no,kind,provider,provider_ref,customer,instalment,deduction_status,ledger_amount,provider_amount,reconciled_amount,outcome,note,resolution,statement_line";
+
+/// Instalment info of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instalment {
+    /// A monthly-pay order's payment: `3 periods`.
+    Plan(u8),
+    /// A deduction: `period 2 of 3`, or `period 2` if the plan is unknown.
+    Period(u8, Option<u8>),
+}
+
+/// One report row, borrowing from the records it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow<'a> {
+    pub shop_id: &'a str,
+    /// Our order id, payout id, or settlement batch id.
+    pub order_no: &'a str,
+    /// `PAYMENT`, `FEE`, `REFUND`, `DEDUCTION`, `PAYOUT` or `SETTLEMENT`.
+    pub kind: &'static str,
+    pub provider: Option<Provider>,
+    pub provider_ref: Option<&'a str>,
+    /// Masked: `张* 138****1234`.
+    pub customer: Option<Cow<'a, str>>,
+    pub instalment: Option<Instalment>,
+    /// `DEDUCTED`, `FAILED`, `PROCESSING` or `CLOSED` on deductions.
+    pub deduction_status: Option<&'static str>,
+    pub ledger_fen: Option<i64>,
+    pub provider_fen: Option<i64>,
+    pub reconciled_fen: Option<i64>,
+    pub outcome: Outcome,
+    pub note: Cow<'a, str>,
+    pub statement_line: Option<u64>,
+    /// When it happened (unix ms), for ordering; not rendered.
+    pub at_ms: i64,
+}
+
+/// Customer text for a report: masked whatever the source gave. Text that
+/// already carries a mask is kept; clear phone numbers and names are masked.
+pub fn mask_customer(text: &str) -> Option<Cow<'_, str>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let masked = |part: &str| part.contains('*');
+    if text.split(' ').filter(|p| !p.is_empty()).all(masked) {
+        return Some(Cow::Borrowed(text));
+    }
+    let parts: Vec<String> = text
+        .split(' ')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            if masked(part) {
+                part.to_owned()
+            } else if part.chars().all(|c| c.is_ascii_digit()) {
+                mask_phone(part)
+            } else {
+                mask_name(part)
+            }
+        })
+        .collect();
+    Some(Cow::Owned(parts.join(" ")))
+}
+
+fn instalment(rec: &Rec<'_>, plan_periods: u8) -> Option<Instalment> {
+    let plan = (plan_periods > 0).then_some(plan_periods);
+    match rec.kind {
+        MovementKind::Deduction if rec.period > 0 => Some(Instalment::Period(rec.period, plan)),
+        MovementKind::Payment => plan.map(Instalment::Plan),
+        _ => None,
+    }
+}
+
+fn deduction_status(finding: &Finding<'_, '_>) -> Option<&'static str> {
+    let rec = finding.primary()?;
+    if rec.kind != MovementKind::Deduction {
+        return None;
+    }
+    let status = finding
+        .statement
+        .map_or(ProviderStatus::Success, |s| s.status);
+    Some(match status {
+        ProviderStatus::Success => "DEDUCTED",
+        ProviderStatus::Failed => "FAILED",
+        ProviderStatus::Processing => "PROCESSING",
+        ProviderStatus::Closed => "CLOSED",
+    })
+}
+
+impl<'a> ReportRow<'a> {
+    pub fn of_finding(finding: &Finding<'_, 'a>) -> Option<ReportRow<'a>> {
+        let primary = finding.primary()?;
+        let customer = finding
+            .ledger
+            .map(|l| l.customer)
+            .filter(|c| !c.is_empty())
+            .or(finding.statement.map(|s| s.customer))
+            .and_then(mask_customer);
+        let plan_periods = finding
+            .ledger
+            .map_or(primary.plan_periods, |l| l.plan_periods);
+        Some(ReportRow {
+            shop_id: primary.shop_id,
+            order_no: primary.reference,
+            kind: primary.kind.as_str(),
+            provider: primary
+                .provider
+                .or(finding.statement.and_then(|s| s.provider)),
+            provider_ref: Some(primary.provider_ref).filter(|r| !r.is_empty()),
+            customer,
+            instalment: instalment(primary, plan_periods),
+            deduction_status: deduction_status(finding),
+            ledger_fen: finding.ledger.map(|l| l.amount_fen),
+            provider_fen: finding.statement.map(|s| s.amount_fen),
+            reconciled_fen: finding.reconciled_fen(),
+            outcome: finding.outcome,
+            note: Cow::Owned(finding.note.clone()),
+            statement_line: finding.statement.map(|s| s.line),
+            at_ms: primary.at_ms,
+        })
+    }
+
+    /// The CSV line (with `\r\n`), fields quoted where needed.
+    pub fn write_csv(&self, date: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(date.as_bytes());
+        out.push(b',');
+        csv_field(out, self.shop_id, true);
+        out.push(b',');
+        csv_field(out, self.order_no, true);
+        out.push(b',');
+        out.extend_from_slice(self.kind.as_bytes());
+        out.push(b',');
+        out.extend_from_slice(self.provider.map_or("", |p| p.as_str()).as_bytes());
+        out.push(b',');
+        csv_field(out, self.provider_ref.unwrap_or(""), true);
+        out.push(b',');
+        csv_field(out, self.customer.as_deref().unwrap_or(""), true);
+        out.push(b',');
+        write_instalment(out, self.instalment);
+        out.push(b',');
+        out.extend_from_slice(self.deduction_status.unwrap_or("").as_bytes());
+        for fen in [self.ledger_fen, self.provider_fen, self.reconciled_fen] {
+            out.push(b',');
+            if let Some(fen) = fen {
+                write_fen(out, fen);
+            }
+        }
+        out.push(b',');
+        out.extend_from_slice(self.outcome.as_str().as_bytes());
+        out.push(b',');
+        csv_field(out, &self.note, true);
+        out.push(b',');
+        csv_field(out, self.outcome.resolution(), false);
+        out.push(b',');
+        if let Some(line) = self.statement_line {
+            write_u64(out, line);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The JSON object of the row (amounts as strings, absent values null).
+    pub fn write_json(&self, date: &str, out: &mut Vec<u8>) {
+        let text = |out: &mut Vec<u8>, key: &str, value: Option<&str>, first: bool| {
+            if !first {
+                out.push(b',');
+            }
+            json_str(out, key);
+            out.push(b':');
+            match value {
+                Some(v) => json_str(out, v),
+                None => out.extend_from_slice(b"null"),
+            }
+        };
+        out.push(b'{');
+        text(out, "date", Some(date), true);
+        text(out, "shop_id", Some(self.shop_id), false);
+        text(out, "order_no", Some(self.order_no), false);
+        text(out, "kind", Some(self.kind), false);
+        text(out, "provider", self.provider.map(|p| p.as_str()), false);
+        text(out, "provider_ref", self.provider_ref, false);
+        text(out, "customer", self.customer.as_deref(), false);
+        let mut scratch = Vec::new();
+        write_instalment(&mut scratch, self.instalment);
+        let instalment = std::str::from_utf8(&scratch).ok().filter(|s| !s.is_empty());
+        text(out, "instalment", instalment, false);
+        text(out, "deduction_status", self.deduction_status, false);
+        for (key, fen) in [
+            ("ledger_amount", self.ledger_fen),
+            ("provider_amount", self.provider_fen),
+            ("reconciled_amount", self.reconciled_fen),
+        ] {
+            out.push(b',');
+            json_str(out, key);
+            out.push(b':');
+            match fen {
+                Some(fen) => {
+                    out.push(b'"');
+                    write_fen(out, fen);
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        text(out, "outcome", Some(self.outcome.as_str()), false);
+        text(out, "note", Some(&self.note), false);
+        text(out, "resolution", Some(self.outcome.resolution()), false);
+        out.extend_from_slice(b",\"statement_line\":");
+        match self.statement_line {
+            Some(line) => write_u64(out, line),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
+}
+
+fn write_instalment(out: &mut Vec<u8>, instalment: Option<Instalment>) {
+    match instalment {
+        None => {}
+        Some(Instalment::Plan(n)) => {
+            write_u64(out, u64::from(n));
+            out.extend_from_slice(b" periods");
+        }
+        Some(Instalment::Period(p, plan)) => {
+            out.extend_from_slice(b"period ");
+            write_u64(out, u64::from(p));
+            if let Some(n) = plan {
+                out.extend_from_slice(b" of ");
+                write_u64(out, u64::from(n));
+            }
+        }
+    }
+}
+
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Fen as yuan with two decimals, without allocating: `-5` → `-0.05`.
+pub fn write_fen(out: &mut Vec<u8>, fen: i64) {
+    if fen < 0 {
+        out.push(b'-');
+    }
+    let abs = fen.unsigned_abs();
+    write_u64(out, abs / 100);
+    out.push(b'.');
+    out.push(b'0' + (abs % 100 / 10) as u8);
+    out.push(b'0' + (abs % 10) as u8);
+}
+
+/// A JSON string literal, escaped.
+pub fn json_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    for &b in text.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
+                out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Writes one CSV field: quoted if it holds a comma, quote or line break,
+/// and — for text that came from outside — defused if a spreadsheet would
+/// read it as a formula (`=`, `+`, `-`, `@`, tab, CR at the start).
+pub fn csv_field(out: &mut Vec<u8>, value: &str, outside_text: bool) {
+    let formula = outside_text
+        && value
+            .as_bytes()
+            .first()
+            .is_some_and(|b| matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
+    let quote = formula
+        || value
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if !quote {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    if formula {
+        out.push(b'\'');
+    }
+    for b in value.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+const KINDS: [&str; 6] = [
+    "PAYMENT",
+    "FEE",
+    "REFUND",
+    "DEDUCTION",
+    "PAYOUT",
+    "SETTLEMENT",
+];
+const DEDUCTION_STATES: [&str; 4] = ["DEDUCTED", "FAILED", "PROCESSING", "CLOSED"];
+/// Marks an absent text or number in a bucket record.
+const ABSENT: u16 = u16::MAX;
+
+fn code_of(table: &[&str], text: &str) -> u8 {
+    table
+        .iter()
+        .position(|t| *t == text)
+        .map_or(u8::MAX, |i| i as u8)
+}
+
+fn bad_row(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("bucket row: {what}"))
+}
+
+/// Reads a bucket record's fields in order.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(bad_row("truncated"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> io::Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn i64(&mut self) -> io::Result<i64> {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(self.take(8)?);
+        Ok(i64::from_le_bytes(word))
+    }
+
+    fn text(&mut self) -> io::Result<Option<&'a str>> {
+        let head = self.take(2)?;
+        let len = u16::from_le_bytes([head[0], head[1]]);
+        if len == ABSENT {
+            return Ok(None);
+        }
+        let bytes = self.take(usize::from(len))?;
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| bad_row("text"))
+    }
+}
+
+fn put_text(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+        Some(t) => {
+            let mut end = t.len().min(usize::from(ABSENT - 1));
+            while !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.extend_from_slice(&(end as u16).to_le_bytes());
+            out.extend_from_slice(&t.as_bytes()[..end]);
+        }
+    }
+}
+
+impl<'a> ReportRow<'a> {
+    /// Appends the row to a result bucket:
+    /// `len:u32 | shop | at_ms | fields…`, texts as `len:u16 | bytes`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        put_text(out, Some(self.shop_id));
+        out.extend_from_slice(&self.at_ms.to_le_bytes());
+        put_text(out, Some(self.order_no));
+        out.push(code_of(&KINDS, self.kind));
+        out.push(self.provider.map_or(u8::MAX, |p| {
+            Provider::ALL
+                .iter()
+                .position(|x| *x == p)
+                .map_or(u8::MAX, |i| i as u8)
+        }));
+        put_text(out, self.provider_ref);
+        put_text(out, self.customer.as_deref());
+        let (tag, a, b) = match self.instalment {
+            None => (0, 0, 0),
+            Some(Instalment::Plan(n)) => (1, n, 0),
+            Some(Instalment::Period(p, plan)) => (2, p, plan.unwrap_or(0)),
+        };
+        out.extend_from_slice(&[tag, a, b]);
+        out.push(
+            self.deduction_status
+                .map_or(u8::MAX, |d| code_of(&DEDUCTION_STATES, d)),
+        );
+        for fen in [self.ledger_fen, self.provider_fen, self.reconciled_fen] {
+            out.push(u8::from(fen.is_some()));
+            out.extend_from_slice(&fen.unwrap_or(0).to_le_bytes());
+        }
+        out.push(self.outcome.index() as u8);
+        put_text(out, Some(&self.note));
+        out.extend_from_slice(&self.statement_line.map_or(-1, |l| l as i64).to_le_bytes());
+        let len = u32::try_from(out.len() - start - 4).map_err(|_| bad_row("too long"))?;
+        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        Ok(())
+    }
+
+    /// Where a record's shop and time are, without decoding the rest.
+    pub fn shop_and_time(body: &[u8]) -> io::Result<(&str, i64)> {
+        let mut cursor = Cursor(body);
+        let shop = cursor.text()?.ok_or_else(|| bad_row("shop"))?;
+        Ok((shop, cursor.i64()?))
+    }
+
+    /// A row back from its record body (without the length prefix); texts
+    /// borrow from `body`.
+    pub fn decode(body: &'a [u8]) -> io::Result<ReportRow<'a>> {
+        let mut c = Cursor(body);
+        let shop_id = c.text()?.ok_or_else(|| bad_row("shop"))?;
+        let at_ms = c.i64()?;
+        let order_no = c.text()?.ok_or_else(|| bad_row("order"))?;
+        let kind = *KINDS
+            .get(usize::from(c.u8()?))
+            .ok_or_else(|| bad_row("kind"))?;
+        let provider = Provider::ALL.get(usize::from(c.u8()?)).copied();
+        let provider_ref = c.text()?;
+        let customer = c.text()?.map(Cow::Borrowed);
+        let instalment = match (c.u8()?, c.u8()?, c.u8()?) {
+            (1, n, _) => Some(Instalment::Plan(n)),
+            (2, p, n) => Some(Instalment::Period(p, (n > 0).then_some(n))),
+            _ => None,
+        };
+        let deduction_status = DEDUCTION_STATES.get(usize::from(c.u8()?)).copied();
+        let mut amounts = [None; 3];
+        for amount in &mut amounts {
+            let present = c.u8()? == 1;
+            let fen = c.i64()?;
+            *amount = present.then_some(fen);
+        }
+        let outcome = *Outcome::ALL
+            .get(usize::from(c.u8()?))
+            .ok_or_else(|| bad_row("outcome"))?;
+        let note = Cow::Borrowed(c.text()?.unwrap_or(""));
+        let line = c.i64()?;
+        Ok(ReportRow {
+            shop_id,
+            order_no,
+            kind,
+            provider,
+            provider_ref,
+            customer,
+            instalment,
+            deduction_status,
+            ledger_fen: amounts[0],
+            provider_fen: amounts[1],
+            reconciled_fen: amounts[2],
+            outcome,
+            note,
+            statement_line: u64::try_from(line).ok(),
+            at_ms,
+        })
+    }
+}
+
+/// Everything one shop's summary counts, gathered while matching.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShopTally {
+    pub outcomes: [u64; 7],
+    pub payments: Tally,
+    pub refunds: Tally,
+    pub fees: Tally,
+    pub deductions: Tally,
+    pub payouts: Tally,
+    pub deductions_failed: u64,
+    pub monthly_pay_orders: u64,
+    pub settlement_expected_fen: i64,
+    pub settlement_received_fen: i64,
+}
+
+impl ShopTally {
+    /// Counts one record of the inputs (each exactly once).
+    pub fn count_input(&mut self, rec: &Rec<'_>) {
+        match rec.side {
+            Side::Ledger => {
+                let tally = match rec.kind {
+                    MovementKind::Payment => {
+                        if rec.plan_periods > 0 {
+                            self.monthly_pay_orders += 1;
+                        }
+                        &mut self.payments
+                    }
+                    MovementKind::Refund => &mut self.refunds,
+                    MovementKind::Fee => &mut self.fees,
+                    MovementKind::Deduction => &mut self.deductions,
+                    MovementKind::Payout => &mut self.payouts,
+                };
+                tally.add(rec.amount_fen);
+            }
+            Side::Statement => {
+                if rec.kind == MovementKind::Deduction && rec.status == ProviderStatus::Failed {
+                    self.deductions_failed += 1;
+                }
+            }
+        }
+    }
+
+    pub fn count_outcome(&mut self, outcome: Outcome) {
+        self.outcomes[outcome.index()] += 1;
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.outcomes.iter().sum()
+    }
+
+    pub fn merge(&mut self, other: &ShopTally) {
+        for (a, b) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *a += b;
+        }
+        for (a, b) in [
+            (&mut self.payments, other.payments),
+            (&mut self.refunds, other.refunds),
+            (&mut self.fees, other.fees),
+            (&mut self.deductions, other.deductions),
+            (&mut self.payouts, other.payouts),
+        ] {
+            a.count += b.count;
+            a.total = a.total.checked_add(b.total).unwrap_or(a.total);
+        }
+        self.deductions_failed += other.deductions_failed;
+        self.monthly_pay_orders += other.monthly_pay_orders;
+        self.settlement_expected_fen += other.settlement_expected_fen;
+        self.settlement_received_fen += other.settlement_received_fen;
+    }
+}
+
+/// Writes a shop's JSON report around pre-rendered rows, so a big shop's
+/// report is never held in memory whole.
+pub struct JsonReport<W: Write> {
+    out: W,
+    rows: u64,
+}
+
+impl<W: Write> JsonReport<W> {
+    pub fn begin(mut out: W, shop_id: &str, date: BusinessDate, run_id: &str) -> io::Result<Self> {
+        let mut head = Vec::new();
+        head.push(b'{');
+        for (i, (key, value)) in [
+            ("shop_id", shop_id),
+            ("date", &date.to_string()),
+            ("run_id", run_id),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                head.push(b',');
+            }
+            json_str(&mut head, key);
+            head.push(b':');
+            json_str(&mut head, value);
+        }
+        head.extend_from_slice(b",\"rows\":[");
+        out.write_all(&head)?;
+        Ok(JsonReport { out, rows: 0 })
+    }
+
+    /// One row, already rendered by [`ReportRow::write_json`].
+    pub fn row(&mut self, json: &[u8]) -> io::Result<()> {
+        if self.rows > 0 {
+            self.out.write_all(b",")?;
+        }
+        self.out.write_all(json)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self, summary: &impl serde::Serialize) -> io::Result<W> {
+        self.out.write_all(b"],\"summary\":")?;
+        serde_json::to_writer(&mut self.out, summary)?;
+        self.out.write_all(b"}")?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_are_masked_whatever_the_source_gave() {
+        assert_eq!(
+            mask_customer("张三 13812341234").as_deref(),
+            Some("张* 138****1234")
+        );
+        assert_eq!(
+            mask_customer("张* 138****1234").as_deref(),
+            Some("张* 138****1234")
+        );
+        assert_eq!(mask_customer("  "), None);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        let mut out = Vec::new();
+        csv_field(&mut out, "plain", true);
+        out.push(b'|');
+        csv_field(&mut out, "a,\"b\"", true);
+        out.push(b'|');
+        csv_field(&mut out, "=HYPERLINK(\"x\")", true);
+        out.push(b'|');
+        csv_field(&mut out, "-1.00", false);
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "plain|\"a,\"\"b\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|-1.00"
+        );
+    }
+
+    #[test]
+    fn amounts_and_numbers_render_without_allocating() {
+        let mut out = Vec::new();
+        for fen in [0, 5, -5, 1230, -123_456_789, i64::MAX] {
+            out.clear();
+            write_fen(&mut out, fen);
+            assert_eq!(
+                String::from_utf8(out.clone()).expect("utf8"),
+                crate::format_fen(fen)
+            );
+        }
+    }
+
+    fn row() -> ReportRow<'static> {
+        ReportRow {
+            shop_id: "shop-1",
+            order_no: "ord-1",
+            kind: "DEDUCTION",
+            provider: Some(Provider::Sandbox),
+            provider_ref: Some("t1"),
+            customer: Some(Cow::Borrowed("张*")),
+            instalment: Some(Instalment::Period(2, Some(3))),
+            deduction_status: Some("FAILED"),
+            ledger_fen: None,
+            provider_fen: Some(100),
+            reconciled_fen: Some(0),
+            outcome: Outcome::Matched,
+            note: Cow::Borrowed("a \"quoted\", note\n"),
+            statement_line: Some(2),
+            at_ms: 7,
+        }
+    }
+
+    #[test]
+    fn a_row_renders_as_csv_and_json_and_travels_through_a_bucket() {
+        let row = row();
+        let mut csv = Vec::new();
+        row.write_csv("2026-11-20", &mut csv);
+        assert_eq!(
+            String::from_utf8(csv).expect("utf8"),
+            "2026-11-20,shop-1,ord-1,DEDUCTION,sandbox,t1,张*,period 2 of 3,FAILED,,1.00,0.00,MATCHED,\"a \"\"quoted\"\", note\n\",NONE,2\r\n"
+        );
+        let mut out = Vec::new();
+        row.encode(&mut out).expect("encode");
+        assert_eq!(
+            ReportRow::shop_and_time(&out[4..]).expect("head"),
+            ("shop-1", 7)
+        );
+        assert_eq!(ReportRow::decode(&out[4..]).expect("decode"), row);
+        let mut json = Vec::new();
+        row.write_json("2026-11-20", &mut json);
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
+        assert_eq!(value["note"], "a \"quoted\", note\n");
+        assert_eq!(value["instalment"], "period 2 of 3");
+        assert_eq!(value["ledger_amount"], serde_json::Value::Null);
+        assert_eq!(value["provider_amount"], "1.00");
+        assert_eq!(value["statement_line"], 2);
+    }
+
+    #[test]
+    fn the_json_report_is_one_valid_document() {
+        let date = BusinessDate::parse("2026-11-20").expect("date");
+        let mut report = JsonReport::begin(Vec::new(), "shop-1", date, "run-1").expect("begin");
+        let mut json = Vec::new();
+        row().write_json("2026-11-20", &mut json);
+        report.row(&json).expect("row");
+        report.row(&json).expect("row");
+        let bytes = report
+            .finish(&serde_json::json!({"rows": 2}))
+            .expect("finish");
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
+        assert_eq!(doc["shop_id"], "shop-1");
+        assert_eq!(doc["date"], "2026-11-20");
+        assert_eq!(doc["rows"].as_array().map(Vec::len), Some(2));
+        assert_eq!(doc["rows"][0]["customer"], "张*");
+        assert_eq!(doc["summary"]["rows"], 2);
+    }
+}

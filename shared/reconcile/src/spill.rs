@@ -1,0 +1,343 @@
+//! Spill files: how the matcher stays within bounded memory however large
+//! the day (SPEC §6). Every movement, from the ledger or a statement, is
+//! written as a compact binary record to one of `partitions` files chosen by
+//! the hash of its group key (our order or payout id), so all movements of
+//! one order land in the same file. Each file is then matched on its own:
+//! memory holds one partition, never the day.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use qrpay_domain::Provider;
+
+use crate::model::{MovementKind, ProviderStatus};
+
+/// Which side of the reconciliation a record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    Ledger = 0,
+    Statement = 1,
+}
+
+/// One movement as the matcher sees it. Texts borrow from the partition's
+/// bytes (or the row being spilled): decoding allocates nothing per text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec<'a> {
+    pub side: Side,
+    pub kind: MovementKind,
+    /// `Success` for every ledger record (the ledger only holds money that moved).
+    pub status: ProviderStatus,
+    pub provider: Option<Provider>,
+    /// Instalment period of a deduction, 0 if none.
+    pub period: u8,
+    /// Periods of the order's monthly-pay plan, 0 if none.
+    pub plan_periods: u8,
+    pub amount_fen: i64,
+    /// When it happened, unix ms.
+    pub at_ms: i64,
+    /// Statement line number (0 for ledger records).
+    pub line: u64,
+    pub shop_id: &'a str,
+    /// Our id: order id, or payout id for payouts. The group key.
+    pub reference: &'a str,
+    pub provider_ref: &'a str,
+    /// Masked buyer text, empty if unknown.
+    pub customer: &'a str,
+}
+
+const FIXED_LEN: usize = 1 + 1 + 1 + 1 + 1 + 1 + 8 + 8 + 8;
+
+fn provider_code(p: Option<Provider>) -> u8 {
+    match p {
+        None => 0,
+        Some(p) => Provider::ALL
+            .iter()
+            .position(|x| *x == p)
+            .map_or(0, |i| i as u8 + 1),
+    }
+}
+
+fn provider_of(code: u8) -> Option<Provider> {
+    code.checked_sub(1)
+        .and_then(|i| Provider::ALL.get(usize::from(i)).copied())
+}
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("spill record: {what}"))
+}
+
+impl<'a> Rec<'a> {
+    /// Appends the record as `len:u32 | fixed fields | 4 × (len:u16 | bytes)`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&[
+            self.side as u8,
+            self.kind.code(),
+            self.status.code(),
+            provider_code(self.provider),
+            self.period,
+            self.plan_periods,
+        ]);
+        out.extend_from_slice(&self.amount_fen.to_le_bytes());
+        out.extend_from_slice(&self.at_ms.to_le_bytes());
+        out.extend_from_slice(&self.line.to_le_bytes());
+        for text in [
+            &self.shop_id,
+            &self.reference,
+            &self.provider_ref,
+            &self.customer,
+        ] {
+            let len = u16::try_from(text.len()).map_err(|_| corrupt("field too long"))?;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        let len = u32::try_from(out.len() - start - 4).map_err(|_| corrupt("record too long"))?;
+        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        Ok(())
+    }
+
+    /// Reads every record of an encoded buffer.
+    pub fn decode_all(mut bytes: &'a [u8]) -> io::Result<Vec<Rec<'a>>> {
+        let mut recs = Vec::new();
+        while !bytes.is_empty() {
+            let (len, rest) = take::<4>(bytes)?;
+            let len = u32::from_le_bytes(len) as usize;
+            if rest.len() < len {
+                return Err(corrupt("truncated"));
+            }
+            recs.push(Rec::decode(&rest[..len])?);
+            bytes = &rest[len..];
+        }
+        Ok(recs)
+    }
+
+    fn decode(body: &'a [u8]) -> io::Result<Rec<'a>> {
+        if body.len() < FIXED_LEN {
+            return Err(corrupt("short"));
+        }
+        let (fixed, mut rest) = body.split_at(FIXED_LEN);
+        let le = |at: usize| -> io::Result<i64> {
+            let (bytes, _) = take::<8>(&fixed[at..])?;
+            Ok(i64::from_le_bytes(bytes))
+        };
+        let side = match fixed[0] {
+            0 => Side::Ledger,
+            1 => Side::Statement,
+            _ => return Err(corrupt("side")),
+        };
+        let mut texts: [&'a str; 4] = [""; 4];
+        for text in &mut texts {
+            let (len, after) = take::<2>(rest)?;
+            let len = usize::from(u16::from_le_bytes(len));
+            if after.len() < len {
+                return Err(corrupt("truncated text"));
+            }
+            *text = std::str::from_utf8(&after[..len]).map_err(|_| corrupt("text"))?;
+            rest = &after[len..];
+        }
+        let [shop_id, reference, provider_ref, customer] = texts;
+        Ok(Rec {
+            side,
+            kind: MovementKind::from_code(fixed[1]).ok_or_else(|| corrupt("kind"))?,
+            status: ProviderStatus::from_code(fixed[2]).ok_or_else(|| corrupt("status"))?,
+            provider: provider_of(fixed[3]),
+            period: fixed[4],
+            plan_periods: fixed[5],
+            amount_fen: le(6)?,
+            at_ms: le(14)?,
+            line: le(22)? as u64,
+            shop_id,
+            reference,
+            provider_ref,
+            customer,
+        })
+    }
+}
+
+fn take<const N: usize>(bytes: &[u8]) -> io::Result<([u8; N], &[u8])> {
+    if bytes.len() < N {
+        return Err(corrupt("truncated"));
+    }
+    let (head, rest) = bytes.split_at(N);
+    let mut array = [0u8; N];
+    array.copy_from_slice(head);
+    Ok((array, rest))
+}
+
+/// FNV-1a, 64 bit: stable across runs and machines (a partition is a file
+/// name), and fast on short ids.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// FNV-1a as a `Hasher`: the run's maps are keyed by short ids and looked
+/// up once per movement, where SipHash's cost shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A map keyed by our own ids (never by attacker-chosen keys at a scale
+/// where collisions would matter: shops and batches of one day).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// `count` files under `dir`, each a buffered writer; records go to the file
+/// their key hashes to.
+pub struct Partitions {
+    paths: Vec<PathBuf>,
+    writers: Vec<BufWriter<File>>,
+    scratch: Vec<u8>,
+    records: u64,
+}
+
+/// Buffer per partition file: many files are open at once.
+const WRITE_BUFFER: usize = 32 * 1024;
+
+impl Partitions {
+    pub fn create(dir: &Path, name: &str, count: usize) -> io::Result<Partitions> {
+        std::fs::create_dir_all(dir)?;
+        let paths: Vec<PathBuf> = (0..count.max(1))
+            .map(|i| dir.join(format!("{name}-{i:04}")))
+            .collect();
+        let writers = paths
+            .iter()
+            .map(|path| File::create(path).map(|f| BufWriter::with_capacity(WRITE_BUFFER, f)))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Partitions {
+            paths,
+            writers,
+            scratch: Vec::with_capacity(256),
+            records: 0,
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.writers.len()
+    }
+
+    pub fn index_of(&self, key: &str) -> usize {
+        (fnv1a(key.as_bytes()) % self.writers.len() as u64) as usize
+    }
+
+    pub fn push(&mut self, rec: &Rec<'_>) -> io::Result<()> {
+        self.scratch.clear();
+        rec.encode(&mut self.scratch)?;
+        let index = self.index_of(rec.reference);
+        self.writers[index].write_all(&self.scratch)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Writes already-encoded bytes to the file of `key`.
+    pub fn push_raw(&mut self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        let index = self.index_of(key);
+        self.writers[index].write_all(bytes)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Flushes and closes every file; returns their paths in index order.
+    pub fn finish(self) -> io::Result<Vec<PathBuf>> {
+        for mut writer in self.writers.into_iter() {
+            writer.flush()?;
+        }
+        Ok(self.paths)
+    }
+}
+
+/// A whole partition file's bytes (one partition fits in memory by design).
+pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(reference: &str, side: Side) -> Rec<'_> {
+        Rec {
+            side,
+            kind: MovementKind::Deduction,
+            status: ProviderStatus::Failed,
+            provider: Some(Provider::Douyin),
+            period: 2,
+            plan_periods: 3,
+            amount_fen: -12_345,
+            at_ms: 1_700_000_000_123,
+            line: 42,
+            shop_id: "shop-1",
+            reference,
+            provider_ref: "txn-汉",
+            customer: "张* 138****1234",
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_a_buffer() {
+        let recs = vec![
+            rec("ord-1", Side::Ledger),
+            rec("ord-2", Side::Statement),
+            Rec {
+                provider: None,
+                customer: "",
+                ..rec("", Side::Ledger)
+            },
+        ];
+        let mut buf = Vec::new();
+        for r in &recs {
+            r.encode(&mut buf).expect("encode");
+        }
+        assert_eq!(Rec::decode_all(&buf).expect("decode"), recs);
+        assert!(Rec::decode_all(&buf[..buf.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn one_key_always_lands_in_one_partition() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut parts = Partitions::create(dir.path(), "p", 8).expect("create");
+        for i in 0..100 {
+            parts
+                .push(&rec(&format!("ord-{}", i % 10), Side::Ledger))
+                .expect("push");
+        }
+        let paths = parts.finish().expect("finish");
+        assert_eq!(paths.len(), 8);
+        let mut total = 0;
+        let mut seen = std::collections::HashMap::new();
+        for (i, path) in paths.iter().enumerate() {
+            let bytes = read_file(path).expect("read");
+            let recs = Rec::decode_all(&bytes).expect("decode");
+            total += recs.len();
+            for r in recs {
+                assert_eq!(*seen.entry(r.reference.to_owned()).or_insert(i), i);
+            }
+        }
+        assert_eq!((total, seen.len()), (100, 10));
+    }
+}

@@ -1,0 +1,350 @@
+//! Provider statements (对账单): streaming readers and writers, one per format.
+//!
+//! A reader checks the header up front ([`read`] fails on a file that is not
+//! the format, empty, or in the wrong encoding), then yields one item per
+//! detail line: the row, or a [`LineError`] for that line and on to the next.
+//! The format's summary is checked against the rows read; a file that ends
+//! before it is reported as truncated. Rows must fall on the statement's
+//! business day (Beijing calendar day, SPEC §2).
+//!
+//! Lines are read into one reused buffer, capped at [`MAX_LINE_BYTES`], split
+//! without allocating; a row allocates only the strings it keeps. Writers
+//! build each line in a reused buffer and refuse (`InvalidInput`) any value
+//! the format cannot carry, so whatever they write reads back.
+
+mod alipay;
+pub(crate) mod beijing;
+pub(crate) mod fields;
+pub(crate) mod lines;
+mod qrpay;
+mod wechat;
+
+use std::io::{self, BufRead, Write};
+
+use encoding_rs::{EncoderResult, GBK};
+use qrpay_domain::{BusinessDate, Provider};
+
+use self::beijing::Day;
+use self::lines::{yuan_of_sum, LineReader, Lines};
+use crate::model::{LineError, MovementKind, StatementRow, MAX_FEN};
+
+pub use self::lines::MAX_LINE_BYTES;
+
+/// The file formats we read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Our own CSV (UTF-8): the sandbox's bill, also used for Douyin.
+    Qrpay,
+    /// WeChat-Pay-style trade bill: backtick-prefixed values, yuan, summary.
+    Wechat,
+    /// Alipay-style bill: GBK, `#` header/footer lines, detail and summary.
+    Alipay,
+}
+
+impl Format {
+    pub fn for_provider(provider: Provider) -> Format {
+        match provider {
+            Provider::Wechatpay => Format::Wechat,
+            Provider::Alipay => Format::Alipay,
+            Provider::Sandbox | Provider::Douyin => Format::Qrpay,
+        }
+    }
+}
+
+/// The rows of one statement, read lazily.
+pub struct Rows<R> {
+    reader: Reader<R>,
+}
+
+enum Reader<R> {
+    Qrpay(LineReader<R, qrpay::Body>),
+    Wechat(LineReader<R, wechat::Body>),
+    Alipay(LineReader<R, alipay::Body>),
+}
+
+impl<R: BufRead> Iterator for Rows<R> {
+    type Item = Result<StatementRow, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.reader {
+            Reader::Qrpay(reader) => reader.next_item(),
+            Reader::Wechat(reader) => reader.next_item(),
+            Reader::Alipay(reader) => reader.next_item(),
+        }
+    }
+}
+
+/// Opens the statement of `provider` for business day `date` in `input`:
+/// checks the header now, reads the rows as the iterator is driven.
+pub fn read<R: BufRead>(
+    format: Format,
+    provider: Provider,
+    date: BusinessDate,
+    input: R,
+) -> Result<Rows<R>, LineError> {
+    let statement = Statement {
+        provider,
+        day: Day::new(date),
+    };
+    let mut lines = Lines::new(input);
+    let reader = match format {
+        Format::Qrpay => {
+            let body = qrpay::open(&mut lines, statement)?;
+            Reader::Qrpay(LineReader::new(lines, body))
+        }
+        Format::Wechat => {
+            let body = wechat::open(&mut lines, statement)?;
+            Reader::Wechat(LineReader::new(lines, body))
+        }
+        Format::Alipay => {
+            let body = alipay::open(&mut lines, statement)?;
+            Reader::Alipay(LineReader::new(lines, body))
+        }
+    };
+    Ok(Rows { reader })
+}
+
+/// Writes one statement: the header on `new`, a line per `row`, the summary
+/// on `finish`.
+pub struct StatementWriter<W: Write> {
+    out: W,
+    format: Format,
+    statement: Statement,
+    tally: Tally,
+    /// The line being built, UTF-8.
+    line: Vec<u8>,
+    /// The line encoded, for GBK formats.
+    encoded: Vec<u8>,
+}
+
+impl<W: Write> StatementWriter<W> {
+    pub fn new(
+        format: Format,
+        provider: Provider,
+        date: BusinessDate,
+        out: W,
+    ) -> io::Result<StatementWriter<W>> {
+        let mut writer = StatementWriter {
+            out,
+            format,
+            statement: Statement {
+                provider,
+                day: Day::new(date),
+            },
+            tally: Tally::default(),
+            line: Vec::with_capacity(512),
+            encoded: Vec::with_capacity(512),
+        };
+        match format {
+            Format::Qrpay => qrpay::push_header(&mut writer.line),
+            Format::Wechat => wechat::push_header(&mut writer.line),
+            Format::Alipay => alipay::push_header(&mut writer.line, &writer.statement.day),
+        }
+        writer.emit()?;
+        Ok(writer)
+    }
+
+    /// Writes `row` (its `line` is ignored), or refuses it with
+    /// `InvalidInput` and writes nothing.
+    pub fn row(&mut self, row: &StatementRow) -> io::Result<()> {
+        fields::check_row(row, self.statement.provider).map_err(refused)?;
+        self.line.clear();
+        let day = &self.statement.day;
+        match self.format {
+            Format::Qrpay => qrpay::push_row(&mut self.line, day, row),
+            Format::Wechat => wechat::push_row(&mut self.line, day, row),
+            Format::Alipay => alipay::push_row(&mut self.line, day, row),
+        }
+        .map_err(refused)?;
+        self.emit()?;
+        self.tally.add(row);
+        Ok(())
+    }
+
+    /// Writes the summary (or trailer), flushes, and gives the output back.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.tally.check_writable().map_err(refused)?;
+        self.line.clear();
+        match self.format {
+            Format::Qrpay => qrpay::push_trailer(&mut self.line, &self.tally),
+            Format::Wechat => wechat::push_summary(&mut self.line, &self.tally),
+            Format::Alipay => {
+                alipay::push_summary(&mut self.line, &self.tally, &self.statement.day)
+            }
+        }
+        self.emit()?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Writes the built line(s) in the format's encoding.
+    fn emit(&mut self) -> io::Result<()> {
+        match self.format {
+            Format::Qrpay | Format::Wechat => self.out.write_all(&self.line),
+            Format::Alipay => {
+                encode_gbk(&self.line, &mut self.encoded).map_err(refused)?;
+                self.out.write_all(&self.encoded)
+            }
+        }
+    }
+}
+
+pub(crate) fn refused(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// UTF-8 `text` → GBK in `out`, refusing what GBK cannot hold.
+fn encode_gbk(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let text = std::str::from_utf8(text).map_err(|_| "the line is not UTF-8".to_owned())?;
+    out.clear();
+    let mut encoder = GBK.new_encoder();
+    let room = encoder
+        .max_buffer_length_from_utf8_without_replacement(text.len())
+        .ok_or_else(|| "the line is too long to encode".to_owned())?;
+    out.reserve(room);
+    match encoder.encode_from_utf8_to_vec_without_replacement(text, out, true) {
+        (EncoderResult::InputEmpty, _) => Ok(()),
+        (EncoderResult::Unmappable(c), _) => Err(format!("{c:?} cannot be written in GBK")),
+        (EncoderResult::OutputFull, _) => Err("the line could not be encoded".to_owned()),
+    }
+}
+
+/// Whom a statement is of: the provider and the business day.
+#[derive(Debug, Clone)]
+pub(crate) struct Statement {
+    pub(crate) provider: Provider,
+    pub(crate) day: Day,
+}
+
+/// What the detail lines of a statement add up to, to check against (or
+/// write as) the format's summary.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    /// Detail lines, read or not.
+    pub(crate) lines: u64,
+    /// Detail lines that could not be read. While there are any, a summary
+    /// is checked only for its count: the unread lines' values are unknown
+    /// (and each was already reported).
+    pub(crate) unread: u64,
+    pub(crate) refunds: u64,
+    /// Σ amount of every row, of refund rows, of payout rows.
+    pub(crate) amount_fen: i128,
+    pub(crate) refund_fen: i128,
+    pub(crate) payout_fen: i128,
+    pub(crate) fee_fen: i128,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, row: &StatementRow) {
+        self.lines += 1;
+        let amount = i128::from(row.amount_fen);
+        self.amount_fen += amount;
+        self.fee_fen += i128::from(row.fee_fen);
+        match row.kind {
+            MovementKind::Refund => {
+                self.refunds += 1;
+                self.refund_fen += amount;
+            }
+            MovementKind::Payout => self.payout_fen += amount,
+            MovementKind::Payment | MovementKind::Deduction | MovementKind::Fee => {}
+        }
+    }
+
+    pub(crate) fn add_unread(&mut self) {
+        self.lines += 1;
+        self.unread += 1;
+    }
+
+    /// Records one line's outcome and passes it on.
+    pub(crate) fn record(
+        &mut self,
+        row: Result<StatementRow, LineError>,
+    ) -> Result<StatementRow, LineError> {
+        match &row {
+            Ok(row) => self.add(row),
+            Err(_) => self.add_unread(),
+        }
+        row
+    }
+
+    pub(crate) fn non_refunds(&self) -> u64 {
+        self.lines - self.refunds
+    }
+
+    /// Σ amount of the rows that are not refunds.
+    pub(crate) fn non_refund_fen(&self) -> i128 {
+        self.amount_fen - self.refund_fen
+    }
+
+    /// Summaries print sums as statement amounts: each must fit `MAX_FEN`.
+    fn check_writable(&self) -> Result<(), String> {
+        let largest = self.amount_fen.max(self.fee_fen);
+        if largest > i128::from(MAX_FEN) {
+            return Err(format!(
+                "the statement's total {} exceeds the largest amount a summary holds",
+                yuan_of_sum(largest)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A summary line compared with the tally: every disagreement, in one error.
+pub(crate) struct Agreement {
+    complete: bool,
+    differences: Vec<String>,
+}
+
+impl Agreement {
+    pub(crate) fn with(tally: &Tally) -> Agreement {
+        Agreement::complete_if(tally.unread == 0)
+    }
+
+    /// `complete`: every detail line was read, so sums can be compared.
+    pub(crate) fn complete_if(complete: bool) -> Agreement {
+        Agreement {
+            complete,
+            differences: Vec::new(),
+        }
+    }
+
+    /// A count, checked only when every detail line was read (use
+    /// [`Agreement::lines`] for the count of all detail lines).
+    pub(crate) fn count(&mut self, label: &str, stated: u64, counted: u64) {
+        if self.complete && stated != counted {
+            self.differences
+                .push(format!("{label} {stated}, counted {counted}"));
+        }
+    }
+
+    /// The number of detail lines, checked even when some were unreadable.
+    pub(crate) fn lines(&mut self, label: &str, stated: u64, lines: u64) {
+        if stated != lines {
+            self.differences
+                .push(format!("{label} {stated}, counted {lines}"));
+        }
+    }
+
+    /// A sum, checked only when every detail line was read.
+    pub(crate) fn sum(&mut self, label: &str, stated_fen: i64, summed_fen: i128) {
+        if self.complete && i128::from(stated_fen) != summed_fen {
+            self.differences.push(format!(
+                "{label} {}, summed {}",
+                yuan_of_sum(i128::from(stated_fen)),
+                yuan_of_sum(summed_fen)
+            ));
+        }
+    }
+
+    pub(crate) fn verdict(self, line: u64, summary: &str) -> Option<LineError> {
+        (!self.differences.is_empty()).then(|| {
+            LineError::new(
+                line,
+                format!(
+                    "{summary} disagrees with the detail rows: {}",
+                    self.differences.join("; ")
+                ),
+            )
+        })
+    }
+}

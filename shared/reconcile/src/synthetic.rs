@@ -1,0 +1,475 @@
+//! A synthetic business day for the benchmark (`recon-bench`) and its test:
+//! `movements` ledger entries across `shops` shops and three providers, the
+//! three statements (sandbox CSV, WeChat-style, Alipay-style) and the bank
+//! receipts, with a known 1% of discrepancies of every kind. Everything is
+//! generated on the fly from the movement's index, so the generator itself
+//! holds nothing per movement.
+//!
+//! Movement `i`: shop `i % shops`; kind by `i % 10` (0–5 payment, 6 refund,
+//! 7–8 deduction, 9 payout); provider by `i % 3` (payouts: the sandbox);
+//! injected discrepancy by `c = (i / 10) % 100`, so every kind gets every
+//! class:
+//! - 11: the statement leaves it out → `MISSING_IN_PROVIDER`
+//! - 22: the statement also lists a charge we never booked → `MISSING_IN_LEDGER`
+//! - 33: the statement's amount is 0.01 more → `AMOUNT_MISMATCH`
+//! - 44: the statement says PROCESSING → `STATUS_MISMATCH`
+//! - 55: the statement lists it twice → `DUPLICATE`
+//! - 66: a deduction's next period failed at the provider (a matched
+//!   failure, counted in the deduction-failure rate)
+//! - settlement: every 100th shop's bank receipts are 0.01 off →
+//!   `SETTLEMENT_MISMATCH`
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Asia::Shanghai;
+use qrpay_domain::time::from_millis;
+use qrpay_domain::{Amount, BusinessDate, LedgerEntry, LedgerKind, Provider, ShopId};
+use qrpay_store::{ledger_part, LedgerPage, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
+
+use crate::bank::{batch_id, BankReceipt, ReceiptWriter};
+use crate::matcher::Outcome;
+use crate::model::{MovementKind, ProviderStatus, StatementRow};
+use crate::objects::{receipts_key, statement_key, ObjectError, ObjectStore};
+use crate::run::LedgerSource;
+use crate::statement::{Format, StatementWriter};
+
+/// Providers of the synthetic day, one statement format each.
+pub const PROVIDERS: [Provider; 3] = [Provider::Sandbox, Provider::Wechatpay, Provider::Alipay];
+
+#[derive(Debug, Clone)]
+pub struct SyntheticDay {
+    pub date: BusinessDate,
+    pub movements: u64,
+    pub shops: u64,
+    shop_ids: Vec<ShopId>,
+    start_ms: i64,
+    /// Shop indices of each ledger part, in name order.
+    parts: Vec<Vec<u64>>,
+}
+
+/// What a correct reconciliation of the synthetic day must find.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub outcomes: BTreeMap<String, u64>,
+    pub ledger_rows: u64,
+    pub statement_rows: u64,
+    pub deductions_failed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyntheticError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
+}
+
+/// `prefix` then `n` in decimal, without the formatting machinery.
+fn text(prefix: &str, n: u64) -> String {
+    let mut digits = Vec::with_capacity(20);
+    crate::report::write_u64(&mut digits, n);
+    let mut out = String::with_capacity(prefix.len() + digits.len());
+    out.push_str(prefix);
+    out.extend(digits.iter().map(|d| char::from(*d)));
+    out
+}
+
+fn shop_name(index: u64) -> String {
+    format!("shop-{index:05}")
+}
+
+impl SyntheticDay {
+    /// A day of `movements`, about one shop per thousand movements (1–10,000).
+    pub fn new(date: BusinessDate, movements: u64) -> SyntheticDay {
+        let shops = (movements / 1000).clamp(1, 10_000);
+        let mut parts: Vec<Vec<u64>> = vec![Vec::new(); usize::from(LEDGER_DAY_PARTS)];
+        let mut names: Vec<(String, u64)> = (0..shops).map(|s| (shop_name(s), s)).collect();
+        names.sort();
+        for (name, index) in names {
+            let part = ShopId::parse(&name).map(|id| ledger_part(&id)).unwrap_or(0);
+            parts[usize::from(part)].push(index);
+        }
+        let start_ms = date
+            .naive()
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(Shanghai).single())
+            .map(|t| t.with_timezone(&Utc).timestamp_millis())
+            .unwrap_or(0);
+        SyntheticDay {
+            date,
+            movements,
+            shops,
+            shop_ids: (0..shops)
+                .filter_map(|s| ShopId::parse(&shop_name(s)).ok())
+                .collect(),
+            start_ms,
+            parts,
+        }
+    }
+
+    fn kind(i: u64) -> MovementKind {
+        match i % 10 {
+            0..=5 => MovementKind::Payment,
+            6 => MovementKind::Refund,
+            7 | 8 => MovementKind::Deduction,
+            _ => MovementKind::Payout,
+        }
+    }
+
+    fn class(i: u64) -> u64 {
+        (i / 10) % 100
+    }
+
+    fn provider(i: u64) -> Provider {
+        if Self::kind(i) == MovementKind::Payout {
+            Provider::Sandbox
+        } else {
+            PROVIDERS[(i % 3) as usize]
+        }
+    }
+
+    fn amount_fen(i: u64) -> i64 {
+        100 + ((i * 7919) % 100_000) as i64
+    }
+
+    fn reference(i: u64) -> String {
+        match Self::kind(i) {
+            MovementKind::Payout => text("pay-", i),
+            _ => text("ord-", i),
+        }
+    }
+
+    fn period(i: u64) -> Option<u8> {
+        (Self::kind(i) == MovementKind::Deduction).then_some(1 + (i % 2) as u8)
+    }
+
+    fn at(&self, i: u64) -> DateTime<Utc> {
+        let spread = (i as i128 * 86_399_000 / self.movements.max(1) as i128) as i64;
+        from_millis(self.start_ms + spread)
+    }
+
+    fn ledger_entry(&self, i: u64) -> Result<LedgerEntry, StoreError> {
+        let kind = match Self::kind(i) {
+            MovementKind::Payment | MovementKind::Fee => LedgerKind::Payment,
+            MovementKind::Refund => LedgerKind::Refund,
+            MovementKind::Deduction => LedgerKind::InstalmentDeduction,
+            MovementKind::Payout => LedgerKind::Payout,
+        };
+        let bad = |what: &str| StoreError::Corrupt(format!("synthetic {what}"));
+        let monthly = (kind == LedgerKind::Payment && i.is_multiple_of(20))
+            || kind == LedgerKind::InstalmentDeduction;
+        let mut entry_id = String::with_capacity(13);
+        entry_id.push('m');
+        let digits = text("", i);
+        entry_id.extend(std::iter::repeat_n(
+            '0',
+            12usize.saturating_sub(digits.len()),
+        ));
+        entry_id.push_str(&digits);
+        Ok(LedgerEntry {
+            entry_id,
+            shop_id: self
+                .shop_ids
+                .get((i % self.shops) as usize)
+                .cloned()
+                .ok_or_else(|| bad("shop"))?,
+            kind,
+            amount: Amount::from_fen(Self::amount_fen(i)).map_err(|_| bad("amount"))?,
+            business_date: self.date,
+            reference: Self::reference(i),
+            provider_ref: Some(text("t", i)),
+            order_id: None,
+            provider: (kind != LedgerKind::Payout).then(|| Self::provider(i)),
+            period: Self::period(i),
+            plan_periods: monthly.then_some(3),
+            customer: (kind == LedgerKind::Payment).then(|| "张* 138****1234".to_owned()),
+            created_at: self.at(i),
+        })
+    }
+
+    fn statement_row(&self, i: u64) -> StatementRow {
+        StatementRow {
+            line: 0,
+            provider: Self::provider(i),
+            shop_id: shop_name(i % self.shops),
+            kind: Self::kind(i),
+            reference: Self::reference(i),
+            provider_ref: format!("t{i}"),
+            period: Self::period(i),
+            amount_fen: Self::amount_fen(i),
+            fee_fen: 0,
+            status: ProviderStatus::Success,
+            occurred_at: self.at(i),
+            payer: None,
+        }
+    }
+
+    /// Writes the day's statements and bank receipts to `objects` (through
+    /// files in `scratch`) and says what reconciling it must find.
+    pub async fn write_inputs(
+        &self,
+        objects: &dyn ObjectStore,
+        scratch: &Path,
+    ) -> Result<Expected, SyntheticError> {
+        std::fs::create_dir_all(scratch)?;
+        let day = self.clone();
+        let dir = scratch.to_owned();
+        let (expected, files) = tokio::task::spawn_blocking(move || day.write_files(&dir))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))??;
+        for (key, path) in files {
+            objects.upload(&key, &path, "text/csv").await?;
+        }
+        Ok(expected)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn write_files(
+        &self,
+        dir: &Path,
+    ) -> Result<(Expected, Vec<(String, std::path::PathBuf)>), SyntheticError> {
+        let mut writers = Vec::new();
+        let mut files = Vec::new();
+        for p in PROVIDERS {
+            let path = dir.join(format!("{p}.statement"));
+            let out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            writers.push(StatementWriter::new(
+                Format::for_provider(p),
+                p,
+                self.date,
+                out,
+            )?);
+            files.push((statement_key(self.date, p), path));
+        }
+        let mut expected = Expected::default();
+        let mut count =
+            |o: Outcome| *expected.outcomes.entry(o.as_str().to_owned()).or_insert(0) += 1;
+        let mut batches: HashMap<(Provider, u64), i64> = HashMap::new();
+        let mut statement_rows = 0u64;
+        let mut deductions_failed = 0u64;
+        let mut write =
+            |row: &StatementRow, batches: &mut HashMap<(Provider, u64), i64>| -> io::Result<()> {
+                let index = PROVIDERS
+                    .iter()
+                    .position(|p| *p == row.provider)
+                    .unwrap_or(0);
+                writers[index].row(row)?;
+                statement_rows += 1;
+                // Every row opens its batch; only money that moved counts.
+                let shop: u64 = row.shop_id.trim_start_matches("shop-").parse().unwrap_or(0);
+                let effect = match (row.status, row.kind) {
+                    (ProviderStatus::Success, MovementKind::Payment) => row.amount_fen,
+                    (ProviderStatus::Success, MovementKind::Deduction) => 0,
+                    (ProviderStatus::Success, _) => -row.amount_fen,
+                    _ => 0,
+                };
+                *batches.entry((row.provider, shop)).or_default() += effect;
+                Ok(())
+            };
+        for i in 0..self.movements {
+            let row = self.statement_row(i);
+            match Self::class(i) {
+                11 => count(Outcome::MissingInProvider),
+                22 => {
+                    write(&row, &mut batches)?;
+                    count(Outcome::Matched);
+                    let stray = StatementRow {
+                        kind: MovementKind::Payment,
+                        reference: format!("ordx-{i}"),
+                        provider_ref: format!("x{i}"),
+                        period: None,
+                        ..row.clone()
+                    };
+                    write(&stray, &mut batches)?;
+                    count(Outcome::MissingInLedger);
+                }
+                33 => {
+                    write(
+                        &StatementRow {
+                            amount_fen: row.amount_fen + 1,
+                            ..row.clone()
+                        },
+                        &mut batches,
+                    )?;
+                    count(Outcome::AmountMismatch);
+                }
+                44 => {
+                    write(
+                        &StatementRow {
+                            status: ProviderStatus::Processing,
+                            ..row.clone()
+                        },
+                        &mut batches,
+                    )?;
+                    count(Outcome::StatusMismatch);
+                }
+                55 => {
+                    write(&row, &mut batches)?;
+                    write(&row, &mut batches)?;
+                    count(Outcome::Matched);
+                    count(Outcome::Duplicate);
+                }
+                66 if row.kind == MovementKind::Deduction => {
+                    write(&row, &mut batches)?;
+                    count(Outcome::Matched);
+                    let failed = StatementRow {
+                        provider_ref: format!("t{i}-next"),
+                        period: row.period.map(|p| p + 1),
+                        status: ProviderStatus::Failed,
+                        occurred_at: row.occurred_at + Duration::milliseconds(1),
+                        ..row.clone()
+                    };
+                    write(&failed, &mut batches)?;
+                    count(Outcome::Matched);
+                    deductions_failed += 1;
+                }
+                _ => {
+                    write(&row, &mut batches)?;
+                    count(Outcome::Matched);
+                }
+            }
+        }
+        for w in writers {
+            io::Write::flush(&mut w.finish()?)?;
+        }
+        // One bank receipt per batch; every 100th shop's are a fen off.
+        let path = dir.join("bank.receipts");
+        let mut bank = ReceiptWriter::new(self.date, BufWriter::new(File::create(&path)?))?;
+        let mut ordered: Vec<_> = batches.into_iter().collect();
+        ordered.sort();
+        for (n, ((provider, shop), net)) in ordered.into_iter().enumerate() {
+            let off = shop % 100 == 7;
+            bank.receipt(&BankReceipt {
+                line: 0,
+                receipt_id: format!("BR{n:08}"),
+                batch_id: batch_id(provider, &shop_name(shop), self.date),
+                provider,
+                shop_id: shop_name(shop),
+                amount_fen: net + i64::from(off),
+                value_date: self.date.succ().naive(),
+            })?;
+            count(if off {
+                Outcome::SettlementMismatch
+            } else {
+                Outcome::Matched
+            });
+        }
+        io::Write::flush(&mut bank.finish()?)?;
+        files.push((receipts_key(self.date), path));
+        for o in Outcome::ALL {
+            expected.outcomes.entry(o.as_str().to_owned()).or_insert(0);
+        }
+        expected.ledger_rows = self.movements;
+        expected.statement_rows = statement_rows;
+        expected.deductions_failed = deductions_failed;
+        Ok((expected, files))
+    }
+}
+
+#[async_trait]
+impl LedgerSource for SyntheticDay {
+    async fn ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        let mut entries = Vec::new();
+        let Some(shops) = self
+            .parts
+            .get(usize::from(part))
+            .filter(|_| date == self.date)
+        else {
+            return Ok(LedgerPage {
+                entries,
+                next: None,
+            });
+        };
+        let limit = limit.clamp(1, MAX_LEDGER_PAGE);
+        // Resume after (shop, movement): movements of shop s are s, s+S, …
+        let (mut position, mut next_i) = (0, None);
+        if let Some((shop, entry)) = after.and_then(|a| a.split_once('#')) {
+            let shop: u64 = shop.trim_start_matches("shop-").parse().unwrap_or(0);
+            let i: u64 = entry.trim_start_matches('m').parse().unwrap_or(0);
+            position = shops.iter().position(|s| *s == shop).unwrap_or(shops.len());
+            next_i = Some(i + self.shops);
+        }
+        while position < shops.len() {
+            let shop = shops[position];
+            let mut i = next_i.take().unwrap_or(shop);
+            while i < self.movements {
+                if entries.len() == limit {
+                    let next = entries.last().map(qrpay_store::ledger_position);
+                    return Ok(LedgerPage { entries, next });
+                }
+                entries.push(self.ledger_entry(i)?);
+                i += self.shops;
+            }
+            position += 1;
+        }
+        Ok(LedgerPage {
+            entries,
+            next: None,
+        })
+    }
+}
+
+impl SyntheticDay {
+    /// Checks one report row against what was injected: `Err` says why it
+    /// is wrong. Used to prove the report lists exactly the injected
+    /// discrepancies, row by row.
+    pub fn check_row(
+        &self,
+        order_no: &str,
+        provider_ref: &str,
+        outcome: &str,
+    ) -> Result<(), String> {
+        let wrong = || format!("{order_no} {provider_ref}: unexpected {outcome}");
+        let index =
+            |text: &str, prefix: &str| -> Option<u64> { text.strip_prefix(prefix)?.parse().ok() };
+        if let Some(i) = index(order_no, "ordx-") {
+            let ok = Self::class(i) == 22 && outcome == Outcome::MissingInLedger.as_str();
+            return if ok { Ok(()) } else { Err(wrong()) };
+        }
+        let movement = index(order_no, "ord-").or_else(|| index(order_no, "pay-"));
+        let Some(i) = movement else {
+            // A settlement batch: `{provider}-shop-NNNNN-YYYYMMDD`.
+            let shop = order_no
+                .split('-')
+                .nth(2)
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(wrong)?;
+            let want = if shop % 100 == 7 {
+                Outcome::SettlementMismatch
+            } else {
+                Outcome::Matched
+            };
+            return if outcome == want.as_str() {
+                Ok(())
+            } else {
+                Err(wrong())
+            };
+        };
+        let allowed: &[Outcome] = match Self::class(i) {
+            11 => &[Outcome::MissingInProvider],
+            33 => &[Outcome::AmountMismatch],
+            44 => &[Outcome::StatusMismatch],
+            55 => &[Outcome::Matched, Outcome::Duplicate],
+            _ => &[Outcome::Matched],
+        };
+        if provider_ref.ends_with("-next") && Self::class(i) != 66 {
+            return Err(wrong());
+        }
+        if allowed.iter().any(|o| o.as_str() == outcome) {
+            Ok(())
+        } else {
+            Err(wrong())
+        }
+    }
+}

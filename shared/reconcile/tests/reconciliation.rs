@@ -1,0 +1,863 @@
+//! Acceptance (issue 5): a day with a known discrepancy of every kind, in
+//! each statement format, gives a report that lists exactly those — right
+//! outcome, amounts and notes — and nothing else; a re-run replaces it and
+//! raises no alert twice; bad input is reported, never dropped.
+
+use std::collections::BTreeMap;
+use std::io::BufWriter;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use qrpay_domain::{
+    Amount, BusinessDate, LedgerEntry, LedgerKind, OrderId, Provider, ReconciliationSummary, ShopId,
+};
+use qrpay_reconcile::bank::{batch_id, BankReceipt, ReceiptWriter};
+use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
+use qrpay_reconcile::statement::{Format, StatementWriter};
+use qrpay_reconcile::{
+    LedgerSource, MovementKind, ProviderStatus, Reconciler, RunReport, StatementRow,
+};
+use qrpay_store::alerts::MemoryAlerts;
+use qrpay_store::{ledger_part, ledger_position, LedgerPage, MemoryStore, Store, StoreError};
+use serde_json::Value;
+
+fn day() -> BusinessDate {
+    BusinessDate::parse("2026-11-20").unwrap()
+}
+
+/// `hh:mm` on the day, Beijing time.
+fn at(hhmm: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2026-11-20T{hhmm}:00+08:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A ledger served from a vector, paged like the store.
+struct VecLedger(Vec<LedgerEntry>);
+
+#[async_trait]
+impl LedgerSource for VecLedger {
+    async fn ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        let mut mine: Vec<&LedgerEntry> = self
+            .0
+            .iter()
+            .filter(|e| e.business_date == date && ledger_part(&e.shop_id) == part)
+            .collect();
+        mine.sort_by_key(|e| ledger_position(e));
+        let rest: Vec<LedgerEntry> = mine
+            .into_iter()
+            .filter(|e| after.is_none_or(|a| ledger_position(e).as_str() > a))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let mut entries = rest;
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(ledger_position)
+        } else {
+            None
+        };
+        Ok(LedgerPage { entries, next })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    shop: &str,
+    kind: LedgerKind,
+    reference: &str,
+    provider_ref: &str,
+    amount: &str,
+    provider: Option<Provider>,
+    period: Option<u8>,
+    plan: Option<u8>,
+    time: &str,
+) -> LedgerEntry {
+    LedgerEntry {
+        entry_id: format!("{kind:?}-{provider_ref}"),
+        shop_id: ShopId::parse(shop).unwrap(),
+        kind,
+        amount: Amount::parse(amount).unwrap(),
+        business_date: day(),
+        reference: reference.to_owned(),
+        provider_ref: Some(provider_ref.to_owned()),
+        order_id: OrderId::parse(reference).ok(),
+        provider,
+        period,
+        plan_periods: plan,
+        customer: (kind == LedgerKind::Payment && reference == "ord-A")
+            .then(|| "张* 138****1234".to_owned()),
+        created_at: at(time),
+    }
+}
+
+/// Our books for the day (provider `p`; payouts name no provider).
+fn ledger(p: Provider) -> Vec<LedgerEntry> {
+    use LedgerKind::*;
+    let s = Some(p);
+    vec![
+        entry(
+            "shop-1",
+            Payment,
+            "ord-A",
+            "tA",
+            "300.00",
+            s,
+            None,
+            Some(3),
+            "09:00",
+        ),
+        entry(
+            "shop-1",
+            Fee,
+            "ord-A",
+            "tA",
+            "6.90",
+            s,
+            None,
+            Some(3),
+            "09:00",
+        ),
+        entry(
+            "shop-1",
+            InstalmentDeduction,
+            "ord-A",
+            "dA1",
+            "100.00",
+            s,
+            Some(1),
+            Some(3),
+            "09:30",
+        ),
+        entry(
+            "shop-1", Payment, "ord-B", "tB", "50.00", s, None, None, "10:00",
+        ),
+        entry(
+            "shop-1", Payment, "ord-C", "tC", "20.00", s, None, None, "11:00",
+        ),
+        entry(
+            "shop-1", Payment, "ord-E", "tE1", "80.00", s, None, None, "12:00",
+        ),
+        entry(
+            "shop-1", Refund, "ord-F", "rF", "10.00", s, None, None, "13:00",
+        ),
+        entry(
+            "shop-1", Payout, "pay-G", "trG", "5.00", None, None, None, "14:00",
+        ),
+        entry(
+            "shop-2", Payment, "ord-H", "tH", "30.00", s, None, None, "15:00",
+        ),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    p: Provider,
+    shop: &str,
+    kind: MovementKind,
+    reference: &str,
+    provider_ref: &str,
+    period: Option<u8>,
+    amount_fen: i64,
+    fee_fen: i64,
+    status: ProviderStatus,
+    time: &str,
+) -> StatementRow {
+    StatementRow {
+        line: 0,
+        provider: p,
+        shop_id: shop.to_owned(),
+        kind,
+        reference: reference.to_owned(),
+        provider_ref: provider_ref.to_owned(),
+        period,
+        amount_fen,
+        fee_fen,
+        status,
+        occurred_at: at(time),
+        payer: (reference == "ord-A" && kind == MovementKind::Payment)
+            .then(|| "张* 138****1234".to_owned()),
+    }
+}
+
+/// What the provider says about the day.
+fn statement(p: Provider) -> Vec<StatementRow> {
+    use MovementKind::*;
+    use ProviderStatus::*;
+    vec![
+        row(
+            p, "shop-1", Payment, "ord-A", "tA", None, 30_000, 690, Success, "09:00",
+        ),
+        row(
+            p,
+            "shop-1",
+            Deduction,
+            "ord-A",
+            "dA1",
+            Some(1),
+            10_000,
+            0,
+            Success,
+            "09:30",
+        ),
+        row(
+            p,
+            "shop-1",
+            Deduction,
+            "ord-A",
+            "dA2",
+            Some(2),
+            10_000,
+            0,
+            Failed,
+            "09:31",
+        ),
+        row(
+            p, "shop-1", Payment, "ord-B", "tB", None, 4_900, 0, Success, "10:00",
+        ),
+        row(
+            p, "shop-2", Payment, "ord-D", "tD", None, 1_500, 0, Success, "10:30",
+        ),
+        row(
+            p, "shop-1", Payment, "ord-E", "tE1", None, 8_000, 0, Success, "12:00",
+        ),
+        row(
+            p, "shop-1", Payment, "ord-E", "tE2", None, 8_000, 0, Success, "12:01",
+        ),
+        row(
+            p, "shop-1", Refund, "ord-F", "rF", None, 1_000, 0, Processing, "13:00",
+        ),
+        row(
+            p, "shop-1", Payout, "pay-G", "trG", None, 500, 0, Success, "14:00",
+        ),
+        row(
+            p, "shop-2", Payment, "ord-H", "tH", None, 3_000, 0, Success, "15:00",
+        ),
+    ]
+}
+
+fn statement_bytes(p: Provider, rows: &[StatementRow]) -> Vec<u8> {
+    let mut w = StatementWriter::new(Format::for_provider(p), p, day(), Vec::new()).unwrap();
+    for r in rows {
+        w.row(r).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn receipts_bytes(receipts: &[(Provider, &str, i64)]) -> Vec<u8> {
+    let mut w = ReceiptWriter::new(day(), BufWriter::new(Vec::new())).unwrap();
+    for (i, (p, shop, fen)) in receipts.iter().enumerate() {
+        w.receipt(&BankReceipt {
+            line: 0,
+            receipt_id: format!("BR{i:04}"),
+            batch_id: batch_id(*p, shop, day()),
+            provider: *p,
+            shop_id: (*shop).to_owned(),
+            amount_fen: *fen,
+            value_date: day().succ().naive(),
+        })
+        .unwrap();
+    }
+    w.finish().unwrap().into_inner().unwrap()
+}
+
+struct Day {
+    _dir: tempfile::TempDir,
+    objects: Arc<LocalDir>,
+    store: Arc<MemoryStore>,
+    alerts: Arc<MemoryAlerts>,
+    reconciler: Reconciler,
+}
+
+async fn a_day(p: Provider, ledger: Vec<LedgerEntry>) -> Day {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalDir::new(dir.path().join("objects")));
+    let store = Arc::new(MemoryStore::new());
+    let alerts = Arc::new(MemoryAlerts::new());
+    let reconciler = Reconciler {
+        ledger: Arc::new(VecLedger(ledger)),
+        store: store.clone(),
+        objects: objects.clone(),
+        alerts: alerts.clone(),
+        work_dir: dir.path().join("work"),
+        partitions: 4,
+        payout_provider: p,
+        progress: None,
+    };
+    Day {
+        _dir: dir,
+        objects,
+        store,
+        alerts,
+        reconciler,
+    }
+}
+
+impl Day {
+    async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.objects.put(key, bytes, "text/csv").await.unwrap();
+    }
+
+    async fn run(&self) -> RunReport {
+        self.reconciler
+            .run(day(), at("10:30").succ_day())
+            .await
+            .unwrap()
+    }
+
+    async fn report(&self, shop: &str) -> Value {
+        let key = format!("reports/{}/{shop}.json", day());
+        let bytes = self
+            .objects
+            .get(&key)
+            .await
+            .unwrap()
+            .expect("report exists");
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    async fn summary(&self, shop: &str) -> ReconciliationSummary {
+        self.store
+            .get_reconciliation(&ShopId::parse(shop).unwrap(), day())
+            .await
+            .unwrap()
+            .expect("summary stored")
+    }
+
+    fn alert_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self.alerts.raised().into_iter().map(|a| a.code).collect();
+        codes.sort();
+        codes
+    }
+}
+
+trait NextDay {
+    fn succ_day(self) -> Self;
+}
+
+impl NextDay for DateTime<Utc> {
+    fn succ_day(self) -> Self {
+        self + chrono::Duration::days(1)
+    }
+}
+
+/// (order_no, kind, provider_ref, outcome, ledger, provider, reconciled, note)
+type Line = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn lines(report: &Value) -> Vec<Line> {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                text(&r["order_no"]),
+                text(&r["kind"]),
+                text(&r["provider_ref"]),
+                text(&r["outcome"]),
+                text(&r["ledger_amount"]),
+                text(&r["provider_amount"]),
+                text(&r["reconciled_amount"]),
+                text(&r["note"]),
+            )
+        })
+        .collect()
+}
+
+fn l(parts: [&str; 8]) -> Line {
+    let [a, b, c, d, e, f, g, h] = parts.map(str::to_owned);
+    (a, b, c, d, e, f, g, h)
+}
+
+/// Where a format's first detail row sits.
+fn first_line(p: Provider) -> u64 {
+    match Format::for_provider(p) {
+        Format::Qrpay | Format::Wechat => 2,
+        Format::Alipay => 6,
+    }
+}
+
+async fn every_kind_of_discrepancy_is_reported_exactly(p: Provider) {
+    let d = a_day(p, ledger(p)).await;
+    d.put(&statement_key(day(), p), statement_bytes(p, &statement(p)))
+        .await;
+    // shop-1 settles 300 + 49 + 80 + 80 − 6.90 fee − 5.00 payout = 497.10
+    // (the refund is still processing; deductions settle elsewhere);
+    // shop-2 should get 45.00 and the bank credited 44.00.
+    d.put(
+        &receipts_key(day()),
+        receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", 4_400)]),
+    )
+    .await;
+    let run = d.run().await;
+    assert!(run.gaps.is_empty(), "{:?}", run.gaps);
+
+    let n = |i: u64| (first_line(p) + i).to_string();
+    let batch1 = batch_id(p, "shop-1", day());
+    let batch2 = batch_id(p, "shop-2", day());
+    assert_eq!(
+        lines(&d.report("shop-1").await),
+        vec![
+            l(["ord-A", "PAYMENT", "tA", "MATCHED", "300.00", "300.00", "300.00", ""]),
+            l(["ord-A", "FEE", "tA", "MATCHED", "6.90", "6.90", "6.90", ""]),
+            l(["ord-A", "DEDUCTION", "dA1", "MATCHED", "100.00", "100.00", "100.00", ""]),
+            l(["ord-A", "DEDUCTION", "dA2", "MATCHED", "", "100.00", "0.00",
+                "deduction of period 2 FAILED at the provider; no money moved and none is booked"]),
+            l(["ord-B", "PAYMENT", "tB", "AMOUNT_MISMATCH", "50.00", "49.00", "",
+                &format!("ledger 50.00, provider 49.00 (line {}): difference -1.00", n(3))]),
+            l(["ord-C", "PAYMENT", "tC", "MISSING_IN_PROVIDER", "20.00", "", "",
+                "payment of 20.00 in our ledger; the provider's statement does not list tC"]),
+            l(["ord-E", "PAYMENT", "tE1", "MATCHED", "80.00", "80.00", "80.00", ""]),
+            l(["ord-E", "PAYMENT", "tE2", "DUPLICATE", "", "80.00", "",
+                &format!("second payment of order ord-E by the provider: tE2 for 80.00 (line {}); the first is tE1", n(6))]),
+            l(["ord-F", "REFUND", "rF", "STATUS_MISMATCH", "10.00", "10.00", "",
+                &format!("our ledger booked refund rF of 10.00; the provider says PROCESSING (line {})", n(7))]),
+            l(["pay-G", "PAYOUT", "trG", "MATCHED", "5.00", "5.00", "5.00", ""]),
+            l([&batch1, "SETTLEMENT", "BR0000", "MATCHED", "497.10", "497.10", "497.10", ""]),
+        ]
+    );
+    assert_eq!(
+        lines(&d.report("shop-2").await),
+        vec![
+            l(["ord-D", "PAYMENT", "tD", "MISSING_IN_LEDGER", "", "15.00", "",
+                &format!("the provider lists payment tD of 15.00 (line {}); our ledger has no such entry", n(4))]),
+            l(["ord-H", "PAYMENT", "tH", "MATCHED", "30.00", "30.00", "30.00", ""]),
+            l([&batch2, "SETTLEMENT", "BR0001", "SETTLEMENT_MISMATCH", "44.00", "45.00", "",
+                "the bank credited 44.00, the provider settles 45.00: difference -1.00"]),
+        ]
+    );
+
+    // The report's other columns: masked customer, instalments, deductions.
+    let shop1 = d.report("shop-1").await;
+    let first = &shop1["rows"][0];
+    assert_eq!(first["customer"], "张* 138****1234");
+    assert_eq!(first["instalment"], "3 periods");
+    assert_eq!(first["resolution"], "NONE");
+    assert_eq!(shop1["rows"][2]["instalment"], "period 1 of 3");
+    assert_eq!(shop1["rows"][2]["deduction_status"], "DEDUCTED");
+    assert_eq!(shop1["rows"][3]["deduction_status"], "FAILED");
+    assert!(shop1["rows"][4]["resolution"]
+        .as_str()
+        .unwrap()
+        .starts_with("OPEN: "));
+
+    // The CSV: BOM, header, one line per row, same content.
+    let csv = d
+        .objects
+        .get(&format!("reports/{}/shop-1.csv", day()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    let csv_lines: Vec<&str> = text.lines().collect();
+    assert_eq!(csv_lines.len(), 12);
+    assert_eq!(csv_lines[0], qrpay_reconcile::report::CSV_HEADER);
+    assert_eq!(
+        csv_lines[1],
+        format!(
+            "2026-11-20,shop-1,ord-A,PAYMENT,{p},tA,张* 138****1234,3 periods,,300.00,300.00,300.00,MATCHED,,NONE,{}",
+            first_line(p)
+        )
+    );
+
+    // Summaries.
+    let s1 = d.summary("shop-1").await;
+    assert_eq!(s1.rows, 11);
+    assert_eq!(s1.discrepancies, 4);
+    assert_eq!(
+        s1.outcomes,
+        BTreeMap::from([
+            ("AMOUNT_MISMATCH".to_owned(), 1),
+            ("DUPLICATE".to_owned(), 1),
+            ("MATCHED".to_owned(), 7),
+            ("MISSING_IN_LEDGER".to_owned(), 0),
+            ("MISSING_IN_PROVIDER".to_owned(), 1),
+            ("SETTLEMENT_MISMATCH".to_owned(), 0),
+            ("STATUS_MISMATCH".to_owned(), 1),
+        ])
+    );
+    assert_eq!(
+        (s1.payments.count, s1.payments.total.to_string()),
+        (4, "450.00".into())
+    );
+    assert_eq!(
+        (s1.refunds.count, s1.refunds.total.to_string()),
+        (1, "10.00".into())
+    );
+    assert_eq!(s1.fees.total.to_string(), "6.90");
+    assert_eq!((s1.deductions.count, s1.deductions_failed), (1, 1));
+    assert_eq!(
+        (s1.payouts.count, s1.payouts.total.to_string()),
+        (1, "5.00".into())
+    );
+    assert_eq!(s1.monthly_pay_orders, 1);
+    assert_eq!(s1.average_order_value.to_string(), "112.50");
+    assert_eq!(s1.refund_ratio.to_string(), "0.0222");
+    assert_eq!(s1.deduction_failure_rate.to_string(), "0.5000");
+    assert_eq!(s1.settlement_expected.to_string(), "497.10");
+    assert_eq!(s1.settlement_received.to_string(), "497.10");
+    assert!(s1.gaps.is_empty(), "{:?}", s1.gaps);
+    let s2 = d.summary("shop-2").await;
+    assert_eq!((s2.rows, s2.discrepancies), (3, 2));
+    assert_eq!(s2.settlement_expected.to_string(), "45.00");
+    assert_eq!(s2.settlement_received.to_string(), "44.00");
+
+    // The run, and one alert per class.
+    assert_eq!(
+        (run.ledger_rows, run.statement_rows, run.report_rows),
+        (9, 10, 14)
+    );
+    assert_eq!((run.shops, run.discrepancies, run.input_errors), (2, 6, 0));
+    assert_eq!(
+        d.alert_codes(),
+        [
+            "RECON_AMOUNT_MISMATCH",
+            "RECON_DEDUCTION_FAILED",
+            "RECON_DUPLICATE",
+            "RECON_MISSING_IN_LEDGER",
+            "RECON_MISSING_IN_PROVIDER",
+            "RECON_SETTLEMENT_MISMATCH",
+            "RECON_STATUS_MISMATCH",
+        ]
+    );
+    let duplicate = d
+        .alerts
+        .raised()
+        .into_iter()
+        .find(|a| a.code == "RECON_DUPLICATE")
+        .unwrap();
+    assert_eq!(duplicate.shop_id.as_deref(), Some("shop-1"));
+    assert!(duplicate.message.contains("ord-E"), "{}", duplicate.message);
+    assert!(
+        duplicate.message.contains("80.00 involved"),
+        "{}",
+        duplicate.message
+    );
+    assert!(
+        !duplicate.message.contains("138"),
+        "no personal data in alerts"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_bill_every_discrepancy() {
+    every_kind_of_discrepancy_is_reported_exactly(Provider::Sandbox).await;
+}
+
+#[tokio::test]
+async fn a_wechat_style_bill_every_discrepancy() {
+    every_kind_of_discrepancy_is_reported_exactly(Provider::Wechatpay).await;
+}
+
+#[tokio::test]
+async fn an_alipay_style_bill_every_discrepancy() {
+    every_kind_of_discrepancy_is_reported_exactly(Provider::Alipay).await;
+}
+
+#[tokio::test]
+async fn a_douyin_bill_in_the_qrpay_format_every_discrepancy() {
+    every_kind_of_discrepancy_is_reported_exactly(Provider::Douyin).await;
+}
+
+#[tokio::test]
+async fn a_rerun_replaces_the_report_and_raises_nothing_twice() {
+    let p = Provider::Sandbox;
+    let d = a_day(p, ledger(p)).await;
+    d.put(&statement_key(day(), p), statement_bytes(p, &statement(p)))
+        .await;
+    d.put(
+        &receipts_key(day()),
+        receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", 4_400)]),
+    )
+    .await;
+    let first = d.run().await;
+    let csv_key = format!("reports/{}/shop-1.csv", day());
+    let csv_before = d.objects.get(&csv_key).await.unwrap();
+    let rows_before = d.report("shop-1").await["rows"].clone();
+    let alerts_before = d.alerts.raised().len();
+    assert_eq!(alerts_before, 7);
+
+    let second = d.run().await;
+    assert_ne!(first.run_id, second.run_id);
+    assert_eq!(second.alerts_raised, Vec::<String>::new());
+    assert_eq!(d.alerts.raised().len(), alerts_before, "one set of alerts");
+    assert_eq!(
+        d.objects.get(&csv_key).await.unwrap(),
+        csv_before,
+        "one report"
+    );
+    assert_eq!(d.report("shop-1").await["rows"], rows_before);
+    assert_eq!(d.summary("shop-1").await.run_id, second.run_id);
+    let mut keys = d
+        .objects
+        .list(&format!("reports/{}/", day()))
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+
+    // A corrected statement (the second charge refunded by the provider's
+    // own correction, ord-D booked) changes the findings: the report is
+    // replaced, a shop with nothing left loses its report, and only the
+    // changed classes alert again.
+    let corrected: Vec<StatementRow> = statement(p)
+        .into_iter()
+        .filter(|r| r.provider_ref != "tE2" && r.shop_id == "shop-1")
+        .collect();
+    d.put(&statement_key(day(), p), statement_bytes(p, &corrected))
+        .await;
+    let mut ledger = ledger(p);
+    ledger.retain(|e| e.shop_id.as_str() == "shop-1");
+    let d2 = Day {
+        reconciler: Reconciler {
+            ledger: Arc::new(VecLedger(ledger)),
+            ..d.reconciler
+        },
+        ..d
+    };
+    d2.put(
+        &receipts_key(day()),
+        receipts_bytes(&[(p, "shop-1", 41_710)]),
+    )
+    .await;
+    let third = d2.run().await;
+    assert_eq!(third.shops, 1);
+    assert_eq!(
+        d2.objects
+            .list(&format!("reports/{}/", day()))
+            .await
+            .unwrap(),
+        [
+            format!("reports/{}/shop-1.csv", day()),
+            format!("reports/{}/shop-1.json", day())
+        ]
+    );
+    assert!(d2
+        .store
+        .get_reconciliation(&ShopId::parse("shop-2").unwrap(), day())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!third.alerts_raised.contains(&"RECON_DUPLICATE".to_owned()));
+}
+
+/// One clean day with a sandbox statement, for the bad-input cases.
+async fn clean_day(statement_text: Option<Vec<u8>>, receipts: bool) -> (Day, RunReport) {
+    let p = Provider::Sandbox;
+    let d = a_day(p, ledger(p)).await;
+    if let Some(bytes) = statement_text {
+        d.put(&statement_key(day(), p), bytes).await;
+    }
+    if receipts {
+        d.put(
+            &receipts_key(day()),
+            receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", 4_500)]),
+        )
+        .await;
+    }
+    let run = d.run().await;
+    (d, run)
+}
+
+fn outcome_of(report: &Value, provider_ref: &str) -> String {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["provider_ref"] == provider_ref)
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+#[tokio::test]
+async fn a_malformed_line_is_reported_with_its_number_and_its_movement_is_not_lost() {
+    let p = Provider::Sandbox;
+    let text = String::from_utf8(statement_bytes(p, &statement(p))).unwrap();
+    // Line 5 (ord-B's charge) gets an amount with three decimals.
+    let broken = text.replacen(",49.00,", ",49.000,", 1);
+    assert_ne!(broken, text);
+    let (d, run) = clean_day(Some(broken.into_bytes()), true).await;
+    assert_eq!(run.input_errors, 1);
+    assert_eq!(run.statement_rows, 9);
+    assert!(
+        run.gaps.iter().any(|g| g.contains("line 5")),
+        "{:?}",
+        run.gaps
+    );
+    // ord-B's ledger payment stands unmatched rather than vanishing…
+    assert_eq!(
+        outcome_of(&d.report("shop-1").await, "tB"),
+        "MISSING_IN_PROVIDER"
+    );
+    // …the rest still reconciles, and the gap is in the summary and alerted.
+    assert_eq!(
+        outcome_of(&d.report("shop-1").await, "tA"),
+        "MATCHED+MATCHED"
+    );
+    assert!(d
+        .summary("shop-1")
+        .await
+        .gaps
+        .iter()
+        .any(|g| g.contains("line 5")));
+    assert!(d.alert_codes().contains(&"RECON_INPUT_GAP".to_owned()));
+    let errors = d
+        .objects
+        .get(&format!("runs/{}/input-errors.json", day()))
+        .await
+        .unwrap()
+        .expect("input errors published");
+    let errors: Value = serde_json::from_slice(&errors).unwrap();
+    assert_eq!(errors["count"], 1);
+    assert_eq!(errors["first"][0]["line"], 5);
+}
+
+#[tokio::test]
+async fn a_statement_in_the_wrong_encoding_is_a_gap_not_a_silent_pass() {
+    let p = Provider::Alipay;
+    let d = a_day(p, ledger(p)).await;
+    // An Alipay bill must be GBK; this one is our UTF-8 CSV.
+    d.put(
+        &statement_key(day(), p),
+        statement_bytes(Provider::Sandbox, &statement(Provider::Sandbox)),
+    )
+    .await;
+    let run = d.run().await;
+    assert_eq!(run.statement_rows, 0);
+    assert_eq!(run.input_errors, 1);
+    assert!(
+        run.gaps
+            .iter()
+            .any(|g| g.contains("alipay statement") && g.contains("cannot be read")),
+        "{:?}",
+        run.gaps
+    );
+    let report = d.report("shop-1").await;
+    assert_eq!(
+        outcome_of(&report, "tA"),
+        "MISSING_IN_PROVIDER+MISSING_IN_PROVIDER"
+    );
+    assert_eq!(outcome_of(&report, "trG"), "MISSING_IN_PROVIDER");
+}
+
+#[tokio::test]
+async fn a_truncated_statement_reconciles_what_it_has_and_says_where_it_ends() {
+    let p = Provider::Sandbox;
+    let bytes = statement_bytes(p, &statement(p));
+    // Cut inside line 8 (the second charge of ord-E).
+    let text = String::from_utf8(bytes).unwrap();
+    let cut: usize = text.lines().take(7).map(|l| l.len() + 1).sum::<usize>() + 10;
+    let (d, run) = clean_day(Some(text.as_bytes()[..cut].to_vec()), true).await;
+    assert_eq!(run.statement_rows, 6);
+    assert!(run.input_errors >= 1);
+    assert!(
+        run.gaps.iter().any(|g| g.contains("line 8")),
+        "{:?}",
+        run.gaps
+    );
+    let report = d.report("shop-1").await;
+    assert_eq!(outcome_of(&report, "tE1"), "MATCHED");
+    assert_eq!(outcome_of(&report, "trG"), "MISSING_IN_PROVIDER");
+    assert_eq!(outcome_of(&report, "tE2"), "");
+}
+
+#[tokio::test]
+async fn a_missing_statement_or_bank_file_is_a_reported_gap() {
+    let (d, run) = clean_day(None, false).await;
+    assert!(
+        run.gaps
+            .iter()
+            .any(|g| g.starts_with("no sandbox statement for 2026-11-20")),
+        "{:?}",
+        run.gaps
+    );
+    assert!(run
+        .gaps
+        .iter()
+        .any(|g| g.starts_with("no bank receipts for 2026-11-20")));
+    let report = d.report("shop-1").await;
+    assert_eq!(outcome_of(&report, "tC"), "MISSING_IN_PROVIDER");
+    assert_eq!(run.outcomes["MISSING_IN_PROVIDER"], 9);
+    assert_eq!(run.outcomes["MATCHED"], 0);
+    assert!(d.alert_codes().contains(&"RECON_INPUT_GAP".to_owned()));
+
+    // Statement present, bank receipts missing: every batch is flagged.
+    let p = Provider::Sandbox;
+    let (d, run) = clean_day(Some(statement_bytes(p, &statement(p))), false).await;
+    assert_eq!(run.outcomes["SETTLEMENT_MISMATCH"], 2);
+    let rows = d.report("shop-2").await;
+    let batch = rows["rows"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        batch["note"],
+        "no bank receipts file; the provider settles 45.00"
+    );
+}
+
+/// The benchmark's synthetic day, small: generator, reconciler and checker
+/// agree on every injected discrepancy, by count and row by row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_day_yields_exactly_its_injected_discrepancies() {
+    use qrpay_reconcile::synthetic::SyntheticDay;
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalDir::new(dir.path().join("objects")));
+    let synthetic = Arc::new(SyntheticDay::new(day(), 24_000));
+    let expected = synthetic
+        .write_inputs(objects.as_ref(), &dir.path().join("generate"))
+        .await
+        .unwrap();
+    let reconciler = Reconciler {
+        ledger: synthetic.clone(),
+        store: Arc::new(MemoryStore::new()),
+        objects: objects.clone(),
+        alerts: Arc::new(MemoryAlerts::new()),
+        work_dir: dir.path().join("work"),
+        partitions: 16,
+        payout_provider: Provider::Sandbox,
+        progress: None,
+    };
+    let run = reconciler.run(day(), at("10:30").succ_day()).await.unwrap();
+    assert_eq!(run.outcomes, expected.outcomes);
+    assert_eq!(
+        (run.ledger_rows, run.statement_rows, run.deductions_failed),
+        (
+            expected.ledger_rows,
+            expected.statement_rows,
+            expected.deductions_failed
+        )
+    );
+    assert_eq!(expected.outcomes["AMOUNT_MISMATCH"], 240);
+    assert_eq!(run.shops, 24);
+    let mut rows = 0;
+    for key in objects.list("reports/").await.unwrap() {
+        if !key.ends_with(".csv") {
+            continue;
+        }
+        let csv = objects.get(&key).await.unwrap().unwrap();
+        let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.splitn(14, ',').collect();
+            synthetic.check_row(f[2], f[5], f[12]).unwrap();
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, run.report_rows);
+}
