@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Local AWS emulator (moto: DynamoDB + SQS on one port) for the Rust test suites.
+# Local AWS emulator (moto: DynamoDB, SQS, S3 and SNS on one port) for the Rust test suites.
 #   infra/emulator.sh install|start|stop|run|python
 # Human messages go to stderr; `start` prints only the endpoint URL and
 # `python` only the venv's python path on stdout.
 set -euo pipefail
 
 MOTO_VERSION=5.2.5
+MOTO_EXTRAS=dynamodb,sqs,s3,sns  # the sns and sqs extras add no packages today
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/infra/.venv"
 LOCK="$ROOT/infra/.venv.lock"   # gitignored
@@ -16,12 +17,18 @@ PORT="${QRPAY_EMULATOR_PORT:-0}"
 
 log() { echo "emulator: $*" >&2; }
 
-# Fast check (metadata only, ~0.1 s): right moto version plus flask bits.
+# Fast check (metadata only, ~0.1 s): right moto version, flask bits, and every
+# package moto declares for our extras (so adding an extra upgrades old venvs).
 venv_ok() {
-    [ -x "$PY" ] && "$PY" - "$MOTO_VERSION" >/dev/null 2>&1 <<'EOF'
-import sys
-from importlib.metadata import version
+    [ -x "$PY" ] && "$PY" - "$MOTO_VERSION" "$MOTO_EXTRAS" >/dev/null 2>&1 <<'EOF'
+import re, sys
+from importlib.metadata import requires, version
 version("flask"), version("flask-cors")
+extras = set(sys.argv[2].split(","))
+for req in requires("moto") or []:
+    extra = re.search(r';\s*extra == "([\w-]+)"$', req)  # plain markers only
+    if extra and extra.group(1) in extras:
+        version(re.match(r"[\w.-]+", req).group(0))  # raises if not installed
 sys.exit(version("moto") != sys.argv[1])
 EOF
 }
@@ -36,7 +43,7 @@ install() {
         rm -rf "$VENV"
         python3 -m venv "$VENV"
         "$PY" -m pip install -q --disable-pip-version-check \
-            "moto[dynamodb,sqs]==$MOTO_VERSION" flask flask-cors >&2
+            "moto[$MOTO_EXTRAS]==$MOTO_VERSION" flask flask-cors >&2
         "$PY" -c 'import moto, flask, flask_cors' && venv_ok ||
             { log "moto import failed after install"; exit 1; }
     fi

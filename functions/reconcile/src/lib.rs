@@ -1,0 +1,250 @@
+//! `reconcile` (SPEC §6): the nightly three-way match of our ledger, the
+//! providers' statements and the bank's settlement receipts.
+//!
+//! One function, four triggers, told apart by the event's shape:
+//! - the EventBridge schedule (~10:30 Beijing on D+1): reconciles D, the
+//!   previous Beijing business day;
+//! - an SQS message `{"date"}` from `POST /admin/reconciliations/{date}`;
+//! - a direct invocation `{"date"}` (operators, `sam remote invoke`);
+//! - HTTP: `POST /admin/reconciliations/{date}` (202, queues the run) and
+//!   `GET /shops/{shop_id}/reconciliations/{date}` (the shop's summary and
+//!   report rows).
+
+pub mod aws;
+pub mod requests;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use qrpay_domain::{BusinessDate, Clock, Role};
+use qrpay_http::{event, json, principal, require_role, require_shop, segments, ApiError};
+use qrpay_reconcile::objects::ObjectStore;
+use qrpay_reconcile::{Reconciler, RunReport};
+use qrpay_store::Store;
+use serde_json::{json, Value};
+
+use crate::requests::{RequestError, RunRequest, RunRequests};
+
+/// Report rows one page of `GET …/reconciliations/{date}` returns by default, and at most.
+pub const DEFAULT_ROWS: usize = 200;
+pub const MAX_ROWS: usize = 1000;
+
+pub struct App {
+    pub reconciler: Arc<Reconciler>,
+    pub store: Arc<dyn Store>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub requests: Arc<dyn RunRequests>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The day the scheduled run reconciles: yesterday in Beijing.
+pub fn scheduled_date(now: DateTime<Utc>) -> BusinessDate {
+    BusinessDate::of(now).pred()
+}
+
+/// Runs the reconciliation of `date` now, in this invocation.
+pub async fn run_day(app: &App, date: BusinessDate) -> Result<RunReport, String> {
+    let report = app
+        .reconciler
+        .run(date, app.clock.now())
+        .await
+        .map_err(|e| format!("reconciliation of {date} failed: {e}"))?;
+    tracing::info!(
+        date = %date,
+        rows = report.report_rows,
+        shops = report.shops,
+        discrepancies = report.discrepancies,
+        gaps = report.gaps.len(),
+        elapsed_ms = report.elapsed_ms,
+        "reconciliation finished"
+    );
+    Ok(report)
+}
+
+/// Handles any event this function is invoked with.
+pub async fn dispatch(app: &App, event: Value) -> Result<Value, String> {
+    if event::is_http(&event) {
+        let response = handle(app, event::request_of(event)?).await;
+        return event::response_value(response);
+    }
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        // SQS: each record asks for one day. A failure fails the batch, so
+        // SQS redelivers it (and parks it in the DLQ after the last try).
+        let mut reports = Vec::new();
+        for record in records {
+            let body = record.get("body").and_then(Value::as_str).unwrap_or("");
+            let request: RunRequest = serde_json::from_str(body)
+                .map_err(|e| format!("not a reconciliation request: {e}"))?;
+            let date = BusinessDate::parse(&request.date)
+                .map_err(|_| format!("bad date in request: {:?}", request.date))?;
+            reports.push(run_day(app, date).await?);
+        }
+        return serde_json::to_value(reports).map_err(|e| e.to_string());
+    }
+    let date = match event.get("date").and_then(Value::as_str) {
+        Some(text) => {
+            BusinessDate::parse(text).map_err(|_| format!("bad date in event: {text:?}"))?
+        }
+        // The EventBridge schedule (or any other event): yesterday.
+        None => scheduled_date(app.clock.now()),
+    };
+    let report = run_day(app, date).await?;
+    serde_json::to_value(report).map_err(|e| e.to_string())
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    qrpay_http::respond(route(app, &req).await)
+}
+
+async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    match segments(&path).as_slice() {
+        ["admin", "reconciliations", date] => {
+            if req.method() != Method::POST {
+                return Err(ApiError::method_not_allowed());
+            }
+            require_role(&principal(req)?, Role::Admin)?;
+            let date = parse_date(date)?;
+            request_run(app, date).await
+        }
+        ["shops", shop, "reconciliations", date] => {
+            if req.method() != Method::GET {
+                return Err(ApiError::method_not_allowed());
+            }
+            let shop_id = require_shop(&principal(req)?, shop)?;
+            let date = parse_date(date)?;
+            get_day(app, req, shop_id, date).await
+        }
+        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+    }
+}
+
+fn parse_date(text: &str) -> Result<BusinessDate, ApiError> {
+    BusinessDate::parse(text).map_err(|e| ApiError::invalid("date", e.to_string()))
+}
+
+/// `POST /admin/reconciliations/{date}`: queue the run, answer at once.
+async fn request_run(app: &App, date: BusinessDate) -> Result<Response<Body>, ApiError> {
+    let today = BusinessDate::of(app.clock.now());
+    if date > today {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "DATE_IN_FUTURE",
+            format!("{date} has not begun in Beijing (today is {today})"),
+        ));
+    }
+    app.requests
+        .request(date)
+        .await
+        .map_err(|RequestError(e)| ApiError::unavailable(e))?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &json!({ "date": date, "status": "QUEUED" }),
+    ))
+}
+
+/// `GET /shops/{shop_id}/reconciliations/{date}?cursor=N&limit=M`.
+async fn get_day(
+    app: &App,
+    req: &Request,
+    shop_id: qrpay_domain::ShopId,
+    date: BusinessDate,
+) -> Result<Response<Body>, ApiError> {
+    let query = req.query_string_parameters();
+    let cursor = match query.first("cursor") {
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid("cursor", "cursor is not one this API gave out"))?,
+        None => 0,
+    };
+    let limit = match query.first("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_ROWS).contains(l))
+            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1-{MAX_ROWS}")))?,
+        None => DEFAULT_ROWS,
+    };
+    let Some(summary) = app.store.get_reconciliation(&shop_id, date).await? else {
+        return Err(ApiError::not_found(
+            "RECONCILIATION_NOT_FOUND",
+            format!("no reconciliation of {date} for this shop yet"),
+        ));
+    };
+    let report = app
+        .objects
+        .get(&summary.report_json)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::unavailable("the report file is missing; re-run the day"))?;
+    let mut report: Value = serde_json::from_slice(&report)
+        .map_err(|e| ApiError::internal(format!("report of {shop_id} {date}: {e}")))?;
+    let rows = report
+        .get_mut("rows")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let total = rows.len();
+    let page: Vec<Value> = rows.into_iter().skip(cursor).take(limit).collect();
+    let next = (cursor + page.len() < total).then(|| (cursor + page.len()).to_string());
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "shop_id": shop_id,
+            "date": date,
+            "summary": summary,
+            "rows": page,
+            "next_cursor": next,
+        }),
+    ))
+}
+
+/// Runs requested reconciliations in this process, in the background (the
+/// local stack, tests). `wait` lets a caller see them finish.
+pub struct InProcessRuns {
+    reconciler: Arc<Reconciler>,
+    clock: Arc<dyn Clock>,
+    running: Mutex<Vec<tokio::task::JoinHandle<Result<RunReport, String>>>>,
+}
+
+impl InProcessRuns {
+    pub fn new(reconciler: Arc<Reconciler>, clock: Arc<dyn Clock>) -> InProcessRuns {
+        InProcessRuns {
+            reconciler,
+            clock,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Waits for every run requested so far; their reports, in order.
+    pub async fn wait(&self) -> Vec<Result<RunReport, String>> {
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.running.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut reports = Vec::new();
+        for handle in handles {
+            reports.push(handle.await.unwrap_or_else(|e| Err(e.to_string())));
+        }
+        reports
+    }
+}
+
+#[async_trait::async_trait]
+impl RunRequests for InProcessRuns {
+    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
+        let reconciler = self.reconciler.clone();
+        let now = self.clock.now();
+        let handle = tokio::spawn(async move {
+            reconciler
+                .run(date, now)
+                .await
+                .map_err(|e| format!("reconciliation of {date} failed: {e}"))
+        });
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! Lambda entry point, and the local CLI.
+//!
+//! - In Lambda: build the clients once, then serve schedule, SQS, direct
+//!   and HTTP events (`reconcile::dispatch`).
+//! - On a terminal: `reconcile --date YYYY-MM-DD [--data-dir DIR]` runs one
+//!   day against the DynamoDB table `TABLE_NAME` (for example in the moto
+//!   emulator, with `QRPAY_AWS_ENDPOINT`), reading statements from and
+//!   writing reports to DIR (default `./qrpay-data`), with progress on stderr.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use qrpay_domain::{BusinessDate, Clock, Provider, SystemClock};
+use qrpay_http::aws;
+use qrpay_reconcile::objects::LocalDir;
+use qrpay_reconcile::run::DEFAULT_PARTITIONS;
+use qrpay_reconcile::Reconciler;
+use qrpay_store::alerts::LogAlerts;
+use reconcile::aws::{S3Objects, SnsAlerts, SqsRunRequests};
+use reconcile::{dispatch, App};
+use serde_json::Value;
+
+fn payout_provider() -> Result<Provider, String> {
+    let name = std::env::var("QRPAY_PAYOUT_PROVIDER").unwrap_or_else(|_| "sandbox".to_owned());
+    Provider::parse(&name)
+        .ok_or_else(|| format!("QRPAY_PAYOUT_PROVIDER {name:?} is not a provider"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return cli(&args).await.map_err(Into::into);
+    }
+    qrpay_http::init_tracing();
+    let config = aws::sdk_config().await;
+    let store = Arc::new(aws::store_from_env(&config)?);
+    let objects = Arc::new(S3Objects::from_conf(&config, aws::env("REPORTS_BUCKET")?));
+    let reconciler = Arc::new(Reconciler {
+        ledger: store.clone(),
+        store: store.clone(),
+        objects: objects.clone(),
+        alerts: Arc::new(SnsAlerts::new(
+            aws_sdk_sns::Client::new(&config),
+            aws::env("ALERT_TOPIC_ARN")?,
+        )),
+        work_dir: std::env::temp_dir(),
+        partitions: DEFAULT_PARTITIONS,
+        payout_provider: payout_provider()?,
+        progress: None,
+    });
+    let app = Arc::new(App {
+        reconciler,
+        store,
+        objects,
+        requests: Arc::new(SqsRunRequests::new(
+            aws::sqs_client(&config),
+            aws::env("RECONCILE_QUEUE_URL")?,
+        )),
+        clock: Arc::new(SystemClock),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move { dispatch(&app, event.payload).await }
+    }))
+    .await
+}
+
+const USAGE: &str = "usage: reconcile --date YYYY-MM-DD [--data-dir DIR]
+Runs one day's reconciliation against the DynamoDB table TABLE_NAME
+(QRPAY_AWS_ENDPOINT points at the emulator), reading statements and bank
+receipts from DIR and writing the reports there (default ./qrpay-data).";
+
+async fn cli(args: &[String]) -> Result<(), String> {
+    let mut date = None;
+    let mut dir = PathBuf::from("qrpay-data");
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--date" => date = rest.next().cloned(),
+            "--data-dir" => dir = rest.next().map(PathBuf::from).ok_or(USAGE)?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let date = match date {
+        Some(d) => BusinessDate::parse(&d).map_err(|_| format!("bad --date {d:?}\n{USAGE}"))?,
+        None => reconcile::scheduled_date(SystemClock.now()),
+    };
+    if std::env::var("TABLE_NAME").is_err() {
+        return Err(format!(
+            "TABLE_NAME is not set: the CLI reads the ledger from DynamoDB (or the emulator).\n\
+             The local stack reconciles its embedded store through POST /admin/reconciliations/{date}.\n{USAGE}"
+        ));
+    }
+    let config = aws::sdk_config().await;
+    let store = Arc::new(aws::store_from_env(&config)?);
+    let reconciler = Reconciler {
+        ledger: store.clone(),
+        store,
+        objects: Arc::new(LocalDir::new(&dir)),
+        alerts: Arc::new(LogAlerts),
+        work_dir: std::env::temp_dir(),
+        partitions: DEFAULT_PARTITIONS,
+        payout_provider: payout_provider()?,
+        progress: Some(Arc::new(|line: &str| eprintln!("reconcile: {line}"))),
+    };
+    let report = reconciler
+        .run(date, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    println!("{text}");
+    eprintln!(
+        "reconcile: reports in {}",
+        dir.join(format!("reports/{date}")).display()
+    );
+    Ok(())
+}

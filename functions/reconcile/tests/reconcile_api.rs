@@ -1,0 +1,457 @@
+//! The `reconcile` function end to end, on both stores: a day of sandbox
+//! collection and payouts goes through the real store paths (callbacks
+//! applied, a payout reserved, sent and settled), the sandbox writes its
+//! bill from its own records, an admin asks for the run over HTTP, and the
+//! shop reads its summary and report rows — plus every refusal of the two
+//! routes, and the schedule, SQS and direct triggers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use qrpay_domain::{
+    Amount, BusinessDate, Clock, CollectionEvent, CollectionEventKind, Decision, OrderStatus,
+    Payer, Provider, ProviderRef, TestClock,
+};
+use qrpay_provider::{
+    Payee, SandboxCharge, SandboxChargeKind, SandboxProvider, TransferOutcome, TransferProvider,
+    TransferRequest,
+};
+use qrpay_reconcile::bank::{batch_id, BankReceipt, ReceiptWriter};
+use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
+use qrpay_reconcile::{sandbox_bill, Reconciler, StoreLedger};
+use qrpay_store::alerts::MemoryAlerts;
+use qrpay_store::Store;
+use qrpay_tests::events::{Answer, Event};
+use qrpay_tests::world::{beijing, money, World};
+use reconcile::{dispatch, handle, App, InProcessRuns};
+use serde_json::{json, Value};
+
+const RUN: &str = "reconcile/run-reconciliation.json";
+const GET: &str = "reconcile/get-reconciliation.json";
+
+fn day() -> BusinessDate {
+    BusinessDate::parse("2026-11-20").unwrap()
+}
+
+fn on_day(hhmm: &str) -> DateTime<Utc> {
+    beijing(&format!("2026-11-20T{hhmm}:00"))
+}
+
+struct Setup {
+    app: App,
+    runs: Arc<InProcessRuns>,
+    alerts: Arc<MemoryAlerts>,
+    objects: Arc<LocalDir>,
+    sandbox: Arc<SandboxProvider>,
+    clock: Arc<TestClock>,
+    world: World,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(store: Arc<dyn Store>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    // The morning after: the day to reconcile is over.
+    let clock = Arc::new(TestClock::at(beijing("2026-11-21T10:30:00")));
+    let objects = Arc::new(LocalDir::new(dir.path().join("objects")));
+    let alerts = Arc::new(MemoryAlerts::new());
+    let reconciler = Arc::new(Reconciler {
+        ledger: Arc::new(StoreLedger(store.clone())),
+        store: store.clone(),
+        objects: objects.clone(),
+        alerts: alerts.clone(),
+        work_dir: dir.path().join("work"),
+        partitions: 8,
+        payout_provider: Provider::Sandbox,
+        progress: None,
+    });
+    let runs = Arc::new(InProcessRuns::new(reconciler.clone(), clock.clone()));
+    let world = World::with_shop(store.clone(), "shop-1", "15000.00", "0.00").await;
+    World::with_shop(store.clone(), "shop-2", "15000.00", "0.00").await;
+    Setup {
+        app: App {
+            reconciler,
+            store,
+            objects: objects.clone(),
+            requests: runs.clone(),
+            clock: clock.clone(),
+        },
+        runs,
+        alerts,
+        objects,
+        sandbox: Arc::new(SandboxProvider::new(clock.clone())),
+        clock,
+        world,
+        _dir: dir,
+    }
+}
+
+async fn send(s: &Setup, event: Event) -> Answer {
+    Answer::from(handle(&s.app, event.request()).await)
+}
+
+/// A buyer pays `order` through the sandbox: the sandbox records the charge
+/// and its notice is applied as the callback would.
+async fn pay(s: &Setup, order: &str, amount: &str, txn: &str, at: &str) {
+    let order_id = s.world.order_in(order, amount, OrderStatus::Created).await;
+    let payer = Payer {
+        name: Some("张三".into()),
+        phone: Some("13812341234".into()),
+    };
+    s.sandbox.record_charge(SandboxCharge {
+        shop_id: s.world.shop.clone(),
+        kind: SandboxChargeKind::Payment,
+        order_id: order_id.clone(),
+        provider_ref: txn.to_owned(),
+        period: None,
+        amount: Amount::parse(amount).unwrap(),
+        fee: money("0.00"),
+        succeeded: true,
+        payer_masked: Some(payer.masked()),
+        at: on_day(at),
+    });
+    let event = CollectionEvent {
+        provider: Provider::Sandbox,
+        notification_id: ProviderRef::parse(&format!("n-{txn}")).unwrap(),
+        order_id,
+        kind: CollectionEventKind::PaymentSucceeded {
+            provider_txn_id: ProviderRef::parse(txn).unwrap(),
+            amount: Amount::parse(amount).unwrap(),
+            payer: Some(payer),
+        },
+        occurred_at: on_day(at),
+    };
+    let decision = s
+        .world
+        .store
+        .apply_collection(&event, on_day(at))
+        .await
+        .unwrap();
+    assert!(matches!(decision, Decision::Apply(_)), "{decision:?}");
+}
+
+/// A payout of `amount` on `order`, reserved, sent to the sandbox and settled.
+async fn payout(s: &Setup, order: &str, amount: &str, at: &str) {
+    let order_id = qrpay_domain::OrderId::parse(order).unwrap();
+    let request = s.world.request(
+        &s.world.owner,
+        &order_id,
+        amount,
+        &format!("k-{order}"),
+        on_day(at),
+    );
+    let payout = s
+        .world
+        .store
+        .reserve_payout(&request)
+        .await
+        .unwrap()
+        .payout()
+        .clone();
+    s.world
+        .store
+        .start_payout(&payout.shop_id, &payout.payout_id, on_day(at))
+        .await
+        .unwrap();
+    let outcome = s
+        .sandbox
+        .transfer(&TransferRequest {
+            out_bill_no: payout.payout_id.clone(),
+            amount: payout.amount,
+            payee: Payee {
+                shop_id: payout.shop_id.clone(),
+                order_id: payout.order_id.clone(),
+                provider_txn_id: None,
+            },
+        })
+        .await;
+    let TransferOutcome::Succeeded { provider_ref } = outcome else {
+        panic!("the sandbox without faults pays: {outcome:?}");
+    };
+    s.world
+        .store
+        .succeed_payout(
+            &payout.shop_id,
+            &payout.payout_id,
+            &provider_ref,
+            on_day(at),
+        )
+        .await
+        .unwrap();
+}
+
+/// The day: three charges and a payout in shop-1, plus a sandbox charge we
+/// never heard about (its callback was lost); the sandbox's bill and the
+/// bank's receipt for shop-1.
+async fn a_day(s: &Setup) {
+    s.clock.set(on_day("09:00"));
+    pay(s, "ord-1", "120.00", "sbx-t1", "09:00").await;
+    pay(s, "ord-2", "35.50", "sbx-t2", "11:15").await;
+    pay(s, "ord-3", "8.00", "sbx-t3", "14:40").await;
+    payout(s, "ord-1", "5.00", "15:00").await;
+    s.sandbox.record_charge(SandboxCharge {
+        shop_id: s.world.shop.clone(),
+        kind: SandboxChargeKind::Payment,
+        order_id: qrpay_domain::OrderId::parse("ord-lost").unwrap(),
+        provider_ref: "sbx-t9".into(),
+        period: None,
+        amount: Amount::parse("19.90").unwrap(),
+        fee: money("0.00"),
+        succeeded: true,
+        payer_masked: None,
+        at: on_day("16:00"),
+    });
+    s.clock.set(beijing("2026-11-21T10:30:00"));
+    let bill = sandbox_bill::write(&s.sandbox, day(), Vec::new()).unwrap();
+    s.objects
+        .put(&statement_key(day(), Provider::Sandbox), bill, "text/csv")
+        .await
+        .unwrap();
+    // 120.00 + 35.50 + 8.00 + 19.90 − 5.00
+    let mut bank = ReceiptWriter::new(day(), Vec::new()).unwrap();
+    bank.receipt(&BankReceipt {
+        line: 0,
+        receipt_id: "BR1".into(),
+        batch_id: batch_id(Provider::Sandbox, "shop-1", day()),
+        provider: Provider::Sandbox,
+        shop_id: "shop-1".into(),
+        amount_fen: 17_840,
+        value_date: day().succ().naive(),
+    })
+    .unwrap();
+    s.objects
+        .put(&receipts_key(day()), bank.finish().unwrap(), "text/csv")
+        .await
+        .unwrap();
+}
+
+async fn a_sandbox_day_reconciles_and_the_shop_reads_its_report(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    a_day(&s).await;
+
+    let a = send(&s, Event::fixture(RUN)).await;
+    assert_eq!(a.status, 202, "{:?}", a.body);
+    assert_eq!(a.body, json!({"date": "2026-11-20", "status": "QUEUED"}));
+    let reports = s.runs.wait().await;
+    assert_eq!(reports.len(), 1);
+    let run = reports[0].as_ref().unwrap();
+    assert_eq!(
+        (run.ledger_rows, run.statement_rows, run.report_rows),
+        (4, 5, 6)
+    );
+    assert_eq!(run.discrepancies, 1);
+    assert!(run.gaps.is_empty(), "{:?}", run.gaps);
+
+    let a = send(&s, Event::fixture(GET)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let summary = &a.body["summary"];
+    assert_eq!(summary["rows"], 6);
+    assert_eq!(summary["outcomes"]["MATCHED"], 5);
+    assert_eq!(summary["outcomes"]["MISSING_IN_LEDGER"], 1);
+    assert_eq!(summary["payments"], json!({"count": 3, "total": "163.50"}));
+    assert_eq!(summary["payouts"], json!({"count": 1, "total": "5.00"}));
+    assert_eq!(summary["average_order_value"], "54.50");
+    assert_eq!(summary["settlement_expected"], "178.40");
+    assert_eq!(summary["settlement_received"], "178.40");
+    assert_eq!(summary["report_csv"], "reports/2026-11-20/shop-1.csv");
+    let rows = a.body["rows"].as_array().unwrap();
+    let outline: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["order_no"].as_str().unwrap(),
+                r["kind"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let payout_row = rows.iter().find(|r| r["kind"] == "PAYOUT").unwrap();
+    let payout_id = payout_row["order_no"].as_str().unwrap();
+    assert_eq!(
+        outline,
+        [
+            ("ord-1", "PAYMENT", "MATCHED"),
+            ("ord-2", "PAYMENT", "MATCHED"),
+            ("ord-3", "PAYMENT", "MATCHED"),
+            (payout_id, "PAYOUT", "MATCHED"),
+            ("ord-lost", "PAYMENT", "MISSING_IN_LEDGER"),
+            ("sandbox-shop-1-20261120", "SETTLEMENT", "MATCHED"),
+        ]
+    );
+    assert_eq!(rows[0]["customer"], "张* 138****1234");
+    assert_eq!(rows[0]["reconciled_amount"], "120.00");
+    assert_eq!(a.body["next_cursor"], Value::Null);
+    // The one discrepancy alerted once.
+    let codes: Vec<String> = s.alerts.raised().into_iter().map(|a| a.code).collect();
+    assert_eq!(codes, ["RECON_MISSING_IN_LEDGER"]);
+
+    // Pages of rows.
+    let a = send(&s, Event::fixture(GET).query(&[("limit", "4")])).await;
+    assert_eq!(a.body["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(a.body["next_cursor"], "4");
+    let a = send(
+        &s,
+        Event::fixture(GET).query(&[("limit", "4"), ("cursor", "4")]),
+    )
+    .await;
+    assert_eq!(a.body["rows"][0]["order_no"], "ord-lost");
+    assert_eq!(a.body["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["next_cursor"], Value::Null);
+
+    // Staff of the shop may read it; a re-run replaces it and alerts nothing new.
+    let staff = Event::fixture(GET).claims("shop-1-staff", Some("shop-1"), "staff");
+    assert_eq!(send(&s, staff).await.status, 200);
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    let again = s.runs.wait().await;
+    assert_eq!(
+        again[0].as_ref().unwrap().alerts_raised,
+        Vec::<String>::new()
+    );
+    assert_eq!(s.alerts.raised().len(), 1);
+    let a = send(&s, Event::fixture(GET)).await;
+    assert_eq!(a.body["summary"]["rows"], 6);
+    assert_eq!(
+        a.body["summary"]["run_id"],
+        json!(again[0].as_ref().unwrap().run_id)
+    );
+}
+
+async fn every_refusal_has_its_code_and_changes_nothing(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    let cases: Vec<(Event, u16, &str)> = vec![
+        (Event::fixture(RUN).no_authorizer(), 401, "UNAUTHENTICATED"),
+        (
+            Event::fixture(RUN).claims("shop-1-owner", Some("shop-1"), "owner"),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            Event::fixture(RUN).path("/admin/reconciliations/2026-13-01"),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            Event::fixture(RUN).path("/admin/reconciliations/2026-11-22"),
+            422,
+            "DATE_IN_FUTURE",
+        ),
+        (Event::fixture(RUN).method("GET"), 405, "METHOD_NOT_ALLOWED"),
+        (Event::fixture(GET).no_authorizer(), 401, "UNAUTHENTICATED"),
+        (
+            Event::fixture(GET).claims("shop-2-owner", Some("shop-2"), "owner"),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            Event::fixture(GET).claims("platform-admin", None, "admin"),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            Event::fixture(GET).path("/shops/shop-1/reconciliations/20261120"),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (Event::fixture(GET), 404, "RECONCILIATION_NOT_FOUND"),
+        (
+            Event::fixture(GET).query(&[("limit", "0")]),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            Event::fixture(GET).query(&[("limit", "1001")]),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            Event::fixture(GET).query(&[("cursor", "-1")]),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            Event::fixture(GET).method("DELETE"),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            Event::fixture(GET).path("/shops/shop-1/reconciliation"),
+            404,
+            "ROUTE_NOT_FOUND",
+        ),
+    ];
+    for (event, status, code) in cases {
+        let a = send(&s, event.clone()).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (status, code),
+            "{:?}",
+            event.json()["rawPath"]
+        );
+    }
+    // Nothing was queued or written.
+    assert!(s.runs.wait().await.is_empty());
+    assert!(s.objects.list("").await.unwrap().is_empty());
+    assert!(s.alerts.raised().is_empty());
+}
+
+async fn the_schedule_sqs_and_direct_triggers_reconcile_the_right_day(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    a_day(&s).await;
+    // The nightly schedule at 10:30 Beijing on the 21st reconciles the 20th.
+    let schedule = Event::fixture("reconcile/nightly-schedule.json")
+        .json()
+        .clone();
+    let report = dispatch(&s.app, schedule).await.unwrap();
+    assert_eq!(report["date"], "2026-11-20");
+    assert_eq!(report["report_rows"], 6);
+    let sqs = Event::fixture("reconcile/sqs-run-request.json")
+        .json()
+        .clone();
+    let reports = dispatch(&s.app, sqs).await.unwrap();
+    assert_eq!(reports[0]["date"], "2026-11-20");
+    assert_eq!(reports[0]["alerts_raised"], json!([]));
+    let direct = dispatch(&s.app, json!({"date": "2026-11-19"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (direct["date"].as_str(), direct["report_rows"].as_u64()),
+        (Some("2026-11-19"), Some(0))
+    );
+    assert!(dispatch(&s.app, json!({"date": "yesterday"}))
+        .await
+        .is_err());
+    let bad_sqs = json!({"Records": [{"body": "{\"date\": 7}"}]});
+    assert!(dispatch(&s.app, bad_sqs).await.is_err());
+    // HTTP through the same entry point: the API Gateway response shape.
+    let http = Event::fixture(RUN).json().clone();
+    let response = dispatch(&s.app, http).await.unwrap();
+    assert_eq!(response["statusCode"], 202);
+    assert_eq!(s.runs.wait().await.len(), 1);
+    assert_eq!(s.clock.now(), beijing("2026-11-21T10:30:00"));
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(qrpay_tests::memory_port().await).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(qrpay_tests::dynamo_port().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_sandbox_day_reconciles_and_the_shop_reads_its_report,
+    every_refusal_has_its_code_and_changes_nothing,
+    the_schedule_sqs_and_direct_triggers_reconcile_the_right_day,
+);
