@@ -48,7 +48,7 @@ use crate::objects::{
     receipts_key, report_key, reports_prefix, statement_key, ObjectError, ObjectStore,
 };
 use crate::report::{JsonReport, ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
-use crate::spill::{fnv1a, read_file, FastMap, Partitions, Rec, Side};
+use crate::spill::{fnv1a, FastMap, Partitions, Rec, Side, Spilled};
 use crate::statement::{self, Format};
 
 /// Where the ledger of a day comes from: the store in production, a
@@ -562,7 +562,7 @@ impl Reconciler {
         dir: &Path,
         partitions: usize,
         date: BusinessDate,
-    ) -> Result<(Vec<PathBuf>, u64, BTreeSet<Provider>), ReconcileError> {
+    ) -> Result<(Vec<Spilled>, u64, BTreeSet<Provider>), ReconcileError> {
         let mut spill = Partitions::create(dir, "ledger", partitions)?;
         let mut providers = BTreeSet::new();
         let mut next_report = 1_000_000;
@@ -711,7 +711,7 @@ fn spill_statements_in_parallel(
     partitions: usize,
     date: BusinessDate,
     mut statements: Vec<(Provider, PathBuf)>,
-) -> Result<(Vec<Vec<PathBuf>>, StatementSide), ReconcileError> {
+) -> Result<(Vec<Vec<Spilled>>, StatementSide), ReconcileError> {
     let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
     statements.sort_by_key(|(_, path)| std::cmp::Reverse(size(path)));
     let mut groups: [(u64, Vec<(Provider, PathBuf)>); 2] = Default::default();
@@ -720,31 +720,15 @@ fn spill_statements_in_parallel(
         groups[lighter].0 += size(&statement.1);
         groups[lighter].1.push(statement);
     }
-    let results: Vec<Result<(Vec<PathBuf>, StatementSide), ReconcileError>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = groups
-                .into_iter()
-                .enumerate()
-                .map(|(t, (_, mine))| {
-                    scope.spawn(move || {
-                        spill_statements(dir, &format!("statement-{t}"), partitions, date, mine)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(ReconcileError::Worker("statement reader panicked".into()))
-                    })
-                })
-                .collect()
-        });
-    let mut paths = Vec::new();
+    let groups: Vec<Vec<(Provider, PathBuf)>> = groups.into_iter().map(|(_, g)| g).collect();
+    let results = on_two_threads(groups, |t, mine| {
+        let mine = mine.into_iter().flatten().collect();
+        spill_statements(dir, &format!("statement-{t}"), partitions, date, mine)
+    })?;
+    let mut parts = Vec::new();
     let mut side = StatementSide::default();
-    for result in results {
-        let (mine, part) = result?;
-        paths.push(mine);
+    for (mine, part) in results {
+        parts.push(mine);
         side.rows += part.rows;
         for (provider, shops) in part.batches {
             let into = side.batches.entry(provider).or_default();
@@ -760,7 +744,36 @@ fn spill_statements_in_parallel(
         side.error_count += part.error_count;
         side.gaps.extend(part.gaps);
     }
-    Ok((paths, side))
+    Ok((parts, side))
+}
+
+/// Runs `work` on two threads, each with every other item (round robin);
+/// their results in thread order.
+fn on_two_threads<T: Send, R: Send>(
+    items: Vec<T>,
+    work: impl Fn(usize, Vec<T>) -> Result<R, ReconcileError> + Sync,
+) -> Result<Vec<R>, ReconcileError> {
+    let mut halves: [Vec<T>; 2] = [Vec::new(), Vec::new()];
+    for (i, item) in items.into_iter().enumerate() {
+        halves[i % 2].push(item);
+    }
+    let work = &work;
+    let results: Vec<Result<R, ReconcileError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = halves
+            .into_iter()
+            .enumerate()
+            .map(|(t, mine)| scope.spawn(move || work(t, mine)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ReconcileError::Worker("a worker thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
 }
 
 fn spill_statements(
@@ -769,7 +782,7 @@ fn spill_statements(
     partitions: usize,
     date: BusinessDate,
     statements: Vec<(Provider, PathBuf)>,
-) -> Result<(Vec<PathBuf>, StatementSide), ReconcileError> {
+) -> Result<(Vec<Spilled>, StatementSide), ReconcileError> {
     let mut spill = Partitions::create(dir, name, partitions)?;
     let mut side = StatementSide::default();
     for (provider, path) in statements {
@@ -865,68 +878,48 @@ struct SettleInputs {
 fn match_all(
     dir: &Path,
     date: BusinessDate,
-    ledger: Vec<PathBuf>,
-    statements: Vec<Vec<PathBuf>>,
+    ledger: Vec<Spilled>,
+    statements: Vec<Vec<Spilled>>,
     anomalies: &HashMap<(Provider, String), String>,
     settle: SettleInputs,
-) -> Result<(Gathered, Vec<PathBuf>), ReconcileError> {
-    // Partition i: the ledger's file i and every statement thread's file i.
-    let pairs: Vec<Vec<PathBuf>> = ledger
+) -> Result<(Gathered, Vec<Vec<Spilled>>), ReconcileError> {
+    // Partition i: the ledger's part i and every statement thread's part i.
+    let mut statements: Vec<std::vec::IntoIter<Spilled>> =
+        statements.into_iter().map(Vec::into_iter).collect();
+    let partitions: Vec<Vec<Spilled>> = ledger
         .into_iter()
-        .enumerate()
-        .map(|(i, path)| {
-            std::iter::once(path)
-                .chain(statements.iter().filter_map(|files| files.get(i).cloned()))
+        .map(|part| {
+            std::iter::once(part)
+                .chain(statements.iter_mut().filter_map(Iterator::next))
                 .collect()
         })
         .collect();
-    let workers = 2.min(pairs.len()).max(1);
-    let results: Vec<Result<(Gathered, Vec<PathBuf>), ReconcileError>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let mine: Vec<&Vec<PathBuf>> = pairs.iter().skip(w).step_by(workers).collect();
-                    scope.spawn(move || match_worker(dir, w, mine, anomalies))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(ReconcileError::Worker("matcher panicked".into())))
-                })
-                .collect()
-        });
+    let results = on_two_threads(partitions, |w, mine| match_worker(dir, w, mine, anomalies))?;
     let mut gathered = Gathered::default();
     let mut buckets = Vec::new();
-    for result in results {
-        let (g, paths) = result?;
+    for (g, mine) in results {
         gathered.merge(g);
-        buckets.extend(paths);
+        buckets.push(mine);
     }
     let mut out = Partitions::create(dir, "rows-settlement", BUCKETS)?;
     settle_batches(date, settle, &mut gathered, &mut out)?;
-    buckets.extend(out.finish()?);
+    buckets.push(out.finish()?);
     Ok((gathered, buckets))
 }
 
 fn match_worker(
     dir: &Path,
     worker: usize,
-    partitions: Vec<&Vec<PathBuf>>,
+    partitions: Vec<Vec<Spilled>>,
     anomalies: &HashMap<(Provider, String), String>,
-) -> Result<(Gathered, Vec<PathBuf>), ReconcileError> {
+) -> Result<(Gathered, Vec<Spilled>), ReconcileError> {
     let mut out = Partitions::create(dir, &format!("rows-{worker}"), BUCKETS)?;
     let mut gathered = Gathered::default();
     let mut record = Vec::new();
-    for files in partitions {
-        let bytes = files
-            .iter()
-            .map(|path| {
-                let bytes = read_file(path)?;
-                std::fs::remove_file(path)?;
-                Ok(bytes)
-            })
+    for parts in partitions {
+        let bytes = parts
+            .into_iter()
+            .map(Spilled::into_bytes)
             .collect::<io::Result<Vec<_>>>()?;
         let mut recs = Vec::new();
         for file in &bytes {
@@ -1187,11 +1180,14 @@ impl ShopNames {
     }
 }
 
-fn index_bucket(path: &Path, shops: &mut ShopNames) -> io::Result<(Vec<Slot>, RowBytes)> {
-    let size = std::fs::metadata(path)?.len();
+fn index_bucket(
+    part: Spilled,
+    fallback: PathBuf,
+    shops: &mut ShopNames,
+) -> io::Result<(Vec<Slot>, RowBytes)> {
     let mut slots = Vec::new();
-    if size <= BUCKET_IN_MEMORY {
-        let bytes = read_file(path)?;
+    if part.len()? <= BUCKET_IN_MEMORY {
+        let bytes = part.into_bytes()?;
         let mut offset = 0usize;
         while offset < bytes.len() {
             let head = bytes
@@ -1208,7 +1204,8 @@ fn index_bucket(path: &Path, shops: &mut ShopNames) -> io::Result<(Vec<Slot>, Ro
         return Ok((slots, RowBytes::Memory(bytes)));
     }
     // Too big to hold: index it streaming, read rows back by offset.
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let path = part.into_file(fallback)?;
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(&path)?);
     let mut offset = 0u64;
     let mut head = [0u8; 4];
     let mut body = Vec::new();
@@ -1225,7 +1222,7 @@ fn index_bucket(path: &Path, shops: &mut ShopNames) -> io::Result<(Vec<Slot>, Ro
         slots.push((shops.id(shop), at_ms, offset + 4, len));
         offset += 4 + u64::from(len);
     }
-    Ok((slots, RowBytes::File(File::open(path)?)))
+    Ok((slots, RowBytes::File(File::open(&path)?)))
 }
 
 /// Writes every shop's CSV and JSON from the result buckets (two threads).
@@ -1234,71 +1231,53 @@ fn write_reports(
     date: BusinessDate,
     run_id: &str,
     now: DateTime<Utc>,
-    buckets: Vec<PathBuf>,
+    buckets: Vec<Vec<Spilled>>,
     tallies: FastMap<String, ShopTally>,
     gaps: &[String],
 ) -> Result<Vec<ShopReport>, ReconcileError> {
     std::fs::create_dir_all(out_dir)?;
-    // A bucket index is shared by every writer of rows for the same shops:
-    // group the files of one bucket (rows-0-0003, rows-1-0003, …).
-    let mut by_bucket: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for path in buckets {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let bucket = name.rsplit('-').next().unwrap_or_default().to_owned();
-        by_bucket.entry(bucket).or_default().push(path);
+    // Bucket i of every writer holds the same shops: group them.
+    let mut groups: Vec<Vec<Spilled>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+    for writer in buckets {
+        for (i, part) in writer.into_iter().enumerate() {
+            if let Some(group) = groups.get_mut(i) {
+                group.push(part);
+            }
+        }
     }
-    let groups: Vec<Vec<PathBuf>> = by_bucket.into_values().collect();
-    let workers = 2.min(groups.len()).max(1);
+    let groups: Vec<(usize, Vec<Spilled>)> = groups.into_iter().enumerate().collect();
     let tallies = &tallies;
-    let results: Vec<Result<Vec<ShopReport>, ReconcileError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let mine: Vec<&Vec<PathBuf>> = groups.iter().skip(w).step_by(workers).collect();
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    for files in mine {
-                        done.extend(write_bucket(
-                            out_dir, date, run_id, now, files, tallies, gaps,
-                        )?);
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(ReconcileError::Worker("report writer panicked".into()))
-                })
-            })
-            .collect()
-    });
-    let mut reports = Vec::new();
-    for r in results {
-        reports.extend(r?);
-    }
+    let done = on_two_threads(groups, |_, mine| {
+        let mut done = Vec::new();
+        for (bucket, parts) in mine {
+            done.extend(write_bucket(
+                out_dir, bucket, date, run_id, now, parts, tallies, gaps,
+            )?);
+        }
+        Ok(done)
+    })?;
+    let mut reports: Vec<ShopReport> = done.into_iter().flatten().collect();
     reports.sort_by(|a, b| a.summary.shop_id.cmp(&b.summary.shop_id));
     Ok(reports)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_bucket(
     out_dir: &Path,
+    bucket: usize,
     date: BusinessDate,
     run_id: &str,
     now: DateTime<Utc>,
-    files: &[PathBuf],
+    parts: Vec<Spilled>,
     tallies: &FastMap<String, ShopTally>,
     gaps: &[String],
 ) -> Result<Vec<ShopReport>, ReconcileError> {
     let mut names = ShopNames::default();
     let mut sources = Vec::new();
     let mut slots: Vec<(u32, i64, usize, u64, u32)> = Vec::new();
-    for (source, path) in files.iter().enumerate() {
-        let (file_slots, bytes) = index_bucket(path, &mut names)?;
+    for (source, part) in parts.into_iter().enumerate() {
+        let fallback = out_dir.join(format!(".bucket-{bucket}-{source}"));
+        let (file_slots, bytes) = index_bucket(part, fallback, &mut names)?;
         slots.extend(
             file_slots
                 .into_iter()
@@ -1368,9 +1347,6 @@ fn write_bucket(
             json: json_path,
         });
         start = end;
-    }
-    for path in files {
-        std::fs::remove_file(path)?;
     }
     Ok(reports)
 }

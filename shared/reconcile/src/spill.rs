@@ -201,71 +201,164 @@ impl std::hash::Hasher for Fnv {
 /// where collisions would matter: shops and batches of one day).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
-/// `count` files under `dir`, each a buffered writer; records go to the file
-/// their key hashes to.
+/// `count` partitions, each a buffer in memory that goes to its own file
+/// under `dir` once the buffers together pass `budget` bytes (the largest
+/// buffer is written out first). A small day never touches the disk; a big
+/// one holds at most `budget` bytes of buffers at a time.
 pub struct Partitions {
     paths: Vec<PathBuf>,
-    writers: Vec<BufWriter<File>>,
+    files: Vec<Option<BufWriter<File>>>,
+    buffers: Vec<Vec<u8>>,
+    buffered: usize,
+    budget: usize,
     scratch: Vec<u8>,
     records: u64,
 }
 
-/// Buffer per partition file: many files are open at once.
+/// Write buffer of a partition file once it spills.
 const WRITE_BUFFER: usize = 32 * 1024;
+
+/// Default memory for one set of partitions' buffers.
+pub const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
+
+/// One finished partition: what went to disk, then what stayed in memory.
+#[derive(Debug)]
+pub struct Spilled {
+    pub file: Option<PathBuf>,
+    pub tail: Vec<u8>,
+}
+
+impl Spilled {
+    /// Bytes in all.
+    pub fn len(&self) -> io::Result<u64> {
+        let on_disk = match &self.file {
+            Some(path) => std::fs::metadata(path)?.len(),
+            None => 0,
+        };
+        Ok(on_disk + self.tail.len() as u64)
+    }
+
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Everything, in order, as one buffer; the file is removed.
+    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+        let Some(path) = self.file else {
+            return Ok(self.tail);
+        };
+        let mut bytes = read_file(&path)?;
+        std::fs::remove_file(&path)?;
+        bytes.extend_from_slice(&self.tail);
+        Ok(bytes)
+    }
+
+    /// Everything in one file (the tail appended), for reading by offset.
+    pub fn into_file(self, fallback: PathBuf) -> io::Result<PathBuf> {
+        let path = self.file.unwrap_or(fallback);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        file.write_all(&self.tail)?;
+        Ok(path)
+    }
+}
 
 impl Partitions {
     pub fn create(dir: &Path, name: &str, count: usize) -> io::Result<Partitions> {
+        Partitions::with_budget(dir, name, count, DEFAULT_BUDGET)
+    }
+
+    pub fn with_budget(
+        dir: &Path,
+        name: &str,
+        count: usize,
+        budget: usize,
+    ) -> io::Result<Partitions> {
         std::fs::create_dir_all(dir)?;
-        let paths: Vec<PathBuf> = (0..count.max(1))
-            .map(|i| dir.join(format!("{name}-{i:04}")))
-            .collect();
-        let writers = paths
-            .iter()
-            .map(|path| File::create(path).map(|f| BufWriter::with_capacity(WRITE_BUFFER, f)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let count = count.max(1);
         Ok(Partitions {
-            paths,
-            writers,
+            paths: (0..count)
+                .map(|i| dir.join(format!("{name}-{i:04}")))
+                .collect(),
+            files: (0..count).map(|_| None).collect(),
+            buffers: vec![Vec::new(); count],
+            buffered: 0,
+            budget,
             scratch: Vec::with_capacity(256),
             records: 0,
         })
     }
 
     pub fn count(&self) -> usize {
-        self.writers.len()
+        self.buffers.len()
     }
 
     pub fn index_of(&self, key: &str) -> usize {
-        (fnv1a(key.as_bytes()) % self.writers.len() as u64) as usize
+        (fnv1a(key.as_bytes()) % self.buffers.len() as u64) as usize
     }
 
     pub fn push(&mut self, rec: &Rec<'_>) -> io::Result<()> {
         self.scratch.clear();
         rec.encode(&mut self.scratch)?;
         let index = self.index_of(rec.reference);
-        self.writers[index].write_all(&self.scratch)?;
+        let bytes = std::mem::take(&mut self.scratch);
+        let pushed = self.append(index, &bytes);
+        self.scratch = bytes;
+        pushed
+    }
+
+    /// Appends already-encoded bytes to the partition of `key`.
+    pub fn push_raw(&mut self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        let index = self.index_of(key);
+        self.append(index, bytes)
+    }
+
+    fn append(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        self.buffers[index].extend_from_slice(bytes);
+        self.buffered += bytes.len();
         self.records += 1;
+        while self.buffered > self.budget {
+            self.spill_largest()?;
+        }
         Ok(())
     }
 
-    /// Writes already-encoded bytes to the file of `key`.
-    pub fn push_raw(&mut self, key: &str, bytes: &[u8]) -> io::Result<()> {
-        let index = self.index_of(key);
-        self.writers[index].write_all(bytes)?;
-        self.records += 1;
-        Ok(())
+    fn spill_largest(&mut self) -> io::Result<()> {
+        let Some(index) = (0..self.buffers.len()).max_by_key(|i| self.buffers[*i].len()) else {
+            return Ok(());
+        };
+        let buffer = std::mem::take(&mut self.buffers[index]);
+        self.buffered -= buffer.len();
+        let file = match &mut self.files[index] {
+            Some(file) => file,
+            slot => slot.insert(BufWriter::with_capacity(
+                WRITE_BUFFER,
+                File::create(&self.paths[index])?,
+            )),
+        };
+        file.write_all(&buffer)
     }
 
     pub fn records(&self) -> u64 {
         self.records
     }
 
-    /// Flushes and closes every file; returns their paths in index order.
-    pub fn finish(self) -> io::Result<Vec<PathBuf>> {
-        for mut writer in self.writers.into_iter() {
-            writer.flush()?;
+    /// Closes the files; every partition, in index order.
+    pub fn finish(self) -> io::Result<Vec<Spilled>> {
+        let mut out = Vec::with_capacity(self.buffers.len());
+        for ((path, file), tail) in self.paths.into_iter().zip(self.files).zip(self.buffers) {
+            let file = match file {
+                Some(mut writer) => {
+                    writer.flush()?;
+                    Some(path)
+                }
+                None => None,
+            };
+            out.push(Spilled { file, tail });
         }
-        Ok(self.paths)
+        Ok(out)
     }
 }
 
@@ -320,18 +413,21 @@ mod tests {
     #[test]
     fn one_key_always_lands_in_one_partition() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut parts = Partitions::create(dir.path(), "p", 8).expect("create");
+        // A budget of 300 bytes: most partitions spill to their file, the
+        // rest stays in memory; each reads back whole and in order.
+        let mut parts = Partitions::with_budget(dir.path(), "p", 8, 300).expect("create");
         for i in 0..100 {
             parts
                 .push(&rec(&format!("ord-{}", i % 10), Side::Ledger))
                 .expect("push");
         }
-        let paths = parts.finish().expect("finish");
-        assert_eq!(paths.len(), 8);
+        let spilled = parts.finish().expect("finish");
+        assert_eq!(spilled.len(), 8);
+        assert!(spilled.iter().any(|s| s.file.is_some()));
         let mut total = 0;
         let mut seen = std::collections::HashMap::new();
-        for (i, path) in paths.iter().enumerate() {
-            let bytes = read_file(path).expect("read");
+        for (i, part) in spilled.into_iter().enumerate() {
+            let bytes = part.into_bytes().expect("read");
             let recs = Rec::decode_all(&bytes).expect("decode");
             total += recs.len();
             for r in recs {

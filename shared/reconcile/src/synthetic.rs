@@ -86,7 +86,12 @@ fn shop_name(index: u64) -> String {
 impl SyntheticDay {
     /// A day of `movements`, about one shop per thousand movements (1–10,000).
     pub fn new(date: BusinessDate, movements: u64) -> SyntheticDay {
-        let shops = (movements / 1000).clamp(1, 10_000);
+        SyntheticDay::with_shops(date, movements, (movements / 1000).clamp(1, 10_000))
+    }
+
+    /// A day of `movements` spread over `shops` shops (at least one).
+    pub fn with_shops(date: BusinessDate, movements: u64, shops: u64) -> SyntheticDay {
+        let shops = shops.max(1);
         let mut parts: Vec<Vec<u64>> = vec![Vec::new(); usize::from(LEDGER_DAY_PARTS)];
         let mut names: Vec<(String, u64)> = (0..shops).map(|s| (shop_name(s), s)).collect();
         names.sort();

@@ -1,7 +1,8 @@
-//! The alert port: something an operator must look at (SPEC §5, §6). In AWS
-//! alerts are structured error logs that CloudWatch metric filters turn into
-//! alarms; the reconciliation issue adds an SNS/EventBridge adapter. The
-//! in-memory adapter keeps them for tests and the local stack.
+//! The alert port: something an operator must look at (SPEC §5, §6). Every
+//! adapter logs the alert as a structured error line (CloudWatch metric
+//! filters turn those into alarms); the reconciliation also publishes its
+//! alerts to SNS (`SnsAlerts` in the `reconcile` function). The in-memory
+//! adapter keeps them for tests and the local stack.
 
 use std::sync::Mutex;
 

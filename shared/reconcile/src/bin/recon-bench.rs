@@ -6,7 +6,9 @@
 //! discrepancies are found — by count and row by row — and prints rows per
 //! second and peak memory.
 //!
-//!   cargo run --release -p qrpay-reconcile --bin recon-bench -- [--rows N] [--partitions P] [--keep]
+//!   cargo run --release -p qrpay-reconcile --bin recon-bench -- [--rows N] [--shops S] [--partitions P] [--keep]
+//!
+//! Default: one shop per thousand movements (1,000 shops for 1M rows).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -34,7 +36,7 @@ fn reset_peak() -> bool {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: recon-bench [--rows N] [--partitions P] [--keep]");
+    eprintln!("usage: recon-bench [--rows N] [--shops S] [--partitions P] [--keep]");
     std::process::exit(2)
 }
 
@@ -43,6 +45,7 @@ async fn main() {
     let mut rows: u64 = 1_000_000;
     let mut partitions = DEFAULT_PARTITIONS;
     let mut keep = false;
+    let mut shops: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -58,21 +61,31 @@ async fn main() {
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| usage())
             }
+            "--shops" => {
+                shops = Some(
+                    args.next()
+                        .and_then(|n| n.replace('_', "").parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             "--keep" => keep = true,
             _ => usage(),
         }
     }
-    if let Err(e) = bench(rows, partitions, keep).await {
+    if let Err(e) = bench(rows, shops, partitions, keep).await {
         eprintln!("recon-bench: FAILED: {e}");
         std::process::exit(1);
     }
 }
 
-async fn bench(rows: u64, partitions: usize, keep: bool) -> Result<(), String> {
+async fn bench(rows: u64, shops: Option<u64>, partitions: usize, keep: bool) -> Result<(), String> {
     let date = BusinessDate::parse("2026-11-20").map_err(|e| e.to_string())?;
     let root: PathBuf = std::env::temp_dir().join(format!("recon-bench-{}", std::process::id()));
     let objects = Arc::new(LocalDir::new(root.join("objects")));
-    let day = Arc::new(SyntheticDay::new(date, rows));
+    let day = Arc::new(match shops {
+        Some(shops) => SyntheticDay::with_shops(date, rows, shops),
+        None => SyntheticDay::new(date, rows),
+    });
 
     let started = Instant::now();
     let expected = day
