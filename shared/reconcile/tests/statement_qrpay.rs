@@ -261,7 +261,7 @@ fn written_rows_read_back_exactly_with_their_line_numbers() {
 
 #[test]
 fn the_writer_writes_the_documented_layout() {
-    let text = String::from_utf8(write(&sample_rows()[..2].to_vec())).unwrap();
+    let text = String::from_utf8(write(&sample_rows()[..2])).unwrap();
     assert_eq!(
         text,
         format!(

@@ -20,7 +20,7 @@
 use std::io::BufRead;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use encoding_rs::{DecoderResult, GBK};
+use encoding_rs::{DecoderResult, EncoderResult, GBK};
 
 use super::beijing::Day;
 use super::fields;
@@ -42,11 +42,20 @@ const LIST_START_LINE: &str =
 const LIST_END_LINE: &str =
     "#-----------------------------------------业务明细列表结束------------------------------------";
 const COLUMNS: usize = 16;
-pub(crate) const COLUMN_HEADER: &str = "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,对方账户,订单金额（元）,商家实收（元）,服务费（元）,退款批次号/请求号,分期期数,交易状态,备注";
+const COLUMN_HEADER: &str = "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,对方账户,订单金额（元）,商家实收（元）,服务费（元）,退款批次号/请求号,分期期数,交易状态,备注";
 const CN_TIME: &str = "%Y年%m月%d日 %H:%M:%S";
 const TRADES_PREFIX: &str = "#交易合计：";
 const REFUNDS_PREFIX: &str = "#退款合计：";
 const EXPORTED_PREFIX: &str = "#导出时间：[";
+// 业务类型 and 交易状态 words.
+const PAYMENT: &str = "交易";
+const REFUND: &str = "退款";
+const DEDUCTION: &str = "分期扣款";
+const PAYOUT: &str = "转账";
+const SUCCESS: &str = "成功";
+const FAILED: &str = "失败";
+const CLOSED: &str = "关闭";
+const PROCESSING: &str = "处理中";
 /// What pads each value, as Alipay writes it.
 const PAD: char = '\t';
 
@@ -277,17 +286,20 @@ fn next_stage(stage: Stage) -> Stage {
 fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRow, String> {
     let fields = split_exact::<COLUMNS>(text, b',')
         .map_err(|found| format!("expected {COLUMNS} fields, found {found}"))?;
-    let [trade_no, out_trade_no, business, _goods, _created, finished, store_id, _store_name, counterparty, order_amount, received, service_fee, refund_no, instalment, state, _memo] =
-        fields.map(|value| value.trim_matches([' ', PAD]));
+    #[rustfmt::skip]
+    let [
+        trade_no, out_trade_no, business, _goods, _created, finished, store_id, _store_name,
+        counterparty, order_amount, received, service_fee, refund_no, instalment, state, _memo,
+    ] = fields.map(|value| value.trim_matches([' ', PAD]));
     let day = &statement.day;
     let occurred_at = day.parse_local(finished).map_err(|error| {
         fields::time_error(error, "完成时间", finished, day, "'YYYY-MM-DD HH:MM:SS'")
     })?;
     let kind = match business {
-        "交易" => MovementKind::Payment,
-        "退款" => MovementKind::Refund,
-        "分期扣款" => MovementKind::Deduction,
-        "转账" => MovementKind::Payout,
+        PAYMENT => MovementKind::Payment,
+        REFUND => MovementKind::Refund,
+        DEDUCTION => MovementKind::Deduction,
+        PAYOUT => MovementKind::Payout,
         _ => return Err(format!("unknown 业务类型 {}", shown(business))),
     };
     let amount_fen = fields::amount("订单金额", order_amount)?;
@@ -314,10 +326,10 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
         }
     };
     let status = match state {
-        "成功" => ProviderStatus::Success,
-        "失败" => ProviderStatus::Failed,
-        "关闭" => ProviderStatus::Closed,
-        "处理中" => ProviderStatus::Processing,
+        SUCCESS => ProviderStatus::Success,
+        FAILED => ProviderStatus::Failed,
+        CLOSED => ProviderStatus::Closed,
+        PROCESSING => ProviderStatus::Processing,
         _ => return Err(format!("unknown 交易状态 {}", shown(state))),
     };
     Ok(StatementRow {
@@ -417,6 +429,61 @@ fn check_exported(number: u64, text: &str) -> Option<LineError> {
     }
 }
 
+/// Appends `text` encoded in GBK, refusing what GBK cannot hold.
+fn push_gbk(out: &mut Vec<u8>, text: &str) -> Result<(), String> {
+    if text.is_ascii() {
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
+    let mut encoder = GBK.new_encoder();
+    let room = encoder
+        .max_buffer_length_from_utf8_without_replacement(text.len())
+        .ok_or_else(|| "the text is too long to encode".to_owned())?;
+    out.reserve(room);
+    match encoder.encode_from_utf8_to_vec_without_replacement(text, out, true) {
+        (EncoderResult::InputEmpty, _) => Ok(()),
+        (EncoderResult::Unmappable(c), _) => Err(format!("{c:?} cannot be written in GBK")),
+        (EncoderResult::OutputFull, _) => Err("the text could not be encoded".to_owned()),
+    }
+}
+
+/// Text of our own making (every character in GBK) → GBK.
+fn gbk_of(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    // Our constant Chinese words are all in GBK; a failure leaves them out,
+    // which the round-trip tests would catch.
+    let _ = push_gbk(&mut out, text);
+    out
+}
+
+/// The Chinese words of a row, encoded once per writer: a row is written
+/// straight into GBK bytes, only its payer text needs the encoder.
+pub(crate) struct Words {
+    payment: Vec<u8>,
+    refund: Vec<u8>,
+    deduction: Vec<u8>,
+    payout: Vec<u8>,
+    success: Vec<u8>,
+    failed: Vec<u8>,
+    closed: Vec<u8>,
+    processing: Vec<u8>,
+}
+
+impl Words {
+    pub(crate) fn new() -> Words {
+        Words {
+            payment: gbk_of(PAYMENT),
+            refund: gbk_of(REFUND),
+            deduction: gbk_of(DEDUCTION),
+            payout: gbk_of(PAYOUT),
+            success: gbk_of(SUCCESS),
+            failed: gbk_of(FAILED),
+            closed: gbk_of(CLOSED),
+            processing: gbk_of(PROCESSING),
+        }
+    }
+}
+
 fn push_cn_midnight(out: &mut Vec<u8>, date: NaiveDate) {
     out.extend_from_slice(
         date.and_time(NaiveTime::MIN)
@@ -426,8 +493,10 @@ fn push_cn_midnight(out: &mut Vec<u8>, date: NaiveDate) {
     );
 }
 
-/// The preamble and column header (UTF-8; the writer encodes to GBK).
-pub(crate) fn push_header(out: &mut Vec<u8>, day: &Day) {
+/// The preamble and column header, in GBK.
+pub(crate) fn push_header(gbk: &mut Vec<u8>, day: &Day) {
+    let mut text = Vec::with_capacity(1024);
+    let out = &mut text;
     let date = day.date().naive();
     for line in [TITLE, ACCOUNT_LINE] {
         out.extend_from_slice(line.as_bytes());
@@ -442,6 +511,7 @@ pub(crate) fn push_header(out: &mut Vec<u8>, day: &Day) {
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
     }
+    gbk.extend_from_slice(&gbk_of(std::str::from_utf8(&text).unwrap_or_default()));
 }
 
 /// Appends a value and its padding, then the separator.
@@ -455,27 +525,35 @@ fn push_padded_fen(out: &mut Vec<u8>, fen: i64) {
     out.extend_from_slice(b"\t,");
 }
 
-pub(crate) fn push_row(out: &mut Vec<u8>, day: &Day, row: &StatementRow) -> Result<(), String> {
+/// Appends `row` as a GBK line.
+pub(crate) fn push_row(
+    out: &mut Vec<u8>,
+    day: &Day,
+    words: &Words,
+    row: &StatementRow,
+) -> Result<(), String> {
     let payer = row.payer.as_deref().unwrap_or_default();
     if payer.trim_matches([' ', PAD]) != payer {
         return Err("a payer with leading or trailing spaces cannot be written in an Alipay bill (values are trimmed)".to_owned());
     }
     let (business, refund) = match row.kind {
-        MovementKind::Payment => ("交易", false),
-        MovementKind::Refund => ("退款", true),
-        MovementKind::Deduction => ("分期扣款", false),
-        MovementKind::Payout => ("转账", false),
+        MovementKind::Payment => (&words.payment, false),
+        MovementKind::Refund => (&words.refund, true),
+        MovementKind::Deduction => (&words.deduction, false),
+        MovementKind::Payout => (&words.payout, false),
         MovementKind::Fee => return Err("a FEE row cannot be written".to_owned()),
     };
     let state = match row.status {
-        ProviderStatus::Success => "成功",
-        ProviderStatus::Failed => "失败",
-        ProviderStatus::Closed => "关闭",
-        ProviderStatus::Processing => "处理中",
+        ProviderStatus::Success => &words.success,
+        ProviderStatus::Failed => &words.failed,
+        ProviderStatus::Closed => &words.closed,
+        ProviderStatus::Processing => &words.processing,
     };
+    // Everything but the Chinese words and the payer is ASCII, the same in GBK.
     push_padded(out, if refund { "" } else { &row.provider_ref });
     push_padded(out, &row.reference);
-    push_padded(out, business);
+    out.extend_from_slice(business);
+    out.extend_from_slice(b"\t,");
     push_padded(out, ""); // 商品名称
     for _ in 0..2 {
         // 创建时间, 完成时间: we know one time.
@@ -484,7 +562,8 @@ pub(crate) fn push_row(out: &mut Vec<u8>, day: &Day, row: &StatementRow) -> Resu
     }
     push_padded(out, &row.shop_id);
     push_padded(out, ""); // 门店名称
-    push_padded(out, payer);
+    push_gbk(out, payer)?;
+    out.extend_from_slice(b"\t,");
     push_padded_fen(out, row.amount_fen);
     push_padded_fen(out, received_by_shop(row.kind, row.amount_fen));
     push_padded_fen(out, row.fee_fen);
@@ -493,7 +572,8 @@ pub(crate) fn push_row(out: &mut Vec<u8>, day: &Day, row: &StatementRow) -> Resu
         push_u64(out, u64::from(period));
     }
     out.extend_from_slice(b"\t,");
-    push_padded(out, state);
+    out.extend_from_slice(state);
+    out.extend_from_slice(b"\t,");
     out.push(b'\n'); // 备注 is empty
     Ok(())
 }
@@ -501,7 +581,9 @@ pub(crate) fn push_row(out: &mut Vec<u8>, day: &Day, row: &StatementRow) -> Resu
 /// The end-of-list marker, the two summary lines and the export time (the
 /// end of the covered day: the writer has no clock, and a fixture must not
 /// change from run to run).
-pub(crate) fn push_summary(out: &mut Vec<u8>, tally: &Tally, day: &Day) {
+pub(crate) fn push_summary(gbk: &mut Vec<u8>, tally: &Tally, day: &Day) {
+    let mut text = Vec::with_capacity(512);
+    let out = &mut text;
     out.extend_from_slice(LIST_END_LINE.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(TRADES_PREFIX.as_bytes());
@@ -520,4 +602,5 @@ pub(crate) fn push_summary(out: &mut Vec<u8>, tally: &Tally, day: &Day) {
     let date = day.date().naive();
     push_cn_midnight(out, date.succ_opt().unwrap_or(date));
     out.extend_from_slice(b"]\n");
+    gbk.extend_from_slice(&gbk_of(std::str::from_utf8(&text).unwrap_or_default()));
 }

@@ -8,6 +8,19 @@ use chrono_tz::Asia::Shanghai;
 use qrpay_domain::BusinessDate;
 
 const SECS_PER_DAY: i64 = 86_400;
+/// Nanoseconds per unit of a fraction of `i` digits.
+const NANOS_PER_UNIT: [u32; 10] = [
+    0,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
 /// Beijing's offset today (and every day since 1991).
 const CST_OFFSET_SECS: i64 = 8 * 3600;
 
@@ -17,6 +30,8 @@ pub(crate) struct Day {
     date: BusinessDate,
     /// `YYYY-MM-DD`, to recognize a local time of this day by its bytes.
     text: [u8; 10],
+    /// Days from 1970-01-01 to this day.
+    days: i64,
     /// UTC seconds of 00:00 Beijing time, and of 00:00 the next day.
     start_utc: i64,
     end_utc: i64,
@@ -43,7 +58,8 @@ impl Day {
         let end_utc = naive
             .succ_opt()
             .map_or(start_utc + SECS_PER_DAY, beijing_midnight_utc);
-        let local_start = days_from_civil(naive) * SECS_PER_DAY;
+        let days = days_from_civil(naive);
+        let local_start = days * SECS_PER_DAY;
         let offset_secs = (end_utc - start_utc == SECS_PER_DAY).then_some(local_start - start_utc);
         let mut text = [b'0'; 10];
         let shown = date.to_string();
@@ -53,6 +69,7 @@ impl Day {
         Day {
             date,
             text,
+            days,
             start_utc,
             end_utc,
             offset_secs,
@@ -99,17 +116,19 @@ impl Day {
         let Some((time, mut rest)) = rest.split_first_chunk::<8>() else {
             return Err(TimeError::Malformed);
         };
-        let (year, month, day) = parse_civil(date).ok_or(TimeError::Malformed)?;
         let secs_of_day = parse_clock(time).ok_or(TimeError::Malformed)?;
         let mut nanos = 0u32;
         if let Some(fraction) = rest.strip_prefix(b".") {
             let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-            if digits == 0 || digits > 9 {
-                return Err(TimeError::Malformed);
-            }
-            for (i, b) in fraction.iter().take(digits).enumerate() {
-                nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
-            }
+            let scale = NANOS_PER_UNIT
+                .get(digits)
+                .filter(|_| digits > 0)
+                .ok_or(TimeError::Malformed)?;
+            let value = fraction
+                .iter()
+                .take(digits)
+                .fold(0u32, |value, b| value * 10 + u32::from(b - b'0'));
+            nanos = value * scale;
             rest = fraction.get(digits..).unwrap_or_default();
         }
         let offset_secs = match rest {
@@ -129,8 +148,13 @@ impl Day {
             }
             _ => return Err(TimeError::Malformed),
         };
-        let naive = NaiveDate::from_ymd_opt(year, month, day).ok_or(TimeError::Malformed)?;
-        let utc = days_from_civil(naive) * SECS_PER_DAY + i64::from(secs_of_day) - offset_secs;
+        let days = if *date == self.text {
+            self.days
+        } else {
+            let (year, month, day) = parse_civil(date).ok_or(TimeError::Malformed)?;
+            days_from_civil(NaiveDate::from_ymd_opt(year, month, day).ok_or(TimeError::Malformed)?)
+        };
+        let utc = days * SECS_PER_DAY + i64::from(secs_of_day) - offset_secs;
         let at = instant(utc, nanos)?;
         if (self.start_utc..self.end_utc).contains(&utc) {
             Ok(at)

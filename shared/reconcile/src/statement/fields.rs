@@ -17,41 +17,75 @@ pub const MAX_PERIOD: u8 = 12;
 
 /// Our ids (shop id, order id, payout id): 1–64 of `[A-Za-z0-9_-]`.
 pub(crate) fn is_our_id(text: &str) -> bool {
-    (1..=MAX_ID_LEN).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=MAX_ID_LEN).contains(&text.len()) && text.bytes().all(|b| OUR_ID_BYTES[usize::from(b)])
 }
 
 /// A provider's id: 1–64 visible ASCII, none of the characters the formats
 /// use as syntax (`,` separates, `` ` `` prefixes, `"` would quote).
 pub(crate) fn is_provider_ref(text: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b'`' | b'"'))
+        && text.bytes().all(|b| PROVIDER_REF_BYTES[usize::from(b)])
 }
 
-/// What is wrong with a payer text, if anything. It is already masked; we
-/// keep it as given, so it may not hold the formats' syntax. One pass over
-/// the bytes (a control character is a C0 byte, DEL, or C1 = `C2 80..=9F`).
-pub(crate) fn payer_problem(text: &str) -> Option<&'static str> {
-    let mut chars = 0;
-    let mut previous = 0u8;
-    for byte in text.bytes() {
-        let c1_control = previous == 0xC2 && (0x80..=0x9F).contains(&byte);
-        if matches!(byte, b',' | b'"' | b'`' | 0x00..=0x1F | 0x7F) || c1_control {
-            return Some("holds a comma, a quote, a backtick or a control character");
-        }
-        // Every character has exactly one byte that is not a continuation byte.
-        chars += usize::from(byte & 0xC0 != 0x80);
-        previous = byte;
+const fn is_our_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+const fn is_provider_ref_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b',' && b != b'`' && b != b'"'
+}
+
+/// The same rules as tables, one load per byte: ids are checked on every row.
+const OUR_ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_our_id_byte(byte as u8);
+        byte += 1;
     }
-    if chars > MAX_PAYER_CHARS {
+    table
+};
+const PROVIDER_REF_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_provider_ref_byte(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
+/// What is wrong with a payer text, if anything. It is already masked; we
+/// keep it as given, so it may not hold the formats' syntax.
+pub(crate) fn payer_problem(text: &str) -> Option<&'static str> {
+    let bytes = text.as_bytes();
+    // C0 controls, DEL and the syntax characters are single bytes; the C1
+    // controls (U+0080..=U+009F) are `C2 80..=9F` in UTF-8.
+    let c1_control = || {
+        bytes
+            .windows(2)
+            .any(|pair| matches!(pair, [0xC2, 0x80..=0x9F]))
+    };
+    if bytes.iter().any(|b| PAYER_FORBIDDEN_BYTES[usize::from(*b)]) || c1_control() {
+        return Some("holds a comma, a quote, a backtick or a control character");
+    }
+    // Characters never outnumber bytes: count only a long text.
+    if bytes.len() > MAX_PAYER_CHARS && text.chars().nth(MAX_PAYER_CHARS).is_some() {
         return Some("is longer than 64 characters");
     }
     None
 }
+
+const PAYER_FORBIDDEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_control() || b == b',' || b == b'"' || b == b'`';
+        byte += 1;
+    }
+    table
+};
 
 pub(crate) fn our_id<'a>(column: &str, text: &'a str) -> Result<&'a str, String> {
     if is_our_id(text) {

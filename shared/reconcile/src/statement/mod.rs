@@ -21,7 +21,6 @@ mod wechat;
 
 use std::io::{self, BufRead, Write};
 
-use encoding_rs::{EncoderResult, GBK};
 use qrpay_domain::{BusinessDate, Provider};
 
 use self::beijing::Day;
@@ -108,13 +107,18 @@ pub fn read<R: BufRead>(
 /// on `finish`.
 pub struct StatementWriter<W: Write> {
     out: W,
-    format: Format,
+    layout: Layout,
     statement: Statement,
     tally: Tally,
-    /// The line being built, UTF-8.
+    /// The line being built, in the format's encoding.
     line: Vec<u8>,
-    /// The line encoded, for GBK formats.
-    encoded: Vec<u8>,
+}
+
+/// A format, and what its writer prepares once.
+enum Layout {
+    Qrpay,
+    Wechat,
+    Alipay(alipay::Words),
 }
 
 impl<W: Write> StatementWriter<W> {
@@ -126,21 +130,25 @@ impl<W: Write> StatementWriter<W> {
     ) -> io::Result<StatementWriter<W>> {
         let mut writer = StatementWriter {
             out,
-            format,
+            layout: match format {
+                Format::Qrpay => Layout::Qrpay,
+                Format::Wechat => Layout::Wechat,
+                Format::Alipay => Layout::Alipay(alipay::Words::new()),
+            },
             statement: Statement {
                 provider,
                 day: Day::new(date),
             },
             tally: Tally::default(),
             line: Vec::with_capacity(512),
-            encoded: Vec::with_capacity(512),
         };
-        match format {
-            Format::Qrpay => qrpay::push_header(&mut writer.line),
-            Format::Wechat => wechat::push_header(&mut writer.line),
-            Format::Alipay => alipay::push_header(&mut writer.line, &writer.statement.day),
+        let line = &mut writer.line;
+        match writer.layout {
+            Layout::Qrpay => qrpay::push_header(line),
+            Layout::Wechat => wechat::push_header(line),
+            Layout::Alipay(_) => alipay::push_header(line, &writer.statement.day),
         }
-        writer.emit()?;
+        writer.out.write_all(line)?;
         Ok(writer)
     }
 
@@ -148,15 +156,16 @@ impl<W: Write> StatementWriter<W> {
     /// `InvalidInput` and writes nothing.
     pub fn row(&mut self, row: &StatementRow) -> io::Result<()> {
         fields::check_row(row, self.statement.provider).map_err(refused)?;
-        self.line.clear();
+        let line = &mut self.line;
+        line.clear();
         let day = &self.statement.day;
-        match self.format {
-            Format::Qrpay => qrpay::push_row(&mut self.line, day, row),
-            Format::Wechat => wechat::push_row(&mut self.line, day, row),
-            Format::Alipay => alipay::push_row(&mut self.line, day, row),
+        match &self.layout {
+            Layout::Qrpay => qrpay::push_row(line, day, row),
+            Layout::Wechat => wechat::push_row(line, day, row),
+            Layout::Alipay(words) => alipay::push_row(line, day, words, row),
         }
         .map_err(refused)?;
-        self.emit()?;
+        self.out.write_all(line)?;
         self.tally.add(row);
         Ok(())
     }
@@ -164,49 +173,21 @@ impl<W: Write> StatementWriter<W> {
     /// Writes the summary (or trailer), flushes, and gives the output back.
     pub fn finish(mut self) -> io::Result<W> {
         self.tally.check_writable().map_err(refused)?;
-        self.line.clear();
-        match self.format {
-            Format::Qrpay => qrpay::push_trailer(&mut self.line, &self.tally),
-            Format::Wechat => wechat::push_summary(&mut self.line, &self.tally),
-            Format::Alipay => {
-                alipay::push_summary(&mut self.line, &self.tally, &self.statement.day)
-            }
+        let line = &mut self.line;
+        line.clear();
+        match self.layout {
+            Layout::Qrpay => qrpay::push_trailer(line, &self.tally),
+            Layout::Wechat => wechat::push_summary(line, &self.tally),
+            Layout::Alipay(_) => alipay::push_summary(line, &self.tally, &self.statement.day),
         }
-        self.emit()?;
+        self.out.write_all(line)?;
         self.out.flush()?;
         Ok(self.out)
-    }
-
-    /// Writes the built line(s) in the format's encoding.
-    fn emit(&mut self) -> io::Result<()> {
-        match self.format {
-            Format::Qrpay | Format::Wechat => self.out.write_all(&self.line),
-            Format::Alipay => {
-                encode_gbk(&self.line, &mut self.encoded).map_err(refused)?;
-                self.out.write_all(&self.encoded)
-            }
-        }
     }
 }
 
 pub(crate) fn refused(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
-}
-
-/// UTF-8 `text` → GBK in `out`, refusing what GBK cannot hold.
-fn encode_gbk(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    let text = std::str::from_utf8(text).map_err(|_| "the line is not UTF-8".to_owned())?;
-    out.clear();
-    let mut encoder = GBK.new_encoder();
-    let room = encoder
-        .max_buffer_length_from_utf8_without_replacement(text.len())
-        .ok_or_else(|| "the line is too long to encode".to_owned())?;
-    out.reserve(room);
-    match encoder.encode_from_utf8_to_vec_without_replacement(text, out, true) {
-        (EncoderResult::InputEmpty, _) => Ok(()),
-        (EncoderResult::Unmappable(c), _) => Err(format!("{c:?} cannot be written in GBK")),
-        (EncoderResult::OutputFull, _) => Err("the line could not be encoded".to_owned()),
-    }
 }
 
 /// Whom a statement is of: the provider and the business day.

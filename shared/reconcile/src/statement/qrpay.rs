@@ -19,7 +19,7 @@ use super::lines::{
 use super::{Agreement, Statement, Tally};
 use crate::model::{parse_yuan, LineError, MovementKind, ProviderStatus, StatementRow};
 
-pub(crate) const HEADER: &str =
+const HEADER: &str =
     "occurred_at,shop_id,kind,reference,provider_ref,period,amount,fee,status,payer";
 const COLUMNS: usize = 10;
 const TRAILER: &str = "#end";

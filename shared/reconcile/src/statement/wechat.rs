@@ -48,9 +48,9 @@ const COLUMN_NAMES: [&str; COLUMNS] = [
     "申请退款金额",
     "费率备注",
 ];
-pub(crate) const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
+const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
 const SUMMARY_COLUMNS: usize = 7;
-pub(crate) const SUMMARY_HEADER: &str =
+const SUMMARY_HEADER: &str =
     "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
 const SUMMARY_HEADER_START: &str = "总交易单数";
 const REFUND_STATE: &str = "REFUND";
@@ -153,8 +153,12 @@ fn values<'a, const N: usize>(text: &'a str, names: &[&str; N]) -> Result<[&'a s
 }
 
 fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRow, String> {
-    let [time, _, _, shop_id, _, transaction_id, out_trade_no, payer, trade_type, trade_state, _, currency, settled, _, refund_id, _, refund_amount, _, _, refund_state, _, attach, fee, _, _, _, _] =
-        values(text, &COLUMN_NAMES)?;
+    #[rustfmt::skip]
+    let [
+        time, _, _, shop_id, _, transaction_id, out_trade_no, payer, trade_type, trade_state,
+        _, currency, settled, _, refund_id, _, refund_amount, _, _, refund_state,
+        _, attach, fee, _, _, _, _,
+    ] = values(text, &COLUMN_NAMES)?;
     let day = &statement.day;
     let occurred_at = day.parse_local(time).map_err(|error| {
         fields::time_error(error, "交易时间", time, day, "'YYYY-MM-DD HH:MM:SS'")
