@@ -219,7 +219,7 @@ pub struct Partitions {
 const WRITE_BUFFER: usize = 32 * 1024;
 
 /// Default memory for one set of partitions' buffers.
-pub const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 16 * 1024 * 1024;
 
 /// One finished partition: what went to disk, then what stayed in memory.
 #[derive(Debug)]
