@@ -71,3 +71,28 @@ pub async fn dynamo_port() -> Arc<dyn Store> {
 pub async fn memory_port() -> Arc<dyn Store> {
     memory_store().await
 }
+
+/// Runs each named `async fn case(store: Arc<dyn Store>)` of the calling
+/// test file twice: on the in-memory store (module `memory`) and on DynamoDB
+/// in the moto emulator (module `dynamodb`).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::memory_port().await).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::dynamo_port().await).await;
+                }
+            )*
+        }
+    };
+}

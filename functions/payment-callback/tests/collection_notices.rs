@@ -252,28 +252,7 @@ fn assert_failure(provider: Provider, a: &Answer, what: &str) {
     }
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(qrpay_tests::memory_port().await).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(qrpay_tests::dynamo_port().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_stores!(
+qrpay_tests::on_both_stores!(
     a_valid_notice_is_applied_once_for_every_provider,
     ten_concurrent_deliveries_change_things_once,
     forged_stale_and_malformed_notices_change_nothing,

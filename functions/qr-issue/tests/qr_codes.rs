@@ -111,28 +111,7 @@ fn dynamic_body(no: &str, amount: &str) -> Value {
     json!({"kind": "dynamic", "amount": amount, "out_order_no": no})
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(qrpay_tests::memory_port().await).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(qrpay_tests::dynamo_port().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_stores!(
+qrpay_tests::on_both_stores!(
     a_dynamic_code_with_a_plan_creates_its_order,
     a_repeat_returns_the_same_code_and_other_parameters_conflict,
     an_expired_code_cannot_be_paid,

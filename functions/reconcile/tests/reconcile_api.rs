@@ -429,28 +429,7 @@ async fn the_schedule_sqs_and_direct_triggers_reconcile_the_right_day(store: Arc
     assert_eq!(s.clock.now(), beijing("2026-11-21T10:30:00"));
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(qrpay_tests::memory_port().await).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(qrpay_tests::dynamo_port().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_stores!(
+qrpay_tests::on_both_stores!(
     a_sandbox_day_reconciles_and_the_shop_reads_its_report,
     every_refusal_has_its_code_and_changes_nothing,
     the_schedule_sqs_and_direct_triggers_reconcile_the_right_day,
