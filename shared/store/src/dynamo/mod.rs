@@ -266,6 +266,43 @@ impl DynamoStore {
         Ok(items)
     }
 
+    /// Up to `limit + 1` items of GSI2 partition `pk`, in sort-key order
+    /// (`forward`) or reverse, strictly past `after` in that order: one
+    /// more than asked tells the caller whether another page exists.
+    async fn gsi2_page(
+        &self,
+        pk: String,
+        after: Option<String>,
+        forward: bool,
+        limit: usize,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        let mut vals = vec![(":pk", s(pk))];
+        let (condition, attrs): (&str, &[&str]) = match (after, forward) {
+            (Some(after), true) => {
+                vals.push((":after", s(after)));
+                ("#GSI2PK = :pk AND #GSI2SK > :after", &[GSI2PK, GSI2SK])
+            }
+            (Some(after), false) => {
+                vals.push((":after", s(after)));
+                ("#GSI2PK = :pk AND #GSI2SK < :after", &[GSI2PK, GSI2SK])
+            }
+            (None, _) => ("#GSI2PK = :pk", &[GSI2PK]),
+        };
+        self.trip();
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression(condition)
+            .set_expression_attribute_names(names(attrs))
+            .set_expression_attribute_values(values(vals))
+            .scan_index_forward(forward)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)
+    }
+
     fn update(&self, key: Item, update: &str, condition: &str, attr_names: &[&str]) -> UpdateParts {
         UpdateParts {
             key,
@@ -798,32 +835,10 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Page<Payout>, StoreError> {
         let limit = page_size(limit);
-        let mut vals = vec![(":pk", s(day_payouts_gsi_pk(shop_id, date)))];
-        let condition = match cursor {
-            Some(c) => {
-                vals.push((":before", s(payout_sk(c))));
-                "#GSI2PK = :pk AND #GSI2SK < :before"
-            }
-            None => "#GSI2PK = :pk",
-        };
-        self.trip();
+        let after = cursor.map(|c| payout_sk(c));
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI2)
-            .key_condition_expression(condition)
-            .set_expression_attribute_names(names(if cursor.is_some() {
-                &[GSI2PK, GSI2SK]
-            } else {
-                &[GSI2PK]
-            }))
-            .set_expression_attribute_values(values(vals))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .gsi2_page(day_payouts_gsi_pk(shop_id, date), after, false, limit)
+            .await?;
         let mut items = out
             .items()
             .iter()

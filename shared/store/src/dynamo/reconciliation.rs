@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::{BusinessDate, ReconciliationSummary, ShopId};
 
 use super::codec::*;
-use super::{names, unavailable, values, DynamoStore};
+use super::{unavailable, DynamoStore};
 use crate::{LedgerPage, StoreError, MAX_LEDGER_PAGE};
 
 /// How long a sent alert is remembered: longer than any re-run window.
@@ -20,27 +20,14 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<LedgerPage, StoreError> {
         let limit = limit.clamp(1, MAX_LEDGER_PAGE);
-        let mut vals = vec![(":pk", s(ledger_day_gsi_pk(date, part)))];
-        let (condition, attrs): (_, &[&str]) = match after {
-            Some(position) => {
-                vals.push((":after", s(position)));
-                ("#GSI2PK = :pk AND #GSI2SK > :after", &[GSI2PK, GSI2SK])
-            }
-            None => ("#GSI2PK = :pk", &[GSI2PK]),
-        };
-        self.trip();
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI2)
-            .key_condition_expression(condition)
-            .set_expression_attribute_names(names(attrs))
-            .set_expression_attribute_values(values(vals))
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .gsi2_page(
+                ledger_day_gsi_pk(date, part),
+                after.map(str::to_owned),
+                true,
+                limit,
+            )
+            .await?;
         let mut entries = out
             .items()
             .iter()
