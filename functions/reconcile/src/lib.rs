@@ -248,3 +248,24 @@ impl RunRequests for InProcessRuns {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_schedule_reconciles_the_previous_beijing_day() {
+        let day = |text| BusinessDate::parse(text).ok();
+        // 10:30 Beijing on the 21st is 02:30 UTC: yesterday is the 20th.
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 2, 30, 0).single();
+        assert_eq!(at.map(scheduled_date), day("2026-11-20"));
+        // 00:30 Beijing on the 21st is still the 20th in UTC: yesterday in
+        // Beijing is the 20th all the same.
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 16, 30, 0).single();
+        assert_eq!(at.map(scheduled_date), day("2026-11-20"));
+        // 23:30 Beijing on the 20th: yesterday is the 19th.
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 15, 30, 0).single();
+        assert_eq!(at.map(scheduled_date), day("2026-11-19"));
+    }
+}

@@ -1,239 +1,33 @@
 //! The qrpay CSV statement (the sandbox's and Douyin's bill): round trip,
 //! hand-written text, and every way a file can be wrong, with exact lines.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
-use qrpay_domain::{BusinessDate, Provider};
-use qrpay_reconcile::statement::{self, Format, StatementWriter, MAX_LINE_BYTES};
+mod common;
+
+use common::{assert_refused, beijing, err, with_field, ALIPAY, QRPAY};
+use qrpay_domain::Provider;
+use qrpay_reconcile::statement::MAX_LINE_BYTES;
 use qrpay_reconcile::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const HEADER: &str =
     "occurred_at,shop_id,kind,reference,provider_ref,period,amount,fee,status,payer";
 const GOOD: &str = "2026-11-20T10:01:02.123+08:00,shop-1,PAYMENT,ord_1,sbx_txn_1,,300.00,6.90,SUCCESS,张* 138****1234";
 
-fn date() -> BusinessDate {
-    BusinessDate::parse("2026-11-20").unwrap()
-}
-
-/// A Beijing local time → the instant.
-fn beijing(text: &str) -> DateTime<Utc> {
-    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
-    Shanghai
-        .from_local_datetime(&local)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    kind: MovementKind,
-    status: ProviderStatus,
-    reference: &str,
-    provider_ref: &str,
-    amount_fen: i64,
-    fee_fen: i64,
-    at: &str,
-    payer: Option<&str>,
-) -> StatementRow {
-    StatementRow {
-        line: 0,
-        provider: Provider::Sandbox,
-        shop_id: "shop-1".to_owned(),
-        kind,
-        reference: reference.to_owned(),
-        provider_ref: provider_ref.to_owned(),
-        period: None,
-        amount_fen,
-        fee_fen,
-        status,
-        occurred_at: beijing(at),
-        payer: payer.map(str::to_owned),
-    }
-}
-
-/// Every kind and status, fees, periods, payers masked and absent, the
-/// day's first and last instants.
+/// The shared samples with sandbox ids, the first payment and the day's last
+/// instant to the millisecond, the successful refund without a payer.
 fn sample_rows() -> Vec<StatementRow> {
-    use MovementKind::*;
-    use ProviderStatus::*;
-    let mut rows = vec![
-        row(
-            Payment,
-            Success,
-            "ord_1",
-            "sbx_txn_1",
-            30_000,
-            690,
-            "2026-11-20 10:01:02.123",
-            Some("张* 138****1234"),
-        ),
-        row(
-            Payment,
-            Failed,
-            "ord_2",
-            "sbx_txn_2",
-            1,
-            0,
-            "2026-11-20 00:00:00",
-            None,
-        ),
-        row(
-            Payment,
-            Closed,
-            "ord_3",
-            "sbx_txn_3",
-            999_999,
-            0,
-            "2026-11-20 23:59:59.999",
-            Some("李*"),
-        ),
-        row(
-            Payment,
-            Processing,
-            "ord_4",
-            "sbx_txn_4",
-            1_000,
-            6,
-            "2026-11-20 12:00:00",
-            Some("138****0000"),
-        ),
-        row(
-            Refund,
-            Success,
-            "ord_1",
-            "sbx_rfd_1",
-            5_000,
-            0,
-            "2026-11-20 13:00:00",
-            None,
-        ),
-        row(
-            Refund,
-            Failed,
-            "ord_1",
-            "sbx_rfd_2",
-            100,
-            0,
-            "2026-11-20 13:00:01",
-            None,
-        ),
-        row(
-            Refund,
-            Closed,
-            "ord_1",
-            "sbx_rfd_3",
-            100,
-            0,
-            "2026-11-20 13:00:02",
-            None,
-        ),
-        row(
-            Refund,
-            Processing,
-            "ord_4",
-            "sbx_rfd_4",
-            1_000,
-            0,
-            "2026-11-20 13:00:03",
-            None,
-        ),
-        row(
-            Deduction,
-            Success,
-            "ord_9",
-            "sbx_ded_1",
-            10_000,
-            60,
-            "2026-11-20 08:00:00",
-            Some("王*"),
-        ),
-        row(
-            Deduction,
-            Failed,
-            "ord_9",
-            "sbx_ded_2",
-            10_000,
-            0,
-            "2026-11-20 08:00:01",
-            Some("王*"),
-        ),
-        row(
-            Payout,
-            Success,
-            "po_1",
-            "sbx_tr_1",
-            20_000,
-            0,
-            "2026-11-20 18:00:00",
-            Some("赵* 139****8888"),
-        ),
-        row(
-            Payout,
-            Failed,
-            "po_2",
-            "sbx_tr_2",
-            20_000,
-            0,
-            "2026-11-20 18:00:01",
-            None,
-        ),
-        row(
-            Payout,
-            Closed,
-            "po_3",
-            "sbx_tr_3",
-            20_000,
-            0,
-            "2026-11-20 18:00:02",
-            None,
-        ),
-        row(
-            Payout,
-            Processing,
-            "po_4",
-            "sbx_tr_4",
-            20_000,
-            0,
-            "2026-11-20 18:00:03",
-            None,
-        ),
-    ];
-    rows[8].period = Some(1);
-    rows[9].period = Some(12);
+    let mut rows = QRPAY.sample_rows([
+        "sbx_txn_1", "sbx_txn_2", "sbx_txn_3", "sbx_txn_4", "sbx_rfd_1", "sbx_rfd_2", "sbx_rfd_3",
+        "sbx_rfd_4", "sbx_ded_1", "sbx_ded_2", "sbx_tr_1", "sbx_tr_2", "sbx_tr_3", "sbx_tr_4",
+    ]);
+    rows[0].occurred_at = beijing("2026-11-20 10:01:02.123");
+    rows[2].occurred_at = beijing("2026-11-20 23:59:59.999");
+    rows[4].payer = None;
     rows
-}
-
-fn write(rows: &[StatementRow]) -> Vec<u8> {
-    let mut writer =
-        StatementWriter::new(Format::Qrpay, Provider::Sandbox, date(), Vec::new()).unwrap();
-    for row in rows {
-        writer.row(row).unwrap();
-    }
-    writer.finish().unwrap()
-}
-
-fn read_all(bytes: &[u8]) -> Vec<Result<StatementRow, LineError>> {
-    statement::read(Format::Qrpay, Provider::Sandbox, date(), bytes)
-        .unwrap()
-        .collect()
-}
-
-fn open_error(bytes: &[u8]) -> LineError {
-    match statement::read(Format::Qrpay, Provider::Sandbox, date(), bytes) {
-        Ok(_) => panic!("the header was accepted"),
-        Err(error) => error,
-    }
-}
-
-fn err(line: u64, message: &str) -> Result<StatementRow, LineError> {
-    Err(LineError::new(line, message))
 }
 
 /// `GOOD` with field `index` replaced.
 fn good_with(index: usize, value: &str) -> String {
-    let mut fields: Vec<&str> = GOOD.split(',').collect();
-    fields[index] = value;
-    fields.join(",")
+    with_field(GOOD, index, value)
 }
 
 fn good_row(line: u64) -> StatementRow {
@@ -244,24 +38,12 @@ fn good_row(line: u64) -> StatementRow {
 
 #[test]
 fn written_rows_read_back_exactly_with_their_line_numbers() {
-    let rows = sample_rows();
-    let bytes = write(&rows);
-    let expected: Vec<_> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            Ok(StatementRow {
-                line: i as u64 + 2,
-                ..row.clone()
-            })
-        })
-        .collect();
-    assert_eq!(read_all(&bytes), expected);
+    QRPAY.assert_round_trip(&sample_rows());
 }
 
 #[test]
 fn the_writer_writes_the_documented_layout() {
-    let text = String::from_utf8(write(&sample_rows()[..2])).unwrap();
+    let text = String::from_utf8(QRPAY.write(&sample_rows()[..2])).unwrap();
     assert_eq!(
         text,
         format!(
@@ -282,7 +64,7 @@ fn hand_written_text_with_crlf_bom_and_other_offsets_is_read() {
          #end,rows=2,amount=100.50,fee=0.00\r\n\
          \r\n"
     );
-    let items = read_all(text.as_bytes());
+    let items = QRPAY.read_all(text.as_bytes());
     let mut deduction = good_row(2);
     deduction.kind = MovementKind::Deduction;
     deduction.reference = "ord_9".to_owned();
@@ -432,15 +214,15 @@ fn each_malformed_line_is_reported_at_its_line_and_reading_goes_on() {
         expected.push(err(line, message));
         expected.push(Ok(good_row(line + 1)));
     }
-    assert_eq!(read_all(&file), expected);
+    assert_eq!(QRPAY.read_all(&file), expected);
 }
 
 #[test]
 fn a_file_cut_inside_a_row_reports_the_row_and_the_truncation() {
-    let bytes = write(&sample_rows());
+    let bytes = QRPAY.write(&sample_rows());
     let text = String::from_utf8(bytes).unwrap();
     let cut = text.find("ord_3").unwrap();
-    let items = read_all(&text.as_bytes()[..cut]);
+    let items = QRPAY.read_all(&text.as_bytes()[..cut]);
     assert_eq!(items.len(), 4);
     assert!(items[0].is_ok() && items[1].is_ok());
     assert_eq!(items[2], err(4, "expected 10 fields, found 4"));
@@ -455,10 +237,10 @@ fn a_file_cut_inside_a_row_reports_the_row_and_the_truncation() {
 
 #[test]
 fn a_file_cut_before_the_trailer_is_truncated_at_the_next_line() {
-    let bytes = write(&sample_rows());
+    let bytes = QRPAY.write(&sample_rows());
     let text = String::from_utf8(bytes).unwrap();
     let cut = text.find("#end").unwrap();
-    let items = read_all(&text.as_bytes()[..cut]);
+    let items = QRPAY.read_all(&text.as_bytes()[..cut]);
     assert_eq!(items.len(), 15);
     assert!(items[..14].iter().all(Result::is_ok));
     assert_eq!(
@@ -496,14 +278,14 @@ fn a_trailer_that_disagrees_with_the_rows_is_an_error_at_the_trailer() {
         ),
     ];
     for (trailer, message) in cases {
-        let items = read_all(format!("{body}{trailer}\n").as_bytes());
+        let items = QRPAY.read_all(format!("{body}{trailer}\n").as_bytes());
         assert_eq!(
             items,
             vec![Ok(good_row(2)), Ok(good_row(3)), err(4, message)],
             "{trailer}"
         );
     }
-    let agreeing = read_all(format!("{body}#end,rows=2,amount=600.00,fee=13.80\n").as_bytes());
+    let agreeing = QRPAY.read_all(format!("{body}#end,rows=2,amount=600.00,fee=13.80\n").as_bytes());
     assert_eq!(agreeing, vec![Ok(good_row(2)), Ok(good_row(3))]);
 }
 
@@ -511,7 +293,7 @@ fn a_trailer_that_disagrees_with_the_rows_is_an_error_at_the_trailer() {
 fn lines_after_the_trailer_are_errors_but_empty_ones_are_not() {
     let text = format!("{HEADER}\n{GOOD}\n#end,rows=1,amount=300.00,fee=6.90\n\n{GOOD}\n#end,rows=1,amount=300.00,fee=6.90\n\r\n");
     assert_eq!(
-        read_all(text.as_bytes()),
+        QRPAY.read_all(text.as_bytes()),
         vec![
             Ok(good_row(2)),
             err(5, "line after the end of the file's summary"),
@@ -523,23 +305,20 @@ fn lines_after_the_trailer_are_errors_but_empty_ones_are_not() {
 #[test]
 fn files_that_are_not_a_qrpay_statement_are_refused_up_front() {
     assert_eq!(
-        open_error(b""),
+        QRPAY.open_error(b""),
         LineError::new(1, "not a qrpay statement: the file is empty")
     );
     assert_eq!(
-        open_error(b"occurred_at,shop_id,kind\n"),
+        QRPAY.open_error(b"occurred_at,shop_id,kind\n"),
         LineError::new(
             1,
             format!("not a qrpay statement: line 1 is not the header '{HEADER}'")
         )
     );
     // The Alipay bill is GBK: its first line is not UTF-8.
-    let alipay = StatementWriter::new(Format::Alipay, Provider::Alipay, date(), Vec::new())
-        .unwrap()
-        .finish()
-        .unwrap();
+    let alipay = ALIPAY.writer().finish().unwrap();
     assert_eq!(
-        open_error(&alipay),
+        QRPAY.open_error(&alipay),
         LineError::new(
             1,
             "not a qrpay statement: line 1 is not UTF-8 text (is the file GBK-encoded?)"
@@ -547,7 +326,7 @@ fn files_that_are_not_a_qrpay_statement_are_refused_up_front() {
     );
     let long = "x".repeat(MAX_LINE_BYTES + 10);
     assert_eq!(
-        open_error(long.as_bytes()),
+        QRPAY.open_error(long.as_bytes()),
         LineError::new(1, "not a qrpay statement: line 1 is longer than 4096 bytes")
     );
 }
@@ -555,14 +334,14 @@ fn files_that_are_not_a_qrpay_statement_are_refused_up_front() {
 #[test]
 fn a_header_alone_is_a_truncated_statement() {
     assert_eq!(
-        read_all(format!("{HEADER}\n").as_bytes()),
+        QRPAY.read_all(format!("{HEADER}\n").as_bytes()),
         vec![err(
             2,
             "truncated: the file ends without its '#end,rows=…,amount=…,fee=…' trailer"
         )]
     );
     assert_eq!(
-        read_all(format!("{HEADER}\n#end,rows=0,amount=0.00,fee=0.00").as_bytes()),
+        QRPAY.read_all(format!("{HEADER}\n#end,rows=0,amount=0.00,fee=0.00").as_bytes()),
         vec![]
     );
 }
@@ -642,54 +421,27 @@ fn the_writer_refuses_what_the_format_cannot_carry_and_writes_nothing_for_it() {
             "a PAYMENT row has no period",
         ),
     ];
-    let mut writer =
-        StatementWriter::new(Format::Qrpay, Provider::Sandbox, date(), Vec::new()).unwrap();
+    let mut writer = QRPAY.writer();
     for (row, message) in refusals {
-        let error = writer.row(&row).unwrap_err();
-        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
-        assert!(
-            error.to_string().starts_with(message),
-            "{error} / {message}"
-        );
+        assert_refused(&mut writer, &row, message);
     }
     writer.row(&base).unwrap();
     let bytes = writer.finish().unwrap();
-    assert_eq!(read_all(&bytes), vec![Ok(good_row(2))]);
+    assert_eq!(QRPAY.read_all(&bytes), vec![Ok(good_row(2))]);
 }
 
 #[test]
 fn a_row_of_another_day_is_written_so_that_the_reader_can_refuse_it() {
     let mut row = sample_rows().remove(0);
     row.occurred_at = beijing("2026-11-21 00:00:00");
-    let bytes = write(&[row]);
+    let bytes = QRPAY.write(&[row]);
     assert_eq!(
-        read_all(&bytes),
+        QRPAY.read_all(&bytes),
         vec![err(2, "row of 2026-11-21 in the statement of 2026-11-20")]
     );
 }
 
 #[test]
 fn fifty_thousand_rows_read_back_in_order() {
-    const ROWS: usize = 50_000;
-    let template = sample_rows();
-    let mut writer =
-        StatementWriter::new(Format::Qrpay, Provider::Sandbox, date(), Vec::new()).unwrap();
-    let mut amount_fen = 0;
-    for i in 0..ROWS {
-        let mut row = template[i % template.len()].clone();
-        row.reference = format!("ord_{i}");
-        amount_fen += row.amount_fen;
-        writer.row(&row).unwrap();
-    }
-    let bytes = writer.finish().unwrap();
-    let mut read = 0;
-    let mut read_fen = 0;
-    for (i, item) in read_all(&bytes).into_iter().enumerate() {
-        let row = item.unwrap();
-        assert_eq!(row.line, i as u64 + 2);
-        assert_eq!(row.reference, format!("ord_{i}"));
-        read += 1;
-        read_fen += row.amount_fen;
-    }
-    assert_eq!((read, read_fen), (ROWS, amount_fen));
+    QRPAY.assert_many_rows_read_back_in_order(&sample_rows(), 50_000);
 }

@@ -1,10 +1,10 @@
 //! The WeChat-Pay-style trade bill: round trip, a hand-written bill, and
 //! every way a file can be wrong, with exact lines.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
-use qrpay_domain::{BusinessDate, Provider};
-use qrpay_reconcile::statement::{self, Format, StatementWriter, MAX_LINE_BYTES};
+mod common;
+
+use common::{assert_refused, beijing, err, with_field, WECHAT};
+use qrpay_reconcile::statement::MAX_LINE_BYTES;
 use qrpay_reconcile::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
@@ -17,235 +17,25 @@ const INSTALMENT: &str = "`2026-11-20 08:00:00,`wx2421b1c4370ec43b,`1900000109,`
 const TRANSFER: &str = "`2026-11-20 23:59:59,`wx2421b1c4370ec43b,`1900000109,`shop-1,`,`1000018301202611200000000042,`po_01J00000000000000000000042,`李*,`TRANSFER,`CLOSED,`,`CNY,`300.00,`0.00,`0,`0,`0.00,`0.00,`,`,`,`,`0.00,`0.00%,`300.00,`0.00,`";
 const SUMMARY_ROW: &str = "`4,`700.00,`50.00,`0.00,`2.40,`700.00,`50.00";
 
-fn date() -> BusinessDate {
-    BusinessDate::parse("2026-11-20").unwrap()
-}
-
-fn beijing(text: &str) -> DateTime<Utc> {
-    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap();
-    Shanghai
-        .from_local_datetime(&local)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    line: u64,
-    kind: MovementKind,
-    status: ProviderStatus,
-    reference: &str,
-    provider_ref: &str,
-    amount_fen: i64,
-    fee_fen: i64,
-    at: &str,
-    payer: Option<&str>,
-) -> StatementRow {
-    StatementRow {
-        line,
-        provider: Provider::Wechatpay,
-        shop_id: "shop-1".to_owned(),
-        kind,
-        reference: reference.to_owned(),
-        provider_ref: provider_ref.to_owned(),
-        period: None,
-        amount_fen,
-        fee_fen,
-        status,
-        occurred_at: beijing(at),
-        payer: payer.map(str::to_owned),
-    }
-}
-
-/// Every kind and status the bill can carry (a refund has no CLOSED state).
+/// The shared samples with WeChat ids and WeChat's 0.60% fee, but for the
+/// CLOSED refund: the bill has no such state.
 fn sample_rows() -> Vec<StatementRow> {
-    use MovementKind::*;
-    use ProviderStatus::*;
-    let mut rows = vec![
-        row(
-            0,
-            Payment,
-            Success,
-            "ord_1",
-            "4200001",
-            30_000,
-            180,
-            "2026-11-20 10:01:02",
-            Some("张* 138****1234"),
-        ),
-        row(
-            0,
-            Payment,
-            Failed,
-            "ord_2",
-            "4200002",
-            1,
-            0,
-            "2026-11-20 00:00:00",
-            None,
-        ),
-        row(
-            0,
-            Payment,
-            Closed,
-            "ord_3",
-            "4200003",
-            999_999,
-            0,
-            "2026-11-20 23:59:59",
-            Some("李*"),
-        ),
-        row(
-            0,
-            Payment,
-            Processing,
-            "ord_4",
-            "4200004",
-            1_000,
-            6,
-            "2026-11-20 12:00:00",
-            Some("138****0000"),
-        ),
-        row(
-            0,
-            Refund,
-            Success,
-            "ord_1",
-            "5000001",
-            5_000,
-            0,
-            "2026-11-20 13:00:00",
-            Some("张* 138****1234"),
-        ),
-        row(
-            0,
-            Refund,
-            Failed,
-            "ord_1",
-            "5000002",
-            100,
-            0,
-            "2026-11-20 13:00:01",
-            None,
-        ),
-        row(
-            0,
-            Refund,
-            Processing,
-            "ord_4",
-            "5000004",
-            1_000,
-            0,
-            "2026-11-20 13:00:03",
-            None,
-        ),
-        row(
-            0,
-            Deduction,
-            Success,
-            "ord_9",
-            "4200009",
-            10_000,
-            60,
-            "2026-11-20 08:00:00",
-            Some("王*"),
-        ),
-        row(
-            0,
-            Deduction,
-            Failed,
-            "ord_9",
-            "4200010",
-            10_000,
-            0,
-            "2026-11-20 08:00:01",
-            Some("王*"),
-        ),
-        row(
-            0,
-            Payout,
-            Success,
-            "po_1",
-            "10000183",
-            20_000,
-            0,
-            "2026-11-20 18:00:00",
-            Some("赵* 139****8888"),
-        ),
-        row(
-            0,
-            Payout,
-            Failed,
-            "po_2",
-            "10000184",
-            20_000,
-            0,
-            "2026-11-20 18:00:01",
-            None,
-        ),
-        row(
-            0,
-            Payout,
-            Closed,
-            "po_3",
-            "10000185",
-            20_000,
-            0,
-            "2026-11-20 18:00:02",
-            None,
-        ),
-        row(
-            0,
-            Payout,
-            Processing,
-            "po_4",
-            "10000186",
-            20_000,
-            0,
-            "2026-11-20 18:00:03",
-            None,
-        ),
-    ];
-    rows[7].period = Some(1);
-    rows[8].period = Some(12);
+    let mut rows = WECHAT.sample_rows([
+        "4200001", "4200002", "4200003", "4200004", "5000001", "5000002", "5000003", "5000004",
+        "4200009", "4200010", "10000183", "10000184", "10000185", "10000186",
+    ]);
+    rows[0].fee_fen = 180;
+    rows.retain(|row| (row.kind, row.status) != (MovementKind::Refund, ProviderStatus::Closed));
     rows
-}
-
-fn write(rows: &[StatementRow]) -> Vec<u8> {
-    let mut writer =
-        StatementWriter::new(Format::Wechat, Provider::Wechatpay, date(), Vec::new()).unwrap();
-    for row in rows {
-        writer.row(row).unwrap();
-    }
-    writer.finish().unwrap()
-}
-
-fn read_all(bytes: &[u8]) -> Vec<Result<StatementRow, LineError>> {
-    statement::read(Format::Wechat, Provider::Wechatpay, date(), bytes)
-        .unwrap()
-        .collect()
-}
-
-fn open_error(bytes: &[u8]) -> LineError {
-    match statement::read(Format::Wechat, Provider::Wechatpay, date(), bytes) {
-        Ok(_) => panic!("the header was accepted"),
-        Err(error) => error,
-    }
-}
-
-fn err(line: u64, message: &str) -> Result<StatementRow, LineError> {
-    Err(LineError::new(line, message))
 }
 
 /// `PAYMENT` with field `index` replaced by `raw` (backtick included or not).
 fn payment_with(index: usize, raw: &str) -> String {
-    let mut fields: Vec<&str> = PAYMENT.split(',').collect();
-    fields[index] = raw;
-    fields.join(",")
+    with_field(PAYMENT, index, raw)
 }
 
 fn payment_row(line: u64) -> StatementRow {
-    row(
+    WECHAT.row(
         line,
         MovementKind::Payment,
         ProviderStatus::Success,
@@ -269,7 +59,7 @@ fn a_hand_written_bill_is_read_into_exact_rows() {
     refund.amount_fen = 5_000;
     refund.fee_fen = 0;
     refund.occurred_at = beijing("2026-11-20 13:05:00");
-    let mut instalment = row(
+    let mut instalment = WECHAT.row(
         4,
         MovementKind::Deduction,
         ProviderStatus::Failed,
@@ -282,7 +72,7 @@ fn a_hand_written_bill_is_read_into_exact_rows() {
     );
     instalment.shop_id = "shop-2".to_owned();
     instalment.period = Some(3);
-    let transfer = row(
+    let transfer = WECHAT.row(
         5,
         MovementKind::Payout,
         ProviderStatus::Closed,
@@ -294,36 +84,24 @@ fn a_hand_written_bill_is_read_into_exact_rows() {
         Some("李*"),
     );
     assert_eq!(
-        read_all(text.as_bytes()),
+        WECHAT.read_all(text.as_bytes()),
         vec![Ok(payment_row(2)), Ok(refund), Ok(instalment), Ok(transfer)]
     );
     // With a UTF-8 BOM, as Windows tools save it.
     let with_bom = format!("\u{feff}{text}");
-    assert_eq!(read_all(with_bom.as_bytes()).len(), 4);
+    assert_eq!(WECHAT.read_all(with_bom.as_bytes()).len(), 4);
 }
 
 #[test]
 fn written_rows_read_back_exactly_with_their_line_numbers() {
-    let rows = sample_rows();
-    let bytes = write(&rows);
-    let expected: Vec<_> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            Ok(StatementRow {
-                line: i as u64 + 2,
-                ..row.clone()
-            })
-        })
-        .collect();
-    assert_eq!(read_all(&bytes), expected);
+    WECHAT.assert_round_trip(&sample_rows());
 }
 
 #[test]
 fn the_writer_writes_the_documented_layout() {
     let rows = sample_rows();
     let text =
-        String::from_utf8(write(&[rows[0].clone(), rows[4].clone(), rows[7].clone()])).unwrap();
+        String::from_utf8(WECHAT.write(&[rows[0].clone(), rows[4].clone(), rows[7].clone()])).unwrap();
     assert_eq!(
         text,
         format!(
@@ -341,11 +119,7 @@ fn the_writer_writes_the_documented_layout() {
 fn each_malformed_line_is_reported_at_its_line_and_reading_goes_on() {
     let mut too_long = PAYMENT.to_owned();
     too_long.push_str(&"x".repeat(MAX_LINE_BYTES));
-    let refund_with = |index: usize, raw: &str| {
-        let mut fields: Vec<&str> = REFUND.split(',').collect();
-        fields[index] = raw;
-        fields.join(",")
-    };
+    let refund_with = |index: usize, raw: &str| with_field(REFUND, index, raw);
     let cases: Vec<(Vec<u8>, String)> = vec![
         (
             payment_with(3, "shop-1"),
@@ -448,7 +222,7 @@ fn each_malformed_line_is_reported_at_its_line_and_reading_goes_on() {
         expected.push(err(line, message));
         expected.push(Ok(payment_row(line + 1)));
     }
-    assert_eq!(read_all(&file), expected);
+    assert_eq!(WECHAT.read_all(&file), expected);
 }
 
 #[test]
@@ -464,7 +238,7 @@ fn a_summary_that_disagrees_with_the_rows_is_an_error_at_the_summary_row() {
         ("4,`700.00,`50.00,`0.00,`2.40,`700.00,`50.00", "malformed summary row: 总交易单数 \"4\" does not start with '`'"),
     ];
     for (summary, message) in cases {
-        let items = read_all(format!("{body}{summary}\n").as_bytes());
+        let items = WECHAT.read_all(format!("{body}{summary}\n").as_bytes());
         assert_eq!(items.len(), 5, "{summary}");
         assert_eq!(items[4], err(7, message), "{summary}");
     }
@@ -473,11 +247,11 @@ fn a_summary_that_disagrees_with_the_rows_is_an_error_at_the_summary_row() {
 #[test]
 fn truncated_bills_are_reported_after_their_last_line() {
     let full = format!("{HEADER}\n{PAYMENT}\n{REFUND}\n{SUMMARY_HEADER}\n`2,`300.00,`50.00,`0.00,`1.80,`300.00,`50.00\n");
-    assert_eq!(read_all(full.as_bytes()).len(), 2);
+    assert_eq!(WECHAT.read_all(full.as_bytes()).len(), 2);
 
     let cut_in_row = &full[..full.find("`NATIVE,`REFUND").unwrap()];
     assert_eq!(
-        read_all(cut_in_row.as_bytes()),
+        WECHAT.read_all(cut_in_row.as_bytes()),
         vec![
             Ok(payment_row(2)),
             err(3, "expected 27 backtick-prefixed values, found 9"),
@@ -488,7 +262,7 @@ fn truncated_bills_are_reported_after_their_last_line() {
         ]
     );
     let cut_before_summary = &full[..full.find(SUMMARY_HEADER).unwrap()];
-    let items = read_all(cut_before_summary.as_bytes());
+    let items = WECHAT.read_all(cut_before_summary.as_bytes());
     assert_eq!(
         items[2],
         err(
@@ -497,7 +271,7 @@ fn truncated_bills_are_reported_after_their_last_line() {
         )
     );
     let cut_after_summary_header = &full[..full.find("`2,").unwrap()];
-    let items = read_all(cut_after_summary_header.as_bytes());
+    let items = WECHAT.read_all(cut_after_summary_header.as_bytes());
     assert_eq!(
         items[2],
         err(
@@ -513,7 +287,7 @@ fn anything_after_the_summary_row_but_empty_lines_is_an_error() {
         "{HEADER}\n{PAYMENT}\n{SUMMARY_HEADER}\n`1,`300.00,`0.00,`0.00,`1.80,`300.00,`0.00\n\n{PAYMENT}\n\n#garbage\n"
     );
     assert_eq!(
-        read_all(text.as_bytes()),
+        WECHAT.read_all(text.as_bytes()),
         vec![
             Ok(payment_row(2)),
             err(6, "line after the end of the file's summary"),
@@ -525,11 +299,11 @@ fn anything_after_the_summary_row_but_empty_lines_is_an_error() {
 #[test]
 fn files_that_are_not_a_wechat_bill_are_refused_up_front() {
     assert_eq!(
-        open_error(b""),
+        WECHAT.open_error(b""),
         LineError::new(1, "not a WeChat-Pay-style bill: the file is empty")
     );
     assert_eq!(
-        open_error("交易时间,公众账号ID\n".as_bytes()),
+        WECHAT.open_error("交易时间,公众账号ID\n".as_bytes()),
         LineError::new(
             1,
             format!("not a WeChat-Pay-style bill: line 1 is not the header '{HEADER}'")
@@ -537,7 +311,7 @@ fn files_that_are_not_a_wechat_bill_are_refused_up_front() {
     );
     let (gbk, _, _) = encoding_rs::GBK.encode(HEADER);
     assert_eq!(
-        open_error(&gbk),
+        WECHAT.open_error(&gbk),
         LineError::new(
             1,
             "not a WeChat-Pay-style bill: line 1 is not UTF-8 text (is the file GBK-encoded?)"
@@ -560,8 +334,7 @@ fn the_writer_refuses_what_the_bill_cannot_carry() {
         kind: MovementKind::Fee,
         ..rows[0].clone()
     };
-    let mut writer =
-        StatementWriter::new(Format::Wechat, Provider::Wechatpay, date(), Vec::new()).unwrap();
+    let mut writer = WECHAT.writer();
     for (row, message) in [
         (
             &closed_refund,
@@ -573,14 +346,12 @@ fn the_writer_refuses_what_the_bill_cannot_carry() {
         ),
         (&fee_row, "a FEE row cannot be written"),
     ] {
-        let error = writer.row(row).unwrap_err();
-        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
-        assert!(error.to_string().starts_with(message), "{error}");
+        assert_refused(&mut writer, row, message);
     }
     writer.row(&rows[0]).unwrap();
     let bytes = writer.finish().unwrap();
     assert_eq!(
-        read_all(&bytes),
+        WECHAT.read_all(&bytes),
         vec![Ok(StatementRow {
             line: 2,
             ..rows[0].clone()
@@ -590,26 +361,5 @@ fn the_writer_refuses_what_the_bill_cannot_carry() {
 
 #[test]
 fn fifty_thousand_rows_read_back_in_order() {
-    const ROWS: usize = 50_000;
-    let template = sample_rows();
-    let mut writer =
-        StatementWriter::new(Format::Wechat, Provider::Wechatpay, date(), Vec::new()).unwrap();
-    let mut fee_fen = 0;
-    for i in 0..ROWS {
-        let mut row = template[i % template.len()].clone();
-        row.reference = format!("ord_{i}");
-        fee_fen += row.fee_fen;
-        writer.row(&row).unwrap();
-    }
-    let bytes = writer.finish().unwrap();
-    let mut read = 0;
-    let mut read_fee = 0;
-    for (i, item) in read_all(&bytes).into_iter().enumerate() {
-        let row = item.unwrap();
-        assert_eq!(row.line, i as u64 + 2);
-        assert_eq!(row.reference, format!("ord_{i}"));
-        read += 1;
-        read_fee += row.fee_fen;
-    }
-    assert_eq!((read, read_fee), (ROWS, fee_fen));
+    WECHAT.assert_many_rows_read_back_in_order(&sample_rows(), 50_000);
 }
