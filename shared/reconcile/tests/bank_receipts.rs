@@ -1,17 +1,16 @@
 //! The bank's settlement receipts: round trip, signed amounts, and every way
 //! a file can be wrong, with exact lines.
 
+mod common;
+
 use chrono::NaiveDate;
-use qrpay_domain::{BusinessDate, Provider};
+use common::{date, err};
+use qrpay_domain::Provider;
 use qrpay_reconcile::bank::{batch_id, read_receipts, BankReceipt, ReceiptWriter};
 use qrpay_reconcile::LineError;
 
 const HEADER: &str = "receipt_id,batch_id,provider,shop_id,amount,value_date";
 const GOOD: &str = "BR20261121000001,sandbox-shop-1-20261120,sandbox,shop-1,1234.56,2026-11-21";
-
-fn date() -> BusinessDate {
-    BusinessDate::parse("2026-11-20").unwrap()
-}
 
 fn receipt(line: u64, id: &str, provider: Provider, shop_id: &str, amount_fen: i64) -> BankReceipt {
     BankReceipt {
@@ -37,10 +36,6 @@ fn good(line: u64) -> BankReceipt {
 
 fn read_all(bytes: &[u8]) -> Vec<Result<BankReceipt, LineError>> {
     read_receipts(date(), bytes).unwrap().collect()
-}
-
-fn err(line: u64, message: &str) -> Result<BankReceipt, LineError> {
-    Err(LineError::new(line, message))
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! The Alipay-style bill (GBK): round trip, a hand-written bill encoded here,
 //! and every way a file can be wrong, with exact lines.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
-use qrpay_domain::{BusinessDate, Provider};
-use qrpay_reconcile::statement::{self, Format, StatementWriter, MAX_LINE_BYTES};
+mod common;
+
+use common::{assert_refused, beijing, err, with_field, ALIPAY};
+use qrpay_reconcile::statement::MAX_LINE_BYTES;
 use qrpay_reconcile::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const PREAMBLE: &str = "#支付宝业务明细查询
@@ -23,252 +23,39 @@ const TRADES: &str = "#交易合计：3笔，商家实收共380.00元，服务�
 const REFUNDS: &str = "#退款合计：1笔，商家实收退款共-50.00元";
 const EXPORTED: &str = "#导出时间：[2026年11月21日 09:12:33]";
 
-fn date() -> BusinessDate {
-    BusinessDate::parse("2026-11-20").unwrap()
-}
-
 fn gbk(text: &str) -> Vec<u8> {
     let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
     assert!(!unmappable);
     bytes.into_owned()
 }
 
-fn beijing(text: &str) -> DateTime<Utc> {
-    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap();
-    Shanghai
-        .from_local_datetime(&local)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    line: u64,
-    kind: MovementKind,
-    status: ProviderStatus,
-    reference: &str,
-    provider_ref: &str,
-    amount_fen: i64,
-    fee_fen: i64,
-    at: &str,
-    payer: Option<&str>,
-) -> StatementRow {
-    StatementRow {
-        line,
-        provider: Provider::Alipay,
-        shop_id: "shop-1".to_owned(),
-        kind,
-        reference: reference.to_owned(),
-        provider_ref: provider_ref.to_owned(),
-        period: None,
-        amount_fen,
-        fee_fen,
-        status,
-        occurred_at: beijing(at),
-        payer: payer.map(str::to_owned),
-    }
-}
-
-/// Every kind and status, fees, periods, payers masked and absent.
+/// The shared samples with Alipay ids.
 fn sample_rows() -> Vec<StatementRow> {
-    use MovementKind::*;
-    use ProviderStatus::*;
-    let mut rows = vec![
-        row(
-            0,
-            Payment,
-            Success,
-            "ord_1",
-            "2026112022001",
-            30_000,
-            690,
-            "2026-11-20 10:01:02",
-            Some("张* 138****1234"),
-        ),
-        row(
-            0,
-            Payment,
-            Failed,
-            "ord_2",
-            "2026112022002",
-            1,
-            0,
-            "2026-11-20 00:00:00",
-            None,
-        ),
-        row(
-            0,
-            Payment,
-            Closed,
-            "ord_3",
-            "2026112022003",
-            999_999,
-            0,
-            "2026-11-20 23:59:59",
-            Some("李*"),
-        ),
-        row(
-            0,
-            Payment,
-            Processing,
-            "ord_4",
-            "2026112022004",
-            1_000,
-            6,
-            "2026-11-20 12:00:00",
-            Some("138****0000"),
-        ),
-        row(
-            0,
-            Refund,
-            Success,
-            "ord_1",
-            "rfd_1",
-            5_000,
-            0,
-            "2026-11-20 13:00:00",
-            Some("张* 138****1234"),
-        ),
-        row(
-            0,
-            Refund,
-            Failed,
-            "ord_1",
-            "rfd_2",
-            100,
-            0,
-            "2026-11-20 13:00:01",
-            None,
-        ),
-        row(
-            0,
-            Refund,
-            Closed,
-            "ord_1",
-            "rfd_3",
-            100,
-            0,
-            "2026-11-20 13:00:02",
-            None,
-        ),
-        row(
-            0,
-            Refund,
-            Processing,
-            "ord_4",
-            "rfd_4",
-            1_000,
-            0,
-            "2026-11-20 13:00:03",
-            None,
-        ),
-        row(
-            0,
-            Deduction,
-            Success,
-            "ord_9",
-            "2026112022009",
-            10_000,
-            60,
-            "2026-11-20 08:00:00",
-            Some("王*"),
-        ),
-        row(
-            0,
-            Deduction,
-            Failed,
-            "ord_9",
-            "2026112022010",
-            10_000,
-            0,
-            "2026-11-20 08:00:01",
-            Some("王*"),
-        ),
-        row(
-            0,
-            Payout,
-            Success,
-            "po_1",
-            "20261120110070001",
-            20_000,
-            0,
-            "2026-11-20 18:00:00",
-            Some("赵* 139****8888"),
-        ),
-        row(
-            0,
-            Payout,
-            Failed,
-            "po_2",
-            "20261120110070002",
-            20_000,
-            0,
-            "2026-11-20 18:00:01",
-            None,
-        ),
-        row(
-            0,
-            Payout,
-            Closed,
-            "po_3",
-            "20261120110070003",
-            20_000,
-            0,
-            "2026-11-20 18:00:02",
-            None,
-        ),
-        row(
-            0,
-            Payout,
-            Processing,
-            "po_4",
-            "20261120110070004",
-            20_000,
-            0,
-            "2026-11-20 18:00:03",
-            None,
-        ),
-    ];
-    rows[8].period = Some(1);
-    rows[9].period = Some(12);
-    rows
-}
-
-fn write(rows: &[StatementRow]) -> Vec<u8> {
-    let mut writer =
-        StatementWriter::new(Format::Alipay, Provider::Alipay, date(), Vec::new()).unwrap();
-    for row in rows {
-        writer.row(row).unwrap();
-    }
-    writer.finish().unwrap()
-}
-
-fn read_all(bytes: &[u8]) -> Vec<Result<StatementRow, LineError>> {
-    statement::read(Format::Alipay, Provider::Alipay, date(), bytes)
-        .unwrap()
-        .collect()
-}
-
-fn open_error(bytes: &[u8]) -> LineError {
-    match statement::read(Format::Alipay, Provider::Alipay, date(), bytes) {
-        Ok(_) => panic!("the header was accepted"),
-        Err(error) => error,
-    }
-}
-
-fn err(line: u64, message: &str) -> Result<StatementRow, LineError> {
-    Err(LineError::new(line, message))
+    ALIPAY.sample_rows([
+        "2026112022001",
+        "2026112022002",
+        "2026112022003",
+        "2026112022004",
+        "rfd_1",
+        "rfd_2",
+        "rfd_3",
+        "rfd_4",
+        "2026112022009",
+        "2026112022010",
+        "20261120110070001",
+        "20261120110070002",
+        "20261120110070003",
+        "20261120110070004",
+    ])
 }
 
 /// `PAYMENT` with value `index` replaced (padding kept).
 fn payment_with(index: usize, value: &str) -> String {
-    let mut fields: Vec<String> = PAYMENT.split(',').map(str::to_owned).collect();
-    fields[index] = format!("{value}\t");
-    fields.join(",")
+    with_field(PAYMENT, index, &format!("{value}\t"))
 }
 
 fn payment_row(line: u64) -> StatementRow {
-    row(
+    ALIPAY.row(
         line,
         MovementKind::Payment,
         ProviderStatus::Success,
@@ -302,7 +89,7 @@ fn a_hand_written_gbk_bill_is_read_into_exact_rows() {
     refund.amount_fen = 5_000;
     refund.fee_fen = 0;
     refund.occurred_at = beijing("2026-11-20 13:00:05");
-    let mut deduction = row(
+    let mut deduction = ALIPAY.row(
         8,
         MovementKind::Deduction,
         ProviderStatus::Failed,
@@ -315,7 +102,7 @@ fn a_hand_written_gbk_bill_is_read_into_exact_rows() {
     );
     deduction.shop_id = "shop-2".to_owned();
     deduction.period = Some(3);
-    let transfer = row(
+    let transfer = ALIPAY.row(
         9,
         MovementKind::Payout,
         ProviderStatus::Processing,
@@ -327,32 +114,20 @@ fn a_hand_written_gbk_bill_is_read_into_exact_rows() {
         Some("李* 139****0000"),
     );
     assert_eq!(
-        read_all(&gbk(&text)),
+        ALIPAY.read_all(&gbk(&text)),
         vec![Ok(payment_row(6)), Ok(refund), Ok(deduction), Ok(transfer)]
     );
 }
 
 #[test]
 fn written_rows_read_back_exactly_with_their_line_numbers() {
-    let rows = sample_rows();
-    let bytes = write(&rows);
-    let expected: Vec<_> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            Ok(StatementRow {
-                line: i as u64 + 6,
-                ..row.clone()
-            })
-        })
-        .collect();
-    assert_eq!(read_all(&bytes), expected);
+    ALIPAY.assert_round_trip(&sample_rows());
 }
 
 #[test]
 fn the_writer_writes_gbk_in_the_documented_layout() {
     let rows = sample_rows();
-    let bytes = write(&[rows[0].clone(), rows[4].clone(), rows[10].clone()]);
+    let bytes = ALIPAY.write(&[rows[0].clone(), rows[4].clone(), rows[10].clone()]);
     let (text, _, malformed) = encoding_rs::GBK.decode(&bytes);
     assert!(!malformed);
     assert_eq!(
@@ -472,14 +247,14 @@ fn each_malformed_line_is_reported_at_its_line_and_reading_goes_on() {
         expected.push(err(line, message));
         expected.push(Ok(payment_row(line + 1)));
     }
-    assert_eq!(read_all(&file), expected);
+    assert_eq!(ALIPAY.read_all(&file), expected);
 }
 
 #[test]
 fn summaries_that_disagree_with_the_rows_are_errors_at_their_lines() {
     let rows = [PAYMENT, REFUND, DEDUCTION, TRANSFER];
     let check = |footer: &[&str], expected: Vec<Result<StatementRow, LineError>>| {
-        let items = read_all(&bill(&rows, footer));
+        let items = ALIPAY.read_all(&bill(&rows, footer));
         assert!(items[..4].iter().all(Result::is_ok), "{items:?}");
         assert_eq!(items[4..].to_vec(), expected, "{footer:?}");
     };
@@ -539,7 +314,7 @@ fn summaries_that_disagree_with_the_rows_are_errors_at_their_lines() {
 fn a_bill_missing_its_end_marker_or_summary_lines_is_truncated() {
     let rows = [PAYMENT, REFUND, DEDUCTION, TRANSFER];
     let check = |footer: &[&str], expected: Vec<Result<StatementRow, LineError>>| {
-        let items = read_all(&bill(&rows, footer));
+        let items = ALIPAY.read_all(&bill(&rows, footer));
         assert_eq!(items[4..].to_vec(), expected, "{footer:?}");
     };
     check(&[], vec![err(10, "truncated: the file ends without the '#----业务明细列表结束----' marker and the summary")]);
@@ -578,7 +353,7 @@ fn a_bill_missing_its_end_marker_or_summary_lines_is_truncated() {
     let full = bill(&rows, &[LIST_END, TRADES, REFUNDS, EXPORTED]);
     let cut = gbk(&format!("{PREAMBLE}{PAYMENT}\n{}", &REFUND[..40])).len();
     assert_eq!(
-        read_all(&full[..cut]),
+        ALIPAY.read_all(&full[..cut]),
         vec![
             Ok(payment_row(6)),
             err(7, "expected 16 fields, found 4"),
@@ -592,19 +367,22 @@ fn files_that_are_not_an_alipay_bill_are_refused_up_front() {
     let not_gbk =
         "not an Alipay-style bill: line 1 is not '#支付宝业务明细查询' (is the file GBK-encoded?)";
     assert_eq!(
-        open_error(b""),
+        ALIPAY.open_error(b""),
         LineError::new(1, "not an Alipay-style bill: the file is empty")
     );
     // The same bill, saved as UTF-8.
     let utf8 = format!("{PREAMBLE}{PAYMENT}\n{LIST_END}\n");
-    assert_eq!(open_error(utf8.as_bytes()), LineError::new(1, not_gbk));
     assert_eq!(
-        open_error(format!("\u{feff}{utf8}").as_bytes()),
+        ALIPAY.open_error(utf8.as_bytes()),
+        LineError::new(1, not_gbk)
+    );
+    assert_eq!(
+        ALIPAY.open_error(format!("\u{feff}{utf8}").as_bytes()),
         LineError::new(1, not_gbk)
     );
     // A qrpay CSV.
     assert_eq!(
-        open_error(
+        ALIPAY.open_error(
             b"occurred_at,shop_id,kind,reference,provider_ref,period,amount,fee,status,payer\n"
         ),
         LineError::new(1, not_gbk)
@@ -613,17 +391,17 @@ fn files_that_are_not_an_alipay_bill_are_refused_up_front() {
         .replace("2026年11月20日", "2026年11月19日")
         .replace("2026年11月21日", "2026年11月20日");
     assert_eq!(
-        open_error(&gbk(&wrong_day)),
+        ALIPAY.open_error(&gbk(&wrong_day)),
         LineError::new(3, "statement covers 2026年11月19日 00:00:00 to 2026年11月20日 00:00:00, not 2026-11-20 00:00:00 to the next day")
     );
     let two_days = PREAMBLE.replace("2026年11月21日", "2026年11月22日");
     assert_eq!(
-        open_error(&gbk(&two_days)),
+        ALIPAY.open_error(&gbk(&two_days)),
         LineError::new(3, "statement covers 2026年11月20日 00:00:00 to 2026年11月22日 00:00:00, not 2026-11-20 00:00:00 to the next day")
     );
     let no_period = PREAMBLE.replace("终止日期", "结束日期");
     assert_eq!(
-        open_error(&gbk(&no_period)),
+        ALIPAY.open_error(&gbk(&no_period)),
         LineError::new(
             3,
             "not an Alipay-style bill: line 3 is not '#起始日期：[…]   终止日期：[…]'"
@@ -631,16 +409,17 @@ fn files_that_are_not_an_alipay_bill_are_refused_up_front() {
     );
     let no_account = PREAMBLE.replace("#账号：[2088123412341234]", "#账户");
     assert_eq!(
-        open_error(&gbk(&no_account)),
+        ALIPAY.open_error(&gbk(&no_account)),
         LineError::new(2, "not an Alipay-style bill: line 2 is not '#账号：[…]'")
     );
     let bad_columns = PREAMBLE.replace("备注", "说明");
-    assert!(open_error(&gbk(&bad_columns))
+    assert!(ALIPAY
+        .open_error(&gbk(&bad_columns))
         .to_string()
         .starts_with("line 5: not an Alipay-style bill: line 5 is not the column header"));
     let cut_header = &PREAMBLE[..PREAMBLE.find("#---").unwrap()];
     assert_eq!(
-        open_error(&gbk(cut_header)),
+        ALIPAY.open_error(&gbk(cut_header)),
         LineError::new(
             4,
             "truncated: the file ends at line 3 inside the Alipay bill's header"
@@ -651,8 +430,7 @@ fn files_that_are_not_an_alipay_bill_are_refused_up_front() {
 #[test]
 fn the_writer_refuses_what_gbk_or_the_bill_cannot_carry() {
     let base = sample_rows().remove(0);
-    let mut writer =
-        StatementWriter::new(Format::Alipay, Provider::Alipay, date(), Vec::new()).unwrap();
+    let mut writer = ALIPAY.writer();
     for (payer, message) in [
         ("😀*", "'😀' cannot be written in GBK"),
         (
@@ -672,9 +450,7 @@ fn the_writer_refuses_what_gbk_or_the_bill_cannot_carry() {
             payer: Some(payer.to_owned()),
             ..base.clone()
         };
-        let error = writer.row(&row).unwrap_err();
-        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
-        assert!(error.to_string().starts_with(message), "{error}");
+        assert_refused(&mut writer, &row, message);
     }
     let fee = StatementRow {
         kind: MovementKind::Fee,
@@ -687,31 +463,13 @@ fn the_writer_refuses_what_gbk_or_the_bill_cannot_carry() {
         .starts_with("a FEE row cannot be written"));
     writer.row(&base).unwrap();
     let bytes = writer.finish().unwrap();
-    assert_eq!(read_all(&bytes), vec![Ok(StatementRow { line: 6, ..base })]);
+    assert_eq!(
+        ALIPAY.read_all(&bytes),
+        vec![Ok(StatementRow { line: 6, ..base })]
+    );
 }
 
 #[test]
 fn fifty_thousand_rows_read_back_in_order() {
-    const ROWS: usize = 50_000;
-    let template = sample_rows();
-    let mut writer =
-        StatementWriter::new(Format::Alipay, Provider::Alipay, date(), Vec::new()).unwrap();
-    let mut amount_fen = 0;
-    for i in 0..ROWS {
-        let mut row = template[i % template.len()].clone();
-        row.reference = format!("ord_{i}");
-        amount_fen += row.amount_fen;
-        writer.row(&row).unwrap();
-    }
-    let bytes = writer.finish().unwrap();
-    let mut read = 0;
-    let mut read_fen = 0;
-    for (i, item) in read_all(&bytes).into_iter().enumerate() {
-        let row = item.unwrap();
-        assert_eq!(row.line, i as u64 + 6);
-        assert_eq!(row.reference, format!("ord_{i}"));
-        read += 1;
-        read_fen += row.amount_fen;
-    }
-    assert_eq!((read, read_fen), (ROWS, amount_fen));
+    ALIPAY.assert_many_rows_read_back_in_order(&sample_rows(), 50_000);
 }

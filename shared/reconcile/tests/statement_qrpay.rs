@@ -16,8 +16,20 @@ const GOOD: &str = "2026-11-20T10:01:02.123+08:00,shop-1,PAYMENT,ord_1,sbx_txn_1
 /// instant to the millisecond, the successful refund without a payer.
 fn sample_rows() -> Vec<StatementRow> {
     let mut rows = QRPAY.sample_rows([
-        "sbx_txn_1", "sbx_txn_2", "sbx_txn_3", "sbx_txn_4", "sbx_rfd_1", "sbx_rfd_2", "sbx_rfd_3",
-        "sbx_rfd_4", "sbx_ded_1", "sbx_ded_2", "sbx_tr_1", "sbx_tr_2", "sbx_tr_3", "sbx_tr_4",
+        "sbx_txn_1",
+        "sbx_txn_2",
+        "sbx_txn_3",
+        "sbx_txn_4",
+        "sbx_rfd_1",
+        "sbx_rfd_2",
+        "sbx_rfd_3",
+        "sbx_rfd_4",
+        "sbx_ded_1",
+        "sbx_ded_2",
+        "sbx_tr_1",
+        "sbx_tr_2",
+        "sbx_tr_3",
+        "sbx_tr_4",
     ]);
     rows[0].occurred_at = beijing("2026-11-20 10:01:02.123");
     rows[2].occurred_at = beijing("2026-11-20 23:59:59.999");
@@ -285,7 +297,8 @@ fn a_trailer_that_disagrees_with_the_rows_is_an_error_at_the_trailer() {
             "{trailer}"
         );
     }
-    let agreeing = QRPAY.read_all(format!("{body}#end,rows=2,amount=600.00,fee=13.80\n").as_bytes());
+    let agreeing =
+        QRPAY.read_all(format!("{body}#end,rows=2,amount=600.00,fee=13.80\n").as_bytes());
     assert_eq!(agreeing, vec![Ok(good_row(2)), Ok(good_row(3))]);
 }
 

@@ -101,7 +101,8 @@ fn written_rows_read_back_exactly_with_their_line_numbers() {
 fn the_writer_writes_the_documented_layout() {
     let rows = sample_rows();
     let text =
-        String::from_utf8(WECHAT.write(&[rows[0].clone(), rows[4].clone(), rows[7].clone()])).unwrap();
+        String::from_utf8(WECHAT.write(&[rows[0].clone(), rows[4].clone(), rows[7].clone()]))
+            .unwrap();
     assert_eq!(
         text,
         format!(

@@ -835,7 +835,7 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Page<Payout>, StoreError> {
         let limit = page_size(limit);
-        let after = cursor.map(|c| payout_sk(c));
+        let after = cursor.map(payout_sk);
         let out = self
             .gsi2_page(day_payouts_gsi_pk(shop_id, date), after, false, limit)
             .await?;
