@@ -2,28 +2,30 @@
 //!
 //! Memory stays bounded however large the day:
 //! 1. **Spill.** The ledger (paged from the store, part by part) and every
-//!    statement (parsed line by line) are written as compact records to
-//!    `partitions` scratch files by the hash of the order/payout id. The two
-//!    sides spill at the same time (ledger on the async runtime, statements
-//!    on a blocking thread).
+//!    statement (parsed line by line, two threads) become compact records in
+//!    `partitions` partitions by the hash of the order/payout id, so every
+//!    movement of one order lands in one partition. Partitions buffer in
+//!    memory up to a budget ([`crate::spill::DEFAULT_BUDGET`] per writer)
+//!    and spill to scratch files beyond it. Both sides spill at once.
 //! 2. **Match.** Each partition is loaded, sorted and matched on its own
-//!    (two threads); its report rows go to result buckets by the hash of
-//!    the shop id. Memory: one partition per thread.
+//!    (two threads); its report rows go, compact, to result buckets by the
+//!    hash of the shop id. Memory: one partition per thread.
 //! 3. **Report.** Each bucket is grouped by shop through a small index
-//!    (24 bytes per row: shop, time, offset) and written out as that shop's
+//!    (24 bytes per row: shop, time, offset) and rendered as that shop's
 //!    CSV and JSON; rows are read back by offset, from memory if the bucket
-//!    is small, from the file otherwise.
-//! 4. **Publish.** Reports are uploaded, summaries stored, stale reports of
-//!    an earlier run removed, and one alert per discrepancy class raised —
-//!    once: a re-run with the same findings raises nothing new.
+//!    is small, from its file otherwise.
+//! 4. **Publish.** Reports are uploaded (16 shops at a time), summaries
+//!    stored, stale reports of an earlier run removed, and one alert per
+//!    discrepancy class raised — once: a re-run with the same findings
+//!    raises nothing new.
 //!
-//! A day too large for one 15-minute Lambda invocation is split by ledger
-//! part ([`qrpay_store::LEDGER_DAY_PARTS`], by shop hash): the scheduled
-//! run can fan out one message per part range and each invocation
-//! reconciles its shops against statements filtered to them (see the
-//! README, "Reconciliation at scale"). Measured single-invocation
-//! throughput is in the README; a day of 10 million movements fits one
-//! invocation today.
+//! A day too large for one 15-minute Lambda invocation would be split by
+//! ledger part ([`qrpay_store::LEDGER_DAY_PARTS`], by shop hash): the
+//! schedule fans out one request per part range, and each invocation
+//! reconciles only its shops (its ledger parts; the statement rows whose
+//! shop hashes into its range). Not built yet: one invocation handles 10
+//! million movements in about half a minute (README, "Reconciliation at
+//! scale").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
