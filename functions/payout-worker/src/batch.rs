@@ -57,3 +57,29 @@ async fn handle_message(
         }
     }
 }
+
+/// Handles any event the function is invoked with: an SQS batch from the
+/// payout queue is executed; anything else (the EventBridge schedule) runs
+/// the sweeper. Answers what Lambda expects back.
+pub async fn dispatch<Q: qrpay_queue::PayoutQueue + Redelivery>(
+    worker: &Worker,
+    queue: &Q,
+    alerts: &dyn crate::sweeper::Alerts,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    if event.get("Records").is_some() {
+        let batch: SqsEvent =
+            serde_json::from_value(event).map_err(|e| format!("not an SQS batch: {e}"))?;
+        let response = handle_batch(worker, queue, batch).await;
+        return serde_json::to_value(response).map_err(|e| e.to_string());
+    }
+    let report = crate::sweeper::sweep(worker, queue, alerts)
+        .await
+        .map_err(|e| format!("sweep failed: {e}"))?;
+    Ok(serde_json::json!({
+        "redispatched": report.redispatched,
+        "queried": report.queried,
+        "settled": report.settled,
+        "alerts": report.alerts,
+    }))
+}

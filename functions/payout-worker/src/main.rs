@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use payout_worker::batch::handle_batch;
-use payout_worker::sweeper::{sweep, LogAlerts};
+use payout_worker::batch::dispatch;
+use payout_worker::sweeper::LogAlerts;
 use payout_worker::Worker;
 use qrpay_domain::SystemClock;
 use qrpay_http::aws;
@@ -30,16 +29,7 @@ async fn main() -> Result<(), Error> {
     ));
     run(service_fn(move |event: LambdaEvent<Value>| {
         let (worker, queue) = (worker.clone(), queue.clone());
-        async move {
-            if event.payload.get("Records").is_some() {
-                let batch: SqsEvent = serde_json::from_value(event.payload)?;
-                Ok::<Value, Error>(serde_json::to_value(handle_batch(&worker, queue.as_ref(), batch).await)?)
-            } else {
-                let report = sweep(&worker, queue.as_ref(), &LogAlerts).await?;
-                Ok(serde_json::json!({"redispatched": report.redispatched, "queried": report.queried,
-                    "settled": report.settled, "alerts": report.alerts}))
-            }
-        }
+        async move { dispatch(&worker, queue.as_ref(), &LogAlerts, event.payload).await }
     }))
     .await
 }

@@ -420,3 +420,39 @@ async fn the_sweeper_redispatches_settles_and_alerts() {
         .collect();
     assert!(codes.contains(&("PAYOUT_NOT_FINAL".to_owned(), stuck.payout_id.to_string())));
 }
+
+/// Both sample events of this function (`events/payout-worker/`) go through
+/// the Lambda entry point as Lambda delivers them.
+#[tokio::test]
+async fn the_sample_events_run_through_the_entry_point() {
+    let s = setup().await;
+    let queue = MemoryQueue::new();
+    let alerts = qrpay_store::alerts::MemoryAlerts::new();
+    let read = |name: &str| -> serde_json::Value {
+        let path = format!(
+            "{}/../../events/payout-worker/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    // The SQS batch as delivered: two unknown payouts are dropped as done,
+    // the poison message comes back for the DLQ.
+    let answer = payout_worker::batch::dispatch(&s.worker, &queue, &alerts, read("sqs-batch.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "msg-3-poison"}]})
+    );
+    // The schedule: a payout left PENDING for long is dispatched again.
+    let stuck = s.payout("o9", "3.00").await;
+    s.clock.advance_ms(10 * 60 * 1000);
+    let answer =
+        payout_worker::batch::dispatch(&s.worker, &queue, &alerts, read("sweep-schedule.json"))
+            .await
+            .unwrap();
+    assert_eq!(answer["redispatched"], 1, "{answer}");
+    assert_eq!(queue.len(), 1);
+    assert_eq!(s.now(&stuck).await.status, PayoutStatus::Pending);
+    assert!(alerts.raised().is_empty());
+}
