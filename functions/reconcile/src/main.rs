@@ -16,7 +16,7 @@ use qrpay_http::aws;
 use qrpay_reconcile::objects::LocalDir;
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
 use qrpay_reconcile::Reconciler;
-use qrpay_store::alerts::LogAlerts;
+use qrpay_store::alerts::{Alert, Alerts};
 use reconcile::aws::{S3Objects, SnsAlerts, SqsRunRequests};
 use reconcile::{dispatch, App};
 use serde_json::Value;
@@ -31,7 +31,12 @@ fn payout_provider() -> Result<Provider, String> {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.is_empty() {
-        return cli(&args).await.map_err(Into::into);
+        // A person at a terminal: a plain message and exit status 2.
+        if let Err(message) = cli(&args).await {
+            eprintln!("reconcile: {message}");
+            std::process::exit(2);
+        }
+        return Ok(());
     }
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
@@ -67,6 +72,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The CLI's alerts: on the terminal (the claim that keeps a re-run from
+/// raising them again is taken in the table all the same).
+struct TerminalAlerts;
+
+#[async_trait::async_trait]
+impl Alerts for TerminalAlerts {
+    async fn raise(&self, alert: &Alert) {
+        eprintln!("reconcile: ALERT {}: {}", alert.code, alert.message);
+    }
+}
+
 const USAGE: &str = "usage: reconcile --date YYYY-MM-DD [--data-dir DIR]
 Runs one day's reconciliation against the DynamoDB table TABLE_NAME
 (QRPAY_AWS_ENDPOINT points at the emulator), reading statements and bank
@@ -93,8 +109,8 @@ async fn cli(args: &[String]) -> Result<(), String> {
     };
     if std::env::var("TABLE_NAME").is_err() {
         return Err(format!(
-            "TABLE_NAME is not set: the CLI reads the ledger from DynamoDB (or the emulator).\n\
-             The local stack reconciles its embedded store through POST /admin/reconciliations/{date}.\n{USAGE}"
+            "TABLE_NAME is not set: the CLI reads the day's ledger from a DynamoDB table\n\
+             (in AWS, or in the emulator with QRPAY_AWS_ENDPOINT).\n{USAGE}"
         ));
     }
     let config = aws::sdk_config().await;
@@ -103,7 +119,7 @@ async fn cli(args: &[String]) -> Result<(), String> {
         ledger: store.clone(),
         store,
         objects: Arc::new(LocalDir::new(&dir)),
-        alerts: Arc::new(LogAlerts),
+        alerts: Arc::new(TerminalAlerts),
         work_dir: std::env::temp_dir(),
         partitions: DEFAULT_PARTITIONS,
         payout_provider: payout_provider()?,

@@ -409,6 +409,8 @@ async fn the_schedule_sqs_and_direct_triggers_reconcile_the_right_day(store: Arc
     let reports = dispatch(&s.app, sqs).await.unwrap();
     assert_eq!(reports[0]["date"], "2026-11-20");
     assert_eq!(reports[0]["alerts_raised"], json!([]));
+    // A day without any movement: an empty run, no gap, no alert.
+    let alerts_before = s.alerts.raised().len();
     let direct = dispatch(&s.app, json!({"date": "2026-11-19"}))
         .await
         .unwrap();
@@ -416,6 +418,8 @@ async fn the_schedule_sqs_and_direct_triggers_reconcile_the_right_day(store: Arc
         (direct["date"].as_str(), direct["report_rows"].as_u64()),
         (Some("2026-11-19"), Some(0))
     );
+    assert_eq!(direct["gaps"], json!([]));
+    assert_eq!(s.alerts.raised().len(), alerts_before);
     assert!(dispatch(&s.app, json!({"date": "yesterday"}))
         .await
         .is_err());

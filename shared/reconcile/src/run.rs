@@ -414,10 +414,13 @@ impl Reconciler {
             gaps.extend(gap);
             receipts
         } else {
-            gaps.push(format!(
-                "no bank receipts for {date} (expected at {}): every settlement batch is reported SETTLEMENT_MISMATCH",
-                receipts_key(date)
-            ));
+            // A day with no movement at all has nothing to settle.
+            if ledger_rows > 0 || !downloaded.is_empty() {
+                gaps.push(format!(
+                    "no bank receipts for {date} (expected at {}): every settlement batch is reported SETTLEMENT_MISMATCH",
+                    receipts_key(date)
+                ));
+            }
             HashMap::new()
         };
         if error_count > 0 {
