@@ -213,9 +213,10 @@ pub fn parse_yuan(text: &str, signed: bool) -> Option<i64> {
 
 /// Fen → yuan text with exactly two decimals: 1230 → `"12.30"`, -5 → `"-0.05"`.
 pub fn format_fen(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let abs = fen.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    let mut out = Vec::with_capacity(24);
+    crate::statement::lines::push_fen(&mut out, fen);
+    // Digits, a sign and a dot: always ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

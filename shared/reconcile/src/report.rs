@@ -16,6 +16,7 @@ use qrpay_domain::{BusinessDate, Provider, Tally};
 use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
+use crate::statement::lines::{push_fen, push_u64};
 
 pub const CSV_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -162,7 +163,7 @@ impl<'a> ReportRow<'a> {
         for fen in [self.ledger_fen, self.provider_fen, self.reconciled_fen] {
             out.push(b',');
             if let Some(fen) = fen {
-                write_fen(out, fen);
+                push_fen(out, fen);
             }
         }
         out.push(b',');
@@ -173,7 +174,7 @@ impl<'a> ReportRow<'a> {
         csv_field(out, self.outcome.resolution(), false);
         out.push(b',');
         if let Some(line) = self.statement_line {
-            write_u64(out, line);
+            push_u64(out, line);
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -215,7 +216,7 @@ impl<'a> ReportRow<'a> {
             match fen {
                 Some(fen) => {
                     out.push(b'"');
-                    write_fen(out, fen);
+                    push_fen(out, fen);
                     out.push(b'"');
                 }
                 None => out.extend_from_slice(b"null"),
@@ -226,7 +227,7 @@ impl<'a> ReportRow<'a> {
         text(out, "resolution", Some(self.outcome.resolution()), false);
         out.extend_from_slice(b",\"statement_line\":");
         match self.statement_line {
-            Some(line) => write_u64(out, line),
+            Some(line) => push_u64(out, line),
             None => out.extend_from_slice(b"null"),
         }
         out.push(b'}');
@@ -237,44 +238,18 @@ fn write_instalment(out: &mut Vec<u8>, instalment: Option<Instalment>) {
     match instalment {
         None => {}
         Some(Instalment::Plan(n)) => {
-            write_u64(out, u64::from(n));
+            push_u64(out, u64::from(n));
             out.extend_from_slice(b" periods");
         }
         Some(Instalment::Period(p, plan)) => {
             out.extend_from_slice(b"period ");
-            write_u64(out, u64::from(p));
+            push_u64(out, u64::from(p));
             if let Some(n) = plan {
                 out.extend_from_slice(b" of ");
-                write_u64(out, u64::from(n));
+                push_u64(out, u64::from(n));
             }
         }
     }
-}
-
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-/// Fen as yuan with two decimals, without allocating: `-5` → `-0.05`.
-pub fn write_fen(out: &mut Vec<u8>, fen: i64) {
-    if fen < 0 {
-        out.push(b'-');
-    }
-    let abs = fen.unsigned_abs();
-    write_u64(out, abs / 100);
-    out.push(b'.');
-    out.push(b'0' + (abs % 100 / 10) as u8);
-    out.push(b'0' + (abs % 10) as u8);
 }
 
 /// A JSON string literal, escaped.
@@ -656,7 +631,7 @@ mod tests {
         let mut out = Vec::new();
         for fen in [0, 5, -5, 1230, -123_456_789, i64::MAX] {
             out.clear();
-            write_fen(&mut out, fen);
+            push_fen(&mut out, fen);
             assert_eq!(
                 String::from_utf8(out.clone()).expect("utf8"),
                 crate::format_fen(fen)

@@ -72,7 +72,7 @@ pub enum SyntheticError {
 /// `prefix` then `n` in decimal, without the formatting machinery.
 fn text(prefix: &str, n: u64) -> String {
     let mut digits = Vec::with_capacity(20);
-    crate::report::write_u64(&mut digits, n);
+    crate::statement::lines::push_u64(&mut digits, n);
     let mut out = String::with_capacity(prefix.len() + digits.len());
     out.push_str(prefix);
     out.extend(digits.iter().map(|d| char::from(*d)));

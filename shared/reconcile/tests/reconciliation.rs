@@ -331,6 +331,18 @@ impl Day {
             .expect("summary stored")
     }
 
+    /// The day's statement of `p` as fixed above, and one bank receipt per
+    /// shop (shop-1 correct at 497.10, shop-2's at `shop2_fen`).
+    async fn put_inputs(&self, p: Provider, shop2_fen: i64) {
+        self.put(&statement_key(day(), p), statement_bytes(p, &statement(p)))
+            .await;
+        self.put(
+            &receipts_key(day()),
+            receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", shop2_fen)]),
+        )
+        .await;
+    }
+
     fn alert_codes(&self) -> Vec<String> {
         let mut codes: Vec<String> = self.alerts.raised().into_iter().map(|a| a.code).collect();
         codes.sort();
@@ -396,16 +408,10 @@ fn first_line(p: Provider) -> u64 {
 
 async fn every_kind_of_discrepancy_is_reported_exactly(p: Provider) {
     let d = a_day(p, ledger(p)).await;
-    d.put(&statement_key(day(), p), statement_bytes(p, &statement(p)))
-        .await;
     // shop-1 settles 300 + 49 + 80 + 80 − 6.90 fee − 5.00 payout = 497.10
     // (the refund is still processing; deductions settle elsewhere);
     // shop-2 should get 45.00 and the bank credited 44.00.
-    d.put(
-        &receipts_key(day()),
-        receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", 4_400)]),
-    )
-    .await;
+    d.put_inputs(p, 4_400).await;
     let run = d.run().await;
     assert!(run.gaps.is_empty(), "{:?}", run.gaps);
 
@@ -581,13 +587,7 @@ async fn a_douyin_bill_in_the_qrpay_format_every_discrepancy() {
 async fn a_rerun_replaces_the_report_and_raises_nothing_twice() {
     let p = Provider::Sandbox;
     let d = a_day(p, ledger(p)).await;
-    d.put(&statement_key(day(), p), statement_bytes(p, &statement(p)))
-        .await;
-    d.put(
-        &receipts_key(day()),
-        receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", 4_400)]),
-    )
-    .await;
+    d.put_inputs(p, 4_400).await;
     let first = d.run().await;
     let csv_key = format!("reports/{}/shop-1.csv", day());
     let csv_before = d.objects.get(&csv_key).await.unwrap();

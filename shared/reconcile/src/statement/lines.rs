@@ -4,7 +4,7 @@
 
 use std::io::{self, BufRead, Read};
 
-use crate::model::LineError;
+use crate::model::{LineError, StatementRow};
 
 /// The longest line any input may hold, counting its line terminator. A
 /// longer line is an error for that line, and is skipped without buffering.
@@ -213,6 +213,19 @@ pub(crate) fn not_utf8(line: u64) -> LineError {
 }
 
 /// A line after the format's end (a trailing empty line is allowed).
+/// A detail line read as UTF-8 text and parsed by `parse`; a line that is
+/// not UTF-8, or that `parse` refuses, is an error of that line.
+pub(crate) fn utf8_row(
+    line: u64,
+    bytes: &[u8],
+    parse: impl FnOnce(&str) -> Result<StatementRow, String>,
+) -> Result<StatementRow, LineError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text).map_err(|message| LineError::new(line, message)),
+        Err(_) => Err(not_utf8(line)),
+    }
+}
+
 pub(crate) fn after_end(line: u64) -> LineError {
     LineError::new(line, "line after the end of the file's summary")
 }

@@ -13,8 +13,8 @@ use std::io::BufRead;
 use super::beijing::Day;
 use super::fields;
 use super::lines::{
-    self, after_end, not_utf8, parse_count, push_fen, push_sum, push_u64, split_exact, too_long,
-    LineFormat, Lines,
+    self, after_end, parse_count, push_fen, push_sum, push_u64, split_exact, too_long, LineFormat,
+    Lines,
 };
 use super::{Agreement, Statement, Tally};
 use crate::model::{parse_yuan, LineError, MovementKind, ProviderStatus, StatementRow};
@@ -57,11 +57,9 @@ impl LineFormat for Body {
             self.ended = true;
             return check_trailer(number, bytes, &self.tally).map(Err);
         }
-        let row = match std::str::from_utf8(bytes) {
-            Ok(text) => parse_row(&self.statement, number, text)
-                .map_err(|message| LineError::new(number, message)),
-            Err(_) => Err(not_utf8(number)),
-        };
+        let row = lines::utf8_row(number, bytes, |text| {
+            parse_row(&self.statement, number, text)
+        });
         Some(self.tally.record(row))
     }
 

@@ -106,11 +106,9 @@ impl LineFormat for Body {
                 })
             }
             Stage::Rows => {
-                let row = match std::str::from_utf8(bytes) {
-                    Ok(text) => parse_row(&self.statement, number, text)
-                        .map_err(|message| LineError::new(number, message)),
-                    Err(_) => Err(not_utf8(number)),
-                };
+                let row = lines::utf8_row(number, bytes, |text| {
+                    parse_row(&self.statement, number, text)
+                });
                 Some(self.tally.record(row))
             }
         }
