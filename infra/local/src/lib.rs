@@ -1,8 +1,54 @@
-//! The local stack's building blocks (issue 6, in progress). In AWS, API
-//! Gateway checks the caller's JWT and hands the Lambda an HTTP API (v2)
-//! event with the claims in its request context; locally, [`jwt`] checks
-//! an HS256 development token and [`gateway`] builds that same event, so a
-//! local request runs through exactly the handler code the Lambdas run.
+//! `qrpay-local`: the whole of qrpay on one machine. One HTTP server on
+//! loopback serves every route of API.md by calling the same handler code
+//! the Lambdas run: [`jwt`] checks a development token as API Gateway's JWT
+//! authorizer would, [`gateway`] turns the request into the API Gateway v2
+//! event the Lambda would receive, and [`stack`] hands that event to the
+//! function's handler. [`background`] runs the payout worker and the
+//! sweeper, [`sandbox`] is the sandbox payment provider, and [`demo`] walks
+//! through the whole story.
 
+pub mod aws;
+pub mod background;
+pub mod client;
+pub mod demo;
 pub mod gateway;
 pub mod jwt;
+pub mod queue;
+pub mod routes;
+pub mod sandbox;
+pub mod seed;
+pub mod server;
+pub mod stack;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use stack::{Backend, Options, Stack};
+
+/// The address when `QRPAY_ADDR` is not set.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// A running stack: serving, its worker and sweeper started, the demo
+/// world set up.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub stack: Arc<Stack>,
+    pub demo: seed::Demo,
+}
+
+/// Binds `addr`, builds the stack, starts serving and the background work,
+/// and seeds the demo world.
+pub async fn start(
+    addr: SocketAddr,
+    options: impl FnOnce(String) -> Options,
+) -> Result<Running, String> {
+    let listener = server::bind(addr).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let options = options(format!("http://{addr}"));
+    let jwt_secret = options.jwt_secret.clone();
+    let stack = Stack::new(options).await?;
+    tokio::spawn(server::serve(listener, stack.clone()));
+    background::spawn(stack.clone());
+    let demo = seed::seed(&client::Client::new(addr.to_string()), &jwt_secret).await?;
+    Ok(Running { addr, stack, demo })
+}

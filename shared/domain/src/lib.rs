@@ -36,4 +36,4 @@ pub use rules::{
 pub use shop::{
     Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, Role, Secret, Shop, ShopSetup,
 };
-pub use time::{BusinessDate, Clock, SystemClock, TestClock};
+pub use time::{BusinessDate, Clock, ShiftedClock, SystemClock, TestClock};

@@ -126,6 +126,39 @@ impl Clock for TestClock {
     }
 }
 
+/// The real clock moved forward by an offset that only grows: the local
+/// stack's "now" (`POST /sandbox/clock`), which keeps running like real time
+/// between advances, as a payment provider's test clock does.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_ms: AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn new() -> ShiftedClock {
+        ShiftedClock::default()
+    }
+
+    /// Moves "now" forward by `step_ms` (a negative step is ignored) and
+    /// answers the new "now".
+    pub fn advance_ms(&self, step_ms: i64) -> DateTime<Utc> {
+        self.offset_ms
+            .fetch_add(step_ms.max(0), Ordering::SeqCst);
+        self.now()
+    }
+
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = Utc::now().timestamp_millis();
+        from_millis(real.saturating_add(self.offset_ms()))
+    }
+}
+
 /// An instant from epoch milliseconds; out-of-range input saturates to the epoch.
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -133,6 +166,17 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_shifted_clock_only_moves_forward() {
+        let clock = super::ShiftedClock::new();
+        let before = super::Clock::now(&clock);
+        let after = clock.advance_ms(3_600_000);
+        assert!(after - before >= chrono::Duration::hours(1));
+        assert!(after - before < chrono::Duration::hours(1) + chrono::Duration::seconds(5));
+        clock.advance_ms(-7_200_000);
+        assert_eq!(clock.offset_ms(), 3_600_000);
+    }
+
     use super::*;
 
     fn beijing(text: &str) -> DateTime<Utc> {

@@ -1,12 +1,15 @@
 //! The sandbox provider's daily bill (`GET /sandbox/bills/{date}` in the
 //! local stack): its own records of day D — charges, refunds, instalment
-//! deductions and transfers — in our CSV statement format.
+//! deductions and transfers — in our CSV statement format; and what its
+//! bank then pays each shop for the day (the settlement receipts).
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use qrpay_domain::{BusinessDate, Provider};
 use qrpay_provider::{SandboxChargeKind, SandboxProvider, SandboxTransferStatus};
 
+use crate::bank::{batch_id, BankReceipt, ReceiptWriter};
 use crate::model::{MovementKind, ProviderStatus, StatementRow};
 use crate::statement::{Format, StatementWriter};
 
@@ -71,6 +74,50 @@ pub fn write<W: Write>(sandbox: &SandboxProvider, date: BusinessDate, out: W) ->
     let mut writer = StatementWriter::new(Format::Qrpay, Provider::Sandbox, date, out)?;
     for row in rows(sandbox, date) {
         writer.row(&row)?;
+    }
+    writer.finish()
+}
+
+/// The bank receipts that settle the sandbox's day `date`: one per shop
+/// with a movement, the net of its successful payments less fees, refunds
+/// and payouts (deductions are the provider's money, not the shop's),
+/// credited the next day.
+pub fn receipts(sandbox: &SandboxProvider, date: BusinessDate) -> Vec<BankReceipt> {
+    let mut net: BTreeMap<String, i64> = BTreeMap::new();
+    for row in rows(sandbox, date) {
+        let entry = net.entry(row.shop_id.clone()).or_default();
+        if row.status != ProviderStatus::Success {
+            continue;
+        }
+        *entry += match row.kind {
+            MovementKind::Payment => row.amount_fen - row.fee_fen,
+            MovementKind::Refund | MovementKind::Payout => -row.amount_fen,
+            MovementKind::Deduction | MovementKind::Fee => 0,
+        };
+    }
+    net.into_iter()
+        .enumerate()
+        .map(|(i, (shop_id, amount_fen))| BankReceipt {
+            line: 0,
+            receipt_id: format!("SBXBANK-{}-{:04}", date.naive().format("%Y%m%d"), i + 1),
+            batch_id: batch_id(Provider::Sandbox, &shop_id, date),
+            provider: Provider::Sandbox,
+            shop_id,
+            amount_fen,
+            value_date: date.succ().naive(),
+        })
+        .collect()
+}
+
+/// Writes the receipts of `date` (see [`receipts`]) to `out`.
+pub fn write_receipts<W: Write>(
+    sandbox: &SandboxProvider,
+    date: BusinessDate,
+    out: W,
+) -> io::Result<W> {
+    let mut writer = ReceiptWriter::new(date, out)?;
+    for receipt in receipts(sandbox, date) {
+        writer.receipt(&receipt)?;
     }
     writer.finish()
 }

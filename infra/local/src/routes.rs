@@ -1,0 +1,164 @@
+//! The local stack's route table: every route of API.md, the function that
+//! serves it in AWS (named as in `template.yaml`) or the sandbox, and
+//! whether API Gateway's JWT authorizer guards it. `tests/tests/openapi.rs`
+//! checks this table against `infra/openapi.json` and `template.yaml`.
+
+/// Who answers a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    PayoutRequestFunction,
+    AdminApiFunction,
+    QrIssueFunction,
+    PaymentCallbackFunction,
+    ReconcileFunction,
+    /// The sandbox provider (local only, never deployed).
+    Sandbox,
+}
+
+impl Target {
+    /// The logical id in `template.yaml` (`None` for the sandbox).
+    pub fn function(self) -> Option<&'static str> {
+        match self {
+            Target::PayoutRequestFunction => Some("PayoutRequestFunction"),
+            Target::AdminApiFunction => Some("AdminApiFunction"),
+            Target::QrIssueFunction => Some("QrIssueFunction"),
+            Target::PaymentCallbackFunction => Some("PaymentCallbackFunction"),
+            Target::ReconcileFunction => Some("ReconcileFunction"),
+            Target::Sandbox => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// The path template, with `{name}` parameters as in OpenAPI.
+    pub path: &'static str,
+    pub target: Target,
+    /// Guarded by the JWT authorizer (a bearer token is required).
+    pub jwt: bool,
+}
+
+const fn route(method: &'static str, path: &'static str, target: Target, jwt: bool) -> Route {
+    Route {
+        method,
+        path,
+        target,
+        jwt,
+    }
+}
+
+use Target::*;
+
+pub const ROUTES: &[Route] = &[
+    route("PUT", "/admin/shops/{shop_id}", AdminApiFunction, true),
+    route("PUT", "/admin/devices/{device_id}", AdminApiFunction, true),
+    route("POST", "/admin/reconciliations/{date}", ReconcileFunction, true),
+    route("POST", "/shops/{shop_id}/qr-codes", QrIssueFunction, true),
+    route("GET", "/shops/{shop_id}/qr-codes/{qr_id}", QrIssueFunction, true),
+    route("DELETE", "/shops/{shop_id}/qr-codes/{qr_id}", QrIssueFunction, true),
+    route("GET", "/shops/{shop_id}/qr-codes/{qr_id}/png", QrIssueFunction, true),
+    route("GET", "/shops/{shop_id}/orders/{order_id}", QrIssueFunction, true),
+    route("POST", "/shops/{shop_id}/orders/{order_id}/payouts", PayoutRequestFunction, true),
+    route("GET", "/shops/{shop_id}/orders/{order_id}/payouts", PayoutRequestFunction, true),
+    route("GET", "/shops/{shop_id}/payouts", PayoutRequestFunction, true),
+    route("GET", "/shops/{shop_id}/payouts/{payout_id}", PayoutRequestFunction, true),
+    route("POST", "/shops/{shop_id}/payouts/{payout_id}/continue", PayoutRequestFunction, true),
+    route("PUT", "/shops/{shop_id}/operators/{operator_id}/payout-quota", PayoutRequestFunction, true),
+    route("GET", "/shops/{shop_id}/notices", PayoutRequestFunction, true),
+    route("GET", "/shops/{shop_id}/reconciliations/{date}", ReconcileFunction, true),
+    route("POST", "/devices/{device_id}/qr-codes", QrIssueFunction, false),
+    route("GET", "/pay/{token}", QrIssueFunction, false),
+    route("POST", "/pay/{token}", QrIssueFunction, false),
+    route("POST", "/callbacks/{provider}", PaymentCallbackFunction, false),
+    route("POST", "/sandbox/qr-codes/{qr_id}/pay", Sandbox, false),
+    route("PUT", "/sandbox/faults", Sandbox, false),
+    route("GET", "/sandbox/transfers", Sandbox, false),
+    route("GET", "/sandbox/bills/{date}", Sandbox, false),
+    route("POST", "/sandbox/clock", Sandbox, false),
+];
+
+/// What a request's method and path resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The route, with the path parameters in template order.
+    Found(Route, Vec<String>),
+    /// The path exists, the method does not.
+    WrongMethod,
+    NotFound,
+}
+
+/// Whether `path` fits `template`; the parameters if so. A parameter
+/// matches one non-empty segment, as in API Gateway.
+pub fn fit(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut wanted = template.trim_start_matches('/').split('/');
+    let mut given = path.trim_start_matches('/').split('/');
+    let mut params = Vec::new();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(g.to_owned());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+pub fn resolve(method: &str, path: &str) -> Resolution {
+    let mut path_exists = false;
+    for route in ROUTES {
+        if let Some(params) = fit(route.path, path) {
+            if route.method == method {
+                return Resolution::Found(*route, params);
+            }
+            path_exists = true;
+        }
+    }
+    if path_exists {
+        Resolution::WrongMethod
+    } else {
+        Resolution::NotFound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win_only_where_they_fit() {
+        let Resolution::Found(r, params) = resolve("GET", "/shops/s1/qr-codes/q1/png") else {
+            panic!("png route");
+        };
+        assert_eq!(r.path, "/shops/{shop_id}/qr-codes/{qr_id}/png");
+        assert_eq!(params, vec!["s1", "q1"]);
+        let Resolution::Found(r, params) = resolve("POST", "/sandbox/qr-codes/q1/pay") else {
+            panic!("sandbox pay");
+        };
+        assert_eq!((r.target, r.jwt), (Target::Sandbox, false));
+        assert_eq!(params, vec!["q1"]);
+        assert_eq!(resolve("PATCH", "/pay/abc"), Resolution::WrongMethod);
+        assert_eq!(resolve("GET", "/shops/s1"), Resolution::NotFound);
+        assert_eq!(resolve("GET", "/shops//orders/o1"), Resolution::NotFound);
+        assert_eq!(resolve("GET", "/shops/s1/orders/o1/"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    (a.method, a.path) != (b.method, b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The sandbox provider's routes (API.md "Local only"): a buyer paying a
+//! code, injected faults, what the provider really paid out, its daily
+//! bill, and the test clock. The sandbox is a provider, not one of our
+//! functions: it reaches qrpay only the way a provider does — the buyer's
+//! checkout on the payment page (`POST /pay/{token}`) and a signed callback
+//! to `/callbacks/sandbox` — through the same routes as any other request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lambda_http::http::StatusCode;
+use qrpay_domain::time::rfc3339_beijing;
+use qrpay_domain::{
+    Amount, BusinessDate, Clock, CollectionEvent, CollectionEventKind, Money, OrderId, Payer,
+    Provider, ProviderRef, ShopId,
+};
+use qrpay_http::ApiError;
+use qrpay_provider::{
+    NoticeSigner, SandboxCharge, SandboxChargeKind, SandboxFaults, SandboxProvider, SandboxSigner,
+    SandboxTransferStatus, SignedNotice,
+};
+use qrpay_reconcile::sandbox_bill;
+use serde_json::{json, Map, Value};
+
+use crate::stack::{LocalRequest, LocalResponse, Stack};
+
+/// Largest sandbox request body.
+const MAX_BODY_BYTES: usize = 4096;
+/// Longest clock step at once: a year.
+const MAX_ADVANCE_S: i64 = 366 * 24 * 3600;
+
+pub struct Sandbox {
+    pub provider: Arc<SandboxProvider>,
+    signer: SandboxSigner,
+    callbacks: Mutex<Duplicates>,
+    next_txn: AtomicU64,
+}
+
+/// Callbacks delivered twice at a seeded, reproducible rate.
+struct Duplicates {
+    per_mille: u16,
+    state: u64,
+}
+
+impl Duplicates {
+    /// splitmix64, one draw in `0..1000`.
+    fn draw(&mut self) -> u16 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % 1000) as u16
+    }
+
+    fn twice(&mut self) -> bool {
+        self.per_mille > 0 && self.draw() < self.per_mille
+    }
+}
+
+impl Sandbox {
+    pub fn new(provider: Arc<SandboxProvider>, signer: SandboxSigner) -> Sandbox {
+        Sandbox {
+            provider,
+            signer,
+            callbacks: Mutex::new(Duplicates {
+                per_mille: 0,
+                state: 0,
+            }),
+            next_txn: AtomicU64::new(1),
+        }
+    }
+
+    fn duplicate_next(&self) -> bool {
+        self.callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .twice()
+    }
+
+    pub fn signer(&self) -> &SandboxSigner {
+        &self.signer
+    }
+}
+
+pub async fn handle(
+    stack: &Stack,
+    template: &str,
+    params: &[String],
+    request: &LocalRequest,
+) -> LocalResponse {
+    let answer = match template {
+        "/sandbox/qr-codes/{qr_id}/pay" => pay(stack, &params[0], &request.body).await,
+        "/sandbox/faults" => faults(stack, &request.body),
+        "/sandbox/transfers" => Ok(transfers(stack)),
+        "/sandbox/bills/{date}" => bill(stack, &params[0]),
+        "/sandbox/clock" => clock(stack, &request.body).await,
+        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such sandbox route")),
+    };
+    answer.unwrap_or_else(LocalResponse::error)
+}
+
+fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let Value::Object(map) = serde_json::from_slice::<Value>(body)
+        .map_err(|e| ApiError::invalid("body", format!("not JSON: {e}")))?
+    else {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::invalid(unknown, "unknown field"));
+    }
+    Ok(map)
+}
+
+/// `POST /sandbox/qr-codes/{qr_id}/pay`: the buyer scans the code, checks
+/// out on the payment page, pays; the sandbox records the charge and calls
+/// qrpay back.
+async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, ApiError> {
+    let fields = object(body, &["amount", "payer"])?;
+    let payer = match fields.get("payer") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(p)) => {
+            let text = |name: &str| -> Result<Option<String>, ApiError> {
+                match p.get(name) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) if s.chars().count() <= 64 => Ok(Some(s.clone())),
+                    _ => Err(ApiError::invalid(
+                        &format!("payer.{name}"),
+                        "a string of at most 64 characters",
+                    )),
+                }
+            };
+            Some(Payer {
+                name: text("name")?,
+                phone: text("phone")?,
+            })
+        }
+        Some(_) => return Err(ApiError::invalid("payer", "an object {name, phone}")),
+    };
+    let shop = stack.shop_of_code(qr_id).ok_or_else(|| {
+        ApiError::not_found(
+            "QR_NOT_FOUND",
+            "the sandbox knows the codes issued through this local stack since it started",
+        )
+    })?;
+    // The payment page: the buyer's provider gets the order to charge.
+    let token = stack.payment_token(&shop, qr_id).map_err(ApiError::internal)?;
+    let mut checkout_body = Map::new();
+    if let Some(amount) = fields.get("amount") {
+        checkout_body.insert("amount".into(), amount.clone());
+    }
+    let checkout = stack
+        .internal(
+            "POST",
+            &format!("/pay/{token}"),
+            vec![("content-type".into(), "application/json".into())],
+            Value::Object(checkout_body).to_string().into_bytes(),
+        )
+        .await;
+    if !(200..300).contains(&checkout.status) {
+        // The page refused (expired, used, wrong amount): the buyer sees why.
+        return Ok(checkout);
+    }
+    let order = checkout.body_json().unwrap_or_default();
+    let order_id = order
+        .get("order_id")
+        .and_then(Value::as_str)
+        .and_then(|o| OrderId::parse(o).ok())
+        .ok_or_else(|| ApiError::internal("the checkout named no order"))?;
+    let amount = order
+        .get("amount")
+        .and_then(Value::as_str)
+        .and_then(|a| Amount::parse(a).ok())
+        .ok_or_else(|| ApiError::internal("the checkout named no amount"))?;
+    let fee = shop_fee(stack, &shop, &order_id).await?;
+
+    let n = stack.sandbox.next_txn.fetch_add(1, Ordering::Relaxed);
+    let now = stack.clock.now();
+    let txn = format!("sbx_tx_{}_{n}", now.timestamp_millis());
+    let provider_txn_id = ProviderRef::parse(&txn).map_err(|e| ApiError::internal(e.to_string()))?;
+    stack.sandbox.provider.record_charge(SandboxCharge {
+        shop_id: shop.clone(),
+        kind: SandboxChargeKind::Payment,
+        order_id: order_id.clone(),
+        provider_ref: txn.clone(),
+        period: None,
+        amount,
+        fee,
+        succeeded: true,
+        payer_masked: payer.as_ref().map(Payer::masked),
+        at: now,
+    });
+    let event = CollectionEvent {
+        provider: Provider::Sandbox,
+        notification_id: ProviderRef::parse(&format!("sbx_n_{}_{n}", now.timestamp_millis()))
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+        order_id: order_id.clone(),
+        kind: CollectionEventKind::PaymentSucceeded {
+            provider_txn_id,
+            amount,
+            payer,
+        },
+        occurred_at: now,
+    };
+    let notice = stack.sandbox.signer.sign(&event, now);
+    let deliveries = deliver(stack, &notice).await;
+    let callback = deliveries.first().cloned().unwrap_or_default();
+    Ok(LocalResponse::json(
+        StatusCode::OK,
+        &json!({
+            "provider_txn_id": txn,
+            "order_id": order_id,
+            "amount": amount.to_string(),
+            "callback": {"deliveries": deliveries.len(), "first": callback},
+        }),
+    ))
+}
+
+/// The monthly-pay fee the shop bears on this order (the sandbox takes it
+/// from the payment, as its bill shows).
+async fn shop_fee(stack: &Stack, shop: &ShopId, order: &OrderId) -> Result<Money, ApiError> {
+    let order = stack
+        .store
+        .get_order(shop, order)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("order {order} vanished")))?;
+    Ok(order
+        .instalment_plan
+        .as_ref()
+        .map(|p| p.shop_fee())
+        .unwrap_or(Money::ZERO))
+}
+
+/// Posts a signed notice to `/callbacks/sandbox` (twice at the duplicate
+/// rate); each delivery's status and body.
+pub async fn deliver(stack: &Stack, notice: &SignedNotice) -> Vec<Value> {
+    let times = if stack.sandbox.duplicate_next() { 2 } else { 1 };
+    let mut answers = Vec::with_capacity(times);
+    for _ in 0..times {
+        let mut headers = notice.headers.clone();
+        headers.push(("content-type".into(), notice.content_type.into()));
+        let answer = stack
+            .internal("POST", "/callbacks/sandbox", headers, notice.body.clone())
+            .await;
+        if answer.status != 200 {
+            eprintln!(
+                "qrpay-local: the sandbox's callback was answered {}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            );
+        }
+        answers.push(json!({
+            "status": answer.status,
+            "body": answer.body_json().unwrap_or(Value::Null),
+        }));
+    }
+    answers
+}
+
+/// Transfer-finished notices the sandbox owes qrpay, delivered now.
+pub async fn deliver_transfer_notices(stack: &Stack) -> usize {
+    let notices = stack.sandbox.provider.take_notices();
+    for notice in &notices {
+        let signed = stack
+            .sandbox
+            .signer
+            .sign_transfer(notice, stack.clock.now());
+        deliver(stack, &signed).await;
+    }
+    notices.len()
+}
+
+fn rate(fields: &Map<String, Value>, name: &str) -> Result<u16, ApiError> {
+    let value = fields
+        .get(name)
+        .ok_or_else(|| ApiError::invalid(name, "required"))?
+        .as_f64()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| ApiError::invalid(name, "a rate from 0 to 1"))?;
+    // A rate, not money: per mille is the sandbox's resolution.
+    Ok((value * 1000.0).round() as u16)
+}
+
+/// `PUT /sandbox/faults`
+fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
+    let names = [
+        "transfer_fail_rate",
+        "transfer_timeout_rate",
+        "callback_duplicate_rate",
+        "seed",
+    ];
+    let fields = object(body, &names)?;
+    let fail = rate(&fields, "transfer_fail_rate")?;
+    let timeout = rate(&fields, "transfer_timeout_rate")?;
+    let duplicate = rate(&fields, "callback_duplicate_rate")?;
+    let seed = fields
+        .get("seed")
+        .ok_or_else(|| ApiError::invalid("seed", "required"))?
+        .as_u64()
+        .ok_or_else(|| ApiError::invalid("seed", "a whole number from 0"))?;
+    // An ambiguous timeout is as often "never arrived" as "answer lost
+    // after the money moved".
+    let faults = SandboxFaults {
+        fail_per_mille: fail,
+        timeout_before_per_mille: timeout / 2,
+        timeout_after_per_mille: timeout - timeout / 2,
+        query_timeout_per_mille: 0,
+        seed,
+    };
+    stack.sandbox.provider.set_faults(faults).map_err(|_| {
+        ApiError::invalid(
+            "transfer_timeout_rate",
+            "transfer_fail_rate + transfer_timeout_rate must not exceed 1",
+        )
+    })?;
+    *stack
+        .sandbox
+        .callbacks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Duplicates {
+        per_mille: duplicate,
+        state: seed ^ 0x5eed_ca11_bac4,
+    };
+    Ok(LocalResponse::json(
+        StatusCode::OK,
+        &json!({
+            "transfer_fail_rate": fields["transfer_fail_rate"],
+            "transfer_timeout_rate": fields["transfer_timeout_rate"],
+            "callback_duplicate_rate": fields["callback_duplicate_rate"],
+            "seed": seed,
+        }),
+    ))
+}
+
+/// `GET /sandbox/transfers`
+fn transfers(stack: &Stack) -> LocalResponse {
+    let transfers: Vec<Value> = stack
+        .sandbox
+        .provider
+        .transfers()
+        .into_iter()
+        .map(|t| {
+            let (status, reason) = match &t.status {
+                SandboxTransferStatus::Succeeded => ("SUCCEEDED", None),
+                SandboxTransferStatus::Failed { reason } => ("FAILED", Some(reason.clone())),
+            };
+            json!({
+                "out_bill_no": t.out_bill_no,
+                "provider_ref": t.provider_ref,
+                "shop_id": t.payee.shop_id,
+                "order_id": t.payee.order_id,
+                "amount": t.amount.to_string(),
+                "status": status,
+                "failure_reason": reason,
+                "created_at": rfc3339_beijing(t.created_at),
+            })
+        })
+        .collect();
+    LocalResponse::json(
+        StatusCode::OK,
+        &json!({
+            "count": transfers.len(),
+            "moved_total": stack.sandbox.provider.moved_total().to_string(),
+            "transfers": transfers,
+        }),
+    )
+}
+
+/// `GET /sandbox/bills/{date}`
+fn bill(stack: &Stack, date: &str) -> Result<LocalResponse, ApiError> {
+    let date =
+        BusinessDate::parse(date).map_err(|_| ApiError::invalid("date", "a date YYYY-MM-DD"))?;
+    let csv = sandbox_bill::write(&stack.sandbox.provider, date, Vec::new())
+        .map_err(|e| ApiError::internal(format!("sandbox bill: {e}")))?;
+    Ok(LocalResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "text/csv; charset=utf-8".into())],
+        body: csv,
+    })
+}
+
+/// `POST /sandbox/clock`: every function's "now" moves; the sweeper looks
+/// at once.
+async fn clock(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
+    let fields = object(body, &["advance_s"])?;
+    let advance_s = fields
+        .get("advance_s")
+        .ok_or_else(|| ApiError::invalid("advance_s", "required"))?
+        .as_i64()
+        .filter(|s| (0..=MAX_ADVANCE_S).contains(s))
+        .ok_or_else(|| {
+            ApiError::invalid("advance_s", format!("whole seconds from 0 to {MAX_ADVANCE_S}"))
+        })?;
+    let now = stack.clock.advance_ms(advance_s * 1000);
+    stack.wake_background();
+    Ok(LocalResponse::json(
+        StatusCode::OK,
+        &json!({ "now": rfc3339_beijing(now) }),
+    ))
+}

@@ -1,0 +1,205 @@
+//! The demo world every local stack starts with, set up through the same
+//! routes an operator and a shop owner would use: a shop with monthly pay,
+//! its owner, a staff member with a payout quota, a POS device, a counter
+//! code, and one paid order, so the printed `curl` lines work as they are.
+
+use serde_json::{json, Value};
+
+use crate::client::{Answer, Client};
+use crate::jwt::{self, Claims};
+
+pub const SHOP: &str = "demo-shop";
+pub const OWNER: &str = "owner-1";
+pub const STAFF: &str = "staff-1";
+pub const ADMIN: &str = "platform-admin";
+pub const DEVICE: &str = "pos-1";
+/// The staff member's quota.
+pub const STAFF_PER_PAYOUT: &str = "50.00";
+pub const STAFF_DAILY: &str = "200.00";
+/// Development tokens last a week (checked against the real clock).
+pub const TOKEN_TTL_S: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub base_url: String,
+    pub admin: String,
+    pub owner: String,
+    pub staff: String,
+    pub device_secret: String,
+    /// A static code at the counter (the buyer types the amount).
+    pub counter_qr: String,
+    /// An order already paid through the sandbox.
+    pub paid_order: String,
+}
+
+pub fn token(secret: &str, sub: &str, shop: Option<&str>, role: &str) -> String {
+    jwt::sign(
+        secret.as_bytes(),
+        &Claims {
+            sub: sub.into(),
+            shop_id: shop.map(str::to_owned),
+            role: role.into(),
+            exp: chrono::Utc::now().timestamp() + TOKEN_TTL_S,
+        },
+    )
+}
+
+/// Checks an answer of the setup, or says what went wrong.
+pub fn expect(step: &str, answer: Answer, status: u16) -> Result<Value, String> {
+    if answer.status == status {
+        Ok(answer.json())
+    } else {
+        Err(format!(
+            "{step}: expected {status}, got {}: {}",
+            answer.status,
+            answer.text()
+        ))
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    // Not a key anyone relies on: a fresh device secret per start.
+    let seed = format!(
+        "{:?}{}{:?}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        std::thread::current().id()
+    );
+    hex::encode(&Sha256::digest(seed.as_bytes())[..bytes])
+}
+
+pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
+    let admin = token(jwt_secret, ADMIN, None, "admin");
+    let owner = token(jwt_secret, OWNER, Some(SHOP), "owner");
+    let staff = token(jwt_secret, STAFF, Some(SHOP), "staff");
+    let shop = json!({
+        "name": "Demo Tea House",
+        "owner_operator_id": OWNER,
+        "daily_payout_cap": "15000.00",
+        "payout_balance": "50000.00",
+        "instalments": {
+            "min_amount": "100.00",
+            "fee_payer": "shop",
+            "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}
+        }
+    });
+    let put = |path: String, token: String, body: Value| {
+        let client = client.clone();
+        async move { client.json("PUT", &path, Some(&token), Some(&body)).await }
+    };
+    expect(
+        "set up the demo shop",
+        put(format!("/admin/shops/{SHOP}"), admin.clone(), shop).await?,
+        200,
+    )?;
+    expect(
+        "give the staff member a payout quota",
+        put(
+            format!("/shops/{SHOP}/operators/{STAFF}/payout-quota"),
+            owner.clone(),
+            json!({"enabled": true, "per_payout_limit": STAFF_PER_PAYOUT, "daily_limit": STAFF_DAILY}),
+        )
+        .await?,
+        200,
+    )?;
+    let device_secret = random_hex(16);
+    expect(
+        "register the POS device",
+        put(
+            format!("/admin/devices/{DEVICE}"),
+            admin.clone(),
+            json!({"shop_id": SHOP, "secret": device_secret}),
+        )
+        .await?,
+        200,
+    )?;
+    let counter = expect(
+        "print the counter code",
+        client
+            .json(
+                "POST",
+                &format!("/shops/{SHOP}/qr-codes"),
+                Some(&owner),
+                Some(&json!({"kind": "static", "description": "Counter"})),
+            )
+            .await?,
+        201,
+    )?;
+    let counter_qr = counter["qr_id"].as_str().unwrap_or_default().to_owned();
+    let first = expect(
+        "issue the first order's code",
+        client
+            .json(
+                "POST",
+                &format!("/shops/{SHOP}/qr-codes"),
+                Some(&owner),
+                Some(&json!({"kind": "dynamic", "amount": "88.00", "out_order_no": format!("DEMO-{}", random_hex(4)), "description": "Oolong gift box"})),
+            )
+            .await?,
+        201,
+    )?;
+    let paid = expect(
+        "a buyer pays the first order",
+        client
+            .json(
+                "POST",
+                &format!(
+                    "/sandbox/qr-codes/{}/pay",
+                    first["qr_id"].as_str().unwrap_or_default()
+                ),
+                None,
+                Some(&json!({"payer": {"name": "李四", "phone": "13900001111"}})),
+            )
+            .await?,
+        200,
+    )?;
+    Ok(Demo {
+        base_url: format!("http://{}", client.addr),
+        admin,
+        owner,
+        staff,
+        device_secret,
+        counter_qr,
+        paid_order: paid["order_id"].as_str().unwrap_or_default().to_owned(),
+    })
+}
+
+/// What the server prints once it is up: who exists, their tokens, and
+/// `curl` lines that work as they are.
+pub fn banner(demo: &Demo, today: &str) -> String {
+    let url = &demo.base_url;
+    let json_header = "-H 'content-type: application/json'";
+    format!(
+        "\
+Demo shop {SHOP}: owner {OWNER}, staff {STAFF} (payout quota {STAFF_PER_PAYOUT} per payout, {STAFF_DAILY} a day),
+POS device {DEVICE} (secret {secret}), counter code {counter}, paid order {order}.
+
+Tokens (valid 7 days; paste these into your shell):
+export ADMIN='{admin}'
+export OWNER='{owner}'
+export STAFF='{staff}'
+
+Try:
+# a dynamic code with a 3-month monthly-pay plan
+curl -s -X POST {url}/shops/{SHOP}/qr-codes -H \"Authorization: Bearer $OWNER\" {json_header} -d '{{\"kind\":\"dynamic\",\"amount\":\"600.00\",\"out_order_no\":\"T-1001\",\"instalments\":{{\"periods\":3}}}}'
+# a buyer pays 25.00 at the counter code, through the sandbox provider
+curl -s -X POST {url}/sandbox/qr-codes/{counter}/pay {json_header} -d '{{\"amount\":\"25.00\",\"payer\":{{\"name\":\"张三\",\"phone\":\"13812341234\"}}}}'
+# the paid order, then a 5.00 shipping-fee payout by the staff member
+curl -s {url}/shops/{SHOP}/orders/{order} -H \"Authorization: Bearer $STAFF\"
+curl -s -X POST {url}/shops/{SHOP}/orders/{order}/payouts -H \"Authorization: Bearer $STAFF\" -H 'Idempotency-Key: try-1' {json_header} -d '{{\"amount\":\"5.00\",\"reason\":\"SHIPPING_FEE\"}}'
+# today's payouts, and what the sandbox really paid out
+curl -s \"{url}/shops/{SHOP}/payouts?date={today}\" -H \"Authorization: Bearer $OWNER\"
+curl -s {url}/sandbox/transfers
+# reconcile today (partial until the day ends) and read the shop's report
+curl -s -X POST {url}/admin/reconciliations/{today} -H \"Authorization: Bearer $ADMIN\"
+curl -s {url}/shops/{SHOP}/reconciliations/{today} -H \"Authorization: Bearer $OWNER\"
+",
+        secret = demo.device_secret,
+        counter = demo.counter_qr,
+        order = demo.paid_order,
+        admin = demo.admin,
+        owner = demo.owner,
+        staff = demo.staff,
+    )
+}

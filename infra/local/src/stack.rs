@@ -1,0 +1,490 @@
+//! The whole system in one process: every function's `App`, built the way
+//! its Lambda `main` builds it but on local adapters, behind one request
+//! entry point that does what API Gateway does (route, check the JWT, build
+//! the v2 event) and then calls the function's own handler.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
+use qrpay_http::ApiError;
+use qrpay_provider::{SandboxProvider, SandboxSigner, SandboxVerifier};
+use qrpay_queue::MemoryQueue;
+use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
+use qrpay_reconcile::run::DEFAULT_PARTITIONS;
+use qrpay_reconcile::{sandbox_bill, Reconciler};
+use qrpay_store::alerts::{Alert, Alerts, MemoryAlerts};
+use qrpay_store::{MemoryStore, Store};
+use reconcile::requests::{RequestError, RunRequests};
+use reconcile::InProcessRuns;
+use serde_json::{json, Value};
+
+use crate::gateway::{self, HttpRequest};
+use crate::jwt;
+use crate::queue::LocalQueue;
+use crate::routes::{resolve, Resolution, Target};
+use crate::sandbox::Sandbox;
+
+/// Where the stack keeps its data and what it talks to.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Reports, statements and bank receipts (the "bucket"), and the
+    /// reconciliation's scratch space.
+    pub data_dir: PathBuf,
+    pub backend: Backend,
+    /// HS256 key of the development tokens (`QRPAY_DEV_JWT_SECRET`).
+    pub jwt_secret: String,
+    /// The sandbox's callback signing key (`QRPAY_SANDBOX_SECRET`).
+    pub sandbox_secret: String,
+    /// The payment-token key of QR codes (`QRPAY_QR_TOKEN_SECRET`).
+    pub qr_token_secret: String,
+    /// Where payment links point (the stack's own address).
+    pub pay_base_url: String,
+}
+
+pub const DEFAULT_SANDBOX_SECRET: &str = "qrpay-sandbox-secret";
+pub const DEFAULT_QR_TOKEN_SECRET: &str = "qrpay-dev-qr-token-secret";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// In-memory store and queue: nothing to install, gone on exit.
+    Embedded,
+    /// DynamoDB and SQS at `endpoint` (the moto emulator); the table and the
+    /// queue are created when missing.
+    Aws {
+        endpoint: String,
+        table: String,
+        queue: String,
+    },
+}
+
+impl Options {
+    /// Options from the environment (see the README's configuration table).
+    pub fn from_env(data_dir: PathBuf, backend: Backend, pay_base_url: String) -> Options {
+        let var = |name: &str, default: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        Options {
+            data_dir,
+            backend,
+            jwt_secret: var("QRPAY_DEV_JWT_SECRET", jwt::DEFAULT_DEV_SECRET),
+            sandbox_secret: var("QRPAY_SANDBOX_SECRET", DEFAULT_SANDBOX_SECRET),
+            qr_token_secret: var("QRPAY_QR_TOKEN_SECRET", DEFAULT_QR_TOKEN_SECRET),
+            pay_base_url,
+        }
+    }
+}
+
+/// One HTTP request as the server received it.
+#[derive(Debug, Clone, Default)]
+pub struct LocalRequest {
+    pub method: String,
+    pub path: String,
+    /// Without the `?`.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl LocalResponse {
+    pub fn json(status: StatusCode, body: &Value) -> LocalResponse {
+        LocalResponse {
+            status: status.as_u16(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    pub fn error(error: ApiError) -> LocalResponse {
+        from_response(qrpay_http::respond(Err(error)))
+    }
+
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+pub fn from_response(response: Response<Body>) -> LocalResponse {
+    let (parts, body) = response.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    LocalResponse {
+        status: parts.status.as_u16(),
+        headers,
+        body,
+    }
+}
+
+/// Alerts on the terminal, and kept (the demo and the tests read them).
+#[derive(Default)]
+pub struct ConsoleAlerts {
+    pub kept: MemoryAlerts,
+}
+
+#[async_trait]
+impl Alerts for ConsoleAlerts {
+    async fn raise(&self, alert: &Alert) {
+        eprintln!("qrpay-local: ALERT {}: {}", alert.code, alert.message);
+        self.kept.raise(alert).await;
+    }
+}
+
+/// `POST /admin/reconciliations/{date}` locally: the providers publish
+/// their bills first (the sandbox's statement and its bank's receipts of
+/// that day land in the data directory, as they would in the bucket), then
+/// the run starts in the background.
+pub struct LocalRuns {
+    pub runs: Arc<InProcessRuns>,
+    pub sandbox: Arc<SandboxProvider>,
+    pub objects: Arc<LocalDir>,
+}
+
+impl LocalRuns {
+    pub async fn publish_bills(&self, date: BusinessDate) -> Result<(), String> {
+        let bill = sandbox_bill::write(&self.sandbox, date, Vec::new())
+            .map_err(|e| format!("sandbox bill of {date}: {e}"))?;
+        self.objects
+            .put(&statement_key(date, Provider::Sandbox), bill, "text/csv")
+            .await
+            .map_err(|e| e.to_string())?;
+        let receipts = sandbox_bill::write_receipts(&self.sandbox, date, Vec::new())
+            .map_err(|e| format!("bank receipts of {date}: {e}"))?;
+        self.objects
+            .put(&receipts_key(date), receipts, "text/csv")
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl RunRequests for LocalRuns {
+    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
+        self.publish_bills(date).await.map_err(RequestError)?;
+        self.runs.request(date).await
+    }
+}
+
+pub struct Stack {
+    pub options: Options,
+    pub clock: Arc<ShiftedClock>,
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<LocalQueue>,
+    pub sandbox: Sandbox,
+    pub alerts: Arc<ConsoleAlerts>,
+    pub objects: Arc<LocalDir>,
+    pub runs: Arc<InProcessRuns>,
+    pub worker: payout_worker::Worker,
+    payout_request: payout_request::App,
+    admin: admin_api::App,
+    qr: qr_issue::App,
+    callback: payment_callback::App,
+    reconcile: reconcile::App,
+    /// Which shop each code issued through this stack belongs to: the
+    /// sandbox's `pay` route names only the code, as a scanned QR would.
+    qr_shops: Mutex<HashMap<String, ShopId>>,
+    next_request: AtomicU64,
+    /// Wakes the sweeper (the test clock moved).
+    pub wake: tokio::sync::Notify,
+}
+
+impl Stack {
+    pub async fn new(options: Options) -> Result<Arc<Stack>, String> {
+        let clock = Arc::new(ShiftedClock::new());
+        let (store, queue): (Arc<dyn Store>, LocalQueue) = match &options.backend {
+            Backend::Embedded => (
+                Arc::new(MemoryStore::new()),
+                LocalQueue::Memory(MemoryQueue::with_clock(
+                    clock.clone(),
+                    qrpay_queue::DEFAULT_VISIBILITY_MS,
+                    qrpay_queue::DEFAULT_MAX_RECEIVES,
+                )),
+            ),
+            Backend::Aws {
+                endpoint,
+                table,
+                queue,
+            } => crate::aws::connect(endpoint, table, queue).await?,
+        };
+        let queue = Arc::new(queue);
+        std::fs::create_dir_all(&options.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", options.data_dir.display()))?;
+        let objects = Arc::new(LocalDir::new(options.data_dir.clone()));
+        let alerts = Arc::new(ConsoleAlerts::default());
+        let provider = Arc::new(SandboxProvider::new(clock.clone()));
+        let sandbox_secret = Secret::new(options.sandbox_secret.clone());
+        let signer = SandboxSigner::new(sandbox_secret.clone())
+            .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
+        let mut verifiers = payment_callback::config::verifiers(&|name| {
+            std::env::var(name).ok().filter(|_| name != "QRPAY_SANDBOX_SECRET")
+        })?;
+        verifiers.sandbox = Some(
+            SandboxVerifier::new(vec![sandbox_secret])
+                .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?,
+        );
+        let reconciler = Arc::new(Reconciler {
+            ledger: Arc::new(qrpay_reconcile::run::StoreLedger(store.clone())),
+            store: store.clone(),
+            objects: objects.clone(),
+            alerts: alerts.clone(),
+            work_dir: options.data_dir.join("work"),
+            partitions: DEFAULT_PARTITIONS,
+            payout_provider: Provider::Sandbox,
+            progress: Some(Arc::new(|line: &str| {
+                eprintln!("qrpay-local: reconcile: {line}")
+            })),
+        });
+        let runs = Arc::new(InProcessRuns::new(reconciler.clone(), clock.clone()));
+        let local_runs = Arc::new(LocalRuns {
+            runs: runs.clone(),
+            sandbox: provider.clone(),
+            objects: objects.clone(),
+        });
+        Ok(Arc::new(Stack {
+            payout_request: payout_request::App {
+                store: store.clone(),
+                queue: queue.clone(),
+                clock: clock.clone(),
+            },
+            admin: admin_api::App {
+                store: store.clone(),
+                clock: clock.clone(),
+            },
+            qr: qr_issue::App {
+                store: store.clone(),
+                clock: clock.clone(),
+                token_secrets: vec![Secret::new(options.qr_token_secret.clone())],
+                pay_base_url: options.pay_base_url.clone(),
+                // POS terminals on IoT Core are an AWS-only path.
+                publisher: Arc::new(qr_issue::MemoryPublisher::new()),
+            },
+            callback: payment_callback::App {
+                store: store.clone(),
+                clock: clock.clone(),
+                alerts: alerts.clone(),
+                verifiers,
+            },
+            reconcile: reconcile::App {
+                reconciler,
+                store: store.clone(),
+                objects: objects.clone(),
+                requests: local_runs,
+                clock: clock.clone(),
+            },
+            worker: payout_worker::Worker {
+                store: store.clone(),
+                provider: provider.clone(),
+                clock: clock.clone(),
+            },
+            sandbox: Sandbox::new(provider, signer),
+            options,
+            clock,
+            store,
+            queue,
+            alerts,
+            objects,
+            runs,
+            qr_shops: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(1),
+            wake: tokio::sync::Notify::new(),
+        }))
+    }
+
+    /// One request, end to end: what API Gateway and the Lambda do.
+    pub async fn handle(&self, request: LocalRequest) -> LocalResponse {
+        let (route, params) = match resolve(&request.method, &request.path) {
+            Resolution::Found(route, params) => (route, params),
+            Resolution::WrongMethod => return LocalResponse::error(ApiError::method_not_allowed()),
+            Resolution::NotFound => {
+                return LocalResponse::error(ApiError::not_found(
+                    "ROUTE_NOT_FOUND",
+                    format!("no route {} {}", request.method, request.path),
+                ))
+            }
+        };
+        if route.target == Target::Sandbox {
+            return crate::sandbox::handle(self, route.path, &params, &request).await;
+        }
+        let claims = if route.jwt {
+            match self.authorize(&request) {
+                Ok(claims) => Some(claims),
+                Err(answer) => return *answer,
+            }
+        } else {
+            None
+        };
+        let event = self.event(&request, claims.as_ref());
+        let answer = self.invoke(route.target, event).await;
+        if answer.status == 201 && route.path.ends_with("/qr-codes") {
+            self.remember_code(&params[0], route.path.starts_with("/devices"), &answer)
+                .await;
+        }
+        answer
+    }
+
+    /// The bearer token's claims, checked against the real clock (as API
+    /// Gateway does), or the 401 API Gateway would answer.
+    fn authorize(&self, request: &LocalRequest) -> Result<jwt::Claims, Box<LocalResponse>> {
+        let unauthenticated = |message: String| {
+            Box::new(LocalResponse::error(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                message,
+            )))
+        };
+        let header = request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| unauthenticated("an Authorization: Bearer token is required".into()))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| unauthenticated("the Authorization header is not a Bearer token".into()))?;
+        let now_s = chrono::Utc::now().timestamp();
+        jwt::verify(self.options.jwt_secret.as_bytes(), token.trim(), now_s)
+            .map_err(|e| unauthenticated(format!("the token is refused: {e}")))
+    }
+
+    fn event(&self, request: &LocalRequest, claims: Option<&jwt::Claims>) -> Value {
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        gateway::event(
+            &HttpRequest {
+                method: &request.method,
+                path: &request.path,
+                query: &request.query,
+                headers: request.headers.clone(),
+                body: &request.body,
+            },
+            claims,
+            &format!("local-{id}"),
+            chrono::Utc::now().timestamp_millis(),
+        )
+    }
+
+    /// Runs `target`'s handler on an API Gateway v2 event.
+    pub async fn invoke(&self, target: Target, event: Value) -> LocalResponse {
+        let request = match qrpay_http::event::request_of(event) {
+            Ok(request) => request,
+            Err(e) => return LocalResponse::error(ApiError::internal(e)),
+        };
+        let response = match target {
+            Target::PayoutRequestFunction => {
+                payout_request::handle(&self.payout_request, request).await
+            }
+            Target::AdminApiFunction => admin_api::handle(&self.admin, request).await,
+            Target::QrIssueFunction => qr_issue::handle(&self.qr, request).await,
+            Target::PaymentCallbackFunction => {
+                payment_callback::handle(&self.callback, request).await
+            }
+            Target::ReconcileFunction => reconcile::handle(&self.reconcile, request).await,
+            Target::Sandbox => {
+                return LocalResponse::error(ApiError::internal("the sandbox is no function"))
+            }
+        };
+        from_response(response)
+    }
+
+    /// A request from inside the stack (the sandbox's checkout and
+    /// callbacks), through the same route as any other.
+    pub async fn internal(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> LocalResponse {
+        Box::pin(self.handle(LocalRequest {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body,
+        }))
+        .await
+    }
+
+    async fn remember_code(&self, owner: &str, is_device: bool, answer: &LocalResponse) {
+        let Some(qr) = answer
+            .body_json()
+            .and_then(|b| b.get("qr_id").and_then(Value::as_str).map(str::to_owned))
+        else {
+            return;
+        };
+        let shop = if is_device {
+            match qrpay_domain::DeviceId::parse(owner) {
+                Ok(device) => match self.store.get_device(&device).await {
+                    Ok(Some(device)) => Some(device.shop_id),
+                    _ => None,
+                },
+                Err(_) => None,
+            }
+        } else {
+            ShopId::parse(owner).ok()
+        };
+        if let Some(shop) = shop {
+            self.qr_shops
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(qr, shop);
+        }
+    }
+
+    pub fn shop_of_code(&self, qr_id: &str) -> Option<ShopId> {
+        self.qr_shops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(qr_id)
+            .cloned()
+    }
+
+    /// A signed payment token for a code (what its QR image carries).
+    pub fn payment_token(&self, shop: &ShopId, qr_id: &str) -> Result<String, String> {
+        qrpay_qr::token::sign(
+            self.options.qr_token_secret.as_bytes(),
+            qr_id,
+            shop.as_str(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    pub fn wake_background(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Status of the stack for the startup banner and `GET /sandbox/...`.
+    pub fn describe(&self) -> Value {
+        json!({
+            "data_dir": self.options.data_dir.display().to_string(),
+            "backend": match &self.options.backend {
+                Backend::Embedded => "embedded".to_owned(),
+                Backend::Aws { endpoint, .. } => format!("aws at {endpoint}"),
+            },
+        })
+    }
+}
