@@ -136,6 +136,8 @@ struct SamRoute {
     path: String,
     /// `Auth: Authorizer: NONE`: no JWT (the handler checks another credential).
     without_authorizer: bool,
+    /// The logical id of the resource the event belongs to.
+    function: String,
 }
 
 fn indent(line: &str) -> usize {
@@ -169,6 +171,13 @@ fn sam_http_routes(template: &str) -> Vec<SamRoute> {
             .rposition(|l| is_content(l) && indent(l) < depth)
             .map_or(0, |name_line| name_line + 1);
         let event = lines[start.saturating_sub(1)].trim();
+        // Resources sit at two spaces under `Resources:`.
+        let function = lines[..n]
+            .iter()
+            .rev()
+            .find(|l| is_content(l) && indent(l) == 2)
+            .map(|l| l.trim().trim_end_matches(':').to_owned())
+            .unwrap_or_default();
         let block = lines[start..]
             .iter()
             .take_while(|l| !is_content(l) || indent(l) >= depth);
@@ -186,6 +195,7 @@ fn sam_http_routes(template: &str) -> Vec<SamRoute> {
             method: method.unwrap_or_else(|| panic!("HttpApi event {event} has no Method:")),
             path: path.unwrap_or_else(|| panic!("HttpApi event {event} has no Path:")),
             without_authorizer,
+            function,
         });
     }
     found
@@ -489,4 +499,64 @@ fn money_is_never_a_json_number() {
     let mut checked = 0;
     walk(&doc, &doc, "#", &mut checked);
     assert!(checked > 0, "no money fields found to check");
+}
+
+/// The local stack serves exactly the documented operations, each with the
+/// function that serves it in AWS and with the same credential.
+#[test]
+fn the_local_stack_routes_are_the_documented_operations_on_the_deployed_functions() {
+    use qrpay_local::routes::ROUTES;
+    let doc = openapi();
+    let ops = operations(&doc);
+    let local: BTreeSet<Route> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(local.len(), ROUTES.len(), "a local route is listed twice");
+    let documented = routes(ops.iter());
+    assert!(
+        local == documented,
+        "the local stack and infra/openapi.json disagree:{}",
+        difference_report(
+            "qrpay-local routes",
+            &local,
+            "infra/openapi.json",
+            &documented
+        )
+    );
+    let sam = sam_routes();
+    for route in ROUTES {
+        let op = ops
+            .iter()
+            .find(|op| op.method == route.method && op.path == route.path)
+            .unwrap_or_else(|| panic!("{} {} undocumented", route.method, route.path));
+        assert_eq!(
+            route.jwt,
+            !op.security(&doc).is_empty(),
+            "{} {}: the local JWT check differs from the document",
+            route.method,
+            route.path
+        );
+        match route.target.function() {
+            Some(function) => {
+                let deployed = sam
+                    .iter()
+                    .find(|s| s.method == route.method && s.path == route.path)
+                    .unwrap_or_else(|| {
+                        panic!("{} {} not in template.yaml", route.method, route.path)
+                    });
+                assert_eq!(
+                    deployed.function, function,
+                    "{} {}: another function serves it in AWS",
+                    route.method, route.path
+                );
+            }
+            None => assert!(
+                op.is_local_only(),
+                "{} {}: only sandbox routes are local-only",
+                route.method,
+                route.path
+            ),
+        }
+    }
 }

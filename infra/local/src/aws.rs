@@ -25,7 +25,12 @@ pub async fn connect(
         .load()
         .await;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let exists = dynamo.describe_table().table_name(table).send().await.is_ok();
+    let exists = dynamo
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
     if !exists {
         qrpay_store::dynamo::create_table(&dynamo, table)
             .await
@@ -37,7 +42,12 @@ pub async fn connect(
         .queue_name(queue)
         .send()
         .await
-        .map_err(|e| format!("cannot create queue {queue} at {endpoint}: {}", DisplayErrorContext(e)))?
+        .map_err(|e| {
+            format!(
+                "cannot create queue {queue} at {endpoint}: {}",
+                DisplayErrorContext(e)
+            )
+        })?
         .queue_url()
         .map(str::to_owned)
         .ok_or_else(|| format!("{endpoint} created queue {queue} without a URL"))?;

@@ -15,7 +15,7 @@ use crate::stack::Stack;
 
 /// How often an idle worker looks at the in-process queue.
 pub const POLL_EVERY: Duration = Duration::from_millis(100);
-/// The sweeper's schedule locally (every minute in AWS).
+/// The sweeper's schedule locally (every 2 minutes in AWS).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// One receive and one worker invocation; how many messages it handled.

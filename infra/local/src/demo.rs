@@ -139,7 +139,12 @@ pub async fn run(
     story.say(
         "Staff issues a dynamic QR code for 600.00 on a 3-month monthly-pay plan",
         &[
-            format!("code {} for order {}, expires {}", s(&code["qr_id"]), s(&code["order_id"]), s(&code["expires_at"])),
+            format!(
+                "code {} for order {}, expires {}",
+                s(&code["qr_id"]),
+                s(&code["order_id"]),
+                s(&code["expires_at"])
+            ),
             format!(
                 "plan: {} periods of {} (fee {} paid by the {})",
                 s(&plan["periods"]),
@@ -226,10 +231,16 @@ pub async fn run(
     )?;
     let sent: Vec<&Value> = transfers["transfers"]
         .as_array()
-        .map(|t| t.iter().filter(|t| t["out_bill_no"] == json!(payout_id)).collect())
+        .map(|t| {
+            t.iter()
+                .filter(|t| t["out_bill_no"] == json!(payout_id))
+                .collect()
+        })
         .unwrap_or_default();
     if sent.len() != 1 {
-        return Err(format!("the payout should be paid out exactly once: {transfers}"));
+        return Err(format!(
+            "the payout should be paid out exactly once: {transfers}"
+        ));
     }
     story.say(
         "Staff pays 20.00 back to the buyer for shipping; the worker sends it",
@@ -264,7 +275,12 @@ pub async fn run(
     story.say(
         "Two payouts are refused, with their reasons",
         &[
-            format!("80.00: {} {}: {}", too_big.status, too_big.code(), s(&too_big.json()["error"]["message"])),
+            format!(
+                "80.00: {} {}: {}",
+                too_big.status,
+                too_big.code(),
+                s(&too_big.json()["error"]["message"])
+            ),
             format!(
                 "10.00 right after: {} {} (Retry-After {} s): {}",
                 too_soon.status,
@@ -280,7 +296,12 @@ pub async fn run(
     let tomorrow = expect(
         "move the clock to the next morning",
         story
-            .call("POST", "/sandbox/clock", None, Some(json!({"advance_s": 86_400})))
+            .call(
+                "POST",
+                "/sandbox/clock",
+                None,
+                Some(json!({"advance_s": 86_400})),
+            )
             .await?,
         200,
     )?;
@@ -357,7 +378,14 @@ pub async fn main(data_dir: PathBuf) -> Result<Outcome, String> {
         data_dir.display()
     );
     let client = Client::new(running.addr.to_string());
-    let outcome = run(&client, &running.demo, &data_dir, &mut |line| println!("{line}")).await?;
-    println!("\nThe demo finished; the reports of {} are in {}.", outcome.date, data_dir.join("reports").join(&outcome.date).display());
+    let outcome = run(&client, &running.demo, &data_dir, &mut |line| {
+        println!("{line}")
+    })
+    .await?;
+    println!(
+        "\nThe demo finished; the reports of {} are in {}.",
+        outcome.date,
+        data_dir.join("reports").join(&outcome.date).display()
+    );
     Ok(outcome)
 }

@@ -59,7 +59,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
             queue: queue.unwrap_or_else(|| "qrpay-local-payouts".into()),
         },
     };
-    let default_dir = if demo { ".qrpay-local/demo" } else { ".qrpay-local" };
+    let default_dir = if demo {
+        ".qrpay-local/demo"
+    } else {
+        ".qrpay-local"
+    };
     Ok(Args {
         demo,
         data_dir: data_dir.unwrap_or_else(|| PathBuf::from(default_dir)),
@@ -119,7 +123,10 @@ async fn serve(data_dir: PathBuf, backend: Backend) -> Result<(), String> {
             queue,
         } => format!("DynamoDB table {table} and SQS queue {queue} at {endpoint}"),
     };
-    let running = start(addr, |url| Options::from_env(data_dir.clone(), backend, url)).await?;
+    let running = start(addr, |url| {
+        Options::from_env(data_dir.clone(), backend, url)
+    })
+    .await?;
     let today = BusinessDate::of(running.stack.clock.now()).to_string();
     println!(
         "qrpay-local listening on http://{} ({described}; reports in {})",

@@ -94,7 +94,10 @@ pub async fn handle(
         "/sandbox/transfers" => Ok(transfers(stack)),
         "/sandbox/bills/{date}" => bill(stack, &params[0]),
         "/sandbox/clock" => clock(stack, &request.body).await,
-        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such sandbox route")),
+        _ => Err(ApiError::not_found(
+            "ROUTE_NOT_FOUND",
+            "no such sandbox route",
+        )),
     };
     answer.unwrap_or_else(LocalResponse::error)
 }
@@ -153,7 +156,9 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
         )
     })?;
     // The payment page: the buyer's provider gets the order to charge.
-    let token = stack.payment_token(&shop, qr_id).map_err(ApiError::internal)?;
+    let token = stack
+        .payment_token(&shop, qr_id)
+        .map_err(ApiError::internal)?;
     let mut checkout_body = Map::new();
     if let Some(amount) = fields.get("amount") {
         checkout_body.insert("amount".into(), amount.clone());
@@ -186,7 +191,8 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
     let n = stack.sandbox.next_txn.fetch_add(1, Ordering::Relaxed);
     let now = stack.clock.now();
     let txn = format!("sbx_tx_{}_{n}", now.timestamp_millis());
-    let provider_txn_id = ProviderRef::parse(&txn).map_err(|e| ApiError::internal(e.to_string()))?;
+    let provider_txn_id =
+        ProviderRef::parse(&txn).map_err(|e| ApiError::internal(e.to_string()))?;
     stack.sandbox.provider.record_charge(SandboxCharge {
         shop_id: shop.clone(),
         kind: SandboxChargeKind::Payment,
@@ -398,7 +404,10 @@ async fn clock(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
         .as_i64()
         .filter(|s| (0..=MAX_ADVANCE_S).contains(s))
         .ok_or_else(|| {
-            ApiError::invalid("advance_s", format!("whole seconds from 0 to {MAX_ADVANCE_S}"))
+            ApiError::invalid(
+                "advance_s",
+                format!("whole seconds from 0 to {MAX_ADVANCE_S}"),
+            )
         })?;
     let now = stack.clock.advance_ms(advance_s * 1000);
     stack.wake_background();

@@ -240,7 +240,9 @@ impl Stack {
         let signer = SandboxSigner::new(sandbox_secret.clone())
             .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
         let mut verifiers = payment_callback::config::verifiers(&|name| {
-            std::env::var(name).ok().filter(|_| name != "QRPAY_SANDBOX_SECRET")
+            std::env::var(name)
+                .ok()
+                .filter(|_| name != "QRPAY_SANDBOX_SECRET")
         })?;
         verifiers.sandbox = Some(
             SandboxVerifier::new(vec![sandbox_secret])
@@ -365,7 +367,9 @@ impl Stack {
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| unauthenticated("the Authorization header is not a Bearer token".into()))?;
+            .ok_or_else(|| {
+                unauthenticated("the Authorization header is not a Bearer token".into())
+            })?;
         let now_s = chrono::Utc::now().timestamp();
         jwt::verify(self.options.jwt_secret.as_bytes(), token.trim(), now_s)
             .map_err(|e| unauthenticated(format!("the token is refused: {e}")))

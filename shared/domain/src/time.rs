@@ -142,8 +142,7 @@ impl ShiftedClock {
     /// Moves "now" forward by `step_ms` (a negative step is ignored) and
     /// answers the new "now".
     pub fn advance_ms(&self, step_ms: i64) -> DateTime<Utc> {
-        self.offset_ms
-            .fetch_add(step_ms.max(0), Ordering::SeqCst);
+        self.offset_ms.fetch_add(step_ms.max(0), Ordering::SeqCst);
         self.now()
     }
 

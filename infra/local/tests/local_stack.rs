@@ -1,0 +1,1054 @@
+//! The local stack as a user runs it: the `qrpay-local` binary started as a
+//! process, driven over HTTP through the whole flow — admin setup, codes
+//! (merchant and POS), a sandbox payment and its callback, payouts executed
+//! by the background worker and payouts refused, injected provider faults,
+//! and the day's reconciliation — with every answer checked against API.md.
+//! Once on the embedded store, once on DynamoDB and SQS in the emulator.
+//! `qrpay-local demo` is run as a process too and its report files read.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qrpay_local::client::{Answer, Client};
+use qrpay_local::jwt::DEFAULT_DEV_SECRET;
+use qrpay_local::seed::token;
+use qrpay_tests::openapi_check::Contract;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_qrpay-local");
+
+/// A running `qrpay-local`; killed when dropped.
+struct Process {
+    child: Child,
+    client: Client,
+    banner: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data_dir: &Path, extra: &[&str]) -> Process {
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(extra)
+        .env("QRPAY_ADDR", "127.0.0.1:0")
+        .env_remove("QRPAY_DEV_JWT_SECRET")
+        .env_remove("QRPAY_SANDBOX_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start qrpay-local");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut banner = String::new();
+    let mut addr = None;
+    // The banner ends with the Ctrl-C hint.
+    for line in lines.by_ref() {
+        let line = line.expect("read qrpay-local's output");
+        if let Some(rest) = line.strip_prefix("qrpay-local listening on http://") {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+        }
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Ctrl-C stops it") {
+            break;
+        }
+    }
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let addr =
+        addr.unwrap_or_else(|| panic!("qrpay-local did not say where it listens:\n{banner}"));
+    Process {
+        child,
+        client: Client::new(addr),
+        banner,
+    }
+}
+
+/// The client, keeping every answer to check against the document.
+#[derive(Clone)]
+struct Api {
+    client: Client,
+    seen: Arc<Mutex<Vec<(String, String, Answer)>>>,
+}
+
+impl Api {
+    fn new(client: Client) -> Api {
+        Api {
+            client,
+            seen: Arc::default(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, String> {
+        let answer = self.client.send(method, path, token, headers, body).await?;
+        self.seen
+            .lock()
+            .unwrap()
+            .push((method.to_owned(), path.to_owned(), answer.clone()));
+        Ok(answer)
+    }
+
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Answer, String> {
+        self.send(
+            method,
+            path,
+            token,
+            &[],
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Every answer fits `infra/openapi.json`, and every documented
+    /// operation was called.
+    fn check_against_the_document(&self) {
+        let contract = Contract::load();
+        let seen = self.seen.lock().unwrap();
+        let mut errors = Vec::new();
+        let mut covered = BTreeSet::new();
+        for (method, path, answer) in seen.iter() {
+            errors.extend(contract.check(method, path, answer.status, &answer.body));
+            if let Some(op) = contract.operation_of(method, path) {
+                covered.insert(op);
+            }
+        }
+        assert!(
+            errors.is_empty(),
+            "answers that differ from the document:\n{}",
+            errors.join("\n")
+        );
+        let missed: Vec<_> = contract
+            .operations()
+            .difference(&covered)
+            .cloned()
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "operations the flow never called: {missed:?}"
+        );
+        assert!(seen.len() >= 50, "only {} answers", seen.len());
+    }
+}
+
+struct Tokens {
+    admin: String,
+    owner: String,
+    staff: String,
+    other_shop: String,
+}
+
+fn tokens() -> Tokens {
+    Tokens {
+        admin: token(DEFAULT_DEV_SECRET, "ops-1", None, "admin"),
+        owner: token(DEFAULT_DEV_SECRET, "own-t", Some("shop-t"), "owner"),
+        staff: token(DEFAULT_DEV_SECRET, "staff-t", Some("shop-t"), "staff"),
+        other_shop: token(DEFAULT_DEV_SECRET, "owner-1", Some("demo-shop"), "owner"),
+    }
+}
+
+async fn call(
+    c: &Api,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    c.json(method, path, token, body.as_ref())
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Asserts the status and, for errors, API.md's error body with `code`.
+fn check(answer: &Answer, status: u16, code: Option<&str>) -> Value {
+    assert_eq!(answer.status, status, "{}", answer.text());
+    let body = answer.json();
+    if let Some(code) = code {
+        assert_eq!(body["error"]["code"], json!(code), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    body
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn has(v: &Value, wanted: &[&str]) {
+    for key in wanted {
+        assert!(v.get(*key).is_some(), "{key} missing in {v}");
+    }
+}
+
+async fn payout(c: &Api, t: &str, order: &str, amount: &str, key: Option<&str>) -> Answer {
+    let mut headers = vec![];
+    if let Some(key) = key {
+        headers.push(("idempotency-key", key));
+    }
+    c.send(
+        "POST",
+        &format!("/shops/shop-t/orders/{order}/payouts"),
+        Some(t),
+        &headers,
+        Some(
+            json!({"amount": amount, "reason": "SHIPPING_FEE"})
+                .to_string()
+                .into_bytes(),
+        ),
+    )
+    .await
+    .unwrap()
+}
+
+/// Polls `GET path` until the payout is final.
+async fn final_payout(c: &Api, t: &str, payout_id: &str) -> Value {
+    for _ in 0..200 {
+        let a = call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/payouts/{payout_id}"),
+            Some(t),
+            None,
+        )
+        .await;
+        let body = check(&a, 200, None);
+        if body["status"] == json!("SUCCEEDED") || body["status"] == json!("FAILED") {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("payout {payout_id} never became final");
+}
+
+async fn advance(c: &Api, seconds: i64) -> Value {
+    check(
+        &call(
+            c,
+            "POST",
+            "/sandbox/clock",
+            None,
+            Some(json!({"advance_s": seconds})),
+        )
+        .await,
+        200,
+        None,
+    )
+}
+
+async fn full_flow(p: &Process, data_dir: &Path) {
+    let api = Api::new(p.client.clone());
+    let c = &api;
+    let t = tokens();
+
+    // The gateway: unknown routes, wrong methods, missing and bad tokens.
+    // (Off the document on purpose: not recorded.)
+    let raw = &p.client;
+    check(
+        &raw.json("GET", "/nowhere", None, None).await.unwrap(),
+        404,
+        Some("ROUTE_NOT_FOUND"),
+    );
+    check(
+        &raw.json("PATCH", "/admin/shops/shop-t", Some(&t.admin), None)
+            .await
+            .unwrap(),
+        405,
+        Some("METHOD_NOT_ALLOWED"),
+    );
+    check(
+        &call(c, "PUT", "/admin/shops/shop-t", None, Some(json!({}))).await,
+        401,
+        Some("UNAUTHENTICATED"),
+    );
+    let forged = token("not-the-secret", "ops-1", None, "admin");
+    check(
+        &call(
+            c,
+            "PUT",
+            "/admin/shops/shop-t",
+            Some(&forged),
+            Some(json!({})),
+        )
+        .await,
+        401,
+        Some("UNAUTHENTICATED"),
+    );
+
+    // Admin setup.
+    let shop_body = json!({
+        "name": "Test Noodles", "owner_operator_id": "own-t",
+        "daily_payout_cap": "15000.00", "payout_balance": "50000.00",
+        "instalments": {"min_amount": "100.00", "fee_payer": "shop", "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}}
+    });
+    check(
+        &call(
+            c,
+            "PUT",
+            "/admin/shops/shop-t",
+            Some(&t.owner),
+            Some(shop_body.clone()),
+        )
+        .await,
+        403,
+        Some("FORBIDDEN"),
+    );
+    let bad = check(
+        &call(
+            c,
+            "PUT",
+            "/admin/shops/shop-t",
+            Some(&t.admin),
+            Some(json!({"name": "x", "owner_operator_id": "own-t", "payout_balance": 5})),
+        )
+        .await,
+        400,
+        Some("INVALID_REQUEST"),
+    );
+    assert_eq!(bad["error"]["field"], json!("payout_balance"));
+    let shop = check(
+        &call(
+            c,
+            "PUT",
+            "/admin/shops/shop-t",
+            Some(&t.admin),
+            Some(shop_body),
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(shop["shop_id"], json!("shop-t"));
+    assert_eq!(shop["daily_payout_cap"], json!("15000.00"));
+    check(
+        &call(
+            c,
+            "PUT",
+            "/shops/shop-t/operators/staff-t/payout-quota",
+            Some(&t.staff),
+            Some(json!({"enabled": true, "per_payout_limit": "50.00", "daily_limit": "200.00"})),
+        )
+        .await,
+        403,
+        Some("FORBIDDEN"),
+    );
+    let quota = check(
+        &call(
+            c,
+            "PUT",
+            "/shops/shop-t/operators/staff-t/payout-quota",
+            Some(&t.owner),
+            Some(json!({"enabled": true, "per_payout_limit": "50.00", "daily_limit": "200.00"})),
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(
+        (
+            quota["per_payout_limit"].clone(),
+            quota["daily_limit"].clone()
+        ),
+        (json!("50.00"), json!("200.00"))
+    );
+    let device = check(
+        &call(
+            c,
+            "PUT",
+            "/admin/devices/till-t",
+            Some(&t.admin),
+            Some(json!({"shop_id": "shop-t", "secret": "till-secret-0123456789abcdef"})),
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(device["shop_id"], json!("shop-t"));
+    assert!(!device.to_string().contains("till-secret"), "{device}");
+
+    // A POS terminal issues a code with its HMAC signature; a bad one is 401.
+    let pos_body =
+        json!({"kind": "dynamic", "amount": "12.50", "out_order_no": "POS-1"}).to_string();
+    let now_s = chrono::Utc::now().timestamp();
+    let signature = qr_issue::device::sign(
+        b"till-secret-0123456789abcdef",
+        "POST",
+        "/devices/till-t/qr-codes",
+        now_s,
+        "nonce-0001",
+        pos_body.as_bytes(),
+    );
+    let ts = now_s.to_string();
+    let pos = |sig: String, nonce: &'static str| {
+        let (c, body, ts) = (api.clone(), pos_body.clone(), ts.clone());
+        async move {
+            c.send(
+                "POST",
+                "/devices/till-t/qr-codes",
+                None,
+                &[
+                    ("x-qrpay-device", "till-t"),
+                    ("x-qrpay-timestamp", &ts),
+                    ("x-qrpay-nonce", nonce),
+                    ("x-qrpay-signature", &sig),
+                ],
+                Some(body.into_bytes()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    check(
+        &pos("0".repeat(64), "nonce-0002").await,
+        401,
+        Some("UNAUTHENTICATED"),
+    );
+    let pos_code = check(&pos(signature.clone(), "nonce-0001").await, 201, None);
+    assert_eq!(
+        (pos_code["kind"].clone(), pos_code["amount"].clone()),
+        (json!("dynamic"), json!("12.50"))
+    );
+    check(
+        &pos(signature, "nonce-0001").await,
+        401,
+        Some("UNAUTHENTICATED"),
+    );
+
+    // A dynamic code with a monthly-pay plan.
+    let code = check(
+        &call(c, "POST", "/shops/shop-t/qr-codes", Some(&t.staff), Some(json!({"kind": "dynamic", "amount": "300.00", "out_order_no": "T-1", "description": "Hot pot set", "instalments": {"periods": 3}}))).await,
+        201,
+        None,
+    );
+    has(
+        &code,
+        &[
+            "qr_id",
+            "kind",
+            "order_id",
+            "amount",
+            "expires_at",
+            "url",
+            "emv",
+            "svg",
+            "instalment_plan",
+        ],
+    );
+    assert_eq!(code["amount"], json!("300.00"));
+    let plan = &code["instalment_plan"];
+    assert_eq!(
+        (
+            plan["periods"].clone(),
+            plan["fee_payer"].clone(),
+            plan["fee"].clone(),
+            plan["first_amount"].clone()
+        ),
+        (json!(3), json!("shop"), json!("6.90"), json!("100.00"))
+    );
+    assert_eq!(
+        plan["schedule"],
+        json!([{"period": 1, "amount": "100.00"}, {"period": 2, "amount": "100.00"}, {"period": 3, "amount": "100.00"}])
+    );
+    let (qr, order) = (
+        code["qr_id"].as_str().unwrap().to_owned(),
+        code["order_id"].as_str().unwrap().to_owned(),
+    );
+    let url = code["url"].as_str().unwrap();
+    let pay_path = url
+        .strip_prefix(&format!("http://{}", p.client.addr))
+        .unwrap_or_else(|| panic!("{url} is not on this stack"))
+        .to_owned();
+    // The buyer's page shows what they are about to pay.
+    let page = check(&call(c, "GET", &pay_path, None, None).await, 200, None);
+    assert_eq!(
+        (page["amount"].clone(), page["order_id"].clone()),
+        (json!("300.00"), code["order_id"].clone())
+    );
+    check(
+        &call(c, "GET", &format!("{pay_path}x"), None, None).await,
+        404,
+        Some("QR_NOT_FOUND"),
+    );
+    // Images for the counter, and revoking a code the till issued.
+    let png = c
+        .send(
+            "GET",
+            &format!(
+                "/shops/shop-t/qr-codes/{}/png",
+                pos_code["qr_id"].as_str().unwrap()
+            ),
+            Some(&t.owner),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (png.status, png.header("content-type")),
+        (200, Some("image/png"))
+    );
+    assert!(png.body.starts_with(b"\x89PNG"));
+    let revoked = call(
+        c,
+        "DELETE",
+        &format!(
+            "/shops/shop-t/qr-codes/{}",
+            pos_code["qr_id"].as_str().unwrap()
+        ),
+        Some(&t.owner),
+        None,
+    )
+    .await;
+    assert_eq!((revoked.status, revoked.body.len()), (204, 0));
+    let status = check(
+        &call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/qr-codes/{qr}"),
+            Some(&t.owner),
+            None,
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(status["status"], json!("ACTIVE"));
+    check(
+        &call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/qr-codes/{qr}"),
+            Some(&t.other_shop),
+            None,
+        )
+        .await,
+        403,
+        Some("FORBIDDEN"),
+    );
+    // Before payment no payout is possible.
+    check(
+        &payout(c, &t.staff, &order, "5.00", Some("early")).await,
+        422,
+        Some("ORDER_NOT_PAYABLE"),
+    );
+
+    // The buyer pays through the sandbox; its signed callback marks the order paid.
+    let paid = check(
+        &call(
+            c,
+            "POST",
+            &format!("/sandbox/qr-codes/{qr}/pay"),
+            None,
+            Some(json!({"payer": {"name": "王小明", "phone": "13512345678"}})),
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(paid["order_id"], json!(order));
+    assert!(paid["provider_txn_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sbx_tx_"));
+    assert_eq!(
+        paid["callback"]["first"],
+        json!({"status": 200, "body": {"received": true, "applied": true}})
+    );
+    let o = check(
+        &call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/orders/{order}"),
+            Some(&t.staff),
+            None,
+        )
+        .await,
+        200,
+        None,
+    );
+    has(
+        &o,
+        &[
+            "order_id",
+            "shop_id",
+            "amount",
+            "paid_amount",
+            "status",
+            "provider",
+            "provider_txn_id",
+            "instalment_plan",
+            "payouts_live_total",
+            "payouts_live_count",
+        ],
+    );
+    assert_eq!(
+        (
+            o["status"].clone(),
+            o["paid_amount"].clone(),
+            o["provider"].clone(),
+            o["provider_txn_id"].clone()
+        ),
+        (
+            json!("PAID"),
+            json!("300.00"),
+            json!("sandbox"),
+            paid["provider_txn_id"].clone()
+        )
+    );
+    assert_eq!(
+        (
+            o["payouts_live_total"].clone(),
+            o["payouts_live_count"].clone()
+        ),
+        (json!("0.00"), json!(0))
+    );
+    assert_eq!(o["payer"], json!("王* 135****5678"));
+    let used = check(
+        &call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/qr-codes/{qr}"),
+            Some(&t.owner),
+            None,
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(used["status"], json!("USED"));
+    check(
+        &call(
+            c,
+            "POST",
+            &format!("/sandbox/qr-codes/{qr}/pay"),
+            None,
+            None,
+        )
+        .await,
+        409,
+        Some("QR_USED"),
+    );
+    check(
+        &call(c, "POST", &pay_path, None, None).await,
+        409,
+        Some("QR_USED"),
+    );
+    check(
+        &call(c, "POST", "/sandbox/qr-codes/qr_unknown/pay", None, None).await,
+        404,
+        Some("QR_NOT_FOUND"),
+    );
+    // A forged callback changes nothing.
+    let forged = c
+        .send(
+            "POST",
+            "/callbacks/sandbox",
+            None,
+            &[("qrpay-signature", "t=1,v1=00")],
+            Some(br#"{"notice_id":"x"}"#.to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged.status, 401, "{}", forged.text());
+
+    // A payout, executed by the background worker, sent to the provider once.
+    check(
+        &payout(c, &t.staff, &order, "20.00", None).await,
+        400,
+        Some("INVALID_REQUEST"),
+    );
+    let asked = payout(c, &t.staff, &order, "20.00", Some("ship-1")).await;
+    let p1 = check(&asked, 202, None);
+    assert_eq!(
+        keys(&p1),
+        vec![
+            "amount",
+            "business_date",
+            "created_at",
+            "operator_id",
+            "order_id",
+            "payout_id",
+            "reason",
+            "shop_id",
+            "status",
+            "updated_at"
+        ]
+    );
+    assert_eq!(
+        (
+            p1["status"].clone(),
+            p1["amount"].clone(),
+            p1["operator_id"].clone()
+        ),
+        (json!("PENDING"), json!("20.00"), json!("staff-t"))
+    );
+    let payout_id = p1["payout_id"].as_str().unwrap().to_owned();
+    let replay = check(
+        &payout(c, &t.staff, &order, "20.00", Some("ship-1")).await,
+        202,
+        None,
+    );
+    assert_eq!(replay["payout_id"], json!(payout_id));
+    check(
+        &payout(c, &t.staff, &order, "21.00", Some("ship-1")).await,
+        409,
+        Some("IDEMPOTENCY_CONFLICT"),
+    );
+    let done = final_payout(c, &t.staff, &payout_id).await;
+    assert_eq!(done["status"], json!("SUCCEEDED"), "{done}");
+    assert_eq!(done["attempts"].as_array().unwrap().len(), 1, "{done}");
+
+    // Refusals, each with its code.
+    check(
+        &payout(c, &t.staff, &order, "80.00", Some("big")).await,
+        422,
+        Some("OPERATOR_SINGLE_LIMIT_EXCEEDED"),
+    );
+    let soon = payout(c, &t.staff, &order, "10.00", Some("soon")).await;
+    let body = check(&soon, 429, Some("PAYOUT_TOO_FREQUENT"));
+    assert!(
+        soon.header("retry-after")
+            .is_some_and(|s| s.parse::<u32>().unwrap() <= 60),
+        "{body}"
+    );
+    check(
+        &payout(c, &t.other_shop, &order, "10.00", Some("other")).await,
+        403,
+        Some("FORBIDDEN"),
+    );
+
+    // The provider fails the next transfer: the payout fails, the shop is told.
+    check(
+        &api.json("PUT", "/sandbox/faults", None, Some(&json!({"transfer_fail_rate": 1.5, "transfer_timeout_rate": 0, "callback_duplicate_rate": 0, "seed": 1}))).await.unwrap(),
+        400,
+        Some("INVALID_REQUEST"),
+    );
+    check(
+        &api.json("PUT", "/sandbox/faults", None, Some(&json!({"transfer_fail_rate": 1, "transfer_timeout_rate": 0, "callback_duplicate_rate": 1, "seed": 7}))).await.unwrap(),
+        200,
+        None,
+    );
+    let now = advance(c, 61).await;
+    assert!(now["now"].as_str().unwrap().ends_with("+08:00"), "{now}");
+    let p2 = check(
+        &payout(c, &t.staff, &order, "5.00", Some("ship-2")).await,
+        202,
+        None,
+    );
+    let failed = final_payout(c, &t.staff, p2["payout_id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], json!("FAILED"), "{failed}");
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{failed}"
+    );
+    check(
+        &api.json("PUT", "/sandbox/faults", None, Some(&json!({"transfer_fail_rate": 0, "transfer_timeout_rate": 0, "callback_duplicate_rate": 0, "seed": 0}))).await.unwrap(),
+        200,
+        None,
+    );
+    check(
+        &call(
+            c,
+            "POST",
+            &format!(
+                "/shops/shop-t/payouts/{}/continue",
+                p2["payout_id"].as_str().unwrap()
+            ),
+            Some(&t.staff),
+            None,
+        )
+        .await,
+        409,
+        Some("INVALID_STATE"),
+    );
+    let notices = check(
+        &call(c, "GET", "/shops/shop-t/notices", Some(&t.owner), None).await,
+        200,
+        None,
+    );
+    assert!(
+        notices
+            .to_string()
+            .contains(p2["payout_id"].as_str().unwrap()),
+        "{notices}"
+    );
+    let listed = check(
+        &call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/orders/{order}/payouts"),
+            Some(&t.owner),
+            None,
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(
+        (
+            listed["paid_amount"].clone(),
+            listed["payouts_live_total"].clone(),
+            listed["payouts"].as_array().unwrap().len()
+        ),
+        (json!("300.00"), json!("20.00"), 2)
+    );
+
+    // What the provider really paid: each payout at most once.
+    let sent = check(
+        &call(c, "GET", "/sandbox/transfers", None, None).await,
+        200,
+        None,
+    );
+    let ours: Vec<&Value> = sent["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["shop_id"] == json!("shop-t"))
+        .collect();
+    assert_eq!(ours.len(), 2, "{sent}");
+    assert_eq!(
+        (ours[0]["out_bill_no"].clone(), ours[0]["status"].clone()),
+        (json!(payout_id), json!("SUCCEEDED"))
+    );
+    assert_eq!(
+        (ours[1]["out_bill_no"].clone(), ours[1]["status"].clone()),
+        (p2["payout_id"].clone(), json!("FAILED"))
+    );
+
+    // The day's payouts, then the night's reconciliation.
+    let date = p1["business_date"].as_str().unwrap().to_owned();
+    let day = check(
+        &call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/payouts?date={date}"),
+            Some(&t.owner),
+            None,
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(day["payouts"].as_array().unwrap().len(), 2, "{day}");
+    check(
+        &call(
+            c,
+            "POST",
+            &format!("/admin/reconciliations/{date}"),
+            Some(&t.owner),
+            None,
+        )
+        .await,
+        403,
+        Some("FORBIDDEN"),
+    );
+    advance(c, 86_400).await;
+    let queued = check(
+        &call(
+            c,
+            "POST",
+            &format!("/admin/reconciliations/{date}"),
+            Some(&t.admin),
+            None,
+        )
+        .await,
+        202,
+        None,
+    );
+    assert_eq!(queued, json!({"date": date, "status": "QUEUED"}));
+    let mut report = Value::Null;
+    for _ in 0..200 {
+        let a = call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/reconciliations/{date}"),
+            Some(&t.owner),
+            None,
+        )
+        .await;
+        if a.status == 200 {
+            report = a.json();
+            break;
+        }
+        check(&a, 404, Some("RECONCILIATION_NOT_FOUND"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let summary = &report["summary"];
+    // Payment 300.00, its shop-borne fee 6.90, payout 20.00, the failed
+    // payout (it moved nothing, and nothing is booked), and the settlement
+    // batch 300.00 − 6.90 − 20.00.
+    assert_eq!(summary["outcomes"]["MATCHED"], json!(5), "{report}");
+    assert_eq!(summary["discrepancies"], json!(0), "{report}");
+    assert_eq!(
+        (
+            summary["payments"]["total"].clone(),
+            summary["fees"]["total"].clone(),
+            summary["payouts"]["total"].clone()
+        ),
+        (json!("300.00"), json!("6.90"), json!("20.00"))
+    );
+    assert_eq!(
+        (
+            summary["settlement_expected"].clone(),
+            summary["settlement_received"].clone()
+        ),
+        (json!("273.10"), json!("273.10"))
+    );
+    assert_eq!(summary["monthly_pay_orders"], json!(1));
+    let rows = report["rows"].as_array().unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec!["PAYMENT", "FEE", "PAYOUT", "PAYOUT", "SETTLEMENT"]
+    );
+    assert_eq!(rows[0]["customer"], json!("王* 135****5678"));
+    assert_eq!(rows[0]["instalment"], json!("3 periods"));
+    assert_eq!(
+        (
+            rows[3]["order_no"].clone(),
+            rows[3]["ledger_amount"].clone(),
+            rows[3]["reconciled_amount"].clone()
+        ),
+        (p2["payout_id"].clone(), Value::Null, json!("0.00"))
+    );
+    assert!(data_dir
+        .join(format!("reports/{date}/shop-t.csv"))
+        .is_file());
+    let bill = c
+        .send("GET", &format!("/sandbox/bills/{date}"), None, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(bill.status, 200);
+    assert!(bill.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(bill.text().contains(&payout_id), "{}", bill.text());
+    api.check_against_the_document();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_runs_the_whole_flow_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), &[]);
+    // The banner names the demo world and its tokens.
+    for part in [
+        "Demo shop demo-shop",
+        "export ADMIN='",
+        "export OWNER='",
+        "export STAFF='",
+        "curl -s -X POST",
+    ] {
+        assert!(
+            p.banner.contains(part),
+            "{part} missing from:\n{}",
+            p.banner
+        );
+    }
+    full_flow(&p, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_runs_the_whole_flow_on_dynamodb_and_sqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = qrpay_tests::unique_name("qrpay-local");
+    let p = start(
+        dir.path(),
+        &[
+            "--aws-endpoint",
+            qrpay_tests::emulator::endpoint(),
+            "--table",
+            &table,
+            "--queue",
+            &table,
+        ],
+    );
+    assert!(
+        p.banner.contains(&format!("DynamoDB table {table}")),
+        "{}",
+        p.banner
+    );
+    full_flow(&p, dir.path()).await;
+}
+
+#[test]
+fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .expect("run qrpay-local demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "3-month monthly-pay plan",
+        "signed callback to /callbacks/sandbox answered 200",
+        "PAID, paid 600.00",
+        "the sandbox paid it once",
+        "422 OPERATOR_SINGLE_LIMIT_EXCEEDED",
+        "429 PAYOUT_TOO_FREQUENT",
+        "5 rows, 5 matched, 0 discrepancies; settlement expected 654.20, received 654.20",
+    ] {
+        assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
+    }
+    let reports: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .collect();
+    assert_eq!(reports.len(), 1);
+    let day = reports[0].as_ref().unwrap().path();
+    let csv = std::fs::read_to_string(day.join("demo-shop.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("\u{feff}date,shop_id,order_no,kind"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 6, "{csv}");
+    assert!(lines[1..].iter().all(|l| l.contains(",MATCHED,")), "{csv}");
+    let kinds: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["PAYMENT", "PAYMENT", "FEE", "PAYOUT", "SETTLEMENT"]
+    );
+    assert!(
+        csv.contains("张* 138****1234") && !csv.contains("张三") && !csv.contains("13812341234"),
+        "{csv}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(day.join("demo-shop.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["summary"]["outcomes"]["MATCHED"], json!(5));
+    assert_eq!(json["summary"]["fees"]["total"], json!("13.80"));
+}
