@@ -3,8 +3,8 @@
 #   1. cfn-lint (errors and warnings fail; extra args go to cfn-lint), which
 #      validates the SAM resources against SAM's schema;
 #   2. `sam validate`, which runs the real SAM transform (aws-sam-translator),
-#      catching what only the transform rejects. (`sam validate --lint` would
-#      only run cfn-lint again.)
+#      catching what only the transform rejects;
+#   3. `sam validate --lint`, cfn-lint as SAM runs it.
 #   infra/lint-template.sh [extra cfn-lint args...]
 # Both are pinned in a project-local venv; the first run installs them
 # (~1 min, needs PyPI), later runs take a few seconds and need no network.
@@ -53,16 +53,21 @@ status=0
 # The transform needs a region and some credentials to build its clients but
 # makes no call (no managed policy is referenced by name): dummy credentials,
 # never the caller's, so this can neither touch nor depend on a real account.
-# Its success line suggests --lint, which step 1 already is: print only failures.
-sam_status=0
-sam_out="$(env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true \
-    SAM_CLI_TELEMETRY=0 \
-    "$VENV/bin/sam" validate --template template.yaml --region us-east-1 2>&1)" || sam_status=$?
-if [ "$sam_status" -ne 0 ]; then
-    echo "$sam_out" >&2
-    status=$sam_status
-fi
+# `sam validate` runs the real transform; `sam validate --lint` runs cfn-lint
+# through SAM, as the deploy guide does. Success lines are quiet; failures print.
+sam_check() {
+    local out rc=0
+    out="$(env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
+        AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true \
+        SAM_CLI_TELEMETRY=0 \
+        "$VENV/bin/sam" validate --template template.yaml --region us-east-1 "$@" 2>&1)" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "$out" >&2
+        status=$rc
+    fi
+}
+sam_check
+sam_check --lint
 
-[ "$status" -eq 0 ] && log "template.yaml OK (cfn-lint $CFN_LINT_VERSION, sam validate $SAM_CLI_VERSION)"
+[ "$status" -eq 0 ] && log "template.yaml OK (cfn-lint $CFN_LINT_VERSION; sam validate and sam validate --lint, SAM CLI $SAM_CLI_VERSION)"
 exit "$status"
