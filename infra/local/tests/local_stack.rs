@@ -974,6 +974,38 @@ async fn the_local_stack_runs_the_whole_flow_on_the_embedded_store() {
     full_flow(&p, dir.path()).await;
 }
 
+/// The `curl` lines the server prints, run as a newcomer would paste them
+/// (after the `export` lines): each one is answered 2xx.
+#[test]
+fn the_printed_curl_lines_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), &[]);
+    let exports: Vec<&str> = p.banner.lines().filter(|l| l.starts_with("export ")).collect();
+    let curls: Vec<&str> = p.banner.lines().filter(|l| l.starts_with("curl ")).collect();
+    assert_eq!((exports.len(), curls.len()), (3, 8), "{}", p.banner);
+    for line in curls {
+        let script = format!("{}\n{line} -o /dev/null -w '%{{http_code}}'", exports.join("\n"));
+        let run = || {
+            let out = Command::new("bash").arg("-c").arg(&script).output().expect("bash and curl");
+            (String::from_utf8_lossy(&out.stdout).trim().to_owned(), out)
+        };
+        let (mut code, mut out) = run();
+        // The report is there once the background run (milliseconds) ends.
+        for _ in 0..50 {
+            if code != "404" || !line.contains("/reconciliations/") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            (code, out) = run();
+        }
+        assert!(
+            code.starts_with('2'),
+            "{line}\nanswered {code:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_stack_runs_the_whole_flow_on_dynamodb_and_sqs() {
     let dir = tempfile::tempdir().unwrap();
