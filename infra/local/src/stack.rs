@@ -414,6 +414,42 @@ impl Stack {
         from_response(response)
     }
 
+    /// Runs any Lambda event through the function named as in `events/`
+    /// (`payout-worker`, `qr-issue`, …), as its Lambda `main` would: API
+    /// Gateway events through the HTTP handler, the others (SQS, schedules,
+    /// IoT, direct) through the function's own dispatch.
+    pub async fn lambda(&self, function: &str, event: Value) -> Result<Value, String> {
+        let target = match function {
+            "payout-request" => Target::PayoutRequestFunction,
+            "admin-api" => Target::AdminApiFunction,
+            "qr-issue" => Target::QrIssueFunction,
+            "payment-callback" => Target::PaymentCallbackFunction,
+            "reconcile" => Target::ReconcileFunction,
+            "payout-worker" => {
+                return payout_worker::batch::dispatch(
+                    &self.worker,
+                    self.queue.as_ref(),
+                    self.alerts.as_ref(),
+                    event,
+                )
+                .await
+            }
+            other => return Err(format!("no function {other:?}")),
+        };
+        if qrpay_http::event::is_http(&event) {
+            let answer = self.invoke(target, event).await;
+            return Ok(json!({
+                "statusCode": answer.status,
+                "body": String::from_utf8_lossy(&answer.body),
+            }));
+        }
+        match target {
+            Target::QrIssueFunction => qr_issue::lambda::dispatch(&self.qr, event).await,
+            Target::ReconcileFunction => reconcile::dispatch(&self.reconcile, event).await,
+            _ => Err(format!("{function} is invoked by API Gateway only")),
+        }
+    }
+
     /// A request from inside the stack (the sandbox's checkout and
     /// callbacks), through the same route as any other.
     pub async fn internal(

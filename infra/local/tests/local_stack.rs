@@ -980,13 +980,28 @@ async fn the_local_stack_runs_the_whole_flow_on_the_embedded_store() {
 fn the_printed_curl_lines_work_as_printed() {
     let dir = tempfile::tempdir().unwrap();
     let p = start(dir.path(), &[]);
-    let exports: Vec<&str> = p.banner.lines().filter(|l| l.starts_with("export ")).collect();
-    let curls: Vec<&str> = p.banner.lines().filter(|l| l.starts_with("curl ")).collect();
+    let exports: Vec<&str> = p
+        .banner
+        .lines()
+        .filter(|l| l.starts_with("export "))
+        .collect();
+    let curls: Vec<&str> = p
+        .banner
+        .lines()
+        .filter(|l| l.starts_with("curl "))
+        .collect();
     assert_eq!((exports.len(), curls.len()), (3, 8), "{}", p.banner);
     for line in curls {
-        let script = format!("{}\n{line} -o /dev/null -w '%{{http_code}}'", exports.join("\n"));
+        let script = format!(
+            "{}\n{line} -o /dev/null -w '%{{http_code}}'",
+            exports.join("\n")
+        );
         let run = || {
-            let out = Command::new("bash").arg("-c").arg(&script).output().expect("bash and curl");
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .expect("bash and curl");
             (String::from_utf8_lossy(&out.stdout).trim().to_owned(), out)
         };
         let (mut code, mut out) = run();
