@@ -48,9 +48,13 @@ pub async fn serve(listener: TcpListener, stack: Arc<Stack>) {
 
 /// Binds `addr` (loopback only unless told otherwise).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr}: it is in use (another qrpay-local?); \
+                 choose another address, e.g. QRPAY_ADDR=127.0.0.1:3001"
+        ),
+        _ => format!("cannot listen on {addr}: {e}"),
+    })
 }
 
 async fn answer(stack: &Stack, request: Request<Incoming>) -> Response<Full<Bytes>> {

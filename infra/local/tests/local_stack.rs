@@ -121,9 +121,9 @@ impl Api {
         .await
     }
 
-    /// Every answer fits `infra/openapi.json`, and every documented
-    /// operation was called.
-    fn check_against_the_document(&self) {
+    /// Every answer fits `infra/openapi.json` (and, with `every_operation`,
+    /// every documented operation was called).
+    fn check_against_the_document(&self, every_operation: bool) {
         let contract = Contract::load();
         let seen = self.seen.lock().unwrap();
         let mut errors = Vec::new();
@@ -139,16 +139,18 @@ impl Api {
             "answers that differ from the document:\n{}",
             errors.join("\n")
         );
-        let missed: Vec<_> = contract
-            .operations()
-            .difference(&covered)
-            .cloned()
-            .collect();
-        assert!(
-            missed.is_empty(),
-            "operations the flow never called: {missed:?}"
-        );
-        assert!(seen.len() >= 50, "only {} answers", seen.len());
+        if every_operation {
+            let missed: Vec<_> = contract
+                .operations()
+                .difference(&covered)
+                .cloned()
+                .collect();
+            assert!(
+                missed.is_empty(),
+                "operations the flow never called: {missed:?}"
+            );
+            assert!(seen.len() >= 50, "only {} answers", seen.len());
+        }
     }
 }
 
@@ -950,7 +952,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     assert_eq!(bill.status, 200);
     assert!(bill.header("content-type").unwrap().starts_with("text/csv"));
     assert!(bill.text().contains(&payout_id), "{}", bill.text());
-    api.check_against_the_document();
+    api.check_against_the_document(true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1098,4 +1100,155 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
             .unwrap();
     assert_eq!(json["summary"]["outcomes"]["MATCHED"], json!(5));
     assert_eq!(json["summary"]["fees"]["total"], json!("13.80"));
+}
+
+/// The provider misbehaves (definitive failures, ambiguous timeouts where
+/// the money may or may not have moved, every callback delivered twice):
+/// the worker, its retries and the sweeper still bring every payout to a
+/// final state, and that state is what the provider really did — nothing
+/// paid twice, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_provider_faults_every_payout_ends_as_the_provider_paid_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), &[]);
+    let c = &Api::new(p.client.clone());
+    let t = tokens();
+    let shop =
+        json!({"name": "Chaos Snacks", "owner_operator_id": "own-t", "payout_balance": "50000.00"});
+    check(
+        &call(c, "PUT", "/admin/shops/shop-t", Some(&t.admin), Some(shop)).await,
+        200,
+        None,
+    );
+    let mut orders = Vec::new();
+    for i in 0..12 {
+        let code = check(
+            &call(
+                c,
+                "POST",
+                "/shops/shop-t/qr-codes",
+                Some(&t.owner),
+                Some(
+                    json!({"kind": "dynamic", "amount": "30.00", "out_order_no": format!("C-{i}")}),
+                ),
+            )
+            .await,
+            201,
+            None,
+        );
+        let qr = code["qr_id"].as_str().unwrap();
+        check(
+            &call(
+                c,
+                "POST",
+                &format!("/sandbox/qr-codes/{qr}/pay"),
+                None,
+                None,
+            )
+            .await,
+            200,
+            None,
+        );
+        orders.push(code["order_id"].as_str().unwrap().to_owned());
+    }
+    let faults = |fail: f64, timeout: f64, duplicate: f64| json!({"transfer_fail_rate": fail, "transfer_timeout_rate": timeout, "callback_duplicate_rate": duplicate, "seed": 42});
+    check(
+        &call(
+            c,
+            "PUT",
+            "/sandbox/faults",
+            None,
+            Some(faults(0.25, 0.5, 1.0)),
+        )
+        .await,
+        200,
+        None,
+    );
+    let mut payouts = Vec::new();
+    for (i, order) in orders.iter().enumerate() {
+        let asked = check(
+            &payout(c, &t.owner, order, "5.00", Some(&format!("k-{i}"))).await,
+            202,
+            None,
+        );
+        payouts.push(asked["payout_id"].as_str().unwrap().to_owned());
+    }
+    // Time passes: retries come due, the sweeper re-dispatches and queries.
+    // After a while the provider recovers.
+    let mut finals = Vec::new();
+    for round in 0..60 {
+        if round == 8 {
+            check(
+                &call(
+                    c,
+                    "PUT",
+                    "/sandbox/faults",
+                    None,
+                    Some(faults(0.0, 0.0, 1.0)),
+                )
+                .await,
+                200,
+                None,
+            );
+        }
+        advance(c, 300).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        finals.clear();
+        for id in &payouts {
+            let body = check(
+                &call(
+                    c,
+                    "GET",
+                    &format!("/shops/shop-t/payouts/{id}"),
+                    Some(&t.owner),
+                    None,
+                )
+                .await,
+                200,
+                None,
+            );
+            if body["status"] == json!("SUCCEEDED") || body["status"] == json!("FAILED") {
+                finals.push(body);
+            }
+        }
+        if finals.len() == payouts.len() {
+            break;
+        }
+    }
+    assert_eq!(finals.len(), payouts.len(), "payouts left open: {finals:?}");
+    let sent = check(
+        &call(c, "GET", "/sandbox/transfers", None, None).await,
+        200,
+        None,
+    );
+    let transfers = sent["transfers"].as_array().unwrap();
+    let mut succeeded = 0;
+    for payout in &finals {
+        let id = &payout["payout_id"];
+        let at_provider: Vec<&Value> = transfers
+            .iter()
+            .filter(|t| &t["out_bill_no"] == id)
+            .collect();
+        assert!(
+            at_provider.len() <= 1,
+            "{id} recorded twice: {at_provider:?}"
+        );
+        let paid = at_provider
+            .iter()
+            .any(|t| t["status"] == json!("SUCCEEDED"));
+        assert_eq!(
+            payout["status"] == json!("SUCCEEDED"),
+            paid,
+            "{payout} disagrees with the provider: {at_provider:?}"
+        );
+        succeeded += usize::from(paid);
+    }
+    // Both outcomes happened, and the money moved is exactly the successes.
+    assert!(
+        succeeded > 0 && succeeded < finals.len(),
+        "{succeeded} of {}",
+        finals.len()
+    );
+    assert_eq!(sent["moved_total"], json!(format!("{}.00", 5 * succeeded)));
+    c.check_against_the_document(false);
 }

@@ -118,9 +118,13 @@ async fn replace_with(
     tokio::fs::rename(tmp, path).await.map_err(io_error)
 }
 
+/// A temporary name no other writer uses, in this process (two runs of
+/// one day at once write the same keys) or another.
 fn tmp_sibling(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
+    name.push(format!(".tmp-{}-{n}", std::process::id()));
     path.with_file_name(name)
 }
 
@@ -233,6 +237,45 @@ mod tests {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         check_key("reports/2026-11-20/shop-1.csv").expect("a normal key");
+    }
+
+    /// Two runs of one day in one process write the same keys at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_of_one_key_all_succeed_and_one_wins_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(LocalDir::new(dir.path()));
+        let writers: Vec<_> = (0..32u8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .put("reports/d/s.csv", vec![i; 64 * 1024], "text/csv")
+                        .await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.expect("join").expect("every put succeeds");
+        }
+        let bytes = store
+            .get("reports/d/s.csv")
+            .await
+            .expect("get")
+            .expect("object");
+        assert_eq!(bytes.len(), 64 * 1024);
+        assert!(
+            bytes.iter().all(|b| *b == bytes[0]),
+            "one writer's bytes, whole"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("reports/d"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("s.csv")],
+            "no temporary left"
+        );
     }
 
     #[tokio::test]
