@@ -1,6 +1,8 @@
 //! A small HTTP/1.1 client for the demo and the tests: one connection per
 //! request, JSON in and out.
 
+use std::sync::{Arc, Mutex};
+
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::Request;
@@ -41,15 +43,43 @@ impl Answer {
     }
 }
 
+/// One request and its answer, as a recording client keeps them.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub answer: Answer,
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     /// `host:port`
     pub addr: String,
+    recorded: Option<Arc<Mutex<Vec<Exchange>>>>,
 }
 
 impl Client {
     pub fn new(addr: impl Into<String>) -> Client {
-        Client { addr: addr.into() }
+        Client {
+            addr: addr.into(),
+            recorded: None,
+        }
+    }
+
+    /// A client that keeps every exchange (tests check them afterwards).
+    pub fn recording(addr: impl Into<String>) -> Client {
+        Client {
+            recorded: Some(Arc::default()),
+            ..Client::new(addr)
+        }
+    }
+
+    /// What a recording client has seen so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.recorded
+            .as_ref()
+            .map(|r| r.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
     }
 
     /// Sends one request; `token` becomes a bearer token.
@@ -90,7 +120,7 @@ impl Client {
             .map_err(|e| e.to_string())?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok(Answer {
+        let answer = Answer {
             status: parts.status.as_u16(),
             headers: parts
                 .headers
@@ -98,7 +128,18 @@ impl Client {
                 .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .collect(),
             body: body.to_vec(),
-        })
+        };
+        if let Some(recorded) = &self.recorded {
+            recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Exchange {
+                    method: method.to_owned(),
+                    path: path.to_owned(),
+                    answer: answer.clone(),
+                });
+        }
+        Ok(answer)
     }
 
     pub async fn json(

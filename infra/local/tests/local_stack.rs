@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qrpay_local::client::{Answer, Client};
@@ -73,64 +72,22 @@ fn start(data_dir: &Path, extra: &[&str]) -> Process {
     }
 }
 
-/// The client, keeping every answer to check against the document.
-#[derive(Clone)]
-struct Api {
-    client: Client,
-    seen: Arc<Mutex<Vec<(String, String, Answer)>>>,
+/// Checks what a recording client saw against the document.
+trait AgainstTheDocument {
+    fn check_against_the_document(&self, every_operation: bool);
 }
 
-impl Api {
-    fn new(client: Client) -> Api {
-        Api {
-            client,
-            seen: Arc::default(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Result<Answer, String> {
-        let answer = self.client.send(method, path, token, headers, body).await?;
-        self.seen
-            .lock()
-            .unwrap()
-            .push((method.to_owned(), path.to_owned(), answer.clone()));
-        Ok(answer)
-    }
-
-    async fn json(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Result<Answer, String> {
-        self.send(
-            method,
-            path,
-            token,
-            &[],
-            body.map(|b| b.to_string().into_bytes()),
-        )
-        .await
-    }
-
+impl AgainstTheDocument for Client {
     /// Every answer fits `infra/openapi.json` (and, with `every_operation`,
     /// every documented operation was called).
     fn check_against_the_document(&self, every_operation: bool) {
         let contract = Contract::load();
-        let seen = self.seen.lock().unwrap();
+        let seen = self.exchanges();
         let mut errors = Vec::new();
         let mut covered = BTreeSet::new();
-        for (method, path, answer) in seen.iter() {
-            errors.extend(contract.check(method, path, answer.status, &answer.body));
-            if let Some(op) = contract.operation_of(method, path) {
+        for x in &seen {
+            errors.extend(contract.check(&x.method, &x.path, x.answer.status, &x.answer.body));
+            if let Some(op) = contract.operation_of(&x.method, &x.path) {
                 covered.insert(op);
             }
         }
@@ -171,7 +128,7 @@ fn tokens() -> Tokens {
 }
 
 async fn call(
-    c: &Api,
+    c: &Client,
     method: &str,
     path: &str,
     token: Option<&str>,
@@ -210,7 +167,7 @@ fn has(v: &Value, wanted: &[&str]) {
     }
 }
 
-async fn payout(c: &Api, t: &str, order: &str, amount: &str, key: Option<&str>) -> Answer {
+async fn payout(c: &Client, t: &str, order: &str, amount: &str, key: Option<&str>) -> Answer {
     let mut headers = vec![];
     if let Some(key) = key {
         headers.push(("idempotency-key", key));
@@ -231,7 +188,7 @@ async fn payout(c: &Api, t: &str, order: &str, amount: &str, key: Option<&str>) 
 }
 
 /// Polls `GET path` until the payout is final.
-async fn final_payout(c: &Api, t: &str, payout_id: &str) -> Value {
+async fn final_payout(c: &Client, t: &str, payout_id: &str) -> Value {
     for _ in 0..200 {
         let a = call(
             c,
@@ -250,7 +207,20 @@ async fn final_payout(c: &Api, t: &str, payout_id: &str) -> Value {
     panic!("payout {payout_id} never became final");
 }
 
-async fn advance(c: &Api, seconds: i64) -> Value {
+/// `PUT /sandbox/faults`
+async fn faults(c: &Client, fail: f64, timeout: f64, duplicate: f64, seed: u64) -> Answer {
+    let body = json!({
+        "transfer_fail_rate": fail,
+        "transfer_timeout_rate": timeout,
+        "callback_duplicate_rate": duplicate,
+        "seed": seed,
+    });
+    c.json("PUT", "/sandbox/faults", None, Some(&body))
+        .await
+        .unwrap()
+}
+
+async fn advance(c: &Client, seconds: i64) -> Value {
     check(
         &call(
             c,
@@ -266,7 +236,7 @@ async fn advance(c: &Api, seconds: i64) -> Value {
 }
 
 async fn full_flow(p: &Process, data_dir: &Path) {
-    let api = Api::new(p.client.clone());
+    let api = Client::recording(p.client.addr.clone());
     let c = &api;
     let t = tokens();
 
@@ -748,15 +718,11 @@ async fn full_flow(p: &Process, data_dir: &Path) {
 
     // The provider fails the next transfer: the payout fails, the shop is told.
     check(
-        &api.json("PUT", "/sandbox/faults", None, Some(&json!({"transfer_fail_rate": 1.5, "transfer_timeout_rate": 0, "callback_duplicate_rate": 0, "seed": 1}))).await.unwrap(),
+        &faults(c, 1.5, 0.0, 0.0, 1).await,
         400,
         Some("INVALID_REQUEST"),
     );
-    check(
-        &api.json("PUT", "/sandbox/faults", None, Some(&json!({"transfer_fail_rate": 1, "transfer_timeout_rate": 0, "callback_duplicate_rate": 1, "seed": 7}))).await.unwrap(),
-        200,
-        None,
-    );
+    check(&faults(c, 1.0, 0.0, 1.0, 7).await, 200, None);
     let now = advance(c, 61).await;
     assert!(now["now"].as_str().unwrap().ends_with("+08:00"), "{now}");
     let p2 = check(
@@ -772,11 +738,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
             .is_some_and(|r| !r.is_empty()),
         "{failed}"
     );
-    check(
-        &api.json("PUT", "/sandbox/faults", None, Some(&json!({"transfer_fail_rate": 0, "transfer_timeout_rate": 0, "callback_duplicate_rate": 0, "seed": 0}))).await.unwrap(),
-        200,
-        None,
-    );
+    check(&faults(c, 0.0, 0.0, 0.0, 0).await, 200, None);
     check(
         &call(
             c,
@@ -1111,7 +1073,7 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
 async fn under_provider_faults_every_payout_ends_as_the_provider_paid_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = start(dir.path(), &[]);
-    let c = &Api::new(p.client.clone());
+    let c = &Client::recording(p.client.addr.clone());
     let t = tokens();
     let shop =
         json!({"name": "Chaos Snacks", "owner_operator_id": "own-t", "payout_balance": "50000.00"});
@@ -1151,19 +1113,7 @@ async fn under_provider_faults_every_payout_ends_as_the_provider_paid_it() {
         );
         orders.push(code["order_id"].as_str().unwrap().to_owned());
     }
-    let faults = |fail: f64, timeout: f64, duplicate: f64| json!({"transfer_fail_rate": fail, "transfer_timeout_rate": timeout, "callback_duplicate_rate": duplicate, "seed": 42});
-    check(
-        &call(
-            c,
-            "PUT",
-            "/sandbox/faults",
-            None,
-            Some(faults(0.25, 0.5, 1.0)),
-        )
-        .await,
-        200,
-        None,
-    );
+    check(&faults(c, 0.25, 0.5, 1.0, 42).await, 200, None);
     let mut payouts = Vec::new();
     for (i, order) in orders.iter().enumerate() {
         let asked = check(
@@ -1178,18 +1128,7 @@ async fn under_provider_faults_every_payout_ends_as_the_provider_paid_it() {
     let mut finals = Vec::new();
     for round in 0..60 {
         if round == 8 {
-            check(
-                &call(
-                    c,
-                    "PUT",
-                    "/sandbox/faults",
-                    None,
-                    Some(faults(0.0, 0.0, 1.0)),
-                )
-                .await,
-                200,
-                None,
-            );
+            check(&faults(c, 0.0, 0.0, 1.0, 42).await, 200, None);
         }
         advance(c, 300).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
