@@ -207,6 +207,11 @@ async fn final_payout(c: &Client, t: &str, payout_id: &str) -> Value {
     panic!("payout {payout_id} never became final");
 }
 
+/// `GET path`, answered 200; its body.
+async fn get(c: &Client, path: &str, token: Option<&str>) -> Value {
+    check(&call(c, "GET", path, token, None).await, 200, None)
+}
+
 /// `PUT /sandbox/faults`
 async fn faults(c: &Client, fail: f64, timeout: f64, duplicate: f64, seed: u64) -> Answer {
     let body = json!({
@@ -458,7 +463,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         .unwrap_or_else(|| panic!("{url} is not on this stack"))
         .to_owned();
     // The buyer's page shows what they are about to pay.
-    let page = check(&call(c, "GET", &pay_path, None, None).await, 200, None);
+    let page = get(c, &pay_path, None).await;
     assert_eq!(
         (page["amount"].clone(), page["order_id"].clone()),
         (json!("300.00"), code["order_id"].clone())
@@ -499,18 +504,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     )
     .await;
     assert_eq!((revoked.status, revoked.body.len()), (204, 0));
-    let status = check(
-        &call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/qr-codes/{qr}"),
-            Some(&t.owner),
-            None,
-        )
-        .await,
-        200,
-        None,
-    );
+    let status = get(c, &format!("/shops/shop-t/qr-codes/{qr}"), Some(&t.owner)).await;
     assert_eq!(status["status"], json!("ACTIVE"));
     check(
         &call(
@@ -553,18 +547,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         paid["callback"]["first"],
         json!({"status": 200, "body": {"received": true, "applied": true}})
     );
-    let o = check(
-        &call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/orders/{order}"),
-            Some(&t.staff),
-            None,
-        )
-        .await,
-        200,
-        None,
-    );
+    let o = get(c, &format!("/shops/shop-t/orders/{order}"), Some(&t.staff)).await;
     has(
         &o,
         &[
@@ -602,18 +585,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         (json!("0.00"), json!(0))
     );
     assert_eq!(o["payer"], json!("王* 135****5678"));
-    let used = check(
-        &call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/qr-codes/{qr}"),
-            Some(&t.owner),
-            None,
-        )
-        .await,
-        200,
-        None,
-    );
+    let used = get(c, &format!("/shops/shop-t/qr-codes/{qr}"), Some(&t.owner)).await;
     assert_eq!(used["status"], json!("USED"));
     check(
         &call(
@@ -765,18 +737,12 @@ async fn full_flow(p: &Process, data_dir: &Path) {
             .contains(p2["payout_id"].as_str().unwrap()),
         "{notices}"
     );
-    let listed = check(
-        &call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/orders/{order}/payouts"),
-            Some(&t.owner),
-            None,
-        )
-        .await,
-        200,
-        None,
-    );
+    let listed = get(
+        c,
+        &format!("/shops/shop-t/orders/{order}/payouts"),
+        Some(&t.owner),
+    )
+    .await;
     assert_eq!(
         (
             listed["paid_amount"].clone(),
@@ -810,18 +776,12 @@ async fn full_flow(p: &Process, data_dir: &Path) {
 
     // The day's payouts, then the night's reconciliation.
     let date = p1["business_date"].as_str().unwrap().to_owned();
-    let day = check(
-        &call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/payouts?date={date}"),
-            Some(&t.owner),
-            None,
-        )
-        .await,
-        200,
-        None,
-    );
+    let day = get(
+        c,
+        &format!("/shops/shop-t/payouts?date={date}"),
+        Some(&t.owner),
+    )
+    .await;
     assert_eq!(day["payouts"].as_array().unwrap().len(), 2, "{day}");
     check(
         &call(
@@ -1134,18 +1094,7 @@ async fn under_provider_faults_every_payout_ends_as_the_provider_paid_it() {
         tokio::time::sleep(Duration::from_millis(150)).await;
         finals.clear();
         for id in &payouts {
-            let body = check(
-                &call(
-                    c,
-                    "GET",
-                    &format!("/shops/shop-t/payouts/{id}"),
-                    Some(&t.owner),
-                    None,
-                )
-                .await,
-                200,
-                None,
-            );
+            let body = get(c, &format!("/shops/shop-t/payouts/{id}"), Some(&t.owner)).await;
             if body["status"] == json!("SUCCEEDED") || body["status"] == json!("FAILED") {
                 finals.push(body);
             }
