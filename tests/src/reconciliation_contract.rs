@@ -19,6 +19,7 @@ macro_rules! for_each_reconciliation_case {
             the_day_ledger_is_read_part_by_part_in_pages,
             a_summary_is_replaced_by_a_rerun_and_can_be_deleted,
             a_claim_is_granted_once,
+            a_lease_has_one_holder_until_it_is_given_back_or_runs_out,
         );
     };
 }
@@ -182,6 +183,68 @@ pub async fn a_claim_is_granted_once(store: Arc<dyn Store>) {
         .unwrap());
     assert!(store
         .claim_once("recon-2026-03-02-AMOUNT_MISMATCH-abd", at(1))
+        .await
+        .unwrap());
+}
+
+/// Eight runs of one day race for its lease: exactly one gets it. Nobody
+/// else can take it until it is given back or runs out; only its holder
+/// can give it back.
+pub async fn a_lease_has_one_holder_until_it_is_given_back_or_runs_out(store: Arc<dyn Store>) {
+    const KEY: &str = "recon-run-2026-03-02";
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .acquire_lease(KEY, &format!("run-{i}"), at(0), at(900))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (i, racer) in racers.into_iter().enumerate() {
+        if racer.await.unwrap() {
+            won.push(format!("run-{i}"));
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    let holder = won.remove(0);
+    assert!(!store
+        .acquire_lease(KEY, "late", at(899), at(1800))
+        .await
+        .unwrap());
+    // Not the holder: nothing changes.
+    store.release_lease(KEY, "late").await.unwrap();
+    assert!(!store
+        .acquire_lease(KEY, "late", at(10), at(910))
+        .await
+        .unwrap());
+    // Given back: free at once.
+    store.release_lease(KEY, &holder).await.unwrap();
+    assert!(store
+        .acquire_lease(KEY, "next", at(20), at(920))
+        .await
+        .unwrap());
+    // Run out (a crashed run): free after its end.
+    assert!(!store
+        .acquire_lease(KEY, "after", at(920), at(1820))
+        .await
+        .unwrap());
+    assert!(store
+        .acquire_lease(KEY, "after", at(921), at(1821))
+        .await
+        .unwrap());
+    // The old holder's late release leaves the new lease alone.
+    store.release_lease(KEY, "next").await.unwrap();
+    assert!(!store
+        .acquire_lease(KEY, "other", at(922), at(1822))
+        .await
+        .unwrap());
+    // Other days are other leases.
+    assert!(store
+        .acquire_lease("recon-run-2026-03-03", "x", at(0), at(900))
         .await
         .unwrap());
 }

@@ -21,7 +21,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
 use qrpay_http::{event, json, principal, require_role, require_shop, segments, ApiError};
 use qrpay_reconcile::objects::ObjectStore;
-use qrpay_reconcile::{Reconciler, RunReport};
+use qrpay_reconcile::run::RUN_LEASE_S;
+use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
 use qrpay_store::Store;
 use serde_json::{json, Value};
 
@@ -234,12 +235,22 @@ impl InProcessRuns {
 impl RunRequests for InProcessRuns {
     async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
         let reconciler = self.reconciler.clone();
-        let now = self.clock.now();
+        let clock = self.clock.clone();
         let handle = tokio::spawn(async move {
-            reconciler
-                .run(date, now)
-                .await
-                .map_err(|e| format!("reconciliation of {date} failed: {e}"))
+            // Another run of the day is going: wait for its turn (as SQS
+            // retries a queued request), for as long as a run may last.
+            let patience = std::time::Duration::from_secs(RUN_LEASE_S.unsigned_abs());
+            let give_up = tokio::time::Instant::now() + patience;
+            loop {
+                match reconciler.run(date, clock.now()).await {
+                    Err(ReconcileError::InProgress(_)) if tokio::time::Instant::now() < give_up => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                    }
+                    other => {
+                        return other.map_err(|e| format!("reconciliation of {date} failed: {e}"))
+                    }
+                }
+            }
         });
         self.running
             .lock()

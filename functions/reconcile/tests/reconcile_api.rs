@@ -433,7 +433,59 @@ async fn the_schedule_sqs_and_direct_triggers_reconcile_the_right_day(store: Arc
     assert_eq!(s.clock.now(), beijing("2026-11-21T10:30:00"));
 }
 
+/// The day asked for twice at once (an impatient operator): the second
+/// run waits for the first to give the day back, then re-runs it; the
+/// report is the same and no alert is raised twice.
+async fn two_requests_for_one_day_run_one_after_the_other(store: Arc<dyn Store>) {
+    let s = setup(store.clone()).await;
+    a_day(&s).await;
+    // Another run holds the day: the request waits for it rather than fail.
+    let lease = qrpay_reconcile::run::run_lease_key(BusinessDate::parse("2026-11-20").unwrap());
+    let now = s.clock.now();
+    let until = now + chrono::Duration::minutes(15);
+    assert!(store
+        .acquire_lease(&lease, "other", now, until)
+        .await
+        .unwrap());
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(store
+        .get_reconciliation(&s.world.shop, BusinessDate::parse("2026-11-20").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    store.release_lease(&lease, "other").await.unwrap();
+    let waited = s.runs.wait().await;
+    assert_eq!(waited.len(), 1);
+    assert_eq!(waited[0].as_ref().unwrap().report_rows, 6);
+    // Two at once: one after the other.
+    let (a, b) = tokio::join!(send(&s, Event::fixture(RUN)), send(&s, Event::fixture(RUN)));
+    assert_eq!((a.status, b.status), (202, 202));
+    let reports = s.runs.wait().await;
+    assert_eq!(reports.len(), 2);
+    let runs: Vec<_> = reports.into_iter().map(|r| r.unwrap()).collect();
+    assert_ne!(runs[0].run_id, runs[1].run_id);
+    for run in &runs {
+        assert_eq!(
+            (run.ledger_rows, run.statement_rows, run.report_rows),
+            (4, 5, 6)
+        );
+    }
+    // The first run raised the day's alerts; these two raised none again.
+    let raised: Vec<usize> = runs.iter().map(|r| r.alerts_raised.len()).collect();
+    assert_eq!(raised, vec![0, 0]);
+    assert_eq!(
+        s.alerts.raised().len(),
+        waited[0].as_ref().unwrap().alerts_raised.len()
+    );
+    assert!(!s.alerts.raised().is_empty());
+    let a = send(&s, Event::fixture(GET)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["summary"]["rows"], 6);
+}
+
 qrpay_tests::on_both_stores!(
+    two_requests_for_one_day_run_one_after_the_other,
     a_sandbox_day_reconciles_and_the_shop_reads_its_report,
     every_refusal_has_its_code_and_changes_nothing,
     the_schedule_sqs_and_direct_triggers_reconcile_the_right_day,

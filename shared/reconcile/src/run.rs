@@ -106,6 +106,18 @@ pub enum ReconcileError {
     Io(#[from] io::Error),
     #[error("a worker thread failed: {0}")]
     Worker(String),
+    #[error("a reconciliation of {0} is already running; this one may start when it ends")]
+    InProgress(BusinessDate),
+}
+
+/// The longest a run holds its day (Lambda's limit); a run that died
+/// without giving its day back frees it after this.
+pub const RUN_LEASE_S: i64 = 15 * 60;
+
+/// The lease one run of `date` holds, whoever started it (the schedule, a
+/// queued request, the CLI).
+pub fn run_lease_key(date: BusinessDate) -> String {
+    format!("recon-run-{date}")
 }
 
 /// Progress of a long run, for the CLI.
@@ -337,14 +349,38 @@ impl Reconciler {
     }
 
     /// Reconciles business day `date`. A re-run replaces the day's reports
-    /// and summaries, and raises only alerts it has not raised before.
+    /// and summaries, and raises only alerts it has not raised before. One
+    /// run per day at a time: while another holds the day's lease, this one
+    /// answers [`ReconcileError::InProgress`] and changes nothing.
     pub async fn run(
         &self,
         date: BusinessDate,
         now: DateTime<Utc>,
     ) -> Result<RunReport, ReconcileError> {
-        let started = Instant::now();
         let run_id = format!("{date}-{}", qrpay_domain::ids::unique_token(now));
+        let lease = run_lease_key(date);
+        let until = now + chrono::Duration::seconds(RUN_LEASE_S);
+        if !self
+            .store
+            .acquire_lease(&lease, &run_id, now, until)
+            .await?
+        {
+            return Err(ReconcileError::InProgress(date));
+        }
+        let result = self.run_holding_the_day(date, now, run_id.clone()).await;
+        if let Err(err) = self.store.release_lease(&lease, &run_id).await {
+            tracing::warn!(%date, error = %err, "could not give the day back; the lease runs out by itself");
+        }
+        result
+    }
+
+    async fn run_holding_the_day(
+        &self,
+        date: BusinessDate,
+        now: DateTime<Utc>,
+        run_id: String,
+    ) -> Result<RunReport, ReconcileError> {
+        let started = Instant::now();
         let dir = self
             .work_dir
             .join(format!("recon-{run_id}-{}", std::process::id()));

@@ -16,7 +16,7 @@ use qrpay_reconcile::bank::{batch_id, BankReceipt, ReceiptWriter};
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
 use qrpay_reconcile::statement::{Format, StatementWriter};
 use qrpay_reconcile::{
-    LedgerSource, MovementKind, ProviderStatus, Reconciler, RunReport, StatementRow,
+    LedgerSource, MovementKind, ProviderStatus, ReconcileError, Reconciler, RunReport, StatementRow,
 };
 use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::{ledger_part, ledger_position, LedgerPage, MemoryStore, Store, StoreError};
@@ -660,6 +660,64 @@ async fn a_rerun_replaces_the_report_and_raises_nothing_twice() {
 }
 
 /// One clean day with a sandbox statement, for the bad-input cases.
+/// While another run holds the day, a run changes nothing and says so;
+/// once the day is given back it runs, and gives the day back itself.
+#[tokio::test]
+async fn one_run_per_day_at_a_time() {
+    let p = Provider::Sandbox;
+    let d = a_day(p, ledger(p)).await;
+    d.put_inputs(p, 4_400).await;
+    let now = at("10:30").succ_day();
+    let lease = qrpay_reconcile::run::run_lease_key(day());
+    assert!(d
+        .store
+        .acquire_lease(
+            &lease,
+            "the other run",
+            now,
+            now + chrono::Duration::minutes(15)
+        )
+        .await
+        .unwrap());
+    let refused = d.reconciler.run(day(), now).await;
+    assert!(
+        matches!(refused, Err(ReconcileError::InProgress(date)) if date == day()),
+        "{refused:?}"
+    );
+    assert_eq!(
+        d.objects
+            .list(&format!("reports/{}/", day()))
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(d
+        .store
+        .get_reconciliation(&ShopId::parse("shop-1").unwrap(), day())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(d.alerts.raised().is_empty());
+
+    d.store
+        .release_lease(&lease, "the other run")
+        .await
+        .unwrap();
+    let run = d.run().await;
+    assert_eq!(run.alerts_raised.len(), 7);
+    // The run gave the day back: the next one may start at once.
+    assert!(d
+        .store
+        .acquire_lease(
+            &lease,
+            "a later run",
+            now,
+            now + chrono::Duration::minutes(15)
+        )
+        .await
+        .unwrap());
+}
+
 async fn clean_day(statement_text: Option<Vec<u8>>, receipts: bool) -> (Day, RunReport) {
     let p = Provider::Sandbox;
     let d = a_day(p, ledger(p)).await;

@@ -348,6 +348,21 @@ pub trait Store: Send + Sync {
     /// a re-run never sends the same alert twice.
     async fn claim_once(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Holds `key` for `holder` until `until`, if nobody holds it at `now`
+    /// (a lease that has run out is free): `true` when taken. One
+    /// reconciliation run per day at a time, whoever triggers it.
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives `holder`'s lease on `key` back; a lease someone else holds now
+    /// is left alone.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+
     async fn shop_day_totals(
         &self,
         shop_id: &ShopId,

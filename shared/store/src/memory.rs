@@ -57,6 +57,8 @@ struct State {
     day_ledger: BTreeMap<(BusinessDate, u16, String, String), LedgerEntry>,
     reconciliations: HashMap<(ShopId, BusinessDate), ReconciliationSummary>,
     claimed: HashSet<String>,
+    /// Lease key → (holder, until).
+    leases: HashMap<String, (String, DateTime<Utc>)>,
 }
 
 impl State {
@@ -773,6 +775,35 @@ impl Store for MemoryStore {
 
     async fn claim_once(&self, key: &str, _now: DateTime<Utc>) -> Result<bool, StoreError> {
         Ok(self.state().claimed.insert(key.to_owned()))
+    }
+
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        // Whole seconds, as DynamoDB keeps the expiry.
+        let free = match state.leases.get(key) {
+            None => true,
+            Some((_, held_until)) => held_until.timestamp() < now.timestamp(),
+        };
+        if free {
+            state
+                .leases
+                .insert(key.to_owned(), (holder.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.leases.get(key).is_some_and(|(h, _)| h == holder) {
+            state.leases.remove(key);
+        }
+        Ok(())
     }
 
     async fn shop_day_totals(

@@ -157,6 +157,9 @@ pub fn reconciliation_key(shop: &ShopId, date: BusinessDate) -> Item {
 pub fn once_key(once: &str) -> Item {
     key(format!("ONCE#{once}"), "ONCE".to_owned())
 }
+pub fn lease_key(lease: &str) -> Item {
+    key(format!("LEASE#{lease}"), "LEASE".to_owned())
+}
 pub fn anomaly_pk(date: BusinessDate) -> String {
     format!("ANOMALY#{date}")
 }

@@ -1175,6 +1175,20 @@ impl Store for DynamoStore {
         self.claim_once_key(key, now).await
     }
 
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.acquire_lease_key(key, holder, now, until).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.release_lease_key(key, holder).await
+    }
+
     async fn shop_day_totals(
         &self,
         shop_id: &ShopId,

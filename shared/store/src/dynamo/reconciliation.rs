@@ -1,5 +1,6 @@
 //! Reconciliation in DynamoDB: the day's ledger read part by part through
-//! GSI2, the per-shop summaries, and once-only claims for alerts.
+//! GSI2, the per-shop summaries, once-only claims for alerts, and the
+//! lease that keeps one run per day at a time.
 
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::{BusinessDate, ReconciliationSummary, ShopId};
@@ -97,5 +98,50 @@ impl DynamoStore {
             now + Duration::days(ONCE_RETENTION_DAYS),
         )
         .await
+    }
+
+    pub(super) async fn acquire_lease_key(
+        &self,
+        lease: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut item = lease_key(lease);
+        item.insert("holder".to_owned(), s(holder));
+        // The TTL attribute is the lease's end: the item expires with it.
+        self.claim_until(item, now, until).await
+    }
+
+    pub(super) async fn release_lease_key(
+        &self,
+        lease: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        self.trip();
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(lease_key(lease)))
+            .condition_expression("#holder = :holder")
+            .set_expression_attribute_names(super::names(&["holder"]))
+            .set_expression_attribute_values(super::values(vec![(":holder", s(holder))]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let service = err.into_service_error();
+                if service.is_conditional_check_failed_exception() {
+                    // Someone else holds it now (ours ran out): theirs stays.
+                    Ok(())
+                } else {
+                    Err(StoreError::Unavailable(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(service).to_string(),
+                    ))
+                }
+            }
+        }
     }
 }
