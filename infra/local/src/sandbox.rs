@@ -1,11 +1,15 @@
 //! The sandbox provider's routes (API.md "Local only"): a buyer paying a
 //! code, injected faults, what the provider really paid out, its daily
-//! bill, and the test clock. The sandbox is a provider, not one of our
+//! bill, and the test clock. It also collects monthly-pay instalments: period
+//! k of a plan is charged to the buyer k × 30 days after the payment, when
+//! the test clock passes that day. The sandbox is a provider, not one of our
 //! functions: it reaches qrpay only the way a provider does — the buyer's
 //! checkout on the payment page (`POST /pay/{token}`) and a signed callback
 //! to `/callbacks/sandbox` — through the same routes as any other request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, Mutex};
 
 use lambda_http::http::StatusCode;
@@ -29,20 +33,37 @@ const MAX_BODY_BYTES: usize = 4096;
 /// Longest clock step at once: a year.
 const MAX_ADVANCE_S: i64 = 366 * 24 * 3600;
 
+/// Days between a monthly-pay payment and each instalment.
+pub const INSTALMENT_EVERY_DAYS: i64 = 30;
+/// Why an injected deduction failure failed.
+pub const DEDUCTION_FAILED_REASON: &str = "the buyer's card was declined";
+
 pub struct Sandbox {
     pub provider: Arc<SandboxProvider>,
     signer: SandboxSigner,
-    callbacks: Mutex<Duplicates>,
+    draws: Mutex<Draws>,
+    plans: Mutex<Vec<Plan>>,
     next_txn: AtomicU64,
 }
 
-/// Callbacks delivered twice at a seeded, reproducible rate.
-struct Duplicates {
-    per_mille: u16,
+/// A monthly-pay order whose instalments the sandbox collects.
+struct Plan {
+    shop: ShopId,
+    order: OrderId,
+    schedule: Vec<Amount>,
+    paid_at: DateTime<Utc>,
+    /// The next period to charge, 1-based.
+    next: usize,
+}
+
+/// Duplicate callbacks and failed deductions, at seeded, reproducible rates.
+struct Draws {
+    duplicate_per_mille: u16,
+    deduction_fail_per_mille: u16,
     state: u64,
 }
 
-impl Duplicates {
+impl Draws {
     /// splitmix64, one draw in `0..1000`.
     fn draw(&mut self) -> u16 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -52,8 +73,8 @@ impl Duplicates {
         ((z ^ (z >> 31)) % 1000) as u16
     }
 
-    fn twice(&mut self) -> bool {
-        self.per_mille > 0 && self.draw() < self.per_mille
+    fn hit(&mut self, per_mille: u16) -> bool {
+        per_mille > 0 && self.draw() < per_mille
     }
 }
 
@@ -62,19 +83,36 @@ impl Sandbox {
         Sandbox {
             provider,
             signer,
-            callbacks: Mutex::new(Duplicates {
-                per_mille: 0,
+            draws: Mutex::new(Draws {
+                duplicate_per_mille: 0,
+                deduction_fail_per_mille: 0,
                 state: 0,
             }),
+            plans: Mutex::new(Vec::new()),
             next_txn: AtomicU64::new(1),
         }
     }
 
+    fn draws(&self) -> std::sync::MutexGuard<'_, Draws> {
+        self.draws.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn duplicate_next(&self) -> bool {
-        self.callbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .twice()
+        let mut draws = self.draws();
+        let rate = draws.duplicate_per_mille;
+        draws.hit(rate)
+    }
+
+    fn deduction_fails(&self) -> bool {
+        let mut draws = self.draws();
+        let rate = draws.deduction_fail_per_mille;
+        draws.hit(rate)
+    }
+
+    /// A sandbox id: `{prefix}_{now ms}_{n}`.
+    fn next_ref(&self, prefix: &str, now: DateTime<Utc>) -> String {
+        let n = self.next_txn.fetch_add(1, Ordering::Relaxed);
+        format!("{prefix}_{}_{n}", now.timestamp_millis())
     }
 
     pub fn signer(&self) -> &SandboxSigner {
@@ -186,13 +224,18 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
         .and_then(Value::as_str)
         .and_then(|a| Amount::parse(a).ok())
         .ok_or_else(|| ApiError::internal("the checkout named no amount"))?;
-    let fee = shop_fee(stack, &shop, &order_id).await?;
+    let plan = stack
+        .store
+        .get_order(&shop, &order_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("order {order_id} vanished")))?
+        .instalment_plan;
+    // The monthly-pay fee the shop bears comes out of the payment.
+    let fee = plan.as_ref().map(|p| p.shop_fee()).unwrap_or(Money::ZERO);
 
-    let n = stack.sandbox.next_txn.fetch_add(1, Ordering::Relaxed);
     let now = stack.clock.now();
-    let txn = format!("sbx_tx_{}_{n}", now.timestamp_millis());
-    let provider_txn_id =
-        ProviderRef::parse(&txn).map_err(|e| ApiError::internal(e.to_string()))?;
+    let txn = stack.sandbox.next_ref("sbx_tx", now);
+    let provider_txn_id = provider_ref(&txn)?;
     stack.sandbox.provider.record_charge(SandboxCharge {
         shop_id: shop.clone(),
         kind: SandboxChargeKind::Payment,
@@ -207,8 +250,7 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
     });
     let event = CollectionEvent {
         provider: Provider::Sandbox,
-        notification_id: ProviderRef::parse(&format!("sbx_n_{}_{n}", now.timestamp_millis()))
-            .map_err(|e| ApiError::internal(e.to_string()))?,
+        notification_id: provider_ref(&stack.sandbox.next_ref("sbx_n", now))?,
         order_id: order_id.clone(),
         kind: CollectionEventKind::PaymentSucceeded {
             provider_txn_id,
@@ -219,6 +261,20 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
     };
     let notice = stack.sandbox.signer.sign(&event, now);
     let deliveries = deliver(stack, &notice).await;
+    if let Some(plan) = plan {
+        stack
+            .sandbox
+            .plans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Plan {
+                shop: shop.clone(),
+                order: order_id.clone(),
+                schedule: plan.schedule,
+                paid_at: now,
+                next: 1,
+            });
+    }
     let callback = deliveries.first().cloned().unwrap_or_default();
     Ok(LocalResponse::json(
         StatusCode::OK,
@@ -231,19 +287,78 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
     ))
 }
 
-/// The monthly-pay fee the shop bears on this order (the sandbox takes it
-/// from the payment, as its bill shows).
-async fn shop_fee(stack: &Stack, shop: &ShopId, order: &OrderId) -> Result<Money, ApiError> {
-    let order = stack
-        .store
-        .get_order(shop, order)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("order {order} vanished")))?;
-    Ok(order
-        .instalment_plan
-        .as_ref()
-        .map(|p| p.shop_fee())
-        .unwrap_or(Money::ZERO))
+fn provider_ref(text: &str) -> Result<ProviderRef, ApiError> {
+    ProviderRef::parse(text).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Charges every instalment that has come due by now (period k is due
+/// k × [`INSTALMENT_EVERY_DAYS`] after the payment), at the deduction
+/// failure rate, and tells qrpay each result with a signed callback. How
+/// many were charged or tried.
+pub async fn deduct_due(stack: &Stack) -> Result<usize, ApiError> {
+    let now = stack.clock.now();
+    let due: Vec<(ShopId, OrderId, u8, Amount)> = {
+        let mut plans = stack
+            .sandbox
+            .plans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut due = Vec::new();
+        for plan in plans.iter_mut() {
+            while plan.next <= plan.schedule.len()
+                && plan.paid_at + Duration::days(INSTALMENT_EVERY_DAYS * plan.next as i64) <= now
+            {
+                let period = u8::try_from(plan.next).unwrap_or(u8::MAX);
+                due.push((
+                    plan.shop.clone(),
+                    plan.order.clone(),
+                    period,
+                    plan.schedule[plan.next - 1],
+                ));
+                plan.next += 1;
+            }
+        }
+        plans.retain(|p| p.next <= p.schedule.len());
+        due
+    };
+    for (shop, order, period, amount) in &due {
+        let fails = stack.sandbox.deduction_fails();
+        let reference = stack.sandbox.next_ref("sbx_dd", now);
+        stack.sandbox.provider.record_charge(SandboxCharge {
+            shop_id: shop.clone(),
+            kind: SandboxChargeKind::Deduction,
+            order_id: order.clone(),
+            provider_ref: reference.clone(),
+            period: Some(*period),
+            amount: *amount,
+            fee: Money::ZERO,
+            succeeded: !fails,
+            payer_masked: None,
+            at: now,
+        });
+        let kind = if fails {
+            CollectionEventKind::InstalmentDeductionFailed {
+                period: *period,
+                amount: *amount,
+                reason: DEDUCTION_FAILED_REASON.into(),
+            }
+        } else {
+            CollectionEventKind::InstalmentDeducted {
+                provider_txn_id: provider_ref(&reference)?,
+                period: *period,
+                amount: *amount,
+            }
+        };
+        let event = CollectionEvent {
+            provider: Provider::Sandbox,
+            notification_id: provider_ref(&stack.sandbox.next_ref("sbx_n", now))?,
+            order_id: order.clone(),
+            kind,
+            occurred_at: now,
+        };
+        deliver(stack, &stack.sandbox.signer.sign(&event, now)).await;
+    }
+    Ok(due.len())
 }
 
 /// Posts a signed notice to `/callbacks/sandbox` (twice at the duplicate
@@ -302,12 +417,18 @@ fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
         "transfer_fail_rate",
         "transfer_timeout_rate",
         "callback_duplicate_rate",
+        "deduction_fail_rate",
         "seed",
     ];
     let fields = object(body, &names)?;
     let fail = rate(&fields, "transfer_fail_rate")?;
     let timeout = rate(&fields, "transfer_timeout_rate")?;
     let duplicate = rate(&fields, "callback_duplicate_rate")?;
+    // Not in API.md's list: optional, none by default.
+    let deduction_fail = match fields.get("deduction_fail_rate") {
+        None | Some(Value::Null) => 0,
+        Some(_) => rate(&fields, "deduction_fail_rate")?,
+    };
     let seed = fields
         .get("seed")
         .ok_or_else(|| ApiError::invalid("seed", "required"))?
@@ -328,12 +449,9 @@ fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
             "transfer_fail_rate + transfer_timeout_rate must not exceed 1",
         )
     })?;
-    *stack
-        .sandbox
-        .callbacks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Duplicates {
-        per_mille: duplicate,
+    *stack.sandbox.draws() = Draws {
+        duplicate_per_mille: duplicate,
+        deduction_fail_per_mille: deduction_fail,
         state: seed ^ 0x5eed_ca11_bac4,
     };
     Ok(LocalResponse::json(
@@ -342,6 +460,7 @@ fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
             "transfer_fail_rate": fields["transfer_fail_rate"],
             "transfer_timeout_rate": fields["transfer_timeout_rate"],
             "callback_duplicate_rate": fields["callback_duplicate_rate"],
+            "deduction_fail_rate": f64::from(deduction_fail) / 1000.0,
             "seed": seed,
         }),
     ))
@@ -410,9 +529,10 @@ async fn clock(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
             )
         })?;
     let now = stack.clock.advance_ms(advance_s * 1000);
+    let deductions = deduct_due(stack).await?;
     stack.wake_background();
     Ok(LocalResponse::json(
         StatusCode::OK,
-        &json!({ "now": rfc3339_beijing(now) }),
+        &json!({ "now": rfc3339_beijing(now), "deductions": deductions }),
     ))
 }

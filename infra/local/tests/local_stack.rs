@@ -1140,3 +1140,126 @@ async fn under_provider_faults_every_payout_ends_as_the_provider_paid_it() {
     assert_eq!(sent["moved_total"], json!(format!("{}.00", 5 * succeeded)));
     c.check_against_the_document(false);
 }
+
+/// Monthly pay over the months: the sandbox charges each instalment when
+/// the test clock passes its day and calls qrpay back; the order shows each
+/// period's status, a declined one tells the shop, and that day's
+/// reconciliation lists the deduction with its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_collects_instalments_as_the_months_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), &[]);
+    let c = &Client::recording(p.client.addr.clone());
+    let t = tokens();
+    let shop = json!({
+        "name": "Months Bikes", "owner_operator_id": "own-t", "payout_balance": "0.00",
+        "instalments": {"min_amount": "100.00", "fee_payer": "buyer", "fee_rates": {"3": "0.0300"}}
+    });
+    check(
+        &call(c, "PUT", "/admin/shops/shop-t", Some(&t.admin), Some(shop)).await,
+        200,
+        None,
+    );
+    let code = check(
+        &call(c, "POST", "/shops/shop-t/qr-codes", Some(&t.owner), Some(json!({"kind": "dynamic", "amount": "1000.00", "out_order_no": "BIKE-1", "instalments": {"periods": 3}}))).await,
+        201,
+        None,
+    );
+    // The buyer pays the fee: 1030.00 over three periods, the first with the remainder.
+    let schedule: Vec<&str> = code["instalment_plan"]["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(schedule, vec!["343.34", "343.33", "343.33"]);
+    let order = code["order_id"].as_str().unwrap().to_owned();
+    let qr = code["qr_id"].as_str().unwrap();
+    check(
+        &call(
+            c,
+            "POST",
+            &format!("/sandbox/qr-codes/{qr}/pay"),
+            None,
+            None,
+        )
+        .await,
+        200,
+        None,
+    );
+    let deductions = |o: &Value| o["deductions"].clone();
+    let o = get(c, &format!("/shops/shop-t/orders/{order}"), Some(&t.owner)).await;
+    assert_eq!(deductions(&o), json!(["PENDING", "PENDING", "PENDING"]));
+
+    // Not due yet after 29 days; the first is charged after 30.
+    assert_eq!(advance(c, 29 * 86_400).await["deductions"], json!(0));
+    assert_eq!(advance(c, 86_400).await["deductions"], json!(1));
+    let o = get(c, &format!("/shops/shop-t/orders/{order}"), Some(&t.owner)).await;
+    assert_eq!(deductions(&o), json!(["DEDUCTED", "PENDING", "PENDING"]));
+
+    // The buyer's card declines the second.
+    let faults_body = json!({"transfer_fail_rate": 0, "transfer_timeout_rate": 0, "callback_duplicate_rate": 0, "deduction_fail_rate": 1, "seed": 3});
+    let set = check(
+        &call(c, "PUT", "/sandbox/faults", None, Some(faults_body)).await,
+        200,
+        None,
+    );
+    assert_eq!(set["deduction_fail_rate"], json!(1.0));
+    let moved = advance(c, 30 * 86_400).await;
+    assert_eq!(moved["deductions"], json!(1));
+    let declined_day = moved["now"].as_str().unwrap()[..10].to_owned();
+    let o = get(c, &format!("/shops/shop-t/orders/{order}"), Some(&t.owner)).await;
+    assert_eq!(deductions(&o), json!(["DEDUCTED", "FAILED", "PENDING"]));
+    let notices = get(c, "/shops/shop-t/notices", Some(&t.owner)).await;
+    assert!(notices.to_string().contains(&order), "{notices}");
+
+    // The night after: the day's reconciliation shows the declined deduction.
+    advance(c, 86_400).await;
+    check(
+        &call(
+            c,
+            "POST",
+            &format!("/admin/reconciliations/{declined_day}"),
+            Some(&t.admin),
+            None,
+        )
+        .await,
+        202,
+        None,
+    );
+    let mut report = Value::Null;
+    for _ in 0..200 {
+        let a = call(
+            c,
+            "GET",
+            &format!("/shops/shop-t/reconciliations/{declined_day}"),
+            Some(&t.owner),
+            None,
+        )
+        .await;
+        if a.status == 200 {
+            report = a.json();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = report["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no report: {report}"));
+    let deduction: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == json!("DEDUCTION"))
+        .collect();
+    assert_eq!(deduction.len(), 1, "{report}");
+    assert_eq!(
+        (
+            deduction[0]["deduction_status"].clone(),
+            deduction[0]["instalment"].clone(),
+            deduction[0]["provider_amount"].clone()
+        ),
+        (json!("FAILED"), json!("period 2"), json!("343.33"))
+    );
+    assert_eq!(report["summary"]["deductions_failed"], json!(1));
+    assert_eq!(report["summary"]["deduction_failure_rate"], json!("1.0000"));
+    c.check_against_the_document(false);
+}
