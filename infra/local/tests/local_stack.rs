@@ -207,6 +207,21 @@ async fn final_payout(c: &Client, t: &str, payout_id: &str) -> Value {
     panic!("payout {payout_id} never became final");
 }
 
+/// The shop-t report of `date`, once the background run has written it
+/// (until then: 404 `RECONCILIATION_NOT_FOUND`).
+async fn reconciliation(c: &Client, token: &str, date: &str) -> Value {
+    let path = format!("/shops/shop-t/reconciliations/{date}");
+    for _ in 0..200 {
+        let a = call(c, "GET", &path, Some(token), None).await;
+        if a.status == 200 {
+            return a.json();
+        }
+        check(&a, 404, Some("RECONCILIATION_NOT_FOUND"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no report of {date} after 20 s");
+}
+
 /// `GET path`, answered 200; its body.
 async fn get(c: &Client, path: &str, token: Option<&str>) -> Value {
     check(&call(c, "GET", path, token, None).await, 200, None)
@@ -809,23 +824,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         None,
     );
     assert_eq!(queued, json!({"date": date, "status": "QUEUED"}));
-    let mut report = Value::Null;
-    for _ in 0..200 {
-        let a = call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/reconciliations/{date}"),
-            Some(&t.owner),
-            None,
-        )
-        .await;
-        if a.status == 200 {
-            report = a.json();
-            break;
-        }
-        check(&a, 404, Some("RECONCILIATION_NOT_FOUND"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let report = reconciliation(c, &t.owner, &date).await;
     let summary = &report["summary"];
     // Payment 300.00, its shop-borne fee 6.90, payout 20.00, the failed
     // payout (it moved nothing, and nothing is booked), and the settlement
@@ -1227,22 +1226,7 @@ async fn the_sandbox_collects_instalments_as_the_months_pass() {
         202,
         None,
     );
-    let mut report = Value::Null;
-    for _ in 0..200 {
-        let a = call(
-            c,
-            "GET",
-            &format!("/shops/shop-t/reconciliations/{declined_day}"),
-            Some(&t.owner),
-            None,
-        )
-        .await;
-        if a.status == 200 {
-            report = a.json();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let report = reconciliation(c, &t.owner, &declined_day).await;
     let rows = report["rows"]
         .as_array()
         .unwrap_or_else(|| panic!("no report: {report}"));
