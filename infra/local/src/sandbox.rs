@@ -18,7 +18,7 @@ use qrpay_domain::{
     Amount, BusinessDate, Clock, CollectionEvent, CollectionEventKind, Money, OrderId, Payer,
     Provider, ProviderRef, ShopId,
 };
-use qrpay_http::ApiError;
+use qrpay_http::{ApiError, Fields};
 use qrpay_provider::{
     NoticeSigner, SandboxCharge, SandboxChargeKind, SandboxFaults, SandboxProvider, SandboxSigner,
     SandboxTransferStatus, SignedNotice,
@@ -30,6 +30,8 @@ use crate::stack::{LocalRequest, LocalResponse, Stack};
 
 /// Largest sandbox request body.
 const MAX_BODY_BYTES: usize = 4096;
+/// Longest payer name or phone the sandbox takes.
+const MAX_PAYER_CHARS: usize = 64;
 /// Longest clock step at once: a year.
 const MAX_ADVANCE_S: i64 = 366 * 24 * 3600;
 
@@ -140,52 +142,39 @@ pub async fn handle(
     answer.unwrap_or_else(LocalResponse::error)
 }
 
-fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        ));
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    let Value::Object(map) = serde_json::from_slice::<Value>(body)
-        .map_err(|e| ApiError::invalid("body", format!("not JSON: {e}")))?
-    else {
-        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+/// The body's fields (the API's own strict parsing), only `allowed` ones;
+/// no body at all is an empty object (a buyer may pay without one).
+fn fields(body: &[u8], allowed: &[&str]) -> Result<Fields, ApiError> {
+    let fields = if body.iter().all(u8::is_ascii_whitespace) {
+        Fields::from_value(Value::Object(Map::new()))?
+    } else {
+        Fields::from_bytes(body, MAX_BODY_BYTES)?
     };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::invalid(unknown, "unknown field"));
-    }
-    Ok(map)
+    fields.only(allowed)?;
+    Ok(fields)
 }
 
 /// `POST /sandbox/qr-codes/{qr_id}/pay`: the buyer scans the code, checks
 /// out on the payment page, pays; the sandbox records the charge and calls
 /// qrpay back.
 async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, ApiError> {
-    let fields = object(body, &["amount", "payer"])?;
-    let payer = match fields.get("payer") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(p)) => {
-            let text = |name: &str| -> Result<Option<String>, ApiError> {
-                match p.get(name) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) if s.chars().count() <= 64 => Ok(Some(s.clone())),
-                    _ => Err(ApiError::invalid(
-                        &format!("payer.{name}"),
-                        "a string of at most 64 characters",
-                    )),
-                }
+    let fields = fields(body, &["amount", "payer"])?;
+    let payer = match fields.object("payer")? {
+        None => None,
+        Some(p) => {
+            let text = |name: &str| {
+                p.optional_str(name, MAX_PAYER_CHARS)
+                    .map(|t| t.map(str::to_owned))
+                    .map_err(|e| ApiError {
+                        field: Some(format!("payer.{name}")),
+                        ..e
+                    })
             };
             Some(Payer {
                 name: text("name")?,
                 phone: text("phone")?,
             })
         }
-        Some(_) => return Err(ApiError::invalid("payer", "an object {name, phone}")),
     };
     let shop = stack.shop_of_code(qr_id).ok_or_else(|| {
         ApiError::not_found(
@@ -198,7 +187,7 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
         .payment_token(&shop, qr_id)
         .map_err(ApiError::internal)?;
     let mut checkout_body = Map::new();
-    if let Some(amount) = fields.get("amount") {
+    if let Some(amount) = fields.value("amount") {
         checkout_body.insert("amount".into(), amount.clone());
     }
     let checkout = stack
@@ -400,9 +389,9 @@ pub async fn deliver_transfer_notices(stack: &Stack) -> usize {
     notices.len()
 }
 
-fn rate(fields: &Map<String, Value>, name: &str) -> Result<u16, ApiError> {
+fn rate(fields: &Fields, name: &str) -> Result<u16, ApiError> {
     let value = fields
-        .get(name)
+        .value(name)
         .ok_or_else(|| ApiError::invalid(name, "required"))?
         .as_f64()
         .filter(|r| (0.0..=1.0).contains(r))
@@ -420,17 +409,17 @@ fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
         "deduction_fail_rate",
         "seed",
     ];
-    let fields = object(body, &names)?;
+    let fields = fields(body, &names)?;
     let fail = rate(&fields, "transfer_fail_rate")?;
     let timeout = rate(&fields, "transfer_timeout_rate")?;
     let duplicate = rate(&fields, "callback_duplicate_rate")?;
     // Not in API.md's list: optional, none by default.
-    let deduction_fail = match fields.get("deduction_fail_rate") {
-        None | Some(Value::Null) => 0,
+    let deduction_fail = match fields.value("deduction_fail_rate") {
+        None => 0,
         Some(_) => rate(&fields, "deduction_fail_rate")?,
     };
     let seed = fields
-        .get("seed")
+        .value("seed")
         .ok_or_else(|| ApiError::invalid("seed", "required"))?
         .as_u64()
         .ok_or_else(|| ApiError::invalid("seed", "a whole number from 0"))?;
@@ -457,9 +446,9 @@ fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
     Ok(LocalResponse::json(
         StatusCode::OK,
         &json!({
-            "transfer_fail_rate": fields["transfer_fail_rate"],
-            "transfer_timeout_rate": fields["transfer_timeout_rate"],
-            "callback_duplicate_rate": fields["callback_duplicate_rate"],
+            "transfer_fail_rate": fields.value("transfer_fail_rate"),
+            "transfer_timeout_rate": fields.value("transfer_timeout_rate"),
+            "callback_duplicate_rate": fields.value("callback_duplicate_rate"),
             "deduction_fail_rate": f64::from(deduction_fail) / 1000.0,
             "seed": seed,
         }),
@@ -516,18 +505,9 @@ fn bill(stack: &Stack, date: &str) -> Result<LocalResponse, ApiError> {
 /// `POST /sandbox/clock`: every function's "now" moves; the sweeper looks
 /// at once.
 async fn clock(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
-    let fields = object(body, &["advance_s"])?;
-    let advance_s = fields
-        .get("advance_s")
-        .ok_or_else(|| ApiError::invalid("advance_s", "required"))?
-        .as_i64()
-        .filter(|s| (0..=MAX_ADVANCE_S).contains(s))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "advance_s",
-                format!("whole seconds from 0 to {MAX_ADVANCE_S}"),
-            )
-        })?;
+    let advance_s = fields(body, &["advance_s"])?
+        .optional_i64("advance_s", 0..=MAX_ADVANCE_S)?
+        .ok_or_else(|| ApiError::invalid("advance_s", "advance_s is required"))?;
     let now = stack.clock.advance_ms(advance_s * 1000);
     let deductions = deduct_due(stack).await?;
     stack.wake_background();

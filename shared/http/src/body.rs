@@ -69,6 +69,12 @@ impl Fields {
         }
     }
 
+    /// A field's raw value, absent when missing or null (for the rare
+    /// field no typed accessor covers).
+    pub fn value(&self, field: &str) -> Option<&Value> {
+        self.get(field)
+    }
+
     fn get(&self, field: &str) -> Option<&Value> {
         self.0.get(field).filter(|v| !v.is_null())
     }
