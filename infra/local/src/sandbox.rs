@@ -19,6 +19,7 @@ use qrpay_domain::{
     Provider, ProviderRef, ShopId,
 };
 use qrpay_http::{ApiError, Fields};
+use qrpay_provider::sandbox::SplitMix64;
 use qrpay_provider::{
     NoticeSigner, SandboxCharge, SandboxChargeKind, SandboxFaults, SandboxProvider, SandboxSigner,
     SandboxTransferStatus, SignedNotice,
@@ -62,21 +63,12 @@ struct Plan {
 struct Draws {
     duplicate_per_mille: u16,
     deduction_fail_per_mille: u16,
-    state: u64,
+    rng: SplitMix64,
 }
 
 impl Draws {
-    /// splitmix64, one draw in `0..1000`.
-    fn draw(&mut self) -> u16 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % 1000) as u16
-    }
-
     fn hit(&mut self, per_mille: u16) -> bool {
-        per_mille > 0 && self.draw() < per_mille
+        per_mille > 0 && self.rng.per_mille() < per_mille
     }
 }
 
@@ -88,7 +80,7 @@ impl Sandbox {
             draws: Mutex::new(Draws {
                 duplicate_per_mille: 0,
                 deduction_fail_per_mille: 0,
-                state: 0,
+                rng: SplitMix64(0),
             }),
             plans: Mutex::new(Vec::new()),
             next_txn: AtomicU64::new(1),
@@ -441,7 +433,7 @@ fn faults(stack: &Stack, body: &[u8]) -> Result<LocalResponse, ApiError> {
     *stack.sandbox.draws() = Draws {
         duplicate_per_mille: duplicate,
         deduction_fail_per_mille: deduction_fail,
-        state: seed ^ 0x5eed_ca11_bac4,
+        rng: SplitMix64(seed ^ 0x5eed_ca11_bac4),
     };
     Ok(LocalResponse::json(
         StatusCode::OK,

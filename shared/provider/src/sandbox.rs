@@ -88,12 +88,13 @@ enum Fate {
     Succeed,
 }
 
-/// splitmix64: tiny, well mixed, and reproducible from a seed.
-#[derive(Debug)]
-struct SplitMix64(u64);
+/// splitmix64: tiny, well mixed, and reproducible from a seed. Also the
+/// local stack's draws for the sandbox's callback and deduction faults.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -102,7 +103,7 @@ impl SplitMix64 {
     }
 
     /// A draw in `0..1000`; the modulo bias (~1e-16) does not matter here.
-    fn per_mille(&mut self) -> u16 {
+    pub fn per_mille(&mut self) -> u16 {
         (self.next_u64() % u64::from(PER_MILLE)) as u16
     }
 }
