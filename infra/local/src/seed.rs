@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value};
 
+use qrpay_provider::kit;
+
 use crate::client::{Answer, Client};
 use crate::jwt::{self, Claims};
 
@@ -57,18 +59,6 @@ pub fn expect(step: &str, answer: Answer, status: u16) -> Result<Value, String> 
     }
 }
 
-fn random_hex(bytes: usize) -> String {
-    use sha2::{Digest, Sha256};
-    // Not a key anyone relies on: a fresh device secret per start.
-    let seed = format!(
-        "{:?}{}{:?}",
-        std::time::SystemTime::now(),
-        std::process::id(),
-        std::thread::current().id()
-    );
-    hex::encode(&Sha256::digest(seed.as_bytes())[..bytes])
-}
-
 pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
     let admin = token(jwt_secret, ADMIN, None, "admin");
     let owner = token(jwt_secret, OWNER, Some(SHOP), "owner");
@@ -103,7 +93,7 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
         .await?,
         200,
     )?;
-    let device_secret = random_hex(16);
+    let device_secret = kit::random_secret().expose().to_owned();
     expect(
         "register the POS device",
         put(
@@ -134,7 +124,7 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
                 "POST",
                 &format!("/shops/{SHOP}/qr-codes"),
                 Some(&owner),
-                Some(&json!({"kind": "dynamic", "amount": "88.00", "out_order_no": format!("DEMO-{}", random_hex(4)), "description": "Oolong gift box"})),
+                Some(&json!({"kind": "dynamic", "amount": "88.00", "out_order_no": format!("DEMO-{}", &kit::random_secret().expose()[..8]), "description": "Oolong gift box"})),
             )
             .await?,
         201,
