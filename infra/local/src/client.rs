@@ -122,11 +122,7 @@ impl Client {
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         let answer = Answer {
             status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                .collect(),
+            headers: crate::stack::header_pairs(&parts.headers),
             body: body.to_vec(),
         };
         if let Some(recorded) = &self.recorded {

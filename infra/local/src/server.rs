@@ -69,11 +69,7 @@ async fn answer(stack: &Stack, request: Request<Incoming>) -> Response<Full<Byte
             )))
         }
     };
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let headers = crate::stack::header_pairs(&parts.headers);
     let local = LocalRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),

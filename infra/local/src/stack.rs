@@ -120,13 +120,17 @@ impl LocalResponse {
     }
 }
 
-pub fn from_response(response: Response<Body>) -> LocalResponse {
-    let (parts, body) = response.into_parts();
-    let headers = parts
-        .headers
+/// Headers as name/value pairs (values that are not text are left out).
+pub fn header_pairs(headers: &lambda_http::http::HeaderMap) -> Vec<(String, String)> {
+    headers
         .iter()
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+        .collect()
+}
+
+pub fn from_response(response: Response<Body>) -> LocalResponse {
+    let (parts, body) = response.into_parts();
+    let headers = header_pairs(&parts.headers);
     let body = match body {
         Body::Empty => Vec::new(),
         Body::Text(text) => text.into_bytes(),
@@ -393,11 +397,15 @@ impl Stack {
 
     /// Runs `target`'s handler on an API Gateway v2 event.
     pub async fn invoke(&self, target: Target, event: Value) -> LocalResponse {
-        let request = match qrpay_http::event::request_of(event) {
-            Ok(request) => request,
-            Err(e) => return LocalResponse::error(ApiError::internal(e)),
-        };
-        let response = match target {
+        match qrpay_http::event::request_of(event) {
+            Ok(request) => from_response(self.respond(target, request).await),
+            Err(e) => LocalResponse::error(ApiError::internal(e)),
+        }
+    }
+
+    /// `target`'s HTTP handler.
+    async fn respond(&self, target: Target, request: lambda_http::Request) -> Response<Body> {
+        match target {
             Target::PayoutRequestFunction => {
                 payout_request::handle(&self.payout_request, request).await
             }
@@ -408,10 +416,9 @@ impl Stack {
             }
             Target::ReconcileFunction => reconcile::handle(&self.reconcile, request).await,
             Target::Sandbox => {
-                return LocalResponse::error(ApiError::internal("the sandbox is no function"))
+                qrpay_http::respond(Err(ApiError::internal("the sandbox is no function")))
             }
-        };
-        from_response(response)
+        }
     }
 
     /// Runs any Lambda event through the function named as in `events/`
@@ -436,17 +443,14 @@ impl Stack {
             }
             other => return Err(format!("no function {other:?}")),
         };
-        if qrpay_http::event::is_http(&event) {
-            let answer = self.invoke(target, event).await;
-            return Ok(json!({
-                "statusCode": answer.status,
-                "body": String::from_utf8_lossy(&answer.body),
-            }));
-        }
         match target {
+            // These take API Gateway events among others, in their own dispatch.
             Target::QrIssueFunction => qr_issue::lambda::dispatch(&self.qr, event).await,
             Target::ReconcileFunction => reconcile::dispatch(&self.reconcile, event).await,
-            _ => Err(format!("{function} is invoked by API Gateway only")),
+            _ => {
+                let request = qrpay_http::event::request_of(event)?;
+                qrpay_http::event::response_value(self.respond(target, request).await)
+            }
         }
     }
 
