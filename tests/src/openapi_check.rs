@@ -53,7 +53,7 @@ impl Contract {
         let path = path.split('?').next().unwrap_or(path);
         self.operations()
             .into_iter()
-            .find(|op| op.method == method && fits(&op.path, path))
+            .find(|op| op.method == method && qrpay_http::path_params(&op.path, path).is_some())
     }
 
     /// What is wrong with an answer (empty if it is as documented).
@@ -243,20 +243,6 @@ fn is_type(value: &Value, t: &str) -> bool {
         "null" => value.is_null(),
         _ => false,
     }
-}
-
-/// Whether a concrete path fits a template (`{name}` = one non-empty segment).
-pub fn fits(template: &str, path: &str) -> bool {
-    let wanted: Vec<&str> = template.split('/').collect();
-    let given: Vec<&str> = path.split('/').collect();
-    wanted.len() == given.len()
-        && wanted.iter().zip(&given).all(|(w, g)| {
-            if w.starts_with('{') && w.ends_with('}') {
-                !g.is_empty()
-            } else {
-                w == g
-            }
-        })
 }
 
 #[cfg(test)]

@@ -163,33 +163,12 @@ pub enum Resolution {
     NotFound,
 }
 
-/// Whether `path` fits `template`; the parameters if so. A parameter
-/// matches one non-empty segment, as in API Gateway.
-pub fn fit(template: &str, path: &str) -> Option<Vec<String>> {
-    let mut wanted = template.trim_start_matches('/').split('/');
-    let mut given = path.trim_start_matches('/').split('/');
-    let mut params = Vec::new();
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return Some(params),
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return None;
-                }
-                params.push(g.to_owned());
-            }
-            (Some(w), Some(g)) if w == g => {}
-            _ => return None,
-        }
-    }
-}
-
 pub fn resolve(method: &str, path: &str) -> Resolution {
     let mut path_exists = false;
     for route in ROUTES {
-        if let Some(params) = fit(route.path, path) {
+        if let Some(params) = qrpay_http::path_params(route.path, path) {
             if route.method == method {
-                return Resolution::Found(*route, params);
+                return Resolution::Found(*route, params.into_iter().map(str::to_owned).collect());
             }
             path_exists = true;
         }

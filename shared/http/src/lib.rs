@@ -22,6 +22,28 @@ pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
+/// Whether `path` fits the route `template` (`/shops/{shop_id}/…`); its
+/// parameters in order if so. A parameter matches one non-empty segment, as
+/// in API Gateway.
+pub fn path_params<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
+    let mut wanted = template.trim_start_matches('/').split('/');
+    let mut given = path.trim_start_matches('/').split('/');
+    let mut params = Vec::new();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(g);
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
 /// A JSON answer with this status.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_string(value) {
