@@ -186,19 +186,7 @@ impl DynamoStore {
             .set_expression_attribute_values(super::values(vec![(":now_s", n(now.timestamp()))]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service = err.into_service_error();
-                if service.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(StoreError::Unavailable(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(service).to_string(),
-                    ))
-                }
-            }
-        }
+        super::condition_held(result)
     }
 
     pub(super) async fn find_order_by_id(

@@ -91,6 +91,26 @@ fn unavailable<E: std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
+/// Whether a conditional write's condition held: `Ok(false)` when DynamoDB
+/// refused the write on its condition, an error for anything else.
+fn condition_held<T, E>(result: Result<T, SdkError<E>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) => {
+            let refused = err.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException");
+            if refused {
+                Ok(false)
+            } else {
+                Err(unavailable(err))
+            }
+        }
+    }
+}
+
 fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Unavailable(format!("request could not be built: {err}"))
 }
@@ -957,23 +977,15 @@ impl Store for DynamoStore {
             ]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Transition::Moved(started)),
-            Err(err) => {
-                let service = err.into_service_error();
-                if !service.is_conditional_check_failed_exception() {
-                    return Err(
-                        StoreError::Unavailable(DisplayErrorContext(service).to_string()).into(),
-                    );
-                }
-                // Someone else moved it first.
-                let current = self
-                    .get_payout(shop_id, payout_id)
-                    .await?
-                    .ok_or(PayoutError::PayoutNotFound)?;
-                Ok(Transition::Unchanged(current))
-            }
+        if condition_held(result)? {
+            return Ok(Transition::Moved(started));
         }
+        // Someone else moved it first.
+        let current = self
+            .get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)?;
+        Ok(Transition::Unchanged(current))
     }
 
     async fn succeed_payout(

@@ -129,19 +129,7 @@ impl DynamoStore {
             .set_expression_attribute_values(super::values(vec![(":holder", s(holder))]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let service = err.into_service_error();
-                if service.is_conditional_check_failed_exception() {
-                    // Someone else holds it now (ours ran out): theirs stays.
-                    Ok(())
-                } else {
-                    Err(StoreError::Unavailable(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(service).to_string(),
-                    ))
-                }
-            }
-        }
+        // Not held (someone else holds it now, ours ran out): theirs stays.
+        super::condition_held(result).map(|_| ())
     }
 }
