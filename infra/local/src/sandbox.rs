@@ -205,14 +205,9 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
         .and_then(Value::as_str)
         .and_then(|a| Amount::parse(a).ok())
         .ok_or_else(|| ApiError::internal("the checkout named no amount"))?;
-    let plan = stack
-        .store
-        .get_order(&shop, &order_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("order {order_id} vanished")))?
-        .instalment_plan;
+    let plan = checkout_plan(&order)?;
     // The monthly-pay fee the shop bears comes out of the payment.
-    let fee = plan.as_ref().map(|p| p.shop_fee()).unwrap_or(Money::ZERO);
+    let fee = plan.as_ref().map_or(Money::ZERO, |p| p.shop_fee);
 
     let now = stack.clock.now();
     let txn = stack.sandbox.next_ref("sbx_tx", now);
@@ -266,6 +261,46 @@ async fn pay(stack: &Stack, qr_id: &str, body: &[u8]) -> Result<LocalResponse, A
             "callback": {"deliveries": deliveries.len(), "first": callback},
         }),
     ))
+}
+
+/// What the payment page told the provider of a monthly-pay plan.
+struct CheckoutPlan {
+    /// The fee the shop bears (nothing when the buyer pays it).
+    shop_fee: Money,
+    /// What to collect from the buyer, period by period.
+    schedule: Vec<Amount>,
+}
+
+/// The plan in a checkout answer (`instalment_plan`, as API.md shows it).
+fn checkout_plan(order: &Value) -> Result<Option<CheckoutPlan>, ApiError> {
+    let plan = match order.get("instalment_plan") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(plan) => plan,
+    };
+    let malformed = || ApiError::internal(format!("the checkout's plan is malformed: {plan}"));
+    let fee = plan["fee"]
+        .as_str()
+        .and_then(|f| Money::parse(f).ok())
+        .ok_or_else(malformed)?;
+    let schedule = plan["schedule"]
+        .as_array()
+        .ok_or_else(malformed)?
+        .iter()
+        .map(|p| {
+            p["amount"]
+                .as_str()
+                .and_then(|a| Amount::parse(a).ok())
+                .ok_or_else(malformed)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(CheckoutPlan {
+        shop_fee: if plan["fee_payer"] == "shop" {
+            fee
+        } else {
+            Money::ZERO
+        },
+        schedule,
+    }))
 }
 
 fn provider_ref(text: &str) -> Result<ProviderRef, ApiError> {
