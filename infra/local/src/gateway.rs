@@ -92,12 +92,7 @@ mod tests {
     use lambda_http::RequestExt;
 
     fn owner() -> Claims {
-        Claims {
-            sub: "shop-1-owner".into(),
-            shop_id: Some("shop-1".into()),
-            role: "owner".into(),
-            exp: 4_102_444_800,
-        }
+        crate::jwt::tests::owner_until(4_102_444_800)
     }
 
     #[test]

@@ -102,16 +102,21 @@ fn signature_len(token: &str) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn owner() -> Claims {
+    /// shop-1's owner, expiring at `exp` (also the gateway tests' caller).
+    pub(crate) fn owner_until(exp: i64) -> Claims {
         Claims {
             sub: "shop-1-owner".into(),
             shop_id: Some("shop-1".into()),
             role: "owner".into(),
-            exp: 2_000,
+            exp,
         }
+    }
+
+    fn owner() -> Claims {
+        owner_until(2_000)
     }
 
     #[test]
