@@ -65,6 +65,8 @@ pub async fn counters(w: &World, date: BusinessDate, orders: &[&OrderId]) -> Cou
             .await
             .unwrap()
             .expect("order");
+        // The books hold whatever happened (live count ≤ 5, within the paid amount).
+        assert_eq!(qrpay_domain::check_books(&o), Ok(()), "{o:?}");
         order_counters.push((o.payouts_live_total, o.payouts_live_count));
     }
     Counters {
@@ -78,6 +80,16 @@ pub async fn counters(w: &World, date: BusinessDate, orders: &[&OrderId]) -> Cou
             .unwrap(),
         orders: order_counters,
     }
+}
+
+/// Available + held moved only by what the ledger recorded leaving.
+pub fn assert_moved_only_by_the_ledger(before: &Counters, after: &Counters, ledger: Money) {
+    let sum = |c: &Counters| c.balance.fen() + c.held.fen();
+    assert_eq!(
+        sum(before) - sum(after),
+        ledger.fen(),
+        "available + held moves only by the ledger amount: {before:?} -> {after:?}"
+    );
 }
 
 pub async fn reserve(w: &World, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
@@ -523,6 +535,8 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
     w.quota(&w.staff, "50.00", "100.00", true).await;
     let empty = counters(&w, day(morning()), &[&o]).await;
     let p = created(&w, &w.request(&w.staff, &o, "25.00", "k1", morning())).await;
+    let reserved = counters(&w, day(morning()), &[&o]).await;
+    assert_moved_only_by_the_ledger(&empty, &reserved, Money::ZERO);
 
     let Transition::Moved(failed) = w
         .store
@@ -550,6 +564,7 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
     assert_eq!(released.shop_day, DayTotals::default());
     assert_eq!(released.staff_day, DayTotals::default());
     assert_eq!(released.orders, vec![(Money::ZERO, 0)]);
+    assert_moved_only_by_the_ledger(&reserved, &released, Money::ZERO);
 
     // Applying it again releases nothing more.
     let again = w
@@ -819,6 +834,12 @@ pub async fn success_turns_the_hold_into_a_debit_and_writes_one_ledger_entry(
         .await
         .unwrap();
     assert!(matches!(again, Transition::Unchanged(ref x) if x.status == PayoutStatus::Processing));
+    let before = counters(&w, day(morning()), &[&o]).await;
+    assert_moved_only_by_the_ledger(
+        &counters(&w, day(morning()), &[]).await,
+        &before,
+        Money::ZERO,
+    );
 
     let done = w
         .store
@@ -858,6 +879,7 @@ pub async fn success_turns_the_hold_into_a_debit_and_writes_one_ledger_entry(
     );
     assert_eq!(ledger[0].provider_ref.as_deref(), Some("prov-1"));
     assert_eq!(ledger[0].kind, qrpay_domain::LedgerKind::Payout);
+    assert_moved_only_by_the_ledger(&before, &c, ledger[0].amount.money());
 
     // Settling again, or failing it now, changes nothing.
     let twice = w

@@ -172,3 +172,18 @@ impl LedgerKind {
 pub fn bounded_detail(text: &str) -> String {
     text.chars().take(MAX_DETAIL_CHARS).collect()
 }
+
+/// A day's ledger is read for reconciliation in this many parts, each part
+/// the shops whose id hashes to it ([`ledger_part`]). In DynamoDB each part is
+/// its own index partition, so writes of a busy day spread and the parts can
+/// be read side by side.
+pub const LEDGER_DAY_PARTS: u16 = 16;
+
+/// The part of a day's ledger a shop's entries belong to: FNV-1a of the id.
+pub fn ledger_part(shop_id: &ShopId) -> u16 {
+    let hash = shop_id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // The remainder is below LEDGER_DAY_PARTS, so it fits.
+    (hash % u32::from(LEDGER_DAY_PARTS)) as u16
+}

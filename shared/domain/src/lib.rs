@@ -2,6 +2,7 @@
 //! payout rules. No I/O and no AWS types: every function is a thin adapter
 //! from its event to what lives here.
 
+pub mod books;
 pub mod collection;
 pub mod execution;
 pub mod ids;
@@ -16,6 +17,10 @@ pub mod rules;
 pub mod shop;
 pub mod time;
 
+pub use books::{
+    check_books, release_payout, reserve_payout, settle_payout, BooksError, DayTotals,
+    PayoutEffect, PayoutSnapshot,
+};
 pub use collection::{CollectionEvent, CollectionEventKind, Payer, Provider, ProviderRef};
 pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
-    Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId, LedgerEntry, Money, Notice,
+    Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId, LedgerEntry, Notice,
     OperatorId, Order, OrderId, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRefusal,
     PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
@@ -122,27 +122,8 @@ pub const NOTIFICATION_RETENTION_S: i64 = 30 * 24 * 60 * 60;
 /// Attempts at applying one notice when concurrent writes keep changing the order.
 pub const MAX_COLLECTION_ATTEMPTS: usize = 4;
 
-/// A counter of live payouts for one day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DayTotals {
-    pub total: Money,
-    pub count: u32,
-}
-
-/// A day's ledger is read for reconciliation in this many parts, each part
-/// the shops whose id hashes to it ([`ledger_part`]). In DynamoDB each part is
-/// its own index partition, so writes of a busy day spread and the parts can
-/// be read side by side.
-pub const LEDGER_DAY_PARTS: u16 = 16;
-
-/// The part of a day's ledger a shop's entries belong to: FNV-1a of the id.
-pub fn ledger_part(shop_id: &ShopId) -> u16 {
-    let hash = shop_id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    // The remainder is below LEDGER_DAY_PARTS, so it fits.
-    (hash % u32::from(LEDGER_DAY_PARTS)) as u16
-}
+pub use qrpay_domain::books::{payout_failed_notice, payout_ledger_entry, DayTotals};
+pub use qrpay_domain::execution::{ledger_part, LEDGER_DAY_PARTS};
 
 /// Where a day-ledger listing stands: the last (shop, entry) returned.
 pub fn ledger_position(entry: &LedgerEntry) -> String {
@@ -374,41 +355,6 @@ pub trait Store: Send + Sync {
         operator_id: &OperatorId,
         date: BusinessDate,
     ) -> Result<DayTotals, StoreError>;
-}
-
-/// The notice a failed payout leaves for its merchant.
-pub fn payout_failed_notice(payout: &Payout, reason: &str, now: DateTime<Utc>) -> Notice {
-    Notice {
-        notice_id: format!("payout-failed-{}", payout.payout_id),
-        shop_id: payout.shop_id.clone(),
-        kind: qrpay_domain::NoticeKind::PayoutFailed,
-        message: qrpay_domain::execution::bounded_detail(&format!(
-            "Payout {} of {} for order {} failed: {reason}. Everything it reserved was released; you may pay out again.",
-            payout.payout_id, payout.amount, payout.order_id
-        )),
-        payout_id: Some(payout.payout_id.clone()),
-        order_id: Some(payout.order_id.clone()),
-        created_at: now,
-    }
-}
-
-/// The ledger entry a succeeded payout writes: the day the money moved.
-pub fn payout_ledger_entry(payout: &Payout, provider_ref: &str, now: DateTime<Utc>) -> LedgerEntry {
-    LedgerEntry {
-        entry_id: format!("payout-{}", payout.payout_id),
-        shop_id: payout.shop_id.clone(),
-        kind: qrpay_domain::LedgerKind::Payout,
-        amount: payout.amount,
-        business_date: BusinessDate::of(now),
-        reference: payout.payout_id.to_string(),
-        provider_ref: Some(provider_ref.to_owned()),
-        order_id: Some(payout.order_id.clone()),
-        provider: None,
-        period: None,
-        plan_periods: None,
-        customer: None,
-        created_at: now,
-    }
 }
 
 /// Clamps a requested page size to 1..=MAX_PAGE_SIZE.

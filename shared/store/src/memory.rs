@@ -8,19 +8,21 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use qrpay_domain::books::{
+    check_books, release_payout, reserve_payout, settle_payout, BooksError, PayoutEffect,
+    PayoutMove, PayoutSnapshot,
+};
 use qrpay_domain::payment::decide;
 use qrpay_domain::{
-    evaluate_payout, Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, Device,
-    DeviceId, LedgerEntry, Money, Notice, OperatorId, OperatorStanding, Order, OrderId,
-    OrderStatus, OutOrderNo, Payout, PayoutAttempt, PayoutFacts, PayoutId, PayoutQuota,
-    PayoutRequest, PayoutStatus, Provider, QrCode, QrId, QrState, ReconciliationSummary, Shop,
-    ShopId, ShopSetup,
+    Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, Device, DeviceId,
+    LedgerEntry, Money, Notice, OperatorId, Order, OrderId, OrderStatus, OutOrderNo, Payout,
+    PayoutAttempt, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Provider, QrCode, QrId,
+    QrState, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
 use crate::{
-    ledger_part, ledger_position, page_size, payout_failed_notice, payout_ledger_entry, DayTotals,
-    Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved, Revocation, Store, StoreError,
-    Transition, MAX_LEDGER_PAGE,
+    ledger_part, ledger_position, page_size, DayTotals, Issued, LedgerPage, Page, PayoutError,
+    ReserveError, Reserved, Revocation, Store, StoreError, Transition, MAX_LEDGER_PAGE,
 };
 
 #[derive(Default)]
@@ -93,30 +95,6 @@ impl MemoryStore {
 
 fn overflow(what: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} out of range"))
-}
-
-fn add(a: Money, b: Money, what: &str) -> Result<Money, StoreError> {
-    a.checked_add(b).ok_or_else(|| overflow(what))
-}
-
-fn sub(a: Money, b: Money, what: &str) -> Result<Money, StoreError> {
-    a.checked_sub(b).ok_or_else(|| overflow(what))
-}
-
-fn apply_day(
-    totals: &mut DayTotals,
-    amount: Money,
-    reserve: bool,
-    what: &str,
-) -> Result<(), StoreError> {
-    if reserve {
-        totals.total = add(totals.total, amount, what)?;
-        totals.count += 1;
-    } else {
-        totals.total = sub(totals.total, amount, what)?;
-        totals.count = totals.count.checked_sub(1).ok_or_else(|| overflow(what))?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -192,8 +170,7 @@ impl Store for MemoryStore {
     }
 
     async fn reserve_payout(&self, request: &PayoutRequest) -> Result<Reserved, ReserveError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
+        let mut state = self.state();
         let shop_id = &request.shop_id;
         let idem_key = (shop_id.clone(), request.idempotency_key.as_str().to_owned());
         if let Some((fingerprint, payout_id)) = state.idempotency.get(&idem_key) {
@@ -209,83 +186,11 @@ impl Store for MemoryStore {
                 })?;
             return Ok(Reserved::Replayed(payout));
         }
-
-        let shop = state.shops.get(shop_id).ok_or(ReserveError::ShopNotFound)?;
-        let date = request.business_date();
-        let order_key = (shop_id.clone(), request.order_id.clone());
-        let is_owner = request.operator_id == shop.owner_operator_id;
-        let operator_day_key = (shop_id.clone(), request.operator_id.clone(), date);
-        let operator = if is_owner {
-            OperatorStanding::Owner
-        } else {
-            OperatorStanding::Staff {
-                quota: state
-                    .quotas
-                    .get(&(shop_id.clone(), request.operator_id.clone())),
-                day_total: state
-                    .operator_days
-                    .get(&operator_day_key)
-                    .copied()
-                    .unwrap_or_default()
-                    .total,
-            }
-        };
-        let facts = PayoutFacts {
-            shop,
-            order: state.orders.get(&order_key),
-            operator,
-            shop_day_total: state
-                .shop_days
-                .get(&(shop_id.clone(), date))
-                .copied()
-                .unwrap_or_default()
-                .total,
-            amount: request.amount,
-            now: request.now,
-        };
-        evaluate_payout(&facts)?;
-
-        // Every rule holds: reserve everything, as one step under the lock.
-        let amount = request.amount.money();
-        let order = state
-            .orders
-            .get_mut(&order_key)
-            .ok_or_else(|| overflow("order"))?;
-        order.payouts_live_total = add(order.payouts_live_total, amount, "order payouts total")?;
-        order.payouts_live_count += 1;
-        order.last_payout_at = Some(request.now);
-        order.updated_at = request.now;
-        let shop = state
-            .shops
-            .get_mut(shop_id)
-            .ok_or_else(|| overflow("shop"))?;
-        shop.payout_balance = sub(shop.payout_balance, amount, "shop balance")?;
-        shop.payout_held = add(shop.payout_held, amount, "shop hold")?;
-        apply_day(
-            state.shop_days.entry((shop_id.clone(), date)).or_default(),
-            amount,
-            true,
-            "shop day",
-        )?;
-        if !is_owner {
-            apply_day(
-                state.operator_days.entry(operator_day_key).or_default(),
-                amount,
-                true,
-                "operator day",
-            )?;
-        }
-        let payout = request.to_payout(!is_owner);
-        state
-            .payouts
-            .insert((shop_id.clone(), payout.payout_id.clone()), payout.clone());
-        state
-            .payout_shops
-            .insert(payout.payout_id.clone(), shop_id.clone());
-        state
-            .idempotency
-            .insert(idem_key, (request.fingerprint(), payout.payout_id.clone()));
-        Ok(Reserved::Created(payout))
+        let snapshot = state.payout_snapshot(request);
+        let shop = snapshot.shop.as_ref().ok_or(ReserveError::ShopNotFound)?;
+        let effect = reserve_payout(shop, &snapshot, request)?;
+        state.apply_payout_effect(&effect)?;
+        Ok(Reserved::Created(effect.payout))
     }
 
     async fn find_payout(&self, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
@@ -358,79 +263,13 @@ impl Store for MemoryStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
-        let key = (shop_id.clone(), payout_id.clone());
-        let payout = state.payouts.get(&key).ok_or(PayoutError::PayoutNotFound)?;
-        if !payout.status.can_become(PayoutStatus::Failed) {
-            return Ok(Transition::Unchanged(payout.clone()));
-        }
-        let payout = payout.clone();
-        let amount = payout.amount.money();
-        let date = payout.business_date;
-        let order_key = (shop_id.clone(), payout.order_id.clone());
-        let shop_day_key = (shop_id.clone(), date);
-        let operator_day_key = payout
-            .counted_for_operator
-            .then(|| (shop_id.clone(), payout.operator_id.clone(), date));
-
-        // Work out every new value before changing anything: all or nothing.
-        let order = state
-            .orders
-            .get(&order_key)
-            .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no order")))?;
-        let order_total = sub(order.payouts_live_total, amount, "order payouts total")?;
-        let order_count = order
-            .payouts_live_count
-            .checked_sub(1)
-            .ok_or_else(|| overflow("order payouts count"))?;
-        let shop = state
-            .shops
-            .get(shop_id)
-            .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no shop")))?;
-        let balance = add(shop.payout_balance, amount, "shop balance")?;
-        let held = sub(shop.payout_held, amount, "shop hold")?;
-        let mut shop_day = state
-            .shop_days
-            .get(&shop_day_key)
-            .copied()
-            .unwrap_or_default();
-        apply_day(&mut shop_day, amount, false, "shop day")?;
-        let operator_day = match &operator_day_key {
-            Some(key) => {
-                let mut day = state.operator_days.get(key).copied().unwrap_or_default();
-                apply_day(&mut day, amount, false, "operator day")?;
-                Some(day)
-            }
-            None => None,
+        let mut state = self.state();
+        let payout = state.payout(shop_id, payout_id)?;
+        let Some(effect) = release_payout(&payout, reason, now) else {
+            return Ok(Transition::Unchanged(payout));
         };
-
-        if let Some(order) = state.orders.get_mut(&order_key) {
-            order.payouts_live_total = order_total;
-            order.payouts_live_count = order_count;
-            order.updated_at = now;
-        }
-        if let Some(shop) = state.shops.get_mut(shop_id) {
-            shop.payout_balance = balance;
-            shop.payout_held = held;
-        }
-        state.shop_days.insert(shop_day_key, shop_day);
-        if let (Some(key), Some(day)) = (operator_day_key, operator_day) {
-            state.operator_days.insert(key, day);
-        }
-        let payout = state
-            .payouts
-            .get_mut(&key)
-            .ok_or(PayoutError::PayoutNotFound)?;
-        *payout = payout.clone().failed_with(reason, now);
-        let failed = payout.clone();
-        let notice = payout_failed_notice(&failed, reason, now);
-        state
-            .notices
-            .entry(shop_id.clone())
-            .or_default()
-            .push(notice);
-        Ok(Transition::Moved(failed))
+        state.apply_payout_effect(&effect)?;
+        Ok(Transition::Moved(effect.payout))
     }
 
     async fn start_payout(
@@ -458,27 +297,13 @@ impl Store for MemoryStore {
         provider_ref: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
-        let key = (shop_id.clone(), payout_id.clone());
-        let payout = state.payouts.get(&key).ok_or(PayoutError::PayoutNotFound)?;
-        if payout.status != PayoutStatus::Processing {
-            return Ok(Transition::Unchanged(payout.clone()));
-        }
-        let shop = state
-            .shops
-            .get_mut(shop_id)
-            .ok_or_else(|| StoreError::Corrupt(format!("{payout_id} has no shop")))?;
-        // The hold becomes a debit: the money has left the shop for good.
-        shop.payout_held = sub(shop.payout_held, payout.amount.money(), "shop hold")?;
-        let payout = state
-            .payouts
-            .get_mut(&key)
-            .ok_or(PayoutError::PayoutNotFound)?;
-        *payout = payout.clone().moved_to(PayoutStatus::Succeeded, now);
-        let succeeded = payout.clone();
-        state.record_ledger(payout_ledger_entry(&succeeded, provider_ref, now));
-        Ok(Transition::Moved(succeeded))
+        let mut state = self.state();
+        let payout = state.payout(shop_id, payout_id)?;
+        let Some(effect) = settle_payout(&payout, provider_ref, now) else {
+            return Ok(Transition::Unchanged(payout));
+        };
+        state.apply_payout_effect(&effect)?;
+        Ok(Transition::Moved(effect.payout))
     }
 
     async fn record_attempt(
@@ -902,6 +727,120 @@ impl State {
                 code.state = QrState::Used;
                 code.updated_at = order.updated_at;
             }
+        }
+        Ok(())
+    }
+}
+
+/// Payouts: the domain decides every change ([`qrpay_domain::books`]); the
+/// memory store only reads the facts and applies the effect, under its lock.
+impl State {
+    fn payout(&self, shop_id: &ShopId, payout_id: &PayoutId) -> Result<Payout, PayoutError> {
+        self.payouts
+            .get(&(shop_id.clone(), payout_id.clone()))
+            .cloned()
+            .ok_or(PayoutError::PayoutNotFound)
+    }
+
+    fn payout_snapshot(&self, request: &PayoutRequest) -> PayoutSnapshot {
+        let shop_id = &request.shop_id;
+        let date = request.business_date();
+        let operator = (shop_id.clone(), request.operator_id.clone());
+        PayoutSnapshot {
+            shop: self.shops.get(shop_id).cloned(),
+            order: self
+                .orders
+                .get(&(shop_id.clone(), request.order_id.clone()))
+                .cloned(),
+            quota: self.quotas.get(&operator).cloned(),
+            shop_day: self
+                .shop_days
+                .get(&(shop_id.clone(), date))
+                .copied()
+                .unwrap_or_default(),
+            operator_day: self
+                .operator_days
+                .get(&(operator.0, operator.1, date))
+                .copied()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Writes a payout effect: every new value is worked out (and every
+    /// bound checked) before anything changes, so it applies all or nothing.
+    fn apply_payout_effect(&mut self, effect: &PayoutEffect) -> Result<(), StoreError> {
+        let payout = &effect.payout;
+        let shop_id = &payout.shop_id;
+        let books = |e: BooksError| StoreError::Corrupt(e.to_string());
+        let payout_key = (shop_id.clone(), payout.payout_id.clone());
+        match (&effect.moved, self.payouts.get(&payout_key)) {
+            (PayoutMove::Create { .. }, None) => {}
+            (PayoutMove::To(next), Some(current)) if current.status.can_become(*next) => {}
+            _ => return Err(StoreError::Corrupt(format!("{} moved", payout.payout_id))),
+        }
+        let order = match &effect.order {
+            Some(change) => {
+                let key = (shop_id.clone(), change.order_id.clone());
+                let order = self.orders.get(&key).ok_or_else(|| overflow("order"))?;
+                Some((key, change.apply(order).map_err(books)?))
+            }
+            None => None,
+        };
+        let shop = self.shops.get(shop_id).ok_or_else(|| overflow("shop"))?;
+        let shop = effect.shop.apply(shop).map_err(books)?;
+        let shop_day = match &effect.shop_day {
+            Some((date, change)) => {
+                let key = (shop_id.clone(), *date);
+                let day = self.shop_days.get(&key).copied().unwrap_or_default();
+                Some((key, change.apply_day(day).map_err(books)?))
+            }
+            None => None,
+        };
+        let operator_day = match &effect.operator_day {
+            Some((operator, date, change)) => {
+                let key = (shop_id.clone(), operator.clone(), *date);
+                let day = self.operator_days.get(&key).copied().unwrap_or_default();
+                Some((key, change.apply_day(day).map_err(books)?))
+            }
+            None => None,
+        };
+        if let Some(guard) = &effect.quota {
+            let quota = self
+                .quotas
+                .get(&(shop_id.clone(), guard.operator_id.clone()));
+            if !guard.holds(quota) {
+                return Err(StoreError::Corrupt("quota changed under the lock".into()));
+            }
+        }
+
+        // Every check passed: apply it all.
+        if let Some((key, order)) = order {
+            debug_assert_eq!(check_books(&order), Ok(()));
+            self.orders.insert(key, order);
+        }
+        self.shops.insert(shop_id.clone(), shop);
+        if let Some((key, day)) = shop_day {
+            self.shop_days.insert(key, day);
+        }
+        if let Some((key, day)) = operator_day {
+            self.operator_days.insert(key, day);
+        }
+        if let PayoutMove::Create { fingerprint } = &effect.moved {
+            let claim = (shop_id.clone(), payout.idempotency_key.as_str().to_owned());
+            self.idempotency
+                .insert(claim, (fingerprint.clone(), payout.payout_id.clone()));
+            self.payout_shops
+                .insert(payout.payout_id.clone(), shop_id.clone());
+        }
+        self.payouts.insert(payout_key, payout.clone());
+        if let Some(notice) = &effect.notice {
+            self.notices
+                .entry(shop_id.clone())
+                .or_default()
+                .push(notice.clone());
+        }
+        if let Some(entry) = &effect.ledger {
+            self.record_ledger(entry.clone());
         }
         Ok(())
     }

@@ -1,15 +1,10 @@
 //! The DynamoDB adapter: one table, single-table design (see `codec`).
-//!
-//! A payout reservation is one read round trip (`TransactGetItems`: a
-//! serializable snapshot of everything the rules look at) and one
-//! `TransactWriteItems` that writes the payout and re-checks every rule as a
-//! condition on the items it touches, as they are at that moment. A refusal
-//! found in the snapshot costs the read only. A cancelled transaction is
-//! turned back into the exact rule and headroom from the items DynamoDB
-//! returns with the cancellation (`ReturnValuesOnConditionCheckFailure`).
+//! Payout changes are decided by the domain and written as one transaction
+//! each (`payouts`); collection notices likewise (`collection`).
 
 mod codec;
 mod collection;
+mod payouts;
 mod reconciliation;
 mod table;
 
@@ -19,32 +14,28 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Get, Put, ReturnValue,
+    AttributeValue, CancellationReason, Get, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure as OnFailure, TransactGetItem, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
-use qrpay_domain::payout::bounded_failure_reason;
-use qrpay_domain::rules::{latest_admissible_last_payout, MAX_LIVE_PAYOUTS_PER_ORDER};
 use qrpay_domain::{
-    evaluate_payout, Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId,
-    LedgerEntry, Notice, OperatorId, OperatorStanding, Order, OrderId, OrderStatus, Payout,
-    PayoutAttempt, PayoutFacts, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, QrCode, QrId,
-    ReconciliationSummary, Shop, ShopId, ShopSetup,
+    release_payout, settle_payout, Anomaly, BusinessDate, CollectionEvent, Decision, Device,
+    DeviceId, LedgerEntry, Notice, OperatorId, Order, OrderId, Payout, PayoutAttempt, PayoutId,
+    PayoutQuota, PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId,
+    ShopSetup,
 };
 
 pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
 use crate::{
-    page_size, payout_failed_notice, payout_ledger_entry, DayTotals, Issued, LedgerPage, Page,
-    PayoutError, ReserveError, Reserved, Revocation, Store, StoreError, Transition,
+    page_size, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved,
+    Revocation, Store, StoreError, Transition,
 };
 use codec::*;
+use payouts::MAX_WRITE_ATTEMPTS;
 
-/// Fresh attempts at a reservation or release that lost a race without any
-/// rule failing (a limit was changed meanwhile, or a transaction conflict).
-const MAX_WRITE_ATTEMPTS: usize = 4;
 /// Most payouts listed for one order (rule 1 keeps live ones to 5; failed
 /// ones are bounded by rule 2's pace).
 const MAX_ORDER_PAYOUTS_LISTED: usize = 1_000;
@@ -54,32 +45,6 @@ pub struct DynamoStore {
     table: String,
     round_trips: AtomicU64,
     cancelled_writes: AtomicU64,
-}
-
-/// Everything the payout rules look at, as one snapshot.
-#[derive(Debug, Default)]
-struct PayoutSnapshot {
-    shop: Option<Shop>,
-    order: Option<Order>,
-    /// (fingerprint, payout id) of an earlier request with the same key.
-    idempotency: Option<(String, PayoutId)>,
-    shop_day: DayTotals,
-    quota: Option<PayoutQuota>,
-    operator_day: DayTotals,
-}
-
-/// The items of a reservation transaction, in order, so a cancellation
-/// reason can be matched to what it is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Payout,
-    Pointer,
-    Idempotency,
-    Order,
-    Shop,
-    ShopDay,
-    Quota,
-    OperatorDay,
 }
 
 enum WriteOutcome {
@@ -360,178 +325,6 @@ impl DynamoStore {
         }
     }
 
-    /// One serializable read of everything the rules look at.
-    async fn read_snapshot(
-        &self,
-        req: &PayoutRequest,
-        date: BusinessDate,
-    ) -> Result<PayoutSnapshot, StoreError> {
-        let keys = [
-            shop_key(&req.shop_id),
-            order_key(&req.shop_id, &req.order_id),
-            idempotency_key(&req.shop_id, &req.idempotency_key),
-            shop_day_key(&req.shop_id, date),
-            quota_key(&req.shop_id, &req.operator_id),
-            operator_day_key(&req.shop_id, &req.operator_id, date),
-        ];
-        let items = self.transact_get(keys.into()).await?;
-        let item = |i: usize| items.get(i).and_then(Option::as_ref);
-        Ok(PayoutSnapshot {
-            shop: item(0).map(shop_from).transpose()?,
-            order: item(1).map(order_from).transpose()?,
-            idempotency: item(2).map(idempotency_from).transpose()?,
-            shop_day: day_totals_from(item(3))?,
-            quota: item(4).map(quota_from).transpose()?,
-            operator_day: day_totals_from(item(5))?,
-        })
-    }
-
-    async fn replay(
-        &self,
-        req: &PayoutRequest,
-        fingerprint: &str,
-        payout_id: &PayoutId,
-    ) -> Result<Reserved, ReserveError> {
-        if fingerprint != req.fingerprint() {
-            return Err(ReserveError::IdempotencyConflict);
-        }
-        let payout = self
-            .get_payout(&req.shop_id, payout_id)
-            .await?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("idempotency record points at missing {payout_id}"))
-            })?;
-        Ok(Reserved::Replayed(payout))
-    }
-
-    /// The reservation transaction: the rules again, as conditions.
-    fn reservation_items(
-        &self,
-        req: &PayoutRequest,
-        shop: &Shop,
-        order: &Order,
-        quota: Option<&PayoutQuota>,
-    ) -> Result<(Vec<TransactWriteItem>, Vec<Slot>), StoreError> {
-        let amount = req.amount.fen();
-        let date = req.business_date();
-        let is_owner = req.operator_id == shop.owner_operator_id;
-        let now = req.now;
-        let mut items = Vec::with_capacity(7);
-        let mut slots = Vec::with_capacity(7);
-
-        let payout = req.to_payout(!is_owner);
-        items.push(self.put_new(payout_item(&payout), OnFailure::None)?);
-        slots.push(Slot::Payout);
-
-        let mut pointer = payout_pointer_key(&payout.payout_id);
-        pointer.insert("shop_id".to_owned(), s(req.shop_id.as_str()));
-        items.push(self.put_new(pointer, OnFailure::None)?);
-        slots.push(Slot::Pointer);
-
-        let mut idem = idempotency_key(&req.shop_id, &req.idempotency_key);
-        idem.extend([
-            ("entity".to_owned(), s("idempotency")),
-            (FINGERPRINT.to_owned(), s(req.fingerprint())),
-            ("payout_id".to_owned(), s(payout.payout_id.as_str())),
-            ("created_at_ms".to_owned(), ms(now)),
-        ]);
-        items.push(self.put_new(idem, OnFailure::AllOld)?);
-        slots.push(Slot::Idempotency);
-
-        // Rules 1, 2, 4 and 9 on the order; its ceiling must be what we read.
-        let mut order_update = self.update(
-            order_key(&req.shop_id, &req.order_id),
-            "SET #payouts_live_total_fen = #payouts_live_total_fen + :amt, \
-             #payouts_live_count = #payouts_live_count + :one, \
-             #last_payout_at_ms = :now, #updated_at_ms = :now",
-            "attribute_exists(#PK) AND #order_status IN (:paid_status, :part_status) \
-             AND #paid_amount_fen = :paid AND #refunded_amount_fen = :refunded \
-             AND #payouts_live_count < :max_count AND #payouts_live_total_fen <= :max_prior \
-             AND (attribute_not_exists(#last_payout_at_ms) OR #last_payout_at_ms <= :latest_last)",
-            &[
-                PK,
-                LIVE_TOTAL,
-                LIVE_COUNT,
-                LAST_PAYOUT_AT,
-                UPDATED_AT,
-                ORDER_STATUS,
-                PAID,
-                REFUNDED,
-            ],
-        );
-        order_update.values = vec![
-            (":amt", n(amount)),
-            (":one", n(1)),
-            (":now", ms(now)),
-            (":paid_status", s(OrderStatus::Paid.as_str())),
-            (":part_status", s(OrderStatus::PartiallyRefunded.as_str())),
-            (":paid", n(order.paid_amount.fen())),
-            (":refunded", n(order.refunded_amount.fen())),
-            (":max_count", n(i64::from(MAX_LIVE_PAYOUTS_PER_ORDER))),
-            (":max_prior", n(order.payout_ceiling().fen() - amount)),
-            (":latest_last", n(latest_admissible_last_payout(now))),
-        ];
-        items.push(order_update.build(&self.table)?);
-        slots.push(Slot::Order);
-
-        // Rule 8 and the hold; the cap and the owner must be what we read.
-        let owner_check = if is_owner {
-            "#owner_operator_id = :op"
-        } else {
-            "#owner_operator_id <> :op"
-        };
-        let mut shop_update = self.update(
-            shop_key(&req.shop_id),
-            "SET #payout_balance_fen = #payout_balance_fen - :amt, #payout_held_fen = #payout_held_fen + :amt",
-            &format!(
-                "attribute_exists(#PK) AND #daily_payout_cap_fen = :cap AND #payout_balance_fen >= :amt AND {owner_check}"
-            ),
-            &[PK, BALANCE, HELD, CAP, OWNER],
-        );
-        shop_update.values = vec![
-            (":amt", n(amount)),
-            (":cap", n(shop.daily_payout_cap.fen())),
-            (":op", s(req.operator_id.as_str())),
-        ];
-        items.push(shop_update.build(&self.table)?);
-        slots.push(Slot::Shop);
-
-        // Rule 5 on the shop's counter for the day.
-        items.push(self.day_counter(
-            shop_day_key(&req.shop_id, date),
-            amount,
-            shop.daily_payout_cap.fen() - amount,
-        )?);
-        slots.push(Slot::ShopDay);
-
-        if !is_owner {
-            // Rules 3, 6 and 7; the daily limit must be what we read.
-            let quota = quota
-                .ok_or_else(|| StoreError::Corrupt("staff reservation without quota".into()))?;
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(quota_key(&req.shop_id, &req.operator_id)))
-                .condition_expression(
-                    "#enabled = :yes AND #per_payout_limit_fen >= :amt AND #daily_limit_fen = :daily",
-                )
-                .set_expression_attribute_names(names(&[ENABLED, PER_PAYOUT_LIMIT, DAILY_LIMIT]))
-                .set_expression_attribute_values(values(vec![
-                    (":yes", AttributeValue::Bool(true)),
-                    (":amt", n(amount)),
-                    (":daily", n(quota.daily_limit.fen())),
-                ]))
-                .return_values_on_condition_check_failure(OnFailure::AllOld)
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
-            slots.push(Slot::Quota);
-            let op_day = operator_day_key(&req.shop_id, &req.operator_id, date);
-            items.push(self.day_counter(op_day, amount, quota.daily_limit.fen() - amount)?);
-            slots.push(Slot::OperatorDay);
-        }
-        Ok((items, slots))
-    }
-
     fn put_new(&self, item: Item, on_failure: OnFailure) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -542,45 +335,6 @@ impl DynamoStore {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// Adds `amount` to a day counter if its total is at most `max_prior`.
-    fn day_counter(
-        &self,
-        key: Item,
-        amount: i64,
-        max_prior: i64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut parts = self.update(
-            key,
-            "ADD #payout_total_fen :amt, #payout_count :one",
-            "attribute_not_exists(#payout_total_fen) OR #payout_total_fen <= :max_prior",
-            &[PAYOUT_TOTAL, PAYOUT_COUNT],
-        );
-        parts.values = vec![
-            (":amt", n(amount)),
-            (":one", n(1)),
-            (":max_prior", n(max_prior)),
-        ];
-        parts.build(&self.table)
-    }
-
-    /// Gives back a failed payout's reservation on one counter.
-    fn release_counter(
-        &self,
-        key: Item,
-        total: &str,
-        count: &str,
-        amount: i64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut parts = self.update(
-            key,
-            &format!("SET #{total} = #{total} - :amt, #{count} = #{count} - :one"),
-            &format!("#{total} >= :amt AND #{count} >= :one"),
-            &[total, count],
-        );
-        parts.values = vec![(":amt", n(amount)), (":one", n(1))];
-        parts.build(&self.table)
     }
 }
 
@@ -607,58 +361,6 @@ impl UpdateParts {
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
-}
-
-fn idempotency_from(item: &Item) -> Result<(String, PayoutId), StoreError> {
-    let payout_id = PayoutId::parse(get_s(item, "payout_id")?)
-        .map_err(|_| StoreError::Corrupt("idempotency record payout_id".into()))?;
-    Ok((get_s(item, FINGERPRINT)?.to_owned(), payout_id))
-}
-
-fn facts<'a>(snap: &'a PayoutSnapshot, shop: &'a Shop, req: &PayoutRequest) -> PayoutFacts<'a> {
-    let operator = if req.operator_id == shop.owner_operator_id {
-        OperatorStanding::Owner
-    } else {
-        OperatorStanding::Staff {
-            quota: snap.quota.as_ref(),
-            day_total: snap.operator_day.total,
-        }
-    };
-    PayoutFacts {
-        shop,
-        order: snap.order.as_ref(),
-        operator,
-        shop_day_total: snap.shop_day.total,
-        amount: req.amount,
-        now: req.now,
-    }
-}
-
-/// Folds the items a cancelled transaction returned into the snapshot: each
-/// failed condition's item as it is now (absent if it does not exist).
-fn absorb_cancellation(
-    snap: &mut PayoutSnapshot,
-    slots: &[Slot],
-    reasons: &[CancellationReason],
-) -> Result<(), StoreError> {
-    for (slot, reason) in slots.iter().zip(reasons) {
-        if !failed(reason) {
-            continue;
-        }
-        let item = reason.item();
-        match slot {
-            Slot::Payout | Slot::Pointer => {
-                return Err(StoreError::Corrupt("payout id collision".into()))
-            }
-            Slot::Idempotency => snap.idempotency = item.map(idempotency_from).transpose()?,
-            Slot::Order => snap.order = item.map(order_from).transpose()?,
-            Slot::Shop => snap.shop = item.map(shop_from).transpose()?,
-            Slot::ShopDay => snap.shop_day = day_totals_from(item)?,
-            Slot::Quota => snap.quota = item.map(quota_from).transpose()?,
-            Slot::OperatorDay => snap.operator_day = day_totals_from(item)?,
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -755,38 +457,7 @@ impl Store for DynamoStore {
     }
 
     async fn reserve_payout(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
-        let date = req.business_date();
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut snap = self.read_snapshot(req, date).await?;
-            if let Some((fingerprint, payout_id)) = &snap.idempotency {
-                return self.replay(req, fingerprint, payout_id).await;
-            }
-            let shop = snap.shop.as_ref().ok_or(ReserveError::ShopNotFound)?;
-            evaluate_payout(&facts(&snap, shop, req))?;
-            let order = snap
-                .order
-                .as_ref()
-                .ok_or_else(|| StoreError::Corrupt("evaluated without order".into()))?;
-            let (items, slots) = self.reservation_items(req, shop, order, snap.quota.as_ref())?;
-            let reasons = match self.transact_write(items).await? {
-                WriteOutcome::Written => {
-                    return Ok(Reserved::Created(
-                        req.to_payout(slots.contains(&Slot::Quota)),
-                    ))
-                }
-                WriteOutcome::Cancelled(reasons) => reasons,
-            };
-            // Something changed since the snapshot: find out whether a rule now fails.
-            absorb_cancellation(&mut snap, &slots, &reasons)?;
-            if let Some((fingerprint, payout_id)) = &snap.idempotency {
-                return self.replay(req, fingerprint, payout_id).await;
-            }
-            let shop = snap.shop.as_ref().ok_or(ReserveError::ShopNotFound)?;
-            evaluate_payout(&facts(&snap, shop, req))?;
-            // No rule fails on what came back (a limit changed, or a conflict): try afresh.
-            tracing::debug!(payout_id = %req.payout_id, "reservation raced; retrying");
-        }
-        Err(StoreError::Contention.into())
+        self.reserve(req).await
     }
 
     async fn find_payout(&self, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
@@ -881,62 +552,17 @@ impl Store for DynamoStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let reason = bounded_failure_reason(reason);
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let payout = self
                 .get_payout(shop_id, payout_id)
                 .await?
                 .ok_or(PayoutError::PayoutNotFound)?;
-            if !payout.status.can_become(PayoutStatus::Failed) {
+            let Some(effect) = release_payout(&payout, reason, now) else {
                 return Ok(Transition::Unchanged(payout));
-            }
-            let amount = payout.amount.fen();
-            let mut mark = self.update(
-                payout_key(shop_id, payout_id),
-                "SET #payout_status = :failed, #failure_reason = :reason, #updated_at_ms = :now \
-                 REMOVE #GSI3PK, #GSI3SK",
-                "#payout_status IN (:pending, :processing)",
-                &[PAYOUT_STATUS, "failure_reason", UPDATED_AT, GSI3PK, GSI3SK],
-            );
-            mark.values = vec![
-                (":failed", s(PayoutStatus::Failed.as_str())),
-                (":reason", s(reason.as_str())),
-                (":now", ms(now)),
-                (":pending", s(PayoutStatus::Pending.as_str())),
-                (":processing", s(PayoutStatus::Processing.as_str())),
-            ];
-            let mut shop = self.update(
-                shop_key(shop_id),
-                "SET #payout_balance_fen = #payout_balance_fen + :amt, #payout_held_fen = #payout_held_fen - :amt",
-                "#payout_held_fen >= :amt",
-                &[BALANCE, HELD],
-            );
-            shop.values = vec![(":amt", n(amount))];
-            let mut items = vec![
-                mark.build(&self.table)?,
-                self.release_counter(
-                    order_key(shop_id, &payout.order_id),
-                    LIVE_TOTAL,
-                    LIVE_COUNT,
-                    amount,
-                )?,
-                shop.build(&self.table)?,
-                self.release_counter(
-                    shop_day_key(shop_id, payout.business_date),
-                    PAYOUT_TOTAL,
-                    PAYOUT_COUNT,
-                    amount,
-                )?,
-            ];
-            if payout.counted_for_operator {
-                let key = operator_day_key(shop_id, &payout.operator_id, payout.business_date);
-                items.push(self.release_counter(key, PAYOUT_TOTAL, PAYOUT_COUNT, amount)?);
-            }
-            let notice = payout_failed_notice(&payout, &reason, now);
-            items.push(self.put_new(notice_item(&notice), OnFailure::None)?);
-            let failed_payout = payout.failed_with(&reason, now);
+            };
+            let (items, _) = self.payout_effect_items(&effect)?;
             let broken = format!("counters of {payout_id} do not hold its reservation");
-            if let Some(done) = self.transition_write(items, failed_payout, &broken).await? {
+            if let Some(done) = self.transition_write(items, effect.payout, &broken).await? {
                 return Ok(done);
             }
         }
@@ -1000,37 +626,12 @@ impl Store for DynamoStore {
                 .get_payout(shop_id, payout_id)
                 .await?
                 .ok_or(PayoutError::PayoutNotFound)?;
-            if payout.status != PayoutStatus::Processing {
+            let Some(effect) = settle_payout(&payout, provider_ref, now) else {
                 return Ok(Transition::Unchanged(payout));
-            }
-            let mut mark = self.update(
-                payout_key(shop_id, payout_id),
-                "SET #payout_status = :succeeded, #updated_at_ms = :now REMOVE #GSI3PK, #GSI3SK",
-                "#payout_status = :processing",
-                &[PAYOUT_STATUS, UPDATED_AT, GSI3PK, GSI3SK],
-            );
-            mark.values = vec![
-                (":succeeded", s(PayoutStatus::Succeeded.as_str())),
-                (":processing", s(PayoutStatus::Processing.as_str())),
-                (":now", ms(now)),
-            ];
-            // The hold becomes a debit: the money has left the shop for good.
-            let mut debit = self.update(
-                shop_key(shop_id),
-                "SET #payout_held_fen = #payout_held_fen - :amt",
-                "#payout_held_fen >= :amt",
-                &[HELD],
-            );
-            debit.values = vec![(":amt", n(payout.amount.fen()))];
-            let entry = payout_ledger_entry(&payout, provider_ref, now);
-            let items = vec![
-                mark.build(&self.table)?,
-                debit.build(&self.table)?,
-                self.put_new(ledger_item(&entry), OnFailure::None)?,
-            ];
-            let succeeded = payout.moved_to(PayoutStatus::Succeeded, now);
+            };
+            let (items, _) = self.payout_effect_items(&effect)?;
             let broken = format!("hold or ledger of {payout_id} disagree with its status");
-            if let Some(done) = self.transition_write(items, succeeded, &broken).await? {
+            if let Some(done) = self.transition_write(items, effect.payout, &broken).await? {
                 return Ok(done);
             }
         }
