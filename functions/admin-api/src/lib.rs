@@ -14,7 +14,7 @@ use qrpay_domain::{
     ShopSetup,
 };
 use qrpay_http::{json, json_object, principal, require_role, segments, ApiError, Fields};
-use qrpay_store::Store;
+use qrpay_store::ShopStore;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -23,7 +23,7 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 const FEE_RATE_SCALE: u32 = 4;
 
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub shops: Arc<dyn ShopStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -84,7 +84,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         payout_balance,
         instalments,
     };
-    let shop = app.store.put_shop(&setup, app.clock.now()).await?;
+    let shop = app.shops.put_shop(&setup, app.clock.now()).await?;
     tracing::info!(shop_id = %shop.shop_id, "shop set up");
     Ok(json(StatusCode::OK, &shop_json(&shop)))
 }
@@ -161,7 +161,7 @@ async fn put_device(
             ),
         ));
     }
-    if app.store.get_shop(&shop_id).await?.is_none() {
+    if app.shops.get_shop(&shop_id).await?.is_none() {
         return Err(ApiError::not_found("SHOP_NOT_FOUND", "shop not found"));
     }
     let device = Device {
@@ -170,7 +170,7 @@ async fn put_device(
         secret: Secret::new(secret.to_owned()),
         updated_at: app.clock.now(),
     };
-    app.store.put_device(&device).await?;
+    app.shops.put_device(&device).await?;
     tracing::info!(device_id = %device.device_id, shop_id = %device.shop_id, "device registered");
     Ok(json(
         StatusCode::OK,

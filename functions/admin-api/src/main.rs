@@ -10,8 +10,9 @@ use qrpay_http::aws;
 async fn main() -> Result<(), lambda_http::Error> {
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
+    let store = Arc::new(aws::store_from_env(&config)?);
     let app = App {
-        store: Arc::new(aws::store_from_env(&config)?),
+        shops: store,
         clock: Arc::new(SystemClock),
     };
     qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await

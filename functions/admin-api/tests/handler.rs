@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use admin_api::{handle, App};
 use qrpay_domain::{DeviceId, ShopId, TestClock};
-use qrpay_store::{MemoryStore, Store};
+use qrpay_store::{MemoryStore, ShopStore};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
 use serde_json::json;
@@ -16,7 +16,7 @@ const DEVICE: &str = "admin-api/put-device.json";
 fn app() -> (App, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let app = App {
-        store: store.clone(),
+        shops: store.clone(),
         clock: Arc::new(TestClock::at(morning())),
     };
     (app, store)

@@ -26,11 +26,12 @@ use qrpay_provider::{
 };
 use qrpay_store::alerts::{anomaly_alert, deduction_failed_alert, Alerts};
 use qrpay_store::settle::{settle_failure, settle_success};
-use qrpay_store::{Store, Transition};
+use qrpay_store::{CollectionStore, PayoutStore, Transition};
 use serde_json::json;
 
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub collection: Arc<dyn CollectionStore>,
+    pub payouts: Arc<dyn PayoutStore>,
     pub clock: Arc<dyn Clock>,
     pub alerts: Arc<dyn Alerts>,
     /// Each provider's verifier; a provider without one is not configured
@@ -124,7 +125,7 @@ fn into_response(answer: Answer) -> Response<Body> {
 /// should deliver it again.
 async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)> {
     let decision = app
-        .store
+        .collection
         .apply_collection(event, app.clock.now())
         .await
         .map_err(|e| {
@@ -179,7 +180,7 @@ async fn sandbox_notice(app: &App, sandbox: &SandboxVerifier, notice: SandboxNot
 /// mismatch) are alerted and never applied; they are still acknowledged,
 /// since retrying cannot make them right.
 async fn apply_transfer_notice(app: &App, notice: &TransferFinished) -> Result<bool, ApiError> {
-    let Some(payout) = app.store.find_payout(&notice.out_bill_no).await? else {
+    let Some(payout) = app.payouts.find_payout(&notice.out_bill_no).await? else {
         tracing::error!(alert = "TRANSFER_NOTICE_UNKNOWN_PAYOUT", out_bill_no = %notice.out_bill_no,
             notice_id = %notice.notice_id, "transfer notice for a payout we do not have");
         return Ok(false);
@@ -197,8 +198,8 @@ async fn apply_transfer_notice(app: &App, notice: &TransferFinished) -> Result<b
     }
     let now = app.clock.now();
     let settled = match &notice.failure {
-        None => settle_success(app.store.as_ref(), &payout, &notice.provider_ref, now).await?,
-        Some(reason) => settle_failure(app.store.as_ref(), &payout, reason, now).await?,
+        None => settle_success(app.payouts.as_ref(), &payout, &notice.provider_ref, now).await?,
+        Some(reason) => settle_failure(app.payouts.as_ref(), &payout, reason, now).await?,
     };
     tracing::info!(payout_id = %payout.payout_id, notice_id = %notice.notice_id,
         moved = matches!(settled, Transition::Moved(_)), "transfer notice applied");

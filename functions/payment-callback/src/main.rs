@@ -13,8 +13,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     qrpay_http::init_tracing();
     let aws_config = aws::sdk_config().await;
     let verifiers = config::verifiers(&|name| std::env::var(name).ok())?;
+    let store = Arc::new(aws::store_from_env(&aws_config)?);
     let app = App {
-        store: Arc::new(aws::store_from_env(&aws_config)?),
+        collection: store.clone(),
+        payouts: store.clone(),
         clock: Arc::new(SystemClock),
         alerts: Arc::new(LogAlerts),
         verifiers,

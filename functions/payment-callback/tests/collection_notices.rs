@@ -111,7 +111,8 @@ impl Harness {
         let alerts = Arc::new(MemoryAlerts::new());
         let (verifiers, signers, forgers) = providers();
         let app = Arc::new(App {
-            store,
+            collection: store.clone(),
+            payouts: store.clone(),
             clock: clock.clone(),
             alerts: alerts.clone(),
             verifiers,

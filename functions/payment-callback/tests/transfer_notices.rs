@@ -36,7 +36,8 @@ async fn setup() -> Setup {
     let clock = Arc::new(TestClock::at(morning()));
     let sandbox = Arc::new(SandboxProvider::new(clock.clone()));
     let worker = Worker {
-        store: store.clone(),
+        collection: store.clone(),
+        payouts: store.clone(),
         provider: sandbox.clone(),
         clock: clock.clone(),
     };
@@ -51,7 +52,8 @@ async fn setup() -> Setup {
         ..Verifiers::default()
     };
     let app = App {
-        store,
+        collection: store.clone(),
+        payouts: store.clone(),
         clock: clock.clone(),
         alerts: Arc::new(LogAlerts),
         verifiers,

@@ -15,7 +15,7 @@ use qrpay_domain::{
 };
 use qrpay_http::{json, json_object, principal, require_role, require_shop, segments, ApiError};
 use qrpay_queue::{PayoutMessage, PayoutQueue};
-use qrpay_store::{Reserved, Store};
+use qrpay_store::{CollectionStore, PayoutStore, Reserved, ShopStore};
 use serde_json::{json, Value};
 
 /// Largest payout or quota body accepted.
@@ -25,7 +25,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 
 /// What the function needs, built once per cold start.
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub shops: Arc<dyn ShopStore>,
+    pub payouts: Arc<dyn PayoutStore>,
+    pub collection: Arc<dyn CollectionStore>,
     pub queue: Arc<dyn PayoutQueue>,
     pub clock: Arc<dyn Clock>,
 }
@@ -147,7 +149,7 @@ async fn create_payout(
         idempotency_key: key,
         now,
     };
-    let reserved = app.store.reserve_payout(&request).await?;
+    let reserved = app.payouts.reserve_payout(&request).await?;
     let payout = reserved.payout();
     let replayed = matches!(reserved, Reserved::Replayed(_));
     tracing::info!(payout_id = %payout.payout_id, shop_id = %payout.shop_id, amount = %payout.amount, replayed, "payout reserved");
@@ -181,11 +183,11 @@ async fn list_order_payouts(
     order_id: OrderId,
 ) -> Result<Response<Body>, ApiError> {
     let order = app
-        .store
+        .collection
         .get_order(&shop_id, &order_id)
         .await?
         .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "order not found in this shop"))?;
-    let payouts = app.store.list_order_payouts(&shop_id, &order_id).await?;
+    let payouts = app.payouts.list_order_payouts(&shop_id, &order_id).await?;
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -220,10 +222,10 @@ async fn list_day_payouts(
         .transpose()?;
     let limit = page_limit(req)?;
     let page = app
-        .store
+        .payouts
         .list_shop_payouts(&shop_id, date, cursor.as_ref(), limit)
         .await?;
-    let totals = app.store.shop_day_totals(&shop_id, date).await?;
+    let totals = app.payouts.shop_day_totals(&shop_id, date).await?;
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -242,7 +244,7 @@ async fn find_payout(
     shop_id: &ShopId,
     payout_id: &PayoutId,
 ) -> Result<Payout, ApiError> {
-    app.store
+    app.payouts
         .get_payout(shop_id, payout_id)
         .await?
         .ok_or_else(|| ApiError::not_found("PAYOUT_NOT_FOUND", "payout not found in this shop"))
@@ -255,7 +257,7 @@ async fn get_payout(
     payout_id: PayoutId,
 ) -> Result<Response<Body>, ApiError> {
     let payout = find_payout(app, &shop_id, &payout_id).await?;
-    let attempts = app.store.list_attempts(&shop_id, &payout_id).await?;
+    let attempts = app.payouts.list_attempts(&shop_id, &payout_id).await?;
     let mut body = payout_json(&payout);
     body["attempts"] = attempts
         .iter()
@@ -303,7 +305,7 @@ async fn list_notices(
     shop_id: ShopId,
 ) -> Result<Response<Body>, ApiError> {
     let limit = page_limit(req)?;
-    let notices = app.store.list_notices(&shop_id, limit).await?;
+    let notices = app.shops.list_notices(&shop_id, limit).await?;
     let items: Vec<Value> = notices
         .iter()
         .map(|n| {
@@ -351,7 +353,7 @@ async fn set_payout_quota(
     operator_id: OperatorId,
 ) -> Result<Response<Body>, ApiError> {
     let shop = app
-        .store
+        .shops
         .get_shop(&shop_id)
         .await?
         .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
@@ -385,7 +387,7 @@ async fn set_payout_quota(
         daily_limit,
         updated_at: app.clock.now(),
     };
-    app.store.put_payout_quota(&quota).await?;
+    app.shops.put_payout_quota(&quota).await?;
     tracing::info!(shop_id = %quota.shop_id, operator_id = %quota.operator_id, enabled, "payout quota set");
     Ok(json(
         StatusCode::OK,

@@ -11,8 +11,11 @@ use qrpay_queue::SqsQueue;
 async fn main() -> Result<(), lambda_http::Error> {
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
+    let store = Arc::new(aws::store_from_env(&config)?);
     let app = App {
-        store: Arc::new(aws::store_from_env(&config)?),
+        shops: store.clone(),
+        payouts: store.clone(),
+        collection: store.clone(),
         queue: Arc::new(SqsQueue::new(
             aws::sqs_client(&config),
             aws::env("PAYOUT_QUEUE_URL")?,

@@ -32,7 +32,9 @@ impl Harness {
         let queue = Arc::new(MemoryQueue::new());
         let clock = Arc::new(TestClock::at(morning()));
         let app = App {
-            store,
+            shops: store.clone(),
+            payouts: store.clone(),
+            collection: store.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
         };
@@ -634,7 +636,9 @@ impl qrpay_queue::PayoutQueue for DownQueue {
 async fn a_queue_outage_loses_no_payout() {
     let h = Harness::new().await;
     let app = App {
-        store: h.app.store.clone(),
+        shops: h.app.shops.clone(),
+        payouts: h.app.payouts.clone(),
+        collection: h.app.collection.clone(),
         queue: Arc::new(DownQueue),
         clock: h.clock.clone(),
     };

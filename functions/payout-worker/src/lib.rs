@@ -18,7 +18,7 @@ use qrpay_domain::{AttemptAction, AttemptOutcome, Clock, Payout, PayoutAttempt, 
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
 use qrpay_queue::PayoutMessage;
 use qrpay_store::settle::{settle_failure, settle_success};
-use qrpay_store::{PayoutError, Store, StoreError, Transition};
+use qrpay_store::{CollectionStore, PayoutError, PayoutStore, StoreError, Transition};
 
 /// What to do with a payout's message after one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,8 @@ pub enum Step {
 }
 
 pub struct Worker {
-    pub store: Arc<dyn Store>,
+    pub payouts: Arc<dyn PayoutStore>,
+    pub collection: Arc<dyn CollectionStore>,
     pub provider: Arc<dyn TransferProvider>,
     pub clock: Arc<dyn Clock>,
 }
@@ -40,7 +41,7 @@ impl Worker {
     /// are harmless: a final payout is left alone.
     pub async fn execute(&self, message: &PayoutMessage) -> Result<Step, StoreError> {
         let Some(payout) = self
-            .store
+            .payouts
             .get_payout(&message.shop_id, &message.payout_id)
             .await?
         else {
@@ -53,7 +54,7 @@ impl Worker {
             PayoutStatus::Pending => {
                 let now = self.clock.now();
                 match self
-                    .store
+                    .payouts
                     .start_payout(&payout.shop_id, &payout.payout_id, now)
                     .await
                     .map_err(store_error)?
@@ -96,7 +97,7 @@ impl Worker {
 
     async fn send(&self, payout: &Payout) -> Result<Step, StoreError> {
         let order = self
-            .store
+            .collection
             .get_order(&payout.shop_id, &payout.order_id)
             .await?;
         let request = TransferRequest {
@@ -145,18 +146,24 @@ impl Worker {
             at: self.clock.now(),
         };
         tracing::info!(payout_id = %payout.payout_id, action = action.as_str(), outcome = outcome.as_str(), "provider attempt");
-        self.store.record_attempt(&payout.shop_id, &attempt).await
+        self.payouts.record_attempt(&payout.shop_id, &attempt).await
     }
 
     /// The provider says the money moved: settle, whoever gets here first.
     pub async fn succeeded(&self, payout: &Payout, provider_ref: &str) -> Result<Step, StoreError> {
-        settle_success(self.store.as_ref(), payout, provider_ref, self.clock.now()).await?;
+        settle_success(
+            self.payouts.as_ref(),
+            payout,
+            provider_ref,
+            self.clock.now(),
+        )
+        .await?;
         Ok(Step::Done)
     }
 
     /// The provider definitively refused: release everything, notify the shop.
     pub async fn failed(&self, payout: &Payout, reason: &str) -> Result<Step, StoreError> {
-        settle_failure(self.store.as_ref(), payout, reason, self.clock.now()).await?;
+        settle_failure(self.payouts.as_ref(), payout, reason, self.clock.now()).await?;
         Ok(Step::Done)
     }
 }

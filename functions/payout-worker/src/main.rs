@@ -18,8 +18,10 @@ async fn main() -> Result<(), Error> {
     qrpay_http::init_tracing();
     let config = aws::sdk_config().await;
     let clock = Arc::new(SystemClock);
+    let store = Arc::new(aws::store_from_env(&config)?);
     let worker = Arc::new(Worker {
-        store: Arc::new(aws::store_from_env(&config)?),
+        payouts: store.clone(),
+        collection: store.clone(),
         provider: provider_from_env(clock.clone())?,
         clock,
     });

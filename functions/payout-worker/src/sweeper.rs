@@ -38,7 +38,7 @@ pub async fn sweep(
     let now = worker.clock.now();
     let mut report = SweepReport::default();
     let stale_pending = worker
-        .store
+        .payouts
         .list_open_payouts(
             PayoutStatus::Pending,
             now - Duration::seconds(PENDING_REDISPATCH_AFTER_S),
@@ -55,7 +55,7 @@ pub async fn sweep(
         }
     }
     let stale_processing = worker
-        .store
+        .payouts
         .list_open_payouts(
             PayoutStatus::Processing,
             now - Duration::seconds(PROCESSING_QUERY_AFTER_S),
@@ -82,7 +82,7 @@ pub async fn sweep(
 
 async fn is_final_now(worker: &Worker, payout: &Payout) -> Result<bool, StoreError> {
     let current = worker
-        .store
+        .payouts
         .get_payout(&payout.shop_id, &payout.payout_id)
         .await?;
     Ok(current.is_none_or(|p| p.status.is_final()))

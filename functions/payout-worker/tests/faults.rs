@@ -259,7 +259,8 @@ async fn suite(
         })
         .unwrap();
     let worker = Worker {
-        store: store.clone(),
+        payouts: store.clone(),
+        collection: store.clone(),
         provider: sandbox.clone(),
         clock: clock.clone(),
     };
@@ -507,8 +508,10 @@ async fn poison_messages_land_in_the_dlq_through_real_redrive() {
     let bus = SqsBus::create(3).await;
     let clock = Arc::new(TestClock::at(morning()));
     let sandbox = Arc::new(SandboxProvider::new(clock.clone()));
+    let store = qrpay_tests::memory_port().await;
     let worker = Worker {
-        store: qrpay_tests::memory_port().await,
+        payouts: store.clone(),
+        collection: store.clone(),
         provider: sandbox,
         clock,
     };

@@ -32,7 +32,8 @@ async fn setup() -> Setup {
     let clock = Arc::new(TestClock::at(morning()));
     let sandbox = Arc::new(SandboxProvider::new(clock.clone()));
     let worker = Worker {
-        store,
+        payouts: store.clone(),
+        collection: store.clone(),
         provider: sandbox.clone(),
         clock: clock.clone(),
     };

@@ -85,7 +85,7 @@ pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result
     }
     let signature = hex::decode(header(req, SIGNATURE_HEADER)?)
         .map_err(|_| refused("X-Qrpay-Signature must be hex"))?;
-    let Some(device) = app.store.get_device(&device_id).await? else {
+    let Some(device) = app.shops.get_device(&device_id).await? else {
         tracing::warn!(device_id = %device_id, "request from an unregistered device");
         return Err(refused("unknown device"));
     };
@@ -103,7 +103,7 @@ pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result
     }
     let keep_until = claim_expiry(now, timestamp);
     if !app
-        .store
+        .collection
         .claim_nonce(&device_id, nonce, now, keep_until)
         .await?
     {

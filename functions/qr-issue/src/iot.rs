@@ -99,7 +99,7 @@ async fn answer(
     }
     // IoT rules select absent fields as absent; nulls are treated as absent too.
     let fields = Fields::from_value(Value::Object(request))?;
-    let Some(device) = app.store.get_device(device_id).await? else {
+    let Some(device) = app.shops.get_device(device_id).await? else {
         return Err(ApiError::unauthenticated("this device is not registered"));
     };
     Ok(issue(app, &device.shop_id, &fields, Some(device_id))

@@ -49,12 +49,12 @@ pub async fn issue(
 ) -> Result<IssueOutcome, ApiError> {
     let request = parse(fields, pos_device)?;
     let shop = app
-        .store
+        .shops
         .get_shop(shop_id)
         .await?
         .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
     if let (Some(device_id), None) = (&request.device_id, pos_device) {
-        let device = app.store.get_device(device_id).await?;
+        let device = app.shops.get_device(device_id).await?;
         if device.is_none_or(|d| d.shop_id != shop.shop_id) {
             return Err(ApiError::not_found(
                 "DEVICE_NOT_FOUND",
@@ -65,7 +65,7 @@ pub async fn issue(
     let instalment_plan = plan_for(&request, &shop)?;
     let now = app.clock.now();
     let (code, order) = build(app, &shop, request, instalment_plan, now)?;
-    match app.store.issue_qr(&code, order.as_ref()).await? {
+    match app.collection.issue_qr(&code, order.as_ref()).await? {
         Issued::Created(code) => Ok(IssueOutcome {
             replayed: false,
             body: code_json(&code, now)?,

@@ -18,7 +18,7 @@ use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
 use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError};
 use qrpay_qr::render;
-use qrpay_store::{Revocation, Store};
+use qrpay_store::{CollectionStore, Revocation, ShopStore};
 use serde_json::json;
 
 pub use iot::{IotDataPublisher, MemoryPublisher, Publisher};
@@ -29,7 +29,8 @@ pub const PNG_MODULE_PX: u32 = 8;
 
 /// What the function needs, built once per cold start.
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub shops: Arc<dyn ShopStore>,
+    pub collection: Arc<dyn CollectionStore>,
     pub clock: Arc<dyn Clock>,
     /// Payment-token keys: the current one first, then the previous one
     /// while a rotation is under way.
@@ -105,7 +106,7 @@ fn issued(outcome: issue::IssueOutcome) -> Result<Response<Body>, ApiError> {
 }
 
 async fn code_of(app: &App, shop: &ShopId, qr: &QrId) -> Result<qrpay_domain::QrCode, ApiError> {
-    app.store
+    app.collection
         .get_qr(shop, qr)
         .await?
         .ok_or_else(|| ApiError::not_found("QR_NOT_FOUND", "no such code in this shop"))
@@ -131,7 +132,7 @@ async fn png(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, ApiE
 
 /// `DELETE /shops/{shop_id}/qr-codes/{qr_id}`: revoked at once.
 async fn revoke(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, ApiError> {
-    match app.store.revoke_qr(shop, qr, app.clock.now()).await? {
+    match app.collection.revoke_qr(shop, qr, app.clock.now()).await? {
         Some(Revocation::Revoked(_) | Revocation::AlreadyRevoked(_)) => {
             Ok(qrpay_http::empty(StatusCode::NO_CONTENT))
         }
@@ -149,7 +150,7 @@ async fn revoke(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, A
 /// `GET /shops/{shop_id}/orders/{order_id}`
 async fn get_order(app: &App, shop: &ShopId, order: &OrderId) -> Result<Response<Body>, ApiError> {
     let order = app
-        .store
+        .collection
         .get_order(shop, order)
         .await?
         .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order in this shop"))?;

@@ -21,8 +21,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let iot_config = aws_sdk_iotdataplane::config::Builder::from(&config)
         .endpoint_url(aws::env("IOT_DATA_ENDPOINT")?)
         .build();
+    let store = Arc::new(aws::store_from_env(&config)?);
     let app = Arc::new(App {
-        store: Arc::new(aws::store_from_env(&config)?),
+        shops: store.clone(),
+        collection: store.clone(),
         clock: Arc::new(SystemClock),
         token_secrets,
         pay_base_url: aws::env("QRPAY_PAY_BASE_URL")?,

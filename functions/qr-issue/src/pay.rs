@@ -38,7 +38,10 @@ async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
     })?;
     let shop = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
     let qr = QrId::parse(&claims.qr_id).map_err(|_| not_found())?;
-    app.store.get_qr(&shop, &qr).await?.ok_or_else(not_found)
+    app.collection
+        .get_qr(&shop, &qr)
+        .await?
+        .ok_or_else(not_found)
 }
 
 fn refusal(r: QrRefusal) -> ApiError {
@@ -102,7 +105,7 @@ async fn dynamic_order(
         .as_ref()
         .ok_or_else(|| ApiError::internal(format!("dynamic code {} has no order", code.qr_id)))?;
     let order = app
-        .store
+        .collection
         .get_order(&code.shop_id, order_id)
         .await?
         .ok_or_else(|| ApiError::internal(format!("order {order_id} of a code is missing")))?;
@@ -123,7 +126,7 @@ async fn static_order(
         None => None,
         Some(periods) => {
             let shop = app
-                .store
+                .shops
                 .get_shop(&code.shop_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
@@ -136,7 +139,7 @@ async fn static_order(
         ..Order::created(OrderId::generate(now), code.shop_id.clone(), amount, now)
     }
     .with_plan(instalment_plan);
-    if !app.store.insert_order(&order).await? {
+    if !app.collection.insert_order(&order).await? {
         return Err(ApiError::internal(format!(
             "new order id {} collided",
             order.order_id

@@ -45,7 +45,8 @@ impl Harness {
         let clock = Arc::new(TestClock::at(morning()));
         let publisher = Arc::new(MemoryPublisher::new());
         let app = App {
-            store,
+            shops: store.clone(),
+            collection: store.clone(),
             clock: clock.clone(),
             token_secrets: vec![Secret::new("token-secret-current".into())],
             pay_base_url: BASE_URL.into(),

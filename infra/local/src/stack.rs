@@ -272,16 +272,19 @@ impl Stack {
         });
         Ok(Arc::new(Stack {
             payout_request: payout_request::App {
-                store: store.clone(),
+                shops: store.clone(),
+                payouts: store.clone(),
+                collection: store.clone(),
                 queue: queue.clone(),
                 clock: clock.clone(),
             },
             admin: admin_api::App {
-                store: store.clone(),
+                shops: store.clone(),
                 clock: clock.clone(),
             },
             qr: qr_issue::App {
-                store: store.clone(),
+                shops: store.clone(),
+                collection: store.clone(),
                 clock: clock.clone(),
                 token_secrets: vec![Secret::new(options.qr_token_secret.clone())],
                 pay_base_url: options.pay_base_url.clone(),
@@ -289,7 +292,8 @@ impl Stack {
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
             },
             callback: payment_callback::App {
-                store: store.clone(),
+                collection: store.clone(),
+                payouts: store.clone(),
                 clock: clock.clone(),
                 alerts: alerts.clone(),
                 verifiers,
@@ -302,7 +306,8 @@ impl Stack {
                 clock: clock.clone(),
             },
             worker: payout_worker::Worker {
-                store: store.clone(),
+                payouts: store.clone(),
+                collection: store.clone(),
                 provider: provider.clone(),
                 clock: clock.clone(),
             },

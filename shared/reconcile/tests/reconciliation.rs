@@ -19,7 +19,10 @@ use qrpay_reconcile::{
     LedgerSource, MovementKind, ProviderStatus, ReconcileError, Reconciler, RunReport, StatementRow,
 };
 use qrpay_store::alerts::MemoryAlerts;
-use qrpay_store::{ledger_part, ledger_position, LedgerPage, MemoryStore, Store, StoreError};
+use qrpay_store::{
+    ledger_part, ledger_position, ClaimStore, LedgerPage, MemoryStore, ReconciliationStore,
+    StoreError,
+};
 use serde_json::Value;
 
 fn day() -> BusinessDate {

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use qrpay_domain::{Payout, PayoutStatus};
 
-use crate::{PayoutError, Store, StoreError, Transition};
+use crate::{PayoutError, PayoutStore, StoreError, Transition};
 
 /// The provider says the money moved.
 pub async fn settle_success(
-    store: &dyn Store,
+    store: &dyn PayoutStore,
     payout: &Payout,
     provider_ref: &str,
     now: DateTime<Utc>,
@@ -30,7 +30,7 @@ pub async fn settle_success(
 
 /// The provider definitively refused: release everything, notify the shop.
 pub async fn settle_failure(
-    store: &dyn Store,
+    store: &dyn PayoutStore,
     payout: &Payout,
     reason: &str,
     now: DateTime<Utc>,

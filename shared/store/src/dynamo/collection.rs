@@ -8,6 +8,7 @@
 //! deliveries of one notice race to that transaction: one wins, the others
 //! find the notification written and change nothing.
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
 };
@@ -20,7 +21,10 @@ use qrpay_domain::{
 
 use super::codec::*;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
-use crate::{Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS, NOTIFICATION_RETENTION_S};
+use crate::{
+    CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
+    NOTIFICATION_RETENTION_S,
+};
 
 /// Placeholders for the values of a generated `SET` list.
 const PLACEHOLDERS: [&str; 16] = [
@@ -377,4 +381,67 @@ impl DynamoStore {
 
 fn revision(r: u64) -> i64 {
     i64::try_from(r).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl CollectionStore for DynamoStore {
+    async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
+        self.insert_order_items(order).await
+    }
+
+    async fn get_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        self.get(order_key(shop_id, order_id))
+            .await?
+            .as_ref()
+            .map(order_from)
+            .transpose()
+    }
+
+    async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.find_order_by_id(order_id).await
+    }
+
+    async fn issue_qr(&self, code: &QrCode, order: Option<&Order>) -> Result<Issued, StoreError> {
+        self.issue_qr_code(code, order).await
+    }
+
+    async fn get_qr(&self, shop_id: &ShopId, qr_id: &QrId) -> Result<Option<QrCode>, StoreError> {
+        self.get(qr_key(shop_id, qr_id))
+            .await?
+            .as_ref()
+            .map(qr_from)
+            .transpose()
+    }
+
+    async fn revoke_qr(
+        &self,
+        shop_id: &ShopId,
+        qr_id: &QrId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Revocation>, StoreError> {
+        self.revoke_qr_code(shop_id, qr_id, now).await
+    }
+
+    async fn claim_nonce(
+        &self,
+        device_id: &DeviceId,
+        nonce: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.claim_pos_nonce(device_id, nonce, now, expires_at)
+            .await
+    }
+
+    async fn apply_collection(
+        &self,
+        event: &CollectionEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        self.apply_collection_event(event, now).await
+    }
 }

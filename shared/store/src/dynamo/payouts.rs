@@ -1,507 +1,253 @@
-//! Payouts in DynamoDB: the domain decides every change
-//! ([`qrpay_domain::books`]); this module only translates a
-//! [`PayoutEffect`] into the items of one `TransactWriteItems`, each
-//! conditioned on the bounds the effect carries, and turns a cancelled
-//! reservation back into the rule that now refuses it.
-//!
-//! A reservation is one read round trip (`TransactGetItems`: a serializable
-//! snapshot of everything the rules look at) and one transaction that
-//! writes the payout and re-checks every rule as a condition on the items it
-//! touches, as they are at that moment. A refusal found in the snapshot costs
-//! the read only. A cancelled transaction is turned back into the exact rule
-//! and headroom from the items DynamoDB returns with the cancellation
-//! (`ReturnValuesOnConditionCheckFailure`).
+use super::*;
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck,
-    ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem, Update,
-};
-use qrpay_domain::books::{
-    CounterChange, OrderChange, PayoutEffect, PayoutMove, PayoutSnapshot, QuotaGuard, ShopChange,
-};
-use qrpay_domain::{
-    reserve_payout, BusinessDate, OrderStatus, PayoutId, PayoutRequest, PayoutStatus,
-};
-
-use super::codec::*;
-use super::{build_error, failed, DynamoStore, WriteOutcome};
-use crate::{ReserveError, Reserved, Store, StoreError};
-
-/// Fresh attempts at a reservation that lost a race without any rule
-/// failing (a limit was changed meanwhile, or a transaction conflict).
-pub(super) const MAX_WRITE_ATTEMPTS: usize = 4;
-
-/// The items of a payout transaction, in order, so a cancellation reason
-/// can be matched to what it is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Slot {
-    Payout,
-    Pointer,
-    Idempotency,
-    Order,
-    Shop,
-    ShopDay,
-    Quota,
-    OperatorDay,
-    Notice,
-    Ledger,
-}
-
-/// What a reservation read: the rules' facts and an earlier request with
-/// the same `Idempotency-Key` as (fingerprint, payout id).
-#[derive(Debug, Default)]
-struct ReservationRead {
-    snapshot: PayoutSnapshot,
-    idempotency: Option<(String, PayoutId)>,
-}
-
-/// An update or condition expression being built: the names and values it
-/// uses (DynamoDB refuses unused ones) and its conditions, all to hold.
-#[derive(Default)]
-struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-    conditions: Vec<String>,
-}
-
-impl Expr {
-    fn name(&mut self, attribute: &str) -> String {
-        let placeholder = format!("#{attribute}");
-        self.names.insert(placeholder.clone(), attribute.to_owned());
-        placeholder
+#[async_trait]
+impl PayoutStore for DynamoStore {
+    async fn reserve_payout(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
+        self.reserve(req).await
     }
 
-    fn value(&mut self, key: &str, value: AttributeValue) -> String {
-        let placeholder = format!(":{key}");
-        self.values.insert(placeholder.clone(), value);
-        placeholder
+    async fn find_payout(&self, payout_id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        let Some(pointer) = self.get(payout_pointer_key(payout_id)).await? else {
+            return Ok(None);
+        };
+        let shop_id = ShopId::parse(get_s(&pointer, "shop_id")?)
+            .map_err(|_| StoreError::Corrupt("payout pointer shop_id".into()))?;
+        self.get_payout(&shop_id, payout_id).await
     }
 
-    fn require(&mut self, condition: String) {
-        self.conditions.push(condition);
-    }
-
-    /// `attribute` is at least / at most `bound` (when there is one).
-    fn bound(&mut self, attribute: &str, op: &str, bound: Option<i64>, key: &str) {
-        if let Some(bound) = bound {
-            let (a, v) = (self.name(attribute), self.value(key, n(bound)));
-            self.require(format!("{a} {op} {v}"));
-        }
-    }
-
-    fn condition(&self) -> Option<String> {
-        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
-    }
-
-    fn update(
-        self,
-        table: &str,
-        key: Item,
-        update: String,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let condition = self.condition();
-        let update = Update::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .update_expression(update)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(Some(self.names))
-            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
-            .return_values_on_condition_check_failure(OnFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-}
-
-/// A positive bound as a condition (a release needs at least what it gives back).
-fn at_least(min: i64) -> Option<i64> {
-    (min > 0).then_some(min)
-}
-
-impl DynamoStore {
-    /// One payout effect as the items of one transaction.
-    pub(super) fn payout_effect_items(
+    async fn get_payout(
         &self,
-        effect: &PayoutEffect,
-    ) -> Result<(Vec<TransactWriteItem>, Vec<Slot>), StoreError> {
-        let payout = &effect.payout;
-        let shop_id = &payout.shop_id;
-        let mut items = Vec::with_capacity(8);
-        let mut push = |slot: Slot, item: TransactWriteItem| items.push((slot, item));
-        match &effect.moved {
-            PayoutMove::Create { fingerprint } => {
-                push(
-                    Slot::Payout,
-                    self.put_new(payout_item(payout), OnFailure::None)?,
-                );
-                let mut pointer = payout_pointer_key(&payout.payout_id);
-                pointer.insert("shop_id".to_owned(), s(shop_id.as_str()));
-                push(Slot::Pointer, self.put_new(pointer, OnFailure::None)?);
-                let mut idem = idempotency_key(shop_id, &payout.idempotency_key);
-                idem.extend([
-                    ("entity".to_owned(), s("idempotency")),
-                    (FINGERPRINT.to_owned(), s(fingerprint.as_str())),
-                    ("payout_id".to_owned(), s(payout.payout_id.as_str())),
-                    ("created_at_ms".to_owned(), ms(payout.created_at)),
-                ]);
-                push(Slot::Idempotency, self.put_new(idem, OnFailure::AllOld)?);
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Option<Payout>, StoreError> {
+        self.get(payout_key(shop_id, payout_id))
+            .await?
+            .as_ref()
+            .map(payout_from)
+            .transpose()
+    }
+
+    async fn list_order_payouts(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Vec<Payout>, StoreError> {
+        let mut payouts = Vec::new();
+        let mut start = None;
+        loop {
+            self.trip();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#GSI1PK = :pk")
+                .set_expression_attribute_names(names(&[GSI1PK]))
+                .set_expression_attribute_values(values(vec![(
+                    ":pk",
+                    s(order_payouts_gsi_pk(shop_id, order_id)),
+                )]))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                payouts.push(payout_from(item)?);
             }
-            PayoutMove::To(next) => push(Slot::Payout, self.payout_move(effect, *next)?),
+            start = out.last_evaluated_key;
+            if start.is_none() || payouts.len() >= MAX_ORDER_PAYOUTS_LISTED {
+                break;
+            }
         }
-        if let Some(change) = &effect.order {
-            push(Slot::Order, self.order_payouts_change(shop_id, change)?);
-        }
-        push(Slot::Shop, self.shop_change(shop_id, &effect.shop)?);
-        if let Some((date, change)) = &effect.shop_day {
-            push(
-                Slot::ShopDay,
-                self.day_change(shop_day_key(shop_id, *date), change)?,
-            );
-        }
-        if let Some(guard) = &effect.quota {
-            push(Slot::Quota, self.quota_check(shop_id, guard)?);
-        }
-        if let Some((operator, date, change)) = &effect.operator_day {
-            let key = operator_day_key(shop_id, operator, *date);
-            push(Slot::OperatorDay, self.day_change(key, change)?);
-        }
-        if let Some(notice) = &effect.notice {
-            push(
-                Slot::Notice,
-                self.put_new(notice_item(notice), OnFailure::None)?,
-            );
-        }
-        if let Some(entry) = &effect.ledger {
-            push(
-                Slot::Ledger,
-                self.put_new(ledger_item(entry), OnFailure::None)?,
-            );
-        }
-        Ok(items.into_iter().map(|(slot, item)| (item, slot)).unzip())
+        payouts.truncate(MAX_ORDER_PAYOUTS_LISTED);
+        Ok(payouts)
     }
 
-    /// The payout moves to `next` from any status that may become it; a
-    /// final payout leaves the sweeper's index.
-    fn payout_move(
+    async fn list_shop_payouts(
         &self,
-        effect: &PayoutEffect,
-        next: PayoutStatus,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let payout = &effect.payout;
-        let mut e = Expr::default();
-        let status = e.name(PAYOUT_STATUS);
-        let mut set = vec![
-            format!("{status} = {}", e.value("next", s(next.as_str()))),
-            format!(
-                "{} = {}",
-                e.name(UPDATED_AT),
-                e.value("now", ms(payout.updated_at))
-            ),
-        ];
-        if let Some(reason) = &payout.failure_reason {
-            set.push(format!(
-                "{} = {}",
-                e.name("failure_reason"),
-                e.value("reason", s(reason.as_str()))
-            ));
-        }
-        let sources: Vec<String> = [PayoutStatus::Pending, PayoutStatus::Processing]
-            .into_iter()
-            .filter(|from| from.can_become(next))
-            .map(|from| e.value(&format!("from_{}", from.as_str()), s(from.as_str())))
-            .collect();
-        e.require(format!("{status} IN ({})", sources.join(", ")));
-        let mut update = format!("SET {}", set.join(", "));
-        if next.is_final() {
-            update.push_str(&format!(" REMOVE {}, {}", e.name(GSI3PK), e.name(GSI3SK)));
-        }
-        e.update(
-            &self.table,
-            payout_key(&payout.shop_id, &payout.payout_id),
-            update,
-        )
+        shop_id: &ShopId,
+        date: BusinessDate,
+        cursor: Option<&PayoutId>,
+        limit: usize,
+    ) -> Result<Page<Payout>, StoreError> {
+        let limit = page_size(limit);
+        let after = cursor.map(payout_sk);
+        let out = self
+            .gsi2_page(day_payouts_gsi_pk(shop_id, date), after, false, limit)
+            .await?;
+        let mut items = out
+            .items()
+            .iter()
+            .map(payout_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            items.last().map(|p| p.payout_id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 
-    /// The order's live payouts move; a reservation also needs the order as
-    /// the rules saw it (payable, same ceiling, rule 2's interval passed).
-    fn order_payouts_change(
+    async fn start_payout(
         &self,
-        shop_id: &qrpay_domain::ShopId,
-        change: &OrderChange,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut e = Expr::default();
-        let pk = e.name(PK);
-        e.require(format!("attribute_exists({pk})"));
-        let (total, count) = (e.name(LIVE_TOTAL), e.name(LIVE_COUNT));
-        let live = &change.live;
-        let mut set = vec![
-            format!("{total} = {total} + {}", e.value("dt", n(live.total_fen))),
-            format!("{count} = {count} + {}", e.value("dc", n(live.count))),
-            format!(
-                "{} = {}",
-                e.name(UPDATED_AT),
-                e.value("now", ms(change.updated_at))
-            ),
-        ];
-        if let Some(at) = change.last_payout_at {
-            set.push(format!(
-                "{} = {}",
-                e.name(LAST_PAYOUT_AT),
-                e.value("last", ms(at))
-            ));
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
+        let payout = self
+            .get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)?;
+        if payout.status != PayoutStatus::Pending {
+            return Ok(Transition::Unchanged(payout));
         }
-        if let Some(guard) = &change.payable {
-            let status = e.name(ORDER_STATUS);
-            let paid = e.value("paid_status", s(OrderStatus::Paid.as_str()));
-            let part = e.value("part_status", s(OrderStatus::PartiallyRefunded.as_str()));
-            e.require(format!("{status} IN ({paid}, {part})"));
-            let (paid, refunded) = (e.name(PAID), e.name(REFUNDED));
-            let paid_v = e.value("paid", n(guard.paid.fen()));
-            let refunded_v = e.value("refunded", n(guard.refunded.fen()));
-            e.require(format!("{paid} = {paid_v} AND {refunded} = {refunded_v}"));
-            let last = e.name(LAST_PAYOUT_AT);
-            let latest = e.value("latest_last", n(guard.latest_last_payout_ms));
-            e.require(format!(
-                "(attribute_not_exists({last}) OR {last} <= {latest})"
-            ));
-        }
-        e.bound(LIVE_COUNT, "<=", live.max_count_before, "max_count");
-        e.bound(LIVE_TOTAL, "<=", live.max_total_before_fen, "max_prior");
-        e.bound(
-            LIVE_TOTAL,
-            ">=",
-            at_least(live.min_total_before_fen()),
-            "min_total",
-        );
-        e.bound(
-            LIVE_COUNT,
-            ">=",
-            at_least(live.min_count_before()),
-            "min_count",
-        );
-        let key = order_key(shop_id, &change.order_id);
-        e.update(&self.table, key, format!("SET {}", set.join(", ")))
-    }
-
-    /// The shop's balance and hold move; a reservation also needs the cap
-    /// and the owner the rules saw.
-    fn shop_change(
-        &self,
-        shop_id: &qrpay_domain::ShopId,
-        change: &ShopChange,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut e = Expr::default();
-        let pk = e.name(PK);
-        e.require(format!("attribute_exists({pk})"));
-        let (balance, held) = (e.name(BALANCE), e.name(HELD));
-        let update = format!(
-            "SET {balance} = {balance} + {}, {held} = {held} + {}",
-            e.value("db", n(change.balance_fen)),
-            e.value("dh", n(change.held_fen))
-        );
-        e.bound(
-            BALANCE,
-            ">=",
-            at_least(change.min_balance_before_fen()),
-            "min_balance",
-        );
-        e.bound(
-            HELD,
-            ">=",
-            at_least(change.min_held_before_fen()),
-            "min_held",
-        );
-        if let Some(guard) = &change.guard {
-            e.bound(CAP, "=", Some(guard.daily_cap_fen), "cap");
-            let owner = e.name(OWNER);
-            let op = e.value("op", s(guard.operator.as_str()));
-            let is = if guard.operator_is_owner { "=" } else { "<>" };
-            e.require(format!("{owner} {is} {op}"));
-        }
-        e.update(&self.table, shop_key(shop_id), update)
-    }
-
-    /// A day counter moves; it may not exist yet (nothing reserved that day).
-    fn day_change(
-        &self,
-        key: Item,
-        change: &CounterChange,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut e = Expr::default();
-        let (total, count) = (e.name(PAYOUT_TOTAL), e.name(PAYOUT_COUNT));
-        let update = format!(
-            "ADD {total} {}, {count} {}",
-            e.value("dt", n(change.total_fen)),
-            e.value("dc", n(change.count))
-        );
-        if let Some(max) = change.max_total_before_fen {
-            let max = e.value("max_prior", n(max));
-            e.require(format!(
-                "(attribute_not_exists({total}) OR {total} <= {max})"
-            ));
-        }
-        e.bound(
-            PAYOUT_TOTAL,
-            ">=",
-            at_least(change.min_total_before_fen()),
-            "min_total",
-        );
-        e.bound(
-            PAYOUT_COUNT,
-            ">=",
-            at_least(change.min_count_before()),
-            "min_count",
-        );
-        e.update(&self.table, key, update)
-    }
-
-    /// Rules 3, 6 and 7 need the quota the rules saw.
-    fn quota_check(
-        &self,
-        shop_id: &qrpay_domain::ShopId,
-        guard: &QuotaGuard,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut e = Expr::default();
-        let enabled = e.name(ENABLED);
-        let yes = e.value("yes", AttributeValue::Bool(true));
-        e.require(format!("{enabled} = {yes}"));
-        e.bound(
-            PER_PAYOUT_LIMIT,
-            ">=",
-            Some(guard.min_per_payout_fen),
-            "amt",
-        );
-        e.bound(DAILY_LIMIT, "=", Some(guard.daily_limit_fen), "daily");
-        let check = ConditionCheck::builder()
+        let started = payout.moved_to(PayoutStatus::Processing, now);
+        self.trip();
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(quota_key(shop_id, &guard.operator_id)))
-            .set_condition_expression(e.condition())
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .return_values_on_condition_check_failure(OnFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+            .set_key(Some(payout_key(shop_id, payout_id)))
+            .update_expression(
+                "SET #payout_status = :processing, #updated_at_ms = :now, #GSI3PK = :open_pk, #GSI3SK = :open_sk",
+            )
+            .condition_expression("#payout_status = :pending")
+            .set_expression_attribute_names(names(&[PAYOUT_STATUS, UPDATED_AT, GSI3PK, GSI3SK]))
+            .set_expression_attribute_values(values(vec![
+                (":processing", s(PayoutStatus::Processing.as_str())),
+                (":pending", s(PayoutStatus::Pending.as_str())),
+                (":now", ms(now)),
+                (":open_pk", s(open_gsi_pk(PayoutStatus::Processing))),
+                (":open_sk", s(open_gsi_sk(&started))),
+            ]))
+            .send()
+            .await;
+        if condition_held(result)? {
+            return Ok(Transition::Moved(started));
+        }
+        // Someone else moved it first.
+        let current = self
+            .get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)?;
+        Ok(Transition::Unchanged(current))
     }
 
-    /// Reserves a payout: read, let the domain decide, write the effect on
-    /// the conditions it carries; a lost race is re-decided on what the
-    /// cancellation returned.
-    pub(super) async fn reserve(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
-        let date = req.business_date();
+    async fn succeed_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        provider_ref: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut read = self.read_reservation(req, date).await?;
-            if let Some((fingerprint, payout_id)) = &read.idempotency {
-                return self.replay(req, fingerprint, payout_id).await;
-            }
-            let shop = read
-                .snapshot
-                .shop
-                .as_ref()
-                .ok_or(ReserveError::ShopNotFound)?;
-            let effect = reserve_payout(shop, &read.snapshot, req)?;
-            let (items, slots) = self.payout_effect_items(&effect)?;
-            let reasons = match self.transact_write(items).await? {
-                WriteOutcome::Written => return Ok(Reserved::Created(effect.payout)),
-                WriteOutcome::Cancelled(reasons) => reasons,
+            let payout = self
+                .get_payout(shop_id, payout_id)
+                .await?
+                .ok_or(PayoutError::PayoutNotFound)?;
+            let Some(effect) = settle_payout(&payout, provider_ref, now) else {
+                return Ok(Transition::Unchanged(payout));
             };
-            // Something changed since the snapshot: find out whether a rule now fails.
-            absorb_cancellation(&mut read, &slots, &reasons)?;
-            if let Some((fingerprint, payout_id)) = &read.idempotency {
-                return self.replay(req, fingerprint, payout_id).await;
+            let (items, _) = self.payout_effect_items(&effect)?;
+            let broken = format!("hold or ledger of {payout_id} disagree with its status");
+            if let Some(done) = self.transition_write(items, effect.payout, &broken).await? {
+                return Ok(done);
             }
-            let shop = read
-                .snapshot
-                .shop
-                .as_ref()
-                .ok_or(ReserveError::ShopNotFound)?;
-            reserve_payout(shop, &read.snapshot, req)?;
-            // No rule fails on what came back (a limit changed, or a conflict): try afresh.
-            tracing::debug!(payout_id = %req.payout_id, "reservation raced; retrying");
         }
         Err(StoreError::Contention.into())
     }
 
-    /// One serializable read of everything the rules look at.
-    async fn read_reservation(
+    async fn fail_payout(
         &self,
-        req: &PayoutRequest,
-        date: BusinessDate,
-    ) -> Result<ReservationRead, StoreError> {
-        let keys = [
-            shop_key(&req.shop_id),
-            order_key(&req.shop_id, &req.order_id),
-            idempotency_key(&req.shop_id, &req.idempotency_key),
-            shop_day_key(&req.shop_id, date),
-            quota_key(&req.shop_id, &req.operator_id),
-            operator_day_key(&req.shop_id, &req.operator_id, date),
-        ];
-        let items = self.transact_get(keys.into()).await?;
-        let item = |i: usize| items.get(i).and_then(Option::as_ref);
-        Ok(ReservationRead {
-            snapshot: PayoutSnapshot {
-                shop: item(0).map(shop_from).transpose()?,
-                order: item(1).map(order_from).transpose()?,
-                quota: item(4).map(quota_from).transpose()?,
-                shop_day: day_totals_from(item(3))?,
-                operator_day: day_totals_from(item(5))?,
-            },
-            idempotency: item(2).map(idempotency_from).transpose()?,
-        })
-    }
-
-    async fn replay(
-        &self,
-        req: &PayoutRequest,
-        fingerprint: &str,
+        shop_id: &ShopId,
         payout_id: &PayoutId,
-    ) -> Result<Reserved, ReserveError> {
-        if fingerprint != req.fingerprint() {
-            return Err(ReserveError::IdempotencyConflict);
-        }
-        let payout = self
-            .get_payout(&req.shop_id, payout_id)
-            .await?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("idempotency record points at missing {payout_id}"))
-            })?;
-        Ok(Reserved::Replayed(payout))
-    }
-}
-
-fn idempotency_from(item: &Item) -> Result<(String, PayoutId), StoreError> {
-    let payout_id = PayoutId::parse(get_s(item, "payout_id")?)
-        .map_err(|_| StoreError::Corrupt("idempotency record payout_id".into()))?;
-    Ok((get_s(item, FINGERPRINT)?.to_owned(), payout_id))
-}
-
-/// Folds the items a cancelled transaction returned into the read: each
-/// failed condition's item as it is now (absent if it does not exist).
-fn absorb_cancellation(
-    read: &mut ReservationRead,
-    slots: &[Slot],
-    reasons: &[CancellationReason],
-) -> Result<(), StoreError> {
-    let snap = &mut read.snapshot;
-    for (slot, reason) in slots.iter().zip(reasons) {
-        if !failed(reason) {
-            continue;
-        }
-        let item = reason.item();
-        match slot {
-            Slot::Payout | Slot::Pointer | Slot::Notice | Slot::Ledger => {
-                return Err(StoreError::Corrupt("payout id collision".into()))
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let payout = self
+                .get_payout(shop_id, payout_id)
+                .await?
+                .ok_or(PayoutError::PayoutNotFound)?;
+            let Some(effect) = release_payout(&payout, reason, now) else {
+                return Ok(Transition::Unchanged(payout));
+            };
+            let (items, _) = self.payout_effect_items(&effect)?;
+            let broken = format!("counters of {payout_id} do not hold its reservation");
+            if let Some(done) = self.transition_write(items, effect.payout, &broken).await? {
+                return Ok(done);
             }
-            Slot::Idempotency => read.idempotency = item.map(idempotency_from).transpose()?,
-            Slot::Order => snap.order = item.map(order_from).transpose()?,
-            Slot::Shop => snap.shop = item.map(shop_from).transpose()?,
-            Slot::ShopDay => snap.shop_day = day_totals_from(item)?,
-            Slot::Quota => snap.quota = item.map(quota_from).transpose()?,
-            Slot::OperatorDay => snap.operator_day = day_totals_from(item)?,
         }
+        Err(StoreError::Contention.into())
     }
-    Ok(())
+
+    async fn record_attempt(
+        &self,
+        shop_id: &ShopId,
+        attempt: &PayoutAttempt,
+    ) -> Result<(), StoreError> {
+        let unique = qrpay_domain::ids::unique_token(attempt.at);
+        self.put(attempt_item(shop_id, attempt, &unique)).await
+    }
+
+    async fn list_attempts(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Vec<PayoutAttempt>, StoreError> {
+        let prefix = format!("{}#ATTEMPT#", payout_sk(payout_id));
+        let items = self
+            .query_prefix(shop_pk(shop_id), &prefix, true, MAX_ORDER_PAYOUTS_LISTED)
+            .await?;
+        items.iter().map(attempt_from).collect()
+    }
+
+    async fn list_open_payouts(
+        &self,
+        status: PayoutStatus,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payout>, StoreError> {
+        self.trip();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI3)
+            .key_condition_expression("#GSI3PK = :pk AND #GSI3SK < :before")
+            .set_expression_attribute_names(names(&[GSI3PK, GSI3SK]))
+            .set_expression_attribute_values(values(vec![
+                (":pk", s(open_gsi_pk(status))),
+                (":before", s(ms_key(before))),
+            ]))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items().iter().map(payout_from).collect()
+    }
+
+    async fn shop_day_totals(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError> {
+        day_totals_from(self.get(shop_day_key(shop_id, date)).await?.as_ref())
+    }
+
+    async fn operator_day_totals(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+        date: BusinessDate,
+    ) -> Result<DayTotals, StoreError> {
+        day_totals_from(
+            self.get(operator_day_key(shop_id, operator_id, date))
+                .await?
+                .as_ref(),
+        )
+    }
 }

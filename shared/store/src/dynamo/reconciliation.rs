@@ -2,12 +2,13 @@
 //! GSI2, the per-shop summaries, once-only claims for alerts, and the
 //! lease that keeps one run per day at a time.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use qrpay_domain::{BusinessDate, ReconciliationSummary, ShopId};
+use qrpay_domain::{Anomaly, BusinessDate, ReconciliationSummary, ShopId};
 
 use super::codec::*;
 use super::{unavailable, DynamoStore};
-use crate::{LedgerPage, StoreError, MAX_LEDGER_PAGE};
+use crate::{ClaimStore, LedgerPage, ReconciliationStore, StoreError, MAX_LEDGER_PAGE};
 
 /// How long a sent alert is remembered: longer than any re-run window.
 const ONCE_RETENTION_DAYS: i64 = 400;
@@ -131,5 +132,63 @@ impl DynamoStore {
             .await;
         // Not held (someone else holds it now, ours ran out): theirs stays.
         super::condition_held(result).map(|_| ())
+    }
+}
+
+#[async_trait]
+impl ReconciliationStore for DynamoStore {
+    async fn list_day_ledger(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        self.day_ledger_page(date, part, after, limit).await
+    }
+
+    async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
+        self.anomalies_of(date).await
+    }
+
+    async fn put_reconciliation(&self, summary: &ReconciliationSummary) -> Result<(), StoreError> {
+        self.put_summary(summary).await
+    }
+
+    async fn get_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Option<ReconciliationSummary>, StoreError> {
+        self.get_summary(shop_id, date).await
+    }
+
+    async fn delete_reconciliation(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<(), StoreError> {
+        self.delete_summary(shop_id, date).await
+    }
+}
+
+#[async_trait]
+impl ClaimStore for DynamoStore {
+    async fn claim_once(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.claim_once_key(key, now).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.acquire_lease_key(key, holder, now, until).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.release_lease_key(key, holder).await
     }
 }

@@ -1,0 +1,507 @@
+//! Payouts in DynamoDB: the domain decides every change
+//! ([`qrpay_domain::books`]); this module only translates a
+//! [`PayoutEffect`] into the items of one `TransactWriteItems`, each
+//! conditioned on the bounds the effect carries, and turns a cancelled
+//! reservation back into the rule that now refuses it.
+//!
+//! A reservation is one read round trip (`TransactGetItems`: a serializable
+//! snapshot of everything the rules look at) and one transaction that
+//! writes the payout and re-checks every rule as a condition on the items it
+//! touches, as they are at that moment. A refusal found in the snapshot costs
+//! the read only. A cancelled transaction is turned back into the exact rule
+//! and headroom from the items DynamoDB returns with the cancellation
+//! (`ReturnValuesOnConditionCheckFailure`).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck,
+    ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem, Update,
+};
+use qrpay_domain::books::{
+    CounterChange, OrderChange, PayoutEffect, PayoutMove, PayoutSnapshot, QuotaGuard, ShopChange,
+};
+use qrpay_domain::{
+    reserve_payout, BusinessDate, OrderStatus, PayoutId, PayoutRequest, PayoutStatus,
+};
+
+use super::codec::*;
+use super::{build_error, failed, DynamoStore, WriteOutcome};
+use crate::{PayoutStore, ReserveError, Reserved, StoreError};
+
+/// Fresh attempts at a reservation that lost a race without any rule
+/// failing (a limit was changed meanwhile, or a transaction conflict).
+pub(super) const MAX_WRITE_ATTEMPTS: usize = 4;
+
+/// The items of a payout transaction, in order, so a cancellation reason
+/// can be matched to what it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    Payout,
+    Pointer,
+    Idempotency,
+    Order,
+    Shop,
+    ShopDay,
+    Quota,
+    OperatorDay,
+    Notice,
+    Ledger,
+}
+
+/// What a reservation read: the rules' facts and an earlier request with
+/// the same `Idempotency-Key` as (fingerprint, payout id).
+#[derive(Debug, Default)]
+struct ReservationRead {
+    snapshot: PayoutSnapshot,
+    idempotency: Option<(String, PayoutId)>,
+}
+
+/// An update or condition expression being built: the names and values it
+/// uses (DynamoDB refuses unused ones) and its conditions, all to hold.
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    conditions: Vec<String>,
+}
+
+impl Expr {
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#{attribute}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, key: &str, value: AttributeValue) -> String {
+        let placeholder = format!(":{key}");
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn require(&mut self, condition: String) {
+        self.conditions.push(condition);
+    }
+
+    /// `attribute` is at least / at most `bound` (when there is one).
+    fn bound(&mut self, attribute: &str, op: &str, bound: Option<i64>, key: &str) {
+        if let Some(bound) = bound {
+            let (a, v) = (self.name(attribute), self.value(key, n(bound)));
+            self.require(format!("{a} {op} {v}"));
+        }
+    }
+
+    fn condition(&self) -> Option<String> {
+        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
+    }
+
+    fn update(
+        self,
+        table: &str,
+        key: Item,
+        update: String,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let condition = self.condition();
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .return_values_on_condition_check_failure(OnFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// A positive bound as a condition (a release needs at least what it gives back).
+fn at_least(min: i64) -> Option<i64> {
+    (min > 0).then_some(min)
+}
+
+impl DynamoStore {
+    /// One payout effect as the items of one transaction.
+    pub(super) fn payout_effect_items(
+        &self,
+        effect: &PayoutEffect,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<Slot>), StoreError> {
+        let payout = &effect.payout;
+        let shop_id = &payout.shop_id;
+        let mut items = Vec::with_capacity(8);
+        let mut push = |slot: Slot, item: TransactWriteItem| items.push((slot, item));
+        match &effect.moved {
+            PayoutMove::Create { fingerprint } => {
+                push(
+                    Slot::Payout,
+                    self.put_new(payout_item(payout), OnFailure::None)?,
+                );
+                let mut pointer = payout_pointer_key(&payout.payout_id);
+                pointer.insert("shop_id".to_owned(), s(shop_id.as_str()));
+                push(Slot::Pointer, self.put_new(pointer, OnFailure::None)?);
+                let mut idem = idempotency_key(shop_id, &payout.idempotency_key);
+                idem.extend([
+                    ("entity".to_owned(), s("idempotency")),
+                    (FINGERPRINT.to_owned(), s(fingerprint.as_str())),
+                    ("payout_id".to_owned(), s(payout.payout_id.as_str())),
+                    ("created_at_ms".to_owned(), ms(payout.created_at)),
+                ]);
+                push(Slot::Idempotency, self.put_new(idem, OnFailure::AllOld)?);
+            }
+            PayoutMove::To(next) => push(Slot::Payout, self.payout_move(effect, *next)?),
+        }
+        if let Some(change) = &effect.order {
+            push(Slot::Order, self.order_payouts_change(shop_id, change)?);
+        }
+        push(Slot::Shop, self.shop_change(shop_id, &effect.shop)?);
+        if let Some((date, change)) = &effect.shop_day {
+            push(
+                Slot::ShopDay,
+                self.day_change(shop_day_key(shop_id, *date), change)?,
+            );
+        }
+        if let Some(guard) = &effect.quota {
+            push(Slot::Quota, self.quota_check(shop_id, guard)?);
+        }
+        if let Some((operator, date, change)) = &effect.operator_day {
+            let key = operator_day_key(shop_id, operator, *date);
+            push(Slot::OperatorDay, self.day_change(key, change)?);
+        }
+        if let Some(notice) = &effect.notice {
+            push(
+                Slot::Notice,
+                self.put_new(notice_item(notice), OnFailure::None)?,
+            );
+        }
+        if let Some(entry) = &effect.ledger {
+            push(
+                Slot::Ledger,
+                self.put_new(ledger_item(entry), OnFailure::None)?,
+            );
+        }
+        Ok(items.into_iter().map(|(slot, item)| (item, slot)).unzip())
+    }
+
+    /// The payout moves to `next` from any status that may become it; a
+    /// final payout leaves the sweeper's index.
+    fn payout_move(
+        &self,
+        effect: &PayoutEffect,
+        next: PayoutStatus,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let payout = &effect.payout;
+        let mut e = Expr::default();
+        let status = e.name(PAYOUT_STATUS);
+        let mut set = vec![
+            format!("{status} = {}", e.value("next", s(next.as_str()))),
+            format!(
+                "{} = {}",
+                e.name(UPDATED_AT),
+                e.value("now", ms(payout.updated_at))
+            ),
+        ];
+        if let Some(reason) = &payout.failure_reason {
+            set.push(format!(
+                "{} = {}",
+                e.name("failure_reason"),
+                e.value("reason", s(reason.as_str()))
+            ));
+        }
+        let sources: Vec<String> = [PayoutStatus::Pending, PayoutStatus::Processing]
+            .into_iter()
+            .filter(|from| from.can_become(next))
+            .map(|from| e.value(&format!("from_{}", from.as_str()), s(from.as_str())))
+            .collect();
+        e.require(format!("{status} IN ({})", sources.join(", ")));
+        let mut update = format!("SET {}", set.join(", "));
+        if next.is_final() {
+            update.push_str(&format!(" REMOVE {}, {}", e.name(GSI3PK), e.name(GSI3SK)));
+        }
+        e.update(
+            &self.table,
+            payout_key(&payout.shop_id, &payout.payout_id),
+            update,
+        )
+    }
+
+    /// The order's live payouts move; a reservation also needs the order as
+    /// the rules saw it (payable, same ceiling, rule 2's interval passed).
+    fn order_payouts_change(
+        &self,
+        shop_id: &qrpay_domain::ShopId,
+        change: &OrderChange,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let pk = e.name(PK);
+        e.require(format!("attribute_exists({pk})"));
+        let (total, count) = (e.name(LIVE_TOTAL), e.name(LIVE_COUNT));
+        let live = &change.live;
+        let mut set = vec![
+            format!("{total} = {total} + {}", e.value("dt", n(live.total_fen))),
+            format!("{count} = {count} + {}", e.value("dc", n(live.count))),
+            format!(
+                "{} = {}",
+                e.name(UPDATED_AT),
+                e.value("now", ms(change.updated_at))
+            ),
+        ];
+        if let Some(at) = change.last_payout_at {
+            set.push(format!(
+                "{} = {}",
+                e.name(LAST_PAYOUT_AT),
+                e.value("last", ms(at))
+            ));
+        }
+        if let Some(guard) = &change.payable {
+            let status = e.name(ORDER_STATUS);
+            let paid = e.value("paid_status", s(OrderStatus::Paid.as_str()));
+            let part = e.value("part_status", s(OrderStatus::PartiallyRefunded.as_str()));
+            e.require(format!("{status} IN ({paid}, {part})"));
+            let (paid, refunded) = (e.name(PAID), e.name(REFUNDED));
+            let paid_v = e.value("paid", n(guard.paid.fen()));
+            let refunded_v = e.value("refunded", n(guard.refunded.fen()));
+            e.require(format!("{paid} = {paid_v} AND {refunded} = {refunded_v}"));
+            let last = e.name(LAST_PAYOUT_AT);
+            let latest = e.value("latest_last", n(guard.latest_last_payout_ms));
+            e.require(format!(
+                "(attribute_not_exists({last}) OR {last} <= {latest})"
+            ));
+        }
+        e.bound(LIVE_COUNT, "<=", live.max_count_before, "max_count");
+        e.bound(LIVE_TOTAL, "<=", live.max_total_before_fen, "max_prior");
+        e.bound(
+            LIVE_TOTAL,
+            ">=",
+            at_least(live.min_total_before_fen()),
+            "min_total",
+        );
+        e.bound(
+            LIVE_COUNT,
+            ">=",
+            at_least(live.min_count_before()),
+            "min_count",
+        );
+        let key = order_key(shop_id, &change.order_id);
+        e.update(&self.table, key, format!("SET {}", set.join(", ")))
+    }
+
+    /// The shop's balance and hold move; a reservation also needs the cap
+    /// and the owner the rules saw.
+    fn shop_change(
+        &self,
+        shop_id: &qrpay_domain::ShopId,
+        change: &ShopChange,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let pk = e.name(PK);
+        e.require(format!("attribute_exists({pk})"));
+        let (balance, held) = (e.name(BALANCE), e.name(HELD));
+        let update = format!(
+            "SET {balance} = {balance} + {}, {held} = {held} + {}",
+            e.value("db", n(change.balance_fen)),
+            e.value("dh", n(change.held_fen))
+        );
+        e.bound(
+            BALANCE,
+            ">=",
+            at_least(change.min_balance_before_fen()),
+            "min_balance",
+        );
+        e.bound(
+            HELD,
+            ">=",
+            at_least(change.min_held_before_fen()),
+            "min_held",
+        );
+        if let Some(guard) = &change.guard {
+            e.bound(CAP, "=", Some(guard.daily_cap_fen), "cap");
+            let owner = e.name(OWNER);
+            let op = e.value("op", s(guard.operator.as_str()));
+            let is = if guard.operator_is_owner { "=" } else { "<>" };
+            e.require(format!("{owner} {is} {op}"));
+        }
+        e.update(&self.table, shop_key(shop_id), update)
+    }
+
+    /// A day counter moves; it may not exist yet (nothing reserved that day).
+    fn day_change(
+        &self,
+        key: Item,
+        change: &CounterChange,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let (total, count) = (e.name(PAYOUT_TOTAL), e.name(PAYOUT_COUNT));
+        let update = format!(
+            "ADD {total} {}, {count} {}",
+            e.value("dt", n(change.total_fen)),
+            e.value("dc", n(change.count))
+        );
+        if let Some(max) = change.max_total_before_fen {
+            let max = e.value("max_prior", n(max));
+            e.require(format!(
+                "(attribute_not_exists({total}) OR {total} <= {max})"
+            ));
+        }
+        e.bound(
+            PAYOUT_TOTAL,
+            ">=",
+            at_least(change.min_total_before_fen()),
+            "min_total",
+        );
+        e.bound(
+            PAYOUT_COUNT,
+            ">=",
+            at_least(change.min_count_before()),
+            "min_count",
+        );
+        e.update(&self.table, key, update)
+    }
+
+    /// Rules 3, 6 and 7 need the quota the rules saw.
+    fn quota_check(
+        &self,
+        shop_id: &qrpay_domain::ShopId,
+        guard: &QuotaGuard,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        let enabled = e.name(ENABLED);
+        let yes = e.value("yes", AttributeValue::Bool(true));
+        e.require(format!("{enabled} = {yes}"));
+        e.bound(
+            PER_PAYOUT_LIMIT,
+            ">=",
+            Some(guard.min_per_payout_fen),
+            "amt",
+        );
+        e.bound(DAILY_LIMIT, "=", Some(guard.daily_limit_fen), "daily");
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(quota_key(shop_id, &guard.operator_id)))
+            .set_condition_expression(e.condition())
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values_on_condition_check_failure(OnFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// Reserves a payout: read, let the domain decide, write the effect on
+    /// the conditions it carries; a lost race is re-decided on what the
+    /// cancellation returned.
+    pub(super) async fn reserve(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
+        let date = req.business_date();
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let mut read = self.read_reservation(req, date).await?;
+            if let Some((fingerprint, payout_id)) = &read.idempotency {
+                return self.replay(req, fingerprint, payout_id).await;
+            }
+            let shop = read
+                .snapshot
+                .shop
+                .as_ref()
+                .ok_or(ReserveError::ShopNotFound)?;
+            let effect = reserve_payout(shop, &read.snapshot, req)?;
+            let (items, slots) = self.payout_effect_items(&effect)?;
+            let reasons = match self.transact_write(items).await? {
+                WriteOutcome::Written => return Ok(Reserved::Created(effect.payout)),
+                WriteOutcome::Cancelled(reasons) => reasons,
+            };
+            // Something changed since the snapshot: find out whether a rule now fails.
+            absorb_cancellation(&mut read, &slots, &reasons)?;
+            if let Some((fingerprint, payout_id)) = &read.idempotency {
+                return self.replay(req, fingerprint, payout_id).await;
+            }
+            let shop = read
+                .snapshot
+                .shop
+                .as_ref()
+                .ok_or(ReserveError::ShopNotFound)?;
+            reserve_payout(shop, &read.snapshot, req)?;
+            // No rule fails on what came back (a limit changed, or a conflict): try afresh.
+            tracing::debug!(payout_id = %req.payout_id, "reservation raced; retrying");
+        }
+        Err(StoreError::Contention.into())
+    }
+
+    /// One serializable read of everything the rules look at.
+    async fn read_reservation(
+        &self,
+        req: &PayoutRequest,
+        date: BusinessDate,
+    ) -> Result<ReservationRead, StoreError> {
+        let keys = [
+            shop_key(&req.shop_id),
+            order_key(&req.shop_id, &req.order_id),
+            idempotency_key(&req.shop_id, &req.idempotency_key),
+            shop_day_key(&req.shop_id, date),
+            quota_key(&req.shop_id, &req.operator_id),
+            operator_day_key(&req.shop_id, &req.operator_id, date),
+        ];
+        let items = self.transact_get(keys.into()).await?;
+        let item = |i: usize| items.get(i).and_then(Option::as_ref);
+        Ok(ReservationRead {
+            snapshot: PayoutSnapshot {
+                shop: item(0).map(shop_from).transpose()?,
+                order: item(1).map(order_from).transpose()?,
+                quota: item(4).map(quota_from).transpose()?,
+                shop_day: day_totals_from(item(3))?,
+                operator_day: day_totals_from(item(5))?,
+            },
+            idempotency: item(2).map(idempotency_from).transpose()?,
+        })
+    }
+
+    async fn replay(
+        &self,
+        req: &PayoutRequest,
+        fingerprint: &str,
+        payout_id: &PayoutId,
+    ) -> Result<Reserved, ReserveError> {
+        if fingerprint != req.fingerprint() {
+            return Err(ReserveError::IdempotencyConflict);
+        }
+        let payout = self
+            .get_payout(&req.shop_id, payout_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("idempotency record points at missing {payout_id}"))
+            })?;
+        Ok(Reserved::Replayed(payout))
+    }
+}
+
+fn idempotency_from(item: &Item) -> Result<(String, PayoutId), StoreError> {
+    let payout_id = PayoutId::parse(get_s(item, "payout_id")?)
+        .map_err(|_| StoreError::Corrupt("idempotency record payout_id".into()))?;
+    Ok((get_s(item, FINGERPRINT)?.to_owned(), payout_id))
+}
+
+/// Folds the items a cancelled transaction returned into the read: each
+/// failed condition's item as it is now (absent if it does not exist).
+fn absorb_cancellation(
+    read: &mut ReservationRead,
+    slots: &[Slot],
+    reasons: &[CancellationReason],
+) -> Result<(), StoreError> {
+    let snap = &mut read.snapshot;
+    for (slot, reason) in slots.iter().zip(reasons) {
+        if !failed(reason) {
+            continue;
+        }
+        let item = reason.item();
+        match slot {
+            Slot::Payout | Slot::Pointer | Slot::Notice | Slot::Ledger => {
+                return Err(StoreError::Corrupt("payout id collision".into()))
+            }
+            Slot::Idempotency => read.idempotency = item.map(idempotency_from).transpose()?,
+            Slot::Order => snap.order = item.map(order_from).transpose()?,
+            Slot::Shop => snap.shop = item.map(shop_from).transpose()?,
+            Slot::ShopDay => snap.shop_day = day_totals_from(item)?,
+            Slot::Quota => snap.quota = item.map(quota_from).transpose()?,
+            Slot::OperatorDay => snap.operator_day = day_totals_from(item)?,
+        }
+    }
+    Ok(())
+}

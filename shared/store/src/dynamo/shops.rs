@@ -1,0 +1,101 @@
+use super::*;
+
+#[async_trait]
+impl ShopStore for DynamoStore {
+    async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
+        let instalments = serde_json::to_string(&setup.instalments)
+            .map_err(|e| StoreError::Corrupt(format!("instalments: {e}")))?;
+        self.trip();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(shop_key(&setup.shop_id)))
+            .update_expression(
+                "SET #entity = :entity, #shop_id = :shop_id, #name = :name, #owner_operator_id = :owner, \
+                 #daily_payout_cap_fen = :cap, #payout_balance_fen = :balance, #instalments = :instalments, \
+                 #updated_at_ms = :now, #created_at_ms = if_not_exists(#created_at_ms, :now), \
+                 #payout_held_fen = if_not_exists(#payout_held_fen, :zero)",
+            )
+            .set_expression_attribute_names(names(&[
+                "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", UPDATED_AT, "created_at_ms", HELD,
+            ]))
+            .set_expression_attribute_values(values(vec![
+                (":entity", s("shop")),
+                (":shop_id", s(setup.shop_id.as_str())),
+                (":name", s(setup.name.as_str())),
+                (":owner", s(setup.owner_operator_id.as_str())),
+                (":cap", n(setup.daily_payout_cap.fen())),
+                (":balance", n(setup.payout_balance.fen())),
+                (":instalments", s(instalments)),
+                (":now", ms(now)),
+                (":zero", n(0)),
+            ]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let item = out
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("put_shop returned nothing".into()))?;
+        shop_from(&item)
+    }
+
+    async fn get_shop(&self, shop_id: &ShopId) -> Result<Option<Shop>, StoreError> {
+        self.get(shop_key(shop_id))
+            .await?
+            .as_ref()
+            .map(shop_from)
+            .transpose()
+    }
+
+    async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
+        self.put(device_item(device)).await
+    }
+
+    async fn get_device(&self, device_id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        self.get(device_key(device_id))
+            .await?
+            .as_ref()
+            .map(device_from)
+            .transpose()
+    }
+
+    async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError> {
+        self.put(quota_item(quota)).await
+    }
+
+    async fn get_payout_quota(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+    ) -> Result<Option<PayoutQuota>, StoreError> {
+        self.get(quota_key(shop_id, operator_id))
+            .await?
+            .as_ref()
+            .map(quota_from)
+            .transpose()
+    }
+
+    async fn list_notices(
+        &self,
+        shop_id: &ShopId,
+        limit: usize,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let items = self
+            .query_prefix(shop_pk(shop_id), "NOTICE#", false, page_size(limit))
+            .await?;
+        items.iter().map(notice_from).collect()
+    }
+
+    async fn list_ledger(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let items = self
+            .query_prefix(shop_pk(shop_id), &ledger_prefix(date), true, usize::MAX)
+            .await?;
+        items.iter().map(ledger_from).collect()
+    }
+}

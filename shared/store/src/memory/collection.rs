@@ -1,0 +1,236 @@
+use super::*;
+
+#[async_trait]
+impl CollectionStore for MemoryStore {
+    async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
+        Ok(self.state().insert_order(order))
+    }
+
+    async fn get_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        Ok(self
+            .state()
+            .orders
+            .get(&(shop_id.clone(), order_id.clone()))
+            .cloned())
+    }
+
+    async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .order_shops
+            .get(order_id)
+            .and_then(|shop| state.orders.get(&(shop.clone(), order_id.clone())))
+            .cloned())
+    }
+
+    async fn issue_qr(&self, code: &QrCode, order: Option<&Order>) -> Result<Issued, StoreError> {
+        let mut state = self.state();
+        if let Some(no) = &code.out_order_no {
+            let claim = (code.shop_id.clone(), no.clone());
+            if let Some(first_id) = state.out_orders.get(&claim) {
+                let first = state
+                    .qr_codes
+                    .get(&(code.shop_id.clone(), first_id.clone()))
+                    .cloned()
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("out_order_no {no} without its code"))
+                    })?;
+                return Ok(if first.fingerprint == code.fingerprint {
+                    Issued::Replayed(first)
+                } else {
+                    Issued::Conflict(first)
+                });
+            }
+            state.out_orders.insert(claim, code.qr_id.clone());
+        }
+        if let Some(order) = order {
+            if !state.insert_order(order) {
+                return Err(StoreError::Corrupt(format!(
+                    "new order id {} already exists",
+                    order.order_id
+                )));
+            }
+        }
+        state
+            .qr_codes
+            .insert((code.shop_id.clone(), code.qr_id.clone()), code.clone());
+        Ok(Issued::Created(code.clone()))
+    }
+
+    async fn get_qr(&self, shop_id: &ShopId, qr_id: &QrId) -> Result<Option<QrCode>, StoreError> {
+        Ok(self
+            .state()
+            .qr_codes
+            .get(&(shop_id.clone(), qr_id.clone()))
+            .cloned())
+    }
+
+    async fn revoke_qr(
+        &self,
+        shop_id: &ShopId,
+        qr_id: &QrId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Revocation>, StoreError> {
+        let mut state = self.state();
+        let key = (shop_id.clone(), qr_id.clone());
+        let Some(code) = state.qr_codes.get(&key).cloned() else {
+            return Ok(None);
+        };
+        match code.state {
+            QrState::Used => return Ok(Some(Revocation::Used(code))),
+            QrState::Revoked => return Ok(Some(Revocation::AlreadyRevoked(code))),
+            QrState::Active => {}
+        }
+        if let Some(order_id) = &code.order_id {
+            if let Some(order) = state.orders.get_mut(&(shop_id.clone(), order_id.clone())) {
+                if order.status == OrderStatus::Created {
+                    order.status = OrderStatus::Closed;
+                    order.revision += 1;
+                    order.updated_at = now;
+                }
+            }
+        }
+        let revoked = QrCode {
+            state: QrState::Revoked,
+            updated_at: now,
+            ..code
+        };
+        state.qr_codes.insert(key, revoked.clone());
+        Ok(Some(Revocation::Revoked(revoked)))
+    }
+
+    async fn claim_nonce(
+        &self,
+        device_id: &DeviceId,
+        nonce: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        // Expired claims go, as DynamoDB's TTL removes them.
+        state.nonces.retain(|_, until| *until > now);
+        let key = (device_id.clone(), nonce.to_owned());
+        if state.nonces.contains_key(&key) {
+            return Ok(false);
+        }
+        state.nonces.insert(key, expires_at);
+        Ok(true)
+    }
+
+    async fn apply_collection(
+        &self,
+        event: &CollectionEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        let mut state = self.state();
+        let notification = (event.provider, event.notification_id.to_string());
+        if state.notifications.contains(&notification) {
+            return Ok(Decision::AlreadyApplied);
+        }
+        let order = state
+            .order_shops
+            .get(&event.order_id)
+            .and_then(|shop| state.orders.get(&(shop.clone(), event.order_id.clone())));
+        let shop = order.and_then(|o| state.shops.get(&o.shop_id));
+        let movement_recorded = event
+            .movement_entry_id()
+            .is_some_and(|id| state.movements.contains(&id));
+        let decision = decide(
+            event,
+            CollectionFacts {
+                order,
+                shop,
+                movement_recorded,
+            },
+            now,
+        );
+        match &decision {
+            Decision::Apply(effect) => {
+                state.apply_effect(effect)?;
+                state.notifications.insert(notification);
+            }
+            Decision::Anomaly(anomaly) => {
+                state.record_anomaly(anomaly);
+                state.notifications.insert(notification);
+            }
+            Decision::AlreadyApplied | Decision::NotYet(_) => {}
+        }
+        Ok(decision)
+    }
+}
+
+impl State {
+    fn insert_order(&mut self, order: &Order) -> bool {
+        if self.order_shops.contains_key(&order.order_id) {
+            return false;
+        }
+        self.order_shops
+            .insert(order.order_id.clone(), order.shop_id.clone());
+        self.orders.insert(
+            (order.shop_id.clone(), order.order_id.clone()),
+            order.clone(),
+        );
+        true
+    }
+
+    fn record_anomaly(&mut self, anomaly: &Anomaly) {
+        self.anomalies.insert(
+            (anomaly.business_date, anomaly.anomaly_id.clone()),
+            anomaly.clone(),
+        );
+    }
+
+    /// Writes a decided effect; every check was made under the same lock.
+    fn apply_effect(&mut self, effect: &qrpay_domain::Effect) -> Result<(), StoreError> {
+        let order = &effect.order;
+        let shop = self.shops.get_mut(&order.shop_id).ok_or_else(|| {
+            StoreError::Corrupt(format!("order {} without its shop", order.order_id))
+        })?;
+        let balance = shop.payout_balance.fen() + effect.balance_change_fen;
+        shop.payout_balance = Money::from_fen(balance).ok_or_else(|| overflow("payout balance"))?;
+        let stored = self
+            .orders
+            .get_mut(&(order.shop_id.clone(), order.order_id.clone()))
+            .ok_or_else(|| StoreError::Corrupt(format!("order {} vanished", order.order_id)))?;
+        // Payout counters may have moved since the decision was read; the
+        // collection change only sets its own fields.
+        let payouts = (
+            stored.payouts_live_total,
+            stored.payouts_live_count,
+            stored.last_payout_at,
+        );
+        *stored = order.clone();
+        (
+            stored.payouts_live_total,
+            stored.payouts_live_count,
+            stored.last_payout_at,
+        ) = payouts;
+        for entry in &effect.ledger {
+            self.movements.insert(entry.entry_id.clone());
+            self.record_ledger(entry.clone());
+        }
+        if let Some(notice) = &effect.notice {
+            self.notices
+                .entry(notice.shop_id.clone())
+                .or_default()
+                .push(notice.clone());
+        }
+        if let Some(anomaly) = &effect.anomaly {
+            self.record_anomaly(anomaly);
+        }
+        if let Some(qr_id) = &effect.qr_used {
+            if let Some(code) = self
+                .qr_codes
+                .get_mut(&(order.shop_id.clone(), qr_id.clone()))
+            {
+                code.state = QrState::Used;
+                code.updated_at = order.updated_at;
+            }
+        }
+        Ok(())
+    }
+}

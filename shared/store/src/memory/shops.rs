@@ -1,0 +1,95 @@
+use super::*;
+
+#[async_trait]
+impl ShopStore for MemoryStore {
+    async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
+        let mut state = self.state();
+        let (held, created_at) = state
+            .shops
+            .get(&setup.shop_id)
+            .map_or((Money::ZERO, now), |s| (s.payout_held, s.created_at));
+        let shop = Shop {
+            shop_id: setup.shop_id.clone(),
+            name: setup.name.clone(),
+            owner_operator_id: setup.owner_operator_id.clone(),
+            daily_payout_cap: setup.daily_payout_cap,
+            payout_balance: setup.payout_balance,
+            payout_held: held,
+            instalments: setup.instalments.clone(),
+            created_at,
+            updated_at: now,
+        };
+        state.shops.insert(shop.shop_id.clone(), shop.clone());
+        Ok(shop)
+    }
+
+    async fn get_shop(&self, shop_id: &ShopId) -> Result<Option<Shop>, StoreError> {
+        Ok(self.state().shops.get(shop_id).cloned())
+    }
+
+    async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
+        self.state()
+            .devices
+            .insert(device.device_id.clone(), device.clone());
+        Ok(())
+    }
+
+    async fn get_device(&self, device_id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        Ok(self.state().devices.get(device_id).cloned())
+    }
+
+    async fn put_payout_quota(&self, quota: &PayoutQuota) -> Result<(), StoreError> {
+        let key = (quota.shop_id.clone(), quota.operator_id.clone());
+        self.state().quotas.insert(key, quota.clone());
+        Ok(())
+    }
+
+    async fn get_payout_quota(
+        &self,
+        shop_id: &ShopId,
+        operator_id: &OperatorId,
+    ) -> Result<Option<PayoutQuota>, StoreError> {
+        Ok(self
+            .state()
+            .quotas
+            .get(&(shop_id.clone(), operator_id.clone()))
+            .cloned())
+    }
+
+    async fn list_notices(
+        &self,
+        shop_id: &ShopId,
+        limit: usize,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let state = self.state();
+        let notices = state
+            .notices
+            .get(shop_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(notices
+            .iter()
+            .rev()
+            .take(page_size(limit))
+            .cloned()
+            .collect())
+    }
+
+    async fn list_ledger(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let state = self.state();
+        let entries = state
+            .ledger
+            .get(shop_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(entries
+            .iter()
+            .filter(|e| e.business_date == date)
+            .cloned()
+            .collect())
+    }
+}
