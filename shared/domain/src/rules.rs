@@ -18,8 +18,9 @@ use crate::time::BusinessDate;
 pub const MAX_LIVE_PAYOUTS_PER_ORDER: u32 = 5;
 /// Rule 2: at most one payout per order per this many seconds.
 pub const ORDER_PAYOUT_INTERVAL_S: i64 = 60;
-/// Rule 5: a shop's daily payout cap unless configured (¥15,000.00).
-pub const DEFAULT_SHOP_DAILY_CAP_FEN: i64 = 1_500_000;
+/// Rule 5: a shop's daily payout cap unless configured (¥15,000.00); it
+/// lives with the shop setup that applies it.
+pub use crate::shop::DEFAULT_SHOP_DAILY_CAP_FEN;
 
 /// Why a payout was refused, with the headroom left where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
-use crate::rules::DEFAULT_SHOP_DAILY_CAP_FEN;
+
+/// SPEC §4 rule 5: a shop's daily payout cap unless configured (¥15,000.00).
+pub const DEFAULT_SHOP_DAILY_CAP_FEN: i64 = 1_500_000;
 
 /// Longest shop name we keep.
 pub const MAX_SHOP_NAME_CHARS: usize = 100;
