@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use crate::model::{format_fen, MovementKind, ProviderStatus};
+use qrpay_domain::money_text::format_fen;
+
+use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Shanghai;
+use qrpay_domain::money_text::push_u64;
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{Amount, BusinessDate, LedgerEntry, LedgerKind, Provider, ShopId};
 use qrpay_store::{ledger_part, LedgerPage, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
@@ -72,7 +73,7 @@ pub enum SyntheticError {
 /// `prefix` then `n` in decimal, without the formatting machinery.
 fn text(prefix: &str, n: u64) -> String {
     let mut digits = Vec::with_capacity(20);
-    crate::statement::lines::push_u64(&mut digits, n);
+    push_u64(&mut digits, n);
     let mut out = String::with_capacity(prefix.len() + digits.len());
     out.push_str(prefix);
     out.extend(digits.iter().map(|d| char::from(*d)));

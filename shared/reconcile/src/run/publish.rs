@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use qrpay_domain::money_text::format_fen;
 use qrpay_domain::{BusinessDate, ShopId};
 use qrpay_store::alerts::{Alert, Alerts};
 use qrpay_store::Store;
@@ -16,7 +17,6 @@ use super::findings::{ClassAlert, Gathered};
 use super::inputs::InputErrors;
 use super::reports::ShopReport;
 use crate::matcher::Outcome;
-use crate::model::format_fen;
 use crate::objects::{report_key, reports_prefix, ObjectStore};
 use crate::spill::fnv1a;
 

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::io;
 
+use qrpay_domain::money_text::format_fen;
 use qrpay_domain::{BusinessDate, Provider};
 
 use super::findings::Gathered;
 use crate::bank::batch_id;
 use crate::matcher::Outcome;
-use crate::model::{format_fen, MovementKind, ProviderStatus};
+use crate::model::{MovementKind, ProviderStatus};
 use crate::report::ReportRow;
 use crate::spill::{update, FastMap, Partitions, Rec};
 

@@ -21,10 +21,11 @@ mod wechat;
 
 use std::io::{self, BufRead, Write};
 
+use qrpay_domain::money_text::format_fen_sum;
 use qrpay_domain::{BusinessDate, Provider};
 
 use self::beijing::Day;
-use self::lines::{yuan_of_sum, LineReader, Lines};
+use self::lines::{LineReader, Lines};
 use crate::model::{LineError, MovementKind, StatementRow, MAX_FEN};
 
 pub use self::lines::MAX_LINE_BYTES;
@@ -263,7 +264,7 @@ impl Tally {
         if largest > i128::from(MAX_FEN) {
             return Err(format!(
                 "the statement's total {} exceeds the largest amount a summary holds",
-                yuan_of_sum(largest)
+                format_fen_sum(largest)
             ));
         }
         Ok(())
@@ -311,8 +312,8 @@ impl Agreement {
         if self.complete && i128::from(stated_fen) != summed_fen {
             self.differences.push(format!(
                 "{label} {}, summed {}",
-                yuan_of_sum(i128::from(stated_fen)),
-                yuan_of_sum(summed_fen)
+                format_fen_sum(i128::from(stated_fen)),
+                format_fen_sum(summed_fen)
             ));
         }
     }
