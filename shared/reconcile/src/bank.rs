@@ -25,7 +25,8 @@ use crate::statement::lines::{
     self, after_end, not_utf8, parse_count, shown, split_exact, too_long, LineFormat, LineReader,
     Lines,
 };
-use crate::statement::{refused, Agreement};
+use crate::statement::refused;
+use crate::statement::tally::Agreement;
 
 pub const HEADER: &str = "receipt_id,batch_id,provider,shop_id,amount,value_date";
 const COLUMNS: usize = 6;

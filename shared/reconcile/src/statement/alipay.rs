@@ -26,7 +26,7 @@ use qrpay_domain::money_text::{format_fen, parse_yuan, push_fen, push_fen_sum, p
 use super::beijing::Day;
 use super::fields;
 use super::lines::{self, after_end, parse_count, shown, split_exact, too_long, LineFormat, Lines};
-use super::{Agreement, Statement, Tally};
+use super::tally::{Agreement, Statement, Tally};
 use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const NOT_ALIPAY: &str = "not an Alipay-style bill";

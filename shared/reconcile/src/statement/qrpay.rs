@@ -15,7 +15,7 @@ use qrpay_domain::money_text::{parse_yuan, push_fen, push_fen_sum, push_u64, Sig
 use super::beijing::Day;
 use super::fields;
 use super::lines::{self, after_end, parse_count, split_exact, too_long, LineFormat, Lines};
-use super::{Agreement, Statement, Tally};
+use super::tally::{Agreement, Statement, Tally};
 use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const HEADER: &str =

@@ -16,7 +16,7 @@ use super::fields;
 use super::lines::{
     self, after_end, not_utf8, parse_count, shown, split_exact, too_long, LineFormat, Lines,
 };
-use super::{Agreement, Statement, Tally};
+use super::tally::{Agreement, Statement, Tally};
 use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const COLUMNS: usize = 27;
