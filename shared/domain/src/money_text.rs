@@ -13,7 +13,9 @@
 //!   what one request may).
 //!
 //! Writing gives exactly two decimals (`1230` → `"12.30"`), into a reused
-//! byte buffer on the hot path ([`push_fen`]) or a `String` elsewhere.
+//! byte buffer on the hot path ([`push_fen`]) or a `String` elsewhere. The
+//! hot-path functions are `#[inline]`: they ran inside the statement readers'
+//! and writers' crate before, and stay inlinable there without LTO.
 
 /// The largest magnitude money text may carry: 10^12 yuan, in fen.
 pub const MAX_TEXT_FEN: i64 = 100_000_000_000_000;
@@ -49,6 +51,7 @@ pub enum MoneyTextError {
 
 /// Yuan text → fen, by the grammar above: `"12.3"` → 1230, `"-0.05"` → -5
 /// when signed. A signed `"-0"` is zero.
+#[inline]
 pub fn parse_yuan(text: &str, sign: Sign) -> Result<i64, MoneyTextError> {
     let bytes = text.as_bytes();
     let (negative, digits) = match bytes.split_first() {
@@ -107,6 +110,7 @@ pub fn format_fen_sum(fen: i128) -> String {
 
 /// Appends fen as yuan with exactly two decimals ([`format_fen`] without
 /// the allocation, for writers of millions of lines).
+#[inline]
 pub fn push_fen(out: &mut Vec<u8>, fen: i64) {
     if fen < 0 {
         out.push(b'-');
@@ -118,6 +122,7 @@ pub fn push_fen(out: &mut Vec<u8>, fen: i64) {
 }
 
 /// Appends a sum of amounts as yuan with exactly two decimals.
+#[inline]
 pub fn push_fen_sum(out: &mut Vec<u8>, fen: i128) {
     match i64::try_from(fen) {
         Ok(fen) => push_fen(out, fen),
@@ -127,6 +132,7 @@ pub fn push_fen_sum(out: &mut Vec<u8>, fen: i128) {
 
 /// Appends `value` in decimal: the yuan of [`push_fen`], and the counts
 /// that stand beside amounts in statement summaries.
+#[inline]
 pub fn push_u64(out: &mut Vec<u8>, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();

@@ -1,16 +1,16 @@
 //! One reconciliation run of business day D (SPEC §6), start to end, in
 //! bounded memory however large the day. The phases, in order, one file
 //! each:
-//! - [`inputs`]: download the statements and bank receipts; spill the
+//! - `inputs`: download the statements and bank receipts; spill the
 //!   ledger (paged from the store) and the statements (parsed line by line,
 //!   two threads) at once into partitions by the hash of the order/payout
 //!   id, buffered up to [`crate::spill::DEFAULT_BUDGET`] per writer and
 //!   spilled to scratch files beyond it.
-//! - [`matching`]: each partition loaded, sorted and matched on its own (two
-//!   threads); report rows to result buckets by shop. Then [`settlement`]:
+//! - `matching`: each partition loaded, sorted and matched on its own (two
+//!   threads); report rows to result buckets by shop. Then `settlement`:
 //!   the provider's batches against the bank's receipts.
-//! - [`reports`]: each bucket indexed and written as per-shop CSV and JSON.
-//! - [`publish`]: uploads, summaries, stale-report removal, and one alert per
+//! - `reports`: each bucket indexed and written as per-shop CSV and JSON.
+//! - `publish`: uploads, summaries, stale-report removal, and one alert per
 //!   discrepancy class, once.
 //!
 //! This file holds the run's public face and its order: the day's lease,
