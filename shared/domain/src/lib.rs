@@ -8,6 +8,7 @@ pub mod execution;
 pub mod ids;
 pub mod instalment;
 pub mod money;
+pub mod money_text;
 pub mod order;
 pub mod payment;
 pub mod payout;

@@ -15,16 +15,18 @@
 use std::io::{self, BufRead, Write};
 
 use chrono::{Datelike, NaiveDate};
+use qrpay_domain::money_text::{parse_yuan, push_fen, push_fen_sum, push_u64, Sign};
 use qrpay_domain::{BusinessDate, Provider};
 
-use crate::model::{parse_yuan, LineError, MAX_FEN};
+use crate::model::{LineError, MAX_FEN};
 use crate::statement::beijing::push_digits;
 use crate::statement::fields;
 use crate::statement::lines::{
-    self, after_end, not_utf8, parse_count, push_fen, push_sum, push_u64, shown, split_exact,
-    too_long, LineFormat, LineReader, Lines,
+    self, after_end, not_utf8, parse_count, shown, split_exact, too_long, LineFormat, LineReader,
+    Lines,
 };
-use crate::statement::{refused, Agreement};
+use crate::statement::refused;
+use crate::statement::tally::Agreement;
 
 pub const HEADER: &str = "receipt_id,batch_id,provider,shop_id,amount,value_date";
 const COLUMNS: usize = 6;
@@ -145,7 +147,7 @@ impl Body {
         let parsed = || {
             let text = std::str::from_utf8(bytes).ok()?;
             let (rows, amount) = text.strip_prefix("#end,rows=")?.split_once(",amount=")?;
-            Some((parse_count(rows)?, parse_yuan(amount, true)?))
+            Some((parse_count(rows)?, parse_yuan(amount, Sign::Signed).ok()?))
         };
         let Some((rows, amount_fen)) = parsed() else {
             return Some(LineError::new(
@@ -169,7 +171,8 @@ fn parse_receipt(date: BusinessDate, line: u64, text: &str) -> Result<BankReceip
         Provider::parse(provider).ok_or_else(|| format!("unknown provider {}", shown(provider)))?;
     let shop_id = fields::our_id("shop_id", shop_id)?;
     let batch_id = check_batch(batch, provider, shop_id, date)?;
-    let amount_fen = parse_yuan(amount, true).ok_or_else(|| fields::not_yuan("amount", amount))?;
+    let amount_fen =
+        parse_yuan(amount, Sign::Signed).map_err(|_| fields::not_yuan("amount", amount))?;
     let value_date = BusinessDate::parse(value_date)
         .map_err(|_| format!("value_date {} is not a date YYYY-MM-DD", shown(value_date)))?
         .naive();
@@ -244,7 +247,7 @@ impl<W: Write> ReceiptWriter<W> {
         line.extend_from_slice(b"#end,rows=");
         push_u64(line, self.rows);
         line.extend_from_slice(b",amount=");
-        push_sum(line, self.amount_fen);
+        push_fen_sum(line, self.amount_fen);
         line.push(b'\n');
         self.out.write_all(line)?;
         self.out.flush()?;

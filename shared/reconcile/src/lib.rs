@@ -13,5 +13,6 @@ pub mod statement;
 pub mod synthetic;
 
 pub use matcher::Outcome;
-pub use model::{format_fen, parse_yuan, LineError, MovementKind, ProviderStatus, StatementRow};
+pub use model::{LineError, MovementKind, ProviderStatus, StatementRow};
+pub use qrpay_domain::money_text::{format_fen, parse_yuan};
 pub use run::{LedgerSource, ReconcileError, Reconciler, RunReport, StoreLedger};

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use crate::model::{format_fen, MovementKind, ProviderStatus};
+use qrpay_domain::money_text::format_fen;
+
+use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,21 +169,11 @@ fn describe(rec: &Rec<'_>) -> String {
     }
 }
 
-/// One group: every movement of one order (or payout), sorted.
+/// One group: every movement of one order (or payout), sorted. Within it,
+/// each pair (same kind, provider reference and period) lines our entries
+/// up with the provider's, one to one.
 fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
-    // Ledger charges of this order, and deduction periods we booked: a
-    // provider charge beside them is a duplicate, not a missing entry.
-    let ledger_payment = group
-        .iter()
-        .find(|r| r.side == Side::Ledger && r.kind == MovementKind::Payment);
-    let booked_period = |period: u8| {
-        group.iter().find(|r| {
-            r.side == Side::Ledger && r.kind == MovementKind::Deduction && r.period == period
-        })
-    };
-    let mut first_unbooked_charge: Option<&Rec<'_>> = None;
-    let mut first_unbooked_deduction: Vec<(u8, &Rec<'_>)> = Vec::new();
-
+    let mut charges = EarlierCharges::of(group);
     let mut start = 0;
     while start < group.len() {
         let end = group[start..]
@@ -197,105 +189,162 @@ fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, '
         for i in 0..ours.len().max(theirs.len()) {
             let finding = match (ours.get(i), theirs.get(i)) {
                 (Some(l), Some(s)) => compare(l, s),
-                (Some(l), None) if i == 0 => Finding {
-                    outcome: Outcome::MissingInProvider,
-                    ledger: Some(l),
-                    statement: None,
-                    note: format!(
-                        "{} of {} in our ledger; the provider's statement does not list {}",
-                        describe(l),
-                        format_fen(l.amount_fen),
-                        l.provider_ref
-                    ),
-                },
-                (Some(l), None) => Finding {
-                    outcome: Outcome::Duplicate,
-                    ledger: Some(l),
-                    statement: None,
-                    note: format!(
-                        "{} {} is in our ledger {} times",
-                        describe(l),
-                        l.provider_ref,
-                        ours.len()
-                    ),
-                },
-                (None, Some(s)) if i > 0 => Finding {
-                    outcome: Outcome::Duplicate,
-                    ledger: None,
-                    statement: Some(s),
-                    note: format!(
-                        "{} {} is listed {} times by the provider (this is line {})",
-                        describe(s),
-                        s.provider_ref,
-                        theirs.len(),
-                        s.line
-                    ),
-                },
-                (None, Some(s)) if s.status != ProviderStatus::Success => Finding {
-                    outcome: Outcome::Matched,
-                    ledger: None,
-                    statement: Some(s),
-                    note: format!(
-                        "{} {} at the provider; no money moved and none is booked",
-                        describe(s),
-                        s.status
-                    ),
-                },
-                (None, Some(s)) => {
-                    let earlier = match s.kind {
-                        MovementKind::Payment => {
-                            let earlier = ledger_payment.or(first_unbooked_charge);
-                            first_unbooked_charge.get_or_insert(s);
-                            earlier
-                        }
-                        MovementKind::Deduction => {
-                            let earlier = booked_period(s.period).or_else(|| {
-                                first_unbooked_deduction
-                                    .iter()
-                                    .find(|(p, _)| *p == s.period)
-                                    .map(|(_, r)| *r)
-                            });
-                            if earlier.is_none() {
-                                first_unbooked_deduction.push((s.period, s));
-                            }
-                            earlier
-                        }
-                        _ => None,
-                    };
-                    match earlier {
-                        Some(first) => Finding {
-                            outcome: Outcome::Duplicate,
-                            ledger: None,
-                            statement: Some(s),
-                            note: format!(
-                                "second {} of order {} by the provider: {} for {} (line {}); the first is {}",
-                                describe(s),
-                                s.reference,
-                                s.provider_ref,
-                                format_fen(s.amount_fen),
-                                s.line,
-                                first.provider_ref
-                            ),
-                        },
-                        None => Finding {
-                            outcome: Outcome::MissingInLedger,
-                            ledger: None,
-                            statement: Some(s),
-                            note: format!(
-                                "the provider lists {} {} of {} (line {}); our ledger has no such entry",
-                                describe(s),
-                                s.provider_ref,
-                                format_fen(s.amount_fen),
-                                s.line
-                            ),
-                        },
-                    }
-                }
+                (Some(l), None) if i == 0 => missing_in_provider(l),
+                (Some(l), None) => booked_again(l, ours.len()),
+                (None, Some(s)) if i > 0 => listed_again(s, theirs.len()),
+                (None, Some(s)) if s.status != ProviderStatus::Success => nothing_moved(s),
+                (None, Some(s)) => unbooked(s, charges.earlier(s)),
                 (None, None) => continue,
             };
             emit(finding);
         }
         start = end;
+    }
+}
+
+/// The charges of one order seen so far: a provider charge beside our
+/// ledger's charge, or beside an earlier unbooked one, is a duplicate, not a
+/// missing entry.
+struct EarlierCharges<'r, 'a> {
+    group: &'r [Rec<'a>],
+    ledger_payment: Option<&'r Rec<'a>>,
+    first_unbooked_charge: Option<&'r Rec<'a>>,
+    first_unbooked_deduction: Vec<(u8, &'r Rec<'a>)>,
+}
+
+impl<'r, 'a> EarlierCharges<'r, 'a> {
+    fn of(group: &'r [Rec<'a>]) -> EarlierCharges<'r, 'a> {
+        EarlierCharges {
+            group,
+            ledger_payment: group
+                .iter()
+                .find(|r| r.side == Side::Ledger && r.kind == MovementKind::Payment),
+            first_unbooked_charge: None,
+            first_unbooked_deduction: Vec::new(),
+        }
+    }
+
+    /// The deduction of `period` we booked, if any.
+    fn booked_period(&self, period: u8) -> Option<&'r Rec<'a>> {
+        self.group.iter().find(|r| {
+            r.side == Side::Ledger && r.kind == MovementKind::Deduction && r.period == period
+        })
+    }
+
+    /// The charge the unbooked statement movement `s` repeats, if any;
+    /// otherwise `s` becomes the first of its kind.
+    fn earlier(&mut self, s: &'r Rec<'a>) -> Option<&'r Rec<'a>> {
+        match s.kind {
+            MovementKind::Payment => {
+                let earlier = self.ledger_payment.or(self.first_unbooked_charge);
+                self.first_unbooked_charge.get_or_insert(s);
+                earlier
+            }
+            MovementKind::Deduction => {
+                let earlier = self.booked_period(s.period).or_else(|| {
+                    self.first_unbooked_deduction
+                        .iter()
+                        .find(|(p, _)| *p == s.period)
+                        .map(|(_, r)| *r)
+                });
+                if earlier.is_none() {
+                    self.first_unbooked_deduction.push((s.period, s));
+                }
+                earlier
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Our entry, with nothing on the provider's side.
+fn missing_in_provider<'r, 'a>(l: &'r Rec<'a>) -> Finding<'r, 'a> {
+    Finding {
+        outcome: Outcome::MissingInProvider,
+        ledger: Some(l),
+        statement: None,
+        note: format!(
+            "{} of {} in our ledger; the provider's statement does not list {}",
+            describe(l),
+            format_fen(l.amount_fen),
+            l.provider_ref
+        ),
+    }
+}
+
+/// Our entry beyond the first of its pair: booked `times` times.
+fn booked_again<'r, 'a>(l: &'r Rec<'a>, times: usize) -> Finding<'r, 'a> {
+    Finding {
+        outcome: Outcome::Duplicate,
+        ledger: Some(l),
+        statement: None,
+        note: format!(
+            "{} {} is in our ledger {times} times",
+            describe(l),
+            l.provider_ref
+        ),
+    }
+}
+
+/// The provider's line beyond the first of its pair: listed `times` times.
+fn listed_again<'r, 'a>(s: &'r Rec<'a>, times: usize) -> Finding<'r, 'a> {
+    Finding {
+        outcome: Outcome::Duplicate,
+        ledger: None,
+        statement: Some(s),
+        note: format!(
+            "{} {} is listed {times} times by the provider (this is line {})",
+            describe(s),
+            s.provider_ref,
+            s.line
+        ),
+    }
+}
+
+/// A movement the provider lists as not done, which we rightly never booked.
+fn nothing_moved<'r, 'a>(s: &'r Rec<'a>) -> Finding<'r, 'a> {
+    Finding {
+        outcome: Outcome::Matched,
+        ledger: None,
+        statement: Some(s),
+        note: format!(
+            "{} {} at the provider; no money moved and none is booked",
+            describe(s),
+            s.status
+        ),
+    }
+}
+
+/// Money the provider moved that our ledger does not hold: a second charge
+/// of the order if `earlier` is the first, otherwise a missing entry.
+fn unbooked<'r, 'a>(s: &'r Rec<'a>, earlier: Option<&'r Rec<'a>>) -> Finding<'r, 'a> {
+    match earlier {
+        Some(first) => Finding {
+            outcome: Outcome::Duplicate,
+            ledger: None,
+            statement: Some(s),
+            note: format!(
+                "second {} of order {} by the provider: {} for {} (line {}); the first is {}",
+                describe(s),
+                s.reference,
+                s.provider_ref,
+                format_fen(s.amount_fen),
+                s.line,
+                first.provider_ref
+            ),
+        },
+        None => Finding {
+            outcome: Outcome::MissingInLedger,
+            ledger: None,
+            statement: Some(s),
+            note: format!(
+                "the provider lists {} {} of {} (line {}); our ledger has no such entry",
+                describe(s),
+                s.provider_ref,
+                format_fen(s.amount_fen),
+                s.line
+            ),
+        },
     }
 }
 

@@ -1,11 +1,12 @@
-//! The shapes every statement format is read into, and the strict yuan ↔ fen
-//! conversion used at the edge (SPEC §2: providers keep their units at the
-//! edge; we convert once, here). Amounts travel as integer fen inside the
-//! matcher: exact, and cheap for millions of rows.
+//! The shapes every statement format is read into. Amounts are converted
+//! from yuan text once, at the edge ([`qrpay_domain::money_text`]), and
+//! travel as integer fen inside the matcher: exact, and cheap for millions
+//! of rows.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use qrpay_domain::money_text::MAX_TEXT_FEN;
 use qrpay_domain::{LedgerKind, Provider};
 
 /// What kind of money movement a statement row or a ledger entry is.
@@ -171,80 +172,13 @@ impl LineError {
     }
 }
 
-/// Largest amount any single statement value may hold: 10^12 yuan in fen.
-pub const MAX_FEN: i64 = 100_000_000_000_000;
-
-/// Strict yuan text → fen: digits, an optional `.` and one or two decimals,
-/// an optional leading `-` only when `signed`. No exponent, no spaces, no
-/// thousands separators, at most `MAX_FEN`. `"12.3"` → 1230.
-pub fn parse_yuan(text: &str, signed: bool) -> Option<i64> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) if signed => (true, rest),
-        Some(_) => return None,
-        None => (false, text),
-    };
-    let (whole, frac) = match digits.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (digits, ""),
-    };
-    if whole.is_empty()
-        || whole.len() > 13
-        || frac.len() > 2
-        || (digits.contains('.') && frac.is_empty())
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let mut fen: i64 = 0;
-    for b in whole.bytes() {
-        fen = fen * 10 + i64::from(b - b'0');
-    }
-    let mut cents = 0i64;
-    for (i, b) in frac.bytes().enumerate() {
-        cents += i64::from(b - b'0') * if i == 0 { 10 } else { 1 };
-    }
-    let fen = fen.checked_mul(100)?.checked_add(cents)?;
-    if fen > MAX_FEN {
-        return None;
-    }
-    Some(if negative { -fen } else { fen })
-}
-
-/// Fen → yuan text with exactly two decimals: 1230 → `"12.30"`, -5 → `"-0.05"`.
-pub fn format_fen(fen: i64) -> String {
-    let mut out = Vec::with_capacity(24);
-    crate::statement::lines::push_fen(&mut out, fen);
-    // Digits, a sign and a dot: always ASCII.
-    String::from_utf8(out).unwrap_or_default()
-}
+/// Largest amount any single statement value may hold: 10^12 yuan in fen,
+/// the most money text carries.
+pub const MAX_FEN: i64 = MAX_TEXT_FEN;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn yuan_text_is_read_exactly_or_refused() {
-        assert_eq!(parse_yuan("12.3", false), Some(1230));
-        assert_eq!(parse_yuan("12.30", false), Some(1230));
-        assert_eq!(parse_yuan("0.01", false), Some(1));
-        assert_eq!(parse_yuan("7", false), Some(700));
-        assert_eq!(parse_yuan("-50.00", true), Some(-5000));
-        for bad in [
-            "", "-1", "1.", ".5", "1.234", "1e3", " 1", "1,000.00", "abc", "--1",
-        ] {
-            assert_eq!(parse_yuan(bad, false), None, "{bad:?}");
-        }
-        assert_eq!(parse_yuan("99999999999999.00", false), None);
-    }
-
-    #[test]
-    fn fen_prints_with_two_decimals() {
-        assert_eq!(format_fen(1230), "12.30");
-        assert_eq!(format_fen(5), "0.05");
-        assert_eq!(format_fen(-5), "-0.05");
-        assert_eq!(format_fen(0), "0.00");
-    }
 
     #[test]
     fn codes_round_trip() {

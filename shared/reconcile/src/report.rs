@@ -11,12 +11,12 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use qrpay_domain::collection::{mask_name, mask_phone};
+use qrpay_domain::money_text::{push_fen, push_u64};
 use qrpay_domain::{BusinessDate, Provider, Tally};
 
 use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
-use crate::statement::lines::{push_fen, push_u64};
 
 pub const CSV_BOM: &[u8] = b"\xEF\xBB\xBF";
 

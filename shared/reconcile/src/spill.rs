@@ -201,6 +201,19 @@ impl std::hash::Hasher for Fnv {
 /// where collisions would matter: shops and batches of one day).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
+/// Applies `change` to the entry of `key` (default if new), allocating the
+/// key only the first time it is seen.
+pub(crate) fn update<V: Default>(
+    map: &mut FastMap<String, V>,
+    key: &str,
+    change: impl FnOnce(&mut V),
+) {
+    match map.get_mut(key) {
+        Some(value) => change(value),
+        None => change(map.entry(key.to_owned()).or_default()),
+    }
+}
+
 /// `count` partitions, each a buffer in memory that goes to its own file
 /// under `dir` once the buffers together pass `budget` bytes (the largest
 /// buffer is written out first). A small day never touches the disk; a big

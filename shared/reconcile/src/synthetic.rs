@@ -22,11 +22,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Shanghai;
+use qrpay_domain::money_text::push_u64;
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{Amount, BusinessDate, LedgerEntry, LedgerKind, Provider, ShopId};
 use qrpay_store::{ledger_part, LedgerPage, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
@@ -72,7 +73,7 @@ pub enum SyntheticError {
 /// `prefix` then `n` in decimal, without the formatting machinery.
 fn text(prefix: &str, n: u64) -> String {
     let mut digits = Vec::with_capacity(20);
-    crate::statement::lines::push_u64(&mut digits, n);
+    push_u64(&mut digits, n);
     let mut out = String::with_capacity(prefix.len() + digits.len());
     out.push_str(prefix);
     out.extend(digits.iter().map(|d| char::from(*d)));
@@ -233,116 +234,102 @@ impl SyntheticDay {
         Ok(expected)
     }
 
-    #[allow(clippy::type_complexity)]
+    /// Writes the statements and bank receipts under `dir`: what
+    /// reconciling them must find, and each file's object key and path.
     fn write_files(
         &self,
         dir: &Path,
-    ) -> Result<(Expected, Vec<(String, std::path::PathBuf)>), SyntheticError> {
-        let mut writers = Vec::new();
+    ) -> Result<(Expected, Vec<(String, PathBuf)>), SyntheticError> {
         let mut files = Vec::new();
-        for p in PROVIDERS {
-            let path = dir.join(format!("{p}.statement"));
-            let out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-            writers.push(StatementWriter::new(
-                Format::for_provider(p),
-                p,
-                self.date,
-                out,
-            )?);
-            files.push((statement_key(self.date, p), path));
-        }
+        let mut statements = Statements::create(dir, self.date, &mut files)?;
         let mut expected = Expected::default();
-        let mut count =
-            |o: Outcome| *expected.outcomes.entry(o.as_str().to_owned()).or_insert(0) += 1;
-        let mut batches: HashMap<(Provider, u64), i64> = HashMap::new();
-        let mut statement_rows = 0u64;
-        let mut deductions_failed = 0u64;
-        let mut write =
-            |row: &StatementRow, batches: &mut HashMap<(Provider, u64), i64>| -> io::Result<()> {
-                let index = PROVIDERS
-                    .iter()
-                    .position(|p| *p == row.provider)
-                    .unwrap_or(0);
-                writers[index].row(row)?;
-                statement_rows += 1;
-                // Every row opens its batch; only money that moved counts.
-                let shop: u64 = row.shop_id.trim_start_matches("shop-").parse().unwrap_or(0);
-                let effect = match (row.status, row.kind) {
-                    (ProviderStatus::Success, MovementKind::Payment) => row.amount_fen,
-                    (ProviderStatus::Success, MovementKind::Deduction) => 0,
-                    (ProviderStatus::Success, _) => -row.amount_fen,
-                    _ => 0,
-                };
-                *batches.entry((row.provider, shop)).or_default() += effect;
-                Ok(())
-            };
         for i in 0..self.movements {
-            let row = self.statement_row(i);
-            match Self::class(i) {
-                11 => count(Outcome::MissingInProvider),
-                22 => {
-                    write(&row, &mut batches)?;
-                    count(Outcome::Matched);
-                    let stray = StatementRow {
-                        kind: MovementKind::Payment,
-                        reference: format!("ordx-{i}"),
-                        provider_ref: format!("x{i}"),
-                        period: None,
-                        ..row.clone()
-                    };
-                    write(&stray, &mut batches)?;
-                    count(Outcome::MissingInLedger);
-                }
-                33 => {
-                    write(
-                        &StatementRow {
-                            amount_fen: row.amount_fen + 1,
-                            ..row.clone()
-                        },
-                        &mut batches,
-                    )?;
-                    count(Outcome::AmountMismatch);
-                }
-                44 => {
-                    write(
-                        &StatementRow {
-                            status: ProviderStatus::Processing,
-                            ..row.clone()
-                        },
-                        &mut batches,
-                    )?;
-                    count(Outcome::StatusMismatch);
-                }
-                55 => {
-                    write(&row, &mut batches)?;
-                    write(&row, &mut batches)?;
-                    count(Outcome::Matched);
-                    count(Outcome::Duplicate);
-                }
-                66 if row.kind == MovementKind::Deduction => {
-                    write(&row, &mut batches)?;
-                    count(Outcome::Matched);
-                    let failed = StatementRow {
-                        provider_ref: format!("t{i}-next"),
-                        period: row.period.map(|p| p + 1),
-                        status: ProviderStatus::Failed,
-                        occurred_at: row.occurred_at + Duration::milliseconds(1),
-                        ..row.clone()
-                    };
-                    write(&failed, &mut batches)?;
-                    count(Outcome::Matched);
-                    deductions_failed += 1;
-                }
-                _ => {
-                    write(&row, &mut batches)?;
-                    count(Outcome::Matched);
-                }
+            self.write_movement(i, &mut statements, &mut expected)?;
+        }
+        let Statements { batches, rows, .. } = statements.finish()?;
+        files.push(self.write_receipts(dir, batches, &mut expected)?);
+        for o in Outcome::ALL {
+            expected.outcomes.entry(o.as_str().to_owned()).or_insert(0);
+        }
+        expected.ledger_rows = self.movements;
+        expected.statement_rows = rows;
+        Ok((expected, files))
+    }
+
+    /// Movement `i` as the statements list it, with its injected
+    /// discrepancy (module doc), and what reconciling it must find.
+    fn write_movement(
+        &self,
+        i: u64,
+        statements: &mut Statements,
+        expected: &mut Expected,
+    ) -> io::Result<()> {
+        let row = self.statement_row(i);
+        match Self::class(i) {
+            11 => expected.count(Outcome::MissingInProvider),
+            22 => {
+                statements.write(&row)?;
+                expected.count(Outcome::Matched);
+                let stray = StatementRow {
+                    kind: MovementKind::Payment,
+                    reference: format!("ordx-{i}"),
+                    provider_ref: format!("x{i}"),
+                    period: None,
+                    ..row.clone()
+                };
+                statements.write(&stray)?;
+                expected.count(Outcome::MissingInLedger);
+            }
+            33 => {
+                statements.write(&StatementRow {
+                    amount_fen: row.amount_fen + 1,
+                    ..row.clone()
+                })?;
+                expected.count(Outcome::AmountMismatch);
+            }
+            44 => {
+                statements.write(&StatementRow {
+                    status: ProviderStatus::Processing,
+                    ..row.clone()
+                })?;
+                expected.count(Outcome::StatusMismatch);
+            }
+            55 => {
+                statements.write(&row)?;
+                statements.write(&row)?;
+                expected.count(Outcome::Matched);
+                expected.count(Outcome::Duplicate);
+            }
+            66 if row.kind == MovementKind::Deduction => {
+                statements.write(&row)?;
+                expected.count(Outcome::Matched);
+                let failed = StatementRow {
+                    provider_ref: format!("t{i}-next"),
+                    period: row.period.map(|p| p + 1),
+                    status: ProviderStatus::Failed,
+                    occurred_at: row.occurred_at + Duration::milliseconds(1),
+                    ..row.clone()
+                };
+                statements.write(&failed)?;
+                expected.count(Outcome::Matched);
+                expected.deductions_failed += 1;
+            }
+            _ => {
+                statements.write(&row)?;
+                expected.count(Outcome::Matched);
             }
         }
-        for w in writers {
-            io::Write::flush(&mut w.finish()?)?;
-        }
-        // One bank receipt per batch; every 100th shop's are a fen off.
+        Ok(())
+    }
+
+    /// One bank receipt per batch; every 100th shop's are a fen off. The
+    /// receipts' object key and path.
+    fn write_receipts(
+        &self,
+        dir: &Path,
+        batches: HashMap<(Provider, u64), i64>,
+        expected: &mut Expected,
+    ) -> Result<(String, PathBuf), SyntheticError> {
         let path = dir.join("bank.receipts");
         let mut bank = ReceiptWriter::new(self.date, BufWriter::new(File::create(&path)?))?;
         let mut ordered: Vec<_> = batches.into_iter().collect();
@@ -358,21 +345,82 @@ impl SyntheticDay {
                 amount_fen: net + i64::from(off),
                 value_date: self.date.succ().naive(),
             })?;
-            count(if off {
+            expected.count(if off {
                 Outcome::SettlementMismatch
             } else {
                 Outcome::Matched
             });
         }
         io::Write::flush(&mut bank.finish()?)?;
-        files.push((receipts_key(self.date), path));
-        for o in Outcome::ALL {
-            expected.outcomes.entry(o.as_str().to_owned()).or_insert(0);
+        Ok((receipts_key(self.date), path))
+    }
+}
+
+impl Expected {
+    fn count(&mut self, outcome: Outcome) {
+        *self
+            .outcomes
+            .entry(outcome.as_str().to_owned())
+            .or_insert(0) += 1;
+    }
+}
+
+/// The synthetic day's statements being written (one per provider), and
+/// the settlement batches they open.
+struct Statements {
+    writers: Vec<StatementWriter<BufWriter<File>>>,
+    /// (provider, shop number) → what the provider settles, in fen.
+    batches: HashMap<(Provider, u64), i64>,
+    rows: u64,
+}
+
+impl Statements {
+    /// Opens a statement per provider under `dir`, adding each to `files`.
+    fn create(
+        dir: &Path,
+        date: BusinessDate,
+        files: &mut Vec<(String, PathBuf)>,
+    ) -> io::Result<Statements> {
+        let mut writers = Vec::new();
+        for p in PROVIDERS {
+            let path = dir.join(format!("{p}.statement"));
+            let out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            writers.push(StatementWriter::new(Format::for_provider(p), p, date, out)?);
+            files.push((statement_key(date, p), path));
         }
-        expected.ledger_rows = self.movements;
-        expected.statement_rows = statement_rows;
-        expected.deductions_failed = deductions_failed;
-        Ok((expected, files))
+        Ok(Statements {
+            writers,
+            batches: HashMap::new(),
+            rows: 0,
+        })
+    }
+
+    /// Writes `row` to its provider's statement.
+    fn write(&mut self, row: &StatementRow) -> io::Result<()> {
+        let index = PROVIDERS
+            .iter()
+            .position(|p| *p == row.provider)
+            .unwrap_or(0);
+        self.writers[index].row(row)?;
+        self.rows += 1;
+        // Every row opens its batch; only money that moved counts.
+        let shop: u64 = row.shop_id.trim_start_matches("shop-").parse().unwrap_or(0);
+        let effect = match (row.status, row.kind) {
+            (ProviderStatus::Success, MovementKind::Payment) => row.amount_fen,
+            (ProviderStatus::Success, MovementKind::Deduction) => 0,
+            (ProviderStatus::Success, _) => -row.amount_fen,
+            _ => 0,
+        };
+        *self.batches.entry((row.provider, shop)).or_default() += effect;
+        Ok(())
+    }
+
+    /// Writes every statement's summary and flushes it.
+    fn finish(mut self) -> io::Result<Statements> {
+        for w in std::mem::take(&mut self.writers) {
+            io::Write::flush(&mut w.finish()?)?;
+        }
+        Ok(self)
     }
 }
 

@@ -11,15 +11,15 @@
 //! Default: one shop per thousand movements (1,000 shops for 1M rows).
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use qrpay_domain::{BusinessDate, Clock, Provider, SystemClock};
 use qrpay_reconcile::objects::LocalDir;
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
-use qrpay_reconcile::synthetic::SyntheticDay;
-use qrpay_reconcile::Reconciler;
+use qrpay_reconcile::synthetic::{Expected, SyntheticDay};
+use qrpay_reconcile::{Reconciler, RunReport};
 use qrpay_store::alerts::LogAlerts;
 use qrpay_store::MemoryStore;
 
@@ -86,96 +86,11 @@ async fn bench(rows: u64, shops: Option<u64>, partitions: usize, keep: bool) -> 
         Some(shops) => SyntheticDay::with_shops(date, rows, shops),
         None => SyntheticDay::new(date, rows),
     });
-
-    let started = Instant::now();
-    let expected = day
-        .write_inputs(objects.as_ref(), &root.join("generate"))
-        .await
-        .map_err(|e| e.to_string())?;
-    println!(
-        "generated {} ledger movements, {} statement rows in 3 formats, {} shops in {:.2} s",
-        expected.ledger_rows,
-        expected.statement_rows,
-        day.shops,
-        started.elapsed().as_secs_f64()
-    );
-
-    let store = Arc::new(MemoryStore::new());
-    let clock = Instant::now();
-    let reconciler = Reconciler {
-        ledger: day.clone(),
-        store,
-        objects: objects.clone(),
-        alerts: Arc::new(LogAlerts),
-        work_dir: root.join("work"),
-        partitions,
-        payout_provider: Provider::Sandbox,
-        progress: Some(Arc::new(move |line: &str| {
-            eprintln!("  [{:>7.3} s] {line}", clock.elapsed().as_secs_f64())
-        })),
-    };
-    let peak_reset = reset_peak();
-    let started = Instant::now();
-    let report = reconciler
-        .run(date, SystemClock.now())
-        .await
-        .map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let peak = peak_rss_kib().unwrap_or(0);
-
-    let input_rows = report.ledger_rows + report.statement_rows;
-    println!(
-        "reconciled {} ledger + {} statement rows -> {} report rows in {} shops in {elapsed:.2} s",
-        report.ledger_rows, report.statement_rows, report.report_rows, report.shops
-    );
-    println!(
-        "throughput: {:.0} ledger rows/s, {:.0} input rows/s",
-        report.ledger_rows as f64 / elapsed,
-        input_rows as f64 / elapsed
-    );
-    println!(
-        "peak memory (VmHWM{}): {:.1} MiB",
-        if peak_reset {
-            ", reset before the run"
-        } else {
-            ", whole process"
-        },
-        peak as f64 / 1024.0
-    );
-    println!("outcomes: {:?}", report.outcomes);
+    let expected = generate(&day, &objects, &root).await?;
+    let report = reconcile(&day, &objects, &root, partitions).await?;
 
     // Exactly the injected discrepancies: by count…
-    let mut failures = Vec::new();
-    if report.outcomes != expected.outcomes {
-        failures.push(format!(
-            "outcomes {:?}, expected {:?}",
-            report.outcomes, expected.outcomes
-        ));
-    }
-    if (
-        report.ledger_rows,
-        report.statement_rows,
-        report.deductions_failed,
-        report.input_errors,
-    ) != (
-        expected.ledger_rows,
-        expected.statement_rows,
-        expected.deductions_failed,
-        0,
-    ) {
-        failures.push(format!(
-            "rows/failures/errors {:?}",
-            (
-                report.ledger_rows,
-                report.statement_rows,
-                report.deductions_failed,
-                report.input_errors
-            )
-        ));
-    }
-    if !report.gaps.is_empty() {
-        failures.push(format!("gaps: {:?}", report.gaps));
-    }
+    let mut failures = count_failures(&report, &expected);
     // …and row by row, from the CSV reports (not timed).
     let checked = check_reports(
         &day,
@@ -196,9 +111,111 @@ async fn bench(rows: u64, shops: Option<u64>, partitions: usize, keep: bool) -> 
     }
 }
 
+/// Writes the synthetic day's statements and receipts into `objects`.
+async fn generate(day: &SyntheticDay, objects: &LocalDir, root: &Path) -> Result<Expected, String> {
+    let started = Instant::now();
+    let expected = day
+        .write_inputs(objects, &root.join("generate"))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "generated {} ledger movements, {} statement rows in 3 formats, {} shops in {:.2} s",
+        expected.ledger_rows,
+        expected.statement_rows,
+        day.shops,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(expected)
+}
+
+/// Reconciles the day with the real pipeline, timed, and prints the figures.
+async fn reconcile(
+    day: &Arc<SyntheticDay>,
+    objects: &Arc<LocalDir>,
+    root: &Path,
+    partitions: usize,
+) -> Result<RunReport, String> {
+    let clock = Instant::now();
+    let reconciler = Reconciler {
+        ledger: day.clone(),
+        store: Arc::new(MemoryStore::new()),
+        objects: objects.clone(),
+        alerts: Arc::new(LogAlerts),
+        work_dir: root.join("work"),
+        partitions,
+        payout_provider: Provider::Sandbox,
+        progress: Some(Arc::new(move |line: &str| {
+            eprintln!("  [{:>7.3} s] {line}", clock.elapsed().as_secs_f64())
+        })),
+    };
+    let peak_reset = reset_peak();
+    let started = Instant::now();
+    let report = reconciler
+        .run(day.date, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let peak = peak_rss_kib().unwrap_or(0);
+    print_figures(&report, elapsed, peak, peak_reset);
+    Ok(report)
+}
+
+fn print_figures(report: &RunReport, elapsed: f64, peak_kib: u64, peak_reset: bool) {
+    let input_rows = report.ledger_rows + report.statement_rows;
+    println!(
+        "reconciled {} ledger + {} statement rows -> {} report rows in {} shops in {elapsed:.2} s",
+        report.ledger_rows, report.statement_rows, report.report_rows, report.shops
+    );
+    println!(
+        "throughput: {:.0} ledger rows/s, {:.0} input rows/s",
+        report.ledger_rows as f64 / elapsed,
+        input_rows as f64 / elapsed
+    );
+    println!(
+        "peak memory (VmHWM{}): {:.1} MiB",
+        if peak_reset {
+            ", reset before the run"
+        } else {
+            ", whole process"
+        },
+        peak_kib as f64 / 1024.0
+    );
+    println!("outcomes: {:?}", report.outcomes);
+}
+
+/// Where the run's totals differ from what was injected.
+fn count_failures(report: &RunReport, expected: &Expected) -> Vec<String> {
+    let mut failures = Vec::new();
+    if report.outcomes != expected.outcomes {
+        failures.push(format!(
+            "outcomes {:?}, expected {:?}",
+            report.outcomes, expected.outcomes
+        ));
+    }
+    let found = (
+        report.ledger_rows,
+        report.statement_rows,
+        report.deductions_failed,
+        report.input_errors,
+    );
+    let injected = (
+        expected.ledger_rows,
+        expected.statement_rows,
+        expected.deductions_failed,
+        0,
+    );
+    if found != injected {
+        failures.push(format!("rows/failures/errors {found:?}"));
+    }
+    if !report.gaps.is_empty() {
+        failures.push(format!("gaps: {:?}", report.gaps));
+    }
+    failures
+}
+
 fn check_reports(
     day: &SyntheticDay,
-    dir: &std::path::Path,
+    dir: &Path,
     failures: &mut Vec<String>,
 ) -> Result<u64, String> {
     let mut checked = 0;

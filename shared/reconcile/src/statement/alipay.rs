@@ -21,15 +21,13 @@ use std::io::BufRead;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use encoding_rs::{DecoderResult, EncoderResult, GBK};
+use qrpay_domain::money_text::{format_fen, parse_yuan, push_fen, push_fen_sum, push_u64, Sign};
 
 use super::beijing::Day;
 use super::fields;
-use super::lines::{
-    self, after_end, parse_count, push_fen, push_sum, push_u64, shown, split_exact, too_long,
-    LineFormat, Lines,
-};
-use super::{Agreement, Statement, Tally};
-use crate::model::{parse_yuan, LineError, MovementKind, ProviderStatus, StatementRow};
+use super::lines::{self, after_end, parse_count, shown, split_exact, too_long, LineFormat, Lines};
+use super::tally::{Agreement, Statement, Tally};
+use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const NOT_ALIPAY: &str = "not an Alipay-style bill";
 const TITLE: &str = "#支付宝业务明细查询";
@@ -304,12 +302,12 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
     };
     let amount_fen = fields::amount("订单金额", order_amount)?;
     let received_fen =
-        parse_yuan(received, true).ok_or_else(|| fields::not_yuan("商家实收", received))?;
+        parse_yuan(received, Sign::Signed).map_err(|_| fields::not_yuan("商家实收", received))?;
     let expected_fen = received_by_shop(kind, amount_fen);
     if received_fen != expected_fen {
         return Err(format!(
             "商家实收 {received} does not match a {business} of {order_amount} (expected {})",
-            crate::model::format_fen(expected_fen)
+            format_fen(expected_fen)
         ));
     }
     let provider_ref = match kind {
@@ -371,8 +369,8 @@ fn check_trades(number: u64, text: &str, tally: &Tally) -> (Option<LineError>, O
         let fee = rest.strip_suffix('元')?;
         Some((
             parse_count(count)?,
-            parse_yuan(received, true)?,
-            parse_yuan(fee, false)?,
+            parse_yuan(received, Sign::Signed).ok()?,
+            parse_yuan(fee, Sign::Unsigned).ok()?,
         ))
     };
     let Some((count, received_fen, fee_fen)) = parsed() else {
@@ -393,7 +391,10 @@ fn check_refunds(number: u64, text: &str, tally: &Tally, trades: Option<u64>) ->
         let rest = text.strip_prefix(REFUNDS_PREFIX)?;
         let (count, rest) = rest.split_once("笔，商家实收退款共")?;
         let refunded = rest.strip_suffix('元')?;
-        Some((parse_count(count)?, parse_yuan(refunded, true)?))
+        Some((
+            parse_count(count)?,
+            parse_yuan(refunded, Sign::Signed).ok()?,
+        ))
     };
     let Some((count, refunded_fen)) = parsed() else {
         let message =
@@ -589,14 +590,14 @@ pub(crate) fn push_summary(gbk: &mut Vec<u8>, tally: &Tally, day: &Day) {
     out.extend_from_slice(TRADES_PREFIX.as_bytes());
     push_u64(out, tally.non_refunds());
     out.extend_from_slice("笔，商家实收共".as_bytes());
-    push_sum(out, received_by_shop_fen(tally));
+    push_fen_sum(out, received_by_shop_fen(tally));
     out.extend_from_slice("元，服务费共".as_bytes());
-    push_sum(out, tally.fee_fen);
+    push_fen_sum(out, tally.fee_fen);
     out.extend_from_slice("元\n".as_bytes());
     out.extend_from_slice(REFUNDS_PREFIX.as_bytes());
     push_u64(out, tally.refunds);
     out.extend_from_slice("笔，商家实收退款共".as_bytes());
-    push_sum(out, -tally.refund_fen);
+    push_fen_sum(out, -tally.refund_fen);
     out.extend_from_slice("元\n".as_bytes());
     out.extend_from_slice(EXPORTED_PREFIX.as_bytes());
     let date = day.date().naive();

@@ -2,11 +2,12 @@
 //! for each rule: the readers turn a broken rule into a line error, the
 //! writers refuse the row.
 
+use qrpay_domain::money_text::{parse_yuan, Sign};
 use qrpay_domain::Provider;
 
 use super::beijing::{Day, TimeError};
 use super::lines::shown;
-use crate::model::{parse_yuan, MovementKind, StatementRow, MAX_FEN};
+use crate::model::{MovementKind, StatementRow, MAX_FEN};
 
 /// Longest shop id, reference or provider reference.
 pub const MAX_ID_LEN: usize = 64;
@@ -111,16 +112,16 @@ pub(crate) fn provider_ref<'a>(column: &str, text: &'a str) -> Result<&'a str, S
 
 /// A movement's amount: yuan (at most two decimals), more than zero.
 pub(crate) fn amount(column: &str, text: &str) -> Result<i64, String> {
-    match parse_yuan(text, false) {
-        Some(fen) if fen > 0 => Ok(fen),
-        Some(_) => Err(format!("{column} must be more than zero")),
-        None => Err(not_yuan(column, text)),
+    match parse_yuan(text, Sign::Unsigned) {
+        Ok(fen) if fen > 0 => Ok(fen),
+        Ok(_) => Err(format!("{column} must be more than zero")),
+        Err(_) => Err(not_yuan(column, text)),
     }
 }
 
 /// A fee: yuan (at most two decimals), zero or more.
 pub(crate) fn fee(column: &str, text: &str) -> Result<i64, String> {
-    parse_yuan(text, false).ok_or_else(|| not_yuan(column, text))
+    parse_yuan(text, Sign::Unsigned).map_err(|_| not_yuan(column, text))
 }
 
 pub(crate) fn not_yuan(column: &str, text: &str) -> String {

@@ -294,50 +294,6 @@ pub(crate) fn parse_count(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// Appends `value` in decimal.
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        if let Some(slot) = digits.get_mut(start) {
-            *slot = b'0' + (value % 10) as u8;
-        }
-        value /= 10;
-        if value == 0 || start == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(start..).unwrap_or_default());
-}
-
-/// Appends fen as yuan with exactly two decimals (`format_fen` without the
-/// allocation): 1230 → `12.30`, -5 → `-0.05`.
-pub(crate) fn push_fen(out: &mut Vec<u8>, fen: i64) {
-    if fen < 0 {
-        out.push(b'-');
-    }
-    let abs = fen.unsigned_abs();
-    push_u64(out, abs / 100);
-    let cents = (abs % 100) as u8;
-    out.extend_from_slice(&[b'.', b'0' + cents / 10, b'0' + cents % 10]);
-}
-
-/// Appends a sum of amounts as yuan with exactly two decimals.
-pub(crate) fn push_sum(out: &mut Vec<u8>, fen: i128) {
-    match i64::try_from(fen) {
-        Ok(fen) => push_fen(out, fen),
-        Err(_) => out.extend_from_slice(yuan_of_sum(fen).as_bytes()),
-    }
-}
-
-/// A sum for a message: yuan text, whatever its size.
-pub(crate) fn yuan_of_sum(fen: i128) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let abs = fen.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 /// A value quoted for an error message, cut short if long.
 pub(crate) fn shown(text: &str) -> String {
     const MAX_SHOWN_CHARS: usize = 40;
@@ -350,7 +306,6 @@ pub(crate) fn shown(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::format_fen;
 
     fn all_lines(input: &[u8]) -> Vec<Result<Vec<u8>, &'static str>> {
         let mut lines = Lines::new(input);
@@ -418,26 +373,6 @@ mod tests {
                     proptest::prop_assert_eq!(count, expected.len());
                 }
             }
-        }
-    }
-
-    #[test]
-    fn fen_pushes_like_format_fen() {
-        for fen in [
-            0,
-            5,
-            -5,
-            99,
-            100,
-            1230,
-            -5000,
-            123_456_789,
-            i64::MAX,
-            i64::MIN,
-        ] {
-            let mut out = Vec::new();
-            push_fen(&mut out, fen);
-            assert_eq!(String::from_utf8(out).unwrap(), format_fen(fen));
         }
     }
 }

@@ -10,14 +10,13 @@
 
 use std::io::BufRead;
 
+use qrpay_domain::money_text::{parse_yuan, push_fen, push_fen_sum, push_u64, Sign};
+
 use super::beijing::Day;
 use super::fields;
-use super::lines::{
-    self, after_end, parse_count, push_fen, push_sum, push_u64, split_exact, too_long, LineFormat,
-    Lines,
-};
-use super::{Agreement, Statement, Tally};
-use crate::model::{parse_yuan, LineError, MovementKind, ProviderStatus, StatementRow};
+use super::lines::{self, after_end, parse_count, split_exact, too_long, LineFormat, Lines};
+use super::tally::{Agreement, Statement, Tally};
+use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const HEADER: &str =
     "occurred_at,shop_id,kind,reference,provider_ref,period,amount,fee,status,payer";
@@ -145,8 +144,8 @@ fn parse_trailer(text: &str) -> Option<(u64, i64, i64)> {
     let (amount, fee) = rest.split_once(",fee=")?;
     Some((
         parse_count(rows)?,
-        parse_yuan(amount, false)?,
-        parse_yuan(fee, false)?,
+        parse_yuan(amount, Sign::Unsigned).ok()?,
+        parse_yuan(fee, Sign::Unsigned).ok()?,
     ))
 }
 
@@ -186,8 +185,8 @@ pub(crate) fn push_trailer(out: &mut Vec<u8>, tally: &Tally) {
     out.extend_from_slice(b"#end,rows=");
     push_u64(out, tally.lines);
     out.extend_from_slice(b",amount=");
-    push_sum(out, tally.amount_fen);
+    push_fen_sum(out, tally.amount_fen);
     out.extend_from_slice(b",fee=");
-    push_sum(out, tally.fee_fen);
+    push_fen_sum(out, tally.fee_fen);
     out.push(b'\n');
 }

@@ -9,14 +9,15 @@
 
 use std::io::BufRead;
 
+use qrpay_domain::money_text::{parse_yuan, push_fen, push_fen_sum, push_u64, Sign};
+
 use super::beijing::Day;
 use super::fields;
 use super::lines::{
-    self, after_end, not_utf8, parse_count, push_fen, push_sum, push_u64, shown, split_exact,
-    too_long, LineFormat, Lines,
+    self, after_end, not_utf8, parse_count, shown, split_exact, too_long, LineFormat, Lines,
 };
-use super::{Agreement, Statement, Tally};
-use crate::model::{parse_yuan, LineError, MovementKind, ProviderStatus, StatementRow};
+use super::tally::{Agreement, Statement, Tally};
+use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
 
 const COLUMNS: usize = 27;
 const COLUMN_NAMES: [&str; COLUMNS] = [
@@ -240,7 +241,7 @@ fn check_summary(number: u64, bytes: &[u8], tally: &Tally) -> Option<LineError> 
             let count = parse_count(count)
                 .ok_or_else(|| format!("总交易单数 {} is not a count", shown(count)))?;
             let yuan = |name: &str, text: &str| {
-                parse_yuan(text, false).ok_or_else(|| fields::not_yuan(name, text))
+                parse_yuan(text, Sign::Unsigned).map_err(|_| fields::not_yuan(name, text))
             };
             yuan("充值券退款总金额", coupons)?;
             yuan("订单总金额", ordered)?;
@@ -361,7 +362,7 @@ pub(crate) fn push_row(out: &mut Vec<u8>, day: &Day, row: &StatementRow) -> Resu
 fn push_rate(out: &mut Vec<u8>, fee_fen: i64, amount_fen: i64) {
     let hundredths_of_percent =
         (i128::from(fee_fen) * 10_000 + i128::from(amount_fen) / 2) / i128::from(amount_fen.max(1));
-    push_sum(out, hundredths_of_percent);
+    push_fen_sum(out, hundredths_of_percent);
     out.push(b'%');
 }
 
@@ -378,7 +379,7 @@ pub(crate) fn push_summary(out: &mut Vec<u8>, tally: &Tally) {
         tally.refund_fen,
     ] {
         out.extend_from_slice(b",`");
-        push_sum(out, sum);
+        push_fen_sum(out, sum);
     }
     out.push(b'\n');
 }

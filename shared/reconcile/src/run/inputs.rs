@@ -1,0 +1,481 @@
+//! A run's inputs, spilled: the statements and bank receipts downloaded to
+//! scratch files, the ledger paged from its source; both sides spilled to
+//! partitions at once (the statements on two threads), the bank receipts
+//! read whole (one per batch), and the gaps (missing or unreadable inputs)
+//! the run must report.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use qrpay_domain::{BusinessDate, LedgerEntry, Provider};
+use qrpay_store::{LedgerPage, Store, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
+
+use super::error::ReconcileError;
+use super::settlement::{settlement_effect, Batches, Receipts, SettleInputs};
+use super::threads::{blocking, on_two_threads};
+use crate::bank::read_receipts;
+use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
+use crate::objects::{receipts_key, statement_key, ObjectStore};
+use crate::spill::{update, Partitions, Rec, Side, Spilled};
+use crate::statement::{self, Format};
+
+/// Examples kept per input-error list.
+const ERROR_EXAMPLES: usize = 5;
+
+/// Where the ledger of a day comes from: the store in production, a
+/// generator in the benchmark.
+#[async_trait]
+pub trait LedgerSource: Send + Sync {
+    async fn ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError>;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> LedgerSource for S {
+    async fn ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        self.list_day_ledger(date, part, after, limit).await
+    }
+}
+
+/// A shared store as a ledger source (`Arc<dyn Store>` cannot be turned
+/// into `Arc<dyn LedgerSource>` directly).
+pub struct StoreLedger(pub Arc<dyn Store>);
+
+#[async_trait]
+impl LedgerSource for StoreLedger {
+    async fn ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        self.0.list_day_ledger(date, part, after, limit).await
+    }
+}
+
+/// A line of an input that could not be read.
+#[derive(Debug, Clone)]
+pub(super) struct InputError {
+    pub(super) source: String,
+    pub(super) error: LineError,
+}
+
+/// The unreadable lines of some inputs: how many, and the first few.
+#[derive(Debug, Clone, Default)]
+pub(super) struct InputErrors {
+    pub(super) first: Vec<InputError>,
+    pub(super) count: u64,
+}
+
+impl InputErrors {
+    fn add(&mut self, source: &str, error: LineError) {
+        self.count += 1;
+        if self.first.len() < ERROR_EXAMPLES {
+            self.first.push(InputError {
+                source: source.to_owned(),
+                error,
+            });
+        }
+    }
+
+    /// Adds another thread's errors to this input's (same cap).
+    fn merge(&mut self, other: InputErrors) {
+        self.count += other.count;
+        let room = ERROR_EXAMPLES.saturating_sub(self.first.len());
+        self.first.extend(other.first.into_iter().take(room));
+    }
+
+    /// Adds another input's errors, keeping its own first few.
+    fn append(&mut self, other: InputErrors) {
+        self.count += other.count;
+        self.first.extend(other.first);
+    }
+}
+
+/// Where the inputs come from, and whom to tell about progress.
+pub(super) struct InputSources<'a> {
+    pub(super) ledger: &'a dyn LedgerSource,
+    pub(super) objects: &'a dyn ObjectStore,
+    /// Provider of payouts (their ledger entries name no provider).
+    pub(super) payout_provider: Provider,
+    pub(super) say: &'a (dyn Fn(&str) + Sync),
+}
+
+/// Both sides of the day, spilled, and what the run learnt reading them.
+pub(super) struct Inputs {
+    pub(super) ledger: Vec<Spilled>,
+    pub(super) ledger_rows: u64,
+    /// Per statement thread, its partitions.
+    pub(super) statements: Vec<Vec<Spilled>>,
+    pub(super) statement_rows: u64,
+    pub(super) settle: SettleInputs,
+    pub(super) gaps: Vec<String>,
+    pub(super) errors: InputErrors,
+}
+
+/// Downloads the day's statements and bank receipts, spills both sides into
+/// `partitions` partitions under `dir`, and reads the bank receipts.
+pub(super) async fn read_inputs(
+    sources: &InputSources<'_>,
+    dir: &Path,
+    partitions: usize,
+    date: BusinessDate,
+) -> Result<Inputs, ReconcileError> {
+    let (statements, bank) = download(sources, dir, date).await?;
+    let downloaded: Vec<Provider> = statements.iter().map(|(p, _)| *p).collect();
+    // Spill both sides at once.
+    let statement_dir = dir.to_owned();
+    let statement_task = blocking(move || {
+        spill_statements_in_parallel(&statement_dir, partitions, date, statements)
+    });
+    let ledger = spill_ledger(sources, dir, partitions, date).await;
+    let (statement_parts, side) = statement_task.await?;
+    let (ledger_parts, ledger_rows, ledger_providers) = ledger?;
+    (sources.say)(&format!(
+        "{date}: spilled {ledger_rows} ledger and {} statement movements",
+        side.rows
+    ));
+
+    let mut gaps = side.gaps;
+    gaps.extend(missing_statements(date, &ledger_providers, &downloaded));
+    let mut errors = side.errors;
+    let receipts = match &bank {
+        Some(path) => {
+            let (receipts, bank_errors, gap) = read_bank(path, date)?;
+            errors.append(bank_errors);
+            gaps.extend(gap);
+            receipts
+        }
+        None => {
+            // A day with no movement at all has nothing to settle.
+            if ledger_rows > 0 || !downloaded.is_empty() {
+                gaps.push(format!(
+                    "no bank receipts for {date} (expected at {}): every settlement batch is reported SETTLEMENT_MISMATCH",
+                    receipts_key(date)
+                ));
+            }
+            Receipts::new()
+        }
+    };
+    gaps.extend(unreadable_lines(&errors));
+    Ok(Inputs {
+        ledger: ledger_parts,
+        ledger_rows,
+        statements: statement_parts,
+        statement_rows: side.rows,
+        settle: SettleInputs {
+            batches: side.batches,
+            receipts,
+            have_bank: bank.is_some(),
+        },
+        gaps,
+        errors,
+    })
+}
+
+/// The day's statements (per provider) and bank receipts, as local files.
+async fn download(
+    sources: &InputSources<'_>,
+    dir: &Path,
+    date: BusinessDate,
+) -> Result<(Vec<(Provider, PathBuf)>, Option<PathBuf>), ReconcileError> {
+    let mut statements = Vec::new();
+    for provider in Provider::ALL {
+        let path = dir.join(format!("statement-{provider}.csv"));
+        if sources
+            .objects
+            .download(&statement_key(date, provider), &path)
+            .await?
+        {
+            statements.push((provider, path));
+        }
+    }
+    let bank_path = dir.join("bank.csv");
+    let have_bank = sources
+        .objects
+        .download(&receipts_key(date), &bank_path)
+        .await?;
+    (sources.say)(&format!(
+        "{date}: {} statement(s) found{}",
+        statements.len(),
+        if have_bank {
+            ", bank receipts found"
+        } else {
+            ", no bank receipts"
+        }
+    ));
+    Ok((statements, have_bank.then_some(bank_path)))
+}
+
+/// A gap per provider the ledger has movements of but no statement came from.
+fn missing_statements(
+    date: BusinessDate,
+    ledger_providers: &BTreeSet<Provider>,
+    downloaded: &[Provider],
+) -> Vec<String> {
+    ledger_providers
+        .iter()
+        .filter(|provider| !downloaded.contains(provider))
+        .map(|provider| format!(
+            "no {provider} statement for {date} (expected at {}): its ledger movements are reported MISSING_IN_PROVIDER",
+            statement_key(date, *provider)
+        ))
+        .collect()
+}
+
+/// The gap that says how many input lines could not be read, if any.
+fn unreadable_lines(errors: &InputErrors) -> Option<String> {
+    (errors.count > 0).then(|| {
+        format!(
+            "{} input line(s) could not be read; first: {}",
+            errors.count,
+            errors
+                .first
+                .iter()
+                .map(|e| format!("{} {}", e.source, e.error))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
+}
+
+/// Pages through every part of the day's ledger into partitions: the
+/// partitions, the movements read, and the providers they name.
+async fn spill_ledger(
+    sources: &InputSources<'_>,
+    dir: &Path,
+    partitions: usize,
+    date: BusinessDate,
+) -> Result<(Vec<Spilled>, u64, BTreeSet<Provider>), ReconcileError> {
+    let mut spill = Partitions::create(dir, "ledger", partitions)?;
+    let mut providers = BTreeSet::new();
+    let mut next_report = 1_000_000;
+    for part in 0..LEDGER_DAY_PARTS {
+        let mut after: Option<String> = None;
+        loop {
+            let page = sources
+                .ledger
+                .ledger_page(date, part, after.as_deref(), MAX_LEDGER_PAGE)
+                .await?;
+            for entry in &page.entries {
+                let rec = rec_of_entry(entry, sources.payout_provider);
+                if let Some(p) = rec.provider {
+                    providers.insert(p);
+                }
+                spill.push(&rec)?;
+            }
+            if spill.records() >= next_report {
+                (sources.say)(&format!(
+                    "{date}: {} ledger movements read",
+                    spill.records()
+                ));
+                next_report += 1_000_000;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    let rows = spill.records();
+    Ok((spill.finish()?, rows, providers))
+}
+
+fn rec_of_entry(entry: &LedgerEntry, payout_provider: Provider) -> Rec<'_> {
+    Rec {
+        side: Side::Ledger,
+        kind: MovementKind::of_ledger(entry.kind),
+        status: ProviderStatus::Success,
+        provider: entry.provider.or(Some(payout_provider)),
+        period: entry.period.unwrap_or(0),
+        plan_periods: entry.plan_periods.unwrap_or(0),
+        amount_fen: entry.amount.fen(),
+        at_ms: entry.created_at.timestamp_millis(),
+        line: 0,
+        shop_id: entry.shop_id.as_str(),
+        reference: &entry.reference,
+        provider_ref: entry.provider_ref.as_deref().unwrap_or(""),
+        customer: entry.customer.as_deref().unwrap_or(""),
+    }
+}
+
+/// A statement row as records: the movement, and its fee if it has one.
+fn recs_of_row(row: &StatementRow) -> (Rec<'_>, Option<Rec<'_>>) {
+    let movement = Rec {
+        side: Side::Statement,
+        kind: row.kind,
+        status: row.status,
+        provider: Some(row.provider),
+        period: row.period.unwrap_or(0),
+        plan_periods: 0,
+        amount_fen: row.amount_fen,
+        at_ms: row.occurred_at.timestamp_millis(),
+        line: row.line,
+        shop_id: &row.shop_id,
+        reference: &row.reference,
+        provider_ref: &row.provider_ref,
+        customer: row.payer.as_deref().unwrap_or(""),
+    };
+    let fee = (row.fee_fen > 0 && row.kind == MovementKind::Payment).then_some(Rec {
+        kind: MovementKind::Fee,
+        amount_fen: row.fee_fen,
+        customer: "",
+        ..movement
+    });
+    (movement, fee)
+}
+
+/// The statement side, once spilled.
+#[derive(Default)]
+struct StatementSide {
+    rows: u64,
+    batches: Batches,
+    errors: InputErrors,
+    gaps: Vec<String>,
+}
+
+impl StatementSide {
+    /// Adds another thread's side to this one.
+    fn merge(&mut self, other: StatementSide) {
+        self.rows += other.rows;
+        for (provider, shops) in other.batches {
+            let into = self.batches.entry(provider).or_default();
+            for (shop, net) in shops {
+                *into.entry(shop).or_default() += net;
+            }
+        }
+        self.errors.merge(other.errors);
+        self.gaps.extend(other.gaps);
+    }
+}
+
+/// Spills the statements on two threads, biggest files first; each thread
+/// has its own partition files.
+fn spill_statements_in_parallel(
+    dir: &Path,
+    partitions: usize,
+    date: BusinessDate,
+    mut statements: Vec<(Provider, PathBuf)>,
+) -> Result<(Vec<Vec<Spilled>>, StatementSide), ReconcileError> {
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    statements.sort_by_key(|(_, path)| std::cmp::Reverse(size(path)));
+    let mut groups: [(u64, Vec<(Provider, PathBuf)>); 2] = Default::default();
+    for statement in statements {
+        let lighter = usize::from(groups[1].0 < groups[0].0);
+        groups[lighter].0 += size(&statement.1);
+        groups[lighter].1.push(statement);
+    }
+    let groups: Vec<Vec<(Provider, PathBuf)>> = groups.into_iter().map(|(_, g)| g).collect();
+    let results = on_two_threads(groups, |t, mine| {
+        let mine = mine.into_iter().flatten().collect();
+        spill_statements(dir, &format!("statement-{t}"), partitions, date, mine)
+    })?;
+    let mut parts = Vec::new();
+    let mut side = StatementSide::default();
+    for (mine, part) in results {
+        parts.push(mine);
+        side.merge(part);
+    }
+    Ok((parts, side))
+}
+
+/// Spills `statements` one after the other into partitions named `name`.
+fn spill_statements(
+    dir: &Path,
+    name: &str,
+    partitions: usize,
+    date: BusinessDate,
+    statements: Vec<(Provider, PathBuf)>,
+) -> Result<(Vec<Spilled>, StatementSide), ReconcileError> {
+    let mut spill = Partitions::create(dir, name, partitions)?;
+    let mut side = StatementSide::default();
+    for (provider, path) in statements {
+        spill_statement(&mut spill, &mut side, provider, &path, date)?;
+    }
+    Ok((spill.finish()?, side))
+}
+
+/// Spills one provider's statement, line by line, adding each movement to
+/// its shop's settlement batch.
+fn spill_statement(
+    spill: &mut Partitions,
+    side: &mut StatementSide,
+    provider: Provider,
+    path: &Path,
+    date: BusinessDate,
+) -> Result<(), ReconcileError> {
+    let source = statement_key(date, provider);
+    let input = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let rows = match statement::read(Format::for_provider(provider), provider, date, input) {
+        Ok(rows) => rows,
+        Err(error) => {
+            side.gaps.push(format!(
+                "the {provider} statement {source} cannot be read: {error}; its movements are not reconciled"
+            ));
+            side.errors.add(&source, error);
+            return Ok(());
+        }
+    };
+    for row in rows {
+        match row {
+            Ok(row) => {
+                side.rows += 1;
+                let (movement, fee) = recs_of_row(&row);
+                let shops = side.batches.entry(provider).or_default();
+                for rec in std::iter::once(movement).chain(fee) {
+                    let effect = settlement_effect(&rec);
+                    update(shops, rec.shop_id, |net| *net = net.saturating_add(effect));
+                    spill.push(&rec)?;
+                }
+            }
+            Err(error) => side.errors.add(&source, error),
+        }
+    }
+    Ok(())
+}
+
+/// The bank's receipts by batch, their unreadable lines, and the gap if the
+/// file cannot be read at all.
+fn read_bank(
+    path: &Path,
+    date: BusinessDate,
+) -> Result<(Receipts, InputErrors, Option<String>), ReconcileError> {
+    let source = receipts_key(date);
+    let input = BufReader::new(File::open(path)?);
+    let mut receipts = Receipts::new();
+    let mut errors = InputErrors::default();
+    let rows = match read_receipts(date, input) {
+        Ok(rows) => rows,
+        Err(error) => {
+            let gap = format!("the bank receipts {source} cannot be read: {error}");
+            errors.add(&source, error);
+            return Ok((receipts, errors, Some(gap)));
+        }
+    };
+    for row in rows {
+        match row {
+            Ok(r) => receipts
+                .entry(r.batch_id)
+                .or_default()
+                .push((r.receipt_id, r.amount_fen)),
+            Err(error) => errors.add(&source, error),
+        }
+    }
+    Ok((receipts, errors, None))
+}

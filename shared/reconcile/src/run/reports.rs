@@ -1,0 +1,357 @@
+//! Report writing: each result bucket indexed (24 bytes per row: shop, time,
+//! offset), grouped by shop and rendered as that shop's CSV and JSON, rows
+//! read back by offset (from memory if the bucket is small, from its file
+//! otherwise); and each shop's summary.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use qrpay_domain::reconciliation::{average, ratio};
+use qrpay_domain::{BusinessDate, ReconciliationSummary, ShopId};
+use rust_decimal::Decimal;
+
+use super::error::ReconcileError;
+use super::matching::BUCKETS;
+use super::threads::on_two_threads;
+use crate::matcher::Outcome;
+use crate::objects::report_key;
+use crate::report::{JsonReport, ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
+use crate::spill::{FastMap, Spilled};
+
+/// A bucket up to this size is read into memory to write its reports;
+/// bigger ones are read by offset from the file.
+const BUCKET_IN_MEMORY: u64 = 64 * 1024 * 1024;
+
+/// A shop's finished report, ready to publish.
+pub(super) struct ShopReport {
+    pub(super) summary: ReconciliationSummary,
+    pub(super) tally: ShopTally,
+    pub(super) csv: PathBuf,
+    pub(super) json: PathBuf,
+}
+
+/// What every shop's report of the run shares.
+pub(super) struct ReportRun<'a> {
+    pub(super) date: BusinessDate,
+    pub(super) run_id: &'a str,
+    pub(super) now: DateTime<Utc>,
+    pub(super) gaps: &'a [String],
+}
+
+/// Writes every shop's CSV and JSON from the result buckets (two threads),
+/// in shop order.
+pub(super) fn write_reports(
+    out_dir: &Path,
+    run: &ReportRun<'_>,
+    buckets: Vec<Vec<Spilled>>,
+    tallies: FastMap<String, ShopTally>,
+) -> Result<Vec<ShopReport>, ReconcileError> {
+    std::fs::create_dir_all(out_dir)?;
+    // Bucket i of every writer holds the same shops: group them.
+    let mut groups: Vec<Vec<Spilled>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+    for writer in buckets {
+        for (i, part) in writer.into_iter().enumerate() {
+            if let Some(group) = groups.get_mut(i) {
+                group.push(part);
+            }
+        }
+    }
+    let groups: Vec<(usize, Vec<Spilled>)> = groups.into_iter().enumerate().collect();
+    let tallies = &tallies;
+    let done = on_two_threads(groups, |_, mine| {
+        let mut done = Vec::new();
+        for (bucket, parts) in mine {
+            let rows = BucketRows::index(out_dir, bucket, parts)?;
+            for shop in rows.shops() {
+                done.push(write_shop_report(out_dir, run, &rows, shop, tallies)?);
+            }
+        }
+        Ok(done)
+    })?;
+    let mut reports: Vec<ShopReport> = done.into_iter().flatten().collect();
+    reports.sort_by(|a, b| a.summary.shop_id.cmp(&b.summary.shop_id));
+    Ok(reports)
+}
+
+/// Writes one shop's CSV and JSON from its rows in the bucket.
+fn write_shop_report(
+    out_dir: &Path,
+    run: &ReportRun<'_>,
+    rows: &BucketRows,
+    shop: ShopRows<'_>,
+    tallies: &FastMap<String, ShopTally>,
+) -> Result<ShopReport, ReconcileError> {
+    let name = shop.name;
+    let tally = tallies.get(name).cloned().unwrap_or_default();
+    let summary = summarize(name, run, &tally)?;
+    let csv_path = out_dir.join(format!("{name}.csv"));
+    let json_path = out_dir.join(format!("{name}.json"));
+    let mut csv = BufWriter::with_capacity(1 << 16, File::create(&csv_path)?);
+    csv.write_all(CSV_BOM)?;
+    csv.write_all(CSV_HEADER.as_bytes())?;
+    csv.write_all(b"\r\n")?;
+    let mut json = JsonReport::begin(
+        BufWriter::with_capacity(1 << 16, File::create(&json_path)?),
+        name,
+        run.date,
+        run.run_id,
+    )?;
+    let day = run.date.to_string();
+    let (mut csv_line, mut json_row) = (Vec::with_capacity(512), Vec::with_capacity(1024));
+    let mut buffer = Vec::new();
+    for slot in shop.slots {
+        let row = ReportRow::decode(rows.bytes(slot, &mut buffer)?)?;
+        csv_line.clear();
+        row.write_csv(&day, &mut csv_line);
+        csv.write_all(&csv_line)?;
+        json_row.clear();
+        row.write_json(&day, &mut json_row);
+        json.row(&json_row)?;
+    }
+    csv.flush()?;
+    json.finish(&summary)?.flush()?;
+    Ok(ShopReport {
+        summary,
+        tally,
+        csv: csv_path,
+        json: json_path,
+    })
+}
+
+/// One row's place in a bucket: (shop rank, time, source, offset, length).
+type Slot = (u32, i64, usize, u64, u32);
+
+/// The rows of one result bucket (from every writer), indexed and sorted by
+/// shop name, then time, then where the row was written (stable).
+struct BucketRows {
+    /// Shop names, by rank.
+    shops: Vec<String>,
+    slots: Vec<Slot>,
+    /// Each writer's part of the bucket.
+    sources: Vec<RowBytes>,
+}
+
+/// The rows of one shop in a bucket.
+struct ShopRows<'b> {
+    name: &'b str,
+    slots: &'b [Slot],
+}
+
+impl BucketRows {
+    /// Indexes the parts of bucket number `bucket`; a part too big for
+    /// memory is kept as a file under `out_dir`.
+    fn index(out_dir: &Path, bucket: usize, parts: Vec<Spilled>) -> io::Result<BucketRows> {
+        let mut names = ShopNames::default();
+        let mut sources = Vec::new();
+        let mut slots: Vec<Slot> = Vec::new();
+        for (source, part) in parts.into_iter().enumerate() {
+            let fallback = out_dir.join(format!(".bucket-{bucket}-{source}"));
+            let (file_slots, bytes) = index_bucket(part, fallback, &mut names)?;
+            slots.extend(
+                file_slots
+                    .into_iter()
+                    .map(|(shop, at, off, len)| (shop, at, source, off, len)),
+            );
+            sources.push(bytes);
+        }
+        let shops = names.rank_by_name(&mut slots);
+        slots.sort_unstable();
+        Ok(BucketRows {
+            shops,
+            slots,
+            sources,
+        })
+    }
+
+    /// Each shop's rows, in shop order.
+    fn shops(&self) -> impl Iterator<Item = ShopRows<'_>> {
+        self.slots
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|slots| ShopRows {
+                name: &self.shops[slots[0].0 as usize],
+                slots,
+            })
+    }
+
+    /// The bytes of the row at `slot`.
+    fn bytes<'b>(&'b self, slot: &Slot, buffer: &'b mut Vec<u8>) -> io::Result<&'b [u8]> {
+        let &(_, _, source, offset, len) = slot;
+        self.sources[source].row(offset, len as usize, buffer)
+    }
+}
+
+/// Where a bucket's rows are read from.
+enum RowBytes {
+    Memory(Vec<u8>),
+    File(File),
+}
+
+impl RowBytes {
+    /// The bytes of the row at `offset`, from memory or read into `buffer`.
+    fn row<'b>(&'b self, offset: u64, len: usize, buffer: &'b mut Vec<u8>) -> io::Result<&'b [u8]> {
+        match self {
+            RowBytes::Memory(bytes) => {
+                let start = usize::try_from(offset).map_err(io::Error::other)?;
+                bytes
+                    .get(start..start + len)
+                    .ok_or_else(|| io::Error::other("row outside its bucket"))
+            }
+            RowBytes::File(file) => {
+                buffer.resize(len, 0);
+                file.read_exact_at(buffer, offset)?;
+                Ok(buffer)
+            }
+        }
+    }
+}
+
+/// One row's place in one writer's part of a bucket: (shop, time, offset,
+/// length).
+type PartSlot = (u32, i64, u64, u32);
+
+/// Shop names of a bucket, numbered in order of appearance.
+#[derive(Default)]
+struct ShopNames {
+    names: Vec<String>,
+    ids: FastMap<String, u32>,
+}
+
+impl ShopNames {
+    fn id(&mut self, shop: &str) -> u32 {
+        if let Some(id) = self.ids.get(shop) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(shop.to_owned());
+        self.ids.insert(shop.to_owned(), id);
+        id
+    }
+
+    /// Renumbers the shops of `slots` by name (ranked once, so sorting the
+    /// slots compares integers); the names in rank order.
+    fn rank_by_name(self, slots: &mut [Slot]) -> Vec<String> {
+        let shops = self.names;
+        let mut by_name: Vec<u32> = (0..shops.len() as u32).collect();
+        by_name.sort_unstable_by(|a, b| shops[*a as usize].cmp(&shops[*b as usize]));
+        let mut rank = vec![0u32; shops.len()];
+        for (r, id) in by_name.iter().enumerate() {
+            rank[*id as usize] = r as u32;
+        }
+        for slot in slots {
+            slot.0 = rank[slot.0 as usize];
+        }
+        by_name
+            .iter()
+            .map(|id| shops[*id as usize].clone())
+            .collect()
+    }
+}
+
+/// Indexes one writer's part of a bucket: in memory if it is small enough,
+/// streaming from its file (kept at `fallback`) otherwise.
+fn index_bucket(
+    part: Spilled,
+    fallback: PathBuf,
+    shops: &mut ShopNames,
+) -> io::Result<(Vec<PartSlot>, RowBytes)> {
+    if part.len()? <= BUCKET_IN_MEMORY {
+        let bytes = part.into_bytes()?;
+        let slots = index_in_memory(&bytes, shops)?;
+        return Ok((slots, RowBytes::Memory(bytes)));
+    }
+    // Too big to hold: index it streaming, read rows back by offset.
+    let path = part.into_file(fallback)?;
+    let slots = index_file(&path, shops)?;
+    Ok((slots, RowBytes::File(File::open(&path)?)))
+}
+
+/// The slots of length-prefixed rows held in memory.
+fn index_in_memory(bytes: &[u8], shops: &mut ShopNames) -> io::Result<Vec<PartSlot>> {
+    let mut slots = Vec::new();
+    let mut offset = 0usize;
+    while offset < bytes.len() {
+        let head = bytes
+            .get(offset..offset + 4)
+            .ok_or_else(|| io::Error::other("truncated bucket"))?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let body = bytes
+            .get(offset + 4..offset + 4 + len as usize)
+            .ok_or_else(|| io::Error::other("truncated bucket"))?;
+        let (shop, at_ms) = ReportRow::shop_and_time(body)?;
+        slots.push((shops.id(shop), at_ms, offset as u64 + 4, len));
+        offset += 4 + len as usize;
+    }
+    Ok(slots)
+}
+
+/// The slots of length-prefixed rows in a file, read streaming.
+fn index_file(path: &Path, shops: &mut ShopNames) -> io::Result<Vec<PartSlot>> {
+    let mut slots = Vec::new();
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut offset = 0u64;
+    let mut head = [0u8; 4];
+    let mut body = Vec::new();
+    loop {
+        match io::Read::read_exact(&mut reader, &mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_le_bytes(head);
+        body.resize(len as usize, 0);
+        io::Read::read_exact(&mut reader, &mut body)?;
+        let (shop, at_ms) = ReportRow::shop_and_time(&body)?;
+        slots.push((shops.id(shop), at_ms, offset + 4, len));
+        offset += 4 + u64::from(len);
+    }
+    Ok(slots)
+}
+
+/// A shop's summary of the run (SPEC §6), stored beside its reports.
+fn summarize(
+    shop: &str,
+    run: &ReportRun<'_>,
+    tally: &ShopTally,
+) -> Result<ReconciliationSummary, ReconcileError> {
+    let shop_id = ShopId::parse(shop).map_err(|e| {
+        ReconcileError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("shop id {shop:?}: {e}"),
+        ))
+    })?;
+    let rows = tally.rows();
+    let attempted = tally.deductions.count + tally.deductions_failed;
+    Ok(ReconciliationSummary {
+        shop_id,
+        date: run.date,
+        run_id: run.run_id.to_owned(),
+        generated_at: run.now,
+        rows,
+        outcomes: Outcome::ALL
+            .iter()
+            .map(|o| (o.as_str().to_owned(), tally.outcomes[o.index()]))
+            .collect(),
+        discrepancies: rows - tally.outcomes[Outcome::Matched.index()],
+        payments: tally.payments,
+        refunds: tally.refunds,
+        fees: tally.fees,
+        deductions: tally.deductions,
+        payouts: tally.payouts,
+        deductions_failed: tally.deductions_failed,
+        monthly_pay_orders: tally.monthly_pay_orders,
+        average_order_value: average(tally.payments.total, tally.payments.count),
+        refund_ratio: ratio(tally.refunds.total.fen(), tally.payments.total.fen()),
+        deduction_failure_rate: ratio(
+            i64::try_from(tally.deductions_failed).unwrap_or(i64::MAX),
+            i64::try_from(attempted).unwrap_or(i64::MAX),
+        ),
+        settlement_expected: Decimal::new(tally.settlement_expected_fen, 2),
+        settlement_received: Decimal::new(tally.settlement_received_fen, 2),
+        gaps: run.gaps.to_vec(),
+        report_csv: report_key(run.date, shop, "csv"),
+        report_json: report_key(run.date, shop, "json"),
+    })
+}
