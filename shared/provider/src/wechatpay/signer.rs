@@ -9,7 +9,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider, Secret};
+use qrpay_domain::{Amount, CollectionEvent, CollectionEventKind, Provider, ProviderRef, Secret};
 use rsa::pkcs1v15::SigningKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::RsaPrivateKey;
@@ -85,40 +85,13 @@ impl WechatpaySigner {
                 amount,
                 ..
             } => (
-                serde_json::to_vec(&Transaction {
-                    mchid: self.mchid.clone(),
-                    appid: None,
-                    out_trade_no: order,
-                    transaction_id: provider_txn_id.to_string(),
-                    trade_state: SUCCESS.into(),
-                    success_time: at,
-                    amount: TransactionAmount {
-                        total: amount.fen(),
-                        payer_total: Some(amount.fen()),
-                        currency: Some(CNY.into()),
-                    },
-                    payer: None,
-                }),
+                serde_json::to_vec(&self.transaction(order, provider_txn_id, amount, at)),
                 TRANSACTION_SUCCESS,
                 "支付成功",
                 "transaction",
             ),
             CollectionEventKind::RefundSucceeded { refund_id, amount } => (
-                serde_json::to_vec(&Refund {
-                    mchid: self.mchid.clone(),
-                    out_trade_no: order,
-                    transaction_id: None,
-                    out_refund_no: None,
-                    refund_id: refund_id.to_string(),
-                    refund_status: SUCCESS.into(),
-                    success_time: at,
-                    amount: RefundAmount {
-                        total: None,
-                        refund: amount.fen(),
-                        payer_total: None,
-                        payer_refund: Some(amount.fen()),
-                    },
-                }),
+                serde_json::to_vec(&self.refund(order, refund_id, amount, at)),
                 REFUND_SUCCESS,
                 "退款成功",
                 "refund",
@@ -129,15 +102,8 @@ impl WechatpaySigner {
                 amount,
             } => (
                 serde_json::to_vec(&Instalment {
-                    mchid: self.mchid.clone(),
-                    out_trade_no: order,
                     transaction_id: Some(provider_txn_id.to_string()),
-                    period: *period,
-                    amount: InstalmentAmount {
-                        total: amount.fen(),
-                    },
-                    deduct_time: at,
-                    fail_reason: None,
+                    ..self.instalment(order, *period, amount, at)
                 }),
                 INSTALMENT_DEDUCTED,
                 "分期扣款成功",
@@ -149,15 +115,8 @@ impl WechatpaySigner {
                 reason,
             } => (
                 serde_json::to_vec(&Instalment {
-                    mchid: self.mchid.clone(),
-                    out_trade_no: order,
-                    transaction_id: None,
-                    period: *period,
-                    amount: InstalmentAmount {
-                        total: amount.fen(),
-                    },
-                    deduct_time: at,
                     fail_reason: Some(reason.clone()),
+                    ..self.instalment(order, *period, amount, at)
                 }),
                 INSTALMENT_DEDUCT_FAILED,
                 "分期扣款失败",
@@ -170,6 +129,77 @@ impl WechatpaySigner {
             summary,
             aad,
         )
+    }
+
+    /// A successful payment's resource.
+    fn transaction(
+        &self,
+        out_trade_no: String,
+        transaction_id: &ProviderRef,
+        amount: &Amount,
+        success_time: String,
+    ) -> Transaction {
+        Transaction {
+            mchid: self.mchid.clone(),
+            appid: None,
+            out_trade_no,
+            transaction_id: transaction_id.to_string(),
+            trade_state: SUCCESS.into(),
+            success_time,
+            amount: TransactionAmount {
+                total: amount.fen(),
+                payer_total: Some(amount.fen()),
+                currency: Some(CNY.into()),
+            },
+            payer: None,
+        }
+    }
+
+    /// A successful refund's resource.
+    fn refund(
+        &self,
+        out_trade_no: String,
+        refund_id: &ProviderRef,
+        amount: &Amount,
+        success_time: String,
+    ) -> Refund {
+        Refund {
+            mchid: self.mchid.clone(),
+            out_trade_no,
+            transaction_id: None,
+            out_refund_no: None,
+            refund_id: refund_id.to_string(),
+            refund_status: SUCCESS.into(),
+            success_time,
+            amount: RefundAmount {
+                total: None,
+                refund: amount.fen(),
+                payer_total: None,
+                payer_refund: Some(amount.fen()),
+            },
+        }
+    }
+
+    /// An instalment deduction's resource, without the transaction id of a
+    /// deduction or the reason of a failure.
+    fn instalment(
+        &self,
+        out_trade_no: String,
+        period: u8,
+        amount: &Amount,
+        deduct_time: String,
+    ) -> Instalment {
+        Instalment {
+            mchid: self.mchid.clone(),
+            out_trade_no,
+            transaction_id: None,
+            period,
+            amount: InstalmentAmount {
+                total: amount.fen(),
+            },
+            deduct_time,
+            fail_reason: None,
+        }
     }
 }
 
