@@ -10,7 +10,6 @@ use payout_worker::batch::dispatch;
 use serde_json::{json, Value};
 
 use crate::queue::{failed_ids, sqs_event};
-use crate::sandbox::deliver_transfer_notices;
 use crate::stack::Stack;
 
 /// How often an idle worker looks at the in-process queue.
@@ -25,7 +24,7 @@ pub async fn work_once(stack: &Stack) -> Result<usize, String> {
         return Ok(0);
     }
     let response = dispatch(
-        &stack.worker,
+        &stack.functions.worker,
         stack.queue.as_ref(),
         stack.alerts.as_ref(),
         sqs_event(&messages),
@@ -39,7 +38,7 @@ pub async fn work_once(stack: &Stack) -> Result<usize, String> {
             .await
             .map_err(|e| e.to_string())?;
     }
-    deliver_transfer_notices(stack).await;
+    stack.sandbox.deliver_transfer_notices(stack).await;
     Ok(messages.len())
 }
 
@@ -51,13 +50,13 @@ pub async fn sweep_once(stack: &Stack) -> Result<Value, String> {
         "detail": {},
     });
     let report = dispatch(
-        &stack.worker,
+        &stack.functions.worker,
         stack.queue.as_ref(),
         stack.alerts.as_ref(),
         scheduled,
     )
     .await?;
-    deliver_transfer_notices(stack).await;
+    stack.sandbox.deliver_transfer_notices(stack).await;
     Ok(report)
 }
 

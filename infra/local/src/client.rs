@@ -122,7 +122,7 @@ impl Client {
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         let answer = Answer {
             status: parts.status.as_u16(),
-            headers: crate::stack::header_pairs(&parts.headers),
+            headers: crate::local_http::header_pairs(&parts.headers),
             body: body.to_vec(),
         };
         if let Some(recorded) = &self.recorded {

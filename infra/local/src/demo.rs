@@ -107,21 +107,34 @@ pub async fn run(
         step: 0,
         out,
     };
-    story.say(
-        "The platform set up a shop with monthly pay, its owner, a staff member and a POS device",
-        &[format!(
-            "shop {SHOP}, staff {STAFF} may pay out up to {STAFF_PER_PAYOUT} at a time; shop-borne monthly-pay fees"
-        )],
-    );
+    story.the_shop_is_set_up();
+    let code = story.staff_issues_a_monthly_pay_code().await?;
+    let order_id = s(&code["order_id"]);
+    story.the_buyer_pays(&code, &order_id).await?;
+    let payout = story.staff_pays_shipping_back(&order_id).await?;
+    story.two_payouts_are_refused(&order_id).await?;
+    let date = s(&payout["business_date"]);
+    story.the_night_is_reconciled(date, data_dir).await
+}
 
-    // A dynamic code with a monthly-pay plan.
-    let code = expect(
-        "issue a monthly-pay code",
-        story
-            .call(
+impl Story<'_> {
+    fn the_shop_is_set_up(&mut self) {
+        self.say(
+            "The platform set up a shop with monthly pay, its owner, a staff member and a POS device",
+            &[format!(
+                "shop {SHOP}, staff {STAFF} may pay out up to {STAFF_PER_PAYOUT} at a time; shop-borne monthly-pay fees"
+            )],
+        );
+    }
+
+    /// A dynamic code with a monthly-pay plan; the code as issued.
+    async fn staff_issues_a_monthly_pay_code(&mut self) -> Result<Value, String> {
+        let code = expect(
+            "issue a monthly-pay code",
+            self.call(
                 "POST",
                 &format!("/shops/{SHOP}/qr-codes"),
-                Some(&demo.staff),
+                Some(&self.demo.staff),
                 Some(json!({
                     "kind": "dynamic", "amount": "600.00",
                     "out_order_no": format!("DEMO-TEA-{}", chrono::Utc::now().timestamp_millis()),
@@ -129,240 +142,267 @@ pub async fn run(
                 })),
             )
             .await?,
-        201,
-    )?;
-    let plan = &code["instalment_plan"];
-    let schedule: Vec<String> = plan["schedule"]
-        .as_array()
-        .map(|periods| periods.iter().map(|p| s(&p["amount"])).collect())
-        .unwrap_or_default();
-    story.say(
-        "Staff issues a dynamic QR code for 600.00 on a 3-month monthly-pay plan",
-        &[
-            format!(
-                "code {} for order {}, expires {}",
-                s(&code["qr_id"]),
-                s(&code["order_id"]),
-                s(&code["expires_at"])
-            ),
-            format!(
-                "plan: {} periods of {} (fee {} paid by the {})",
-                s(&plan["periods"]),
-                schedule.join(" + "),
-                s(&plan["fee"]),
-                s(&plan["fee_payer"])
-            ),
-            format!("the buyer's link: {}", s(&code["url"])),
-        ],
-    );
-    let order_id = s(&code["order_id"]);
+            201,
+        )?;
+        let plan = &code["instalment_plan"];
+        let schedule: Vec<String> = plan["schedule"]
+            .as_array()
+            .map(|periods| periods.iter().map(|p| s(&p["amount"])).collect())
+            .unwrap_or_default();
+        self.say(
+            "Staff issues a dynamic QR code for 600.00 on a 3-month monthly-pay plan",
+            &[
+                format!(
+                    "code {} for order {}, expires {}",
+                    s(&code["qr_id"]),
+                    s(&code["order_id"]),
+                    s(&code["expires_at"])
+                ),
+                format!(
+                    "plan: {} periods of {} (fee {} paid by the {})",
+                    s(&plan["periods"]),
+                    schedule.join(" + "),
+                    s(&plan["fee"]),
+                    s(&plan["fee_payer"])
+                ),
+                format!("the buyer's link: {}", s(&code["url"])),
+            ],
+        );
+        Ok(code)
+    }
 
-    // The buyer pays through the sandbox; the sandbox calls qrpay back.
-    let paid = expect(
-        "the buyer pays through the sandbox",
-        story
-            .call(
+    /// The buyer pays through the sandbox; the sandbox calls qrpay back and
+    /// the order is paid.
+    async fn the_buyer_pays(&mut self, code: &Value, order_id: &str) -> Result<(), String> {
+        let paid = expect(
+            "the buyer pays through the sandbox",
+            self.call(
                 "POST",
                 &format!("/sandbox/qr-codes/{}/pay", s(&code["qr_id"])),
                 None,
                 Some(json!({"payer": {"name": "张三", "phone": "13812341234"}})),
             )
             .await?,
-        200,
-    )?;
-    let callback = &paid["callback"]["first"];
-    if callback["status"] != json!(200) {
-        return Err(format!("the sandbox's callback was refused: {callback}"));
-    }
-    let order = expect(
-        "read the paid order",
-        story
-            .call(
+            200,
+        )?;
+        let callback = &paid["callback"]["first"];
+        if callback["status"] != json!(200) {
+            return Err(format!("the sandbox's callback was refused: {callback}"));
+        }
+        let order = expect(
+            "read the paid order",
+            self.call(
                 "GET",
                 &format!("/shops/{SHOP}/orders/{order_id}"),
-                Some(&demo.staff),
+                Some(&self.demo.staff),
                 None,
             )
             .await?,
-        200,
-    )?;
-    if order["status"] != json!("PAID") {
-        return Err(format!("the order should be PAID: {order}"));
+            200,
+        )?;
+        if order["status"] != json!("PAID") {
+            return Err(format!("the order should be PAID: {order}"));
+        }
+        self.say(
+            "The buyer scans and pays through the sandbox provider",
+            &[
+                format!("provider transaction {}", s(&paid["provider_txn_id"])),
+                format!(
+                    "signed callback to /callbacks/sandbox answered {} {}",
+                    s(&callback["status"]),
+                    s(&callback["body"])
+                ),
+                format!(
+                    "order {order_id} is {}, paid {}",
+                    s(&order["status"]),
+                    s(&order["paid_amount"])
+                ),
+            ],
+        );
+        Ok(())
     }
-    story.say(
-        "The buyer scans and pays through the sandbox provider",
-        &[
-            format!("provider transaction {}", s(&paid["provider_txn_id"])),
-            format!(
-                "signed callback to /callbacks/sandbox answered {} {}",
-                s(&callback["status"]),
-                s(&callback["body"])
-            ),
-            format!(
-                "order {order_id} is {}, paid {}",
-                s(&order["status"]),
-                s(&order["paid_amount"])
-            ),
-        ],
-    );
 
-    // A payout, executed by the worker in the background.
-    let asked = expect(
-        "request a payout",
-        story.payout(&order_id, "20.00", "demo-shipping-1").await?,
-        202,
-    )?;
-    let payout_id = s(&asked["payout_id"]);
-    let done = until(
-        client,
-        &format!("/shops/{SHOP}/payouts/{payout_id}"),
-        &demo.staff,
-        |a| a.json()["status"] == json!("SUCCEEDED") || a.json()["status"] == json!("FAILED"),
-    )
-    .await?
-    .json();
-    if done["status"] != json!("SUCCEEDED") {
-        return Err(format!("the payout should have succeeded: {done}"));
+    /// A payout, executed by the worker in the background and paid out by
+    /// the sandbox exactly once; the finished payout.
+    async fn staff_pays_shipping_back(&mut self, order_id: &str) -> Result<Value, String> {
+        let asked = expect(
+            "request a payout",
+            self.payout(order_id, "20.00", "demo-shipping-1").await?,
+            202,
+        )?;
+        let payout_id = s(&asked["payout_id"]);
+        let done = until(
+            self.client,
+            &format!("/shops/{SHOP}/payouts/{payout_id}"),
+            &self.demo.staff,
+            |a| a.json()["status"] == json!("SUCCEEDED") || a.json()["status"] == json!("FAILED"),
+        )
+        .await?
+        .json();
+        if done["status"] != json!("SUCCEEDED") {
+            return Err(format!("the payout should have succeeded: {done}"));
+        }
+        let provider_ref = self.paid_out_once(&payout_id).await?;
+        self.say(
+            "Staff pays 20.00 back to the buyer for shipping; the worker sends it",
+            &[
+                format!("202 {} {}", payout_id, s(&asked["status"])),
+                format!(
+                    "worker: {} after {} attempt(s); the sandbox paid it once ({})",
+                    s(&done["status"]),
+                    done["attempts"].as_array().map(Vec::len).unwrap_or(0),
+                    provider_ref
+                ),
+            ],
+        );
+        Ok(done)
     }
-    let transfers = expect(
-        "what the sandbox paid out",
-        story.call("GET", "/sandbox/transfers", None, None).await?,
-        200,
-    )?;
-    let sent: Vec<&Value> = transfers["transfers"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .filter(|t| t["out_bill_no"] == json!(payout_id))
-                .collect()
-        })
-        .unwrap_or_default();
-    if sent.len() != 1 {
-        return Err(format!(
-            "the payout should be paid out exactly once: {transfers}"
-        ));
-    }
-    story.say(
-        "Staff pays 20.00 back to the buyer for shipping; the worker sends it",
-        &[
-            format!("202 {} {}", payout_id, s(&asked["status"])),
-            format!(
-                "worker: {} after {} attempt(s); the sandbox paid it once ({})",
-                s(&done["status"]),
-                done["attempts"].as_array().map(Vec::len).unwrap_or(0),
-                s(&sent[0]["provider_ref"])
-            ),
-        ],
-    );
 
-    // Two refusals, each with its reason.
-    let too_big = story.payout(&order_id, "80.00", "demo-too-big").await?;
-    if too_big.status != 422 || too_big.code() != "OPERATOR_SINGLE_LIMIT_EXCEEDED" {
-        return Err(format!(
-            "80.00 should be over the staff limit: {} {}",
-            too_big.status,
-            too_big.text()
-        ));
+    /// The sandbox's reference of the one transfer it made for `payout_id`.
+    async fn paid_out_once(&self, payout_id: &str) -> Result<String, String> {
+        let transfers = expect(
+            "what the sandbox paid out",
+            self.call("GET", "/sandbox/transfers", None, None).await?,
+            200,
+        )?;
+        let sent: Vec<&Value> = transfers["transfers"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter(|t| t["out_bill_no"] == json!(payout_id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if sent.len() != 1 {
+            return Err(format!(
+                "the payout should be paid out exactly once: {transfers}"
+            ));
+        }
+        Ok(s(&sent[0]["provider_ref"]))
     }
-    let too_soon = story.payout(&order_id, "10.00", "demo-too-soon").await?;
-    if too_soon.status != 429 || too_soon.code() != "PAYOUT_TOO_FREQUENT" {
-        return Err(format!(
-            "a second payout within 60 s should be refused: {} {}",
-            too_soon.status,
-            too_soon.text()
-        ));
-    }
-    story.say(
-        "Two payouts are refused, with their reasons",
-        &[
-            format!(
-                "80.00: {} {}: {}",
+
+    /// One over the staff member's limit, one too soon after the last: both
+    /// refused, each with its reason.
+    async fn two_payouts_are_refused(&mut self, order_id: &str) -> Result<(), String> {
+        let too_big = self.payout(order_id, "80.00", "demo-too-big").await?;
+        if too_big.status != 422 || too_big.code() != "OPERATOR_SINGLE_LIMIT_EXCEEDED" {
+            return Err(format!(
+                "80.00 should be over the staff limit: {} {}",
                 too_big.status,
-                too_big.code(),
-                s(&too_big.json()["error"]["message"])
-            ),
-            format!(
-                "10.00 right after: {} {} (Retry-After {} s): {}",
+                too_big.text()
+            ));
+        }
+        let too_soon = self.payout(order_id, "10.00", "demo-too-soon").await?;
+        if too_soon.status != 429 || too_soon.code() != "PAYOUT_TOO_FREQUENT" {
+            return Err(format!(
+                "a second payout within 60 s should be refused: {} {}",
                 too_soon.status,
-                too_soon.code(),
-                too_soon.header("retry-after").unwrap_or("-"),
-                s(&too_soon.json()["error"]["message"])
-            ),
-        ],
-    );
+                too_soon.text()
+            ));
+        }
+        self.say(
+            "Two payouts are refused, with their reasons",
+            &[
+                format!(
+                    "80.00: {} {}: {}",
+                    too_big.status,
+                    too_big.code(),
+                    s(&too_big.json()["error"]["message"])
+                ),
+                format!(
+                    "10.00 right after: {} {} (Retry-After {} s): {}",
+                    too_soon.status,
+                    too_soon.code(),
+                    too_soon.header("retry-after").unwrap_or("-"),
+                    s(&too_soon.json()["error"]["message"])
+                ),
+            ],
+        );
+        Ok(())
+    }
 
-    // The day ends; the night's reconciliation.
-    let date = s(&done["business_date"]);
-    let tomorrow = expect(
-        "move the clock to the next morning",
-        story
-            .call(
+    /// The day ends: the clock moves to the next morning, the platform asks
+    /// for the reconciliation of `date`, and the shop's report is written.
+    async fn the_night_is_reconciled(
+        &mut self,
+        date: String,
+        data_dir: &std::path::Path,
+    ) -> Result<Outcome, String> {
+        let tomorrow = expect(
+            "move the clock to the next morning",
+            self.call(
                 "POST",
                 "/sandbox/clock",
                 None,
                 Some(json!({"advance_s": 86_400})),
             )
             .await?,
-        200,
-    )?;
-    expect(
-        "ask for the reconciliation",
-        story
-            .call(
+            200,
+        )?;
+        expect(
+            "ask for the reconciliation",
+            self.call(
                 "POST",
                 &format!("/admin/reconciliations/{date}"),
-                Some(&demo.admin),
+                Some(&self.demo.admin),
                 None,
             )
             .await?,
-        202,
-    )?;
-    let report = until(
-        client,
-        &format!("/shops/{SHOP}/reconciliations/{date}"),
-        &demo.owner,
-        |a| a.status == 200,
-    )
-    .await?
-    .json();
-    let summary = report["summary"].clone();
-    let report_csv = data_dir.join(format!("reports/{date}/{SHOP}.csv"));
-    let report_json = data_dir.join(format!("reports/{date}/{SHOP}.json"));
-    for file in [&report_csv, &report_json] {
-        if !file.is_file() {
-            return Err(format!("the report {} was not written", file.display()));
+            202,
+        )?;
+        let report = until(
+            self.client,
+            &format!("/shops/{SHOP}/reconciliations/{date}"),
+            &self.demo.owner,
+            |a| a.status == 200,
+        )
+        .await?
+        .json();
+        let outcome = Outcome {
+            report_csv: data_dir.join(format!("reports/{date}/{SHOP}.csv")),
+            report_json: data_dir.join(format!("reports/{date}/{SHOP}.json")),
+            summary: report["summary"].clone(),
+            date,
+        };
+        for file in [&outcome.report_csv, &outcome.report_json] {
+            if !file.is_file() {
+                return Err(format!("the report {} was not written", file.display()));
+            }
         }
+        self.say_the_reconciliation(&s(&tomorrow["now"]), &outcome);
+        Ok(outcome)
     }
-    let outcomes = summary["outcomes"].clone();
-    story.say(
-        &format!("The next morning ({}), the reconciliation of {date}", s(&tomorrow["now"])),
-        &[
-            format!(
-                "{} rows, {} matched, {} discrepancies; settlement expected {}, received {}",
-                s(&summary["rows"]),
-                s(&outcomes["MATCHED"]),
-                s(&summary["discrepancies"]),
-                s(&summary["settlement_expected"]),
-                s(&summary["settlement_received"])
+
+    fn say_the_reconciliation(&mut self, morning: &str, outcome: &Outcome) {
+        let summary = &outcome.summary;
+        let outcomes = &summary["outcomes"];
+        self.say(
+            &format!(
+                "The next morning ({morning}), the reconciliation of {}",
+                outcome.date
             ),
-            format!(
-                "payments {} totalling {}, monthly-pay orders {}, average order {}, refund ratio {}",
-                s(&summary["payments"]["count"]),
-                s(&summary["payments"]["total"]),
-                s(&summary["monthly_pay_orders"]),
-                s(&summary["average_order_value"]),
-                s(&summary["refund_ratio"])
-            ),
-            format!("report: {}", report_csv.display()),
-            format!("        {}", report_json.display()),
-        ],
-    );
-    Ok(Outcome {
-        date,
-        report_csv,
-        report_json,
-        summary,
-    })
+            &[
+                format!(
+                    "{} rows, {} matched, {} discrepancies; settlement expected {}, received {}",
+                    s(&summary["rows"]),
+                    s(&outcomes["MATCHED"]),
+                    s(&summary["discrepancies"]),
+                    s(&summary["settlement_expected"]),
+                    s(&summary["settlement_received"])
+                ),
+                format!(
+                    "payments {} totalling {}, monthly-pay orders {}, average order {}, refund ratio {}",
+                    s(&summary["payments"]["count"]),
+                    s(&summary["payments"]["total"]),
+                    s(&summary["monthly_pay_orders"]),
+                    s(&summary["average_order_value"]),
+                    s(&summary["refund_ratio"])
+                ),
+                format!("report: {}", outcome.report_csv.display()),
+                format!("        {}", outcome.report_json.display()),
+            ],
+        );
+    }
 }
 
 /// `qrpay-local demo`: a fresh embedded stack on a free port, the story,

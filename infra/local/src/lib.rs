@@ -13,6 +13,7 @@ pub mod client;
 pub mod demo;
 pub mod gateway;
 pub mod jwt;
+pub mod local_http;
 pub mod queue;
 pub mod routes;
 pub mod sandbox;

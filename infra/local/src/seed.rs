@@ -63,6 +63,24 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
     let admin = token(jwt_secret, ADMIN, None, "admin");
     let owner = token(jwt_secret, OWNER, Some(SHOP), "owner");
     let staff = token(jwt_secret, STAFF, Some(SHOP), "staff");
+    set_up_the_shop(client, &admin).await?;
+    give_the_staff_a_quota(client, &owner).await?;
+    let device_secret = register_the_device(client, &admin).await?;
+    let counter_qr = print_the_counter_code(client, &owner).await?;
+    let paid_order = a_buyer_pays_the_first_order(client, &owner).await?;
+    Ok(Demo {
+        base_url: format!("http://{}", client.addr),
+        admin,
+        owner,
+        staff,
+        device_secret,
+        counter_qr,
+        paid_order,
+    })
+}
+
+/// The operator creates the shop, with monthly pay whose fees it bears.
+async fn set_up_the_shop(client: &Client, admin: &str) -> Result<(), String> {
     let shop = json!({
         "name": "Demo Tea House",
         "owner_operator_id": OWNER,
@@ -74,85 +92,57 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
             "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}
         }
     });
-    let put = |path: String, token: String, body: Value| {
-        let client = client.clone();
-        async move { client.json("PUT", &path, Some(&token), Some(&body)).await }
-    };
-    expect(
-        "set up the demo shop",
-        put(format!("/admin/shops/{SHOP}"), admin.clone(), shop).await?,
-        200,
-    )?;
-    expect(
-        "give the staff member a payout quota",
-        put(
-            format!("/shops/{SHOP}/operators/{STAFF}/payout-quota"),
-            owner.clone(),
-            json!({"enabled": true, "per_payout_limit": STAFF_PER_PAYOUT, "daily_limit": STAFF_DAILY}),
-        )
-        .await?,
-        200,
-    )?;
+    let path = format!("/admin/shops/{SHOP}");
+    let answer = client.json("PUT", &path, Some(admin), Some(&shop)).await?;
+    expect("set up the demo shop", answer, 200)?;
+    Ok(())
+}
+
+async fn give_the_staff_a_quota(client: &Client, owner: &str) -> Result<(), String> {
+    let quota =
+        json!({"enabled": true, "per_payout_limit": STAFF_PER_PAYOUT, "daily_limit": STAFF_DAILY});
+    let path = format!("/shops/{SHOP}/operators/{STAFF}/payout-quota");
+    let answer = client.json("PUT", &path, Some(owner), Some(&quota)).await?;
+    expect("give the staff member a payout quota", answer, 200)?;
+    Ok(())
+}
+
+/// The operator registers the POS device; its secret.
+async fn register_the_device(client: &Client, admin: &str) -> Result<String, String> {
     let device_secret = kit::random_secret().expose().to_owned();
-    expect(
-        "register the POS device",
-        put(
-            format!("/admin/devices/{DEVICE}"),
-            admin.clone(),
-            json!({"shop_id": SHOP, "secret": device_secret}),
-        )
-        .await?,
-        200,
-    )?;
-    let counter = expect(
-        "print the counter code",
-        client
-            .json(
-                "POST",
-                &format!("/shops/{SHOP}/qr-codes"),
-                Some(&owner),
-                Some(&json!({"kind": "static", "description": "Counter"})),
-            )
-            .await?,
-        201,
-    )?;
-    let counter_qr = counter["qr_id"].as_str().unwrap_or_default().to_owned();
-    let first = expect(
-        "issue the first order's code",
-        client
-            .json(
-                "POST",
-                &format!("/shops/{SHOP}/qr-codes"),
-                Some(&owner),
-                Some(&json!({"kind": "dynamic", "amount": "88.00", "out_order_no": format!("DEMO-{}", &kit::random_secret().expose()[..8]), "description": "Oolong gift box"})),
-            )
-            .await?,
-        201,
-    )?;
-    let paid = expect(
-        "a buyer pays the first order",
-        client
-            .json(
-                "POST",
-                &format!(
-                    "/sandbox/qr-codes/{}/pay",
-                    first["qr_id"].as_str().unwrap_or_default()
-                ),
-                None,
-                Some(&json!({"payer": {"name": "李四", "phone": "13900001111"}})),
-            )
-            .await?,
-        200,
-    )?;
-    Ok(Demo {
-        base_url: format!("http://{}", client.addr),
-        admin,
-        owner,
-        staff,
-        device_secret,
-        counter_qr,
-        paid_order: paid["order_id"].as_str().unwrap_or_default().to_owned(),
-    })
+    let device = json!({"shop_id": SHOP, "secret": device_secret});
+    let path = format!("/admin/devices/{DEVICE}");
+    let answer = client
+        .json("PUT", &path, Some(admin), Some(&device))
+        .await?;
+    expect("register the POS device", answer, 200)?;
+    Ok(device_secret)
+}
+
+/// The owner prints a static code for the counter; its id.
+async fn print_the_counter_code(client: &Client, owner: &str) -> Result<String, String> {
+    let code = json!({"kind": "static", "description": "Counter"});
+    let path = format!("/shops/{SHOP}/qr-codes");
+    let answer = client.json("POST", &path, Some(owner), Some(&code)).await?;
+    let counter = expect("print the counter code", answer, 201)?;
+    Ok(counter["qr_id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The owner issues a dynamic code and a buyer pays it through the
+/// sandbox; the paid order's id.
+async fn a_buyer_pays_the_first_order(client: &Client, owner: &str) -> Result<String, String> {
+    let code = json!({"kind": "dynamic", "amount": "88.00", "out_order_no": format!("DEMO-{}", &kit::random_secret().expose()[..8]), "description": "Oolong gift box"});
+    let path = format!("/shops/{SHOP}/qr-codes");
+    let answer = client.json("POST", &path, Some(owner), Some(&code)).await?;
+    let first = expect("issue the first order's code", answer, 201)?;
+    let pay = format!(
+        "/sandbox/qr-codes/{}/pay",
+        first["qr_id"].as_str().unwrap_or_default()
+    );
+    let payer = json!({"payer": {"name": "李四", "phone": "13900001111"}});
+    let answer = client.json("POST", &pay, None, Some(&payer)).await?;
+    let paid = expect("a buyer pays the first order", answer, 200)?;
+    Ok(paid["order_id"].as_str().unwrap_or_default().to_owned())
 }
 
 /// What the server prints once it is up: who exists, their tokens, and

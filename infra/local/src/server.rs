@@ -15,7 +15,8 @@ use lambda_http::http::StatusCode;
 use qrpay_http::ApiError;
 use tokio::net::TcpListener;
 
-use crate::stack::{LocalRequest, LocalResponse, Stack};
+use crate::local_http::{header_pairs, LocalRequest, LocalResponse};
+use crate::stack::Stack;
 
 /// API Gateway's largest request payload (10 MB).
 pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -69,7 +70,7 @@ async fn answer(stack: &Stack, request: Request<Incoming>) -> Response<Full<Byte
             )))
         }
     };
-    let headers = crate::stack::header_pairs(&parts.headers);
+    let headers = header_pairs(&parts.headers);
     let local = LocalRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),

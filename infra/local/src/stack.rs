@@ -4,7 +4,7 @@
 //! the v2 event) and then calls the function's own handler.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,9 +26,10 @@ use serde_json::{json, Value};
 
 use crate::gateway::{self, HttpRequest};
 use crate::jwt;
+pub use crate::local_http::{from_response, header_pairs, LocalRequest, LocalResponse};
 use crate::queue::LocalQueue;
 use crate::routes::{resolve, Resolution, Target};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Qrpay, Sandbox};
 
 /// Where the stack keeps its data and what it talks to.
 #[derive(Debug, Clone)]
@@ -80,67 +81,6 @@ impl Options {
             qr_token_secret: var("QRPAY_QR_TOKEN_SECRET", DEFAULT_QR_TOKEN_SECRET),
             pay_base_url,
         }
-    }
-}
-
-/// One HTTP request as the server received it.
-#[derive(Debug, Clone, Default)]
-pub struct LocalRequest {
-    pub method: String,
-    pub path: String,
-    /// Without the `?`.
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// One HTTP answer.
-#[derive(Debug, Clone)]
-pub struct LocalResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl LocalResponse {
-    pub fn json(status: StatusCode, body: &Value) -> LocalResponse {
-        LocalResponse {
-            status: status.as_u16(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
-    }
-
-    pub fn error(error: ApiError) -> LocalResponse {
-        from_response(qrpay_http::respond(Err(error)))
-    }
-
-    pub fn body_json(&self) -> Option<Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
-/// Headers as name/value pairs (values that are not text are left out).
-pub fn header_pairs(headers: &lambda_http::http::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-pub fn from_response(response: Response<Body>) -> LocalResponse {
-    let (parts, body) = response.into_parts();
-    let headers = header_pairs(&parts.headers);
-    let body = match body {
-        Body::Empty => Vec::new(),
-        Body::Text(text) => text.into_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    LocalResponse {
-        status: parts.status.as_u16(),
-        headers,
-        body,
     }
 }
 
@@ -202,12 +142,7 @@ pub struct Stack {
     pub alerts: Arc<ConsoleAlerts>,
     pub objects: Arc<LocalDir>,
     pub runs: Arc<InProcessRuns>,
-    pub worker: payout_worker::Worker,
-    payout_request: payout_request::App,
-    admin: admin_api::App,
-    qr: qr_issue::App,
-    callback: payment_callback::App,
-    reconcile: reconcile::App,
+    pub functions: Functions,
     /// Which shop each code issued through this stack belongs to: the
     /// sandbox's `pay` route names only the code, as a scanned QR would.
     qr_shops: Mutex<HashMap<String, ShopId>>,
@@ -216,61 +151,45 @@ pub struct Stack {
     pub wake: tokio::sync::Notify,
 }
 
-impl Stack {
-    pub async fn new(options: Options) -> Result<Arc<Stack>, String> {
-        let clock = Arc::new(ShiftedClock::new());
-        let (store, queue): (Arc<dyn Store>, LocalQueue) = match &options.backend {
-            Backend::Embedded => (
-                Arc::new(MemoryStore::new()),
-                LocalQueue::Memory(MemoryQueue::with_clock(
-                    clock.clone(),
-                    qrpay_queue::DEFAULT_VISIBILITY_MS,
-                    qrpay_queue::DEFAULT_MAX_RECEIVES,
-                )),
-            ),
-            Backend::Aws {
-                endpoint,
-                table,
-                queue,
-            } => crate::aws::connect(endpoint, table, queue).await?,
-        };
-        let queue = Arc::new(queue);
-        std::fs::create_dir_all(&options.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", options.data_dir.display()))?;
-        let objects = Arc::new(LocalDir::new(options.data_dir.clone()));
-        let alerts = Arc::new(ConsoleAlerts::default());
-        let provider = Arc::new(SandboxProvider::new(clock.clone()));
-        let sandbox_secret = Secret::new(options.sandbox_secret.clone());
-        let signer = SandboxSigner::new(sandbox_secret.clone())
-            .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
-        let mut verifiers = payment_callback::config::verifiers(&|name| {
-            std::env::var(name)
-                .ok()
-                .filter(|_| name != "QRPAY_SANDBOX_SECRET")
-        })?;
-        verifiers.sandbox = Some(
-            SandboxVerifier::new(vec![sandbox_secret])
-                .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?,
-        );
-        let reconciler = Arc::new(Reconciler {
-            ledger: Arc::new(qrpay_reconcile::run::StoreLedger(store.clone())),
-            store: store.clone(),
-            objects: objects.clone(),
-            alerts: alerts.clone(),
-            work_dir: options.data_dir.join("work"),
-            partitions: DEFAULT_PARTITIONS,
-            payout_provider: Provider::Sandbox,
-            progress: Some(Arc::new(|line: &str| {
-                eprintln!("qrpay-local: reconcile: {line}")
-            })),
-        });
-        let runs = Arc::new(InProcessRuns::new(reconciler.clone(), clock.clone()));
-        let local_runs = Arc::new(LocalRuns {
-            runs: runs.clone(),
-            sandbox: provider.clone(),
-            objects: objects.clone(),
-        });
-        Ok(Arc::new(Stack {
+/// Every function's `App`, as its Lambda `main` builds it.
+pub struct Functions {
+    pub worker: payout_worker::Worker,
+    payout_request: payout_request::App,
+    admin: admin_api::App,
+    qr: qr_issue::App,
+    callback: payment_callback::App,
+    reconcile: reconcile::App,
+}
+
+/// What the functions' `App`s are built on: the local adapters.
+struct Adapters {
+    clock: Arc<ShiftedClock>,
+    store: Arc<dyn Store>,
+    queue: Arc<LocalQueue>,
+    alerts: Arc<ConsoleAlerts>,
+    objects: Arc<LocalDir>,
+    /// The sandbox as the payout worker's transfer provider.
+    provider: Arc<SandboxProvider>,
+}
+
+impl Functions {
+    /// The one place each function's `App` is put together.
+    fn new(
+        adapters: &Adapters,
+        options: &Options,
+        verifiers: payment_callback::Verifiers,
+        reconciler: Arc<Reconciler>,
+        requests: Arc<LocalRuns>,
+    ) -> Functions {
+        let Adapters {
+            clock,
+            store,
+            queue,
+            alerts,
+            objects,
+            provider,
+        } = adapters;
+        Functions {
             payout_request: payout_request::App {
                 shops: store.clone(),
                 payouts: store.clone(),
@@ -302,7 +221,7 @@ impl Stack {
                 reconciler,
                 store: store.clone(),
                 objects: objects.clone(),
-                requests: local_runs,
+                requests,
                 clock: clock.clone(),
             },
             worker: payout_worker::Worker {
@@ -311,7 +230,113 @@ impl Stack {
                 provider: provider.clone(),
                 clock: clock.clone(),
             },
-            sandbox: Sandbox::new(provider, signer),
+        }
+    }
+}
+
+/// The store and the queue of `backend`.
+async fn connect(
+    backend: &Backend,
+    clock: &Arc<ShiftedClock>,
+) -> Result<(Arc<dyn Store>, Arc<LocalQueue>), String> {
+    let (store, queue): (Arc<dyn Store>, LocalQueue) = match backend {
+        Backend::Embedded => (
+            Arc::new(MemoryStore::new()),
+            LocalQueue::Memory(MemoryQueue::with_clock(
+                clock.clone(),
+                qrpay_queue::DEFAULT_VISIBILITY_MS,
+                qrpay_queue::DEFAULT_MAX_RECEIVES,
+            )),
+        ),
+        Backend::Aws {
+            endpoint,
+            table,
+            queue,
+        } => crate::aws::connect(endpoint, table, queue).await?,
+    };
+    Ok((store, Arc::new(queue)))
+}
+
+/// The data directory as the reconciliation's bucket, created if missing.
+fn bucket(data_dir: &Path) -> Result<Arc<LocalDir>, String> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    Ok(Arc::new(LocalDir::new(data_dir.to_path_buf())))
+}
+
+/// Both ends of the sandbox's callbacks, on one secret: the sandbox signs
+/// with it and `payment-callback` checks with it. The other providers'
+/// verifiers come from the environment, as in AWS.
+fn sandbox_callbacks(
+    options: &Options,
+) -> Result<(SandboxSigner, payment_callback::Verifiers), String> {
+    let sandbox_secret = Secret::new(options.sandbox_secret.clone());
+    let signer = SandboxSigner::new(sandbox_secret.clone())
+        .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
+    let mut verifiers = payment_callback::config::verifiers(&|name| {
+        std::env::var(name)
+            .ok()
+            .filter(|_| name != "QRPAY_SANDBOX_SECRET")
+    })?;
+    verifiers.sandbox = Some(
+        SandboxVerifier::new(vec![sandbox_secret])
+            .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?,
+    );
+    Ok((signer, verifiers))
+}
+
+/// The nightly reconciliation over the stack's store and data directory,
+/// its progress on the terminal.
+fn reconciler(adapters: &Adapters, data_dir: &Path) -> Arc<Reconciler> {
+    Arc::new(Reconciler {
+        ledger: Arc::new(qrpay_reconcile::run::StoreLedger(adapters.store.clone())),
+        store: adapters.store.clone(),
+        objects: adapters.objects.clone(),
+        alerts: adapters.alerts.clone(),
+        work_dir: data_dir.join("work"),
+        partitions: DEFAULT_PARTITIONS,
+        payout_provider: Provider::Sandbox,
+        progress: Some(Arc::new(|line: &str| {
+            eprintln!("qrpay-local: reconcile: {line}")
+        })),
+    })
+}
+
+impl Stack {
+    pub async fn new(options: Options) -> Result<Arc<Stack>, String> {
+        let clock = Arc::new(ShiftedClock::new());
+        let (store, queue) = connect(&options.backend, &clock).await?;
+        let adapters = Adapters {
+            objects: bucket(&options.data_dir)?,
+            alerts: Arc::new(ConsoleAlerts::default()),
+            provider: Arc::new(SandboxProvider::new(clock.clone())),
+            clock,
+            store,
+            queue,
+        };
+        let (signer, verifiers) = sandbox_callbacks(&options)?;
+        let reconciler = reconciler(&adapters, &options.data_dir);
+        let runs = Arc::new(InProcessRuns::new(
+            reconciler.clone(),
+            adapters.clock.clone(),
+        ));
+        let local_runs = Arc::new(LocalRuns {
+            runs: runs.clone(),
+            sandbox: adapters.provider.clone(),
+            objects: adapters.objects.clone(),
+        });
+        let functions = Functions::new(&adapters, &options, verifiers, reconciler, local_runs);
+        let Adapters {
+            clock,
+            store,
+            queue,
+            alerts,
+            objects,
+            provider,
+        } = adapters;
+        Ok(Arc::new(Stack {
+            sandbox: Sandbox::new(provider, signer, clock.clone()),
+            functions,
             options,
             clock,
             store,
@@ -338,7 +363,10 @@ impl Stack {
             }
         };
         if route.target == Target::Sandbox {
-            return crate::sandbox::handle(self, route.path, &params, &request).await;
+            return self
+                .sandbox
+                .handle(self, route.path, &params, &request)
+                .await;
         }
         let claims = if route.jwt {
             match self.authorize(&request) {
@@ -412,14 +440,16 @@ impl Stack {
     async fn respond(&self, target: Target, request: lambda_http::Request) -> Response<Body> {
         match target {
             Target::PayoutRequestFunction => {
-                payout_request::handle(&self.payout_request, request).await
+                payout_request::handle(&self.functions.payout_request, request).await
             }
-            Target::AdminApiFunction => admin_api::handle(&self.admin, request).await,
-            Target::QrIssueFunction => qr_issue::handle(&self.qr, request).await,
+            Target::AdminApiFunction => admin_api::handle(&self.functions.admin, request).await,
+            Target::QrIssueFunction => qr_issue::handle(&self.functions.qr, request).await,
             Target::PaymentCallbackFunction => {
-                payment_callback::handle(&self.callback, request).await
+                payment_callback::handle(&self.functions.callback, request).await
             }
-            Target::ReconcileFunction => reconcile::handle(&self.reconcile, request).await,
+            Target::ReconcileFunction => {
+                reconcile::handle(&self.functions.reconcile, request).await
+            }
             Target::Sandbox => {
                 qrpay_http::respond(Err(ApiError::internal("the sandbox is no function")))
             }
@@ -439,7 +469,7 @@ impl Stack {
             "reconcile" => Target::ReconcileFunction,
             "payout-worker" => {
                 return payout_worker::batch::dispatch(
-                    &self.worker,
+                    &self.functions.worker,
                     self.queue.as_ref(),
                     self.alerts.as_ref(),
                     event,
@@ -450,8 +480,10 @@ impl Stack {
         };
         match target {
             // These take API Gateway events among others, in their own dispatch.
-            Target::QrIssueFunction => qr_issue::lambda::dispatch(&self.qr, event).await,
-            Target::ReconcileFunction => reconcile::dispatch(&self.reconcile, event).await,
+            Target::QrIssueFunction => qr_issue::lambda::dispatch(&self.functions.qr, event).await,
+            Target::ReconcileFunction => {
+                reconcile::dispatch(&self.functions.reconcile, event).await
+            }
             _ => {
                 let request = qrpay_http::event::request_of(event)?;
                 qrpay_http::event::response_value(self.respond(target, request).await)
@@ -535,5 +567,33 @@ impl Stack {
                 Backend::Aws { endpoint, .. } => format!("aws at {endpoint}"),
             },
         })
+    }
+}
+
+/// What the sandbox, as a provider, reaches of qrpay: its public routes
+/// through the same entry point as any request, the codes issued here, and
+/// the background work to wake when the test clock moves.
+#[async_trait]
+impl Qrpay for Stack {
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> LocalResponse {
+        self.internal(method, path, headers, body).await
+    }
+
+    fn shop_of_code(&self, qr_id: &str) -> Option<ShopId> {
+        Stack::shop_of_code(self, qr_id)
+    }
+
+    fn payment_token(&self, shop: &ShopId, qr_id: &str) -> Result<String, String> {
+        Stack::payment_token(self, shop, qr_id)
+    }
+
+    fn clock_moved(&self) {
+        self.wake_background();
     }
 }

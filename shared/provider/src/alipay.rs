@@ -26,18 +26,22 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use percent_encoding::percent_decode_str;
 use qrpay_domain::{CollectionEvent, CollectionEventKind, Money, Payer, Provider};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use rsa::RsaPublicKey;
 use sha2::Sha256;
 
 use crate::keys::{public_key_from_text, KeyError};
 use crate::notice::{
-    amount_from_yuan, check_body, check_config_id, check_fresh, check_key_count, in_beijing,
-    order_id, payer_detail, period, provider_ref, quoted, reason, Answer, CallbackError,
-    CallbackVerifier, ConfigError, NoticeSigner, SignedNotice, MAX_PAYER_NAME_CHARS,
-    MAX_PAYER_PHONE_CHARS,
+    amount_from_yuan, check_body, check_config_id, check_fresh, check_key_count, order_id,
+    payer_detail, period, provider_ref, quoted, reason, Answer, CallbackError, CallbackVerifier,
+    ConfigError, MAX_PAYER_NAME_CHARS, MAX_PAYER_PHONE_CHARS,
 };
+
+#[cfg(feature = "signers")]
+mod signer;
+#[cfg(feature = "signers")]
+pub use signer::AlipaySigner;
 
 pub const TRADE_STATUS_SYNC: &str = "trade_status_sync";
 pub const INSTALMENT_DEDUCT_SYNC: &str = "instalment_deduct_sync";
@@ -47,9 +51,6 @@ const TRADE_SUCCESS: &str = "TRADE_SUCCESS";
 const TRADE_CLOSED: &str = "TRADE_CLOSED";
 const DEDUCT_SUCCESS: &str = "SUCCESS";
 const DEDUCT_FAIL: &str = "FAIL";
-const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
-/// Alipay's times: Beijing wall clock, seconds (refund times add `.SSS`).
-const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 const MAX_PARAMS: usize = 64;
 const MAX_TIME_TEXT: usize = 32;
 
@@ -375,134 +376,6 @@ fn beijing_time(field: &str, text: &str) -> Result<DateTime<Utc>, CallbackError>
         .single()
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(bad)
-}
-
-// ---- the provider's side -----------------------------------------------------------
-
-/// Produces genuine Alipay notices for one app, signed with Alipay's private key.
-#[derive(Clone)]
-pub struct AlipaySigner {
-    app_id: String,
-    key: SigningKey<Sha256>,
-}
-
-impl fmt::Debug for AlipaySigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlipaySigner")
-            .field("app_id", &self.app_id)
-            .field("key", &"***")
-            .finish()
-    }
-}
-
-impl AlipaySigner {
-    pub fn new(
-        app_id: &str,
-        alipay_private_key: RsaPrivateKey,
-    ) -> Result<AlipaySigner, ConfigError> {
-        check_config_id("app_id", app_id)?;
-        Ok(AlipaySigner {
-            app_id: app_id.to_owned(),
-            key: SigningKey::new(alipay_private_key),
-        })
-    }
-
-    /// Signs any parameters as Alipay does and encodes the form body. Tests
-    /// use it to build notices the typed events cannot express.
-    pub fn sign_params(&self, params: &[(&str, &str)]) -> SignedNotice {
-        let mut params: Params = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        params.remove("sign");
-        let content = signing_content(&params);
-        let signature = self
-            .key
-            .sign_with_rng(&mut aes_gcm::aead::OsRng, content.as_bytes());
-        params.insert("sign".into(), STANDARD.encode(signature.to_bytes()));
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter())
-            .finish();
-        SignedNotice {
-            headers: Vec::new(),
-            content_type: FORM,
-            body: body.into_bytes(),
-        }
-    }
-}
-
-impl NoticeSigner for AlipaySigner {
-    fn provider(&self) -> Provider {
-        Provider::Alipay
-    }
-
-    fn sign(&self, event: &CollectionEvent, now: DateTime<Utc>) -> SignedNotice {
-        let at = in_beijing(event.occurred_at);
-        let mut params: Vec<(&str, String)> = vec![
-            (
-                "notify_time",
-                in_beijing(now).format(TIME_FORMAT).to_string(),
-            ),
-            ("notify_id", event.notification_id.to_string()),
-            ("app_id", self.app_id.clone()),
-            ("charset", "utf-8".into()),
-            ("version", "1.0".into()),
-            ("sign_type", SIGN_TYPE_RSA2.into()),
-            ("out_trade_no", event.order_id.to_string()),
-        ];
-        match &event.kind {
-            CollectionEventKind::PaymentSucceeded {
-                provider_txn_id,
-                amount,
-                payer,
-            } => {
-                params.extend([
-                    ("notify_type", TRADE_STATUS_SYNC.into()),
-                    ("trade_status", TRADE_SUCCESS.into()),
-                    ("trade_no", provider_txn_id.to_string()),
-                    ("total_amount", amount.to_string()),
-                    ("gmt_payment", at.format(TIME_FORMAT).to_string()),
-                ]);
-                let payer = payer.clone().unwrap_or_default();
-                params.extend(payer.name.map(|name| ("buyer_name", name)));
-                params.extend(payer.phone.map(|phone| ("buyer_phone", phone)));
-            }
-            CollectionEventKind::RefundSucceeded { refund_id, amount } => params.extend([
-                ("notify_type", TRADE_STATUS_SYNC.into()),
-                ("trade_status", TRADE_SUCCESS.into()),
-                ("out_biz_no", refund_id.to_string()),
-                ("refund_fee", amount.to_string()),
-                ("send_back_fee", amount.to_string()),
-                ("gmt_refund", at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
-            ]),
-            CollectionEventKind::InstalmentDeducted {
-                provider_txn_id,
-                period,
-                amount,
-            } => params.extend([
-                ("notify_type", INSTALMENT_DEDUCT_SYNC.into()),
-                ("trade_no", provider_txn_id.to_string()),
-                ("period_no", period.to_string()),
-                ("deduct_amount", amount.to_string()),
-                ("deduct_status", DEDUCT_SUCCESS.into()),
-                ("gmt_deduct", at.format(TIME_FORMAT).to_string()),
-            ]),
-            CollectionEventKind::InstalmentDeductionFailed {
-                period,
-                amount,
-                reason,
-            } => params.extend([
-                ("notify_type", INSTALMENT_DEDUCT_SYNC.into()),
-                ("period_no", period.to_string()),
-                ("deduct_amount", amount.to_string()),
-                ("deduct_status", DEDUCT_FAIL.into()),
-                ("fail_reason", reason.clone()),
-                ("gmt_deduct", at.format(TIME_FORMAT).to_string()),
-            ]),
-        }
-        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.sign_params(&pairs)
-    }
 }
 
 #[cfg(test)]

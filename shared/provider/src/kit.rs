@@ -1,11 +1,11 @@
 //! Matching verifier and signer pairs with freshly generated keys, for the
 //! local stack and tests: each provider's side signs, ours verifies. Nothing
-//! here is a real provider's key.
+//! here is a real provider's key. Compiled with the `signers` feature only.
 
 use qrpay_domain::Secret;
 use rsa::RsaPrivateKey;
 
-use crate::notice::ConfigError;
+use crate::notice::{random_token, ConfigError};
 use crate::{
     AlipaySigner, AlipayVerifier, DouyinSigner, DouyinVerifier, SandboxSigner, SandboxVerifier,
     WechatpaySigner, WechatpayVerifier,
@@ -20,15 +20,7 @@ pub fn rsa_key() -> RsaPrivateKey {
 
 /// 32 random alphanumeric bytes, the shape of a WeChat API v3 key.
 pub fn random_secret() -> Secret {
-    use aes_gcm::aead::rand_core::RngCore;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 32];
-    aes_gcm::aead::OsRng.fill_bytes(&mut bytes);
-    let text: String = bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect();
-    Secret::new(text)
+    Secret::new(random_token(32))
 }
 
 pub fn wechatpay(

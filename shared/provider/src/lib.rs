@@ -2,9 +2,12 @@
 //! back through a payment provider, and the sandbox provider that implements
 //! it in-process. And the providers' payment notices (SPEC §5): one
 //! `CallbackVerifier` per provider (`sandbox_notice`, `wechatpay`, `alipay`,
-//! `douyin`) turning a verified notice into a `CollectionEvent`, and the
-//! matching `NoticeSigner` that produces genuine notices for tests and the
-//! local stack.
+//! `douyin`) turning a verified notice into a `CollectionEvent`.
+//!
+//! The providers' side of those notices (each `NoticeSigner`, and `kit`'s
+//! matched verifier/signer pairs) produces genuine notices for tests and the
+//! local stack only: it is compiled with the `signers` feature, which no
+//! deployed function enables.
 //!
 //! SPEC §4 "Execution rules": the payout id is the provider's idempotency key
 //! (`out_bill_no`), so a provider never moves money twice for one payout, and
@@ -19,6 +22,7 @@ pub mod alipay;
 pub mod callback;
 pub mod douyin;
 pub mod keys;
+#[cfg(feature = "signers")]
 pub mod kit;
 pub mod notice;
 pub mod sandbox;
@@ -26,13 +30,22 @@ pub mod sandbox_notice;
 pub mod signature;
 pub mod wechatpay;
 
-pub use alipay::{AlipaySigner, AlipayVerifier};
-pub use douyin::{DouyinSigner, DouyinVerifier};
-pub use notice::{
-    Answer, CallbackError, CallbackVerifier, ConfigError, NoticeSigner, SignedNotice,
-};
-pub use sandbox_notice::{parse_sandbox_notice, SandboxNotice, SandboxSigner, SandboxVerifier};
-pub use wechatpay::{WechatpaySigner, WechatpayVerifier};
+pub use alipay::AlipayVerifier;
+pub use douyin::DouyinVerifier;
+pub use notice::{Answer, CallbackError, CallbackVerifier, ConfigError};
+pub use sandbox_notice::{parse_sandbox_notice, SandboxNotice, SandboxVerifier};
+pub use wechatpay::WechatpayVerifier;
+
+#[cfg(feature = "signers")]
+pub use alipay::AlipaySigner;
+#[cfg(feature = "signers")]
+pub use douyin::DouyinSigner;
+#[cfg(feature = "signers")]
+pub use notice::{NoticeSigner, SignedNotice};
+#[cfg(feature = "signers")]
+pub use sandbox_notice::SandboxSigner;
+#[cfg(feature = "signers")]
+pub use wechatpay::WechatpaySigner;
 
 pub use sandbox::{
     FaultsError, SandboxCharge, SandboxChargeKind, SandboxFaults, SandboxProvider, SandboxTransfer,

@@ -1,7 +1,8 @@
 //! What every provider's payment notice has in common (SPEC §5): the port a
-//! callback handler calls (`CallbackVerifier`), the provider's side that
-//! produces genuine notices (`NoticeSigner`), the one error type and its HTTP
-//! status, and the checks and conversions every adapter applies at this edge.
+//! callback handler calls (`CallbackVerifier`), the one error type and its
+//! HTTP status, and the checks and conversions every adapter applies at this
+//! edge. With the `signers` feature, also the provider's side that produces
+//! genuine notices (`NoticeSigner`, `SignedNotice`, in `signing`).
 //!
 //! Each adapter verifies the signature over the raw body bytes before it
 //! reads anything the signature does not cover, checks the notice's time
@@ -10,6 +11,13 @@
 use chrono::{DateTime, Utc};
 use qrpay_domain::collection::MAX_REASON_CHARS;
 use qrpay_domain::{Amount, CollectionEvent, OrderId, Provider, ProviderRef};
+
+#[cfg(feature = "signers")]
+mod signing;
+#[cfg(feature = "signers")]
+pub(crate) use signing::{in_beijing, random_token};
+#[cfg(feature = "signers")]
+pub use signing::{NoticeSigner, SignedNotice};
 
 /// Largest notice body accepted, from any provider.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -101,44 +109,6 @@ pub trait CallbackVerifier: Send + Sync {
     fn refusal(&self, error: &CallbackError) -> Answer {
         self.failure(&error.to_string(), error.http_status())
     }
-}
-
-/// A notice as a provider would POST it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedNotice {
-    pub headers: Vec<(String, String)>,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-}
-
-impl SignedNotice {
-    /// The headers as a request would carry them, `Content-Type` included.
-    /// Names or values that are not valid HTTP are left out.
-    pub fn header_map(&self) -> http::HeaderMap {
-        let mut map = http::HeaderMap::new();
-        let pairs = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .chain([("content-type", self.content_type)]);
-        for (name, value) in pairs {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                http::HeaderValue::from_str(value),
-            ) {
-                map.append(name, value);
-            }
-        }
-        map
-    }
-}
-
-/// The provider's side: produces genuine notices for any event, for tests and
-/// the local stack. `verify(sign(e))` gives back `e` (times to the second;
-/// the payer only where the format carries one).
-pub trait NoticeSigner: Send + Sync {
-    fn provider(&self) -> Provider;
-    fn sign(&self, event: &CollectionEvent, now: DateTime<Utc>) -> SignedNotice;
 }
 
 // ---- checks shared by the adapters -------------------------------------------------
@@ -280,25 +250,6 @@ pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> CallbackError {
         e.line(),
         e.column()
     ))
-}
-
-// ---- for the signers ---------------------------------------------------------------
-
-/// A random token of `len` letters and digits (nonces), from the OS.
-pub(crate) fn random_token(len: usize) -> String {
-    use aes_gcm::aead::rand_core::RngCore;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; len];
-    aes_gcm::aead::OsRng.fill_bytes(&mut bytes);
-    bytes
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-        .collect()
-}
-
-/// An instant on Beijing's wall clock, as providers write times.
-pub(crate) fn in_beijing(instant: DateTime<Utc>) -> DateTime<chrono_tz::Tz> {
-    instant.with_timezone(&chrono_tz::Asia::Shanghai)
 }
 
 /// A configuration problem found when a verifier or signer is built.

@@ -1,0 +1,151 @@
+//! The encrypted resource: opened with the API v3 keys (AES-256-GCM), then
+//! read as a payment, a refund or an instalment deduction of our merchant.
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use qrpay_domain::CollectionEventKind;
+
+use super::wire::{Instalment, Refund, Resource, Transaction};
+use super::{WechatpayVerifier, ALGORITHM, CNY, GCM_NONCE_LEN, SUCCESS};
+use crate::notice::{
+    amount_from_fen, json_error, period, provider_ref, quoted, reason, CallbackError,
+};
+
+impl WechatpayVerifier {
+    /// The resource's plaintext, with the first API v3 key that opens it.
+    pub(super) fn decrypt(&self, resource: &Resource) -> Result<Vec<u8>, CallbackError> {
+        if resource.algorithm != ALGORITHM {
+            return Err(CallbackError::Unsupported(format!(
+                "resource algorithm {}",
+                quoted(&resource.algorithm)
+            )));
+        }
+        if resource.nonce.len() != GCM_NONCE_LEN {
+            return Err(CallbackError::malformed("resource nonce must be 12 bytes"));
+        }
+        let ciphertext = STANDARD
+            .decode(&resource.ciphertext)
+            .map_err(|_| CallbackError::malformed("resource ciphertext is not base64"))?;
+        let nonce = Nonce::from_slice(resource.nonce.as_bytes());
+        let payload = || Payload {
+            msg: &ciphertext,
+            aad: resource.associated_data.as_bytes(),
+        };
+        self.api_v3_keys
+            .iter()
+            .filter_map(|key| Aes256Gcm::new_from_slice(key.expose().as_bytes()).ok())
+            .find_map(|cipher| cipher.decrypt(nonce, payload()).ok())
+            .ok_or_else(|| {
+                CallbackError::BadSignature("resource does not decrypt with any API v3 key".into())
+            })
+    }
+
+    fn our_merchant(&self, mchid: &str) -> Result<(), CallbackError> {
+        if mchid != self.mchid {
+            return Err(CallbackError::WrongMerchant);
+        }
+        Ok(())
+    }
+
+    pub(super) fn payment(
+        &self,
+        plain: &[u8],
+    ) -> Result<(String, CollectionEventKind, DateTime<Utc>), CallbackError> {
+        let t: Transaction =
+            serde_json::from_slice(plain).map_err(|e| json_error("resource", &e))?;
+        self.our_merchant(&t.mchid)?;
+        if t.trade_state != SUCCESS {
+            return Err(CallbackError::malformed(
+                "TRANSACTION.SUCCESS with trade_state other than SUCCESS",
+            ));
+        }
+        if let Some(currency) = t.amount.currency.as_deref().filter(|c| *c != CNY) {
+            return Err(CallbackError::Unsupported(format!(
+                "currency {}",
+                quoted(currency)
+            )));
+        }
+        let kind = CollectionEventKind::PaymentSucceeded {
+            provider_txn_id: provider_ref("transaction_id", &t.transaction_id)?,
+            amount: amount_from_fen("amount.total", t.amount.total)?,
+            // WeChat identifies the payer by openid only: no name or phone.
+            payer: None,
+        };
+        Ok((
+            t.out_trade_no,
+            kind,
+            rfc3339("success_time", &t.success_time)?,
+        ))
+    }
+
+    pub(super) fn refund(
+        &self,
+        plain: &[u8],
+    ) -> Result<(String, CollectionEventKind, DateTime<Utc>), CallbackError> {
+        let r: Refund = serde_json::from_slice(plain).map_err(|e| json_error("resource", &e))?;
+        self.our_merchant(&r.mchid)?;
+        if r.refund_status != SUCCESS {
+            return Err(CallbackError::malformed(
+                "REFUND.SUCCESS with refund_status other than SUCCESS",
+            ));
+        }
+        let amount = amount_from_fen("amount.refund", r.amount.refund)?;
+        if r.amount.total.is_some_and(|total| total < amount.fen()) {
+            return Err(CallbackError::malformed(
+                "amount.refund is larger than amount.total",
+            ));
+        }
+        let kind = CollectionEventKind::RefundSucceeded {
+            refund_id: provider_ref("refund_id", &r.refund_id)?,
+            amount,
+        };
+        Ok((
+            r.out_trade_no,
+            kind,
+            rfc3339("success_time", &r.success_time)?,
+        ))
+    }
+
+    pub(super) fn instalment(
+        &self,
+        plain: &[u8],
+        deducted: bool,
+    ) -> Result<(String, CollectionEventKind, DateTime<Utc>), CallbackError> {
+        let i: Instalment =
+            serde_json::from_slice(plain).map_err(|e| json_error("resource", &e))?;
+        self.our_merchant(&i.mchid)?;
+        let period = period("period", i.period)?;
+        let amount = amount_from_fen("amount.total", i.amount.total)?;
+        let kind = if deducted {
+            let txn = i
+                .transaction_id
+                .as_deref()
+                .ok_or_else(|| CallbackError::malformed("missing field `transaction_id`"))?;
+            CollectionEventKind::InstalmentDeducted {
+                provider_txn_id: provider_ref("transaction_id", txn)?,
+                period,
+                amount,
+            }
+        } else {
+            CollectionEventKind::InstalmentDeductionFailed {
+                period,
+                amount,
+                reason: reason(i.fail_reason.as_deref()),
+            }
+        };
+        Ok((
+            i.out_trade_no,
+            kind,
+            rfc3339("deduct_time", &i.deduct_time)?,
+        ))
+    }
+}
+
+fn rfc3339(field: &str, text: &str) -> Result<DateTime<Utc>, CallbackError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| CallbackError::Malformed(format!("{field} must be an RFC 3339 time")))
+}
