@@ -23,7 +23,7 @@ use qrpay_http::{event, json, principal, require_role, require_shop, segments, A
 use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
-use qrpay_store::Store;
+use qrpay_store::ReconciliationStore;
 use serde_json::{json, Value};
 
 use crate::requests::{RequestError, RunRequest, RunRequests};
@@ -34,7 +34,7 @@ pub const MAX_ROWS: usize = 1000;
 
 pub struct App {
     pub reconciler: Arc<Reconciler>,
-    pub store: Arc<dyn Store>,
+    pub reconciliations: Arc<dyn ReconciliationStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub requests: Arc<dyn RunRequests>,
     pub clock: Arc<dyn Clock>,
@@ -168,7 +168,11 @@ async fn get_day(
             .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1-{MAX_ROWS}")))?,
         None => DEFAULT_ROWS,
     };
-    let Some(summary) = app.store.get_reconciliation(&shop_id, date).await? else {
+    let Some(summary) = app
+        .reconciliations
+        .get_reconciliation(&shop_id, date)
+        .await?
+    else {
         return Err(ApiError::not_found(
             "RECONCILIATION_NOT_FOUND",
             format!("no reconciliation of {date} for this shop yet"),

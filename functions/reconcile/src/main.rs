@@ -44,7 +44,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let objects = Arc::new(S3Objects::from_conf(&config, aws::env("REPORTS_BUCKET")?));
     let reconciler = Arc::new(Reconciler {
         ledger: store.clone(),
-        store: store.clone(),
+        reconciliations: store.clone(),
+        claims: store.clone(),
         objects: objects.clone(),
         alerts: Arc::new(SnsAlerts::new(
             aws_sdk_sns::Client::new(&config),
@@ -57,7 +58,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let app = Arc::new(App {
         reconciler,
-        store,
+        reconciliations: store,
         objects,
         requests: Arc::new(SqsRunRequests::new(
             aws::sqs_client(&config),
@@ -117,7 +118,8 @@ async fn cli(args: &[String]) -> Result<(), String> {
     let store = Arc::new(aws::store_from_env(&config)?);
     let reconciler = Reconciler {
         ledger: store.clone(),
-        store,
+        reconciliations: store.clone(),
+        claims: store,
         objects: Arc::new(LocalDir::new(&dir)),
         alerts: Arc::new(TerminalAlerts),
         work_dir: std::env::temp_dir(),

@@ -56,7 +56,8 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
     let alerts = Arc::new(MemoryAlerts::new());
     let reconciler = Arc::new(Reconciler {
         ledger: Arc::new(StoreLedger(store.clone())),
-        store: store.clone(),
+        reconciliations: store.clone(),
+        claims: store.clone(),
         objects: objects.clone(),
         alerts: alerts.clone(),
         work_dir: dir.path().join("work"),
@@ -70,7 +71,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
     Setup {
         app: App {
             reconciler,
-            store,
+            reconciliations: store,
             objects: objects.clone(),
             requests: runs.clone(),
             clock: clock.clone(),

@@ -219,7 +219,7 @@ impl Functions {
             },
             reconcile: reconcile::App {
                 reconciler,
-                store: store.clone(),
+                reconciliations: store.clone(),
                 objects: objects.clone(),
                 requests,
                 clock: clock.clone(),
@@ -290,7 +290,8 @@ fn sandbox_callbacks(
 fn reconciler(adapters: &Adapters, data_dir: &Path) -> Arc<Reconciler> {
     Arc::new(Reconciler {
         ledger: Arc::new(qrpay_reconcile::run::StoreLedger(adapters.store.clone())),
-        store: adapters.store.clone(),
+        reconciliations: adapters.store.clone(),
+        claims: adapters.store.clone(),
         objects: adapters.objects.clone(),
         alerts: adapters.alerts.clone(),
         work_dir: data_dir.join("work"),

@@ -286,7 +286,8 @@ async fn a_day(p: Provider, ledger: Vec<LedgerEntry>) -> Day {
     let alerts = Arc::new(MemoryAlerts::new());
     let reconciler = Reconciler {
         ledger: Arc::new(VecLedger(ledger)),
-        store: store.clone(),
+        reconciliations: store.clone(),
+        claims: store.clone(),
         objects: objects.clone(),
         alerts: alerts.clone(),
         work_dir: dir.path().join("work"),
@@ -885,9 +886,11 @@ async fn a_synthetic_day_yields_exactly_its_injected_discrepancies() {
         .write_inputs(objects.as_ref(), &dir.path().join("generate"))
         .await
         .unwrap();
+    let store = Arc::new(MemoryStore::new());
     let reconciler = Reconciler {
         ledger: synthetic.clone(),
-        store: Arc::new(MemoryStore::new()),
+        reconciliations: store.clone(),
+        claims: store,
         objects: objects.clone(),
         alerts: Arc::new(MemoryAlerts::new()),
         work_dir: dir.path().join("work"),

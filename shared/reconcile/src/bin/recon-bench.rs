@@ -136,9 +136,11 @@ async fn reconcile(
     partitions: usize,
 ) -> Result<RunReport, String> {
     let clock = Instant::now();
+    let store = Arc::new(MemoryStore::new());
     let reconciler = Reconciler {
         ledger: day.clone(),
-        store: Arc::new(MemoryStore::new()),
+        reconciliations: store.clone(),
+        claims: store,
         objects: objects.clone(),
         alerts: Arc::new(LogAlerts),
         work_dir: root.join("work"),

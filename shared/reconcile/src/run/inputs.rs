@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use qrpay_domain::{BusinessDate, LedgerEntry, Provider};
-use qrpay_store::{LedgerPage, Store, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
+use qrpay_store::{LedgerPage, ReconciliationStore, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
 
 use super::error::ReconcileError;
 use super::settlement::{settlement_effect, Batches, Receipts, SettleInputs};
@@ -40,7 +40,7 @@ pub trait LedgerSource: Send + Sync {
 }
 
 #[async_trait]
-impl<S: Store + ?Sized> LedgerSource for S {
+impl<S: ReconciliationStore + ?Sized> LedgerSource for S {
     async fn ledger_page(
         &self,
         date: BusinessDate,
@@ -52,9 +52,9 @@ impl<S: Store + ?Sized> LedgerSource for S {
     }
 }
 
-/// A shared store as a ledger source (`Arc<dyn Store>` cannot be turned
+/// A shared store as a ledger source (`Arc<dyn ReconciliationStore>` cannot be turned
 /// into `Arc<dyn LedgerSource>` directly).
-pub struct StoreLedger(pub Arc<dyn Store>);
+pub struct StoreLedger(pub Arc<dyn ReconciliationStore>);
 
 #[async_trait]
 impl LedgerSource for StoreLedger {

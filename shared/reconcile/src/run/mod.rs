@@ -42,7 +42,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{BusinessDate, Provider};
 use qrpay_store::alerts::Alerts;
-use qrpay_store::Store;
+use qrpay_store::{ClaimStore, ReconciliationStore};
 
 use self::findings::Gathered;
 use self::inputs::{read_inputs, InputErrors, InputSources, Inputs};
@@ -72,7 +72,10 @@ pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
 pub struct Reconciler {
     pub ledger: Arc<dyn LedgerSource>,
-    pub store: Arc<dyn Store>,
+    /// The day's anomalies and the shops' summaries.
+    pub reconciliations: Arc<dyn ReconciliationStore>,
+    /// The day's lease and the alerts already raised.
+    pub claims: Arc<dyn ClaimStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub alerts: Arc<dyn Alerts>,
     /// Scratch space (Lambda: `/tmp`); a run cleans up after itself.
@@ -160,14 +163,14 @@ impl Reconciler {
         let lease = run_lease_key(date);
         let until = now + chrono::Duration::seconds(RUN_LEASE_S);
         if !self
-            .store
+            .claims
             .acquire_lease(&lease, &run_id, now, until)
             .await?
         {
             return Err(ReconcileError::InProgress(date));
         }
         let result = self.run_holding_the_day(date, now, run_id.clone()).await;
-        if let Err(err) = self.store.release_lease(&lease, &run_id).await {
+        if let Err(err) = self.claims.release_lease(&lease, &run_id).await {
             tracing::warn!(%date, error = %err, "could not give the day back; the lease runs out by itself");
         }
         result
@@ -186,7 +189,8 @@ impl Reconciler {
         let publisher = Publisher {
             date,
             objects: &self.objects,
-            store: &self.store,
+            reconciliations: &self.reconciliations,
+            claims: self.claims.as_ref(),
             alerts: self.alerts.as_ref(),
         };
         let written = publisher.reports(&findings.reports).await?;
@@ -235,7 +239,7 @@ impl Reconciler {
             gaps,
             errors,
         } = read_inputs(&sources, dir, partitions, date).await?;
-        let anomalies = anomaly_notes(self.store.list_anomalies(date).await?);
+        let anomalies = anomaly_notes(self.reconciliations.list_anomalies(date).await?);
 
         let match_dir = dir.to_owned();
         let (mut gathered, buckets) =

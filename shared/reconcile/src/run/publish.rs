@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::money_text::format_fen;
 use qrpay_domain::{BusinessDate, ShopId};
 use qrpay_store::alerts::{Alert, Alerts};
-use qrpay_store::Store;
+use qrpay_store::{ClaimStore, ReconciliationStore};
 
 use super::error::ReconcileError;
 use super::findings::{ClassAlert, Gathered};
@@ -29,7 +29,8 @@ const ALERT_SHOPS: usize = 5;
 pub(super) struct Publisher<'a> {
     pub(super) date: BusinessDate,
     pub(super) objects: &'a Arc<dyn ObjectStore>,
-    pub(super) store: &'a Arc<dyn Store>,
+    pub(super) reconciliations: &'a Arc<dyn ReconciliationStore>,
+    pub(super) claims: &'a dyn ClaimStore,
     pub(super) alerts: &'a dyn Alerts,
 }
 
@@ -53,7 +54,7 @@ impl Publisher<'_> {
                     result.map_err(|e| ReconcileError::Worker(e.to_string()))??;
                 }
             }
-            let (objects, store) = (self.objects.clone(), self.store.clone());
+            let (objects, store) = (self.objects.clone(), self.reconciliations.clone());
             let (csv, json, summary) = (done.csv.clone(), done.json.clone(), done.summary.clone());
             pending.spawn(async move {
                 let shop = summary.shop_id.to_string();
@@ -94,7 +95,9 @@ impl Publisher<'_> {
                 .and_then(|name| name.split('.').next())
                 .and_then(|s| ShopId::parse(s).ok());
             if let Some(shop) = shop {
-                self.store.delete_reconciliation(&shop, self.date).await?;
+                self.reconciliations
+                    .delete_reconciliation(&shop, self.date)
+                    .await?;
             }
         }
         Ok(())
@@ -141,7 +144,7 @@ impl Publisher<'_> {
             // Same findings on a re-run → same fingerprint → not raised again.
             let fingerprint = fnv1a(alert.message.as_bytes());
             let once = format!("recon-{}-{}-{fingerprint:016x}", self.date, alert.code);
-            if self.store.claim_once(&once, now).await? {
+            if self.claims.claim_once(&once, now).await? {
                 self.alerts.raise(&alert).await;
                 raised.push(alert.code);
             }
