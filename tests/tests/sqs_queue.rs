@@ -1,7 +1,8 @@
 //! The SQS adapter against moto's real SQS: what is enqueued arrives intact.
 
+use qrpay_aws::sqs::SqsQueue;
 use qrpay_domain::{PayoutId, ShopId};
-use qrpay_queue::{PayoutMessage, PayoutQueue, SqsQueue};
+use qrpay_queue::{PayoutMessage, PayoutQueue};
 
 #[tokio::test]
 async fn sqs_queue_delivers_the_payout_message() {

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use admin_api::{handle, App};
+use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::SystemClock;
-use qrpay_http::aws;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    qrpay_http::init_tracing();
-    let config = aws::sdk_config().await;
+    aws::init_tracing();
+    let config = aws::sdk_config(Deadline::Api).await;
     let store = Arc::new(aws::store_from_env(&config)?);
     let app = App {
         shops: store,

@@ -10,8 +10,8 @@
 //! | alipay    | `ALIPAY_APP_ID`   | `ALIPAY_PUBLIC_KEY`                               |
 //! | douyin    | `DOUYIN_APP_ID`   | `DOUYIN_TOKEN`                                    |
 
+use qrpay_aws::current_and_previous;
 use qrpay_domain::Secret;
-use qrpay_http::aws::current_and_previous;
 use qrpay_provider::keys::public_key_from_text;
 use qrpay_provider::{AlipayVerifier, DouyinVerifier, SandboxVerifier, WechatpayVerifier};
 

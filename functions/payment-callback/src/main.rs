@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use payment_callback::{config, handle, App};
+use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::SystemClock;
-use qrpay_http::aws;
 use qrpay_store::alerts::LogAlerts;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    qrpay_http::init_tracing();
-    let aws_config = aws::sdk_config().await;
+    aws::init_tracing();
+    let aws_config = aws::sdk_config(Deadline::Callback).await;
     let verifiers = config::verifiers(&|name| std::env::var(name).ok())?;
     let store = Arc::new(aws::store_from_env(&aws_config)?);
     let app = App {

@@ -7,16 +7,15 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use payout_worker::batch::dispatch;
 use payout_worker::sweeper::LogAlerts;
 use payout_worker::Worker;
+use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::SystemClock;
-use qrpay_http::aws;
 use qrpay_provider::{SandboxProvider, TransferProvider};
-use qrpay_queue::SqsQueue;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    qrpay_http::init_tracing();
-    let config = aws::sdk_config().await;
+    aws::init_tracing();
+    let config = aws::sdk_config(Deadline::Worker).await;
     let clock = Arc::new(SystemClock);
     let store = Arc::new(aws::store_from_env(&config)?);
     let worker = Arc::new(Worker {
@@ -25,10 +24,7 @@ async fn main() -> Result<(), Error> {
         provider: provider_from_env(clock.clone())?,
         clock,
     });
-    let queue = Arc::new(SqsQueue::new(
-        aws::sqs_client(&config),
-        aws::env("PAYOUT_QUEUE_URL")?,
-    ));
+    let queue = Arc::new(aws::payout_queue_from_env(&config)?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let (worker, queue) = (worker.clone(), queue.clone());
         async move { dispatch(&worker, queue.as_ref(), &LogAlerts, event.payload).await }

@@ -165,7 +165,7 @@ async fn create_queue(
 #[async_trait]
 impl PayoutQueue for SqsBus {
     async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError> {
-        qrpay_queue::SqsQueue::new(self.client.clone(), self.url.clone())
+        qrpay_aws::sqs::SqsQueue::new(self.client.clone(), self.url.clone())
             .enqueue(message)
             .await
     }
@@ -174,7 +174,7 @@ impl PayoutQueue for SqsBus {
 #[async_trait]
 impl Redelivery for SqsBus {
     async fn delay(&self, receipt_handle: &str, _delay_s: u32) -> Result<(), QueueError> {
-        qrpay_queue::SqsQueue::new(self.client.clone(), self.url.clone())
+        qrpay_aws::sqs::SqsQueue::new(self.client.clone(), self.url.clone())
             .delay(receipt_handle, 0)
             .await
     }

@@ -6,9 +6,6 @@
 //! message body, which the rule does not even select. The answer goes back
 //! on `pos/{device_id}/qr/response` through the publish port.
 
-use std::sync::Mutex;
-
-use async_trait::async_trait;
 use qrpay_domain::DeviceId;
 use qrpay_http::{ApiError, Fields};
 use serde_json::{json, Map, Value};
@@ -16,11 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::issue::{issue, MAX_BODY_BYTES};
 use crate::App;
 
-/// Where answers are published: the IoT data plane in AWS, in process locally.
-#[async_trait]
-pub trait Publisher: Send + Sync {
-    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String>;
-}
+pub use qrpay_queue::publish::{MemoryPublisher, Publisher};
 
 pub fn request_topic(device: &DeviceId) -> String {
     format!("pos/{device}/qr/request")
@@ -105,59 +98,4 @@ async fn answer(
     Ok(issue(app, &device.shop_id, &fields, Some(device_id))
         .await?
         .body)
-}
-
-/// The in-process publisher: keeps what was published, for the local stack
-/// and tests.
-#[derive(Default)]
-pub struct MemoryPublisher {
-    published: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-impl MemoryPublisher {
-    pub fn new() -> MemoryPublisher {
-        MemoryPublisher::default()
-    }
-
-    /// Everything published so far, oldest first, and forgets it.
-    pub fn take(&self) -> Vec<(String, Vec<u8>)> {
-        std::mem::take(&mut *self.published.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-#[async_trait]
-impl Publisher for MemoryPublisher {
-    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
-        self.published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((topic.to_owned(), payload));
-        Ok(())
-    }
-}
-
-/// AWS IoT Core's data plane (`iot:Publish` on `pos/*/qr/response`).
-pub struct IotDataPublisher {
-    client: aws_sdk_iotdataplane::Client,
-}
-
-impl IotDataPublisher {
-    pub fn new(client: aws_sdk_iotdataplane::Client) -> IotDataPublisher {
-        IotDataPublisher { client }
-    }
-}
-
-#[async_trait]
-impl Publisher for IotDataPublisher {
-    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
-        self.client
-            .publish()
-            .topic(topic)
-            .qos(1)
-            .payload(aws_sdk_iotdataplane::primitives::Blob::new(payload))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_sdk_iotdataplane::error::DisplayErrorContext(e).to_string())
-    }
 }

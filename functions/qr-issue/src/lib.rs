@@ -21,7 +21,7 @@ use qrpay_qr::render;
 use qrpay_store::{CollectionStore, Revocation, ShopStore};
 use serde_json::json;
 
-pub use iot::{IotDataPublisher, MemoryPublisher, Publisher};
+pub use iot::{MemoryPublisher, Publisher};
 use issue::{code_json, issue, plan_json, MAX_BODY_BYTES};
 
 /// Pixels per QR module in PNG images.

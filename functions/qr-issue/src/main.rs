@@ -4,23 +4,19 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use qr_issue::{lambda::dispatch, App, IotDataPublisher};
+use qr_issue::{lambda::dispatch, App};
+use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::SystemClock;
-use qrpay_http::aws;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    qrpay_http::init_tracing();
-    let config = aws::sdk_config().await;
+    aws::init_tracing();
+    let config = aws::sdk_config(Deadline::Api).await;
     let token_secrets = aws::secrets("QRPAY_QR_TOKEN_SECRET");
     if token_secrets.is_empty() {
         return Err("QRPAY_QR_TOKEN_SECRET is not set".into());
     }
-    // The IoT data plane has an account-specific endpoint.
-    let iot_config = aws_sdk_iotdataplane::config::Builder::from(&config)
-        .endpoint_url(aws::env("IOT_DATA_ENDPOINT")?)
-        .build();
     let store = Arc::new(aws::store_from_env(&config)?);
     let app = Arc::new(App {
         shops: store.clone(),
@@ -28,9 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: Arc::new(SystemClock),
         token_secrets,
         pay_base_url: aws::env("QRPAY_PAY_BASE_URL")?,
-        publisher: Arc::new(IotDataPublisher::new(
-            aws_sdk_iotdataplane::Client::from_conf(iot_config),
-        )),
+        // The IoT data plane has an account-specific endpoint.
+        publisher: Arc::new(aws::iot_publisher_from_env(&config)?),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();

@@ -10,8 +10,7 @@
 //!   `GET /shops/{shop_id}/reconciliations/{date}` (the shop's summary and
 //!   report rows).
 
-pub mod aws;
-pub mod requests;
+pub use qrpay_reconcile::requests;
 
 use std::sync::{Arc, Mutex};
 

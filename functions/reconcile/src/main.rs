@@ -11,13 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::{BusinessDate, Clock, Provider, SystemClock};
-use qrpay_http::aws;
 use qrpay_reconcile::objects::LocalDir;
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
 use qrpay_reconcile::Reconciler;
 use qrpay_store::alerts::{Alert, Alerts};
-use reconcile::aws::{S3Objects, SnsAlerts, SqsRunRequests};
 use reconcile::{dispatch, App};
 use serde_json::Value;
 
@@ -38,19 +37,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         return Ok(());
     }
-    qrpay_http::init_tracing();
-    let config = aws::sdk_config().await;
+    aws::init_tracing();
+    let config = aws::sdk_config(Deadline::Batch).await;
     let store = Arc::new(aws::store_from_env(&config)?);
-    let objects = Arc::new(S3Objects::from_conf(&config, aws::env("REPORTS_BUCKET")?));
+    let objects = Arc::new(aws::reports_from_env(&config)?);
     let reconciler = Arc::new(Reconciler {
         ledger: store.clone(),
         reconciliations: store.clone(),
         claims: store.clone(),
         objects: objects.clone(),
-        alerts: Arc::new(SnsAlerts::new(
-            aws_sdk_sns::Client::new(&config),
-            aws::env("ALERT_TOPIC_ARN")?,
-        )),
+        alerts: Arc::new(aws::alerts_from_env(&config)?),
         work_dir: std::env::temp_dir(),
         partitions: DEFAULT_PARTITIONS,
         payout_provider: payout_provider()?,
@@ -60,10 +56,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         reconciler,
         reconciliations: store,
         objects,
-        requests: Arc::new(SqsRunRequests::new(
-            aws::sqs_client(&config),
-            aws::env("RECONCILE_QUEUE_URL")?,
-        )),
+        requests: Arc::new(aws::run_requests_from_env(&config)?),
         clock: Arc::new(SystemClock),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
@@ -114,7 +107,7 @@ async fn cli(args: &[String]) -> Result<(), String> {
              (in AWS, or in the emulator with QRPAY_AWS_ENDPOINT).\n{USAGE}"
         ));
     }
-    let config = aws::sdk_config().await;
+    let config = aws::sdk_config(Deadline::Batch).await;
     let store = Arc::new(aws::store_from_env(&config)?);
     let reconciler = Reconciler {
         ledger: store.clone(),

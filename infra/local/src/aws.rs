@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use qrpay_queue::SqsQueue;
+use qrpay_aws::sqs::SqsQueue;
 use qrpay_store::{DynamoStore, Store};
 
 use crate::queue::LocalQueue;

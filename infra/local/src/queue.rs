@@ -6,9 +6,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use qrpay_queue::{
-    Delivered, MemoryQueue, PayoutMessage, PayoutQueue, QueueError, Redelivery, SqsQueue,
-};
+use qrpay_aws::sqs::SqsQueue;
+use qrpay_queue::{Delivered, MemoryQueue, PayoutMessage, PayoutQueue, QueueError, Redelivery};
 use serde_json::{json, Value};
 
 /// Messages handed to the worker per batch (SQS's maximum for a receive).

@@ -1,8 +1,7 @@
 //! HTTP glue shared by the API functions: who is calling (JWT claims from the
-//! API Gateway request context), stable error answers, strict JSON bodies,
-//! and the AWS clients built once per cold start.
+//! API Gateway request context), stable error answers, strict JSON bodies.
+//! (The AWS clients are `qrpay-aws`'s.)
 
-pub mod aws;
 pub mod body;
 pub mod error;
 pub mod event;
@@ -90,16 +89,4 @@ where
         async move { Ok::<_, lambda_http::Error>(response.await) }
     }))
     .await
-}
-
-/// Structured JSON logs (SPEC §7); `RUST_LOG` sets the level, default info.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .init();
 }

@@ -1,15 +1,17 @@
 //! The payout queue port: an accepted payout is handed to the worker through
-//! here. Adapters: SQS (in AWS and against the emulator) and in-memory (the
-//! embedded default). Delivery is at least once; the worker makes repeats
-//! harmless.
+//! here. Adapters: in-memory (the embedded default, here) and SQS (in AWS and
+//! against the emulator: `qrpay_aws::sqs`). Delivery is at least once; the
+//! worker makes repeats harmless. Also the port POS replies are published
+//! through ([`publish`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use qrpay_domain::{Clock, Payout, PayoutId, ShopId, SystemClock};
 use serde::{Deserialize, Serialize};
+
+pub mod publish;
 
 /// What the worker needs to find a payout; everything else is in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,56 +224,6 @@ impl Redelivery for MemoryQueue {
         {
             e.visible_at_ms = at;
         }
-        Ok(())
-    }
-}
-
-/// The SQS payout queue (its DLQ and redrive are set on the queue itself).
-pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsQueue {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> SqsQueue {
-        SqsQueue {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
-    }
-}
-
-#[async_trait]
-impl PayoutQueue for SqsQueue {
-    async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError> {
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(message.to_json())
-            .send()
-            .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
-        tracing::info!(payout_id = %message.payout_id, "payout enqueued");
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Redelivery for SqsQueue {
-    async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError> {
-        let seconds = i32::try_from(delay_s.min(MAX_VISIBILITY_S)).unwrap_or(i32::MAX);
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod matcher;
 pub mod model;
 pub mod objects;
 pub mod report;
+pub mod requests;
 pub mod run;
 pub mod sandbox_bill;
 pub mod spill;

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use qrpay_aws::s3::S3Objects;
+use qrpay_aws::sns::SnsAlerts;
+use qrpay_aws::sqs::SqsRunRequests;
 use qrpay_domain::BusinessDate;
 use qrpay_reconcile::objects::{ObjectError, ObjectStore};
+use qrpay_reconcile::requests::RunRequests;
 use qrpay_store::alerts::{Alert, Alerts};
-use reconcile::aws::{S3Objects, SnsAlerts, SqsRunRequests};
-use reconcile::requests::RunRequests;
 use serde_json::json;
 use tracing::instrument::WithSubscriber;
 

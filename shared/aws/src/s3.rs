@@ -1,16 +1,6 @@
-//! The AWS adapters of the reconcile ports. `main` builds them once from the
-//! Lambda's `SdkConfig`; the rest of the function sees only the ports.
-//!
-//! - [`ObjectStore`]: [`S3Objects`], one S3 bucket. Locally `LocalDir`, a
-//!   directory. Statements and reports move between S3 and local files as
-//!   streams, so a run never holds a whole object in memory.
-//! - [`Alerts`]: [`SnsAlerts`], the `LogAlerts` line (CloudWatch metric
-//!   filters alarm on it) and then an SNS topic. Locally `LogAlerts`, and
-//!   `MemoryAlerts` in tests.
-//! - [`RunRequests`]: [`SqsRunRequests`], a message to the function's own
-//!   queue; the run happens when it is delivered. Locally a spawned task.
-//!
-//! Tests run them against moto (`tests/aws_adapters.rs`).
+//! The object store port on one S3 bucket: statements, bank receipts and
+//! reports. Objects move between S3 and local files as streams, so a run
+//! never holds a whole object in memory. Locally the port is `LocalDir`.
 
 use std::path::Path;
 
@@ -21,13 +11,10 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
-use aws_sdk_sns::types::MessageAttributeValue;
-use qrpay_domain::BusinessDate;
 use qrpay_reconcile::objects::{check_key, ObjectError, ObjectStore};
-use qrpay_store::alerts::{Alert, Alerts, LogAlerts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::requests::{RequestError, RunRequest, RunRequests};
+use crate::error_text;
 
 const MIB: u64 = 1024 * 1024;
 /// S3's smallest part (every part but the last).
@@ -220,20 +207,6 @@ impl S3Objects {
     }
 }
 
-/// An SDK error as one line: each cause's message (for a service error its
-/// code, message and request id). Not `DisplayErrorContext`, whose `Debug`
-/// tail repeats the raw response, headers and body included.
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
-}
-
 /// No such key, as opposed to no such bucket (which is a setup error).
 fn is_missing_key(e: &SdkError<GetObjectError, HttpResponse>) -> bool {
     match e {
@@ -376,142 +349,9 @@ impl ObjectStore for S3Objects {
     }
 }
 
-/// Alerts published to an SNS topic, after the log line that CloudWatch
-/// metric filters turn into alarms.
-#[derive(Debug, Clone)]
-pub struct SnsAlerts {
-    client: aws_sdk_sns::Client,
-    topic_arn: String,
-}
-
-/// SNS: a subject is ASCII "less than 100 characters long".
-const MAX_SUBJECT_CHARS: usize = 99;
-
-/// The SNS message body: what a subscriber gets (the alert's `code` is also a
-/// message attribute, for subscription filter policies).
-#[derive(Debug, serde::Serialize)]
-struct AlertMessage<'a> {
-    code: &'a str,
-    message: &'a str,
-    shop_id: Option<&'a str>,
-    reference: &'a str,
-    source: &'static str,
-}
-
-impl SnsAlerts {
-    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> SnsAlerts {
-        SnsAlerts {
-            client,
-            topic_arn: topic_arn.into(),
-        }
-    }
-
-    pub fn from_conf(config: &SdkConfig, topic_arn: impl Into<String>) -> SnsAlerts {
-        SnsAlerts::new(aws_sdk_sns::Client::new(config), topic_arn)
-    }
-
-    async fn publish(&self, alert: &Alert) -> Result<(), String> {
-        let message = serde_json::to_string(&AlertMessage {
-            code: &alert.code,
-            message: &alert.message,
-            shop_id: alert.shop_id.as_deref(),
-            reference: &alert.reference,
-            source: "qrpay",
-        })
-        .map_err(|e| e.to_string())?;
-        let code = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(&alert.code)
-            .build()
-            .map_err(|e| e.to_string())?;
-        self.client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(alert_subject(&alert.code))
-            .message(message)
-            .message_attributes("code", code)
-            .send()
-            .await
-            .map_err(|e| error_text(&e))?;
-        Ok(())
-    }
-}
-
-/// `qrpay alert {code}`, printable ASCII only, within SNS's subject limit.
-fn alert_subject(code: &str) -> String {
-    format!("qrpay alert {code}")
-        .chars()
-        .map(|c| if c.is_ascii_graphic() { c } else { ' ' })
-        .take(MAX_SUBJECT_CHARS)
-        .collect()
-}
-
-#[async_trait]
-impl Alerts for SnsAlerts {
-    async fn raise(&self, alert: &Alert) {
-        // First, and whatever SNS does: the metric filters alarm on this line.
-        LogAlerts.raise(alert).await;
-        if let Err(error) = self.publish(alert).await {
-            tracing::error!(alert = %alert.code, reference = %alert.reference, %error,
-                "alert not published to SNS (it is in the log line above)");
-        }
-    }
-}
-
-/// Asks for a run by sending a message to the reconcile function's queue.
-#[derive(Debug, Clone)]
-pub struct SqsRunRequests {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsRunRequests {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> SqsRunRequests {
-        SqsRunRequests {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-
-    pub fn from_conf(config: &SdkConfig, queue_url: impl Into<String>) -> SqsRunRequests {
-        SqsRunRequests::new(aws_sdk_sqs::Client::new(config), queue_url)
-    }
-}
-
-#[async_trait]
-impl RunRequests for SqsRunRequests {
-    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
-        let body = serde_json::to_string(&RunRequest {
-            date: date.to_string(),
-        })
-        .map_err(|e| RequestError(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| RequestError(error_text(&e)))?;
-        tracing::info!(%date, "reconciliation run requested");
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alert_subject_is_printable_ascii_within_the_sns_limit() {
-        assert_eq!(
-            alert_subject("PAYOUT_NOT_FINAL"),
-            "qrpay alert PAYOUT_NOT_FINAL"
-        );
-        let long = alert_subject(&"X".repeat(200));
-        assert_eq!(long.len(), MAX_SUBJECT_CHARS);
-        assert!(long.starts_with("qrpay alert XXX"));
-        assert_eq!(alert_subject("A\nB\u{6c47}"), "qrpay alert A B ");
-    }
 
     #[test]
     fn part_size_stays_within_what_s3_accepts() {

@@ -1,0 +1,55 @@
+//! The adapters a Lambda builds once per cold start, each from the setting
+//! that names its resource (set by `template.yaml`).
+
+use aws_config::SdkConfig;
+use qrpay_store::DynamoStore;
+
+use crate::env::env;
+use crate::iot::IotDataPublisher;
+use crate::s3::S3Objects;
+use crate::sns::SnsAlerts;
+use crate::sqs::{SqsQueue, SqsRunRequests};
+
+/// The store on the table `TABLE_NAME`.
+pub fn store_from_env(config: &SdkConfig) -> Result<DynamoStore, String> {
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(config),
+        env("TABLE_NAME")?,
+    ))
+}
+
+/// The payout queue at `PAYOUT_QUEUE_URL`.
+pub fn payout_queue_from_env(config: &SdkConfig) -> Result<SqsQueue, String> {
+    Ok(SqsQueue::new(
+        aws_sdk_sqs::Client::new(config),
+        env("PAYOUT_QUEUE_URL")?,
+    ))
+}
+
+/// The reconcile function's own queue of run requests, `RECONCILE_QUEUE_URL`.
+pub fn run_requests_from_env(config: &SdkConfig) -> Result<SqsRunRequests, String> {
+    Ok(SqsRunRequests::from_conf(
+        config,
+        env("RECONCILE_QUEUE_URL")?,
+    ))
+}
+
+/// Statements, receipts and reports in the bucket `REPORTS_BUCKET`.
+pub fn reports_from_env(config: &SdkConfig) -> Result<S3Objects, String> {
+    Ok(S3Objects::from_conf(config, env("REPORTS_BUCKET")?))
+}
+
+/// Alerts to the topic `ALERT_TOPIC_ARN` (after their log line).
+pub fn alerts_from_env(config: &SdkConfig) -> Result<SnsAlerts, String> {
+    Ok(SnsAlerts::from_conf(config, env("ALERT_TOPIC_ARN")?))
+}
+
+/// POS replies through the account's IoT data endpoint, `IOT_DATA_ENDPOINT`.
+pub fn iot_publisher_from_env(config: &SdkConfig) -> Result<IotDataPublisher, String> {
+    let iot = aws_sdk_iotdataplane::config::Builder::from(config)
+        .endpoint_url(env("IOT_DATA_ENDPOINT")?)
+        .build();
+    Ok(IotDataPublisher::new(
+        aws_sdk_iotdataplane::Client::from_conf(iot),
+    ))
+}

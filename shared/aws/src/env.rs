@@ -1,0 +1,25 @@
+//! Settings from the environment: required values, and secrets that may be
+//! rotating (SAM fills them from Secrets Manager).
+
+/// A required environment variable, or a message naming it.
+pub fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+}
+
+/// A value and, during a rotation, the previous one: `{name}` and
+/// `{name}_PREVIOUS`, current first; empty counts as unset. `env` reads one
+/// variable (the process environment in Lambda, a map in tests).
+pub fn current_and_previous(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
+    [name.to_owned(), format!("{name}_PREVIOUS")]
+        .iter()
+        .filter_map(|n| env(n).filter(|v| !v.is_empty()))
+        .collect()
+}
+
+/// Secrets from the process environment, current first.
+pub fn secrets(name: &str) -> Vec<qrpay_domain::Secret> {
+    current_and_previous(&|n| std::env::var(n).ok(), name)
+        .into_iter()
+        .map(qrpay_domain::Secret::new)
+        .collect()
+}

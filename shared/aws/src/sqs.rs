@@ -1,0 +1,100 @@
+//! SQS: the payout queue (its DLQ and redrive are set on the queue itself)
+//! and the reconcile function's own queue of run requests.
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use qrpay_domain::BusinessDate;
+use qrpay_queue::{PayoutMessage, PayoutQueue, QueueError, Redelivery, MAX_VISIBILITY_S};
+use qrpay_reconcile::requests::{RequestError, RunRequest, RunRequests};
+
+use crate::error_text;
+
+/// The payout queue.
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> SqsQueue {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+#[async_trait]
+impl PayoutQueue for SqsQueue {
+    async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(message.to_json())
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        tracing::info!(payout_id = %message.payout_id, "payout enqueued");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsQueue {
+    async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError> {
+        let seconds = i32::try_from(delay_s.min(MAX_VISIBILITY_S)).unwrap_or(i32::MAX);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// Asks for a run by sending a message to the reconcile function's queue.
+#[derive(Debug, Clone)]
+pub struct SqsRunRequests {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsRunRequests {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> SqsRunRequests {
+        SqsRunRequests {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub fn from_conf(config: &SdkConfig, queue_url: impl Into<String>) -> SqsRunRequests {
+        SqsRunRequests::new(aws_sdk_sqs::Client::new(config), queue_url)
+    }
+}
+
+#[async_trait]
+impl RunRequests for SqsRunRequests {
+    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
+        let body = serde_json::to_string(&RunRequest {
+            date: date.to_string(),
+        })
+        .map_err(|e| RequestError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| RequestError(error_text(&e)))?;
+        tracing::info!(%date, "reconciliation run requested");
+        Ok(())
+    }
+}
