@@ -143,6 +143,20 @@ pub struct Page<T> {
     pub next_cursor: Option<PayoutId>,
 }
 
+/// The first `limit` of `items` and whether any follow: one more than
+/// asked is read to know. Every paged listing of both adapters ends here.
+pub fn over_fetch<T>(items: impl IntoIterator<Item = T>, limit: usize) -> (Vec<T>, bool) {
+    let mut page: Vec<T> = items.into_iter().take(limit.saturating_add(1)).collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    (page, more)
+}
+
+/// Where a page's listing continues: at its last item, when more follow.
+pub fn continuation<T, C>(page: &[T], more: bool, position: impl Fn(&T) -> C) -> Option<C> {
+    page.last().filter(|_| more).map(position)
+}
+
 /// Clamps a requested page size to 1..=MAX_PAGE_SIZE.
 pub fn page_size(limit: usize) -> usize {
     limit.clamp(1, MAX_PAGE_SIZE)

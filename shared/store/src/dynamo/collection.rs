@@ -20,6 +20,7 @@ use qrpay_domain::{
 };
 
 use super::codec::*;
+use super::paging::KeyQuery;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use crate::{
     CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
@@ -371,11 +372,14 @@ impl DynamoStore {
         &self,
         date: BusinessDate,
     ) -> Result<Vec<Anomaly>, StoreError> {
-        self.query_prefix(anomaly_pk(date), ANOMALY_PREFIX, true, usize::MAX)
-            .await?
-            .iter()
-            .map(anomaly_from)
-            .collect()
+        self.query_all(
+            &KeyQuery::prefix(anomaly_pk(date), ANOMALY_PREFIX, true),
+            usize::MAX,
+        )
+        .await?
+        .iter()
+        .map(anomaly_from)
+        .collect()
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod codec;
 mod collection;
+mod paging;
 mod payout_effects;
 mod payouts;
 mod reconciliation;
@@ -31,8 +32,8 @@ pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
 use crate::{
-    page_size, DayTotals, Page, PayoutError, PayoutStore, ReserveError, Reserved, ShopStore,
-    StoreError, Transition,
+    continuation, page_size, DayTotals, Page, PayoutError, PayoutStore, ReserveError, Reserved,
+    ShopStore, StoreError, Transition,
 };
 use codec::*;
 use payout_effects::MAX_WRITE_ATTEMPTS;
@@ -211,82 +212,6 @@ impl DynamoStore {
             return Err(StoreError::Corrupt(broken_invariant.to_owned()).into());
         }
         Ok(None)
-    }
-
-    /// Items of a shop whose sort key starts with `prefix`, in key order
-    /// (or reversed), at most `limit`, following pages.
-    async fn query_prefix(
-        &self,
-        pk: String,
-        prefix: &str,
-        forward: bool,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            self.trip();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#PK = :pk AND begins_with(#SK, :prefix)")
-                .set_expression_attribute_names(names(&[PK, SK]))
-                .set_expression_attribute_values(values(vec![
-                    (":pk", s(pk.as_str())),
-                    (":prefix", s(prefix)),
-                ]))
-                .scan_index_forward(forward)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key;
-            if start.is_none() || items.len() >= limit {
-                break;
-            }
-        }
-        items.truncate(limit);
-        Ok(items)
-    }
-
-    /// Up to `limit + 1` items of GSI2 partition `pk`, in sort-key order
-    /// (`forward`) or reverse, strictly past `after` in that order: one
-    /// more than asked tells the caller whether another page exists.
-    async fn gsi2_page(
-        &self,
-        pk: String,
-        after: Option<String>,
-        forward: bool,
-        limit: usize,
-    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
-        let mut vals = vec![(":pk", s(pk))];
-        let (condition, attrs): (&str, &[&str]) = match (after, forward) {
-            (Some(after), true) => {
-                vals.push((":after", s(after)));
-                ("#GSI2PK = :pk AND #GSI2SK > :after", &[GSI2PK, GSI2SK])
-            }
-            (Some(after), false) => {
-                vals.push((":after", s(after)));
-                ("#GSI2PK = :pk AND #GSI2SK < :after", &[GSI2PK, GSI2SK])
-            }
-            (None, _) => ("#GSI2PK = :pk", &[GSI2PK]),
-        };
-        self.trip();
-        self.client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI2)
-            .key_condition_expression(condition)
-            .set_expression_attribute_names(names(attrs))
-            .set_expression_attribute_values(values(vals))
-            .scan_index_forward(forward)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)
     }
 
     fn update(&self, key: Item, update: &str, condition: &str, attr_names: &[&str]) -> UpdateParts {

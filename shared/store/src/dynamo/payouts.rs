@@ -1,3 +1,4 @@
+use super::paging::KeyQuery;
 use super::*;
 
 #[async_trait]
@@ -32,36 +33,15 @@ impl PayoutStore for DynamoStore {
         shop_id: &ShopId,
         order_id: &OrderId,
     ) -> Result<Vec<Payout>, StoreError> {
-        let mut payouts = Vec::new();
-        let mut start = None;
-        loop {
-            self.trip();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#GSI1PK = :pk")
-                .set_expression_attribute_names(names(&[GSI1PK]))
-                .set_expression_attribute_values(values(vec![(
-                    ":pk",
-                    s(order_payouts_gsi_pk(shop_id, order_id)),
-                )]))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                payouts.push(payout_from(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() || payouts.len() >= MAX_ORDER_PAYOUTS_LISTED {
-                break;
-            }
-        }
-        payouts.truncate(MAX_ORDER_PAYOUTS_LISTED);
-        Ok(payouts)
+        let query = KeyQuery {
+            index: Some(GSI1),
+            condition: "#GSI1PK = :pk",
+            names: vec![GSI1PK],
+            values: vec![(":pk", s(order_payouts_gsi_pk(shop_id, order_id)))],
+            forward: false,
+        };
+        let items = self.query_all(&query, MAX_ORDER_PAYOUTS_LISTED).await?;
+        items.iter().map(payout_from).collect()
     }
 
     async fn list_shop_payouts(
@@ -73,21 +53,13 @@ impl PayoutStore for DynamoStore {
     ) -> Result<Page<Payout>, StoreError> {
         let limit = page_size(limit);
         let after = cursor.map(payout_sk);
-        let out = self
-            .gsi2_page(day_payouts_gsi_pk(shop_id, date), after, false, limit)
-            .await?;
-        let mut items = out
-            .items()
+        let query = KeyQuery::gsi2_after(day_payouts_gsi_pk(shop_id, date), after, false);
+        let (found, more) = self.query_page(&query, limit).await?;
+        let items = found
             .iter()
             .map(payout_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor = if more {
-            items.last().map(|p| p.payout_id.clone())
-        } else {
-            None
-        };
+        let next_cursor = continuation(&items, more, |p| p.payout_id.clone());
         Ok(Page { items, next_cursor })
     }
 
@@ -200,7 +172,10 @@ impl PayoutStore for DynamoStore {
     ) -> Result<Vec<PayoutAttempt>, StoreError> {
         let prefix = format!("{}#ATTEMPT#", payout_sk(payout_id));
         let items = self
-            .query_prefix(shop_pk(shop_id), &prefix, true, MAX_ORDER_PAYOUTS_LISTED)
+            .query_all(
+                &KeyQuery::prefix(shop_pk(shop_id), &prefix, true),
+                MAX_ORDER_PAYOUTS_LISTED,
+            )
             .await?;
         items.iter().map(attempt_from).collect()
     }
@@ -211,23 +186,18 @@ impl PayoutStore for DynamoStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Payout>, StoreError> {
-        self.trip();
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI3)
-            .key_condition_expression("#GSI3PK = :pk AND #GSI3SK < :before")
-            .set_expression_attribute_names(names(&[GSI3PK, GSI3SK]))
-            .set_expression_attribute_values(values(vec![
+        let query = KeyQuery {
+            index: Some(GSI3),
+            condition: "#GSI3PK = :pk AND #GSI3SK < :before",
+            names: vec![GSI3PK, GSI3SK],
+            values: vec![
                 (":pk", s(open_gsi_pk(status))),
                 (":before", s(ms_key(before))),
-            ]))
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items().iter().map(payout_from).collect()
+            ],
+            forward: true,
+        };
+        let items = self.query_all(&query, limit.max(1)).await?;
+        items.iter().map(payout_from).collect()
     }
 
     async fn shop_day_totals(

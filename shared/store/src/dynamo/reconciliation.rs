@@ -7,8 +7,11 @@ use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::{Anomaly, BusinessDate, ReconciliationSummary, ShopId};
 
 use super::codec::*;
+use super::paging::KeyQuery;
 use super::{unavailable, DynamoStore};
-use crate::{ClaimStore, LedgerPage, ReconciliationStore, StoreError, MAX_LEDGER_PAGE};
+use crate::{
+    continuation, ClaimStore, LedgerPage, ReconciliationStore, StoreError, MAX_LEDGER_PAGE,
+};
 
 /// How long a sent alert is remembered: longer than any re-run window.
 const ONCE_RETENTION_DAYS: i64 = 400;
@@ -22,25 +25,17 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<LedgerPage, StoreError> {
         let limit = limit.clamp(1, MAX_LEDGER_PAGE);
-        let out = self
-            .gsi2_page(
-                ledger_day_gsi_pk(date, part),
-                after.map(str::to_owned),
-                true,
-                limit,
-            )
-            .await?;
-        let mut entries = out
-            .items()
+        let query = KeyQuery::gsi2_after(
+            ledger_day_gsi_pk(date, part),
+            after.map(str::to_owned),
+            true,
+        );
+        let (found, more) = self.query_page(&query, limit).await?;
+        let entries = found
             .iter()
             .map(ledger_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().map(crate::ledger_position)
-        } else {
-            None
-        };
+        let next = continuation(&entries, more, crate::ledger_position);
         Ok(LedgerPage { entries, next })
     }
 

@@ -1,3 +1,4 @@
+use super::paging::KeyQuery;
 use super::*;
 
 #[async_trait]
@@ -83,7 +84,10 @@ impl ShopStore for DynamoStore {
         limit: usize,
     ) -> Result<Vec<Notice>, StoreError> {
         let items = self
-            .query_prefix(shop_pk(shop_id), "NOTICE#", false, page_size(limit))
+            .query_all(
+                &KeyQuery::prefix(shop_pk(shop_id), "NOTICE#", false),
+                page_size(limit),
+            )
             .await?;
         items.iter().map(notice_from).collect()
     }
@@ -94,7 +98,10 @@ impl ShopStore for DynamoStore {
         date: BusinessDate,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let items = self
-            .query_prefix(shop_pk(shop_id), &ledger_prefix(date), true, usize::MAX)
+            .query_all(
+                &KeyQuery::prefix(shop_pk(shop_id), &ledger_prefix(date), true),
+                usize::MAX,
+            )
             .await?;
         items.iter().map(ledger_from).collect()
     }

@@ -21,9 +21,9 @@ use qrpay_domain::{
 };
 
 use crate::{
-    ledger_part, ledger_position, page_size, ClaimStore, CollectionStore, DayTotals, Issued,
-    LedgerPage, Page, PayoutError, PayoutStore, ReconciliationStore, ReserveError, Reserved,
-    Revocation, ShopStore, StoreError, Transition, MAX_LEDGER_PAGE,
+    continuation, ledger_part, ledger_position, over_fetch, page_size, ClaimStore, CollectionStore,
+    DayTotals, Issued, LedgerPage, Page, PayoutError, PayoutStore, ReconciliationStore,
+    ReserveError, Reserved, Revocation, ShopStore, StoreError, Transition, MAX_LEDGER_PAGE,
 };
 
 #[derive(Default)]

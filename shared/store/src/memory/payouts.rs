@@ -73,19 +73,15 @@ impl PayoutStore for MemoryStore {
     ) -> Result<Page<Payout>, StoreError> {
         let limit = page_size(limit);
         let state = self.state();
-        let mut matching = state
+        let matching = state
             .payouts
             .values()
             .rev()
             .filter(|p| &p.shop_id == shop_id && p.business_date == date)
-            .filter(|p| cursor.is_none_or(|c| &p.payout_id < c));
-        let items: Vec<Payout> = matching.by_ref().take(limit).cloned().collect();
-        let more = matching.next().is_some();
-        let next_cursor = if more {
-            items.last().map(|p| p.payout_id.clone())
-        } else {
-            None
-        };
+            .filter(|p| cursor.is_none_or(|c| &p.payout_id < c))
+            .cloned();
+        let (items, more) = over_fetch(matching, limit);
+        let next_cursor = continuation(&items, more, |p| p.payout_id.clone());
         Ok(Page { items, next_cursor })
     }
 

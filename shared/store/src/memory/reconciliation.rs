@@ -16,19 +16,13 @@ impl ReconciliationStore for MemoryStore {
         };
         let state = self.state();
         let start = (date, part, shop, entry);
-        let mut entries: Vec<LedgerEntry> = state
+        let day_part = state
             .day_ledger
             .range((Bound::Excluded(start), Bound::Unbounded))
             .take_while(|((d, p, _, _), _)| *d == date && *p == part)
-            .take(limit + 1)
-            .map(|(_, e)| e.clone())
-            .collect();
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().map(ledger_position)
-        } else {
-            None
-        };
+            .map(|(_, e)| e.clone());
+        let (entries, more) = over_fetch(day_part, limit);
+        let next = continuation(&entries, more, ledger_position);
         Ok(LedgerPage { entries, next })
     }
 
