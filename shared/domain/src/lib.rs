@@ -12,6 +12,7 @@ pub mod money_text;
 pub mod order;
 pub mod payment;
 pub mod payout;
+pub mod plan_terms;
 pub mod qr;
 pub mod reconciliation;
 pub mod rules;
@@ -34,6 +35,7 @@ pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
 pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
+pub use plan_terms::{FeeRate, FeeRateError, PlanPeriods};
 pub use qr::{QrCode, QrIssue, QrIssueError, QrKind, QrRefusal, QrState, QrStatus};
 pub use reconciliation::{ReconciliationSummary, Tally};
 pub use rules::{

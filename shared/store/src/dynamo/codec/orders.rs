@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{
     Amount, DeductionStatus, DeviceId, InstalmentPlan, Order, OrderId, OrderStatus, OutOrderNo,
-    Provider, ProviderRef, QrCode, QrId, QrKind, QrState, ShopId,
+    PlanPeriods, Provider, ProviderRef, QrCode, QrId, QrKind, QrState, ShopId,
 };
 
 use super::*;
@@ -146,7 +146,7 @@ pub fn qr_item(code: &QrCode) -> Item {
         ("device_id", code.device_id.as_ref().map(|d| s(d.as_str()))),
         (
             "instalment_periods",
-            code.instalment_periods.map(|p| n(i64::from(p))),
+            code.instalment_periods.map(|p| n(i64::from(p.as_u8()))),
         ),
         (
             "instalment_plan",
@@ -170,7 +170,7 @@ pub fn qr_from(item: &Item) -> Result<QrCode, StoreError> {
             .transpose()?,
         description: get_opt_s(item, "description"),
         device_id: get_opt_parsed(item, "device_id", DeviceId::parse)?,
-        instalment_periods: get_opt_u8(item, "instalment_periods")?,
+        instalment_periods: get_opt_periods(item, "instalment_periods")?,
         instalment_plan: get_opt_plan(item)?,
         state: parse(item, QR_STATE, |t| QrState::parse(t).ok_or(()))?,
         expires_at: get_opt_i64(item, "expires_at_ms")?.map(from_millis),
@@ -180,4 +180,11 @@ pub fn qr_from(item: &Item) -> Result<QrCode, StoreError> {
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })
+}
+
+/// A plan length as stored (the bare number); any other number is corruption.
+fn get_opt_periods(item: &Item, name: &str) -> Result<Option<PlanPeriods>, StoreError> {
+    get_opt_u8(item, name)?
+        .map(|p| PlanPeriods::new(p).map_err(|_| corrupt(name, item)))
+        .transpose()
 }
