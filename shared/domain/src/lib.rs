@@ -42,6 +42,7 @@ pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };
 pub use shop::{
-    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, Role, Secret, Shop, ShopSetup,
+    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, Secret, Shop,
+    ShopSetup,
 };
 pub use time::{BusinessDate, Clock, ShiftedClock, SystemClock, TestClock};

@@ -100,14 +100,56 @@ pub struct Principal {
 }
 
 /// A sub-account's payout permission, set by the main account (SPEC §4).
+/// Its per-payout limit (rule 6) is never above its daily limit (rule 7):
+/// `new` refuses such a pair, so every quota held is one the rules can use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutQuota {
     pub shop_id: ShopId,
     pub operator_id: OperatorId,
     pub enabled: bool,
-    pub per_payout_limit: Amount,
-    pub daily_limit: Amount,
+    per_payout_limit: Amount,
+    daily_limit: Amount,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Why a quota was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    #[error("per_payout_limit cannot be above daily_limit")]
+    PerPayoutAboveDaily,
+}
+
+impl PayoutQuota {
+    pub fn new(
+        shop_id: ShopId,
+        operator_id: OperatorId,
+        enabled: bool,
+        per_payout_limit: Amount,
+        daily_limit: Amount,
+        updated_at: DateTime<Utc>,
+    ) -> Result<PayoutQuota, QuotaError> {
+        if per_payout_limit > daily_limit {
+            return Err(QuotaError::PerPayoutAboveDaily);
+        }
+        Ok(PayoutQuota {
+            shop_id,
+            operator_id,
+            enabled,
+            per_payout_limit,
+            daily_limit,
+            updated_at,
+        })
+    }
+
+    /// Rule 6: the most one payout may be.
+    pub fn per_payout_limit(&self) -> Amount {
+        self.per_payout_limit
+    }
+
+    /// Rule 7: the most the sub-account's live payouts of a day may add up to.
+    pub fn daily_limit(&self) -> Amount {
+        self.daily_limit
+    }
 }
 
 /// A secret value whose `Debug` never shows it (SPEC §7).
@@ -145,6 +187,29 @@ pub struct Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quota(per_fen: i64, daily_fen: i64) -> Result<PayoutQuota, QuotaError> {
+        PayoutQuota::new(
+            ShopId::parse("s1").unwrap(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            Amount::from_fen(per_fen).unwrap(),
+            Amount::from_fen(daily_fen).unwrap(),
+            DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_per_payout_limit_up_to_the_daily_limit_is_a_quota_and_one_fen_more_is_not() {
+        let at_the_limit = quota(10_000, 10_000).unwrap();
+        assert_eq!(at_the_limit.per_payout_limit(), at_the_limit.daily_limit());
+        assert!(quota(1, 10_000).is_ok());
+        assert_eq!(quota(10_001, 10_000), Err(QuotaError::PerPayoutAboveDaily));
+        assert_eq!(
+            QuotaError::PerPayoutAboveDaily.to_string(),
+            "per_payout_limit cannot be above daily_limit"
+        );
+    }
 
     #[test]
     fn secrets_do_not_show_in_debug() {

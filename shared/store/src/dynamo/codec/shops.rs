@@ -32,22 +32,28 @@ pub fn quota_item(quota: &PayoutQuota) -> Item {
         ("shop_id".to_owned(), s(quota.shop_id.as_str())),
         ("operator_id".to_owned(), s(quota.operator_id.as_str())),
         (ENABLED.to_owned(), AttributeValue::Bool(quota.enabled)),
-        (PER_PAYOUT_LIMIT.to_owned(), n(quota.per_payout_limit.fen())),
-        (DAILY_LIMIT.to_owned(), n(quota.daily_limit.fen())),
+        (
+            PER_PAYOUT_LIMIT.to_owned(),
+            n(quota.per_payout_limit().fen()),
+        ),
+        (DAILY_LIMIT.to_owned(), n(quota.daily_limit().fen())),
         (UPDATED_AT.to_owned(), ms(quota.updated_at)),
     ]);
     item
 }
 
 pub fn quota_from(item: &Item) -> Result<PayoutQuota, StoreError> {
-    Ok(PayoutQuota {
-        shop_id: parse(item, "shop_id", ShopId::parse)?,
-        operator_id: parse(item, "operator_id", OperatorId::parse)?,
-        enabled: get_bool(item, ENABLED)?,
-        per_payout_limit: get_amount(item, PER_PAYOUT_LIMIT)?,
-        daily_limit: get_amount(item, DAILY_LIMIT)?,
-        updated_at: get_time(item, UPDATED_AT)?,
-    })
+    // A per-payout limit above the daily one was never accepted: such a
+    // record is corrupt, not a quota.
+    PayoutQuota::new(
+        parse(item, "shop_id", ShopId::parse)?,
+        parse(item, "operator_id", OperatorId::parse)?,
+        get_bool(item, ENABLED)?,
+        get_amount(item, PER_PAYOUT_LIMIT)?,
+        get_amount(item, DAILY_LIMIT)?,
+        get_time(item, UPDATED_AT)?,
+    )
+    .map_err(|_| corrupt(PER_PAYOUT_LIMIT, item))
 }
 
 pub fn device_item(device: &Device) -> Item {
@@ -69,4 +75,36 @@ pub fn device_from(item: &Item) -> Result<Device, StoreError> {
         secret: Secret::new(get_s(item, "secret")?.to_owned()),
         updated_at: get_time(item, UPDATED_AT)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use qrpay_domain::Amount;
+
+    use super::*;
+
+    fn quota(per_fen: i64, daily_fen: i64) -> PayoutQuota {
+        PayoutQuota::new(
+            ShopId::parse("s1").unwrap(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            Amount::from_fen(per_fen).unwrap(),
+            Amount::from_fen(daily_fen).unwrap(),
+            qrpay_domain::time::from_millis(1_780_000_000_000),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_quota_reads_back_as_written() {
+        let q = quota(10_000, 10_000);
+        assert_eq!(quota_from(&quota_item(&q)).unwrap(), q);
+    }
+
+    #[test]
+    fn a_stored_quota_with_per_payout_above_daily_is_corrupt() {
+        let mut item = quota_item(&quota(10_000, 10_000));
+        item.insert(PER_PAYOUT_LIMIT.to_owned(), n(10_001));
+        assert!(matches!(quota_from(&item), Err(StoreError::Corrupt(_))));
+    }
 }
