@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use qrpay_domain::instalment::plan;
+use qrpay_domain::instalment::{plan, PlanPeriods};
 use qrpay_domain::{
     AnomalyKind, BusinessDate, CollectionEvent, CollectionEventKind, Decision, DeductionStatus,
     DeviceId, InstalmentConfig, LedgerKind, Money, NoticeKind, Order, OrderId, OrderStatus,
@@ -52,6 +52,7 @@ fn pref(text: &str) -> ProviderRef {
 fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
     let qr_id = QrId::generate(at(0));
     let order_id = OrderId::generate(at(0));
+    let periods = periods.map(|p| PlanPeriods::new(p).unwrap());
     let instalment_plan =
         periods.map(|p| plan(amount(amt), p, &InstalmentConfig::default()).unwrap());
     let code = QrCode {

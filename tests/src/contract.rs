@@ -588,7 +588,7 @@ pub async fn failed_payout_releases_everything_once(store: Arc<dyn Store>) {
 pub async fn beijing_midnight_starts_a_new_day_and_resets_caps(store: Arc<dyn Store>) {
     let w = World::new(store, "100.00", "1000.00").await;
     let orders = futures_orders(&w, 4).await;
-    w.quota(&w.staff, "100.00", "50.00", true).await;
+    w.quota(&w.staff, "50.00", "50.00", true).await;
     let last_second = beijing("2026-03-01T23:59:59");
     let midnight = beijing("2026-03-02T00:00:00");
     assert_ne!(day(last_second), day(midnight));

@@ -105,14 +105,15 @@ impl World {
     }
 
     pub async fn quota(&self, operator: &OperatorId, per: &str, daily: &str, enabled: bool) {
-        let quota = PayoutQuota {
-            shop_id: self.shop.clone(),
-            operator_id: operator.clone(),
+        let quota = PayoutQuota::new(
+            self.shop.clone(),
+            operator.clone(),
             enabled,
-            per_payout_limit: amount(per),
-            daily_limit: amount(daily),
-            updated_at: morning(),
-        };
+            amount(per),
+            amount(daily),
+            morning(),
+        )
+        .expect("a per-payout limit within the daily limit");
         self.store.put_payout_quota(&quota).await.unwrap();
     }
 

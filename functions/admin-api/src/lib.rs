@@ -7,20 +7,17 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use qrpay_domain::shop::{DEVICE_SECRET_LEN, INSTALMENT_PERIODS, MAX_SHOP_NAME_CHARS};
+use qrpay_domain::shop::{DEVICE_SECRET_LEN, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    Clock, Device, DeviceId, FeePayer, InstalmentConfig, OperatorId, Role, Secret, Shop, ShopId,
-    ShopSetup,
+    Clock, Device, DeviceId, FeePayer, FeeRate, InstalmentConfig, OperatorId, PlanPeriods, Role,
+    Secret, Shop, ShopId, ShopSetup,
 };
 use qrpay_http::{json, json_object, principal, require_role, segments, ApiError, Fields};
 use qrpay_store::ShopStore;
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
-/// Most decimals a fee rate may have ("0.0230").
-const FEE_RATE_SCALE: u32 = 4;
 
 pub struct App {
     pub shops: Arc<dyn ShopStore>,
@@ -112,10 +109,10 @@ fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
             let mut parsed = BTreeMap::new();
             for (periods, rate) in rates.entries() {
                 let field = format!("instalments.fee_rates.{periods}");
-                let periods: u8 = periods
-                    .parse()
+                let periods = periods
+                    .parse::<u8>()
                     .ok()
-                    .filter(|p| INSTALMENT_PERIODS.contains(p))
+                    .and_then(|p| PlanPeriods::new(p).ok())
                     .ok_or_else(|| ApiError::invalid(&field, "plans are 3, 6 or 12 periods"))?;
                 parsed.insert(periods, fee_rate(rate).ok_or_else(|| {
                     ApiError::invalid(&field, "a fee rate is a decimal string from \"0\" to below \"1\", at most 4 decimals")
@@ -131,13 +128,9 @@ fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
     })
 }
 
-fn fee_rate(value: &Value) -> Option<Decimal> {
-    let text = value.as_str()?;
-    if text.is_empty() || text.len() > 8 || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return None;
-    }
-    let rate: Decimal = text.parse().ok()?;
-    (rate.scale() <= FEE_RATE_SCALE && rate >= Decimal::ZERO && rate < Decimal::ONE).then_some(rate)
+/// A fee rate is given as its text form ("0.0230"), never a JSON number.
+fn fee_rate(value: &Value) -> Option<FeeRate> {
+    FeeRate::parse(value.as_str()?).ok()
 }
 
 /// `PUT /admin/devices/{device_id}`: register a POS device to a shop. The

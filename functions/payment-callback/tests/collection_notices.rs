@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use payment_callback::{handle, App, Verifiers};
-use qrpay_domain::instalment::plan;
+use qrpay_domain::instalment::{plan, PlanPeriods};
 use qrpay_domain::{
     AnomalyKind, BusinessDate, Clock, CollectionEvent, CollectionEventKind, DeductionStatus,
     InstalmentConfig, LedgerKind, Money, NoticeKind, Order, OrderId, OrderStatus, Payer, Provider,
@@ -133,6 +133,7 @@ impl Harness {
 
     /// A new unpaid order of this shop, monthly pay over `periods` if given.
     async fn order(&self, amt: &str, periods: Option<u8>) -> OrderId {
+        let periods = periods.map(|n| PlanPeriods::new(n).unwrap());
         let p = periods.map(|n| plan(amount(amt), n, &InstalmentConfig::default()).unwrap());
         let order = Order::created(
             OrderId::generate(self.now()),

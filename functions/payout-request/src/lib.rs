@@ -373,20 +373,15 @@ async fn set_payout_quota(
     let enabled = body.bool("enabled")?;
     let per_payout_limit = body.amount("per_payout_limit")?;
     let daily_limit = body.amount("daily_limit")?;
-    if per_payout_limit > daily_limit {
-        return Err(ApiError::invalid(
-            "per_payout_limit",
-            "per_payout_limit cannot be above daily_limit",
-        ));
-    }
-    let quota = PayoutQuota {
+    let quota = PayoutQuota::new(
         shop_id,
         operator_id,
         enabled,
         per_payout_limit,
         daily_limit,
-        updated_at: app.clock.now(),
-    };
+        app.clock.now(),
+    )
+    .map_err(|e| ApiError::invalid("per_payout_limit", e.to_string()))?;
     app.shops.put_payout_quota(&quota).await?;
     tracing::info!(shop_id = %quota.shop_id, operator_id = %quota.operator_id, enabled, "payout quota set");
     Ok(json(
@@ -395,8 +390,8 @@ async fn set_payout_quota(
             "shop_id": quota.shop_id,
             "operator_id": quota.operator_id,
             "enabled": quota.enabled,
-            "per_payout_limit": quota.per_payout_limit.to_string(),
-            "daily_limit": quota.daily_limit.to_string(),
+            "per_payout_limit": quota.per_payout_limit().to_string(),
+            "daily_limit": quota.daily_limit().to_string(),
             "updated_at": rfc3339_beijing(quota.updated_at),
         }),
     ))

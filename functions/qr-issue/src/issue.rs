@@ -9,7 +9,8 @@ use qrpay_domain::instalment::{offered_rate, plan, InstalmentError, InstalmentPl
 use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    DeviceId, Order, OrderId, OutOrderNo, QrCode, QrId, QrIssue, QrKind, QrState, Shop, ShopId,
+    DeviceId, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrId, QrIssue, QrKind, QrState,
+    Shop, ShopId,
 };
 use qrpay_http::{ApiError, Fields};
 use qrpay_qr::{emv, render, token};
@@ -116,7 +117,7 @@ fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiE
             Some(u8::try_from(periods).unwrap_or(u8::MAX))
         }
     };
-    QrIssue {
+    let issue = QrIssue {
         kind,
         amount: fields.optional_amount("amount")?,
         out_order_no,
@@ -125,10 +126,19 @@ fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiE
             .map(str::to_owned),
         device_id,
         expires_in_s: fields.optional_i64("expires_in_s", 1..=MAX_EXPIRY_S)?,
-        instalment_periods,
+        instalment_periods: None,
     }
     .validate()
-    .map_err(|e| ApiError::invalid(e.field, e.message))
+    .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    // The plan length is checked after the other fields, as it always was.
+    let instalment_periods = instalment_periods
+        .map(PlanPeriods::new)
+        .transpose()
+        .map_err(instalment_error)?;
+    Ok(QrIssue {
+        instalment_periods,
+        ..issue
+    })
 }
 
 /// The plan of a dynamic code now; a static code only checks that the shop

@@ -260,8 +260,8 @@ impl QuotaGuard {
     pub fn holds(&self, quota: Option<&PayoutQuota>) -> bool {
         quota.is_some_and(|q| {
             q.enabled
-                && q.per_payout_limit.fen() >= self.min_per_payout_fen
-                && q.daily_limit.fen() == self.daily_limit_fen
+                && q.per_payout_limit().fen() >= self.min_per_payout_fen
+                && q.daily_limit().fen() == self.daily_limit_fen
         })
     }
 }
@@ -366,7 +366,7 @@ pub fn reserve_payout(
             .ok_or(PayoutRefusal::OperatorNoQuota)?;
         Some(QuotaGuard {
             operator_id: request.operator_id.clone(),
-            daily_limit_fen: q.daily_limit.fen(),
+            daily_limit_fen: q.daily_limit().fen(),
             min_per_payout_fen: amount,
         })
     };
@@ -561,14 +561,15 @@ mod tests {
                 t(0),
             )
         };
-        let quota = PayoutQuota {
-            shop_id: shop.shop_id.clone(),
-            operator_id: OperatorId::parse("staff").unwrap(),
-            enabled: true,
-            per_payout_limit: Amount::from_fen(5_000).unwrap(),
-            daily_limit: Amount::from_fen(20_000).unwrap(),
-            updated_at: t(0),
-        };
+        let quota = PayoutQuota::new(
+            shop.shop_id.clone(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            Amount::from_fen(5_000).unwrap(),
+            Amount::from_fen(20_000).unwrap(),
+            t(0),
+        )
+        .unwrap();
         PayoutSnapshot {
             shop: Some(shop),
             order: Some(order),

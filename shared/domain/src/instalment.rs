@@ -6,18 +6,22 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Money};
-use crate::shop::{FeePayer, InstalmentConfig, INSTALMENT_PERIODS};
+pub use crate::plan_terms::{FeeRate, FeeRateError, PlanPeriods};
+use crate::shop::{FeePayer, InstalmentConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstalmentError {
     #[error("monthly pay comes in 3, 6 or 12 periods, not {0}")]
     UnsupportedPeriods(u8),
     #[error("this shop does not offer a {0}-period plan")]
-    PlanNotOffered(u8),
+    PlanNotOffered(PlanPeriods),
     #[error("monthly pay needs at least {min} (this order is {amount})")]
     BelowMinimum { min: Amount, amount: Amount },
     #[error("{amount} is too small to split into {periods} periods")]
-    TooSmallToSplit { amount: Amount, periods: u8 },
+    TooSmallToSplit {
+        amount: Amount,
+        periods: PlanPeriods,
+    },
     #[error("the amount with the buyer's fee exceeds the largest amount")]
     TooLarge,
 }
@@ -38,9 +42,9 @@ impl InstalmentError {
 /// The terms of one order's monthly-pay plan, fixed when the code is issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalmentPlan {
-    pub periods: u8,
+    pub periods: PlanPeriods,
     pub fee_payer: FeePayer,
-    pub fee_rate: Decimal,
+    pub fee_rate: FeeRate,
     /// The provider's fee for the plan: order amount × rate, rounded half up to fen.
     pub fee: Money,
     /// What the buyer repays in total: the amount, plus the fee when the buyer pays it.
@@ -69,11 +73,11 @@ impl InstalmentPlan {
     }
 }
 
-/// The fee rate of a plan the shop offers: 3, 6 or 12 periods with a rate set.
-pub fn offered_rate(periods: u8, config: &InstalmentConfig) -> Result<Decimal, InstalmentError> {
-    if !INSTALMENT_PERIODS.contains(&periods) {
-        return Err(InstalmentError::UnsupportedPeriods(periods));
-    }
+/// The fee rate of a plan the shop offers: one with a rate set.
+pub fn offered_rate(
+    periods: PlanPeriods,
+    config: &InstalmentConfig,
+) -> Result<FeeRate, InstalmentError> {
     config
         .fee_rates
         .get(&periods)
@@ -84,7 +88,7 @@ pub fn offered_rate(periods: u8, config: &InstalmentConfig) -> Result<Decimal, I
 /// Builds the plan for `amount` over `periods` with the shop's terms.
 pub fn plan(
     amount: Amount,
-    periods: u8,
+    periods: PlanPeriods,
     config: &InstalmentConfig,
 ) -> Result<InstalmentPlan, InstalmentError> {
     let fee_rate = offered_rate(periods, config)?;
@@ -94,7 +98,7 @@ pub fn plan(
             amount,
         });
     }
-    let fee_decimal = (amount.decimal() * fee_rate)
+    let fee_decimal = (amount.decimal() * fee_rate.decimal())
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
     let fee = Money::from_fen(decimal_fen(fee_decimal)).unwrap_or(Money::ZERO);
     let financed_fen = match config.fee_payer {
@@ -103,7 +107,7 @@ pub fn plan(
     };
     let financed = Amount::from_fen(financed_fen).map_err(|_| InstalmentError::TooLarge)?;
     let too_small = InstalmentError::TooSmallToSplit { amount, periods };
-    let schedule = split_fen(financed_fen, periods)
+    let schedule = split_fen(financed_fen, periods.as_u8())
         .into_iter()
         .map(Amount::from_fen)
         .collect::<Result<Vec<_>, _>>()
@@ -179,6 +183,10 @@ mod tests {
         Amount::parse(text).unwrap()
     }
 
+    fn p(periods: u8) -> PlanPeriods {
+        PlanPeriods::new(periods).unwrap()
+    }
+
     fn config(payer: FeePayer) -> InstalmentConfig {
         InstalmentConfig {
             fee_payer: payer,
@@ -188,7 +196,7 @@ mod tests {
 
     #[test]
     fn first_period_carries_the_remainder() {
-        let p = plan(amount("100.00"), 3, &config(FeePayer::Shop)).unwrap();
+        let p = plan(amount("100.00"), p(3), &config(FeePayer::Shop)).unwrap();
         let fen: Vec<i64> = p.schedule.iter().map(|a| a.fen()).collect();
         assert_eq!(fen, vec![3334, 3333, 3333]);
         assert_eq!(p.first_amount(), amount("33.34"));
@@ -200,7 +208,7 @@ mod tests {
     #[test]
     fn a_buyer_paid_fee_is_financed_with_the_order() {
         // 1234.56 × 0.0750 = 92.592 → 92.59; financed 1327.15 over 12.
-        let p = plan(amount("1234.56"), 12, &config(FeePayer::Buyer)).unwrap();
+        let p = plan(amount("1234.56"), p(12), &config(FeePayer::Buyer)).unwrap();
         assert_eq!(p.fee, Money::parse("92.59").unwrap());
         assert_eq!(p.financed, amount("1327.15"));
         assert_eq!(p.first_amount(), amount("110.66"));
@@ -213,30 +221,30 @@ mod tests {
         // 150.00 × 0.0230 = 3.45 exactly; 100.50 × 0.0450 = 4.5225 → 4.52;
         // 101.00 × 0.0450 = 4.545 → 4.55.
         let c = config(FeePayer::Shop);
-        assert_eq!(plan(amount("150.00"), 3, &c).unwrap().fee.fen(), 345);
-        assert_eq!(plan(amount("100.50"), 6, &c).unwrap().fee.fen(), 452);
-        assert_eq!(plan(amount("101.00"), 6, &c).unwrap().fee.fen(), 455);
+        assert_eq!(plan(amount("150.00"), p(3), &c).unwrap().fee.fen(), 345);
+        assert_eq!(plan(amount("100.50"), p(6), &c).unwrap().fee.fen(), 452);
+        assert_eq!(plan(amount("101.00"), p(6), &c).unwrap().fee.fen(), 455);
     }
 
     #[test]
     fn below_the_shop_minimum_is_refused_and_exactly_the_minimum_is_not() {
         let c = config(FeePayer::Shop);
-        let err = plan(amount("99.99"), 3, &c).unwrap_err();
+        let err = plan(amount("99.99"), p(3), &c).unwrap_err();
         assert_eq!(err.code(), "INSTALMENT_AMOUNT_TOO_LOW");
-        assert!(plan(amount("100.00"), 3, &c).is_ok());
+        assert!(plan(amount("100.00"), p(3), &c).is_ok());
     }
 
     #[test]
     fn only_offered_plans_of_3_6_12_periods() {
         let mut c = config(FeePayer::Shop);
         assert_eq!(
-            plan(amount("500.00"), 4, &c),
+            PlanPeriods::new(4).and_then(|periods| plan(amount("500.00"), periods, &c)),
             Err(InstalmentError::UnsupportedPeriods(4))
         );
-        c.fee_rates.remove(&12);
+        c.fee_rates.remove(&p(12));
         assert_eq!(
-            plan(amount("500.00"), 12, &c),
-            Err(InstalmentError::PlanNotOffered(12))
+            plan(amount("500.00"), p(12), &c),
+            Err(InstalmentError::PlanNotOffered(p(12)))
         );
     }
 
@@ -247,10 +255,10 @@ mod tests {
             ..config(FeePayer::Shop)
         };
         assert!(matches!(
-            plan(amount("0.11"), 12, &c),
+            plan(amount("0.11"), p(12), &c),
             Err(InstalmentError::TooSmallToSplit { .. })
         ));
-        assert_eq!(plan(amount("0.12"), 12, &c).unwrap().schedule.len(), 12);
+        assert_eq!(plan(amount("0.12"), p(12), &c).unwrap().schedule.len(), 12);
     }
 
     proptest! {
@@ -261,7 +269,7 @@ mod tests {
             buyer_pays in any::<bool>(),
         ) {
             let payer = if buyer_pays { FeePayer::Buyer } else { FeePayer::Shop };
-            let p = plan(Amount::from_fen(fen).unwrap(), periods, &config(payer));
+            let p = plan(Amount::from_fen(fen).unwrap(), PlanPeriods::new(periods).unwrap(), &config(payer));
             // The buyer-paid fee can push the financed total past the maximum amount.
             prop_assume!(p.is_ok());
             let p = p.unwrap();

@@ -12,6 +12,7 @@ pub mod money_text;
 pub mod order;
 pub mod payment;
 pub mod payout;
+pub mod plan_terms;
 pub mod qr;
 pub mod reconciliation;
 pub mod rules;
@@ -34,12 +35,14 @@ pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
 pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
+pub use plan_terms::{FeeRate, FeeRateError, PlanPeriods};
 pub use qr::{QrCode, QrIssue, QrIssueError, QrKind, QrRefusal, QrState, QrStatus};
 pub use reconciliation::{ReconciliationSummary, Tally};
 pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };
 pub use shop::{
-    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, Role, Secret, Shop, ShopSetup,
+    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, Secret, Shop,
+    ShopSetup,
 };
 pub use time::{BusinessDate, Clock, ShiftedClock, SystemClock, TestClock};

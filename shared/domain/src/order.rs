@@ -116,7 +116,7 @@ impl Order {
     pub fn with_plan(mut self, plan: Option<InstalmentPlan>) -> Order {
         self.deductions = plan
             .as_ref()
-            .map(|p| vec![DeductionStatus::Pending; usize::from(p.periods)])
+            .map(|p| vec![DeductionStatus::Pending; usize::from(p.periods.as_u8())])
             .unwrap_or_default();
         self.instalment_plan = plan;
         self

@@ -234,7 +234,7 @@ impl CollectionEvent {
             order_id: Some(order.order_id.clone()),
             provider: Some(self.provider),
             period,
-            plan_periods: order.instalment_plan.as_ref().map(|p| p.periods),
+            plan_periods: order.instalment_plan.as_ref().map(|p| p.periods.as_u8()),
             customer: order.payer_masked.clone(),
             created_at: now,
         }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::ids::{DeviceId, OrderId, OutOrderNo, QrId, ShopId};
 use crate::instalment::InstalmentPlan;
 use crate::money::Amount;
+use crate::plan_terms::PlanPeriods;
 
 /// A dynamic code lives this long unless the request says otherwise.
 pub const DEFAULT_DYNAMIC_EXPIRY_S: i64 = 15 * 60;
@@ -98,7 +99,7 @@ pub struct QrCode {
     pub device_id: Option<DeviceId>,
     /// Monthly pay: the plan (dynamic) or just its periods (static; the plan
     /// is made when the buyer's amount is known).
-    pub instalment_periods: Option<u8>,
+    pub instalment_periods: Option<PlanPeriods>,
     pub instalment_plan: Option<InstalmentPlan>,
     pub state: QrState,
     pub expires_at: Option<DateTime<Utc>>,
@@ -162,7 +163,7 @@ pub struct QrIssue {
     pub description: Option<String>,
     pub device_id: Option<DeviceId>,
     pub expires_in_s: Option<i64>,
-    pub instalment_periods: Option<u8>,
+    pub instalment_periods: Option<PlanPeriods>,
 }
 
 /// A request that breaks the shape rules; `field` names the culprit.
@@ -356,7 +357,7 @@ mod tests {
         };
         assert_ne!(base, other_amount.fingerprint());
         let other_plan = QrIssue {
-            instalment_periods: Some(3),
+            instalment_periods: Some(PlanPeriods::THREE),
             ..dynamic()
         };
         assert_ne!(base, other_plan.fingerprint());

@@ -154,12 +154,12 @@ pub fn evaluate_payout(facts: &PayoutFacts<'_>) -> Result<PayoutHeadroom, Payout
             let quota = quota
                 .filter(|q| q.enabled)
                 .ok_or(PayoutRefusal::OperatorNoQuota)?;
-            if facts.amount > quota.per_payout_limit {
+            if facts.amount > quota.per_payout_limit() {
                 return Err(PayoutRefusal::OperatorSingleLimitExceeded {
-                    limit: quota.per_payout_limit,
+                    limit: quota.per_payout_limit(),
                 });
             }
-            Some((quota.daily_limit.money(), day_total))
+            Some((quota.daily_limit().money(), day_total))
         }
     };
 
@@ -318,14 +318,15 @@ mod tests {
     }
 
     fn quota(per: &str, daily: &str) -> PayoutQuota {
-        PayoutQuota {
-            shop_id: ShopId::parse("s1").unwrap(),
-            operator_id: OperatorId::parse("staff").unwrap(),
-            enabled: true,
-            per_payout_limit: amount(per),
-            daily_limit: amount(daily),
-            updated_at: t(0),
-        }
+        PayoutQuota::new(
+            ShopId::parse("s1").unwrap(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            amount(per),
+            amount(daily),
+            t(0),
+        )
+        .unwrap()
     }
 
     fn facts<'a>(shop: &'a Shop, order: Option<&'a Order>, amt: &str) -> PayoutFacts<'a> {

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
+use crate::plan_terms::{FeeRate, PlanPeriods};
 
 /// SPEC §4 rule 5: a shop's daily payout cap unless configured (¥15,000.00).
 pub const DEFAULT_SHOP_DAILY_CAP_FEN: i64 = 1_500_000;
@@ -62,10 +62,8 @@ pub struct InstalmentConfig {
     pub min_amount: Amount,
     pub fee_payer: FeePayer,
     /// Fee rate per plan, keyed by the number of periods.
-    pub fee_rates: BTreeMap<u8, Decimal>,
+    pub fee_rates: BTreeMap<PlanPeriods, FeeRate>,
 }
-
-pub const INSTALMENT_PERIODS: [u8; 3] = [3, 6, 12];
 
 impl Default for InstalmentConfig {
     fn default() -> Self {
@@ -73,11 +71,12 @@ impl Default for InstalmentConfig {
             min_amount: Amount::from_fen(10_000).expect("valid"),
             fee_payer: FeePayer::Shop,
             fee_rates: [
-                (3, Decimal::new(230, 4)),
-                (6, Decimal::new(450, 4)),
-                (12, Decimal::new(750, 4)),
+                (PlanPeriods::THREE, 230),
+                (PlanPeriods::SIX, 450),
+                (PlanPeriods::TWELVE, 750),
             ]
             .into_iter()
+            .map(|(periods, basis)| (periods, FeeRate::from_parts(basis, 4).expect("valid")))
             .collect(),
         }
     }
@@ -101,14 +100,56 @@ pub struct Principal {
 }
 
 /// A sub-account's payout permission, set by the main account (SPEC §4).
+/// Its per-payout limit (rule 6) is never above its daily limit (rule 7):
+/// `new` refuses such a pair, so every quota held is one the rules can use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutQuota {
     pub shop_id: ShopId,
     pub operator_id: OperatorId,
     pub enabled: bool,
-    pub per_payout_limit: Amount,
-    pub daily_limit: Amount,
+    per_payout_limit: Amount,
+    daily_limit: Amount,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Why a quota was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    #[error("per_payout_limit cannot be above daily_limit")]
+    PerPayoutAboveDaily,
+}
+
+impl PayoutQuota {
+    pub fn new(
+        shop_id: ShopId,
+        operator_id: OperatorId,
+        enabled: bool,
+        per_payout_limit: Amount,
+        daily_limit: Amount,
+        updated_at: DateTime<Utc>,
+    ) -> Result<PayoutQuota, QuotaError> {
+        if per_payout_limit > daily_limit {
+            return Err(QuotaError::PerPayoutAboveDaily);
+        }
+        Ok(PayoutQuota {
+            shop_id,
+            operator_id,
+            enabled,
+            per_payout_limit,
+            daily_limit,
+            updated_at,
+        })
+    }
+
+    /// Rule 6: the most one payout may be.
+    pub fn per_payout_limit(&self) -> Amount {
+        self.per_payout_limit
+    }
+
+    /// Rule 7: the most the sub-account's live payouts of a day may add up to.
+    pub fn daily_limit(&self) -> Amount {
+        self.daily_limit
+    }
 }
 
 /// A secret value whose `Debug` never shows it (SPEC §7).
@@ -147,9 +188,61 @@ pub struct Device {
 mod tests {
     use super::*;
 
+    fn quota(per_fen: i64, daily_fen: i64) -> Result<PayoutQuota, QuotaError> {
+        PayoutQuota::new(
+            ShopId::parse("s1").unwrap(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            Amount::from_fen(per_fen).unwrap(),
+            Amount::from_fen(daily_fen).unwrap(),
+            DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_per_payout_limit_up_to_the_daily_limit_is_a_quota_and_one_fen_more_is_not() {
+        let at_the_limit = quota(10_000, 10_000).unwrap();
+        assert_eq!(at_the_limit.per_payout_limit(), at_the_limit.daily_limit());
+        assert!(quota(1, 10_000).is_ok());
+        assert_eq!(quota(10_001, 10_000), Err(QuotaError::PerPayoutAboveDaily));
+        assert_eq!(
+            QuotaError::PerPayoutAboveDaily.to_string(),
+            "per_payout_limit cannot be above daily_limit"
+        );
+    }
+
     #[test]
     fn secrets_do_not_show_in_debug() {
         let s = Secret::new("super-secret-value".into());
         assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn the_default_monthly_pay_terms_offer_every_plan() {
+        let config = InstalmentConfig::default();
+        assert_eq!(
+            config.fee_rates.keys().copied().collect::<Vec<_>>(),
+            PlanPeriods::ALL.to_vec()
+        );
+        let rates: Vec<String> = config.fee_rates.values().map(|r| r.to_string()).collect();
+        assert_eq!(rates, ["0.0230", "0.0450", "0.0750"]);
+    }
+
+    #[test]
+    fn monthly_pay_terms_are_stored_in_the_same_json_as_before() {
+        let config = InstalmentConfig::default();
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(
+            text.ends_with(r#""fee_rates":{"3":"0.0230","6":"0.0450","12":"0.0750"}}"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<InstalmentConfig>(&text).unwrap(),
+            config
+        );
+        let bad_plan = text.replace(r#""6":"#, r#""4":"#);
+        assert!(serde_json::from_str::<InstalmentConfig>(&bad_plan).is_err());
+        let bad_rate = text.replace("0.0450", "1.0450");
+        assert!(serde_json::from_str::<InstalmentConfig>(&bad_rate).is_err());
     }
 }

@@ -1,0 +1,154 @@
+//! The table's key layout (see the table in `codec`) and attribute names.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use qrpay_domain::{
+    BusinessDate, DeviceId, IdempotencyKey, OperatorId, OrderId, OutOrderNo, Payout, PayoutId,
+    PayoutStatus, Provider, ProviderRef, QrId, ShopId,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+pub const GSI3: &str = "GSI3";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
+/// TTL attribute (epoch seconds) for records that may expire, such as POS nonces.
+pub const TTL_ATTRIBUTE: &str = "expires_at_s";
+
+// Attribute names used in expressions (always through `#names`: several are
+// DynamoDB reserved words).
+pub const PAYOUT_TOTAL: &str = "payout_total_fen";
+pub const PAYOUT_COUNT: &str = "payout_count";
+pub const LIVE_TOTAL: &str = "payouts_live_total_fen";
+pub const LIVE_COUNT: &str = "payouts_live_count";
+pub const LAST_PAYOUT_AT: &str = "last_payout_at_ms";
+pub const BALANCE: &str = "payout_balance_fen";
+pub const HELD: &str = "payout_held_fen";
+pub const CAP: &str = "daily_payout_cap_fen";
+pub const OWNER: &str = "owner_operator_id";
+pub const ORDER_STATUS: &str = "order_status";
+pub const PAID: &str = "paid_amount_fen";
+pub const REFUNDED: &str = "refunded_amount_fen";
+pub const PAYOUT_STATUS: &str = "payout_status";
+pub const ENABLED: &str = "enabled";
+pub const PER_PAYOUT_LIMIT: &str = "per_payout_limit_fen";
+pub const DAILY_LIMIT: &str = "daily_limit_fen";
+pub const FINGERPRINT: &str = "fingerprint";
+pub const UPDATED_AT: &str = "updated_at_ms";
+pub const REVISION: &str = "revision";
+pub const QR_STATE: &str = "qr_state";
+
+pub fn shop_pk(shop: &ShopId) -> String {
+    format!("SHOP#{shop}")
+}
+
+pub fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+pub fn shop_key(shop: &ShopId) -> Item {
+    key(shop_pk(shop), "SHOP".into())
+}
+pub fn order_key(shop: &ShopId, order: &OrderId) -> Item {
+    key(shop_pk(shop), format!("ORDER#{order}"))
+}
+pub fn quota_key(shop: &ShopId, operator: &OperatorId) -> Item {
+    key(shop_pk(shop), format!("QUOTA#{operator}"))
+}
+pub fn payout_sk(payout: &PayoutId) -> String {
+    format!("PAYOUT#{payout}")
+}
+pub fn payout_key(shop: &ShopId, payout: &PayoutId) -> Item {
+    key(shop_pk(shop), payout_sk(payout))
+}
+pub fn idempotency_key(shop: &ShopId, idem: &IdempotencyKey) -> Item {
+    key(shop_pk(shop), format!("IDEMPOTENCY#{}", idem.as_str()))
+}
+pub fn shop_day_key(shop: &ShopId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("DAY#{date}"))
+}
+pub fn operator_day_key(shop: &ShopId, operator: &OperatorId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("OPDAY#{date}#{operator}"))
+}
+pub fn payout_pointer_key(payout: &PayoutId) -> Item {
+    key(format!("PAYOUT#{payout}"), "PAYOUT".into())
+}
+pub fn device_key(device: &DeviceId) -> Item {
+    key(format!("DEVICE#{device}"), "DEVICE".into())
+}
+pub fn qr_key(shop: &ShopId, qr: &QrId) -> Item {
+    key(shop_pk(shop), format!("QR#{qr}"))
+}
+pub fn out_order_key(shop: &ShopId, no: &OutOrderNo) -> Item {
+    key(shop_pk(shop), format!("OUTORDER#{no}"))
+}
+pub fn order_pointer_key(order: &OrderId) -> Item {
+    key(format!("ORDER#{order}"), "ORDER".into())
+}
+pub fn nonce_key(device: &DeviceId, nonce: &str) -> Item {
+    key(format!("DEVICE#{device}"), format!("NONCE#{nonce}"))
+}
+pub fn notification_key(provider: Provider, id: &ProviderRef) -> Item {
+    key(
+        format!("NOTIFICATION#{provider}#{id}"),
+        "NOTIFICATION".into(),
+    )
+}
+pub fn movement_key(entry_id: &str) -> Item {
+    key(format!("MOVEMENT#{entry_id}"), "MOVEMENT".into())
+}
+/// GSI2 partition of a day's ledger part: reconciliation reads the day
+/// part by part in (shop, entry) order.
+pub fn ledger_day_gsi_pk(date: BusinessDate, part: u16) -> String {
+    format!("LEDGERDAY#{date}#{part:02}")
+}
+pub fn reconciliation_key(shop: &ShopId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("RECON#{date}"))
+}
+pub fn once_key(once: &str) -> Item {
+    key(format!("ONCE#{once}"), "ONCE".to_owned())
+}
+pub fn lease_key(lease: &str) -> Item {
+    key(format!("LEASE#{lease}"), "LEASE".to_owned())
+}
+pub fn anomaly_pk(date: BusinessDate) -> String {
+    format!("ANOMALY#{date}")
+}
+pub const ANOMALY_PREFIX: &str = "ANOMALY#";
+pub fn order_payouts_gsi_pk(shop: &ShopId, order: &OrderId) -> String {
+    format!("SHOP#{shop}#ORDER#{order}")
+}
+pub fn day_payouts_gsi_pk(shop: &ShopId, date: BusinessDate) -> String {
+    format!("SHOP#{shop}#DAY#{date}")
+}
+
+/// Zero-padded epoch milliseconds, so keys sort by time.
+pub fn ms_key(t: DateTime<Utc>) -> String {
+    format!("{:013}", t.timestamp_millis().max(0))
+}
+
+pub fn open_gsi_pk(status: PayoutStatus) -> String {
+    format!("OPEN#{}", status.as_str())
+}
+
+pub fn open_gsi_sk(payout: &Payout) -> String {
+    format!(
+        "{}#{}#{}",
+        ms_key(payout.updated_at),
+        payout.shop_id,
+        payout.payout_id
+    )
+}

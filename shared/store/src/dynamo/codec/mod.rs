@@ -1,0 +1,45 @@
+//! Item layout of the single table and the conversions to and from domain
+//! types. Amounts are stored as integer fen in DynamoDB numbers: exact in
+//! DynamoDB and in every emulator, and never a float anywhere.
+//!
+//! | item            | PK              | SK                        | GSI1 (by order)          | GSI2 (by day)          |
+//! |-----------------|-----------------|---------------------------|--------------------------|------------------------|
+//! | shop            | `SHOP#{shop}`   | `SHOP`                    |                          |                        |
+//! | order           | `SHOP#{shop}`   | `ORDER#{order}`           |                          |                        |
+//! | payout quota    | `SHOP#{shop}`   | `QUOTA#{operator}`        |                          |                        |
+//! | payout          | `SHOP#{shop}`   | `PAYOUT#{payout}`         | `SHOP#{s}#ORDER#{o}` / `PAYOUT#{p}` | `SHOP#{s}#DAY#{d}` / `PAYOUT#{p}` |
+//! | idempotency     | `SHOP#{shop}`   | `IDEMPOTENCY#{key}`       |                          |                        |
+//! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
+//! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
+//! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
+//! | payout pointer  | `PAYOUT#{p}`    | `PAYOUT`                  | (a payout's shop, for provider notices)           |
+//! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |
+//! | notice          | `SHOP#{shop}`   | `NOTICE#{ms}#{notice}`    |                          |                        |
+//! | ledger entry    | `SHOP#{shop}`   | `LEDGER#{date}#{entry}`   |                          | `LEDGERDAY#{d}#{part}` / `{shop}#{entry}` |
+//! | QR code         | `SHOP#{shop}`   | `QR#{qr}`                 |                          |                        |
+//! | out_order_no    | `SHOP#{shop}`   | `OUTORDER#{no}`           | (claims a shop's order number for one code)       |
+//! | order pointer   | `ORDER#{order}` | `ORDER`                   | (an order's shop, for provider notices)           |
+//! | POS nonce       | `DEVICE#{dev}`  | `NONCE#{nonce}`           | (TTL `expires_at_s`)     |                        |
+//! | notification    | `NOTIFICATION#{provider}#{id}` | `NOTIFICATION` | (dedupe; TTL `expires_at_s`)               |
+//! | movement        | `MOVEMENT#{entry}` | `MOVEMENT`             | (a provider movement already in the ledger)       |
+//! | anomaly         | `ANOMALY#{date}` | `ANOMALY#{anomaly}`      |                          |                        |
+//! | reconciliation  | `SHOP#{shop}`   | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
+//! | once            | `ONCE#{key}`    | `ONCE`                    | (an alert already sent; TTL `expires_at_s`)       |
+//!
+//! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
+//! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
+//! stale ones without scanning.
+
+mod keys;
+mod ledger;
+mod orders;
+mod payouts;
+mod shops;
+mod values;
+
+pub use keys::*;
+pub use ledger::*;
+pub use orders::*;
+pub use payouts::*;
+pub use shops::*;
+pub use values::*;

@@ -1,0 +1,110 @@
+//! Shops, payout quotas and devices.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use qrpay_domain::{
+    Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId,
+};
+
+use super::*;
+use crate::StoreError;
+
+pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
+    let instalments: InstalmentConfig = parse(item, "instalments", |t| {
+        serde_json::from_str::<InstalmentConfig>(t)
+    })?;
+    Ok(Shop {
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        name: get_s(item, "name")?.to_owned(),
+        owner_operator_id: parse(item, OWNER, OperatorId::parse)?,
+        daily_payout_cap: get_amount(item, CAP)?,
+        payout_balance: get_money(item, BALANCE)?,
+        payout_held: get_money(item, HELD)?,
+        instalments,
+        created_at: get_time(item, "created_at_ms")?,
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+pub fn quota_item(quota: &PayoutQuota) -> Item {
+    let mut item = quota_key(&quota.shop_id, &quota.operator_id);
+    item.extend([
+        ("entity".to_owned(), s("payout_quota")),
+        ("shop_id".to_owned(), s(quota.shop_id.as_str())),
+        ("operator_id".to_owned(), s(quota.operator_id.as_str())),
+        (ENABLED.to_owned(), AttributeValue::Bool(quota.enabled)),
+        (
+            PER_PAYOUT_LIMIT.to_owned(),
+            n(quota.per_payout_limit().fen()),
+        ),
+        (DAILY_LIMIT.to_owned(), n(quota.daily_limit().fen())),
+        (UPDATED_AT.to_owned(), ms(quota.updated_at)),
+    ]);
+    item
+}
+
+pub fn quota_from(item: &Item) -> Result<PayoutQuota, StoreError> {
+    // A per-payout limit above the daily one was never accepted: such a
+    // record is corrupt, not a quota.
+    PayoutQuota::new(
+        parse(item, "shop_id", ShopId::parse)?,
+        parse(item, "operator_id", OperatorId::parse)?,
+        get_bool(item, ENABLED)?,
+        get_amount(item, PER_PAYOUT_LIMIT)?,
+        get_amount(item, DAILY_LIMIT)?,
+        get_time(item, UPDATED_AT)?,
+    )
+    .map_err(|_| corrupt(PER_PAYOUT_LIMIT, item))
+}
+
+pub fn device_item(device: &Device) -> Item {
+    let mut item = device_key(&device.device_id);
+    item.extend([
+        ("entity".to_owned(), s("device")),
+        ("device_id".to_owned(), s(device.device_id.as_str())),
+        ("shop_id".to_owned(), s(device.shop_id.as_str())),
+        ("secret".to_owned(), s(device.secret.expose())),
+        (UPDATED_AT.to_owned(), ms(device.updated_at)),
+    ]);
+    item
+}
+
+pub fn device_from(item: &Item) -> Result<Device, StoreError> {
+    Ok(Device {
+        device_id: parse(item, "device_id", DeviceId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        secret: Secret::new(get_s(item, "secret")?.to_owned()),
+        updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use qrpay_domain::Amount;
+
+    use super::*;
+
+    fn quota(per_fen: i64, daily_fen: i64) -> PayoutQuota {
+        PayoutQuota::new(
+            ShopId::parse("s1").unwrap(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            Amount::from_fen(per_fen).unwrap(),
+            Amount::from_fen(daily_fen).unwrap(),
+            qrpay_domain::time::from_millis(1_780_000_000_000),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_quota_reads_back_as_written() {
+        let q = quota(10_000, 10_000);
+        assert_eq!(quota_from(&quota_item(&q)).unwrap(), q);
+    }
+
+    #[test]
+    fn a_stored_quota_with_per_payout_above_daily_is_corrupt() {
+        let mut item = quota_item(&quota(10_000, 10_000));
+        item.insert(PER_PAYOUT_LIMIT.to_owned(), n(10_001));
+        assert!(matches!(quota_from(&item), Err(StoreError::Corrupt(_))));
+    }
+}
