@@ -9,8 +9,9 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
+use qrpay_aws::DynamoStore;
 use qrpay_domain::OrderId;
-use qrpay_store::{DynamoStore, ReserveError, Reserved};
+use qrpay_store::{ReserveError, Reserved};
 use qrpay_tests::world::morning;
 use qrpay_tests::World;
 

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
-use qrpay_store::{DynamoStore, MemoryStore, Store};
+use qrpay_aws::DynamoStore;
+use qrpay_store::{MemoryStore, Store};
 
 pub use world::World;
 
@@ -54,7 +55,7 @@ pub fn unique_name(prefix: &str) -> String {
 pub async fn dynamo_store() -> Arc<DynamoStore> {
     let client = dynamo_client(emulator::endpoint());
     let table = unique_name("qrpay-test");
-    qrpay_store::dynamo::create_table(&client, &table)
+    qrpay_aws::dynamo::create_table(&client, &table)
         .await
         .expect("create test table in the emulator");
     Arc::new(DynamoStore::new(client, table))

@@ -9,7 +9,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use qrpay_aws::sqs::SqsQueue;
-use qrpay_store::{DynamoStore, Store};
+use qrpay_aws::DynamoStore;
+use qrpay_store::Store;
 
 use crate::queue::LocalQueue;
 
@@ -32,7 +33,7 @@ pub async fn connect(
         .await
         .is_ok();
     if !exists {
-        qrpay_store::dynamo::create_table(&dynamo, table)
+        qrpay_aws::dynamo::create_table(&dynamo, table)
             .await
             .map_err(|e| format!("cannot create table {table} at {endpoint}: {e}"))?;
     }

@@ -1,8 +1,8 @@
 //! The adapters a Lambda builds once per cold start, each from the setting
 //! that names its resource (set by `template.yaml`).
 
+use crate::dynamo::DynamoStore;
 use aws_config::SdkConfig;
-use qrpay_store::DynamoStore;
 
 use crate::env::env;
 use crate::iot::IotDataPublisher;

@@ -6,12 +6,14 @@
 //! - [`env`]: required settings and rotating secrets from the environment;
 //!   [`clients`]: every adapter from the setting that names its resource.
 //! - [`logs`]: structured JSON logs (SPEC §7).
-//! - The adapters of qrpay's ports: [`sqs`] (the payout queue and the
+//! - The adapters of qrpay's ports: [`dynamo`] (the store, one table),
+//!   [`sqs`] (the payout queue and the
 //!   reconciliation requests), [`s3`] (report objects), [`sns`] (alerts),
 //!   [`iot`] (replies to POS devices).
 
 pub mod clients;
 pub mod config;
+pub mod dynamo;
 pub mod env;
 pub mod iot;
 pub mod logs;
@@ -21,6 +23,7 @@ pub mod sqs;
 
 pub use clients::*;
 pub use config::{sdk_config, Deadline};
+pub use dynamo::DynamoStore;
 pub use env::{current_and_previous, env, secrets};
 pub use logs::init_tracing;
 

@@ -1,9 +1,12 @@
-//! The store port: everything the functions keep, behind one trait, and its
-//! two adapters that behave identically (the contract suite in `tests/` runs
-//! against both):
+//! The store's ports: everything the functions keep, one trait a role
+//! ([`ports`]), and the embedded adapter. Two adapters behave identically
+//! (the contract suite in `tests/` runs against both):
 //!
 //! - [`MemoryStore`]: the embedded default, one mutex, no I/O.
-//! - [`DynamoStore`]: one DynamoDB table (single-table design).
+//! - `qrpay_aws::DynamoStore`: one DynamoDB table (single-table design).
+//!
+//! Neither decides a balance change: the domain does (`qrpay_domain::books`,
+//! `qrpay_domain::payment`), and each adapter applies the effect it returns.
 //!
 //! Payout rules are enforced *by the store*, atomically with the reservation
 //! (SPEC §4); handlers never read-then-write limits themselves.
@@ -11,12 +14,10 @@
 use qrpay_domain::{LedgerEntry, Payout, PayoutId, PayoutRefusal, QrCode};
 
 pub mod alerts;
-pub mod dynamo;
 pub mod memory;
 pub mod ports;
 pub mod settle;
 
-pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 pub use ports::{ClaimStore, CollectionStore, PayoutStore, ReconciliationStore, ShopStore, Store};
 

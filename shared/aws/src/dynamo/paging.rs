@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::*;
 use super::{names, unavailable, values, DynamoStore};
-use crate::{over_fetch, StoreError};
+use qrpay_store::{over_fetch, StoreError};
 
 /// One key-condition query of the table or of an index.
 pub(super) struct KeyQuery {

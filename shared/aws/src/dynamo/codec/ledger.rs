@@ -6,7 +6,7 @@ use qrpay_domain::{
 };
 
 use super::*;
-use crate::StoreError;
+use qrpay_store::StoreError;
 
 pub fn ledger_prefix(date: BusinessDate) -> String {
     format!("LEDGER#{date}#")
@@ -31,10 +31,10 @@ pub fn ledger_item(entry: &LedgerEntry) -> Item {
             GSI2PK.to_owned(),
             s(ledger_day_gsi_pk(
                 entry.business_date,
-                crate::ledger_part(&entry.shop_id),
+                qrpay_store::ledger_part(&entry.shop_id),
             )),
         ),
-        (GSI2SK.to_owned(), s(crate::ledger_position(entry))),
+        (GSI2SK.to_owned(), s(qrpay_store::ledger_position(entry))),
     ]);
     let optional = [
         ("provider_ref", entry.provider_ref.as_deref().map(s)),

@@ -6,7 +6,7 @@ use qrpay_domain::{
 };
 
 use super::*;
-use crate::StoreError;
+use qrpay_store::StoreError;
 
 pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
     let instalments: InstalmentConfig = parse(item, "instalments", |t| {

@@ -22,7 +22,7 @@ use qrpay_domain::{
 use super::codec::*;
 use super::paging::KeyQuery;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
-use crate::{
+use qrpay_store::{
     CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
     NOTIFICATION_RETENTION_S,
 };

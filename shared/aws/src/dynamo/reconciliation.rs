@@ -9,7 +9,7 @@ use qrpay_domain::{Anomaly, BusinessDate, ReconciliationSummary, ShopId};
 use super::codec::*;
 use super::paging::KeyQuery;
 use super::{unavailable, DynamoStore};
-use crate::{
+use qrpay_store::{
     continuation, ClaimStore, LedgerPage, ReconciliationStore, StoreError, MAX_LEDGER_PAGE,
 };
 
@@ -35,7 +35,7 @@ impl DynamoStore {
             .iter()
             .map(ledger_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = continuation(&entries, more, crate::ledger_position);
+        let next = continuation(&entries, more, qrpay_store::ledger_position);
         Ok(LedgerPage { entries, next })
     }
 

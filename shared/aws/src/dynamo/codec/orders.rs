@@ -8,7 +8,7 @@ use qrpay_domain::{
 };
 
 use super::*;
-use crate::StoreError;
+use qrpay_store::StoreError;
 
 pub fn order_item(order: &Order) -> Item {
     let mut item = order_key(&order.shop_id, &order.order_id);

@@ -27,7 +27,7 @@ use qrpay_domain::{
 
 use super::codec::*;
 use super::{build_error, failed, DynamoStore, WriteOutcome};
-use crate::{PayoutStore, ReserveError, Reserved, StoreError};
+use qrpay_store::{PayoutStore, ReserveError, Reserved, StoreError};
 
 /// Fresh attempts at a reservation that lost a race without any rule
 /// failing (a limit was changed meanwhile, or a transaction conflict).

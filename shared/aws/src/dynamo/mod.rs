@@ -31,12 +31,12 @@ use qrpay_domain::{
 pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
-use crate::{
+use codec::*;
+use payout_effects::MAX_WRITE_ATTEMPTS;
+use qrpay_store::{
     continuation, page_size, DayTotals, Page, PayoutError, PayoutStore, ReserveError, Reserved,
     ShopStore, StoreError, Transition,
 };
-use codec::*;
-use payout_effects::MAX_WRITE_ATTEMPTS;
 
 /// Most payouts listed for one order (rule 1 keeps live ones to 5; failed
 /// ones are bounded by rule 2's pace).

@@ -11,7 +11,7 @@ use super::codec::{
     GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK, TTL_ATTRIBUTE,
 };
 use super::{build_error, unavailable};
-use crate::StoreError;
+use qrpay_store::StoreError;
 
 fn key_element(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
     KeySchemaElement::builder()

@@ -7,7 +7,7 @@ use qrpay_domain::time::from_millis;
 use qrpay_domain::{Amount, Money};
 
 use super::{Item, SK};
-use crate::StoreError;
+use qrpay_store::StoreError;
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

@@ -7,7 +7,7 @@ use qrpay_domain::{
 };
 
 use super::*;
-use crate::{DayTotals, StoreError};
+use qrpay_store::{DayTotals, StoreError};
 
 pub fn payout_item(payout: &Payout) -> Item {
     let mut item = payout_key(&payout.shop_id, &payout.payout_id);
