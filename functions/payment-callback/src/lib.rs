@@ -18,7 +18,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qrpay_domain::{Clock, CollectionEvent, Decision, PayoutStatus, Provider};
-use qrpay_http::{raw_body, segments, ApiError};
+use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier};
 use qrpay_provider::{
@@ -58,8 +58,8 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     let path = req.uri().path().to_owned();
     let provider = match segments(&path).as_slice() {
         ["callbacks", provider] => Provider::parse(provider)
-            .ok_or_else(|| ApiError::not_found("PROVIDER_NOT_FOUND", "unknown provider"))?,
-        _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+            .ok_or_else(|| ApiError::new(ErrorCode::ProviderNotFound, "unknown provider"))?,
+        _ => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     };
     if req.method() != Method::POST {
         return Err(ApiError {
@@ -71,8 +71,7 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     let (headers, body) = (req.headers(), raw_body(req));
     let not_configured = || {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "PROVIDER_NOT_CONFIGURED",
+            ErrorCode::ProviderNotConfigured,
             format!("{provider} notices are not configured on this stage"),
         )
     };

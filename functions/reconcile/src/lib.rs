@@ -19,7 +19,9 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
-use qrpay_http::{event, json, principal, require_role, require_shop, segments, ApiError};
+use qrpay_http::{
+    event, json, principal, require_role, require_shop, segments, ApiError, ErrorCode,
+};
 use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
@@ -118,7 +120,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let date = parse_date(date)?;
             get_day(app, req, shop_id, date).await
         }
-        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+        _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }
 }
 
@@ -131,8 +133,7 @@ async fn request_run(app: &App, date: BusinessDate) -> Result<Response<Body>, Ap
     let today = BusinessDate::of(app.clock.now());
     if date > today {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "DATE_IN_FUTURE",
+            ErrorCode::DateInFuture,
             format!("{date} has not begun in Beijing (today is {today})"),
         ));
     }
@@ -173,8 +174,8 @@ async fn get_day(
         .get_reconciliation(&shop_id, date)
         .await?
     else {
-        return Err(ApiError::not_found(
-            "RECONCILIATION_NOT_FOUND",
+        return Err(ApiError::new(
+            ErrorCode::ReconciliationNotFound,
             format!("no reconciliation of {date} for this shop yet"),
         ));
     };
