@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         collection: store.clone(),
         provider: provider_from_env(clock.clone())?,
         clock,
+        alerts: Arc::new(LogAlerts),
     });
     let queue = Arc::new(SqsQueue::new(
         aws::sqs_client(&config),

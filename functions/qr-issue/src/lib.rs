@@ -18,6 +18,7 @@ use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
 use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError, ErrorCode};
 use qrpay_qr::render;
+use qrpay_store::alerts::Alerts;
 use qrpay_store::{CollectionStore, Revocation, ShopStore};
 use serde_json::json;
 
@@ -38,6 +39,8 @@ pub struct App {
     /// Where payment links point; the token follows as `/pay/{token}`.
     pub pay_base_url: String,
     pub publisher: Arc<dyn Publisher>,
+    /// Where a misconfigured IoT rule is raised.
+    pub alerts: Arc<dyn Alerts>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {

@@ -31,6 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         publisher: Arc::new(IotDataPublisher::new(
             aws_sdk_iotdataplane::Client::from_conf(iot_config),
         )),
+        alerts: Arc::new(qrpay_store::alerts::LogAlerts),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();

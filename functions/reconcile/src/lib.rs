@@ -269,6 +269,24 @@ impl RunRequests for InProcessRuns {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use qrpay_reconcile::Outcome;
+    use qrpay_store::alerts::AlertCode;
+
+    /// The reconciliation raises `RECON_<class>` per discrepancy class (every
+    /// outcome but a match, and failed deductions) and `RECON_INPUT_GAP`:
+    /// each is one of the system's alert codes.
+    #[test]
+    fn every_reconciliation_alert_is_a_listed_alert_code() {
+        let classes = Outcome::ALL
+            .into_iter()
+            .filter(|o| *o != Outcome::Matched)
+            .map(Outcome::as_str)
+            .chain(["DEDUCTION_FAILED", "INPUT_GAP"]);
+        for class in classes {
+            let code = format!("RECON_{class}");
+            assert!(AlertCode::parse(&code).is_some(), "{code}");
+        }
+    }
 
     #[test]
     fn the_schedule_reconciles_the_previous_beijing_day() {

@@ -208,6 +208,7 @@ impl Functions {
                 pay_base_url: options.pay_base_url.clone(),
                 // POS terminals on IoT Core are an AWS-only path.
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
+                alerts: alerts.clone(),
             },
             callback: payment_callback::App {
                 collection: store.clone(),
@@ -228,6 +229,7 @@ impl Functions {
                 collection: store.clone(),
                 provider: provider.clone(),
                 clock: clock.clone(),
+                alerts: alerts.clone(),
             },
         }
     }
