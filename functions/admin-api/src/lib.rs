@@ -13,7 +13,9 @@ use qrpay_domain::{
     Clock, Device, DeviceId, FeePayer, FeeRate, InstalmentConfig, OperatorId, PlanPeriods, Role,
     Secret, Shop, ShopId, ShopSetup,
 };
-use qrpay_http::{json, json_object, principal, require_role, segments, ApiError, Fields};
+use qrpay_http::{
+    json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
+};
 use qrpay_store::ShopStore;
 use serde_json::{json, Value};
 
@@ -32,7 +34,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_owned();
     let (kind, id) = match segments(&path).as_slice() {
         ["admin", kind @ ("shops" | "devices"), id] => (*kind, (*id).to_owned()),
-        _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+        _ => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     };
     if req.method() != Method::PUT {
         return Err(ApiError::method_not_allowed());
@@ -155,7 +157,7 @@ async fn put_device(
         ));
     }
     if app.shops.get_shop(&shop_id).await?.is_none() {
-        return Err(ApiError::not_found("SHOP_NOT_FOUND", "shop not found"));
+        return Err(ApiError::new(ErrorCode::ShopNotFound, "shop not found"));
     }
     let device = Device {
         device_id,

@@ -17,14 +17,14 @@ use std::sync::Arc;
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use qrpay_domain::{Clock, CollectionEvent, Decision, PayoutStatus, Provider};
-use qrpay_http::{raw_body, segments, ApiError};
+use qrpay_domain::{Clock, CollectionEvent, Decision, Payout, PayoutStatus, Provider};
+use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier};
 use qrpay_provider::{
     AlipayVerifier, DouyinVerifier, SandboxNotice, SandboxVerifier, WechatpayVerifier,
 };
-use qrpay_store::alerts::{anomaly_alert, deduction_failed_alert, Alerts};
+use qrpay_store::alerts::{anomaly_alert, deduction_failed_alert, Alert, AlertCode, Alerts};
 use qrpay_store::settle::{settle_failure, settle_success};
 use qrpay_store::{CollectionStore, PayoutStore, Transition};
 use serde_json::json;
@@ -58,8 +58,8 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     let path = req.uri().path().to_owned();
     let provider = match segments(&path).as_slice() {
         ["callbacks", provider] => Provider::parse(provider)
-            .ok_or_else(|| ApiError::not_found("PROVIDER_NOT_FOUND", "unknown provider"))?,
-        _ => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+            .ok_or_else(|| ApiError::new(ErrorCode::ProviderNotFound, "unknown provider"))?,
+        _ => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     };
     if req.method() != Method::POST {
         return Err(ApiError {
@@ -71,8 +71,7 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     let (headers, body) = (req.headers(), raw_body(req));
     let not_configured = || {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "PROVIDER_NOT_CONFIGURED",
+            ErrorCode::ProviderNotConfigured,
             format!("{provider} notices are not configured on this stage"),
         )
     };
@@ -181,27 +180,61 @@ async fn sandbox_notice(app: &App, sandbox: &SandboxVerifier, notice: SandboxNot
 /// since retrying cannot make them right.
 async fn apply_transfer_notice(app: &App, notice: &TransferFinished) -> Result<bool, ApiError> {
     let Some(payout) = app.payouts.find_payout(&notice.out_bill_no).await? else {
-        tracing::error!(alert = "TRANSFER_NOTICE_UNKNOWN_PAYOUT", out_bill_no = %notice.out_bill_no,
-            notice_id = %notice.notice_id, "transfer notice for a payout we do not have");
+        let what = "transfer notice for a payout we do not have".to_owned();
+        let alert = unapplied(AlertCode::TransferNoticeUnknownPayout, notice, None, what);
+        app.alerts.raise(&alert).await;
         return Ok(false);
     };
     if notice.amount != payout.amount {
-        tracing::error!(alert = "TRANSFER_NOTICE_AMOUNT_MISMATCH", payout_id = %payout.payout_id,
-            notice_amount = %notice.amount, payout_amount = %payout.amount, "transfer notice amount differs");
+        let what = format!(
+            "transfer notice amount {} differs from the payout's {}",
+            notice.amount, payout.amount
+        );
+        let alert = unapplied(
+            AlertCode::TransferNoticeAmountMismatch,
+            notice,
+            Some(&payout),
+            what,
+        );
+        app.alerts.raise(&alert).await;
         return Ok(false);
     }
     if payout.status == PayoutStatus::Pending {
         // We never hand a payout to the provider before it is PROCESSING.
-        tracing::error!(alert = "TRANSFER_NOTICE_BEFORE_DISPATCH", payout_id = %payout.payout_id,
-            "transfer notice for a payout never dispatched");
+        let what = "transfer notice for a payout never dispatched".to_owned();
+        let alert = unapplied(
+            AlertCode::TransferNoticeBeforeDispatch,
+            notice,
+            Some(&payout),
+            what,
+        );
+        app.alerts.raise(&alert).await;
         return Ok(false);
     }
-    let now = app.clock.now();
+    let (payouts, alerts, now) = (app.payouts.as_ref(), app.alerts.as_ref(), app.clock.now());
     let settled = match &notice.failure {
-        None => settle_success(app.payouts.as_ref(), &payout, &notice.provider_ref, now).await?,
-        Some(reason) => settle_failure(app.payouts.as_ref(), &payout, reason, now).await?,
+        None => settle_success(payouts, alerts, &payout, &notice.provider_ref, now).await?,
+        Some(reason) => settle_failure(payouts, alerts, &payout, reason, now).await?,
     };
     tracing::info!(payout_id = %payout.payout_id, notice_id = %notice.notice_id,
         moved = matches!(settled, Transition::Moved(_)), "transfer notice applied");
     Ok(matches!(settled, Transition::Moved(_)))
+}
+
+/// The alert for a transfer notice recorded and not applied.
+fn unapplied(
+    code: AlertCode,
+    notice: &TransferFinished,
+    payout: Option<&Payout>,
+    what: String,
+) -> Alert {
+    Alert {
+        code: code.into(),
+        message: format!(
+            "{what}: notice {} about payout {} was not applied; check it with the provider",
+            notice.notice_id, notice.out_bill_no
+        ),
+        shop_id: payout.map(|p| p.shop_id.to_string()),
+        reference: notice.out_bill_no.to_string(),
+    }
 }

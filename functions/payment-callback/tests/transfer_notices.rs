@@ -11,7 +11,7 @@ use qrpay_provider::sandbox::TransferNotice;
 use qrpay_provider::SandboxVerifier;
 use qrpay_provider::{signature, SandboxFaults, SandboxProvider};
 use qrpay_queue::PayoutMessage;
-use qrpay_store::alerts::LogAlerts;
+use qrpay_store::alerts::{AlertCode, MemoryAlerts};
 use qrpay_store::{MemoryStore, Reserved, Store};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::{money, morning};
@@ -26,6 +26,7 @@ struct Setup {
     world: World,
     clock: Arc<TestClock>,
     sandbox: Arc<SandboxProvider>,
+    alerts: Arc<MemoryAlerts>,
     worker: Worker,
     app: App,
 }
@@ -35,11 +36,13 @@ async fn setup() -> Setup {
     let world = World::new(store.clone(), "15000.00", "1000.00").await;
     let clock = Arc::new(TestClock::at(morning()));
     let sandbox = Arc::new(SandboxProvider::new(clock.clone()));
+    let alerts = Arc::new(MemoryAlerts::new());
     let worker = Worker {
         collection: store.clone(),
         payouts: store.clone(),
         provider: sandbox.clone(),
         clock: clock.clone(),
+        alerts: alerts.clone(),
     };
     let verifiers = Verifiers {
         sandbox: Some(
@@ -55,13 +58,14 @@ async fn setup() -> Setup {
         collection: store.clone(),
         payouts: store.clone(),
         clock: clock.clone(),
-        alerts: Arc::new(LogAlerts),
+        alerts: alerts.clone(),
         verifiers,
     };
     Setup {
         world,
         clock,
         sandbox,
+        alerts,
         worker,
         app,
     }
@@ -108,6 +112,15 @@ impl Setup {
     async fn deliver(&self, body: &str) -> Answer {
         let event = self.signed(body, SECRET, self.clock.now().timestamp());
         Answer::from(handle(&self.app, event.request()).await)
+    }
+
+    /// The alerts raised so far: (code, reference, shop).
+    fn raised(&self) -> Vec<(String, String, Option<String>)> {
+        self.alerts
+            .raised()
+            .into_iter()
+            .map(|a| (a.code, a.reference, a.shop_id))
+            .collect()
     }
 
     fn one_notice(&self) -> TransferNotice {
@@ -171,6 +184,11 @@ async fn a_notice_after_the_worker_settled_changes_nothing() {
     assert_eq!((a.status, &a.body["applied"]), (200, &json!(false)));
     assert_eq!(s.status(&p).await, PayoutStatus::Succeeded);
     assert_eq!(s.ledger_len().await, 1);
+    assert_eq!(
+        s.raised(),
+        vec![],
+        "agreeing with a final state is no alert"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +321,35 @@ async fn anomalies_are_acknowledged_but_never_applied() {
     let unknown = body.replace(p.payout_id.as_str(), "po_UNKNOWN");
     let a = s.deliver(&unknown).await;
     assert_eq!((a.status, &a.body["applied"]), (200, &json!(false)));
+    // A notice for a payout never handed to the provider.
+    let pending = s.payout("o2", "3.00").await;
+    let early = body.replace(p.payout_id.as_str(), pending.payout_id.as_str());
+    let a = s.deliver(&early).await;
+    assert_eq!((a.status, &a.body["applied"]), (200, &json!(false)));
+    assert_eq!(s.status(&pending).await, PayoutStatus::Pending);
     assert_eq!(s.ledger_len().await, 0);
+    // Each one raised through the alert port, with the code the alarms match.
+    let shop = Some(s.world.shop.to_string());
+    assert_eq!(
+        s.raised(),
+        vec![
+            (
+                "TRANSFER_NOTICE_AMOUNT_MISMATCH".to_owned(),
+                p.payout_id.to_string(),
+                shop.clone()
+            ),
+            (
+                "TRANSFER_NOTICE_UNKNOWN_PAYOUT".to_owned(),
+                "po_UNKNOWN".to_owned(),
+                None
+            ),
+            (
+                AlertCode::TransferNoticeBeforeDispatch.to_string(),
+                pending.payout_id.to_string(),
+                shop
+            ),
+        ]
+    );
 
     let not_ours = Answer::from(
         handle(

@@ -13,7 +13,9 @@ use qrpay_domain::{
     BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutQuota,
     PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
 };
-use qrpay_http::{json, json_object, principal, require_role, require_shop, segments, ApiError};
+use qrpay_http::{
+    json, json_object, principal, require_role, require_shop, segments, ApiError, ErrorCode,
+};
 use qrpay_queue::{PayoutMessage, PayoutQueue};
 use qrpay_store::{CollectionStore, PayoutStore, Reserved, ShopStore};
 use serde_json::{json, Value};
@@ -98,7 +100,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let operator = ApiError::path_id(OperatorId::parse(operator), "operator_id")?;
             set_payout_quota(app, req, &who, shop, operator).await
         }
-        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+        _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }
 }
 
@@ -186,7 +188,7 @@ async fn list_order_payouts(
         .collection
         .get_order(&shop_id, &order_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "order not found in this shop"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "order not found in this shop"))?;
     let payouts = app.payouts.list_order_payouts(&shop_id, &order_id).await?;
     Ok(json(
         StatusCode::OK,
@@ -247,7 +249,7 @@ async fn find_payout(
     app.payouts
         .get_payout(shop_id, payout_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("PAYOUT_NOT_FOUND", "payout not found in this shop"))
+        .ok_or_else(|| ApiError::new(ErrorCode::PayoutNotFound, "payout not found in this shop"))
 }
 
 /// `GET /shops/{shop_id}/payouts/{payout_id}`
@@ -281,8 +283,8 @@ async fn continue_payout(
 ) -> Result<Response<Body>, ApiError> {
     let payout = find_payout(app, &shop_id, &payout_id).await?;
     if payout.status != PayoutStatus::Pending {
-        return Err(ApiError::conflict(
-            "INVALID_STATE",
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
             format!(
                 "only a PENDING payout can be continued; this one is {}",
                 payout.status.as_str()
@@ -356,7 +358,7 @@ async fn set_payout_quota(
         .shops
         .get_shop(&shop_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
     if shop.owner_operator_id != who.operator_id {
         return Err(ApiError::forbidden(
             "only the shop's main account sets payout quotas",

@@ -17,6 +17,7 @@ use qrpay_domain::execution::bounded_detail;
 use qrpay_domain::{AttemptAction, AttemptOutcome, Clock, Payout, PayoutAttempt, PayoutStatus};
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
 use qrpay_queue::PayoutMessage;
+use qrpay_store::alerts::Alerts;
 use qrpay_store::settle::{settle_failure, settle_success};
 use qrpay_store::{CollectionStore, PayoutError, PayoutStore, StoreError, Transition};
 
@@ -34,6 +35,8 @@ pub struct Worker {
     pub collection: Arc<dyn CollectionStore>,
     pub provider: Arc<dyn TransferProvider>,
     pub clock: Arc<dyn Clock>,
+    /// Where a provider contradicting a final payout is raised.
+    pub alerts: Arc<dyn Alerts>,
 }
 
 impl Worker {
@@ -153,6 +156,7 @@ impl Worker {
     pub async fn succeeded(&self, payout: &Payout, provider_ref: &str) -> Result<Step, StoreError> {
         settle_success(
             self.payouts.as_ref(),
+            self.alerts.as_ref(),
             payout,
             provider_ref,
             self.clock.now(),
@@ -163,7 +167,14 @@ impl Worker {
 
     /// The provider definitively refused: release everything, notify the shop.
     pub async fn failed(&self, payout: &Payout, reason: &str) -> Result<Step, StoreError> {
-        settle_failure(self.payouts.as_ref(), payout, reason, self.clock.now()).await?;
+        settle_failure(
+            self.payouts.as_ref(),
+            self.alerts.as_ref(),
+            payout,
+            reason,
+            self.clock.now(),
+        )
+        .await?;
         Ok(Step::Done)
     }
 }

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         collection: store.clone(),
         provider: provider_from_env(clock.clone())?,
         clock,
+        alerts: Arc::new(LogAlerts),
     });
     let queue = Arc::new(aws::payout_queue_from_env(&config)?);
     run(service_fn(move |event: LambdaEvent<Value>| {

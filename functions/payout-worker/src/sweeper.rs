@@ -20,7 +20,7 @@ pub const NOT_FINAL_ALERT_AFTER_S: i64 = 30 * 60;
 /// Payouts looked at per status per run; the next run takes the rest.
 pub const SWEEP_BATCH: usize = 500;
 
-pub use qrpay_store::alerts::{Alert, Alerts, LogAlerts};
+pub use qrpay_store::alerts::{Alert, AlertCode, Alerts, LogAlerts};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -90,7 +90,7 @@ async fn is_final_now(worker: &Worker, payout: &Payout) -> Result<bool, StoreErr
 
 fn not_final_alert(payout: &Payout) -> Alert {
     Alert {
-        code: "PAYOUT_NOT_FINAL".to_owned(),
+        code: AlertCode::PayoutNotFinal.into(),
         message: format!(
             "payout {} of {} is still {} more than 30 minutes after it was made; the provider cannot say what happened",
             payout.payout_id,

@@ -263,6 +263,7 @@ async fn suite(
         collection: store.clone(),
         provider: sandbox.clone(),
         clock: clock.clone(),
+        alerts: Arc::new(qrpay_store::alerts::MemoryAlerts::new()),
     };
 
     let mut reserved: Vec<Payout> = Vec::new();
@@ -514,6 +515,7 @@ async fn poison_messages_land_in_the_dlq_through_real_redrive() {
         collection: store.clone(),
         provider: sandbox,
         clock,
+        alerts: Arc::new(qrpay_store::alerts::MemoryAlerts::new()),
     };
     bus.client
         .send_message()

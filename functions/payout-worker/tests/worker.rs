@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Duration;
 use payout_worker::batch::handle_batch;
-use payout_worker::sweeper::{sweep, Alert, Alerts};
+use payout_worker::sweeper::{sweep, Alert, AlertCode, Alerts};
 use payout_worker::{Step, Worker};
 use qrpay_domain::{
     AttemptAction as A, AttemptOutcome as O, BusinessDate, Clock, Money, Payout, PayoutStatus,
@@ -15,6 +15,7 @@ use qrpay_domain::{
 };
 use qrpay_provider::{Payee, SandboxFaults, SandboxProvider, TransferProvider, TransferRequest};
 use qrpay_queue::{MemoryQueue, PayoutMessage, QueueError, Redelivery};
+use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::{MemoryStore, Reserved, Store};
 use qrpay_tests::world::{money, morning};
 use qrpay_tests::World;
@@ -23,6 +24,7 @@ struct Setup {
     world: World,
     clock: Arc<TestClock>,
     sandbox: Arc<SandboxProvider>,
+    alerts: Arc<MemoryAlerts>,
     worker: Worker,
 }
 
@@ -31,16 +33,19 @@ async fn setup() -> Setup {
     let world = World::new(store.clone(), "15000.00", "1000.00").await;
     let clock = Arc::new(TestClock::at(morning()));
     let sandbox = Arc::new(SandboxProvider::new(clock.clone()));
+    let alerts = Arc::new(MemoryAlerts::new());
     let worker = Worker {
         payouts: store.clone(),
         collection: store.clone(),
         provider: sandbox.clone(),
         clock: clock.clone(),
+        alerts: alerts.clone(),
     };
     Setup {
         world,
         clock,
         sandbox,
+        alerts,
         worker,
     }
 }
@@ -123,6 +128,7 @@ async fn a_pending_payout_is_sent_once_and_succeeds() {
     assert_eq!(s.run(&p).await, Step::Done);
     assert_eq!(s.attempts(&p).await.len(), 1);
     assert_eq!(s.sandbox.transfer_count(&p.payout_id), 1);
+    assert!(s.alerts.raised().is_empty(), "{:?}", s.alerts.raised());
 }
 
 #[tokio::test]
@@ -143,6 +149,60 @@ async fn a_definitive_failure_releases_everything_and_notifies_the_shop() {
     let notices = s.world.store.list_notices(&s.world.shop, 10).await.unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].payout_id.as_ref(), Some(&p.payout_id));
+    assert!(s.alerts.raised().is_empty(), "{:?}", s.alerts.raised());
+}
+
+#[tokio::test]
+async fn a_provider_contradicting_a_final_payout_is_alerted_and_changes_nothing() {
+    let s = setup().await;
+    // Released as failed, then the provider says it paid.
+    let failed = s.payout("o1", "4.00").await;
+    s.world
+        .store
+        .fail_payout(
+            &failed.shop_id,
+            &failed.payout_id,
+            "cancelled",
+            s.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.worker.succeeded(&failed, "tx-late").await.unwrap(),
+        Step::Done
+    );
+    assert_eq!(s.now(&failed).await.status, PayoutStatus::Failed);
+    // Paid, then the provider says it refused.
+    let paid = s.payout("o2", "6.00").await;
+    assert_eq!(s.run(&paid).await, Step::Done);
+    assert_eq!(
+        s.worker.failed(&paid, "refused late").await.unwrap(),
+        Step::Done
+    );
+    assert_eq!(s.now(&paid).await.status, PayoutStatus::Succeeded);
+
+    let raised: Vec<_> = s
+        .alerts
+        .raised()
+        .into_iter()
+        .map(|a| (a.code, a.reference, a.shop_id))
+        .collect();
+    let shop = Some(s.world.shop.to_string());
+    assert_eq!(
+        raised,
+        vec![
+            (
+                "PAYOUT_PROVIDER_CONTRADICTION".to_owned(),
+                failed.payout_id.to_string(),
+                shop.clone()
+            ),
+            (
+                AlertCode::PayoutProviderContradiction.to_string(),
+                paid.payout_id.to_string(),
+                shop
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 
 use qrpay_domain::DeviceId;
 use qrpay_http::{ApiError, Fields};
+use qrpay_store::alerts::{Alert, AlertCode};
 use serde_json::{json, Map, Value};
 
 use crate::issue::{issue, MAX_BODY_BYTES};
@@ -43,21 +44,15 @@ pub async fn handle_iot(app: &App, event: Value) -> Result<(), String> {
     let topic = map.get("topic").and_then(Value::as_str).unwrap_or_default();
     let Some(device_id) = topic_device(topic) else {
         // Without a device there is nobody to answer: the rule is misconfigured.
-        tracing::error!(
-            alert = "IOT_RULE_MISCONFIGURED",
-            topic,
-            "event without a request topic"
-        );
+        let alert = misconfigured(topic, "event without a request topic");
+        app.alerts.raise(&alert).await;
         return Err(format!(
             "event topic {topic:?} is not pos/{{device}}/qr/request"
         ));
     };
     if map.get("device_id").and_then(Value::as_str) != Some(device_id.as_str()) {
-        tracing::error!(
-            alert = "IOT_RULE_MISCONFIGURED",
-            topic,
-            "device_id differs from the topic"
-        );
+        let alert = misconfigured(topic, "device_id differs from the topic");
+        app.alerts.raise(&alert).await;
         return Err("device_id does not match the topic".into());
     }
     let request_id = map
@@ -77,6 +72,16 @@ pub async fn handle_iot(app: &App, event: Value) -> Result<(), String> {
     app.publisher
         .publish(&response_topic(&device_id), payload)
         .await
+}
+
+/// The alert that the topic rule does not deliver what this function needs.
+fn misconfigured(topic: &str, what: &str) -> Alert {
+    Alert {
+        code: AlertCode::IotRuleMisconfigured.into(),
+        message: format!("IoT rule event on topic {topic:?}: {what}; check the topic rule's SQL"),
+        shop_id: None,
+        reference: topic.to_owned(),
+    }
 }
 
 async fn answer(

@@ -4,15 +4,14 @@
 //! `(shop, out_order_no)` atomically with the code and its order.
 
 use chrono::{DateTime, Utc};
-use lambda_http::http::StatusCode;
-use qrpay_domain::instalment::{offered_rate, plan, InstalmentError, InstalmentPlan};
+use qrpay_domain::instalment::{offered_rate, plan, InstalmentPlan};
 use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     DeviceId, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrId, QrIssue, QrKind, QrState,
     Shop, ShopId,
 };
-use qrpay_http::{ApiError, Fields};
+use qrpay_http::{ApiError, ErrorCode, Fields};
 use qrpay_qr::{emv, render, token};
 use qrpay_store::Issued;
 use serde_json::{json, Value};
@@ -53,12 +52,12 @@ pub async fn issue(
         .shops
         .get_shop(shop_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
     if let (Some(device_id), None) = (&request.device_id, pos_device) {
         let device = app.shops.get_device(device_id).await?;
         if device.is_none_or(|d| d.shop_id != shop.shop_id) {
-            return Err(ApiError::not_found(
-                "DEVICE_NOT_FOUND",
+            return Err(ApiError::new(
+                ErrorCode::DeviceNotFound,
                 "no such device in this shop",
             ));
         }
@@ -75,8 +74,8 @@ pub async fn issue(
             replayed: true,
             body: code_json(&first, now)?,
         }),
-        Issued::Conflict(first) => Err(ApiError::conflict(
-            "OUT_ORDER_NO_CONFLICT",
+        Issued::Conflict(first) => Err(ApiError::new(
+            ErrorCode::OutOrderNoConflict,
             format!(
                 "out_order_no was already used for code {} with other parameters",
                 first.qr_id
@@ -134,7 +133,7 @@ fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiE
     let instalment_periods = instalment_periods
         .map(PlanPeriods::new)
         .transpose()
-        .map_err(instalment_error)?;
+        .map_err(ApiError::from)?;
     Ok(QrIssue {
         instalment_periods,
         ..issue
@@ -150,25 +149,10 @@ fn plan_for(request: &QrIssue, shop: &Shop) -> Result<Option<InstalmentPlan>, Ap
     match (request.kind, request.amount) {
         (QrKind::Dynamic, Some(amount)) => plan(amount, periods, &shop.instalments)
             .map(Some)
-            .map_err(instalment_error),
+            .map_err(ApiError::from),
         _ => offered_rate(periods, &shop.instalments)
             .map(|_| None)
-            .map_err(instalment_error),
-    }
-}
-
-/// A monthly-pay refusal as an answer: 400 for a malformed plan, 422 for a
-/// plan the shop's terms refuse.
-pub fn instalment_error(err: InstalmentError) -> ApiError {
-    match err {
-        InstalmentError::UnsupportedPeriods(_) => {
-            ApiError::invalid("instalments.periods", err.to_string())
-        }
-        _ => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            err.code(),
-            err.to_string(),
-        ),
+            .map_err(ApiError::from),
     }
 }
 

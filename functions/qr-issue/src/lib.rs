@@ -16,8 +16,9 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
-use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError};
+use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError, ErrorCode};
 use qrpay_qr::render;
+use qrpay_store::alerts::Alerts;
 use qrpay_store::{CollectionStore, Revocation, ShopStore};
 use serde_json::json;
 
@@ -38,6 +39,8 @@ pub struct App {
     /// Where payment links point; the token follows as `/pay/{token}`.
     pub pay_base_url: String,
     pub publisher: Arc<dyn Publisher>,
+    /// Where a misconfigured IoT rule is raised.
+    pub alerts: Arc<dyn Alerts>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -90,7 +93,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             | ["pay", _],
             _,
         ) => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+        _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }
 }
 
@@ -109,7 +112,7 @@ async fn code_of(app: &App, shop: &ShopId, qr: &QrId) -> Result<qrpay_domain::Qr
     app.collection
         .get_qr(shop, qr)
         .await?
-        .ok_or_else(|| ApiError::not_found("QR_NOT_FOUND", "no such code in this shop"))
+        .ok_or_else(|| ApiError::new(ErrorCode::QrNotFound, "no such code in this shop"))
 }
 
 /// `GET /shops/{shop_id}/qr-codes/{qr_id}`
@@ -136,12 +139,12 @@ async fn revoke(app: &App, shop: &ShopId, qr: &QrId) -> Result<Response<Body>, A
         Some(Revocation::Revoked(_) | Revocation::AlreadyRevoked(_)) => {
             Ok(qrpay_http::empty(StatusCode::NO_CONTENT))
         }
-        Some(Revocation::Used(_)) => Err(ApiError::conflict(
-            "INVALID_STATE",
+        Some(Revocation::Used(_)) => Err(ApiError::new(
+            ErrorCode::InvalidState,
             "this code's order is paid; a used code cannot be revoked",
         )),
-        None => Err(ApiError::not_found(
-            "QR_NOT_FOUND",
+        None => Err(ApiError::new(
+            ErrorCode::QrNotFound,
             "no such code in this shop",
         )),
     }
@@ -153,7 +156,7 @@ async fn get_order(app: &App, shop: &ShopId, order: &OrderId) -> Result<Response
         .collection
         .get_order(shop, order)
         .await?
-        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order in this shop"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "no such order in this shop"))?;
     Ok(json(StatusCode::OK, &order_json(&order)))
 }
 

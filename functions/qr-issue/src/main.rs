@@ -26,6 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         pay_base_url: aws::env("QRPAY_PAY_BASE_URL")?,
         // The IoT data plane has an account-specific endpoint.
         publisher: Arc::new(aws::iot_publisher_from_env(&config)?),
+        alerts: Arc::new(qrpay_store::alerts::LogAlerts),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();

@@ -12,17 +12,17 @@ use lambda_http::{Body, Request, Response};
 use qrpay_domain::instalment::plan;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, ShopId};
-use qrpay_http::{json, json_object, raw_body, ApiError};
+use qrpay_http::{json, json_object, raw_body, ApiError, ErrorCode};
 use qrpay_qr::token;
 use serde_json::{json, Value};
 
-use crate::issue::{instalment_error, plan_json};
+use crate::issue::plan_json;
 use crate::App;
 
 const MAX_BODY_BYTES: usize = 1024;
 
 fn not_found() -> ApiError {
-    ApiError::not_found("QR_NOT_FOUND", "no such payment code")
+    ApiError::new(ErrorCode::QrNotFound, "no such payment code")
 }
 
 /// The code a payment token names, if the token is ours and untampered.
@@ -44,18 +44,11 @@ async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
         .ok_or_else(not_found)
 }
 
-fn refusal(r: QrRefusal) -> ApiError {
-    let status = match r {
-        QrRefusal::Used => StatusCode::CONFLICT,
-        QrRefusal::Expired | QrRefusal::Revoked => StatusCode::GONE,
-    };
-    ApiError::new(status, r.code(), r.to_string())
-}
-
 /// `GET /pay/{token}`
 pub async fn show(app: &App, signed: &str) -> Result<Response<Body>, ApiError> {
     let code = code_of(app, signed).await?;
-    code.check_payable(app.clock.now()).map_err(refusal)?;
+    code.check_payable(app.clock.now())
+        .map_err(ApiError::from)?;
     let mut body = json!({
         "qr_id": code.qr_id,
         "shop_id": code.shop_id,
@@ -75,7 +68,7 @@ pub async fn show(app: &App, signed: &str) -> Result<Response<Body>, ApiError> {
 pub async fn checkout(app: &App, req: &Request, signed: &str) -> Result<Response<Body>, ApiError> {
     let code = code_of(app, signed).await?;
     let now = app.clock.now();
-    code.check_payable(now).map_err(refusal)?;
+    code.check_payable(now).map_err(ApiError::from)?;
     let typed = if raw_body(req).is_empty() {
         None
     } else {
@@ -110,7 +103,7 @@ async fn dynamic_order(
         .await?
         .ok_or_else(|| ApiError::internal(format!("order {order_id} of a code is missing")))?;
     if order.status != OrderStatus::Created {
-        return Err(refusal(QrRefusal::Used));
+        return Err(QrRefusal::Used.into());
     }
     Ok(json(StatusCode::OK, &checkout_json(&order)))
 }
@@ -129,8 +122,8 @@ async fn static_order(
                 .shops
                 .get_shop(&code.shop_id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("SHOP_NOT_FOUND", "shop not found"))?;
-            Some(plan(amount, periods, &shop.instalments).map_err(instalment_error)?)
+                .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
+            Some(plan(amount, periods, &shop.instalments).map_err(ApiError::from)?)
         }
     };
     let order = Order {

@@ -8,6 +8,7 @@ use qr_issue::device::sign;
 use qr_issue::{handle, App, MemoryPublisher};
 use qrpay_domain::{Device, DeviceId, OrderStatus, Secret, ShopId, TestClock};
 use qrpay_qr::emv;
+use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::Store;
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
@@ -29,6 +30,7 @@ struct Harness {
     world: World,
     clock: Arc<TestClock>,
     publisher: Arc<MemoryPublisher>,
+    alerts: Arc<MemoryAlerts>,
 }
 
 impl Harness {
@@ -44,6 +46,7 @@ impl Harness {
         store.put_device(&device).await.unwrap();
         let clock = Arc::new(TestClock::at(morning()));
         let publisher = Arc::new(MemoryPublisher::new());
+        let alerts = Arc::new(MemoryAlerts::new());
         let app = App {
             shops: store.clone(),
             collection: store.clone(),
@@ -51,12 +54,14 @@ impl Harness {
             token_secrets: vec![Secret::new("token-secret-current".into())],
             pay_base_url: BASE_URL.into(),
             publisher: publisher.clone(),
+            alerts: alerts.clone(),
         };
         Harness {
             app,
             world,
             clock,
             publisher,
+            alerts,
         }
     }
 
@@ -451,6 +456,25 @@ async fn iot_requests_are_answered_on_the_device_topic(store: Arc<dyn Store>) {
     forged["device_id"] = json!("pos-2");
     assert!(qr_issue::lambda::dispatch(&h.app, forged).await.is_err());
     assert!(h.publisher.take().is_empty());
+    // So is an event without a request topic; both are the rule's fault, alerted.
+    let mut topicless = event.clone();
+    topicless["topic"] = json!("pos/pos-1/qr/other");
+    assert!(qr_issue::lambda::dispatch(&h.app, topicless).await.is_err());
+    assert!(h.publisher.take().is_empty());
+    let raised: Vec<(String, String)> = h
+        .alerts
+        .raised()
+        .into_iter()
+        .map(|a| (a.code, a.reference))
+        .collect();
+    let misconfigured = "IOT_RULE_MISCONFIGURED".to_owned();
+    assert_eq!(
+        raised,
+        vec![
+            (misconfigured.clone(), "pos/pos-1/qr/request".to_owned()),
+            (misconfigured, "pos/pos-1/qr/other".to_owned()),
+        ]
+    );
     // An unregistered device gets a 401 on its own topic.
     let mut stranger = event;
     stranger["topic"] = json!("pos/pos-9/qr/request");

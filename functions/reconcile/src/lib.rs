@@ -18,7 +18,9 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
-use qrpay_http::{event, json, principal, require_role, require_shop, segments, ApiError};
+use qrpay_http::{
+    event, json, principal, require_role, require_shop, segments, ApiError, ErrorCode,
+};
 use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
@@ -117,7 +119,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let date = parse_date(date)?;
             get_day(app, req, shop_id, date).await
         }
-        _ => Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+        _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }
 }
 
@@ -130,8 +132,7 @@ async fn request_run(app: &App, date: BusinessDate) -> Result<Response<Body>, Ap
     let today = BusinessDate::of(app.clock.now());
     if date > today {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "DATE_IN_FUTURE",
+            ErrorCode::DateInFuture,
             format!("{date} has not begun in Beijing (today is {today})"),
         ));
     }
@@ -172,8 +173,8 @@ async fn get_day(
         .get_reconciliation(&shop_id, date)
         .await?
     else {
-        return Err(ApiError::not_found(
-            "RECONCILIATION_NOT_FOUND",
+        return Err(ApiError::new(
+            ErrorCode::ReconciliationNotFound,
             format!("no reconciliation of {date} for this shop yet"),
         ));
     };
@@ -267,6 +268,24 @@ impl RunRequests for InProcessRuns {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use qrpay_reconcile::Outcome;
+    use qrpay_store::alerts::AlertCode;
+
+    /// The reconciliation raises `RECON_<class>` per discrepancy class (every
+    /// outcome but a match, and failed deductions) and `RECON_INPUT_GAP`:
+    /// each is one of the system's alert codes.
+    #[test]
+    fn every_reconciliation_alert_is_a_listed_alert_code() {
+        let classes = Outcome::ALL
+            .into_iter()
+            .filter(|o| *o != Outcome::Matched)
+            .map(Outcome::as_str)
+            .chain(["DEDUCTION_FAILED", "INPUT_GAP"]);
+        for class in classes {
+            let code = format!("RECON_{class}");
+            assert!(AlertCode::parse(&code).is_some(), "{code}");
+        }
+    }
 
     #[test]
     fn the_schedule_reconciles_the_previous_beijing_day() {

@@ -64,8 +64,7 @@ async fn answer(stack: &Stack, request: Request<Incoming>) -> Response<Full<Byte
         Ok(collected) => collected.to_bytes().to_vec(),
         Err(_) => {
             return to_hyper(LocalResponse::error(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                qrpay_http::ErrorCode::PayloadTooLarge,
                 format!("requests are at most {MAX_REQUEST_BYTES} bytes"),
             )))
         }

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
 use qrpay_http::ApiError;
@@ -209,6 +208,7 @@ impl Functions {
                 pay_base_url: options.pay_base_url.clone(),
                 // POS terminals on IoT Core are an AWS-only path.
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
+                alerts: alerts.clone(),
             },
             callback: payment_callback::App {
                 collection: store.clone(),
@@ -229,6 +229,7 @@ impl Functions {
                 collection: store.clone(),
                 provider: provider.clone(),
                 clock: clock.clone(),
+                alerts: alerts.clone(),
             },
         }
     }
@@ -357,8 +358,8 @@ impl Stack {
             Resolution::Found(route, params) => (route, params),
             Resolution::WrongMethod => return LocalResponse::error(ApiError::method_not_allowed()),
             Resolution::NotFound => {
-                return LocalResponse::error(ApiError::not_found(
-                    "ROUTE_NOT_FOUND",
+                return LocalResponse::error(ApiError::new(
+                    qrpay_http::ErrorCode::RouteNotFound,
                     format!("no route {} {}", request.method, request.path),
                 ))
             }
@@ -389,13 +390,8 @@ impl Stack {
     /// The bearer token's claims, checked against the real clock (as API
     /// Gateway does), or the 401 API Gateway would answer.
     fn authorize(&self, request: &LocalRequest) -> Result<jwt::Claims, Box<LocalResponse>> {
-        let unauthenticated = |message: String| {
-            Box::new(LocalResponse::error(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                message,
-            )))
-        };
+        let unauthenticated =
+            |message: String| Box::new(LocalResponse::error(ApiError::unauthenticated(message)));
         let header = request
             .headers
             .iter()

@@ -5,9 +5,127 @@
 use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
-use qrpay_domain::{Money, PayoutRefusal};
+use qrpay_domain::instalment::InstalmentError;
+use qrpay_domain::{Money, PayoutRefusal, QrRefusal};
 use qrpay_store::{ReserveError, StoreError};
 use serde_json::{json, Map, Value};
+
+/// The codes our own routes answer with (API.md "Errors" and the route
+/// tables), each with the one status it always comes with. The domain's
+/// refusals carry their own codes (`PayoutRefusal::code()`, SPEC §4;
+/// `QrRefusal::code()`; `InstalmentError::code()`) and become answers
+/// through `ApiError`'s `From` impls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthenticated,
+    Forbidden,
+    RouteNotFound,
+    ShopNotFound,
+    OrderNotFound,
+    PayoutNotFound,
+    QrNotFound,
+    DeviceNotFound,
+    ProviderNotFound,
+    ReconciliationNotFound,
+    MethodNotAllowed,
+    IdempotencyConflict,
+    OutOrderNoConflict,
+    InvalidState,
+    PayloadTooLarge,
+    DateInFuture,
+    Internal,
+    ServiceUnavailable,
+    ProviderNotConfigured,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::RouteNotFound,
+        ErrorCode::ShopNotFound,
+        ErrorCode::OrderNotFound,
+        ErrorCode::PayoutNotFound,
+        ErrorCode::QrNotFound,
+        ErrorCode::DeviceNotFound,
+        ErrorCode::ProviderNotFound,
+        ErrorCode::ReconciliationNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::OutOrderNoConflict,
+        ErrorCode::InvalidState,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::DateInFuture,
+        ErrorCode::Internal,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::ProviderNotConfigured,
+    ];
+
+    /// The code as the body's `error.code` carries it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::RouteNotFound => "ROUTE_NOT_FOUND",
+            ErrorCode::ShopNotFound => "SHOP_NOT_FOUND",
+            ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
+            ErrorCode::PayoutNotFound => "PAYOUT_NOT_FOUND",
+            ErrorCode::QrNotFound => "QR_NOT_FOUND",
+            ErrorCode::DeviceNotFound => "DEVICE_NOT_FOUND",
+            ErrorCode::ProviderNotFound => "PROVIDER_NOT_FOUND",
+            ErrorCode::ReconciliationNotFound => "RECONCILIATION_NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ErrorCode::OutOrderNoConflict => "OUT_ORDER_NO_CONFLICT",
+            ErrorCode::InvalidState => "INVALID_STATE",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::DateInFuture => "DATE_IN_FUTURE",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The status this code is always answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RouteNotFound
+            | ErrorCode::ShopNotFound
+            | ErrorCode::OrderNotFound
+            | ErrorCode::PayoutNotFound
+            | ErrorCode::QrNotFound
+            | ErrorCode::DeviceNotFound
+            | ErrorCode::ProviderNotFound
+            | ErrorCode::ReconciliationNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::IdempotencyConflict
+            | ErrorCode::OutOrderNoConflict
+            | ErrorCode::InvalidState => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::DateInFuture => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceUnavailable | ErrorCode::ProviderNotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -20,7 +138,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// The answer for one of our codes, with the status it always has.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError::with_status(code.status(), code.as_str(), message)
+    }
+
+    /// A domain refusal's own code, with the status it is answered with.
+    fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -33,32 +157,23 @@ impl ApiError {
 
     /// 400 `INVALID_REQUEST` naming the offending field.
     pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-        let mut e = ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message);
+        let mut e = ApiError::new(ErrorCode::InvalidRequest, message);
         e.field = Some(field.to_owned());
         e
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+        ApiError::new(ErrorCode::Unauthenticated, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, code, message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
     /// 405 for a known route called with the wrong method.
     pub fn method_not_allowed() -> ApiError {
         ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            ErrorCode::MethodNotAllowed,
             "method not allowed on this route",
         )
     }
@@ -73,8 +188,7 @@ impl ApiError {
 
     pub fn too_large(limit_bytes: usize) -> ApiError {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             format!("request body is larger than {limit_bytes} bytes"),
         )
     }
@@ -82,19 +196,14 @@ impl ApiError {
     pub fn internal(detail: impl Into<String>) -> ApiError {
         let detail = detail.into();
         tracing::error!(%detail, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "internal error; it has been logged",
-        )
+        ApiError::new(ErrorCode::Internal, "internal error; it has been logged")
     }
 
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         let detail = detail.into();
         tracing::error!(%detail, "dependency unavailable");
         let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
+            ErrorCode::ServiceUnavailable,
             "temporarily unavailable; retry",
         );
         e.retry_after_s = Some(1);
@@ -136,10 +245,39 @@ impl From<PayoutRefusal> for ApiError {
             PayoutRefusal::TooFrequent { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        let mut e = ApiError::new(status, refusal.code(), refusal.to_string());
+        let mut e = ApiError::with_status(status, refusal.code(), refusal.to_string());
         e.remaining = refusal.remaining();
         e.retry_after_s = refusal.retry_after_s();
         e
+    }
+}
+
+/// A code that cannot be paid: 409 once its order is paid, 410 once it is
+/// gone.
+impl From<QrRefusal> for ApiError {
+    fn from(refusal: QrRefusal) -> ApiError {
+        let status = match refusal {
+            QrRefusal::Used => StatusCode::CONFLICT,
+            QrRefusal::Expired | QrRefusal::Revoked => StatusCode::GONE,
+        };
+        ApiError::with_status(status, refusal.code(), refusal.to_string())
+    }
+}
+
+/// A monthly-pay refusal: 400 for a malformed plan, 422 for a plan the
+/// shop's terms refuse.
+impl From<InstalmentError> for ApiError {
+    fn from(err: InstalmentError) -> ApiError {
+        match err {
+            InstalmentError::UnsupportedPeriods(_) => {
+                ApiError::invalid("instalments.periods", err.to_string())
+            }
+            _ => ApiError::with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                err.code(),
+                err.to_string(),
+            ),
+        }
     }
 }
 
@@ -157,12 +295,112 @@ impl From<ReserveError> for ApiError {
     fn from(err: ReserveError) -> ApiError {
         match err {
             ReserveError::Refused(refusal) => refusal.into(),
-            ReserveError::IdempotencyConflict => ApiError::conflict(
-                "IDEMPOTENCY_CONFLICT",
+            ReserveError::IdempotencyConflict => ApiError::new(
+                ErrorCode::IdempotencyConflict,
                 "this Idempotency-Key was already used for a different payout request",
             ),
-            ReserveError::ShopNotFound => ApiError::not_found("SHOP_NOT_FOUND", "shop not found"),
+            ReserveError::ShopNotFound => ApiError::new(ErrorCode::ShopNotFound, "shop not found"),
             ReserveError::Store(err) => err.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn upper_snake(code: &str) -> bool {
+        code.starts_with(|c: char| c.is_ascii_uppercase())
+            && !code.ends_with('_')
+            && !code.contains("__")
+            && code
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    }
+
+    #[test]
+    fn every_code_is_a_unique_upper_snake_string_that_parses_back() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(upper_snake(text), "{text}");
+            assert!(seen.insert(text), "{text} twice");
+            assert_eq!(ErrorCode::parse(text), Some(code));
+            assert_eq!(code.to_string(), text);
+        }
+        assert_eq!(ErrorCode::parse("NOT_A_CODE"), None);
+        assert_eq!(ErrorCode::parse("invalid_request"), None);
+    }
+
+    #[test]
+    fn an_answer_carries_its_code_with_the_status_the_code_always_has() {
+        for code in ErrorCode::ALL {
+            let e = ApiError::new(code, "why");
+            assert_eq!(e.status, code.status(), "{code}");
+            assert_eq!(e.body()["error"]["code"], code.as_str());
+            assert!(e.status.is_client_error() || e.status.is_server_error());
+        }
+        assert_eq!(
+            ErrorCode::ShopNotFound.status(),
+            StatusCode::NOT_FOUND,
+            "API.md: 404 (*_NOT_FOUND)"
+        );
+        assert_eq!(
+            ApiError::invalid("amount", "bad").field.as_deref(),
+            Some("amount")
+        );
+        assert_eq!(ApiError::unavailable("down").retry_after_s, Some(1));
+    }
+
+    #[test]
+    fn domain_refusals_keep_their_own_codes_and_statuses() {
+        let cases = [
+            (ApiError::from(QrRefusal::Used), 409, "QR_USED"),
+            (ApiError::from(QrRefusal::Expired), 410, "QR_EXPIRED"),
+            (ApiError::from(QrRefusal::Revoked), 410, "QR_REVOKED"),
+            (
+                ApiError::from(InstalmentError::PlanNotOffered(
+                    qrpay_domain::PlanPeriods::TWELVE,
+                )),
+                422,
+                "INSTALMENT_PLAN_NOT_OFFERED",
+            ),
+            (
+                ApiError::from(InstalmentError::TooLarge),
+                422,
+                "INSTALMENT_AMOUNT_TOO_HIGH",
+            ),
+            (
+                ApiError::from(InstalmentError::UnsupportedPeriods(5)),
+                400,
+                "INVALID_REQUEST",
+            ),
+            (
+                ApiError::from(PayoutRefusal::OrderNotFound),
+                404,
+                "ORDER_NOT_FOUND",
+            ),
+            (
+                ApiError::from(PayoutRefusal::OperatorNoQuota),
+                422,
+                "OPERATOR_NO_QUOTA",
+            ),
+            (
+                ApiError::from(PayoutRefusal::TooFrequent { retry_after_s: 7 }),
+                429,
+                "PAYOUT_TOO_FREQUENT",
+            ),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!((e.status.as_u16(), e.code), (status, code));
+            // A domain code that is also one of ours is answered the same way.
+            if let Some(ours) = ErrorCode::parse(code) {
+                assert_eq!(e.status, ours.status(), "{code}");
+            }
+        }
+        let periods = ApiError::from(InstalmentError::UnsupportedPeriods(5));
+        assert_eq!(periods.field.as_deref(), Some("instalments.periods"));
     }
 }

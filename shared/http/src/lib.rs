@@ -8,7 +8,7 @@ pub mod event;
 pub mod principal;
 
 pub use body::{json_object, raw_body, Fields};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use principal::{principal, require_role, require_shop};
 
 use lambda_http::http::header::CONTENT_TYPE;

@@ -9,9 +9,123 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use qrpay_domain::{Anomaly, Notice};
 
+/// Every alert code the system raises. The log line's `alert` field carries
+/// it, and `template.yaml`'s metric filters match on it: these strings are
+/// a contract with the alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertCode {
+    /// A payout not final 30 minutes after it was made (the sweeper).
+    PayoutNotFinal,
+    /// The provider contradicts a final payout state (settling).
+    PayoutProviderContradiction,
+    /// An instalment the provider could not charge.
+    DeductionFailed,
+    /// Transfer notices the callback recorded and did not apply.
+    TransferNoticeUnknownPayout,
+    TransferNoticeAmountMismatch,
+    TransferNoticeBeforeDispatch,
+    /// An IoT topic-rule event that names no device, or another one.
+    IotRuleMisconfigured,
+    /// `COLLECTION_<kind>`: a provider notice recorded as an anomaly; the
+    /// code is the domain's `Anomaly::alert_code()`.
+    CollectionUnknownOrder,
+    CollectionAmountMismatch,
+    CollectionDuplicateCharge,
+    CollectionDuplicateDeduction,
+    CollectionOrderNotPayable,
+    CollectionRefundExceedsPaid,
+    CollectionRefundShortfall,
+    CollectionUnexpectedDeduction,
+    /// `RECON_<class>`: the reconciliation's discrepancy classes and input
+    /// gaps, built by `qrpay-reconcile`.
+    ReconMissingInProvider,
+    ReconMissingInLedger,
+    ReconAmountMismatch,
+    ReconStatusMismatch,
+    ReconDuplicate,
+    ReconSettlementMismatch,
+    ReconDeductionFailed,
+    ReconInputGap,
+}
+
+impl AlertCode {
+    pub const ALL: [AlertCode; 23] = [
+        AlertCode::PayoutNotFinal,
+        AlertCode::PayoutProviderContradiction,
+        AlertCode::DeductionFailed,
+        AlertCode::TransferNoticeUnknownPayout,
+        AlertCode::TransferNoticeAmountMismatch,
+        AlertCode::TransferNoticeBeforeDispatch,
+        AlertCode::IotRuleMisconfigured,
+        AlertCode::CollectionUnknownOrder,
+        AlertCode::CollectionAmountMismatch,
+        AlertCode::CollectionDuplicateCharge,
+        AlertCode::CollectionDuplicateDeduction,
+        AlertCode::CollectionOrderNotPayable,
+        AlertCode::CollectionRefundExceedsPaid,
+        AlertCode::CollectionRefundShortfall,
+        AlertCode::CollectionUnexpectedDeduction,
+        AlertCode::ReconMissingInProvider,
+        AlertCode::ReconMissingInLedger,
+        AlertCode::ReconAmountMismatch,
+        AlertCode::ReconStatusMismatch,
+        AlertCode::ReconDuplicate,
+        AlertCode::ReconSettlementMismatch,
+        AlertCode::ReconDeductionFailed,
+        AlertCode::ReconInputGap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertCode::PayoutNotFinal => "PAYOUT_NOT_FINAL",
+            AlertCode::PayoutProviderContradiction => "PAYOUT_PROVIDER_CONTRADICTION",
+            AlertCode::DeductionFailed => "DEDUCTION_FAILED",
+            AlertCode::TransferNoticeUnknownPayout => "TRANSFER_NOTICE_UNKNOWN_PAYOUT",
+            AlertCode::TransferNoticeAmountMismatch => "TRANSFER_NOTICE_AMOUNT_MISMATCH",
+            AlertCode::TransferNoticeBeforeDispatch => "TRANSFER_NOTICE_BEFORE_DISPATCH",
+            AlertCode::IotRuleMisconfigured => "IOT_RULE_MISCONFIGURED",
+            AlertCode::CollectionUnknownOrder => "COLLECTION_UNKNOWN_ORDER",
+            AlertCode::CollectionAmountMismatch => "COLLECTION_AMOUNT_MISMATCH",
+            AlertCode::CollectionDuplicateCharge => "COLLECTION_DUPLICATE_CHARGE",
+            AlertCode::CollectionDuplicateDeduction => "COLLECTION_DUPLICATE_DEDUCTION",
+            AlertCode::CollectionOrderNotPayable => "COLLECTION_ORDER_NOT_PAYABLE",
+            AlertCode::CollectionRefundExceedsPaid => "COLLECTION_REFUND_EXCEEDS_PAID",
+            AlertCode::CollectionRefundShortfall => "COLLECTION_REFUND_SHORTFALL",
+            AlertCode::CollectionUnexpectedDeduction => "COLLECTION_UNEXPECTED_DEDUCTION",
+            AlertCode::ReconMissingInProvider => "RECON_MISSING_IN_PROVIDER",
+            AlertCode::ReconMissingInLedger => "RECON_MISSING_IN_LEDGER",
+            AlertCode::ReconAmountMismatch => "RECON_AMOUNT_MISMATCH",
+            AlertCode::ReconStatusMismatch => "RECON_STATUS_MISMATCH",
+            AlertCode::ReconDuplicate => "RECON_DUPLICATE",
+            AlertCode::ReconSettlementMismatch => "RECON_SETTLEMENT_MISMATCH",
+            AlertCode::ReconDeductionFailed => "RECON_DEDUCTION_FAILED",
+            AlertCode::ReconInputGap => "RECON_INPUT_GAP",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AlertCode> {
+        AlertCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for AlertCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `Alert.code` stays a string so the codes built outside this crate (the
+/// domain's anomalies, the reconciliation's classes) fit it as they are.
+impl From<AlertCode> for String {
+    fn from(code: AlertCode) -> String {
+        code.as_str().to_owned()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    /// Stable code, e.g. `PAYOUT_NOT_FINAL`, `COLLECTION_AMOUNT_MISMATCH`.
+    /// Stable code: an `AlertCode`'s string, e.g. `PAYOUT_NOT_FINAL`,
+    /// `COLLECTION_AMOUNT_MISMATCH`.
     pub code: String,
     /// What happened and what to do, without personal data.
     pub message: String,
@@ -92,7 +206,7 @@ pub fn anomaly_alert(anomaly: &Anomaly) -> Alert {
 /// The alert for an instalment the provider could not charge.
 pub fn deduction_failed_alert(notice: &Notice) -> Alert {
     Alert {
-        code: "DEDUCTION_FAILED".to_owned(),
+        code: AlertCode::DeductionFailed.into(),
         message: notice.message.clone(),
         shop_id: Some(notice.shop_id.to_string()),
         reference: notice
@@ -100,5 +214,61 @@ pub fn deduction_failed_alert(notice: &Notice) -> Alert {
             .as_ref()
             .map(|o| o.to_string())
             .unwrap_or_else(|| notice.notice_id.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::Utc;
+    use qrpay_domain::{Amount, AnomalyKind, BusinessDate, OrderId, Provider, ProviderRef};
+
+    use super::*;
+
+    #[test]
+    fn every_alert_code_is_a_unique_upper_snake_string_that_parses_back() {
+        let mut seen = HashSet::new();
+        for code in AlertCode::ALL {
+            let text = code.as_str();
+            assert!(
+                text.starts_with(|c: char| c.is_ascii_uppercase())
+                    && text.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    && !text.contains("__")
+                    && !text.ends_with('_'),
+                "{text}"
+            );
+            assert!(seen.insert(text), "{text} twice");
+            assert_eq!(AlertCode::parse(text), Some(code));
+            assert_eq!(String::from(code), text);
+            assert_eq!(code.to_string(), text);
+        }
+        assert_eq!(AlertCode::parse("payout_not_final"), None);
+    }
+
+    #[test]
+    fn every_anomaly_raises_a_listed_collection_code() {
+        let now = Utc::now();
+        for kind in AnomalyKind::ALL {
+            let anomaly = Anomaly {
+                anomaly_id: "sandbox-n1".into(),
+                kind,
+                provider: Provider::Sandbox,
+                notification_id: ProviderRef::parse("n1").expect("ref"),
+                shop_id: None,
+                order_id: OrderId::generate(now),
+                event: "PAYMENT_SUCCEEDED".into(),
+                amount: Amount::from_fen(100).expect("amount"),
+                expected: None,
+                provider_ref: None,
+                detail: String::new(),
+                business_date: BusinessDate::of(now),
+                created_at: now,
+            };
+            let alert = anomaly_alert(&anomaly);
+            let code = AlertCode::parse(&alert.code);
+            assert!(code.is_some(), "{} is not an AlertCode", alert.code);
+            assert!(alert.code.starts_with("COLLECTION_"), "{}", alert.code);
+        }
     }
 }

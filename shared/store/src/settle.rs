@@ -5,11 +5,13 @@
 use chrono::{DateTime, Utc};
 use qrpay_domain::{Payout, PayoutStatus};
 
+use crate::alerts::{Alert, AlertCode, Alerts};
 use crate::{PayoutError, PayoutStore, StoreError, Transition};
 
 /// The provider says the money moved.
 pub async fn settle_success(
     store: &dyn PayoutStore,
+    alerts: &dyn Alerts,
     payout: &Payout,
     provider_ref: &str,
     now: DateTime<Utc>,
@@ -21,8 +23,8 @@ pub async fn settle_success(
     if let Transition::Unchanged(current) = &settled {
         if current.status == PayoutStatus::Failed {
             // We released it, yet the provider paid: money left without a reservation.
-            tracing::error!(alert = "PAYOUT_PROVIDER_CONTRADICTION", payout_id = %current.payout_id,
-                "provider reports success for a payout recorded as failed");
+            let why = "provider reports success for a payout recorded as failed";
+            alerts.raise(&contradiction(current, why)).await;
         }
     }
     Ok(settled)
@@ -31,6 +33,7 @@ pub async fn settle_success(
 /// The provider definitively refused: release everything, notify the shop.
 pub async fn settle_failure(
     store: &dyn PayoutStore,
+    alerts: &dyn Alerts,
     payout: &Payout,
     reason: &str,
     now: DateTime<Utc>,
@@ -41,11 +44,25 @@ pub async fn settle_failure(
         .map_err(vanished)?;
     if let Transition::Unchanged(current) = &settled {
         if current.status == PayoutStatus::Succeeded {
-            tracing::error!(alert = "PAYOUT_PROVIDER_CONTRADICTION", payout_id = %current.payout_id,
-                "provider reports failure for a payout recorded as succeeded");
+            let why = "provider reports failure for a payout recorded as succeeded";
+            alerts.raise(&contradiction(current, why)).await;
         }
     }
     Ok(settled)
+}
+
+/// The provider contradicts a final state we recorded: a person must check
+/// the payout with the provider.
+fn contradiction(current: &Payout, why: &str) -> Alert {
+    Alert {
+        code: AlertCode::PayoutProviderContradiction.into(),
+        message: format!(
+            "{why}: payout {} of {}; check it with the provider",
+            current.payout_id, current.amount
+        ),
+        shop_id: Some(current.shop_id.to_string()),
+        reference: current.payout_id.to_string(),
+    }
 }
 
 fn vanished(err: PayoutError) -> StoreError {

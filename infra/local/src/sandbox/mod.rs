@@ -148,8 +148,8 @@ impl Sandbox {
             "/sandbox/transfers" => Ok(self.transfers()),
             "/sandbox/bills/{date}" => self.bill(&params[0]),
             "/sandbox/clock" => self.move_clock(qrpay, &request.body).await,
-            _ => Err(ApiError::not_found(
-                "ROUTE_NOT_FOUND",
+            _ => Err(ApiError::new(
+                qrpay_http::ErrorCode::RouteNotFound,
                 "no such sandbox route",
             )),
         };

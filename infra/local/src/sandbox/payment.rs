@@ -58,8 +58,8 @@ impl Sandbox {
         fields: &Fields,
     ) -> Result<CheckedOut, LocalResponse> {
         let shop = qrpay.shop_of_code(qr_id).ok_or_else(|| {
-            LocalResponse::error(ApiError::not_found(
-                "QR_NOT_FOUND",
+            LocalResponse::error(ApiError::new(
+                qrpay_http::ErrorCode::QrNotFound,
                 "the sandbox knows the codes issued through this local stack since it started",
             ))
         })?;
