@@ -16,6 +16,7 @@ pub mod plan_terms;
 pub mod qr;
 pub mod reconciliation;
 pub mod rules;
+pub mod secret;
 pub mod shop;
 pub mod time;
 
