@@ -9,17 +9,18 @@ use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
 pub use crate::secret::Secret;
+use crate::text::ShopName;
 
 /// SPEC §4 rule 5: a shop's daily payout cap unless configured (¥15,000.00).
 pub const DEFAULT_SHOP_DAILY_CAP_FEN: i64 = 1_500_000;
 
 /// Longest shop name we keep.
-pub const MAX_SHOP_NAME_CHARS: usize = 100;
+pub const MAX_SHOP_NAME_CHARS: usize = ShopName::MAX_CHARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shop {
     pub shop_id: ShopId,
-    pub name: String,
+    pub name: ShopName,
     /// The main account: it may always pay out (SPEC §4 rule 3).
     pub owner_operator_id: OperatorId,
     pub daily_payout_cap: Amount,
@@ -36,7 +37,7 @@ pub struct Shop {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShopSetup {
     pub shop_id: ShopId,
-    pub name: String,
+    pub name: ShopName,
     pub owner_operator_id: OperatorId,
     pub daily_payout_cap: Amount,
     pub payout_balance: Money,
