@@ -517,7 +517,7 @@ pub async fn same_key_with_another_body_conflicts_and_changes_nothing(store: Arc
         w.request(&w.owner, &o2, "10.00", "k", later(61)),
         {
             let mut r = w.request(&w.owner, &o1, "10.00", "k", later(61));
-            r.note = Some("different".into());
+            r.note = Some(qrpay_domain::PayoutNote::parse("different").unwrap());
             r
         },
     ] {

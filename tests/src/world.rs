@@ -53,7 +53,7 @@ impl World {
         };
         let setup = ShopSetup {
             shop_id: world.shop.clone(),
-            name: format!("Shop {shop}"),
+            name: qrpay_domain::ShopName::parse(&format!("Shop {shop}")).unwrap(),
             owner_operator_id: world.owner.clone(),
             daily_payout_cap: amount(cap),
             payout_balance: money(balance),

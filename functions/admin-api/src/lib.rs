@@ -11,7 +11,7 @@ use qrpay_domain::shop::{DEVICE_SECRET_LEN, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     Clock, Device, DeviceId, FeePayer, FeeRate, InstalmentConfig, OperatorId, PlanPeriods, Role,
-    Secret, Shop, ShopId, ShopSetup,
+    Secret, Shop, ShopId, ShopName, ShopSetup,
 };
 use qrpay_http::{
     json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
@@ -63,7 +63,8 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         "payout_balance",
         "instalments",
     ])?;
-    let name = body.required_str("name", MAX_SHOP_NAME_CHARS)?.to_owned();
+    let name = ShopName::parse(body.required_str("name", MAX_SHOP_NAME_CHARS)?)
+        .map_err(|e| ApiError::invalid("name", e.for_field("name")))?;
     let owner = body.required_str("owner_operator_id", OperatorId::MAX_LEN)?;
     let owner_operator_id = OperatorId::parse(owner)
         .map_err(|e| ApiError::invalid("owner_operator_id", e.to_string()))?;

@@ -10,8 +10,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::payout::MAX_PAYOUT_NOTE_CHARS;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutQuota,
-    PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
+    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutNote,
+    PayoutQuota, PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
 };
 use qrpay_http::{
     json, json_object, principal, require_role, require_shop, segments, ApiError, ErrorCode,
@@ -137,7 +137,9 @@ async fn create_payout(
     })?;
     let note = body
         .optional_str("note", MAX_PAYOUT_NOTE_CHARS)?
-        .map(str::to_owned);
+        .map(PayoutNote::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("note", e.for_field("note")))?;
 
     let now = app.clock.now();
     let request = PayoutRequest {

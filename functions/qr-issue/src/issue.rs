@@ -8,8 +8,8 @@ use qrpay_domain::instalment::{offered_rate, plan, InstalmentPlan};
 use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    DeviceId, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrId, QrIssue, QrKind, QrState,
-    Shop, ShopId,
+    DeviceId, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrDescription, QrId, QrIssue,
+    QrKind, QrState, Shop, ShopId,
 };
 use qrpay_http::{ApiError, ErrorCode, Fields};
 use qrpay_qr::{emv, render, token};
@@ -122,7 +122,14 @@ fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiE
         out_order_no,
         description: fields
             .optional_str("description", MAX_DESCRIPTION_CHARS)?
-            .map(str::to_owned),
+            .map(QrDescription::parse)
+            .transpose()
+            .map_err(|_| {
+                ApiError::invalid(
+                    "description",
+                    "description must be at most 128 characters, without control characters",
+                )
+            })?,
         device_id,
         expires_in_s: fields.optional_i64("expires_in_s", 1..=MAX_EXPIRY_S)?,
         instalment_periods: None,
@@ -181,7 +188,7 @@ fn build(
         qr_id: qr_id.to_string(),
         reference: None,
         amount: request.amount.filter(|_| dynamic).map(|a| a.to_string()),
-        merchant_name: shop.name.clone(),
+        merchant_name: shop.name.to_string(),
         merchant_city: MERCHANT_CITY.to_owned(),
         ..emv::MerchantPayload::default()
     })

@@ -50,6 +50,6 @@ pub async fn start(
     let stack = Stack::new(options).await?;
     tokio::spawn(server::serve(listener, stack.clone()));
     background::spawn(stack.clone());
-    let demo = seed::seed(&client::Client::new(addr.to_string()), &jwt_secret).await?;
+    let demo = seed::seed(&client::Client::new(addr.to_string()), jwt_secret.expose()).await?;
     Ok(Running { addr, stack, demo })
 }

@@ -38,11 +38,11 @@ pub struct Options {
     pub data_dir: PathBuf,
     pub backend: Backend,
     /// HS256 key of the development tokens (`QRPAY_DEV_JWT_SECRET`).
-    pub jwt_secret: String,
+    pub jwt_secret: Secret,
     /// The sandbox's callback signing key (`QRPAY_SANDBOX_SECRET`).
-    pub sandbox_secret: String,
+    pub sandbox_secret: Secret,
     /// The payment-token key of QR codes (`QRPAY_QR_TOKEN_SECRET`).
-    pub qr_token_secret: String,
+    pub qr_token_secret: Secret,
     /// Where payment links point (the stack's own address).
     pub pay_base_url: String,
 }
@@ -75,9 +75,9 @@ impl Options {
         Options {
             data_dir,
             backend,
-            jwt_secret: var("QRPAY_DEV_JWT_SECRET", jwt::DEFAULT_DEV_SECRET),
-            sandbox_secret: var("QRPAY_SANDBOX_SECRET", DEFAULT_SANDBOX_SECRET),
-            qr_token_secret: var("QRPAY_QR_TOKEN_SECRET", DEFAULT_QR_TOKEN_SECRET),
+            jwt_secret: Secret::new(var("QRPAY_DEV_JWT_SECRET", jwt::DEFAULT_DEV_SECRET)),
+            sandbox_secret: Secret::new(var("QRPAY_SANDBOX_SECRET", DEFAULT_SANDBOX_SECRET)),
+            qr_token_secret: Secret::new(var("QRPAY_QR_TOKEN_SECRET", DEFAULT_QR_TOKEN_SECRET)),
             pay_base_url,
         }
     }
@@ -204,7 +204,7 @@ impl Functions {
                 shops: store.clone(),
                 collection: store.clone(),
                 clock: clock.clone(),
-                token_secrets: vec![Secret::new(options.qr_token_secret.clone())],
+                token_secrets: vec![options.qr_token_secret.clone()],
                 pay_base_url: options.pay_base_url.clone(),
                 // POS terminals on IoT Core are an AWS-only path.
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
@@ -271,7 +271,7 @@ fn bucket(data_dir: &Path) -> Result<Arc<LocalDir>, String> {
 fn sandbox_callbacks(
     options: &Options,
 ) -> Result<(SandboxSigner, payment_callback::Verifiers), String> {
-    let sandbox_secret = Secret::new(options.sandbox_secret.clone());
+    let sandbox_secret = options.sandbox_secret.clone();
     let signer = SandboxSigner::new(sandbox_secret.clone())
         .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
     let mut verifiers = payment_callback::config::verifiers(&|name| {
@@ -405,8 +405,12 @@ impl Stack {
                 unauthenticated("the Authorization header is not a Bearer token".into())
             })?;
         let now_s = chrono::Utc::now().timestamp();
-        jwt::verify(self.options.jwt_secret.as_bytes(), token.trim(), now_s)
-            .map_err(|e| unauthenticated(format!("the token is refused: {e}")))
+        jwt::verify(
+            self.options.jwt_secret.expose().as_bytes(),
+            token.trim(),
+            now_s,
+        )
+        .map_err(|e| unauthenticated(format!("the token is refused: {e}")))
     }
 
     fn event(&self, request: &LocalRequest, claims: Option<&jwt::Claims>) -> Value {
@@ -544,7 +548,7 @@ impl Stack {
     /// A signed payment token for a code (what its QR image carries).
     pub fn payment_token(&self, shop: &ShopId, qr_id: &str) -> Result<String, String> {
         qrpay_qr::token::sign(
-            self.options.qr_token_secret.as_bytes(),
+            self.options.qr_token_secret.expose().as_bytes(),
             qr_id,
             shop.as_str(),
         )
@@ -592,5 +596,25 @@ impl Qrpay for Stack {
 
     fn clock_moved(&self) {
         self.wake_background();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_options_never_show_their_secrets() {
+        let options = Options {
+            data_dir: PathBuf::from("/tmp/qrpay-local"),
+            backend: Backend::Embedded,
+            jwt_secret: Secret::new("jwt-secret-value".to_owned()),
+            sandbox_secret: Secret::new("sandbox-secret-value".to_owned()),
+            qr_token_secret: Secret::new("qr-token-secret-value".to_owned()),
+            pay_base_url: "http://127.0.0.1:3000".to_owned(),
+        };
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("secret-value"), "{shown}");
+        assert_eq!(options.jwt_secret.expose(), "jwt-secret-value");
     }
 }

@@ -542,7 +542,7 @@ mod tests {
     fn snapshot() -> PayoutSnapshot {
         let shop = Shop {
             shop_id: ShopId::parse("s1").unwrap(),
-            name: "Tea".into(),
+            name: crate::text::ShopName::parse("Tea").unwrap(),
             owner_operator_id: OperatorId::parse("owner").unwrap(),
             daily_payout_cap: Amount::from_fen(10_000).unwrap(),
             payout_balance: fen(50_000),

@@ -16,7 +16,9 @@ pub mod plan_terms;
 pub mod qr;
 pub mod reconciliation;
 pub mod rules;
+pub mod secret;
 pub mod shop;
+pub mod text;
 pub mod time;
 
 pub use books::{
@@ -45,4 +47,5 @@ pub use shop::{
     Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, Secret, Shop,
     ShopSetup,
 };
+pub use text::{BoundedText, PayoutNote, QrDescription, ShopName, TextError};
 pub use time::{BusinessDate, Clock, ShiftedClock, SystemClock, TestClock};

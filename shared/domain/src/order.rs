@@ -8,6 +8,7 @@ use crate::collection::{Provider, ProviderRef};
 use crate::ids::{OrderId, OutOrderNo, QrId, ShopId};
 use crate::instalment::{DeductionStatus, InstalmentPlan};
 use crate::money::{Amount, Money};
+use crate::text::QrDescription;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -61,7 +62,7 @@ pub struct Order {
     pub provider_txn_id: Option<ProviderRef>,
     pub qr_id: Option<QrId>,
     pub out_order_no: Option<OutOrderNo>,
-    pub description: Option<String>,
+    pub description: Option<QrDescription>,
     pub instalment_plan: Option<InstalmentPlan>,
     /// One per period of the plan; empty without a plan.
     pub deductions: Vec<DeductionStatus>,

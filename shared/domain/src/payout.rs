@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
 use crate::money::Amount;
+use crate::text::PayoutNote;
 use crate::time::BusinessDate;
 
 /// Longest merchant note kept on a payout.
-pub const MAX_PAYOUT_NOTE_CHARS: usize = 200;
+pub const MAX_PAYOUT_NOTE_CHARS: usize = PayoutNote::MAX_CHARS;
 /// Longest failure reason kept on a payout.
 pub const MAX_FAILURE_REASON_CHARS: usize = 500;
 
@@ -103,7 +104,7 @@ pub struct Payout {
     pub counted_for_operator: bool,
     pub amount: Amount,
     pub reason: PayoutReason,
-    pub note: Option<String>,
+    pub note: Option<PayoutNote>,
     pub status: PayoutStatus,
     pub failure_reason: Option<String>,
     /// The Beijing day whose counters hold this payout.

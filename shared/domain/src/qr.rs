@@ -10,13 +10,14 @@ use crate::ids::{DeviceId, OrderId, OutOrderNo, QrId, ShopId};
 use crate::instalment::InstalmentPlan;
 use crate::money::Amount;
 use crate::plan_terms::PlanPeriods;
+use crate::text::QrDescription;
 
 /// A dynamic code lives this long unless the request says otherwise.
 pub const DEFAULT_DYNAMIC_EXPIRY_S: i64 = 15 * 60;
 /// The longest any code may be asked to live: 90 days.
 pub const MAX_EXPIRY_S: i64 = 90 * 24 * 60 * 60;
 /// Longest description kept on a code and its order.
-pub const MAX_DESCRIPTION_CHARS: usize = 128;
+pub const MAX_DESCRIPTION_CHARS: usize = QrDescription::MAX_CHARS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,7 +96,7 @@ pub struct QrCode {
     pub order_id: Option<OrderId>,
     pub out_order_no: Option<OutOrderNo>,
     pub amount: Option<Amount>,
-    pub description: Option<String>,
+    pub description: Option<QrDescription>,
     pub device_id: Option<DeviceId>,
     /// Monthly pay: the plan (dynamic) or just its periods (static; the plan
     /// is made when the buyer's amount is known).
@@ -160,7 +161,7 @@ pub struct QrIssue {
     pub kind: QrKind,
     pub amount: Option<Amount>,
     pub out_order_no: Option<OutOrderNo>,
-    pub description: Option<String>,
+    pub description: Option<QrDescription>,
     pub device_id: Option<DeviceId>,
     pub expires_in_s: Option<i64>,
     pub instalment_periods: Option<PlanPeriods>,
@@ -217,14 +218,6 @@ impl QrIssue {
                 ));
             }
         }
-        if let Some(d) = &self.description {
-            if d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(char::is_control) {
-                return Err(issue_error(
-                    "description",
-                    "description must be at most 128 characters, without control characters",
-                ));
-            }
-        }
         Ok(self)
     }
 
@@ -245,7 +238,7 @@ impl QrIssue {
             self.kind.as_str(),
             self.amount.map(|a| a.to_string()).unwrap_or_default(),
             self.out_order_no.as_ref().map(|o| o.as_str()).unwrap_or(""),
-            self.description.as_deref().unwrap_or(""),
+            self.description.as_ref().map_or("", QrDescription::as_str),
             self.device_id.as_ref().map(|d| d.as_str()).unwrap_or(""),
             self.expires_in_s.map(|s| s.to_string()).unwrap_or_default(),
             self.instalment_periods

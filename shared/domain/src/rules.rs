@@ -12,6 +12,7 @@ use crate::money::{Amount, Money};
 use crate::order::{Order, OrderStatus};
 use crate::payout::{Payout, PayoutReason, PayoutStatus};
 use crate::shop::{PayoutQuota, Shop};
+use crate::text::PayoutNote;
 use crate::time::BusinessDate;
 
 /// Rule 1: at most this many live payouts per order.
@@ -226,7 +227,7 @@ pub struct PayoutRequest {
     pub operator_id: OperatorId,
     pub amount: Amount,
     pub reason: PayoutReason,
-    pub note: Option<String>,
+    pub note: Option<PayoutNote>,
     pub idempotency_key: IdempotencyKey,
     pub now: DateTime<Utc>,
 }
@@ -242,7 +243,7 @@ impl PayoutRequest {
             self.operator_id.as_str(),
             &self.amount.to_string(),
             self.reason.as_str(),
-            self.note.as_deref().unwrap_or(""),
+            self.note.as_ref().map_or("", PayoutNote::as_str),
         ] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part.as_bytes());
@@ -293,7 +294,7 @@ mod tests {
     fn shop(cap: &str, balance: &str) -> Shop {
         Shop {
             shop_id: ShopId::parse("s1").unwrap(),
-            name: "Tea".into(),
+            name: crate::text::ShopName::parse("Tea").unwrap(),
             owner_operator_id: OperatorId::parse("owner").unwrap(),
             daily_payout_cap: amount(cap),
             payout_balance: money(balance),
@@ -488,7 +489,7 @@ mod tests {
         other.amount = amount("1.01");
         assert_ne!(base.fingerprint(), other.fingerprint());
         let mut noted = base.clone();
-        noted.note = Some("x".into());
+        noted.note = Some(PayoutNote::parse("x").unwrap());
         assert_ne!(base.fingerprint(), noted.fingerprint());
     }
 }

@@ -1,7 +1,6 @@
 //! Shops, their operators and devices.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,17 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
+pub use crate::secret::Secret;
+use crate::text::ShopName;
 
 /// SPEC §4 rule 5: a shop's daily payout cap unless configured (¥15,000.00).
 pub const DEFAULT_SHOP_DAILY_CAP_FEN: i64 = 1_500_000;
 
 /// Longest shop name we keep.
-pub const MAX_SHOP_NAME_CHARS: usize = 100;
+pub const MAX_SHOP_NAME_CHARS: usize = ShopName::MAX_CHARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shop {
     pub shop_id: ShopId,
-    pub name: String,
+    pub name: ShopName,
     /// The main account: it may always pay out (SPEC §4 rule 3).
     pub owner_operator_id: OperatorId,
     pub daily_payout_cap: Amount,
@@ -36,7 +37,7 @@ pub struct Shop {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShopSetup {
     pub shop_id: ShopId,
-    pub name: String,
+    pub name: ShopName,
     pub owner_operator_id: OperatorId,
     pub daily_payout_cap: Amount,
     pub payout_balance: Money,
@@ -152,26 +153,6 @@ impl PayoutQuota {
     }
 }
 
-/// A secret value whose `Debug` never shows it (SPEC §7).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// Shortest and longest device secret accepted.
 pub const DEVICE_SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 
@@ -209,12 +190,6 @@ mod tests {
             QuotaError::PerPayoutAboveDaily.to_string(),
             "per_payout_limit cannot be above daily_limit"
         );
-    }
-
-    #[test]
-    fn secrets_do_not_show_in_debug() {
-        let s = Secret::new("super-secret-value".into());
-        assert_eq!(format!("{s:?}"), "Secret(***)");
     }
 
     #[test]

@@ -227,7 +227,7 @@ impl SandboxVerifier {
     ) -> Result<SandboxNotice, CallbackError> {
         check_body(body)?;
         let header = crate::notice::signature_header(headers, signature::HEADER)?;
-        let secrets: Vec<&str> = self.secrets.iter().map(Secret::expose).collect();
+        let secrets: Vec<&str> = self.secrets.iter().map(|s| s.expose().as_str()).collect();
         let now_s = now.timestamp();
         signature::verify(&secrets, header, body, now_s).map_err(|e| match e {
             SignatureError::Malformed => {

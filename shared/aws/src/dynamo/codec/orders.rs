@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{
     Amount, DeductionStatus, DeviceId, InstalmentPlan, Order, OrderId, OrderStatus, OutOrderNo,
-    PlanPeriods, Provider, ProviderRef, QrCode, QrId, QrKind, QrState, ShopId,
+    PlanPeriods, Provider, ProviderRef, QrCode, QrDescription, QrId, QrKind, QrState, ShopId,
 };
 
 use super::*;
@@ -35,7 +35,10 @@ pub fn order_item(order: &Order) -> Item {
             "out_order_no",
             order.out_order_no.as_ref().map(|o| s(o.as_str())),
         ),
-        ("description", order.description.as_deref().map(s)),
+        (
+            "description",
+            order.description.as_ref().map(|d| s(d.as_str())),
+        ),
         (
             "instalment_plan",
             order.instalment_plan.as_ref().map(plan_attribute),
@@ -102,7 +105,7 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         provider_txn_id: get_opt_parsed(item, "provider_txn_id", ProviderRef::parse)?,
         qr_id: get_opt_parsed(item, "qr_id", QrId::parse)?,
         out_order_no: get_opt_parsed(item, "out_order_no", OutOrderNo::parse)?,
-        description: get_opt_s(item, "description"),
+        description: get_opt_parsed(item, "description", QrDescription::parse)?,
         instalment_plan: get_opt_plan(item)?,
         deductions: get_s(item, "deductions")?
             .chars()
@@ -142,7 +145,10 @@ pub fn qr_item(code: &QrCode) -> Item {
             code.out_order_no.as_ref().map(|o| s(o.as_str())),
         ),
         ("amount_fen", code.amount.map(|a| n(a.fen()))),
-        ("description", code.description.as_deref().map(s)),
+        (
+            "description",
+            code.description.as_ref().map(|d| s(d.as_str())),
+        ),
         ("device_id", code.device_id.as_ref().map(|d| s(d.as_str()))),
         (
             "instalment_periods",
@@ -168,7 +174,7 @@ pub fn qr_from(item: &Item) -> Result<QrCode, StoreError> {
         amount: get_opt_i64(item, "amount_fen")?
             .map(|f| Amount::from_fen(f).map_err(|_| corrupt("amount_fen", item)))
             .transpose()?,
-        description: get_opt_s(item, "description"),
+        description: get_opt_parsed(item, "description", QrDescription::parse)?,
         device_id: get_opt_parsed(item, "device_id", DeviceId::parse)?,
         instalment_periods: get_opt_periods(item, "instalment_periods")?,
         instalment_plan: get_opt_plan(item)?,

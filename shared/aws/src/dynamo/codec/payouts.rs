@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
     AttemptAction, AttemptOutcome, BusinessDate, IdempotencyKey, Notice, NoticeKind, OperatorId,
-    OrderId, Payout, PayoutAttempt, PayoutId, PayoutReason, PayoutStatus, ShopId,
+    OrderId, Payout, PayoutAttempt, PayoutId, PayoutNote, PayoutReason, PayoutStatus, ShopId,
 };
 
 use super::*;
@@ -68,7 +68,7 @@ pub fn payout_from(item: &Item) -> Result<Payout, StoreError> {
         counted_for_operator: get_bool(item, "counted_for_operator")?,
         amount: get_amount(item, "amount_fen")?,
         reason: parse(item, "reason", |t| PayoutReason::parse(t).ok_or(()))?,
-        note: get_opt_s(item, "note"),
+        note: get_opt_parsed(item, "note", PayoutNote::parse)?,
         status: parse(item, PAYOUT_STATUS, |t| PayoutStatus::parse(t).ok_or(()))?,
         failure_reason: get_opt_s(item, "failure_reason"),
         business_date: parse(item, "business_date", BusinessDate::parse)?,

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
-    Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId,
+    Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId, ShopName,
 };
 
 use super::*;
@@ -14,7 +14,7 @@ pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
     })?;
     Ok(Shop {
         shop_id: parse(item, "shop_id", ShopId::parse)?,
-        name: get_s(item, "name")?.to_owned(),
+        name: parse(item, "name", ShopName::parse)?,
         owner_operator_id: parse(item, OWNER, OperatorId::parse)?,
         daily_payout_cap: get_amount(item, CAP)?,
         payout_balance: get_money(item, BALANCE)?,
