@@ -8,8 +8,8 @@ use qrpay_domain::instalment::{offered_rate, plan, InstalmentPlan};
 use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    DeviceId, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrDescription, QrId, QrIssue,
-    QrKind, QrState, Shop, ShopId,
+    DeviceId, InstalmentError, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrDescription,
+    QrId, QrIssue, QrKind, QrState, Shop, ShopId,
 };
 use qrpay_http::{ApiError, ErrorCode, Fields};
 use qrpay_qr::{emv, render, token};
@@ -140,7 +140,7 @@ fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiE
     let instalment_periods = instalment_periods
         .map(PlanPeriods::new)
         .transpose()
-        .map_err(ApiError::from)?;
+        .map_err(|e| ApiError::from(InstalmentError::from(e)))?;
     Ok(QrIssue {
         instalment_periods,
         ..issue

@@ -6,7 +6,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Money};
-pub use crate::plan_terms::{FeeRate, FeeRateError, PlanPeriods};
+pub use crate::plan_terms::{FeeRate, FeeRateError, PlanPeriods, UnsupportedPeriods};
 use crate::shop::{FeePayer, InstalmentConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +24,12 @@ pub enum InstalmentError {
     },
     #[error("the amount with the buyer's fee exceeds the largest amount")]
     TooLarge,
+}
+
+impl From<UnsupportedPeriods> for InstalmentError {
+    fn from(e: UnsupportedPeriods) -> InstalmentError {
+        InstalmentError::UnsupportedPeriods(e.0)
+    }
 }
 
 impl InstalmentError {
@@ -238,7 +244,9 @@ mod tests {
     fn only_offered_plans_of_3_6_12_periods() {
         let mut c = config(FeePayer::Shop);
         assert_eq!(
-            PlanPeriods::new(4).and_then(|periods| plan(amount("500.00"), periods, &c)),
+            PlanPeriods::new(4)
+                .map_err(InstalmentError::from)
+                .and_then(|periods| plan(amount("500.00"), periods, &c)),
             Err(InstalmentError::UnsupportedPeriods(4))
         );
         c.fee_rates.remove(&p(12));

@@ -37,7 +37,7 @@ pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
 pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
-pub use plan_terms::{FeeRate, FeeRateError, PlanPeriods};
+pub use plan_terms::{FeeRate, FeeRateError, PlanPeriods, UnsupportedPeriods};
 pub use qr::{QrCode, QrIssue, QrIssueError, QrKind, QrRefusal, QrState, QrStatus};
 pub use reconciliation::{ReconciliationSummary, Tally};
 pub use rules::{

@@ -8,7 +8,10 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::instalment::InstalmentError;
+/// A plan length that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("monthly pay comes in 3, 6 or 12 periods, not {0}")]
+pub struct UnsupportedPeriods(pub u8);
 
 /// The number of periods of a plan: 3, 6 or 12, nothing else. Stored and
 /// shown as the bare number.
@@ -23,11 +26,11 @@ impl PlanPeriods {
     /// Every plan length there is, shortest first.
     pub const ALL: [PlanPeriods; 3] = [PlanPeriods::THREE, PlanPeriods::SIX, PlanPeriods::TWELVE];
 
-    pub fn new(periods: u8) -> Result<PlanPeriods, InstalmentError> {
+    pub fn new(periods: u8) -> Result<PlanPeriods, UnsupportedPeriods> {
         PlanPeriods::ALL
             .into_iter()
             .find(|p| p.0 == periods)
-            .ok_or(InstalmentError::UnsupportedPeriods(periods))
+            .ok_or(UnsupportedPeriods(periods))
     }
 
     pub fn as_u8(self) -> u8 {
@@ -36,9 +39,9 @@ impl PlanPeriods {
 }
 
 impl TryFrom<u8> for PlanPeriods {
-    type Error = InstalmentError;
+    type Error = UnsupportedPeriods;
 
-    fn try_from(periods: u8) -> Result<PlanPeriods, InstalmentError> {
+    fn try_from(periods: u8) -> Result<PlanPeriods, UnsupportedPeriods> {
         PlanPeriods::new(periods)
     }
 }
@@ -150,10 +153,7 @@ mod tests {
             assert_eq!(PlanPeriods::new(periods).unwrap().as_u8(), periods);
         }
         for periods in [0u8, 1, 2, 4, 5, 7, 11, 13, 24, 255] {
-            assert_eq!(
-                PlanPeriods::new(periods),
-                Err(InstalmentError::UnsupportedPeriods(periods))
-            );
+            assert_eq!(PlanPeriods::new(periods), Err(UnsupportedPeriods(periods)));
         }
         assert_eq!(
             PlanPeriods::ALL.map(PlanPeriods::as_u8),
