@@ -32,7 +32,6 @@ pub use codec::{Item, TTL_ATTRIBUTE};
 pub use table::create_table;
 
 use codec::*;
-use payout_effects::MAX_WRITE_ATTEMPTS;
 use qrpay_store::{
     continuation, page_size, DayTotals, Page, PayoutError, PayoutStore, ReserveError, Reserved,
     ShopStore, StoreError, Transition,

@@ -22,12 +22,13 @@ use qrpay_domain::books::{
     CounterChange, OrderChange, PayoutEffect, PayoutMove, PayoutSnapshot, QuotaGuard, ShopChange,
 };
 use qrpay_domain::{
-    reserve_payout, BusinessDate, OrderStatus, PayoutId, PayoutRequest, PayoutStatus,
+    reserve_payout, BusinessDate, OrderStatus, Payout, PayoutId, PayoutRequest, PayoutStatus,
+    ShopId,
 };
 
 use super::codec::*;
 use super::{build_error, failed, DynamoStore, WriteOutcome};
-use qrpay_store::{PayoutStore, ReserveError, Reserved, StoreError};
+use qrpay_store::{PayoutError, PayoutStore, ReserveError, Reserved, StoreError, Transition};
 
 /// Fresh attempts at a reservation that lost a race without any rule
 /// failing (a limit was changed meanwhile, or a transaction conflict).
@@ -421,6 +422,35 @@ impl DynamoStore {
             reserve_payout(shop, &read.snapshot, req)?;
             // No rule fails on what came back (a limit changed, or a conflict): try afresh.
             tracing::debug!(payout_id = %req.payout_id, "reservation raced; retrying");
+        }
+        Err(StoreError::Contention.into())
+    }
+
+    /// Moves a payout as the domain decides from the payout as it is now:
+    /// `None` changes nothing; an effect is written on the condition that
+    /// the payout did not move meanwhile (then it is decided again).
+    pub(super) async fn move_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        broken_invariant: &str,
+        decide: impl Fn(&Payout) -> Option<PayoutEffect>,
+    ) -> Result<Transition, PayoutError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let payout = self
+                .get_payout(shop_id, payout_id)
+                .await?
+                .ok_or(PayoutError::PayoutNotFound)?;
+            let Some(effect) = decide(&payout) else {
+                return Ok(Transition::Unchanged(payout));
+            };
+            let (items, _) = self.payout_effect_items(&effect)?;
+            if let Some(done) = self
+                .transition_write(items, effect.payout, broken_invariant)
+                .await?
+            {
+                return Ok(done);
+            }
         }
         Err(StoreError::Contention.into())
     }

@@ -115,21 +115,11 @@ impl PayoutStore for DynamoStore {
         provider_ref: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let payout = self
-                .get_payout(shop_id, payout_id)
-                .await?
-                .ok_or(PayoutError::PayoutNotFound)?;
-            let Some(effect) = settle_payout(&payout, provider_ref, now) else {
-                return Ok(Transition::Unchanged(payout));
-            };
-            let (items, _) = self.payout_effect_items(&effect)?;
-            let broken = format!("hold or ledger of {payout_id} disagree with its status");
-            if let Some(done) = self.transition_write(items, effect.payout, &broken).await? {
-                return Ok(done);
-            }
-        }
-        Err(StoreError::Contention.into())
+        let broken = format!("hold or ledger of {payout_id} disagree with its status");
+        self.move_payout(shop_id, payout_id, &broken, |p| {
+            settle_payout(p, provider_ref, now)
+        })
+        .await
     }
 
     async fn fail_payout(
@@ -139,21 +129,11 @@ impl PayoutStore for DynamoStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let payout = self
-                .get_payout(shop_id, payout_id)
-                .await?
-                .ok_or(PayoutError::PayoutNotFound)?;
-            let Some(effect) = release_payout(&payout, reason, now) else {
-                return Ok(Transition::Unchanged(payout));
-            };
-            let (items, _) = self.payout_effect_items(&effect)?;
-            let broken = format!("counters of {payout_id} do not hold its reservation");
-            if let Some(done) = self.transition_write(items, effect.payout, &broken).await? {
-                return Ok(done);
-            }
-        }
-        Err(StoreError::Contention.into())
+        let broken = format!("counters of {payout_id} do not hold its reservation");
+        self.move_payout(shop_id, payout_id, &broken, |p| {
+            release_payout(p, reason, now)
+        })
+        .await
     }
 
     async fn record_attempt(

@@ -110,13 +110,8 @@ impl PayoutStore for MemoryStore {
         provider_ref: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let mut state = self.state();
-        let payout = state.payout(shop_id, payout_id)?;
-        let Some(effect) = settle_payout(&payout, provider_ref, now) else {
-            return Ok(Transition::Unchanged(payout));
-        };
-        state.apply_payout_effect(&effect)?;
-        Ok(Transition::Moved(effect.payout))
+        self.state()
+            .move_payout(shop_id, payout_id, |p| settle_payout(p, provider_ref, now))
     }
 
     async fn fail_payout(
@@ -126,13 +121,8 @@ impl PayoutStore for MemoryStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let mut state = self.state();
-        let payout = state.payout(shop_id, payout_id)?;
-        let Some(effect) = release_payout(&payout, reason, now) else {
-            return Ok(Transition::Unchanged(payout));
-        };
-        state.apply_payout_effect(&effect)?;
-        Ok(Transition::Moved(effect.payout))
+        self.state()
+            .move_payout(shop_id, payout_id, |p| release_payout(p, reason, now))
     }
 
     async fn record_attempt(
@@ -237,6 +227,22 @@ impl State {
                 .copied()
                 .unwrap_or_default(),
         }
+    }
+
+    /// Moves a payout as the domain decides from the payout as it is:
+    /// `None` changes nothing.
+    fn move_payout(
+        &mut self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        decide: impl Fn(&Payout) -> Option<PayoutEffect>,
+    ) -> Result<Transition, PayoutError> {
+        let payout = self.payout(shop_id, payout_id)?;
+        let Some(effect) = decide(&payout) else {
+            return Ok(Transition::Unchanged(payout));
+        };
+        self.apply_payout_effect(&effect)?;
+        Ok(Transition::Moved(effect.payout))
     }
 
     /// Writes a payout effect: every new value is worked out (and every
