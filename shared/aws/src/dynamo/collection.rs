@@ -15,12 +15,11 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::payment::decide;
 use qrpay_domain::{
-    Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, DeviceId, Effect, Order,
-    OrderId, OrderStatus, QrCode, QrId, QrState, ShopId,
+    Anomaly, CollectionEvent, CollectionFacts, Decision, DeviceId, Effect, Order, OrderId,
+    OrderStatus, QrCode, QrId, QrState, ShopId,
 };
 
 use super::codec::*;
-use super::paging::KeyQuery;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
     CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
@@ -45,131 +44,6 @@ impl DynamoStore {
         ])
     }
 
-    pub(super) async fn insert_order_items(&self, order: &Order) -> Result<bool, StoreError> {
-        match self.transact_write(self.order_items(order)?).await? {
-            WriteOutcome::Written => Ok(true),
-            WriteOutcome::Cancelled(_) => Ok(false),
-        }
-    }
-
-    pub(super) async fn issue_qr_code(
-        &self,
-        code: &QrCode,
-        order: Option<&Order>,
-    ) -> Result<Issued, StoreError> {
-        let mut items = vec![self.put_new(qr_item(code), OnFailure::None)?];
-        if let Some(no) = &code.out_order_no {
-            let mut claim = out_order_key(&code.shop_id, no);
-            claim.insert("qr_id".to_owned(), s(code.qr_id.as_str()));
-            claim.insert(FINGERPRINT.to_owned(), s(code.fingerprint.as_str()));
-            items.push(self.put_new(claim, OnFailure::AllOld)?);
-        }
-        if let Some(order) = order {
-            items.extend(self.order_items(order)?);
-        }
-        let reasons = match self.transact_write(items).await? {
-            WriteOutcome::Written => return Ok(Issued::Created(code.clone())),
-            WriteOutcome::Cancelled(reasons) => reasons,
-        };
-        let claimed = reasons
-            .get(1)
-            .filter(|r| r.code() == Some("ConditionalCheckFailed"))
-            .and_then(|r| r.item());
-        let Some(claim) = claimed else {
-            return Err(StoreError::Contention);
-        };
-        let first_id = QrId::parse(get_s(claim, "qr_id")?)
-            .map_err(|_| StoreError::Corrupt("out_order_no claim qr_id".into()))?;
-        let first = self
-            .get(qr_key(&code.shop_id, &first_id))
-            .await?
-            .as_ref()
-            .map(qr_from)
-            .transpose()?
-            .ok_or_else(|| StoreError::Corrupt(format!("claim points at missing {first_id}")))?;
-        Ok(if first.fingerprint == code.fingerprint {
-            Issued::Replayed(first)
-        } else {
-            Issued::Conflict(first)
-        })
-    }
-
-    pub(super) async fn revoke_qr_code(
-        &self,
-        shop_id: &ShopId,
-        qr_id: &QrId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Revocation>, StoreError> {
-        for _ in 0..MAX_COLLECTION_ATTEMPTS {
-            let Some(code) = self
-                .get(qr_key(shop_id, qr_id))
-                .await?
-                .as_ref()
-                .map(qr_from)
-                .transpose()?
-            else {
-                return Ok(None);
-            };
-            match code.state {
-                QrState::Used => return Ok(Some(Revocation::Used(code))),
-                QrState::Revoked => return Ok(Some(Revocation::AlreadyRevoked(code))),
-                QrState::Active => {}
-            }
-            let mut revoke = self.update(
-                qr_key(shop_id, qr_id),
-                "SET #qr_state = :revoked, #updated_at_ms = :now",
-                "#qr_state = :active",
-                &[QR_STATE, UPDATED_AT],
-            );
-            revoke.values = vec![
-                (":revoked", s(QrState::Revoked.as_str())),
-                (":active", s(QrState::Active.as_str())),
-                (":now", ms(now)),
-            ];
-            let mut items = vec![revoke.build(&self.table)?];
-            if let Some(order_id) = &code.order_id {
-                let order = self.get(order_key(shop_id, order_id)).await?;
-                let order = order.as_ref().map(order_from).transpose()?;
-                if let Some(order) = order.filter(|o| o.status == OrderStatus::Created) {
-                    // The unpaid order closes with its code, unless it moved meanwhile.
-                    let mut close = self.update(
-                        order_key(shop_id, order_id),
-                        "SET #order_status = :closed, #revision = :next, #updated_at_ms = :now",
-                        "#revision = :rev",
-                        &[ORDER_STATUS, REVISION, UPDATED_AT],
-                    );
-                    close.values = vec![
-                        (":closed", s(OrderStatus::Closed.as_str())),
-                        (":next", n(revision(order.revision + 1))),
-                        (":rev", n(revision(order.revision))),
-                        (":now", ms(now)),
-                    ];
-                    items.push(close.build(&self.table)?);
-                }
-            }
-            if let WriteOutcome::Written = self.transact_write(items).await? {
-                let revoked = QrCode {
-                    state: QrState::Revoked,
-                    updated_at: now,
-                    ..code
-                };
-                return Ok(Some(Revocation::Revoked(revoked)));
-            }
-        }
-        Err(StoreError::Contention)
-    }
-
-    pub(super) async fn claim_pos_nonce(
-        &self,
-        device_id: &DeviceId,
-        nonce: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.claim_until(nonce_key(device_id, nonce), now, expires_at)
-            .await
-    }
-
     /// Puts the claim item `key` unless a live one exists: `true` if this
     /// call claimed it. TTL deletes lazily (up to days late), so an expired
     /// claim counts as gone.
@@ -192,78 +66,6 @@ impl DynamoStore {
             .send()
             .await;
         super::condition_held(result)
-    }
-
-    pub(super) async fn find_order_by_id(
-        &self,
-        order_id: &OrderId,
-    ) -> Result<Option<Order>, StoreError> {
-        let Some(pointer) = self.get(order_pointer_key(order_id)).await? else {
-            return Ok(None);
-        };
-        let shop = ShopId::parse(get_s(&pointer, "shop_id")?)
-            .map_err(|_| StoreError::Corrupt("order pointer shop_id".into()))?;
-        self.get(order_key(&shop, order_id))
-            .await?
-            .as_ref()
-            .map(order_from)
-            .transpose()
-    }
-
-    pub(super) async fn apply_collection_event(
-        &self,
-        event: &CollectionEvent,
-        now: DateTime<Utc>,
-    ) -> Result<Decision, StoreError> {
-        let notification = notification_key(event.provider, &event.notification_id);
-        let movement = event.movement_entry_id();
-        for _ in 0..MAX_COLLECTION_ATTEMPTS {
-            let mut keys = vec![notification.clone(), order_pointer_key(&event.order_id)];
-            keys.extend(movement.as_deref().map(movement_key));
-            let first = self.transact_get(keys).await?;
-            if first[0].is_some() {
-                return Ok(Decision::AlreadyApplied);
-            }
-            let movement_recorded = first.get(2).is_some_and(Option::is_some);
-            let (order, shop) = match &first[1] {
-                Some(pointer) => {
-                    let shop_id = ShopId::parse(get_s(pointer, "shop_id")?)
-                        .map_err(|_| StoreError::Corrupt("order pointer shop_id".into()))?;
-                    let both = self
-                        .transact_get(vec![
-                            order_key(&shop_id, &event.order_id),
-                            shop_key(&shop_id),
-                        ])
-                        .await?;
-                    (
-                        both[0].as_ref().map(order_from).transpose()?,
-                        both[1].as_ref().map(shop_from).transpose()?,
-                    )
-                }
-                None => (None, None),
-            };
-            let facts = CollectionFacts {
-                order: order.as_ref(),
-                shop: shop.as_ref(),
-                movement_recorded,
-            };
-            let decision = decide(event, facts, now);
-            let mut items = vec![self.notification_item(event, now)?];
-            match &decision {
-                Decision::Apply(effect) => {
-                    let read = order.as_ref().map_or(0, |o| o.revision);
-                    items.extend(self.effect_items(effect, read)?);
-                }
-                Decision::Anomaly(anomaly) => items.push(self.anomaly_put(anomaly)?),
-                Decision::AlreadyApplied | Decision::NotYet(_) => return Ok(decision),
-            }
-            if let WriteOutcome::Written = self.transact_write(items).await? {
-                return Ok(decision);
-            }
-            // Something changed since the read (or the same notice won the
-            // race): read again and decide again.
-        }
-        Err(StoreError::Contention)
     }
 
     fn notification_item(
@@ -367,20 +169,6 @@ impl DynamoStore {
         parts.values.push((read_placeholder, n(revision(read))));
         parts.build(&self.table)
     }
-
-    pub(super) async fn anomalies_of(
-        &self,
-        date: BusinessDate,
-    ) -> Result<Vec<Anomaly>, StoreError> {
-        self.query_all(
-            &KeyQuery::prefix(anomaly_pk(date), ANOMALY_PREFIX, true),
-            usize::MAX,
-        )
-        .await?
-        .iter()
-        .map(anomaly_from)
-        .collect()
-    }
 }
 
 fn revision(r: u64) -> i64 {
@@ -390,7 +178,10 @@ fn revision(r: u64) -> i64 {
 #[async_trait]
 impl CollectionStore for DynamoStore {
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        self.insert_order_items(order).await
+        match self.transact_write(self.order_items(order)?).await? {
+            WriteOutcome::Written => Ok(true),
+            WriteOutcome::Cancelled(_) => Ok(false),
+        }
     }
 
     async fn get_order(
@@ -406,11 +197,54 @@ impl CollectionStore for DynamoStore {
     }
 
     async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
-        self.find_order_by_id(order_id).await
+        let Some(pointer) = self.get(order_pointer_key(order_id)).await? else {
+            return Ok(None);
+        };
+        let shop = ShopId::parse(get_s(&pointer, "shop_id")?)
+            .map_err(|_| StoreError::Corrupt("order pointer shop_id".into()))?;
+        self.get(order_key(&shop, order_id))
+            .await?
+            .as_ref()
+            .map(order_from)
+            .transpose()
     }
 
     async fn issue_qr(&self, code: &QrCode, order: Option<&Order>) -> Result<Issued, StoreError> {
-        self.issue_qr_code(code, order).await
+        let mut items = vec![self.put_new(qr_item(code), OnFailure::None)?];
+        if let Some(no) = &code.out_order_no {
+            let mut claim = out_order_key(&code.shop_id, no);
+            claim.insert("qr_id".to_owned(), s(code.qr_id.as_str()));
+            claim.insert(FINGERPRINT.to_owned(), s(code.fingerprint.as_str()));
+            items.push(self.put_new(claim, OnFailure::AllOld)?);
+        }
+        if let Some(order) = order {
+            items.extend(self.order_items(order)?);
+        }
+        let reasons = match self.transact_write(items).await? {
+            WriteOutcome::Written => return Ok(Issued::Created(code.clone())),
+            WriteOutcome::Cancelled(reasons) => reasons,
+        };
+        let claimed = reasons
+            .get(1)
+            .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+            .and_then(|r| r.item());
+        let Some(claim) = claimed else {
+            return Err(StoreError::Contention);
+        };
+        let first_id = QrId::parse(get_s(claim, "qr_id")?)
+            .map_err(|_| StoreError::Corrupt("out_order_no claim qr_id".into()))?;
+        let first = self
+            .get(qr_key(&code.shop_id, &first_id))
+            .await?
+            .as_ref()
+            .map(qr_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt(format!("claim points at missing {first_id}")))?;
+        Ok(if first.fingerprint == code.fingerprint {
+            Issued::Replayed(first)
+        } else {
+            Issued::Conflict(first)
+        })
     }
 
     async fn get_qr(&self, shop_id: &ShopId, qr_id: &QrId) -> Result<Option<QrCode>, StoreError> {
@@ -427,7 +261,63 @@ impl CollectionStore for DynamoStore {
         qr_id: &QrId,
         now: DateTime<Utc>,
     ) -> Result<Option<Revocation>, StoreError> {
-        self.revoke_qr_code(shop_id, qr_id, now).await
+        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+            let Some(code) = self
+                .get(qr_key(shop_id, qr_id))
+                .await?
+                .as_ref()
+                .map(qr_from)
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            match code.state {
+                QrState::Used => return Ok(Some(Revocation::Used(code))),
+                QrState::Revoked => return Ok(Some(Revocation::AlreadyRevoked(code))),
+                QrState::Active => {}
+            }
+            let mut revoke = self.update(
+                qr_key(shop_id, qr_id),
+                "SET #qr_state = :revoked, #updated_at_ms = :now",
+                "#qr_state = :active",
+                &[QR_STATE, UPDATED_AT],
+            );
+            revoke.values = vec![
+                (":revoked", s(QrState::Revoked.as_str())),
+                (":active", s(QrState::Active.as_str())),
+                (":now", ms(now)),
+            ];
+            let mut items = vec![revoke.build(&self.table)?];
+            if let Some(order_id) = &code.order_id {
+                let order = self.get(order_key(shop_id, order_id)).await?;
+                let order = order.as_ref().map(order_from).transpose()?;
+                if let Some(order) = order.filter(|o| o.status == OrderStatus::Created) {
+                    // The unpaid order closes with its code, unless it moved meanwhile.
+                    let mut close = self.update(
+                        order_key(shop_id, order_id),
+                        "SET #order_status = :closed, #revision = :next, #updated_at_ms = :now",
+                        "#revision = :rev",
+                        &[ORDER_STATUS, REVISION, UPDATED_AT],
+                    );
+                    close.values = vec![
+                        (":closed", s(OrderStatus::Closed.as_str())),
+                        (":next", n(revision(order.revision + 1))),
+                        (":rev", n(revision(order.revision))),
+                        (":now", ms(now)),
+                    ];
+                    items.push(close.build(&self.table)?);
+                }
+            }
+            if let WriteOutcome::Written = self.transact_write(items).await? {
+                let revoked = QrCode {
+                    state: QrState::Revoked,
+                    updated_at: now,
+                    ..code
+                };
+                return Ok(Some(Revocation::Revoked(revoked)));
+            }
+        }
+        Err(StoreError::Contention)
     }
 
     async fn claim_nonce(
@@ -437,7 +327,7 @@ impl CollectionStore for DynamoStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.claim_pos_nonce(device_id, nonce, now, expires_at)
+        self.claim_until(nonce_key(device_id, nonce), now, expires_at)
             .await
     }
 
@@ -446,6 +336,54 @@ impl CollectionStore for DynamoStore {
         event: &CollectionEvent,
         now: DateTime<Utc>,
     ) -> Result<Decision, StoreError> {
-        self.apply_collection_event(event, now).await
+        let notification = notification_key(event.provider, &event.notification_id);
+        let movement = event.movement_entry_id();
+        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+            let mut keys = vec![notification.clone(), order_pointer_key(&event.order_id)];
+            keys.extend(movement.as_deref().map(movement_key));
+            let first = self.transact_get(keys).await?;
+            if first[0].is_some() {
+                return Ok(Decision::AlreadyApplied);
+            }
+            let movement_recorded = first.get(2).is_some_and(Option::is_some);
+            let (order, shop) = match &first[1] {
+                Some(pointer) => {
+                    let shop_id = ShopId::parse(get_s(pointer, "shop_id")?)
+                        .map_err(|_| StoreError::Corrupt("order pointer shop_id".into()))?;
+                    let both = self
+                        .transact_get(vec![
+                            order_key(&shop_id, &event.order_id),
+                            shop_key(&shop_id),
+                        ])
+                        .await?;
+                    (
+                        both[0].as_ref().map(order_from).transpose()?,
+                        both[1].as_ref().map(shop_from).transpose()?,
+                    )
+                }
+                None => (None, None),
+            };
+            let facts = CollectionFacts {
+                order: order.as_ref(),
+                shop: shop.as_ref(),
+                movement_recorded,
+            };
+            let decision = decide(event, facts, now);
+            let mut items = vec![self.notification_item(event, now)?];
+            match &decision {
+                Decision::Apply(effect) => {
+                    let read = order.as_ref().map_or(0, |o| o.revision);
+                    items.extend(self.effect_items(effect, read)?);
+                }
+                Decision::Anomaly(anomaly) => items.push(self.anomaly_put(anomaly)?),
+                Decision::AlreadyApplied | Decision::NotYet(_) => return Ok(decision),
+            }
+            if let WriteOutcome::Written = self.transact_write(items).await? {
+                return Ok(decision);
+            }
+            // Something changed since the read (or the same notice won the
+            // race): read again and decide again.
+        }
+        Err(StoreError::Contention)
     }
 }

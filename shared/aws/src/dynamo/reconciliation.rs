@@ -16,8 +16,11 @@ use qrpay_store::{
 /// How long a sent alert is remembered: longer than any re-run window.
 const ONCE_RETENTION_DAYS: i64 = 400;
 
-impl DynamoStore {
-    pub(super) async fn day_ledger_page(
+impl DynamoStore {}
+
+#[async_trait]
+impl ReconciliationStore for DynamoStore {
+    async fn list_day_ledger(
         &self,
         date: BusinessDate,
         part: u16,
@@ -39,10 +42,18 @@ impl DynamoStore {
         Ok(LedgerPage { entries, next })
     }
 
-    pub(super) async fn put_summary(
-        &self,
-        summary: &ReconciliationSummary,
-    ) -> Result<(), StoreError> {
+    async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
+        self.query_all(
+            &KeyQuery::prefix(anomaly_pk(date), ANOMALY_PREFIX, true),
+            usize::MAX,
+        )
+        .await?
+        .iter()
+        .map(anomaly_from)
+        .collect()
+    }
+
+    async fn put_reconciliation(&self, summary: &ReconciliationSummary) -> Result<(), StoreError> {
         let json = serde_json::to_string(summary)
             .map_err(|e| StoreError::Corrupt(format!("summary does not serialize: {e}")))?;
         let mut item = reconciliation_key(&summary.shop_id, summary.date);
@@ -53,7 +64,7 @@ impl DynamoStore {
         self.put(item).await
     }
 
-    pub(super) async fn get_summary(
+    async fn get_reconciliation(
         &self,
         shop_id: &ShopId,
         date: BusinessDate,
@@ -67,7 +78,7 @@ impl DynamoStore {
             .map_err(|_| StoreError::Corrupt(format!("summary of {shop_id} {date}")))
     }
 
-    pub(super) async fn delete_summary(
+    async fn delete_reconciliation(
         &self,
         shop_id: &ShopId,
         date: BusinessDate,
@@ -82,95 +93,17 @@ impl DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
-
-    pub(super) async fn claim_once_key(
-        &self,
-        once: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.claim_until(
-            once_key(once),
-            now,
-            now + Duration::days(ONCE_RETENTION_DAYS),
-        )
-        .await
-    }
-
-    pub(super) async fn acquire_lease_key(
-        &self,
-        lease: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut item = lease_key(lease);
-        item.insert("holder".to_owned(), s(holder));
-        // The TTL attribute is the lease's end: the item expires with it.
-        self.claim_until(item, now, until).await
-    }
-
-    pub(super) async fn release_lease_key(
-        &self,
-        lease: &str,
-        holder: &str,
-    ) -> Result<(), StoreError> {
-        self.trip();
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(lease_key(lease)))
-            .condition_expression("#holder = :holder")
-            .set_expression_attribute_names(super::names(&["holder"]))
-            .set_expression_attribute_values(super::values(vec![(":holder", s(holder))]))
-            .send()
-            .await;
-        // Not held (someone else holds it now, ours ran out): theirs stays.
-        super::condition_held(result).map(|_| ())
-    }
-}
-
-#[async_trait]
-impl ReconciliationStore for DynamoStore {
-    async fn list_day_ledger(
-        &self,
-        date: BusinessDate,
-        part: u16,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<LedgerPage, StoreError> {
-        self.day_ledger_page(date, part, after, limit).await
-    }
-
-    async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
-        self.anomalies_of(date).await
-    }
-
-    async fn put_reconciliation(&self, summary: &ReconciliationSummary) -> Result<(), StoreError> {
-        self.put_summary(summary).await
-    }
-
-    async fn get_reconciliation(
-        &self,
-        shop_id: &ShopId,
-        date: BusinessDate,
-    ) -> Result<Option<ReconciliationSummary>, StoreError> {
-        self.get_summary(shop_id, date).await
-    }
-
-    async fn delete_reconciliation(
-        &self,
-        shop_id: &ShopId,
-        date: BusinessDate,
-    ) -> Result<(), StoreError> {
-        self.delete_summary(shop_id, date).await
-    }
 }
 
 #[async_trait]
 impl ClaimStore for DynamoStore {
     async fn claim_once(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.claim_once_key(key, now).await
+        self.claim_until(
+            once_key(key),
+            now,
+            now + Duration::days(ONCE_RETENTION_DAYS),
+        )
+        .await
     }
 
     async fn acquire_lease(
@@ -180,10 +113,25 @@ impl ClaimStore for DynamoStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.acquire_lease_key(key, holder, now, until).await
+        let mut item = lease_key(key);
+        item.insert("holder".to_owned(), s(holder));
+        // The TTL attribute is the lease's end: the item expires with it.
+        self.claim_until(item, now, until).await
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
-        self.release_lease_key(key, holder).await
+        self.trip();
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(lease_key(key)))
+            .condition_expression("#holder = :holder")
+            .set_expression_attribute_names(super::names(&["holder"]))
+            .set_expression_attribute_values(super::values(vec![(":holder", s(holder))]))
+            .send()
+            .await;
+        // Not held (someone else holds it now, ours ran out): theirs stays.
+        super::condition_held(result).map(|_| ())
     }
 }
