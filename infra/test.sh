@@ -3,7 +3,8 @@
 #   infra/test.sh
 # It installs and starts the moto emulator (DynamoDB + SQS, project-local
 # virtualenv), runs every test of the workspace against it and the embedded
-# store, lints template.yaml offline, and stops the emulator when done.
+# store, checks that no Lambda builds a notice signer, lints template.yaml
+# offline, and stops the emulator when done.
 # Extra arguments go to `cargo test` (e.g. `infra/test.sh -p qrpay-domain`).
 set -euo pipefail
 
@@ -21,6 +22,9 @@ export QRPAY_EMULATOR_ENDPOINT
 echo "test: emulator at $QRPAY_EMULATOR_ENDPOINT" >&2
 
 cargo test --workspace --locked "$@"
+
+echo "test: checking that no Lambda builds a notice signer" >&2
+infra/lambda-features.sh
 
 echo "test: linting template.yaml" >&2
 infra/lint-template.sh
