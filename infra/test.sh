@@ -2,8 +2,10 @@
 # The one command that runs all of qrpay's tests on a fresh machine:
 #   infra/test.sh
 # It installs and starts the moto emulator (DynamoDB + SQS, project-local
-# virtualenv), runs every test of the workspace against it and the embedded
-# store, checks that no Lambda builds a notice signer, lints template.yaml
+# virtualenv), installs the providers' SDKs that the conformance tests compare
+# our wire formats with (infra/conformance.sh, another project-local
+# virtualenv), runs every test of the workspace against the emulator and the
+# embedded store, checks that no Lambda builds a notice signer, lints template.yaml
 # offline, and stops the emulator when done.
 # Extra arguments go to `cargo test` (e.g. `infra/test.sh -p qrpay-domain`).
 set -euo pipefail
@@ -20,6 +22,9 @@ echo "test: starting the emulator" >&2
 QRPAY_EMULATOR_ENDPOINT="$(infra/emulator.sh start)"
 export QRPAY_EMULATOR_ENDPOINT
 echo "test: emulator at $QRPAY_EMULATOR_ENDPOINT" >&2
+
+echo "test: installing the providers' SDKs for the conformance tests" >&2
+infra/conformance.sh install
 
 cargo test --workspace --locked "$@"
 

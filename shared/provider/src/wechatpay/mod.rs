@@ -1,4 +1,6 @@
-//! WeChat Pay API v3 style notices (SPEC §5).
+//! WeChat Pay API v3: payment notices (SPEC §5), and our side of the API
+//! (`RequestSigner` for the `Authorization` header and the JSAPI `paySign`,
+//! request signing proved against the wechatpayv3 SDK).
 //!
 //! Headers `Wechatpay-Timestamp`, `-Nonce`, `-Signature` (base64) and
 //! `-Serial`; the signature is SHA256-with-RSA (PKCS#1 v1.5) by the platform
@@ -16,12 +18,14 @@
 //! required when deducted, absent or ignored when the deduction failed).
 //! Amounts are integer fen; times RFC 3339.
 
+mod request;
 mod resource;
 #[cfg(feature = "signers")]
 mod signer;
 mod verifier;
 mod wire;
 
+pub use request::{nonce, JsapiInvoke, RequestSigner, AUTH_SCHEME, NONCE_LEN};
 #[cfg(feature = "signers")]
 pub use signer::WechatpaySigner;
 pub use verifier::WechatpayVerifier;
