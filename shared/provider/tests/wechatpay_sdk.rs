@@ -13,9 +13,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use common::keys;
-use http::Method;
-use qrpay_provider::wechatpay::RequestSigner;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use qrpay_domain::{Provider, Secret};
+use qrpay_provider::wechatpay::{AnswerError, PlatformKeys, RequestSigner, WechatpaySigner};
+use qrpay_provider::NoticeSigner;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
@@ -197,4 +200,186 @@ fn jsapi_pay_sign_equals_the_sdks() {
             "paySign": ours.pay_sign,
         })
     );
+}
+
+/// The platform's certificate serial, as configured (upper case).
+const CERT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A72";
+
+fn at(timestamp: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(timestamp, 0).unwrap()
+}
+
+/// The platform keys we check answers with: public-key mode's id for the
+/// platform key, and a certificate serial for a stranger's key.
+fn platform_keys() -> PlatformKeys {
+    PlatformKeys::new(vec![
+        (PUBLIC_KEY_ID.to_owned(), platform_key().to_public_key()),
+        (CERT_SERIAL.to_owned(), keys().stranger.to_public_key()),
+    ])
+    .unwrap()
+}
+
+/// `ts\nnonce\nbody\n` signed by the SDK (`utils.rsa_sign`) with `key`.
+fn sdk_signature(key: &RsaPrivateKey, timestamp: i64, nonce: &str, body: &str) -> String {
+    let answer = sdk(json!({
+        "op": "rsa_sign",
+        "private_key": private_pem(key),
+        "message": format!("{timestamp}\n{nonce}\n{body}\n"),
+    }));
+    answer["signature"].as_str().unwrap().to_owned()
+}
+
+/// Answer headers as WeChat sends them, names spelt as given.
+fn answer_headers(names: [&str; 4], values: [&str; 4]) -> HeaderMap {
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| {
+            (
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            )
+        })
+        .collect()
+}
+
+const CANONICAL_NAMES: [&str; 4] = [
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Signature",
+    "Wechatpay-Serial",
+];
+
+fn signed_answer(serial: &str, signature: &str) -> HeaderMap {
+    answer_headers(
+        CANONICAL_NAMES,
+        [&TIMESTAMP.to_string(), NONCE, signature, serial],
+    )
+}
+
+const ANSWER: &str = r#"{"code_url":"weixin://wxpay/bizpayurl?pr=p4lpSuKzz","note":"收款"}"#;
+
+#[test]
+fn an_answer_signed_by_the_sdk_verifies_and_any_change_is_refused() {
+    let keys = platform_keys();
+    let signature = sdk_signature(platform_key(), TIMESTAMP, NONCE, ANSWER);
+    let headers = signed_answer(PUBLIC_KEY_ID, &signature);
+    let now = at(TIMESTAMP + 60);
+    assert_eq!(keys.verify_answer(&headers, ANSWER.as_bytes(), now), Ok(()));
+
+    let mut changed = ANSWER.as_bytes().to_vec();
+    changed[3] ^= 0x01;
+    assert!(matches!(
+        keys.verify_answer(&headers, &changed, now),
+        Err(AnswerError::BadSignature(_))
+    ));
+    assert_eq!(
+        keys.verify_answer(&headers, ANSWER.as_bytes(), at(TIMESTAMP + 301)),
+        Err(AnswerError::Stale { skew_s: 301 })
+    );
+    assert_eq!(
+        keys.verify_answer(&headers, ANSWER.as_bytes(), at(TIMESTAMP - 301)),
+        Err(AnswerError::Stale { skew_s: -301 })
+    );
+    let probe = signed_answer(PUBLIC_KEY_ID, &format!("WECHATPAY/SIGNTEST/{signature}"));
+    assert!(matches!(
+        keys.verify_answer(&probe, ANSWER.as_bytes(), now),
+        Err(AnswerError::BadSignature(_))
+    ));
+}
+
+#[test]
+fn an_empty_204_answer_signed_by_the_sdk_verifies() {
+    let signature = sdk_signature(platform_key(), TIMESTAMP, NONCE, "");
+    let headers = signed_answer(PUBLIC_KEY_ID, &signature);
+    assert_eq!(
+        platform_keys().verify_answer(&headers, b"", at(TIMESTAMP)),
+        Ok(())
+    );
+}
+
+#[test]
+fn header_names_in_any_case_and_certificate_serials_as_numbers_verify() {
+    let signature = sdk_signature(&keys().stranger, TIMESTAMP, NONCE, ANSWER);
+    let serial = format!("00{}", CERT_SERIAL.to_lowercase());
+    let headers = answer_headers(
+        [
+            "wechatpay-timestamp",
+            "WECHATPAY-NONCE",
+            "wechatpay-Signature",
+            "wechatpay-serial",
+        ],
+        [&TIMESTAMP.to_string(), NONCE, &signature, &serial],
+    );
+    assert_eq!(
+        platform_keys().verify_answer(&headers, ANSWER.as_bytes(), at(TIMESTAMP)),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_signature_by_the_wrong_key_or_an_unknown_serial_is_refused() {
+    let platform = platform_keys();
+    // Signed by the certificate's key but naming the public key id.
+    let signature = sdk_signature(&keys().stranger, TIMESTAMP, NONCE, ANSWER);
+    for headers in [
+        signed_answer(PUBLIC_KEY_ID, &signature),
+        signed_answer("PUB_KEY_ID_0000000000000000000000000000", &signature),
+        signed_answer("5157F09EFDC096DE15EBE81A47057A73", &signature),
+    ] {
+        assert!(matches!(
+            platform.verify_answer(&headers, ANSWER.as_bytes(), at(TIMESTAMP)),
+            Err(AnswerError::BadSignature(_))
+        ));
+    }
+}
+
+#[test]
+fn an_unsigned_success_answer_is_refused_as_unsigned() {
+    let keys = platform_keys();
+    let none = HeaderMap::new();
+    assert!(matches!(
+        keys.verify_answer(&none, ANSWER.as_bytes(), at(TIMESTAMP)),
+        Err(AnswerError::Unsigned(_))
+    ));
+    // Three of the four headers is still unsigned.
+    let mut partial = signed_answer(PUBLIC_KEY_ID, "c2lnbmF0dXJl");
+    partial.remove("wechatpay-signature");
+    assert!(matches!(
+        keys.verify_answer(&partial, ANSWER.as_bytes(), at(TIMESTAMP)),
+        Err(AnswerError::Unsigned(_))
+    ));
+}
+
+#[test]
+fn notices_our_local_simulator_signs_verify_with_the_sdk() {
+    let signer = WechatpaySigner::new(
+        MCHID,
+        PUBLIC_KEY_ID,
+        platform_key().clone(),
+        Secret::new("0123456789abcdef0123456789ABCDEF".to_owned()),
+    )
+    .unwrap();
+    let event = common::event(
+        Provider::Wechatpay,
+        "EV-2026030100001",
+        common::paid("4200001234202603010001", 8888, None),
+    );
+    let notice = signer.sign(&event, common::now());
+    let headers: serde_json::Map<String, Value> = notice
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
+        .collect();
+    let answer = sdk(json!({
+        "op": "verify_signature",
+        "private_key": private_pem(merchant_key()),
+        "mchid": MCHID,
+        "serial": MCH_SERIAL,
+        "public_key": public_pem(&platform_key().to_public_key()),
+        "public_key_id": PUBLIC_KEY_ID,
+        "headers": headers,
+        "body": String::from_utf8(notice.body.clone()).unwrap(),
+    }));
+    assert_eq!(answer["verified"], json!(true));
 }

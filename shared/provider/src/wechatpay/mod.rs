@@ -1,6 +1,6 @@
 //! WeChat Pay API v3: payment notices (SPEC §5), and our side of the API
-//! (`RequestSigner` for the `Authorization` header and the JSAPI `paySign`,
-//! request signing proved against the wechatpayv3 SDK).
+//! (`RequestSigner` for the `Authorization` header and the JSAPI `paySign`;
+//! `PlatformKeys` for the answers' signatures, shared with the notices).
 //!
 //! Headers `Wechatpay-Timestamp`, `-Nonce`, `-Signature` (base64) and
 //! `-Serial`; the signature is SHA256-with-RSA (PKCS#1 v1.5) by the platform
@@ -18,6 +18,8 @@
 //! required when deducted, absent or ignored when the deduction failed).
 //! Amounts are integer fen; times RFC 3339.
 
+mod answer;
+mod platform;
 mod request;
 mod resource;
 #[cfg(feature = "signers")]
@@ -25,6 +27,8 @@ mod signer;
 mod verifier;
 mod wire;
 
+pub use answer::AnswerError;
+pub use platform::{PlatformKeys, PUBLIC_KEY_ID_PREFIX};
 pub use request::{nonce, JsapiInvoke, RequestSigner, AUTH_SCHEME, NONCE_LEN};
 #[cfg(feature = "signers")]
 pub use signer::WechatpaySigner;
