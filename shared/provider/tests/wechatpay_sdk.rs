@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use common::keys;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use qrpay_domain::{Provider, Secret};
-use qrpay_provider::wechatpay::{AnswerError, PlatformKeys, RequestSigner, WechatpaySigner};
+use qrpay_provider::wechatpay::{
+    encrypt_sensitive, AnswerError, PlatformKeys, RequestSigner, SensitiveError, WechatpaySigner,
+};
 use qrpay_provider::NoticeSigner;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -382,4 +384,33 @@ fn notices_our_local_simulator_signs_verify_with_the_sdk() {
         "body": String::from_utf8(notice.body.clone()).unwrap(),
     }));
     assert_eq!(answer["verified"], json!(true));
+}
+
+#[test]
+fn the_sdk_decrypts_our_oaep_ciphertext_of_a_chinese_name() {
+    let name = "欧阳娜娜";
+    let platform = platform_key().to_public_key();
+    let first = encrypt_sensitive(name, &platform).unwrap();
+    let second = encrypt_sensitive(name, &platform).unwrap();
+    assert_ne!(first, second, "OAEP is randomized");
+    for ciphertext in [first, second] {
+        let answer = sdk(json!({
+            "op": "rsa_decrypt",
+            "private_key": private_pem(platform_key()),
+            "ciphertext": ciphertext,
+        }));
+        assert_eq!(answer["plaintext"], json!(name));
+    }
+}
+
+#[test]
+fn empty_and_oversize_sensitive_fields_are_refused() {
+    let platform = platform_key().to_public_key();
+    assert_eq!(encrypt_sensitive("", &platform), Err(SensitiveError::Empty));
+    // 2048 bits: 256 - 2 * 20 - 2 = 214 bytes fit.
+    assert!(encrypt_sensitive(&"a".repeat(214), &platform).is_ok());
+    assert_eq!(
+        encrypt_sensitive(&"a".repeat(215), &platform),
+        Err(SensitiveError::TooLong { max_bytes: 214 })
+    );
 }

@@ -1,6 +1,7 @@
 //! WeChat Pay API v3: payment notices (SPEC §5), and our side of the API
 //! (`RequestSigner` for the `Authorization` header and the JSAPI `paySign`;
-//! `PlatformKeys` for the answers' signatures, shared with the notices).
+//! `PlatformKeys` for the answers' signatures, shared with the notices;
+//! `encrypt_sensitive` for fields such as a payee's name).
 //!
 //! Headers `Wechatpay-Timestamp`, `-Nonce`, `-Signature` (base64) and
 //! `-Serial`; the signature is SHA256-with-RSA (PKCS#1 v1.5) by the platform
@@ -22,6 +23,7 @@ mod answer;
 mod platform;
 mod request;
 mod resource;
+mod sensitive;
 #[cfg(feature = "signers")]
 mod signer;
 mod verifier;
@@ -30,6 +32,7 @@ mod wire;
 pub use answer::AnswerError;
 pub use platform::{PlatformKeys, PUBLIC_KEY_ID_PREFIX};
 pub use request::{nonce, JsapiInvoke, RequestSigner, AUTH_SCHEME, NONCE_LEN};
+pub use sensitive::{encrypt_sensitive, SensitiveError};
 #[cfg(feature = "signers")]
 pub use signer::WechatpaySigner;
 pub use verifier::WechatpayVerifier;
