@@ -1,7 +1,8 @@
 //! WeChat Pay API v3: payment notices (SPEC §5), and our side of the API
 //! (`RequestSigner` for the `Authorization` header and the JSAPI `paySign`;
 //! `PlatformKeys` for the answers' signatures, shared with the notices;
-//! `encrypt_sensitive` for fields such as a payee's name).
+//! `encrypt_sensitive` for fields such as a payee's name; `out_bill_no` and
+//! `payout_id_of_bill` between our payout ids and transfer bill numbers).
 //!
 //! Headers `Wechatpay-Timestamp`, `-Nonce`, `-Signature` (base64) and
 //! `-Serial`; the signature is SHA256-with-RSA (PKCS#1 v1.5) by the platform
@@ -20,6 +21,7 @@
 //! Amounts are integer fen; times RFC 3339.
 
 mod answer;
+mod bill_no;
 mod platform;
 mod request;
 mod resource;
@@ -30,6 +32,7 @@ mod verifier;
 mod wire;
 
 pub use answer::AnswerError;
+pub use bill_no::{out_bill_no, payout_id_of_bill, BillNoError, OUT_BILL_NO_MAX_LEN};
 pub use platform::{PlatformKeys, PUBLIC_KEY_ID_PREFIX};
 pub use request::{nonce, JsapiInvoke, RequestSigner, AUTH_SCHEME, NONCE_LEN};
 pub use sensitive::{encrypt_sensitive, SensitiveError};
