@@ -8,6 +8,8 @@ set -euo pipefail
 # Pinned: the tests compare byte for byte against these exact versions.
 WECHATPAYV3_VERSION=2.0.4
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=infra/venv.sh
+source "$ROOT/infra/venv.sh"
 VENV="$ROOT/infra/.venv-conformance"
 LOCK="$ROOT/infra/.venv-conformance.lock"   # gitignored
 PY="$VENV/bin/python"
@@ -25,20 +27,8 @@ PYEOF
 }
 
 install() {
-    venv_ok && return 0  # fast path: silent
-    # Several test processes may call this at once: one installs, others wait.
-    exec 9>"$LOCK"
-    flock 9
-    if ! venv_ok; then
-        log "installing wechatpayv3 $WECHATPAYV3_VERSION into $VENV"
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-        "$PY" -m pip install -q --disable-pip-version-check \
-            "wechatpayv3==$WECHATPAYV3_VERSION" >&2
-        "$PY" -c 'import wechatpayv3.utils, wechatpayv3' && venv_ok ||
-            { log "wechatpayv3 import failed after install"; exit 1; }
-    fi
-    exec 9>&-
+    venv_install "$VENV" "$LOCK" venv_ok "wechatpayv3 $WECHATPAYV3_VERSION" 'import wechatpayv3.utils, wechatpayv3' \
+        "wechatpayv3==$WECHATPAYV3_VERSION"
 }
 
 case "${1:-}" in

@@ -8,6 +8,8 @@ set -euo pipefail
 MOTO_VERSION=5.2.5
 MOTO_EXTRAS=dynamodb,sqs,s3,sns  # the sns and sqs extras add no packages today
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=infra/venv.sh
+source "$ROOT/infra/venv.sh"
 VENV="$ROOT/infra/.venv"
 LOCK="$ROOT/infra/.venv.lock"   # gitignored
 PY="$VENV/bin/python"
@@ -34,20 +36,8 @@ EOF
 }
 
 install() {
-    venv_ok && return 0  # fast path: silent
-    # Several test processes may call this at once: one installs, others wait.
-    exec 9>"$LOCK"
-    flock 9
-    if ! venv_ok; then
-        log "installing moto $MOTO_VERSION into $VENV"
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-        "$PY" -m pip install -q --disable-pip-version-check \
-            "moto[$MOTO_EXTRAS]==$MOTO_VERSION" flask flask-cors >&2
-        "$PY" -c 'import moto, flask, flask_cors' && venv_ok ||
-            { log "moto import failed after install"; exit 1; }
-    fi
-    exec 9>&-
+    venv_install "$VENV" "$LOCK" venv_ok "moto $MOTO_VERSION" 'import moto, flask, flask_cors' \
+        "moto[$MOTO_EXTRAS]==$MOTO_VERSION" flask flask-cors
 }
 
 # A zombie (exited, not yet reaped by init) counts as dead.

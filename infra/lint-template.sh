@@ -13,6 +13,8 @@ set -euo pipefail
 CFN_LINT_VERSION=1.58.0
 SAM_CLI_VERSION=1.170.0   # requires cfn-lint <1.59: bump the two together
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=infra/venv.sh
+source "$ROOT/infra/venv.sh"
 VENV="$ROOT/infra/.venv-lint"      # gitignored
 LOCK="$ROOT/infra/.venv-lint.lock" # gitignored
 PY="$VENV/bin/python"
@@ -29,19 +31,8 @@ PYEOF
 }
 
 install() {
-    venv_ok && return 0  # fast path: silent
-    # Concurrent calls (CI steps, editors): one installs, the others wait.
-    exec 9>"$LOCK"
-    flock 9
-    if ! venv_ok; then
-        log "installing cfn-lint $CFN_LINT_VERSION and aws-sam-cli $SAM_CLI_VERSION into $VENV"
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-        "$PY" -m pip install -q --disable-pip-version-check \
-            "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" >&2
-        venv_ok || { log "pinned tools missing after install"; exit 1; }
-    fi
-    exec 9>&-
+    venv_install "$VENV" "$LOCK" venv_ok "cfn-lint $CFN_LINT_VERSION and aws-sam-cli $SAM_CLI_VERSION" "" \
+        "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
 }
 
 install
