@@ -7,6 +7,7 @@ set -euo pipefail
 
 # Pinned: the tests compare byte for byte against these exact versions.
 WECHATPAYV3_VERSION=2.0.4
+PYTHON_ALIPAY_SDK_VERSION=3.4.0
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=infra/venv.sh
 source "$ROOT/infra/venv.sh"
@@ -18,17 +19,21 @@ log() { echo "conformance: $*" >&2; }
 
 # Fast check (metadata only): every pinned SDK at its version, importable deps.
 venv_ok() {
-    [ -x "$PY" ] && "$PY" - "$WECHATPAYV3_VERSION" >/dev/null 2>&1 <<'PYEOF'
+    [ -x "$PY" ] && "$PY" - "$WECHATPAYV3_VERSION" "$PYTHON_ALIPAY_SDK_VERSION" >/dev/null 2>&1 <<'PYEOF'
 import sys
 from importlib.metadata import version
 version("cryptography")
-sys.exit(version("wechatpayv3") != sys.argv[1])
+version("pycryptodomex")
+version("pyOpenSSL")
+sys.exit(version("wechatpayv3") != sys.argv[1] or version("python-alipay-sdk") != sys.argv[2])
 PYEOF
 }
 
 install() {
-    venv_install "$VENV" "$LOCK" venv_ok "wechatpayv3 $WECHATPAYV3_VERSION" 'import wechatpayv3.utils, wechatpayv3' \
-        "wechatpayv3==$WECHATPAYV3_VERSION"
+    venv_install "$VENV" "$LOCK" venv_ok \
+        "wechatpayv3 $WECHATPAYV3_VERSION, python-alipay-sdk $PYTHON_ALIPAY_SDK_VERSION" \
+        'import wechatpayv3.utils, wechatpayv3, alipay, alipay.utils' \
+        "wechatpayv3==$WECHATPAYV3_VERSION" "python-alipay-sdk==$PYTHON_ALIPAY_SDK_VERSION"
 }
 
 case "${1:-}" in

@@ -17,17 +17,13 @@
 //!   `trade_no` (required when deducted), `period_no`, `deduct_amount` (yuan),
 //!   `deduct_status` SUCCESS|FAIL, `fail_reason` (FAIL), `gmt_deduct`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use percent_encoding::percent_decode_str;
 use qrpay_domain::{CollectionEvent, CollectionEventKind, Money, Payer, Provider};
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
+use rsa::pkcs1v15::VerifyingKey;
 use rsa::RsaPublicKey;
 use sha2::Sha256;
 
@@ -38,8 +34,16 @@ use crate::notice::{
     ConfigError, MAX_PAYER_NAME_CHARS, MAX_PAYER_PHONE_CHARS,
 };
 
+mod answer;
+mod cert;
+mod request;
+mod rsa2;
 #[cfg(feature = "signers")]
 mod signer;
+
+pub use answer::{AnswerError, AnswerVerifier, MAX_ANSWER_BYTES};
+pub use cert::{cert_sn, root_cert_sn, CertError};
+pub use request::{RequestSigner, SignedRequest, TIMESTAMP_FORMAT};
 #[cfg(feature = "signers")]
 pub use signer::AlipaySigner;
 
@@ -54,7 +58,7 @@ const DEDUCT_FAIL: &str = "FAIL";
 const MAX_PARAMS: usize = 64;
 const MAX_TIME_TEXT: usize = 32;
 
-type Params = BTreeMap<String, String>;
+use rsa2::Params;
 
 // ---- our side ----------------------------------------------------------------------
 
@@ -117,17 +121,9 @@ impl AlipayVerifier {
                 )))
             }
         }
-        let signature = STANDARD
-            .decode(sign)
-            .ok()
-            .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
+        let signature = rsa2::decode(sign)
             .ok_or_else(|| CallbackError::Unsigned("sign is not base64".into()))?;
-        let content = signing_content(params);
-        if self
-            .keys
-            .iter()
-            .any(|key| key.verify(content.as_bytes(), &signature).is_ok())
-        {
+        if rsa2::verifies(&self.keys, &signing_content(params), &signature) {
             Ok(())
         } else {
             Err(CallbackError::BadSignature(
@@ -340,15 +336,10 @@ fn form_decode(text: &str) -> Result<String, CallbackError> {
         .map_err(|_| CallbackError::malformed("a parameter is not UTF-8 (charset must be utf-8)"))
 }
 
-/// What Alipay signs: every parameter but `sign` and `sign_type`, empty
-/// values left out, sorted by key (a `BTreeMap` iterates in byte order).
+/// What Alipay signs in a notice: every parameter but `sign` and `sign_type`,
+/// empty values left out, sorted by key.
 fn signing_content(params: &Params) -> String {
-    params
-        .iter()
-        .filter(|(k, v)| *k != "sign" && *k != "sign_type" && !v.is_empty())
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    rsa2::content(params, &["sign", "sign_type"])
 }
 
 /// A present, non-empty parameter.

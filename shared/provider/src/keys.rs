@@ -39,7 +39,7 @@ pub fn public_key_from_text(text: &str) -> Result<RsaPublicKey, KeyError> {
     } else {
         bare_der(text).and_then(|der| RsaPublicKey::from_public_key_der(&der).ok())
     };
-    long_enough(key.ok_or(KeyError::Unreadable(WHAT))?)
+    check_key_size(key.ok_or(KeyError::Unreadable(WHAT))?)
 }
 
 /// A private key from PKCS#8 PEM (`BEGIN PRIVATE KEY`), PKCS#1 PEM
@@ -58,7 +58,7 @@ pub fn private_key_from_text(text: &Secret) -> Result<RsaPrivateKey, KeyError> {
         bare_der(text).and_then(|der| RsaPrivateKey::from_pkcs8_der(&der).ok())
     };
     let key = key.ok_or(KeyError::Unreadable(WHAT))?;
-    long_enough(key.to_public_key())?;
+    check_key_size(key.to_public_key())?;
     Ok(key)
 }
 
@@ -68,7 +68,7 @@ fn bare_der(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(compact).ok()
 }
 
-fn long_enough(key: RsaPublicKey) -> Result<RsaPublicKey, KeyError> {
+pub(crate) fn check_key_size(key: RsaPublicKey) -> Result<RsaPublicKey, KeyError> {
     if key.size() * 8 < MIN_RSA_BITS {
         return Err(KeyError::TooShort);
     }

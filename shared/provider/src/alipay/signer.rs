@@ -3,18 +3,15 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider};
 use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
 
 use super::{
-    signing_content, Params, DEDUCT_FAIL, DEDUCT_SUCCESS, INSTALMENT_DEDUCT_SYNC, SIGN_TYPE_RSA2,
-    TRADE_STATUS_SYNC, TRADE_SUCCESS,
+    rsa2, signing_content, Params, DEDUCT_FAIL, DEDUCT_SUCCESS, INSTALMENT_DEDUCT_SYNC,
+    SIGN_TYPE_RSA2, TRADE_STATUS_SYNC, TRADE_SUCCESS,
 };
 use crate::notice::{check_config_id, in_beijing, ConfigError, NoticeSigner, SignedNotice};
 
@@ -59,10 +56,7 @@ impl AlipaySigner {
             .collect();
         params.remove("sign");
         let content = signing_content(&params);
-        let signature = self
-            .key
-            .sign_with_rng(&mut aes_gcm::aead::OsRng, content.as_bytes());
-        params.insert("sign".into(), STANDARD.encode(signature.to_bytes()));
+        params.insert("sign".into(), rsa2::sign(&self.key, &content));
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
             .finish();
@@ -71,6 +65,19 @@ impl AlipaySigner {
             content_type: FORM,
             body: body.into_bytes(),
         }
+    }
+
+    /// An OpenAPI answer as Alipay's gateway writes it:
+    /// `{"<method_with_underscores>_response":<inner>,"sign":"…"}`, with
+    /// `"alipay_cert_sn"` before `sign` in certificate mode. `inner` is the
+    /// exact JSON object text, signed as it is.
+    pub fn sign_answer(&self, method: &str, inner: &str, alipay_cert_sn: Option<&str>) -> String {
+        let key = format!("{}_response", method.replace('.', "_"));
+        let sign = rsa2::sign(&self.key, inner);
+        let cert_sn = alipay_cert_sn
+            .map(|sn| format!(",\"alipay_cert_sn\":{}", serde_json::Value::from(sn)))
+            .unwrap_or_default();
+        format!("{{\"{key}\":{inner}{cert_sn},\"sign\":\"{sign}\"}}")
     }
 }
 
