@@ -9,18 +9,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use common::keys;
+use common::sdk::{private_pem, public_pem};
 use qrpay_provider::alipay::{
     cert_sn, root_cert_sn, AlipaySigner, AnswerError, AnswerVerifier, RequestSigner,
 };
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
 const APP_ID: &str = "2021000117600001";
@@ -28,70 +25,15 @@ const PRECREATE: &str = "alipay.trade.precreate";
 const PRECREATE_RESPONSE: &str = "alipay_trade_precreate_response";
 const NOTIFY_URL: &str = "https://pay.example.com/callbacks/alipay";
 
+/// One case through the SDK's offline driver.
+fn sdk(case: Value) -> Value {
+    common::sdk::run("alipay.py", case)
+}
+
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T02:00:05Z")
         .unwrap()
         .to_utc()
-}
-
-/// The conformance virtualenv's python, installed on first use by the
-/// project's own script. Panics with the script's reason if it cannot be.
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let root = manifest.ancestors().nth(2).expect("the workspace root");
-        let script = root.join("infra/conformance.sh");
-        let out = Command::new(&script)
-            .arg("python")
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} python failed ({}): python-alipay-sdk could not be installed, see its messages above",
-            script.display(),
-            out.status
-        );
-        String::from_utf8(out.stdout).expect("UTF-8 path").trim().to_owned()
-    })
-}
-
-/// Runs one case through the SDK driver and returns its JSON answer.
-fn sdk(case: Value) -> Value {
-    let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/alipay.py");
-    let mut child = Command::new(python())
-        .arg(&driver)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver.display()));
-    let input = case.to_string();
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input.as_bytes())
-        .expect("write the case");
-    let out = child.wait_with_output().expect("the driver finishes");
-    assert!(
-        out.status.success(),
-        "SDK driver failed on {}: {}",
-        case["op"],
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the driver prints JSON")
-}
-
-fn private_pem(key: &RsaPrivateKey) -> String {
-    key.to_pkcs8_pem(LineEnding::LF)
-        .expect("PKCS#8 PEM")
-        .to_string()
-}
-
-fn public_pem(key: &RsaPublicKey) -> String {
-    key.to_public_key_pem(LineEnding::LF).expect("SPKI PEM")
 }
 
 /// The app's key (signs our requests).

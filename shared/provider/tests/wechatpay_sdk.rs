@@ -8,21 +8,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
 use chrono::{DateTime, Utc};
 use common::keys;
+use common::sdk::{private_pem, public_pem};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use qrpay_domain::{Provider, Secret};
 use qrpay_provider::wechatpay::{
     encrypt_sensitive, AnswerError, PlatformKeys, RequestSigner, SensitiveError, WechatpaySigner,
 };
 use qrpay_provider::NoticeSigner;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
 const MCHID: &str = "1900000109";
@@ -32,74 +27,9 @@ const APP_ID: &str = "wx8888888888888888";
 const TIMESTAMP: i64 = 1_772_330_400;
 const NONCE: &str = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
 
-fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // shared/provider -> the workspace root.
-    manifest
-        .ancestors()
-        .nth(2)
-        .expect("shared/provider sits two levels below the workspace root")
-        .to_path_buf()
-}
-
-/// The conformance virtualenv's python, installed on first use by the
-/// project's own script. Panics with the script's reason if it cannot be.
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script = workspace_root().join("infra/conformance.sh");
-        let out = Command::new(&script)
-            .arg("python")
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} python failed ({}): the wechatpayv3 SDK could not be installed, see its messages above",
-            script.display(),
-            out.status
-        );
-        String::from_utf8(out.stdout)
-            .expect("the python path is UTF-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// Runs one case through the SDK driver and returns its JSON answer.
+/// One case through the SDK's offline driver.
 fn sdk(case: Value) -> Value {
-    let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/wechatpay.py");
-    let mut child = Command::new(python())
-        .arg(&driver)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver.display()));
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(case.to_string().as_bytes())
-        .expect("write the case");
-    let out = child.wait_with_output().expect("the driver finishes");
-    assert!(
-        out.status.success(),
-        "SDK driver failed on {}: {}",
-        case["op"],
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the driver prints JSON")
-}
-
-fn private_pem(key: &RsaPrivateKey) -> String {
-    key.to_pkcs8_pem(LineEnding::LF)
-        .expect("PKCS#8 PEM")
-        .to_string()
-}
-
-fn public_pem(key: &RsaPublicKey) -> String {
-    key.to_public_key_pem(LineEnding::LF).expect("SPKI PEM")
+    common::sdk::run("wechatpay.py", case)
 }
 
 /// The merchant's key (what we sign requests and `paySign` with).

@@ -2,6 +2,8 @@
 //! kind, RSA keys made once per test binary, and the refusal inputs.
 #![allow(dead_code)]
 
+pub mod sdk;
+
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
