@@ -274,16 +274,36 @@ struct UpdateParts {
 
 impl UpdateParts {
     fn build(self, table: &str) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(table)
-            .set_key(Some(self.key))
-            .update_expression(self.update)
-            .condition_expression(self.condition)
-            .set_expression_attribute_names(self.names)
-            .set_expression_attribute_values(values(self.values))
-            .return_values_on_condition_check_failure(OnFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        conditional_update(
+            table,
+            self.key,
+            self.update,
+            Some(self.condition),
+            self.names,
+            values(self.values),
+        )
     }
+}
+
+/// One conditional update of a transaction; when its condition fails,
+/// DynamoDB returns the item as it was (for the cancellation's reasons).
+fn conditional_update(
+    table: &str,
+    key: Item,
+    update: String,
+    condition: Option<String>,
+    names: Option<std::collections::HashMap<String, String>>,
+    values: Option<std::collections::HashMap<String, AttributeValue>>,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(update)
+        .set_condition_expression(condition)
+        .set_expression_attribute_names(names)
+        .set_expression_attribute_values(values)
+        .return_values_on_condition_check_failure(OnFailure::AllOld)
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck,
-    ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
 };
 use qrpay_domain::books::{
     CounterChange, OrderChange, PayoutEffect, PayoutMove, PayoutSnapshot, QuotaGuard, ShopChange,
@@ -27,7 +27,7 @@ use qrpay_domain::{
 };
 
 use super::codec::*;
-use super::{build_error, failed, DynamoStore, WriteOutcome};
+use super::{build_error, conditional_update, failed, DynamoStore, WriteOutcome};
 use qrpay_store::{PayoutError, PayoutStore, ReserveError, Reserved, StoreError, Transition};
 
 /// Fresh attempts at a reservation that lost a race without any rule
@@ -103,17 +103,8 @@ impl Expr {
         update: String,
     ) -> Result<TransactWriteItem, StoreError> {
         let condition = self.condition();
-        let update = Update::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .update_expression(update)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(Some(self.names))
-            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
-            .return_values_on_condition_check_failure(OnFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let values = (!self.values.is_empty()).then_some(self.values);
+        conditional_update(table, key, update, condition, Some(self.names), values)
     }
 }
 
