@@ -121,6 +121,7 @@ pub(crate) fn payment(
             payer: Some(Payer {
                 name: Some("张三".into()),
                 phone: Some("13812341234".into()),
+                account: None,
             }),
         },
     )

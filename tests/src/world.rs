@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
     Amount, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId, OrderStatus,
-    PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Provider, ProviderRef, Shop, ShopId,
-    ShopSetup,
+    PayoutChannels, PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Provider, ProviderRef,
+    Shop, ShopId, ShopSetup,
 };
 use qrpay_store::Store;
 
@@ -135,6 +135,7 @@ impl World {
             reason: PayoutReason::ShippingFee,
             note: None,
             idempotency_key: IdempotencyKey::parse(key).unwrap(),
+            channels: PayoutChannels::of(&[Provider::Sandbox]),
             now,
         }
     }

@@ -212,6 +212,7 @@ fn paid(txn: &str, amt: &str) -> CollectionEventKind {
         payer: Some(Payer {
             name: Some("张三".into()),
             phone: Some("13812341234".into()),
+            account: None,
         }),
     }
 }

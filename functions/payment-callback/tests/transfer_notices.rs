@@ -40,7 +40,8 @@ async fn setup() -> Setup {
     let worker = Worker {
         collection: store.clone(),
         payouts: store.clone(),
-        provider: sandbox.clone(),
+        gateways: qrpay_provider::gateway::Gateways::default()
+            .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
         clock: clock.clone(),
         alerts: alerts.clone(),
     };
@@ -209,6 +210,7 @@ async fn a_failure_notice_releases_everything() {
             shop_id: p.shop_id.clone(),
             order_id: p.order_id.clone(),
             provider_txn_id: None,
+            account: None,
         },
     };
     qrpay_provider::TransferProvider::transfer(s.sandbox.as_ref(), &request).await;

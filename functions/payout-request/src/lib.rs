@@ -10,8 +10,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::payout::MAX_PAYOUT_NOTE_CHARS;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutId, PayoutNote,
-    PayoutQuota, PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
+    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutChannels, PayoutId,
+    PayoutNote, PayoutQuota, PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
 };
 use qrpay_http::{
     json, json_object, principal, require_role, require_shop, segments, ApiError, ErrorCode,
@@ -32,6 +32,9 @@ pub struct App {
     pub collection: Arc<dyn CollectionStore>,
     pub queue: Arc<dyn PayoutQueue>,
     pub clock: Arc<dyn Clock>,
+    /// The providers this stage can pay back through: a payout no channel
+    /// can deliver is refused now (`PAYOUT_CHANNEL_UNAVAILABLE`), not stuck.
+    pub channels: PayoutChannels,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -151,6 +154,7 @@ async fn create_payout(
         reason,
         note,
         idempotency_key: key,
+        channels: app.channels,
         now,
     };
     let reserved = app.payouts.reserve_payout(&request).await?;

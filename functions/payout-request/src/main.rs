@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use payout_request::{handle, App};
 use qrpay_aws::{self as aws, Deadline};
-use qrpay_domain::SystemClock;
+use qrpay_domain::{PayoutChannels, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -17,6 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         collection: store.clone(),
         queue: Arc::new(aws::payout_queue_from_env(&config)?),
         clock: Arc::new(SystemClock),
+        channels: PayoutChannels::NONE,
     };
     qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use payout_request::{handle, App};
-use qrpay_domain::{BusinessDate, Money, OrderStatus, TestClock};
+use qrpay_domain::{BusinessDate, Money, OrderStatus, PayoutChannels, Provider, TestClock};
 use qrpay_queue::MemoryQueue;
 use qrpay_store::{DayTotals, MemoryStore, Store};
 use qrpay_tests::contract::{counters, Counters};
@@ -37,6 +37,7 @@ impl Harness {
             collection: store.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
+            channels: PayoutChannels::of(&[Provider::Sandbox]),
         };
         Harness {
             app,
@@ -641,6 +642,7 @@ async fn a_queue_outage_loses_no_payout() {
         collection: h.app.collection.clone(),
         queue: Arc::new(DownQueue),
         clock: h.clock.clone(),
+        channels: h.app.channels,
     };
     let a = Answer::from(handle(&app, create("10.00", "k-down").request()).await);
     assert_eq!(

@@ -36,7 +36,7 @@ async fn handle_message(
     let body = record.body.as_deref().ok_or("message without a body")?;
     let message = PayoutMessage::from_json(body).map_err(|e| e.to_string())?;
     match worker.execute(&message).await.map_err(|e| e.to_string())? {
-        Step::Done => Ok(()),
+        Step::Done | Step::AwaitingPayee => Ok(()),
         Step::RetryLater => {
             let receives = record
                 .attributes

@@ -7,6 +7,9 @@
 //! and re-sent only when the provider says it has no such transfer.
 //! Never lost: an ambiguous answer leaves the payout `PROCESSING` and the
 //! message is retried with growing delay; the sweeper catches the rest.
+//!
+//! Each payout goes through the provider that collected its order (SPEC §9):
+//! the worker holds one transfer channel per configured provider.
 
 pub mod batch;
 pub mod sweeper;
@@ -14,7 +17,11 @@ pub mod sweeper;
 use std::sync::Arc;
 
 use qrpay_domain::execution::bounded_detail;
-use qrpay_domain::{AttemptAction, AttemptOutcome, Clock, Payout, PayoutAttempt, PayoutStatus};
+use qrpay_domain::{
+    AttemptAction, AttemptOutcome, Clock, PayeeAction, Payout, PayoutAttempt, PayoutStatus,
+    Provider,
+};
+use qrpay_provider::gateway::Gateways;
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
 use qrpay_queue::PayoutMessage;
 use qrpay_store::alerts::Alerts;
@@ -28,12 +35,16 @@ pub enum Step {
     Done,
     /// The provider could not say yet: deliver the message again later.
     RetryLater,
+    /// The transfer waits for the payee (hours, not seconds): delete the
+    /// message; the sweeper queries it until it is final.
+    AwaitingPayee,
 }
 
 pub struct Worker {
     pub payouts: Arc<dyn PayoutStore>,
     pub collection: Arc<dyn CollectionStore>,
-    pub provider: Arc<dyn TransferProvider>,
+    /// The transfer channel of each configured provider.
+    pub gateways: Gateways,
     pub clock: Arc<dyn Clock>,
     /// Where a provider contradicting a final payout is raised.
     pub alerts: Arc<dyn Alerts>,
@@ -51,9 +62,16 @@ impl Worker {
             tracing::warn!(payout_id = %message.payout_id, "message for an unknown payout; dropped");
             return Ok(Step::Done);
         };
+        if payout.status.is_final() {
+            return Ok(Step::Done);
+        }
+        let Some(channel) = self.channel(&payout) else {
+            return self.no_channel(&payout).await;
+        };
+        let channel = channel.as_ref();
         match payout.status {
             PayoutStatus::Succeeded | PayoutStatus::Failed => Ok(Step::Done),
-            PayoutStatus::Processing => self.resume(&payout).await,
+            PayoutStatus::Processing => self.resume(channel, &payout).await,
             PayoutStatus::Pending => {
                 let now = self.clock.now();
                 match self
@@ -63,11 +81,11 @@ impl Worker {
                     .map_err(store_error)?
                 {
                     // We moved it: nobody has sent it yet.
-                    Transition::Moved(started) => self.send(&started).await,
+                    Transition::Moved(started) => self.send(channel, &started).await,
                     Transition::Unchanged(current)
                         if current.status == PayoutStatus::Processing =>
                     {
-                        self.resume(&current).await
+                        self.resume(channel, &current).await
                     }
                     Transition::Unchanged(_) => Ok(Step::Done),
                 }
@@ -75,15 +93,42 @@ impl Worker {
         }
     }
 
+    /// The provider the payout goes through: the one that collected its
+    /// order. Payouts reserved before the provider was kept went to the sandbox.
+    fn channel(&self, payout: &Payout) -> Option<&Arc<dyn TransferProvider>> {
+        self.gateways
+            .transfer(payout.provider.unwrap_or(Provider::Sandbox))
+    }
+
+    /// No channel for this payout's provider on this stage (its
+    /// configuration was removed after the payout was accepted). A pending
+    /// payout never reached any provider: it fails and releases everything.
+    /// One in progress cannot even be asked about: it waits, and the sweeper
+    /// alerts when it is too old.
+    async fn no_channel(&self, payout: &Payout) -> Result<Step, StoreError> {
+        let provider = payout.provider.unwrap_or(Provider::Sandbox);
+        if payout.status == PayoutStatus::Pending {
+            let reason = format!("no {provider} transfer channel is configured");
+            return self.failed(payout, &reason).await;
+        }
+        tracing::error!(payout_id = %payout.payout_id, %provider, "payout in progress at a provider that is no longer configured");
+        Ok(Step::RetryLater)
+    }
+
     /// A payout already `PROCESSING` may have reached the provider: ask first.
-    async fn resume(&self, payout: &Payout) -> Result<Step, StoreError> {
-        let outcome = self.provider.query(&payout.payout_id).await;
+    async fn resume(
+        &self,
+        channel: &dyn TransferProvider,
+        payout: &Payout,
+    ) -> Result<Step, StoreError> {
+        let outcome = channel.query(&payout.payout_id).await;
         let (recorded, detail) = match &outcome {
             QueryOutcome::Succeeded { provider_ref } => {
                 (AttemptOutcome::Succeeded, Some(provider_ref.clone()))
             }
             QueryOutcome::Failed { reason } => (AttemptOutcome::Failed, Some(reason.clone())),
             QueryOutcome::InProgress => (AttemptOutcome::InProgress, None),
+            QueryOutcome::AwaitingPayee(_) => (AttemptOutcome::InProgress, Some(AWAITING.into())),
             QueryOutcome::NotFound => (AttemptOutcome::NotFound, None),
             QueryOutcome::Ambiguous { detail } => (AttemptOutcome::Ambiguous, Some(detail.clone())),
         };
@@ -93,32 +138,44 @@ impl Worker {
             QueryOutcome::Succeeded { provider_ref } => self.succeeded(payout, &provider_ref).await,
             QueryOutcome::Failed { reason } => self.failed(payout, &reason).await,
             // The provider never got it: send it, under the same out_bill_no.
-            QueryOutcome::NotFound => self.send(payout).await,
+            QueryOutcome::NotFound => self.send(channel, payout).await,
+            QueryOutcome::AwaitingPayee(action) => self.awaiting_payee(payout, &action).await,
             QueryOutcome::InProgress | QueryOutcome::Ambiguous { .. } => Ok(Step::RetryLater),
         }
     }
 
-    async fn send(&self, payout: &Payout) -> Result<Step, StoreError> {
+    async fn send(
+        &self,
+        channel: &dyn TransferProvider,
+        payout: &Payout,
+    ) -> Result<Step, StoreError> {
         let order = self
             .collection
             .get_order(&payout.shop_id, &payout.order_id)
             .await?;
+        let (provider_txn_id, account) = order
+            .map(|o| (o.provider_txn_id.map(|t| t.to_string()), o.payer_account))
+            .unwrap_or_default();
         let request = TransferRequest {
             out_bill_no: payout.payout_id.clone(),
             amount: payout.amount,
             payee: Payee {
                 shop_id: payout.shop_id.clone(),
                 order_id: payout.order_id.clone(),
-                provider_txn_id: order.and_then(|o| o.provider_txn_id).map(|t| t.to_string()),
+                provider_txn_id,
+                account,
             },
         };
-        let outcome = self.provider.transfer(&request).await;
+        let outcome = channel.transfer(&request).await;
         let (recorded, detail) = match &outcome {
             TransferOutcome::Succeeded { provider_ref } => {
                 (AttemptOutcome::Succeeded, Some(provider_ref.clone()))
             }
             TransferOutcome::Failed { reason } => (AttemptOutcome::Failed, Some(reason.clone())),
             TransferOutcome::InProgress => (AttemptOutcome::InProgress, None),
+            TransferOutcome::AwaitingPayee(_) => {
+                (AttemptOutcome::InProgress, Some(AWAITING.into()))
+            }
             TransferOutcome::Ambiguous { detail } => {
                 (AttemptOutcome::Ambiguous, Some(detail.clone()))
             }
@@ -130,8 +187,23 @@ impl Worker {
                 self.succeeded(payout, &provider_ref).await
             }
             TransferOutcome::Failed { reason } => self.failed(payout, &reason).await,
+            TransferOutcome::AwaitingPayee(action) => self.awaiting_payee(payout, &action).await,
             TransferOutcome::InProgress | TransferOutcome::Ambiguous { .. } => Ok(Step::RetryLater),
         }
+    }
+
+    /// The provider holds the transfer until the payee confirms: keep what
+    /// the payee must be shown on the payout, and let the sweeper follow up.
+    async fn awaiting_payee(
+        &self,
+        payout: &Payout,
+        action: &PayeeAction,
+    ) -> Result<Step, StoreError> {
+        self.payouts
+            .await_payee(&payout.shop_id, &payout.payout_id, action)
+            .await
+            .map_err(store_error)?;
+        Ok(Step::AwaitingPayee)
     }
 
     async fn record(
@@ -187,6 +259,9 @@ fn store_error(err: PayoutError) -> StoreError {
         }
     }
 }
+
+/// The attempt detail of a transfer waiting for the payee's confirmation.
+pub const AWAITING: &str = "waiting for the payee to confirm";
 
 /// Delay before the next delivery of a message the provider could not settle
 /// yet: 10 s, doubling per receive, at most 15 minutes.

@@ -9,7 +9,7 @@ use payout_worker::sweeper::LogAlerts;
 use payout_worker::Worker;
 use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::SystemClock;
-use qrpay_provider::{SandboxProvider, TransferProvider};
+use qrpay_provider::gateway::Gateways;
 use serde_json::Value;
 
 #[tokio::main]
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let worker = Arc::new(Worker {
         payouts: store.clone(),
         collection: store.clone(),
-        provider: provider_from_env(clock.clone())?,
+        gateways: gateways_from_env()?,
         clock,
         alerts: Arc::new(LogAlerts),
     });
@@ -33,20 +33,8 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// The transfer provider named by `PAYOUT_PROVIDER`. Only the sandbox exists
-/// so far; in AWS it lives inside each worker instance (play money, for dev
-/// stages): real providers' transfer adapters come with their own issue.
-fn provider_from_env(clock: Arc<SystemClock>) -> Result<Arc<dyn TransferProvider>, String> {
-    match std::env::var("PAYOUT_PROVIDER").as_deref() {
-        Ok("sandbox") => {
-            tracing::warn!(
-                "PAYOUT_PROVIDER=sandbox: payouts go to an in-process sandbox, no real money moves"
-            );
-            Ok(Arc::new(SandboxProvider::new(clock)))
-        }
-        Ok(other) => Err(format!(
-            "PAYOUT_PROVIDER={other} has no transfer adapter yet; use sandbox"
-        )),
-        Err(_) => Err("environment variable PAYOUT_PROVIDER is not set".into()),
-    }
+/// The transfer channels of the providers configured on this stage. The
+/// sandbox is not among them: it never leaves the local stack.
+fn gateways_from_env() -> Result<Gateways, String> {
+    Ok(Gateways::default())
 }

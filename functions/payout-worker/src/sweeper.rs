@@ -5,7 +5,8 @@
 //!   reservation and the enqueue; dispatch it again.
 //! - `PROCESSING` for over two minutes: ask the provider and settle it (the
 //!   worker's own resume path: query first, re-send only if unknown).
-//! - not final 30 minutes after creation: alert.
+//! - not final 30 minutes after creation: alert; a transfer waiting for the
+//!   payee's confirmation only once the provider's deadline has passed.
 
 use chrono::Duration;
 use qrpay_domain::{Payout, PayoutStatus};
@@ -17,6 +18,10 @@ use crate::{Step, Worker};
 pub const PENDING_REDISPATCH_AFTER_S: i64 = 60;
 pub const PROCESSING_QUERY_AFTER_S: i64 = 120;
 pub const NOT_FINAL_ALERT_AFTER_S: i64 = 30 * 60;
+/// WeChat may close an unconfirmed transfer later than its 24 hours
+/// (https://pay.weixin.qq.com/doc/v3/merchant/4012715191): alert only two
+/// hours past the payee's deadline.
+pub const PAYEE_GRACE_S: i64 = 2 * 3600;
 /// Payouts looked at per status per run; the next run takes the rest.
 pub const SWEEP_BATCH: usize = 500;
 
@@ -71,7 +76,7 @@ pub async fn sweep(
     }
     let too_old = now - Duration::seconds(NOT_FINAL_ALERT_AFTER_S);
     for payout in stale_pending.iter().chain(&stale_processing) {
-        if payout.created_at < too_old && !is_final_now(worker, payout).await? {
+        if payout.created_at < too_old && overdue_now(worker, payout, now).await? {
             alerts.raise(&not_final_alert(payout)).await;
             report.alerts += 1;
         }
@@ -80,12 +85,24 @@ pub async fn sweep(
     Ok(report)
 }
 
-async fn is_final_now(worker: &Worker, payout: &Payout) -> Result<bool, StoreError> {
+/// Still not final, and not waiting for the payee within the provider's own
+/// deadline (SPEC §9: exempt from the 30-minute alert until then).
+async fn overdue_now(
+    worker: &Worker,
+    payout: &Payout,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
     let current = worker
         .payouts
         .get_payout(&payout.shop_id, &payout.payout_id)
         .await?;
-    Ok(current.is_none_or(|p| p.status.is_final()))
+    Ok(current.is_some_and(|p| {
+        let waiting = p
+            .payee_action
+            .as_ref()
+            .is_some_and(|a| now < a.waits_until() + Duration::seconds(PAYEE_GRACE_S));
+        !p.status.is_final() && !waiting
+    }))
 }
 
 fn not_final_alert(payout: &Payout) -> Alert {

@@ -261,7 +261,8 @@ async fn suite(
     let worker = Worker {
         payouts: store.clone(),
         collection: store.clone(),
-        provider: sandbox.clone(),
+        gateways: qrpay_provider::gateway::Gateways::default()
+            .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
         clock: clock.clone(),
         alerts: Arc::new(qrpay_store::alerts::MemoryAlerts::new()),
     };
@@ -513,7 +514,8 @@ async fn poison_messages_land_in_the_dlq_through_real_redrive() {
     let worker = Worker {
         payouts: store.clone(),
         collection: store.clone(),
-        provider: sandbox,
+        gateways: qrpay_provider::gateway::Gateways::default()
+            .with_transfer(qrpay_domain::Provider::Sandbox, sandbox),
         clock,
         alerts: Arc::new(qrpay_store::alerts::MemoryAlerts::new()),
     };

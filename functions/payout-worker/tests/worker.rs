@@ -37,7 +37,8 @@ async fn setup() -> Setup {
     let worker = Worker {
         payouts: store.clone(),
         collection: store.clone(),
-        provider: sandbox.clone(),
+        gateways: qrpay_provider::gateway::Gateways::default()
+            .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
         clock: clock.clone(),
         alerts: alerts.clone(),
     };
@@ -269,6 +270,7 @@ async fn a_crash_after_the_provider_accepted_is_settled_by_query_not_resent() {
             shop_id: p.shop_id.clone(),
             order_id: p.order_id.clone(),
             provider_txn_id: None,
+            account: None,
         },
     };
     s.sandbox.transfer(&request).await;

@@ -97,6 +97,7 @@ async fn pay(s: &Setup, order: &str, amount: &str, txn: &str, at: &str) {
     let payer = Payer {
         name: Some("张三".into()),
         phone: Some("13812341234".into()),
+        account: None,
     };
     s.sandbox.record_charge(SandboxCharge {
         shop_id: s.world.shop.clone(),
@@ -162,6 +163,7 @@ async fn payout(s: &Setup, order: &str, amount: &str, at: &str) {
                 shop_id: payout.shop_id.clone(),
                 order_id: payout.order_id.clone(),
                 provider_txn_id: None,
+                account: None,
             },
         })
         .await;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use lambda_http::{Body, Response};
 use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
 use qrpay_http::ApiError;
+use qrpay_provider::gateway::Gateways;
 use qrpay_provider::{SandboxProvider, SandboxSigner, SandboxVerifier};
 use qrpay_queue::MemoryQueue;
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
@@ -188,6 +189,7 @@ impl Functions {
             objects,
             provider,
         } = adapters;
+        let gateways = Gateways::default().with_transfer(Provider::Sandbox, provider.clone());
         Functions {
             payout_request: payout_request::App {
                 shops: store.clone(),
@@ -195,6 +197,7 @@ impl Functions {
                 collection: store.clone(),
                 queue: queue.clone(),
                 clock: clock.clone(),
+                channels: gateways.payout_channels(),
             },
             admin: admin_api::App {
                 shops: store.clone(),
@@ -227,7 +230,7 @@ impl Functions {
             worker: payout_worker::Worker {
                 payouts: store.clone(),
                 collection: store.clone(),
-                provider: provider.clone(),
+                gateways: gateways.clone(),
                 clock: clock.clone(),
                 alerts: alerts.clone(),
             },

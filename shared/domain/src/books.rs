@@ -65,6 +65,7 @@ impl PayoutSnapshot {
             operator,
             shop_day_total: self.shop_day.total,
             amount: request.amount,
+            channels: request.channels,
             now: request.now,
         }
     }
@@ -373,7 +374,7 @@ pub fn reserve_payout(
     let mut live = CounterChange::reserve(amount, Some(order.payout_ceiling().fen() - amount));
     live.max_count_before = Some(i64::from(MAX_LIVE_PAYOUTS_PER_ORDER) - 1);
     let effect = PayoutEffect {
-        payout: request.to_payout(!is_owner),
+        payout: request.to_payout(!is_owner, order.provider),
         moved: PayoutMove::Create {
             fingerprint: request.fingerprint(),
         },
@@ -554,6 +555,7 @@ mod tests {
         let order = Order {
             paid_amount: fen(8_000),
             status: OrderStatus::Paid,
+            provider: Some(crate::Provider::Sandbox),
             ..Order::created(
                 OrderId::parse("o1").unwrap(),
                 shop.shop_id.clone(),
@@ -592,6 +594,7 @@ mod tests {
             reason: PayoutReason::ShippingFee,
             note: None,
             idempotency_key: IdempotencyKey::parse("k1").unwrap(),
+            channels: crate::PayoutChannels::of(&[crate::Provider::Sandbox]),
             now: t(1_000),
         }
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::OrderId;
 use crate::money::Amount;
+use crate::payee::PayerAccount;
 
 /// Longest provider id (notification, transaction, refund) we accept.
 pub const MAX_PROVIDER_ID_LEN: usize = 64;
@@ -157,6 +158,9 @@ impl CollectionEventKind {
 pub struct Payer {
     pub name: Option<String>,
     pub phone: Option<String>,
+    /// The paying account (openid, Alipay buyer id): what a payout pays back
+    /// to. Restricted data, kept on the order and never shown.
+    pub account: Option<PayerAccount>,
 }
 
 impl Payer {
@@ -210,6 +214,7 @@ mod tests {
         let payer = Payer {
             name: Some("李四".into()),
             phone: Some("13900001111".into()),
+            account: None,
         };
         assert_eq!(payer.masked(), "李* 139****1111");
         assert_eq!(format!("{payer:?}"), "Payer(李* 139****1111)");

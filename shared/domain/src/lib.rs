@@ -10,6 +10,7 @@ pub mod instalment;
 pub mod money;
 pub mod money_text;
 pub mod order;
+pub mod payee;
 pub mod payment;
 pub mod payout;
 pub mod plan_terms;
@@ -35,6 +36,7 @@ pub use ids::{
 pub use instalment::{DeductionStatus, InstalmentError, InstalmentPlan};
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
+pub use payee::{PayeeAction, PayerAccount, PayerAccountKind, PayoutChannels};
 pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};
 pub use plan_terms::{FeeRate, FeeRateError, PlanPeriods, UnsupportedPeriods};

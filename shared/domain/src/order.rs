@@ -8,6 +8,7 @@ use crate::collection::{Provider, ProviderRef};
 use crate::ids::{OrderId, OutOrderNo, QrId, ShopId};
 use crate::instalment::{DeductionStatus, InstalmentPlan};
 use crate::money::{Amount, Money};
+use crate::payee::PayerAccount;
 use crate::text::QrDescription;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +69,8 @@ pub struct Order {
     pub deductions: Vec<DeductionStatus>,
     /// The payer as the provider described them, masked (`张* 138****1234`).
     pub payer_masked: Option<String>,
+    /// The account that paid, from the payment notice: where a payout goes.
+    pub payer_account: Option<PayerAccount>,
     pub paid_at: Option<DateTime<Utc>>,
     /// Bumped by every collection change (payment, deduction, refund); those
     /// changes are written on the condition that it did not move meanwhile.
@@ -103,6 +106,7 @@ impl Order {
             instalment_plan: None,
             deductions: Vec::new(),
             payer_masked: None,
+            payer_account: None,
             paid_at: None,
             revision: 0,
             payouts_live_total: Money::ZERO,

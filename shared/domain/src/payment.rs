@@ -345,6 +345,10 @@ fn decide_payment(
     after.provider_txn_id = Some(txn.clone());
     after.paid_at = Some(event.occurred_at);
     after.payer_masked = payer.map(|p| p.masked()).filter(|m| !m.is_empty());
+    // Only an account of the collecting provider can be paid back.
+    after.payer_account = payer
+        .and_then(|p| p.account.clone())
+        .filter(|a| a.kind().provider() == event.provider);
     let entry_id = event.movement_entry_id().unwrap_or_default();
     let mut ledger =
         vec![event.ledger_entry(&after, LedgerKind::Payment, entry_id, amount, None, now)];

@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::collection::Provider;
 use crate::ids::{IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
 use crate::money::Amount;
+use crate::payee::PayeeAction;
 use crate::text::PayoutNote;
 use crate::time::BusinessDate;
 
@@ -110,6 +112,11 @@ pub struct Payout {
     /// The Beijing day whose counters hold this payout.
     pub business_date: BusinessDate,
     pub idempotency_key: IdempotencyKey,
+    /// The provider that collected the order: the one the transfer goes
+    /// through (SPEC §9). `None` only for payouts reserved before it was kept.
+    pub provider: Option<Provider>,
+    /// While the transfer waits for the payee (WeChat `WAIT_USER_CONFIRM`).
+    pub payee_action: Option<PayeeAction>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

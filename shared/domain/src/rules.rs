@@ -7,9 +7,11 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::collection::Provider;
 use crate::ids::{IdempotencyKey, OperatorId, OrderId, PayoutId, ShopId};
 use crate::money::{Amount, Money};
 use crate::order::{Order, OrderStatus};
+use crate::payee::PayoutChannels;
 use crate::payout::{Payout, PayoutReason, PayoutStatus};
 use crate::shop::{PayoutQuota, Shop};
 use crate::text::PayoutNote;
@@ -30,6 +32,8 @@ pub enum PayoutRefusal {
     OrderNotFound,
     #[error("order is {}, payouts need a paid order", .status.as_str())]
     OrderNotPayable { status: OrderStatus },
+    #[error("no configured provider can pay this order's buyer back")]
+    ChannelUnavailable,
     #[error("this sub-account has no enabled payout quota")]
     OperatorNoQuota,
     #[error("amount is above this sub-account's per-payout limit of {limit}")]
@@ -54,6 +58,7 @@ impl PayoutRefusal {
         match self {
             PayoutRefusal::OrderNotFound => "ORDER_NOT_FOUND",
             PayoutRefusal::OrderNotPayable { .. } => "ORDER_NOT_PAYABLE",
+            PayoutRefusal::ChannelUnavailable => "PAYOUT_CHANNEL_UNAVAILABLE",
             PayoutRefusal::OperatorNoQuota => "OPERATOR_NO_QUOTA",
             PayoutRefusal::OperatorSingleLimitExceeded { .. } => "OPERATOR_SINGLE_LIMIT_EXCEEDED",
             PayoutRefusal::OrderPayoutCountExceeded => "ORDER_PAYOUT_COUNT_EXCEEDED",
@@ -76,7 +81,9 @@ impl PayoutRefusal {
             PayoutRefusal::OperatorSingleLimitExceeded { .. } => 6,
             PayoutRefusal::OperatorDailyLimitExceeded { .. } => 7,
             PayoutRefusal::InsufficientBalance { .. } => 8,
-            PayoutRefusal::OrderNotFound | PayoutRefusal::OrderNotPayable { .. } => 9,
+            PayoutRefusal::OrderNotFound
+            | PayoutRefusal::OrderNotPayable { .. }
+            | PayoutRefusal::ChannelUnavailable => 9,
         }
     }
 
@@ -122,6 +129,8 @@ pub struct PayoutFacts<'a> {
     /// The shop's live payouts on the business day of `now`.
     pub shop_day_total: Money,
     pub amount: Amount,
+    /// Who can deliver a payout on this stage (SPEC §9).
+    pub channels: PayoutChannels,
     pub now: DateTime<Utc>,
 }
 
@@ -147,6 +156,10 @@ pub fn evaluate_payout(facts: &PayoutFacts<'_>) -> Result<PayoutHeadroom, Payout
         return Err(PayoutRefusal::OrderNotPayable {
             status: order.status,
         });
+    }
+    // Refused now rather than accepted and left stuck (SPEC §9).
+    if !facts.channels.can_pay_back(order) {
+        return Err(PayoutRefusal::ChannelUnavailable);
     }
 
     let operator_day = match facts.operator {
@@ -229,6 +242,9 @@ pub struct PayoutRequest {
     pub reason: PayoutReason,
     pub note: Option<PayoutNote>,
     pub idempotency_key: IdempotencyKey,
+    /// The providers this stage can pay back through; not part of the
+    /// request's fingerprint (it is the stage's, not the merchant's).
+    pub channels: PayoutChannels,
     pub now: DateTime<Utc>,
 }
 
@@ -256,7 +272,7 @@ impl PayoutRequest {
     }
 
     /// The payout this request becomes once reserved.
-    pub fn to_payout(&self, counted_for_operator: bool) -> Payout {
+    pub fn to_payout(&self, counted_for_operator: bool, provider: Option<Provider>) -> Payout {
         Payout {
             payout_id: self.payout_id.clone(),
             shop_id: self.shop_id.clone(),
@@ -270,6 +286,8 @@ impl PayoutRequest {
             failure_reason: None,
             business_date: self.business_date(),
             idempotency_key: self.idempotency_key.clone(),
+            provider,
+            payee_action: None,
             created_at: self.now,
             updated_at: self.now,
         }
@@ -309,6 +327,7 @@ mod tests {
         Order {
             paid_amount: money(paid),
             status: OrderStatus::Paid,
+            provider: Some(Provider::Sandbox),
             ..Order::created(
                 OrderId::parse("o1").unwrap(),
                 ShopId::parse("s1").unwrap(),
@@ -337,6 +356,7 @@ mod tests {
             operator: OperatorStanding::Owner,
             shop_day_total: Money::ZERO,
             amount: amount(amt),
+            channels: PayoutChannels::of(&[Provider::Sandbox]),
             now: t(1000),
         }
     }
@@ -476,6 +496,7 @@ mod tests {
             reason: PayoutReason::Other,
             note: None,
             idempotency_key: IdempotencyKey::parse("k").unwrap(),
+            channels: PayoutChannels::of(&[Provider::Sandbox]),
             now: t(0),
         };
         let mut other = base.clone();

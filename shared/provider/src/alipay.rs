@@ -22,7 +22,9 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use percent_encoding::percent_decode_str;
-use qrpay_domain::{CollectionEvent, CollectionEventKind, Money, Payer, Provider};
+use qrpay_domain::{
+    CollectionEvent, CollectionEventKind, Money, Payer, PayerAccount, PayerAccountKind, Provider,
+};
 use rsa::pkcs1v15::VerifyingKey;
 use rsa::RsaPublicKey;
 use sha2::Sha256;
@@ -222,6 +224,7 @@ fn payment(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), Call
             optional(params, "buyer_phone"),
             MAX_PAYER_PHONE_CHARS,
         )?,
+        account: buyer_account(params),
     };
     let kind = CollectionEventKind::PaymentSucceeded {
         provider_txn_id: provider_ref("trade_no", required(params, "trade_no")?)?,
@@ -232,6 +235,18 @@ fn payment(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), Call
         kind,
         beijing_time("gmt_payment", required(params, "gmt_payment")?)?,
     ))
+}
+
+/// The paying account: `buyer_id` (`2088…`), or `buyer_open_id` for apps
+/// switched to OpenID (https://opendocs.alipay.com/open/203/105286). What a
+/// payout's `payee_info` names; restricted data.
+fn buyer_account(params: &Params) -> Option<PayerAccount> {
+    let user_id = optional(params, "buyer_id")
+        .and_then(|id| PayerAccount::new(PayerAccountKind::AlipayUserId, id).ok());
+    user_id.or_else(|| {
+        optional(params, "buyer_open_id")
+            .and_then(|id| PayerAccount::new(PayerAccountKind::AlipayOpenId, id).ok())
+    })
 }
 
 fn refund(

@@ -15,12 +15,13 @@
 //! and the worker must query before it tries again.
 
 use async_trait::async_trait;
-use qrpay_domain::{Amount, OrderId, PayoutId, ShopId};
+use qrpay_domain::{Amount, OrderId, PayeeAction, PayerAccount, PayoutId, ShopId};
 use serde::{Deserialize, Serialize};
 
 pub mod alipay;
 pub mod callback;
 pub mod douyin;
+pub mod gateway;
 pub mod keys;
 #[cfg(feature = "signers")]
 pub mod kit;
@@ -59,6 +60,10 @@ pub struct Payee {
     pub order_id: OrderId,
     /// The provider's id for the buyer's original payment, when known.
     pub provider_txn_id: Option<String>,
+    /// The account that paid (openid, Alipay buyer id): where the money goes.
+    /// Restricted: never serialized (the sandbox's ledger shows payees).
+    #[serde(skip)]
+    pub account: Option<PayerAccount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +83,9 @@ pub enum TransferOutcome {
     Failed { reason: String },
     /// Accepted; the final state comes later by query or callback.
     InProgress,
+    /// Accepted, and waiting for the payee to confirm (WeChat
+    /// `WAIT_USER_CONFIRM`): still in progress, with what the payee must do.
+    AwaitingPayee(PayeeAction),
     /// Timeout, 5xx or an unknown answer: the money may or may not have moved.
     Ambiguous { detail: String },
 }
@@ -92,6 +100,7 @@ pub enum QueryOutcome {
         reason: String,
     },
     InProgress,
+    AwaitingPayee(PayeeAction),
     /// The provider never received this `out_bill_no`: safe to send it again.
     NotFound,
     Ambiguous {
@@ -107,4 +116,14 @@ pub trait TransferProvider: Send + Sync {
 
     /// What the provider knows about `out_bill_no`.
     async fn query(&self, out_bill_no: &PayoutId) -> QueryOutcome;
+
+    /// Withdraws a transfer the payee has not confirmed yet. Accepted is not
+    /// done: the result comes from a later `query`. Providers without a
+    /// cancel answer `Ambiguous`.
+    async fn cancel(&self, out_bill_no: &PayoutId) -> QueryOutcome {
+        let _ = out_bill_no;
+        QueryOutcome::Ambiguous {
+            detail: "this provider cannot cancel a transfer".into(),
+        }
+    }
 }

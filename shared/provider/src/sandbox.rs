@@ -379,7 +379,9 @@ impl State {
         match answer(&self.ledger[index]) {
             TransferOutcome::Succeeded { provider_ref } => QueryOutcome::Succeeded { provider_ref },
             TransferOutcome::Failed { reason } => QueryOutcome::Failed { reason },
-            TransferOutcome::InProgress | TransferOutcome::Ambiguous { .. } => {
+            TransferOutcome::InProgress
+            | TransferOutcome::AwaitingPayee(_)
+            | TransferOutcome::Ambiguous { .. } => {
                 unreachable!("a ledger record is final")
             }
         }

@@ -185,6 +185,7 @@ fn read_payer(wire: &PayerWire) -> Result<Payer, CallbackError> {
     Ok(Payer {
         name: payer_detail("payer.name", wire.name.as_deref(), MAX_PAYER_NAME_CHARS)?,
         phone: payer_detail("payer.phone", wire.phone.as_deref(), MAX_PAYER_PHONE_CHARS)?,
+        account: None,
     })
 }
 

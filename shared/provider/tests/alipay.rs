@@ -7,7 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::*;
 use proptest::prelude::*;
-use qrpay_domain::{CollectionEvent, CollectionEventKind, Payer, Provider};
+use qrpay_domain::{
+    CollectionEvent, CollectionEventKind, Payer, PayerAccount, PayerAccountKind, Provider,
+};
 use qrpay_provider::alipay::{AlipaySigner, AlipayVerifier};
 use qrpay_provider::{CallbackError, CallbackVerifier, NoticeSigner, SignedNotice};
 use rsa::pkcs1v15::SigningKey;
@@ -48,8 +50,20 @@ fn alipay(notification_id: &str, kind: CollectionEventKind) -> CollectionEvent {
 fn payment() -> CollectionEvent {
     alipay(
         "2026030100222100000000001234567890",
-        paid("2026030122001400001234567890", 8888, Some(payer())),
+        paid(
+            "2026030122001400001234567890",
+            8888,
+            Some(Payer {
+                account: Some(buyer()),
+                ..payer()
+            }),
+        ),
     )
+}
+
+/// The notice's `buyer_id`: the account a payout pays back to.
+fn buyer() -> PayerAccount {
+    PayerAccount::new(PayerAccountKind::AlipayUserId, "2088102122524333").unwrap()
 }
 
 /// The parameters of a payment notice, as Alipay's documentation shows them.
@@ -158,10 +172,40 @@ fn a_payment_without_payer_details_has_no_payer() {
         .filter(|(k, _)| *k != "buyer_name" && *k != "buyer_phone")
         .collect();
     let event = verify_body(&hand_signed(&params, &keys().current)).unwrap();
+    let CollectionEventKind::PaymentSucceeded { payer, .. } = event.kind else {
+        unreachable!()
+    };
+    // Only the paying account is known: no name or phone to show.
+    let payer = payer.expect("the buyer_id is kept");
+    assert_eq!(payer.account, Some(buyer()));
+    assert_eq!(payer.masked(), "");
+    let anonymous = with(
+        params
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "buyer_id")
+            .collect(),
+        &[],
+    );
+    let event = verify_body(&hand_signed(&anonymous, &keys().current)).unwrap();
     assert!(matches!(
         event.kind,
         CollectionEventKind::PaymentSucceeded { payer: None, .. }
     ));
+    // Apps switched to OpenID name the buyer by buyer_open_id instead.
+    let open_id = with(
+        anonymous.clone(),
+        &[(
+            "buyer_open_id",
+            "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5",
+        )],
+    );
+    let event = verify_body(&hand_signed(&open_id, &keys().current)).unwrap();
+    let CollectionEventKind::PaymentSucceeded { payer, .. } = event.kind else {
+        unreachable!()
+    };
+    let account = payer.and_then(|p| p.account).expect("the open id is kept");
+    assert_eq!(account.kind(), PayerAccountKind::AlipayOpenId);
     let only_phone = with(params, &[("buyer_phone", "13812341234")]);
     let event = verify_body(&hand_signed(&only_phone, &keys().current)).unwrap();
     let CollectionEventKind::PaymentSucceeded { payer, .. } = event.kind else {
@@ -171,7 +215,8 @@ fn a_payment_without_payer_details_has_no_payer() {
         payer,
         Some(Payer {
             name: None,
-            phone: Some("13812341234".into())
+            phone: Some("13812341234".into()),
+            account: Some(buyer()),
         })
     );
 }

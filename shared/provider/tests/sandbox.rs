@@ -48,6 +48,7 @@ fn payee() -> Payee {
         shop_id: ShopId::parse("shop_1").unwrap(),
         order_id: OrderId::parse("ord_1").unwrap(),
         provider_txn_id: Some("4200001234".to_owned()),
+        account: None,
     }
 }
 
@@ -391,7 +392,7 @@ async fn fault_rates_are_roughly_honoured() {
             TransferOutcome::Ambiguous { detail } if detail.contains("before") => "before",
             TransferOutcome::Ambiguous { .. } => "after",
             TransferOutcome::Succeeded { .. } => "ok",
-            TransferOutcome::InProgress => "in_progress",
+            TransferOutcome::InProgress | TransferOutcome::AwaitingPayee(_) => "in_progress",
         };
         *counts.entry(kind).or_default() += 1;
     }
@@ -479,7 +480,9 @@ fn assert_answer_matches_ledger(
             assert_eq!(reason, "payee account frozen");
         }
         TransferOutcome::Ambiguous { .. } => {}
-        TransferOutcome::InProgress => panic!("the sandbox never answers InProgress"),
+        TransferOutcome::InProgress | TransferOutcome::AwaitingPayee(_) => {
+            panic!("the sandbox never answers InProgress")
+        }
     }
 }
 

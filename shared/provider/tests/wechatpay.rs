@@ -155,9 +155,19 @@ fn a_transaction_notice_built_from_the_documentation_reads_exactly() {
         "amount":{"total":8888,"payer_total":8800,"currency":"CNY","payer_currency":"CNY"}}"#;
     let (headers, body) = hand_built("TRANSACTION.SUCCESS", resource);
     let event = verifier().verify(&headers, &body, now()).unwrap();
+    // The openid is kept as the account a payout pays back to.
+    let openid = qrpay_domain::PayerAccount::new(
+        qrpay_domain::PayerAccountKind::WechatOpenid,
+        "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+    )
+    .unwrap();
+    let payer = qrpay_domain::Payer {
+        account: Some(openid),
+        ..Default::default()
+    };
     let want = wechat(
         "EV-2018022511223320873",
-        paid("4200001234202603010001", 8888, None),
+        paid("4200001234202603010001", 8888, Some(payer)),
     );
     assert_eq!(event, want);
     let qrpay_domain::CollectionEventKind::PaymentSucceeded { amount, .. } = event.kind else {

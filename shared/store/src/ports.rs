@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
     Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId, LedgerEntry, Notice,
-    OperatorId, Order, OrderId, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRequest,
-    PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
+    OperatorId, Order, OrderId, PayeeAction, Payout, PayoutAttempt, PayoutId, PayoutQuota,
+    PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
 use crate::{
@@ -91,6 +91,15 @@ pub trait PayoutStore: Send + Sync {
         shop_id: &ShopId,
         payout_id: &PayoutId,
         now: DateTime<Utc>,
+    ) -> Result<Transition, PayoutError>;
+
+    /// Records what the payee must do for a `PROCESSING` transfer to finish
+    /// (SPEC §9 `payee_action`); anything else is left `Unchanged`.
+    async fn await_payee(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        action: &PayeeAction,
     ) -> Result<Transition, PayoutError>;
 
     /// `PROCESSING → SUCCEEDED`, atomically with the hold becoming a debit

@@ -169,6 +169,7 @@ fn payer(fields: &Fields) -> Result<Option<Payer>, ApiError> {
     Ok(Some(Payer {
         name: text("name")?,
         phone: text("phone")?,
+        account: None,
     }))
 }
 

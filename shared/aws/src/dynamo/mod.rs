@@ -24,8 +24,8 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
     release_payout, settle_payout, BusinessDate, Device, DeviceId, LedgerEntry, Notice, OperatorId,
-    OrderId, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Shop,
-    ShopId, ShopSetup,
+    OrderId, PayeeAction, Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRequest,
+    PayoutStatus, Shop, ShopId, ShopSetup,
 };
 
 pub use codec::{Item, TTL_ATTRIBUTE};

@@ -108,6 +108,48 @@ impl PayoutStore for DynamoStore {
         Ok(Transition::Unchanged(current))
     }
 
+    async fn await_payee(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        action: &PayeeAction,
+    ) -> Result<Transition, PayoutError> {
+        let payout = self
+            .get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)?;
+        if payout.status != PayoutStatus::Processing || payout.payee_action.as_ref() == Some(action)
+        {
+            return Ok(Transition::Unchanged(payout));
+        }
+        let mut waiting = payout;
+        waiting.payee_action = Some(action.clone());
+        self.trip();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(payout_key(shop_id, payout_id)))
+            .update_expression("SET #payee_action = :action")
+            .condition_expression("#payout_status = :processing")
+            .set_expression_attribute_names(names(&[PAYOUT_STATUS, PAYEE_ACTION]))
+            .set_expression_attribute_values(values(vec![
+                (":processing", s(PayoutStatus::Processing.as_str())),
+                (":action", json_attr(action)),
+            ]))
+            .send()
+            .await;
+        if condition_held(result)? {
+            return Ok(Transition::Moved(waiting));
+        }
+        // It became final meanwhile.
+        let current = self
+            .get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)?;
+        Ok(Transition::Unchanged(current))
+    }
+
     async fn succeed_payout(
         &self,
         shop_id: &ShopId,

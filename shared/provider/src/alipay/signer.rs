@@ -4,7 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider};
+use qrpay_domain::{CollectionEvent, CollectionEventKind, PayerAccountKind, Provider};
 use rsa::pkcs1v15::SigningKey;
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
@@ -116,6 +116,13 @@ impl NoticeSigner for AlipaySigner {
                 let payer = payer.clone().unwrap_or_default();
                 params.extend(payer.name.map(|name| ("buyer_name", name)));
                 params.extend(payer.phone.map(|phone| ("buyer_phone", phone)));
+                params.extend(payer.account.map(|a| {
+                    let name = match a.kind() {
+                        PayerAccountKind::AlipayOpenId => "buyer_open_id",
+                        _ => "buyer_id",
+                    };
+                    (name, a.expose().to_owned())
+                }));
             }
             CollectionEventKind::RefundSucceeded { refund_id, amount } => params.extend([
                 ("notify_type", TRADE_STATUS_SYNC.into()),

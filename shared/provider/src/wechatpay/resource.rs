@@ -6,7 +6,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use qrpay_domain::CollectionEventKind;
+use qrpay_domain::{CollectionEventKind, Payer, PayerAccount, PayerAccountKind};
 
 use super::wire::{Instalment, Refund, Resource, Transaction};
 use super::{WechatpayVerifier, ALGORITHM, CNY, GCM_NONCE_LEN, SUCCESS};
@@ -72,7 +72,15 @@ impl WechatpayVerifier {
             provider_txn_id: provider_ref("transaction_id", &t.transaction_id)?,
             amount: amount_from_fen("amount.total", t.amount.total)?,
             // WeChat identifies the payer by openid only: no name or phone.
-            payer: None,
+            // The openid is what a payout pays back to (restricted data).
+            payer: t
+                .payer
+                .as_ref()
+                .and_then(|p| PayerAccount::new(PayerAccountKind::WechatOpenid, &p.openid).ok())
+                .map(|account| Payer {
+                    account: Some(account),
+                    ..Payer::default()
+                }),
         };
         Ok((
             t.out_trade_no,

@@ -9,14 +9,16 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use qrpay_domain::{Amount, CollectionEvent, CollectionEventKind, Provider, ProviderRef, Secret};
+use qrpay_domain::{
+    Amount, CollectionEvent, CollectionEventKind, PayerAccount, Provider, ProviderRef, Secret,
+};
 use rsa::pkcs1v15::SigningKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
 
 use super::wire::{
-    signed_message, Envelope, Instalment, InstalmentAmount, Refund, RefundAmount, Resource,
+    signed_message, Envelope, Instalment, InstalmentAmount, OpenId, Refund, RefundAmount, Resource,
     Transaction, TransactionAmount,
 };
 use super::{
@@ -83,9 +85,15 @@ impl WechatpaySigner {
             CollectionEventKind::PaymentSucceeded {
                 provider_txn_id,
                 amount,
-                ..
+                payer,
             } => (
-                serde_json::to_vec(&self.transaction(order, provider_txn_id, amount, at)),
+                serde_json::to_vec(&self.transaction(
+                    order,
+                    provider_txn_id,
+                    amount,
+                    at,
+                    payer.as_ref().and_then(|p| p.account.as_ref()),
+                )),
                 TRANSACTION_SUCCESS,
                 "支付成功",
                 "transaction",
@@ -138,6 +146,7 @@ impl WechatpaySigner {
         transaction_id: &ProviderRef,
         amount: &Amount,
         success_time: String,
+        account: Option<&PayerAccount>,
     ) -> Transaction {
         Transaction {
             mchid: self.mchid.clone(),
@@ -151,7 +160,9 @@ impl WechatpaySigner {
                 payer_total: Some(amount.fen()),
                 currency: Some(CNY.into()),
             },
-            payer: None,
+            payer: account.map(|a| OpenId {
+                openid: a.expose().to_owned(),
+            }),
         }
     }
 

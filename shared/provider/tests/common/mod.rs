@@ -83,6 +83,7 @@ pub fn payer() -> Payer {
     Payer {
         name: Some("张三丰".to_owned()),
         phone: Some("13812341234".to_owned()),
+        account: None,
     }
 }
 

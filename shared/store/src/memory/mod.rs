@@ -15,9 +15,9 @@ use qrpay_domain::books::{
 use qrpay_domain::payment::decide;
 use qrpay_domain::{
     Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, Device, DeviceId,
-    LedgerEntry, Money, Notice, OperatorId, Order, OrderId, OrderStatus, OutOrderNo, Payout,
-    PayoutAttempt, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Provider, QrCode, QrId,
-    QrState, ReconciliationSummary, Shop, ShopId, ShopSetup,
+    LedgerEntry, Money, Notice, OperatorId, Order, OrderId, OrderStatus, OutOrderNo, PayeeAction,
+    Payout, PayoutAttempt, PayoutId, PayoutQuota, PayoutRequest, PayoutStatus, Provider, QrCode,
+    QrId, QrState, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
 use crate::{

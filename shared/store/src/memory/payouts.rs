@@ -103,6 +103,25 @@ impl PayoutStore for MemoryStore {
         Ok(Transition::Moved(payout.clone()))
     }
 
+    async fn await_payee(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        action: &PayeeAction,
+    ) -> Result<Transition, PayoutError> {
+        let mut state = self.state();
+        let payout = state
+            .payouts
+            .get_mut(&(shop_id.clone(), payout_id.clone()))
+            .ok_or(PayoutError::PayoutNotFound)?;
+        if payout.status != PayoutStatus::Processing || payout.payee_action.as_ref() == Some(action)
+        {
+            return Ok(Transition::Unchanged(payout.clone()));
+        }
+        payout.payee_action = Some(action.clone());
+        Ok(Transition::Moved(payout.clone()))
+    }
+
     async fn succeed_payout(
         &self,
         shop_id: &ShopId,

@@ -77,6 +77,8 @@ pub fn order_collection_attributes(order: &Order) -> Vec<(String, AttributeValue
             order.provider_txn_id.as_ref().map(|t| s(t.as_str())),
         ),
         ("payer_masked", order.payer_masked.as_deref().map(s)),
+        // Restricted: only the transfer adapter reads it back.
+        ("payer_account", order.payer_account.as_ref().map(json_attr)),
         ("paid_at_ms", order.paid_at.map(ms)),
     ];
     extend_present(&mut attributes, optional);
@@ -113,6 +115,7 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| corrupt("deductions", item))?,
         payer_masked: get_opt_s(item, "payer_masked"),
+        payer_account: get_opt_json(item, "payer_account")?,
         paid_at: get_opt_i64(item, "paid_at_ms")?.map(from_millis),
         revision: u64::try_from(get_i64(item, REVISION)?).map_err(|_| corrupt(REVISION, item))?,
         payouts_live_total: get_money(item, LIVE_TOTAL)?,

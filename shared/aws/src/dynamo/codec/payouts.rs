@@ -3,11 +3,15 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
     AttemptAction, AttemptOutcome, BusinessDate, IdempotencyKey, Notice, NoticeKind, OperatorId,
-    OrderId, Payout, PayoutAttempt, PayoutId, PayoutNote, PayoutReason, PayoutStatus, ShopId,
+    OrderId, Payout, PayoutAttempt, PayoutId, PayoutNote, PayoutReason, PayoutStatus, Provider,
+    ShopId,
 };
 
 use super::*;
 use qrpay_store::{DayTotals, StoreError};
+
+/// The attribute holding a payout's `PayeeAction` (JSON).
+pub const PAYEE_ACTION: &str = "payee_action";
 
 pub fn payout_item(payout: &Payout) -> Item {
     let mut item = payout_key(&payout.shop_id, &payout.payout_id);
@@ -56,6 +60,12 @@ pub fn payout_item(payout: &Payout) -> Item {
     if let Some(reason) = &payout.failure_reason {
         item.insert("failure_reason".to_owned(), s(reason.as_str()));
     }
+    if let Some(provider) = payout.provider {
+        item.insert("provider".to_owned(), s(provider.as_str()));
+    }
+    if let Some(action) = &payout.payee_action {
+        item.insert(PAYEE_ACTION.to_owned(), json_attr(action));
+    }
     item
 }
 
@@ -73,6 +83,8 @@ pub fn payout_from(item: &Item) -> Result<Payout, StoreError> {
         failure_reason: get_opt_s(item, "failure_reason"),
         business_date: parse(item, "business_date", BusinessDate::parse)?,
         idempotency_key: parse(item, "idempotency_key", IdempotencyKey::parse)?,
+        provider: get_opt_parsed(item, "provider", |t| Provider::parse(t).ok_or(()))?,
+        payee_action: get_opt_json(item, PAYEE_ACTION)?,
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })

@@ -105,3 +105,17 @@ pub(super) fn get_opt_u8(item: &Item, name: &str) -> Result<Option<u8>, StoreErr
         .map(|p| u8::try_from(p).map_err(|_| corrupt(name, item)))
         .transpose()
 }
+
+/// A value kept as its JSON text (small structured values: a plan, an action).
+pub fn json_attr<T: serde::Serialize>(value: &T) -> AttributeValue {
+    s(serde_json::to_string(value).expect("plain data always serializes"))
+}
+
+pub(super) fn get_opt_json<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> Result<Option<T>, StoreError> {
+    get_opt_s(item, name)
+        .map(|t| serde_json::from_str(&t).map_err(|_| corrupt(name, item)))
+        .transpose()
+}
