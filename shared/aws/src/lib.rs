@@ -5,6 +5,8 @@
 //!   caller's own deadline (API Gateway's 29 s, a provider's 5 s, ...).
 //! - [`env`]: required settings and rotating secrets from the environment;
 //!   [`clients`]: every adapter from the setting that names its resource.
+//! - [`http`]: the outbound HTTPS transport of the provider adapters, with
+//!   connect and total timeouts below the caller's deadline.
 //! - [`logs`]: structured JSON logs (SPEC §7).
 //! - The adapters of qrpay's ports: [`dynamo`] (the store, one table),
 //!   [`sqs`] (the payout queue and the
@@ -15,6 +17,7 @@ pub mod clients;
 pub mod config;
 pub mod dynamo;
 pub mod env;
+pub mod http;
 pub mod iot;
 pub mod logs;
 pub mod s3;

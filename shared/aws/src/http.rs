@@ -1,0 +1,210 @@
+//! The outbound HTTP transport every provider adapter sends through
+//! (`qrpay_provider::gateway::HttpTransport`): HTTPS with the system's root
+//! certificates (plain HTTP only for a loopback simulator), a connect timeout
+//! and a total timeout per request, both below the caller's deadline
+//! (SPEC §9). No retries here: a request that timed out may have reached the
+//! provider, so the adapter decides what happens next (query first).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use qrpay_provider::gateway::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+
+use crate::config::Deadline;
+
+/// The most of an answer we read: provider answers are a few kilobytes.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// How long one provider call may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    pub connect: Duration,
+    /// From sending the request to the last byte of the answer.
+    pub total: Duration,
+}
+
+impl Deadline {
+    /// The limits of one provider call for this caller. A worker step makes
+    /// at most two calls (query, then transfer) and a few store operations
+    /// inside its 30 s; an API route (a checkout creating the provider
+    /// order) one call, with a query only on an unclear answer, in its 10 s.
+    pub fn provider_timeouts(self) -> HttpTimeouts {
+        let (connect_ms, total_ms) = match self {
+            Deadline::Api => (1_000, 3_000),
+            Deadline::Callback => (500, 1_500),
+            Deadline::Worker => (2_000, 8_000),
+            Deadline::Batch => (3_000, 60_000),
+        };
+        HttpTimeouts {
+            connect: Duration::from_millis(connect_ms),
+            total: Duration::from_millis(total_ms),
+        }
+    }
+}
+
+pub struct HyperTransport {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeouts: HttpTimeouts,
+}
+
+impl HyperTransport {
+    pub fn new(timeouts: HttpTimeouts) -> Result<HyperTransport, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| format!("no usable root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).build(https);
+        Ok(HyperTransport { client, timeouts })
+    }
+
+    async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let mut builder = hyper::Request::builder()
+            .method(request.method)
+            .uri(&request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let outgoing = builder
+            .body(Full::new(Bytes::from(request.body)))
+            .map_err(|e| TransportError::Other(format!("request not built: {e}")))?;
+        let answer = self.client.request(outgoing).await.map_err(|e| {
+            if e.is_connect() {
+                TransportError::Connect(e.to_string())
+            } else {
+                TransportError::Other(e.to_string())
+            }
+        })?;
+        let status = answer.status().as_u16();
+        let headers = answer
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let limited = http_body_util::Limited::new(answer.into_body(), MAX_ANSWER_BYTES);
+        let body = limited
+            .collect()
+            .await
+            .map_err(|e| TransportError::Other(format!("answer not read: {e}")))?
+            .to_bytes()
+            .to_vec();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+#[async_trait]
+impl HttpTransport for HyperTransport {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let total = self.timeouts.total;
+        tokio::time::timeout(total, self.exchange(request))
+            .await
+            .unwrap_or(Err(TransportError::Timeout(total)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn get(url: String) -> HttpRequest {
+        HttpRequest {
+            method: http::Method::GET,
+            url,
+            headers: vec![("Accept".into(), "application/json".into())],
+            body: Vec::new(),
+        }
+    }
+
+    fn quick() -> HttpTimeouts {
+        HttpTimeouts {
+            connect: Duration::from_millis(300),
+            total: Duration::from_millis(400),
+        }
+    }
+
+    /// A one-shot server: reads a request, waits `delay`, answers `answer`.
+    async fn server(answer: &'static str, delay: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            tokio::time::sleep(delay).await;
+            let _ = socket.write_all(answer.as_bytes()).await;
+        });
+        format!("http://{addr}/v3/x?mchid=1")
+    }
+
+    #[tokio::test]
+    async fn an_answer_comes_back_with_its_status_headers_and_body() {
+        let url = server(
+            "HTTP/1.1 404 Not Found\r\nWechatpay-Serial: PUB_KEY_ID_1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            Duration::ZERO,
+        )
+        .await;
+        let answer = HyperTransport::new(quick())
+            .unwrap()
+            .send(get(url))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 404);
+        assert_eq!(answer.header("wechatpay-serial"), Some("PUB_KEY_ID_1"));
+        assert_eq!(answer.body, b"{}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_provider_is_a_timeout_not_a_failure() {
+        let url = server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Duration::from_secs(3),
+        )
+        .await;
+        let err = HyperTransport::new(quick())
+            .unwrap()
+            .send(get(url))
+            .await
+            .unwrap_err();
+        assert_eq!(err, TransportError::Timeout(Duration::from_millis(400)));
+    }
+
+    #[tokio::test]
+    async fn nobody_listening_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = HyperTransport::new(quick())
+            .unwrap()
+            .send(get(format!("http://{addr}/")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    }
+
+    #[test]
+    fn provider_calls_end_well_before_each_callers_deadline() {
+        for deadline in Deadline::ALL {
+            let t = deadline.provider_timeouts();
+            assert!(t.connect < t.total, "{deadline:?}");
+            // Two calls and the store's own operations still fit.
+            assert!(t.total * 2 < deadline.limits().deadline, "{deadline:?}");
+        }
+    }
+}
