@@ -9,7 +9,8 @@ use qrpay_domain::instalment::{plan, PlanPeriods};
 use qrpay_domain::{
     AnomalyKind, BusinessDate, CollectionEvent, CollectionEventKind, Decision, DeductionStatus,
     DeviceId, InstalmentConfig, LedgerKind, Money, NoticeKind, Order, OrderId, OrderStatus,
-    OutOrderNo, Payer, Provider, ProviderRef, QrCode, QrId, QrKind, QrState, QrStatus,
+    OutOrderNo, Payer, PayerAccount, PayerAccountKind, Provider, ProviderRef, QrCode, QrId, QrKind,
+    QrState, QrStatus,
 };
 use qrpay_store::{Issued, Revocation, Store};
 
@@ -121,10 +122,19 @@ pub(crate) fn payment(
             payer: Some(Payer {
                 name: Some("张三".into()),
                 phone: Some("13812341234".into()),
-                account: None,
+                account: Some(openid()),
             }),
         },
     )
+}
+
+/// The buyer's WeChat account, as a payment notice names it.
+pub(crate) fn openid() -> PayerAccount {
+    PayerAccount::new(
+        PayerAccountKind::WechatOpenid,
+        "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+    )
+    .unwrap()
 }
 
 fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> CollectionEvent {
@@ -350,6 +360,8 @@ pub async fn a_payment_marks_the_order_paid_credits_the_shop_and_writes_the_ledg
     assert_eq!(paid.provider, Some(Provider::Wechatpay));
     assert_eq!(paid.provider_txn_id, Some(pref("t-1")));
     assert_eq!(paid.payer_masked.as_deref(), Some("张* 138****1234"));
+    // Kept for payouts, restricted: never in the ledger or the report.
+    assert_eq!(paid.payer_account, Some(openid()));
     assert_eq!(paid.paid_at, Some(at(60)));
     assert_eq!(paid.revision, order.revision + 1);
     assert_eq!(paid.deductions, vec![DeductionStatus::Pending; 3]);
@@ -377,9 +389,10 @@ pub async fn a_payment_marks_the_order_paid_credits_the_shop_and_writes_the_ledg
     // What the reconciliation report shows of the order, masked.
     assert_eq!(pay.customer.as_deref(), Some("张* 138****1234"));
     assert_eq!(pay.plan_periods, Some(3));
-    // Payouts may now go against it.
+    // Payouts may now go against it, through WeChat Pay.
     let r = w.request(&w.owner, &order.order_id, "5.00", "k1", at(120));
-    assert!(w.store.reserve_payout(&r).await.is_ok());
+    let reserved = w.store.reserve_payout(&r).await.unwrap();
+    assert_eq!(reserved.payout().provider, Some(Provider::Wechatpay));
 }
 
 pub async fn a_paid_dynamic_code_is_used_and_cannot_be_revoked(store: Arc<dyn Store>) {

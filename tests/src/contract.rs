@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::{
-    BusinessDate, Money, OrderId, OrderStatus, Payout, PayoutRefusal, PayoutRequest, PayoutStatus,
+    BusinessDate, Money, OrderId, OrderStatus, PayeeAction, PayerAccount, PayerAccountKind, Payout,
+    PayoutChannels, PayoutRefusal, PayoutRequest, PayoutStatus, Provider,
 };
 use qrpay_store::{DayTotals, PayoutError, ReserveError, Reserved, Store, Transition};
 
@@ -41,6 +42,7 @@ macro_rules! for_each_contract_case {
             attempts_are_kept_in_order,
             open_payouts_are_listed_by_status_and_age,
             a_payout_is_found_by_its_id_alone,
+            a_payout_goes_through_the_collecting_provider_and_keeps_the_payees_action,
         );
     };
 }
@@ -769,6 +771,7 @@ pub async fn refunds_lower_the_order_ceiling(store: Arc<dyn Store>) {
         paid_amount: money("100.00"),
         refunded_amount: money("70.00"),
         status: OrderStatus::PartiallyRefunded,
+        provider: Some(Provider::Sandbox),
         ..qrpay_domain::Order::created(
             OrderId::parse("refunded-part").unwrap(),
             w.shop.clone(),
@@ -1100,4 +1103,92 @@ pub async fn a_payout_is_found_by_its_id_alone(store: Arc<dyn Store>) {
     assert_eq!(a.store.find_payout(&pb.payout_id).await.unwrap(), Some(pb));
     let unknown = qrpay_domain::PayoutId::parse("po_unknown").unwrap();
     assert_eq!(a.store.find_payout(&unknown).await.unwrap(), None);
+}
+
+pub async fn a_payout_goes_through_the_collecting_provider_and_keeps_the_payees_action(
+    store: Arc<dyn Store>,
+) {
+    let w = World::new(store, "15000.00", "1000.00").await;
+    let openid = PayerAccount::new(
+        PayerAccountKind::WechatOpenid,
+        "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+    )
+    .unwrap();
+    let paid = OrderStatus::Paid;
+    let wechat = w
+        .order_by(
+            "o-wx",
+            "50.00",
+            paid,
+            Provider::Wechatpay,
+            Some(openid.clone()),
+        )
+        .await;
+    let anonymous = w
+        .order_by("o-anon", "50.00", paid, Provider::Wechatpay, None)
+        .await;
+    let stored = w.store.get_order(&w.shop, &wechat).await.unwrap().unwrap();
+    assert_eq!(stored.payer_account, Some(openid));
+    let before = counters(&w, BusinessDate::of(morning()), &[&wechat, &anonymous]).await;
+
+    // Refused at request time, changing nothing: no channel for WeChat Pay
+    // here, no account to pay back, or an amount needing a real name.
+    let mut sandbox_only = w.request(&w.owner, &wechat, "5.00", "k1", morning());
+    sandbox_only.channels = PayoutChannels::of(&[Provider::Sandbox]);
+    assert_eq!(
+        refused(&w, &sandbox_only).await,
+        PayoutRefusal::ChannelUnavailable
+    );
+    let nobody = w.request(&w.owner, &anonymous, "5.00", "k2", morning());
+    assert_eq!(
+        refused(&w, &nobody).await,
+        PayoutRefusal::ChannelUnavailable
+    );
+    assert_eq!(
+        counters(&w, BusinessDate::of(morning()), &[&wechat, &anonymous]).await,
+        before
+    );
+
+    let payout = created(&w, &w.request(&w.owner, &wechat, "5.00", "k3", morning())).await;
+    assert_eq!(payout.provider, Some(Provider::Wechatpay));
+    assert_eq!(payout.payee_action, None);
+    let action = PayeeAction::WechatConfirm {
+        mch_id: "1900000109".into(),
+        app_id: "wxd678efh567hg6787".into(),
+        package: "affffddafdfafddffda==".into(),
+        confirm_by: morning() + Duration::hours(24),
+    };
+    // Only a transfer in progress waits for its payee.
+    let pending = w
+        .store
+        .await_payee(&w.shop, &payout.payout_id, &action)
+        .await
+        .unwrap();
+    assert!(matches!(pending, Transition::Unchanged(p) if p.payee_action.is_none()));
+    w.store
+        .start_payout(&w.shop, &payout.payout_id, morning())
+        .await
+        .unwrap();
+    let waiting = w
+        .store
+        .await_payee(&w.shop, &payout.payout_id, &action)
+        .await
+        .unwrap();
+    assert!(
+        matches!(waiting, Transition::Moved(ref p) if p.payee_action.as_ref() == Some(&action))
+    );
+    let again = w
+        .store
+        .await_payee(&w.shop, &payout.payout_id, &action)
+        .await
+        .unwrap();
+    assert!(matches!(again, Transition::Unchanged(_)));
+    let read = w
+        .store
+        .get_payout(&w.shop, &payout.payout_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.payee_action, Some(action));
+    assert_eq!(read.status, PayoutStatus::Processing);
 }

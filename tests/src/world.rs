@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
     Amount, IdempotencyKey, InstalmentConfig, Money, OperatorId, Order, OrderId, OrderStatus,
-    PayoutChannels, PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Provider, ProviderRef,
-    Shop, ShopId, ShopSetup,
+    PayerAccount, PayoutChannels, PayoutId, PayoutQuota, PayoutReason, PayoutRequest, Provider,
+    ProviderRef, Shop, ShopId, ShopSetup,
 };
 use qrpay_store::Store;
 
@@ -77,14 +77,28 @@ impl World {
 
     /// Inserts an order of this shop in the given status.
     pub async fn order_in(&self, id: &str, paid: &str, status: OrderStatus) -> OrderId {
+        self.order_by(id, paid, status, Provider::Sandbox, None)
+            .await
+    }
+
+    /// An order collected by `provider`, paid from `account` if known.
+    pub async fn order_by(
+        &self,
+        id: &str,
+        paid: &str,
+        status: OrderStatus,
+        provider: Provider,
+        account: Option<PayerAccount>,
+    ) -> OrderId {
         let order = Order {
+            payer_account: account,
             paid_amount: if status == OrderStatus::Created {
                 Money::ZERO
             } else {
                 money(paid)
             },
             status,
-            provider: Some(Provider::Sandbox),
+            provider: Some(provider),
             provider_txn_id: Some(ProviderRef::parse(&format!("txn-{id}")).unwrap()),
             ..Order::created(
                 OrderId::parse(id).unwrap(),
@@ -135,7 +149,8 @@ impl World {
             reason: PayoutReason::ShippingFee,
             note: None,
             idempotency_key: IdempotencyKey::parse(key).unwrap(),
-            channels: PayoutChannels::of(&[Provider::Sandbox]),
+            // A stage where every provider can pay back.
+            channels: PayoutChannels::of(&Provider::ALL),
             now,
         }
     }

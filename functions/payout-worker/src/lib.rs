@@ -137,9 +137,17 @@ impl Worker {
         match outcome {
             QueryOutcome::Succeeded { provider_ref } => self.succeeded(payout, &provider_ref).await,
             QueryOutcome::Failed { reason } => self.failed(payout, &reason).await,
-            // The provider never got it: send it, under the same out_bill_no.
+            // The provider never got it: send it, under the same out_bill_no —
+            // unless it is older than the provider remembers (WeChat answers
+            // bills of the last 30 days only): a blind resend could pay twice.
+            QueryOutcome::NotFound if self.beyond_query_window(payout) => {
+                tracing::error!(payout_id = %payout.payout_id, "not found at the provider, but older than its query window: not resent");
+                Ok(Step::RetryLater)
+            }
             QueryOutcome::NotFound => self.send(channel, payout).await,
             QueryOutcome::AwaitingPayee(action) => self.awaiting_payee(payout, &action).await,
+            // Still waiting for the payee: the sweeper keeps asking.
+            QueryOutcome::InProgress if payout.payee_action.is_some() => Ok(Step::AwaitingPayee),
             QueryOutcome::InProgress | QueryOutcome::Ambiguous { .. } => Ok(Step::RetryLater),
         }
     }
@@ -190,6 +198,10 @@ impl Worker {
             TransferOutcome::AwaitingPayee(action) => self.awaiting_payee(payout, &action).await,
             TransferOutcome::InProgress | TransferOutcome::Ambiguous { .. } => Ok(Step::RetryLater),
         }
+    }
+
+    fn beyond_query_window(&self, payout: &Payout) -> bool {
+        self.clock.now() - payout.created_at > chrono::Duration::days(RESEND_WINDOW_DAYS)
     }
 
     /// The provider holds the transfer until the payee confirms: keep what
@@ -259,6 +271,10 @@ fn store_error(err: PayoutError) -> StoreError {
         }
     }
 }
+
+/// A payout "not found" at the provider is resent only within this many
+/// days of its creation (WeChat keeps transfer bills queryable for 30).
+pub const RESEND_WINDOW_DAYS: i64 = 25;
 
 /// The attempt detail of a transfer waiting for the payee's confirmation.
 pub const AWAITING: &str = "waiting for the payee to confirm";

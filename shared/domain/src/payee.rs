@@ -12,11 +12,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::collection::Provider;
+use crate::money::Amount;
 use crate::order::Order;
 
 /// Longest provider account id we keep (WeChat openids are 28, Alipay ids
 /// 16, Alipay open ids up to 64 characters).
 pub const MAX_PAYER_ACCOUNT_LEN: usize = 64;
+
+/// From ¥2,000 a WeChat transfer must carry the payee's real name
+/// (`user_name`; https://pay.weixin.qq.com/docs/merchant/apis/mch-trans/transfer-bill/transfer-to-user.html).
+pub const WECHAT_REAL_NAME_FROM_FEN: i64 = 200_000;
 
 /// Which kind of provider account a payer id is; a transfer names the kind
 /// (Alipay `payee_info.identity_type`).
@@ -163,10 +168,12 @@ impl PayoutChannels {
         1 << (provider as u8)
     }
 
-    /// Whether a payout against `order` can be delivered: the provider that
-    /// collected it has a channel here, and (for real providers) we know the
-    /// account that paid. The sandbox pays back by order, without an account.
-    pub fn can_pay_back(self, order: &Order) -> bool {
+    /// Whether a payout of `amount` against `order` can be delivered: the
+    /// provider that collected it has a channel here, and (for real
+    /// providers) we know the account that paid. The sandbox pays back by
+    /// order, without an account. WeChat needs the payee's real name from
+    /// [`WECHAT_REAL_NAME_FROM_FEN`], which qrpay does not hold.
+    pub fn can_pay_back(self, order: &Order, amount: Amount) -> bool {
         let Some(provider) = order.provider else {
             return false;
         };
@@ -175,6 +182,7 @@ impl PayoutChannels {
         }
         match provider {
             Provider::Sandbox => true,
+            Provider::Wechatpay if amount.fen() >= WECHAT_REAL_NAME_FROM_FEN => false,
             Provider::Wechatpay | Provider::Alipay => order
                 .payer_account
                 .as_ref()
@@ -188,7 +196,7 @@ impl PayoutChannels {
 mod tests {
     use super::*;
     use crate::ids::{OrderId, ShopId};
-    use crate::money::{Amount, Money};
+    use crate::money::Money;
     use crate::order::OrderStatus;
 
     fn paid_by(provider: Provider, account: Option<PayerAccount>) -> Order {
@@ -221,29 +229,52 @@ mod tests {
         assert_eq!(short.masked(), "****");
     }
 
+    fn ten() -> Amount {
+        Amount::parse("10.00").unwrap()
+    }
+
+    #[test]
+    fn wechat_payouts_from_2000_need_a_real_name_we_do_not_hold() {
+        let wechat = PayoutChannels::of(&[Provider::Wechatpay]);
+        let openid = PayerAccount::new(PayerAccountKind::WechatOpenid, "o123456789").unwrap();
+        let order = paid_by(Provider::Wechatpay, Some(openid));
+        assert!(wechat.can_pay_back(&order, Amount::parse("1999.99").unwrap()));
+        assert!(!wechat.can_pay_back(&order, Amount::parse("2000.00").unwrap()));
+        let alipay_id = PayerAccount::new(PayerAccountKind::AlipayUserId, "2088102").unwrap();
+        let alipay = PayoutChannels::of(&[Provider::Alipay]);
+        let order = paid_by(Provider::Alipay, Some(alipay_id));
+        assert!(alipay.can_pay_back(&order, Amount::parse("5000.00").unwrap()));
+    }
+
     #[test]
     fn a_payout_needs_the_collecting_provider_and_its_payer() {
         let wechat = PayoutChannels::of(&[Provider::Wechatpay]);
         let openid = PayerAccount::new(PayerAccountKind::WechatOpenid, "o123456789").unwrap();
         let alipay_id = PayerAccount::new(PayerAccountKind::AlipayUserId, "2088102").unwrap();
-        assert!(wechat.can_pay_back(&paid_by(Provider::Wechatpay, Some(openid.clone()))));
+        assert!(wechat.can_pay_back(&paid_by(Provider::Wechatpay, Some(openid.clone())), ten()));
         // No account kept from the notice: nobody to pay back.
-        assert!(!wechat.can_pay_back(&paid_by(Provider::Wechatpay, None)));
+        assert!(!wechat.can_pay_back(&paid_by(Provider::Wechatpay, None), ten()));
         // Collected by Alipay: the WeChat channel cannot pay it back.
-        assert!(!wechat.can_pay_back(&paid_by(Provider::Alipay, Some(alipay_id.clone()))));
+        assert!(!wechat.can_pay_back(&paid_by(Provider::Alipay, Some(alipay_id.clone())), ten()));
         // An account of another provider never crosses over.
         let both = wechat.with(Provider::Alipay);
-        assert!(!both.can_pay_back(&paid_by(Provider::Wechatpay, Some(alipay_id.clone()))));
-        assert!(both.can_pay_back(&paid_by(Provider::Alipay, Some(alipay_id))));
+        assert!(!both.can_pay_back(
+            &paid_by(Provider::Wechatpay, Some(alipay_id.clone())),
+            ten()
+        ));
+        assert!(both.can_pay_back(&paid_by(Provider::Alipay, Some(alipay_id)), ten()));
         // Douyin has no transfer API; the sandbox pays back by order.
         let all = PayoutChannels::of(&Provider::ALL);
-        assert!(!all.can_pay_back(&paid_by(Provider::Douyin, None)));
-        assert!(all.can_pay_back(&paid_by(Provider::Sandbox, None)));
-        assert!(!PayoutChannels::NONE.can_pay_back(&paid_by(Provider::Sandbox, None)));
-        assert!(!all.can_pay_back(&Order {
-            provider: None,
-            ..paid_by(Provider::Sandbox, None)
-        }));
+        assert!(!all.can_pay_back(&paid_by(Provider::Douyin, None), ten()));
+        assert!(all.can_pay_back(&paid_by(Provider::Sandbox, None), ten()));
+        assert!(!PayoutChannels::NONE.can_pay_back(&paid_by(Provider::Sandbox, None), ten()));
+        assert!(!all.can_pay_back(
+            &Order {
+                provider: None,
+                ..paid_by(Provider::Sandbox, None)
+            },
+            ten()
+        ));
     }
 
     #[test]

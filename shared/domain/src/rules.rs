@@ -158,7 +158,7 @@ pub fn evaluate_payout(facts: &PayoutFacts<'_>) -> Result<PayoutHeadroom, Payout
         });
     }
     // Refused now rather than accepted and left stuck (SPEC §9).
-    if !facts.channels.can_pay_back(order) {
+    if !facts.channels.can_pay_back(order, facts.amount) {
         return Err(PayoutRefusal::ChannelUnavailable);
     }
 

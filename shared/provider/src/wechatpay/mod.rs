@@ -2,7 +2,8 @@
 //! (`RequestSigner` for the `Authorization` header and the JSAPI `paySign`;
 //! `PlatformKeys` for the answers' signatures, shared with the notices;
 //! `encrypt_sensitive` for fields such as a payee's name; `out_bill_no` and
-//! `payout_id_of_bill` between our payout ids and transfer bill numbers).
+//! `payout_id_of_bill` between our payout ids and transfer bill numbers;
+//! `gateway`: collection orders, refunds and transfers over HTTP).
 //!
 //! Headers `Wechatpay-Timestamp`, `-Nonce`, `-Signature` (base64) and
 //! `-Serial`; the signature is SHA256-with-RSA (PKCS#1 v1.5) by the platform
@@ -22,6 +23,7 @@
 
 mod answer;
 mod bill_no;
+pub mod gateway;
 mod platform;
 mod request;
 mod resource;
