@@ -16,11 +16,13 @@ use common::{amount, now, ORDER};
 use md5::{Digest, Md5};
 use qrpay_domain::{OrderId, Provider, Secret, TestClock};
 use qrpay_provider::douyin::gateway::{ecpay_sign, DouyinGateway, DEFAULT_BASE_URL};
+use qrpay_provider::douyin::DouyinVerifier;
 use qrpay_provider::gateway::{
     CloseOutcome, CollectRequest, CollectionGateway, CreateOutcome, Gateways, HttpRequest,
     HttpResponse, HttpTransport, PayMethod, ProviderCode, ProviderInstalments, RefundGateway,
     RefundNo, RefundOutcome, RefundRequest, TradeState, TransportError,
 };
+use qrpay_provider::{CallbackError, CallbackVerifier};
 use serde_json::{json, Map, Value};
 
 const APP_ID: &str = "tt07e3715e98c9aac0";
@@ -437,6 +439,99 @@ fn the_sign_changes_with_the_salt_and_with_any_signed_value() {
             &salt
         )
     );
+}
+
+/// Signs computed by Douyin's official Java demo itself
+/// (bytedance/open-pay-signature-java-demo `Sign.requestSign`, commit
+/// da84ba6, SALT `your_payment_salt`, run with OpenJDK 17 on the same
+/// inputs): quoted, "null", empty and padded values, and the exact requests
+/// this gateway sends.
+const DEMO_SALT: &str = "your_payment_salt";
+const DEMO_EDGE_SIGN: &str = "9f1b979751190400f5379f7ef8503bfd";
+const DEMO_CREATE_ORDER_SIGN: &str = "09092ed8a96cfa0ce3df63782b733141";
+const DEMO_CREATE_REFUND_SIGN: &str = "b0896de0ccc7d27d4fc35280405573e0";
+const DEMO_QUERY_REFUND_SIGN: &str = "d622f30bfb5e24f058b1d71efbb51fd7";
+
+#[test]
+fn edge_values_sign_as_douyins_java_demo_signs_them() {
+    let fields = [
+        ("app_id", APP_ID),
+        ("out_order_no", "\"ord_1\""),
+        ("cp_extra", "null"),
+        ("msg_page", ""),
+        ("subject", "  Tea  "),
+        ("body", "\"\"x\"\""),
+        ("store_uid", "\""),
+        ("total_amount", "100"),
+    ];
+    let salt = Secret::new(DEMO_SALT.to_owned());
+    assert_eq!(ecpay_sign(fields, &salt), DEMO_EDGE_SIGN);
+}
+
+#[tokio::test]
+async fn the_requests_sent_carry_the_sign_douyins_java_demo_computes() {
+    let mut fake = FakeDouyin::new(vec![
+        Reply::Json(created(DOUYIN_ORDER, ORDER_TOKEN)),
+        Reply::Json(json!({"err_no": 0, "err_tips": "", "refund_no": "N1"})),
+        Reply::Json(refund_query("PROCESSING")),
+    ]);
+    fake.salt = DEMO_SALT.into();
+    let douyin = Arc::new(fake);
+    let gateway = build(&[("DOUYIN_SALT", DEMO_SALT)], douyin.clone())
+        .unwrap()
+        .unwrap();
+
+    gateway
+        .create(&cashier_order("Latte 大杯", in_minutes(30)))
+        .await;
+    gateway.refund(&refund_request(Some("发错地址"))).await;
+    gateway.query_refund(&order_id(), &refund_no()).await;
+
+    let signs: Vec<String> = douyin
+        .seen()
+        .iter()
+        .map(|s| s.text("sign").to_owned())
+        .collect();
+    assert_eq!(
+        signs,
+        [
+            DEMO_CREATE_ORDER_SIGN,
+            DEMO_CREATE_REFUND_SIGN,
+            DEMO_QUERY_REFUND_SIGN
+        ]
+    );
+}
+
+/// Not this gateway's, but the same demos carry the one complete official
+/// vector for the notice `msg_signature` (GATEWAYS.md §5.3 had none):
+/// token `fdsifakhflasjfxxxxxxxxx`, timestamp `1652675265`, nonce `9999`,
+/// msg `80850852` → `c9df04a40645c4ec15c13bc542cea589eac57e64`. Our verifier
+/// accepts that signature (the refusal that follows is about `msg`, which is
+/// not a payment) and rejects it under any other token.
+#[test]
+fn the_notice_verifier_accepts_douyins_worked_callback_signature() {
+    let body = json!({
+        "timestamp": "1652675265",
+        "nonce": "9999",
+        "msg": "80850852",
+        "msg_signature": "c9df04a40645c4ec15c13bc542cea589eac57e64",
+        "type": "payment"
+    })
+    .to_string();
+    let signed_at = DateTime::from_timestamp(1_652_675_265, 0).unwrap();
+    let verify_with = |token: &str| {
+        DouyinVerifier::new(APP_ID, vec![Secret::new(token.to_owned())])
+            .unwrap()
+            .verify(&http::HeaderMap::new(), body.as_bytes(), signed_at)
+    };
+    assert!(matches!(
+        verify_with("fdsifakhflasjfxxxxxxxxx"),
+        Err(CallbackError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify_with("another-token"),
+        Err(CallbackError::BadSignature(_))
+    ));
 }
 
 // ---- create_order ----------------------------------------------------------------------
