@@ -32,9 +32,9 @@
 //! documented fields is definitive; a timeout, another HTTP status, an
 //! unreadable body, a missing field or an undocumented `err_no` is
 //! ambiguous. Each operation maps `err_no` and its status through one table
-//! (`outcome`). The error numbers are those the query_order and query_refund pages
-//! document; the create pages' own tables could not be read, so the same
-//! common numbers are assumed there (UNCONFIRMED).
+//! (`outcome`). The error numbers are those the query_order and query_refund
+//! pages document; the create pages' own tables could not be read, so the
+//! same common numbers are assumed there (UNCONFIRMED).
 //!
 //! Douyin has no documented pay-to-user API (GATEWAYS.md §3.4): `register`
 //! adds no transfer channel, so Douyin-collected orders get
@@ -73,20 +73,22 @@ pub const QUERY_ORDER_PATH: &str = "/query_order";
 pub const CREATE_REFUND_PATH: &str = "/create_refund";
 pub const QUERY_REFUND_PATH: &str = "/query_refund";
 
-/// `valid_time` bounds in seconds, 15 minutes to 2 days (GATEWAYS.md §3.2,
-/// create_order page). Some SDKs quote a 5-minute minimum; 900 is inside both.
+/// `valid_time` bounds in seconds, 15 minutes to 2 days (GATEWAYS.md §3.2).
+/// The field text as some SDKs carry it says 5 minutes to 2 days, clamped by
+/// Douyin; 900–172800 is inside both readings.
 pub const VALID_TIME_MIN_S: i64 = 900;
 pub const VALID_TIME_MAX_S: i64 = 172_800;
-/// `subject`/`body`: at most 128 bytes (create_order page) and 42
-/// characters (the field text as SDKs carry it).
+/// `subject`/`body`: at most 128 bytes (GATEWAYS.md §3.2) and 42 characters
+/// (the field text as SDKs carry it; UNCONFIRMED on the official page).
 const SUBJECT_MAX_CHARS: usize = 42;
 const SUBJECT_MAX_BYTES: usize = 128;
 /// `reason`: at most 100 (refund page; bytes, the stricter reading).
 const REASON_MAX_BYTES: usize = 100;
 /// `reason` is required; this is sent when the merchant gave none.
 const DEFAULT_REFUND_REASON: &str = "退款";
-/// `notify_url`: at most 256 (create_order and refund pages).
+/// `notify_url`: at most 256 (refund page).
 const NOTIFY_URL_MAX_BYTES: usize = 256;
+
 /// Douyin Pay through ecpay v1, for one mini-program (`app_id`).
 pub struct DouyinGateway {
     app_id: String,
@@ -222,8 +224,11 @@ impl CollectionGateway for DouyinGateway {
     }
 
     /// `POST /create_order`. Its `valid_time` counts from now, so a second
-    /// create sends a smaller one; whether ecpay then returns the same order
-    /// is UNCONFIRMED, and anything but a documented answer is ambiguous.
+    /// create for one order sends a smaller one (and so another `sign`).
+    /// Whether ecpay then returns the same order is UNCONFIRMED: an
+    /// undocumented `err_no` is ambiguous (query first), a documented
+    /// parameter error a refusal. Either way the buyer holds no token from a
+    /// refused call, so nothing payable is lost.
     async fn create(&self, request: &CollectRequest) -> CreateOutcome {
         let fields = match self.order_fields(request) {
             Ok(fields) => fields,
@@ -258,7 +263,10 @@ impl RefundGateway for DouyinGateway {
         Provider::Douyin
     }
 
-    /// `POST /create_refund`; a repeated `out_refund_no` refunds once.
+    /// `POST /create_refund`. `out_refund_no` is "保证在商户中唯一" (refund
+    /// page); that ecpay refunds a repeated one only once is UNCONFIRMED, so
+    /// a repeat's undocumented answer stays ambiguous and is settled by
+    /// `query_refund`.
     async fn refund(&self, request: &RefundRequest) -> RefundOutcome {
         let reason = request
             .reason
