@@ -34,6 +34,7 @@ use crate::notice::{
     CallbackVerifier, ConfigError,
 };
 
+pub mod gateway;
 #[cfg(feature = "signers")]
 mod signer;
 #[cfg(feature = "signers")]
