@@ -38,6 +38,7 @@ use crate::notice::{
 
 mod answer;
 mod cert;
+pub mod gateway;
 mod request;
 mod rsa2;
 #[cfg(feature = "signers")]

@@ -9,14 +9,24 @@
 
 mod common;
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::keys;
 use common::sdk::{private_pem, public_pem};
+use qrpay_domain::{Amount, OrderId, PayerAccount, PayerAccountKind, PayoutId, ShopId, TestClock};
+use qrpay_provider::alipay::gateway::AlipayGateway;
 use qrpay_provider::alipay::{
     cert_sn, root_cert_sn, AlipaySigner, AnswerError, AnswerVerifier, RequestSigner,
 };
+use qrpay_provider::gateway::{
+    CollectRequest, CollectionGateway, CreateOutcome, HttpRequest, HttpResponse, HttpTransport,
+    PayMethod, ProviderCode, ProviderInstalments, RefundGateway, RefundNo, RefundOutcome,
+    RefundRequest, TransportError,
+};
+use qrpay_provider::{Payee, TransferOutcome, TransferProvider, TransferRequest};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
@@ -94,13 +104,15 @@ fn params_of(request: &qrpay_provider::alipay::SignedRequest) -> Value {
     Value::Object(params)
 }
 
-/// Fresh certificates: a CA, the app's, Alipay's (for `alipay_key`), an ECDSA CA.
+/// Fresh certificates: a CA, the app's (for `app_key`), Alipay's (for
+/// `alipay_key`), an ECDSA CA.
 fn certs() -> &'static Value {
     static CERTS: OnceLock<Value> = OnceLock::new();
     CERTS.get_or_init(|| {
         sdk(json!({
             "op": "make_certs",
             "alipay_public_key": public_pem(&alipay_key().to_public_key()),
+            "app_public_key": public_pem(&app_key().to_public_key()),
         }))
     })
 }
@@ -305,4 +317,224 @@ fn a_notice_our_simulator_signs_passes_the_sdks_verify() {
         .collect();
     let theirs = sdk(with(as_app("verify_notice"), json!({"params": params})));
     assert_eq!(theirs["verified"], true);
+}
+
+// ---- the gateway adapter's requests and answers --------------------------------------
+
+const ORDER: &str = "ord_01JQ0000000000000000000000";
+const BUYER: &str = "2088102177846880";
+
+/// Answers every request with one raw answer and keeps what was sent.
+struct Replaying {
+    answer: String,
+    sent: Mutex<Vec<HttpRequest>>,
+}
+
+#[async_trait]
+impl HttpTransport for Replaying {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sent.lock().unwrap().push(request);
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html;charset=utf-8".into())],
+            body: self.answer.clone().into_bytes(),
+        })
+    }
+}
+
+/// The adapter configured as the app, answered by `answer`; in certificate
+/// mode with the SDK-made certificates.
+fn adapter(answer: String, certificate_mode: bool) -> (AlipayGateway, Arc<Replaying>) {
+    let mut env = BTreeMap::from([
+        ("ALIPAY_APP_ID", APP_ID.to_owned()),
+        ("ALIPAY_APP_PRIVATE_KEY", private_pem(app_key())),
+        (
+            "ALIPAY_GATEWAY_URL",
+            "https://openapi.example.com/gateway.do".to_owned(),
+        ),
+        (
+            "QRPAY_CALLBACK_BASE_URL",
+            "https://pay.example.com".to_owned(),
+        ),
+    ]);
+    if certificate_mode {
+        env.insert("ALIPAY_APP_CERT", cert("app_cert").to_owned());
+        env.insert("ALIPAY_PUBLIC_CERT", cert("alipay_cert").to_owned());
+        env.insert("ALIPAY_ROOT_CERT", root_bundle());
+    } else {
+        env.insert(
+            "ALIPAY_PUBLIC_KEY",
+            public_pem(&alipay_key().to_public_key()),
+        );
+    }
+    let transport = Arc::new(Replaying {
+        answer,
+        sent: Mutex::default(),
+    });
+    let gateway = AlipayGateway::from_env(
+        &|name: &str| env.get(name).cloned(),
+        transport.clone(),
+        Arc::new(TestClock::at(now())),
+    )
+    .expect("a valid configuration")
+    .expect("Alipay is configured");
+    (gateway, transport)
+}
+
+/// The one request the adapter sent, as a decoded form (`sign` included).
+fn sent_params(transport: &Replaying) -> Value {
+    let sent = transport.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "one call");
+    let params: serde_json::Map<String, Value> = form_urlencoded::parse(&sent[0].body)
+        .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
+        .collect();
+    Value::Object(params)
+}
+
+fn without_sign(params: &Value) -> Value {
+    let mut params = params.clone();
+    params.as_object_mut().unwrap().remove("sign");
+    params
+}
+
+/// The SDK, holding the app's public key, checks the request's `sign`; and
+/// signing the same parameters with the app key it writes the same `sign`.
+fn assert_the_sdk_accepts(params: &Value) {
+    let verified = sdk(with(as_alipay("verify_request"), json!({"params": params})));
+    assert_eq!(verified["verified"], true, "{params}");
+    let mut tampered = params.clone();
+    tampered["timestamp"] = "2026-03-01 10:00:06".into();
+    let verified = sdk(with(
+        as_alipay("verify_request"),
+        json!({"params": tampered}),
+    ));
+    assert_eq!(verified["verified"], false, "the SDK's check can fail");
+    let theirs = sdk(with(
+        as_app("sign_data"),
+        json!({"params": without_sign(params)}),
+    ));
+    assert_eq!(params["sign"], theirs["sign"]);
+}
+
+/// An answer the SDK signed with Alipay's key.
+fn sdk_answer(method: &str, inner: &Value, alipay_cert_sn: Option<String>) -> String {
+    let case = json!({
+        "response_key": format!("{}_response", method.replace('.', "_")),
+        "inner": inner.to_string(),
+        "alipay_cert_sn": alipay_cert_sn,
+    });
+    sdk(with(as_alipay("sign_answer"), case))["raw"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_adapters_precreate_passes_the_sdk_and_the_sdks_answer_passes_the_adapter() {
+    let inner = json!({"code": "10000", "msg": "Success", "out_trade_no": ORDER,
+                       "qr_code": "https://qr.alipay.com/bax03431ljhokirwl38f00a7"});
+    let (gateway, transport) = adapter(sdk_answer(PRECREATE, &inner, None), false);
+    let request = CollectRequest {
+        order_id: OrderId::parse(ORDER).unwrap(),
+        amount: Amount::from_fen(128_800).unwrap(),
+        subject: "小店收款 — 分期购买一台咖啡机".into(),
+        expires_at: now() + chrono::Duration::minutes(90),
+        method: PayMethod::Scan,
+        instalments: Some(ProviderInstalments {
+            periods: 6,
+            shop_pays_fee: true,
+        }),
+    };
+    assert_eq!(
+        gateway.create(&request).await,
+        CreateOutcome::Created(ProviderCode::QrContent(
+            "https://qr.alipay.com/bax03431ljhokirwl38f00a7".into()
+        ))
+    );
+    let params = sent_params(&transport);
+    assert_eq!(params["method"], PRECREATE);
+    assert_eq!(params["notify_url"], NOTIFY_URL);
+    assert_the_sdk_accepts(&params);
+}
+
+#[tokio::test]
+async fn the_adapters_refund_passes_the_sdk_and_the_sdks_answer_passes_the_adapter() {
+    let method = "alipay.trade.refund";
+    let inner = json!({"code": "10000", "msg": "Success", "out_trade_no": ORDER,
+                       "trade_no": "2026030122001401000000000001", "fund_change": "Y",
+                       "refund_fee": "10.00", "buyer_logon_id": "159****5620"});
+    let (gateway, transport) = adapter(sdk_answer(method, &inner, None), false);
+    let request = RefundRequest {
+        refund_no: RefundNo::parse("rf_01JQ0000000000000000000001").unwrap(),
+        order_id: OrderId::parse(ORDER).unwrap(),
+        amount: Amount::from_fen(1000).unwrap(),
+        order_total: Amount::from_fen(128_800).unwrap(),
+        reason: Some("商品破损".into()),
+    };
+    assert_eq!(
+        gateway.refund(&request).await,
+        RefundOutcome::Succeeded {
+            provider_refund_id: None
+        }
+    );
+    let params = sent_params(&transport);
+    assert_eq!(params["method"], method);
+    assert_the_sdk_accepts(&params);
+}
+
+#[tokio::test]
+async fn the_adapters_transfer_is_the_sdks_certificate_mode_request_and_its_answer_verifies() {
+    let method = "alipay.fund.trans.uni.transfer";
+    let alipay_cert_sn = cert_sn(cert("alipay_cert")).unwrap();
+    let inner = json!({"code": "10000", "msg": "Success", "out_biz_no": "po_01JQ0000000000000000000001",
+                       "order_id": "20260301110070000002150000657610",
+                       "pay_fund_order_id": "20260301110070001502150000660902",
+                       "status": "SUCCESS", "trans_date": "2026-03-01 10:00:06"});
+    let (gateway, transport) = adapter(sdk_answer(method, &inner, Some(alipay_cert_sn)), true);
+    let request = TransferRequest {
+        out_bill_no: PayoutId::parse("po_01JQ0000000000000000000001").unwrap(),
+        amount: Amount::from_fen(500).unwrap(),
+        payee: Payee {
+            shop_id: ShopId::parse("shop_1").unwrap(),
+            order_id: OrderId::parse(ORDER).unwrap(),
+            provider_txn_id: None,
+            account: Some(PayerAccount::new(PayerAccountKind::AlipayUserId, BUYER).unwrap()),
+        },
+    };
+    assert_eq!(
+        gateway.transfer(&request).await,
+        TransferOutcome::Succeeded {
+            provider_ref: "20260301110070000002150000657610".into()
+        }
+    );
+    let params = sent_params(&transport);
+    // DCAliPay builds the certificate-mode request from the same business
+    // content: the same parameters, SNs included, and the same sign.
+    let theirs = sdk(with(
+        as_app("dc_sign_data"),
+        json!({
+            "app_cert": cert("app_cert"),
+            "alipay_cert": cert("alipay_cert"),
+            "root_cert": root_bundle(),
+            "method": method,
+            "biz_content": params["biz_content"],
+            "notify_url": null,
+            "timestamp": "2026-03-01 10:00:05",
+        }),
+    ));
+    assert_eq!(without_sign(&params), theirs["params"]);
+    assert_eq!(params["sign"], theirs["sign"]);
+    assert_the_sdk_accepts(&params);
+
+    // The same answer under a certificate SN we do not hold is not believed.
+    let rotated = sdk_answer(
+        method,
+        &inner,
+        Some("0123456789abcdef0123456789abcdef".into()),
+    );
+    let (gateway, _) = adapter(rotated, true);
+    assert!(matches!(
+        gateway.transfer(&request).await,
+        TransferOutcome::Ambiguous { .. }
+    ));
 }

@@ -11,17 +11,22 @@ Cases ("op" and its fields; keys and certificates are PEM text):
   dc_sign_data   app_id, private_key, app_cert, alipay_cert, root_cert, method,
                  biz_content, notify_url, timestamp -> {"params": DCAliPay(...)
                  .build_body(...) with our timestamp and format, "sign": its sign}
-  sign_answer    app_id, private_key, public_key, response_key, inner
-                 -> {"raw": '{"<response_key>":' + inner + ',"sign":"<_sign(inner)>"}'}
+  sign_answer    app_id, private_key, public_key, response_key, inner, alipay_cert_sn?
+                 -> {"raw": '{"<response_key>":' + inner + [',"alipay_cert_sn":"<sn>"']
+                 + ',"sign":"<_sign(inner)>"}'}
   verify_answer  app_id, private_key, public_key, raw, response_key
                  -> {"verified": bool, "response": the SDK's parsed response or None}
+  verify_request app_id, private_key, public_key (the app's), params (a request's
+                 decoded form, `sign` included) -> {"verified": the SDK's _verify of
+                 `sign` over its own sorted k=v text of every other parameter}
   verify_notice  app_id, private_key, public_key, params (decoded form, `sign` included)
                  -> {"verified": AliPay(...).verify(params without sign, sign)}
   cert_sn        pem -> {"sn": DCAliPay.get_cert_sn(pem)}
   root_cert_sn   pem -> {"sn": DCAliPay.get_root_cert_sn(pem)}
-  make_certs     alipay_public_key -> fresh test certificates made with `cryptography`
-                 (a CA, an app certificate, Alipay's certificate for that key, an
-                 ECDSA-signed CA) {"ca", "app_cert", "alipay_cert", "ec_ca"}
+  make_certs     alipay_public_key, app_public_key? -> fresh test certificates made
+                 with `cryptography` (a CA, an app certificate for app_public_key or a
+                 fresh key, Alipay's certificate for its key, an ECDSA-signed CA)
+                 {"ca", "app_cert", "alipay_cert", "ec_ca"}
 """
 
 import datetime
@@ -77,7 +82,19 @@ def dc_sign_data(case):
 def sign_answer(case):
     inner = case["inner"]
     sign = alipay(case)._sign(inner)
-    return {"raw": '{"' + case["response_key"] + '":' + inner + ',"sign":"' + sign + '"}'}
+    cert_sn = case.get("alipay_cert_sn")
+    cert_sn = ',"alipay_cert_sn":"' + cert_sn + '"' if cert_sn else ""
+    return {"raw": '{"' + case["response_key"] + '":' + inner + cert_sn + ',"sign":"' + sign + '"}'}
+
+
+def verify_request(case):
+    # The SDK's verify() drops sign_type, which requests sign: build the text
+    # with its own ordering and check it with its own _verify.
+    params = dict(case["params"])
+    sign = params.pop("sign")
+    ali = alipay(case)
+    message = "&".join("{}={}".format(k, v) for k, v in ali._ordered_data(params))
+    return {"verified": bool(ali._verify(message, sign))}
 
 
 def verify_answer(case):
@@ -129,13 +146,16 @@ def certificate(subject, issuer, public_key, signing_key, algorithm):
 def make_certs(case):
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca = name("Ant Financial Certification Authority R1")
-    app_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if case.get("app_public_key"):
+        app_public = serialization.load_pem_public_key(case["app_public_key"].encode())
+    else:
+        app_public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     alipay_key = serialization.load_pem_public_key(case["alipay_public_key"].encode())
     ec_key = ec.generate_private_key(ec.SECP256R1())
     ec_name = name("Ant Financial Certification Authority E1")
     return {
         "ca": certificate(ca, ca, ca_key.public_key(), ca_key, hashes.SHA256()),
-        "app_cert": certificate(name("2088000000000000-2021000117600001"), name("Ant Financial Certification Authority Class 1 R1"), app_key.public_key(), ca_key, hashes.SHA256()),
+        "app_cert": certificate(name("2088000000000000-2021000117600001"), name("Ant Financial Certification Authority Class 1 R1"), app_public, ca_key, hashes.SHA256()),
         "alipay_cert": certificate(name("Alipay"), name("Ant Financial Certification Authority Class 2 R1"), alipay_key, ca_key, hashes.SHA256()),
         "ec_ca": certificate(ec_name, ec_name, ec_key.public_key(), ec_key, hashes.SHA256()),
     }
@@ -146,6 +166,7 @@ OPS = {
     "dc_sign_data": dc_sign_data,
     "sign_answer": sign_answer,
     "verify_answer": verify_answer,
+    "verify_request": verify_request,
     "verify_notice": verify_notice,
     "cert_sn": cert_sn,
     "root_cert_sn": root_cert_sn,
