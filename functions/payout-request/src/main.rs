@@ -4,20 +4,23 @@ use std::sync::Arc;
 
 use payout_request::{handle, App};
 use qrpay_aws::{self as aws, Deadline};
-use qrpay_domain::{PayoutChannels, SystemClock};
+use qrpay_domain::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     aws::init_tracing();
     let config = aws::sdk_config(Deadline::Api).await;
     let store = Arc::new(aws::store_from_env(&config)?);
+    let clock = Arc::new(SystemClock);
+    // Only which providers can pay back is needed here: the worker sends.
+    let channels = aws::gateways_from_env(Deadline::Api, clock.clone())?.payout_channels();
     let app = App {
         shops: store.clone(),
         payouts: store.clone(),
         collection: store.clone(),
         queue: Arc::new(aws::payout_queue_from_env(&config)?),
-        clock: Arc::new(SystemClock),
-        channels: PayoutChannels::NONE,
+        clock,
+        channels,
     };
     qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await
 }

@@ -9,7 +9,6 @@ use payout_worker::sweeper::LogAlerts;
 use payout_worker::Worker;
 use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::SystemClock;
-use qrpay_provider::gateway::Gateways;
 use serde_json::Value;
 
 #[tokio::main]
@@ -21,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let worker = Arc::new(Worker {
         payouts: store.clone(),
         collection: store.clone(),
-        gateways: gateways_from_env()?,
+        gateways: aws::gateways_from_env(Deadline::Worker, clock.clone())?,
         clock,
         alerts: Arc::new(LogAlerts),
     });
@@ -31,10 +30,4 @@ async fn main() -> Result<(), Error> {
         async move { dispatch(&worker, queue.as_ref(), &LogAlerts, event.payload).await }
     }))
     .await
-}
-
-/// The transfer channels of the providers configured on this stage. The
-/// sandbox is not among them: it never leaves the local stack.
-fn gateways_from_env() -> Result<Gateways, String> {
-    Ok(Gateways::default())
 }

@@ -53,3 +53,18 @@ pub fn iot_publisher_from_env(config: &SdkConfig) -> Result<IotDataPublisher, St
         aws_sdk_iotdataplane::Client::from_conf(iot),
     ))
 }
+
+/// The providers configured in this function's environment (the secrets
+/// store fills it in AWS), calling out over HTTPS within `deadline`'s
+/// provider timeouts. Never the sandbox.
+pub fn gateways_from_env(
+    deadline: crate::Deadline,
+    clock: std::sync::Arc<dyn qrpay_domain::Clock>,
+) -> Result<qrpay_provider::gateway::Gateways, String> {
+    let transport = crate::http::HyperTransport::new(deadline.provider_timeouts())?;
+    qrpay_provider::gateway::configured_gateways(
+        &|name| std::env::var(name).ok(),
+        std::sync::Arc::new(transport),
+        clock,
+    )
+}

@@ -516,7 +516,9 @@ pub fn payout_ledger_entry(payout: &Payout, provider_ref: &str, now: DateTime<Ut
         reference: payout.payout_id.to_string(),
         provider_ref: Some(provider_ref.to_owned()),
         order_id: Some(payout.order_id.clone()),
-        provider: None,
+        // The provider that moved the money: reconciliation matches the
+        // entry against that provider's statement.
+        provider: payout.provider,
         period: None,
         plan_periods: None,
         customer: None,

@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use qrpay_domain::{Amount, OrderId, PayerAccount, PayoutChannels, Provider};
+use qrpay_domain::{Amount, Clock, OrderId, PayerAccount, PayoutChannels, Provider};
 
+use crate::alipay::gateway::AlipayGateway;
+use crate::douyin::gateway::DouyinGateway;
+use crate::wechatpay::gateway::WechatpayGateway;
 use crate::TransferProvider;
 
 /// One HTTP request as an adapter built and signed it.
@@ -291,6 +294,29 @@ impl Gateways {
     pub fn refunds(&self, provider: Provider) -> Option<&Arc<dyn RefundGateway>> {
         self.refunds.get(&provider)
     }
+}
+
+/// Every provider configured in `env` (API.md "Provider configuration"),
+/// sending through `transport`. A provider whose merchant or app id is unset
+/// is absent; one set with missing or unreadable keys is an error, so a bad
+/// rotation stops the cold start rather than disabling the provider. The
+/// sandbox is never among them: it lives in the local stack only.
+pub fn configured_gateways(
+    env: &dyn Fn(&str) -> Option<String>,
+    transport: Arc<dyn HttpTransport>,
+    clock: Arc<dyn Clock>,
+) -> Result<Gateways, String> {
+    let mut gateways = Gateways::default();
+    if let Some(wechat) = WechatpayGateway::from_env(env, transport.clone(), clock.clone())? {
+        Arc::new(wechat).register(&mut gateways);
+    }
+    if let Some(alipay) = AlipayGateway::from_env(env, transport.clone(), clock.clone())? {
+        Arc::new(alipay).register(&mut gateways);
+    }
+    if let Some(douyin) = DouyinGateway::from_env(env, transport, clock)? {
+        Arc::new(douyin).register(&mut gateways);
+    }
+    Ok(gateways)
 }
 
 impl fmt::Debug for Gateways {

@@ -1,0 +1,117 @@
+//! What a deployed stage may contain (SPEC §9): the sandbox provider never
+//! leaves the local stack — no sandbox secret, no sandbox transfer provider,
+//! no stage parameter that chooses it — and every function that talks to the
+//! providers reads the same provider settings.
+
+use std::path::PathBuf;
+
+fn template() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The environment variable names of one resource's `Variables:` block.
+fn variables_of(template: &str, resource: &str) -> Vec<String> {
+    let header = format!("  {resource}:");
+    let block: Vec<&str> = template
+        .lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        // The next resource starts at two spaces of indent and a name.
+        .take_while(|l| {
+            !(l.starts_with("  ") && l[2..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        })
+        .collect();
+    assert!(
+        template.lines().any(|l| l == header),
+        "{resource} is not in template.yaml"
+    );
+    block
+        .iter()
+        .skip_while(|l| l.trim() != "Variables:")
+        .skip(1)
+        .take_while(|l| l.starts_with("          "))
+        .map(|l| l.trim())
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+const TRANSFER_SETTINGS: [&str; 9] = [
+    "WECHATPAY_MCHID",
+    "WECHATPAY_MCH_PRIVATE_KEY",
+    "WECHATPAY_PLATFORM_PUBLIC_KEY",
+    "WECHATPAY_TRANSFER_SCENE_ID",
+    "WECHATPAY_BASE_URL",
+    "ALIPAY_APP_ID",
+    "ALIPAY_APP_CERT",
+    "ALIPAY_GATEWAY_URL",
+    "QRPAY_CALLBACK_BASE_URL",
+];
+
+#[test]
+fn no_stage_has_the_sandbox_anywhere() {
+    let template = template();
+    for forbidden in [
+        "QRPAY_SANDBOX_SECRET",
+        "sandbox_secret",
+        "PAYOUT_PROVIDER:",
+        "  PayoutProvider:",
+        "Ref PayoutProvider\n",
+        "/sandbox/",
+    ] {
+        assert!(
+            !template.contains(forbidden),
+            "template.yaml still mentions {forbidden}"
+        );
+    }
+    for line in template
+        .lines()
+        .filter(|l| l.to_lowercase().contains("sandbox"))
+    {
+        // Only prose may mention it: Alipay's own test gateway, and the
+        // statement that ours stays local.
+        let line = line.trim();
+        assert!(
+            line.contains("Alipay's own sandbox")
+                || line.contains("alipaydev.com")
+                || line.contains("no sandbox provider in AWS"),
+            "template.yaml: {line}"
+        );
+    }
+}
+
+#[test]
+fn payouts_are_requested_and_sent_with_the_same_provider_settings() {
+    let template = template();
+    let worker = variables_of(&template, "PayoutWorkerFunction");
+    let request = variables_of(&template, "PayoutRequestFunction");
+    for name in TRANSFER_SETTINGS {
+        assert!(
+            worker.contains(&name.to_owned()),
+            "payout-worker lacks {name}"
+        );
+    }
+    let providers = |vars: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = vars
+            .iter()
+            .filter(|n| {
+                ["WECHATPAY_", "ALIPAY_", "DOUYIN_", "QRPAY_CALLBACK"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    // What payout-request offers is exactly what the worker can deliver.
+    assert_eq!(providers(&request), providers(&worker));
+}
+
+#[test]
+fn the_scan_reads_a_functions_variables() {
+    let template = "Resources:\n  AFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          TABLE_NAME: !Ref Table\n          # a comment\n          B: x\n      Policies: []\n  Other:\n    Type: X\n";
+    assert_eq!(variables_of(template, "AFunction"), vec!["TABLE_NAME", "B"]);
+    assert!(variables_of(template, "Other").is_empty());
+}
