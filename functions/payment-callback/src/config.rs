@@ -9,6 +9,11 @@
 //! | wechatpay | `WECHATPAY_MCHID` | `WECHATPAY_PLATFORM_SERIAL` + `WECHATPAY_PLATFORM_PUBLIC_KEY`, `WECHATPAY_API_V3_KEY` |
 //! | alipay    | `ALIPAY_APP_ID`   | `ALIPAY_PUBLIC_KEY`                               |
 //! | douyin    | `DOUYIN_APP_ID`   | `DOUYIN_TOKEN`                                    |
+//!
+//! `WECHATPAY_PLATFORM_PUBLIC_KEY` takes either mode WeChat Pay hands out: a
+//! WeChat Pay public key (`BEGIN PUBLIC KEY`, serial `PUB_KEY_ID_…`) or a
+//! platform certificate (`BEGIN CERTIFICATE`, serial = the certificate's
+//! serial in hex), whose public key is used.
 
 use qrpay_aws::current_and_previous;
 use qrpay_domain::Secret;

@@ -6,7 +6,15 @@
 //! - Payment, instalment and refund notices (every provider) go through
 //!   `Store::apply_collection`; anomalies are recorded and alerted, and
 //!   acknowledged once durable, since redelivery cannot make them right.
-//! - The sandbox's "transfer finished" notices settle payouts.
+//! - "Transfer finished" notices (the sandbox's, WeChat Pay's
+//!   `MCHTRANSFER.BILL.FINISHED`) settle a payout sent through that same
+//!   provider (`Payout.provider`; none is the sandbox).
+//! - Never a 4xx for a genuine, correctly signed notice: one we cannot apply
+//!   (`Notice::Unapplied`: a failed refund, a trade status we do not act on,
+//!   another app's notice) is acknowledged in the provider's success format,
+//!   logged and alerted (`COLLECTION_NOTICE_NOT_APPLIED`), since the provider
+//!   would otherwise redeliver it for a day and more. A notice that fails
+//!   authentication is refused as before.
 //!
 //! Each provider is answered in its own format (`Answer`).
 
@@ -20,7 +28,7 @@ use lambda_http::{Body, Request, Response};
 use qrpay_domain::{Clock, CollectionEvent, Decision, Payout, PayoutStatus, Provider};
 use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
-use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier};
+use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier, Notice, UnappliedNotice};
 use qrpay_provider::{
     AlipayVerifier, DouyinVerifier, SandboxNotice, SandboxVerifier, WechatpayVerifier,
 };
@@ -89,13 +97,56 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
         Provider::Douyin => v.douyin.as_ref().map(|x| x as _),
     }
     .ok_or_else(not_configured)?;
-    Ok(match verifier.verify(headers, body, now) {
-        Ok(event) => match apply(app, &event).await {
-            Ok(_) => verifier.success(),
-            Err((status, message)) => verifier.failure(&message, status),
-        },
+    Ok(match verifier.verify_notice(headers, body, now) {
+        Ok(notice) => answer_notice(app, verifier, notice).await,
         Err(err) => refuse(verifier, provider, &err),
     })
+}
+
+/// Applies a genuine notice and answers it in the provider's format: success
+/// unless our store failed or the notice is not applicable yet.
+async fn answer_notice(app: &App, verifier: &dyn CallbackVerifier, notice: Notice) -> Answer {
+    let applied = match notice {
+        Notice::Collection(event) => apply(app, &event).await,
+        Notice::Transfer(transfer) => apply_transfer_notice(app, &transfer)
+            .await
+            .map_err(|e| (e.status.as_u16(), e.message)),
+        Notice::Unapplied(unapplied) => {
+            record_unapplied(app, &unapplied).await;
+            Ok(false)
+        }
+    };
+    match applied {
+        Ok(_) => verifier.success(),
+        Err((status, message)) => verifier.failure(&message, status),
+    }
+}
+
+/// Logs and alerts a genuine notice acknowledged without being applied. The
+/// texts are the provider's ids and our own reasons: no payer data.
+async fn record_unapplied(app: &App, notice: &UnappliedNotice) {
+    let id = notice
+        .notification_id
+        .as_ref()
+        .map_or("-", |id| id.as_str());
+    let reference = notice.reference.as_ref().map_or("-", |r| r.as_str());
+    tracing::warn!(provider = %notice.provider, notification_id = id, event = %notice.event,
+        reference, reason = %notice.reason, "provider notice acknowledged, not applied");
+    let alert = Alert {
+        code: AlertCode::CollectionNoticeNotApplied.into(),
+        message: format!(
+            "{} {} notice {id} about {reference} was acknowledged and not applied ({}); \
+             check it with the provider",
+            notice.provider, notice.event, notice.reason
+        ),
+        shop_id: None,
+        reference: notice
+            .reference
+            .as_ref()
+            .or(notice.notification_id.as_ref())
+            .map_or_else(|| notice.event.to_string(), |r| r.to_string()),
+    };
+    app.alerts.raise(&alert).await;
 }
 
 fn refuse(verifier: &dyn CallbackVerifier, provider: Provider, err: &CallbackError) -> Answer {
@@ -175,9 +226,10 @@ async fn sandbox_notice(app: &App, sandbox: &SandboxVerifier, notice: SandboxNot
     }
 }
 
-/// Settles the payout a notice is about. Anomalies (unknown payout, amount
-/// mismatch) are alerted and never applied; they are still acknowledged,
-/// since retrying cannot make them right.
+/// Settles the payout a notice is about, through the same transitions
+/// whichever provider sent it. Anomalies (unknown payout, a payout sent
+/// through another provider, amount mismatch) are alerted and never applied;
+/// they are still acknowledged, since retrying cannot make them right.
 async fn apply_transfer_notice(app: &App, notice: &TransferFinished) -> Result<bool, ApiError> {
     let Some(payout) = app.payouts.find_payout(&notice.out_bill_no).await? else {
         let what = "transfer notice for a payout we do not have".to_owned();
@@ -185,6 +237,21 @@ async fn apply_transfer_notice(app: &App, notice: &TransferFinished) -> Result<b
         app.alerts.raise(&alert).await;
         return Ok(false);
     };
+    let sent_through = payout.provider.unwrap_or(Provider::Sandbox);
+    if sent_through != notice.provider {
+        let what = format!(
+            "{} transfer notice for a payout sent through {sent_through}",
+            notice.provider
+        );
+        let alert = unapplied(
+            AlertCode::TransferNoticeWrongProvider,
+            notice,
+            Some(&payout),
+            what,
+        );
+        app.alerts.raise(&alert).await;
+        return Ok(false);
+    }
     if notice.amount != payout.amount {
         let what = format!(
             "transfer notice amount {} differs from the payout's {}",

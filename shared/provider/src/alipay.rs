@@ -1,9 +1,16 @@
 //! Alipay style notices (SPEC §5): an `application/x-www-form-urlencoded`
 //! body whose `sign` is RSA2 (SHA256withRSA, PKCS#1 v1.5, base64) over all
-//! other parameters except `sign_type`, empty values left out, sorted by key
-//! and joined `k=v&k=v` with the decoded values. The signature lives inside
-//! the body, so the form is split and percent-decoded (strict UTF-8, no
-//! duplicate keys) before it is verified; nothing is interpreted before.
+//! other parameters except `sign_type`, empty values included, sorted by key
+//! and joined `k=v&k=v` with the decoded values, in the notify's `charset`
+//! (`notify_form`). The signature lives inside the body, so the form is
+//! split and decoded (no duplicate keys) before it is verified; nothing is
+//! interpreted before.
+//!
+//! Once the signature and `notify_time` hold, the notice is genuine and is
+//! never refused: `trade_status` `WAIT_BUYER_PAY`, `TRADE_FINISHED` and
+//! `TRADE_CLOSED` without a refund (https://opendocs.alipay.com/open/194/103296,
+//! 交易状态说明), another app's notice, or anything else we cannot apply is
+//! `Notice::Unapplied`: acknowledged with `success`, recorded and alerted.
 //!
 //! `notify_time` (`yyyy-MM-dd HH:mm:ss`, Beijing) must be within
 //! `TOLERANCE_S` of now, and `app_id` must be ours. Events read:
@@ -21,7 +28,6 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
-use percent_encoding::percent_decode_str;
 use qrpay_domain::{
     CollectionEvent, CollectionEventKind, Money, Payer, PayerAccount, PayerAccountKind, Provider,
 };
@@ -33,18 +39,20 @@ use crate::keys::{public_key_from_text, KeyError};
 use crate::notice::{
     amount_from_yuan, check_body, check_config_id, check_fresh, check_key_count, order_id,
     payer_detail, period, provider_ref, quoted, reason, Answer, CallbackError, CallbackVerifier,
-    ConfigError, MAX_PAYER_NAME_CHARS, MAX_PAYER_PHONE_CHARS,
+    ConfigError, Notice, UnappliedNotice, MAX_PAYER_NAME_CHARS, MAX_PAYER_PHONE_CHARS,
 };
 
 mod answer;
 mod cert;
 pub mod gateway;
+mod notify_form;
 mod request;
 mod rsa2;
 #[cfg(feature = "signers")]
 mod signer;
 
 pub use answer::{AnswerError, AnswerVerifier, MAX_ANSWER_BYTES};
+pub(crate) use cert::cert_public_key;
 pub use cert::{cert_sn, root_cert_sn, CertError};
 pub use request::{RequestSigner, SignedRequest, TIMESTAMP_FORMAT};
 #[cfg(feature = "signers")]
@@ -61,6 +69,7 @@ const DEDUCT_FAIL: &str = "FAIL";
 const MAX_PARAMS: usize = 64;
 const MAX_TIME_TEXT: usize = 32;
 
+use notify_form::Form;
 use rsa2::Params;
 
 // ---- our side ----------------------------------------------------------------------
@@ -111,7 +120,8 @@ impl AlipayVerifier {
         AlipayVerifier::new(app_id, keys)
     }
 
-    fn check_signature(&self, params: &Params) -> Result<(), CallbackError> {
+    fn check_signature(&self, form: &Form) -> Result<(), CallbackError> {
+        let params = &form.params;
         let sign = optional(params, "sign")
             .ok_or_else(|| CallbackError::Unsigned("sign is missing".into()))?;
         match optional(params, "sign_type") {
@@ -126,7 +136,7 @@ impl AlipayVerifier {
         }
         let signature = rsa2::decode(sign)
             .ok_or_else(|| CallbackError::Unsigned("sign is not base64".into()))?;
-        if rsa2::verifies(&self.keys, &signing_content(params), &signature) {
+        if form.verifies(&self.keys, &signature) {
             Ok(())
         } else {
             Err(CallbackError::BadSignature(
@@ -136,37 +146,16 @@ impl AlipayVerifier {
     }
 }
 
-impl CallbackVerifier for AlipayVerifier {
-    fn provider(&self) -> Provider {
-        Provider::Alipay
-    }
-
-    fn verify(
-        &self,
-        _headers: &http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<CollectionEvent, CallbackError> {
-        check_body(body)?;
-        let params = parse_form(body)?;
-        self.check_signature(&params)?;
-        let notify_time = beijing_time("notify_time", required(&params, "notify_time")?)?;
-        check_fresh(notify_time.timestamp(), now)?;
-        if required(&params, "app_id")? != self.app_id {
+impl AlipayVerifier {
+    /// The one table of what a genuine notify asks of us.
+    fn read_notice(&self, params: &Params) -> Result<Notice, CallbackError> {
+        if required(params, "app_id")? != self.app_id {
             return Err(CallbackError::WrongMerchant);
         }
-        if let Some(charset) = optional(&params, "charset") {
-            if !charset.eq_ignore_ascii_case("utf-8") {
-                return Err(CallbackError::Unsupported(format!(
-                    "charset {}",
-                    quoted(charset)
-                )));
-            }
-        }
-        let notification_id = provider_ref("notify_id", required(&params, "notify_id")?)?;
-        let (kind, occurred_at) = match required(&params, "notify_type")? {
-            TRADE_STATUS_SYNC => trade_status(&params)?,
-            INSTALMENT_DEDUCT_SYNC => instalment(&params)?,
+        let notification_id = provider_ref("notify_id", required(params, "notify_id")?)?;
+        let (kind, occurred_at) = match required(params, "notify_type")? {
+            TRADE_STATUS_SYNC => trade_status(params)?,
+            INSTALMENT_DEDUCT_SYNC => instalment(params)?,
             other => {
                 return Err(CallbackError::Unsupported(format!(
                     "notify_type {}",
@@ -174,13 +163,63 @@ impl CallbackVerifier for AlipayVerifier {
                 )))
             }
         };
-        Ok(CollectionEvent {
+        Ok(Notice::Collection(CollectionEvent {
             provider: Provider::Alipay,
             notification_id,
-            order_id: order_id("out_trade_no", required(&params, "out_trade_no")?)?,
+            order_id: order_id("out_trade_no", required(params, "out_trade_no")?)?,
             kind,
             occurred_at,
-        })
+        }))
+    }
+}
+
+/// A genuine notify we acknowledge without applying.
+fn unapplied(params: &Params, reason: CallbackError) -> Notice {
+    let notify_type = optional(params, "notify_type").unwrap_or("unreadable");
+    let event = match optional(params, "trade_status") {
+        Some(status) => format!("{notify_type}/{status}"),
+        None => notify_type.to_owned(),
+    };
+    Notice::Unapplied(UnappliedNotice::new(
+        Provider::Alipay,
+        optional(params, "notify_id"),
+        &event,
+        optional(params, "out_trade_no"),
+        reason,
+    ))
+}
+
+impl CallbackVerifier for AlipayVerifier {
+    fn provider(&self) -> Provider {
+        Provider::Alipay
+    }
+
+    fn verify(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<CollectionEvent, CallbackError> {
+        self.verify_notice(headers, body, now)?.into_collection()
+    }
+
+    /// Refused only when the form cannot be read, the signature does not
+    /// hold or `notify_time` is missing or stale.
+    fn verify_notice(
+        &self,
+        _headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Notice, CallbackError> {
+        check_body(body)?;
+        let form = Form::parse(body)?;
+        self.check_signature(&form)?;
+        let params = &form.params;
+        let notify_time = beijing_time("notify_time", required(params, "notify_time")?)?;
+        check_fresh(notify_time.timestamp(), now)?;
+        Ok(self
+            .read_notice(params)
+            .unwrap_or_else(|e| unapplied(params, e)))
     }
 
     fn success(&self) -> Answer {
@@ -201,6 +240,9 @@ impl CallbackVerifier for AlipayVerifier {
     }
 }
 
+/// `trade_status_sync`: a payment (`TRADE_SUCCESS`) or a refund (with
+/// `out_biz_no`); `WAIT_BUYER_PAY`, `TRADE_FINISHED` and `TRADE_CLOSED`
+/// without a refund carry nothing to apply.
 fn trade_status(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), CallbackError> {
     let status = required(params, "trade_status")?;
     match (status, optional(params, "out_biz_no")) {
@@ -315,49 +357,6 @@ fn instalment(params: &Params) -> Result<(CollectionEventKind, DateTime<Utc>), C
     ))
 }
 
-/// Splits and decodes the form: strict UTF-8, no duplicate keys (what is
-/// signed and what is read must be the same values), at most `MAX_PARAMS`.
-fn parse_form(body: &[u8]) -> Result<Params, CallbackError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| CallbackError::malformed("body is not UTF-8 form data"))?;
-    let mut params = Params::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        if params.len() == MAX_PARAMS {
-            return Err(CallbackError::Malformed(format!(
-                "more than {MAX_PARAMS} parameters"
-            )));
-        }
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = form_decode(key)?;
-        if key.is_empty() {
-            return Err(CallbackError::malformed("a parameter has no name"));
-        }
-        if params.contains_key(&key) {
-            return Err(CallbackError::Malformed(format!(
-                "parameter {} appears twice",
-                quoted(&key)
-            )));
-        }
-        let value = form_decode(value)?;
-        params.insert(key, value);
-    }
-    Ok(params)
-}
-
-fn form_decode(text: &str) -> Result<String, CallbackError> {
-    let spaced = text.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|value| value.into_owned())
-        .map_err(|_| CallbackError::malformed("a parameter is not UTF-8 (charset must be utf-8)"))
-}
-
-/// What Alipay signs in a notice: every parameter but `sign` and `sign_type`,
-/// empty values left out, sorted by key.
-fn signing_content(params: &Params) -> String {
-    rsa2::content(params, &["sign", "sign_type"])
-}
-
 /// A present, non-empty parameter.
 fn optional<'p>(params: &'p Params, key: &str) -> Option<&'p str> {
     params
@@ -390,12 +389,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_signed_content_is_sorted_without_sign_sign_type_or_empty_values() {
-        let params = parse_form(b"b=2&sign=xx&a=1+2&sign_type=RSA2&c=&d=%E5%BC%A0").unwrap();
-        assert_eq!(signing_content(&params), "a=1 2&b=2&d=张");
-    }
-
-    #[test]
     fn times_are_beijing_with_an_optional_fraction() {
         let t = beijing_time("t", "2026-03-01 10:00:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-03-01T02:00:00+00:00");
@@ -403,12 +396,5 @@ mod tests {
         assert_eq!(t.timestamp(), 1_772_330_400);
         assert!(beijing_time("t", "2026-03-01T10:00:00").is_err());
         assert!(beijing_time("t", "2026-02-30 10:00:00").is_err());
-    }
-
-    #[test]
-    fn forms_refuse_duplicates_and_non_utf8() {
-        assert!(parse_form(b"a=1&a=1").is_err());
-        assert!(parse_form(b"a=%D5%C5").is_err());
-        assert!(parse_form(b"=1").is_err());
     }
 }

@@ -1,9 +1,11 @@
-//! The sandbox provider's "transfer finished" callback body, written by the
-//! sandbox and read by `payment-callback`:
+//! What a "transfer finished" notice tells us (`TransferFinished`, from the
+//! sandbox or WeChat Pay's `MCHTRANSFER.BILL.FINISHED`), and the sandbox
+//! provider's callback body for it, written by the sandbox and read by
+//! `payment-callback`:
 //! `{"notice_id", "event_type": "TRANSFER.SUCCEEDED"|"TRANSFER.FAILED",
 //!   "out_bill_no", "provider_ref", "amount": "12.30", "reason"?}`.
 
-use qrpay_domain::{Amount, PayoutId};
+use qrpay_domain::{Amount, PayoutId, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::sandbox::{SandboxTransferStatus, TransferNotice};
@@ -25,9 +27,11 @@ struct Wire {
     reason: Option<String>,
 }
 
-/// A parsed, validated "transfer finished" notice.
+/// A parsed, validated "transfer finished" notice, from any provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferFinished {
+    /// The provider that sent it: it settles only a payout sent through it.
+    pub provider: Provider,
     pub notice_id: String,
     pub out_bill_no: PayoutId,
     pub provider_ref: String,
@@ -69,6 +73,7 @@ pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
         (other, _) => return Err(format!("unknown event_type {other:?}")),
     };
     Ok(TransferFinished {
+        provider: Provider::Sandbox,
         notice_id: wire.notice_id,
         out_bill_no: wire.out_bill_no,
         provider_ref: wire.provider_ref,

@@ -5,10 +5,24 @@
 //! the `msg` string, so the envelope is read, verified, and only then is
 //! `msg` parsed. `type` is `payment`, `refund`, or our extension `instalment`:
 //!
-//! - payment `{"appid","cp_orderno","cp_extra","way","payment_order_no",
-//!   "total_amount"(fen),"status":"SUCCESS","seller_uid","paid_at"(unix s),"order_id"}`
-//! - refund `{"appid","cp_orderno","cp_refundno","refund_amount"(fen),
-//!   "status":"SUCCESS","refunded_at"(unix s),"refund_no"}`
+//! - payment, as the documentation's sample shows it
+//!   (https://developer.open-douyin.com/docs/resource/zh-CN/mini-app/develop/server/ecpay/pay-list/callback):
+//!   `{"appid","cp_orderno","cp_extra","way","channel_no","payment_order_no",
+//!   "total_amount"(fen),"status":"SUCCESS","seller_uid","extra","item_id"}`;
+//!   newer messages add `"paid_at"(unix s)` and `"order_id"`. Neither is
+//!   required: Douyin's id of the payment is `order_id`, else
+//!   `payment_order_no`, else `channel_no`; without `paid_at` the payment is
+//!   dated by the envelope's signed `timestamp`. `way` and `seller_uid` may be
+//!   strings or numbers.
+//! - refund, as documented (ecpay 退款回调, same page family):
+//!   `{"appid","cp_refundno","cp_extra","status":"SUCCESS"|"FAIL",
+//!   "refund_amount"(fen),"is_all_settled","refunded_at"(unix s),"message",
+//!   "order_id","refund_no"}`. It names our refund (`cp_refundno`) but not
+//!   our order: the order is `cp_orderno` when present (our simulator and
+//!   older messages), else `cp_extra` when that is one of our order ids
+//!   (`ord_…`: what our refund request must pass as `cp_extra`). Without either, or
+//!   when the refund failed, the notice is acknowledged and alerted
+//!   (`Notice::Unapplied`), as is any genuine notice we cannot apply.
 //! - instalment `{"appid","cp_orderno","order_id","period","amount"(fen),
 //!   "status":"SUCCESS"|"FAIL","reason"?,"deducted_at"(unix s)}`; `order_id`
 //!   (Douyin's) is required when deducted and may be absent when it failed.
@@ -21,7 +35,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider, ProviderRef, Secret};
+use qrpay_domain::{CollectionEvent, CollectionEventKind, OrderId, Provider, ProviderRef, Secret};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
@@ -31,7 +45,7 @@ use subtle::ConstantTimeEq;
 use crate::notice::{
     amount_from_fen, check_body, check_config_id, check_fresh, check_key_count, json_error,
     order_id, parse_unix_s, period, provider_ref, quoted, reason, Answer, CallbackError,
-    CallbackVerifier, ConfigError,
+    CallbackVerifier, ConfigError, Notice, UnappliedNotice,
 };
 
 pub mod gateway;
@@ -47,6 +61,8 @@ pub const TYPE_INSTALMENT: &str = "instalment";
 const SUCCESS: &str = "SUCCESS";
 const FAIL: &str = "FAIL";
 const MAX_NONCE_LEN: usize = 64;
+/// What every order id we generate starts with (`OrderId::generate`).
+const OUR_ORDER_PREFIX: &str = "ord_";
 const MAX_TOKEN_LEN: usize = 128;
 const SHA1_HEX_LEN: usize = 40;
 /// Hex digits of SHA-256 kept in a derived notification id that was too long.
@@ -73,28 +89,53 @@ struct PaymentMsg {
     cp_orderno: String,
     #[serde(default)]
     cp_extra: String,
-    #[serde(default)]
-    way: String,
+    /// 1 WeChat, 2 Alipay, 10 Douyin; a string in the sample, a number in
+    /// some messages: kept as sent, not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    way: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channel_no: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payment_order_no: Option<String>,
     total_amount: i64,
     status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    seller_uid: Option<String>,
-    paid_at: i64,
-    order_id: String,
+    seller_uid: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paid_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RefundMsg {
     appid: String,
-    cp_orderno: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cp_orderno: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cp_refundno: Option<String>,
+    #[serde(default)]
+    cp_extra: String,
     refund_amount: i64,
     status: String,
-    refunded_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refunded_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order_id: Option<String>,
     refund_no: String,
+}
+
+/// What any msg names, for a notice we cannot apply.
+#[derive(Debug, Default, Deserialize)]
+struct Names {
+    #[serde(default)]
+    cp_orderno: Option<String>,
+    #[serde(default)]
+    cp_refundno: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -144,11 +185,12 @@ impl DouyinVerifier {
         })
     }
 
+    /// The envelope's signed time, once its signature holds.
     fn check_signature(
         &self,
         envelope: &Envelope,
         now: DateTime<Utc>,
-    ) -> Result<(), CallbackError> {
+    ) -> Result<i64, CallbackError> {
         if envelope.msg_signature.is_empty() {
             return Err(CallbackError::Unsigned("msg_signature is missing".into()));
         }
@@ -176,7 +218,8 @@ impl DouyinVerifier {
                 "does not match any token".into(),
             ));
         }
-        check_fresh(signed_at_s, now)
+        check_fresh(signed_at_s, now)?;
+        Ok(signed_at_s)
     }
 
     fn our_app(&self, appid: &str) -> Result<(), CallbackError> {
@@ -186,7 +229,9 @@ impl DouyinVerifier {
         Ok(())
     }
 
-    fn payment(&self, msg: &str) -> Result<CollectionEvent, CallbackError> {
+    /// `signed_at`: the envelope's signed time, the payment's time when
+    /// the msg has no `paid_at`.
+    fn payment(&self, msg: &str, signed_at: i64) -> Result<CollectionEvent, CallbackError> {
         let m: PaymentMsg = read_msg(msg)?;
         self.our_app(&m.appid)?;
         if m.status != SUCCESS {
@@ -195,39 +240,54 @@ impl DouyinVerifier {
                 quoted(&m.status)
             )));
         }
-        let provider_txn_id = provider_ref("order_id", &m.order_id)?;
+        let douyin_id = [&m.order_id, &m.payment_order_no, &m.channel_no]
+            .into_iter()
+            .find_map(|id| id.as_deref().filter(|id| !id.is_empty()))
+            .ok_or_else(|| {
+                CallbackError::malformed("msg names no order_id, payment_order_no or channel_no")
+            })?;
+        let provider_txn_id = provider_ref("order_id", douyin_id)?;
         Ok(CollectionEvent {
             provider: Provider::Douyin,
-            notification_id: derived_id(TYPE_PAYMENT, &[&m.order_id]),
+            notification_id: derived_id(TYPE_PAYMENT, &[douyin_id]),
             order_id: order_id("cp_orderno", &m.cp_orderno)?,
             kind: CollectionEventKind::PaymentSucceeded {
                 provider_txn_id,
                 amount: amount_from_fen("total_amount", m.total_amount)?,
                 payer: None,
             },
-            occurred_at: unix_time("paid_at", m.paid_at)?,
+            occurred_at: unix_time("paid_at", m.paid_at.unwrap_or(signed_at))?,
         })
     }
 
-    fn refund(&self, msg: &str) -> Result<CollectionEvent, CallbackError> {
+    fn refund(&self, msg: &str, signed_at: i64) -> Result<CollectionEvent, CallbackError> {
         let m: RefundMsg = read_msg(msg)?;
         self.our_app(&m.appid)?;
         if m.status != SUCCESS {
             return Err(CallbackError::Unsupported(format!(
-                "refund status {}",
+                "refund status {}: the refund did not reach the buyer",
                 quoted(&m.status)
             )));
         }
+        let order = match m.cp_orderno.as_deref().filter(|o| !o.is_empty()) {
+            Some(cp_orderno) => order_id("cp_orderno", cp_orderno)?,
+            None => our_order_id(&m.cp_extra).ok_or_else(|| {
+                CallbackError::Unsupported(
+                    "refund names no order of ours (no cp_orderno, cp_extra is not an order id)"
+                        .into(),
+                )
+            })?,
+        };
         let refund_id = provider_ref("refund_no", &m.refund_no)?;
         Ok(CollectionEvent {
             provider: Provider::Douyin,
             notification_id: derived_id(TYPE_REFUND, &[&m.refund_no]),
-            order_id: order_id("cp_orderno", &m.cp_orderno)?,
+            order_id: order,
             kind: CollectionEventKind::RefundSucceeded {
                 refund_id,
                 amount: amount_from_fen("refund_amount", m.refund_amount)?,
             },
-            occurred_at: unix_time("refunded_at", m.refunded_at)?,
+            occurred_at: unix_time("refunded_at", m.refunded_at.unwrap_or(signed_at))?,
         })
     }
 
@@ -274,6 +334,41 @@ impl DouyinVerifier {
     }
 }
 
+impl DouyinVerifier {
+    /// The one table of `type`s: what each genuine notice asks of us.
+    fn read_notice(&self, envelope: &Envelope, signed_at: i64) -> Result<Notice, CallbackError> {
+        let event = match envelope.kind.as_str() {
+            TYPE_PAYMENT => self.payment(&envelope.msg, signed_at)?,
+            TYPE_REFUND => self.refund(&envelope.msg, signed_at)?,
+            TYPE_INSTALMENT => self.instalment(&envelope.msg)?,
+            other => {
+                return Err(CallbackError::Unsupported(format!(
+                    "type {}",
+                    quoted(other)
+                )))
+            }
+        };
+        Ok(Notice::Collection(event))
+    }
+}
+
+/// A genuine notice we acknowledge without applying.
+fn unapplied(envelope: &Envelope, reason: CallbackError) -> Notice {
+    let names: Names = serde_json::from_str(&envelope.msg).unwrap_or_default();
+    let event = match &names.status {
+        Some(status) => format!("{}/{status}", envelope.kind),
+        None => envelope.kind.clone(),
+    };
+    let reference = names.cp_orderno.or(names.cp_refundno);
+    Notice::Unapplied(UnappliedNotice::new(
+        Provider::Douyin,
+        None,
+        &event,
+        reference.as_deref(),
+        reason,
+    ))
+}
+
 impl CallbackVerifier for DouyinVerifier {
     fn provider(&self) -> Provider {
         Provider::Douyin
@@ -281,23 +376,28 @@ impl CallbackVerifier for DouyinVerifier {
 
     fn verify(
         &self,
-        _headers: &http::HeaderMap,
+        headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<CollectionEvent, CallbackError> {
+        self.verify_notice(headers, body, now)?.into_collection()
+    }
+
+    /// Refused only when the envelope is unreadable, or its signature or
+    /// time does not hold.
+    fn verify_notice(
+        &self,
+        _headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Notice, CallbackError> {
         check_body(body)?;
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| json_error("notice", &e))?;
-        self.check_signature(&envelope, now)?;
-        match envelope.kind.as_str() {
-            TYPE_PAYMENT => self.payment(&envelope.msg),
-            TYPE_REFUND => self.refund(&envelope.msg),
-            TYPE_INSTALMENT => self.instalment(&envelope.msg),
-            other => Err(CallbackError::Unsupported(format!(
-                "type {}",
-                quoted(other)
-            ))),
-        }
+        let signed_at = self.check_signature(&envelope, now)?;
+        Ok(self
+            .read_notice(&envelope, signed_at)
+            .unwrap_or_else(|e| unapplied(&envelope, e)))
     }
 
     fn success(&self) -> Answer {
@@ -315,6 +415,13 @@ impl CallbackVerifier for DouyinVerifier {
             body: serde_json::json!({"err_no": status, "err_tips": message}).to_string(),
         }
     }
+}
+
+/// `text` when it is one of our generated order ids (`ord_…`).
+fn our_order_id(text: &str) -> Option<OrderId> {
+    text.strip_prefix(OUR_ORDER_PREFIX)
+        .filter(|ulid| !ulid.is_empty())
+        .and_then(|_| OrderId::parse(text).ok())
 }
 
 fn valid_token(token: &Secret) -> bool {

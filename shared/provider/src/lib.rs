@@ -33,7 +33,7 @@ pub mod wechatpay;
 
 pub use alipay::AlipayVerifier;
 pub use douyin::DouyinVerifier;
-pub use notice::{Answer, CallbackError, CallbackVerifier, ConfigError};
+pub use notice::{Answer, CallbackError, CallbackVerifier, ConfigError, Notice, UnappliedNotice};
 pub use sandbox_notice::{parse_sandbox_notice, SandboxNotice, SandboxVerifier};
 pub use wechatpay::WechatpayVerifier;
 

@@ -7,10 +7,19 @@
 //! Each adapter verifies the signature over the raw body bytes before it
 //! reads anything the signature does not cover, checks the notice's time
 //! against `TOLERANCE_S`, and converts amounts to `Amount` exactly once.
+//!
+//! The rule at this edge: a notice that fails authentication (signature,
+//! signed time, decryption) is refused as today; a genuine, correctly signed
+//! notice is never refused. It is applied when it can be (`Notice::Collection`,
+//! `Notice::Transfer`), and otherwise acknowledged, recorded and alerted
+//! (`Notice::Unapplied`), since a provider redelivers a refused notice for a
+//! day or more and redelivery cannot make it applicable.
 
 use chrono::{DateTime, Utc};
 use qrpay_domain::collection::MAX_REASON_CHARS;
 use qrpay_domain::{Amount, CollectionEvent, OrderId, Provider, ProviderRef};
+
+use crate::callback::TransferFinished;
 
 #[cfg(feature = "signers")]
 mod signing;
@@ -86,18 +95,97 @@ pub struct Answer {
     pub body: String,
 }
 
+/// What a genuine, correctly signed notice asks of us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A payment, instalment or refund of one of our orders: apply it.
+    Collection(CollectionEvent),
+    /// A transfer (payout) reached its final state at the provider: settle
+    /// the payout, if it was sent through that provider.
+    Transfer(TransferFinished),
+    /// Genuine, but nothing we can apply: acknowledge, record and alert.
+    Unapplied(UnappliedNotice),
+}
+
+impl Notice {
+    /// The collection event, or the reason this notice is not one (for
+    /// callers that only take collection events, and for `verify`).
+    pub fn into_collection(self) -> Result<CollectionEvent, CallbackError> {
+        match self {
+            Notice::Collection(event) => Ok(event),
+            Notice::Transfer(transfer) => Err(CallbackError::Unsupported(format!(
+                "transfer notice for payout {}",
+                transfer.out_bill_no
+            ))),
+            Notice::Unapplied(unapplied) => Err(unapplied.reason),
+        }
+    }
+}
+
+/// A genuine notice we acknowledge without applying it. Every text here is
+/// safe to log: ids are kept only when they are visible ASCII (`ProviderRef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnappliedNotice {
+    pub provider: Provider,
+    /// The provider's id of the notice, when it could be read.
+    pub notification_id: Option<ProviderRef>,
+    /// The kind of notice as the provider names it (`REFUND.ABNORMAL`,
+    /// `trade_status_sync/TRADE_FINISHED`, `refund/FAIL`), or `unreadable`.
+    pub event: ProviderRef,
+    /// Our record it names (order or payout id, as sent), when it could be read.
+    pub reference: Option<ProviderRef>,
+    /// Why it was not applied.
+    pub reason: CallbackError,
+}
+
+impl UnappliedNotice {
+    /// `event`, `notification_id` and `reference` as the notice gave them;
+    /// any that is not a safe id is dropped (`event` becomes `unreadable`).
+    pub(crate) fn new(
+        provider: Provider,
+        notification_id: Option<&str>,
+        event: &str,
+        reference: Option<&str>,
+        reason: CallbackError,
+    ) -> UnappliedNotice {
+        let safe = |text: Option<&str>| text.and_then(|t| ProviderRef::parse(t).ok());
+        UnappliedNotice {
+            provider,
+            notification_id: safe(notification_id),
+            event: safe(Some(event))
+                .unwrap_or_else(|| ProviderRef::parse("unreadable").expect("a valid id")),
+            reference: safe(reference),
+            reason,
+        }
+    }
+}
+
 /// Our side of one provider's notices: the port `payment-callback` calls.
 pub trait CallbackVerifier: Send + Sync {
     fn provider(&self) -> Provider;
 
     /// Verifies `body` (the raw bytes as received) and its headers at `now`,
-    /// and reads the event it carries.
+    /// and reads the collection event it carries; any other notice is an
+    /// error (see `verify_notice`).
     fn verify(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<CollectionEvent, CallbackError>;
+
+    /// Verifies the notice and says what it asks of us. `Err` only when it
+    /// is not authentic (unsigned, badly signed, stale, undecryptable, too
+    /// large or unreadable before its signature could be checked): every
+    /// genuine notice is `Ok`, and one we cannot apply is `Unapplied`.
+    fn verify_notice(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Notice, CallbackError> {
+        self.verify(headers, body, now).map(Notice::Collection)
+    }
 
     /// The reply that tells the provider to stop redelivering.
     fn success(&self) -> Answer;

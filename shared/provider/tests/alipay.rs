@@ -11,7 +11,9 @@ use qrpay_domain::{
     CollectionEvent, CollectionEventKind, Payer, PayerAccount, PayerAccountKind, Provider,
 };
 use qrpay_provider::alipay::{AlipaySigner, AlipayVerifier};
-use qrpay_provider::{CallbackError, CallbackVerifier, NoticeSigner, SignedNotice};
+use qrpay_provider::{
+    CallbackError, CallbackVerifier, Notice, NoticeSigner, SignedNotice, UnappliedNotice,
+};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::signature::{SignatureEncoding, Signer};
@@ -113,12 +115,9 @@ fn with(
 }
 
 /// Signs the form by hand (not with the signer under test): sorted, no
-/// `sign`/`sign_type`, no empty values.
+/// `sign`/`sign_type`, empty values kept as `k=` (Alipay's notify rule).
 fn hand_signed(params: &[(&str, &str)], key: &rsa::RsaPrivateKey) -> Vec<u8> {
-    let mut sorted: Vec<_> = params
-        .iter()
-        .filter(|(k, v)| *k != "sign_type" && !v.is_empty())
-        .collect();
+    let mut sorted: Vec<_> = params.iter().filter(|(k, _)| *k != "sign_type").collect();
     sorted.sort();
     let content = sorted
         .iter()
@@ -281,9 +280,162 @@ fn trade_statuses_and_notify_types_we_do_not_handle_are_unsupported() {
         verify_body(&hand_signed(&other, &keys().current)),
         Err(CallbackError::Unsupported(_))
     ));
-    let gbk = with(payment_params(), &[("charset", "GBK")]);
+}
+
+/// `verify_notice` on a body at `now`.
+fn notice_of(body: &[u8]) -> Result<Notice, CallbackError> {
+    verifier().verify_notice(&http::HeaderMap::new(), body, now())
+}
+
+fn unapplied_of(body: &[u8]) -> UnappliedNotice {
+    match notice_of(body) {
+        Ok(Notice::Unapplied(unapplied)) => unapplied,
+        other => panic!("expected an unapplied notice, got {other:?}"),
+    }
+}
+
+#[test]
+fn genuine_trade_statuses_we_do_not_act_on_are_acknowledged_not_refused() {
+    for (status, refund) in [
+        ("WAIT_BUYER_PAY", None),
+        ("TRADE_FINISHED", None),
+        ("TRADE_CLOSED", None),
+        ("TRADE_FINISHED", Some("rf_1")),
+    ] {
+        let mut params = with(payment_params(), &[("trade_status", status)]);
+        if let Some(refund) = refund {
+            params.push(("out_biz_no", refund));
+        }
+        let unapplied = unapplied_of(&hand_signed(&params, &keys().current));
+        assert_eq!(unapplied.provider, Provider::Alipay);
+        assert_eq!(
+            unapplied.event.as_str(),
+            format!("trade_status_sync/{status}")
+        );
+        assert_eq!(unapplied.reference.as_ref().unwrap().as_str(), ORDER);
+        assert_eq!(
+            unapplied.notification_id.unwrap().as_str(),
+            "2026030100222100000000001234567890"
+        );
+        assert_eq!(
+            unapplied.reason,
+            CallbackError::Unsupported(format!("trade_status \"{status}\""))
+        );
+    }
+    // Another app's genuine notice, and an unknown notify_type: acknowledged too.
+    let other = AlipaySigner::new("2021000117609999", keys().current.clone()).unwrap();
+    let unapplied = unapplied_of(&other.sign(&payment(), now()).body);
+    assert_eq!(unapplied.reason, CallbackError::WrongMerchant);
+    let fund = with(payment_params(), &[("notify_type", "fund_auth_sync")]);
     assert!(matches!(
-        verify_body(&hand_signed(&gbk, &keys().current)),
+        unapplied_of(&hand_signed(&fund, &keys().current)).reason,
+        CallbackError::Unsupported(_)
+    ));
+    // A payment is still a collection event.
+    assert_eq!(
+        notice_of(&hand_signed(&payment_params(), &keys().current)),
+        Ok(Notice::Collection(payment()))
+    );
+}
+
+#[test]
+fn a_notice_failing_its_signature_or_time_is_still_refused() {
+    let finished = with(payment_params(), &[("trade_status", "TRADE_FINISHED")]);
+    let body = hand_signed(&finished, &keys().stranger);
+    assert!(matches!(
+        notice_of(&body),
+        Err(CallbackError::BadSignature(_))
+    ));
+    let stale = with(finished, &[("notify_time", "2026-03-01 09:50:00")]);
+    assert_eq!(
+        notice_of(&hand_signed(&stale, &keys().current)),
+        Err(CallbackError::Stale { skew_s: 600 })
+    );
+}
+
+#[test]
+fn an_empty_parameter_is_signed_as_k_equals_and_verifies() {
+    let params = with(payment_params(), &[("passback_params", "")]);
+    let body = hand_signed(&params, &keys().current);
+    assert!(String::from_utf8(body.clone())
+        .unwrap()
+        .contains("passback_params=&"));
+    assert_eq!(verify_body(&body), Ok(payment()));
+    // The same notice signed as if empty values were left out does not.
+    let mut without: Vec<_> = params
+        .iter()
+        .filter(|(k, v)| *k != "sign_type" && !v.is_empty())
+        .collect();
+    without.sort();
+    let content = without
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let sign = STANDARD.encode(
+        SigningKey::<Sha256>::new(keys().current.clone())
+            .sign(content.as_bytes())
+            .to_bytes(),
+    );
+    let form = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().copied())
+        .append_pair("sign", &sign)
+        .finish();
+    assert!(matches!(
+        verify_body(form.as_bytes()),
+        Err(CallbackError::BadSignature(_))
+    ));
+    // Our signer keeps the empty value too.
+    let signed = signer().sign_params(&params);
+    assert_eq!(verify(&signed), Ok(payment()));
+}
+
+/// A GBK notify built by hand: the values percent-encoded as GBK bytes, the
+/// signature over the signed text encoded in GBK.
+fn hand_signed_gbk(params: &[(&str, &str)], key: &rsa::RsaPrivateKey) -> Vec<u8> {
+    let gbk = |text: &str| encoding_rs::GBK.encode(text).0.into_owned();
+    let mut sorted: Vec<_> = params.iter().filter(|(k, _)| *k != "sign_type").collect();
+    sorted.sort();
+    let content = sorted
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let signature = SigningKey::<Sha256>::new(key.clone()).sign(&gbk(&content));
+    let sign = STANDARD.encode(signature.to_bytes());
+    params
+        .iter()
+        .copied()
+        .chain([("sign", sign.as_str())])
+        .map(|(k, v)| {
+            let value: String = form_urlencoded::byte_serialize(&gbk(v)).collect();
+            format!("{k}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+#[test]
+fn a_gbk_notice_is_decoded_and_verified_in_gbk() {
+    for charset in ["GBK", "gbk", "gb2312"] {
+        let params = with(payment_params(), &[("charset", charset)]);
+        let body = hand_signed_gbk(&params, &keys().current);
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.contains("buyer_name=%D5%C5%C8%FD%B7%E1"), "{text}");
+        assert!(text.contains("subject=%C4%CC%B2%E8"), "{text}");
+        assert_eq!(verify_body(&body), Ok(payment()), "{charset}");
+        // Our signer writes the same bytes.
+        assert_eq!(verify(&signer().sign_params(&params)), Ok(payment()));
+    }
+    // Signed over the UTF-8 text instead: refused.
+    let params = with(payment_params(), &[("charset", "GBK")]);
+    let utf8_signed = hand_signed(&params, &keys().current);
+    assert!(verify_body(&utf8_signed).is_err());
+    // A charset we do not read is refused before anything is trusted.
+    let big5 = with(payment_params(), &[("charset", "big5")]);
+    assert!(matches!(
+        verify_body(&hand_signed(&big5, &keys().current)),
         Err(CallbackError::Unsupported(_))
     ));
 }
@@ -384,7 +536,7 @@ fn gbk_and_invalid_utf8_fail_cleanly() {
     assert_eq!(
         verify_body(&gbk),
         Err(CallbackError::Malformed(
-            "a parameter is not UTF-8 (charset must be utf-8)".into()
+            "a parameter is not valid UTF-8 (the notify's charset)".into()
         ))
     );
     let raw = [

@@ -7,7 +7,10 @@ use common::*;
 use proptest::prelude::*;
 use qrpay_domain::{CollectionEvent, CollectionEventKind, Provider, Secret};
 use qrpay_provider::douyin::{DouyinSigner, DouyinVerifier};
-use qrpay_provider::{CallbackError, CallbackVerifier, ConfigError, NoticeSigner, SignedNotice};
+use qrpay_provider::{
+    CallbackError, CallbackVerifier, ConfigError, Notice, NoticeSigner, SignedNotice,
+    UnappliedNotice,
+};
 use sha1::{Digest, Sha1};
 
 const APP_ID: &str = "tt07e3715e98c9aac0";
@@ -110,6 +113,141 @@ fn a_payment_notice_built_from_the_documentation_reads_exactly() {
         unreachable!()
     };
     assert_eq!(amount.to_string(), "88.88");
+}
+
+/// The msg of the payment callback as the documentation's sample shows it
+/// (ecpay pay-list/callback): no `paid_at`, no `order_id`; `channel_no`,
+/// `way` as a string, `seller_uid`, `extra`, `item_id`.
+fn documented_payment_msg() -> String {
+    format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","cp_extra":"","way":"2",
+        "channel_no":"2026030122001400001234567890","payment_order_no":"PCP2026030110000012345",
+        "total_amount":8888,"status":"SUCCESS","seller_uid":"69631798443938962290",
+        "extra":"null","item_id":""}}"#
+    )
+}
+
+fn notice_of(body: &[u8]) -> Result<Notice, CallbackError> {
+    verifier().verify_notice(&http::HeaderMap::new(), body, now())
+}
+
+fn unapplied_of(body: &[u8]) -> UnappliedNotice {
+    match notice_of(body) {
+        Ok(Notice::Unapplied(unapplied)) => unapplied,
+        other => panic!("expected an unapplied notice, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_payment_shaped_as_the_documented_sample_is_read_and_dated_by_the_envelope() {
+    let signed_at = now().timestamp() - 30;
+    let body = hand_signed("payment", &documented_payment_msg(), TOKEN, signed_at);
+    let event = verify_body(&body).unwrap();
+    assert_eq!(
+        event,
+        CollectionEvent {
+            occurred_at: chrono::DateTime::from_timestamp(signed_at, 0).unwrap(),
+            ..douyin(
+                "payment:PCP2026030110000012345",
+                paid("PCP2026030110000012345", 8888, None),
+            )
+        }
+    );
+    // `way` and `seller_uid` as numbers, and only `channel_no` to name it.
+    let numeric = documented_payment_msg()
+        .replace(r#""way":"2""#, r#""way":2"#)
+        .replace(
+            r#""seller_uid":"69631798443938962290""#,
+            r#""seller_uid":69631798443938962290"#,
+        )
+        .replace(r#""payment_order_no":"PCP2026030110000012345","#, "");
+    let event = verify_body(&hand_signed("payment", &numeric, TOKEN, signed_at)).unwrap();
+    assert_eq!(event.kind, paid("2026030122001400001234567890", 8888, None));
+    // Nothing that names Douyin's payment: genuine, acknowledged, alerted.
+    let anonymous = numeric.replace(r#""channel_no":"2026030122001400001234567890","#, "");
+    let unapplied = unapplied_of(&hand_signed("payment", &anonymous, TOKEN, signed_at));
+    assert_eq!(unapplied.event.as_str(), "payment/SUCCESS");
+    assert_eq!(unapplied.reference.unwrap().as_str(), ORDER);
+}
+
+/// The refund callback's msg as documented: our refund id, not our order.
+fn documented_refund_msg(cp_extra: &str, status: &str) -> String {
+    format!(
+        r#"{{"appid":"{APP_ID}","cp_refundno":"rf_01JQ0000000000000000000001","cp_extra":"{cp_extra}",
+        "status":"{status}","refund_amount":1230,"is_all_settled":false,"refunded_at":{},
+        "message":"","order_id":"N7000000000000000001","refund_no":"R7000000000000000002"}}"#,
+        at_minute_before()
+    )
+}
+
+#[test]
+fn a_refund_shaped_as_documented_is_read_with_our_order_from_cp_extra() {
+    let body = hand_signed(
+        "refund",
+        &documented_refund_msg(ORDER, "SUCCESS"),
+        TOKEN,
+        now().timestamp(),
+    );
+    assert_eq!(
+        verify_body(&body),
+        Ok(douyin(
+            "refund:R7000000000000000002",
+            refunded("R7000000000000000002", 1230)
+        ))
+    );
+    // Without `refunded_at`, the envelope's time.
+    let undated = documented_refund_msg(ORDER, "SUCCESS")
+        .replace(&format!(r#""refunded_at":{},"#, at_minute_before()), "");
+    let event = verify_body(&hand_signed("refund", &undated, TOKEN, now().timestamp())).unwrap();
+    assert_eq!(event.occurred_at, now());
+}
+
+#[test]
+fn refunds_that_failed_or_name_no_order_of_ours_are_acknowledged_not_refused() {
+    let failed = hand_signed(
+        "refund",
+        &documented_refund_msg(ORDER, "FAIL"),
+        TOKEN,
+        now().timestamp(),
+    );
+    let unapplied = unapplied_of(&failed);
+    assert_eq!(unapplied.provider, Provider::Douyin);
+    assert_eq!(unapplied.event.as_str(), "refund/FAIL");
+    assert_eq!(
+        unapplied.reference.unwrap().as_str(),
+        "rf_01JQ0000000000000000000001"
+    );
+    assert!(matches!(unapplied.reason, CallbackError::Unsupported(_)));
+
+    let orderless = hand_signed(
+        "refund",
+        &documented_refund_msg("whatever", "SUCCESS"),
+        TOKEN,
+        now().timestamp(),
+    );
+    assert!(matches!(
+        unapplied_of(&orderless).reason,
+        CallbackError::Unsupported(_)
+    ));
+    // Another app's, an unknown type, a cancelled payment: acknowledged too.
+    let other = signer_with("tt0000000000000000", TOKEN).sign(&payment(), now());
+    assert_eq!(
+        unapplied_of(&other.body).reason,
+        CallbackError::WrongMerchant
+    );
+    let settle = hand_signed("settle", "{}", TOKEN, now().timestamp());
+    assert_eq!(unapplied_of(&settle).event.as_str(), "settle");
+    // Badly signed: still refused.
+    let forged = hand_signed(
+        "refund",
+        &documented_refund_msg(ORDER, "FAIL"),
+        "not-the-token",
+        now().timestamp(),
+    );
+    assert!(matches!(
+        notice_of(&forged),
+        Err(CallbackError::BadSignature(_))
+    ));
 }
 
 #[test]

@@ -9,9 +9,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::*;
 use proptest::prelude::*;
-use qrpay_domain::{CollectionEvent, Provider, Secret};
+use qrpay_domain::{CollectionEvent, PayoutId, Provider, Secret};
+use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::wechatpay::{WechatpaySigner, WechatpayVerifier};
-use qrpay_provider::{CallbackError, CallbackVerifier, ConfigError, NoticeSigner, SignedNotice};
+use qrpay_provider::{
+    CallbackError, CallbackVerifier, ConfigError, Notice, NoticeSigner, SignedNotice,
+    UnappliedNotice,
+};
 use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -406,6 +410,189 @@ fn event_types_we_do_not_handle_are_unsupported() {
             "event_type \"REFUND.ABNORMAL\"".into()
         ))
     );
+}
+
+fn notice_of(headers: &http::HeaderMap, body: &[u8]) -> Result<Notice, CallbackError> {
+    verifier().verify_notice(headers, body, now())
+}
+
+fn unapplied_of(headers: &http::HeaderMap, body: &[u8]) -> UnappliedNotice {
+    match notice_of(headers, body) {
+        Ok(Notice::Unapplied(unapplied)) => unapplied,
+        other => panic!("expected an unapplied notice, got {other:?}"),
+    }
+}
+
+#[test]
+fn refunds_that_did_not_complete_are_acknowledged_and_named_not_refused() {
+    for (event_type, status) in [("REFUND.ABNORMAL", "ABNORMAL"), ("REFUND.CLOSED", "CLOSED")] {
+        let resource = format!(
+            r#"{{"mchid":"{MCHID}","out_trade_no":"{ORDER}","transaction_id":"4200001234202603010001",
+            "out_refund_no":"rf_1","refund_id":"50000000382019052709732678859","refund_status":"{status}",
+            "user_received_account":"招商银行信用卡0403","amount":{{"total":8888,"refund":1230,
+            "payer_total":8888,"payer_refund":1230}}}}"#
+        );
+        let (headers, body) = hand_built(event_type, &resource);
+        let unapplied = unapplied_of(&headers, &body);
+        assert_eq!(unapplied.provider, Provider::Wechatpay);
+        assert_eq!(unapplied.event.as_str(), event_type);
+        assert_eq!(unapplied.reference.unwrap().as_str(), ORDER);
+        assert_eq!(
+            unapplied.notification_id.unwrap().as_str(),
+            "EV-2018022511223320873"
+        );
+        assert_eq!(
+            unapplied.reason,
+            CallbackError::Unsupported(format!("event_type \"{event_type}\""))
+        );
+        assert!(!format!("{:?}", unapplied.reason).contains("招商"));
+    }
+}
+
+#[test]
+fn other_genuine_notices_we_cannot_apply_are_acknowledged_and_forgeries_refused() {
+    // Another merchant's resource, an unreadable resource, a bad order id.
+    let other = signer_with("1900000002", SERIAL, &keys().current, API_V3_KEY);
+    let notice = other.sign(&payment(), now());
+    assert_eq!(
+        unapplied_of(&notice.header_map(), &notice.body).reason,
+        CallbackError::WrongMerchant
+    );
+    let (headers, body) = hand_built("TRANSACTION.SUCCESS", "not json");
+    assert!(matches!(
+        unapplied_of(&headers, &body).reason,
+        CallbackError::Malformed(_)
+    ));
+    // Refused as before: a forged signature, a resource under another key.
+    let (_, body) = hand_built("REFUND.ABNORMAL", "{}");
+    let forged = hand_signed(&keys().stranger, SERIAL, now().timestamp(), &body);
+    assert!(matches!(
+        notice_of(&forged, &body),
+        Err(CallbackError::BadSignature(_))
+    ));
+    let body = hand_built_body("REFUND.ABNORMAL", "{}", "another-api-v3-key-of-32-bytes!!");
+    let headers = hand_signed(&keys().current, SERIAL, now().timestamp(), &body);
+    assert!(matches!(
+        notice_of(&headers, &body),
+        Err(CallbackError::BadSignature(_))
+    ));
+}
+
+const PAYOUT: &str = "po_01JQ0000000000000000000000";
+const BILL: &str = "PO01JQ0000000000000000000000";
+
+/// `MCHTRANSFER.BILL.FINISHED`'s resource as the documentation shows it
+/// (https://pay.weixin.qq.com/doc/v3/merchant/4012712115).
+fn transfer_bill(out_bill_no: &str, state: &str, fail_reason: Option<&str>) -> String {
+    let fail = fail_reason
+        .map(|r| format!(r#""fail_reason":"{r}","#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"mchid":"{MCHID}","out_bill_no":"{out_bill_no}",
+        "transfer_bill_no":"1330000071100999991182020050700019480001","state":"{state}",
+        "transfer_amount":1230,{fail}"openid":"o-MYE42l80oelYMDE34nYD456Xoy",
+        "create_time":"2026-03-01T09:58:00+08:00","update_time":"2026-03-01T09:59:00+08:00"}}"#
+    )
+}
+
+fn transfer_of(state: &str, fail_reason: Option<&str>) -> Result<Notice, CallbackError> {
+    let (headers, body) = hand_built(
+        "MCHTRANSFER.BILL.FINISHED",
+        &transfer_bill(BILL, state, fail_reason),
+    );
+    notice_of(&headers, &body)
+}
+
+fn transfer(failure: Option<&str>) -> Notice {
+    Notice::Transfer(TransferFinished {
+        provider: Provider::Wechatpay,
+        notice_id: "EV-2018022511223320873".into(),
+        out_bill_no: PayoutId::parse(PAYOUT).unwrap(),
+        provider_ref: "1330000071100999991182020050700019480001".into(),
+        amount: amount(1230),
+        failure: failure.map(str::to_owned),
+    })
+}
+
+#[test]
+fn a_transfer_bill_notice_settles_its_payout_by_its_final_state() {
+    assert_eq!(transfer_of("SUCCESS", None), Ok(transfer(None)));
+    assert_eq!(
+        transfer_of("FAIL", Some("PAYEE_ACCOUNT_ABNORMAL")),
+        Ok(transfer(Some("PAYEE_ACCOUNT_ABNORMAL")))
+    );
+    assert_eq!(
+        transfer_of("FAIL", None),
+        Ok(transfer(Some("provider gave no reason")))
+    );
+    assert_eq!(
+        transfer_of("CANCELLED", None),
+        Ok(transfer(Some("CANCELLED: provider gave no reason")))
+    );
+    // A transfer notice is no collection event.
+    let (headers, body) = hand_built(
+        "MCHTRANSFER.BILL.FINISHED",
+        &transfer_bill(BILL, "SUCCESS", None),
+    );
+    assert!(matches!(
+        verifier().verify(&headers, &body, now()),
+        Err(CallbackError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn a_transfer_bill_we_could_not_have_sent_or_not_final_is_acknowledged_not_applied() {
+    for state in [
+        "ACCEPTED",
+        "PROCESSING",
+        "WAIT_USER_CONFIRM",
+        "TRANSFERING",
+        "CANCELING",
+    ] {
+        let Ok(Notice::Unapplied(unapplied)) = transfer_of(state, None) else {
+            panic!("{state} must be acknowledged, not applied");
+        };
+        assert_eq!(unapplied.event.as_str(), "MCHTRANSFER.BILL.FINISHED");
+        assert_eq!(unapplied.reference.unwrap().as_str(), BILL);
+    }
+    let (headers, body) = hand_built(
+        "MCHTRANSFER.BILL.FINISHED",
+        &transfer_bill("plfk2020042013", "SUCCESS", None),
+    );
+    let unapplied = unapplied_of(&headers, &body);
+    assert!(matches!(unapplied.reason, CallbackError::Malformed(_)));
+    assert!(unapplied.reason.to_string().contains("out_bill_no"));
+}
+
+#[test]
+fn our_signer_writes_transfer_notices_the_verifier_reads_back() {
+    let Notice::Transfer(finished) = transfer(Some("PAYEE_ACCOUNT_ABNORMAL")) else {
+        unreachable!()
+    };
+    let notice = signer().sign_transfer(&finished, now());
+    assert_eq!(
+        notice_of(&notice.header_map(), &notice.body),
+        Ok(Notice::Transfer(finished))
+    );
+}
+
+#[test]
+fn header_names_in_any_case_verify_a_notice() {
+    let notice = signer().sign(&payment(), now());
+    for spell in [str::to_lowercase, str::to_uppercase] {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &notice.headers {
+            headers.insert(
+                http::HeaderName::from_bytes(spell(name).as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        assert!(headers.contains_key("wechatpay-serial"));
+        assert_eq!(
+            verifier().verify(&headers, &notice.body, now()),
+            Ok(payment())
+        );
+    }
 }
 
 #[test]

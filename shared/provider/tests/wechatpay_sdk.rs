@@ -12,11 +12,13 @@ use chrono::{DateTime, Utc};
 use common::keys;
 use common::sdk::{private_pem, public_pem};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use qrpay_domain::{Provider, Secret};
+use qrpay_domain::{PayoutId, Provider, Secret};
+use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::wechatpay::{
     encrypt_sensitive, AnswerError, PlatformKeys, RequestSigner, SensitiveError, WechatpaySigner,
+    WechatpayVerifier,
 };
-use qrpay_provider::NoticeSigner;
+use qrpay_provider::{CallbackVerifier, Notice, NoticeSigner};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
@@ -343,4 +345,185 @@ fn empty_and_oversize_sensitive_fields_are_refused() {
         encrypt_sensitive(&"a".repeat(215), &platform),
         Err(SensitiveError::TooLong { max_bytes: 214 })
     );
+}
+
+const API_V3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
+
+fn notice_verifier(platform: PlatformKeys) -> WechatpayVerifier {
+    WechatpayVerifier::with_keys(MCHID, platform, vec![Secret::new(API_V3_KEY.to_owned())]).unwrap()
+}
+
+/// A transfer bill's resource, as https://pay.weixin.qq.com/doc/v3/merchant/4012712115 shows it.
+const TRANSFER_BILL: &str = r#"{"mchid":"1900000109","out_bill_no":"PO01JQ0000000000000000000000","transfer_bill_no":"1330000071100999991182020050700019480001","state":"SUCCESS","transfer_amount":1230,"openid":"o-MYE42l80oelYMDE34nYD456Xoy","create_time":"2026-03-01T09:58:00+08:00","update_time":"2026-03-01T09:59:00+08:00"}"#;
+
+/// A notice around a resource `cryptography`'s AESGCM sealed (not our
+/// code), its headers signed by the SDK's `rsa_sign`.
+fn independently_sealed(event_type: &str, plaintext: &str, aad: &str) -> (HeaderMap, Vec<u8>) {
+    let nonce = "fPqxLQRZmjVn";
+    let sealed = sdk(json!({
+        "op": "aes_encrypt",
+        "apiv3_key": API_V3_KEY,
+        "nonce": nonce,
+        "plaintext": plaintext,
+        "associated_data": aad,
+    }));
+    let body = json!({
+        "id": "c5e1963a-bd4d-5dd2-bbaf-8f7236a2b20a",
+        "create_time": "2026-03-01T09:59:30+08:00",
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": "商家转账单据终态通知",
+        "resource": {
+            "original_type": "mch_payment",
+            "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": sealed["ciphertext"],
+            "associated_data": aad,
+            "nonce": nonce,
+        },
+    })
+    .to_string();
+    let signature = sdk_signature(platform_key(), TIMESTAMP, NONCE, &body);
+    (signed_answer(PUBLIC_KEY_ID, &signature), body.into_bytes())
+}
+
+#[test]
+fn a_resource_sealed_by_an_independent_aes_gcm_opens_in_our_verifier() {
+    let verifier = notice_verifier(platform_keys());
+    for aad in ["mch_payment", ""] {
+        let (headers, body) = independently_sealed("MCHTRANSFER.BILL.FINISHED", TRANSFER_BILL, aad);
+        let notice = verifier
+            .verify_notice(&headers, &body, at(TIMESTAMP))
+            .unwrap();
+        let Notice::Transfer(transfer) = notice else {
+            panic!("a transfer notice, got {notice:?}");
+        };
+        assert_eq!(transfer.provider, Provider::Wechatpay);
+        assert_eq!(
+            transfer.out_bill_no.as_str(),
+            "po_01JQ0000000000000000000000"
+        );
+        assert_eq!(
+            transfer.provider_ref,
+            "1330000071100999991182020050700019480001"
+        );
+        assert_eq!(transfer.amount.fen(), 1230);
+        assert_eq!(transfer.failure, None);
+    }
+    // The same ciphertext under another associated data does not open.
+    let (_, body) = independently_sealed("MCHTRANSFER.BILL.FINISHED", TRANSFER_BILL, "x");
+    let tampered = String::from_utf8(body)
+        .unwrap()
+        .replace(r#""associated_data":"x""#, r#""associated_data":"y""#);
+    let signature = sdk_signature(platform_key(), TIMESTAMP, NONCE, &tampered);
+    let headers = signed_answer(PUBLIC_KEY_ID, &signature);
+    assert!(matches!(
+        verifier.verify_notice(&headers, tampered.as_bytes(), at(TIMESTAMP)),
+        Err(qrpay_provider::CallbackError::BadSignature(_))
+    ));
+}
+
+fn our_signer(serial: &str) -> WechatpaySigner {
+    WechatpaySigner::new(
+        MCHID,
+        serial,
+        platform_key().clone(),
+        Secret::new(API_V3_KEY.to_owned()),
+    )
+    .unwrap()
+}
+
+fn header_object(notice: &qrpay_provider::SignedNotice) -> serde_json::Map<String, Value> {
+    notice
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
+        .collect()
+}
+
+#[test]
+fn our_signers_transfer_notice_passes_the_sdks_check_and_aes_decrypt() {
+    let transfer = TransferFinished {
+        provider: Provider::Wechatpay,
+        notice_id: "EV-2026030100009".into(),
+        out_bill_no: PayoutId::parse("po_01JQ0000000000000000000000").unwrap(),
+        provider_ref: "1330000071100999991182020050700019480001".into(),
+        amount: common::amount(1230),
+        failure: Some("PAYEE_ACCOUNT_ABNORMAL".into()),
+    };
+    let notice = our_signer(PUBLIC_KEY_ID).sign_transfer(&transfer, common::now());
+    let body = String::from_utf8(notice.body.clone()).unwrap();
+    let answer = sdk(json!({
+        "op": "callback",
+        "private_key": private_pem(merchant_key()),
+        "mchid": MCHID,
+        "serial": MCH_SERIAL,
+        "apiv3_key": API_V3_KEY,
+        "public_key": public_pem(&platform_key().to_public_key()),
+        "public_key_id": PUBLIC_KEY_ID,
+        "headers": header_object(&notice),
+        "body": body,
+    }));
+    let resource = &answer["notice"]["resource"];
+    assert_eq!(
+        answer["notice"]["event_type"],
+        json!("MCHTRANSFER.BILL.FINISHED")
+    );
+    assert_eq!(
+        resource["out_bill_no"],
+        json!("PO01JQ0000000000000000000000")
+    );
+    assert_eq!(resource["state"], json!("FAIL"));
+    assert_eq!(resource["fail_reason"], json!("PAYEE_ACCOUNT_ABNORMAL"));
+    assert_eq!(resource["transfer_amount"], json!(1230));
+
+    // And the resource alone through the SDK's aes_decrypt.
+    let envelope: Value = serde_json::from_str(&body).unwrap();
+    let r = &envelope["resource"];
+    let plain = sdk(json!({
+        "op": "aes_decrypt",
+        "apiv3_key": API_V3_KEY,
+        "nonce": r["nonce"],
+        "ciphertext": r["ciphertext"],
+        "associated_data": r["associated_data"],
+    }));
+    let plain: Value = serde_json::from_str(plain["plaintext"].as_str().unwrap()).unwrap();
+    assert_eq!(&plain, resource);
+}
+
+#[test]
+fn a_platform_certificate_pem_gives_the_key_that_verifies_its_notices() {
+    let pem = sdk(json!({
+        "op": "certificate",
+        "private_key": private_pem(platform_key()),
+        "serial_hex": CERT_SERIAL,
+    }))["pem"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    let platform = PlatformKeys::from_pem(&[(CERT_SERIAL, pem.as_str())]).unwrap();
+    let verifier = notice_verifier(platform);
+    let event = common::event(
+        Provider::Wechatpay,
+        "EV-2026030100001",
+        common::paid("4200001234202603010001", 8888, None),
+    );
+    // Certificate mode: the header names the serial in lower case.
+    let notice = our_signer(&CERT_SERIAL.to_lowercase()).sign(&event, common::now());
+    assert_eq!(
+        verifier.verify(&notice.header_map(), &notice.body, common::now()),
+        Ok(event.clone())
+    );
+    // A key the certificate does not hold still fails.
+    let stranger = WechatpaySigner::new(
+        MCHID,
+        CERT_SERIAL,
+        keys().stranger.clone(),
+        Secret::new(API_V3_KEY.to_owned()),
+    )
+    .unwrap()
+    .sign(&event, common::now());
+    assert!(verifier
+        .verify(&stranger.header_map(), &stranger.body, common::now())
+        .is_err());
 }

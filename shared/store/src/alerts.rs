@@ -24,6 +24,9 @@ pub enum AlertCode {
     TransferNoticeUnknownPayout,
     TransferNoticeAmountMismatch,
     TransferNoticeBeforeDispatch,
+    /// A transfer notice from a provider other than the one the payout was
+    /// sent through (`Payout.provider`; none is the sandbox).
+    TransferNoticeWrongProvider,
     /// An IoT topic-rule event that names no device, or another one.
     IotRuleMisconfigured,
     /// `COLLECTION_<kind>`: a provider notice recorded as an anomaly; the
@@ -36,6 +39,11 @@ pub enum AlertCode {
     CollectionRefundExceedsPaid,
     CollectionRefundShortfall,
     CollectionUnexpectedDeduction,
+    /// A genuine provider notice acknowledged without being applied (a
+    /// refund that failed at the provider, a trade status we do not act on,
+    /// another app's notice, one we cannot read): the provider would
+    /// redeliver a refused one for a day and more.
+    CollectionNoticeNotApplied,
     /// `RECON_<class>`: the reconciliation's discrepancy classes and input
     /// gaps, built by `qrpay-reconcile`.
     ReconMissingInProvider,
@@ -49,13 +57,14 @@ pub enum AlertCode {
 }
 
 impl AlertCode {
-    pub const ALL: [AlertCode; 23] = [
+    pub const ALL: [AlertCode; 25] = [
         AlertCode::PayoutNotFinal,
         AlertCode::PayoutProviderContradiction,
         AlertCode::DeductionFailed,
         AlertCode::TransferNoticeUnknownPayout,
         AlertCode::TransferNoticeAmountMismatch,
         AlertCode::TransferNoticeBeforeDispatch,
+        AlertCode::TransferNoticeWrongProvider,
         AlertCode::IotRuleMisconfigured,
         AlertCode::CollectionUnknownOrder,
         AlertCode::CollectionAmountMismatch,
@@ -65,6 +74,7 @@ impl AlertCode {
         AlertCode::CollectionRefundExceedsPaid,
         AlertCode::CollectionRefundShortfall,
         AlertCode::CollectionUnexpectedDeduction,
+        AlertCode::CollectionNoticeNotApplied,
         AlertCode::ReconMissingInProvider,
         AlertCode::ReconMissingInLedger,
         AlertCode::ReconAmountMismatch,
@@ -83,6 +93,7 @@ impl AlertCode {
             AlertCode::TransferNoticeUnknownPayout => "TRANSFER_NOTICE_UNKNOWN_PAYOUT",
             AlertCode::TransferNoticeAmountMismatch => "TRANSFER_NOTICE_AMOUNT_MISMATCH",
             AlertCode::TransferNoticeBeforeDispatch => "TRANSFER_NOTICE_BEFORE_DISPATCH",
+            AlertCode::TransferNoticeWrongProvider => "TRANSFER_NOTICE_WRONG_PROVIDER",
             AlertCode::IotRuleMisconfigured => "IOT_RULE_MISCONFIGURED",
             AlertCode::CollectionUnknownOrder => "COLLECTION_UNKNOWN_ORDER",
             AlertCode::CollectionAmountMismatch => "COLLECTION_AMOUNT_MISMATCH",
@@ -92,6 +103,7 @@ impl AlertCode {
             AlertCode::CollectionRefundExceedsPaid => "COLLECTION_REFUND_EXCEEDS_PAID",
             AlertCode::CollectionRefundShortfall => "COLLECTION_REFUND_SHORTFALL",
             AlertCode::CollectionUnexpectedDeduction => "COLLECTION_UNEXPECTED_DEDUCTION",
+            AlertCode::CollectionNoticeNotApplied => "COLLECTION_NOTICE_NOT_APPLIED",
             AlertCode::ReconMissingInProvider => "RECON_MISSING_IN_PROVIDER",
             AlertCode::ReconMissingInLedger => "RECON_MISSING_IN_LEDGER",
             AlertCode::ReconAmountMismatch => "RECON_AMOUNT_MISMATCH",

@@ -3,15 +3,20 @@
 
 use std::fmt;
 
+use aes_gcm::aead::OsRng;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{CollectionEvent, CollectionEventKind, PayerAccountKind, Provider};
 use rsa::pkcs1v15::SigningKey;
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
 
+use super::notify_form::{encoding_of, signed_content};
 use super::{
-    rsa2, signing_content, Params, DEDUCT_FAIL, DEDUCT_SUCCESS, INSTALMENT_DEDUCT_SYNC,
-    SIGN_TYPE_RSA2, TRADE_STATUS_SYNC, TRADE_SUCCESS,
+    rsa2, Params, DEDUCT_FAIL, DEDUCT_SUCCESS, INSTALMENT_DEDUCT_SYNC, SIGN_TYPE_RSA2,
+    TRADE_STATUS_SYNC, TRADE_SUCCESS,
 };
 use crate::notice::{check_config_id, in_beijing, ConfigError, NoticeSigner, SignedNotice};
 
@@ -47,19 +52,30 @@ impl AlipaySigner {
         })
     }
 
-    /// Signs any parameters as Alipay does and encodes the form body. Tests
-    /// use it to build notices the typed events cannot express.
+    /// Signs any parameters as Alipay does and encodes the form body, both
+    /// in the charset the `charset` parameter names (`utf-8` when absent or
+    /// unknown; `gbk`, `gb2312`). Empty values are signed as `k=`. Tests use
+    /// it to build notices the typed events cannot express.
     pub fn sign_params(&self, params: &[(&str, &str)]) -> SignedNotice {
         let mut params: Params = params
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         params.remove("sign");
-        let content = signing_content(&params);
-        params.insert("sign".into(), rsa2::sign(&self.key, &content));
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter())
-            .finish();
+        let encoding = params
+            .get("charset")
+            .and_then(|c| encoding_of(c))
+            .unwrap_or(encoding_rs::UTF_8);
+        let content = signed_content(&params);
+        let signature = self
+            .key
+            .sign_with_rng(&mut OsRng, &encoding.encode(&content).0);
+        params.insert("sign".into(), STANDARD.encode(signature.to_bytes()));
+        let body = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_value(encoding, k), form_value(encoding, v)))
+            .collect::<Vec<_>>()
+            .join("&");
         SignedNotice {
             headers: Vec::new(),
             content_type: FORM,
@@ -79,6 +95,12 @@ impl AlipaySigner {
             .unwrap_or_default();
         format!("{{\"{key}\":{inner}{cert_sn},\"sign\":\"{sign}\"}}")
     }
+}
+
+/// A form key or value: its bytes in `encoding`, percent-encoded as
+/// `application/x-www-form-urlencoded` does (space as `+`).
+fn form_value(encoding: &'static encoding_rs::Encoding, text: &str) -> String {
+    form_urlencoded::byte_serialize(&encoding.encode(text).0).collect()
 }
 
 impl NoticeSigner for AlipaySigner {

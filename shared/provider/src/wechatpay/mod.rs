@@ -19,7 +19,13 @@
 //! with resource `{"mchid","out_trade_no","transaction_id","period",
 //! "amount":{"total"},"deduct_time","fail_reason"?}` (`transaction_id` is
 //! required when deducted, absent or ignored when the deduction failed).
-//! Amounts are integer fen; times RFC 3339.
+//! `MCHTRANSFER.BILL.FINISHED` (https://pay.weixin.qq.com/doc/v3/merchant/4012712115)
+//! with resource `{"mchid","out_bill_no","transfer_bill_no","state":
+//! "SUCCESS"|"FAIL"|"CANCELLED","transfer_amount","fail_reason"?,"openid",
+//! "create_time","update_time"}` settles a payout. `REFUND.ABNORMAL` and
+//! `REFUND.CLOSED` (https://pay.weixin.qq.com/doc/v3/merchant/4012791886),
+//! like any other genuine notice we cannot apply, are acknowledged and
+//! alerted, never refused. Amounts are integer fen; times RFC 3339.
 
 mod answer;
 mod bill_no;
@@ -54,6 +60,9 @@ pub const TRANSACTION_SUCCESS: &str = "TRANSACTION.SUCCESS";
 pub const REFUND_SUCCESS: &str = "REFUND.SUCCESS";
 pub const INSTALMENT_DEDUCTED: &str = "INSTALMENT.DEDUCTED";
 pub const INSTALMENT_DEDUCT_FAILED: &str = "INSTALMENT.DEDUCT_FAILED";
+pub const REFUND_ABNORMAL: &str = "REFUND.ABNORMAL";
+pub const REFUND_CLOSED: &str = "REFUND.CLOSED";
+pub const TRANSFER_BILL_FINISHED: &str = "MCHTRANSFER.BILL.FINISHED";
 
 const RESOURCE_TYPE: &str = "encrypt-resource";
 const ALGORITHM: &str = "AEAD_AES_256_GCM";

@@ -8,11 +8,16 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{CollectionEventKind, Payer, PayerAccount, PayerAccountKind};
 
-use super::wire::{Instalment, Refund, Resource, Transaction};
+use super::bill_no::payout_id_of_bill;
+use super::wire::{Instalment, Refund, Resource, Transaction, TransferBill};
 use super::{WechatpayVerifier, ALGORITHM, CNY, GCM_NONCE_LEN, SUCCESS};
+use crate::callback::TransferFinished;
 use crate::notice::{
-    amount_from_fen, json_error, period, provider_ref, quoted, reason, CallbackError,
+    amount_from_fen, json_error, period, provider_ref, quoted, reason, CallbackError, Notice,
 };
+
+/// Longest transfer bill number or failure reason kept (characters).
+const MAX_TRANSFER_TEXT: usize = 128;
 
 impl WechatpayVerifier {
     /// The resource's plaintext, with the first API v3 key that opens it.
@@ -149,6 +154,48 @@ impl WechatpayVerifier {
             kind,
             rfc3339("deduct_time", &i.deduct_time)?,
         ))
+    }
+}
+
+impl WechatpayVerifier {
+    /// `MCHTRANSFER.BILL.FINISHED`: the payout `out_bill_no` maps back to
+    /// (`bill_no`), settled by the bill's final `state`
+    /// (https://pay.weixin.qq.com/doc/v3/merchant/4012712115): `SUCCESS`
+    /// moved the money; `FAIL` and `CANCELLED` did not and will not.
+    pub(super) fn transfer(&self, notice_id: &str, plain: &[u8]) -> Result<Notice, CallbackError> {
+        let bill: TransferBill =
+            serde_json::from_slice(plain).map_err(|e| json_error("resource", &e))?;
+        self.our_merchant(&bill.mchid)?;
+        let out_bill_no = payout_id_of_bill(&bill.out_bill_no)
+            .map_err(|e| CallbackError::Malformed(format!("out_bill_no: {e}")))?;
+        let short = |t: &str| !t.is_empty() && t.chars().count() <= MAX_TRANSFER_TEXT;
+        if !short(&bill.transfer_bill_no) || !short(notice_id) {
+            return Err(CallbackError::malformed(
+                "id and transfer_bill_no must be 1-128 characters",
+            ));
+        }
+        let failure = match bill.state.as_str() {
+            SUCCESS => None,
+            "FAIL" => Some(reason(bill.fail_reason.as_deref())),
+            "CANCELLED" => Some(format!(
+                "CANCELLED: {}",
+                reason(bill.fail_reason.as_deref())
+            )),
+            other => {
+                return Err(CallbackError::Unsupported(format!(
+                    "transfer state {} is not final",
+                    quoted(other)
+                )))
+            }
+        };
+        Ok(Notice::Transfer(TransferFinished {
+            provider: qrpay_domain::Provider::Wechatpay,
+            notice_id: notice_id.to_owned(),
+            out_bill_no,
+            provider_ref: bill.transfer_bill_no,
+            amount: amount_from_fen("transfer_amount", bill.transfer_amount)?,
+            failure,
+        }))
     }
 }
 

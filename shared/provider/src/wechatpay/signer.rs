@@ -17,15 +17,17 @@ use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
 
+use super::bill_no::out_bill_no;
 use super::wire::{
     signed_message, Envelope, Instalment, InstalmentAmount, OpenId, Refund, RefundAmount, Resource,
-    Transaction, TransactionAmount,
+    Transaction, TransactionAmount, TransferBill,
 };
 use super::{
     ALGORITHM, API_V3_KEY_LEN, CNY, GCM_NONCE_LEN, HEADER_NONCE, HEADER_SERIAL, HEADER_SIGNATURE,
     HEADER_SIGNATURE_TYPE, HEADER_TIMESTAMP, INSTALMENT_DEDUCTED, INSTALMENT_DEDUCT_FAILED,
-    REFUND_SUCCESS, RESOURCE_TYPE, SUCCESS, TRANSACTION_SUCCESS,
+    REFUND_SUCCESS, RESOURCE_TYPE, SUCCESS, TRANSACTION_SUCCESS, TRANSFER_BILL_FINISHED,
 };
+use crate::callback::TransferFinished;
 use crate::notice::{
     check_config_id, in_beijing, random_token, ConfigError, NoticeSigner, SignedNotice,
 };
@@ -221,6 +223,82 @@ impl NoticeSigner for WechatpaySigner {
 
     fn sign(&self, event: &CollectionEvent, now: DateTime<Utc>) -> SignedNotice {
         let (plain, event_type, summary, aad) = self.resource(event);
+        self.seal(
+            event.notification_id.as_str(),
+            event_type,
+            summary,
+            &plain,
+            aad,
+            now,
+        )
+    }
+}
+
+impl WechatpaySigner {
+    /// A notice of any `event_type` around `plaintext` (the resource as
+    /// JSON text), encrypted with `associated_data`: tests use it for notices
+    /// the typed events cannot express.
+    pub fn sign_resource(
+        &self,
+        notification_id: &str,
+        event_type: &str,
+        plaintext: &[u8],
+        associated_data: &str,
+        now: DateTime<Utc>,
+    ) -> SignedNotice {
+        self.seal(
+            notification_id,
+            event_type,
+            "",
+            plaintext,
+            associated_data,
+            now,
+        )
+    }
+
+    /// `MCHTRANSFER.BILL.FINISHED` for a transfer: `SUCCESS`, or `FAIL` with
+    /// the failure as `fail_reason`
+    /// (https://pay.weixin.qq.com/doc/v3/merchant/4012712115).
+    pub fn sign_transfer(&self, transfer: &TransferFinished, now: DateTime<Utc>) -> SignedNotice {
+        let out_bill_no =
+            out_bill_no(&transfer.out_bill_no).unwrap_or_else(|_| transfer.out_bill_no.to_string());
+        let bill = TransferBill {
+            mchid: self.mchid.clone(),
+            out_bill_no,
+            transfer_bill_no: transfer.provider_ref.clone(),
+            state: if transfer.failure.is_some() {
+                "FAIL"
+            } else {
+                SUCCESS
+            }
+            .into(),
+            transfer_amount: transfer.amount.fen(),
+            fail_reason: transfer.failure.clone(),
+            openid: None,
+            create_time: Some(beijing_rfc3339(now)),
+            update_time: Some(beijing_rfc3339(now)),
+        };
+        let plain = serde_json::to_vec(&bill).expect("a transfer bill always serializes");
+        self.seal(
+            &transfer.notice_id,
+            TRANSFER_BILL_FINISHED,
+            "商家转账单据终态通知",
+            &plain,
+            "mch_payment",
+            now,
+        )
+    }
+
+    /// Encrypts `plain` with the API v3 key and signs the envelope.
+    fn seal(
+        &self,
+        notification_id: &str,
+        event_type: &str,
+        summary: &str,
+        plain: &[u8],
+        aad: &str,
+        now: DateTime<Utc>,
+    ) -> SignedNotice {
         let nonce = random_token(GCM_NONCE_LEN);
         let cipher = Aes256Gcm::new_from_slice(self.api_v3_key.expose().as_bytes())
             .expect("the API v3 key is 32 bytes, checked in new");
@@ -228,13 +306,13 @@ impl NoticeSigner for WechatpaySigner {
             .encrypt(
                 Nonce::from_slice(nonce.as_bytes()),
                 Payload {
-                    msg: &plain,
+                    msg: plain,
                     aad: aad.as_bytes(),
                 },
             )
             .expect("AES-GCM encrypts any notice-sized plaintext");
         let envelope = Envelope {
-            id: event.notification_id.to_string(),
+            id: notification_id.into(),
             create_time: beijing_rfc3339(now),
             resource_type: RESOURCE_TYPE.into(),
             event_type: event_type.into(),
@@ -248,6 +326,11 @@ impl NoticeSigner for WechatpaySigner {
             },
         };
         let body = serde_json::to_vec(&envelope).expect("an envelope always serializes");
+        self.signed(body, now)
+    }
+
+    /// The body with the four signature headers WeChat sends.
+    fn signed(&self, body: Vec<u8>, now: DateTime<Utc>) -> SignedNotice {
         let timestamp = now.timestamp().to_string();
         let header_nonce = random_token(HEADER_NONCE_LEN);
         let signature = self.key.sign_with_rng(

@@ -1,5 +1,7 @@
 //! Our side: checks a notice's signature with the platform key its serial
 //! names, then reads the event from the decrypted resource (`resource`).
+//! Once the signature holds, only a resource that does not decrypt is
+//! refused; anything else we cannot apply is `Notice::Unapplied`.
 
 use std::fmt;
 
@@ -8,14 +10,14 @@ use qrpay_domain::{CollectionEvent, Provider, Secret};
 use rsa::RsaPublicKey;
 
 use super::platform::PlatformKeys;
-use super::wire::Envelope;
+use super::wire::{Envelope, Names};
 use super::{
     API_V3_KEY_LEN, INSTALMENT_DEDUCTED, INSTALMENT_DEDUCT_FAILED, REFUND_SUCCESS, RESOURCE_TYPE,
-    TRANSACTION_SUCCESS,
+    TRANSACTION_SUCCESS, TRANSFER_BILL_FINISHED,
 };
 use crate::notice::{
     check_body, check_config_id, check_key_count, json_error, order_id, provider_ref, quoted,
-    Answer, CallbackError, CallbackVerifier, ConfigError,
+    Answer, CallbackError, CallbackVerifier, ConfigError, Notice, UnappliedNotice,
 };
 
 /// Verifies WeChat Pay notices for one merchant (`mchid`).
@@ -84,6 +86,84 @@ impl WechatpayVerifier {
     }
 }
 
+impl WechatpayVerifier {
+    /// Reads a genuine notice (its signature already checked): `Err` only
+    /// when its resource does not decrypt with any API v3 key.
+    fn read_notice(&self, body: &[u8]) -> Result<Notice, CallbackError> {
+        let envelope: Envelope = match serde_json::from_slice(body) {
+            Ok(envelope) => envelope,
+            Err(e) => return Ok(self.unapplied(None, None, json_error("notice", &e))),
+        };
+        let plain = match self.open(&envelope) {
+            Ok(plain) => plain,
+            Err(e @ CallbackError::BadSignature(_)) => return Err(e),
+            Err(e) => return Ok(self.unapplied(Some(&envelope), None, e)),
+        };
+        Ok(self
+            .read_event(&envelope, &plain)
+            .unwrap_or_else(|e| self.unapplied(Some(&envelope), Some(&plain), e)))
+    }
+
+    /// The resource's plaintext, once the envelope is one we can open.
+    fn open(&self, envelope: &Envelope) -> Result<Vec<u8>, CallbackError> {
+        if envelope.resource_type != RESOURCE_TYPE {
+            return Err(CallbackError::malformed(
+                "resource_type must be encrypt-resource",
+            ));
+        }
+        provider_ref("id", &envelope.id)?;
+        self.decrypt(&envelope.resource)
+    }
+
+    /// The one table of event types: what each asks of us.
+    fn read_event(&self, envelope: &Envelope, plain: &[u8]) -> Result<Notice, CallbackError> {
+        let (out_trade_no, kind, occurred_at) = match envelope.event_type.as_str() {
+            TRANSACTION_SUCCESS => self.payment(plain)?,
+            REFUND_SUCCESS => self.refund(plain)?,
+            INSTALMENT_DEDUCTED => self.instalment(plain, true)?,
+            INSTALMENT_DEDUCT_FAILED => self.instalment(plain, false)?,
+            TRANSFER_BILL_FINISHED => return self.transfer(&envelope.id, plain),
+            // REFUND_ABNORMAL, REFUND_CLOSED (the refund did not reach the
+            // buyer: an operator settles it with WeChat Pay) and any other
+            // event: acknowledged and alerted by the caller.
+            other => {
+                return Err(CallbackError::Unsupported(format!(
+                    "event_type {}",
+                    quoted(other)
+                )))
+            }
+        };
+        Ok(Notice::Collection(CollectionEvent {
+            provider: Provider::Wechatpay,
+            notification_id: provider_ref("id", &envelope.id)?,
+            order_id: order_id("out_trade_no", &out_trade_no)?,
+            kind,
+            occurred_at,
+        }))
+    }
+
+    /// A genuine notice we acknowledge without applying, naming the order or
+    /// payout its resource names.
+    fn unapplied(
+        &self,
+        envelope: Option<&Envelope>,
+        plain: Option<&[u8]>,
+        reason: CallbackError,
+    ) -> Notice {
+        let names: Names = plain
+            .and_then(|p| serde_json::from_slice(p).ok())
+            .unwrap_or_default();
+        let reference = names.out_trade_no.or(names.out_bill_no);
+        Notice::Unapplied(UnappliedNotice::new(
+            Provider::Wechatpay,
+            envelope.map(|e| e.id.as_str()),
+            envelope.map_or("unreadable", |e| e.event_type.as_str()),
+            reference.as_deref(),
+            reason,
+        ))
+    }
+}
+
 impl CallbackVerifier for WechatpayVerifier {
     fn provider(&self) -> Provider {
         Provider::Wechatpay
@@ -95,36 +175,20 @@ impl CallbackVerifier for WechatpayVerifier {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<CollectionEvent, CallbackError> {
+        self.verify_notice(headers, body, now)?.into_collection()
+    }
+
+    /// Refused only when the signature, its time or the resource's
+    /// decryption fails; every other notice is acknowledged.
+    fn verify_notice(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Notice, CallbackError> {
         check_body(body)?;
         self.platform_keys.check(headers, body, now)?;
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| json_error("notice", &e))?;
-        if envelope.resource_type != RESOURCE_TYPE {
-            return Err(CallbackError::malformed(
-                "resource_type must be encrypt-resource",
-            ));
-        }
-        let notification_id = provider_ref("id", &envelope.id)?;
-        let plain = self.decrypt(&envelope.resource)?;
-        let (out_trade_no, kind, occurred_at) = match envelope.event_type.as_str() {
-            TRANSACTION_SUCCESS => self.payment(&plain)?,
-            REFUND_SUCCESS => self.refund(&plain)?,
-            INSTALMENT_DEDUCTED => self.instalment(&plain, true)?,
-            INSTALMENT_DEDUCT_FAILED => self.instalment(&plain, false)?,
-            other => {
-                return Err(CallbackError::Unsupported(format!(
-                    "event_type {}",
-                    quoted(other)
-                )))
-            }
-        };
-        Ok(CollectionEvent {
-            provider: Provider::Wechatpay,
-            notification_id,
-            order_id: order_id("out_trade_no", &out_trade_no)?,
-            kind,
-            occurred_at,
-        })
+        self.read_notice(body)
     }
 
     /// WeChat takes 200 or 204 with no body as success.

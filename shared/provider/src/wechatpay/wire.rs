@@ -96,6 +96,34 @@ pub(super) struct InstalmentAmount {
     pub(super) total: i64,
 }
 
+/// `MCHTRANSFER.BILL.FINISHED`'s resource
+/// (https://pay.weixin.qq.com/doc/v3/merchant/4012712115).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct TransferBill {
+    pub(super) mchid: String,
+    pub(super) out_bill_no: String,
+    pub(super) transfer_bill_no: String,
+    pub(super) state: String,
+    pub(super) transfer_amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) fail_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) openid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) create_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) update_time: Option<String>,
+}
+
+/// The record any resource names (for a notice we cannot apply).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Names {
+    #[serde(default)]
+    pub(super) out_trade_no: Option<String>,
+    #[serde(default)]
+    pub(super) out_bill_no: Option<String>,
+}
+
 /// What the platform key signs: `"{timestamp}\n{nonce}\n{body}\n"`.
 pub(super) fn signed_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
     let mut message = Vec::with_capacity(timestamp.len() + nonce.len() + body.len() + 3);

@@ -14,11 +14,28 @@ Cases ("op" and its fields; keys are PEM text):
   rsa_sign        private_key, message -> {"signature": utils.rsa_sign(...)}
   verify_signature private_key, mchid, serial, public_key, public_key_id, headers, body
                   -> {"verified": Core(...)._verify_signature(headers, body)}
+  callback        private_key, mchid, serial, public_key, public_key_id, apiv3_key,
+                  headers, body -> {"notice": Core(...).callback(headers, body)}: the
+                  SDK's signature check and AES-GCM decryption of a whole notice
+  aes_decrypt     apiv3_key, nonce, ciphertext, associated_data
+                  -> {"plaintext": utils.aes_decrypt(...)}
+  aes_encrypt     apiv3_key, nonce, plaintext, associated_data -> {"ciphertext":
+                  base64 of AESGCM(key).encrypt(...)}: `cryptography`'s AES-GCM (the
+                  SDK has no encrypt), an implementation independent of ours
+  certificate     private_key, serial_hex -> {"pem": a self-signed X.509 certificate of
+                  that key with that serial, valid now}, made with `cryptography`
 """
 
+import base64
+import datetime
 import json
 import sys
 from unittest import mock
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 
 from wechatpayv3 import WeChatPay, WeChatPayType, utils
 from wechatpayv3.core import Core
@@ -80,7 +97,62 @@ def verify_signature(case):
     return {"verified": bool(core._verify_signature(case["headers"], case["body"]))}
 
 
+def callback(case):
+    core = Core(
+        mchid=case["mchid"],
+        cert_serial_no=case["serial"],
+        private_key=case["private_key"],
+        apiv3_key=case["apiv3_key"],
+        public_key=case["public_key"],
+        public_key_id=case["public_key_id"],
+    )
+    return {"notice": core.callback(case["headers"], case["body"])}
+
+
+def aes_decrypt(case):
+    plaintext = utils.aes_decrypt(
+        case["nonce"], case["ciphertext"], case["associated_data"], case["apiv3_key"]
+    )
+    return {"plaintext": plaintext}
+
+
+def aes_encrypt(case):
+    sealed = AESGCM(case["apiv3_key"].encode("utf-8")).encrypt(
+        case["nonce"].encode("utf-8"),
+        case["plaintext"].encode("utf-8"),
+        case["associated_data"].encode("utf-8"),
+    )
+    return {"ciphertext": base64.b64encode(sealed).decode("ascii")}
+
+
+def certificate(case):
+    key = serialization.load_pem_private_key(case["private_key"].encode(), password=None)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(int(case["serial_hex"], 16))
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return {"pem": cert.public_bytes(serialization.Encoding.PEM).decode("ascii")}
+
+
 OPS = {
+    "aes_decrypt": aes_decrypt,
+    "aes_encrypt": aes_encrypt,
+    "callback": callback,
+    "certificate": certificate,
     "authorization": authorization,
     "pay_sign": pay_sign,
     "rsa_decrypt": rsa_decrypt,
