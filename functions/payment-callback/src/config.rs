@@ -18,7 +18,9 @@
 use qrpay_aws::current_and_previous;
 use qrpay_domain::Secret;
 use qrpay_provider::keys::public_key_from_text;
-use qrpay_provider::{AlipayVerifier, DouyinVerifier, SandboxVerifier, WechatpayVerifier};
+#[cfg(feature = "sandbox")]
+use qrpay_provider::SandboxVerifier;
+use qrpay_provider::{AlipayVerifier, DouyinVerifier, WechatpayVerifier};
 
 use crate::Verifiers;
 
@@ -38,9 +40,13 @@ fn fail(provider: &str, err: impl std::fmt::Display) -> String {
 
 pub fn verifiers(env: Env<'_>) -> Result<Verifiers, String> {
     let mut v = Verifiers::default();
-    let sandbox = secrets(env, "QRPAY_SANDBOX_SECRET");
-    if !sandbox.is_empty() {
-        v.sandbox = Some(SandboxVerifier::new(sandbox).map_err(|e| fail("sandbox", e))?);
+    // The local stack's sandbox; a deployed build has no such verifier.
+    #[cfg(feature = "sandbox")]
+    {
+        let sandbox = secrets(env, "QRPAY_SANDBOX_SECRET");
+        if !sandbox.is_empty() {
+            v.sandbox = Some(SandboxVerifier::new(sandbox).map_err(|e| fail("sandbox", e))?);
+        }
     }
     if let Some(mchid) = env("WECHATPAY_MCHID").filter(|m| !m.is_empty()) {
         let serials = current_and_previous(env, "WECHATPAY_PLATFORM_SERIAL");

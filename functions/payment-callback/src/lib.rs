@@ -29,12 +29,13 @@ use qrpay_domain::{Clock, CollectionEvent, Decision, Payout, PayoutStatus, Provi
 use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier, Notice, UnappliedNotice};
-use qrpay_provider::{
-    AlipayVerifier, DouyinVerifier, SandboxNotice, SandboxVerifier, WechatpayVerifier,
-};
+use qrpay_provider::{AlipayVerifier, DouyinVerifier, WechatpayVerifier};
+#[cfg(feature = "sandbox")]
+use qrpay_provider::{SandboxNotice, SandboxVerifier};
 use qrpay_store::alerts::{anomaly_alert, deduction_failed_alert, Alert, AlertCode, Alerts};
 use qrpay_store::settle::{settle_failure, settle_success};
 use qrpay_store::{CollectionStore, PayoutStore, Transition};
+#[cfg(feature = "sandbox")]
 use serde_json::json;
 
 pub struct App {
@@ -49,6 +50,8 @@ pub struct App {
 
 #[derive(Default)]
 pub struct Verifiers {
+    /// Local stack only (the `sandbox` feature, off in every deployed build).
+    #[cfg(feature = "sandbox")]
     pub sandbox: Option<SandboxVerifier>,
     pub wechatpay: Option<WechatpayVerifier>,
     pub alipay: Option<AlipayVerifier>,
@@ -85,6 +88,7 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     };
     let v = &app.verifiers;
     let verifier: &dyn CallbackVerifier = match provider {
+        #[cfg(feature = "sandbox")]
         Provider::Sandbox => {
             let sandbox = v.sandbox.as_ref().ok_or_else(not_configured)?;
             return Ok(match sandbox.verify_any(headers, body, now) {
@@ -92,6 +96,9 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
                 Err(err) => refuse(sandbox, provider, &err),
             });
         }
+        // Deployed: the sandbox does not exist here.
+        #[cfg(not(feature = "sandbox"))]
+        Provider::Sandbox => None,
         Provider::Wechatpay => v.wechatpay.as_ref().map(|x| x as _),
         Provider::Alipay => v.alipay.as_ref().map(|x| x as _),
         Provider::Douyin => v.douyin.as_ref().map(|x| x as _),
@@ -209,6 +216,7 @@ async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)
     }
 }
 
+#[cfg(feature = "sandbox")]
 async fn sandbox_notice(app: &App, sandbox: &SandboxVerifier, notice: SandboxNotice) -> Answer {
     let applied = match notice {
         SandboxNotice::Collection(event) => apply(app, &event).await,

@@ -6,15 +6,19 @@
 //!   "out_bill_no", "provider_ref", "amount": "12.30", "reason"?}`.
 
 use qrpay_domain::{Amount, PayoutId, Provider};
+#[cfg(feature = "sandbox")]
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "sandbox")]
 use crate::sandbox::{SandboxTransferStatus, TransferNotice};
 
 pub const TRANSFER_SUCCEEDED: &str = "TRANSFER.SUCCEEDED";
 pub const TRANSFER_FAILED: &str = "TRANSFER.FAILED";
 /// Longest notice id or reference accepted.
+#[cfg(feature = "sandbox")]
 const MAX_TEXT: usize = 128;
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Wire {
@@ -40,6 +44,7 @@ pub struct TransferFinished {
     pub failure: Option<String>,
 }
 
+#[cfg(feature = "sandbox")]
 impl TransferNotice {
     /// The JSON the sandbox posts for this notice.
     pub fn callback_body(&self) -> String {
@@ -60,6 +65,7 @@ impl TransferNotice {
 }
 
 /// Reads a notice body; the signature was checked on these bytes already.
+#[cfg(feature = "sandbox")]
 pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
     let wire: Wire = serde_json::from_slice(body).map_err(|e| format!("malformed notice: {e}"))?;
     let short = |s: &str| !s.is_empty() && s.len() <= MAX_TEXT;

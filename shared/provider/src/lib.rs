@@ -26,7 +26,9 @@ pub mod keys;
 #[cfg(feature = "signers")]
 pub mod kit;
 pub mod notice;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
+#[cfg(feature = "sandbox")]
 pub mod sandbox_notice;
 pub mod signature;
 pub mod wechatpay;
@@ -34,6 +36,7 @@ pub mod wechatpay;
 pub use alipay::AlipayVerifier;
 pub use douyin::DouyinVerifier;
 pub use notice::{Answer, CallbackError, CallbackVerifier, ConfigError, Notice, UnappliedNotice};
+#[cfg(feature = "sandbox")]
 pub use sandbox_notice::{parse_sandbox_notice, SandboxNotice, SandboxVerifier};
 pub use wechatpay::WechatpayVerifier;
 
@@ -48,6 +51,7 @@ pub use sandbox_notice::SandboxSigner;
 #[cfg(feature = "signers")]
 pub use wechatpay::WechatpaySigner;
 
+#[cfg(feature = "sandbox")]
 pub use sandbox::{
     FaultsError, SandboxCharge, SandboxChargeKind, SandboxFaults, SandboxProvider, SandboxTransfer,
     SandboxTransferStatus, TransferNotice,

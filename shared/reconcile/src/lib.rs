@@ -8,6 +8,7 @@ pub mod objects;
 pub mod report;
 pub mod requests;
 pub mod run;
+#[cfg(feature = "sandbox")]
 pub mod sandbox_bill;
 pub mod spill;
 pub mod statement;
