@@ -8,23 +8,24 @@ use qrpay_domain::instalment::{offered_rate, plan, InstalmentPlan};
 use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    DeviceId, InstalmentError, Order, OrderId, OutOrderNo, PlanPeriods, QrCode, QrDescription,
-    QrId, QrIssue, QrKind, QrState, Shop, ShopId,
+    DeviceId, InstalmentError, Order, OrderId, OutOrderNo, PlanPeriods, Provider, QrCode,
+    QrDescription, QrId, QrIssue, QrKind, QrState, Shop, ShopId,
 };
 use qrpay_http::{ApiError, ErrorCode, Fields};
 use qrpay_qr::{emv, render, token};
 use qrpay_store::Issued;
 use serde_json::{json, Value};
 
-use crate::App;
+use crate::{provider_code, App};
 
 /// Largest issue body accepted.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 /// EMV tag 60 wants a city; shops do not give one, so the country stands in.
 const MERCHANT_CITY: &str = "CHINA";
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "kind",
+    "provider",
     "amount",
     "out_order_no",
     "description",
@@ -63,25 +64,33 @@ pub async fn issue(
         }
     }
     let instalment_plan = plan_for(&request, &shop)?;
+    // Refused before anything is written: the stage must offer it.
+    let provider = request
+        .provider
+        .map(|p| provider_code::gateway_for(app, p, instalment_plan.as_ref()))
+        .transpose()?;
     let now = app.clock.now();
     let (code, order) = build(app, &shop, request, instalment_plan, now)?;
-    match app.collection.issue_qr(&code, order.as_ref()).await? {
-        Issued::Created(code) => Ok(IssueOutcome {
-            replayed: false,
-            body: code_json(&code, now)?,
-        }),
-        Issued::Replayed(first) => Ok(IssueOutcome {
-            replayed: true,
-            body: code_json(&first, now)?,
-        }),
-        Issued::Conflict(first) => Err(ApiError::new(
-            ErrorCode::OutOrderNoConflict,
-            format!(
-                "out_order_no was already used for code {} with other parameters",
-                first.qr_id
-            ),
-        )),
+    let (replayed, code) = match app.collection.issue_qr(&code, order.as_ref()).await? {
+        Issued::Created(code) => (false, code),
+        Issued::Replayed(first) => (true, first),
+        Issued::Conflict(first) => {
+            return Err(ApiError::new(
+                ErrorCode::OutOrderNoConflict,
+                format!(
+                    "out_order_no was already used for code {} with other parameters",
+                    first.qr_id
+                ),
+            ))
+        }
+    };
+    let mut body = code_json(&code, now)?;
+    if let Some(gateway) = provider {
+        // Made after the code, and again on a replay: the provider returns
+        // the same order for the same out_trade_no, never a second one.
+        provider_code::attach(gateway.as_ref(), &shop, &code, &mut body).await?;
     }
+    Ok(IssueOutcome { replayed, body })
 }
 
 fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiError> {
@@ -133,6 +142,14 @@ fn parse(fields: &Fields, pos_device: Option<&DeviceId>) -> Result<QrIssue, ApiE
         device_id,
         expires_in_s: fields.optional_i64("expires_in_s", 1..=MAX_EXPIRY_S)?,
         instalment_periods: None,
+        provider: fields
+            .optional_str("provider", 16)?
+            .map(|p| {
+                Provider::parse(p).ok_or_else(|| {
+                    ApiError::invalid("provider", "provider must be wechatpay, alipay or douyin")
+                })
+            })
+            .transpose()?,
     }
     .validate()
     .map_err(|e| ApiError::invalid(e.field, e.message))?;

@@ -8,7 +8,9 @@ pub mod iot;
 pub mod issue;
 pub mod lambda;
 pub mod pay;
+pub mod provider_code;
 
+use qrpay_provider::gateway::Gateways;
 use std::sync::Arc;
 
 use lambda_http::http::header::CONTENT_TYPE;
@@ -41,6 +43,9 @@ pub struct App {
     pub publisher: Arc<dyn Publisher>,
     /// Where a misconfigured IoT rule is raised.
     pub alerts: Arc<dyn Alerts>,
+    /// The providers configured here: a dynamic code for one of them
+    /// carries its own payment code (SPEC §9).
+    pub gateways: Gateways,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {

@@ -18,10 +18,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         return Err("QRPAY_QR_TOKEN_SECRET is not set".into());
     }
     let store = Arc::new(aws::store_from_env(&config)?);
+    let clock = Arc::new(SystemClock);
     let app = Arc::new(App {
         shops: store.clone(),
         collection: store.clone(),
-        clock: Arc::new(SystemClock),
+        // A POS code for one provider carries that provider's own code.
+        gateways: aws::gateways_from_env(Deadline::Api, clock.clone())?,
+        clock,
         token_secrets,
         pay_base_url: aws::env("QRPAY_PAY_BASE_URL")?,
         // The IoT data plane has an account-specific endpoint.

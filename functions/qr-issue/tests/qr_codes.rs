@@ -55,6 +55,7 @@ impl Harness {
             pay_base_url: BASE_URL.into(),
             publisher: publisher.clone(),
             alerts: alerts.clone(),
+            gateways: qrpay_provider::gateway::Gateways::default(),
         };
         Harness {
             app,

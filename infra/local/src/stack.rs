@@ -212,6 +212,7 @@ impl Functions {
                 // POS terminals on IoT Core are an AWS-only path.
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
                 alerts: alerts.clone(),
+                gateways: gateways.clone(),
             },
             callback: payment_callback::App {
                 collection: store.clone(),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::collection::Provider;
 use crate::ids::{DeviceId, OrderId, OutOrderNo, QrId, ShopId};
 use crate::instalment::InstalmentPlan;
 use crate::money::Amount;
@@ -165,6 +166,8 @@ pub struct QrIssue {
     pub device_id: Option<DeviceId>,
     pub expires_in_s: Option<i64>,
     pub instalment_periods: Option<PlanPeriods>,
+    /// A dynamic code that carries this provider's own payment code.
+    pub provider: Option<Provider>,
 }
 
 /// A request that breaks the shape rules; `field` names the culprit.
@@ -208,7 +211,20 @@ impl QrIssue {
                     "a static code is not for one order",
                 ))
             }
+            // A provider's code is for one order of one amount.
+            QrKind::Static if self.provider.is_some() => {
+                return Err(issue_error(
+                    "provider",
+                    "a provider's own code is for dynamic codes only",
+                ))
+            }
             _ => {}
+        }
+        if self.provider == Some(Provider::Sandbox) {
+            return Err(issue_error(
+                "provider",
+                "provider must be wechatpay, alipay or douyin",
+            ));
         }
         if let Some(s) = self.expires_in_s {
             if !(1..=MAX_EXPIRY_S).contains(&s) {
@@ -245,6 +261,11 @@ impl QrIssue {
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
         );
+        // Appended only when asked for, so earlier fingerprints still match.
+        let text = match self.provider {
+            Some(provider) => format!("{text}|provider={provider}"),
+            None => text,
+        };
         hex::encode(Sha256::digest(text.as_bytes()))
     }
 }
@@ -263,6 +284,7 @@ mod tests {
             device_id: None,
             expires_in_s: None,
             instalment_periods: None,
+            provider: None,
         }
     }
 
@@ -354,5 +376,32 @@ mod tests {
             ..dynamic()
         };
         assert_ne!(base, other_plan.fingerprint());
+        let for_alipay = QrIssue {
+            provider: Some(Provider::Alipay),
+            ..dynamic()
+        };
+        assert_ne!(base, for_alipay.fingerprint());
+    }
+
+    #[test]
+    fn a_providers_code_is_for_a_dynamic_code_of_a_real_provider() {
+        let alipay = QrIssue {
+            provider: Some(Provider::Alipay),
+            ..dynamic()
+        };
+        assert!(alipay.validate().is_ok());
+        let static_code = QrIssue {
+            kind: QrKind::Static,
+            amount: None,
+            out_order_no: None,
+            provider: Some(Provider::Wechatpay),
+            ..dynamic()
+        };
+        assert_eq!(static_code.validate().unwrap_err().field, "provider");
+        let sandbox = QrIssue {
+            provider: Some(Provider::Sandbox),
+            ..dynamic()
+        };
+        assert_eq!(sandbox.validate().unwrap_err().field, "provider");
     }
 }

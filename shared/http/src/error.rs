@@ -37,10 +37,17 @@ pub enum ErrorCode {
     Internal,
     ServiceUnavailable,
     ProviderNotConfigured,
+    /// The stage does not offer what was asked of a provider (not
+    /// configured, or no scannable code or plan there).
+    ProviderNotOffered,
+    /// The provider definitively refused (its answer names why).
+    ProviderRefused,
+    /// The provider could not say (timeout, 5xx): retry the same request.
+    ProviderUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -61,6 +68,9 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::ServiceUnavailable,
         ErrorCode::ProviderNotConfigured,
+        ErrorCode::ProviderNotOffered,
+        ErrorCode::ProviderRefused,
+        ErrorCode::ProviderUnavailable,
     ];
 
     /// The code as the body's `error.code` carries it.
@@ -86,6 +96,9 @@ impl ErrorCode {
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
+            ErrorCode::ProviderNotOffered => "PROVIDER_NOT_OFFERED",
+            ErrorCode::ProviderRefused => "PROVIDER_REFUSED",
+            ErrorCode::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
         }
     }
 
@@ -112,11 +125,14 @@ impl ErrorCode {
             | ErrorCode::OutOrderNoConflict
             | ErrorCode::InvalidState => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::DateInFuture => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::ServiceUnavailable | ErrorCode::ProviderNotConfigured => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ErrorCode::DateInFuture | ErrorCode::ProviderNotOffered => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
+            ErrorCode::ProviderRefused => StatusCode::BAD_GATEWAY,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceUnavailable
+            | ErrorCode::ProviderNotConfigured
+            | ErrorCode::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -1,0 +1,104 @@
+//! A dynamic code issued for one provider (`"provider"` in the body, API.md)
+//! carries that provider's own payment code — WeChat Pay Native `code_url`,
+//! Alipay `qr_code` — so the buyer's app scans it directly: what a POS shows
+//! (SPEC §9). The provider order's `out_trade_no` is our order id, so a
+//! replayed issue asks again and gets the same provider order, never a
+//! second one.
+
+use std::sync::Arc;
+
+use qrpay_domain::{FeePayer, InstalmentPlan, Provider, QrCode, Shop};
+use qrpay_http::{ApiError, ErrorCode};
+use qrpay_provider::gateway::{
+    CollectRequest, CollectionGateway, CreateOutcome, PayMethod, ProviderCode, ProviderInstalments,
+};
+use qrpay_qr::render;
+use serde_json::{json, Value};
+
+use crate::App;
+
+/// The provider's collection gateway, if this stage offers what is asked:
+/// checked before anything is written.
+pub fn gateway_for(
+    app: &App,
+    provider: Provider,
+    plan: Option<&InstalmentPlan>,
+) -> Result<Arc<dyn CollectionGateway>, ApiError> {
+    let not_offered = |message: String| ApiError::new(ErrorCode::ProviderNotOffered, message);
+    let gateway = app
+        .gateways
+        .collection(provider)
+        .cloned()
+        .ok_or_else(|| not_offered(format!("{provider} is not offered on this stage")))?;
+    match provider {
+        // Douyin's orders are paid in its cashier inside Douyin: there is no
+        // code for another app to scan (GATEWAYS.md §3.1).
+        Provider::Douyin => Err(not_offered(
+            "Douyin Pay has no code to scan; issue the code without a provider and the buyer's page opens Douyin's cashier".into(),
+        )),
+        Provider::Wechatpay if plan.is_some() => Err(not_offered(
+            "WeChat Pay has no monthly-pay plans; use alipay (Huabei) or a code without a provider".into(),
+        )),
+        _ => Ok(gateway),
+    }
+}
+
+/// Creates (or finds again) the provider order of `code` and adds its
+/// payment code to the answer: `"provider"`, `"provider_code"`, and the SVG
+/// of the provider's code in place of ours.
+pub async fn attach(
+    gateway: &dyn CollectionGateway,
+    shop: &Shop,
+    code: &QrCode,
+    body: &mut Value,
+) -> Result<(), ApiError> {
+    let (Some(order_id), Some(amount), Some(expires_at)) =
+        (code.order_id.clone(), code.amount, code.expires_at)
+    else {
+        return Err(ApiError::internal("a dynamic code without its order"));
+    };
+    let request = CollectRequest {
+        order_id,
+        amount,
+        subject: code
+            .description
+            .as_ref()
+            .map_or_else(|| shop.name.to_string(), |d| d.to_string()),
+        expires_at,
+        method: PayMethod::Scan,
+        instalments: code.instalment_plan.as_ref().map(|p| ProviderInstalments {
+            periods: p.periods.as_u8(),
+            shop_pays_fee: p.fee_payer == FeePayer::Shop,
+        }),
+    };
+    let provider = gateway.provider();
+    body["provider"] = json!(provider);
+    match gateway.create(&request).await {
+        CreateOutcome::Created(ProviderCode::QrContent(content)) => {
+            let svg =
+                render::svg(&content).map_err(|e| ApiError::internal(format!("QR render: {e}")))?;
+            body["provider_code"] = json!(content);
+            body["svg"] = json!(svg);
+            Ok(())
+        }
+        CreateOutcome::Created(other) => Err(ApiError::internal(format!(
+            "{provider} answered a scan order with {other:?}"
+        ))),
+        // Paid already (a replay after the buyer paid): nothing left to scan.
+        CreateOutcome::AlreadyPaid => Ok(()),
+        CreateOutcome::Refused { code, reason } => {
+            tracing::warn!(%provider, %code, "provider refused the order");
+            Err(ApiError::new(
+                ErrorCode::ProviderRefused,
+                format!("{provider} refused the order ({code}): {reason}"),
+            ))
+        }
+        CreateOutcome::Ambiguous { detail } => {
+            tracing::warn!(%provider, %detail, "provider order not confirmed");
+            Err(ApiError::new(
+                ErrorCode::ProviderUnavailable,
+                format!("{provider} did not confirm the order; send the same request again (same out_order_no)"),
+            ))
+        }
+    }
+}
