@@ -130,55 +130,26 @@ impl Alipay {
         } else {
             format!("{}_response", method.replace('.', "_"))
         };
-        let refuse = |code: &str, sub_code: &str, sub_msg: &str| {
-            gateway_error(&key, code, sub_code, sub_msg)
-        };
-        for (name, sub_code) in [
-            ("method", "isv.missing-method"),
-            ("sign", "isv.missing-signature"),
-            ("sign_type", "isv.missing-signature-type"),
-            ("app_id", "isv.missing-app-id"),
-            ("timestamp", "isv.missing-timestamp"),
-            ("version", "isv.missing-version"),
-        ] {
-            if params.get(name).is_none_or(String::is_empty) {
-                return Err(refuse("40001", sub_code, "缺少必选参数"));
-            }
-        }
-        let param = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
-        if param("app_id") != ALIPAY_APP_ID {
-            return Err(refuse("40002", "isv.invalid-app-id", "无效的AppID参数"));
-        }
-        if param("sign_type") != "RSA2" {
-            return Err(refuse(
-                "40002",
-                "isv.invalid-signature-type",
-                "无效的签名类型",
-            ));
-        }
-        if NaiveDateTime::parse_from_str(param("timestamp"), "%Y-%m-%d %H:%M:%S").is_err() {
-            return Err(refuse("40002", "isv.invalid-timestamp", "非法的时间戳参数"));
-        }
-        if !param("charset").is_empty() && !param("charset").eq_ignore_ascii_case("utf-8") {
-            return Err(refuse("40002", "isv.invalid-charset", "字符集错误"));
-        }
+        let refuse =
+            |(code, sub_code, sub_msg): Refusal| gateway_error(&key, code, sub_code, sub_msg);
+        public_params(&params).map_err(refuse)?;
         if !self.signed_by_our_app(&params) {
-            return Err(refuse("40002", "isv.invalid-signature", "无效签名"));
+            return Err(refuse(("40002", "isv.invalid-signature", "无效签名")));
         }
         let cert_mode = self
             .check_cert_mode(&method, &params)
-            .map_err(|(code, sub)| refuse(code, sub, "证书序列号无效"))?;
+            .map_err(|(code, sub)| refuse((code, sub, "证书序列号无效")))?;
         let biz = match params.get("biz_content") {
             None => Value::Object(serde_json::Map::new()),
             Some(text) => serde_json::from_str::<Value>(text)
                 .ok()
                 .filter(Value::is_object)
                 .ok_or_else(|| {
-                    refuse(
+                    refuse((
                         "40002",
                         "isv.invalid-parameter",
                         "biz_content 不是 JSON 对象",
-                    )
+                    ))
                 })?,
         };
         Ok(Call {
@@ -226,6 +197,39 @@ impl Alipay {
             Some(_) => Ok(true),
         }
     }
+}
+
+/// A gateway refusal: `code`, `sub_code`, `sub_msg`.
+type Refusal = (&'static str, &'static str, &'static str);
+
+/// The public parameters: present (`40001`) and valid (`40002`).
+fn public_params(params: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    for (name, sub_code) in [
+        ("method", "isv.missing-method"),
+        ("sign", "isv.missing-signature"),
+        ("sign_type", "isv.missing-signature-type"),
+        ("app_id", "isv.missing-app-id"),
+        ("timestamp", "isv.missing-timestamp"),
+        ("version", "isv.missing-version"),
+    ] {
+        if params.get(name).is_none_or(String::is_empty) {
+            return Err(("40001", sub_code, "缺少必选参数"));
+        }
+    }
+    let param = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
+    if param("app_id") != ALIPAY_APP_ID {
+        return Err(("40002", "isv.invalid-app-id", "无效的AppID参数"));
+    }
+    if param("sign_type") != "RSA2" {
+        return Err(("40002", "isv.invalid-signature-type", "无效的签名类型"));
+    }
+    if NaiveDateTime::parse_from_str(param("timestamp"), "%Y-%m-%d %H:%M:%S").is_err() {
+        return Err(("40002", "isv.invalid-timestamp", "非法的时间戳参数"));
+    }
+    if !param("charset").is_empty() && !param("charset").eq_ignore_ascii_case("utf-8") {
+        return Err(("40002", "isv.invalid-charset", "字符集错误"));
+    }
+    Ok(())
 }
 
 /// Query and form parameters together (the official SDKs split them);

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use super::alipay::{AliReply, Alipay, Call};
 use super::book::{
-    Create, NewRefund, NewTransfer, Order, OrderState, RefundOutcome, RefundState, Transfer,
-    TransferOutcome, TransferState,
+    Create, NewRefund, NewTransfer, Order, OrderState, Refund, RefundOutcome, RefundState,
+    Transfer, TransferOutcome, TransferState,
 };
 use super::buyer::html_escape;
 use super::{beijing, notify_path, Ctx};
@@ -229,13 +229,12 @@ impl Alipay {
         let Some(no) = self.order_no(biz) else {
             return AliReply::failed("ACQ.TRADE_NOT_EXIST", "交易不存在");
         };
-        let request_no = biz
-            .get("out_request_no")
-            .and_then(Value::as_str)
-            .unwrap_or(&no)
-            .to_owned();
         let new = NewRefund {
-            out_refund_no: request_no,
+            out_refund_no: biz
+                .get("out_request_no")
+                .and_then(Value::as_str)
+                .unwrap_or(&no)
+                .to_owned(),
             out_trade_no: no.clone(),
             amount,
             request: json!({"refund_amount": amount.to_string()}),
@@ -280,6 +279,11 @@ impl Alipay {
             }
             RefundOutcome::Full => return AliReply::Lost,
         };
+        self.refund_answer(&refund, fund_change)
+    }
+
+    /// A refund's `10000` answer: `refund_fee` is the trade's cumulative refund.
+    fn refund_answer(&self, refund: &Refund, fund_change: &str) -> AliReply {
         let book = self.sim.book();
         let Some(order) = book.order(&refund.out_trade_no) else {
             return AliReply::Lost;
