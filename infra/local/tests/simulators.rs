@@ -1359,3 +1359,208 @@ async fn the_stack_hands_out_one_configuration_made_quickly_once_per_process() {
         "made once per process"
     );
 }
+
+// ---- Against the providers' SDKs -------------------------------------------------
+//
+// wechatpayv3 2.0.4 and python-alipay-sdk 3.4.0 (infra/conformance.sh) through
+// the provider crate's offline drivers: the simulators' answers pass the SDKs'
+// own checks, and requests the SDKs sign pass the simulators'.
+
+#[allow(dead_code)]
+#[path = "../../../shared/provider/tests/common/sdk.rs"]
+mod sdk;
+
+/// One case through `shared/provider/tests/conformance/{driver}`.
+fn sdk_case(driver: &str, case: Value) -> Value {
+    use std::io::Write;
+    let driver = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/provider/tests/conformance")
+        .join(driver);
+    let mut child = std::process::Command::new(sdk::python())
+        .arg(&driver)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(case.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        case["op"],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn wechatpayv3_accepts_the_simulators_answers_and_the_simulator_its_requests() {
+    let w = world().await;
+    let wx = Wechat::new(&w);
+    let e = &w.env;
+    let check = |answer: &Answer| {
+        let headers: serde_json::Map<String, Value> = answer
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        sdk_case(
+            "wechatpay.py",
+            json!({"op": "verify_signature",
+            "private_key": e["WECHATPAY_MCH_PRIVATE_KEY"], "mchid": e["WECHATPAY_MCHID"],
+            "serial": e["WECHATPAY_MCH_SERIAL"], "public_key": e["WECHATPAY_PLATFORM_PUBLIC_KEY"],
+            "public_key_id": e["WECHATPAY_PLATFORM_SERIAL"], "headers": headers, "body": answer.text()}),
+        )["verified"]
+            == json!(true)
+    };
+    let created = wx
+        .call(
+            "POST",
+            "/v3/pay/transactions/native",
+            Some(&wx.native("ord_sim_sdk_1", 100)),
+        )
+        .await;
+    assert!(check(&created), "a 200 answer: {}", created.text());
+    let close = json!({"mchid": e["WECHATPAY_MCHID"]});
+    let closed = wx
+        .call(
+            "POST",
+            "/v3/pay/transactions/out-trade-no/ord_sim_sdk_1/close",
+            Some(&close),
+        )
+        .await;
+    assert!(closed.status == 204 && check(&closed), "a 204 answer");
+    let mut forged = created.clone();
+    forged.body.push(b' ');
+    assert!(!check(&forged), "the SDK refuses a changed body");
+
+    // The SDK's own Authorization, for a GET with a query.
+    let path = format!(
+        "{WX}/v3/pay/transactions/out-trade-no/ord_sim_sdk_1?mchid={}",
+        e["WECHATPAY_MCHID"]
+    );
+    let theirs = sdk_case(
+        "wechatpay.py",
+        json!({"op": "authorization",
+        "private_key": e["WECHATPAY_MCH_PRIVATE_KEY"], "mchid": e["WECHATPAY_MCHID"],
+        "serial": e["WECHATPAY_MCH_SERIAL"], "method": "GET", "path": path, "body": "",
+        "timestamp": w.now().timestamp().to_string(), "nonce": "SDKNONCE0123456789ABCDEF01234567"}),
+    );
+    let auth = theirs["authorization"].as_str().unwrap();
+    let headers = [
+        ("authorization", auth),
+        ("accept", "application/json"),
+        ("user-agent", "wechatpayv3"),
+    ];
+    let answer = w.send("GET", &path, &headers, b"").await;
+    assert_eq!(
+        (answer.status, answer.json()["trade_state"].as_str()),
+        (200, Some("CLOSED")),
+        "{}",
+        answer.text()
+    );
+}
+
+#[tokio::test]
+async fn python_alipay_sdk_accepts_the_simulators_answers_and_the_simulator_its_requests() {
+    let w = world().await;
+    let ali = Ali::new(&w, false);
+    let e = &w.env;
+    let as_app = |op: &str| {
+        json!({"op": op, "app_id": e["ALIPAY_APP_ID"],
+        "private_key": e["ALIPAY_APP_PRIVATE_KEY"], "public_key": e["ALIPAY_PUBLIC_KEY"]})
+    };
+    let biz = json!({"out_trade_no": "ord_sim_sdk_2", "total_amount": "1.00", "subject": "咖啡"});
+    let answer = ali.raw("alipay.trade.precreate", &biz).await;
+    assert!(
+        answer.text().contains("https:\\/\\/qr.alipay.com\\/"),
+        "Alipay's escapes: {}",
+        answer.text()
+    );
+    let mut case = as_app("verify_answer");
+    case["raw"] = json!(answer.text());
+    case["response_key"] = json!("alipay_trade_precreate_response");
+    let verified = sdk_case("alipay.py", case.clone());
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert!(verified["response"]["qr_code"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://qr.alipay.com/"));
+    case["raw"] = json!(answer.text().replace("ord_sim_sdk_2", "ord_sim_sdk_3"));
+    assert_eq!(sdk_case("alipay.py", case)["verified"], false);
+
+    // A request signed by the SDK (public-key mode), sent as it signed it.
+    let ours = ali.signer.sign(
+        "alipay.trade.query",
+        r#"{"out_trade_no":"ord_sim_sdk_2"}"#,
+        None,
+        None,
+        w.now(),
+    );
+    let mut params: serde_json::Map<String, Value> = ours
+        .params()
+        .filter(|(k, _)| *k != "sign")
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    let mut case = as_app("sign_data");
+    case["params"] = Value::Object(params.clone());
+    params.insert("sign".into(), sdk_case("alipay.py", case)["sign"].clone());
+    let form = form_of(&params);
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    let query = w.send("POST", ALIPAY, &headers, form.as_bytes()).await;
+    assert_eq!(
+        ali.verifier
+            .verify_answer(&query.body, "alipay.trade.query")
+            .unwrap()["sub_code"],
+        "ACQ.TRADE_NOT_EXIST"
+    );
+
+    // Certificate mode: the SDK computes the SNs of the stack's certificates itself.
+    let mut case = as_app("dc_sign_data");
+    for (k, v) in [
+        ("app_cert", "ALIPAY_APP_CERT"),
+        ("alipay_cert", "ALIPAY_PUBLIC_CERT"),
+        ("root_cert", "ALIPAY_ROOT_CERT"),
+    ] {
+        case[k] = json!(e[v]);
+    }
+    case["method"] = json!("alipay.fund.trans.common.query");
+    // A string, sent exactly as the SDK signs it (a dict would be re-serialized).
+    case["biz_content"] = json!(r#"{"out_biz_no":"POsdk1"}"#);
+    case["notify_url"] = json!(format!("{}/callbacks/alipay", e["QRPAY_CALLBACK_BASE_URL"]));
+    case["timestamp"] = json!(beijing_timestamp(w.now()));
+    let theirs = sdk_case("alipay.py", case);
+    let mut params = theirs["params"].as_object().unwrap().clone();
+    params.insert("sign".into(), theirs["sign"].clone());
+    let fund = w
+        .send("POST", ALIPAY, &headers, form_of(&params).as_bytes())
+        .await;
+    let certs = AnswerVerifier::from_certificates(&[e["ALIPAY_PUBLIC_CERT"].as_str()]).unwrap();
+    let inner = certs
+        .verify_answer(&fund.body, "alipay.fund.trans.common.query")
+        .unwrap_or_else(|err| panic!("{err}: {}", fund.text()));
+    assert_eq!(
+        inner["sub_code"], "ORDER_NOT_EXIST",
+        "accepted, and answered in certificate mode"
+    );
+}
+
+fn form_of(params: &serde_json::Map<String, Value>) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        form.append_pair(k, v.as_str().unwrap());
+    }
+    form.finish()
+}
+
+fn beijing_timestamp(now: DateTime<Utc>) -> String {
+    (now + chrono::Duration::hours(8))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
