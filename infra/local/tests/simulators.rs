@@ -366,6 +366,56 @@ async fn wechatpay_orders_are_created_once_per_out_trade_no_and_every_answer_is_
 }
 
 #[tokio::test]
+async fn a_wechatpay_order_past_its_time_expire_is_closed_and_cannot_be_paid() {
+    let w = world().await;
+    let wx = Wechat::new(&w);
+    let mut order = wx.native("ord_sim_expiring", 100);
+    let expire = w.now() + chrono::Duration::minutes(2);
+    order["time_expire"] = json!(expire
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .to_rfc3339());
+    let created = wx
+        .call("POST", "/v3/pay/transactions/native", Some(&order))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let query = format!(
+        "/v3/pay/transactions/out-trade-no/ord_sim_expiring?mchid={}",
+        w.env["WECHATPAY_MCHID"]
+    );
+    assert_eq!(
+        wx.call("GET", &query, None).await.json()["trade_state"],
+        "NOTPAY"
+    );
+    w.json(
+        "POST",
+        "/sandbox/clock",
+        None,
+        Some(json!({"advance_s": 180})),
+    )
+    .await;
+    assert_eq!(
+        wx.call("GET", &query, None).await.json()["trade_state"],
+        "CLOSED"
+    );
+    let again = wx
+        .call("POST", "/v3/pay/transactions/native", Some(&order))
+        .await;
+    assert_eq!(again.json()["code"], "ORDER_CLOSED");
+    let paid = w
+        .json(
+            "POST",
+            "/sandbox/wechatpay/pay",
+            None,
+            Some(json!({"out_trade_no": "ord_sim_expiring"})),
+        )
+        .await;
+    assert_eq!(
+        (paid.status, paid.code()),
+        (409, "INVALID_STATE".to_owned())
+    );
+}
+
+#[tokio::test]
 async fn wechatpay_refuses_what_wechat_refuses() {
     let w = world().await;
     let wx = Wechat::new(&w);

@@ -6,6 +6,7 @@
 //! turns these outcomes into its own documented answers.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use qrpay_domain::Amount;
@@ -16,7 +17,8 @@ use super::faults::Fate;
 /// Bound on each kind of record (a local stack never gets near it).
 pub const MAX_RECORDS: usize = 100_000;
 
-#[derive(Debug, Clone)]
+/// `Debug` leaves the buyer out (restricted data).
+#[derive(Clone)]
 pub struct Order {
     pub out_trade_no: String,
     /// The product (`NATIVE`, `JSAPI`, `MWEB`, `precreate`, `wap`, `ecpay`).
@@ -52,7 +54,7 @@ pub enum OrderState {
     Closed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Payment {
     /// The provider's transaction id.
     pub txn_id: String,
@@ -76,6 +78,41 @@ impl Order {
 
     pub fn refundable_fen(&self) -> i64 {
         self.amount.fen() - self.refunded_fen
+    }
+}
+
+impl fmt::Debug for Order {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Order")
+            .field("out_trade_no", &self.out_trade_no)
+            .field("product", &self.product)
+            .field("amount", &self.amount)
+            .field("expires_at", &self.expires_at)
+            .field("state", &self.state)
+            .field("refunded_fen", &self.refunded_fen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Payment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payment")
+            .field("txn_id", &self.txn_id)
+            .field("payer", &"***")
+            .field("at", &self.at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transfer")
+            .field("our_id", &self.our_id)
+            .field("provider_id", &self.provider_id)
+            .field("amount", &self.amount)
+            .field("payee", &"***")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,7 +209,7 @@ pub enum TransferState {
     Cancelled,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Transfer {
     /// Our id (`out_bill_no`, `out_biz_no`).
     pub our_id: String,
@@ -532,6 +569,34 @@ mod tests {
             book.pay(&key, None, "b", "t2".into(), at(6)).unwrap_err(),
             PayRefusal::AlreadyPaid
         );
+    }
+
+    #[test]
+    fn debug_output_leaves_the_buyer_out() {
+        let mut book = Book::default();
+        let mut o = order("o9", json!({}));
+        o.payer = Some("oSecretOpenid".into());
+        book.create_order(o, at(0));
+        let paid = book
+            .pay(
+                &OrderKey::OutTradeNo("o9".into()),
+                None,
+                "x",
+                "t".into(),
+                at(1),
+            )
+            .unwrap();
+        let shown = format!("{paid:?}");
+        assert!(
+            !shown.contains("oSecretOpenid") && shown.contains("o9"),
+            "{shown}"
+        );
+        let TransferOutcome::Created(t) =
+            book.transfer(transfer("PO9", false), "b".into(), || Fate::Succeed, at(0))
+        else {
+            panic!("created");
+        };
+        assert!(!format!("{t:?}").contains("openid"));
     }
 
     #[test]

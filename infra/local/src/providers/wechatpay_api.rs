@@ -47,7 +47,7 @@ impl Wechatpay {
                 self.create_order(ctx, product, body)
             }
             ("GET", ["v3", "pay", "transactions", "out-trade-no", no]) => {
-                self.query_order(no, &request.query)
+                self.query_order(ctx, no, &request.query)
             }
             ("POST", ["v3", "pay", "transactions", "out-trade-no", no, "close"]) => {
                 self.close_order(no, body)
@@ -168,7 +168,7 @@ impl Wechatpay {
     }
 
     /// `GET /v3/pay/transactions/out-trade-no/{no}?mchid=`
-    fn query_order(&self, no: &str, query: &str) -> Reply {
+    fn query_order(&self, ctx: &Ctx<'_>, no: &str, query: &str) -> Reply {
         let mchid = form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == "mchid")
             .map(|(_, v)| v.into_owned());
@@ -182,6 +182,8 @@ impl Wechatpay {
             return Reply::error(404, "ORDER_NOT_EXIST", "订单不存在");
         };
         let (state, desc) = match &order.state {
+            // Past `time_expire` nobody can pay it: WeChat closes it (UNCONFIRMED state name).
+            OrderState::Unpaid if order.expired(ctx.now) => ("CLOSED", "订单已关闭"),
             OrderState::Unpaid => ("NOTPAY", "订单未支付"),
             OrderState::Closed => ("CLOSED", "订单已关闭"),
             OrderState::Paid(_) if order.refunded_fen > 0 => ("REFUND", "转入退款"),
