@@ -4,8 +4,9 @@
 //! authorizer would, [`gateway`] turns the request into the API Gateway v2
 //! event the Lambda would receive, and [`stack`] hands that event to the
 //! function's handler. [`background`] runs the payout worker and the
-//! sweeper, [`sandbox`] is the sandbox payment provider, and [`demo`] walks
-//! through the whole story.
+//! sweeper, [`sandbox`] is the sandbox payment provider, [`providers`]
+//! simulates WeChat Pay, Alipay and Douyin Pay on their wire protocols, and
+//! [`demo`] walks through the whole story.
 
 pub mod aws;
 pub mod background;
@@ -14,6 +15,7 @@ pub mod demo;
 pub mod gateway;
 pub mod jwt;
 pub mod local_http;
+pub mod providers;
 pub mod queue;
 pub mod routes;
 pub mod sandbox;

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::gateway::{self, HttpRequest};
 use crate::jwt;
 pub use crate::local_http::{from_response, header_pairs, LocalRequest, LocalResponse};
+use crate::providers::Simulators;
 use crate::queue::LocalQueue;
 use crate::routes::{resolve, Resolution, Target};
 use crate::sandbox::{Qrpay, Sandbox};
@@ -139,6 +140,8 @@ pub struct Stack {
     pub store: Arc<dyn Store>,
     pub queue: Arc<LocalQueue>,
     pub sandbox: Sandbox,
+    /// WeChat Pay, Alipay and Douyin Pay on their wire protocols.
+    pub simulators: Simulators,
     pub alerts: Arc<ConsoleAlerts>,
     pub objects: Arc<LocalDir>,
     pub runs: Arc<InProcessRuns>,
@@ -271,16 +274,19 @@ fn bucket(data_dir: &Path) -> Result<Arc<LocalDir>, String> {
 
 /// Both ends of the sandbox's callbacks, on one secret: the sandbox signs
 /// with it and `payment-callback` checks with it. The other providers'
-/// verifiers come from the environment, as in AWS.
+/// verifiers come from `environment`, as in AWS: the simulated providers'
+/// configuration.
 fn sandbox_callbacks(
     options: &Options,
+    environment: &std::collections::BTreeMap<String, String>,
 ) -> Result<(SandboxSigner, payment_callback::Verifiers), String> {
     let sandbox_secret = options.sandbox_secret.clone();
     let signer = SandboxSigner::new(sandbox_secret.clone())
         .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
     let mut verifiers = payment_callback::config::verifiers(&|name| {
-        std::env::var(name)
-            .ok()
+        environment
+            .get(name)
+            .cloned()
             .filter(|_| name != "QRPAY_SANDBOX_SECRET")
     })?;
     verifiers.sandbox = Some(
@@ -288,6 +294,10 @@ fn sandbox_callbacks(
             .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?,
     );
     Ok((signer, verifiers))
+}
+
+fn clock_of(adapters: &Adapters) -> Arc<ShiftedClock> {
+    adapters.clock.clone()
 }
 
 /// The nightly reconciliation over the stack's store and data directory,
@@ -320,7 +330,8 @@ impl Stack {
             store,
             queue,
         };
-        let (signer, verifiers) = sandbox_callbacks(&options)?;
+        let simulators = Simulators::new(clock_of(&adapters), &options.pay_base_url).await?;
+        let (signer, verifiers) = sandbox_callbacks(&options, simulators.environment())?;
         let reconciler = reconciler(&adapters, &options.data_dir);
         let runs = Arc::new(InProcessRuns::new(
             reconciler.clone(),
@@ -342,6 +353,7 @@ impl Stack {
         } = adapters;
         Ok(Arc::new(Stack {
             sandbox: Sandbox::new(provider, signer, clock.clone()),
+            simulators,
             functions,
             options,
             clock,
@@ -358,6 +370,10 @@ impl Stack {
 
     /// One request, end to end: what API Gateway and the Lambda do.
     pub async fn handle(&self, request: LocalRequest) -> LocalResponse {
+        // The simulated providers' routes are local only, outside the API.
+        if let Some(answer) = self.simulators.handle(self, &self.sandbox, &request).await {
+            return answer;
+        }
         let (route, params) = match resolve(&request.method, &request.path) {
             Resolution::Found(route, params) => (route, params),
             Resolution::WrongMethod => return LocalResponse::error(ApiError::method_not_allowed()),
@@ -369,10 +385,14 @@ impl Stack {
             }
         };
         if route.target == Target::Sandbox {
-            return self
+            let answer = self
                 .sandbox
                 .handle(self, route.path, &params, &request)
                 .await;
+            if route.path == "/sandbox/faults" && answer.status == 200 {
+                self.simulators.faults_set(self.sandbox.provider.faults());
+            }
+            return answer;
         }
         let claims = if route.jwt {
             match self.authorize(&request) {

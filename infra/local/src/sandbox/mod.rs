@@ -159,24 +159,39 @@ impl Sandbox {
     /// Posts a signed notice to `/callbacks/sandbox` (twice at the duplicate
     /// rate); each delivery's status and body.
     pub async fn deliver(&self, qrpay: &dyn Qrpay, notice: &SignedNotice) -> Vec<Value> {
+        self.deliver_to(qrpay, "/callbacks/sandbox", notice).await
+    }
+
+    /// Posts any provider's signed notice to `path` on qrpay, the same way
+    /// (the simulated providers' callbacks).
+    pub async fn deliver_to(
+        &self,
+        qrpay: &dyn Qrpay,
+        path: &str,
+        notice: &SignedNotice,
+    ) -> Vec<Value> {
         let times = if self.duplicate_next() { 2 } else { 1 };
         let mut answers = Vec::with_capacity(times);
         for _ in 0..times {
             let mut headers = notice.headers.clone();
             headers.push(("content-type".into(), notice.content_type.into()));
             let answer = qrpay
-                .request("POST", "/callbacks/sandbox", headers, notice.body.clone())
+                .request("POST", path, headers, notice.body.clone())
                 .await;
             if answer.status != 200 {
                 eprintln!(
-                    "qrpay-local: the sandbox's callback was answered {}: {}",
+                    "qrpay-local: the callback to {path} was answered {}: {}",
                     answer.status,
                     String::from_utf8_lossy(&answer.body)
                 );
             }
             answers.push(json!({
                 "status": answer.status,
-                "body": answer.body_json().unwrap_or(Value::Null),
+                // Alipay's callbacks are answered in text (`success`).
+                "body": answer.body_json().unwrap_or_else(|| match answer.body.is_empty() {
+                    true => Value::Null,
+                    false => Value::String(String::from_utf8_lossy(&answer.body).into_owned()),
+                }),
             }));
         }
         answers
