@@ -15,6 +15,7 @@ pub mod demo;
 pub mod gateway;
 pub mod jwt;
 pub mod local_http;
+pub mod provider_setup;
 pub mod providers;
 pub mod queue;
 pub mod routes;

@@ -12,8 +12,7 @@ use async_trait::async_trait;
 use lambda_http::{Body, Response};
 use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
 use qrpay_http::ApiError;
-use qrpay_provider::gateway::Gateways;
-use qrpay_provider::{SandboxProvider, SandboxSigner, SandboxVerifier};
+use qrpay_provider::SandboxProvider;
 use qrpay_queue::MemoryQueue;
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
@@ -27,10 +26,12 @@ use serde_json::{json, Value};
 use crate::gateway::{self, HttpRequest};
 use crate::jwt;
 pub use crate::local_http::{from_response, header_pairs, LocalRequest, LocalResponse};
+use crate::provider_setup::{provider_setup, ProviderSetup};
 use crate::providers::Simulators;
 use crate::queue::LocalQueue;
 use crate::routes::{resolve, Resolution, Target};
 use crate::sandbox::{Qrpay, Sandbox};
+use qrpay_provider::gateway::Gateways;
 
 /// Where the stack keeps its data and what it talks to.
 #[derive(Debug, Clone)]
@@ -142,6 +143,9 @@ pub struct Stack {
     pub sandbox: Sandbox,
     /// WeChat Pay, Alipay and Douyin Pay on their wire protocols.
     pub simulators: Simulators,
+    /// The real adapters the functions use (against the simulators unless
+    /// a provider's own server is configured), and the sandbox's transfers.
+    pub gateways: Gateways,
     pub alerts: Arc<ConsoleAlerts>,
     pub objects: Arc<LocalDir>,
     pub runs: Arc<InProcessRuns>,
@@ -180,7 +184,7 @@ impl Functions {
     fn new(
         adapters: &Adapters,
         options: &Options,
-        verifiers: payment_callback::Verifiers,
+        providers: ProviderSetup,
         reconciler: Arc<Reconciler>,
         requests: Arc<LocalRuns>,
     ) -> Functions {
@@ -190,9 +194,13 @@ impl Functions {
             queue,
             alerts,
             objects,
-            provider,
+            provider: _,
         } = adapters;
-        let gateways = Gateways::default().with_transfer(Provider::Sandbox, provider.clone());
+        let ProviderSetup {
+            verifiers,
+            gateways,
+            sandbox_signer: _,
+        } = providers;
         Functions {
             payout_request: payout_request::App {
                 shops: store.clone(),
@@ -272,30 +280,6 @@ fn bucket(data_dir: &Path) -> Result<Arc<LocalDir>, String> {
     Ok(Arc::new(LocalDir::new(data_dir.to_path_buf())))
 }
 
-/// Both ends of the sandbox's callbacks, on one secret: the sandbox signs
-/// with it and `payment-callback` checks with it. The other providers'
-/// verifiers come from `environment`, as in AWS: the simulated providers'
-/// configuration.
-fn sandbox_callbacks(
-    options: &Options,
-    environment: &std::collections::BTreeMap<String, String>,
-) -> Result<(SandboxSigner, payment_callback::Verifiers), String> {
-    let sandbox_secret = options.sandbox_secret.clone();
-    let signer = SandboxSigner::new(sandbox_secret.clone())
-        .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?;
-    let mut verifiers = payment_callback::config::verifiers(&|name| {
-        environment
-            .get(name)
-            .cloned()
-            .filter(|_| name != "QRPAY_SANDBOX_SECRET")
-    })?;
-    verifiers.sandbox = Some(
-        SandboxVerifier::new(vec![sandbox_secret])
-            .map_err(|e| format!("QRPAY_SANDBOX_SECRET: {e}"))?,
-    );
-    Ok((signer, verifiers))
-}
-
 fn clock_of(adapters: &Adapters) -> Arc<ShiftedClock> {
     adapters.clock.clone()
 }
@@ -331,7 +315,14 @@ impl Stack {
             queue,
         };
         let simulators = Simulators::new(clock_of(&adapters), &options.pay_base_url).await?;
-        let (signer, verifiers) = sandbox_callbacks(&options, simulators.environment())?;
+        let providers = provider_setup(
+            options.sandbox_secret.clone(),
+            simulators.environment(),
+            adapters.provider.clone(),
+            adapters.clock.clone(),
+        )?;
+        let signer = providers.sandbox_signer.clone();
+        let gateways = providers.gateways.clone();
         let reconciler = reconciler(&adapters, &options.data_dir);
         let runs = Arc::new(InProcessRuns::new(
             reconciler.clone(),
@@ -342,7 +333,7 @@ impl Stack {
             sandbox: adapters.provider.clone(),
             objects: adapters.objects.clone(),
         });
-        let functions = Functions::new(&adapters, &options, verifiers, reconciler, local_runs);
+        let functions = Functions::new(&adapters, &options, providers, reconciler, local_runs);
         let Adapters {
             clock,
             store,
@@ -354,6 +345,7 @@ impl Stack {
         Ok(Arc::new(Stack {
             sandbox: Sandbox::new(provider, signer, clock.clone()),
             simulators,
+            gateways,
             functions,
             options,
             clock,
