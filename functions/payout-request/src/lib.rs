@@ -425,5 +425,12 @@ pub fn payout_json(p: &Payout) -> Value {
     if let Some(reason) = &p.failure_reason {
         v["failure_reason"] = json!(reason);
     }
+    if let Some(provider) = p.provider {
+        v["provider"] = json!(provider);
+    }
+    // Only while the transfer waits for the buyer (API.md).
+    if let (Some(action), PayoutStatus::Processing) = (&p.payee_action, p.status) {
+        v["payee_action"] = json!(action);
+    }
     v
 }

@@ -739,3 +739,22 @@ async fn a_payout_shows_its_attempts_and_a_failure_leaves_a_notice() {
         .await;
     assert_eq!((other.status, other.code()), (403, "FORBIDDEN"));
 }
+
+/// SPEC §9: a payout no configured provider can deliver is refused at
+/// request time; one that can names its provider.
+#[tokio::test]
+async fn a_payout_no_channel_can_deliver_is_refused_and_reserves_nothing() {
+    let mut h = Harness::new().await;
+    let before = h.counters().await;
+    // This stage pays back through WeChat Pay only; o-1 was collected by the sandbox.
+    h.app.channels = PayoutChannels::of(&[Provider::Wechatpay]);
+    let a = h.send(create("10.00", "key-1")).await;
+    assert_eq!((a.status, a.code()), (422, "PAYOUT_CHANNEL_UNAVAILABLE"));
+    assert_eq!(h.counters().await, before, "nothing reserved");
+    assert!(h.queue.take(10).is_empty(), "nothing queued");
+    h.app.channels = PayoutChannels::of(&[Provider::Sandbox]);
+    let ok = h.send(create("10.00", "key-2")).await;
+    assert_eq!(ok.status, 202, "{}", ok.body);
+    assert_eq!(ok.body["provider"], "sandbox");
+    assert!(ok.body.get("payee_action").is_none());
+}

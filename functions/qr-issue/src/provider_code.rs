@@ -95,10 +95,12 @@ pub async fn attach(
         }
         CreateOutcome::Ambiguous { detail } => {
             tracing::warn!(%provider, %detail, "provider order not confirmed");
-            Err(ApiError::new(
+            let mut e = ApiError::new(
                 ErrorCode::ProviderUnavailable,
                 format!("{provider} did not confirm the order; send the same request again (same out_order_no)"),
-            ))
+            );
+            e.retry_after_s = Some(2);
+            Err(e)
         }
     }
 }
