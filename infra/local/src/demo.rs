@@ -19,15 +19,15 @@ pub struct Outcome {
     pub summary: Value,
 }
 
-struct Story<'a> {
-    client: &'a Client,
-    demo: &'a Demo,
+pub(crate) struct Story<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) demo: &'a Demo,
     step: usize,
     out: &'a mut dyn FnMut(&str),
 }
 
 impl Story<'_> {
-    fn say(&mut self, title: &str, lines: &[String]) {
+    pub(crate) fn say(&mut self, title: &str, lines: &[String]) {
         self.step += 1;
         (self.out)(&format!("\n{}. {title}", self.step));
         for line in lines {
@@ -35,7 +35,7 @@ impl Story<'_> {
         }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -45,7 +45,12 @@ impl Story<'_> {
         self.client.json(method, path, token, body.as_ref()).await
     }
 
-    async fn payout(&self, order: &str, amount: &str, key: &str) -> Result<Answer, String> {
+    pub(crate) async fn payout(
+        &self,
+        order: &str,
+        amount: &str,
+        key: &str,
+    ) -> Result<Answer, String> {
         self.client
             .send(
                 "POST",
@@ -62,7 +67,7 @@ impl Story<'_> {
     }
 }
 
-fn s(v: &Value) -> String {
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::String(text) => text.clone(),
         Value::Null => "-".into(),
@@ -71,7 +76,7 @@ fn s(v: &Value) -> String {
 }
 
 /// Waits for `check` to hold on `GET path`, polling for up to 20 s.
-async fn until(
+pub(crate) async fn until(
     client: &Client,
     path: &str,
     token: &str,
@@ -114,7 +119,9 @@ pub async fn run(
     let payout = story.staff_pays_shipping_back(&order_id).await?;
     story.two_payouts_are_refused(&order_id).await?;
     let date = s(&payout["business_date"]);
-    story.the_night_is_reconciled(date, data_dir).await
+    let outcome = story.the_night_is_reconciled(date, data_dir).await?;
+    story.buyers_pay_through_wechat_and_alipay().await?;
+    Ok(outcome)
 }
 
 impl Story<'_> {

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod background;
 pub mod client;
 pub mod demo;
+mod demo_providers;
 pub mod gateway;
 pub mod jwt;
 pub mod local_http;
