@@ -654,6 +654,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
             "operator_id",
             "order_id",
             "payout_id",
+            "provider",
             "reason",
             "shop_id",
             "status",

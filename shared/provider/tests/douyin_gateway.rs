@@ -143,6 +143,7 @@ impl FakeDouyin {
                 "out_refund_no",
                 "reason",
                 "refund_amount",
+                "cp_extra",
                 "notify_url",
             ]
             .into(),
@@ -449,7 +450,9 @@ fn the_sign_changes_with_the_salt_and_with_any_signed_value() {
 const DEMO_SALT: &str = "your_payment_salt";
 const DEMO_EDGE_SIGN: &str = "9f1b979751190400f5379f7ef8503bfd";
 const DEMO_CREATE_ORDER_SIGN: &str = "09092ed8a96cfa0ce3df63782b733141";
-const DEMO_CREATE_REFUND_SIGN: &str = "b0896de0ccc7d27d4fc35280405573e0";
+// With `cp_extra` = the order id (so the refund notice names our order);
+// without it the demo gives b0896de0ccc7d27d4fc35280405573e0.
+const DEMO_CREATE_REFUND_SIGN: &str = "125559fa3468568112da24a4160e2c14";
 const DEMO_QUERY_REFUND_SIGN: &str = "d622f30bfb5e24f058b1d71efbb51fd7";
 
 #[test]
@@ -839,6 +842,7 @@ async fn refund_sends_the_documented_fields_signed() {
     assert_eq!(sent.text("out_refund_no"), REFUND);
     assert_eq!(sent.integer("refund_amount"), 1_990);
     assert_eq!(sent.text("reason"), "发错地址");
+    assert_eq!(sent.text("cp_extra"), ORDER, "the refund notice echoes it");
     assert_eq!(sent.text("notify_url"), NOTIFY_URL);
     assert_eq!(sent.text("sign"), documented_sign(&sent.fields, SALT));
 }

@@ -284,6 +284,9 @@ impl RefundGateway for DouyinGateway {
             ),
             ("reason", FieldValue::Text(reason)),
             ("refund_amount", FieldValue::Integer(request.amount.fen())),
+            // Douyin's refund callback does not carry `cp_orderno`; it echoes
+            // `cp_extra`, so the notice can name our order.
+            ("cp_extra", FieldValue::Text(request.order_id.to_string())),
         ];
         self.add_notify_url(&mut fields);
         match self.post(CREATE_REFUND_PATH, &fields).await {
