@@ -390,3 +390,71 @@ async fn under_faults_every_wechat_and_alipay_payout_ends_as_the_provider_paid_i
         finals.len()
     );
 }
+
+/// A WeChat transfer that waits for the buyer: the payout stays `PROCESSING`
+/// and shows what the buyer's WeChat must open; once the buyer confirms, the
+/// sweeper's query settles it — moved once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wechat_transfer_waits_for_the_buyer_then_settles_once() {
+    let w = world().await;
+    let settings = json!({"wechatpay_payee_confirms": true});
+    let a = w
+        .call("PUT", "/sandbox/simulators", false, Some(settings))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let code = w
+        .code("WX-W", "80.00", json!({"provider": "wechatpay"}))
+        .await;
+    let order_id = code["order_id"].as_str().unwrap();
+    w.buyer_pays("wechatpay", code["provider_code"].as_str().unwrap())
+        .await;
+    let asked = w.payout(order_id, "6.00", "k-wait").await;
+    assert_eq!(asked.status, 202, "{}", asked.text());
+    let payout_id = asked.json()["payout_id"].as_str().unwrap().to_owned();
+    let mut waiting = Value::Null;
+    for _ in 0..100 {
+        waiting = w.payout_now(&payout_id).await;
+        if waiting.get("payee_action").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting["status"], "PROCESSING", "{waiting}");
+    let action = &waiting["payee_action"];
+    assert_eq!(action["kind"], "WECHAT_CONFIRM");
+    assert!(!action["package"].as_str().unwrap().is_empty());
+    assert_eq!(w.moved("wechatpay", "transfers").await["count"], 0);
+    // An hour on, still waiting: no alert, no second bill.
+    w.advance(3600).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.payout_now(&payout_id).await["status"], "PROCESSING");
+    let bill = bill_no("wechatpay", &payout_id);
+    let confirm = w
+        .call(
+            "POST",
+            &format!("/sandbox/wechatpay/transfers/{bill}/confirm"),
+            false,
+            None,
+        )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    let mut done = Value::Null;
+    for _ in 0..40 {
+        w.advance(300).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        done = w.payout_now(&payout_id).await;
+        if done["status"] == "SUCCEEDED" {
+            break;
+        }
+    }
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert!(
+        done.get("payee_action").is_none(),
+        "shown only while waiting"
+    );
+    let moved = w.moved("wechatpay", "transfers").await;
+    assert_eq!(
+        (moved["count"].as_u64(), moved["moved_total"].as_str()),
+        (Some(1), Some("6.00"))
+    );
+}
