@@ -275,3 +275,32 @@ fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty())
 }
+
+/// Answers as the gateway's reader makes them, for the state tables' tests.
+#[cfg(test)]
+mod replies {
+    use serde_json::{json, Value};
+
+    use super::{ErrorAnswer, Reply};
+
+    pub(super) fn error(code: &str, sub_code: Option<&str>) -> Reply {
+        Reply::Error(ErrorAnswer {
+            code: code.into(),
+            sub_code: sub_code.map(Into::into),
+            sub_msg: Some("说明".into()),
+        })
+    }
+
+    /// A business failure: `40004` with its `sub_code`.
+    pub(super) fn business(sub_code: &str) -> Reply {
+        error("40004", Some(sub_code))
+    }
+
+    /// A `10000` answer with these fields.
+    pub(super) fn success(fields: Value) -> Reply {
+        let mut answer = json!({"code": "10000", "msg": "Success"});
+        let map = answer.as_object_mut().expect("an object");
+        map.extend(fields.as_object().expect("fields are an object").clone());
+        Reply::Success(map.clone())
+    }
+}

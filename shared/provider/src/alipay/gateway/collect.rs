@@ -296,26 +296,7 @@ mod tests {
     use super::*;
     use crate::gateway::ProviderInstalments;
 
-    fn error(code: &str, sub_code: Option<&str>) -> Reply {
-        Reply::Error(ErrorAnswer {
-            code: code.into(),
-            sub_code: sub_code.map(Into::into),
-            sub_msg: Some("说明".into()),
-        })
-    }
-
-    fn business(sub_code: &str) -> Reply {
-        error("40004", Some(sub_code))
-    }
-
-    fn success(fields: Value) -> Reply {
-        let mut answer = json!({"code": "10000", "msg": "Success"});
-        answer
-            .as_object_mut()
-            .unwrap()
-            .extend(fields.as_object().unwrap().clone());
-        Reply::Success(answer.as_object().unwrap().clone())
-    }
+    use super::super::replies::{business, error, success};
 
     fn is_ambiguous_create(outcome: &CreateOutcome) -> bool {
         matches!(outcome, CreateOutcome::Ambiguous { .. })

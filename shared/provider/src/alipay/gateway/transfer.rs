@@ -226,26 +226,9 @@ fn transfer_status(answer: &Map<String, Value>) -> Status {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ErrorAnswer;
     use super::*;
 
-    fn error(code: &str, sub_code: Option<&str>) -> Reply {
-        Reply::Error(ErrorAnswer {
-            code: code.into(),
-            sub_code: sub_code.map(Into::into),
-            sub_msg: Some("说明".into()),
-        })
-    }
-
-    fn business(sub_code: &str) -> Reply {
-        error("40004", Some(sub_code))
-    }
-
-    fn success(fields: Value) -> Reply {
-        let mut answer = fields.as_object().unwrap().clone();
-        answer.insert("code".into(), "10000".into());
-        Reply::Success(answer)
-    }
+    use super::super::replies::{business, error, success};
 
     #[test]
     fn transfer_statuses_map_code_by_code() {
