@@ -66,9 +66,8 @@ pub async fn show(app: &App, signed: &str) -> Result<Response<Body>, ApiError> {
 
 /// `POST /pay/{token}`
 pub async fn checkout(app: &App, req: &Request, signed: &str) -> Result<Response<Body>, ApiError> {
-    let code = code_of(app, signed).await?;
-    let now = app.clock.now();
-    code.check_payable(now).map_err(ApiError::from)?;
+    // The body is checked before the code is read: a malformed request is
+    // 400 whatever the code's state (never a 410 that hides the mistake).
     let typed = if raw_body(req).is_empty() {
         None
     } else {
@@ -76,6 +75,9 @@ pub async fn checkout(app: &App, req: &Request, signed: &str) -> Result<Response
         fields.only(&["amount"])?;
         fields.optional_amount("amount")?
     };
+    let code = code_of(app, signed).await?;
+    let now = app.clock.now();
+    code.check_payable(now).map_err(ApiError::from)?;
     match code.kind {
         QrKind::Dynamic => dynamic_order(app, &code, typed).await,
         QrKind::Static => static_order(app, &code, typed, now).await,

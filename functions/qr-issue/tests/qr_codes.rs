@@ -239,6 +239,13 @@ async fn a_revoked_code_cannot_be_paid_and_its_order_closes(store: Arc<dyn Store
     assert_eq!(h.get(&qr).await.body["status"], "REVOKED");
     let show = h.pay(&url, "GET", None).await;
     assert_eq!((show.status, show.code()), (410, "QR_REVOKED"));
+    // A malformed checkout is told so first, whatever the code's state.
+    let malformed = h.pay(&url, "POST", Some(json!({"amount": "abc"}))).await;
+    assert_eq!((malformed.status, malformed.code()), (400, "INVALID_REQUEST"));
+    let unknown_field = h.pay(&url, "POST", Some(json!({"tip": "1.00"}))).await;
+    assert_eq!(unknown_field.status, 400);
+    let checkout = h.pay(&url, "POST", Some(json!({"amount": "10.00"}))).await;
+    assert_eq!((checkout.status, checkout.code()), (410, "QR_REVOKED"));
     let order = h.order(a.body["order_id"].as_str().unwrap()).await;
     assert_eq!(order.body["status"], "CLOSED");
     assert_eq!(h.send(Event::fixture(REVOKE).path(&path)).await.status, 204);
