@@ -115,3 +115,57 @@ fn the_scan_reads_a_functions_variables() {
     assert_eq!(variables_of(template, "AFunction"), vec!["TABLE_NAME", "B"]);
     assert!(variables_of(template, "Other").is_empty());
 }
+
+/// The throttling rate of the first `RouteSettings` after `anchor`.
+fn rate_after(template: &str, anchor: &str) -> u32 {
+    let start = template
+        .find(anchor)
+        .unwrap_or_else(|| panic!("{anchor} is not in template.yaml"));
+    let rest = &template[start..];
+    let line = rest
+        .lines()
+        .take(12)
+        .find(|l| l.trim_start().starts_with("ThrottlingRateLimit:"))
+        .unwrap_or_else(|| panic!("no throttling right after {anchor}"));
+    line.split(':').nth(1).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn routes_without_a_jwt_are_throttled_tighter_than_the_default() {
+    let template = template();
+    let default = rate_after(&template, "DefaultRouteSettings:");
+    for anchor in [
+        "Path: /pay/{token}\n            # The buyer's link",
+        "Method: POST\n            Path: /pay/{token}",
+        "Path: /callbacks/{provider}",
+        "Path: /devices/{device_id}/qr-codes",
+    ] {
+        let rate = rate_after(&template, anchor);
+        assert!(rate < default, "{anchor}: {rate} is not below {default}");
+    }
+}
+
+#[test]
+fn callbacks_and_payouts_keep_reserved_capacity() {
+    let template = template();
+    for (function, parameter) in [
+        ("PaymentCallbackFunction", "CallbackReservedConcurrency"),
+        ("PayoutWorkerFunction", "WorkerReservedConcurrency"),
+    ] {
+        let start = template.find(&format!("\n  {function}:\n")).unwrap();
+        let block: String = template[start + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|l| {
+                !(l.starts_with("  ") && l[2..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            block.contains(&format!("ReservedConcurrentExecutions: !Ref {parameter}")),
+            "{function} has no reserved concurrency"
+        );
+    }
+    // The queue never drives the worker past what is reserved for it.
+    assert!(template.contains("MaximumConcurrency: !Ref WorkerReservedConcurrency"));
+}
