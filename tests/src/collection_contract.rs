@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use qrpay_domain::checkout::{CheckoutLimits, Rate};
 use qrpay_domain::instalment::{plan, PlanPeriods};
 use qrpay_domain::{
     AnomalyKind, BusinessDate, CollectionEvent, CollectionEventKind, Decision, DeductionStatus,
@@ -12,7 +13,7 @@ use qrpay_domain::{
     OutOrderNo, Payer, PayerAccount, PayerAccountKind, Provider, ProviderRef, QrCode, QrId, QrKind,
     QrState, QrStatus,
 };
-use qrpay_store::{Issued, Revocation, Store};
+use qrpay_store::{Checkout, Issued, Revocation, Store};
 
 use crate::world::{amount, money, morning, World};
 
@@ -37,6 +38,8 @@ macro_rules! for_each_collection_case {
             refunds_move_the_order_and_debit_the_shop,
             a_refund_beyond_the_balance_takes_it_to_zero_and_is_flagged,
             ten_concurrent_deliveries_apply_once,
+            checkouts_open_orders_only_within_their_rate_windows,
+            concurrent_checkouts_from_one_client_open_exactly_its_limit,
         );
     };
 }
@@ -764,4 +767,112 @@ pub async fn ten_concurrent_deliveries_apply_once(store: Arc<dyn Store>) {
     assert_eq!((o.status, o.revision), (OrderStatus::Paid, 1));
     assert_eq!(w.shop_now().await.payout_balance, money("88.00"));
     assert_eq!(ledger_today(&w).await.len(), 1);
+}
+
+fn limits() -> CheckoutLimits {
+    let rate = |limit, window_s| Rate { limit, window_s };
+    CheckoutLimits {
+        per_code: rate(7, 60),
+        per_client_on_code: rate(3, 600),
+        per_client: rate(5, 600),
+    }
+}
+
+fn static_order(w: &World, n: usize) -> Order {
+    Order::created(
+        OrderId::parse(&format!("ord_chk_{n}")).unwrap(),
+        w.shop.clone(),
+        amount("9.90"),
+        at(0),
+    )
+}
+
+async fn checkout(w: &World, n: usize, code: &str, client: &str, now_s: i64) -> Checkout {
+    let windows = limits().windows(code, client, at(now_s));
+    w.store
+        .open_checkout(&static_order(w, n), &windows)
+        .await
+        .unwrap()
+}
+
+fn scope_of(c: &Checkout) -> &'static str {
+    match c {
+        Checkout::Opened => "opened",
+        Checkout::Duplicate => "duplicate",
+        Checkout::Limited(w) => w.scope,
+    }
+}
+
+pub async fn checkouts_open_orders_only_within_their_rate_windows(store: Arc<dyn Store>) {
+    let w = World::new(store, "15000.00", "0.00").await;
+    let mut seen = Vec::new();
+    for n in 0..5 {
+        seen.push(scope_of(&checkout(&w, n, "qr_a", "client-1", 10).await));
+    }
+    // Three per client on one code, then refused; nothing written for those.
+    assert_eq!(
+        seen,
+        ["opened", "opened", "opened", "client-code", "client-code"]
+    );
+    for n in 0..5 {
+        let order = w
+            .store
+            .get_order(&w.shop, &static_order(&w, n).order_id)
+            .await
+            .unwrap();
+        assert_eq!(order.is_some(), n < 3, "order {n}");
+    }
+    // Another code: the client's own limit (5 in all) stops it after two more.
+    let other: Vec<_> = [
+        checkout(&w, 10, "qr_b", "client-1", 10).await,
+        checkout(&w, 11, "qr_b", "client-1", 10).await,
+        checkout(&w, 12, "qr_b", "client-1", 10).await,
+    ]
+    .iter()
+    .map(scope_of)
+    .collect();
+    assert_eq!(other, ["opened", "opened", "client"]);
+    // The code's own limit (7 a minute) holds across clients.
+    let mut by_code = Vec::new();
+    for (n, client) in ["c2", "c3", "c4", "c5", "c6"].iter().enumerate() {
+        by_code.push(scope_of(&checkout(&w, 20 + n, "qr_a", client, 10).await));
+    }
+    assert_eq!(by_code, ["opened", "opened", "opened", "opened", "code"]);
+    // A reused order id writes and counts nothing.
+    assert_eq!(
+        scope_of(&checkout(&w, 0, "qr_c", "c9", 10).await),
+        "duplicate"
+    );
+    // The next minute is a new window for the code, not for the client.
+    assert_eq!(
+        scope_of(&checkout(&w, 30, "qr_a", "c7", 70).await),
+        "opened"
+    );
+    let Checkout::Limited(full) = checkout(&w, 31, "qr_a", "client-1", 70).await else {
+        panic!("client-1 is still over its limit on qr_a");
+    };
+    assert_eq!(full.scope, "client-code");
+    let retry = full.retry_after_s(at(70));
+    assert!((1..=600).contains(&retry), "{retry}");
+    assert_eq!(retry as i64, full.window_end_s() - at(70).timestamp());
+}
+
+pub async fn concurrent_checkouts_from_one_client_open_exactly_its_limit(store: Arc<dyn Store>) {
+    let w = Arc::new(World::new(store, "15000.00", "0.00").await);
+    let tasks: Vec<_> = (0..12)
+        .map(|n| {
+            let w = w.clone();
+            tokio::spawn(async move { scope_of(&checkout(&w, 100 + n, "qr_z", "flood", 5).await) })
+        })
+        .collect();
+    let mut opened = 0;
+    for t in tasks {
+        if t.await.unwrap() == "opened" {
+            opened += 1;
+        }
+    }
+    assert_eq!(
+        opened, 3,
+        "a flood leaves exactly the limit's worth of orders"
+    );
 }

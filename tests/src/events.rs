@@ -62,6 +62,12 @@ impl Event {
         self
     }
 
+    /// The client's address as API Gateway reports it.
+    pub fn source_ip(mut self, ip: &str) -> Event {
+        self.0["requestContext"]["http"]["sourceIp"] = Value::String(ip.to_owned());
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Event {
         self.0["headers"][name.to_ascii_lowercase()] = json!(value);
         self

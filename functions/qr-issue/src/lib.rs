@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod pay;
 pub mod provider_code;
 
+use qrpay_domain::checkout::CheckoutLimits;
 use qrpay_provider::gateway::Gateways;
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct App {
     pub publisher: Arc<dyn Publisher>,
     /// Where a misconfigured IoT rule is raised.
     pub alerts: Arc<dyn Alerts>,
+    /// How many static-code checkouts strangers may open (SPEC §10).
+    pub checkout_limits: CheckoutLimits,
     /// The providers configured here: a dynamic code for one of them
     /// carries its own payment code (SPEC §9).
     pub gateways: Gateways,

@@ -23,6 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         shops: store.clone(),
         collection: store.clone(),
         // A POS code for one provider carries that provider's own code.
+        checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
         gateways: aws::gateways_from_env(Deadline::Api, clock.clone())?,
         clock,
         token_secrets,

@@ -7,14 +7,17 @@
 //!   order; a static code opens a new order for the amount the buyer typed.
 //!   The payment page then hands the order to the buyer's provider.
 
+use hmac::{Hmac, Mac};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use qrpay_domain::instalment::plan;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, ShopId};
-use qrpay_http::{json, json_object, raw_body, ApiError, ErrorCode};
+use qrpay_http::{json, json_object, raw_body, source_ip, ApiError, ErrorCode};
 use qrpay_qr::token;
+use qrpay_store::Checkout;
 use serde_json::{json, Value};
+use sha2::Sha256;
 
 use crate::issue::plan_json;
 use crate::App;
@@ -80,8 +83,26 @@ pub async fn checkout(app: &App, req: &Request, signed: &str) -> Result<Response
     code.check_payable(now).map_err(ApiError::from)?;
     match code.kind {
         QrKind::Dynamic => dynamic_order(app, &code, typed).await,
-        QrKind::Static => static_order(app, &code, typed, now).await,
+        QrKind::Static => {
+            let client = client_key(app, req)?;
+            static_order(app, &code, typed, &client, now).await
+        }
     }
+}
+
+/// Who is checking out, for the rate windows: a keyed hash of the address
+/// API Gateway saw (no address at rest), 16 hex characters.
+fn client_key(app: &App, req: &Request) -> Result<String, ApiError> {
+    let secret = app
+        .token_secrets
+        .first()
+        .ok_or_else(|| ApiError::internal("no payment token secret configured"))?;
+    let address = source_ip(req).unwrap_or_else(|| "unknown".to_owned());
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .map_err(|_| ApiError::internal("payment token secret unusable"))?;
+    mac.update(b"checkout-client:");
+    mac.update(address.as_bytes());
+    Ok(hex::encode(&mac.finalize().into_bytes()[..8]))
 }
 
 async fn dynamic_order(
@@ -114,6 +135,7 @@ async fn static_order(
     app: &App,
     code: &QrCode,
     typed: Option<qrpay_domain::Amount>,
+    client: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Response<Body>, ApiError> {
     let amount = typed.ok_or_else(|| ApiError::invalid("amount", "enter the amount to pay"))?;
@@ -134,13 +156,26 @@ async fn static_order(
         ..Order::created(OrderId::generate(now), code.shop_id.clone(), amount, now)
     }
     .with_plan(instalment_plan);
-    if !app.collection.insert_order(&order).await? {
-        return Err(ApiError::internal(format!(
+    // Counted and written at once: a flood leaves at most the windows' worth.
+    let windows = app
+        .checkout_limits
+        .windows(code.qr_id.as_str(), client, now);
+    match app.collection.open_checkout(&order, &windows).await? {
+        Checkout::Opened => Ok(json(StatusCode::CREATED, &checkout_json(&order))),
+        Checkout::Limited(window) => {
+            tracing::warn!(qr_id = %code.qr_id, scope = window.scope, "checkout rate limited");
+            let mut e = ApiError::new(
+                ErrorCode::CheckoutRateLimited,
+                "too many checkouts for now; try again later",
+            );
+            e.retry_after_s = Some(window.retry_after_s(now));
+            Err(e)
+        }
+        Checkout::Duplicate => Err(ApiError::internal(format!(
             "new order id {} collided",
             order.order_id
-        )));
+        ))),
     }
-    Ok(json(StatusCode::CREATED, &checkout_json(&order)))
 }
 
 fn checkout_json(order: &Order) -> Value {

@@ -74,6 +74,7 @@ async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
         pay_base_url: "https://pay.qrpay.example".into(),
         publisher: Arc::new(MemoryPublisher::new()),
         alerts: Arc::new(MemoryAlerts::new()),
+        checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
         gateways,
     };
     Harness { app }

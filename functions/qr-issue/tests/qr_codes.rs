@@ -55,6 +55,7 @@ impl Harness {
             pay_base_url: BASE_URL.into(),
             publisher: publisher.clone(),
             alerts: alerts.clone(),
+            checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
             gateways: qrpay_provider::gateway::Gateways::default(),
         };
         Harness {
@@ -241,7 +242,10 @@ async fn a_revoked_code_cannot_be_paid_and_its_order_closes(store: Arc<dyn Store
     assert_eq!((show.status, show.code()), (410, "QR_REVOKED"));
     // A malformed checkout is told so first, whatever the code's state.
     let malformed = h.pay(&url, "POST", Some(json!({"amount": "abc"}))).await;
-    assert_eq!((malformed.status, malformed.code()), (400, "INVALID_REQUEST"));
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "INVALID_REQUEST")
+    );
     let unknown_field = h.pay(&url, "POST", Some(json!({"tip": "1.00"}))).await;
     assert_eq!(unknown_field.status, 400);
     let checkout = h.pay(&url, "POST", Some(json!({"amount": "10.00"}))).await;
@@ -589,4 +593,50 @@ async fn the_png_decodes_back_to_the_payment_link(store: Arc<dyn Store>) {
     assert_eq!(grids.len(), 1);
     let (_, text) = grids[0].decode().unwrap();
     assert_eq!(text, a.body["url"].as_str().unwrap());
+}
+
+/// SPEC §10: a flood of checkouts on a printed static code from one client
+/// leaves the per-client limit's worth of orders; another client still gets
+/// through; every refusal says when to come back.
+#[tokio::test]
+async fn a_flood_of_checkouts_on_a_static_code_opens_only_the_limits_worth() {
+    let h = Harness::new(Arc::new(qrpay_store::MemoryStore::new())).await;
+    let code = h.send(Event::fixture(STATIC)).await;
+    let url = code.body["url"].as_str().unwrap().to_owned();
+    let path = url.strip_prefix(BASE_URL).unwrap().to_owned();
+    let checkout = |ip: &str| {
+        Event::fixture(PAY)
+            .path(&path)
+            .method("POST")
+            .source_ip(ip)
+            .json_body(json!({"amount": "9.90"}))
+    };
+    let mut opened = std::collections::HashSet::new();
+    let mut limited = 0;
+    for _ in 0..1_000 {
+        let a = h.send(checkout("198.51.100.7")).await;
+        match a.status {
+            201 => {
+                opened.insert(a.body["order_id"].as_str().unwrap().to_owned());
+            }
+            429 => {
+                assert_eq!(a.code(), "CHECKOUT_RATE_LIMITED");
+                let after: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=600).contains(&after), "{after}");
+                limited += 1;
+            }
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    let limit = qrpay_domain::checkout::CheckoutLimits::DEFAULT
+        .per_client_on_code
+        .limit;
+    assert_eq!(opened.len(), limit as usize);
+    assert_eq!(limited, 1_000 - limit as usize);
+    for order in &opened {
+        assert_eq!(h.order(order).await.body["status"], "CREATED");
+    }
+    // Another buyer at the same counter is not locked out by the flood.
+    let other = h.send(checkout("203.0.113.9")).await;
+    assert_eq!(other.status, 201, "{}", other.body);
 }

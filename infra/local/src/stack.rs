@@ -223,6 +223,7 @@ impl Functions {
                 // POS terminals on IoT Core are an AWS-only path.
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
                 alerts: alerts.clone(),
+                checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
                 gateways: gateways.clone(),
             },
             callback: payment_callback::App {

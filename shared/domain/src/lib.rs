@@ -3,6 +3,7 @@
 //! from its event to what lives here.
 
 pub mod books;
+pub mod checkout;
 pub mod collection;
 pub mod execution;
 pub mod ids;

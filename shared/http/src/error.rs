@@ -44,10 +44,12 @@ pub enum ErrorCode {
     ProviderRefused,
     /// The provider could not say (timeout, 5xx): retry the same request.
     ProviderUnavailable,
+    /// Too many checkouts on this code or from this client for now.
+    CheckoutRateLimited,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -71,6 +73,7 @@ impl ErrorCode {
         ErrorCode::ProviderNotOffered,
         ErrorCode::ProviderRefused,
         ErrorCode::ProviderUnavailable,
+        ErrorCode::CheckoutRateLimited,
     ];
 
     /// The code as the body's `error.code` carries it.
@@ -99,6 +102,7 @@ impl ErrorCode {
             ErrorCode::ProviderNotOffered => "PROVIDER_NOT_OFFERED",
             ErrorCode::ProviderRefused => "PROVIDER_REFUSED",
             ErrorCode::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
+            ErrorCode::CheckoutRateLimited => "CHECKOUT_RATE_LIMITED",
         }
     }
 
@@ -129,6 +133,7 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::ProviderRefused => StatusCode::BAD_GATEWAY,
+            ErrorCode::CheckoutRateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceUnavailable
             | ErrorCode::ProviderNotConfigured

@@ -8,6 +8,15 @@ use qrpay_domain::{OperatorId, Principal, Role, ShopId};
 
 use crate::ApiError;
 
+/// The client's address as API Gateway saw it (never a header the client
+/// could set); `None` outside API Gateway.
+pub fn source_ip(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
 /// The caller, or 401 when the request carries no usable identity.
 pub fn principal(req: &Request) -> Result<Principal, ApiError> {
     let claims = match req.request_context_ref() {

@@ -92,6 +92,17 @@ pub enum PayoutError {
     Store(#[from] StoreError),
 }
 
+/// What a checkout did (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checkout {
+    /// The order was written and counted.
+    Opened,
+    /// This window is full: nothing was written.
+    Limited(qrpay_domain::checkout::RateWindow),
+    /// An order with this id exists already: nothing was written.
+    Duplicate,
+}
+
 /// What issuing a code did (SPEC §3: idempotent on `(shop, out_order_no)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Issued {

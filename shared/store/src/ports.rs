@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use qrpay_domain::checkout::RateWindow;
 use qrpay_domain::{
     Anomaly, BusinessDate, CollectionEvent, Decision, Device, DeviceId, LedgerEntry, Notice,
     OperatorId, Order, OrderId, PayeeAction, Payout, PayoutAttempt, PayoutId, PayoutQuota,
@@ -10,7 +11,7 @@ use qrpay_domain::{
 };
 
 use crate::{
-    DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved, Revocation,
+    Checkout, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved, Revocation,
     StoreError, Transition,
 };
 
@@ -163,6 +164,15 @@ pub trait PayoutStore: Send + Sync {
 pub trait CollectionStore: Send + Sync {
     /// Inserts an order if no order with its id exists (in any shop); `false` if one did.
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError>;
+
+    /// A buyer's checkout of a static code: inserts `order` and counts it in
+    /// each of `windows`, atomically, unless a window is full — then nothing
+    /// is written and the full window is returned (SPEC §10).
+    async fn open_checkout(
+        &self,
+        order: &Order,
+        windows: &[RateWindow],
+    ) -> Result<Checkout, StoreError>;
 
     async fn get_order(
         &self,

@@ -10,9 +10,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
+    CancellationReason, ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Duration, Utc};
+use qrpay_domain::checkout::RateWindow;
 use qrpay_domain::payment::decide;
 use qrpay_domain::{
     Anomaly, CollectionEvent, CollectionFacts, Decision, DeviceId, Effect, Order, OrderId,
@@ -22,7 +23,7 @@ use qrpay_domain::{
 use super::codec::*;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
-    CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
+    Checkout, CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
     NOTIFICATION_RETENTION_S,
 };
 
@@ -171,6 +172,43 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Counts one checkout in `window`, on the condition that it is not full.
+    fn rate_count(&self, window: &RateWindow) -> Result<TransactWriteItem, StoreError> {
+        let mut parts = self.update(
+            rate_counter_key(window),
+            "ADD #n :one SET #expires_at_s = :expires",
+            "attribute_not_exists(#n) OR #n < :limit",
+            &["n", TTL_ATTRIBUTE],
+        );
+        // Kept an hour past the window: TTL deletes lazily, and a read never
+        // looks at another window's counter.
+        let expires = window.window_end_s().saturating_add(3600);
+        parts.values = vec![
+            (":one", n(1)),
+            (":limit", n(i64::from(window.limit))),
+            (":expires", n(expires)),
+        ];
+        parts.build(&self.table)
+    }
+}
+
+/// Which part of a checkout's transaction refused: the order's (its id
+/// exists) or a window's (full).
+fn checkout_refusal(reasons: &[CancellationReason], windows: &[RateWindow]) -> Checkout {
+    let failed = |i: usize| {
+        reasons
+            .get(i)
+            .and_then(|r| r.code())
+            .is_some_and(|c| c == "ConditionalCheckFailed")
+    };
+    // Items 0 and 1 are the order and its pointer; the windows follow.
+    match (0..windows.len()).find(|i| failed(i + 2)) {
+        Some(i) => Checkout::Limited(windows[i].clone()),
+        None => Checkout::Duplicate,
+    }
+}
+
 fn revision(r: u64) -> i64 {
     i64::try_from(r).unwrap_or(i64::MAX)
 }
@@ -181,6 +219,21 @@ impl CollectionStore for DynamoStore {
         match self.transact_write(self.order_items(order)?).await? {
             WriteOutcome::Written => Ok(true),
             WriteOutcome::Cancelled(_) => Ok(false),
+        }
+    }
+
+    async fn open_checkout(
+        &self,
+        order: &Order,
+        windows: &[RateWindow],
+    ) -> Result<Checkout, StoreError> {
+        let mut items = self.order_items(order)?;
+        for window in windows {
+            items.push(self.rate_count(window)?);
+        }
+        match self.transact_write(items).await? {
+            WriteOutcome::Written => Ok(Checkout::Opened),
+            WriteOutcome::Cancelled(reasons) => Ok(checkout_refusal(&reasons, windows)),
         }
     }
 

@@ -6,6 +6,36 @@ impl CollectionStore for MemoryStore {
         Ok(self.state().insert_order(order))
     }
 
+    async fn open_checkout(
+        &self,
+        order: &Order,
+        windows: &[RateWindow],
+    ) -> Result<Checkout, StoreError> {
+        let mut state = self.state();
+        // Past windows are never read again: drop them.
+        if let Some(oldest) = windows.iter().map(|w| w.window_start_s).min() {
+            state.rate_counters.retain(|_, (_, end)| *end > oldest);
+        }
+        let full = windows.iter().find(|w| {
+            let used = state.rate_counters.get(&w.counter_id()).map_or(0, |c| c.0);
+            used >= w.limit
+        });
+        if let Some(window) = full {
+            return Ok(Checkout::Limited(window.clone()));
+        }
+        if !state.insert_order(order) {
+            return Ok(Checkout::Duplicate);
+        }
+        for w in windows {
+            let counter = state
+                .rate_counters
+                .entry(w.counter_id())
+                .or_insert((0, w.window_end_s()));
+            counter.0 += 1;
+        }
+        Ok(Checkout::Opened)
+    }
+
     async fn get_order(
         &self,
         shop_id: &ShopId,

@@ -12,6 +12,7 @@ use qrpay_domain::books::{
     check_books, release_payout, reserve_payout, settle_payout, BooksError, PayoutEffect,
     PayoutMove, PayoutSnapshot,
 };
+use qrpay_domain::checkout::RateWindow;
 use qrpay_domain::payment::decide;
 use qrpay_domain::{
     Anomaly, BusinessDate, CollectionEvent, CollectionFacts, Decision, Device, DeviceId,
@@ -21,9 +22,10 @@ use qrpay_domain::{
 };
 
 use crate::{
-    continuation, ledger_part, ledger_position, over_fetch, page_size, ClaimStore, CollectionStore,
-    DayTotals, Issued, LedgerPage, Page, PayoutError, PayoutStore, ReconciliationStore,
-    ReserveError, Reserved, Revocation, ShopStore, StoreError, Transition, MAX_LEDGER_PAGE,
+    continuation, ledger_part, ledger_position, over_fetch, page_size, Checkout, ClaimStore,
+    CollectionStore, DayTotals, Issued, LedgerPage, Page, PayoutError, PayoutStore,
+    ReconciliationStore, ReserveError, Reserved, Revocation, ShopStore, StoreError, Transition,
+    MAX_LEDGER_PAGE,
 };
 
 #[derive(Default)]
@@ -62,6 +64,8 @@ struct State {
     claimed: HashSet<String>,
     /// Lease key → (holder, until).
     leases: HashMap<String, (String, DateTime<Utc>)>,
+    /// Checkout rate counters: counter id → (count, window end in seconds).
+    rate_counters: HashMap<String, (u32, i64)>,
 }
 
 impl State {

@@ -121,6 +121,14 @@ pub fn reconciliation_key(shop: &ShopId, date: BusinessDate) -> Item {
 pub fn once_key(once: &str) -> Item {
     key(format!("ONCE#{once}"), "ONCE".to_owned())
 }
+/// One checkout rate window's counter (SPEC §10): `RATE#{scope}#{key}`,
+/// one sort key per window; TTL removes it after the window.
+pub fn rate_counter_key(window: &qrpay_domain::checkout::RateWindow) -> Item {
+    key(
+        format!("RATE#{}#{}", window.scope, window.key),
+        format!("W#{}", window.window_start_s),
+    )
+}
 pub fn lease_key(lease: &str) -> Item {
     key(format!("LEASE#{lease}"), "LEASE".to_owned())
 }
