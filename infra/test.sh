@@ -4,9 +4,11 @@
 # It installs and starts the moto emulator (DynamoDB + SQS, project-local
 # virtualenv), installs the providers' SDKs that the conformance tests compare
 # our wire formats with (infra/conformance.sh, another project-local
-# virtualenv), runs every test of the workspace against the emulator and the
-# embedded store, checks that no Lambda builds a notice signer, lints template.yaml
-# offline, and stops the emulator when done.
+# virtualenv), installs headless Chromium, chromedriver and a CJK font for the
+# browser tests (infra/browser.sh: Debian's packages, when missing), runs every
+# test of the workspace against the emulator and the embedded store, checks that
+# no Lambda builds a notice signer, lints template.yaml offline, and stops the
+# emulator when done.
 # Extra arguments go to `cargo test` (e.g. `infra/test.sh -p qrpay-domain`).
 set -euo pipefail
 
@@ -25,6 +27,9 @@ echo "test: emulator at $QRPAY_EMULATOR_ENDPOINT" >&2
 
 echo "test: installing the providers' SDKs for the conformance tests" >&2
 infra/conformance.sh install
+
+echo "test: installing headless Chromium and chromedriver for the browser tests" >&2
+infra/browser.sh install
 
 cargo test --workspace --locked "$@"
 

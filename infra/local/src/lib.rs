@@ -24,6 +24,7 @@ pub mod sandbox;
 pub mod seed;
 pub mod server;
 pub mod stack;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
