@@ -22,7 +22,7 @@ use chrono::Duration as Span;
 use qrpay_domain::{Amount, Clock, OrderId, Provider};
 use qrpay_local::client::Client;
 use qrpay_local::webdriver::{
-    user_agent, Artifacts, ChromeDriver, Device, LogEntry, Session, WebDriverError,
+    user_agent, Artifacts, ChromeDriver, Device, Session, WebDriverError,
 };
 use qrpay_local::{Backend, Options, Running};
 use qrpay_provider::gateway::{CollectRequest, CreateOutcome, PayMethod, ProviderCode};
@@ -123,34 +123,14 @@ impl World {
     }
 }
 
-/// The simulator's pages carry no `<link rel="icon">`, so Chromium asks the
-/// stack for `/favicon.ico` and logs its 404 as `SEVERE`. The buyer's own
-/// pages will carry `href="data:,"` (BUYER_PAGES.md §13) and get no such
-/// allowance; here it is the only entry let through, each one checked.
-fn only_the_simulators_missing_icon(base: &str, error: WebDriverError) -> Vec<LogEntry> {
-    let WebDriverError::Console { entries, .. } = error else {
-        panic!("{error}");
-    };
-    let icon = format!(
-        "{base}/favicon.ico - Failed to load resource: the server responded with a status of 404"
-    );
-    let others: Vec<_> = entries
-        .iter()
-        .filter(|e| !e.message.starts_with(&icon))
-        .collect();
-    assert!(others.is_empty(), "console errors: {others:?}");
-    entries
-}
-
-/// The page's screenshot, kept; its console clean but for the simulator's icon.
-async fn keep(phone: &mut Session<'_>, artifacts: &Artifacts, base: &str, step: &str) -> PathBuf {
-    match phone.checkpoint(step).await {
-        Ok(path) => path,
-        Err(error) => {
-            only_the_simulators_missing_icon(base, error);
-            artifacts.path(&format!("{step}.png"))
-        }
-    }
+/// The page's screenshot, kept; its console must be clean (the simulator's
+/// pages carry `<link rel="icon" href="data:,">`, so not even a missing
+/// favicon is let through).
+async fn keep(phone: &mut Session<'_>, step: &str) -> PathBuf {
+    phone
+        .checkpoint(step)
+        .await
+        .unwrap_or_else(|e| panic!("{step}: {e}"))
 }
 
 /// A session on a phone with `ua`, checked to be the phone it claims to be.
@@ -189,7 +169,7 @@ async fn buyer_pays_on_the_alipay_wap_page(test: &str, ua: &str, no: &str) -> Ve
     let subject = phone.find("h1 + p").await.unwrap();
     assert_eq!(phone.text(&subject).await.unwrap(), SUBJECT);
     assert_eq!(w.order(&order_id).await["status"], "CREATED");
-    let mut shots = vec![keep(&mut phone, &artifacts, &w.base(), "01-alipay-wap-page").await];
+    let mut shots = vec![keep(&mut phone, "01-alipay-wap-page").await];
 
     let pay = phone.find("form button[type=submit]").await.unwrap();
     assert_eq!(phone.text(&pay).await.unwrap(), "pay");
@@ -208,7 +188,7 @@ async fn buyer_pays_on_the_alipay_wap_page(test: &str, ua: &str, no: &str) -> Ve
         .await
         .unwrap();
     assert_eq!(back, json!(return_url), "the way back to the shop");
-    shots.push(keep(&mut phone, &artifacts, &w.base(), "02-alipay-paid").await);
+    shots.push(keep(&mut phone, "02-alipay-paid").await);
 
     let order = w.paid_order(&order_id).await;
     assert_eq!(

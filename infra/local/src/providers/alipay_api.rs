@@ -153,7 +153,7 @@ impl Alipay {
             .map(|n| format!("<p>Huabei: {n} periods</p>"))
             .unwrap_or_default();
         AliReply::Page(format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Alipay (simulated)</title></head><body>\
+            "<!doctype html><html><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Alipay (simulated)</title></head><body>\
              <h1>{} CNY</h1><p>{}</p>{plan}\
              <form method=\"post\" action=\"/sandbox/alipay/pay\">\
              <input type=\"hidden\" name=\"out_trade_no\" value=\"{}\">\
@@ -520,7 +520,7 @@ fn time(at: DateTime<Utc>) -> String {
 fn error_page(error: &Value) -> String {
     let text = |k: &str| html_escape(error.get(k).and_then(Value::as_str).unwrap_or_default());
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Alipay (simulated)</title></head>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Alipay (simulated)</title></head>\
          <body><h1>{}</h1><p>{}</p></body></html>",
         text("sub_code"),
         text("sub_msg")

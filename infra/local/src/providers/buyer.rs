@@ -172,7 +172,7 @@ fn paid_page(order: &Order) -> LocalResponse {
         })
         .unwrap_or_default();
     let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Paid</title></head>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Paid</title></head>\
          <body><h1>Paid {} CNY</h1><p>Order {}</p>{back}</body></html>",
         order.amount,
         html_escape(&order.out_trade_no)
