@@ -15,44 +15,23 @@
 //! a later slice. Today the simulator answers the "pay" form with its own
 //! "Paid" page that links to `return_url`; that link is checked, not followed.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
+use common::{world, World};
 use qrpay_domain::{Amount, Clock, OrderId, Provider};
-use qrpay_local::client::Client;
 use qrpay_local::webdriver::{
     user_agent, Artifacts, ChromeDriver, Device, Session, WebDriverError,
 };
-use qrpay_local::{Backend, Options, Running};
 use qrpay_provider::gateway::{CollectRequest, CreateOutcome, PayMethod, ProviderCode};
 use serde_json::{json, Value};
 
 const SHOP: &str = "demo-shop";
 const SUBJECT: &str = "奶茶 大杯";
 const SEEN_WITHIN: Duration = Duration::from_secs(10);
-
-struct World {
-    running: Running,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_path_buf();
-    let running = qrpay_local::start("127.0.0.1:0".parse().unwrap(), move |url| {
-        Options::from_env(data, Backend::Embedded, url)
-    })
-    .await
-    .unwrap();
-    let client = Client::new(running.addr.to_string());
-    World {
-        running,
-        client,
-        _dir: dir,
-    }
-}
 
 impl World {
     fn base(&self) -> String {

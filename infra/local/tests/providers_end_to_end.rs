@@ -5,12 +5,14 @@
 //! in part, and orders paid through WeChat and Alipay get payouts the
 //! simulated provider moves exactly once — also under the sandbox's faults.
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::Duration as Span;
+use common::{world, World};
 use qrpay_domain::{Amount, Clock, OrderId, PayoutId, Provider};
-use qrpay_local::client::{Answer, Client};
-use qrpay_local::{Backend, Options, Running};
+use qrpay_local::client::Answer;
 use qrpay_provider::gateway::{
     CollectRequest, CreateOutcome, PayMethod, ProviderCode, RefundNo, RefundOutcome, RefundRequest,
 };
@@ -18,28 +20,6 @@ use qrpay_provider::wechatpay;
 use serde_json::{json, Value};
 
 const SHOP: &str = "demo-shop";
-
-struct World {
-    running: Running,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_path_buf();
-    let running = qrpay_local::start("127.0.0.1:0".parse().unwrap(), move |url| {
-        Options::from_env(data, Backend::Embedded, url)
-    })
-    .await
-    .unwrap();
-    let client = Client::new(running.addr.to_string());
-    World {
-        running,
-        client,
-        _dir: dir,
-    }
-}
 
 impl World {
     async fn call(&self, method: &str, path: &str, owner: bool, body: Option<Value>) -> Answer {
