@@ -194,15 +194,6 @@ impl CallbackVerifier for AlipayVerifier {
         Provider::Alipay
     }
 
-    fn verify(
-        &self,
-        headers: &http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<CollectionEvent, CallbackError> {
-        self.verify_notice(headers, body, now)?.into_collection()
-    }
-
     /// Refused only when the form cannot be read, the signature does not
     /// hold or `notify_time` is missing or stale.
     fn verify_notice(

@@ -374,15 +374,6 @@ impl CallbackVerifier for DouyinVerifier {
         Provider::Douyin
     }
 
-    fn verify(
-        &self,
-        headers: &http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<CollectionEvent, CallbackError> {
-        self.verify_notice(headers, body, now)?.into_collection()
-    }
-
     /// Refused only when the envelope is unreadable, or its signature or
     /// time does not hold.
     fn verify_notice(

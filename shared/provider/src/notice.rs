@@ -172,7 +172,9 @@ pub trait CallbackVerifier: Send + Sync {
         headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<CollectionEvent, CallbackError>;
+    ) -> Result<CollectionEvent, CallbackError> {
+        self.verify_notice(headers, body, now)?.into_collection()
+    }
 
     /// Verifies the notice and says what it asks of us. `Err` only when it
     /// is not authentic (unsigned, badly signed, stale, undecryptable, too
@@ -183,9 +185,7 @@ pub trait CallbackVerifier: Send + Sync {
         headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Notice, CallbackError> {
-        self.verify(headers, body, now).map(Notice::Collection)
-    }
+    ) -> Result<Notice, CallbackError>;
 
     /// The reply that tells the provider to stop redelivering.
     fn success(&self) -> Answer;

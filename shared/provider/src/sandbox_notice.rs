@@ -28,7 +28,7 @@ use crate::callback::{
 };
 use crate::notice::{
     check_body, check_key_count, json_error, payer_detail, period, provider_ref, quoted, reason,
-    Answer, CallbackError, CallbackVerifier, ConfigError, MAX_PAYER_NAME_CHARS,
+    Answer, CallbackError, CallbackVerifier, ConfigError, Notice, MAX_PAYER_NAME_CHARS,
     MAX_PAYER_PHONE_CHARS,
 };
 use crate::signature::{self, SignatureError};
@@ -250,20 +250,18 @@ impl CallbackVerifier for SandboxVerifier {
         Provider::Sandbox
     }
 
-    /// Collection events only; a transfer notice is `Unsupported` here (read
-    /// it with `verify_any`).
-    fn verify(
+    /// A collection event or a "transfer finished" notice (`verify`, for
+    /// collection events only, refuses the latter as `Unsupported`).
+    fn verify_notice(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<CollectionEvent, CallbackError> {
-        match self.verify_any(headers, body, now)? {
-            SandboxNotice::Collection(event) => Ok(event),
-            SandboxNotice::Transfer(_) => Err(CallbackError::Unsupported(
-                "a transfer notice is not a collection event".into(),
-            )),
-        }
+    ) -> Result<Notice, CallbackError> {
+        Ok(match self.verify_any(headers, body, now)? {
+            SandboxNotice::Collection(event) => Notice::Collection(event),
+            SandboxNotice::Transfer(transfer) => Notice::Transfer(transfer),
+        })
     }
 
     fn success(&self) -> Answer {

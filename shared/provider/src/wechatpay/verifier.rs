@@ -169,15 +169,6 @@ impl CallbackVerifier for WechatpayVerifier {
         Provider::Wechatpay
     }
 
-    fn verify(
-        &self,
-        headers: &http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<CollectionEvent, CallbackError> {
-        self.verify_notice(headers, body, now)?.into_collection()
-    }
-
     /// Refused only when the signature, its time or the resource's
     /// decryption fails; every other notice is acknowledged.
     fn verify_notice(
