@@ -428,10 +428,7 @@ impl DynamoStore {
         decide: impl Fn(&Payout) -> Option<PayoutEffect>,
     ) -> Result<Transition, PayoutError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let payout = self
-                .get_payout(shop_id, payout_id)
-                .await?
-                .ok_or(PayoutError::PayoutNotFound)?;
+            let payout = self.existing_payout(shop_id, payout_id).await?;
             let Some(effect) = decide(&payout) else {
                 return Ok(Transition::Unchanged(payout));
             };

@@ -69,43 +69,26 @@ impl PayoutStore for DynamoStore {
         payout_id: &PayoutId,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let payout = self
-            .get_payout(shop_id, payout_id)
-            .await?
-            .ok_or(PayoutError::PayoutNotFound)?;
+        let payout = self.existing_payout(shop_id, payout_id).await?;
         if payout.status != PayoutStatus::Pending {
             return Ok(Transition::Unchanged(payout));
         }
         let started = payout.moved_to(PayoutStatus::Processing, now);
-        self.trip();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(payout_key(shop_id, payout_id)))
-            .update_expression(
-                "SET #payout_status = :processing, #updated_at_ms = :now, #GSI3PK = :open_pk, #GSI3SK = :open_sk",
-            )
-            .condition_expression("#payout_status = :pending")
-            .set_expression_attribute_names(names(&[PAYOUT_STATUS, UPDATED_AT, GSI3PK, GSI3SK]))
-            .set_expression_attribute_values(values(vec![
-                (":processing", s(PayoutStatus::Processing.as_str())),
-                (":pending", s(PayoutStatus::Pending.as_str())),
-                (":now", ms(now)),
-                (":open_pk", s(open_gsi_pk(PayoutStatus::Processing))),
-                (":open_sk", s(open_gsi_sk(&started))),
-            ]))
-            .send()
-            .await;
-        if condition_held(result)? {
-            return Ok(Transition::Moved(started));
-        }
-        // Someone else moved it first.
-        let current = self
-            .get_payout(shop_id, payout_id)
-            .await?
-            .ok_or(PayoutError::PayoutNotFound)?;
-        Ok(Transition::Unchanged(current))
+        let values = vec![
+            (":processing", s(PayoutStatus::Processing.as_str())),
+            (":pending", s(PayoutStatus::Pending.as_str())),
+            (":now", ms(now)),
+            (":open_pk", s(open_gsi_pk(PayoutStatus::Processing))),
+            (":open_sk", s(open_gsi_sk(&started))),
+        ];
+        self.update_payout_if(
+            started,
+            "SET #payout_status = :processing, #updated_at_ms = :now, #GSI3PK = :open_pk, #GSI3SK = :open_sk",
+            "#payout_status = :pending",
+            &[PAYOUT_STATUS, UPDATED_AT, GSI3PK, GSI3SK],
+            values,
+        )
+        .await
     }
 
     async fn await_payee(
@@ -114,40 +97,25 @@ impl PayoutStore for DynamoStore {
         payout_id: &PayoutId,
         action: &PayeeAction,
     ) -> Result<Transition, PayoutError> {
-        let payout = self
-            .get_payout(shop_id, payout_id)
-            .await?
-            .ok_or(PayoutError::PayoutNotFound)?;
+        let payout = self.existing_payout(shop_id, payout_id).await?;
         if payout.status != PayoutStatus::Processing || payout.payee_action.as_ref() == Some(action)
         {
             return Ok(Transition::Unchanged(payout));
         }
         let mut waiting = payout;
         waiting.payee_action = Some(action.clone());
-        self.trip();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(payout_key(shop_id, payout_id)))
-            .update_expression("SET #payee_action = :action")
-            .condition_expression("#payout_status = :processing")
-            .set_expression_attribute_names(names(&[PAYOUT_STATUS, PAYEE_ACTION]))
-            .set_expression_attribute_values(values(vec![
-                (":processing", s(PayoutStatus::Processing.as_str())),
-                (":action", json_attr(action)),
-            ]))
-            .send()
-            .await;
-        if condition_held(result)? {
-            return Ok(Transition::Moved(waiting));
-        }
-        // It became final meanwhile.
-        let current = self
-            .get_payout(shop_id, payout_id)
-            .await?
-            .ok_or(PayoutError::PayoutNotFound)?;
-        Ok(Transition::Unchanged(current))
+        let values = vec![
+            (":processing", s(PayoutStatus::Processing.as_str())),
+            (":action", json_attr(action)),
+        ];
+        self.update_payout_if(
+            waiting,
+            "SET #payee_action = :action",
+            "#payout_status = :processing",
+            &[PAYOUT_STATUS, PAYEE_ACTION],
+            values,
+        )
+        .await
     }
 
     async fn succeed_payout(
@@ -241,5 +209,50 @@ impl PayoutStore for DynamoStore {
                 .await?
                 .as_ref(),
         )
+    }
+}
+
+impl DynamoStore {
+    /// The payout, or `PayoutNotFound`.
+    pub(super) async fn existing_payout(
+        &self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+    ) -> Result<Payout, PayoutError> {
+        self.get_payout(shop_id, payout_id)
+            .await?
+            .ok_or(PayoutError::PayoutNotFound)
+    }
+
+    /// Writes `update` to `after`'s item if `condition` still holds:
+    /// `Moved(after)`; otherwise someone moved it first, and it is
+    /// `Unchanged` as it now is.
+    async fn update_payout_if(
+        &self,
+        after: Payout,
+        update: &str,
+        condition: &str,
+        attribute_names: &[&str],
+        attribute_values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Transition, PayoutError> {
+        self.trip();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(payout_key(&after.shop_id, &after.payout_id)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(attribute_names))
+            .set_expression_attribute_values(values(attribute_values))
+            .send()
+            .await;
+        if condition_held(result)? {
+            return Ok(Transition::Moved(after));
+        }
+        let current = self
+            .existing_payout(&after.shop_id, &after.payout_id)
+            .await?;
+        Ok(Transition::Unchanged(current))
     }
 }
