@@ -135,6 +135,23 @@ impl Payout {
         self
     }
 
+    /// This payout handed to the provider (`PENDING → PROCESSING`), or
+    /// `None` when it is no longer pending.
+    pub fn started(&self, now: DateTime<Utc>) -> Option<Payout> {
+        (self.status == PayoutStatus::Pending)
+            .then(|| self.clone().moved_to(PayoutStatus::Processing, now))
+    }
+
+    /// This payout waiting for its payee to do `action`, or `None` when it is
+    /// not in progress or already waits for exactly that.
+    pub fn awaiting_payee(&self, action: &PayeeAction) -> Option<Payout> {
+        let new = self.payee_action.as_ref() != Some(action);
+        (self.status == PayoutStatus::Processing && new).then(|| Payout {
+            payee_action: Some(action.clone()),
+            ..self.clone()
+        })
+    }
+
     /// This payout after failing at `now` for `reason` (kept bounded).
     pub fn failed_with(self, reason: &str, now: DateTime<Utc>) -> Payout {
         let mut failed = self.moved_to(PayoutStatus::Failed, now);

@@ -70,10 +70,9 @@ impl PayoutStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
         let payout = self.existing_payout(shop_id, payout_id).await?;
-        if payout.status != PayoutStatus::Pending {
+        let Some(started) = payout.started(now) else {
             return Ok(Transition::Unchanged(payout));
-        }
-        let started = payout.moved_to(PayoutStatus::Processing, now);
+        };
         let values = vec![
             (":processing", s(PayoutStatus::Processing.as_str())),
             (":pending", s(PayoutStatus::Pending.as_str())),
@@ -98,12 +97,9 @@ impl PayoutStore for DynamoStore {
         action: &PayeeAction,
     ) -> Result<Transition, PayoutError> {
         let payout = self.existing_payout(shop_id, payout_id).await?;
-        if payout.status != PayoutStatus::Processing || payout.payee_action.as_ref() == Some(action)
-        {
+        let Some(waiting) = payout.awaiting_payee(action) else {
             return Ok(Transition::Unchanged(payout));
-        }
-        let mut waiting = payout;
-        waiting.payee_action = Some(action.clone());
+        };
         let values = vec![
             (":processing", s(PayoutStatus::Processing.as_str())),
             (":action", json_attr(action)),

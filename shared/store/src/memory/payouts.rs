@@ -91,16 +91,8 @@ impl PayoutStore for MemoryStore {
         payout_id: &PayoutId,
         now: DateTime<Utc>,
     ) -> Result<Transition, PayoutError> {
-        let mut state = self.state();
-        let payout = state
-            .payouts
-            .get_mut(&(shop_id.clone(), payout_id.clone()))
-            .ok_or(PayoutError::PayoutNotFound)?;
-        if payout.status != PayoutStatus::Pending {
-            return Ok(Transition::Unchanged(payout.clone()));
-        }
-        *payout = payout.clone().moved_to(PayoutStatus::Processing, now);
-        Ok(Transition::Moved(payout.clone()))
+        self.state()
+            .update_payout(shop_id, payout_id, |p| p.started(now))
     }
 
     async fn await_payee(
@@ -109,17 +101,8 @@ impl PayoutStore for MemoryStore {
         payout_id: &PayoutId,
         action: &PayeeAction,
     ) -> Result<Transition, PayoutError> {
-        let mut state = self.state();
-        let payout = state
-            .payouts
-            .get_mut(&(shop_id.clone(), payout_id.clone()))
-            .ok_or(PayoutError::PayoutNotFound)?;
-        if payout.status != PayoutStatus::Processing || payout.payee_action.as_ref() == Some(action)
-        {
-            return Ok(Transition::Unchanged(payout.clone()));
-        }
-        payout.payee_action = Some(action.clone());
-        Ok(Transition::Moved(payout.clone()))
+        self.state()
+            .update_payout(shop_id, payout_id, |p| p.awaiting_payee(action))
     }
 
     async fn succeed_payout(
@@ -341,5 +324,28 @@ impl State {
             self.record_ledger(entry.clone());
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// Replaces the payout with what `next` makes of it: `Moved`, or
+    /// `Unchanged` when `next` leaves it as it is.
+    fn update_payout(
+        &mut self,
+        shop_id: &ShopId,
+        payout_id: &PayoutId,
+        next: impl FnOnce(&Payout) -> Option<Payout>,
+    ) -> Result<Transition, PayoutError> {
+        let payout = self
+            .payouts
+            .get_mut(&(shop_id.clone(), payout_id.clone()))
+            .ok_or(PayoutError::PayoutNotFound)?;
+        match next(payout) {
+            Some(after) => {
+                *payout = after.clone();
+                Ok(Transition::Moved(after))
+            }
+            None => Ok(Transition::Unchanged(payout.clone())),
+        }
     }
 }
