@@ -9,6 +9,8 @@
 //! `/sandbox/{provider}/pay` must make the stack's own order PAID through its
 //! real callback route; money must move once per id, under faults too.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,6 @@ use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use md5::{Digest, Md5};
 use qrpay_domain::{Clock, Secret};
 use qrpay_local::client::Answer;
-use qrpay_local::{Backend, Options, Running};
 use qrpay_provider::alipay::{self, AnswerVerifier};
 use qrpay_provider::keys::public_key_from_text;
 use qrpay_provider::wechatpay::{self, encrypt_sensitive, PlatformKeys, RequestSigner};
@@ -33,30 +34,19 @@ const SHOP: &str = "demo-shop";
 
 /// A running stack and what our side is configured with.
 struct World {
-    running: Running,
+    local: common::World,
     env: BTreeMap<String, String>,
-    _dir: tempfile::TempDir,
 }
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_path_buf();
-    let running = qrpay_local::start("127.0.0.1:0".parse().unwrap(), move |url| {
-        Options::from_env(data, Backend::Embedded, url)
-    })
-    .await
-    .unwrap();
-    let env = running.stack.simulators.environment().clone();
-    World {
-        running,
-        env,
-        _dir: dir,
-    }
+    let local = common::world().await;
+    let env = local.running.stack.simulators.environment().clone();
+    World { local, env }
 }
 
 impl World {
     fn now(&self) -> DateTime<Utc> {
-        self.running.stack.clock.now()
+        self.local.running.stack.clock.now()
     }
 
     /// One request with exactly these headers (none added).
@@ -67,7 +57,7 @@ impl World {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Answer {
-        let addr = self.running.addr.to_string();
+        let addr = self.local.running.addr.to_string();
         let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -99,8 +89,8 @@ impl World {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let client = qrpay_local::client::Client::new(self.running.addr.to_string());
-        client
+        self.local
+            .client
             .json(method, path, token, body.as_ref())
             .await
             .unwrap()
@@ -110,7 +100,7 @@ impl World {
     async fn our_order(&self, amount: &str) -> String {
         let out_order_no = format!("SIM-{}", wechatpay::nonce());
         let body = json!({"kind": "dynamic", "amount": amount, "out_order_no": out_order_no});
-        let owner = self.running.demo.owner.clone();
+        let owner = self.local.running.demo.owner.clone();
         let code = self
             .json(
                 "POST",
@@ -125,7 +115,7 @@ impl World {
 
     /// Our order as the stack has it.
     async fn order(&self, order_id: &str) -> Value {
-        let owner = self.running.demo.owner.clone();
+        let owner = self.local.running.demo.owner.clone();
         let order = self
             .json(
                 "GET",
@@ -1371,7 +1361,7 @@ async fn duplicate_callbacks_are_delivered_twice_and_applied_once() {
         (ours["status"].as_str(), ours["paid_amount"].as_str()),
         (Some("PAID"), Some("30.00"))
     );
-    let alerts = w.running.stack.alerts.kept.raised();
+    let alerts = w.local.running.stack.alerts.kept.raised();
     assert!(
         alerts.iter().all(|a| !a.code.contains("DUPLICATE")),
         "{alerts:?}"
@@ -1381,11 +1371,11 @@ async fn duplicate_callbacks_are_delivered_twice_and_applied_once() {
 #[tokio::test]
 async fn the_stack_hands_out_one_configuration_made_quickly_once_per_process() {
     let w = world().await;
-    let generated = w.running.stack.simulators.key_generation_time();
+    let generated = w.local.running.stack.simulators.key_generation_time();
     println!("simulator key material made in {generated:?}");
     assert!(generated < Duration::from_secs(20), "{generated:?}");
     let e = &w.env;
-    let base = format!("http://{}", w.running.addr);
+    let base = format!("http://{}", w.local.running.addr);
     assert_eq!(e["QRPAY_CALLBACK_BASE_URL"], base);
     assert_eq!(e["WECHATPAY_BASE_URL"], format!("{base}{WX}"));
     assert_eq!(e["ALIPAY_GATEWAY_URL"], format!("{base}{ALIPAY}"));
