@@ -76,7 +76,7 @@ pub(crate) fn s(v: &Value) -> String {
 }
 
 /// Waits for `check` to hold on `GET path`, polling for up to 20 s.
-pub(crate) async fn until(
+async fn until(
     client: &Client,
     path: &str,
     token: &str,
@@ -232,20 +232,10 @@ impl Story<'_> {
     /// A payout, executed by the worker in the background and paid out by
     /// the sandbox exactly once; the finished payout.
     async fn staff_pays_shipping_back(&mut self, order_id: &str) -> Result<Value, String> {
-        let asked = expect(
-            "request a payout",
-            self.payout(order_id, "20.00", "demo-shipping-1").await?,
-            202,
-        )?;
+        let (asked, done) = self
+            .payout_until_final(order_id, "20.00", "demo-shipping-1")
+            .await?;
         let payout_id = s(&asked["payout_id"]);
-        let done = until(
-            self.client,
-            &format!("/shops/{SHOP}/payouts/{payout_id}"),
-            &self.demo.staff,
-            |a| a.json()["status"] == json!("SUCCEEDED") || a.json()["status"] == json!("FAILED"),
-        )
-        .await?
-        .json();
         if done["status"] != json!("SUCCEEDED") {
             return Err(format!("the payout should have succeeded: {done}"));
         }
@@ -263,6 +253,31 @@ impl Story<'_> {
             ],
         );
         Ok(done)
+    }
+
+    /// A payout requested by staff (202) and the payout once the background
+    /// worker has made it final.
+    pub(crate) async fn payout_until_final(
+        &self,
+        order_id: &str,
+        amount: &str,
+        key: &str,
+    ) -> Result<(Value, Value), String> {
+        let asked = expect(
+            "request a payout",
+            self.payout(order_id, amount, key).await?,
+            202,
+        )?;
+        let payout_id = s(&asked["payout_id"]);
+        let done = until(
+            self.client,
+            &format!("/shops/{SHOP}/payouts/{payout_id}"),
+            &self.demo.staff,
+            |a| a.json()["status"] == json!("SUCCEEDED") || a.json()["status"] == json!("FAILED"),
+        )
+        .await?
+        .json();
+        Ok((asked, done))
     }
 
     /// The sandbox's reference of the one transfer it made for `payout_id`.

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::demo::{s, until, Story};
+use crate::demo::{s, Story};
 use crate::seed::{expect, SHOP};
 
 /// One provider's round: what the POS asks for, and what the buyer pays.
@@ -117,20 +117,7 @@ impl Story<'_> {
     /// it; the finished payout, with the provider's one movement.
     async fn paid_back(&self, round: &Round, order_id: &str) -> Result<Value, String> {
         let key = format!("demo-{}", round.out_order_no);
-        let asked = expect(
-            "request a payout",
-            self.payout(order_id, "5.00", &key).await?,
-            202,
-        )?;
-        let payout_id = s(&asked["payout_id"]);
-        let mut done = until(
-            self.client,
-            &format!("/shops/{SHOP}/payouts/{payout_id}"),
-            &self.demo.staff,
-            |a| a.json()["status"] == json!("SUCCEEDED") || a.json()["status"] == json!("FAILED"),
-        )
-        .await?
-        .json();
+        let (_, mut done) = self.payout_until_final(order_id, "5.00", &key).await?;
         if done["status"] != json!("SUCCEEDED") || done["provider"] != json!(round.provider) {
             return Err(format!(
                 "the payout should have succeeded through {}: {done}",
