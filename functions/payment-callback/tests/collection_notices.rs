@@ -4,9 +4,12 @@
 //! provider's own failure format with nothing changed; anomalies recorded
 //! and alerted.
 
-use std::sync::{Arc, OnceLock};
+mod common;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use common::keys;
 use payment_callback::{handle, App, Verifiers};
 use qrpay_domain::instalment::{plan, PlanPeriods};
 use qrpay_domain::{
@@ -21,28 +24,9 @@ use qrpay_store::Store;
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::{amount, money, morning};
 use qrpay_tests::World;
-use rsa::RsaPrivateKey;
 use serde_json::Value;
 
 const FIXTURE: &str = "payment-callback/sandbox-transfer-succeeded.json";
-
-/// Generated once per test binary: RSA key generation is slow.
-struct Keys {
-    wechat: RsaPrivateKey,
-    alipay: RsaPrivateKey,
-    intruder: RsaPrivateKey,
-    api_v3: Secret,
-}
-
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
-        wechat: kit::rsa_key(),
-        alipay: kit::rsa_key(),
-        intruder: kit::rsa_key(),
-        api_v3: kit::random_secret(),
-    })
-}
 
 /// Our side (verifiers) and each provider's genuine side (signers), plus a
 /// forger per provider holding the wrong key.

@@ -4,8 +4,11 @@
 //! still refused. WeChat Pay's transfer-bill notices settle only payouts
 //! sent through WeChat Pay; a platform certificate configures the keys.
 
-use std::sync::{Arc, OnceLock};
+mod common;
 
+use std::sync::Arc;
+
+use common::keys;
 use payment_callback::{config, handle, App, Verifiers};
 use qrpay_domain::{
     Clock, Order, OrderId, OrderStatus, PayerAccount, PayerAccountKind, Payout, PayoutChannels,
@@ -22,30 +25,12 @@ use qrpay_store::{MemoryStore, Reserved, Store};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::{amount, money, morning};
 use qrpay_tests::World;
-use rsa::RsaPrivateKey;
 use serde_json::json;
 
 const FIXTURE: &str = "payment-callback/sandbox-transfer-succeeded.json";
 const MCHID: &str = "1900000109";
 const ALIPAY_APP: &str = "2021000000000001";
 const DOUYIN_APP: &str = "tt0000000001";
-
-struct Keys {
-    wechat: RsaPrivateKey,
-    alipay: RsaPrivateKey,
-    intruder: RsaPrivateKey,
-    api_v3: Secret,
-}
-
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
-        wechat: kit::rsa_key(),
-        alipay: kit::rsa_key(),
-        intruder: kit::rsa_key(),
-        api_v3: kit::random_secret(),
-    })
-}
 
 struct Harness {
     app: App,
