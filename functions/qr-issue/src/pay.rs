@@ -315,7 +315,17 @@ async fn checkout_inner(
     let mut body = checkout_json(&order);
     body["receipt_url"] = json!(receipt);
     if let Some(way) = commit.way {
-        let next = provider_step(app, &shop, &code, &order, way, source_ip(req), &receipt).await?;
+        let next = if way == PayWay::WechatpayJsapi {
+            // Inside WeChat the page itself learns the buyer's openid first.
+            Next::Redirect(format!(
+                "{}/pay/{signed}/orders/{}/{}",
+                app.pay_base_url.trim_end_matches('/'),
+                order.order_id,
+                way.as_str()
+            ))
+        } else {
+            provider_step(app, &shop, &code, &order, way, source_ip(req), &receipt).await?
+        };
         body["method"] = json!(way.as_str());
         body["next"] = next.json();
     }
@@ -370,6 +380,10 @@ async fn next_inner(
     code.check_payable(app.clock.now())
         .map_err(ApiError::from)?;
     check_way(app, way, order.instalment_plan.is_some())?;
+    if way == PayWay::WechatpayJsapi {
+        return crate::page::wechat::jsapi_step(app, req, signed, &shop, &code, &order, &receipt)
+            .await;
+    }
     let next = provider_step(app, &shop, &code, &order, way, source_ip(req), &receipt).await?;
     if next == Next::Wait {
         return see_other(&receipt);

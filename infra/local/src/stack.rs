@@ -225,10 +225,12 @@ impl Functions {
                 alerts: alerts.clone(),
                 checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
                 gateways: gateways.clone(),
-                // Play money and the simulated WeChat's H5 page are both here.
+                // Play money is offered here. The simulated WeChat has no H5
+                // page yet (its h5_url points at WeChat's own host), so H5
+                // pay is not offered locally.
                 buyer: qr_issue::page::BuyerSettings {
                     sandbox: true,
-                    wechat_h5: true,
+                    wechat_h5: false,
                 },
             },
             callback: payment_callback::App {

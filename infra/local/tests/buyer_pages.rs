@@ -273,3 +273,102 @@ async fn a_computer_shows_wechats_native_code_and_then_the_receipt() {
     screen.quit().await.unwrap();
     assert_eq!(shots.len(), 3);
 }
+
+/// What the test plants in WeChat's place: a JS bridge that records what
+/// the page asks it and answers when the test says so.
+const BRIDGE_STUB: &str = "window.WeixinJSBridge = {invoke: function (name, params, done) {\
+    window.__bridge = {name: name, params: params}; window.__answer = done; }};";
+
+/// Inside WeChat: the page goes through WeChat's silent authorization
+/// (simulated), makes a JSAPI order for the buyer's openid and asks the
+/// bridge to pay with parameters the simulated WeChat verifies against the
+/// merchant's key; WeChat's "ok" takes the buyer to the receipt.
+#[tokio::test(flavor = "multi_thread")]
+async fn inside_wechat_the_page_pays_through_the_js_bridge() {
+    let w = world().await;
+    let code = w
+        .code(json!({"kind": "dynamic", "amount": "42.00", "out_order_no": "BP-4", "description": "奶茶两杯"}))
+        .await;
+    let artifacts = Artifacts::fresh("pages_wechat_jsapi").unwrap();
+    let driver = ChromeDriver::start(&artifacts).await.unwrap();
+    let mut phone = driver
+        .session(&Device::phone(user_agent::WECHAT))
+        .await
+        .unwrap();
+    phone.add_script_on_new_document(BRIDGE_STUB).await.unwrap();
+    let mut shots = Vec::new();
+    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
+    checkout_page_shows_the_shop(&phone, Some("42.00")).await;
+    // Inside WeChat only WeChat's own way is offered.
+    assert!(phone.find("#pay-alipay_wap").await.is_err());
+    keep(&mut phone, &mut shots, "01-checkout").await;
+    click(&phone, "#pay-wechatpay_jsapi").await;
+    phone
+        .wait_for_text("#state", "正在打开微信支付", SEEN_WITHIN)
+        .await
+        .unwrap();
+    let asked = phone
+        .execute("return window.__bridge", vec![])
+        .await
+        .unwrap();
+    assert_eq!(asked["name"], "getBrandWCPayRequest");
+    let params = asked["params"].clone();
+    assert_eq!(params["signType"], "RSA");
+    assert!(params["package"]
+        .as_str()
+        .unwrap()
+        .starts_with("prepay_id="));
+    keep(&mut phone, &mut shots, "02-wechat-bridge").await;
+    // The buyer confirms in WeChat: the simulator checks paySign and pays.
+    let paid = w
+        .client
+        .json("POST", "/sandbox/wechatpay/jsapi", None, Some(&params))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    // A forged signature is refused by the same check.
+    let mut forged = params.clone();
+    forged["package"] = json!("prepay_id=wx_someone_else");
+    let refused = w
+        .client
+        .json("POST", "/sandbox/wechatpay/jsapi", None, Some(&forged))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    phone
+        .execute(
+            "window.__answer({err_msg: 'get_brand_wcpay_request:ok'}); return true",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let order =
+        receipt_matches_the_order(&w, &mut phone, &mut shots, ("wechatpay", "微信支付")).await;
+    assert_eq!(order["order_id"], code["order_id"]);
+    phone.quit().await.unwrap();
+    assert_eq!(shots.len(), 3);
+}
+
+/// Any other phone browser is never a dead end: a monthly-pay code opened
+/// in Douyin offers Alipay, and WeChat without JSAPI for a plan says where
+/// to pay.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_opened_in_wechat_says_where_it_can_be_paid() {
+    let w = world().await;
+    let code = w
+        .code(json!({"kind": "dynamic", "amount": "300.00", "out_order_no": "BP-5", "instalments": {"periods": 3}}))
+        .await;
+    let artifacts = Artifacts::fresh("pages_plan_in_wechat").unwrap();
+    let driver = ChromeDriver::start(&artifacts).await.unwrap();
+    let mut phone = driver
+        .session(&Device::phone(user_agent::WECHAT))
+        .await
+        .unwrap();
+    let mut shots = Vec::new();
+    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
+    checkout_page_shows_the_shop(&phone, Some("300.00")).await;
+    assert!(text(&phone, "#first").await.starts_with("首期仅需 ¥"));
+    assert!(text(&phone, "#no-way").await.contains("在浏览器中打开"));
+    keep(&mut phone, &mut shots, "01-checkout").await;
+    phone.quit().await.unwrap();
+}

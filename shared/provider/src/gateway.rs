@@ -19,6 +19,7 @@ use qrpay_domain::{Amount, Clock, OrderId, PayerAccount, PayoutChannels, Provide
 use crate::alipay::gateway::AlipayGateway;
 use crate::douyin::gateway::DouyinGateway;
 use crate::wechatpay::gateway::WechatpayGateway;
+use crate::wechatpay::oauth::WechatOauth;
 use crate::TransferProvider;
 
 /// One HTTP request as an adapter built and signed it.
@@ -193,6 +194,11 @@ pub trait CollectionGateway: Send + Sync {
     async fn create(&self, request: &CollectRequest) -> CreateOutcome;
     async fn query(&self, order_id: &OrderId) -> TradeState;
     async fn close(&self, order_id: &OrderId) -> CloseOutcome;
+    /// The signed parameters a page hands the provider's JS bridge for a
+    /// JSAPI order (WeChat `getBrandWCPayRequest`), where the provider has one.
+    fn bridge_invoke(&self, _prepay_id: &str) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Our refund id, sent as WeChat `out_refund_no`, Alipay `out_request_no`,
@@ -268,6 +274,9 @@ pub struct Gateways {
     pub collection: BTreeMap<Provider, Arc<dyn CollectionGateway>>,
     pub refunds: BTreeMap<Provider, Arc<dyn RefundGateway>>,
     pub transfers: BTreeMap<Provider, Arc<dyn TransferProvider>>,
+    /// WeChat web authorization, when the app secret is configured: how a
+    /// page inside WeChat learns the buyer's openid for a JSAPI order.
+    pub wechat_oauth: Option<Arc<WechatOauth>>,
 }
 
 impl Gateways {
@@ -309,6 +318,7 @@ pub fn configured_gateways(
     let mut gateways = Gateways::default();
     if let Some(wechat) = WechatpayGateway::from_env(env, transport.clone(), clock.clone())? {
         Arc::new(wechat).register(&mut gateways);
+        gateways.wechat_oauth = WechatOauth::from_env(env, transport.clone()).map(Arc::new);
     }
     if let Some(alipay) = AlipayGateway::from_env(env, transport.clone(), clock.clone())? {
         Arc::new(alipay).register(&mut gateways);

@@ -86,13 +86,20 @@ pub fn plan_block(plan: &InstalmentPlan) -> String {
 }
 
 fn pay_form(view: &CheckoutView<'_>) -> String {
+    // Play money is not a way to pay for a real buyer: say where one is.
+    let help = if view.ways.iter().all(|w| *w == PayWay::Sandbox) {
+        dead_end_help(view.container)
+    } else {
+        String::new()
+    };
     if view.ways.is_empty() {
-        return dead_end_help(view.container);
+        return help;
     }
-    let mut form = format!(
+    let mut form = help;
+    form.push_str(&format!(
         "<form class=\"card\" method=\"post\" action=\"{}\" accept-charset=\"utf-8\">",
         escape(view.action)
-    );
+    ));
     if view.static_code {
         match view.amount {
             // Previewed: the amount is fixed now, the buttons pay it.

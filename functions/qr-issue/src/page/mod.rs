@@ -7,6 +7,7 @@ pub mod go;
 pub mod html;
 pub mod receipt;
 pub mod way;
+pub mod wechat;
 
 use crate::App;
 use way::Offer;
@@ -26,7 +27,7 @@ impl BuyerSettings {
         use qrpay_domain::Provider;
         Offer {
             wechatpay: app.gateways.collection(Provider::Wechatpay).is_some(),
-            wechat_jsapi: false,
+            wechat_jsapi: app.gateways.wechat_oauth.is_some(),
             wechat_h5: self.wechat_h5,
             alipay: app.gateways.collection(Provider::Alipay).is_some(),
             sandbox: self.sandbox,

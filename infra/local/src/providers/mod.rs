@@ -28,6 +28,7 @@ mod douyin;
 pub mod faults;
 pub mod keys;
 mod ledger;
+mod wechat_oauth;
 mod wechatpay;
 mod wechatpay_api;
 
@@ -50,6 +51,7 @@ use book::{Book, Refund, Transfer};
 use faults::{Draws, LostAnswer, Settings};
 use keys::Material;
 use ledger::{Kind, Ledger};
+use wechat_oauth::WECHAT_PREFIX;
 
 pub const WECHATPAY_PREFIX: &str = "/sim/wechatpay";
 pub const ALIPAY_GATEWAY: &str = "/sim/alipay/gateway.do";
@@ -67,6 +69,7 @@ pub struct Simulators {
     wechatpay: wechatpay::Wechatpay,
     alipay: alipay::Alipay,
     douyin: douyin::Douyin,
+    wechat_oauth: wechat_oauth::WechatOauthSim,
 }
 
 /// What a simulator needs of the stack for one request.
@@ -84,8 +87,19 @@ impl Simulators {
         let material = tokio::task::spawn_blocking(keys::material)
             .await
             .map_err(|e| format!("simulator keys: {e}"))??;
-        let environment = material.environment(base_url)?;
+        let mut environment = material.environment(base_url)?;
+        // The 公众号's AppSecret for web authorization, made per stack.
+        let app_secret = qrpay_provider::wechatpay::nonce();
+        let wechat = format!(
+            "{}{}",
+            base_url.trim_end_matches('/'),
+            WECHAT_PREFIX.trim_end_matches('/')
+        );
+        environment.insert("WECHATPAY_APP_SECRET".into(), app_secret.clone());
+        environment.insert("WECHAT_OAUTH_BASE_URL".into(), wechat.clone());
+        environment.insert("WECHAT_API_BASE_URL".into(), wechat);
         Ok(Simulators {
+            wechat_oauth: wechat_oauth::WechatOauthSim::new(app_secret, base_url),
             wechatpay: wechatpay::Wechatpay::new(material)?,
             alipay: alipay::Alipay::new(material)?,
             douyin: douyin::Douyin::new(material)?,
@@ -134,6 +148,9 @@ impl Simulators {
             now: self.clock.now(),
         };
         let path = request.path.as_str();
+        if let Some(rest) = path.strip_prefix(WECHAT_PREFIX) {
+            return Some(self.wechat_oauth.handle(rest, request, ctx.now));
+        }
         if let Some(rest) = path.strip_prefix(WECHATPAY_PREFIX) {
             return Some(self.wechatpay.api(&ctx, rest, request).await);
         }
@@ -165,15 +182,30 @@ impl Simulators {
                 Some(sim) => Ok(ok(&sim.ledger.view(Kind::Refund))),
                 None => return None,
             },
+            (["sandbox", "wechatpay", "jsapi"], "POST") => {
+                match wechat_oauth::BridgeInvoke::verified_prepay_id(
+                    &request.body,
+                    &self.wechatpay.merchant,
+                ) {
+                    Ok(prepay_id) => {
+                        let paid = LocalRequest {
+                            body: json!({"code": prepay_id}).to_string().into_bytes(),
+                            headers: vec![("content-type".into(), "application/json".into())],
+                            ..request.clone()
+                        };
+                        self.pay(ctx, &self.wechatpay.sim, &paid).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             (["sandbox", "wechatpay", "transfers", no, "confirm"], "POST") => {
                 Ok(self.wechatpay.confirm(ctx, no))
             }
             (["sandbox", "simulators"], _)
             | (["sandbox", "wechatpay" | "alipay" | "douyin", "pay" | "refunds"], _)
             | (["sandbox", "wechatpay" | "alipay", "transfers"], _)
-            | (["sandbox", "wechatpay", "transfers", _, "confirm"], _) => {
-                Err(ApiError::method_not_allowed())
-            }
+            | (["sandbox", "wechatpay", "transfers", _, "confirm"], _)
+            | (["sandbox", "wechatpay", "jsapi"], _) => Err(ApiError::method_not_allowed()),
             _ => return None,
         };
         Some(answer.unwrap_or_else(LocalResponse::error))

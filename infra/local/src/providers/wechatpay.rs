@@ -42,7 +42,7 @@ pub struct Wechatpay {
     pub sim: Sim,
     /// Our merchant API certificate's key and serial: what requests are
     /// checked with.
-    merchant: VerifyingKey<Sha256>,
+    pub(super) merchant: VerifyingKey<Sha256>,
     merchant_serial: String,
     /// WeChat Pay's platform key: signs answers, decrypts `user_name`.
     platform: SigningKey<Sha256>,

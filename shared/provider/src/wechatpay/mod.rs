@@ -30,6 +30,7 @@
 mod answer;
 mod bill_no;
 pub mod gateway;
+pub mod oauth;
 mod platform;
 mod request;
 mod resource;

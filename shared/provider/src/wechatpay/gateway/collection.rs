@@ -157,6 +157,18 @@ impl CollectionGateway for WechatpayGateway {
         Provider::Wechatpay
     }
 
+    /// `appId`, `timeStamp` (seconds), `nonceStr`, `package`, `signType`,
+    /// `paySign`: signed with the merchant key over the order's app id.
+    fn bridge_invoke(&self, prepay_id: &str) -> Option<serde_json::Value> {
+        let invoke = self.config.signer.jsapi_invoke(
+            &self.config.appid,
+            prepay_id,
+            self.clock.now().timestamp(),
+            &crate::wechatpay::nonce(),
+        );
+        serde_json::to_value(invoke).ok()
+    }
+
     async fn create(&self, request: &CollectRequest) -> CreateOutcome {
         if !valid_out_trade_no(request.order_id.as_str()) {
             return CreateOutcome::Refused {
