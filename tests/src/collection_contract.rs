@@ -775,6 +775,7 @@ fn limits() -> CheckoutLimits {
         per_code: rate(7, 60),
         per_client_on_code: rate(3, 600),
         per_client: rate(5, 600),
+        ..CheckoutLimits::DEFAULT
     }
 }
 
