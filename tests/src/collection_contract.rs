@@ -44,7 +44,7 @@ macro_rules! for_each_collection_case {
     };
 }
 
-pub(crate) fn at(offset_s: i64) -> DateTime<Utc> {
+pub fn at(offset_s: i64) -> DateTime<Utc> {
     morning() + Duration::seconds(offset_s)
 }
 
@@ -110,12 +110,7 @@ fn event(order: &OrderId, notification: &str, kind: CollectionEventKind) -> Coll
     }
 }
 
-pub(crate) fn payment(
-    order: &OrderId,
-    notification: &str,
-    txn: &str,
-    amt: &str,
-) -> CollectionEvent {
+pub fn payment(order: &OrderId, notification: &str, txn: &str, amt: &str) -> CollectionEvent {
     event(
         order,
         notification,
@@ -151,7 +146,7 @@ fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> Co
     )
 }
 
-pub(crate) async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
+pub async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
     store.apply_collection(e, at(61)).await.unwrap()
 }
 

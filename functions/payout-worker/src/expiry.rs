@@ -4,8 +4,10 @@
 //! For each expired `CREATED` order, earliest expiry first:
 //! - with a provider order: close it there first. `Closed` / `NotFound` →
 //!   close ours; `AlreadyPaid` → ask the provider for the payment and apply
-//!   it as its notice would be (the order ends paid); `Ambiguous` → leave it
-//!   for the next sweep.
+//!   it as its notice would be (the order ends paid); `Ambiguous` → ask the
+//!   provider what the order is (Alipay answers a close of a paid or closed
+//!   trade with `ACQ.TRADE_STATUS_ERROR`, "the query says which"): paid →
+//!   applied, closed → close ours, anything else → the next sweep.
 //! - without one: close ours.
 //!
 //! Closing is conditional in the store: a payment that lands first wins. A
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use qrpay_domain::{Decision, Order};
-use qrpay_provider::gateway::{CloseOutcome, CollectionGateway};
+use qrpay_provider::gateway::{CloseOutcome, CollectionGateway, TradeState};
 use qrpay_store::collected::apply_collection_event;
 use qrpay_store::{Closing, StoreError};
 
@@ -107,12 +109,47 @@ async fn expire(worker: &Worker, listed: &Order, now: DateTime<Utc>) -> Result<F
     };
     match gateway.close(&order.order_id).await {
         CloseOutcome::Closed | CloseOutcome::NotFound => close_ours(worker, &order, now).await,
-        CloseOutcome::AlreadyPaid => apply_payment(worker, gateway.as_ref(), &order, now).await,
+        CloseOutcome::AlreadyPaid => by_query(worker, gateway.as_ref(), &order, now, false).await,
         CloseOutcome::Ambiguous { detail } => {
-            tracing::warn!(order_id = %order.order_id, %provider, %detail, "provider close not confirmed; next sweep");
-            Ok(Fate::Left)
+            tracing::info!(order_id = %order.order_id, %provider, %detail, "provider close not confirmed; asking");
+            by_query(worker, gateway.as_ref(), &order, now, true).await
         }
     }
+}
+
+/// Decides by what the provider says the order is: paid → the payment is
+/// applied through the notices' own path; closed (when the close itself
+/// was unclear) → ours closes too; anything else waits for the next sweep.
+async fn by_query(
+    worker: &Worker,
+    gateway: &dyn CollectionGateway,
+    order: &Order,
+    now: DateTime<Utc>,
+    closed_there_counts: bool,
+) -> Result<Fate, StoreError> {
+    let provider = gateway.provider();
+    let trade = gateway.query(&order.order_id).await;
+    if let TradeState::Closed { .. } = trade {
+        if closed_there_counts {
+            return close_ours(worker, order, now).await;
+        }
+    }
+    let Some(event) = trade.payment_event(provider, &order.order_id, now) else {
+        tracing::warn!(order_id = %order.order_id, %provider, ?trade, "provider order neither paid nor closed; next sweep");
+        return Ok(Fate::Left);
+    };
+    let decision = apply_collection_event(
+        worker.collection.as_ref(),
+        worker.alerts.as_ref(),
+        &event,
+        now,
+    )
+    .await?;
+    Ok(match decision {
+        Decision::Apply(_) | Decision::AlreadyApplied => Fate::Paid,
+        // Recorded and alerted (amount mismatch and the like): a person decides.
+        Decision::Anomaly(_) | Decision::NotYet(_) => Fate::Left,
+    })
 }
 
 async fn close_ours(
@@ -129,32 +166,4 @@ async fn close_ours(
         // A payment landed first: it stands.
         Some(Closing::Unchanged(_)) | None => Ok(Fate::Left),
     }
-}
-
-/// The buyer paid at the provider just before the close: the payment is
-/// asked for and applied through the notices' own path.
-async fn apply_payment(
-    worker: &Worker,
-    gateway: &dyn CollectionGateway,
-    order: &Order,
-    now: DateTime<Utc>,
-) -> Result<Fate, StoreError> {
-    let provider = gateway.provider();
-    let trade = gateway.query(&order.order_id).await;
-    let Some(event) = trade.payment_event(provider, &order.order_id, now) else {
-        tracing::warn!(order_id = %order.order_id, %provider, ?trade, "provider said paid, its query did not; next sweep");
-        return Ok(Fate::Left);
-    };
-    let decision = apply_collection_event(
-        worker.collection.as_ref(),
-        worker.alerts.as_ref(),
-        &event,
-        now,
-    )
-    .await?;
-    Ok(match decision {
-        Decision::Apply(_) | Decision::AlreadyApplied => Fate::Paid,
-        // Recorded and alerted (amount mismatch and the like): a person decides.
-        Decision::Anomaly(_) | Decision::NotYet(_) => Fate::Left,
-    })
 }
