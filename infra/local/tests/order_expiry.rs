@@ -131,7 +131,10 @@ async fn a_thousand_checkouts_from_one_client_leave_five_orders_that_expire_and_
         match a.status {
             201 => opened.push(a.json()),
             429 => {
-                assert_eq!(a.json()["code"], "CHECKOUT_RATE_LIMITED", "{}", a.text());
+                let error = &a.json()["error"];
+                assert_eq!(error["code"], "CHECKOUT_RATE_LIMITED", "{}", a.text());
+                let retry = error["retry_after_s"].as_i64().unwrap();
+                assert!((1..=window_s).contains(&retry), "{retry}");
                 limited += 1;
             }
             other => panic!("checkout answered {other}: {}", a.text()),
@@ -198,8 +201,11 @@ async fn provider_code(w: &World, provider: &str, no: &str, amount: &str) -> (St
         (sim["state"].as_str(), sim["expired"].as_bool()),
         (Some("UNPAID"), Some(false))
     );
-    // The provider's expiry (WeChat/Alipay `time_expire`) is ours, to the second.
-    assert_eq!(instant(&sim["expires_at"]), instant(&order["expires_at"]));
+    // The provider's expiry (WeChat/Alipay `time_expire`, whole seconds) is
+    // ours to the second, never later: nobody pays there after ours.
+    let ours = instant(&order["expires_at"]);
+    let whole_second = ours - Duration::milliseconds(ours.timestamp_subsec_millis().into());
+    assert_eq!(instant(&sim["expires_at"]), whole_second);
     (order_id, code["provider_code"].as_str().unwrap().to_owned())
 }
 
@@ -237,7 +243,11 @@ async fn an_expired_wechat_native_order_is_closed_at_the_provider_and_here() {
         )
         .await;
     assert_eq!(late.status, 409, "{}", late.text());
-    assert_eq!(late.json()["message"], "the order is closed");
+    let error = &late.json()["error"];
+    assert_eq!(
+        (error["code"].as_str(), error["message"].as_str()),
+        (Some("INVALID_STATE"), Some("the order is closed"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
