@@ -38,8 +38,9 @@ pub struct ExpiryReport {
     pub closed: usize,
     /// Paid at the provider before it could be closed: applied as paid.
     pub paid: usize,
-    /// Left for a later run (provider could not say, budget spent, or a
-    /// store error).
+    /// Not closed this run: the provider could not say, the budget was
+    /// spent, the store failed (a later run tries again), a payment anomaly
+    /// is on record, or it was paid meanwhile.
     pub left: usize,
 }
 
