@@ -45,7 +45,7 @@ macro_rules! for_each_collection_case {
     };
 }
 
-pub(crate) fn at(offset_s: i64) -> DateTime<Utc> {
+pub fn at(offset_s: i64) -> DateTime<Utc> {
     morning() + Duration::seconds(offset_s)
 }
 
@@ -111,12 +111,7 @@ fn event(order: &OrderId, notification: &str, kind: CollectionEventKind) -> Coll
     }
 }
 
-pub(crate) fn payment(
-    order: &OrderId,
-    notification: &str,
-    txn: &str,
-    amt: &str,
-) -> CollectionEvent {
+pub fn payment(order: &OrderId, notification: &str, txn: &str, amt: &str) -> CollectionEvent {
     event(
         order,
         notification,
@@ -152,7 +147,7 @@ fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> Co
     )
 }
 
-pub(crate) async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
+pub async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
     store.apply_collection(e, at(61)).await.unwrap()
 }
 
@@ -776,6 +771,7 @@ fn limits() -> CheckoutLimits {
         per_code: rate(7, 60),
         per_client_on_code: rate(3, 600),
         per_client: rate(5, 600),
+        ..CheckoutLimits::DEFAULT
     }
 }
 

@@ -7,6 +7,7 @@ pub mod collection_contract;
 pub mod contract;
 pub mod emulator;
 pub mod events;
+pub mod expiry_contract;
 pub mod openapi_check;
 pub mod reconciliation_contract;
 pub mod world;

@@ -32,7 +32,8 @@ use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier, Notice, Un
 use qrpay_provider::{AlipayVerifier, DouyinVerifier, WechatpayVerifier};
 #[cfg(feature = "sandbox")]
 use qrpay_provider::{SandboxNotice, SandboxVerifier};
-use qrpay_store::alerts::{anomaly_alert, deduction_failed_alert, Alert, AlertCode, Alerts};
+use qrpay_store::alerts::{Alert, AlertCode, Alerts};
+use qrpay_store::collected::apply_collection_event;
 use qrpay_store::settle::{settle_failure, settle_success};
 use qrpay_store::{CollectionStore, PayoutStore, Transition};
 #[cfg(feature = "sandbox")]
@@ -181,37 +182,17 @@ fn into_response(answer: Answer) -> Response<Body> {
 /// anomaly now on record); `Err` with the status to answer when the provider
 /// should deliver it again.
 async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)> {
-    let decision = app
-        .collection
-        .apply_collection(event, app.clock.now())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "collection notice could not be applied");
-            (503, "temporarily unavailable; deliver again".to_owned())
-        })?;
-    let outcome = match &decision {
-        Decision::Apply(_) => "APPLIED",
-        Decision::AlreadyApplied => "ALREADY_APPLIED",
-        Decision::Anomaly(_) => "ANOMALY",
-        Decision::NotYet(_) => "NOT_YET",
-    };
-    tracing::info!(provider = %event.provider, notification_id = %event.notification_id,
-        order_id = %event.order_id, event = event.kind.name(), outcome, "collection notice");
+    let decision = apply_collection_event(
+        app.collection.as_ref(),
+        app.alerts.as_ref(),
+        event,
+        app.clock.now(),
+    )
+    .await
+    .map_err(|_| (503, "temporarily unavailable; deliver again".to_owned()))?;
     match decision {
-        Decision::Apply(effect) => {
-            if let Some(notice) = &effect.notice {
-                app.alerts.raise(&deduction_failed_alert(notice)).await;
-            }
-            if let Some(anomaly) = &effect.anomaly {
-                app.alerts.raise(&anomaly_alert(anomaly)).await;
-            }
-            Ok(true)
-        }
-        Decision::AlreadyApplied => Ok(false),
-        Decision::Anomaly(anomaly) => {
-            app.alerts.raise(&anomaly_alert(&anomaly)).await;
-            Ok(false)
-        }
+        Decision::Apply(_) => Ok(true),
+        Decision::AlreadyApplied | Decision::Anomaly(_) => Ok(false),
         Decision::NotYet(reason) => Err((409, reason)),
     }
 }

@@ -81,5 +81,11 @@ pub async fn dispatch<Q: qrpay_queue::PayoutQueue + Redelivery>(
         "queried": report.queried,
         "settled": report.settled,
         "alerts": report.alerts,
+        "expired_orders": {
+            "expired": report.expired_orders.expired,
+            "closed": report.expired_orders.closed,
+            "paid": report.expired_orders.paid,
+            "left": report.expired_orders.left,
+        },
     }))
 }

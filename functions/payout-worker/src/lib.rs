@@ -1,6 +1,6 @@
 //! `payout-worker`: hands each payout to the provider exactly once and
 //! settles it (SPEC §4 "Execution rules"), and the sweeper that brings every
-//! payout to a final state.
+//! payout to a final state and closes orders that expired unpaid (SPEC §10).
 //!
 //! Never twice: the provider's idempotency key is the payout id
 //! (`out_bill_no`); a payout found already `PROCESSING` is *queried* first
@@ -12,6 +12,7 @@
 //! the worker holds one transfer channel per configured provider.
 
 pub mod batch;
+pub mod expiry;
 pub mod sweeper;
 
 use std::sync::Arc;

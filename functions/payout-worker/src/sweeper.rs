@@ -7,6 +7,7 @@
 //!   worker's own resume path: query first, re-send only if unknown).
 //! - not final 30 minutes after creation: alert; a transfer waiting for the
 //!   payee's confirmation only once the provider's deadline has passed.
+//! - orders that expired unpaid are closed (`crate::expiry`, SPEC §10).
 
 use chrono::Duration;
 use qrpay_domain::{Payout, PayoutStatus};
@@ -33,6 +34,7 @@ pub struct SweepReport {
     pub queried: usize,
     pub settled: usize,
     pub alerts: usize,
+    pub expired_orders: crate::expiry::ExpiryReport,
 }
 
 pub async fn sweep(
@@ -81,6 +83,7 @@ pub async fn sweep(
             report.alerts += 1;
         }
     }
+    report.expired_orders = crate::expiry::close_expired_orders(worker).await;
     tracing::info!(?report, "sweep done");
     Ok(report)
 }

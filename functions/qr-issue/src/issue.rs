@@ -236,6 +236,10 @@ fn build(
                 qr_id: Some(qr_id),
                 out_order_no: request.out_order_no,
                 description: request.description,
+                // The order expires with its code, and is closed at the
+                // provider whose code it carries (SPEC §10).
+                expires_at: code.expires_at,
+                provider_order: request.provider,
                 ..Order::created(order_id, shop.shop_id.clone(), amount, now)
             }
             .with_plan(instalment_plan),

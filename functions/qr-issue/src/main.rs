@@ -22,8 +22,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = Arc::new(App {
         shops: store.clone(),
         collection: store.clone(),
+        checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT
+            .with_order_ttl(std::env::var("QRPAY_CHECKOUT_ORDER_TTL_S").ok().as_deref())?,
         // A POS code for one provider carries that provider's own code.
-        checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
         gateways: aws::gateways_from_env(Deadline::Api, clock.clone())?,
         clock,
         token_secrets,

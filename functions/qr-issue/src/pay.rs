@@ -439,6 +439,8 @@ async fn static_order(
     let order = Order {
         qr_id: Some(code.qr_id.clone()),
         description: code.description.clone(),
+        // Unpaid by then, the sweeper closes it (SPEC §10).
+        expires_at: Some(app.checkout_limits.order_expiry(now)),
         ..Order::created(OrderId::generate(now), code.shop_id.clone(), amount, now)
     }
     .with_plan(instalment_plan);
@@ -470,5 +472,6 @@ fn checkout_json(order: &Order) -> Value {
         "shop_id": order.shop_id,
         "amount": order.amount.to_string(),
         "instalment_plan": order.instalment_plan.as_ref().map(plan_json),
+        "expires_at": order.expires_at.map(rfc3339_beijing),
     })
 }

@@ -8,7 +8,14 @@
 //! (no personal data at rest); many buyers may share one address behind a
 //! carrier's NAT, so the per-client limits are modest, not tiny.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+
+/// How long an unpaid checkout lives unless configured (SPEC §10).
+pub const DEFAULT_ORDER_TTL_S: i64 = 15 * 60;
+/// The shortest and longest `QRPAY_CHECKOUT_ORDER_TTL_S`: a buyer needs a
+/// minute to pay, and an unpaid checkout is garbage after a day.
+pub const MIN_ORDER_TTL_S: i64 = 60;
+pub const MAX_ORDER_TTL_S: i64 = 24 * 60 * 60;
 
 /// One fixed window a checkout counts against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +60,9 @@ pub struct CheckoutLimits {
     pub per_code: Rate,
     pub per_client_on_code: Rate,
     pub per_client: Rate,
+    /// Seconds a static code's checkout order waits for payment before the
+    /// sweeper closes it (`QRPAY_CHECKOUT_ORDER_TTL_S`).
+    pub order_ttl_s: i64,
 }
 
 impl CheckoutLimits {
@@ -72,7 +82,31 @@ impl CheckoutLimits {
             limit: 20,
             window_s: 600,
         },
+        order_ttl_s: DEFAULT_ORDER_TTL_S,
     };
+
+    /// These limits with the checkout lifetime read from its setting
+    /// (`None`: unset, the default stays); a value that is not a whole
+    /// number of seconds within bounds is refused, naming the setting.
+    pub fn with_order_ttl(self, setting: Option<&str>) -> Result<CheckoutLimits, String> {
+        let Some(text) = setting.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(self);
+        };
+        match text.parse::<i64>() {
+            Ok(s) if (MIN_ORDER_TTL_S..=MAX_ORDER_TTL_S).contains(&s) => Ok(CheckoutLimits {
+                order_ttl_s: s,
+                ..self
+            }),
+            _ => Err(format!(
+                "QRPAY_CHECKOUT_ORDER_TTL_S must be whole seconds from {MIN_ORDER_TTL_S} to {MAX_ORDER_TTL_S}, not {text:?}"
+            )),
+        }
+    }
+
+    /// When a checkout opened at `now` expires unpaid.
+    pub fn order_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Duration::seconds(self.order_ttl_s)
+    }
 
     /// The windows a checkout on `code` by `client` at `now` counts against.
     pub fn windows(&self, code: &str, client: &str, now: DateTime<Utc>) -> Vec<RateWindow> {
@@ -124,5 +158,25 @@ mod tests {
         assert_ne!(later[0].counter_id(), w[0].counter_id());
         assert_eq!(later[1].counter_id(), w[1].counter_id());
         assert_eq!(w[0].retry_after_s(at(1_780_000_190)), 1);
+    }
+
+    #[test]
+    fn the_checkout_lifetime_is_fifteen_minutes_unless_configured_within_bounds() {
+        let d = CheckoutLimits::DEFAULT;
+        assert_eq!(d.order_expiry(at(1_000)), at(1_900));
+        assert_eq!(d.with_order_ttl(None).unwrap(), d);
+        assert_eq!(d.with_order_ttl(Some(" ")).unwrap(), d);
+        let set = d.with_order_ttl(Some("600")).unwrap();
+        assert_eq!(set.order_ttl_s, 600);
+        assert_eq!(set.per_code, d.per_code);
+        assert_eq!(d.with_order_ttl(Some("60")).unwrap().order_ttl_s, 60);
+        assert_eq!(d.with_order_ttl(Some("86400")).unwrap().order_ttl_s, 86_400);
+        for bad in ["59", "86401", "0", "-900", "15m", "900.5"] {
+            let err = d.with_order_ttl(Some(bad)).unwrap_err();
+            assert!(
+                err.starts_with("QRPAY_CHECKOUT_ORDER_TTL_S"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -79,6 +79,13 @@ pub struct Order {
     pub payouts_live_total: Money,
     pub payouts_live_count: u32,
     pub last_payout_at: Option<DateTime<Utc>>,
+    /// Unpaid past this instant, the order is closed (SPEC §10): a static
+    /// code's checkout lives `QRPAY_CHECKOUT_ORDER_TTL_S`, a dynamic code's
+    /// order as long as its code. Orders written before expiry existed have none.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The provider asked to open an order of its own for this one (our id
+    /// as its `out_trade_no`): it is closed there before it is closed here.
+    pub provider_order: Option<Provider>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -112,6 +119,8 @@ impl Order {
             payouts_live_total: Money::ZERO,
             payouts_live_count: 0,
             last_payout_at: None,
+            expires_at: None,
+            provider_order: None,
             created_at: now,
             updated_at: now,
         }
@@ -127,8 +136,65 @@ impl Order {
         self
     }
 
+    /// Still awaiting payment at `now` although its time is up.
+    pub fn expired_unpaid(&self, now: DateTime<Utc>) -> bool {
+        self.status == OrderStatus::Created && self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The order closed because it expired unpaid, if it did; `None` when
+    /// it is paid, closed already, or not yet expired. The one place the
+    /// `CREATED → CLOSED` move on expiry is decided; both stores only apply it.
+    pub fn closed_on_expiry(&self, now: DateTime<Utc>) -> Option<Order> {
+        self.expired_unpaid(now).then(|| Order {
+            status: OrderStatus::Closed,
+            revision: self.revision + 1,
+            updated_at: now,
+            ..self.clone()
+        })
+    }
+
     /// What payouts may add up to: the paid amount less refunds (SPEC §4 rule 4).
     pub fn payout_ceiling(&self) -> Money {
         self.paid_amount.headroom_over(self.refunded_amount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{OrderId, ShopId};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
+    }
+
+    fn order(expires_at: Option<DateTime<Utc>>) -> Order {
+        Order {
+            expires_at,
+            ..Order::created(
+                OrderId::parse("ord_1").unwrap(),
+                ShopId::parse("s1").unwrap(),
+                Amount::parse("9.90").unwrap(),
+                at(0),
+            )
+        }
+    }
+
+    #[test]
+    fn only_an_unpaid_order_past_its_expiry_closes() {
+        let o = order(Some(at(900)));
+        assert_eq!(o.closed_on_expiry(at(899)), None);
+        let closed = o.closed_on_expiry(at(900)).unwrap();
+        assert_eq!(
+            (closed.status, closed.revision, closed.updated_at),
+            (OrderStatus::Closed, 1, at(900))
+        );
+        assert_eq!(closed.closed_on_expiry(at(901)), None, "closed once");
+        let paid = Order {
+            status: OrderStatus::Paid,
+            ..o.clone()
+        };
+        assert_eq!(paid.closed_on_expiry(at(10_000)), None);
+        assert_eq!(order(None).closed_on_expiry(at(10_000)), None);
     }
 }

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use qrpay_domain::{Amount, Clock, OrderId, PayerAccount, PayoutChannels, Provider};
+use qrpay_domain::{
+    Amount, Clock, CollectionEvent, CollectionEventKind, OrderId, Payer, PayerAccount,
+    PayoutChannels, Provider, ProviderRef,
+};
 
 use crate::alipay::gateway::AlipayGateway;
 use crate::douyin::gateway::DouyinGateway;
@@ -173,6 +176,49 @@ pub enum TradeState {
     Ambiguous {
         detail: String,
     },
+}
+
+impl TradeState {
+    /// A paid trade as the payment notice that would have told us, so it is
+    /// applied through the notices' own path (dedupe, amount check, ledger).
+    /// Its notification id is derived from the transaction, so asking twice
+    /// applies once; the real notice, arriving later, finds the movement
+    /// recorded. `None` unless paid, or for an id we cannot keep.
+    pub fn payment_event(
+        &self,
+        provider: Provider,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Option<CollectionEvent> {
+        let TradeState::Paid {
+            provider_txn_id,
+            amount,
+            account,
+        } = self
+        else {
+            return None;
+        };
+        let txn = ProviderRef::parse(provider_txn_id).ok()?;
+        // `q-` keeps it apart from the provider's own notification ids; a
+        // transaction id too long for the prefix is unique on its own.
+        let notification_id = ProviderRef::parse(&format!("q-{txn}"))
+            .ok()
+            .unwrap_or_else(|| txn.clone());
+        Some(CollectionEvent {
+            provider,
+            notification_id,
+            order_id: order_id.clone(),
+            kind: CollectionEventKind::PaymentSucceeded {
+                provider_txn_id: txn,
+                amount: *amount,
+                payer: account.clone().map(|account| Payer {
+                    account: Some(account),
+                    ..Payer::default()
+                }),
+            },
+            occurred_at: now,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,5 +409,70 @@ mod tests {
         assert_eq!(r.header("Wechatpay-Serial"), Some("PUB_KEY_ID_1"));
         assert_eq!(r.header("Wechatpay-Nonce"), None);
         assert_eq!(format!("{r:?}"), "HttpResponse(200, 0 bytes)");
+    }
+
+    #[test]
+    fn a_paid_trade_is_the_payment_notice_that_would_have_told_us() {
+        let order = OrderId::parse("ord_1").unwrap();
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let account = PayerAccount::new(
+            qrpay_domain::PayerAccountKind::WechatOpenid,
+            "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+        )
+        .unwrap();
+        let paid = |txn: &str| TradeState::Paid {
+            provider_txn_id: txn.into(),
+            amount: Amount::parse("9.90").unwrap(),
+            account: Some(account.clone()),
+        };
+        let event = paid("4200001")
+            .payment_event(Provider::Wechatpay, &order, now)
+            .unwrap();
+        assert_eq!(event.notification_id.as_str(), "q-4200001");
+        assert_eq!(
+            (event.provider, &event.order_id, event.occurred_at),
+            (Provider::Wechatpay, &order, now)
+        );
+        let CollectionEventKind::PaymentSucceeded {
+            provider_txn_id,
+            amount,
+            payer,
+        } = &event.kind
+        else {
+            panic!("{event:?}");
+        };
+        assert_eq!(
+            (provider_txn_id.as_str(), amount.to_string()),
+            ("4200001", "9.90".into())
+        );
+        assert_eq!(
+            payer.as_ref().and_then(|p| p.account.clone()),
+            Some(account.clone())
+        );
+        // The same movement, whatever the notice: asking twice is one event.
+        assert_eq!(
+            event.movement_entry_id(),
+            paid("4200001")
+                .payment_event(Provider::Wechatpay, &order, now)
+                .unwrap()
+                .movement_entry_id()
+        );
+        let long = "4".repeat(64);
+        assert_eq!(
+            paid(&long)
+                .payment_event(Provider::Wechatpay, &order, now)
+                .unwrap()
+                .notification_id
+                .as_str(),
+            long
+        );
+        assert_eq!(
+            paid("has space").payment_event(Provider::Wechatpay, &order, now),
+            None
+        );
+        assert_eq!(
+            TradeState::Waiting.payment_event(Provider::Wechatpay, &order, now),
+            None
+        );
     }
 }

@@ -14,6 +14,7 @@
 use qrpay_domain::{LedgerEntry, Payout, PayoutId, PayoutRefusal, QrCode};
 
 pub mod alerts;
+pub mod collected;
 pub mod memory;
 pub mod ports;
 pub mod settle;
@@ -102,6 +103,20 @@ pub enum Checkout {
     /// An order with this id exists already: nothing was written.
     Duplicate,
 }
+
+/// What closing an expired order did (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closing {
+    /// It was `CREATED` and past its expiry: now `CLOSED`, as returned.
+    Closed(qrpay_domain::Order),
+    /// Paid, closed already or not yet expired: nothing changed; as it is now.
+    Unchanged(qrpay_domain::Order),
+}
+
+/// How long a closed, never-paid order is kept before the table's TTL
+/// removes it: 35 days, past any provider's late notices and a month's
+/// reconciliation (a notice for a removed order is an `UNKNOWN_ORDER` anomaly).
+pub const CLOSED_ORDER_RETENTION_S: i64 = 35 * 24 * 60 * 60;
 
 /// What issuing a code did (SPEC §3: idempotent on `(shop, out_order_no)`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use qrpay_domain::{
 };
 
 use crate::{
-    Checkout, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved, Revocation,
-    StoreError, Transition,
+    Checkout, Closing, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved,
+    Revocation, StoreError, Transition,
 };
 
 /// Shops, their devices and payout quotas, and what a shop reads of its
@@ -206,6 +206,29 @@ pub trait CollectionStore: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Orders of any shop still `CREATED` whose `expires_at` is at or
+    /// before `now`, earliest expiry first, at most `limit` (SPEC §10: the
+    /// sweeper closes them). An order paid meanwhile may still be listed
+    /// once (DynamoDB reads the index eventually consistently).
+    async fn list_expired_orders(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// `CREATED → CLOSED` for an order that expired unpaid
+    /// ([`Order::closed_on_expiry`]), written on the condition that nothing
+    /// changed it since it was read: a payment applied first wins, and one
+    /// applied after finds it closed (an anomaly, never a silent credit).
+    /// The closed order and its pointer get the table's TTL, `now` plus
+    /// [`crate::CLOSED_ORDER_RETENTION_S`]. `None` if there is no such order.
+    async fn close_expired_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Closing>, StoreError>;
 
     /// Applies a verified provider notice (SPEC §5): reads the order, lets
     /// [`qrpay_domain::payment::decide`] decide, and writes the decision in

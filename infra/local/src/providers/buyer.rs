@@ -93,9 +93,12 @@ impl Simulators {
                 ..Payer::default()
             }),
         };
-        let deliveries = sim
-            .notify(ctx, &order.notify_path, &order.out_trade_no, kind)
-            .await?;
+        let deliveries = if ctx.settings.payment_notices {
+            sim.notify(ctx, &order.notify_path, &order.out_trade_no, kind)
+                .await?
+        } else {
+            Vec::new()
+        };
         if form {
             return Ok(paid_page(&order));
         }

@@ -89,6 +89,9 @@ pub struct Settings {
     /// WeChat transfers wait for the payee (`WAIT_USER_CONFIRM`) instead of
     /// succeeding at once.
     pub wechatpay_payee_confirms: bool,
+    /// The buyer's payments send their notice to qrpay (`false`: the
+    /// notice is lost on the way; the provider still says paid when asked).
+    pub payment_notices: bool,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             lost_answer: LostAnswer::ServerError,
             hang: Duration::from_secs(30),
             wechatpay_payee_confirms: false,
+            payment_notices: true,
         }
     }
 }

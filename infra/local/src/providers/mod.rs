@@ -198,11 +198,16 @@ impl Simulators {
                     Err(e) => Err(e),
                 }
             }
+            (["sandbox", p, "orders", no], "GET") => match self.sim(p) {
+                Some(sim) => sim.order_view(no, ctx.now),
+                None => return None,
+            },
             (["sandbox", "wechatpay", "transfers", no, "confirm"], "POST") => {
                 Ok(self.wechatpay.confirm(ctx, no))
             }
             (["sandbox", "simulators"], _)
             | (["sandbox", "wechatpay" | "alipay" | "douyin", "pay" | "refunds"], _)
+            | (["sandbox", "wechatpay" | "alipay" | "douyin", "orders", _], _)
             | (["sandbox", "wechatpay" | "alipay", "transfers"], _)
             | (["sandbox", "wechatpay", "transfers", _, "confirm"], _)
             | (["sandbox", "wechatpay", "jsapi"], _) => Err(ApiError::method_not_allowed()),
@@ -221,7 +226,8 @@ impl Simulators {
     }
 
     /// `PUT /sandbox/simulators` `{"lost_answer"?: "server_error"|"hang",
-    /// "hang_ms"?, "wechatpay_payee_confirms"?}`: every field optional.
+    /// "hang_ms"?, "wechatpay_payee_confirms"?, "payment_notices"?}`: every
+    /// field optional.
     fn configure(&self, body: &[u8]) -> Result<LocalResponse, ApiError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -229,6 +235,7 @@ impl Simulators {
             lost_answer: Option<LostAnswer>,
             hang_ms: Option<u64>,
             wechatpay_payee_confirms: Option<bool>,
+            payment_notices: Option<bool>,
         }
         let changes: Changes = serde_json::from_slice(body).map_err(|e| {
             ApiError::new(
@@ -253,6 +260,9 @@ impl Simulators {
             if let Some(confirms) = changes.wechatpay_payee_confirms {
                 settings.wechatpay_payee_confirms = confirms;
             }
+            if let Some(deliver) = changes.payment_notices {
+                settings.payment_notices = deliver;
+            }
         }
         Ok(self.describe())
     }
@@ -267,6 +277,7 @@ impl Simulators {
             },
             "hang_ms": u64::try_from(s.hang.as_millis()).unwrap_or(u64::MAX),
             "wechatpay_payee_confirms": s.wechatpay_payee_confirms,
+            "payment_notices": s.payment_notices,
             "key_generation_ms": u64::try_from(self.material.generated_in.as_millis()).unwrap_or(u64::MAX),
             "wechatpay": {"base_url": self.environment["WECHATPAY_BASE_URL"], "mchid": keys::WECHATPAY_MCHID,
                 "appid": keys::WECHATPAY_APPID, "platform_serial": self.material.wechatpay_platform_serial},
@@ -361,6 +372,38 @@ impl Sim {
                 e.message
             );
         }
+    }
+
+    /// `GET /sandbox/{provider}/orders/{out_trade_no}`: the simulated
+    /// order as the provider holds it — `UNPAID` (and whether it is past
+    /// its expiry), `PAID` or `CLOSED` (closed by a close call, or expired
+    /// and then asked to close).
+    fn order_view(
+        &self,
+        out_trade_no: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LocalResponse, ApiError> {
+        let book = self.book();
+        let order = book.order(out_trade_no).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::OrderNotFound,
+                "the simulated provider has no such order",
+            )
+        })?;
+        let state = match &order.state {
+            book::OrderState::Unpaid => "UNPAID",
+            book::OrderState::Paid(_) => "PAID",
+            book::OrderState::Closed => "CLOSED",
+        };
+        Ok(ok(&json!({
+            "out_trade_no": order.out_trade_no,
+            "product": order.product,
+            "amount": order.amount.to_string(),
+            "state": state,
+            "expired": order.expired(now),
+            "expires_at": qrpay_domain::time::rfc3339_beijing(order.expires_at),
+            "transaction_id": order.payment().map(|p| p.txn_id.clone()),
+        })))
     }
 
     /// A transfer whose money went to the payee: its ledger line.

@@ -23,7 +23,7 @@ use qrpay_domain::{
 use super::codec::*;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
-    Checkout, CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
+    Checkout, Closing, CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
     NOTIFICATION_RETENTION_S,
 };
 
@@ -154,10 +154,16 @@ impl DynamoStore {
         if !all_names.contains(&REVISION) {
             all_names.push(REVISION);
         }
+        let mut update = format!("SET {}", sets.join(", "));
+        if order.status != OrderStatus::Created {
+            // Paid (or moved on): no longer among the orders that can expire.
+            update.push_str(" REMOVE #GSI3PK, #GSI3SK");
+            all_names.extend([GSI3PK, GSI3SK]);
+        }
         let read_placeholder = PLACEHOLDERS[PLACEHOLDERS.len() - 1];
         let mut parts = UpdateParts {
             key: order_key(&order.shop_id, &order.order_id),
-            update: format!("SET {}", sets.join(", ")),
+            update,
             condition: format!("#{REVISION} = {read_placeholder}"),
             names: names(&all_names),
             values: Vec::new(),
@@ -209,7 +215,7 @@ fn checkout_refusal(reasons: &[CancellationReason], windows: &[RateWindow]) -> C
     }
 }
 
-fn revision(r: u64) -> i64 {
+pub(super) fn revision(r: u64) -> i64 {
     i64::try_from(r).unwrap_or(i64::MAX)
 }
 
@@ -348,9 +354,9 @@ impl CollectionStore for DynamoStore {
                     // The unpaid order closes with its code, unless it moved meanwhile.
                     let mut close = self.update(
                         order_key(shop_id, order_id),
-                        "SET #order_status = :closed, #revision = :next, #updated_at_ms = :now",
+                        "SET #order_status = :closed, #revision = :next, #updated_at_ms = :now REMOVE #GSI3PK, #GSI3SK",
                         "#revision = :rev",
-                        &[ORDER_STATUS, REVISION, UPDATED_AT],
+                        &[ORDER_STATUS, REVISION, UPDATED_AT, GSI3PK, GSI3SK],
                     );
                     close.values = vec![
                         (":closed", s(OrderStatus::Closed.as_str())),
@@ -382,6 +388,23 @@ impl CollectionStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         self.claim_until(nonce_key(device_id, nonce), now, expires_at)
             .await
+    }
+
+    async fn list_expired_orders(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.expired_orders(now, limit).await
+    }
+
+    async fn close_expired_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Closing>, StoreError> {
+        self.close_expired(shop_id, order_id, now).await
     }
 
     async fn apply_collection(

@@ -4,6 +4,7 @@
 
 mod codec;
 mod collection;
+mod expiry;
 mod paging;
 mod payout_effects;
 mod payouts;

@@ -151,6 +151,43 @@ impl CollectionStore for MemoryStore {
         Ok(true)
     }
 
+    async fn list_expired_orders(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let state = self.state();
+        let mut expired: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| o.expired_unpaid(now))
+            .collect();
+        expired.sort_by(|a, b| {
+            (a.expires_at, &a.shop_id, &a.order_id).cmp(&(b.expires_at, &b.shop_id, &b.order_id))
+        });
+        Ok(expired.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn close_expired_order(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Closing>, StoreError> {
+        // No TTL here: the embedded store keeps closed orders.
+        let mut state = self.state();
+        let Some(order) = state.orders.get_mut(&(shop_id.clone(), order_id.clone())) else {
+            return Ok(None);
+        };
+        Ok(Some(match order.closed_on_expiry(now) {
+            Some(closed) => {
+                *order = closed.clone();
+                Closing::Closed(closed)
+            }
+            None => Closing::Unchanged(order.clone()),
+        }))
+    }
+
     async fn apply_collection(
         &self,
         event: &CollectionEvent,

@@ -23,7 +23,7 @@ use qrpay_domain::{
 
 use crate::{
     continuation, ledger_part, ledger_position, over_fetch, page_size, Checkout, ClaimStore,
-    CollectionStore, DayTotals, Issued, LedgerPage, Page, PayoutError, PayoutStore,
+    Closing, CollectionStore, DayTotals, Issued, LedgerPage, Page, PayoutError, PayoutStore,
     ReconciliationStore, ReserveError, Reserved, Revocation, ShopStore, StoreError, Transition,
     MAX_LEDGER_PAGE,
 };

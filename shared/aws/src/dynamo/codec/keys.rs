@@ -47,6 +47,7 @@ pub const FINGERPRINT: &str = "fingerprint";
 pub const UPDATED_AT: &str = "updated_at_ms";
 pub const REVISION: &str = "revision";
 pub const QR_STATE: &str = "qr_state";
+pub const ORDER_EXPIRES_AT: &str = "expires_at_ms";
 
 pub fn shop_pk(shop: &ShopId) -> String {
     format!("SHOP#{shop}")
@@ -150,6 +151,14 @@ pub fn ms_key(t: DateTime<Utc>) -> String {
 
 pub fn open_gsi_pk(status: PayoutStatus) -> String {
     format!("OPEN#{}", status.as_str())
+}
+
+/// GSI3 partition of the orders still `CREATED` that have an expiry: the
+/// sweeper reads it in expiry order to close the expired ones (SPEC §10).
+pub const OPEN_ORDER_GSI_PK: &str = "OPENORDER";
+
+pub fn open_order_gsi_sk(expires_at: DateTime<Utc>, shop: &ShopId, order: &OrderId) -> String {
+    format!("{}#{shop}#{order}", ms_key(expires_at))
 }
 
 pub fn open_gsi_sk(payout: &Payout) -> String {

@@ -5,7 +5,7 @@
 //! | item            | PK              | SK                        | GSI1 (by order)          | GSI2 (by day)          |
 //! |-----------------|-----------------|---------------------------|--------------------------|------------------------|
 //! | shop            | `SHOP#{shop}`   | `SHOP`                    |                          |                        |
-//! | order           | `SHOP#{shop}`   | `ORDER#{order}`           |                          |                        |
+//! | order           | `SHOP#{shop}`   | `ORDER#{order}`           | (GSI3 `OPENORDER` while unpaid and expiring)      |
 //! | payout quota    | `SHOP#{shop}`   | `QUOTA#{operator}`        |                          |                        |
 //! | payout          | `SHOP#{shop}`   | `PAYOUT#{payout}`         | `SHOP#{s}#ORDER#{o}` / `PAYOUT#{p}` | `SHOP#{s}#DAY#{d}` / `PAYOUT#{p}` |
 //! | idempotency     | `SHOP#{shop}`   | `IDEMPOTENCY#{key}`       |                          |                        |
@@ -27,8 +27,11 @@
 //! | once            | `ONCE#{key}`    | `ONCE`                    | (an alert already sent; TTL `expires_at_s`)       |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
-//! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
-//! stale ones without scanning.
+//! and `GSI3SK = {last change ms}#{shop}#{payout}`, and only orders still
+//! `CREATED` with an expiry carry `GSI3PK = OPENORDER` and `GSI3SK =
+//! {expires_at ms}#{shop}#{order}`, so the sweeper finds stale payouts and
+//! expired orders without scanning. A closed order and its pointer carry
+//! the TTL `expires_at_s` (35 days after closing).
 
 mod keys;
 mod ledger;

@@ -44,8 +44,19 @@ pub fn order_item(order: &Order) -> Item {
             order.instalment_plan.as_ref().map(plan_attribute),
         ),
         (LAST_PAYOUT_AT, order.last_payout_at.map(ms)),
+        (ORDER_EXPIRES_AT, order.expires_at.map(ms)),
+        (
+            "provider_order",
+            order.provider_order.map(|p| s(p.as_str())),
+        ),
     ];
     extend_present(&mut item, optional);
+    // Sparse GSI3: only an unpaid order that can expire is listed there.
+    if let (OrderStatus::Created, Some(expires_at)) = (order.status, order.expires_at) {
+        let sk = open_order_gsi_sk(expires_at, &order.shop_id, &order.order_id);
+        item.insert(GSI3PK.to_owned(), s(OPEN_ORDER_GSI_PK));
+        item.insert(GSI3SK.to_owned(), s(sk));
+    }
     item
 }
 
@@ -122,6 +133,8 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         payouts_live_count: u32::try_from(get_i64(item, LIVE_COUNT)?)
             .map_err(|_| corrupt(LIVE_COUNT, item))?,
         last_payout_at: get_opt_i64(item, LAST_PAYOUT_AT)?.map(from_millis),
+        expires_at: get_opt_i64(item, ORDER_EXPIRES_AT)?.map(from_millis),
+        provider_order: get_opt_parsed(item, "provider_order", |t| Provider::parse(t).ok_or(()))?,
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })

@@ -1,0 +1,45 @@
+//! Applying what a provider says about one of our orders, shared by the
+//! provider's callbacks (a verified notice) and the sweeper (a paid trade
+//! found by query when it came to close an expired order): both go through
+//! the store's one conditional write, so whichever comes first applies it
+//! and the other finds it applied.
+
+use chrono::{DateTime, Utc};
+use qrpay_domain::{CollectionEvent, Decision};
+
+use crate::alerts::{anomaly_alert, deduction_failed_alert, Alerts};
+use crate::{CollectionStore, StoreError};
+
+/// Applies `event`, logs the outcome and raises what it calls for (an
+/// anomaly, a failed deduction). What was decided is returned.
+pub async fn apply_collection_event(
+    store: &dyn CollectionStore,
+    alerts: &dyn Alerts,
+    event: &CollectionEvent,
+    now: DateTime<Utc>,
+) -> Result<Decision, StoreError> {
+    let decision = store.apply_collection(event, now).await.inspect_err(|e| {
+        tracing::error!(error = %e, order_id = %event.order_id, "collection event could not be applied");
+    })?;
+    let outcome = match &decision {
+        Decision::Apply(_) => "APPLIED",
+        Decision::AlreadyApplied => "ALREADY_APPLIED",
+        Decision::Anomaly(_) => "ANOMALY",
+        Decision::NotYet(_) => "NOT_YET",
+    };
+    tracing::info!(provider = %event.provider, notification_id = %event.notification_id,
+        order_id = %event.order_id, event = event.kind.name(), outcome, "collection event");
+    match &decision {
+        Decision::Apply(effect) => {
+            if let Some(notice) = &effect.notice {
+                alerts.raise(&deduction_failed_alert(notice)).await;
+            }
+            if let Some(anomaly) = &effect.anomaly {
+                alerts.raise(&anomaly_alert(anomaly)).await;
+            }
+        }
+        Decision::Anomaly(anomaly) => alerts.raise(&anomaly_alert(anomaly)).await,
+        Decision::AlreadyApplied | Decision::NotYet(_) => {}
+    }
+    Ok(decision)
+}
