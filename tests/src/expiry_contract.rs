@@ -20,6 +20,7 @@ macro_rules! for_each_expiry_case {
             only_an_expired_unpaid_order_closes_and_only_once,
             a_payment_after_the_close_is_flagged_never_credited,
             a_payment_racing_the_close_either_wins_or_is_flagged,
+            a_provider_order_is_bound_only_as_read_and_only_while_unpaid,
         );
     };
 }
@@ -249,4 +250,82 @@ pub async fn a_payment_racing_the_close_either_wins_or_is_flagged(store: Arc<dyn
         credited * 990,
         "exactly the payments that won"
     );
+}
+
+/// The buyer's page binds an order to the provider it pays through: only
+/// the order as read (a stale read changes nothing), only while it awaits
+/// payment, and the close that follows sees the binding.
+pub async fn a_provider_order_is_bound_only_as_read_and_only_while_unpaid(store: Arc<dyn Store>) {
+    let w = World::with_shop(store, "shop-bind", "1000.00", "0.00").await;
+    let order = expiring_order(&w, "ord_bind_1", Some(900)).await;
+    let bound = w
+        .store
+        .bind_provider_order(&order, Provider::Alipay, at(10))
+        .await
+        .unwrap()
+        .expect("an unpaid order binds");
+    assert_eq!(
+        (bound.provider_order, bound.revision),
+        (Some(Provider::Alipay), order.revision + 1)
+    );
+    let stored = w
+        .store
+        .get_order(&w.shop, &order.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, bound);
+    // The stale read (before the binding) binds nothing.
+    assert_eq!(
+        w.store
+            .bind_provider_order(&order, Provider::Wechatpay, at(11))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        w.store
+            .get_order(&w.shop, &order.order_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .provider_order,
+        Some(Provider::Alipay)
+    );
+    // Rebinding as read moves it to the other provider.
+    let rebound = w
+        .store
+        .bind_provider_order(&bound, Provider::Wechatpay, at(12))
+        .await
+        .unwrap()
+        .expect("rebinds as read");
+    assert_eq!(rebound.provider_order, Some(Provider::Wechatpay));
+    // Paid: nothing binds any more.
+    let paid = expiring_order(&w, "ord_bind_2", Some(900)).await;
+    apply(
+        w.store.as_ref(),
+        &payment(&paid.order_id, "n-bind-2", "tx-bind-2", "9.90"),
+    )
+    .await;
+    let paid = w
+        .store
+        .get_order(&w.shop, &paid.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(
+        w.store
+            .bind_provider_order(&paid, Provider::Alipay, at(20))
+            .await
+            .unwrap(),
+        None
+    );
+    // The expired, bound order closes as the binding left it.
+    match close(&w, "ord_bind_1", 901).await {
+        Some(Closing::Closed(closed)) => {
+            assert_eq!(closed.provider_order, Some(Provider::Wechatpay))
+        }
+        other => panic!("{other:?}"),
+    }
 }

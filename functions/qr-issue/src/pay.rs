@@ -289,7 +289,7 @@ async fn checkout_inner(
             check_way(app, way, plan.is_some())?;
             let client = client_key(app, req)?;
             (
-                static_order(app, &code, amount, plan, &client, now).await?,
+                static_order(app, &code, amount, plan, way, &client, now).await?,
                 true,
             )
         }
@@ -433,14 +433,17 @@ async fn static_order(
     code: &QrCode,
     amount: Amount,
     instalment_plan: Option<InstalmentPlan>,
+    way: PayWay,
     client: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Order, ApiError> {
     let order = Order {
         qr_id: Some(code.qr_id.clone()),
         description: code.description.clone(),
-        // Unpaid by then, the sweeper closes it (SPEC §10).
+        // Unpaid by then, the sweeper closes it (SPEC §10), at the
+        // provider the buyer chose too.
         expires_at: Some(app.checkout_limits.order_expiry(now)),
+        provider_order: way.provider(),
         ..Order::created(OrderId::generate(now), code.shop_id.clone(), amount, now)
     }
     .with_plan(instalment_plan);

@@ -372,3 +372,55 @@ async fn a_plan_opened_in_wechat_says_where_it_can_be_paid() {
     keep(&mut phone, &mut shots, "01-checkout").await;
     phone.quit().await.unwrap();
 }
+
+/// A buyer who changes their mind: the order's WeChat Native order is
+/// closed at WeChat before the Alipay one is made, so the one order can
+/// never be paid twice; the sweeper would close it at Alipay, where it is
+/// now bound. (JSON clients take the same steps as the page's form.)
+#[tokio::test(flavor = "multi_thread")]
+async fn switching_provider_closes_the_first_providers_order() {
+    let w = world().await;
+    let code = w
+        .code(json!({"kind": "dynamic", "amount": "18.00", "out_order_no": "BP-6"}))
+        .await;
+    let order_id = code["order_id"].as_str().unwrap().to_owned();
+    let base = format!("http://{}", w.running.addr);
+    let pay_path = code["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&base)
+        .unwrap()
+        .to_owned();
+    let checkout = |method: &'static str| {
+        let c = &w.client;
+        let path = pay_path.clone();
+        async move {
+            let a = c
+                .json("POST", &path, None, Some(&json!({"method": method})))
+                .await
+                .unwrap();
+            assert_eq!(a.status, 200, "{}", a.text());
+            a.json()
+        }
+    };
+    let wechat = checkout("wechatpay_native").await;
+    assert_eq!(wechat["next"]["type"], "qr");
+    assert!(wechat["next"]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("weixin://wxpay/bizpayurl"));
+    let sim_order = |provider: &'static str| {
+        let c = &w.client;
+        let path = format!("/sandbox/{provider}/orders/{order_id}");
+        async move { c.json("GET", &path, None, None).await.unwrap().json() }
+    };
+    assert_eq!(sim_order("wechatpay").await["state"], "UNPAID");
+    let alipay = checkout("alipay_qr").await;
+    assert_eq!(alipay["next"]["type"], "qr");
+    assert_eq!(sim_order("wechatpay").await["state"], "CLOSED");
+    assert_eq!(sim_order("alipay").await["state"], "UNPAID");
+    // Asking Alipay again finds the same order: nothing else is closed.
+    let again = checkout("alipay_qr").await;
+    assert_eq!(again["next"], alipay["next"]);
+    assert_eq!(w.order(&order_id).await["status"], "CREATED");
+}

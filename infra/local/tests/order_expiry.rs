@@ -126,7 +126,12 @@ async fn a_thousand_checkouts_from_one_client_leave_five_orders_that_expire_and_
     let mut limited = 0;
     for _ in 0..1_000 {
         let a = w
-            .call("POST", &path, false, Some(json!({"amount": "9.90"})))
+            .call(
+                "POST",
+                &path,
+                false,
+                Some(json!({"amount": "9.90", "method": "alipay_wap"})),
+            )
             .await;
         match a.status {
             201 => opened.push(a.json()),

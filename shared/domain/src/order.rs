@@ -153,6 +153,22 @@ impl Order {
         })
     }
 
+    /// The order with its provider order now at `provider`, if it may be:
+    /// only while it awaits payment. The buyer's page asks for this before
+    /// making the provider's order, so the sweeper knows where to close it
+    /// and an order is never open at two providers at once (a switch closes
+    /// the first one before binding the second).
+    pub fn bound_to(&self, provider: Provider, now: DateTime<Utc>) -> Option<Order> {
+        (self.status == OrderStatus::Created && self.provider_order != Some(provider)).then(|| {
+            Order {
+                provider_order: Some(provider),
+                revision: self.revision + 1,
+                updated_at: now,
+                ..self.clone()
+            }
+        })
+    }
+
     /// What payouts may add up to: the paid amount less refunds (SPEC §4 rule 4).
     pub fn payout_ceiling(&self) -> Money {
         self.paid_amount.headroom_over(self.refunded_amount)

@@ -230,6 +230,17 @@ pub trait CollectionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<Closing>, StoreError>;
 
+    /// Records that `order` (as read) now has its provider order at
+    /// `provider` ([`Order::bound_to`]), on the condition that nothing changed
+    /// it since it was read. `None` when it moved meanwhile or may not be
+    /// bound (no longer awaiting payment): read it again and decide again.
+    async fn bind_provider_order(
+        &self,
+        order: &Order,
+        provider: qrpay_domain::Provider,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Order>, StoreError>;
+
     /// Applies a verified provider notice (SPEC §5): reads the order, lets
     /// [`qrpay_domain::payment::decide`] decide, and writes the decision in
     /// one atomic step on the condition that the order did not move and the

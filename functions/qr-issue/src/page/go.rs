@@ -8,9 +8,9 @@
 use chrono::{DateTime, Duration, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use qrpay_domain::{Order, OrderStatus, QrCode, Shop};
+use qrpay_domain::{Order, OrderStatus, Provider, QrCode, Shop};
 use qrpay_http::{ApiError, ErrorCode};
-use qrpay_provider::gateway::{CreateOutcome, PayMethod, ProviderCode};
+use qrpay_provider::gateway::{CloseOutcome, CreateOutcome, PayMethod, ProviderCode};
 use qrpay_qr::render;
 use serde_json::{json, Value};
 
@@ -43,12 +43,66 @@ impl Next {
     }
 }
 
-/// When the provider's order expires: the code's expiry for a dynamic
-/// code, else the checkout order's own lifetime — the same instant every
-/// time for the same order, as a repeated create must send.
+/// When the provider's order expires: the order's own expiry (a static
+/// code's checkout lifetime, a dynamic code's expiry), else the code's —
+/// the same instant every time for the same order, as a repeated create
+/// must send.
 pub fn deadline(code: &QrCode, order: &Order) -> DateTime<Utc> {
-    code.expires_at
+    order
+        .expires_at
+        .or(code.expires_at)
         .unwrap_or(order.created_at + Duration::seconds(CHECKOUT_ORDER_TTL_S))
+}
+
+/// `order` with its provider order at `provider`, recorded before the
+/// provider's order is made: the sweeper then closes it there if it expires
+/// unpaid. A buyer who switches provider has the first provider's order
+/// closed before the second is made, so one order is never payable at two
+/// providers at once.
+pub async fn bound(app: &App, order: &Order, provider: Provider) -> Result<Order, ApiError> {
+    let mut read = order.clone();
+    for _ in 0..3 {
+        match read.provider_order {
+            Some(p) if p == provider => return Ok(read),
+            Some(previous) => close_at(app, &read, previous).await?,
+            None => {}
+        }
+        if let Some(done) = app
+            .collection
+            .bind_provider_order(&read, provider, app.clock.now())
+            .await?
+        {
+            return Ok(done);
+        }
+        read = app
+            .collection
+            .get_order(&order.shop_id, &order.order_id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "no such order"))?;
+        if read.status != OrderStatus::Created {
+            return Err(qrpay_domain::QrRefusal::Used.into());
+        }
+    }
+    Err(ApiError::unavailable(format!(
+        "order {} kept changing while its provider was chosen",
+        order.order_id
+    )))
+}
+
+/// Closes the order's provider order at `previous` before another is made.
+async fn close_at(app: &App, order: &Order, previous: Provider) -> Result<(), ApiError> {
+    let Some(gateway) = app.gateways.collection(previous) else {
+        // No longer configured here: its own expiry (the same as ours) ends it.
+        return Ok(());
+    };
+    match gateway.close(&order.order_id).await {
+        CloseOutcome::Closed | CloseOutcome::NotFound => Ok(()),
+        CloseOutcome::AlreadyPaid => Err(qrpay_domain::QrRefusal::Used.into()),
+        CloseOutcome::Ambiguous { detail } => Err(ApiError::unavailable(format!(
+            "{previous} did not confirm closing order {}: {detail}",
+            order.order_id
+        ))),
+    }
 }
 
 /// The provider order for `order`, paid `way`; `receipt_url` is where the
@@ -91,6 +145,7 @@ pub async fn provider_step(
             ))
         }
     };
+    let order = &bound(app, order, provider).await?;
     let request = collect_request(
         order.order_id.clone(),
         order.amount,

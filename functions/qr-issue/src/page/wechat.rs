@@ -104,6 +104,7 @@ pub async fn jsapi_step(
         }
         Err(OauthError::Unavailable(detail)) => return Err(ApiError::unavailable(detail)),
     };
+    let order = &super::go::bound(app, order, Provider::Wechatpay).await?;
     let request = collect_request(
         order.order_id.clone(),
         order.amount,

@@ -407,6 +407,15 @@ impl CollectionStore for DynamoStore {
         self.close_expired(shop_id, order_id, now).await
     }
 
+    async fn bind_provider_order(
+        &self,
+        order: &Order,
+        provider: qrpay_domain::Provider,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Order>, StoreError> {
+        self.bind_provider(order, provider, now).await
+    }
+
     async fn apply_collection(
         &self,
         event: &CollectionEvent,

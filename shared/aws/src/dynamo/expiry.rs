@@ -6,7 +6,7 @@
 //! table's TTL attribute: DynamoDB removes unpaid garbage within days.
 
 use chrono::{DateTime, Duration, Utc};
-use qrpay_domain::{Order, OrderId, ShopId};
+use qrpay_domain::{Order, OrderId, OrderStatus, Provider, ShopId};
 use qrpay_store::{Closing, StoreError, CLOSED_ORDER_RETENTION_S, MAX_COLLECTION_ATTEMPTS};
 
 use super::codec::*;
@@ -15,6 +15,36 @@ use super::paging::KeyQuery;
 use super::{failed, DynamoStore, WriteOutcome};
 
 impl DynamoStore {
+    /// `provider_order` set on the condition that the order's revision is
+    /// the one read (so a payment, a close or another binding wins).
+    pub(super) async fn bind_provider(
+        &self,
+        order: &Order,
+        provider: Provider,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Order>, StoreError> {
+        let Some(bound) = order.bound_to(provider, now) else {
+            return Ok(None);
+        };
+        let mut bind = self.update(
+            order_key(&order.shop_id, &order.order_id),
+            "SET #provider_order = :provider, #revision = :next, #updated_at_ms = :now",
+            "#revision = :read AND #order_status = :created",
+            &["provider_order", REVISION, UPDATED_AT, ORDER_STATUS],
+        );
+        bind.values = vec![
+            (":provider", s(provider.as_str())),
+            (":next", n(revision(bound.revision))),
+            (":read", n(revision(order.revision))),
+            (":now", ms(now)),
+            (":created", s(OrderStatus::Created.as_str())),
+        ];
+        match self.transact_write(vec![bind.build(&self.table)?]).await? {
+            WriteOutcome::Written => Ok(Some(bound)),
+            WriteOutcome::Cancelled(_) => Ok(None),
+        }
+    }
+
     pub(super) async fn expired_orders(
         &self,
         now: DateTime<Utc>,

@@ -188,6 +188,25 @@ impl CollectionStore for MemoryStore {
         }))
     }
 
+    async fn bind_provider_order(
+        &self,
+        order: &Order,
+        provider: qrpay_domain::Provider,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Order>, StoreError> {
+        let mut state = self.state();
+        let key = (order.shop_id.clone(), order.order_id.clone());
+        let Some(stored) = state.orders.get_mut(&key) else {
+            return Ok(None);
+        };
+        if stored.revision != order.revision {
+            return Ok(None);
+        }
+        Ok(stored
+            .bound_to(provider, now)
+            .inspect(|bound| *stored = bound.clone()))
+    }
+
     async fn apply_collection(
         &self,
         event: &CollectionEvent,
