@@ -3,6 +3,8 @@
 //! this function only turns HTTP into a `PayoutRequest` and the outcome into
 //! an answer, then hands accepted payouts to the queue.
 
+pub mod claim;
+
 use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
@@ -35,6 +37,21 @@ pub struct App {
     /// The providers this stage can pay back through: a payout no channel
     /// can deliver is refused now (`PAYOUT_CHANNEL_UNAVAILABLE`), not stuck.
     pub channels: PayoutChannels,
+    /// Signs the claim links of transfers waiting for the buyer; none where
+    /// the buyer pages are not configured.
+    pub claims: Option<claim::ClaimLinks>,
+}
+
+impl App {
+    /// A payout as API.md shows it, with its claim link while it waits for
+    /// the buyer.
+    pub fn payout_view(&self, p: &Payout) -> Value {
+        let mut v = payout_json(p);
+        if let Some(url) = self.claims.as_ref().and_then(|c| c.url(p)) {
+            v["claim_url"] = json!(url);
+        }
+        v
+    }
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -164,7 +181,7 @@ async fn create_payout(
     if payout.status == PayoutStatus::Pending {
         dispatch(app, payout).await;
     }
-    let mut response = json(StatusCode::ACCEPTED, &payout_json(payout));
+    let mut response = json(StatusCode::ACCEPTED, &app.payout_view(payout));
     if replayed {
         response.headers_mut().insert(
             "idempotent-replayed",
@@ -203,7 +220,7 @@ async fn list_order_payouts(
             "paid_amount": order.paid_amount.to_string(),
             "payouts_live_total": order.payouts_live_total.to_string(),
             "payouts_live_count": order.payouts_live_count,
-            "payouts": payouts.iter().map(payout_json).collect::<Vec<_>>(),
+            "payouts": payouts.iter().map(|p| app.payout_view(p)).collect::<Vec<_>>(),
         }),
     ))
 }
@@ -241,7 +258,7 @@ async fn list_day_payouts(
             "date": date,
             "payouts_live_total": totals.total.to_string(),
             "payouts_live_count": totals.count,
-            "payouts": page.items.iter().map(payout_json).collect::<Vec<_>>(),
+            "payouts": page.items.iter().map(|p| app.payout_view(p)).collect::<Vec<_>>(),
             "next_cursor": page.next_cursor,
         }),
     ))
@@ -266,7 +283,7 @@ async fn get_payout(
 ) -> Result<Response<Body>, ApiError> {
     let payout = find_payout(app, &shop_id, &payout_id).await?;
     let attempts = app.payouts.list_attempts(&shop_id, &payout_id).await?;
-    let mut body = payout_json(&payout);
+    let mut body = app.payout_view(&payout);
     body["attempts"] = attempts
         .iter()
         .map(|a| {
@@ -303,7 +320,7 @@ async fn continue_payout(
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     tracing::info!(payout_id = %payout.payout_id, "payout continued");
-    Ok(json(StatusCode::ACCEPTED, &payout_json(&payout)))
+    Ok(json(StatusCode::ACCEPTED, &app.payout_view(&payout)))
 }
 
 /// `GET /shops/{shop_id}/notices?limit=…`: in-app notices, newest first.

@@ -21,6 +21,15 @@ async fn main() -> Result<(), lambda_http::Error> {
         queue: Arc::new(aws::payout_queue_from_env(&config)?),
         clock,
         channels,
+        // Claim links for transfers that wait for the buyer (SPEC §10).
+        claims: aws::secrets("QRPAY_QR_TOKEN_SECRET")
+            .into_iter()
+            .next()
+            .zip(aws::env("QRPAY_PAY_BASE_URL").ok())
+            .map(|(secret, pay_base_url)| payout_request::claim::ClaimLinks {
+                secret,
+                pay_base_url,
+            }),
     };
     qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await
 }

@@ -38,6 +38,7 @@ impl Harness {
             queue: queue.clone(),
             clock: clock.clone(),
             channels: PayoutChannels::of(&[Provider::Sandbox]),
+            claims: None,
         };
         Harness {
             app,
@@ -643,6 +644,7 @@ async fn a_queue_outage_loses_no_payout() {
         queue: Arc::new(DownQueue),
         clock: h.clock.clone(),
         channels: h.app.channels,
+        claims: None,
     };
     let a = Answer::from(handle(&app, create("10.00", "k-down").request()).await);
     assert_eq!(

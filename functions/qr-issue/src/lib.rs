@@ -23,7 +23,7 @@ use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
 use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError, ErrorCode};
 use qrpay_qr::render;
 use qrpay_store::alerts::Alerts;
-use qrpay_store::{CollectionStore, Revocation, ShopStore};
+use qrpay_store::{CollectionStore, PayoutStore, Revocation, ShopStore};
 use serde_json::json;
 
 pub use iot::{MemoryPublisher, Publisher};
@@ -36,6 +36,8 @@ pub const PNG_MODULE_PX: u32 = 8;
 pub struct App {
     pub shops: Arc<dyn ShopStore>,
     pub collection: Arc<dyn CollectionStore>,
+    /// Read by the payout claim page (`/claim/{token}`).
+    pub payouts: Arc<dyn PayoutStore>,
     pub clock: Arc<dyn Clock>,
     /// Payment-token keys: the current one first, then the previous one
     /// while a rotation is under way.
@@ -100,6 +102,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             Ok(pay::next(app, req, token, order, way).await)
         }
         (["receipts", token], Method::GET) => Ok(page::receipt::show(app, req, token).await),
+        (["claim", token], Method::GET) => Ok(page::claim::show(app, req, token).await),
         (
             ["shops", _, "qr-codes"]
             | ["shops", _, "qr-codes", _, "png"]
@@ -107,7 +110,8 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             | ["devices", _, "qr-codes"]
             | ["pay", _]
             | ["pay", _, "orders", _, _]
-            | ["receipts", _],
+            | ["receipts", _]
+            | ["claim", _],
             _,
         ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),

@@ -69,6 +69,7 @@ async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
     let app = App {
         shops: store.clone(),
         collection: store.clone(),
+        payouts: store.clone(),
         clock: Arc::new(TestClock::at(morning())),
         token_secrets: vec![Secret::new("token-secret-current".into())],
         pay_base_url: "https://pay.qrpay.example".into(),

@@ -50,6 +50,7 @@ impl Harness {
         let app = App {
             shops: store.clone(),
             collection: store.clone(),
+            payouts: store.clone(),
             clock: clock.clone(),
             token_secrets: vec![Secret::new("token-secret-current".into())],
             pay_base_url: BASE_URL.into(),

@@ -147,6 +147,7 @@ pub const ROUTES: &[Route] = &[
         false,
     ),
     route("GET", "/receipts/{token}", QrIssueFunction, false),
+    route("GET", "/claim/{token}", QrIssueFunction, false),
     route(
         "POST",
         "/callbacks/{provider}",

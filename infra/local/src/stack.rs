@@ -209,6 +209,10 @@ impl Functions {
                 queue: queue.clone(),
                 clock: clock.clone(),
                 channels: gateways.payout_channels(),
+                claims: Some(payout_request::claim::ClaimLinks {
+                    secret: options.qr_token_secret.clone(),
+                    pay_base_url: options.pay_base_url.clone(),
+                }),
             },
             admin: admin_api::App {
                 shops: store.clone(),
@@ -217,6 +221,7 @@ impl Functions {
             qr: qr_issue::App {
                 shops: store.clone(),
                 collection: store.clone(),
+                payouts: store.clone(),
                 clock: clock.clone(),
                 token_secrets: vec![options.qr_token_secret.clone()],
                 pay_base_url: options.pay_base_url.clone(),

@@ -424,3 +424,157 @@ async fn switching_provider_closes_the_first_providers_order() {
     assert_eq!(again["next"], alipay["next"]);
     assert_eq!(w.order(&order_id).await["status"], "CREATED");
 }
+
+/// What a test plants for the claim page: records `requestMerchantTransfer`.
+const CLAIM_STUB: &str = "window.WeixinJSBridge = {invoke: function (name, params, done) {\
+    window.__bridge = {name: name, params: params}; window.__answer = done; }};";
+
+/// A WeChat transfer that waits for the buyer: the payout carries a claim
+/// link; opened outside WeChat it says where to open it; inside WeChat it
+/// asks the bridge to confirm with the bill's own package; once the buyer
+/// confirmed and WeChat settled it, the same page says the money arrived.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_link_asks_wechat_to_confirm_the_transfer() {
+    let w = world().await;
+    let settings = json!({"wechatpay_payee_confirms": true});
+    let a = w
+        .client
+        .json("PUT", "/sandbox/simulators", None, Some(&settings))
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    let code = w
+        .code(json!({"kind": "dynamic", "amount": "80.00", "out_order_no": "BP-7", "provider": "wechatpay"}))
+        .await;
+    let paid = w
+        .client
+        .json(
+            "POST",
+            "/sandbox/wechatpay/pay",
+            None,
+            Some(&json!({"code": code["provider_code"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    let owner = w.running.demo.owner.clone();
+    let body = json!({"amount": "6.00", "reason": "SHIPPING_FEE"}).to_string();
+    let asked = w
+        .client
+        .send(
+            "POST",
+            &format!(
+                "/shops/{SHOP}/orders/{}/payouts",
+                code["order_id"].as_str().unwrap()
+            ),
+            Some(&owner),
+            &[("idempotency-key", "claim-1")],
+            Some(body.into_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.status, 202, "{}", asked.text());
+    let payout_id = asked.json()["payout_id"].as_str().unwrap().to_owned();
+    let payout_path = format!("/shops/{SHOP}/payouts/{payout_id}");
+    let mut waiting = Value::Null;
+    for _ in 0..100 {
+        waiting = w.owner_call("GET", &payout_path, None).await;
+        if waiting.get("claim_url").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let claim_url = waiting["claim_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{waiting}"))
+        .to_owned();
+    assert!(claim_url.contains("/claim/cl1."), "{claim_url}");
+
+    let artifacts = Artifacts::fresh("pages_claim").unwrap();
+    let driver = ChromeDriver::start(&artifacts).await.unwrap();
+    let mut shots = Vec::new();
+    let mut browser = driver
+        .session(&Device::phone(user_agent::ORDINARY_PHONE))
+        .await
+        .unwrap();
+    browser.goto(&claim_url).await.unwrap();
+    assert_eq!(text(&browser, "#amount").await, "¥6.00");
+    assert_eq!(
+        text(&browser, "#open-in-wechat").await,
+        "请在微信中打开此链接，确认收款。"
+    );
+    keep(&mut browser, &mut shots, "01-claim-outside-wechat").await;
+    browser.quit().await.unwrap();
+
+    let mut phone = driver
+        .session(&Device::phone(user_agent::WECHAT))
+        .await
+        .unwrap();
+    phone.add_script_on_new_document(CLAIM_STUB).await.unwrap();
+    phone.goto(&claim_url).await.unwrap();
+    let asked = phone
+        .execute("return window.__bridge", vec![])
+        .await
+        .unwrap();
+    assert_eq!(asked["name"], "requestMerchantTransfer");
+    assert_eq!(
+        asked["params"]["package"],
+        waiting["payee_action"]["package"]
+    );
+    assert_eq!(asked["params"]["mchId"], waiting["payee_action"]["mch_id"]);
+    assert_eq!(asked["params"]["appId"], waiting["payee_action"]["app_id"]);
+    keep(&mut phone, &mut shots, "02-claim-in-wechat").await;
+    // The buyer confirms in WeChat; WeChat settles the bill.
+    let bill =
+        qrpay_provider::wechatpay::out_bill_no(&qrpay_domain::PayoutId::parse(&payout_id).unwrap())
+            .unwrap();
+    let confirm = w
+        .client
+        .json(
+            "POST",
+            &format!("/sandbox/wechatpay/transfers/{bill}/confirm"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    let mut done = Value::Null;
+    for _ in 0..40 {
+        let step = w
+            .client
+            .json(
+                "POST",
+                "/sandbox/clock",
+                None,
+                Some(&json!({"advance_s": 300})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(step.status, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        done = w.owner_call("GET", &payout_path, None).await;
+        if done["status"] == "SUCCEEDED" {
+            break;
+        }
+    }
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert!(
+        done.get("claim_url").is_none(),
+        "shown only while waiting: {done}"
+    );
+    phone
+        .execute(
+            "window.__answer({err_msg: 'requestMerchantTransfer:ok'}); return true",
+            vec![],
+        )
+        .await
+        .unwrap();
+    phone
+        .wait_for_text("#status", "已到账", SEEN_WITHIN)
+        .await
+        .unwrap();
+    keep(&mut phone, &mut shots, "03-claim-arrived").await;
+    phone.quit().await.unwrap();
+    assert_eq!(shots.len(), 3);
+}

@@ -659,6 +659,17 @@ async fn full_flow(p: &Process, data_dir: &Path) {
             paid["provider_txn_id"].clone()
         )
     );
+    // A claim link that is not ours opens nothing (the WeChat claim itself
+    // runs in the browser tests).
+    let claim = call(
+        c,
+        "GET",
+        "/claim/cl1.po_x.shop-t.1800000000.c2ln",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(claim.status, 404, "{}", claim.text());
     let next = call(
         c,
         "GET",

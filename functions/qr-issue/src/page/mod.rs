@@ -3,6 +3,7 @@
 //! without JavaScript, in Chinese, mobile first.
 
 pub mod checkout;
+pub mod claim;
 pub mod go;
 pub mod html;
 pub mod receipt;
