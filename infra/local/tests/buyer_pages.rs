@@ -578,3 +578,84 @@ async fn a_claim_link_asks_wechat_to_confirm_the_transfer() {
     phone.quit().await.unwrap();
     assert_eq!(shots.len(), 3);
 }
+
+/// A printed static code scanned inside WeChat: the buyer types the amount
+/// and pays through WeChat's authorization and bridge; the receipt is of
+/// the new order, for the typed amount.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_code_scanned_in_wechat_is_paid_through_the_bridge() {
+    let w = world().await;
+    let code = w
+        .code(json!({"kind": "static", "description": "堂食"}))
+        .await;
+    let artifacts = Artifacts::fresh("pages_static_wechat").unwrap();
+    let driver = ChromeDriver::start(&artifacts).await.unwrap();
+    let mut phone = driver
+        .session(&Device::phone(user_agent::WECHAT))
+        .await
+        .unwrap();
+    phone.add_script_on_new_document(BRIDGE_STUB).await.unwrap();
+    let mut shots = Vec::new();
+    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
+    checkout_page_shows_the_shop(&phone, None).await;
+    let field = phone.find("#amount-input").await.unwrap();
+    phone.send_keys(&field, "23.5").await.unwrap();
+    keep(&mut phone, &mut shots, "01-checkout").await;
+    click(&phone, "#pay-wechatpay_jsapi").await;
+    phone
+        .wait_for_text("#state", "正在打开微信支付", SEEN_WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(text(&phone, "#amount").await, "¥23.50");
+    let params = phone
+        .execute("return window.__bridge.params", vec![])
+        .await
+        .unwrap();
+    let paid = w
+        .client
+        .json("POST", "/sandbox/wechatpay/jsapi", None, Some(&params))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    phone
+        .execute(
+            "window.__answer({err_msg: 'get_brand_wcpay_request:ok'}); return true",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let order =
+        receipt_matches_the_order(&w, &mut phone, &mut shots, ("wechatpay", "微信支付")).await;
+    assert_eq!(
+        (order["amount"].as_str(), order["qr_id"].clone()),
+        (Some("23.50"), code["qr_id"].clone())
+    );
+    phone.quit().await.unwrap();
+    assert_eq!(shots.len(), 2);
+}
+
+/// The same printed code scanned inside Alipay: Alipay's wap cashier.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_code_scanned_in_alipay_is_paid_at_the_wap_cashier() {
+    let w = world().await;
+    let code = w.code(json!({"kind": "static"})).await;
+    let artifacts = Artifacts::fresh("pages_static_alipay").unwrap();
+    let driver = ChromeDriver::start(&artifacts).await.unwrap();
+    let mut phone = driver
+        .session(&Device::phone(user_agent::ALIPAY))
+        .await
+        .unwrap();
+    let mut shots = Vec::new();
+    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
+    checkout_page_shows_the_shop(&phone, None).await;
+    assert!(phone.find("#pay-wechatpay_jsapi").await.is_err());
+    let field = phone.find("#amount-input").await.unwrap();
+    phone.send_keys(&field, "8.80").await.unwrap();
+    keep(&mut phone, &mut shots, "01-checkout").await;
+    click(&phone, "#pay-alipay_wap").await;
+    pay_at_alipay(&mut phone, &mut shots, "8.80").await;
+    let order = receipt_matches_the_order(&w, &mut phone, &mut shots, ("alipay", "支付宝")).await;
+    assert_eq!(order["amount"], "8.80");
+    phone.quit().await.unwrap();
+    assert_eq!(shots.len(), 4);
+}
