@@ -230,12 +230,11 @@ impl Functions {
                 alerts: alerts.clone(),
                 checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
                 gateways: gateways.clone(),
-                // Play money is offered here. The simulated WeChat has no H5
-                // page yet (its h5_url points at WeChat's own host), so H5
-                // pay is not offered locally.
+                // Play money is offered here, and WeChat H5 through the
+                // simulated WeChat's middle page.
                 buyer: qr_issue::page::BuyerSettings {
                     sandbox: true,
-                    wechat_h5: false,
+                    wechat_h5: true,
                 },
             },
             callback: payment_callback::App {

@@ -659,3 +659,66 @@ async fn a_static_code_scanned_in_alipay_is_paid_at_the_wap_cashier() {
     phone.quit().await.unwrap();
     assert_eq!(shots.len(), 4);
 }
+
+/// An ordinary phone browser paying with WeChat: H5 pay. The buyer taps
+/// through to WeChat's middle page (which, as WeChat does, wants the tap's
+/// Referer from the pay domain), pays, and WeChat sends the browser back to
+/// the receipt.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ordinary_phone_pays_with_wechat_h5_and_returns_to_the_receipt() {
+    let w = world().await;
+    let code = w
+        .code(json!({"kind": "dynamic", "amount": "15.00", "out_order_no": "BP-8"}))
+        .await;
+    let artifacts = Artifacts::fresh("pages_wechat_h5_phone").unwrap();
+    let driver = ChromeDriver::start(&artifacts).await.unwrap();
+    let mut phone = driver
+        .session(&Device::phone(user_agent::ORDINARY_PHONE))
+        .await
+        .unwrap();
+    let mut shots = Vec::new();
+    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
+    checkout_page_shows_the_shop(&phone, Some("15.00")).await;
+    keep(&mut phone, &mut shots, "01-checkout").await;
+    click(&phone, "#pay-wechatpay_h5").await;
+    phone
+        .wait_for_text("#go", "微信支付", SEEN_WITHIN)
+        .await
+        .unwrap();
+    keep(&mut phone, &mut shots, "02-to-wechat").await;
+    // Opened without the tap (no Referer), WeChat's page refuses.
+    let href = phone
+        .execute("return document.getElementById('go').href", vec![])
+        .await
+        .unwrap();
+    let base = format!("http://{}", w.running.addr);
+    let direct = w
+        .client
+        .send(
+            "GET",
+            href.as_str().unwrap().strip_prefix(&base).unwrap(),
+            None,
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(direct.status, 400);
+    assert!(
+        direct.text().contains("商家参数格式有误"),
+        "{}",
+        direct.text()
+    );
+    click(&phone, "#go").await;
+    phone
+        .wait_for_text("h1", "WeChat Pay H5", SEEN_WITHIN)
+        .await
+        .unwrap();
+    keep(&mut phone, &mut shots, "03-wechat-h5-page").await;
+    click(&phone, "form button[type=submit]").await;
+    let order =
+        receipt_matches_the_order(&w, &mut phone, &mut shots, ("wechatpay", "微信支付")).await;
+    assert_eq!(order["order_id"], code["order_id"]);
+    phone.quit().await.unwrap();
+    assert_eq!(shots.len(), 4);
+}

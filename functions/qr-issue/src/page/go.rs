@@ -186,6 +186,16 @@ pub fn next_page(
         escape(receipt_url)
     );
     let (head, body) = match next {
+        // WeChat's H5 page checks the Referer, which only a tap on a link
+        // reliably sends: no automatic move there.
+        Next::Redirect(url) if way == PayWay::WechatpayH5 => (
+            String::new(),
+            format!(
+                "{amount}<div class=\"card\"><p>点击下方按钮，在微信中完成支付。</p><a class=\"button wechat\" id=\"go\" href=\"{}\">{}</a>{receipt}</div>",
+                escape(url),
+                way.label()
+            ),
+        ),
         Next::Redirect(url) => (
             format!(
                 "<meta http-equiv=\"refresh\" content=\"0;url={}\">",

@@ -28,6 +28,7 @@ mod douyin;
 pub mod faults;
 pub mod keys;
 mod ledger;
+mod wechat_h5;
 mod wechat_oauth;
 mod wechatpay;
 mod wechatpay_api;
@@ -100,7 +101,7 @@ impl Simulators {
         environment.insert("WECHAT_API_BASE_URL".into(), wechat);
         Ok(Simulators {
             wechat_oauth: wechat_oauth::WechatOauthSim::new(app_secret, base_url),
-            wechatpay: wechatpay::Wechatpay::new(material)?,
+            wechatpay: wechatpay::Wechatpay::new(material, base_url)?,
             alipay: alipay::Alipay::new(material)?,
             douyin: douyin::Douyin::new(material)?,
             material,
@@ -148,6 +149,9 @@ impl Simulators {
             now: self.clock.now(),
         };
         let path = request.path.as_str();
+        if let Some(answer) = self.wechat_h5(&ctx, request).await {
+            return Some(answer);
+        }
         if let Some(rest) = path.strip_prefix(WECHAT_PREFIX) {
             return Some(self.wechat_oauth.handle(rest, request, ctx.now));
         }

@@ -63,6 +63,11 @@ impl WechatOauthSim {
         }
     }
 
+    /// `host[:port]` of the buyer pages: the 公众号's authorized domain here.
+    pub fn pay_host(&self) -> &str {
+        &self.pay_host
+    }
+
     /// One request under `/sim/wechat/`.
     pub fn handle(&self, rest: &str, request: &LocalRequest, now: DateTime<Utc>) -> LocalResponse {
         match (request.method.as_str(), rest) {

@@ -48,6 +48,8 @@ pub struct Wechatpay {
     platform: SigningKey<Sha256>,
     pub(super) platform_key: RsaPrivateKey,
     pub(super) platform_serial: String,
+    /// Where `h5_url`s point: the simulated middle page (`super::wechat_h5`).
+    pub(super) h5_page: String,
 }
 
 /// What a handler answers, before it is signed.
@@ -71,7 +73,7 @@ impl Reply {
 }
 
 impl Wechatpay {
-    pub fn new(material: &'static Material) -> Result<Wechatpay, String> {
+    pub fn new(material: &'static Material, base_url: &str) -> Result<Wechatpay, String> {
         let signer = WechatpaySigner::new(
             WECHATPAY_MCHID,
             &material.wechatpay_platform_serial,
@@ -86,6 +88,11 @@ impl Wechatpay {
             platform: SigningKey::new(material.wechatpay_platform_key.clone()),
             platform_key: material.wechatpay_platform_key.clone(),
             platform_serial: material.wechatpay_platform_serial.clone(),
+            h5_page: format!(
+                "{}{}",
+                base_url.trim_end_matches('/'),
+                super::wechat_h5::H5_PAGE
+            ),
         })
     }
 

@@ -158,10 +158,15 @@ impl Wechatpay {
     fn code(&self, ctx: &Ctx<'_>, product: &str) -> String {
         let prepay_id = self.sim.id("wx", ctx.now, 18);
         match product {
-            "native" => format!("weixin://wxpay/bizpayurl?pr={}", &qrpay_provider::wechatpay::nonce()[..10]),
+            "native" => format!(
+                "weixin://wxpay/bizpayurl?pr={}",
+                &qrpay_provider::wechatpay::nonce()[..10]
+            ),
             "jsapi" => prepay_id,
+            // WeChat's own middle page (wx.tenpay.com) as this stack serves it.
             _ => format!(
-                "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id={prepay_id}&package={}",
+                "{}?prepay_id={prepay_id}&package={}",
+                self.h5_page,
                 &qrpay_provider::wechatpay::nonce()[..10]
             ),
         }
