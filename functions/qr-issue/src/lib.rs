@@ -23,7 +23,7 @@ use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
 use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError, ErrorCode};
 use qrpay_qr::render;
 use qrpay_store::alerts::Alerts;
-use qrpay_store::{CollectionStore, PayoutStore, Revocation, ShopStore};
+use qrpay_store::{ClaimStore, CollectionStore, PayoutStore, Revocation, ShopStore};
 use serde_json::json;
 
 pub use iot::{MemoryPublisher, Publisher};
@@ -38,6 +38,8 @@ pub struct App {
     pub collection: Arc<dyn CollectionStore>,
     /// Read by the payout claim page (`/claim/{token}`).
     pub payouts: Arc<dyn PayoutStore>,
+    /// Leases: one provider query per order at a time from receipt pages.
+    pub leases: Arc<dyn ClaimStore>,
     pub clock: Arc<dyn Clock>,
     /// Payment-token keys: the current one first, then the previous one
     /// while a rotation is under way.

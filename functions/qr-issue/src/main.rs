@@ -23,6 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         shops: store.clone(),
         collection: store.clone(),
         payouts: store.clone(),
+        leases: store.clone(),
         checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT
             .with_order_ttl(std::env::var("QRPAY_CHECKOUT_ORDER_TTL_S").ok().as_deref())?,
         // A POS code for one provider carries that provider's own code.

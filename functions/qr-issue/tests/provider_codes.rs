@@ -70,6 +70,7 @@ async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
         shops: store.clone(),
         collection: store.clone(),
         payouts: store.clone(),
+        leases: store.clone(),
         clock: Arc::new(TestClock::at(morning())),
         token_secrets: vec![Secret::new("token-secret-current".into())],
         pay_base_url: "https://pay.qrpay.example".into(),

@@ -51,6 +51,7 @@ impl Harness {
             shops: store.clone(),
             collection: store.clone(),
             payouts: store.clone(),
+            leases: store.clone(),
             clock: clock.clone(),
             token_secrets: vec![Secret::new("token-secret-current".into())],
             pay_base_url: BASE_URL.into(),

@@ -222,6 +222,7 @@ impl Functions {
                 shops: store.clone(),
                 collection: store.clone(),
                 payouts: store.clone(),
+                leases: store.clone(),
                 clock: clock.clone(),
                 token_secrets: vec![options.qr_token_secret.clone()],
                 pay_base_url: options.pay_base_url.clone(),

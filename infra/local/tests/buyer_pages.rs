@@ -722,3 +722,92 @@ async fn an_ordinary_phone_pays_with_wechat_h5_and_returns_to_the_receipt() {
     phone.quit().await.unwrap();
     assert_eq!(shots.len(), 4);
 }
+
+/// The provider's notice is lost, the buyer is back: the receipt page asks
+/// the provider the order is bound to and shows the payment, applied once
+/// through the notices' own path.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_asks_the_provider_when_its_notice_is_late() {
+    let w = world().await;
+    let lose = json!({"payment_notices": false});
+    let a = w
+        .client
+        .json("PUT", "/sandbox/simulators", None, Some(&lose))
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    let code = w
+        .code(json!({"kind": "dynamic", "amount": "27.00", "out_order_no": "BP-9"}))
+        .await;
+    let order_id = code["order_id"].as_str().unwrap().to_owned();
+    let base = format!("http://{}", w.running.addr);
+    let pay_path = code["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&base)
+        .unwrap()
+        .to_owned();
+    let checkout = w
+        .client
+        .json(
+            "POST",
+            &pay_path,
+            None,
+            Some(&json!({"method": "alipay_qr"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(checkout.status, 200, "{}", checkout.text());
+    let receipt_path = checkout.json()["receipt_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&base)
+        .unwrap()
+        .to_owned();
+    let paid = w
+        .client
+        .json(
+            "POST",
+            "/sandbox/alipay/pay",
+            None,
+            Some(&json!({"out_trade_no": order_id})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    assert_eq!(
+        paid.json()["callback"]["deliveries"],
+        0,
+        "the notice is lost"
+    );
+    assert_eq!(w.order(&order_id).await["status"], "CREATED");
+    let receipt = w
+        .client
+        .json("GET", &receipt_path, None, None)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        (
+            receipt["status"].as_str(),
+            receipt["paid_amount"].as_str(),
+            receipt["provider"].as_str()
+        ),
+        (Some("PAID"), Some("27.00"), Some("alipay")),
+        "{receipt}"
+    );
+    assert_eq!(receipt["provider_txn_id"], paid.json()["transaction_id"]);
+    let order = w.order(&order_id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["paid_amount"].as_str()),
+        (Some("PAID"), Some("27.00"))
+    );
+    // Opened again: nothing more to ask or apply.
+    let again = w
+        .client
+        .json("GET", &receipt_path, None, None)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(again["paid_amount"], "27.00");
+}

@@ -12,6 +12,7 @@ use qrpay_domain::time::{minutes_beijing, rfc3339_beijing};
 use qrpay_domain::{Order, OrderId, OrderStatus, Provider, Shop, ShopId};
 use qrpay_http::{json, ApiError, ErrorCode};
 use qrpay_qr::{link, render};
+use qrpay_store::collected::apply_collection_event;
 use serde_json::json;
 
 use super::checkout::plan_block;
@@ -181,10 +182,60 @@ fn provider_name(provider: Option<Provider>) -> &'static str {
     }
 }
 
+/// Seconds between two questions to the provider about one order, however
+/// often its receipt page is opened.
+pub const QUERY_EVERY_S: i64 = 5;
+
+/// The buyer is back but the provider's notice is not (yet): ask the
+/// provider the order is bound to, at most once per order every
+/// [`QUERY_EVERY_S`] (a lease in the store, so a refresh storm makes one
+/// query), and apply a payment through the notices' own path. What the
+/// provider appends to the return URL is never trusted; this query is.
+async fn asked_provider(app: &App, order: Order) -> Order {
+    let (OrderStatus::Created, Some(provider)) = (order.status, order.provider_order) else {
+        return order;
+    };
+    let Some(gateway) = app.gateways.collection(provider) else {
+        return order;
+    };
+    let now = app.clock.now();
+    let key = format!("receipt-query#{}", order.order_id);
+    let holder = format!("receipt-{}", now.timestamp_millis());
+    let until = now + chrono::Duration::seconds(QUERY_EVERY_S);
+    match app.leases.acquire_lease(&key, &holder, now, until).await {
+        Ok(true) => {}
+        Ok(false) => return order,
+        Err(e) => {
+            tracing::warn!(error = %e, "receipt query lease unavailable");
+            return order;
+        }
+    }
+    let trade = gateway.query(&order.order_id).await;
+    let Some(event) = trade.payment_event(provider, &order.order_id, now) else {
+        return order;
+    };
+    if let Err(e) =
+        apply_collection_event(app.collection.as_ref(), app.alerts.as_ref(), &event, now).await
+    {
+        tracing::warn!(error = %e, order_id = %order.order_id, "queried payment not applied yet");
+        return order;
+    }
+    app.collection
+        .get_order(&order.shop_id, &order.order_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(order)
+}
+
 /// `GET /receipts/{token}`
 pub async fn show(app: &App, req: &lambda_http::Request, signed: &str) -> Response<Body> {
     let html = crate::pay::wants_html(req);
-    match receipt_of(app, signed).await {
+    let found = match receipt_of(app, signed).await {
+        Ok((order, shop)) => Ok((asked_provider(app, order).await, shop)),
+        Err(e) => Err(e),
+    };
+    match found {
         Ok((order, shop)) if html => {
             receipt_page(&order, &shop).unwrap_or_else(|e| super::html::error_page(&e))
         }
