@@ -86,16 +86,10 @@ pub fn plan_block(plan: &InstalmentPlan) -> String {
 }
 
 fn pay_form(view: &CheckoutView<'_>) -> String {
-    // Play money is not a way to pay for a real buyer: say where one is.
-    let help = if view.ways.iter().all(|w| *w == PayWay::Sandbox) {
-        dead_end_help(view.container)
-    } else {
-        String::new()
-    };
     if view.ways.is_empty() {
-        return help;
+        return dead_end_help(view.container);
     }
-    let mut form = help;
+    let mut form = String::new();
     form.push_str(&format!(
         "<form class=\"card\" method=\"post\" action=\"{}\" accept-charset=\"utf-8\">",
         escape(view.action)

@@ -162,15 +162,13 @@ pub fn offered(container: Container, offer: Offer, plan: bool) -> Vec<PayWay> {
             (PayWay::AlipayQr, offer.alipay),
         ],
     };
-    let mut ways: Vec<PayWay> = candidates
+    // Never the sandbox: a browser has nothing to pay play money with (the
+    // local stack's `/sandbox/…` routes and JSON clients take it).
+    candidates
         .iter()
         .filter(|(_, on)| *on)
         .map(|(w, _)| *w)
-        .collect();
-    if offer.sandbox {
-        ways.push(PayWay::Sandbox);
-    }
-    ways
+        .collect()
 }
 
 /// Every way this stage could take for an order, wherever it is opened: a
@@ -256,7 +254,8 @@ mod tests {
             sandbox: true,
             ..Offer::default()
         };
-        assert_eq!(offered(Container::Wechat, sandbox, false), [Sandbox]);
+        assert_eq!(offered(Container::Mobile, sandbox, false), []);
+        assert_eq!(possible(sandbox, false), [Sandbox]);
         assert_eq!(possible(all, true), [AlipayWap, AlipayQr]);
     }
 
