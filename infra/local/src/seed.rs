@@ -30,6 +30,8 @@ pub struct Demo {
     pub device_secret: String,
     /// A static code at the counter (the buyer types the amount).
     pub counter_qr: String,
+    /// The counter code's checkout page: what a buyer's phone opens.
+    pub counter_url: String,
     /// An order already paid through the sandbox.
     pub paid_order: String,
 }
@@ -66,7 +68,7 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
     set_up_the_shop(client, &admin).await?;
     give_the_staff_a_quota(client, &owner).await?;
     let device_secret = register_the_device(client, &admin).await?;
-    let counter_qr = print_the_counter_code(client, &owner).await?;
+    let (counter_qr, counter_url) = print_the_counter_code(client, &owner).await?;
     let paid_order = a_buyer_pays_the_first_order(client, &owner).await?;
     Ok(Demo {
         base_url: format!("http://{}", client.addr),
@@ -75,6 +77,7 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
         staff,
         device_secret,
         counter_qr,
+        counter_url,
         paid_order,
     })
 }
@@ -122,13 +125,14 @@ async fn register_the_device(client: &Client, admin: &str) -> Result<String, Str
     Ok(device_secret)
 }
 
-/// The owner prints a static code for the counter; its id.
-async fn print_the_counter_code(client: &Client, owner: &str) -> Result<String, String> {
+/// The owner prints a static code for the counter; its id and payment link.
+async fn print_the_counter_code(client: &Client, owner: &str) -> Result<(String, String), String> {
     let code = json!({"kind": "static", "description": "Counter"});
     let path = format!("/shops/{SHOP}/qr-codes");
     let answer = client.json("POST", &path, Some(owner), Some(&code)).await?;
     let counter = expect("print the counter code", answer, 201)?;
-    Ok(counter["qr_id"].as_str().unwrap_or_default().to_owned())
+    let field = |name: &str| counter[name].as_str().unwrap_or_default().to_owned();
+    Ok((field("qr_id"), field("url")))
 }
 
 /// The owner issues a dynamic code and a buyer pays it through the
@@ -158,6 +162,10 @@ pub fn banner(demo: &Demo, today: &str) -> String {
 Demo shop {SHOP}: owner {OWNER}, staff {STAFF} (payout quota {STAFF_PER_PAYOUT} per payout, {STAFF_DAILY} a day),
 POS device {DEVICE} (secret {secret}), counter code {counter}, paid order {order}.
 
+The counter code's checkout page, as a buyer's phone opens it (pay through the simulated
+Alipay or WeChat Pay; a phone's user agent shows the phone's choices):
+{counter_url}
+
 Tokens (valid 7 days; paste these into your shell):
 export ADMIN='{admin}'
 export OWNER='{owner}'
@@ -180,6 +188,7 @@ curl -s {url}/shops/{SHOP}/reconciliations/{today} -H \"Authorization: Bearer $O
 ",
         secret = demo.device_secret,
         counter = demo.counter_qr,
+        counter_url = demo.counter_url,
         order = demo.paid_order,
         admin = demo.admin,
         owner = demo.owner,
