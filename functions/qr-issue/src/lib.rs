@@ -58,6 +58,39 @@ pub struct App {
     pub buyer: page::BuyerSettings,
 }
 
+impl App {
+    /// The key new links are signed with: the current payment-token secret.
+    pub fn signing_key(&self) -> Result<&[u8], ApiError> {
+        self.token_secrets
+            .first()
+            .map(|s| s.expose().as_bytes())
+            .ok_or_else(|| ApiError::internal("no payment token secret configured"))
+    }
+
+    /// `value` hashed under the signing key for one `purpose` (a label that
+    /// keeps purposes apart), as `bytes` bytes of hex: an identifier that
+    /// reveals nothing about `value` and cannot be made without the key.
+    pub fn keyed_hash(&self, purpose: &str, value: &str, bytes: usize) -> Result<String, ApiError> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.signing_key()?)
+            .map_err(|_| ApiError::internal("payment token secret unusable"))?;
+        mac.update(purpose.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Ok(hex::encode(&digest[..bytes.min(digest.len())]))
+    }
+
+    /// Every key a link may verify with: the current one, then the previous
+    /// one while a rotation is under way.
+    pub fn verifying_keys(&self) -> Vec<&[u8]> {
+        self.token_secrets
+            .iter()
+            .map(|s| s.expose().as_bytes())
+            .collect()
+    }
+}
+
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     qrpay_http::respond(route(app, &req).await)
 }

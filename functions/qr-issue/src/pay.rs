@@ -13,7 +13,6 @@
 //! - `GET /pay/{token}/orders/{order_id}/{method}`: the form's next page
 //!   (post/redirect/get), which hands the buyer to the provider.
 
-use hmac::{Hmac, Mac};
 use lambda_http::http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -27,7 +26,6 @@ use qrpay_http::{json, json_object, raw_body, source_ip, ApiError, ErrorCode};
 use qrpay_qr::token;
 use qrpay_store::Checkout;
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::issue::plan_json;
 use crate::page::checkout::{self, CheckoutView};
@@ -70,12 +68,7 @@ fn container_of(req: &Request) -> Container {
 
 /// The code a payment token names, if the token is ours and untampered.
 async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
-    let secrets: Vec<&[u8]> = app
-        .token_secrets
-        .iter()
-        .map(|s| s.expose().as_bytes())
-        .collect();
-    let claims = token::verify(&secrets, signed).map_err(|e| {
+    let claims = token::verify(&app.verifying_keys(), signed).map_err(|e| {
         tracing::warn!(error = %e, "payment token refused");
         not_found()
     })?;
@@ -394,16 +387,8 @@ async fn next_inner(
 /// Who is checking out, for the rate windows: a keyed hash of the address
 /// API Gateway saw (no address at rest), 16 hex characters.
 fn client_key(app: &App, req: &Request) -> Result<String, ApiError> {
-    let secret = app
-        .token_secrets
-        .first()
-        .ok_or_else(|| ApiError::internal("no payment token secret configured"))?;
     let address = source_ip(req).unwrap_or_else(|| "unknown".to_owned());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-        .map_err(|_| ApiError::internal("payment token secret unusable"))?;
-    mac.update(b"checkout-client:");
-    mac.update(address.as_bytes());
-    Ok(hex::encode(&mac.finalize().into_bytes()[..8]))
+    app.keyed_hash("checkout-client", &address, 8)
 }
 
 async fn dynamic_order(app: &App, code: &QrCode, typed: Option<Amount>) -> Result<Order, ApiError> {

@@ -38,17 +38,6 @@ impl World {
         format!("http://{}", self.running.addr)
     }
 
-    async fn owner_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let token = self.running.demo.owner.clone();
-        let answer = self
-            .client
-            .json(method, path, Some(&token), body.as_ref())
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        assert!(answer.status < 300, "{method} {path}: {}", answer.text());
-        answer.json()
-    }
-
     /// A dynamic code through the API: its order's id.
     async fn dynamic_code(&self, out_order_no: &str, amount: &str) -> String {
         let body = json!({"kind": "dynamic", "amount": amount, "out_order_no": out_order_no});

@@ -13,20 +13,11 @@ use common::{world, World};
 use qrpay_domain::checkout::CheckoutLimits;
 use qrpay_domain::{Clock, OrderStatus};
 use qrpay_local::background::sweep_once;
-use qrpay_local::client::Answer;
 use serde_json::{json, Value};
 
 const SHOP: &str = "demo-shop";
 
 impl World {
-    async fn call(&self, method: &str, path: &str, owner: bool, body: Option<Value>) -> Answer {
-        let token = owner.then(|| self.running.demo.owner.clone());
-        self.client
-            .json(method, path, token.as_deref(), body.as_ref())
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
     async fn ok(&self, method: &str, path: &str, owner: bool, body: Option<Value>) -> Value {
         let a = self.call(method, path, owner, body).await;
         assert!(

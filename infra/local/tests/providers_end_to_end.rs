@@ -22,14 +22,6 @@ use serde_json::{json, Value};
 const SHOP: &str = "demo-shop";
 
 impl World {
-    async fn call(&self, method: &str, path: &str, owner: bool, body: Option<Value>) -> Answer {
-        let token = owner.then(|| self.running.demo.owner.clone());
-        self.client
-            .json(method, path, token.as_deref(), body.as_ref())
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
     /// A dynamic code; with `provider`, that provider's own code too.
     async fn code(&self, no: &str, amount: &str, extra: Value) -> Value {
         let mut body = json!({"kind": "dynamic", "amount": amount, "out_order_no": no});

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::token::{TokenError, MAX_ID_LEN, MAX_TOKEN_LEN};
+use crate::token::{check_id, TokenError, MAX_TOKEN_LEN};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -176,15 +176,6 @@ fn mac(secret: &[u8], purpose: Purpose, message: &str) -> Result<HmacSha256, Tok
     let mut mac = HmacSha256::new_from_slice(&key).map_err(|_| TokenError::InvalidSecret)?;
     mac.update(message.as_bytes());
     Ok(mac)
-}
-
-fn check_id(field: &'static str, id: &str) -> Result<(), TokenError> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    if (1..=MAX_ID_LEN).contains(&id.len()) && id.bytes().all(allowed) {
-        Ok(())
-    } else {
-        Err(TokenError::InvalidId { field })
-    }
 }
 
 #[cfg(test)]

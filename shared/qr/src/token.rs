@@ -128,7 +128,7 @@ fn mac(secret: &[u8], message: &str) -> Result<HmacSha256, TokenError> {
     Ok(mac)
 }
 
-fn check_id(field: &'static str, id: &str) -> Result<(), TokenError> {
+pub(crate) fn check_id(field: &'static str, id: &str) -> Result<(), TokenError> {
     let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
     if (1..=MAX_ID_LEN).contains(&id.len()) && id.bytes().all(allowed) {
         Ok(())

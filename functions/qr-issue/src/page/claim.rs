@@ -39,12 +39,7 @@ pub async fn show(app: &App, req: &Request, signed: &str) -> Response<Body> {
 }
 
 async fn claim_page(app: &App, req: &Request, signed: &str) -> Result<Response<Body>, ApiError> {
-    let secrets: Vec<&[u8]> = app
-        .token_secrets
-        .iter()
-        .map(|s| s.expose().as_bytes())
-        .collect();
-    let claims = link::verify_claim(&secrets, signed).map_err(|_| not_found())?;
+    let claims = link::verify_claim(&app.verifying_keys(), signed).map_err(|_| not_found())?;
     let payout_id = PayoutId::parse(&claims.payout_id).map_err(|_| not_found())?;
     let shop_id = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
     let payout = app

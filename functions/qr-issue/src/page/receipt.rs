@@ -29,12 +29,8 @@ fn not_found() -> ApiError {
 
 /// The receipt link of `order`: `{base}/receipts/{token}`.
 pub fn receipt_url(app: &App, order: &Order) -> Result<String, ApiError> {
-    let secret = app
-        .token_secrets
-        .first()
-        .ok_or_else(|| ApiError::internal("no payment token secret configured"))?;
     let token = link::sign_receipt(
-        secret.expose().as_bytes(),
+        app.signing_key()?,
         order.order_id.as_str(),
         order.shop_id.as_str(),
     )
@@ -47,12 +43,7 @@ pub fn receipt_url(app: &App, order: &Order) -> Result<String, ApiError> {
 
 /// The order and shop a receipt token names.
 pub async fn receipt_of(app: &App, signed: &str) -> Result<(Order, Shop), ApiError> {
-    let secrets: Vec<&[u8]> = app
-        .token_secrets
-        .iter()
-        .map(|s| s.expose().as_bytes())
-        .collect();
-    let claims = link::verify_receipt(&secrets, signed).map_err(|_| not_found())?;
+    let claims = link::verify_receipt(&app.verifying_keys(), signed).map_err(|_| not_found())?;
     let shop_id = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
     let order_id = OrderId::parse(&claims.order_id).map_err(|_| not_found())?;
     let order = app

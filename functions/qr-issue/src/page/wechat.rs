@@ -9,7 +9,6 @@
 //! `state` binds the authorization to the order: a keyed hash of the order
 //! id, so a code WeChat sends back for another order is refused.
 
-use hmac::{Hmac, Mac};
 use lambda_http::http::header::LOCATION;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -17,7 +16,6 @@ use qrpay_domain::{Order, Provider, QrCode, Shop};
 use qrpay_http::{ApiError, ErrorCode};
 use qrpay_provider::gateway::{CreateOutcome, PayMethod, ProviderCode};
 use qrpay_provider::wechatpay::oauth::OauthError;
-use sha2::Sha256;
 
 use super::go::deadline;
 use super::html::{document, escape, page};
@@ -43,15 +41,7 @@ fn unavailable() -> ApiError {
 
 /// The `state` for `order`: 32 hex characters (WeChat allows `[A-Za-z0-9]`, ≤ 128).
 fn state_of(app: &App, order: &Order) -> Result<String, ApiError> {
-    let secret = app
-        .token_secrets
-        .first()
-        .ok_or_else(|| ApiError::internal("no payment token secret configured"))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-        .map_err(|_| ApiError::internal("payment token secret unusable"))?;
-    mac.update(b"wechat-oauth-state:");
-    mac.update(order.order_id.as_str().as_bytes());
-    Ok(hex::encode(&mac.finalize().into_bytes()[..16]))
+    app.keyed_hash("wechat-oauth-state", order.order_id.as_str(), 16)
 }
 
 fn found(location: &str) -> Result<Response<Body>, ApiError> {

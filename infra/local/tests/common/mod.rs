@@ -1,8 +1,9 @@
 //! The local stack inside the test process: the embedded store, a free
 //! loopback port and a data directory of its own, removed with it.
 
-use qrpay_local::client::Client;
+use qrpay_local::client::{Answer, Client};
 use qrpay_local::{Backend, Options, Running};
+use serde_json::Value;
 
 pub struct World {
     pub running: Running,
@@ -23,5 +24,25 @@ pub async fn world() -> World {
         running,
         client,
         _dir: dir,
+    }
+}
+
+// Each test file uses some of these calls, not all.
+#[allow(dead_code)]
+impl World {
+    /// A request without a token, or with the demo owner's.
+    pub async fn call(&self, method: &str, path: &str, owner: bool, body: Option<Value>) -> Answer {
+        let token = owner.then(|| self.running.demo.owner.clone());
+        self.client
+            .json(method, path, token.as_deref(), body.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// The demo owner's request, which must succeed: its JSON.
+    pub async fn owner_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let answer = self.call(method, path, true, body).await;
+        assert!(answer.status < 300, "{method} {path}: {}", answer.text());
+        answer.json()
     }
 }
