@@ -58,6 +58,27 @@ async fn keep(phone: &mut Session<'_>, shots: &mut Vec<PathBuf>, step: &str) {
     shots.push(shot);
 }
 
+/// A fresh chromedriver whose artifacts go to `target/browser-artifacts/{test}`.
+async fn driver_for(test: &str) -> ChromeDriver {
+    let artifacts = Artifacts::fresh(test).unwrap();
+    ChromeDriver::start(&artifacts).await.unwrap()
+}
+
+/// A phone with `ua` (and `stub` planted before any page script) on `code`'s page.
+async fn open<'d>(
+    driver: &'d ChromeDriver,
+    ua: &str,
+    code: &Value,
+    stub: Option<&str>,
+) -> Session<'d> {
+    let phone = driver.session(&Device::phone(ua)).await.unwrap();
+    if let Some(stub) = stub {
+        phone.add_script_on_new_document(stub).await.unwrap();
+    }
+    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
+    phone
+}
+
 /// The checkout page as every buyer first sees it: the shop's display name
 /// and, for a fixed amount, the amount.
 async fn checkout_page_shows_the_shop(phone: &Session<'_>, amount: Option<&str>) {
@@ -148,11 +169,9 @@ async fn a_monthly_pay_code_is_paid_with_alipay(test: &str, ua: &str, no: &str) 
         .as_str()
         .unwrap()
         .to_owned();
-    let artifacts = Artifacts::fresh(test).unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver.session(&Device::phone(ua)).await.unwrap();
+    let driver = driver_for(test).await;
+    let mut phone = open(&driver, ua, &code, None).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, Some("600.00")).await;
     assert_eq!(text(&phone, "#first").await, format!("首期仅需 ¥{first}"));
     assert_eq!(text(&phone, "#fee").await, "手续费 ¥13.80，由商家承担");
@@ -196,14 +215,9 @@ async fn a_static_code_takes_the_typed_amount_and_shows_its_plan_first() {
     let code = w
         .code(json!({"kind": "static", "instalments": {"periods": 3}}))
         .await;
-    let artifacts = Artifacts::fresh("pages_static_phone").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver
-        .session(&Device::phone(user_agent::ORDINARY_PHONE))
-        .await
-        .unwrap();
+    let driver = driver_for("pages_static_phone").await;
+    let mut phone = open(&driver, user_agent::ORDINARY_PHONE, &code, None).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, None).await;
     keep(&mut phone, &mut shots, "01-checkout").await;
     let field = phone.find("#preview-amount").await.unwrap();
@@ -232,11 +246,9 @@ async fn a_computer_shows_wechats_native_code_and_then_the_receipt() {
     let code = w
         .code(json!({"kind": "dynamic", "amount": "36.00", "out_order_no": "BP-3"}))
         .await;
-    let artifacts = Artifacts::fresh("pages_native_desktop").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut screen = driver.session(&Device::phone(DESKTOP)).await.unwrap();
+    let driver = driver_for("pages_native_desktop").await;
+    let mut screen = open(&driver, DESKTOP, &code, None).await;
     let mut shots = Vec::new();
-    screen.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&screen, Some("36.00")).await;
     keep(&mut screen, &mut shots, "01-checkout").await;
     click(&screen, "#pay-wechatpay_native").await;
@@ -278,15 +290,9 @@ async fn inside_wechat_the_page_pays_through_the_js_bridge() {
     let code = w
         .code(json!({"kind": "dynamic", "amount": "42.00", "out_order_no": "BP-4", "description": "奶茶两杯"}))
         .await;
-    let artifacts = Artifacts::fresh("pages_wechat_jsapi").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver
-        .session(&Device::phone(user_agent::WECHAT))
-        .await
-        .unwrap();
-    phone.add_script_on_new_document(BRIDGE_STUB).await.unwrap();
+    let driver = driver_for("pages_wechat_jsapi").await;
+    let mut phone = open(&driver, user_agent::WECHAT, &code, Some(BRIDGE_STUB)).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, Some("42.00")).await;
     // Inside WeChat only WeChat's own way is offered.
     assert!(phone.find("#pay-alipay_wap").await.is_err());
@@ -349,14 +355,9 @@ async fn a_plan_opened_in_wechat_says_where_it_can_be_paid() {
     let code = w
         .code(json!({"kind": "dynamic", "amount": "300.00", "out_order_no": "BP-5", "instalments": {"periods": 3}}))
         .await;
-    let artifacts = Artifacts::fresh("pages_plan_in_wechat").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver
-        .session(&Device::phone(user_agent::WECHAT))
-        .await
-        .unwrap();
+    let driver = driver_for("pages_plan_in_wechat").await;
+    let mut phone = open(&driver, user_agent::WECHAT, &code, None).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, Some("300.00")).await;
     assert!(text(&phone, "#first").await.starts_with("首期仅需 ¥"));
     assert!(text(&phone, "#no-way").await.contains("在浏览器中打开"));
@@ -579,15 +580,9 @@ async fn a_static_code_scanned_in_wechat_is_paid_through_the_bridge() {
     let code = w
         .code(json!({"kind": "static", "description": "堂食"}))
         .await;
-    let artifacts = Artifacts::fresh("pages_static_wechat").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver
-        .session(&Device::phone(user_agent::WECHAT))
-        .await
-        .unwrap();
-    phone.add_script_on_new_document(BRIDGE_STUB).await.unwrap();
+    let driver = driver_for("pages_static_wechat").await;
+    let mut phone = open(&driver, user_agent::WECHAT, &code, Some(BRIDGE_STUB)).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, None).await;
     let field = phone.find("#amount-input").await.unwrap();
     phone.send_keys(&field, "23.5").await.unwrap();
@@ -609,14 +604,9 @@ async fn a_static_code_scanned_in_wechat_is_paid_through_the_bridge() {
 async fn a_static_code_scanned_in_alipay_is_paid_at_the_wap_cashier() {
     let w = world().await;
     let code = w.code(json!({"kind": "static"})).await;
-    let artifacts = Artifacts::fresh("pages_static_alipay").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver
-        .session(&Device::phone(user_agent::ALIPAY))
-        .await
-        .unwrap();
+    let driver = driver_for("pages_static_alipay").await;
+    let mut phone = open(&driver, user_agent::ALIPAY, &code, None).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, None).await;
     assert!(phone.find("#pay-wechatpay_jsapi").await.is_err());
     let field = phone.find("#amount-input").await.unwrap();
@@ -640,14 +630,9 @@ async fn an_ordinary_phone_pays_with_wechat_h5_and_returns_to_the_receipt() {
     let code = w
         .code(json!({"kind": "dynamic", "amount": "15.00", "out_order_no": "BP-8"}))
         .await;
-    let artifacts = Artifacts::fresh("pages_wechat_h5_phone").unwrap();
-    let driver = ChromeDriver::start(&artifacts).await.unwrap();
-    let mut phone = driver
-        .session(&Device::phone(user_agent::ORDINARY_PHONE))
-        .await
-        .unwrap();
+    let driver = driver_for("pages_wechat_h5_phone").await;
+    let mut phone = open(&driver, user_agent::ORDINARY_PHONE, &code, None).await;
     let mut shots = Vec::new();
-    phone.goto(code["url"].as_str().unwrap()).await.unwrap();
     checkout_page_shows_the_shop(&phone, Some("15.00")).await;
     keep(&mut phone, &mut shots, "01-checkout").await;
     click(&phone, "#pay-wechatpay_h5").await;
