@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod events;
 pub mod openapi_check;
 pub mod reconciliation_contract;
+pub mod refund_contract;
 pub mod world;
 
 use std::sync::Arc;

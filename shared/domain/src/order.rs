@@ -48,6 +48,11 @@ impl OrderStatus {
     pub fn admits_payouts(self) -> bool {
         matches!(self, OrderStatus::Paid | OrderStatus::PartiallyRefunded)
     }
+
+    /// The same statuses admit refunds (BUYER_PAGES §11.2 rule 1).
+    pub fn admits_refunds(self) -> bool {
+        self.admits_payouts()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +84,12 @@ pub struct Order {
     pub payouts_live_total: Money,
     pub payouts_live_count: u32,
     pub last_payout_at: Option<DateTime<Utc>>,
+    /// Sum of our refunds reserved and not yet final (`PENDING`,
+    /// `PROCESSING`): committed, not yet in `refunded_amount`.
+    pub refunds_pending_total: Money,
+    /// Count of our live refunds (pending, processing, succeeded).
+    pub refunds_live_count: u32,
+    pub last_refund_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -112,6 +123,9 @@ impl Order {
             payouts_live_total: Money::ZERO,
             payouts_live_count: 0,
             last_payout_at: None,
+            refunds_pending_total: Money::ZERO,
+            refunds_live_count: 0,
+            last_refund_at: None,
             created_at: now,
             updated_at: now,
         }
@@ -127,8 +141,28 @@ impl Order {
         self
     }
 
-    /// What payouts may add up to: the paid amount less refunds (SPEC §4 rule 4).
+    /// Refunds that count against the paid amount: refunded already (ours
+    /// and external ones made at the provider) plus ours still in flight.
+    /// The API's `refunds_live_total`.
+    pub fn refunds_live_total(&self) -> Money {
+        let fen = self
+            .refunded_amount
+            .fen()
+            .saturating_add(self.refunds_pending_total.fen());
+        Money::from_fen(fen).unwrap_or(Money::ZERO)
+    }
+
+    /// What payouts may add up to: the paid amount less every live refund
+    /// (SPEC §4 rule 4; SPEC §9 "refunds and live payouts of an order
+    /// together never exceed what was paid").
     pub fn payout_ceiling(&self) -> Money {
-        self.paid_amount.headroom_over(self.refunded_amount)
+        self.paid_amount.headroom_over(self.refunds_live_total())
+    }
+
+    /// What is neither paid out nor refunded (live): the headroom both a
+    /// payout (rule 4's `remaining`) and a refund (`REFUND_EXCEEDS_REFUNDABLE`'s
+    /// `remaining`) are measured against. One bound for both kinds.
+    pub fn uncommitted(&self) -> Money {
+        self.payout_ceiling().headroom_over(self.payouts_live_total)
     }
 }

@@ -25,6 +25,14 @@ pub fn order_item(order: &Order) -> Item {
             LIVE_COUNT.to_owned(),
             n(i64::from(order.payouts_live_count)),
         ),
+        (
+            REFUNDS_PENDING.to_owned(),
+            n(order.refunds_pending_total.fen()),
+        ),
+        (
+            REFUNDS_COUNT.to_owned(),
+            n(i64::from(order.refunds_live_count)),
+        ),
         ("created_at_ms".to_owned(), ms(order.created_at)),
         (UPDATED_AT.to_owned(), ms(order.updated_at)),
     ]);
@@ -44,6 +52,7 @@ pub fn order_item(order: &Order) -> Item {
             order.instalment_plan.as_ref().map(plan_attribute),
         ),
         (LAST_PAYOUT_AT, order.last_payout_at.map(ms)),
+        (LAST_REFUND_AT, order.last_refund_at.map(ms)),
     ];
     extend_present(&mut item, optional);
     item
@@ -122,6 +131,14 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         payouts_live_count: u32::try_from(get_i64(item, LIVE_COUNT)?)
             .map_err(|_| corrupt(LIVE_COUNT, item))?,
         last_payout_at: get_opt_i64(item, LAST_PAYOUT_AT)?.map(from_millis),
+        // Orders written before refunds existed have none pending.
+        refunds_pending_total: match item.get(REFUNDS_PENDING) {
+            Some(_) => get_money(item, REFUNDS_PENDING)?,
+            None => qrpay_domain::Money::ZERO,
+        },
+        refunds_live_count: u32::try_from(get_opt_i64(item, REFUNDS_COUNT)?.unwrap_or(0))
+            .map_err(|_| corrupt(REFUNDS_COUNT, item))?,
+        last_refund_at: get_opt_i64(item, LAST_REFUND_AT)?.map(from_millis),
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })
