@@ -40,6 +40,7 @@ macro_rules! for_each_collection_case {
             ten_concurrent_deliveries_apply_once,
             checkouts_open_orders_only_within_their_rate_windows,
             concurrent_checkouts_from_one_client_open_exactly_its_limit,
+            a_shops_branding_is_kept_and_replaced_by_the_next_setup,
         );
     };
 }
@@ -874,5 +875,37 @@ pub async fn concurrent_checkouts_from_one_client_open_exactly_its_limit(store: 
     assert_eq!(
         opened, 3,
         "a flood leaves exactly the limit's worth of orders"
+    );
+}
+
+/// What buyers see of a shop (display name, receipt link) is stored with it
+/// and replaced, not merged, by the next setup.
+pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<dyn Store>) {
+    let w = World::with_shop(store, "shop-b", "1000.00", "0.00").await;
+    let plain = w.shop_now().await;
+    assert_eq!(plain.branding, qrpay_domain::Branding::default());
+    assert_eq!(plain.display_name(), "Shop shop-b");
+    let branding = qrpay_domain::Branding {
+        display_name: Some(qrpay_domain::ShopName::parse("茶小铺 · 南京西路店").unwrap()),
+        receipt_link: Some(qrpay_domain::ShopLink::parse("https://tea.example.cn/next").unwrap()),
+    };
+    let mut setup = qrpay_domain::ShopSetup {
+        shop_id: w.shop.clone(),
+        name: plain.name.clone(),
+        owner_operator_id: w.owner.clone(),
+        daily_payout_cap: plain.daily_payout_cap,
+        payout_balance: plain.payout_balance,
+        instalments: InstalmentConfig::default(),
+        branding: branding.clone(),
+    };
+    let put = w.store.put_shop(&setup, at(10)).await.unwrap();
+    assert_eq!(put.branding, branding);
+    assert_eq!(w.shop_now().await.branding, branding);
+    assert_eq!(w.shop_now().await.display_name(), "茶小铺 · 南京西路店");
+    setup.branding = qrpay_domain::Branding::default();
+    w.store.put_shop(&setup, at(20)).await.unwrap();
+    assert_eq!(
+        w.shop_now().await.branding,
+        qrpay_domain::Branding::default()
     );
 }

@@ -58,6 +58,7 @@ impl World {
             daily_payout_cap: amount(cap),
             payout_balance: money(balance),
             instalments: InstalmentConfig::default(),
+            branding: qrpay_domain::Branding::default(),
         };
         world
             .store

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use qrpay_domain::branding::MAX_LINK_CHARS;
 use qrpay_domain::shop::{DEVICE_SECRET_LEN, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    Clock, Device, DeviceId, FeePayer, FeeRate, InstalmentConfig, OperatorId, PlanPeriods, Role,
-    Secret, Shop, ShopId, ShopName, ShopSetup,
+    Branding, Clock, Device, DeviceId, FeePayer, FeeRate, InstalmentConfig, OperatorId,
+    PlanPeriods, Role, Secret, Shop, ShopId, ShopLink, ShopName, ShopSetup,
 };
 use qrpay_http::{
     json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
@@ -62,6 +63,8 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         "daily_payout_cap",
         "payout_balance",
         "instalments",
+        "display_name",
+        "receipt_link",
     ])?;
     let name = ShopName::parse(body.required_str("name", MAX_SHOP_NAME_CHARS)?)
         .map_err(|e| ApiError::invalid("name", e.for_field("name")))?;
@@ -76,6 +79,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         Some(fields) => instalment_config(&fields)?,
         None => InstalmentConfig::default(),
     };
+    let branding = branding(body)?;
     let setup = ShopSetup {
         shop_id,
         name,
@@ -83,10 +87,37 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         daily_payout_cap,
         payout_balance,
         instalments,
+        branding,
     };
     let shop = app.shops.put_shop(&setup, app.clock.now()).await?;
     tracing::info!(shop_id = %shop.shop_id, "shop set up");
     Ok(json(StatusCode::OK, &shop_json(&shop)))
+}
+
+/// `display_name` and `receipt_link`: what buyers see of the shop.
+fn branding(body: &Fields) -> Result<Branding, ApiError> {
+    let display_name = body
+        .optional_str("display_name", MAX_SHOP_NAME_CHARS)?
+        .map(|name| match name.trim() {
+            "" => Err(ApiError::invalid(
+                "display_name",
+                "display_name cannot be blank",
+            )),
+            _ => ShopName::parse(name)
+                .map_err(|e| ApiError::invalid("display_name", e.for_field("display_name"))),
+        })
+        .transpose()?;
+    let receipt_link = body
+        .optional_str("receipt_link", MAX_LINK_CHARS)?
+        .map(|link| {
+            ShopLink::parse(link)
+                .map_err(|e| ApiError::invalid("receipt_link", format!("receipt_link {e}")))
+        })
+        .transpose()?;
+    Ok(Branding {
+        display_name,
+        receipt_link,
+    })
 }
 
 fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
@@ -188,6 +219,8 @@ pub fn shop_json(shop: &Shop) -> Value {
     json!({
         "shop_id": shop.shop_id,
         "name": shop.name,
+        "display_name": shop.branding.display_name,
+        "receipt_link": shop.branding.receipt_link.as_ref().map(|l| l.as_str()),
         "owner_operator_id": shop.owner_operator_id,
         "daily_payout_cap": shop.daily_payout_cap.to_string(),
         "payout_balance": shop.payout_balance.to_string(),

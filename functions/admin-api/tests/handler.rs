@@ -34,7 +34,8 @@ async fn admin_sets_up_a_shop_from_the_fixture() {
     assert_eq!(
         a.body,
         json!({
-            "shop_id": "shop-1", "name": "Tea House 茶馆", "owner_operator_id": "shop-1-owner",
+            "shop_id": "shop-1", "name": "Tea House 茶馆", "display_name": null, "receipt_link": null,
+            "owner_operator_id": "shop-1-owner",
             "daily_payout_cap": "15000.00", "payout_balance": "50000.00", "payout_held": "0.00",
             "instalments": {"min_amount": "100.00", "fee_payer": "shop", "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}},
             "created_at": "2026-03-02T10:00:00.000+08:00", "updated_at": "2026-03-02T10:00:00.000+08:00"
@@ -56,6 +57,37 @@ async fn the_daily_cap_defaults_to_15000() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["daily_payout_cap"], "15000.00");
     assert_eq!(a.body["instalments"]["min_amount"], "100.00");
+}
+
+#[tokio::test]
+async fn a_shop_shows_buyers_its_display_name_and_receipt_link() {
+    let (app, store) = app();
+    let body = json!({"name": "Tea House 茶馆", "owner_operator_id": "o", "payout_balance": "0.00",
+        "display_name": "茶小铺 · 南京西路店", "receipt_link": "https://tea.example.cn/next?from=receipt"});
+    let a = send(&app, Event::fixture(SHOP).json_body(body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["display_name"], "茶小铺 · 南京西路店");
+    assert_eq!(
+        a.body["receipt_link"],
+        "https://tea.example.cn/next?from=receipt"
+    );
+    let shop = store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shop.display_name(), "茶小铺 · 南京西路店");
+    // Without one, buyers see the shop's name.
+    let plain =
+        json!({"name": "Tea House 茶馆", "owner_operator_id": "o", "payout_balance": "0.00"});
+    let a = send(&app, Event::fixture(SHOP).json_body(plain)).await;
+    assert_eq!((a.status, &a.body["display_name"]), (200, &json!(null)));
+    let shop = store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shop.display_name(), "Tea House 茶馆");
 }
 
 #[tokio::test]
@@ -117,6 +149,31 @@ async fn bad_shop_setups_name_the_field_and_store_nothing() {
         ),
         (with("instalments", json!("yes")), "instalments"),
         (with("surprise", json!(1)), "surprise"),
+        (with("display_name", json!(" ")), "display_name"),
+        (
+            with("display_name", json!("茶".repeat(101))),
+            "display_name",
+        ),
+        (with("display_name", json!("a\u{7}b")), "display_name"),
+        (
+            with("receipt_link", json!("http://tea.example.cn/")),
+            "receipt_link",
+        ),
+        (
+            with("receipt_link", json!("javascript:alert(1)")),
+            "receipt_link",
+        ),
+        (
+            with("receipt_link", json!("https://a.cn/\"><script>")),
+            "receipt_link",
+        ),
+        (
+            with(
+                "receipt_link",
+                json!(format!("https://a.cn/{}", "x".repeat(250))),
+            ),
+            "receipt_link",
+        ),
     ];
     for (body, field) in cases {
         let a = send(&app, Event::fixture(SHOP).json_body(body.clone())).await;

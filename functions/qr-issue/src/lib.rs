@@ -7,6 +7,7 @@ pub mod device;
 pub mod iot;
 pub mod issue;
 pub mod lambda;
+pub mod page;
 pub mod pay;
 pub mod provider_code;
 
@@ -49,6 +50,8 @@ pub struct App {
     /// The providers configured here: a dynamic code for one of them
     /// carries its own payment code (SPEC §9).
     pub gateways: Gateways,
+    /// What the buyer's pages offer beyond the gateways (SPEC §10).
+    pub buyer: page::BuyerSettings,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -91,14 +94,20 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let fields = json_object(req, MAX_BODY_BYTES)?;
             issued(issue(app, &device.shop_id, &fields, Some(&device.device_id)).await?)
         }
-        (["pay", token], Method::GET) => pay::show(app, token).await,
-        (["pay", token], Method::POST) => pay::checkout(app, req, token).await,
+        (["pay", token], Method::GET) => Ok(pay::show(app, req, token).await),
+        (["pay", token], Method::POST) => Ok(pay::checkout(app, req, token).await),
+        (["pay", token, "orders", order, way], Method::GET) => {
+            Ok(pay::next(app, req, token, order, way).await)
+        }
+        (["receipts", token], Method::GET) => Ok(page::receipt::show(app, req, token).await),
         (
             ["shops", _, "qr-codes"]
             | ["shops", _, "qr-codes", _, "png"]
             | ["shops", _, "orders", _]
             | ["devices", _, "qr-codes"]
-            | ["pay", _],
+            | ["pay", _]
+            | ["pay", _, "orders", _, _]
+            | ["receipts", _],
             _,
         ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),

@@ -31,6 +31,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // The IoT data plane has an account-specific endpoint.
         publisher: Arc::new(aws::iot_publisher_from_env(&config)?),
         alerts: Arc::new(qrpay_store::alerts::LogAlerts),
+        buyer: qr_issue::page::BuyerSettings {
+            sandbox: false,
+            wechat_h5: aws::env("WECHATPAY_H5_ENABLED").is_ok_and(|v| v == "true"),
+        },
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();

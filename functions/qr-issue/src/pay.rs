@@ -1,18 +1,28 @@
 //! The buyer's side of a code: the payment link (`/pay/{token}`) that the
-//! QR image carries. The token is checked before anything is read; a code
-//! that is revoked, expired or used cannot be paid (SPEC §3).
+//! QR image carries (SPEC §3, §10). The token is checked before anything is
+//! read; a code that is revoked, expired or used cannot be paid.
 //!
-//! - `GET /pay/{token}`: what the buyer is about to pay.
-//! - `POST /pay/{token}` `{"amount"?}`: check out. A dynamic code gives its
-//!   order; a static code opens a new order for the amount the buyer typed.
-//!   The payment page then hands the order to the buyer's provider.
+//! - `GET /pay/{token}`: the checkout page (HTML for a browser, the JSON
+//!   contract for `Accept: application/json`); `?amount=` previews a static
+//!   code's plan without writing anything.
+//! - `POST /pay/{token}` `{"amount"?, "method"?}` (JSON, or the page's form):
+//!   check out. A dynamic code gives its order; a static code opens a new
+//!   order only when the buyer commits an amount and a way to pay, within
+//!   the rate windows. With a way to pay the provider's order is made and
+//!   the answer says where the buyer goes next.
+//! - `GET /pay/{token}/orders/{order_id}/{method}`: the form's next page
+//!   (post/redirect/get), which hands the buyer to the provider.
 
 use hmac::{Hmac, Mac};
+use lambda_http::http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::instalment::plan;
 use qrpay_domain::time::rfc3339_beijing;
-use qrpay_domain::{Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, ShopId};
+use qrpay_domain::{
+    Amount, InstalmentPlan, Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, Shop,
+    ShopId,
+};
 use qrpay_http::{json, json_object, raw_body, source_ip, ApiError, ErrorCode};
 use qrpay_qr::token;
 use qrpay_store::Checkout;
@@ -20,12 +30,42 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::issue::plan_json;
+use crate::page::checkout::{self, CheckoutView};
+use crate::page::go::{next_page, payable, provider_step, Next};
+use crate::page::html::{error_page, see_other};
+use crate::page::receipt::receipt_url;
+use crate::page::way::{offered, possible, Container, PayWay};
 use crate::App;
 
 const MAX_BODY_BYTES: usize = 1024;
 
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::QrNotFound, "no such payment code")
+}
+
+/// Whether the caller reads pages: a browser's `Accept` names `text/html`
+/// ahead of (or without) `application/json`. No `Accept`, `*/*` or JSON
+/// first keeps the JSON contract.
+pub fn wants_html(req: &Request) -> bool {
+    let accept = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match (accept.find("text/html"), accept.find("application/json")) {
+        (Some(html), Some(json)) => html < json,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+fn container_of(req: &Request) -> Container {
+    let agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Container::from_user_agent(agent)
 }
 
 /// The code a payment token names, if the token is ours and untampered.
@@ -47,47 +87,294 @@ async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
         .ok_or_else(not_found)
 }
 
-/// `GET /pay/{token}`
-pub async fn show(app: &App, signed: &str) -> Result<Response<Body>, ApiError> {
+async fn shop_of(app: &App, code: &QrCode) -> Result<Shop, ApiError> {
+    app.shops
+        .get_shop(&code.shop_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))
+}
+
+/// A payable code and its shop.
+async fn payable_code(app: &App, signed: &str) -> Result<(QrCode, Shop), ApiError> {
     let code = code_of(app, signed).await?;
     code.check_payable(app.clock.now())
         .map_err(ApiError::from)?;
+    let shop = shop_of(app, &code).await?;
+    Ok((code, shop))
+}
+
+/// Either form of answer from one outcome.
+fn answer(html: bool, outcome: Result<Response<Body>, ApiError>) -> Response<Body> {
+    match outcome {
+        Ok(response) => response,
+        Err(e) if html => error_page(&e),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /pay/{token}`
+pub async fn show(app: &App, req: &Request, signed: &str) -> Response<Body> {
+    let html = wants_html(req);
+    answer(html, show_inner(app, req, signed, html).await)
+}
+
+async fn show_inner(
+    app: &App,
+    req: &Request,
+    signed: &str,
+    html: bool,
+) -> Result<Response<Body>, ApiError> {
+    let (code, shop) = payable_code(app, signed).await?;
+    if !html {
+        return Ok(json(StatusCode::OK, &code_view_json(app, &code, &shop)));
+    }
+    // A static code's buyer may preview the plan for an amount: nothing is written.
+    let query = req.query_string_parameters();
+    let preview = match query.first("amount") {
+        Some(text) if code.kind == QrKind::Static => {
+            Some(Amount::parse(text).map_err(|e| ApiError::invalid("amount", e.to_string()))?)
+        }
+        _ => None,
+    };
+    let (amount, plan) = match code.kind {
+        QrKind::Dynamic => (code.amount, code.instalment_plan.clone()),
+        QrKind::Static => match preview {
+            Some(amount) => (Some(amount), plan_for(&code, &shop, amount)?),
+            None => (None, None),
+        },
+    };
+    let container = container_of(req);
+    let has_plan = plan.is_some() || code.instalment_periods.is_some();
+    let ways = offered(container, app.buyer.offer(app), has_plan);
+    tracing::info!(qr_id = %code.qr_id, container = container.as_str(), "checkout page");
+    let action = format!("/pay/{signed}");
+    let view = CheckoutView {
+        shop_name: shop.display_name(),
+        description: code.description.as_ref().map(|d| d.as_str()),
+        amount,
+        plan: plan.as_ref(),
+        plan_periods: code.instalment_periods,
+        expires_at: code.expires_at,
+        ways: &ways,
+        action: &action,
+        static_code: code.kind == QrKind::Static,
+        container,
+    };
+    Ok(crate::page::html::page(
+        StatusCode::OK,
+        checkout::render(&view),
+        &[],
+    ))
+}
+
+fn code_view_json(app: &App, code: &QrCode, shop: &Shop) -> Value {
+    let has_plan = code.instalment_plan.is_some() || code.instalment_periods.is_some();
+    let methods: Vec<&str> = possible(app.buyer.offer(app), has_plan)
+        .into_iter()
+        .map(PayWay::as_str)
+        .collect();
     let mut body = json!({
         "qr_id": code.qr_id,
         "shop_id": code.shop_id,
+        "display_name": shop.display_name(),
         "kind": code.kind,
         "amount": code.amount.map(|a| a.to_string()),
         "order_id": code.order_id,
         "description": code.description,
         "expires_at": code.expires_at.map(rfc3339_beijing),
+        "instalment_periods": code.instalment_periods,
+        "methods": methods,
     });
     if let (Some(plan), Value::Object(map)) = (&code.instalment_plan, &mut body) {
         map.insert("instalment_plan".into(), plan_json(plan));
     }
-    Ok(json(StatusCode::OK, &body))
+    body
+}
+
+fn plan_for(
+    code: &QrCode,
+    shop: &Shop,
+    amount: Amount,
+) -> Result<Option<InstalmentPlan>, ApiError> {
+    code.instalment_periods
+        .map(|periods| plan(amount, periods, &shop.instalments).map_err(ApiError::from))
+        .transpose()
+}
+
+/// What the buyer committed: an amount (static codes) and a way to pay.
+struct Commit {
+    amount: Option<Amount>,
+    way: Option<PayWay>,
+    form: bool,
+}
+
+/// The body, checked before the code is read: a malformed request is 400
+/// whatever the code's state (never a 410 that hides the mistake).
+fn commit_of(req: &Request) -> Result<Commit, ApiError> {
+    let form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let (amount, method) = if form {
+        let body = raw_body(req);
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::too_large(MAX_BODY_BYTES));
+        }
+        let mut amount = None;
+        let mut method = None;
+        for (key, value) in form_urlencoded::parse(body) {
+            let slot = match key.as_ref() {
+                "amount" => &mut amount,
+                "method" => &mut method,
+                other => return Err(ApiError::invalid(other, format!("unknown field {other}"))),
+            };
+            if slot.replace(value.trim().to_owned()).is_some() {
+                return Err(ApiError::invalid(&key, format!("{key} given twice")));
+            }
+        }
+        let amount = amount
+            .filter(|a| !a.is_empty())
+            .map(|a| Amount::parse(&a).map_err(|e| ApiError::invalid("amount", e.to_string())))
+            .transpose()?;
+        (amount, method)
+    } else if raw_body(req).is_empty() {
+        (None, None)
+    } else {
+        let fields = json_object(req, MAX_BODY_BYTES)?;
+        fields.only(&["amount", "method"])?;
+        let method = fields.optional_str("method", 32)?.map(str::to_owned);
+        (fields.optional_amount("amount")?, method)
+    };
+    let way = method
+        .map(|m| PayWay::parse(&m).ok_or_else(|| ApiError::invalid("method", "unknown way to pay")))
+        .transpose()?;
+    if form && way.is_none() {
+        return Err(ApiError::invalid("method", "choose a way to pay"));
+    }
+    Ok(Commit { amount, way, form })
 }
 
 /// `POST /pay/{token}`
-pub async fn checkout(app: &App, req: &Request, signed: &str) -> Result<Response<Body>, ApiError> {
-    // The body is checked before the code is read: a malformed request is
-    // 400 whatever the code's state (never a 410 that hides the mistake).
-    let typed = if raw_body(req).is_empty() {
-        None
-    } else {
-        let fields = json_object(req, MAX_BODY_BYTES)?;
-        fields.only(&["amount"])?;
-        fields.optional_amount("amount")?
-    };
-    let code = code_of(app, signed).await?;
-    let now = app.clock.now();
-    code.check_payable(now).map_err(ApiError::from)?;
-    match code.kind {
-        QrKind::Dynamic => dynamic_order(app, &code, typed).await,
-        QrKind::Static => {
-            let client = client_key(app, req)?;
-            static_order(app, &code, typed, &client, now).await
+pub async fn checkout(app: &App, req: &Request, signed: &str) -> Response<Body> {
+    let html = wants_html(req);
+    let outcome = match commit_of(req) {
+        Ok(commit) => {
+            let html = html || commit.form;
+            answer(html, checkout_inner(app, req, signed, commit).await)
         }
+        Err(e) => answer(html, Err(e)),
+    };
+    outcome
+}
+
+async fn checkout_inner(
+    app: &App,
+    req: &Request,
+    signed: &str,
+    commit: Commit,
+) -> Result<Response<Body>, ApiError> {
+    let (code, shop) = payable_code(app, signed).await?;
+    let now = app.clock.now();
+    let (order, opened) = match code.kind {
+        QrKind::Dynamic => (dynamic_order(app, &code, commit.amount).await?, false),
+        QrKind::Static => {
+            let amount = commit
+                .amount
+                .ok_or_else(|| ApiError::invalid("amount", "enter the amount to pay"))?;
+            let way = commit
+                .way
+                .ok_or_else(|| ApiError::invalid("method", "choose a way to pay"))?;
+            let plan = plan_for(&code, &shop, amount)?;
+            check_way(app, way, plan.is_some())?;
+            let client = client_key(app, req)?;
+            (
+                static_order(app, &code, amount, plan, &client, now).await?,
+                true,
+            )
+        }
+    };
+    if let Some(way) = commit.way {
+        check_way(app, way, order.instalment_plan.is_some())?;
     }
+    let receipt = receipt_url(app, &order)?;
+    if commit.form {
+        // Post/redirect/get: the next page is a GET a reload cannot repeat.
+        let way = commit.way.unwrap_or(PayWay::Sandbox);
+        return see_other(&format!(
+            "/pay/{signed}/orders/{}/{}",
+            order.order_id,
+            way.as_str()
+        ));
+    }
+    let status = if opened {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut body = checkout_json(&order);
+    body["receipt_url"] = json!(receipt);
+    if let Some(way) = commit.way {
+        let next = provider_step(app, &shop, &code, &order, way, source_ip(req), &receipt).await?;
+        body["method"] = json!(way.as_str());
+        body["next"] = next.json();
+    }
+    Ok(json(status, &body))
+}
+
+/// A way this stage takes for such an order, or 422.
+fn check_way(app: &App, way: PayWay, plan: bool) -> Result<(), ApiError> {
+    if possible(app.buyer.offer(app), plan).contains(&way) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::PayMethodUnavailable,
+            format!("{} is not offered for this order here", way.as_str()),
+        ))
+    }
+}
+
+/// `GET /pay/{token}/orders/{order_id}/{method}`
+pub async fn next(
+    app: &App,
+    req: &Request,
+    signed: &str,
+    order: &str,
+    way: &str,
+) -> Response<Body> {
+    answer(true, next_inner(app, req, signed, order, way).await)
+}
+
+async fn next_inner(
+    app: &App,
+    req: &Request,
+    signed: &str,
+    order_id: &str,
+    way: &str,
+) -> Result<Response<Body>, ApiError> {
+    let way =
+        PayWay::parse(way).ok_or_else(|| ApiError::invalid("method", "unknown way to pay"))?;
+    let order_id = ApiError::path_id(OrderId::parse(order_id), "order_id")?;
+    let code = code_of(app, signed).await?;
+    let shop = shop_of(app, &code).await?;
+    let order = app
+        .collection
+        .get_order(&code.shop_id, &order_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "no such order for this code"))?;
+    let receipt = receipt_url(app, &order)?;
+    if order.status != OrderStatus::Created {
+        return see_other(&receipt);
+    }
+    payable(&code, &order)?;
+    code.check_payable(app.clock.now())
+        .map_err(ApiError::from)?;
+    check_way(app, way, order.instalment_plan.is_some())?;
+    let next = provider_step(app, &shop, &code, &order, way, source_ip(req), &receipt).await?;
+    if next == Next::Wait {
+        return see_other(&receipt);
+    }
+    next_page(shop.display_name(), &order, way, &next, &receipt)
 }
 
 /// Who is checking out, for the rate windows: a keyed hash of the address
@@ -105,11 +392,7 @@ fn client_key(app: &App, req: &Request) -> Result<String, ApiError> {
     Ok(hex::encode(&mac.finalize().into_bytes()[..8]))
 }
 
-async fn dynamic_order(
-    app: &App,
-    code: &QrCode,
-    typed: Option<qrpay_domain::Amount>,
-) -> Result<Response<Body>, ApiError> {
+async fn dynamic_order(app: &App, code: &QrCode, typed: Option<Amount>) -> Result<Order, ApiError> {
     if typed.is_some() && typed != code.amount {
         return Err(ApiError::invalid(
             "amount",
@@ -128,28 +411,17 @@ async fn dynamic_order(
     if order.status != OrderStatus::Created {
         return Err(QrRefusal::Used.into());
     }
-    Ok(json(StatusCode::OK, &checkout_json(&order)))
+    Ok(order)
 }
 
 async fn static_order(
     app: &App,
     code: &QrCode,
-    typed: Option<qrpay_domain::Amount>,
+    amount: Amount,
+    instalment_plan: Option<InstalmentPlan>,
     client: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Response<Body>, ApiError> {
-    let amount = typed.ok_or_else(|| ApiError::invalid("amount", "enter the amount to pay"))?;
-    let instalment_plan = match code.instalment_periods {
-        None => None,
-        Some(periods) => {
-            let shop = app
-                .shops
-                .get_shop(&code.shop_id)
-                .await?
-                .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
-            Some(plan(amount, periods, &shop.instalments).map_err(ApiError::from)?)
-        }
-    };
+) -> Result<Order, ApiError> {
     let order = Order {
         qr_id: Some(code.qr_id.clone()),
         description: code.description.clone(),
@@ -161,7 +433,7 @@ async fn static_order(
         .checkout_limits
         .windows(code.qr_id.as_str(), client, now);
     match app.collection.open_checkout(&order, &windows).await? {
-        Checkout::Opened => Ok(json(StatusCode::CREATED, &checkout_json(&order))),
+        Checkout::Opened => Ok(order),
         Checkout::Limited(window) => {
             tracing::warn!(qr_id = %code.qr_id, scope = window.scope, "checkout rate limited");
             let mut e = ApiError::new(

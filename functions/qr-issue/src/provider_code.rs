@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use qrpay_domain::{FeePayer, InstalmentPlan, Provider, QrCode, Shop};
+use chrono::{DateTime, Utc};
+use qrpay_domain::{Amount, FeePayer, InstalmentPlan, OrderId, Provider, QrCode, Shop};
 use qrpay_http::{ApiError, ErrorCode};
 use qrpay_provider::gateway::{
     CollectRequest, CollectionGateway, CreateOutcome, PayMethod, ProviderCode, ProviderInstalments,
@@ -57,20 +58,14 @@ pub async fn attach(
     else {
         return Err(ApiError::internal("a dynamic code without its order"));
     };
-    let request = CollectRequest {
+    let request = collect_request(
         order_id,
         amount,
-        subject: code
-            .description
-            .as_ref()
-            .map_or_else(|| shop.name.to_string(), |d| d.to_string()),
+        subject(shop, code.description.as_ref().map(|d| d.as_str())),
         expires_at,
-        method: PayMethod::Scan,
-        instalments: code.instalment_plan.as_ref().map(|p| ProviderInstalments {
-            periods: p.periods.as_u8(),
-            shop_pays_fee: p.fee_payer == FeePayer::Shop,
-        }),
-    };
+        PayMethod::Scan,
+        code.instalment_plan.as_ref(),
+    );
     let provider = gateway.provider();
     body["provider"] = json!(provider);
     match gateway.create(&request).await {
@@ -86,12 +81,48 @@ pub async fn attach(
         ))),
         // Paid already (a replay after the buyer paid): nothing left to scan.
         CreateOutcome::AlreadyPaid => Ok(()),
+        other => Err(not_created(provider, other)),
+    }
+}
+
+/// What the buyer sees as the order's title at the provider: the code's
+/// description, else the shop's name as buyers know it.
+pub fn subject(shop: &Shop, description: Option<&str>) -> String {
+    description.map_or_else(|| shop.display_name().to_owned(), str::to_owned)
+}
+
+/// The provider order for one of ours; the plan goes to the provider as
+/// its own instalments (Alipay Huabei).
+pub fn collect_request(
+    order_id: OrderId,
+    amount: Amount,
+    subject: String,
+    expires_at: DateTime<Utc>,
+    method: PayMethod,
+    plan: Option<&InstalmentPlan>,
+) -> CollectRequest {
+    CollectRequest {
+        order_id,
+        amount,
+        subject,
+        expires_at,
+        method,
+        instalments: plan.map(|p| ProviderInstalments {
+            periods: p.periods.as_u8(),
+            shop_pays_fee: p.fee_payer == FeePayer::Shop,
+        }),
+    }
+}
+
+/// The refusal for a create that made no usable provider order.
+pub fn not_created(provider: Provider, outcome: CreateOutcome) -> ApiError {
+    match outcome {
         CreateOutcome::Refused { code, reason } => {
             tracing::warn!(%provider, %code, "provider refused the order");
-            Err(ApiError::new(
+            ApiError::new(
                 ErrorCode::ProviderRefused,
                 format!("{provider} refused the order ({code}): {reason}"),
-            ))
+            )
         }
         CreateOutcome::Ambiguous { detail } => {
             tracing::warn!(%provider, %detail, "provider order not confirmed");
@@ -100,7 +131,11 @@ pub async fn attach(
                 format!("{provider} did not confirm the order; send the same request again (same out_order_no)"),
             );
             e.retry_after_s = Some(2);
-            Err(e)
+            e
+        }
+        CreateOutcome::AlreadyPaid => ApiError::from(qrpay_domain::QrRefusal::Used),
+        CreateOutcome::Created(code) => {
+            ApiError::internal(format!("{provider} answered with an unexpected {code:?}"))
         }
     }
 }

@@ -76,6 +76,7 @@ async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
         alerts: Arc::new(MemoryAlerts::new()),
         checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
         gateways,
+        buyer: qr_issue::page::BuyerSettings::default(),
     };
     Harness { app }
 }

@@ -57,6 +57,10 @@ impl Harness {
             alerts: alerts.clone(),
             checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
             gateways: qrpay_provider::gateway::Gateways::default(),
+            buyer: qr_issue::page::BuyerSettings {
+                sandbox: true,
+                wechat_h5: false,
+            },
         };
         Harness {
             app,
@@ -130,6 +134,9 @@ qrpay_tests::on_both_stores!(
     iot_requests_are_answered_on_the_device_topic,
     a_static_code_opens_an_order_for_the_typed_amount,
     the_png_decodes_back_to_the_payment_link,
+    the_page_answers_html_to_a_browser_and_json_to_a_client,
+    the_pages_form_commits_once_and_refuses_bad_input_first,
+    a_receipt_link_names_one_order_and_no_other_token_opens_it,
 );
 
 async fn a_dynamic_code_with_a_plan_creates_its_order(store: Arc<dyn Store>) {
@@ -521,8 +528,51 @@ async fn a_static_code_opens_an_order_for_the_typed_amount(store: Arc<dyn Store>
         (no_amount.status, no_amount.body["error"]["field"].as_str()),
         (400, Some("amount"))
     );
-    let first = h.pay(&url, "POST", Some(json!({"amount": "25.00"}))).await;
-    let second = h.pay(&url, "POST", Some(json!({"amount": "8.00"}))).await;
+    // An amount without a way to pay commits nothing.
+    let no_way = h.pay(&url, "POST", Some(json!({"amount": "25.00"}))).await;
+    assert_eq!(
+        (no_way.status, no_way.body["error"]["field"].as_str()),
+        (400, Some("method"))
+    );
+    let unknown_way = h
+        .pay(
+            &url,
+            "POST",
+            Some(json!({"amount": "25.00", "method": "cash"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            unknown_way.status,
+            unknown_way.body["error"]["field"].as_str()
+        ),
+        (400, Some("method"))
+    );
+    let not_here = h
+        .pay(
+            &url,
+            "POST",
+            Some(json!({"amount": "25.00", "method": "alipay_wap"})),
+        )
+        .await;
+    assert_eq!(
+        (not_here.status, not_here.code()),
+        (422, "PAY_METHOD_UNAVAILABLE")
+    );
+    let first = h
+        .pay(
+            &url,
+            "POST",
+            Some(json!({"amount": "25.00", "method": "sandbox"})),
+        )
+        .await;
+    let second = h
+        .pay(
+            &url,
+            "POST",
+            Some(json!({"amount": "8.00", "method": "sandbox"})),
+        )
+        .await;
     assert_eq!((first.status, second.status), (201, 201));
     assert_ne!(first.body["order_id"], second.body["order_id"]);
     let order = h.order(first.body["order_id"].as_str().unwrap()).await;
@@ -537,11 +587,19 @@ async fn a_static_code_opens_an_order_for_the_typed_amount(store: Arc<dyn Store>
         .await;
     let plan_url = plan_code.body["url"].as_str().unwrap().to_owned();
     let low = h
-        .pay(&plan_url, "POST", Some(json!({"amount": "50.00"})))
+        .pay(
+            &plan_url,
+            "POST",
+            Some(json!({"amount": "50.00", "method": "sandbox"})),
+        )
         .await;
     assert_eq!((low.status, low.code()), (422, "INSTALMENT_AMOUNT_TOO_LOW"));
     let ok = h
-        .pay(&plan_url, "POST", Some(json!({"amount": "600.00"})))
+        .pay(
+            &plan_url,
+            "POST",
+            Some(json!({"amount": "600.00", "method": "sandbox"})),
+        )
         .await;
     assert_eq!(ok.body["instalment_plan"]["first_amount"], "100.00");
     // A dynamic code's checkout is its own order, for its own amount only.
@@ -609,7 +667,7 @@ async fn a_flood_of_checkouts_on_a_static_code_opens_only_the_limits_worth() {
             .path(&path)
             .method("POST")
             .source_ip(ip)
-            .json_body(json!({"amount": "9.90"}))
+            .json_body(json!({"amount": "9.90", "method": "sandbox"}))
     };
     let mut opened = std::collections::HashSet::new();
     let mut limited = 0;
@@ -639,4 +697,203 @@ async fn a_flood_of_checkouts_on_a_static_code_opens_only_the_limits_worth() {
     // Another buyer at the same counter is not locked out by the flood.
     let other = h.send(checkout("203.0.113.9")).await;
     assert_eq!(other.status, 201, "{}", other.body);
+}
+
+const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+impl Harness {
+    /// The page as a phone's browser asks for it.
+    async fn browse(&self, path: &str) -> Answer {
+        let event = Event::fixture(PAY)
+            .path(path)
+            .method("GET")
+            .no_body()
+            .header("accept", BROWSER_ACCEPT)
+            .header("user-agent", PHONE);
+        self.send(event).await
+    }
+
+    /// The page's form, posted as a browser posts it.
+    async fn submit(&self, path: &str, form: &str) -> Answer {
+        let event = Event::fixture(PAY)
+            .path(path)
+            .method("POST")
+            .header("accept", BROWSER_ACCEPT)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form);
+        self.send(event).await
+    }
+}
+
+fn html(a: &Answer) -> &str {
+    assert_eq!(a.headers["content-type"], "text/html; charset=utf-8");
+    a.body.as_str().expect("an HTML page")
+}
+
+async fn the_page_answers_html_to_a_browser_and_json_to_a_client(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h
+        .issue(
+            json!({"kind": "dynamic", "amount": "600.00", "out_order_no": "H-1",
+            "description": "<script>alert(1)</script>", "instalments": {"periods": 3}}),
+        )
+        .await;
+    let url = a.body["url"].as_str().unwrap().to_owned();
+    let path = url.strip_prefix(BASE_URL).unwrap().to_owned();
+    let page = h.browse(&path).await;
+    assert_eq!(page.status, 200);
+    let text = html(&page);
+    assert!(
+        text.starts_with("<!doctype html><html lang=\"zh-CN\">"),
+        "{text}"
+    );
+    for wanted in [
+        "Shop shop-1",
+        "¥600.00",
+        "首期仅需 ¥200.00",
+        "手续费 ¥13.80，由商家承担",
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "name=\"method\" value=\"sandbox\"",
+    ] {
+        assert!(text.contains(wanted), "{wanted} in {text}");
+    }
+    assert!(!text.contains("<script>"), "{text}");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    assert!(csp.contains("script-src 'none'"), "{csp}");
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["vary"], "Accept, User-Agent");
+    // A client asking for JSON, or for nothing in particular, keeps the contract.
+    for accept in [
+        Some("application/json"),
+        None,
+        Some("*/*"),
+        Some("application/json, text/html"),
+    ] {
+        let event = Event::fixture(PAY).path(&path).method("GET").no_body();
+        let event = match accept {
+            Some(v) => event.header("accept", v),
+            None => event.without_header("accept"),
+        };
+        let json = h.send(event).await;
+        assert_eq!(json.status, 200, "{accept:?}");
+        assert_eq!(json.body["amount"], "600.00", "{accept:?}");
+        assert_eq!(json.body["display_name"], "Shop shop-1");
+        assert_eq!(json.body["methods"], json!(["sandbox"]));
+    }
+    // Refusals a browser sees are pages too, with their status.
+    let gone = h.browse(&format!("{path}x")).await;
+    assert_eq!(gone.status, 404);
+    assert!(html(&gone).contains("data-code=\"QR_NOT_FOUND\""));
+}
+
+async fn the_pages_form_commits_once_and_refuses_bad_input_first(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let code = h.send(Event::fixture(STATIC)).await;
+    let path = code.body["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(BASE_URL)
+        .unwrap()
+        .to_owned();
+    let page = h.browse(&path).await;
+    assert!(html(&page).contains("id=\"amount-input\""));
+    // Bad forms: 400 pages, nothing opened.
+    for (form, field) in [
+        ("amount=abc&method=sandbox", "amount"),
+        ("amount=1.234&method=sandbox", "amount"),
+        ("amount=12.50", "method"),
+        ("amount=12.50&method=cash", "method"),
+        ("amount=12.50&method=sandbox&tip=1", "tip"),
+        ("amount=1&amount=2&method=sandbox", "amount"),
+    ] {
+        let a = h.submit(&path, form).await;
+        assert_eq!(a.status, 400, "{form}");
+        let text = html(&a);
+        assert!(text.contains("data-code=\"INVALID_REQUEST\""), "{form}");
+        assert!(
+            text.contains(&format!("data-field=\"{field}\"")),
+            "{form}: {text}"
+        );
+    }
+    let preview = Event::fixture(PAY)
+        .path(&path)
+        .method("GET")
+        .no_body()
+        .query(&[("amount", "12.5")])
+        .header("accept", BROWSER_ACCEPT)
+        .header("user-agent", PHONE);
+    let preview = h.send(preview).await;
+    assert!(html(&preview).contains("¥12.50"));
+    let committed = h.submit(&path, "amount=12.50&method=sandbox").await;
+    assert_eq!(committed.status, 303, "{}", committed.body);
+    let next = committed.headers["location"].to_str().unwrap().to_owned();
+    let prefix = format!("{path}/orders/ord_");
+    assert!(
+        next.starts_with(&prefix) && next.ends_with("/sandbox"),
+        "{next}"
+    );
+    let order_id = next[path.len() + 8..next.len() - 8].to_owned();
+    let order = h.order(&order_id).await;
+    assert_eq!(
+        (order.body["amount"].as_str(), order.body["status"].as_str()),
+        (Some("12.50"), Some("CREATED"))
+    );
+    // The next page of the sandbox way is the receipt, waiting.
+    let wait = h.browse(&next).await;
+    assert_eq!(wait.status, 303);
+    let receipt = wait.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        receipt.starts_with(&format!("{BASE_URL}/receipts/rc1.{order_id}.shop-1.")),
+        "{receipt}"
+    );
+    let waiting = h.browse(receipt.strip_prefix(BASE_URL).unwrap()).await;
+    let text = html(&waiting);
+    assert!(
+        text.contains("<meta http-equiv=\"refresh\" content=\"3\">"),
+        "{text}"
+    );
+    assert!(text.contains("正在确认支付结果"), "{text}");
+    // An expired code still hears about a malformed form first.
+    h.clock.advance_ms(365 * 24 * 3_600_000);
+    let a = h.submit(&path, "amount=abc&method=sandbox").await;
+    assert_eq!(a.status, 400);
+}
+
+async fn a_receipt_link_names_one_order_and_no_other_token_opens_it(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.issue(dynamic_body("RC-1", "10.00")).await;
+    let url = a.body["url"].as_str().unwrap().to_owned();
+    let checkout = h
+        .pay(&url, "POST", Some(json!({"method": "sandbox"})))
+        .await;
+    assert_eq!(checkout.status, 200, "{}", checkout.body);
+    assert_eq!(checkout.body["next"], json!({"type": "wait"}));
+    let receipt = checkout.body["receipt_url"].as_str().unwrap().to_owned();
+    let json_receipt = h.pay(&receipt, "GET", None).await;
+    assert_eq!(json_receipt.status, 200, "{}", json_receipt.body);
+    assert_eq!(
+        (
+            json_receipt.body["order_id"].clone(),
+            json_receipt.body["status"].clone(),
+            json_receipt.body["shop_display_name"].clone(),
+            json_receipt.body["amount"].clone()
+        ),
+        (
+            a.body["order_id"].clone(),
+            json!("CREATED"),
+            json!("Shop shop-1"),
+            json!("10.00")
+        )
+    );
+    // The payment token relabelled as a receipt, a tampered receipt, and
+    // another shop's receipt for the same order: none opens.
+    let token = url.rsplit('/').next().unwrap();
+    let relabelled = format!("{BASE_URL}/receipts/{}", token.replacen("v1.", "rc1.", 1));
+    let tampered = receipt.replacen("shop-1", "shop-2", 1);
+    for bad in [relabelled, tampered, format!("{BASE_URL}/receipts/rc1.x")] {
+        let a = h.pay(&bad, "GET", None).await;
+        assert_eq!((a.status, a.code()), (404, "ORDER_NOT_FOUND"), "{bad}");
+    }
 }

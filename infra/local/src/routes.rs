@@ -141,6 +141,13 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/pay/{token}", QrIssueFunction, false),
     route("POST", "/pay/{token}", QrIssueFunction, false),
     route(
+        "GET",
+        "/pay/{token}/orders/{order_id}/{method}",
+        QrIssueFunction,
+        false,
+    ),
+    route("GET", "/receipts/{token}", QrIssueFunction, false),
+    route(
         "POST",
         "/callbacks/{provider}",
         PaymentCallbackFunction,

@@ -83,6 +83,9 @@ pub async fn seed(client: &Client, jwt_secret: &str) -> Result<Demo, String> {
 async fn set_up_the_shop(client: &Client, admin: &str) -> Result<(), String> {
     let shop = json!({
         "name": "Demo Tea House",
+        // What buyers see on the checkout page and their receipts.
+        "display_name": "茶小铺 · 演示店",
+        "receipt_link": "https://tea.example.cn/menu",
         "owner_operator_id": OWNER,
         "daily_payout_cap": "15000.00",
         "payout_balance": "50000.00",

@@ -225,6 +225,11 @@ impl Functions {
                 alerts: alerts.clone(),
                 checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
                 gateways: gateways.clone(),
+                // Play money and the simulated WeChat's H5 page are both here.
+                buyer: qr_issue::page::BuyerSettings {
+                    sandbox: true,
+                    wechat_h5: true,
+                },
             },
             callback: payment_callback::App {
                 collection: store.clone(),

@@ -488,6 +488,31 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         404,
         Some("QR_NOT_FOUND"),
     );
+    // Committing a way to pay gives the receipt page the buyer returns to.
+    let committed = check(
+        &call(
+            c,
+            "POST",
+            &pay_path,
+            None,
+            Some(json!({"method": "sandbox"})),
+        )
+        .await,
+        200,
+        None,
+    );
+    assert_eq!(committed["next"], json!({"type": "wait"}));
+    let receipt_path = committed["receipt_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&format!("http://{}", p.client.addr))
+        .unwrap()
+        .to_owned();
+    let waiting = get(c, &receipt_path, None).await;
+    assert_eq!(
+        (waiting["status"].clone(), waiting["paid_amount"].clone()),
+        (json!("CREATED"), json!("0.00"))
+    );
     // Images for the counter, and revoking a code the till issued.
     let png = c
         .send(
@@ -618,6 +643,33 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         &call(c, "POST", &pay_path, None, None).await,
         409,
         Some("QR_USED"),
+    );
+    // The receipt now shows the payment; the form's next page sends a paid
+    // order's buyer there.
+    let receipt = get(c, &receipt_path, None).await;
+    assert_eq!(
+        (
+            receipt["status"].clone(),
+            receipt["paid_amount"].clone(),
+            receipt["provider_txn_id"].clone()
+        ),
+        (
+            json!("PAID"),
+            json!("300.00"),
+            paid["provider_txn_id"].clone()
+        )
+    );
+    let next = call(
+        c,
+        "GET",
+        &format!("{pay_path}/orders/{order}/sandbox"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (next.status, next.header("location")),
+        (303, committed["receipt_url"].as_str())
     );
     check(
         &call(c, "POST", "/sandbox/qr-codes/qr_unknown/pay", None, None).await,

@@ -3,6 +3,7 @@
 //! from its event to what lives here.
 
 pub mod books;
+pub mod branding;
 pub mod checkout;
 pub mod collection;
 pub mod execution;
@@ -29,6 +30,7 @@ pub use books::{
     check_books, release_payout, reserve_payout, settle_payout, BooksError, DayTotals,
     PayoutEffect, PayoutSnapshot,
 };
+pub use branding::{Branding, ShopLink};
 pub use collection::{CollectionEvent, CollectionEventKind, Payer, Provider, ProviderRef};
 pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,

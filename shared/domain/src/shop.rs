@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::branding::Branding;
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
@@ -29,6 +30,8 @@ pub struct Shop {
     /// Reserved by payouts that are not final yet.
     pub payout_held: Money,
     pub instalments: InstalmentConfig,
+    /// What buyers see of the shop (display name, receipt link).
+    pub branding: Branding,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -42,6 +45,17 @@ pub struct ShopSetup {
     pub daily_payout_cap: Amount,
     pub payout_balance: Money,
     pub instalments: InstalmentConfig,
+    pub branding: Branding,
+}
+
+impl Shop {
+    /// The name buyers see: the display name when the shop set one.
+    pub fn display_name(&self) -> &str {
+        self.branding
+            .display_name
+            .as_ref()
+            .map_or(self.name.as_str(), |n| n.as_str())
+    }
 }
 
 impl ShopSetup {

@@ -78,6 +78,14 @@ pub fn rfc3339_beijing(instant: DateTime<Utc>) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
+/// An instant as a buyer reads it on a page: `2026-11-20 15:30` Beijing time.
+pub fn minutes_beijing(instant: DateTime<Utc>) -> String {
+    instant
+        .with_timezone(&Shanghai)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 /// Where "now" comes from. Every function takes time from here, never from
 /// the system clock directly, so tests and the local stack can move it.
 /// Instants are whole milliseconds: what the stores keep.

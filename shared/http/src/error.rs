@@ -46,10 +46,12 @@ pub enum ErrorCode {
     ProviderUnavailable,
     /// Too many checkouts on this code or from this client for now.
     CheckoutRateLimited,
+    /// The way to pay the buyer chose is not offered for this code here.
+    PayMethodUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -74,6 +76,7 @@ impl ErrorCode {
         ErrorCode::ProviderRefused,
         ErrorCode::ProviderUnavailable,
         ErrorCode::CheckoutRateLimited,
+        ErrorCode::PayMethodUnavailable,
     ];
 
     /// The code as the body's `error.code` carries it.
@@ -103,6 +106,7 @@ impl ErrorCode {
             ErrorCode::ProviderRefused => "PROVIDER_REFUSED",
             ErrorCode::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
             ErrorCode::CheckoutRateLimited => "CHECKOUT_RATE_LIMITED",
+            ErrorCode::PayMethodUnavailable => "PAY_METHOD_UNAVAILABLE",
         }
     }
 
@@ -129,9 +133,9 @@ impl ErrorCode {
             | ErrorCode::OutOrderNoConflict
             | ErrorCode::InvalidState => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::DateInFuture | ErrorCode::ProviderNotOffered => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ErrorCode::DateInFuture
+            | ErrorCode::ProviderNotOffered
+            | ErrorCode::PayMethodUnavailable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::ProviderRefused => StatusCode::BAD_GATEWAY,
             ErrorCode::CheckoutRateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

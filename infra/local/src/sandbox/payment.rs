@@ -70,6 +70,8 @@ impl Sandbox {
         if let Some(amount) = fields.value("amount") {
             checkout_body.insert("amount".into(), amount.clone());
         }
+        // The buyer commits the amount and the sandbox as the way to pay.
+        checkout_body.insert("method".into(), Value::String("sandbox".into()));
         let checkout = qrpay
             .request(
                 "POST",

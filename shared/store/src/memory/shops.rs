@@ -16,6 +16,7 @@ impl ShopStore for MemoryStore {
             payout_balance: setup.payout_balance,
             payout_held: held,
             instalments: setup.instalments.clone(),
+            branding: setup.branding.clone(),
             created_at,
             updated_at: now,
         };

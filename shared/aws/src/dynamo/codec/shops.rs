@@ -2,7 +2,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
-    Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId, ShopName,
+    Branding, Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId,
+    ShopName,
 };
 
 use super::*;
@@ -20,6 +21,10 @@ pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
         payout_balance: get_money(item, BALANCE)?,
         payout_held: get_money(item, HELD)?,
         instalments,
+        branding: match item.get("branding") {
+            None => Branding::default(),
+            Some(_) => parse(item, "branding", Branding::from_json)?,
+        },
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })
