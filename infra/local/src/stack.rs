@@ -209,6 +209,8 @@ impl Functions {
                 queue: queue.clone(),
                 clock: clock.clone(),
                 channels: gateways.payout_channels(),
+                refunds: store.clone(),
+                refund_providers: gateways.refund_providers(),
             },
             admin: admin_api::App {
                 shops: store.clone(),
