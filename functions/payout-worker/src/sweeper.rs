@@ -81,6 +81,7 @@ pub async fn sweep(
             report.alerts += 1;
         }
     }
+    crate::refund_sweep::sweep_refunds(worker, queue, alerts, now, &mut report).await?;
     tracing::info!(?report, "sweep done");
     Ok(report)
 }

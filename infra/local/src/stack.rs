@@ -249,6 +249,7 @@ impl Functions {
             },
             worker: payout_worker::Worker {
                 payouts: store.clone(),
+                refunds: store.clone(),
                 collection: store.clone(),
                 gateways: gateways.clone(),
                 clock: clock.clone(),
