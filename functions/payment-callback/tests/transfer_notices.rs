@@ -59,6 +59,7 @@ async fn setup() -> Setup {
     let app = App {
         collection: store.clone(),
         payouts: store.clone(),
+        refunds: store.clone(),
         clock: clock.clone(),
         alerts: alerts.clone(),
         verifiers,

@@ -236,6 +236,7 @@ impl Functions {
             callback: payment_callback::App {
                 collection: store.clone(),
                 payouts: store.clone(),
+                refunds: store.clone(),
                 clock: clock.clone(),
                 alerts: alerts.clone(),
                 verifiers,
