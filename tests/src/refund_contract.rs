@@ -263,7 +263,11 @@ pub async fn succeeded_refund_moves_into_refunded_and_writes_one_ledger_entry(
     assert_eq!(refunds[0].entry_id, "refund-wechatpay-5030001");
     assert_eq!(refunds[0].provider_ref.as_deref(), Some("5030001"));
     assert_eq!(refunds[0].amount, amount("30.00"));
-    assert_eq!(refunds[0].reference, r.refund_id.to_string());
+    assert_eq!(
+        refunds[0].reference,
+        o.to_string(),
+        "grouped with its order"
+    );
     // The rest refunded: the order is REFUNDED.
     let rest = refund_created(&w, &refund_request(&w, &w.owner, &o, "70.00", "r2", at(4))).await;
     processing_refund(&w, &rest, at(5)).await;

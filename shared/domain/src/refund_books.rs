@@ -345,7 +345,10 @@ pub fn succeed_refund(
 }
 
 /// The ledger entry of a refund that went back: the provider's refund id as
-/// `provider_ref`, so reconciliation pairs it with the statement's refund row.
+/// `provider_ref` (Alipay has none: our `out_request_no`, which its bill
+/// shows as 退款批次号/请求号) and the order as `reference`, as for every
+/// collection movement, so reconciliation pairs it with the statement's
+/// refund row of that order (the matcher groups by order).
 pub fn refund_ledger_entry(refund: &Refund, order: &Order, now: DateTime<Utc>) -> LedgerEntry {
     let provider_ref = refund.provider_refund_id.as_deref();
     LedgerEntry {
@@ -354,7 +357,7 @@ pub fn refund_ledger_entry(refund: &Refund, order: &Order, now: DateTime<Utc>) -
         kind: LedgerKind::Refund,
         amount: refund.amount,
         business_date: BusinessDate::of(now),
-        reference: refund.refund_id.to_string(),
+        reference: refund.order_id.to_string(),
         provider_ref: Some(provider_ref.unwrap_or(refund.refund_id.as_str()).to_owned()),
         order_id: Some(refund.order_id.clone()),
         provider: Some(refund.provider),
