@@ -143,6 +143,7 @@ fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> Co
         CollectionEventKind::RefundSucceeded {
             refund_id: pref(refund_id),
             amount: amount(amt),
+            our_refund: None,
         },
     )
 }

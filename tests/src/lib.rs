@@ -10,6 +10,7 @@ pub mod events;
 pub mod expiry_contract;
 pub mod openapi_check;
 pub mod reconciliation_contract;
+pub mod refund_contract;
 pub mod world;
 
 use std::sync::Arc;

@@ -5,7 +5,9 @@
 //!
 //! - Payment, instalment and refund notices (every provider) go through
 //!   `Store::apply_collection`; anomalies are recorded and alerted, and
-//!   acknowledged once durable, since redelivery cannot make them right.
+//!   acknowledged once durable, since redelivery cannot make them right. A
+//!   refund notice naming one of our merchant refunds settles that refund
+//!   instead (`refunds`).
 //! - "Transfer finished" notices (the sandbox's, WeChat Pay's
 //!   `MCHTRANSFER.BILL.FINISHED`) settle a payout sent through that same
 //!   provider (`Payout.provider`; none is the sandbox).
@@ -19,6 +21,7 @@
 //! Each provider is answered in its own format (`Answer`).
 
 pub mod config;
+mod refunds;
 
 use std::sync::Arc;
 
@@ -35,13 +38,15 @@ use qrpay_provider::{SandboxNotice, SandboxVerifier};
 use qrpay_store::alerts::{Alert, AlertCode, Alerts};
 use qrpay_store::collected::apply_collection_event;
 use qrpay_store::settle::{settle_failure, settle_success};
-use qrpay_store::{CollectionStore, PayoutStore, Transition};
+use qrpay_store::{CollectionStore, PayoutStore, RefundStore, Transition};
 #[cfg(feature = "sandbox")]
 use serde_json::json;
 
 pub struct App {
     pub collection: Arc<dyn CollectionStore>,
     pub payouts: Arc<dyn PayoutStore>,
+    /// Our merchant refunds, settled by the refund notices that name them.
+    pub refunds: Arc<dyn RefundStore>,
     pub clock: Arc<dyn Clock>,
     pub alerts: Arc<dyn Alerts>,
     /// Each provider's verifier; a provider without one is not configured
@@ -182,6 +187,9 @@ fn into_response(answer: Answer) -> Response<Body> {
 /// anomaly now on record); `Err` with the status to answer when the provider
 /// should deliver it again.
 async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)> {
+    if let Some(settled) = refunds::settle_our_refund(app, event).await {
+        return settled;
+    }
     let decision = apply_collection_event(
         app.collection.as_ref(),
         app.alerts.as_ref(),

@@ -17,6 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App {
         collection: store.clone(),
         payouts: store.clone(),
+        refunds: store.clone(),
         clock: Arc::new(SystemClock),
         alerts: Arc::new(LogAlerts),
         verifiers,

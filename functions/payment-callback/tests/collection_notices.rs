@@ -97,6 +97,7 @@ impl Harness {
         let app = Arc::new(App {
             collection: store.clone(),
             payouts: store.clone(),
+            refunds: store.clone(),
             clock: clock.clone(),
             alerts: alerts.clone(),
             verifiers,
@@ -523,6 +524,7 @@ async fn instalments_and_refunds_follow_the_order(store: Arc<dyn Store>) {
                 CollectionEventKind::RefundSucceeded {
                     refund_id: pref(&format!("rid-{provider}")),
                     amount: amount("50.00"),
+                    our_refund: None,
                 },
                 now,
             ),

@@ -56,6 +56,7 @@ async fn harness() -> Harness {
     let app = App {
         collection: store.clone(),
         payouts: store.clone(),
+        refunds: store.clone(),
         clock: clock.clone(),
         alerts: alerts.clone(),
         verifiers: Verifiers {

@@ -40,6 +40,7 @@ async fn setup() -> Setup {
     let worker = Worker {
         collection: store.clone(),
         payouts: store.clone(),
+        refunds: store.clone(),
         gateways: qrpay_provider::gateway::Gateways::default()
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
         clock: clock.clone(),
@@ -58,6 +59,7 @@ async fn setup() -> Setup {
     let app = App {
         collection: store.clone(),
         payouts: store.clone(),
+        refunds: store.clone(),
         clock: clock.clone(),
         alerts: alerts.clone(),
         verifiers,

@@ -1,7 +1,9 @@
 //! `payout-request`: the merchant's payout routes (API.md "Merchant"). Every
 //! rule is checked and the money reserved by the store in one atomic step;
 //! this function only turns HTTP into a `PayoutRequest` and the outcome into
-//! an answer, then hands accepted payouts to the queue.
+//! an answer, then hands accepted payouts to the queue. Merchant refunds
+//! (`…/orders/{order_id}/refunds`, BUYER_PAGES §11) are served the same way
+//! (`refunds`), and go through the same queue.
 
 pub mod claim;
 
@@ -19,13 +21,16 @@ use qrpay_http::{
     json, json_object, principal, require_role, require_shop, segments, ApiError, ErrorCode,
 };
 use qrpay_queue::{PayoutMessage, PayoutQueue};
-use qrpay_store::{CollectionStore, PayoutStore, Reserved, ShopStore};
+use qrpay_store::{CollectionStore, PayoutStore, RefundStore, Reserved, ShopStore};
 use serde_json::{json, Value};
 
 /// Largest payout or quota body accepted.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 /// Payouts per page of a day's listing unless `limit` says otherwise.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
+
+mod refunds;
+pub use refunds::refund_json;
 
 /// What the function needs, built once per cold start.
 pub struct App {
@@ -40,6 +45,10 @@ pub struct App {
     /// Signs the claim links of transfers waiting for the buyer; none where
     /// the buyer pages are not configured.
     pub claims: Option<claim::ClaimLinks>,
+    pub refunds: Arc<dyn RefundStore>,
+    /// The providers with a refund gateway here: a refund of an order
+    /// collected elsewhere (the sandbox) is `REFUND_CHANNEL_UNAVAILABLE`.
+    pub refund_providers: PayoutChannels,
 }
 
 impl App {
@@ -77,6 +86,16 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             match method {
                 Method::POST => create_payout(app, req, &who, shop, order).await,
                 Method::GET => list_order_payouts(app, shop, order).await,
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        ["shops", shop, "orders", order, "refunds"] => {
+            let who = principal(req)?;
+            let shop = require_shop(&who, shop)?;
+            let order = ApiError::path_id(OrderId::parse(order), "order_id")?;
+            match method {
+                Method::POST => refunds::create_refund(app, req, &who, shop, order).await,
+                Method::GET => refunds::list_order_refunds(app, shop, order).await,
                 _ => Err(ApiError::method_not_allowed()),
             }
         }
@@ -132,19 +151,7 @@ async fn create_payout(
     shop_id: ShopId,
     order_id: OrderId,
 ) -> Result<Response<Body>, ApiError> {
-    let key = req.headers().get("idempotency-key").ok_or_else(|| {
-        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required")
-    })?;
-    let key = key
-        .to_str()
-        .ok()
-        .and_then(|k| IdempotencyKey::parse(k).ok())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "Idempotency-Key",
-                "Idempotency-Key must be 1-64 visible ASCII characters",
-            )
-        })?;
+    let key = idempotency_key(req)?;
     let body = json_object(req, MAX_BODY_BYTES)?;
     body.only(&["amount", "reason", "note"])?;
     let amount = body.amount("amount")?;
@@ -181,14 +188,35 @@ async fn create_payout(
     if payout.status == PayoutStatus::Pending {
         dispatch(app, payout).await;
     }
-    let mut response = json(StatusCode::ACCEPTED, &app.payout_view(payout));
+    Ok(accepted(&app.payout_view(payout), replayed))
+}
+
+/// The `Idempotency-Key` header: required, 1-64 visible ASCII characters.
+fn idempotency_key(req: &Request) -> Result<IdempotencyKey, ApiError> {
+    let key = req.headers().get("idempotency-key").ok_or_else(|| {
+        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required")
+    })?;
+    key.to_str()
+        .ok()
+        .and_then(|k| IdempotencyKey::parse(k).ok())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1-64 visible ASCII characters",
+            )
+        })
+}
+
+/// 202 with `body`; a replayed request says so (`Idempotent-Replayed: true`).
+fn accepted(body: &Value, replayed: bool) -> Response<Body> {
+    let mut response = json(StatusCode::ACCEPTED, body);
     if replayed {
         response.headers_mut().insert(
             "idempotent-replayed",
             lambda_http::http::HeaderValue::from_static("true"),
         );
     }
-    Ok(response)
+    response
 }
 
 /// Hands a pending payout to the worker. A failure here loses nothing: the
@@ -394,11 +422,21 @@ async fn set_payout_quota(
         ));
     }
     let body = json_object(req, MAX_BODY_BYTES)?;
-    body.only(&["enabled", "per_payout_limit", "daily_limit"])?;
+    body.only(&[
+        "enabled",
+        "per_payout_limit",
+        "daily_limit",
+        "refunds_enabled",
+    ])?;
     let enabled = body.bool("enabled")?;
     let per_payout_limit = body.amount("per_payout_limit")?;
     let daily_limit = body.amount("daily_limit")?;
-    let quota = PayoutQuota::new(
+    // Refunds are a separate permission (API.md), off unless given.
+    let refunds_enabled = match body.value("refunds_enabled") {
+        None => false,
+        Some(_) => body.bool("refunds_enabled")?,
+    };
+    let mut quota = PayoutQuota::new(
         shop_id,
         operator_id,
         enabled,
@@ -407,6 +445,7 @@ async fn set_payout_quota(
         app.clock.now(),
     )
     .map_err(|e| ApiError::invalid("per_payout_limit", e.to_string()))?;
+    quota.refunds_enabled = refunds_enabled;
     app.shops.put_payout_quota(&quota).await?;
     tracing::info!(shop_id = %quota.shop_id, operator_id = %quota.operator_id, enabled, "payout quota set");
     Ok(json(
@@ -417,6 +456,7 @@ async fn set_payout_quota(
             "enabled": quota.enabled,
             "per_payout_limit": quota.per_payout_limit().to_string(),
             "daily_limit": quota.daily_limit().to_string(),
+            "refunds_enabled": quota.refunds_enabled,
             "updated_at": rfc3339_beijing(quota.updated_at),
         }),
     ))

@@ -12,15 +12,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = aws::sdk_config(Deadline::Api).await;
     let store = Arc::new(aws::store_from_env(&config)?);
     let clock = Arc::new(SystemClock);
-    // Only which providers can pay back is needed here: the worker sends.
-    let channels = aws::gateways_from_env(Deadline::Api, clock.clone())?.payout_channels();
+    // Only which providers can pay and refund is needed here: the worker sends.
+    let gateways = aws::gateways_from_env(Deadline::Api, clock.clone())?;
     let app = App {
         shops: store.clone(),
         payouts: store.clone(),
         collection: store.clone(),
+        refunds: store.clone(),
         queue: Arc::new(aws::payout_queue_from_env(&config)?),
         clock,
-        channels,
+        channels: gateways.payout_channels(),
+        refund_providers: gateways.refund_providers(),
         // Claim links for transfers that wait for the buyer (SPEC §10).
         claims: aws::secrets("QRPAY_QR_TOKEN_SECRET")
             .into_iter()

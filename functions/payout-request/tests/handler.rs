@@ -39,6 +39,8 @@ impl Harness {
             clock: clock.clone(),
             channels: PayoutChannels::of(&[Provider::Sandbox]),
             claims: None,
+            refunds: store.clone(),
+            refund_providers: PayoutChannels::of(&[]),
         };
         Harness {
             app,
@@ -485,7 +487,8 @@ async fn only_the_owner_sets_quotas_and_they_take_effect() {
         a.body,
         json!({
             "shop_id": "shop-1", "operator_id": "shop-1-staff", "enabled": true,
-            "per_payout_limit": "50.00", "daily_limit": "200.00", "updated_at": "2026-03-02T10:00:00.000+08:00"
+            "per_payout_limit": "50.00", "daily_limit": "200.00", "refunds_enabled": false,
+            "updated_at": "2026-03-02T10:00:00.000+08:00"
         })
     );
     assert_eq!(
@@ -645,6 +648,8 @@ async fn a_queue_outage_loses_no_payout() {
         clock: h.clock.clone(),
         channels: h.app.channels,
         claims: None,
+        refunds: h.app.refunds.clone(),
+        refund_providers: h.app.refund_providers,
     };
     let a = Answer::from(handle(&app, create("10.00", "k-down").request()).await);
     assert_eq!(

@@ -1,10 +1,10 @@
 //! The SQS side: one batch in, only the failed message ids out
-//! (`ReportBatchItemFailures`), so settled payouts are deleted and the rest
-//! come back. A message that keeps failing lands in the DLQ after the queue's
+//! (`ReportBatchItemFailures`), so settled payouts and refunds are deleted
+//! and the rest come back. A message that keeps failing lands in the DLQ after the queue's
 //! `maxReceiveCount`.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use qrpay_queue::{PayoutMessage, Redelivery};
+use qrpay_queue::{Redelivery, WorkMessage};
 
 use crate::{retry_delay_s, Step, Worker};
 
@@ -34,8 +34,15 @@ async fn handle_message(
 ) -> Result<(), String> {
     // A malformed message is a poison message: failing it sends it to the DLQ.
     let body = record.body.as_deref().ok_or("message without a body")?;
-    let message = PayoutMessage::from_json(body).map_err(|e| e.to_string())?;
-    match worker.execute(&message).await.map_err(|e| e.to_string())? {
+    let message = WorkMessage::from_json(body).map_err(|e| e.to_string())?;
+    let (step, what) = match &message {
+        WorkMessage::Payout(m) => (worker.execute(m).await, format!("payout {}", m.payout_id)),
+        WorkMessage::Refund(m) => (
+            worker.execute_refund(m).await,
+            format!("refund {}", m.refund_id),
+        ),
+    };
+    match step.map_err(|e| e.to_string())? {
         Step::Done | Step::AwaitingPayee => Ok(()),
         Step::RetryLater => {
             let receives = record
@@ -47,13 +54,10 @@ async fn handle_message(
             if let Some(handle) = &record.receipt_handle {
                 if let Err(err) = redelivery.delay(handle, delay_s).await {
                     // The queue's own visibility timeout still brings it back.
-                    tracing::warn!(payout_id = %message.payout_id, error = %err, "could not delay the retry");
+                    tracing::warn!(%what, error = %err, "could not delay the retry");
                 }
             }
-            Err(format!(
-                "payout {} not settled yet; retry in {delay_s} s",
-                message.payout_id
-            ))
+            Err(format!("{what} not settled yet; retry in {delay_s} s"))
         }
     }
 }

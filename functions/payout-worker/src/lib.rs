@@ -9,10 +9,13 @@
 //! message is retried with growing delay; the sweeper catches the rest.
 //!
 //! Each payout goes through the provider that collected its order (SPEC §9):
-//! the worker holds one transfer channel per configured provider.
+//! the worker holds one transfer channel per configured provider. Merchant
+//! refunds share the queue and the sweeper (`refunds`, `refund_sweep`).
 
 pub mod batch;
 pub mod expiry;
+pub mod refund_sweep;
+pub mod refunds;
 pub mod sweeper;
 
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, Tra
 use qrpay_queue::PayoutMessage;
 use qrpay_store::alerts::Alerts;
 use qrpay_store::settle::{settle_failure, settle_success};
-use qrpay_store::{CollectionStore, PayoutError, PayoutStore, StoreError, Transition};
+use qrpay_store::{CollectionStore, PayoutError, PayoutStore, RefundStore, StoreError, Transition};
 
 /// What to do with a payout's message after one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +46,9 @@ pub enum Step {
 
 pub struct Worker {
     pub payouts: Arc<dyn PayoutStore>,
+    pub refunds: Arc<dyn RefundStore>,
     pub collection: Arc<dyn CollectionStore>,
-    /// The transfer channel of each configured provider.
+    /// The transfer channel and refund gateway of each configured provider.
     pub gateways: Gateways,
     pub clock: Arc<dyn Clock>,
     /// Where a provider contradicting a final payout is raised.

@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
     let store = Arc::new(aws::store_from_env(&config)?);
     let worker = Arc::new(Worker {
         payouts: store.clone(),
+        refunds: store.clone(),
         collection: store.clone(),
         gateways: aws::gateways_from_env(Deadline::Worker, clock.clone())?,
         clock,

@@ -84,6 +84,7 @@ pub async fn sweep(
         }
     }
     report.expired_orders = crate::expiry::close_expired_orders(worker).await;
+    crate::refund_sweep::sweep_refunds(worker, queue, alerts, now, &mut report).await?;
     tracing::info!(?report, "sweep done");
     Ok(report)
 }

@@ -94,6 +94,7 @@ async fn setup(wechat: Arc<Scripted>) -> Setup {
     let alerts = Arc::new(MemoryAlerts::new());
     let worker = Worker {
         payouts: store.clone(),
+        refunds: store.clone(),
         collection: store.clone(),
         gateways: Gateways::default()
             .with_transfer(Provider::Sandbox, sandbox.clone())
@@ -246,6 +247,7 @@ async fn a_payout_whose_provider_is_no_longer_configured_fails_if_never_sent() {
     let before = s.world.shop_now().await;
     let without_wechat = Worker {
         payouts: s.worker.payouts.clone(),
+        refunds: s.worker.refunds.clone(),
         collection: s.worker.collection.clone(),
         gateways: Gateways::default().with_transfer(Provider::Sandbox, s.sandbox.clone()),
         clock: s.clock.clone(),

@@ -81,6 +81,7 @@ async fn setup(closes: Vec<CloseOutcome>, queries: Vec<TradeState>) -> Setup {
         .insert(Provider::Wechatpay, provider.clone());
     let worker = Worker {
         payouts: store.clone(),
+        refunds: store.clone(),
         collection: store,
         gateways,
         clock: clock.clone(),

@@ -260,6 +260,7 @@ async fn suite(
         .unwrap();
     let worker = Worker {
         payouts: store.clone(),
+        refunds: store.clone(),
         collection: store.clone(),
         gateways: qrpay_provider::gateway::Gateways::default()
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
@@ -513,6 +514,7 @@ async fn poison_messages_land_in_the_dlq_through_real_redrive() {
     let store = qrpay_tests::memory_port().await;
     let worker = Worker {
         payouts: store.clone(),
+        refunds: store.clone(),
         collection: store.clone(),
         gateways: qrpay_provider::gateway::Gateways::default()
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox),

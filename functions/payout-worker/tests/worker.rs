@@ -36,6 +36,7 @@ async fn setup() -> Setup {
     let alerts = Arc::new(MemoryAlerts::new());
     let worker = Worker {
         payouts: store.clone(),
+        refunds: store.clone(),
         collection: store.clone(),
         gateways: qrpay_provider::gateway::Gateways::default()
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),

@@ -223,6 +223,7 @@ pub fn order_json(order: &Order) -> serde_json::Value {
         "amount": order.amount.to_string(),
         "paid_amount": order.paid_amount.to_string(),
         "refunded_amount": order.refunded_amount.to_string(),
+        "refunds_live_total": order.refunds_live_total().to_string(),
         "status": order.status.as_str(),
         "provider": order.provider.map(|p| p.as_str()),
         "provider_txn_id": order.provider_txn_id.as_ref().map(|t| t.as_str()),

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use qrpay_aws::sqs::SqsQueue;
-use qrpay_queue::{Delivered, MemoryQueue, PayoutMessage, PayoutQueue, QueueError, Redelivery};
+use qrpay_queue::{
+    Delivered, MemoryQueue, PayoutMessage, PayoutQueue, QueueError, Redelivery, RefundMessage,
+};
 use serde_json::{json, Value};
 
 /// Messages handed to the worker per batch (SQS's maximum for a receive).
@@ -86,6 +88,13 @@ impl PayoutQueue for LocalQueue {
         match self {
             LocalQueue::Memory(q) => q.enqueue(message).await,
             LocalQueue::Sqs { queue, .. } => queue.enqueue(message).await,
+        }
+    }
+
+    async fn enqueue_refund(&self, message: &RefundMessage) -> Result<(), QueueError> {
+        match self {
+            LocalQueue::Memory(q) => q.enqueue_refund(message).await,
+            LocalQueue::Sqs { queue, .. } => queue.enqueue_refund(message).await,
         }
     }
 }

@@ -97,6 +97,18 @@ pub const ROUTES: &[Route] = &[
         true,
     ),
     route(
+        "POST",
+        "/shops/{shop_id}/orders/{order_id}/refunds",
+        PayoutRequestFunction,
+        true,
+    ),
+    route(
+        "GET",
+        "/shops/{shop_id}/orders/{order_id}/refunds",
+        PayoutRequestFunction,
+        true,
+    ),
+    route(
         "GET",
         "/shops/{shop_id}/payouts",
         PayoutRequestFunction,

@@ -213,6 +213,8 @@ impl Functions {
                     secret: options.qr_token_secret.clone(),
                     pay_base_url: options.pay_base_url.clone(),
                 }),
+                refunds: store.clone(),
+                refund_providers: gateways.refund_providers(),
             },
             admin: admin_api::App {
                 shops: store.clone(),
@@ -241,6 +243,7 @@ impl Functions {
             callback: payment_callback::App {
                 collection: store.clone(),
                 payouts: store.clone(),
+                refunds: store.clone(),
                 clock: clock.clone(),
                 alerts: alerts.clone(),
                 verifiers,
@@ -254,6 +257,7 @@ impl Functions {
             },
             worker: payout_worker::Worker {
                 payouts: store.clone(),
+                refunds: store.clone(),
                 collection: store.clone(),
                 gateways: gateways.clone(),
                 clock: clock.clone(),

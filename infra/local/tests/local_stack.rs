@@ -831,6 +831,35 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         (json!("300.00"), json!("20.00"), 2)
     );
 
+    // Refunds: the sandbox has no refund gateway, so its orders are refused
+    // and nothing is reserved (simulated providers' refunds: providers_end_to_end).
+    let refund = c
+        .send(
+            "POST",
+            &format!("/shops/shop-t/orders/{order}/refunds"),
+            Some(&t.owner),
+            &[("idempotency-key", "refund-1")],
+            Some(
+                json!({"amount": "5.00", "reason": "退货"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await
+        .unwrap();
+    check(&refund, 422, Some("REFUND_CHANNEL_UNAVAILABLE"));
+    let refunds = get(
+        c,
+        &format!("/shops/shop-t/orders/{order}/refunds"),
+        Some(&t.owner),
+    )
+    .await;
+    assert_eq!(
+        refunds,
+        json!({"order_id": order, "paid_amount": "300.00", "refunded_amount": "0.00",
+            "refunds_live_total": "0.00", "refunds": []})
+    );
+
     // What the provider really paid: each payout at most once.
     let sent = check(
         &call(c, "GET", "/sandbox/transfers", None, None).await,

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use qrpay_domain::BusinessDate;
-use qrpay_queue::{PayoutMessage, PayoutQueue, QueueError, Redelivery, MAX_VISIBILITY_S};
+use qrpay_queue::{
+    PayoutMessage, PayoutQueue, QueueError, Redelivery, RefundMessage, MAX_VISIBILITY_S,
+};
 use qrpay_reconcile::requests::{RequestError, RunRequest, RunRequests};
 
 use crate::error_text;
@@ -29,17 +31,30 @@ impl SqsQueue {
     }
 }
 
-#[async_trait]
-impl PayoutQueue for SqsQueue {
-    async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError> {
+impl SqsQueue {
+    async fn send(&self, body: String) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(message.to_json())
+            .message_body(body)
             .send()
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PayoutQueue for SqsQueue {
+    async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError> {
+        self.send(message.to_json()).await?;
         tracing::info!(payout_id = %message.payout_id, "payout enqueued");
+        Ok(())
+    }
+
+    async fn enqueue_refund(&self, message: &RefundMessage) -> Result<(), QueueError> {
+        self.send(message.to_json()).await?;
+        tracing::info!(refund_id = %message.refund_id, "refund enqueued");
         Ok(())
     }
 }

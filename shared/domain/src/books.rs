@@ -156,6 +156,10 @@ impl CounterChange {
 pub struct PayableGuard {
     pub paid: Money,
     pub refunded: Money,
+    /// Our refunds in flight as read: the ceiling counts them, so a refund
+    /// reserved meanwhile makes the payout decide again (one bound for both
+    /// kinds, see `crate::refund`).
+    pub refunds_pending: Money,
     /// The latest last-payout instant (ms) that still admits this payout.
     pub latest_last_payout_ms: i64,
 }
@@ -178,6 +182,7 @@ impl OrderChange {
             let as_read = order.status.admits_payouts()
                 && order.paid_amount == guard.paid
                 && order.refunded_amount == guard.refunded
+                && order.refunds_pending_total == guard.refunds_pending
                 && order
                     .last_payout_at
                     .is_none_or(|t| t.timestamp_millis() <= guard.latest_last_payout_ms);
@@ -323,8 +328,11 @@ impl PayoutEffect {
 
 /// The invariants of a shop's and an order's books, whatever happened:
 /// live payouts at most [`MAX_LIVE_PAYOUTS_PER_ORDER`] and within the
-/// order's paid amount (the hold and balance are `Money`, never negative).
+/// order's paid amount, together with its refunds
+/// ([`crate::refund_books::check_order_commitments`]; the hold and balance
+/// are `Money`, never negative).
 pub fn check_books(order: &Order) -> Result<(), BooksError> {
+    crate::refund_books::check_order_commitments(order)?;
     if order.payouts_live_count > MAX_LIVE_PAYOUTS_PER_ORDER {
         return Err(broken(format!(
             "order {} has {} live payouts",
@@ -385,6 +393,7 @@ pub fn reserve_payout(
             payable: Some(PayableGuard {
                 paid: order.paid_amount,
                 refunded: order.refunded_amount,
+                refunds_pending: order.refunds_pending_total,
                 latest_last_payout_ms: latest_admissible_last_payout(request.now),
             }),
             updated_at: request.now,

@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::OrderId;
+use crate::ids::{OrderId, RefundId};
 use crate::money::Amount;
 use crate::payee::PayerAccount;
 
@@ -138,6 +138,11 @@ pub enum CollectionEventKind {
     RefundSucceeded {
         refund_id: ProviderRef,
         amount: Amount,
+        /// Our refund, when the notice names one by the refund number we
+        /// sent (WeChat `out_refund_no`, Alipay `out_biz_no` = our
+        /// `out_request_no`, Douyin `cp_refundno`). A refund made in the
+        /// provider's console names none of ours (or an id we never made).
+        our_refund: Option<RefundId>,
     },
 }
 

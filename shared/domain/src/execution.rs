@@ -87,6 +87,8 @@ pub enum NoticeKind {
     PayoutFailed,
     /// A monthly-pay instalment could not be charged to the buyer.
     DeductionFailed,
+    /// A merchant refund was definitively refused by the provider.
+    RefundFailed,
 }
 
 impl NoticeKind {
@@ -94,13 +96,18 @@ impl NoticeKind {
         match self {
             NoticeKind::PayoutFailed => "PAYOUT_FAILED",
             NoticeKind::DeductionFailed => "DEDUCTION_FAILED",
+            NoticeKind::RefundFailed => "REFUND_FAILED",
         }
     }
 
     pub fn parse(text: &str) -> Option<NoticeKind> {
-        [NoticeKind::PayoutFailed, NoticeKind::DeductionFailed]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            NoticeKind::PayoutFailed,
+            NoticeKind::DeductionFailed,
+            NoticeKind::RefundFailed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 

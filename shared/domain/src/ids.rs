@@ -77,6 +77,9 @@ id_type!(/// An order, ours (`ord_…`) or given by the shop when it was created
     OrderId, "order_id");
 id_type!(/// A small payout; also the provider's idempotency key (`out_bill_no`).
     PayoutId, "payout_id");
+id_type!(/// A merchant refund (`rf_…`); also the provider's refund number
+    /// (WeChat `out_refund_no`, Alipay `out_request_no`, Douyin `out_refund_no`).
+    RefundId, "refund_id");
 id_type!(/// A POS terminal or QR stand.
     DeviceId, "device_id");
 id_type!(/// A collection QR code (`qr_…`), static or dynamic.
@@ -89,6 +92,13 @@ impl PayoutId {
     /// so that ids sort with the test clock too.
     pub fn generate(now: DateTime<Utc>) -> PayoutId {
         PayoutId(format!("po_{}", ulid_at(now)))
+    }
+}
+
+impl RefundId {
+    /// A new, time-ordered refund id (fits every provider's refund number).
+    pub fn generate(now: DateTime<Utc>) -> RefundId {
+        RefundId(format!("rf_{}", ulid_at(now)))
     }
 }
 

@@ -18,6 +18,8 @@ pub mod payout;
 pub mod plan_terms;
 pub mod qr;
 pub mod reconciliation;
+pub mod refund;
+pub mod refund_books;
 pub mod rules;
 pub mod secret;
 pub mod shop;
@@ -34,7 +36,8 @@ pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,
 };
 pub use ids::{
-    DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, OutOrderNo, PayoutId, QrId, ShopId,
+    DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, OutOrderNo, PayoutId, QrId, RefundId,
+    ShopId,
 };
 pub use instalment::{DeductionStatus, InstalmentError, InstalmentPlan};
 pub use money::{Amount, AmountError, Money};
@@ -45,6 +48,8 @@ pub use payout::{Payout, PayoutReason, PayoutStatus};
 pub use plan_terms::{FeeRate, FeeRateError, PlanPeriods, UnsupportedPeriods};
 pub use qr::{QrCode, QrIssue, QrIssueError, QrKind, QrRefusal, QrState, QrStatus};
 pub use reconciliation::{ReconciliationSummary, Tally};
+pub use refund::{Refund, RefundReason, RefundRefusal, RefundRequest, RefundStatus};
+pub use refund_books::{fail_refund, reserve_refund, succeed_refund, RefundEffect, RefundSnapshot};
 pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };

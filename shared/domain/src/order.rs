@@ -48,6 +48,11 @@ impl OrderStatus {
     pub fn admits_payouts(self) -> bool {
         matches!(self, OrderStatus::Paid | OrderStatus::PartiallyRefunded)
     }
+
+    /// The same statuses admit refunds (BUYER_PAGES §11.2 rule 1).
+    pub fn admits_refunds(self) -> bool {
+        self.admits_payouts()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +91,12 @@ pub struct Order {
     /// The provider asked to open an order of its own for this one (our id
     /// as its `out_trade_no`): it is closed there before it is closed here.
     pub provider_order: Option<Provider>,
+    /// Sum of our refunds reserved and not yet final (`PENDING`,
+    /// `PROCESSING`): committed, not yet in `refunded_amount`.
+    pub refunds_pending_total: Money,
+    /// Count of our live refunds (pending, processing, succeeded).
+    pub refunds_live_count: u32,
+    pub last_refund_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -121,6 +132,9 @@ impl Order {
             last_payout_at: None,
             expires_at: None,
             provider_order: None,
+            refunds_pending_total: Money::ZERO,
+            refunds_live_count: 0,
+            last_refund_at: None,
             created_at: now,
             updated_at: now,
         }
@@ -169,9 +183,29 @@ impl Order {
         })
     }
 
-    /// What payouts may add up to: the paid amount less refunds (SPEC §4 rule 4).
+    /// Refunds that count against the paid amount: refunded already (ours
+    /// and external ones made at the provider) plus ours still in flight.
+    /// The API's `refunds_live_total`.
+    pub fn refunds_live_total(&self) -> Money {
+        let fen = self
+            .refunded_amount
+            .fen()
+            .saturating_add(self.refunds_pending_total.fen());
+        Money::from_fen(fen).unwrap_or(Money::ZERO)
+    }
+
+    /// What payouts may add up to: the paid amount less every live refund
+    /// (SPEC §4 rule 4; SPEC §9 "refunds and live payouts of an order
+    /// together never exceed what was paid").
     pub fn payout_ceiling(&self) -> Money {
-        self.paid_amount.headroom_over(self.refunded_amount)
+        self.paid_amount.headroom_over(self.refunds_live_total())
+    }
+
+    /// What is neither paid out nor refunded (live): the headroom both a
+    /// payout (rule 4's `remaining`) and a refund (`REFUND_EXCEEDS_REFUNDABLE`'s
+    /// `remaining`) are measured against. One bound for both kinds.
+    pub fn uncommitted(&self) -> Money {
+        self.payout_ceiling().headroom_over(self.payouts_live_total)
     }
 }
 

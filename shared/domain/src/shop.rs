@@ -122,6 +122,9 @@ pub struct PayoutQuota {
     pub shop_id: ShopId,
     pub operator_id: OperatorId,
     pub enabled: bool,
+    /// Whether this sub-account may also refund orders (API.md quota body
+    /// `refunds_enabled`, default false). Independent of `enabled`.
+    pub refunds_enabled: bool,
     per_payout_limit: Amount,
     daily_limit: Amount,
     pub updated_at: DateTime<Utc>,
@@ -150,6 +153,7 @@ impl PayoutQuota {
             shop_id,
             operator_id,
             enabled,
+            refunds_enabled: false,
             per_payout_limit,
             daily_limit,
             updated_at,

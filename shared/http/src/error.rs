@@ -6,8 +6,8 @@ use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use qrpay_domain::instalment::InstalmentError;
-use qrpay_domain::{Money, PayoutRefusal, QrRefusal};
-use qrpay_store::{ReserveError, StoreError};
+use qrpay_domain::{Money, PayoutRefusal, QrRefusal, RefundRefusal};
+use qrpay_store::{RefundReserveError, ReserveError, StoreError};
 use serde_json::{json, Map, Value};
 
 /// The codes our own routes answer with (API.md "Errors" and the route
@@ -277,6 +277,39 @@ impl From<PayoutRefusal> for ApiError {
     }
 }
 
+/// A refund refusal (BUYER_PAGES §11.2), answered as payout refusals are:
+/// 404 for the order, 429 with `Retry-After` for the pace, 422 otherwise
+/// (`OPERATOR_NO_QUOTA` included, as for payouts).
+impl From<RefundRefusal> for ApiError {
+    fn from(refusal: RefundRefusal) -> ApiError {
+        let status = match refusal {
+            RefundRefusal::OrderNotFound => StatusCode::NOT_FOUND,
+            RefundRefusal::TooFrequent { .. } => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let mut e = ApiError::with_status(status, refusal.code(), refusal.to_string());
+        e.remaining = refusal.remaining();
+        e.retry_after_s = refusal.retry_after_s();
+        e
+    }
+}
+
+impl From<RefundReserveError> for ApiError {
+    fn from(err: RefundReserveError) -> ApiError {
+        match err {
+            RefundReserveError::Refused(refusal) => refusal.into(),
+            RefundReserveError::IdempotencyConflict => ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was already used for a different refund request",
+            ),
+            RefundReserveError::ShopNotFound => {
+                ApiError::new(ErrorCode::ShopNotFound, "shop not found")
+            }
+            RefundReserveError::Store(err) => err.into(),
+        }
+    }
+}
+
 /// A code that cannot be paid: 409 once its order is paid, 410 once it is
 /// gone.
 impl From<QrRefusal> for ApiError {
@@ -417,6 +450,26 @@ mod tests {
                 429,
                 "PAYOUT_TOO_FREQUENT",
             ),
+            (
+                ApiError::from(RefundRefusal::OrderNotFound),
+                404,
+                "ORDER_NOT_FOUND",
+            ),
+            (
+                ApiError::from(RefundRefusal::OperatorNoQuota),
+                422,
+                "OPERATOR_NO_QUOTA",
+            ),
+            (
+                ApiError::from(RefundRefusal::ChannelUnavailable),
+                422,
+                "REFUND_CHANNEL_UNAVAILABLE",
+            ),
+            (
+                ApiError::from(RefundRefusal::TooFrequent { retry_after_s: 9 }),
+                429,
+                "REFUND_TOO_FREQUENT",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status.as_u16(), e.code), (status, code));
@@ -425,6 +478,14 @@ mod tests {
                 assert_eq!(e.status, ours.status(), "{code}");
             }
         }
+        let left = Money::parse("0.01").unwrap();
+        let exceeds = ApiError::from(RefundRefusal::ExceedsRefundable { remaining: left });
+        assert_eq!(
+            (exceeds.status.as_u16(), exceeds.code, exceeds.remaining),
+            (422, "REFUND_EXCEEDS_REFUNDABLE", Some(left))
+        );
+        let pace = ApiError::from(RefundRefusal::TooFrequent { retry_after_s: 9 });
+        assert_eq!(pace.retry_after_s, Some(9));
         let periods = ApiError::from(InstalmentError::UnsupportedPeriods(5));
         assert_eq!(periods.field.as_deref(), Some("instalments.periods"));
     }

@@ -30,6 +30,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use qrpay_domain::{
     CollectionEvent, CollectionEventKind, Money, Payer, PayerAccount, PayerAccountKind, Provider,
+    RefundId,
 };
 use rsa::pkcs1v15::VerifyingKey;
 use rsa::RsaPublicKey;
@@ -305,9 +306,12 @@ fn refund(
     if money("total_amount")?.is_some_and(|total| total < refunded) {
         return Err(CallbackError::malformed("refund_fee is above total_amount"));
     }
+    // `out_biz_no` is the refund's `out_request_no`: ours when we refunded
+    // (Alipay has no refund id of its own).
     let kind = CollectionEventKind::RefundSucceeded {
         refund_id: provider_ref("out_biz_no", refund_id)?,
         amount,
+        our_refund: RefundId::parse(refund_id).ok(),
     };
     Ok((
         kind,

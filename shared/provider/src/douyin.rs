@@ -35,7 +35,9 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEvent, CollectionEventKind, OrderId, Provider, ProviderRef, Secret};
+use qrpay_domain::{
+    CollectionEvent, CollectionEventKind, OrderId, Provider, ProviderRef, RefundId, Secret,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
@@ -286,6 +288,12 @@ impl DouyinVerifier {
             kind: CollectionEventKind::RefundSucceeded {
                 refund_id,
                 amount: amount_from_fen("refund_amount", m.refund_amount)?,
+                // Our out_refund_no, as Douyin echoes it (UNCONFIRMED field
+                // name, BUYER_PAGES §11.4).
+                our_refund: m
+                    .cp_refundno
+                    .as_deref()
+                    .and_then(|no| RefundId::parse(no).ok()),
             },
             occurred_at: unix_time("refunded_at", m.refunded_at.unwrap_or(signed_at))?,
         })

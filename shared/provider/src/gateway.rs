@@ -338,6 +338,12 @@ impl Gateways {
         PayoutChannels::of(&providers)
     }
 
+    /// Who can refund a buyer here (BUYER_PAGES §11.2 rule 1).
+    pub fn refund_providers(&self) -> PayoutChannels {
+        let providers: Vec<Provider> = self.refunds.keys().copied().collect();
+        PayoutChannels::of(&providers)
+    }
+
     pub fn transfer(&self, provider: Provider) -> Option<&Arc<dyn TransferProvider>> {
         self.transfers.get(&provider)
     }

@@ -164,9 +164,11 @@ fn read_collection(body: &[u8]) -> Result<CollectionEvent, CallbackError> {
             amount: wire.amount,
             reason: reason(wire.reason.as_deref()),
         },
+        // The sandbox refunds nothing of ours (it has no refund gateway).
         _ => CollectionEventKind::RefundSucceeded {
             refund_id: required("refund_id", wire.refund_id.as_deref())?,
             amount: wire.amount,
+            our_refund: None,
         },
     };
     let occurred_at = DateTime::parse_from_rfc3339(&wire.occurred_at)

@@ -138,7 +138,15 @@ fn each_event_kind_verifies_back_to_the_event_that_was_signed() {
     let events = [
         payment(),
         alipay("N-2", paid("T-2", 1, None)),
-        alipay("N-3", refunded("rf_01JQ0000000000000000000001", 1230)),
+        alipay(
+            "N-3",
+            // Alipay has no refund id of its own: `out_biz_no` is our out_request_no.
+            refunded_naming(
+                "rf_01JQ0000000000000000000001",
+                1230,
+                "rf_01JQ0000000000000000000001",
+            ),
+        ),
         alipay("N-4", deducted("T-4", 2, 3334)),
         alipay("N-5", deduction_failed(3, 3333, "余额不足 & 限额=0")),
     ];
@@ -232,7 +240,7 @@ fn a_refund_is_this_refunds_send_back_fee_and_refund_fee_is_cumulative() {
         ],
     );
     let event = verify_body(&hand_signed(&refund, &keys().current)).unwrap();
-    assert_eq!(event.kind, refunded("rf_2", 1230));
+    assert_eq!(event.kind, refunded_naming("rf_2", 1230, "rf_2"));
     assert_eq!(
         event.occurred_at,
         occurred_at() + chrono::Duration::milliseconds(543)

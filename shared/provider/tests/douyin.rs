@@ -192,7 +192,11 @@ fn a_refund_shaped_as_documented_is_read_with_our_order_from_cp_extra() {
         verify_body(&body),
         Ok(douyin(
             "refund:R7000000000000000002",
-            refunded("R7000000000000000002", 1230)
+            refunded_naming(
+                "R7000000000000000002",
+                1230,
+                "rf_01JQ0000000000000000000001"
+            )
         ))
     );
     // Without `refunded_at`, the envelope's time.
@@ -262,7 +266,10 @@ fn notification_ids_are_derived_from_what_identifies_the_notice() {
         event.notification_id.as_str(),
         "refund:R7000000000000000002"
     );
-    assert_eq!(event.kind, refunded("R7000000000000000002", 1230));
+    assert_eq!(
+        event.kind,
+        refunded_naming("R7000000000000000002", 1230, "rf_1")
+    );
 
     let failed = format!(
         r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","order_id":"N7000000000000000001","period":3,

@@ -189,7 +189,10 @@ fn refund_and_instalment_notices_built_by_hand_read_exactly() {
         "amount":{"total":8888,"refund":1230,"payer_total":8888,"payer_refund":1230}}"#;
     let (headers, body) = hand_built("REFUND.SUCCESS", refund);
     let event = verifier().verify(&headers, &body, now()).unwrap();
-    assert_eq!(event.kind, refunded("50300000012026030100001", 1230));
+    assert_eq!(
+        event.kind,
+        refunded_naming("50300000012026030100001", 1230, "rf_1")
+    );
 
     let failed = r#"{"mchid":"1900000001","out_trade_no":"ord_01JQ0000000000000000000000",
         "period":3,"amount":{"total":3333},"deduct_time":"2026-03-01T09:59:00+08:00","fail_reason":"余额不足"}"#;

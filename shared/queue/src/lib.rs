@@ -1,4 +1,5 @@
-//! The payout queue port: an accepted payout is handed to the worker through
+//! The payout queue port: an accepted payout (or a merchant refund, as a
+//! [`RefundMessage`] with `"kind":"refund"`) is handed to the worker through
 //! here. Adapters: in-memory (the embedded default, here) and SQS (in AWS and
 //! against the emulator: `qrpay_aws::sqs`). Delivery is at least once; the
 //! worker makes repeats harmless. Also the port POS replies are published
@@ -8,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use qrpay_domain::{Clock, Payout, PayoutId, ShopId, SystemClock};
+use qrpay_domain::{Clock, Payout, PayoutId, Refund, RefundId, ShopId, SystemClock};
 use serde::{Deserialize, Serialize};
 
 pub mod publish;
@@ -38,6 +39,62 @@ impl PayoutMessage {
     }
 }
 
+/// What the worker needs to find a merchant refund (BUYER_PAGES §11.4):
+/// `{"kind":"refund","shop_id","refund_id"}`. Refunds share the payout
+/// queue, its DLQ, its growing redelivery delay and its sweeper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundMessage {
+    kind: RefundKind,
+    pub shop_id: ShopId,
+    pub refund_id: RefundId,
+}
+
+/// The `kind` tag of a refund message: only `"refund"` reads as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RefundKind {
+    Refund,
+}
+
+impl RefundMessage {
+    /// The message that asks the worker to execute this refund.
+    pub fn for_refund(refund: &Refund) -> RefundMessage {
+        RefundMessage {
+            kind: RefundKind::Refund,
+            shop_id: refund.shop_id.clone(),
+            refund_id: refund.refund_id.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a message of a tag and two ids always serializes")
+    }
+}
+
+/// Any message on the payout queue. A body without `kind` is a payout, as
+/// every message was before refunds shared the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkMessage {
+    Payout(PayoutMessage),
+    Refund(RefundMessage),
+}
+
+impl WorkMessage {
+    pub fn from_json(body: &str) -> Result<WorkMessage, QueueError> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| QueueError::Malformed(e.to_string()))?;
+        let malformed = |e: serde_json::Error| QueueError::Malformed(e.to_string());
+        match value.get("kind") {
+            None => PayoutMessage::deserialize(value)
+                .map(WorkMessage::Payout)
+                .map_err(malformed),
+            Some(_) => RefundMessage::deserialize(value)
+                .map(WorkMessage::Refund)
+                .map_err(malformed),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
@@ -49,6 +106,16 @@ pub enum QueueError {
 #[async_trait]
 pub trait PayoutQueue: Send + Sync {
     async fn enqueue(&self, message: &PayoutMessage) -> Result<(), QueueError>;
+
+    /// Hands a reserved refund to the worker. Every adapter that runs
+    /// (memory, SQS, the local stack's) carries refunds; a queue that does
+    /// not says so, and the refund stays `PENDING` for the sweeper.
+    async fn enqueue_refund(&self, message: &RefundMessage) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable(format!(
+            "this queue does not carry refunds ({})",
+            message.refund_id
+        )))
+    }
 }
 
 /// Puts a received message back on the queue after a delay (SQS: change its
@@ -210,6 +277,11 @@ impl PayoutQueue for MemoryQueue {
         self.send_raw(message.to_json());
         Ok(())
     }
+
+    async fn enqueue_refund(&self, message: &RefundMessage) -> Result<(), QueueError> {
+        self.send_raw(message.to_json());
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -288,5 +360,34 @@ mod tests {
         assert_eq!(PayoutMessage::from_json(&msg.to_json()).unwrap(), msg);
         assert!(PayoutMessage::from_json("{\"shop_id\":\"a b\",\"payout_id\":\"x\"}").is_err());
         assert!(PayoutMessage::from_json("not json").is_err());
+    }
+
+    #[test]
+    fn a_body_without_kind_is_a_payout_and_refunds_carry_their_kind() {
+        let payout = PayoutMessage {
+            shop_id: ShopId::parse("s1").unwrap(),
+            payout_id: PayoutId::parse("po_1").unwrap(),
+        };
+        assert_eq!(
+            WorkMessage::from_json(&payout.to_json()).unwrap(),
+            WorkMessage::Payout(payout)
+        );
+        let body = r#"{"kind":"refund","shop_id":"s1","refund_id":"rf_1"}"#;
+        let WorkMessage::Refund(refund) = WorkMessage::from_json(body).unwrap() else {
+            panic!("a refund message");
+        };
+        assert_eq!(refund.refund_id.as_str(), "rf_1");
+        assert_eq!(
+            WorkMessage::from_json(&refund.to_json()).unwrap(),
+            WorkMessage::Refund(refund)
+        );
+        for bad in [
+            r#"{"kind":"transfer","shop_id":"s1","refund_id":"rf_1"}"#,
+            r#"{"kind":"refund","shop_id":"s1","payout_id":"po_1"}"#,
+            r#"{"kind":"refund","shop_id":"a b","refund_id":"rf_1"}"#,
+            "[]",
+        ] {
+            assert!(WorkMessage::from_json(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -27,6 +27,15 @@ pub enum AlertCode {
     /// A transfer notice from a provider other than the one the payout was
     /// sent through (`Payout.provider`; none is the sandbox).
     TransferNoticeWrongProvider,
+    /// A merchant refund not final 72 hours after it was made (bank-card
+    /// refunds take days; BUYER_PAGES §11.4), or stuck at a provider no
+    /// longer configured.
+    RefundNotFinal,
+    /// The provider contradicts a final refund state (settling).
+    RefundProviderContradiction,
+    /// A provider refund notice naming one of our refunds that does not
+    /// fit it (another order or provider, another amount, never sent).
+    RefundNoticeMismatch,
     /// An IoT topic-rule event that names no device, or another one.
     IotRuleMisconfigured,
     /// `COLLECTION_<kind>`: a provider notice recorded as an anomaly; the
@@ -57,7 +66,7 @@ pub enum AlertCode {
 }
 
 impl AlertCode {
-    pub const ALL: [AlertCode; 25] = [
+    pub const ALL: [AlertCode; 28] = [
         AlertCode::PayoutNotFinal,
         AlertCode::PayoutProviderContradiction,
         AlertCode::DeductionFailed,
@@ -65,6 +74,9 @@ impl AlertCode {
         AlertCode::TransferNoticeAmountMismatch,
         AlertCode::TransferNoticeBeforeDispatch,
         AlertCode::TransferNoticeWrongProvider,
+        AlertCode::RefundNotFinal,
+        AlertCode::RefundProviderContradiction,
+        AlertCode::RefundNoticeMismatch,
         AlertCode::IotRuleMisconfigured,
         AlertCode::CollectionUnknownOrder,
         AlertCode::CollectionAmountMismatch,
@@ -94,6 +106,9 @@ impl AlertCode {
             AlertCode::TransferNoticeAmountMismatch => "TRANSFER_NOTICE_AMOUNT_MISMATCH",
             AlertCode::TransferNoticeBeforeDispatch => "TRANSFER_NOTICE_BEFORE_DISPATCH",
             AlertCode::TransferNoticeWrongProvider => "TRANSFER_NOTICE_WRONG_PROVIDER",
+            AlertCode::RefundNotFinal => "REFUND_NOT_FINAL",
+            AlertCode::RefundProviderContradiction => "REFUND_PROVIDER_CONTRADICTION",
+            AlertCode::RefundNoticeMismatch => "REFUND_NOTICE_MISMATCH",
             AlertCode::IotRuleMisconfigured => "IOT_RULE_MISCONFIGURED",
             AlertCode::CollectionUnknownOrder => "COLLECTION_UNKNOWN_ORDER",
             AlertCode::CollectionAmountMismatch => "COLLECTION_AMOUNT_MISMATCH",

@@ -17,10 +17,14 @@ pub mod alerts;
 pub mod collected;
 pub mod memory;
 pub mod ports;
+pub mod refunds;
 pub mod settle;
 
 pub use memory::MemoryStore;
-pub use ports::{ClaimStore, CollectionStore, PayoutStore, ReconciliationStore, ShopStore, Store};
+pub use ports::{
+    ClaimStore, CollectionStore, PayoutStore, ReconciliationStore, RefundStore, ShopStore, Store,
+};
+pub use refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 
 /// Most payouts one page of a listing returns.
 pub const MAX_PAGE_SIZE: usize = 100;

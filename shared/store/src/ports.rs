@@ -10,6 +10,9 @@ use qrpay_domain::{
     PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
+use qrpay_domain::{Refund, RefundId, RefundRequest, RefundStatus};
+
+use crate::refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 use crate::{
     Checkout, Closing, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved,
     Revocation, StoreError, Transition,
@@ -312,13 +315,88 @@ pub trait ClaimStore: Send + Sync {
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// Merchant refunds (BUYER_PAGES §11): the reservation that enforces the
+/// refund rules atomically — refunds and live payouts of an order together
+/// never exceed what was paid — and the lifecycle moves.
+#[async_trait]
+pub trait RefundStore: Send + Sync {
+    /// Checks every refund rule and reserves the refund in one atomic step:
+    /// the refund, its pointer and idempotency record, the order's pending
+    /// refunds, count and last-refund time, and the shop's balance hold.
+    async fn reserve_refund(
+        &self,
+        request: &RefundRequest,
+    ) -> Result<RefundReserved, RefundReserveError>;
+
+    async fn get_refund(
+        &self,
+        shop_id: &ShopId,
+        refund_id: &RefundId,
+    ) -> Result<Option<Refund>, StoreError>;
+
+    /// A refund found by its id alone (a provider notice names only ours).
+    async fn find_refund(&self, refund_id: &RefundId) -> Result<Option<Refund>, StoreError>;
+
+    /// All refunds of an order, newest first.
+    async fn list_order_refunds(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+    ) -> Result<Vec<Refund>, StoreError>;
+
+    /// `PENDING → PROCESSING`, before the provider is called.
+    async fn start_refund(
+        &self,
+        shop_id: &ShopId,
+        refund_id: &RefundId,
+        now: DateTime<Utc>,
+    ) -> Result<RefundTransition, RefundError>;
+
+    /// `PROCESSING → SUCCEEDED`, atomically with the order's refunded
+    /// amount, the hold becoming a debit and one ledger entry (or, when the
+    /// provider's notice of this movement was applied first, the release of
+    /// what the refund reserved: see `qrpay_domain::refund_books`).
+    async fn succeed_refund(
+        &self,
+        shop_id: &ShopId,
+        refund_id: &RefundId,
+        provider_refund_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RefundTransition, RefundError>;
+
+    /// `PENDING | PROCESSING → FAILED`, atomically with the release of all
+    /// it reserved and an in-app notice.
+    async fn fail_refund(
+        &self,
+        shop_id: &ShopId,
+        refund_id: &RefundId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefundTransition, RefundError>;
+
+    /// Refunds of any shop still in `status` whose last change is before
+    /// `before`, oldest first, at most `limit` (the sweeper).
+    async fn list_open_refunds(
+        &self,
+        status: RefundStatus,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, StoreError>;
+}
+
 /// Every role: what the local stack and the contract suites hold.
 pub trait Store:
-    ShopStore + PayoutStore + CollectionStore + ReconciliationStore + ClaimStore
+    ShopStore + PayoutStore + RefundStore + CollectionStore + ReconciliationStore + ClaimStore
 {
 }
 
 impl<T> Store for T where
-    T: ShopStore + PayoutStore + CollectionStore + ReconciliationStore + ClaimStore + ?Sized
+    T: ShopStore
+        + PayoutStore
+        + RefundStore
+        + CollectionStore
+        + ReconciliationStore
+        + ClaimStore
+        + ?Sized
 {
 }

@@ -1,12 +1,15 @@
 //! Settling a payout from what the provider said, shared by the worker, the
 //! sweeper and the provider's "transfer finished" callbacks: whichever comes
-//! first settles it, the others find it settled.
+//! first settles it, the others find it settled. Merchant refunds settle the
+//! same way (worker, sweeper and the provider's refund notices).
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{Payout, PayoutStatus};
+use qrpay_domain::{Payout, PayoutStatus, Refund, RefundStatus};
 
 use crate::alerts::{Alert, AlertCode, Alerts};
-use crate::{PayoutError, PayoutStore, StoreError, Transition};
+use crate::{
+    PayoutError, PayoutStore, RefundError, RefundStore, RefundTransition, StoreError, Transition,
+};
 
 /// The provider says the money moved.
 pub async fn settle_success(
@@ -69,5 +72,69 @@ fn vanished(err: PayoutError) -> StoreError {
     match err {
         PayoutError::Store(e) => e,
         PayoutError::PayoutNotFound => StoreError::Corrupt("payout vanished while settling".into()),
+    }
+}
+
+/// The provider says the refund's money went back (`PROCESSING →
+/// SUCCEEDED`): the order's refunded amount, the ledger entry and the debit,
+/// once, whoever gets here first.
+pub async fn settle_refund_success(
+    store: &dyn RefundStore,
+    alerts: &dyn Alerts,
+    refund: &Refund,
+    provider_refund_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<RefundTransition, StoreError> {
+    let settled = store
+        .succeed_refund(&refund.shop_id, &refund.refund_id, provider_refund_id, now)
+        .await
+        .map_err(refund_vanished)?;
+    if let RefundTransition::Unchanged(current) = &settled {
+        if current.status == RefundStatus::Failed {
+            let why = "provider reports success for a refund recorded as failed";
+            alerts.raise(&refund_contradiction(current, why)).await;
+        }
+    }
+    Ok(settled)
+}
+
+/// The provider definitively refused the refund: release what it reserved
+/// and notify the shop.
+pub async fn settle_refund_failure(
+    store: &dyn RefundStore,
+    alerts: &dyn Alerts,
+    refund: &Refund,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<RefundTransition, StoreError> {
+    let settled = store
+        .fail_refund(&refund.shop_id, &refund.refund_id, reason, now)
+        .await
+        .map_err(refund_vanished)?;
+    if let RefundTransition::Unchanged(current) = &settled {
+        if current.status == RefundStatus::Succeeded {
+            let why = "provider reports failure for a refund recorded as succeeded";
+            alerts.raise(&refund_contradiction(current, why)).await;
+        }
+    }
+    Ok(settled)
+}
+
+fn refund_contradiction(current: &Refund, why: &str) -> Alert {
+    Alert {
+        code: AlertCode::RefundProviderContradiction.into(),
+        message: format!(
+            "{why}: refund {} of {} for order {}; check it with the provider",
+            current.refund_id, current.amount, current.order_id
+        ),
+        shop_id: Some(current.shop_id.to_string()),
+        reference: current.refund_id.to_string(),
+    }
+}
+
+fn refund_vanished(err: RefundError) -> StoreError {
+    match err {
+        RefundError::Store(e) => e,
+        RefundError::RefundNotFound => StoreError::Corrupt("refund vanished while settling".into()),
     }
 }

@@ -366,6 +366,8 @@ impl Sim {
         let event = CollectionEventKind::RefundSucceeded {
             refund_id,
             amount: refund.amount,
+            // The refund number we sent, echoed as each provider does.
+            our_refund: qrpay_domain::RefundId::parse(&refund.out_refund_no).ok(),
         };
         if let Err(e) = self
             .notify(ctx, &refund.notify_path, &refund.out_trade_no, event)

@@ -9,6 +9,7 @@ mod paging;
 mod payout_effects;
 mod payouts;
 mod reconciliation;
+mod refunds;
 mod shops;
 mod table;
 

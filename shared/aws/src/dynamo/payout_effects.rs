@@ -61,42 +61,53 @@ struct ReservationRead {
 /// An update or condition expression being built: the names and values it
 /// uses (DynamoDB refuses unused ones) and its conditions, all to hold.
 #[derive(Default)]
-struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
+pub(super) struct Expr {
+    pub(super) names: HashMap<String, String>,
+    pub(super) values: HashMap<String, AttributeValue>,
     conditions: Vec<String>,
 }
 
 impl Expr {
-    fn name(&mut self, attribute: &str) -> String {
+    pub(super) fn name(&mut self, attribute: &str) -> String {
         let placeholder = format!("#{attribute}");
         self.names.insert(placeholder.clone(), attribute.to_owned());
         placeholder
     }
 
-    fn value(&mut self, key: &str, value: AttributeValue) -> String {
+    pub(super) fn value(&mut self, key: &str, value: AttributeValue) -> String {
         let placeholder = format!(":{key}");
         self.values.insert(placeholder.clone(), value);
         placeholder
     }
 
-    fn require(&mut self, condition: String) {
+    pub(super) fn require(&mut self, condition: String) {
         self.conditions.push(condition);
     }
 
     /// `attribute` is at least / at most `bound` (when there is one).
-    fn bound(&mut self, attribute: &str, op: &str, bound: Option<i64>, key: &str) {
+    pub(super) fn bound(&mut self, attribute: &str, op: &str, bound: Option<i64>, key: &str) {
         if let Some(bound) = bound {
             let (a, v) = (self.name(attribute), self.value(key, n(bound)));
             self.require(format!("{a} {op} {v}"));
         }
     }
 
-    fn condition(&self) -> Option<String> {
+    pub(super) fn condition(&self) -> Option<String> {
         (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
     }
 
-    fn update(
+    /// `attribute` equals `value` as read; an attribute absent from an
+    /// older item reads as zero.
+    pub(super) fn equals_or_absent_when_zero(&mut self, attribute: &str, value: i64, key: &str) {
+        let (a, v) = (self.name(attribute), self.value(key, n(value)));
+        if value == 0 {
+            self.require(format!("(attribute_not_exists({a}) OR {a} = {v})"));
+        } else {
+            self.require(format!("{a} = {v}"));
+        }
+    }
+
+    pub(super) fn update(
         self,
         table: &str,
         key: Item,
@@ -109,7 +120,7 @@ impl Expr {
 }
 
 /// A positive bound as a condition (a release needs at least what it gives back).
-fn at_least(min: i64) -> Option<i64> {
+pub(super) fn at_least(min: i64) -> Option<i64> {
     (min > 0).then_some(min)
 }
 
@@ -254,6 +265,7 @@ impl DynamoStore {
             let paid_v = e.value("paid", n(guard.paid.fen()));
             let refunded_v = e.value("refunded", n(guard.refunded.fen()));
             e.require(format!("{paid} = {paid_v} AND {refunded} = {refunded_v}"));
+            e.equals_or_absent_when_zero(REFUNDS_PENDING, guard.refunds_pending.fen(), "pending");
             let last = e.name(LAST_PAYOUT_AT);
             let latest = e.value("latest_last", n(guard.latest_last_payout_ms));
             e.require(format!(
@@ -280,7 +292,7 @@ impl DynamoStore {
 
     /// The shop's balance and hold move; a reservation also needs the cap
     /// and the owner the rules saw.
-    fn shop_change(
+    pub(super) fn shop_change(
         &self,
         shop_id: &qrpay_domain::ShopId,
         change: &ShopChange,

@@ -146,10 +146,20 @@ impl NoticeSigner for AlipaySigner {
                     (name, a.expose().to_owned())
                 }));
             }
-            CollectionEventKind::RefundSucceeded { refund_id, amount } => params.extend([
+            CollectionEventKind::RefundSucceeded {
+                refund_id,
+                amount,
+                our_refund,
+            } => params.extend([
                 ("notify_type", TRADE_STATUS_SYNC.into()),
                 ("trade_status", TRADE_SUCCESS.into()),
-                ("out_biz_no", refund_id.to_string()),
+                // Our out_request_no when we refunded, as Alipay sends it.
+                (
+                    "out_biz_no",
+                    our_refund
+                        .as_ref()
+                        .map_or_else(|| refund_id.to_string(), |r| r.to_string()),
+                ),
                 ("refund_fee", amount.to_string()),
                 ("send_back_fee", amount.to_string()),
                 ("gmt_refund", at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),

@@ -94,12 +94,16 @@ impl NoticeSigner for DouyinSigner {
                     order_id: Some(provider_txn_id.to_string()),
                 }),
             ),
-            CollectionEventKind::RefundSucceeded { refund_id, amount } => (
+            CollectionEventKind::RefundSucceeded {
+                refund_id,
+                amount,
+                our_refund,
+            } => (
                 TYPE_REFUND,
                 serde_json::to_string(&RefundMsg {
                     appid,
                     cp_orderno: Some(cp_orderno),
-                    cp_refundno: None,
+                    cp_refundno: our_refund.as_ref().map(|r| r.to_string()),
                     cp_extra: String::new(),
                     refund_amount: amount.fen(),
                     status: SUCCESS.into(),

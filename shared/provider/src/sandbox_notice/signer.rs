@@ -111,7 +111,9 @@ fn collection_body(event: &CollectionEvent) -> Vec<u8> {
             wire.amount = *amount;
             wire.reason = Some(reason.clone());
         }
-        CollectionEventKind::RefundSucceeded { refund_id, amount } => {
+        CollectionEventKind::RefundSucceeded {
+            refund_id, amount, ..
+        } => {
             wire.event_type = REFUND_SUCCEEDED.into();
             wire.refund_id = Some(refund_id.to_string());
             wire.amount = *amount;

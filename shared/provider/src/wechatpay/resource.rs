@@ -6,7 +6,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEventKind, Payer, PayerAccount, PayerAccountKind};
+use qrpay_domain::{CollectionEventKind, Payer, PayerAccount, PayerAccountKind, RefundId};
 
 use super::bill_no::payout_id_of_bill;
 use super::wire::{Instalment, Refund, Resource, Transaction, TransferBill};
@@ -114,6 +114,10 @@ impl WechatpayVerifier {
         let kind = CollectionEventKind::RefundSucceeded {
             refund_id: provider_ref("refund_id", &r.refund_id)?,
             amount,
+            our_refund: r
+                .out_refund_no
+                .as_deref()
+                .and_then(|no| RefundId::parse(no).ok()),
         };
         Ok((
             r.out_trade_no,

@@ -100,8 +100,15 @@ impl WechatpaySigner {
                 "支付成功",
                 "transaction",
             ),
-            CollectionEventKind::RefundSucceeded { refund_id, amount } => (
-                serde_json::to_vec(&self.refund(order, refund_id, amount, at)),
+            CollectionEventKind::RefundSucceeded {
+                refund_id,
+                amount,
+                our_refund,
+            } => (
+                serde_json::to_vec(&Refund {
+                    out_refund_no: our_refund.as_ref().map(|r| r.to_string()),
+                    ..self.refund(order, refund_id, amount, at)
+                }),
                 REFUND_SUCCESS,
                 "退款成功",
                 "refund",

@@ -76,6 +76,17 @@ pub fn refunded(refund_id: &str, fen: i64) -> CollectionEventKind {
     CollectionEventKind::RefundSucceeded {
         refund_id: pref(refund_id),
         amount: amount(fen),
+        our_refund: None,
+    }
+}
+
+/// A refund notice naming our refund by the number we sent (WeChat
+/// `out_refund_no`, Alipay `out_biz_no`, Douyin `cp_refundno`).
+pub fn refunded_naming(refund_id: &str, fen: i64, ours: &str) -> CollectionEventKind {
+    CollectionEventKind::RefundSucceeded {
+        refund_id: pref(refund_id),
+        amount: amount(fen),
+        our_refund: Some(qrpay_domain::RefundId::parse(ours).unwrap()),
     }
 }
 

@@ -289,12 +289,22 @@ impl State {
             stored.payouts_live_count,
             stored.last_payout_at,
         );
+        let refunds = (
+            stored.refunds_pending_total,
+            stored.refunds_live_count,
+            stored.last_refund_at,
+        );
         *stored = order.clone();
         (
             stored.payouts_live_total,
             stored.payouts_live_count,
             stored.last_payout_at,
         ) = payouts;
+        (
+            stored.refunds_pending_total,
+            stored.refunds_live_count,
+            stored.last_refund_at,
+        ) = refunds;
         for entry in &effect.ledger {
             self.movements.insert(entry.entry_id.clone());
             self.record_ledger(entry.clone());

@@ -66,6 +66,11 @@ struct State {
     leases: HashMap<String, (String, DateTime<Utc>)>,
     /// Checkout rate counters: counter id → (count, window end in seconds).
     rate_counters: HashMap<String, (u32, i64)>,
+    refunds: BTreeMap<(ShopId, qrpay_domain::RefundId), qrpay_domain::Refund>,
+    refund_shops: HashMap<qrpay_domain::RefundId, ShopId>,
+    /// (shop, Idempotency-Key) → (request fingerprint, refund id); apart
+    /// from payouts' keys, so one key cannot collide across the two routes.
+    refund_idempotency: HashMap<(ShopId, String), (String, qrpay_domain::RefundId)>,
 }
 
 impl State {
@@ -105,4 +110,5 @@ fn overflow(what: &str) -> StoreError {
 mod collection;
 mod payouts;
 mod reconciliation;
+mod refunds;
 mod shops;

@@ -9,6 +9,9 @@
 //! | payout quota    | `SHOP#{shop}`   | `QUOTA#{operator}`        |                          |                        |
 //! | payout          | `SHOP#{shop}`   | `PAYOUT#{payout}`         | `SHOP#{s}#ORDER#{o}` / `PAYOUT#{p}` | `SHOP#{s}#DAY#{d}` / `PAYOUT#{p}` |
 //! | idempotency     | `SHOP#{shop}`   | `IDEMPOTENCY#{key}`       |                          |                        |
+//! | refund          | `SHOP#{shop}`   | `REFUND#{refund}`         | `SHOP#{s}#ORDER#{o}#REFUNDS` / `REFUND#{r}` |         |
+//! | refund idempotency | `SHOP#{shop}` | `REFUNDIDEM#{key}`       |                          |                        |
+//! | refund pointer  | `REFUND#{r}`    | `REFUND`                  | (a refund's shop, for provider notices)           |
 //! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
 //! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
 //! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
@@ -32,11 +35,15 @@
 //! {expires_at ms}#{shop}#{order}`, so the sweeper finds stale payouts and
 //! expired orders without scanning. A closed order and its pointer carry
 //! the TTL `expires_at_s` (35 days after closing).
+//! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
+//! stale ones without scanning. Refunds not yet final carry
+//! `GSI3PK = OPENREFUND#{status}` likewise.
 
 mod keys;
 mod ledger;
 mod orders;
 mod payouts;
+mod refunds;
 mod shops;
 mod values;
 
@@ -44,5 +51,6 @@ pub use keys::*;
 pub use ledger::*;
 pub use orders::*;
 pub use payouts::*;
+pub use refunds::*;
 pub use shops::*;
 pub use values::*;

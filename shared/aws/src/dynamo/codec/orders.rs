@@ -25,6 +25,14 @@ pub fn order_item(order: &Order) -> Item {
             LIVE_COUNT.to_owned(),
             n(i64::from(order.payouts_live_count)),
         ),
+        (
+            REFUNDS_PENDING.to_owned(),
+            n(order.refunds_pending_total.fen()),
+        ),
+        (
+            REFUNDS_COUNT.to_owned(),
+            n(i64::from(order.refunds_live_count)),
+        ),
         ("created_at_ms".to_owned(), ms(order.created_at)),
         (UPDATED_AT.to_owned(), ms(order.updated_at)),
     ]);
@@ -49,6 +57,7 @@ pub fn order_item(order: &Order) -> Item {
             "provider_order",
             order.provider_order.map(|p| s(p.as_str())),
         ),
+        (LAST_REFUND_AT, order.last_refund_at.map(ms)),
     ];
     extend_present(&mut item, optional);
     // Sparse GSI3: only an unpaid order that can expire is listed there.
@@ -135,6 +144,14 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         last_payout_at: get_opt_i64(item, LAST_PAYOUT_AT)?.map(from_millis),
         expires_at: get_opt_i64(item, ORDER_EXPIRES_AT)?.map(from_millis),
         provider_order: get_opt_parsed(item, "provider_order", |t| Provider::parse(t).ok_or(()))?,
+        // Orders written before refunds existed have none pending.
+        refunds_pending_total: match item.get(REFUNDS_PENDING) {
+            Some(_) => get_money(item, REFUNDS_PENDING)?,
+            None => qrpay_domain::Money::ZERO,
+        },
+        refunds_live_count: u32::try_from(get_opt_i64(item, REFUNDS_COUNT)?.unwrap_or(0))
+            .map_err(|_| corrupt(REFUNDS_COUNT, item))?,
+        last_refund_at: get_opt_i64(item, LAST_REFUND_AT)?.map(from_millis),
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })

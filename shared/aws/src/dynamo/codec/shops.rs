@@ -38,6 +38,10 @@ pub fn quota_item(quota: &PayoutQuota) -> Item {
         ("operator_id".to_owned(), s(quota.operator_id.as_str())),
         (ENABLED.to_owned(), AttributeValue::Bool(quota.enabled)),
         (
+            REFUND_ENABLED.to_owned(),
+            AttributeValue::Bool(quota.refunds_enabled),
+        ),
+        (
             PER_PAYOUT_LIMIT.to_owned(),
             n(quota.per_payout_limit().fen()),
         ),
@@ -50,7 +54,7 @@ pub fn quota_item(quota: &PayoutQuota) -> Item {
 pub fn quota_from(item: &Item) -> Result<PayoutQuota, StoreError> {
     // A per-payout limit above the daily one was never accepted: such a
     // record is corrupt, not a quota.
-    PayoutQuota::new(
+    let mut quota = PayoutQuota::new(
         parse(item, "shop_id", ShopId::parse)?,
         parse(item, "operator_id", OperatorId::parse)?,
         get_bool(item, ENABLED)?,
@@ -58,7 +62,10 @@ pub fn quota_from(item: &Item) -> Result<PayoutQuota, StoreError> {
         get_amount(item, DAILY_LIMIT)?,
         get_time(item, UPDATED_AT)?,
     )
-    .map_err(|_| corrupt(PER_PAYOUT_LIMIT, item))
+    .map_err(|_| corrupt(PER_PAYOUT_LIMIT, item))?;
+    // Quotas written before refunds existed do not enable them.
+    quota.refunds_enabled = item.contains_key(REFUND_ENABLED) && get_bool(item, REFUND_ENABLED)?;
+    Ok(quota)
 }
 
 pub fn device_item(device: &Device) -> Item {
