@@ -34,33 +34,20 @@ async fn run(store: Arc<dyn Store>) {
     }
     let mut tasks = Vec::new();
     for (o, order) in orders.iter().enumerate() {
-        // Each request at its own minute, so the 60-second rules let the
-        // shared bound decide; amounts differ per order.
-        for i in 0..REFUNDS_PER_ORDER {
-            let now = morning() + Duration::seconds(61 * i as i64);
-            let amount = format!("{}.{:02}", 20 + (o * 3 + i) % 15, (o * 17 + i * 7) % 100);
-            let req = refund_request(&w, &w.owner, order, &amount, &format!("r{o}-{i}"), now);
-            let w = w.clone();
-            tasks.push(tokio::spawn(async move {
-                match w.store.reserve_refund(&req).await {
-                    Ok(RefundReserved::Created(r)) => Outcome::Refund(r.order_id, r.amount.money()),
-                    Err(RefundReserveError::Refused(r)) => Outcome::Refused(r.code()),
-                    other => panic!("store failure under concurrency: {other:?}"),
+        // Refunds and payouts interleaved, one kind first on even orders and
+        // the other on odd ones, so each kind gets to win somewhere. Each
+        // request at its own minute, so the 60-second rules let the shared
+        // bound decide; amounts differ per order.
+        for i in 0..REFUNDS_PER_ORDER.max(PAYOUTS_PER_ORDER) {
+            let refund_first = o % 2 == 0;
+            for refund in [refund_first, !refund_first] {
+                if refund && i < REFUNDS_PER_ORDER {
+                    tasks.push(spawn_refund(&w, order, o, i));
                 }
-            }));
-        }
-        for i in 0..PAYOUTS_PER_ORDER {
-            let now = morning() + Duration::seconds(61 * i as i64 + 30);
-            let amount = format!("{}.{:02}", 15 + (o * 5 + i) % 20, (o * 11 + i * 3) % 100);
-            let req = w.request(&w.owner, order, &amount, &format!("p{o}-{i}"), now);
-            let w = w.clone();
-            tasks.push(tokio::spawn(async move {
-                match w.store.reserve_payout(&req).await {
-                    Ok(Reserved::Created(p)) => Outcome::Payout(p.order_id, p.amount.money()),
-                    Err(ReserveError::Refused(r)) => Outcome::Refused(r.code()),
-                    other => panic!("store failure under concurrency: {other:?}"),
+                if !refund && i < PAYOUTS_PER_ORDER {
+                    tasks.push(spawn_payout(&w, order, o, i));
                 }
-            }));
+            }
         }
     }
     let mut refunds: BTreeMap<OrderId, Money> = BTreeMap::new();
@@ -78,6 +65,10 @@ async fn run(store: Arc<dyn Store>) {
         }
     }
     println!("refunds {refunds:?} payouts {payouts:?} refusals {refusals:?}");
+    assert!(
+        !refunds.is_empty() && !payouts.is_empty(),
+        "both kinds won somewhere: refunds {refunds:?} payouts {payouts:?}"
+    );
     assert!(
         refusals
             .get("REFUND_EXCEEDS_REFUNDABLE")
@@ -115,6 +106,44 @@ async fn run(store: Arc<dyn Store>) {
         shop.payout_balance.checked_add(shop.payout_held).unwrap(),
         money(BALANCE)
     );
+}
+
+fn spawn_refund(
+    w: &Arc<World>,
+    order: &OrderId,
+    o: usize,
+    i: usize,
+) -> tokio::task::JoinHandle<Outcome> {
+    let now = morning() + Duration::seconds(61 * i as i64);
+    let amount = format!("{}.{:02}", 20 + (o * 3 + i) % 15, (o * 17 + i * 7) % 100);
+    let req = refund_request(w, &w.owner, order, &amount, &format!("r{o}-{i}"), now);
+    let w = w.clone();
+    tokio::spawn(async move {
+        match w.store.reserve_refund(&req).await {
+            Ok(RefundReserved::Created(r)) => Outcome::Refund(r.order_id, r.amount.money()),
+            Err(RefundReserveError::Refused(r)) => Outcome::Refused(r.code()),
+            other => panic!("store failure under concurrency: {other:?}"),
+        }
+    })
+}
+
+fn spawn_payout(
+    w: &Arc<World>,
+    order: &OrderId,
+    o: usize,
+    i: usize,
+) -> tokio::task::JoinHandle<Outcome> {
+    let now = morning() + Duration::seconds(61 * i as i64 + 30);
+    let amount = format!("{}.{:02}", 15 + (o * 5 + i) % 20, (o * 11 + i * 3) % 100);
+    let req = w.request(&w.owner, order, &amount, &format!("p{o}-{i}"), now);
+    let w = w.clone();
+    tokio::spawn(async move {
+        match w.store.reserve_payout(&req).await {
+            Ok(Reserved::Created(p)) => Outcome::Payout(p.order_id, p.amount.money()),
+            Err(ReserveError::Refused(r)) => Outcome::Refused(r.code()),
+            other => panic!("store failure under concurrency: {other:?}"),
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
