@@ -51,6 +51,16 @@ pub async fn start(
     let listener = server::bind(addr).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let options = options(format!("http://{addr}"));
+    // Anyone who can reach a non-loopback address could mint tokens, sign
+    // sandbox callbacks or payment links with the published defaults.
+    let defaults = options.default_secrets();
+    if !addr.ip().is_loopback() && !defaults.is_empty() {
+        return Err(format!(
+            "refusing to listen on {addr}, which is not a loopback address, while {} keep their \
+             published defaults: set them to secrets of your own, or listen on 127.0.0.1",
+            defaults.join(", ")
+        ));
+    }
     let jwt_secret = options.jwt_secret.clone();
     let stack = Stack::new(options).await?;
     tokio::spawn(server::serve(listener, stack.clone()));

@@ -86,6 +86,34 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The secrets still at their well-known defaults (by variable name):
+    /// fine on loopback, a way in for anyone on the network otherwise.
+    pub fn default_secrets(&self) -> Vec<&'static str> {
+        [
+            (
+                "QRPAY_DEV_JWT_SECRET",
+                &self.jwt_secret,
+                jwt::DEFAULT_DEV_SECRET,
+            ),
+            (
+                "QRPAY_SANDBOX_SECRET",
+                &self.sandbox_secret,
+                DEFAULT_SANDBOX_SECRET,
+            ),
+            (
+                "QRPAY_QR_TOKEN_SECRET",
+                &self.qr_token_secret,
+                DEFAULT_QR_TOKEN_SECRET,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, secret, default)| secret.expose() == *default)
+        .map(|(name, _, _)| name)
+        .collect()
+    }
+}
+
 /// Alerts on the terminal, and kept (the demo and the tests read them).
 #[derive(Default)]
 pub struct ConsoleAlerts {
