@@ -46,7 +46,15 @@ impl Event {
         if let Some(shop) = shop_id {
             claims["shop_id"] = json!(shop);
         }
-        self.0["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+        // Platform admins' tokens carry the admin scope (API.md).
+        let scopes = if role == "admin" {
+            claims["scope"] = json!("qrpay:admin");
+            json!(["qrpay:admin"])
+        } else {
+            json!(null)
+        };
+        self.0["requestContext"]["authorizer"] =
+            json!({"jwt": {"claims": claims, "scopes": scopes}});
         self
     }
 

@@ -169,3 +169,22 @@ fn callbacks_and_payouts_keep_reserved_capacity() {
     // The queue never drives the worker past what is reserved for it.
     assert!(template.contains("MaximumConcurrency: !Ref WorkerReservedConcurrency"));
 }
+
+/// An admin route takes only tokens with the admin scope: `role` is a plain
+/// claim, and a merchant token from the same issuer must never reach
+/// `/admin/*` (issue 14). Every `/admin/` path is followed by the scope.
+#[test]
+fn admin_routes_need_the_admin_scope_at_the_authorizer() {
+    let t = template();
+    let mut admin_routes = 0;
+    for (i, _) in t.match_indices("Path: /admin/") {
+        admin_routes += 1;
+        let route: String = t[i..].lines().take(6).collect::<Vec<_>>().join("\n");
+        assert!(
+            route.contains("Authorizer: MerchantJwt")
+                && route.contains("AuthorizationScopes: [qrpay:admin]"),
+            "{route}"
+        );
+    }
+    assert_eq!(admin_routes, 3);
+}

@@ -235,3 +235,25 @@ async fn unknown_admin_routes_and_methods() {
     let a = send(&app, Event::fixture(SHOP).method("POST")).await;
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
 }
+
+/// `role: admin` alone is not an admin: the token must carry the
+/// `qrpay:admin` scope (a merchant token from the same issuer could claim
+/// any role). Checked in the handler as well as at the authorizer.
+#[tokio::test]
+async fn an_admin_role_without_the_admin_scope_is_refused_and_changes_nothing() {
+    let (app, store) = app();
+    let bare = json!({"sub": "platform-admin", "role": "admin", "exp": "4102444800"});
+    let wrong = json!({"sub": "platform-admin", "role": "admin", "scope": "qrpay:merchant", "exp": "4102444800"});
+    for claims in [bare, wrong] {
+        let a = send(&app, Event::fixture(SHOP).raw_claims(claims.clone())).await;
+        assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "{claims}");
+    }
+    assert!(store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    let scoped = json!({"sub": "platform-admin", "role": "admin", "scope": "openid qrpay:admin", "exp": "4102444800"});
+    let a = send(&app, Event::fixture(SHOP).raw_claims(scoped)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}

@@ -69,7 +69,12 @@ pub fn event(
         if let Some(shop) = &claims.shop_id {
             jwt.insert("shop_id".into(), Value::String(shop.clone()));
         }
-        context["authorizer"] = json!({ "jwt": { "claims": jwt, "scopes": null } });
+        // As API Gateway does: the `scope` claim, and the scopes it lists.
+        let scopes = claims.scope.as_ref().map(|scope| {
+            jwt.insert("scope".into(), Value::String(scope.clone()));
+            scope.split(' ').map(str::to_owned).collect::<Vec<_>>()
+        });
+        context["authorizer"] = json!({ "jwt": { "claims": jwt, "scopes": scopes } });
     }
     let mut event = json!({
         "version": "2.0",

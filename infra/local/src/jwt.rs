@@ -22,6 +22,9 @@ pub struct Claims {
     pub shop_id: Option<String>,
     /// `owner`, `staff` or `admin`.
     pub role: String,
+    /// Space-separated scopes; platform admins carry `qrpay:admin`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scope: Option<String>,
     /// Expiry, unix seconds.
     pub exp: i64,
 }
@@ -111,6 +114,7 @@ pub(crate) mod tests {
             sub: "shop-1-owner".into(),
             shop_id: Some("shop-1".into()),
             role: "owner".into(),
+            scope: None,
             exp,
         }
     }

@@ -43,6 +43,7 @@ pub fn token(secret: &str, sub: &str, shop: Option<&str>, role: &str) -> String 
             sub: sub.into(),
             shop_id: shop.map(str::to_owned),
             role: role.into(),
+            scope: (role == "admin").then(|| qrpay_http::ADMIN_SCOPE.to_owned()),
             exp: chrono::Utc::now().timestamp() + TOKEN_TTL_S,
         },
     )

@@ -9,7 +9,7 @@ pub mod principal;
 
 pub use body::{json_object, raw_body, Fields};
 pub use error::{ApiError, ErrorCode};
-pub use principal::{principal, require_role, require_shop, source_ip};
+pub use principal::{principal, require_role, require_shop, source_ip, ADMIN_SCOPE};
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::StatusCode;

@@ -1,6 +1,7 @@
 //! Who is calling. In AWS the API Gateway JWT authorizer has validated the
 //! token and put its claims in the request context; locally the local stack
-//! does the same. Claims: `sub` (operator), `shop_id`, `role`.
+//! does the same. Claims: `sub` (operator), `shop_id`, `role`, and for
+//! platform admins `scope` containing [`ADMIN_SCOPE`].
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -17,17 +18,21 @@ pub fn source_ip(req: &Request) -> Option<String> {
     }
 }
 
+/// The scope an admin token must carry (API.md "Authentication"): `role`
+/// is a plain claim that merchant tokens from the same issuer also have, so
+/// `role: admin` alone never makes an admin.
+pub const ADMIN_SCOPE: &str = "qrpay:admin";
+
 /// The caller, or 401 when the request carries no usable identity.
 pub fn principal(req: &Request) -> Result<Principal, ApiError> {
-    let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|j| &j.claims),
+    let jwt = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref())
+        }
         _ => None,
     }
     .ok_or_else(|| ApiError::unauthenticated("missing credentials"))?;
+    let claims = &jwt.claims;
     let claim = |name: &str| {
         claims
             .get(name)
@@ -44,6 +49,14 @@ pub fn principal(req: &Request) -> Result<Principal, ApiError> {
         Some("admin") => Role::Admin,
         _ => return Err(invalid()),
     };
+    // The authorizer's scopes, or the `scope` claim itself (space-separated).
+    let has_admin_scope = jwt.scopes.iter().flatten().any(|s| s == ADMIN_SCOPE)
+        || claim("scope").is_some_and(|s| s.split(' ').any(|s| s == ADMIN_SCOPE));
+    if role == Role::Admin && !has_admin_scope {
+        return Err(ApiError::forbidden(format!(
+            "an admin token must carry the {ADMIN_SCOPE} scope"
+        )));
+    }
     let shop_id = match (role, claim("shop_id")) {
         (Role::Admin, None) => None,
         (_, Some(s)) => Some(ShopId::parse(s).map_err(|_| invalid())?),
