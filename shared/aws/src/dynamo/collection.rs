@@ -320,7 +320,8 @@ impl CollectionStore for DynamoStore {
         qr_id: &QrId,
         now: DateTime<Utc>,
     ) -> Result<Option<Revocation>, StoreError> {
-        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+        for attempt in 0..MAX_COLLECTION_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let Some(code) = self
                 .get(qr_key(shop_id, qr_id))
                 .await?
@@ -423,7 +424,8 @@ impl CollectionStore for DynamoStore {
     ) -> Result<Decision, StoreError> {
         let notification = notification_key(event.provider, &event.notification_id);
         let movement = event.movement_entry_id();
-        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+        for attempt in 0..MAX_COLLECTION_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let mut keys = vec![notification.clone(), order_pointer_key(&event.order_id)];
             keys.extend(movement.as_deref().map(movement_key));
             let first = self.transact_get(keys).await?;

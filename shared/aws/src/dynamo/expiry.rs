@@ -73,7 +73,8 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Closing>, StoreError> {
         let purge_at_s = n((now + Duration::seconds(CLOSED_ORDER_RETENTION_S)).timestamp());
-        for _ in 0..MAX_COLLECTION_ATTEMPTS {
+        for attempt in 0..MAX_COLLECTION_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let read = self.get(order_key(shop_id, order_id)).await?;
             let Some(order) = read.as_ref().map(order_from).transpose()? else {
                 return Ok(None);

@@ -2,6 +2,7 @@
 //! Payout changes are decided by the domain and written as one transaction
 //! each (`payouts`); collection notices likewise (`collection`).
 
+mod backoff;
 mod codec;
 mod collection;
 mod expiry;

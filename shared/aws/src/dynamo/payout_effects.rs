@@ -396,7 +396,8 @@ impl DynamoStore {
     /// cancellation returned.
     pub(super) async fn reserve(&self, req: &PayoutRequest) -> Result<Reserved, ReserveError> {
         let date = req.business_date();
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let mut read = self.read_reservation(req, date).await?;
             if let Some((fingerprint, payout_id)) = &read.idempotency {
                 return self.replay(req, fingerprint, payout_id).await;
@@ -439,7 +440,8 @@ impl DynamoStore {
         broken_invariant: &str,
         decide: impl Fn(&Payout) -> Option<PayoutEffect>,
     ) -> Result<Transition, PayoutError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let payout = self.existing_payout(shop_id, payout_id).await?;
             let Some(effect) = decide(&payout) else {
                 return Ok(Transition::Unchanged(payout));

@@ -221,7 +221,8 @@ impl DynamoStore {
         &self,
         req: &RefundRequest,
     ) -> Result<RefundReserved, RefundReserveError> {
-        for _ in 0..MAX_REFUND_WRITE_ATTEMPTS {
+        for attempt in 0..MAX_REFUND_WRITE_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let keys = vec![
                 shop_key(&req.shop_id),
                 order_key(&req.shop_id, &req.order_id),
@@ -280,7 +281,8 @@ impl DynamoStore {
         movement: impl Fn(&Refund) -> Option<String>,
         decide: impl Fn(&Refund, &Order, bool) -> Option<RefundEffect>,
     ) -> Result<RefundTransition, RefundError> {
-        for _ in 0..MAX_REFUND_WRITE_ATTEMPTS {
+        for attempt in 0..MAX_REFUND_WRITE_ATTEMPTS {
+            super::backoff::pause(attempt).await;
             let refund = self.existing_refund(shop_id, refund_id).await?;
             let mut keys = vec![order_key(shop_id, &refund.order_id)];
             keys.extend(movement(&refund).as_deref().map(movement_key));
