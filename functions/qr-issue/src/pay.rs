@@ -66,10 +66,25 @@ fn container_of(req: &Request) -> Container {
     Container::from_user_agent(agent)
 }
 
+/// Refused payment tokens since this instance started: anyone can send
+/// them, so they are counted, and only a sample is logged (issue 14).
+static REFUSED_TOKENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// One refusal in this many is logged (the first always), with the count.
+pub const REFUSAL_LOG_EVERY: u64 = 1_000;
+
+/// Whether the `n`-th refusal (1-based) is the one of its thousand to log.
+pub fn logged_refusal(n: u64) -> bool {
+    n % REFUSAL_LOG_EVERY == 1
+}
+
 /// The code a payment token names, if the token is ours and untampered.
 async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
     let claims = token::verify(&app.verifying_keys(), signed).map_err(|e| {
-        tracing::warn!(error = %e, "payment token refused");
+        let n = REFUSED_TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if logged_refusal(n) {
+            tracing::warn!(error = %e, refused_since_start = n, "payment token refused (1 in {REFUSAL_LOG_EVERY} logged)");
+        }
         not_found()
     })?;
     let shop = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
@@ -462,4 +477,15 @@ fn checkout_json(order: &Order) -> Value {
         "instalment_plan": order.instalment_plan.as_ref().map(plan_json),
         "expires_at": order.expires_at.map(rfc3339_beijing),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_refused_token_in_a_thousand_is_logged_starting_with_the_first() {
+        let logged: Vec<u64> = (1..=3_001).filter(|n| logged_refusal(*n)).collect();
+        assert_eq!(logged, [1, 1_001, 2_001, 3_001]);
+    }
 }
