@@ -188,3 +188,36 @@ fn admin_routes_need_the_admin_scope_at_the_authorizer() {
     }
     assert_eq!(admin_routes, 3);
 }
+
+/// Every alert code a function can log has a metric filter (its exact code,
+/// or a `PREFIX_*` pattern covering it) whose metric raises an alarm, in the
+/// log group of the function(s) that raise it: an alert nobody is paged for
+/// is a log line nobody reads (issue 14).
+#[test]
+fn every_alert_code_is_counted_and_alarmed() {
+    let t = template();
+    let patterns: Vec<String> = t
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("FilterPattern: '{ $.fields.alert = \"")
+        })
+        .filter_map(|rest| rest.strip_suffix("\" }'"))
+        .map(str::to_owned)
+        .collect();
+    let covered = |code: &str| {
+        patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => code.starts_with(prefix),
+            None => p == code,
+        })
+    };
+    let missing: Vec<&str> = qrpay_store::alerts::AlertCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|code| !covered(code))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alerts without a metric filter: {missing:?}"
+    );
+}
