@@ -221,3 +221,25 @@ fn every_alert_code_is_counted_and_alarmed() {
         "alerts without a metric filter: {missing:?}"
     );
 }
+
+/// The alert topic is encrypted with a key CloudWatch may use (the AWS
+/// managed SNS key would silently drop every alarm), and the function that
+/// publishes to it may use the key too (issue 14).
+#[test]
+fn the_alert_topic_is_encrypted_with_a_key_alarms_can_use() {
+    let t = template();
+    let topic = t.split("  AlertTopic:\n").nth(1).unwrap();
+    let topic: String = topic.lines().take(6).collect::<Vec<_>>().join("\n");
+    assert!(
+        topic.contains("KmsMasterKeyId: !Ref AlertTopicKey"),
+        "{topic}"
+    );
+    let key = t.split("  AlertTopicKey:\n").nth(1).unwrap();
+    let key = key.split("\n\n").next().unwrap();
+    assert!(key.contains("Service: cloudwatch.amazonaws.com"), "{key}");
+    assert!(key.contains("EnableKeyRotation: true"), "{key}");
+    assert!(
+        t.contains("Resource: !GetAtt AlertTopicKey.Arn"),
+        "the publisher may use the key"
+    );
+}
