@@ -243,3 +243,24 @@ fn the_alert_topic_is_encrypted_with_a_key_alarms_can_use() {
         "the publisher may use the key"
     );
 }
+
+/// The reconcile queue hides a message for six times the function's timeout
+/// (AWS's advice for SQS event sources) and lets one redelivery happen
+/// before the DLQ alarms (issue 14: a redelivery was a false alarm).
+#[test]
+fn the_reconcile_queue_outlasts_its_function_and_tolerates_a_redelivery() {
+    let t = template();
+    let number_after = |anchor: &str, key: &str| -> u32 {
+        let block = t.split(anchor).nth(1).unwrap();
+        block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{key} after {anchor}"))
+    };
+    let timeout = number_after("\n  ReconcileFunction:\n", "Timeout: ");
+    let visibility = number_after("\n  ReconcileQueue:\n", "VisibilityTimeout: ");
+    let receives = number_after("\n  ReconcileQueue:\n", "maxReceiveCount: ");
+    assert!(visibility >= 6 * timeout, "{visibility} < 6 x {timeout}");
+    assert!(receives >= 3, "{receives}");
+}

@@ -159,9 +159,11 @@ pub struct Delivered {
     pub receive_count: u32,
 }
 
-/// SQS's defaults for our payout queue: 60 s visibility, DLQ after 5 receives.
+/// Our payout queue's settings: 60 s visibility, DLQ after 12 receives (as
+/// the deployed `PayoutQueue`: about 80 minutes of the worker's growing
+/// retry delays).
 pub const DEFAULT_VISIBILITY_MS: i64 = 60_000;
-pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+pub const DEFAULT_MAX_RECEIVES: u32 = 12;
 
 impl Default for MemoryQueue {
     fn default() -> Self {
