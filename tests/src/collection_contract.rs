@@ -891,7 +891,7 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
         name: plain.name.clone(),
         owner_operator_id: w.owner.clone(),
         daily_payout_cap: plain.daily_payout_cap,
-        payout_balance: plain.payout_balance,
+        payout_balance: None,
         instalments: InstalmentConfig::default(),
         branding: branding.clone(),
     };
@@ -905,4 +905,10 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
         w.shop_now().await.branding,
         qrpay_domain::Branding::default()
     );
+    // A setup never sets an existing shop's balance (issue 14): only ledger
+    // entries move it, so credits that landed meanwhile are never wiped.
+    setup.payout_balance = Some(money("999.00"));
+    let again = w.store.put_shop(&setup, at(30)).await.unwrap();
+    assert_eq!(again.payout_balance, plain.payout_balance);
+    assert_eq!(w.shop_now().await.payout_balance, plain.payout_balance);
 }

@@ -56,7 +56,7 @@ impl World {
             name: qrpay_domain::ShopName::parse(&format!("Shop {shop}")).unwrap(),
             owner_operator_id: world.owner.clone(),
             daily_payout_cap: amount(cap),
-            payout_balance: money(balance),
+            payout_balance: Some(money(balance)),
             instalments: InstalmentConfig::default(),
             branding: qrpay_domain::Branding::default(),
         };

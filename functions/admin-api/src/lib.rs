@@ -53,9 +53,11 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     }
 }
 
-/// `PUT /admin/shops/{shop_id}`: create or update a shop. The payout balance
-/// given becomes the shop's available balance; money held by payouts in
-/// flight stays held.
+/// `PUT /admin/shops/{shop_id}`: create or update a shop. `payout_balance`
+/// is the balance a new shop starts with (0.00 without it); for an existing
+/// shop it is refused (API.md): afterwards the balance moves only by ledger
+/// entries. The store never overwrites an existing shop's balance either, so
+/// a shop created concurrently keeps the balance it was created with.
 async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<Body>, ApiError> {
     body.only(&[
         "name",
@@ -74,7 +76,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
     let daily_payout_cap = body
         .optional_amount("daily_payout_cap")?
         .unwrap_or_else(ShopSetup::default_daily_cap);
-    let payout_balance = body.money("payout_balance")?;
+    let payout_balance = body.optional_money("payout_balance")?;
     let instalments = match body.object("instalments")? {
         Some(fields) => instalment_config(&fields)?,
         None => InstalmentConfig::default(),
@@ -89,6 +91,12 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         instalments,
         branding,
     };
+    if setup.payout_balance.is_some() && app.shops.get_shop(&setup.shop_id).await?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            "payout_balance is set when a shop is created; an existing shop's balance moves only by ledger entries (balance adjustments)",
+        ));
+    }
     let shop = app.shops.put_shop(&setup, app.clock.now()).await?;
     tracing::info!(shop_id = %shop.shop_id, "shop set up");
     Ok(json(StatusCode::OK, &shop_json(&shop)))

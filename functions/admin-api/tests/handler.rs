@@ -78,8 +78,7 @@ async fn a_shop_shows_buyers_its_display_name_and_receipt_link() {
         .unwrap();
     assert_eq!(shop.display_name(), "茶小铺 · 南京西路店");
     // Without one, buyers see the shop's name.
-    let plain =
-        json!({"name": "Tea House 茶馆", "owner_operator_id": "o", "payout_balance": "0.00"});
+    let plain = json!({"name": "Tea House 茶馆", "owner_operator_id": "o"});
     let a = send(&app, Event::fixture(SHOP).json_body(plain)).await;
     assert_eq!((a.status, &a.body["display_name"]), (200, &json!(null)));
     let shop = store
@@ -256,4 +255,55 @@ async fn an_admin_role_without_the_admin_scope_is_refused_and_changes_nothing() 
     let scoped = json!({"sub": "platform-admin", "role": "admin", "scope": "openid qrpay:admin", "exp": "4102444800"});
     let a = send(&app, Event::fixture(SHOP).raw_claims(scoped)).await;
     assert_eq!(a.status, 200, "{}", a.body);
+}
+
+/// Issue 14: `payout_balance` is taken when the shop is created; a later
+/// setup with one is refused and changes nothing, and a setup without one
+/// (a rename) keeps the balance, credits that landed meanwhile included.
+#[tokio::test]
+async fn an_existing_shops_balance_is_never_set_by_a_setup() {
+    let (app, store) = app();
+    let shop_id = ShopId::parse("shop-1").unwrap();
+    let world = qrpay_tests::World::with_shop(store.clone(), "shop-1", "15000.00", "100.00").await;
+    // A payment credits the shop after its setup.
+    let order = world
+        .order_in("o-1", "30.00", qrpay_domain::OrderStatus::Created)
+        .await;
+    let payment = qrpay_tests::collection_contract::payment(&order, "n-1", "tx-1", "30.00");
+    let applied = qrpay_tests::collection_contract::apply(store.as_ref(), &payment).await;
+    assert!(
+        matches!(applied, qrpay_domain::Decision::Apply(_)),
+        "{applied:?}"
+    );
+    let credited = store
+        .get_shop(&shop_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .payout_balance;
+    assert_eq!(credited.to_string(), "130.00");
+    let overwrite = json!({"name": "Tea 2", "owner_operator_id": "o", "payout_balance": "0.00"});
+    let a = send(&app, Event::fixture(SHOP).json_body(overwrite)).await;
+    assert_eq!((a.status, a.code()), (409, "INVALID_STATE"), "{}", a.body);
+    let kept = store.get_shop(&shop_id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.name.as_str(), kept.payout_balance),
+        ("Shop shop-1", credited)
+    );
+    let rename = json!({"name": "Tea 2", "owner_operator_id": "o"});
+    let a = send(&app, Event::fixture(SHOP).json_body(rename)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        (a.body["name"].as_str(), a.body["payout_balance"].as_str()),
+        (Some("Tea 2"), Some("130.00"))
+    );
+    // A new shop without a balance starts at 0.00.
+    let other = Event::fixture(SHOP)
+        .path("/admin/shops/shop-2")
+        .json_body(json!({"name": "Noodles", "owner_operator_id": "o2"}));
+    let a = send(&app, other).await;
+    assert_eq!(
+        (a.status, a.body["payout_balance"].as_str()),
+        (200, Some("0.00"))
+    );
 }

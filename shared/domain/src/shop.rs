@@ -43,7 +43,10 @@ pub struct ShopSetup {
     pub name: ShopName,
     pub owner_operator_id: OperatorId,
     pub daily_payout_cap: Amount,
-    pub payout_balance: Money,
+    /// The balance a new shop starts with (none: 0.00). Taken only when the
+    /// shop is created: afterwards the balance moves only by ledger entries,
+    /// so a later setup (a rename) can never wipe credits that landed meanwhile.
+    pub payout_balance: Option<Money>,
     pub instalments: InstalmentConfig,
     pub branding: Branding,
 }

@@ -130,6 +130,14 @@ impl Fields {
     }
 
     /// A non-negative sum given as a JSON string ("0.00" allowed).
+    /// [`Fields::money`] when the field is present.
+    pub fn optional_money(&self, field: &str) -> Result<Option<Money>, ApiError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(_) => self.money(field).map(Some),
+        }
+    }
+
     pub fn money(&self, field: &str) -> Result<Money, ApiError> {
         match self.get(field) {
             None => Err(ApiError::invalid(field, format!("{field} is required"))),

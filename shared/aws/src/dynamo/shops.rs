@@ -14,7 +14,7 @@ impl ShopStore for DynamoStore {
             .set_key(Some(shop_key(&setup.shop_id)))
             .update_expression(
                 "SET #entity = :entity, #shop_id = :shop_id, #name = :name, #owner_operator_id = :owner, \
-                 #daily_payout_cap_fen = :cap, #payout_balance_fen = :balance, #instalments = :instalments, #branding = :branding, \
+                 #daily_payout_cap_fen = :cap, #payout_balance_fen = if_not_exists(#payout_balance_fen, :balance), #instalments = :instalments, #branding = :branding, \
                  #updated_at_ms = :now, #created_at_ms = if_not_exists(#created_at_ms, :now), \
                  #payout_held_fen = if_not_exists(#payout_held_fen, :zero)",
             )
@@ -27,7 +27,8 @@ impl ShopStore for DynamoStore {
                 (":name", s(setup.name.as_str())),
                 (":owner", s(setup.owner_operator_id.as_str())),
                 (":cap", n(setup.daily_payout_cap.fen())),
-                (":balance", n(setup.payout_balance.fen())),
+                // Only a new shop takes it (if_not_exists above).
+                (":balance", n(setup.payout_balance.unwrap_or(qrpay_domain::Money::ZERO).fen())),
                 (":instalments", s(instalments)),
                 (":branding", s(setup.branding.to_json())),
                 (":now", ms(now)),

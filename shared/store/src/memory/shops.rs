@@ -4,16 +4,21 @@ use super::*;
 impl ShopStore for MemoryStore {
     async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
         let mut state = self.state();
-        let (held, created_at) = state
-            .shops
-            .get(&setup.shop_id)
-            .map_or((Money::ZERO, now), |s| (s.payout_held, s.created_at));
+        // An existing shop keeps its balance and hold: only ledger entries move them.
+        let (balance, held, created_at) = state.shops.get(&setup.shop_id).map_or(
+            (
+                setup.payout_balance.unwrap_or(Money::ZERO),
+                Money::ZERO,
+                now,
+            ),
+            |s| (s.payout_balance, s.payout_held, s.created_at),
+        );
         let shop = Shop {
             shop_id: setup.shop_id.clone(),
             name: setup.name.clone(),
             owner_operator_id: setup.owner_operator_id.clone(),
             daily_payout_cap: setup.daily_payout_cap,
-            payout_balance: setup.payout_balance,
+            payout_balance: balance,
             payout_held: held,
             instalments: setup.instalments.clone(),
             branding: setup.branding.clone(),
