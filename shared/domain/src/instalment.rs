@@ -56,12 +56,58 @@ pub struct InstalmentPlan {
     /// What the buyer repays in total: the amount, plus the fee when the buyer pays it.
     pub financed: Amount,
     /// Per period, 1-based in order; sums exactly to `financed`.
-    pub schedule: Vec<Amount>,
+    pub schedule: Schedule,
+}
+
+/// The amounts of a plan's periods, in order: never empty. [`plan`] builds
+/// one of 3, 6 or 12 periods and a stored one with none is refused when
+/// read, so the first period always exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Amount>", into = "Vec<Amount>")]
+pub struct Schedule(Vec<Amount>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a schedule has at least one period")]
+pub struct EmptySchedule;
+
+impl Schedule {
+    /// The first period's amount (which carries the remainder).
+    pub fn first(&self) -> Amount {
+        *self
+            .0
+            .first()
+            .expect("a Schedule is never empty: TryFrom, its only constructor, refuses none")
+    }
+}
+
+impl TryFrom<Vec<Amount>> for Schedule {
+    type Error = EmptySchedule;
+
+    fn try_from(periods: Vec<Amount>) -> Result<Schedule, EmptySchedule> {
+        if periods.is_empty() {
+            return Err(EmptySchedule);
+        }
+        Ok(Schedule(periods))
+    }
+}
+
+impl From<Schedule> for Vec<Amount> {
+    fn from(schedule: Schedule) -> Vec<Amount> {
+        schedule.0
+    }
+}
+
+impl std::ops::Deref for Schedule {
+    type Target = [Amount];
+
+    fn deref(&self) -> &[Amount] {
+        &self.0
+    }
 }
 
 impl InstalmentPlan {
     pub fn first_amount(&self) -> Amount {
-        self.schedule[0]
+        self.schedule.first()
     }
 
     /// The fee the shop bears (deducted from what it is credited).
@@ -117,7 +163,9 @@ pub fn plan(
         .into_iter()
         .map(Amount::from_fen)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| too_small)?;
+        .ok()
+        .and_then(|parts| Schedule::try_from(parts).ok())
+        .ok_or(too_small)?;
     Ok(InstalmentPlan {
         periods,
         fee_payer: config.fee_payer,
@@ -267,6 +315,28 @@ mod tests {
             Err(InstalmentError::TooSmallToSplit { .. })
         ));
         assert_eq!(plan(amount("0.12"), p(12), &c).unwrap().schedule.len(), 12);
+    }
+
+    #[test]
+    fn a_stored_plan_without_periods_is_refused_when_read() {
+        let p = plan(amount("100.00"), p(3), &config(FeePayer::Shop)).unwrap();
+        let mut stored = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            stored["schedule"],
+            serde_json::json!(["33.34", "33.33", "33.33"])
+        );
+        assert_eq!(
+            serde_json::from_value::<InstalmentPlan>(stored.clone()).unwrap(),
+            p
+        );
+        stored["schedule"] = serde_json::json!([]);
+        let refused = serde_json::from_value::<InstalmentPlan>(stored).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("a schedule has at least one period"),
+            "{refused}"
+        );
     }
 
     proptest! {

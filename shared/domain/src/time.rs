@@ -154,6 +154,26 @@ impl ShiftedClock {
         self.now()
     }
 
+    /// Moves "now" forward by `step_ms` unless that would take it past
+    /// `latest`: the new "now", or `None` with nothing moved. A negative
+    /// step is refused too (the clock only goes forward).
+    pub fn advance_ms_until(&self, step_ms: i64, latest: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if step_ms < 0 {
+            return None;
+        }
+        let real = Utc::now().timestamp_millis();
+        let latest_ms = latest.timestamp_millis();
+        let within = |offset: i64| {
+            let next = offset.checked_add(step_ms)?;
+            (real.checked_add(next)? <= latest_ms).then_some(next)
+        };
+        let before = self
+            .offset_ms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, within)
+            .ok()?;
+        Some(from_millis(real + before + step_ms))
+    }
+
     pub fn offset_ms(&self) -> i64 {
         self.offset_ms.load(Ordering::SeqCst)
     }
@@ -181,6 +201,19 @@ mod tests {
         assert!(after - before >= chrono::Duration::hours(1));
         assert!(after - before < chrono::Duration::hours(1) + chrono::Duration::seconds(5));
         clock.advance_ms(-7_200_000);
+        assert_eq!(clock.offset_ms(), 3_600_000);
+    }
+
+    #[test]
+    fn a_bounded_move_stops_at_its_latest_instant_and_moves_nothing_past_it() {
+        let clock = super::ShiftedClock::new();
+        let latest = super::Clock::now(&clock) + chrono::Duration::hours(2);
+        let moved = clock.advance_ms_until(3_600_000, latest).unwrap();
+        assert!(moved <= latest);
+        assert_eq!(clock.offset_ms(), 3_600_000);
+        assert_eq!(clock.advance_ms_until(3_600_000 + 60_000, latest), None);
+        assert_eq!(clock.advance_ms_until(-1, latest), None);
+        assert_eq!(clock.advance_ms_until(i64::MAX, latest), None);
         assert_eq!(clock.offset_ms(), 3_600_000);
     }
 

@@ -3,7 +3,12 @@
 //! where `msg_signature` is the lowercase hex SHA1 of the concatenation of
 //! token, timestamp, nonce and msg sorted as strings. The signature covers
 //! the `msg` string, so the envelope is read, verified, and only then is
-//! `msg` parsed. `type` is `payment`, `refund`, or our extension `instalment`:
+//! `msg` parsed. `type` is `payment`, `refund`, or our extension `instalment`;
+//! it lies outside the signature, so it decides nothing: the kind of notice
+//! is what the signed msg is (by the fields only that kind has:
+//! `total_amount`; `refund_amount`, `refund_no`, `cp_refundno`; `period`,
+//! `deducted_at`), and a `type` that says otherwise is refused (400), as is
+//! anyone's replay of a genuine notice under another `type`:
 //!
 //! - payment, as the documentation's sample shows it
 //!   (https://developer.open-douyin.com/docs/resource/zh-CN/mini-app/develop/server/ecpay/pay-list/callback):
@@ -342,30 +347,82 @@ impl DouyinVerifier {
     }
 }
 
+/// The kinds of notice we read, told apart by the signed msg alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MsgKind {
+    Payment,
+    Refund,
+    Instalment,
+}
+
+impl MsgKind {
+    const ALL: [MsgKind; 3] = [MsgKind::Payment, MsgKind::Refund, MsgKind::Instalment];
+
+    fn name(self) -> &'static str {
+        match self {
+            MsgKind::Payment => TYPE_PAYMENT,
+            MsgKind::Refund => TYPE_REFUND,
+            MsgKind::Instalment => TYPE_INSTALMENT,
+        }
+    }
+
+    /// Fields only this kind's msg has.
+    fn marks(self) -> &'static [&'static str] {
+        match self {
+            MsgKind::Payment => &["total_amount"],
+            MsgKind::Refund => &["refund_amount", "refund_no", "cp_refundno"],
+            MsgKind::Instalment => &["period", "deducted_at"],
+        }
+    }
+
+    /// What a signed msg is: exactly one kind's marks, or it is none of ours.
+    fn of(msg: &str) -> Result<MsgKind, CallbackError> {
+        let fields: serde_json::Map<String, serde_json::Value> = read_msg(msg)?;
+        let mut kinds = MsgKind::ALL
+            .into_iter()
+            .filter(|kind| kind.marks().iter().any(|m| fields.contains_key(*m)));
+        match (kinds.next(), kinds.next()) {
+            (Some(kind), None) => Ok(kind),
+            (Some(one), Some(other)) => Err(CallbackError::Malformed(format!(
+                "msg is at once a {} and a {}",
+                one.name(),
+                other.name()
+            ))),
+            (None, _) => Err(CallbackError::Unsupported(
+                "msg is no payment, refund or instalment".into(),
+            )),
+        }
+    }
+}
+
 impl DouyinVerifier {
-    /// The one table of `type`s: what each genuine notice asks of us.
-    fn read_notice(&self, envelope: &Envelope, signed_at: i64) -> Result<Notice, CallbackError> {
-        let event = match envelope.kind.as_str() {
-            TYPE_PAYMENT => self.payment(&envelope.msg, signed_at)?,
-            TYPE_REFUND => self.refund(&envelope.msg, signed_at)?,
-            TYPE_INSTALMENT => self.instalment(&envelope.msg)?,
-            other => {
-                return Err(CallbackError::Unsupported(format!(
-                    "type {}",
-                    quoted(other)
-                )))
-            }
+    /// The one table of kinds: what each genuine notice asks of us.
+    fn read_notice(
+        &self,
+        kind: MsgKind,
+        msg: &str,
+        signed_at: i64,
+    ) -> Result<Notice, CallbackError> {
+        let event = match kind {
+            MsgKind::Payment => self.payment(msg, signed_at)?,
+            MsgKind::Refund => self.refund(msg, signed_at)?,
+            MsgKind::Instalment => self.instalment(msg)?,
         };
         Ok(Notice::Collection(event))
     }
 }
 
-/// A genuine notice we acknowledge without applying.
-fn unapplied(envelope: &Envelope, reason: CallbackError) -> Notice {
+/// A genuine notice we acknowledge without applying. `kind`: the signed
+/// msg's; the unsigned `type` only names one that is none of ours.
+fn unapplied(envelope: &Envelope, kind: Option<MsgKind>, reason: CallbackError) -> Notice {
     let names: Names = serde_json::from_str(&envelope.msg).unwrap_or_default();
+    let kind = match kind {
+        Some(kind) => kind.name(),
+        None => envelope.kind.as_str(),
+    };
     let event = match &names.status {
-        Some(status) => format!("{}/{status}", envelope.kind),
-        None => envelope.kind.clone(),
+        Some(status) => format!("{kind}/{status}"),
+        None => kind.to_owned(),
     };
     let reference = names.cp_orderno.or(names.cp_refundno);
     Notice::Unapplied(UnappliedNotice::new(
@@ -382,8 +439,8 @@ impl CallbackVerifier for DouyinVerifier {
         Provider::Douyin
     }
 
-    /// Refused only when the envelope is unreadable, or its signature or
-    /// time does not hold.
+    /// Refused only when the envelope is unreadable, its signature or time
+    /// does not hold, or its unsigned `type` is not what the signed msg is.
     fn verify_notice(
         &self,
         _headers: &http::HeaderMap,
@@ -394,9 +451,20 @@ impl CallbackVerifier for DouyinVerifier {
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| json_error("notice", &e))?;
         let signed_at = self.check_signature(&envelope, now)?;
+        let kind = match MsgKind::of(&envelope.msg) {
+            Ok(kind) => kind,
+            Err(e) => return Ok(unapplied(&envelope, None, e)),
+        };
+        if envelope.kind != kind.name() {
+            return Err(CallbackError::Malformed(format!(
+                "type {} is not what the signed msg is ({})",
+                quoted(&envelope.kind),
+                kind.name()
+            )));
+        }
         Ok(self
-            .read_notice(&envelope, signed_at)
-            .unwrap_or_else(|e| unapplied(&envelope, e)))
+            .read_notice(kind, &envelope.msg, signed_at)
+            .unwrap_or_else(|e| unapplied(&envelope, Some(kind), e)))
     }
 
     fn success(&self) -> Answer {

@@ -254,6 +254,69 @@ fn refunds_that_failed_or_name_no_order_of_ours_are_acknowledged_not_refused() {
     ));
 }
 
+/// A genuine notice with its unsigned `type` replaced.
+fn retyped(notice: &SignedNotice, kind: &str) -> Vec<u8> {
+    let mut envelope: serde_json::Value = serde_json::from_slice(&notice.body).unwrap();
+    envelope["type"] = kind.into();
+    serde_json::to_vec(&envelope).unwrap()
+}
+
+#[test]
+fn the_signed_msg_decides_the_kind_and_an_unsigned_type_that_disagrees_is_refused() {
+    let paid = signer().sign(&payment(), now());
+    // A genuine payment passed off as a refund: refused, never applied as one.
+    assert_eq!(
+        notice_of(&retyped(&paid, "refund")),
+        Err(CallbackError::Malformed(
+            "type \"refund\" is not what the signed msg is (payment)".into()
+        ))
+    );
+    let refund = signer().sign(
+        &douyin(
+            "refund:R7000000000000000002",
+            refunded("R7000000000000000002", 1230),
+        ),
+        now(),
+    );
+    let instalment = signer().sign(
+        &douyin(
+            "instalment:N7000000000000000001:2:SUCCESS",
+            deducted("N7000000000000000001", 2, 3334),
+        ),
+        now(),
+    );
+    for (notice, signed) in [
+        (&paid, "payment"),
+        (&refund, "refund"),
+        (&instalment, "instalment"),
+    ] {
+        for kind in ["payment", "refund", "instalment", "settle", ""] {
+            let outcome = notice_of(&retyped(notice, kind));
+            if kind == signed {
+                assert!(matches!(outcome, Ok(Notice::Collection(_))), "{outcome:?}");
+            } else {
+                assert_eq!(
+                    outcome,
+                    Err(CallbackError::Malformed(format!(
+                        "type {kind:?} is not what the signed msg is ({signed})"
+                    )))
+                );
+            }
+        }
+    }
+    // A msg with the marks of two kinds is no kind: acknowledged, not applied.
+    let both = format!(
+        r#"{{"appid":"{APP_ID}","cp_orderno":"{ORDER}","total_amount":8888,"status":"SUCCESS",
+        "order_id":"N1","refund_amount":8888,"refund_no":"R1"}}"#
+    );
+    let unapplied = unapplied_of(&hand_signed("payment", &both, TOKEN, now().timestamp()));
+    assert_eq!(
+        unapplied.reason,
+        CallbackError::Malformed("msg is at once a payment and a refund".into())
+    );
+    assert_eq!(unapplied.event.as_str(), "payment/SUCCESS");
+}
+
 #[test]
 fn notification_ids_are_derived_from_what_identifies_the_notice() {
     let refund = format!(

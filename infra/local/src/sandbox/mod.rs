@@ -314,7 +314,17 @@ impl Sandbox {
         let advance_s = fields(body, &["advance_s"])?
             .optional_i64("advance_s", 0..=MAX_ADVANCE_S)?
             .ok_or_else(|| ApiError::invalid("advance_s", "advance_s is required"))?;
-        let now = self.clock.advance_ms(advance_s * 1000);
+        let latest = latest_test_now();
+        let now = self
+            .clock
+            .advance_ms_until(advance_s * 1000, latest)
+            .ok_or_else(|| {
+                let latest = latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                ApiError::invalid(
+                    "advance_s",
+                    format!("the test clock goes no further than {latest}"),
+                )
+            })?;
         let deductions = self.deduct_due(qrpay).await?;
         qrpay.clock_moved();
         Ok(LocalResponse::json(
@@ -322,6 +332,17 @@ impl Sandbox {
             &json!({ "now": rfc3339_beijing(now), "deductions": deductions }),
         ))
     }
+}
+
+/// The latest "now" the test clock may reach: a year before the last second
+/// RFC 3339 can write (9999-12-31T23:59:59Z; its years have four digits), so
+/// every time the stack derives from "now" is still one: Beijing time (8
+/// hours ahead), code expiries (up to 90 days on), instalments (due up to
+/// 360 days on).
+fn latest_test_now() -> DateTime<Utc> {
+    const LAST_RFC3339_S: i64 = 253_402_300_799;
+    DateTime::from_timestamp(LAST_RFC3339_S - MAX_ADVANCE_S, 0)
+        .expect("a year before 9999-12-31T23:59:59Z is a valid instant")
 }
 
 /// The body's fields (the API's own strict parsing), only `allowed` ones;

@@ -23,16 +23,24 @@ impl CollectionStore for MemoryStore {
         if let Some(window) = full {
             return Ok(Checkout::Limited(window.clone()));
         }
+        // Every count is worked out (and bounded) before anything changes;
+        // a window listed twice counts twice.
+        let mut counted: HashMap<String, (u32, i64)> = HashMap::new();
+        for w in windows {
+            let id = w.counter_id();
+            let stored = state.rate_counters.get(&id).copied();
+            let counter = counted
+                .entry(id)
+                .or_insert_with(|| stored.unwrap_or((0, w.window_end_s())));
+            counter.0 = counter
+                .0
+                .checked_add(1)
+                .ok_or_else(|| overflow("rate counter"))?;
+        }
         if !state.insert_order(order) {
             return Ok(Checkout::Duplicate);
         }
-        for w in windows {
-            let counter = state
-                .rate_counters
-                .entry(w.counter_id())
-                .or_insert((0, w.window_end_s()));
-            counter.0 += 1;
-        }
+        state.rate_counters.extend(counted);
         Ok(Checkout::Opened)
     }
 
@@ -115,20 +123,24 @@ impl CollectionStore for MemoryStore {
             QrState::Revoked => return Ok(Some(Revocation::AlreadyRevoked(code))),
             QrState::Active => {}
         }
-        if let Some(order_id) = &code.order_id {
-            if let Some(order) = state.orders.get_mut(&(shop_id.clone(), order_id.clone())) {
-                if order.status == OrderStatus::Created {
-                    order.status = OrderStatus::Closed;
-                    order.revision += 1;
-                    order.updated_at = now;
-                }
-            }
-        }
+        let order_key = code.order_id.as_ref().map(|o| (shop_id.clone(), o.clone()));
+        let closed = match order_key.as_ref().and_then(|k| state.orders.get(k)) {
+            Some(order) if order.status == OrderStatus::Created => Some(Order {
+                status: OrderStatus::Closed,
+                revision: next_revision(order)?,
+                updated_at: now,
+                ..order.clone()
+            }),
+            _ => None,
+        };
         let revoked = QrCode {
             state: QrState::Revoked,
             updated_at: now,
             ..code
         };
+        if let (Some(order_key), Some(closed)) = (order_key, closed) {
+            state.orders.insert(order_key, closed);
+        }
         state.qr_codes.insert(key, revoked.clone());
         Ok(Some(Revocation::Revoked(revoked)))
     }
@@ -249,6 +261,14 @@ impl CollectionStore for MemoryStore {
     }
 }
 
+/// The revision after `order`'s, which a stored order at the last one has not.
+fn next_revision(order: &Order) -> Result<u64, StoreError> {
+    order
+        .revision
+        .checked_add(1)
+        .ok_or_else(|| overflow("order revision"))
+}
+
 impl State {
     fn insert_order(&mut self, order: &Order) -> bool {
         if self.order_shops.contains_key(&order.order_id) {
@@ -276,12 +296,17 @@ impl State {
         let shop = self.shops.get_mut(&order.shop_id).ok_or_else(|| {
             StoreError::Corrupt(format!("order {} without its shop", order.order_id))
         })?;
-        let balance = shop.payout_balance.fen() + effect.balance_change_fen;
-        shop.payout_balance = Money::from_fen(balance).ok_or_else(|| overflow("payout balance"))?;
+        let balance = shop
+            .payout_balance
+            .fen()
+            .checked_add(effect.balance_change_fen)
+            .and_then(Money::from_fen)
+            .ok_or_else(|| overflow("payout balance"))?;
         let stored = self
             .orders
             .get_mut(&(order.shop_id.clone(), order.order_id.clone()))
             .ok_or_else(|| StoreError::Corrupt(format!("order {} vanished", order.order_id)))?;
+        shop.payout_balance = balance;
         // Payout counters may have moved since the decision was read; the
         // collection change only sets its own fields.
         let payouts = (

@@ -112,3 +112,5 @@ mod payouts;
 mod reconciliation;
 mod refunds;
 mod shops;
+#[cfg(test)]
+mod tests;
