@@ -74,7 +74,9 @@ pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result
     let timestamp: i64 = header(req, TIMESTAMP_HEADER)?
         .parse()
         .map_err(|_| refused("X-Qrpay-Timestamp must be unix seconds"))?;
-    if (now.timestamp() - timestamp).abs() > WINDOW_S {
+    // The timestamp is the caller's: its distance from now is taken without
+    // overflow, so an absurd one (i64::MIN) is refused as a stale one.
+    if now.timestamp().abs_diff(timestamp) > WINDOW_S.unsigned_abs() {
         return Err(refused("timestamp is more than 300 s from now"));
     }
     let nonce = header(req, NONCE_HEADER)?;

@@ -388,6 +388,10 @@ async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn
     let refused = [
         (now - 301, "nonce-stale-01", POS_SECRET),
         (now + 301, "nonce-future-1", POS_SECRET),
+        // Absurd timestamps are stale ones, not an overflow.
+        (i64::MIN, "nonce-absurd-1", POS_SECRET),
+        (i64::MAX, "nonce-absurd-2", POS_SECRET),
+        (-1, "nonce-absurd-3", POS_SECRET),
         (now, "nonce-badkey-1", "wrong-secret-0123456789"),
         (now, "short", POS_SECRET),
     ];
