@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use qr_issue::device::sign;
+use qr_issue::device::{sign, Signed};
 use qr_issue::{handle, App, MemoryPublisher};
 use qrpay_domain::{Device, DeviceId, OrderStatus, Secret, ShopId, TestClock};
 use qrpay_qr::emv;
@@ -106,7 +106,14 @@ impl Harness {
     async fn pos(&self, body: &Value, ts: i64, nonce: &str, secret: &str) -> Answer {
         let text = body.to_string();
         let path = "/devices/pos-1/qr-codes";
-        let signature = sign(secret.as_bytes(), "POST", path, ts, nonce, text.as_bytes());
+        let head = Signed {
+            method: "POST",
+            path,
+            query: "",
+            timestamp: ts,
+            nonce,
+        };
+        let signature = sign(secret.as_bytes(), head, text.as_bytes());
         let event = Event::fixture(POS)
             .body(&text)
             .header("x-qrpay-timestamp", &ts.to_string())
@@ -133,6 +140,7 @@ qrpay_tests::on_both_stores!(
     bad_requests_are_refused_and_create_nothing,
     another_shop_is_forbidden,
     pos_requests_need_a_good_fresh_signature_and_a_new_nonce,
+    pos_signatures_cover_the_query_and_hide_which_devices_exist,
     iot_requests_are_answered_on_the_device_topic,
     a_static_code_opens_an_order_for_the_typed_amount,
     the_png_decodes_back_to_the_payment_link,
@@ -417,14 +425,14 @@ async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn
     assert_eq!((replay.status, replay.code()), (401, "UNAUTHENTICATED"));
     // A tampered body breaks the signature.
     let text = body.to_string();
-    let sig = sign(
-        POS_SECRET.as_bytes(),
-        "POST",
-        "/devices/pos-1/qr-codes",
-        now,
-        "nonce-tamper-1",
-        text.as_bytes(),
-    );
+    let head = Signed {
+        method: "POST",
+        path: "/devices/pos-1/qr-codes",
+        query: "",
+        timestamp: now,
+        nonce: "nonce-tamper-1",
+    };
+    let sig = sign(POS_SECRET.as_bytes(), head, text.as_bytes());
     let tampered = Event::fixture(POS)
         .body(&text.replace("42.50", "4.25"))
         .header("x-qrpay-timestamp", &now.to_string())
@@ -445,6 +453,87 @@ async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn
         (a.status, a.body["error"]["field"].as_str()),
         (400, Some("device_id"))
     );
+}
+
+/// A POS request to `/devices/{device}/qr-codes?{query}`, signed over
+/// `signed_query` with `secret`.
+struct PosCall<'a> {
+    device: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    signed_query: &'a str,
+    nonce: &'a str,
+    secret: &'a str,
+}
+
+impl Harness {
+    async fn pos_call(&self, call: PosCall<'_>, body: &Value) -> Answer {
+        let (text, ts) = (body.to_string(), self.now_s());
+        let path = format!("/devices/{}/qr-codes", call.device);
+        let head = Signed {
+            method: "POST",
+            path: &path,
+            query: call.signed_query,
+            timestamp: ts,
+            nonce: call.nonce,
+        };
+        let signature = sign(call.secret.as_bytes(), head, text.as_bytes());
+        let event = Event::fixture(POS)
+            .path(&path)
+            .query(call.query)
+            .body(&text)
+            .header("x-qrpay-device", call.device)
+            .header("x-qrpay-timestamp", &ts.to_string())
+            .header("x-qrpay-nonce", call.nonce)
+            .header("x-qrpay-signature", &signature);
+        self.send(event).await
+    }
+}
+
+async fn pos_signatures_cover_the_query_and_hide_which_devices_exist(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let body = dynamic_body("TILL-Q", "9.00");
+    let call = |query, signed_query, nonce| PosCall {
+        device: "pos-1",
+        query,
+        signed_query,
+        nonce,
+        secret: POS_SECRET,
+    };
+    // The query a request was sent with is part of what is signed.
+    let unsigned = h
+        .pos_call(call(&[("till", "7")], "", "nonce-query-01"), &body)
+        .await;
+    assert_eq!((unsigned.status, unsigned.code()), (401, "UNAUTHENTICATED"));
+    let other = h
+        .pos_call(call(&[("till", "8")], "till=7", "nonce-query-02"), &body)
+        .await;
+    assert_eq!((other.status, other.code()), (401, "UNAUTHENTICATED"));
+    let signed = h
+        .pos_call(call(&[("till", "7")], "till=7", "nonce-query-03"), &body)
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    assert_eq!(signed.body["device_id"], "pos-1");
+    // An unregistered device and a bad signature get the very same answer.
+    let unknown = h
+        .pos_call(
+            PosCall {
+                device: "pos-9",
+                ..call(&[], "", "nonce-unknown1")
+            },
+            &body,
+        )
+        .await;
+    let bad_key = h
+        .pos_call(
+            PosCall {
+                secret: "wrong-secret-0123456789",
+                ..call(&[], "", "nonce-badkey-2")
+            },
+            &body,
+        )
+        .await;
+    assert_eq!((unknown.status, unknown.code()), (401, "UNAUTHENTICATED"));
+    assert_eq!((bad_key.status, &bad_key.body), (401, &unknown.body));
 }
 
 async fn iot_requests_are_answered_on_the_device_topic(store: Arc<dyn Store>) {

@@ -389,12 +389,16 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     let pos_body =
         json!({"kind": "dynamic", "amount": "12.50", "out_order_no": "POS-1"}).to_string();
     let now_s = chrono::Utc::now().timestamp();
+    let head = qr_issue::device::Signed {
+        method: "POST",
+        path: "/devices/till-t/qr-codes",
+        query: "",
+        timestamp: now_s,
+        nonce: "nonce-0001",
+    };
     let signature = qr_issue::device::sign(
         b"till-secret-0123456789abcdef",
-        "POST",
-        "/devices/till-t/qr-codes",
-        now_s,
-        "nonce-0001",
+        head,
         pos_body.as_bytes(),
     );
     let ts = now_s.to_string();
