@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use qr_issue::device::{sign, Signed};
 use qr_issue::{handle, App, MemoryPublisher};
-use qrpay_domain::{Device, DeviceId, OrderStatus, Secret, ShopId, TestClock};
+use qrpay_domain::{Device, DeviceId, OrderStatus, OutOrderNo, QrId, Secret, ShopId, TestClock};
 use qrpay_qr::emv;
 use qrpay_store::alerts::MemoryAlerts;
-use qrpay_store::Store;
+use qrpay_store::{Issued, Store};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
 use qrpay_tests::World;
@@ -135,6 +135,8 @@ fn dynamic_body(no: &str, amount: &str) -> Value {
 qrpay_tests::on_both_stores!(
     a_dynamic_code_with_a_plan_creates_its_order,
     a_repeat_returns_the_same_code_and_other_parameters_conflict,
+    a_repeat_must_match_every_field_as_it_was_given,
+    a_code_stored_with_the_old_fingerprint_is_still_replayed,
     an_expired_code_cannot_be_paid,
     a_revoked_code_cannot_be_paid_and_its_order_closes,
     bad_requests_are_refused_and_create_nothing,
@@ -228,6 +230,76 @@ async fn a_repeat_returns_the_same_code_and_other_parameters_conflict(store: Arc
     );
     let with_plan = h.issue(json!({"kind": "dynamic", "amount": "88.00", "out_order_no": "A-1", "description": "x"})).await;
     assert_eq!(with_plan.status, 409);
+}
+
+async fn a_repeat_must_match_every_field_as_it_was_given(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let mut body = dynamic_body("TILL-9", "12.00");
+    body["description"] = json!("x|pos-1");
+    let from_app = h.issue(body).await;
+    assert_eq!(
+        (from_app.status, &from_app.body["device_id"]),
+        (201, &Value::Null)
+    );
+    // The same order number from the till, whose code is bound to pos-1: not a repeat.
+    let mut body = dynamic_body("TILL-9", "12.00");
+    body["description"] = json!("x");
+    let from_till = h.pos(&body, h.now_s(), "nonce-collide-1", POS_SECRET).await;
+    assert_eq!(
+        (from_till.status, from_till.code()),
+        (409, "OUT_ORDER_NO_CONFLICT"),
+        "{}",
+        from_till.body
+    );
+    // An empty description is not the absence of one.
+    let bare = h.issue(dynamic_body("TILL-10", "12.00")).await;
+    assert_eq!(bare.status, 201);
+    let mut body = dynamic_body("TILL-10", "12.00");
+    body["description"] = json!("");
+    let empty = h.issue(body).await;
+    assert_eq!(
+        (empty.status, empty.code()),
+        (409, "OUT_ORDER_NO_CONFLICT"),
+        "{}",
+        empty.body
+    );
+}
+
+async fn a_code_stored_with_the_old_fingerprint_is_still_replayed(store: Arc<dyn Store>) {
+    use sha2::{Digest, Sha256};
+    let h = Harness::new(store).await;
+    let first = h.issue(dynamic_body("OLD-1", "88.00")).await;
+    let qr_id = QrId::parse(first.body["qr_id"].as_str().unwrap()).unwrap();
+    let collection = &h.app.collection;
+    let mut old = collection
+        .get_qr(&h.world.shop, &qr_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // A code for OLD-2 as it was stored before: its fields joined with `|`.
+    old.qr_id = QrId::parse("qr_issued_before").unwrap();
+    old.out_order_no = Some(OutOrderNo::parse("OLD-2").unwrap());
+    old.fingerprint = hex::encode(Sha256::digest(b"dynamic|88.00|OLD-2||||"));
+    assert!(matches!(
+        collection.issue_qr(&old, None).await.unwrap(),
+        Issued::Created(_)
+    ));
+    let again = h.issue(dynamic_body("OLD-2", "88.00")).await;
+    assert_eq!(
+        (
+            again.status,
+            &again.body["qr_id"],
+            again
+                .headers
+                .get("idempotent-replayed")
+                .map(|v| v.as_bytes())
+        ),
+        (201, &json!("qr_issued_before"), Some(&b"true"[..])),
+        "{}",
+        again.body
+    );
+    let other = h.issue(dynamic_body("OLD-2", "88.01")).await;
+    assert_eq!((other.status, other.code()), (409, "OUT_ORDER_NO_CONFLICT"));
 }
 
 async fn an_expired_code_cannot_be_paid(store: Arc<dyn Store>) {
