@@ -608,6 +608,30 @@ async fn pos_signatures_cover_the_query_and_hide_which_devices_exist(store: Arc<
     assert_eq!((bad_key.status, &bad_key.body), (401, &unknown.body));
 }
 
+#[tokio::test]
+async fn a_wrong_method_is_answered_with_the_methods_the_route_has() {
+    let h = Harness::new(qrpay_tests::memory_port().await).await;
+    for (method, path, allowed) in [
+        ("PUT", "/shops/shop-1/qr-codes", "POST"),
+        ("POST", "/shops/shop-1/qr-codes/qr_1", "GET, DELETE"),
+        ("DELETE", "/shops/shop-1/qr-codes/qr_1/png", "GET"),
+        ("PUT", "/shops/shop-1/orders/ord_1", "GET"),
+        ("GET", "/devices/pos-1/qr-codes", "POST"),
+        ("DELETE", "/pay/tok", "GET, POST"),
+        ("POST", "/pay/tok/orders/ord_1/wechatpay", "GET"),
+        ("POST", "/receipts/tok", "GET"),
+        ("PUT", "/claim/tok", "GET"),
+    ] {
+        let a = h.send(Event::fixture(GET).path(path).method(method)).await;
+        let allow = a.headers.get("allow").map(|v| v.to_str().unwrap());
+        assert_eq!(
+            (a.status, a.code(), allow),
+            (405, "METHOD_NOT_ALLOWED", Some(allowed)),
+            "{method} {path}"
+        );
+    }
+}
+
 async fn iot_requests_are_answered_on_the_device_topic(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;
     let event = Event::fixture("qr-issue/iot-qr-request.json")
