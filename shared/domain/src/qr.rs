@@ -250,7 +250,11 @@ impl QrIssue {
     /// Digest of everything that defines the code, to tell a repeat from a
     /// conflict: SHA-256 of the fields as one JSON array, so each field is
     /// delimited whatever it contains and an absent field (`null`) is not an
-    /// empty one.
+    /// empty one. (The `|`-joined form could not in fact take a description
+    /// ending in `|pos-1` for a `device_id`: every field after the
+    /// description is free of `|`, so the last ones split unambiguously. It
+    /// did take an absent description for an empty one, and it held only as
+    /// long as no other free-text field came along.)
     ///
     /// Codes issued before this were stored with `pipe_joined_fingerprint`;
     /// `is_repeat_of` still accepts that form.
