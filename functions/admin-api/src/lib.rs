@@ -38,7 +38,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         _ => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     };
     if req.method() != Method::PUT {
-        return Err(ApiError::method_not_allowed());
+        return Err(ApiError::method_not_allowed(&[Method::PUT]));
     }
     require_role(&principal(req)?, Role::Admin)?;
     let body = json_object(req, MAX_BODY_BYTES)?;

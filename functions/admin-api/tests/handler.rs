@@ -233,6 +233,10 @@ async fn unknown_admin_routes_and_methods() {
     assert_eq!((a.status, a.code()), (404, "ROUTE_NOT_FOUND"));
     let a = send(&app, Event::fixture(SHOP).method("POST")).await;
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        a.headers.get("allow").map(|v| v.as_bytes()),
+        Some(&b"PUT"[..])
+    );
 }
 
 /// `role: admin` alone is not an admin: the token must carry the

@@ -81,7 +81,7 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     if req.method() != Method::POST {
         return Err(ApiError {
             message: "callbacks are POSTed".into(),
-            ..ApiError::method_not_allowed()
+            ..ApiError::method_not_allowed(&[Method::POST])
         });
     }
     let now = app.clock.now();

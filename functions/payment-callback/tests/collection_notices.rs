@@ -316,6 +316,20 @@ async fn ten_concurrent_deliveries_change_things_once(store: Arc<dyn Store>) {
     assert_eq!(h.balance().await, money("80.00"), "one credit per provider");
 }
 
+#[tokio::test]
+async fn a_callback_that_is_not_posted_is_told_to_post() {
+    let h = Harness::new(qrpay_tests::memory_port().await).await;
+    let event = Event::fixture(FIXTURE)
+        .path("/callbacks/alipay")
+        .method("GET");
+    let a = Answer::from(handle(&h.app, event.request()).await);
+    let allow = a.headers.get("allow").map(|v| v.to_str().unwrap());
+    assert_eq!(
+        (a.status, a.code(), allow),
+        (405, "METHOD_NOT_ALLOWED", Some("POST"))
+    );
+}
+
 async fn forged_stale_and_malformed_notices_change_nothing(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;
     for (signer, forger) in h.signers.iter().zip(&h.forgers) {

@@ -75,7 +75,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         if method == allowed {
             Ok(())
         } else {
-            Err(ApiError::method_not_allowed())
+            Err(ApiError::method_not_allowed(&[allowed]))
         }
     };
     match parts.as_slice() {
@@ -86,7 +86,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             match method {
                 Method::POST => create_payout(app, req, &who, shop, order).await,
                 Method::GET => list_order_payouts(app, shop, order).await,
-                _ => Err(ApiError::method_not_allowed()),
+                _ => Err(ApiError::method_not_allowed(&[Method::POST, Method::GET])),
             }
         }
         ["shops", shop, "orders", order, "refunds"] => {
@@ -96,7 +96,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             match method {
                 Method::POST => refunds::create_refund(app, req, &who, shop, order).await,
                 Method::GET => refunds::list_order_refunds(app, shop, order).await,
-                _ => Err(ApiError::method_not_allowed()),
+                _ => Err(ApiError::method_not_allowed(&[Method::POST, Method::GET])),
             }
         }
         ["shops", shop, "payouts"] => {

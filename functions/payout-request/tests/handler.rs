@@ -623,6 +623,20 @@ async fn unknown_routes_and_methods() {
     assert_eq!((a.status, a.code()), (404, "ROUTE_NOT_FOUND"));
     let a = h.send(Event::fixture(CREATE).method("DELETE")).await;
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
+    let allow = |a: &Answer| {
+        a.headers
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(allow(&a).as_deref(), Some("POST, GET"));
+    let a = h
+        .send(
+            Event::fixture(CREATE)
+                .path("/shops/shop-1/payouts")
+                .method("POST"),
+        )
+        .await;
+    assert_eq!((a.status, allow(&a).as_deref()), (405, Some("GET")));
 }
 
 /// A queue that is down (a fault, as SQS can be): enqueueing always fails.

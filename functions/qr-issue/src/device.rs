@@ -1,7 +1,10 @@
 //! POS devices over HTTPS (API.md "POS devices", SPEC §3): every request is
 //! signed with the device's own secret over
-//! `METHOD \n PATH \n TIMESTAMP \n NONCE \n BODY`; the timestamp must be
-//! within 300 s of now and each nonce is accepted once.
+//! `METHOD \n PATH \n QUERY \n TIMESTAMP \n NONCE \n BODY`, where QUERY is
+//! the raw query string exactly as sent (without the `?`; empty when there is
+//! none); the timestamp must be within 300 s of now and each nonce is
+//! accepted once. An unknown device and a bad signature get the same answer,
+//! so the caller cannot tell which devices exist; the log tells them apart.
 
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -22,17 +25,21 @@ pub const WINDOW_S: i64 = 300;
 pub const NONCE_RETENTION_S: i64 = 2 * WINDOW_S;
 pub const NONCE_LEN: std::ops::RangeInclusive<usize> = 8..=64;
 
+/// A device request's parts that are signed before the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The raw query string as sent, without `?` ("" when there is none).
+    pub query: &'a str,
+    pub timestamp: i64,
+    pub nonce: &'a str,
+}
+
 /// The signature a device sends: lowercase hex HMAC-SHA256.
-pub fn sign(
-    secret: &[u8],
-    method: &str,
-    path: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &[u8],
-) -> String {
+pub fn sign(secret: &[u8], head: Signed<'_>, body: &[u8]) -> String {
     let mut mac = mac(secret);
-    mac.update(&message_head(method, path, timestamp, nonce));
+    mac.update(&message_head(head));
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -42,9 +49,20 @@ fn mac(secret: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts any key length")
 }
 
-fn message_head(method: &str, path: &str, timestamp: i64, nonce: &str) -> Vec<u8> {
-    format!("{method}\n{path}\n{timestamp}\n{nonce}\n").into_bytes()
+fn message_head(head: Signed<'_>) -> Vec<u8> {
+    let Signed {
+        method,
+        path,
+        query,
+        timestamp,
+        nonce,
+    } = head;
+    format!("{method}\n{path}\n{query}\n{timestamp}\n{nonce}\n").into_bytes()
 }
+
+/// What the caller is told for an unknown device and for a bad signature
+/// alike.
+const NOT_VERIFIED: &str = "the signature does not verify for this device";
 
 fn refused(reason: &str) -> ApiError {
     ApiError::unauthenticated(format!("device request refused: {reason}"))
@@ -66,7 +84,10 @@ fn nonce_ok(nonce: &str) -> bool {
 
 /// The device behind a signed request to `/devices/{path_device}/…`, or 401.
 pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result<Device, ApiError> {
-    let device_id = DeviceId::parse(path_device).map_err(|_| refused("unknown device"))?;
+    let device_id = DeviceId::parse(path_device).map_err(|_| {
+        tracing::warn!("request for a malformed device id");
+        refused(NOT_VERIFIED)
+    })?;
     if header(req, DEVICE_HEADER)? != device_id.as_str() {
         return Err(refused("X-Qrpay-Device does not match the path"));
     }
@@ -74,7 +95,9 @@ pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result
     let timestamp: i64 = header(req, TIMESTAMP_HEADER)?
         .parse()
         .map_err(|_| refused("X-Qrpay-Timestamp must be unix seconds"))?;
-    if (now.timestamp() - timestamp).abs() > WINDOW_S {
+    // The timestamp is the caller's: its distance from now is taken without
+    // overflow, so an absurd one (i64::MIN) is refused as a stale one.
+    if now.timestamp().abs_diff(timestamp) > WINDOW_S.unsigned_abs() {
         return Err(refused("timestamp is more than 300 s from now"));
     }
     let nonce = header(req, NONCE_HEADER)?;
@@ -87,19 +110,20 @@ pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result
         .map_err(|_| refused("X-Qrpay-Signature must be hex"))?;
     let Some(device) = app.shops.get_device(&device_id).await? else {
         tracing::warn!(device_id = %device_id, "request from an unregistered device");
-        return Err(refused("unknown device"));
+        return Err(refused(NOT_VERIFIED));
     };
     let mut mac = mac(device.secret.expose().as_bytes());
-    mac.update(&message_head(
-        req.method().as_str(),
-        req.uri().path(),
+    mac.update(&message_head(Signed {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        query: req.uri().query().unwrap_or(""),
         timestamp,
         nonce,
-    ));
+    }));
     mac.update(raw_body(req));
     if mac.verify_slice(&signature).is_err() {
         tracing::warn!(device_id = %device_id, "bad device signature");
-        return Err(refused("bad signature"));
+        return Err(refused(NOT_VERIFIED));
     }
     let keep_until = claim_expiry(now, timestamp);
     if !app

@@ -70,10 +70,14 @@ pub async fn issue(
         .map(|p| provider_code::gateway_for(app, p, instalment_plan.as_ref()))
         .transpose()?;
     let now = app.clock.now();
-    let (code, order) = build(app, &shop, request, instalment_plan, now)?;
+    let repeats = |first: &QrCode| request.is_repeat_of(&first.fingerprint);
+    let (code, order) = build(app, &shop, request.clone(), instalment_plan, now)?;
     let (replayed, code) = match app.collection.issue_qr(&code, order.as_ref()).await? {
         Issued::Created(code) => (false, code),
         Issued::Replayed(first) => (true, first),
+        // A code stored before the fingerprint's current form (the store
+        // compares the current form only).
+        Issued::Conflict(first) if repeats(&first) => (true, first),
         Issued::Conflict(first) => {
             return Err(ApiError::new(
                 ErrorCode::OutOrderNoConflict,

@@ -110,7 +110,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             match method {
                 Method::GET => get_code(app, &shop, &qr).await,
                 Method::DELETE => revoke(app, &shop, &qr).await,
-                _ => Err(ApiError::method_not_allowed()),
+                _ => Err(ApiError::method_not_allowed(&[Method::GET, Method::DELETE])),
             }
         }
         (["shops", shop, "qr-codes", qr, "png"], Method::GET) => {
@@ -138,17 +138,19 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
         (["receipts", token], Method::GET) => Ok(page::receipt::show(app, req, token).await),
         (["claim", token], Method::GET) => Ok(page::claim::show(app, req, token).await),
+        // Known paths with another method: 405 naming the ones they have.
+        (["shops", _, "qr-codes"] | ["devices", _, "qr-codes"], _) => {
+            Err(ApiError::method_not_allowed(&[Method::POST]))
+        }
+        (["pay", _], _) => Err(ApiError::method_not_allowed(&[Method::GET, Method::POST])),
         (
-            ["shops", _, "qr-codes"]
-            | ["shops", _, "qr-codes", _, "png"]
+            ["shops", _, "qr-codes", _, "png"]
             | ["shops", _, "orders", _]
-            | ["devices", _, "qr-codes"]
-            | ["pay", _]
             | ["pay", _, "orders", _, _]
             | ["receipts", _]
             | ["claim", _],
             _,
-        ) => Err(ApiError::method_not_allowed()),
+        ) => Err(ApiError::method_not_allowed(&[Method::GET])),
         _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }
 }

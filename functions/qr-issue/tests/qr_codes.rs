@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use qr_issue::device::sign;
+use qr_issue::device::{sign, Signed};
 use qr_issue::{handle, App, MemoryPublisher};
-use qrpay_domain::{Device, DeviceId, OrderStatus, Secret, ShopId, TestClock};
+use qrpay_domain::{Device, DeviceId, OrderStatus, OutOrderNo, QrId, Secret, ShopId, TestClock};
 use qrpay_qr::emv;
 use qrpay_store::alerts::MemoryAlerts;
-use qrpay_store::Store;
+use qrpay_store::{Issued, Store};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
 use qrpay_tests::World;
@@ -106,7 +106,14 @@ impl Harness {
     async fn pos(&self, body: &Value, ts: i64, nonce: &str, secret: &str) -> Answer {
         let text = body.to_string();
         let path = "/devices/pos-1/qr-codes";
-        let signature = sign(secret.as_bytes(), "POST", path, ts, nonce, text.as_bytes());
+        let head = Signed {
+            method: "POST",
+            path,
+            query: "",
+            timestamp: ts,
+            nonce,
+        };
+        let signature = sign(secret.as_bytes(), head, text.as_bytes());
         let event = Event::fixture(POS)
             .body(&text)
             .header("x-qrpay-timestamp", &ts.to_string())
@@ -128,11 +135,14 @@ fn dynamic_body(no: &str, amount: &str) -> Value {
 qrpay_tests::on_both_stores!(
     a_dynamic_code_with_a_plan_creates_its_order,
     a_repeat_returns_the_same_code_and_other_parameters_conflict,
+    a_repeat_must_match_every_field_as_it_was_given,
+    a_code_stored_with_the_old_fingerprint_is_still_replayed,
     an_expired_code_cannot_be_paid,
     a_revoked_code_cannot_be_paid_and_its_order_closes,
     bad_requests_are_refused_and_create_nothing,
     another_shop_is_forbidden,
     pos_requests_need_a_good_fresh_signature_and_a_new_nonce,
+    pos_signatures_cover_the_query_and_hide_which_devices_exist,
     iot_requests_are_answered_on_the_device_topic,
     a_static_code_opens_an_order_for_the_typed_amount,
     the_png_decodes_back_to_the_payment_link,
@@ -220,6 +230,76 @@ async fn a_repeat_returns_the_same_code_and_other_parameters_conflict(store: Arc
     );
     let with_plan = h.issue(json!({"kind": "dynamic", "amount": "88.00", "out_order_no": "A-1", "description": "x"})).await;
     assert_eq!(with_plan.status, 409);
+}
+
+async fn a_repeat_must_match_every_field_as_it_was_given(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let mut body = dynamic_body("TILL-9", "12.00");
+    body["description"] = json!("x|pos-1");
+    let from_app = h.issue(body).await;
+    assert_eq!(
+        (from_app.status, &from_app.body["device_id"]),
+        (201, &Value::Null)
+    );
+    // The same order number from the till, whose code is bound to pos-1: not a repeat.
+    let mut body = dynamic_body("TILL-9", "12.00");
+    body["description"] = json!("x");
+    let from_till = h.pos(&body, h.now_s(), "nonce-collide-1", POS_SECRET).await;
+    assert_eq!(
+        (from_till.status, from_till.code()),
+        (409, "OUT_ORDER_NO_CONFLICT"),
+        "{}",
+        from_till.body
+    );
+    // An empty description is not the absence of one.
+    let bare = h.issue(dynamic_body("TILL-10", "12.00")).await;
+    assert_eq!(bare.status, 201);
+    let mut body = dynamic_body("TILL-10", "12.00");
+    body["description"] = json!("");
+    let empty = h.issue(body).await;
+    assert_eq!(
+        (empty.status, empty.code()),
+        (409, "OUT_ORDER_NO_CONFLICT"),
+        "{}",
+        empty.body
+    );
+}
+
+async fn a_code_stored_with_the_old_fingerprint_is_still_replayed(store: Arc<dyn Store>) {
+    use sha2::{Digest, Sha256};
+    let h = Harness::new(store).await;
+    let first = h.issue(dynamic_body("OLD-1", "88.00")).await;
+    let qr_id = QrId::parse(first.body["qr_id"].as_str().unwrap()).unwrap();
+    let collection = &h.app.collection;
+    let mut old = collection
+        .get_qr(&h.world.shop, &qr_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // A code for OLD-2 as it was stored before: its fields joined with `|`.
+    old.qr_id = QrId::parse("qr_issued_before").unwrap();
+    old.out_order_no = Some(OutOrderNo::parse("OLD-2").unwrap());
+    old.fingerprint = hex::encode(Sha256::digest(b"dynamic|88.00|OLD-2||||"));
+    assert!(matches!(
+        collection.issue_qr(&old, None).await.unwrap(),
+        Issued::Created(_)
+    ));
+    let again = h.issue(dynamic_body("OLD-2", "88.00")).await;
+    assert_eq!(
+        (
+            again.status,
+            &again.body["qr_id"],
+            again
+                .headers
+                .get("idempotent-replayed")
+                .map(|v| v.as_bytes())
+        ),
+        (201, &json!("qr_issued_before"), Some(&b"true"[..])),
+        "{}",
+        again.body
+    );
+    let other = h.issue(dynamic_body("OLD-2", "88.01")).await;
+    assert_eq!((other.status, other.code()), (409, "OUT_ORDER_NO_CONFLICT"));
 }
 
 async fn an_expired_code_cannot_be_paid(store: Arc<dyn Store>) {
@@ -388,6 +468,10 @@ async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn
     let refused = [
         (now - 301, "nonce-stale-01", POS_SECRET),
         (now + 301, "nonce-future-1", POS_SECRET),
+        // Absurd timestamps are stale ones, not an overflow.
+        (i64::MIN, "nonce-absurd-1", POS_SECRET),
+        (i64::MAX, "nonce-absurd-2", POS_SECRET),
+        (-1, "nonce-absurd-3", POS_SECRET),
         (now, "nonce-badkey-1", "wrong-secret-0123456789"),
         (now, "short", POS_SECRET),
     ];
@@ -413,14 +497,14 @@ async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn
     assert_eq!((replay.status, replay.code()), (401, "UNAUTHENTICATED"));
     // A tampered body breaks the signature.
     let text = body.to_string();
-    let sig = sign(
-        POS_SECRET.as_bytes(),
-        "POST",
-        "/devices/pos-1/qr-codes",
-        now,
-        "nonce-tamper-1",
-        text.as_bytes(),
-    );
+    let head = Signed {
+        method: "POST",
+        path: "/devices/pos-1/qr-codes",
+        query: "",
+        timestamp: now,
+        nonce: "nonce-tamper-1",
+    };
+    let sig = sign(POS_SECRET.as_bytes(), head, text.as_bytes());
     let tampered = Event::fixture(POS)
         .body(&text.replace("42.50", "4.25"))
         .header("x-qrpay-timestamp", &now.to_string())
@@ -441,6 +525,111 @@ async fn pos_requests_need_a_good_fresh_signature_and_a_new_nonce(store: Arc<dyn
         (a.status, a.body["error"]["field"].as_str()),
         (400, Some("device_id"))
     );
+}
+
+/// A POS request to `/devices/{device}/qr-codes?{query}`, signed over
+/// `signed_query` with `secret`.
+struct PosCall<'a> {
+    device: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    signed_query: &'a str,
+    nonce: &'a str,
+    secret: &'a str,
+}
+
+impl Harness {
+    async fn pos_call(&self, call: PosCall<'_>, body: &Value) -> Answer {
+        let (text, ts) = (body.to_string(), self.now_s());
+        let path = format!("/devices/{}/qr-codes", call.device);
+        let head = Signed {
+            method: "POST",
+            path: &path,
+            query: call.signed_query,
+            timestamp: ts,
+            nonce: call.nonce,
+        };
+        let signature = sign(call.secret.as_bytes(), head, text.as_bytes());
+        let event = Event::fixture(POS)
+            .path(&path)
+            .query(call.query)
+            .body(&text)
+            .header("x-qrpay-device", call.device)
+            .header("x-qrpay-timestamp", &ts.to_string())
+            .header("x-qrpay-nonce", call.nonce)
+            .header("x-qrpay-signature", &signature);
+        self.send(event).await
+    }
+}
+
+async fn pos_signatures_cover_the_query_and_hide_which_devices_exist(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let body = dynamic_body("TILL-Q", "9.00");
+    let call = |query, signed_query, nonce| PosCall {
+        device: "pos-1",
+        query,
+        signed_query,
+        nonce,
+        secret: POS_SECRET,
+    };
+    // The query a request was sent with is part of what is signed.
+    let unsigned = h
+        .pos_call(call(&[("till", "7")], "", "nonce-query-01"), &body)
+        .await;
+    assert_eq!((unsigned.status, unsigned.code()), (401, "UNAUTHENTICATED"));
+    let other = h
+        .pos_call(call(&[("till", "8")], "till=7", "nonce-query-02"), &body)
+        .await;
+    assert_eq!((other.status, other.code()), (401, "UNAUTHENTICATED"));
+    let signed = h
+        .pos_call(call(&[("till", "7")], "till=7", "nonce-query-03"), &body)
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    assert_eq!(signed.body["device_id"], "pos-1");
+    // An unregistered device and a bad signature get the very same answer.
+    let unknown = h
+        .pos_call(
+            PosCall {
+                device: "pos-9",
+                ..call(&[], "", "nonce-unknown1")
+            },
+            &body,
+        )
+        .await;
+    let bad_key = h
+        .pos_call(
+            PosCall {
+                secret: "wrong-secret-0123456789",
+                ..call(&[], "", "nonce-badkey-2")
+            },
+            &body,
+        )
+        .await;
+    assert_eq!((unknown.status, unknown.code()), (401, "UNAUTHENTICATED"));
+    assert_eq!((bad_key.status, &bad_key.body), (401, &unknown.body));
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_answered_with_the_methods_the_route_has() {
+    let h = Harness::new(qrpay_tests::memory_port().await).await;
+    for (method, path, allowed) in [
+        ("PUT", "/shops/shop-1/qr-codes", "POST"),
+        ("POST", "/shops/shop-1/qr-codes/qr_1", "GET, DELETE"),
+        ("DELETE", "/shops/shop-1/qr-codes/qr_1/png", "GET"),
+        ("PUT", "/shops/shop-1/orders/ord_1", "GET"),
+        ("GET", "/devices/pos-1/qr-codes", "POST"),
+        ("DELETE", "/pay/tok", "GET, POST"),
+        ("POST", "/pay/tok/orders/ord_1/wechatpay", "GET"),
+        ("POST", "/receipts/tok", "GET"),
+        ("PUT", "/claim/tok", "GET"),
+    ] {
+        let a = h.send(Event::fixture(GET).path(path).method(method)).await;
+        let allow = a.headers.get("allow").map(|v| v.to_str().unwrap());
+        assert_eq!(
+            (a.status, a.code(), allow),
+            (405, "METHOD_NOT_ALLOWED", Some(allowed)),
+            "{method} {path}"
+        );
+    }
 }
 
 async fn iot_requests_are_answered_on_the_device_topic(store: Arc<dyn Store>) {

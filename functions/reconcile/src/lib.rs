@@ -105,7 +105,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     match segments(&path).as_slice() {
         ["admin", "reconciliations", date] => {
             if req.method() != Method::POST {
-                return Err(ApiError::method_not_allowed());
+                return Err(ApiError::method_not_allowed(&[Method::POST]));
             }
             require_role(&principal(req)?, Role::Admin)?;
             let date = parse_date(date)?;
@@ -113,7 +113,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         }
         ["shops", shop, "reconciliations", date] => {
             if req.method() != Method::GET {
-                return Err(ApiError::method_not_allowed());
+                return Err(ApiError::method_not_allowed(&[Method::GET]));
             }
             let shop_id = require_shop(&principal(req)?, shop)?;
             let date = parse_date(date)?;

@@ -390,6 +390,15 @@ async fn every_refusal_has_its_code_and_changes_nothing(store: Arc<dyn Store>) {
             event.json()["rawPath"]
         );
     }
+    // A 405 names the methods the route has (RFC 9110).
+    for (event, allowed) in [
+        (Event::fixture(RUN).method("GET"), "POST"),
+        (Event::fixture(GET).method("DELETE"), "GET"),
+    ] {
+        let a = send(&s, event).await;
+        let allow = a.headers.get("allow").map(|v| v.to_str().unwrap());
+        assert_eq!((a.status, allow), (405, Some(allowed)));
+    }
     // Nothing was queued or written.
     assert!(s.runs.wait().await.is_empty());
     assert!(s.objects.list("").await.unwrap().is_empty());

@@ -178,25 +178,25 @@ pub const ROUTES: &[Route] = &[
 pub enum Resolution {
     /// The route, with the path parameters in template order.
     Found(Route, Vec<String>),
-    /// The path exists, the method does not.
-    WrongMethod,
+    /// The path exists, the method does not: the methods it has, in table order.
+    WrongMethod(Vec<&'static str>),
     NotFound,
 }
 
 pub fn resolve(method: &str, path: &str) -> Resolution {
-    let mut path_exists = false;
+    let mut allowed = Vec::new();
     for route in ROUTES {
         if let Some(params) = qrpay_http::path_params(route.path, path) {
             if route.method == method {
                 return Resolution::Found(*route, params.into_iter().map(str::to_owned).collect());
             }
-            path_exists = true;
+            allowed.push(route.method);
         }
     }
-    if path_exists {
-        Resolution::WrongMethod
-    } else {
+    if allowed.is_empty() {
         Resolution::NotFound
+    } else {
+        Resolution::WrongMethod(allowed)
     }
 }
 
@@ -216,7 +216,14 @@ mod tests {
         };
         assert_eq!((r.target, r.jwt), (Target::Sandbox, false));
         assert_eq!(params, vec!["q1"]);
-        assert_eq!(resolve("PATCH", "/pay/abc"), Resolution::WrongMethod);
+        assert_eq!(
+            resolve("PATCH", "/pay/abc"),
+            Resolution::WrongMethod(vec!["GET", "POST"])
+        );
+        assert_eq!(
+            resolve("GET", "/admin/shops/s1"),
+            Resolution::WrongMethod(vec!["PUT"])
+        );
         assert_eq!(resolve("GET", "/shops/s1"), Resolution::NotFound);
         assert_eq!(resolve("GET", "/shops//orders/o1"), Resolution::NotFound);
         assert_eq!(resolve("GET", "/shops/s1/orders/o1/"), Resolution::NotFound);

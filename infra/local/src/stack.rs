@@ -413,7 +413,9 @@ impl Stack {
         }
         let (route, params) = match resolve(&request.method, &request.path) {
             Resolution::Found(route, params) => (route, params),
-            Resolution::WrongMethod => return LocalResponse::error(ApiError::method_not_allowed()),
+            Resolution::WrongMethod(allowed) => {
+                return LocalResponse::error(ApiError::method_not_allowed(&allowed))
+            }
             Resolution::NotFound => {
                 return LocalResponse::error(ApiError::new(
                     qrpay_http::ErrorCode::RouteNotFound,

@@ -3,6 +3,7 @@
 //! the embedded store, as `sam local invoke -e` would run it. (The
 //! functions' own tests check each fixture's exact outcome; this one makes
 //! sure no fixture is left out or drifts from its function.)
+//! And the functions' own 405s agree with the route table's methods.
 
 use std::path::PathBuf;
 
@@ -72,4 +73,80 @@ async fn every_event_file_runs_through_its_function() {
         }
     }
     assert!(ran >= 24, "only {ran} fixtures ran");
+}
+
+/// Each function's own 405 (called directly, past the local router) names
+/// the same methods as the route table: the two cannot drift apart.
+#[tokio::test]
+async fn every_functions_405_allows_what_the_route_table_routes() {
+    use qrpay_local::gateway::{event, HttpRequest};
+    use qrpay_local::jwt::Claims;
+    use qrpay_local::routes::{Target, ROUTES};
+
+    let data = tempfile::tempdir().unwrap();
+    let stack = Stack::new(Options::from_env(
+        data.path().to_path_buf(),
+        Backend::Embedded,
+        "http://127.0.0.1:3000".into(),
+    ))
+    .await
+    .unwrap();
+    let mut checked = 0;
+    for route in ROUTES.iter().filter(|r| r.target != Target::Sandbox) {
+        let path = sample_path(route.path);
+        let allowed: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.path == route.path)
+            .map(|r| r.method)
+            .collect();
+        let (sub, shop_id, role) = if route.path.starts_with("/admin/") {
+            ("platform-admin", None, "admin")
+        } else {
+            ("shop-a-owner", Some("shop-a".to_owned()), "owner")
+        };
+        let claims = Claims {
+            sub: sub.into(),
+            shop_id,
+            role: role.into(),
+            exp: i64::MAX,
+        };
+        let request = HttpRequest {
+            method: "PATCH",
+            path: &path,
+            ..HttpRequest::default()
+        };
+        let claims = route.jwt.then_some(&claims);
+        let answer = stack
+            .invoke(route.target, event(&request, claims, "allow-check", 0))
+            .await;
+        let allow = answer
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("allow"))
+            .map(|(_, v)| v.as_str());
+        let want = allowed.join(", ");
+        assert_eq!(
+            (answer.status, allow),
+            (405, Some(want.as_str())),
+            "PATCH {path}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} routes checked");
+}
+
+/// A route's path with each `{param}` filled with a valid sample value.
+fn sample_path(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| match segment {
+            "{shop_id}" => "shop-a",
+            "{date}" => "2026-11-20",
+            "{provider}" => "alipay",
+            "{method}" => "wechatpay",
+            s if s.starts_with('{') => "sample-1",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -268,12 +268,16 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         404,
         Some("ROUTE_NOT_FOUND"),
     );
-    check(
-        &raw.json("PATCH", "/admin/shops/shop-t", Some(&t.admin), None)
-            .await
-            .unwrap(),
-        405,
-        Some("METHOD_NOT_ALLOWED"),
+    let wrong = raw
+        .json("PATCH", "/admin/shops/shop-t", Some(&t.admin), None)
+        .await
+        .unwrap();
+    check(&wrong, 405, Some("METHOD_NOT_ALLOWED"));
+    assert_eq!(wrong.header("allow"), Some("PUT"));
+    let wrong = raw.json("DELETE", "/pay/tok", None, None).await.unwrap();
+    assert_eq!(
+        (wrong.status, wrong.header("allow")),
+        (405, Some("GET, POST"))
     );
     check(
         &call(c, "PUT", "/admin/shops/shop-t", None, Some(json!({}))).await,
@@ -389,14 +393,15 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     let pos_body =
         json!({"kind": "dynamic", "amount": "12.50", "out_order_no": "POS-1"}).to_string();
     let now_s = chrono::Utc::now().timestamp();
-    let signature = qr_issue::device::sign(
-        b"till-secret-0123456789abcdef",
-        "POST",
-        "/devices/till-t/qr-codes",
-        now_s,
-        "nonce-0001",
-        pos_body.as_bytes(),
-    );
+    let head = qr_issue::device::Signed {
+        method: "POST",
+        path: "/devices/till-t/qr-codes",
+        query: "",
+        timestamp: now_s,
+        nonce: "nonce-0001",
+    };
+    let signature =
+        qr_issue::device::sign(b"till-secret-0123456789abcdef", head, pos_body.as_bytes());
     let ts = now_s.to_string();
     let pos = |sig: String, nonce: &'static str| {
         let (c, body, ts) = (api.clone(), pos_body.clone(), ts.clone());

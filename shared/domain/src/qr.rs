@@ -247,8 +247,47 @@ impl QrIssue {
         Some(now + Duration::seconds(seconds))
     }
 
-    /// Digest of everything that defines the code, to tell a repeat from a conflict.
+    /// Digest of everything that defines the code, to tell a repeat from a
+    /// conflict: SHA-256 of the fields as one JSON array, so each field is
+    /// delimited whatever it contains and an absent field (`null`) is not an
+    /// empty one. (The `|`-joined form could not in fact take a description
+    /// ending in `|pos-1` for a `device_id`: every field after the
+    /// description is free of `|`, so the last ones split unambiguously. It
+    /// did take an absent description for an empty one, and it held only as
+    /// long as no other free-text field came along.)
+    ///
+    /// Codes issued before this were stored with `pipe_joined_fingerprint`;
+    /// `is_repeat_of` still accepts that form.
     pub fn fingerprint(&self) -> String {
+        let fields = serde_json::json!([
+            "qr/2",
+            self.kind.as_str(),
+            self.amount.map(|a| a.to_string()),
+            self.out_order_no.as_ref().map(OutOrderNo::as_str),
+            self.description.as_ref().map(QrDescription::as_str),
+            self.device_id.as_ref().map(DeviceId::as_str),
+            self.expires_in_s,
+            self.instalment_periods.map(|p| p.to_string()),
+            self.provider.map(|p| p.to_string()),
+        ]);
+        hex::encode(Sha256::digest(fields.to_string().as_bytes()))
+    }
+
+    /// Whether a code stored with `fingerprint` was issued by this same
+    /// request.
+    ///
+    /// The old form is still accepted: without it, a request repeated after
+    /// the change (a till retrying its order number across a deploy) would
+    /// be answered 409 `OUT_ORDER_NO_CONFLICT` instead of its code, and the
+    /// till would take the order number for another sale's. The old form
+    /// only tells apart less (an absent description and an empty one), and
+    /// only for codes stored before the change.
+    pub fn is_repeat_of(&self, fingerprint: &str) -> bool {
+        fingerprint == self.fingerprint() || fingerprint == self.pipe_joined_fingerprint()
+    }
+
+    /// The fingerprint as it was first stored: the fields joined with `|`.
+    fn pipe_joined_fingerprint(&self) -> String {
         let text = format!(
             "{}|{}|{}|{}|{}|{}|{}",
             self.kind.as_str(),
@@ -261,7 +300,7 @@ impl QrIssue {
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
         );
-        // Appended only when asked for, so earlier fingerprints still match.
+        // Appended only when asked for, so the earlier form still matched.
         let text = match self.provider {
             Some(provider) => format!("{text}|provider={provider}"),
             None => text,
@@ -381,6 +420,41 @@ mod tests {
             ..dynamic()
         };
         assert_ne!(base, for_alipay.fingerprint());
+    }
+
+    #[test]
+    fn a_separator_inside_one_field_cannot_stand_for_the_next_field() {
+        let from_app = QrIssue {
+            description: Some(QrDescription::parse("x|pos-1").unwrap()),
+            ..dynamic()
+        };
+        let from_pos = QrIssue {
+            description: Some(QrDescription::parse("x").unwrap()),
+            device_id: Some(DeviceId::parse("pos-1").unwrap()),
+            ..dynamic()
+        };
+        assert_ne!(from_app.fingerprint(), from_pos.fingerprint());
+        // An empty description is not the absence of one.
+        let empty = QrIssue {
+            description: Some(QrDescription::parse("").unwrap()),
+            ..dynamic()
+        };
+        assert_ne!(empty.fingerprint(), dynamic().fingerprint());
+    }
+
+    #[test]
+    fn a_code_stored_with_the_old_fingerprint_is_still_a_repeat() {
+        // SHA-256 of "dynamic|88.00|A-1||||", as codes issued before the
+        // fields were length-delimited were stored.
+        let old = hex::encode(Sha256::digest(b"dynamic|88.00|A-1||||"));
+        assert!(dynamic().is_repeat_of(&old));
+        assert!(dynamic().is_repeat_of(&dynamic().fingerprint()));
+        let other = QrIssue {
+            amount: Some(Amount::parse("88.01").unwrap()),
+            ..dynamic()
+        };
+        assert!(!other.is_repeat_of(&old));
+        assert!(!other.is_repeat_of(&dynamic().fingerprint()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! a stable code (API.md "Errors"). Domain and store errors are mapped to
 //! answers here, once.
 
-use lambda_http::http::header::RETRY_AFTER;
+use lambda_http::http::header::{ALLOW, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use qrpay_domain::instalment::InstalmentError;
@@ -160,6 +160,9 @@ pub struct ApiError {
     pub field: Option<String>,
     pub remaining: Option<Money>,
     pub retry_after_s: Option<u64>,
+    /// A 405's `Allow` header: the methods the route has (RFC 9110 §15.5.6).
+    /// Boxed to keep `ApiError` small (it is every handler's `Err`).
+    pub allow: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -177,6 +180,7 @@ impl ApiError {
             field: None,
             remaining: None,
             retry_after_s: None,
+            allow: None,
         }
     }
 
@@ -195,12 +199,20 @@ impl ApiError {
         ApiError::new(ErrorCode::Forbidden, message)
     }
 
-    /// 405 for a known route called with the wrong method.
-    pub fn method_not_allowed() -> ApiError {
-        ApiError::new(
+    /// 405 for a known route called with the wrong method, naming the
+    /// methods it has in `Allow` (RFC 9110 §15.5.6).
+    pub fn method_not_allowed<M: AsRef<str>>(allowed: &[M]) -> ApiError {
+        let allow = allowed
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut e = ApiError::new(
             ErrorCode::MethodNotAllowed,
-            "method not allowed on this route",
-        )
+            format!("method not allowed on this route; it takes {allow}"),
+        );
+        e.allow = Some(allow.into_boxed_str());
+        e
     }
 
     /// A path segment parsed into an id, or 400 naming `field`.
@@ -240,6 +252,11 @@ impl ApiError {
         if let Some(after) = self.retry_after_s {
             if let Ok(value) = HeaderValue::from_str(&after.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        if let Some(allow) = self.allow {
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(ALLOW, value);
             }
         }
         response
@@ -410,6 +427,22 @@ mod tests {
             Some("amount")
         );
         assert_eq!(ApiError::unavailable("down").retry_after_s, Some(1));
+    }
+
+    #[test]
+    fn a_405_names_the_methods_the_route_has() {
+        use lambda_http::http::Method;
+        let e = ApiError::method_not_allowed(&[Method::GET, Method::POST]);
+        assert_eq!((e.status.as_u16(), e.code), (405, "METHOD_NOT_ALLOWED"));
+        let response = e.into_response();
+        assert_eq!(response.headers()[ALLOW], "GET, POST");
+        let one = ApiError::method_not_allowed(&["PUT"]).into_response();
+        assert_eq!(one.headers()[ALLOW], "PUT");
+        assert!(ApiError::unauthenticated("no")
+            .into_response()
+            .headers()
+            .get(ALLOW)
+            .is_none());
     }
 
     #[test]

@@ -209,13 +209,7 @@ impl Simulators {
             (["sandbox", "wechatpay", "transfers", no, "confirm"], "POST") => {
                 Ok(self.wechatpay.confirm(ctx, no))
             }
-            (["sandbox", "simulators"], _)
-            | (["sandbox", "wechatpay" | "alipay" | "douyin", "pay" | "refunds"], _)
-            | (["sandbox", "wechatpay" | "alipay" | "douyin", "orders", _], _)
-            | (["sandbox", "wechatpay" | "alipay", "transfers"], _)
-            | (["sandbox", "wechatpay", "transfers", _, "confirm"], _)
-            | (["sandbox", "wechatpay", "jsapi"], _) => Err(ApiError::method_not_allowed()),
-            _ => return None,
+            (other, _) => Err(ApiError::method_not_allowed(sandbox_methods(other)?)),
         };
         Some(answer.unwrap_or_else(LocalResponse::error))
     }
@@ -457,9 +451,42 @@ fn header<'r>(request: &'r LocalRequest, name: &str) -> Option<&'r str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The methods a simulator path under `/sandbox/…` has, for a 405; `None`
+/// for a path that is not one of them.
+fn sandbox_methods(segments: &[&str]) -> Option<&'static [&'static str]> {
+    const PROVIDERS: [&str; 3] = ["wechatpay", "alipay", "douyin"];
+    let of = |p: &str| PROVIDERS.contains(&p);
+    Some(match segments {
+        ["sandbox", "simulators"] => &["GET", "PUT"],
+        ["sandbox", p, "pay"] if of(p) => &["POST"],
+        ["sandbox", p, "refunds"] if of(p) => &["GET"],
+        ["sandbox", p, "orders", _] if of(p) => &["GET"],
+        ["sandbox", "wechatpay" | "alipay", "transfers"] => &["GET"],
+        ["sandbox", "wechatpay", "transfers", _, "confirm"] => &["POST"],
+        ["sandbox", "wechatpay", "jsapi"] => &["POST"],
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_simulator_path_names_its_methods_for_a_405() {
+        let of = |path: &str| sandbox_methods(&path.split('/').skip(1).collect::<Vec<_>>());
+        assert_eq!(of("/sandbox/simulators"), Some(&["GET", "PUT"][..]));
+        assert_eq!(of("/sandbox/douyin/pay"), Some(&["POST"][..]));
+        assert_eq!(of("/sandbox/alipay/orders/o1"), Some(&["GET"][..]));
+        assert_eq!(of("/sandbox/wechatpay/transfers"), Some(&["GET"][..]));
+        assert_eq!(
+            of("/sandbox/wechatpay/transfers/b1/confirm"),
+            Some(&["POST"][..])
+        );
+        assert_eq!(of("/sandbox/douyin/transfers"), None);
+        assert_eq!(of("/sandbox/paypal/pay"), None);
+        assert_eq!(of("/sandbox/faults"), None);
+    }
 
     #[test]
     fn notify_urls_become_paths_on_the_stack() {
