@@ -108,6 +108,7 @@ async fn every_functions_405_allows_what_the_route_table_routes() {
             sub: sub.into(),
             shop_id,
             role: role.into(),
+            scope: (role == "admin").then(|| qrpay_http::ADMIN_SCOPE.to_owned()),
             exp: i64::MAX,
         };
         let request = HttpRequest {

@@ -24,7 +24,7 @@ async fn shop_with_balance(store: &MemoryStore, balance_fen: i64) -> ShopId {
         name: ShopName::parse("Edge").unwrap(),
         owner_operator_id: OperatorId::parse("edge-owner").unwrap(),
         daily_payout_cap: amount(100_000),
-        payout_balance: Money::from_fen(balance_fen).unwrap(),
+        payout_balance: Some(Money::from_fen(balance_fen).unwrap()),
         instalments: InstalmentConfig::default(),
         branding: Branding::default(),
     };
