@@ -85,6 +85,8 @@ pub async fn dispatch<Q: qrpay_queue::PayoutQueue + Redelivery>(
         "queried": report.queried,
         "settled": report.settled,
         "alerts": report.alerts,
+        "fanned_out": report.fanned_out,
+        "errors": report.errors,
         "expired_orders": {
             "expired": report.expired_orders.expired,
             "closed": report.expired_orders.closed,

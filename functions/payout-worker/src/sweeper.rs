@@ -8,6 +8,13 @@
 //! - not final 30 minutes after creation: alert; a transfer waiting for the
 //!   payee's confirmation only once the provider's deadline has passed.
 //! - orders that expired unpaid are closed (`crate::expiry`, SPEC §10).
+//!
+//! A run must fit its 30 s function (issue 14): alerts are raised first, a
+//! few stale payouts are queried inline within a time budget (starting at a
+//! place that moves from run to run, so the same oldest ones cannot starve
+//! the rest) and the others are handed to the queue, whose worker queries
+//! before it re-sends; one payout's store error is logged and the sweep goes
+//! on.
 
 use chrono::Duration;
 use qrpay_domain::{Payout, PayoutStatus};
@@ -25,6 +32,11 @@ pub const NOT_FINAL_ALERT_AFTER_S: i64 = 30 * 60;
 pub const PAYEE_GRACE_S: i64 = 2 * 3600;
 /// Payouts looked at per status per run; the next run takes the rest.
 pub const SWEEP_BATCH: usize = 500;
+/// Stale `PROCESSING` payouts queried by the sweep itself; the rest go to
+/// the queue.
+pub const SWEEP_INLINE_QUERIES: usize = 25;
+/// Wall time the inline queries may take (the function has 30 s).
+pub const SWEEP_QUERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub use qrpay_store::alerts::{Alert, AlertCode, Alerts, LogAlerts};
 
@@ -34,6 +46,10 @@ pub struct SweepReport {
     pub queried: usize,
     pub settled: usize,
     pub alerts: usize,
+    /// Stale `PROCESSING` payouts handed to the queue instead of queried here.
+    pub fanned_out: usize,
+    /// Payouts skipped this run because the store failed for them.
+    pub errors: usize,
     pub expired_orders: crate::expiry::ExpiryReport,
 }
 
@@ -52,6 +68,29 @@ pub async fn sweep(
             SWEEP_BATCH,
         )
         .await?;
+    let stale_processing = worker
+        .payouts
+        .list_open_payouts(
+            PayoutStatus::Processing,
+            now - Duration::seconds(PROCESSING_QUERY_AFTER_S),
+            SWEEP_BATCH,
+        )
+        .await?;
+    // Alerts first: whatever the queries below take, nobody waits for them.
+    let too_old = now - Duration::seconds(NOT_FINAL_ALERT_AFTER_S);
+    for payout in stale_pending.iter().chain(&stale_processing) {
+        if payout.created_at >= too_old {
+            continue;
+        }
+        match overdue_now(worker, payout, now).await {
+            Ok(true) => {
+                alerts.raise(&not_final_alert(payout)).await;
+                report.alerts += 1;
+            }
+            Ok(false) => {}
+            Err(err) => skipped(&mut report, payout, &err),
+        }
+    }
     for payout in &stale_pending {
         let message = PayoutMessage::for_payout(payout);
         match queue.enqueue(&message).await {
@@ -61,32 +100,55 @@ pub async fn sweep(
             }
         }
     }
-    let stale_processing = worker
-        .payouts
-        .list_open_payouts(
-            PayoutStatus::Processing,
-            now - Duration::seconds(PROCESSING_QUERY_AFTER_S),
-            SWEEP_BATCH,
-        )
-        .await?;
-    for payout in &stale_processing {
-        report.queried += 1;
-        let message = PayoutMessage::for_payout(payout);
-        if worker.execute(&message).await? == Step::Done {
-            report.settled += 1;
-        }
-    }
-    let too_old = now - Duration::seconds(NOT_FINAL_ALERT_AFTER_S);
-    for payout in stale_pending.iter().chain(&stale_processing) {
-        if payout.created_at < too_old && overdue_now(worker, payout, now).await? {
-            alerts.raise(&not_final_alert(payout)).await;
-            report.alerts += 1;
-        }
-    }
+    inline_or_queued(worker, queue, &stale_processing, now, &mut report).await;
     report.expired_orders = crate::expiry::close_expired_orders(worker).await;
     crate::refund_sweep::sweep_refunds(worker, queue, alerts, now, &mut report).await?;
     tracing::info!(?report, "sweep done");
     Ok(report)
+}
+
+/// Stale `PROCESSING` payouts: the first few (from a place that moves each
+/// minute) are queried here within the time budget, the rest are handed to
+/// the queue; the worker queries before it re-sends either way.
+async fn inline_or_queued(
+    worker: &Worker,
+    queue: &dyn PayoutQueue,
+    stale: &[Payout],
+    now: chrono::DateTime<chrono::Utc>,
+    report: &mut SweepReport,
+) {
+    let started = std::time::Instant::now();
+    let start = usize::try_from(now.timestamp().div_euclid(60)).unwrap_or(0) % stale.len().max(1);
+    for (i, payout) in stale
+        .iter()
+        .cycle()
+        .skip(start)
+        .take(stale.len())
+        .enumerate()
+    {
+        let message = PayoutMessage::for_payout(payout);
+        if i >= SWEEP_INLINE_QUERIES || started.elapsed() >= SWEEP_QUERY_BUDGET {
+            match queue.enqueue(&message).await {
+                Ok(()) => report.fanned_out += 1,
+                Err(err) => {
+                    tracing::warn!(payout_id = %payout.payout_id, error = %err, "hand-over failed; next sweep")
+                }
+            }
+            continue;
+        }
+        report.queried += 1;
+        match worker.execute(&message).await {
+            Ok(Step::Done) => report.settled += 1,
+            Ok(_) => {}
+            Err(err) => skipped(report, payout, &err),
+        }
+    }
+}
+
+/// One payout's store error: logged, counted, left for the next sweep.
+fn skipped(report: &mut SweepReport, payout: &Payout, err: &StoreError) {
+    report.errors += 1;
+    tracing::warn!(payout_id = %payout.payout_id, error = %err, "payout skipped this sweep");
 }
 
 /// Still not final, and not waiting for the payee within the provider's own

@@ -485,6 +485,49 @@ async fn the_sweeper_redispatches_settles_and_alerts() {
     assert!(codes.contains(&("PAYOUT_NOT_FINAL".to_owned(), stuck.payout_id.to_string())));
 }
 
+/// Issue 14: a sweep fits its function. More stale `PROCESSING` payouts
+/// than it queries itself: the first few are queried inline, every other
+/// one is handed to the queue exactly once (its worker queries before it
+/// re-sends), and the overdue alerts come before any query.
+#[tokio::test]
+async fn a_sweep_queries_a_few_inline_and_hands_the_rest_to_the_queue() {
+    use payout_worker::sweeper::SWEEP_INLINE_QUERIES;
+    let s = setup().await;
+    let queue = MemoryQueue::new();
+    let raised = Raised::default();
+    // Sent, answers lost, and every query unanswered: all stay PROCESSING.
+    s.sandbox.set_faults(faults(0, 0, 1000, 1000)).unwrap();
+    let count = SWEEP_INLINE_QUERIES + 5;
+    let mut stuck = Vec::new();
+    for i in 0..count {
+        let p = s.payout(&format!("fan-{i}"), "1.00").await;
+        assert_eq!(s.run(&p).await, Step::RetryLater);
+        stuck.push(p);
+    }
+    s.clock.advance_ms(Duration::minutes(31).num_milliseconds());
+    let report = sweep(&s.worker, &queue, &raised).await.unwrap();
+    assert_eq!(
+        (
+            report.queried,
+            report.fanned_out,
+            report.alerts,
+            report.errors
+        ),
+        (SWEEP_INLINE_QUERIES, 5, count, 0),
+        "{report:?}"
+    );
+    let handed: std::collections::BTreeSet<_> =
+        queue.take(100).into_iter().map(|m| m.payout_id).collect();
+    assert_eq!(handed.len(), 5);
+    assert!(handed
+        .iter()
+        .all(|id| stuck.iter().any(|p| &p.payout_id == id)));
+    for p in &stuck {
+        assert_eq!(s.now(p).await.status, PayoutStatus::Processing);
+        assert!(s.sandbox.transfer_count(&p.payout_id) <= 1);
+    }
+}
+
 /// Both sample events of this function (`events/payout-worker/`) go through
 /// the Lambda entry point as Lambda delivers them.
 #[tokio::test]
