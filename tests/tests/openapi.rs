@@ -560,3 +560,47 @@ fn the_local_stack_routes_are_the_documented_operations_on_the_deployed_function
         }
     }
 }
+
+/// Issue 14: the document is as strict as the server. Every JSON or form
+/// body of ours refuses unknown fields (`additionalProperties: false`, at
+/// every level), so a client generated from it cannot send what the server
+/// will refuse; the providers' own callback bodies are theirs and marked so.
+#[test]
+fn request_bodies_refuse_unknown_fields_at_every_level() {
+    fn loose<'a>(doc: &'a Value, schema: &'a Value, at: String, out: &mut Vec<String>) {
+        let schema = resolve(doc, schema);
+        if schema.get("type") == Some(&Value::String("object".into()))
+            && schema.get("properties").is_some()
+            && schema.get("additionalProperties") != Some(&Value::Bool(false))
+        {
+            out.push(at.clone());
+        }
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (name, sub) in props {
+                loose(doc, sub, format!("{at}.{name}"), out);
+            }
+        }
+    }
+    let doc = openapi();
+    let mut found = Vec::new();
+    for op in operations(&doc) {
+        if op.operation.get("x-qrpay-provider-format") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        let Some(content) = op
+            .operation
+            .pointer("/requestBody/content")
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        for (media, body) in content {
+            let at = format!("{} {} {media}", op.method, op.path);
+            loose(&doc, &body["schema"], at, &mut found);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "bodies that accept unknown fields: {found:#?}"
+    );
+}

@@ -570,6 +570,21 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         Some("ORDER_NOT_PAYABLE"),
     );
 
+    // A payer with a field the document does not name is refused, unpaid.
+    let odd_payer = json!({"payer": {"name": "王小明", "email": "w@example.cn"}});
+    let refused = check(
+        &call(
+            c,
+            "POST",
+            &format!("/sandbox/qr-codes/{qr}/pay"),
+            None,
+            Some(odd_payer),
+        )
+        .await,
+        400,
+        Some("INVALID_REQUEST"),
+    );
+    assert_eq!(refused["error"]["field"], json!("payer.email"));
     // The buyer pays through the sandbox; its signed callback marks the order paid.
     let paid = check(
         &call(

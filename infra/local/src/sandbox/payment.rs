@@ -160,6 +160,11 @@ fn payer(fields: &Fields) -> Result<Option<Payer>, ApiError> {
     let Some(p) = fields.object("payer")? else {
         return Ok(None);
     };
+    // As strict as the document: a payer has a name and a phone, nothing else.
+    p.only(&["name", "phone"]).map_err(|e| ApiError {
+        field: e.field.as_ref().map(|f| format!("payer.{f}")),
+        ..e
+    })?;
     let text = |name: &str| {
         p.optional_str(name, MAX_PAYER_CHARS)
             .map(|t| t.map(str::to_owned))
