@@ -229,17 +229,25 @@ async fn dispatch(app: &App, payout: &Payout) {
     }
 }
 
+/// The shop's order, or 404 `ORDER_NOT_FOUND`.
+pub(crate) async fn order_of(
+    app: &App,
+    shop_id: &ShopId,
+    order_id: &OrderId,
+) -> Result<qrpay_domain::Order, ApiError> {
+    app.collection
+        .get_order(shop_id, order_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "order not found in this shop"))
+}
+
 /// `GET /shops/{shop_id}/orders/{order_id}/payouts`
 async fn list_order_payouts(
     app: &App,
     shop_id: ShopId,
     order_id: OrderId,
 ) -> Result<Response<Body>, ApiError> {
-    let order = app
-        .collection
-        .get_order(&shop_id, &order_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "order not found in this shop"))?;
+    let order = order_of(app, &shop_id, &order_id).await?;
     let payouts = app.payouts.list_order_payouts(&shop_id, &order_id).await?;
     Ok(json(
         StatusCode::OK,

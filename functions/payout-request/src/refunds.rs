@@ -14,7 +14,7 @@ use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     OrderId, Principal, Refund, RefundId, RefundReason, RefundRequest, RefundStatus, ShopId,
 };
-use qrpay_http::{json, json_object, ApiError, ErrorCode};
+use qrpay_http::{json, json_object, ApiError};
 use qrpay_queue::RefundMessage;
 use qrpay_store::RefundReserved;
 use serde_json::{json, Value};
@@ -76,11 +76,7 @@ pub(crate) async fn list_order_refunds(
     shop_id: ShopId,
     order_id: OrderId,
 ) -> Result<Response<Body>, ApiError> {
-    let order = app
-        .collection
-        .get_order(&shop_id, &order_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "order not found in this shop"))?;
+    let order = crate::order_of(app, &shop_id, &order_id).await?;
     let refunds = app.refunds.list_order_refunds(&shop_id, &order_id).await?;
     Ok(json(
         StatusCode::OK,
