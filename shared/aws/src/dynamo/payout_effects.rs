@@ -107,6 +107,48 @@ impl Expr {
         }
     }
 
+    /// The first assignments of a status move: `status = next` and the
+    /// update time; the caller adds its own.
+    pub(super) fn status_set(
+        &mut self,
+        status_attribute: &str,
+        next: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<String> {
+        let status = self.name(status_attribute);
+        vec![
+            format!("{status} = {}", self.value("next", s(next))),
+            format!("{} = {}", self.name(UPDATED_AT), self.value("now", ms(now))),
+        ]
+    }
+
+    /// A status move's update text, on the condition that the status is one
+    /// of `sources` (those that may become the next one); a final move also
+    /// leaves the sweeper's sparse index.
+    pub(super) fn status_move(
+        &mut self,
+        status_attribute: &str,
+        sources: &[&str],
+        set: &[String],
+        is_final: bool,
+    ) -> String {
+        let status = self.name(status_attribute);
+        let sources: Vec<String> = sources
+            .iter()
+            .map(|from| self.value(&format!("from_{from}"), s(*from)))
+            .collect();
+        self.require(format!("{status} IN ({})", sources.join(", ")));
+        let mut update = format!("SET {}", set.join(", "));
+        if is_final {
+            update.push_str(&format!(
+                " REMOVE {}, {}",
+                self.name(GSI3PK),
+                self.name(GSI3SK)
+            ));
+        }
+        update
+    }
+
     pub(super) fn update(
         self,
         table: &str,
@@ -195,15 +237,7 @@ impl DynamoStore {
     ) -> Result<TransactWriteItem, StoreError> {
         let payout = &effect.payout;
         let mut e = Expr::default();
-        let status = e.name(PAYOUT_STATUS);
-        let mut set = vec![
-            format!("{status} = {}", e.value("next", s(next.as_str()))),
-            format!(
-                "{} = {}",
-                e.name(UPDATED_AT),
-                e.value("now", ms(payout.updated_at))
-            ),
-        ];
+        let mut set = e.status_set(PAYOUT_STATUS, next.as_str(), payout.updated_at);
         if let Some(reason) = &payout.failure_reason {
             set.push(format!(
                 "{} = {}",
@@ -211,16 +245,12 @@ impl DynamoStore {
                 e.value("reason", s(reason.as_str()))
             ));
         }
-        let sources: Vec<String> = [PayoutStatus::Pending, PayoutStatus::Processing]
+        let sources: Vec<&str> = [PayoutStatus::Pending, PayoutStatus::Processing]
             .into_iter()
             .filter(|from| from.can_become(next))
-            .map(|from| e.value(&format!("from_{}", from.as_str()), s(from.as_str())))
+            .map(PayoutStatus::as_str)
             .collect();
-        e.require(format!("{status} IN ({})", sources.join(", ")));
-        let mut update = format!("SET {}", set.join(", "));
-        if next.is_final() {
-            update.push_str(&format!(" REMOVE {}, {}", e.name(GSI3PK), e.name(GSI3SK)));
-        }
+        let update = e.status_move(PAYOUT_STATUS, &sources, &set, next.is_final());
         e.update(
             &self.table,
             payout_key(&payout.shop_id, &payout.payout_id),

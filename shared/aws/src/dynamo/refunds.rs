@@ -93,15 +93,7 @@ impl DynamoStore {
         next: RefundStatus,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut e = Expr::default();
-        let status = e.name(REFUND_STATUS);
-        let mut set = vec![
-            format!("{status} = {}", e.value("next", s(next.as_str()))),
-            format!(
-                "{} = {}",
-                e.name(UPDATED_AT),
-                e.value("now", ms(refund.updated_at))
-            ),
-        ];
+        let mut set = e.status_set(REFUND_STATUS, next.as_str(), refund.updated_at);
         let optional = [
             ("failure_reason", refund.failure_reason.as_deref()),
             ("provider_refund_id", refund.provider_refund_id.as_deref()),
@@ -115,16 +107,12 @@ impl DynamoStore {
                 ));
             }
         }
-        let sources: Vec<String> = [RefundStatus::Pending, RefundStatus::Processing]
+        let sources: Vec<&str> = [RefundStatus::Pending, RefundStatus::Processing]
             .into_iter()
             .filter(|from| from.can_become(next))
-            .map(|from| e.value(&format!("from_{}", from.as_str()), s(from.as_str())))
+            .map(RefundStatus::as_str)
             .collect();
-        e.require(format!("{status} IN ({})", sources.join(", ")));
-        let mut update = format!("SET {}", set.join(", "));
-        if next.is_final() {
-            update.push_str(&format!(" REMOVE {}, {}", e.name(GSI3PK), e.name(GSI3SK)));
-        }
+        let update = e.status_move(REFUND_STATUS, &sources, &set, next.is_final());
         e.update(
             &self.table,
             refund_key(&refund.shop_id, &refund.refund_id),
