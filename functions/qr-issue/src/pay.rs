@@ -45,11 +45,7 @@ fn not_found() -> ApiError {
 /// ahead of (or without) `application/json`. No `Accept`, `*/*` or JSON
 /// first keeps the JSON contract.
 pub fn wants_html(req: &Request) -> bool {
-    let accept = req
-        .headers()
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = header(req, ACCEPT);
     match (accept.find("text/html"), accept.find("application/json")) {
         (Some(html), Some(json)) => html < json,
         (Some(_), None) => true,
@@ -57,13 +53,17 @@ pub fn wants_html(req: &Request) -> bool {
     }
 }
 
-fn container_of(req: &Request) -> Container {
-    let agent = req
-        .headers()
-        .get(USER_AGENT)
+/// Where the page is open, from the User-Agent.
+pub fn container_of(req: &Request) -> Container {
+    Container::from_user_agent(header(req, USER_AGENT))
+}
+
+/// A header's text, empty when absent or not text.
+fn header(req: &Request, name: lambda_http::http::header::HeaderName) -> &str {
+    req.headers()
+        .get(name)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    Container::from_user_agent(agent)
+        .unwrap_or("")
 }
 
 /// Refused payment tokens since this instance started: anyone can send

@@ -74,12 +74,7 @@ async fn claim_page(app: &App, req: &Request, signed: &str) -> Result<Response<B
         ) => Some(json!({"mchId": mch_id, "appId": app_id, "package": package})),
         _ => None,
     };
-    let container = Container::from_user_agent(
-        req.headers()
-            .get(lambda_http::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    );
+    let container = crate::pay::container_of(req);
     Ok(match waiting {
         Some(params) if container == Container::Wechat => bridge_page(&top, &params),
         Some(_) => plain(

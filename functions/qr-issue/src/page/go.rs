@@ -5,7 +5,7 @@
 //! code to scan with another phone. The page answers a GET, so a reload
 //! asks the provider again and gets the same order, never a second one.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use qrpay_domain::{Order, OrderStatus, Provider, QrCode, Shop};
@@ -18,9 +18,6 @@ use super::html::{document, escape, page};
 use super::way::PayWay;
 use crate::provider_code::{collect_request, not_created, subject};
 use crate::App;
-
-/// How long a static code's checkout order may wait for its payment.
-pub const CHECKOUT_ORDER_TTL_S: i64 = 900;
 
 /// Where the buyer goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,11 +44,11 @@ impl Next {
 /// code's checkout lifetime, a dynamic code's expiry), else the code's —
 /// the same instant every time for the same order, as a repeated create
 /// must send.
-pub fn deadline(code: &QrCode, order: &Order) -> DateTime<Utc> {
+pub fn deadline(app: &App, code: &QrCode, order: &Order) -> DateTime<Utc> {
     order
         .expires_at
         .or(code.expires_at)
-        .unwrap_or(order.created_at + Duration::seconds(CHECKOUT_ORDER_TTL_S))
+        .unwrap_or_else(|| app.checkout_limits.order_expiry(order.created_at))
 }
 
 /// `order` with its provider order at `provider`, recorded before the
@@ -150,7 +147,7 @@ pub async fn provider_step(
         order.order_id.clone(),
         order.amount,
         subject(shop, order.description.as_ref().map(|d| d.as_str())),
-        deadline(code, order),
+        deadline(app, code, order),
         method,
         order.instalment_plan.as_ref(),
     );

@@ -99,7 +99,7 @@ pub async fn jsapi_step(
         order.order_id.clone(),
         order.amount,
         subject(shop, order.description.as_ref().map(|d| d.as_str())),
-        deadline(code, order),
+        deadline(app, code, order),
         PayMethod::Jsapi { openid },
         order.instalment_plan.as_ref(),
     );
