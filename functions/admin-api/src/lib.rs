@@ -1,6 +1,10 @@
 //! `admin-api`: the platform operator's setup routes (API.md "Admin"): shops
-//! with their payout cap, balance and monthly-pay settings, and POS devices.
-//! Only an `admin` token may call them.
+//! with their payout cap, balance and monthly-pay settings, POS devices, and
+//! balance adjustments. Only an `admin` token may call them.
+
+mod adjustments;
+
+pub use adjustments::adjustment_json;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,12 +39,24 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_owned();
     let (kind, id) = match segments(&path).as_slice() {
         ["admin", kind @ ("shops" | "devices"), id] => (*kind, (*id).to_owned()),
+        ["admin", "shops", id, "balance-adjustments"] => ("balance-adjustments", (*id).to_owned()),
         _ => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     };
-    if req.method() != Method::PUT {
-        return Err(ApiError::method_not_allowed(&[Method::PUT]));
+    let method = if kind == "balance-adjustments" {
+        Method::POST
+    } else {
+        Method::PUT
+    };
+    if req.method() != method {
+        return Err(ApiError::method_not_allowed(&[method]));
     }
-    require_role(&principal(req)?, Role::Admin)?;
+    let who = principal(req)?;
+    require_role(&who, Role::Admin)?;
+    if kind == "balance-adjustments" {
+        let shop_id =
+            ShopId::parse(&id).map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
+        return adjustments::create_adjustment(app, req, &who, shop_id).await;
+    }
     let body = json_object(req, MAX_BODY_BYTES)?;
     if kind == "shops" {
         let shop_id =

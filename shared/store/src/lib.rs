@@ -13,6 +13,7 @@
 
 use qrpay_domain::{LedgerEntry, Payout, PayoutId, PayoutRefusal, QrCode};
 
+pub mod adjustments;
 pub mod alerts;
 pub mod collected;
 pub mod memory;
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod refunds;
 pub mod settle;
 
+pub use adjustments::{AdjustError, Adjusted};
 pub use memory::MemoryStore;
 pub use ports::{
     ClaimStore, CollectionStore, PayoutStore, ReconciliationStore, RefundStore, ShopStore, Store,

@@ -10,8 +10,9 @@ use qrpay_domain::{
     PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
-use qrpay_domain::{Refund, RefundId, RefundRequest, RefundStatus};
+use qrpay_domain::{AdjustmentRequest, Refund, RefundId, RefundRequest, RefundStatus};
 
+use crate::adjustments::{AdjustError, Adjusted};
 use crate::refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 use crate::{
     Checkout, Closing, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved,
@@ -50,6 +51,11 @@ pub trait ShopStore: Send + Sync {
         shop_id: &ShopId,
         date: BusinessDate,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Moves a shop's balance by a platform operator's adjustment, in one
+    /// atomic step with its ledger entry and its `Idempotency-Key`; a debit
+    /// never takes the balance below zero (API.md, balance adjustments).
+    async fn adjust_balance(&self, request: &AdjustmentRequest) -> Result<Adjusted, AdjustError>;
 }
 
 /// Payouts: the reservation that enforces every rule atomically, the

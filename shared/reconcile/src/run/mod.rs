@@ -304,7 +304,9 @@ impl Findings {
                 .iter()
                 .map(|o| (o.as_str().to_owned(), totals.outcomes[o.index()]))
                 .collect(),
-            discrepancies: rows - totals.outcomes[Outcome::Matched.index()],
+            discrepancies: rows
+                - totals.outcomes[Outcome::Matched.index()]
+                - totals.outcomes[Outcome::Internal.index()],
             deductions_failed: totals.deductions_failed,
             input_errors: read.errors.count,
             gaps: read.gaps,

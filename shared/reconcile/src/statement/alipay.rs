@@ -350,8 +350,11 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
 /// (The service fee is its own column, so it is not netted here.)
 fn received_by_shop(kind: MovementKind, amount_fen: i64) -> i64 {
     match kind {
-        MovementKind::Refund | MovementKind::Payout => -amount_fen,
-        MovementKind::Payment | MovementKind::Deduction | MovementKind::Fee => amount_fen,
+        MovementKind::Refund | MovementKind::Payout | MovementKind::AdjustmentDebit => -amount_fen,
+        MovementKind::Payment
+        | MovementKind::Deduction
+        | MovementKind::Fee
+        | MovementKind::AdjustmentCredit => amount_fen,
     }
 }
 
@@ -543,6 +546,9 @@ pub(crate) fn push_row(
         MovementKind::Deduction => (&words.deduction, false),
         MovementKind::Payout => (&words.payout, false),
         MovementKind::Fee => return Err("a FEE row cannot be written".to_owned()),
+        MovementKind::AdjustmentCredit | MovementKind::AdjustmentDebit => {
+            return Err("a balance adjustment is ours alone: no bill lists it".to_owned())
+        }
     };
     let state = match row.status {
         ProviderStatus::Success => &words.success,

@@ -71,6 +71,8 @@ struct State {
     /// (shop, Idempotency-Key) → (request fingerprint, refund id); apart
     /// from payouts' keys, so one key cannot collide across the two routes.
     refund_idempotency: HashMap<(ShopId, String), (String, qrpay_domain::RefundId)>,
+    /// (shop, Idempotency-Key) → the balance adjustment made under it.
+    adjustments: HashMap<(ShopId, String), qrpay_domain::BalanceAdjustment>,
 }
 
 impl State {

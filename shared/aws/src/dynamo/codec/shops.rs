@@ -120,3 +120,51 @@ mod tests {
         assert!(matches!(quota_from(&item), Err(StoreError::Corrupt(_))));
     }
 }
+
+/// A balance adjustment, keyed by the `Idempotency-Key` it was made under:
+/// the record is its own idempotency claim.
+pub fn adjustment_key(shop: &ShopId, idem: &qrpay_domain::IdempotencyKey) -> Item {
+    key(shop_pk(shop), format!("ADJUSTMENT#{}", idem.as_str()))
+}
+
+pub fn adjustment_item(a: &qrpay_domain::BalanceAdjustment) -> Item {
+    let mut item = adjustment_key(&a.shop_id, &a.idempotency_key);
+    item.extend([
+        ("entity".to_owned(), s("balance_adjustment")),
+        ("adjustment_id".to_owned(), s(a.adjustment_id.as_str())),
+        ("shop_id".to_owned(), s(a.shop_id.as_str())),
+        ("operator_id".to_owned(), s(a.operator_id.as_str())),
+        ("amount_fen".to_owned(), n(a.amount.fen())),
+        ("reason".to_owned(), s(a.reason.as_str())),
+        ("balance_before_fen".to_owned(), n(a.balance_before.fen())),
+        ("balance_after_fen".to_owned(), n(a.balance_after.fen())),
+        ("business_date".to_owned(), s(a.business_date.to_string())),
+        ("idempotency_key".to_owned(), s(a.idempotency_key.as_str())),
+        (FINGERPRINT.to_owned(), s(a.fingerprint.as_str())),
+        ("created_at_ms".to_owned(), ms(a.created_at)),
+    ]);
+    item
+}
+
+pub fn adjustment_from(item: &Item) -> Result<qrpay_domain::BalanceAdjustment, StoreError> {
+    use qrpay_domain::{AdjustmentId, AdjustmentReason, Amount, BusinessDate, IdempotencyKey};
+    let signed = get_i64(item, "amount_fen")?;
+    let amount = Amount::from_fen(signed.checked_abs().unwrap_or(0))
+        .map_err(|_| corrupt("amount_fen", item))?;
+    Ok(qrpay_domain::BalanceAdjustment {
+        adjustment_id: parse(item, "adjustment_id", AdjustmentId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        operator_id: parse(item, "operator_id", OperatorId::parse)?,
+        amount: qrpay_domain::SignedAmount {
+            debit: signed < 0,
+            amount,
+        },
+        reason: parse(item, "reason", AdjustmentReason::parse)?,
+        balance_before: get_money(item, "balance_before_fen")?,
+        balance_after: get_money(item, "balance_after_fen")?,
+        business_date: parse(item, "business_date", BusinessDate::parse)?,
+        idempotency_key: parse(item, "idempotency_key", IdempotencyKey::parse)?,
+        fingerprint: get_s(item, FINGERPRINT)?.to_owned(),
+        created_at: get_time(item, "created_at_ms")?,
+    })
+}
