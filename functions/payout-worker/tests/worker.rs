@@ -528,6 +528,53 @@ async fn a_sweep_queries_a_few_inline_and_hands_the_rest_to_the_queue() {
     }
 }
 
+/// More stale payouts than a run looks at: each run goes on where the last
+/// one stopped (the store keeps the cursor), so all are re-dispatched within
+/// ⌈7 / 3⌉ runs, and the walk then starts over from the oldest.
+#[tokio::test]
+async fn the_sweep_walks_on_past_the_oldest_batch() {
+    use payout_worker::sweeper::sweep_in_batches;
+    let s = setup().await;
+    let queue = MemoryQueue::new();
+    let raised = Raised::default();
+    let mut waiting = Vec::new();
+    for i in 0..7 {
+        waiting.push(s.payout(&format!("walk-{i}"), "1.00").await.payout_id);
+        s.clock.advance_ms(1_000);
+    }
+    s.clock.advance_ms(Duration::minutes(2).num_milliseconds());
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let report = sweep_in_batches(&s.worker, &queue, &raised, 3)
+            .await
+            .unwrap();
+        let sent: Vec<_> = queue.take(100).into_iter().map(|m| m.payout_id).collect();
+        assert_eq!(report.redispatched, sent.len());
+        runs.push(sent);
+    }
+    assert_eq!(runs[0], waiting[0..3]);
+    assert_eq!(runs[1], waiting[3..6]);
+    // The last one, topped up from the oldest: nobody waits a whole cycle.
+    assert_eq!(runs[2], [&waiting[6..7], &waiting[0..2]].concat());
+    assert_eq!(runs[3], waiting[2..5]);
+    // With the ones found, a later run looks only at those still stale.
+    for id in &waiting[..6] {
+        let p = s
+            .world
+            .store
+            .get_payout(&s.world.shop, id)
+            .await
+            .unwrap()
+            .unwrap();
+        s.run(&p).await;
+    }
+    let report = sweep_in_batches(&s.worker, &queue, &raised, 3)
+        .await
+        .unwrap();
+    let sent: Vec<_> = queue.take(100).into_iter().map(|m| m.payout_id).collect();
+    assert_eq!((report.redispatched, sent), (1, waiting[6..7].to_vec()));
+}
+
 /// Both sample events of this function (`events/payout-worker/`) go through
 /// the Lambda entry point as Lambda delivers them.
 #[tokio::test]

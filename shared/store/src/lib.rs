@@ -159,6 +159,18 @@ pub fn ledger_position(entry: &LedgerEntry) -> String {
     format!("{}#{}", entry.shop_id, entry.entry_id)
 }
 
+/// Where an open payout stands in the sweeper's walk: its last change (ms,
+/// zero-padded), shop and id, so positions sort as the walk goes (oldest
+/// first). The DynamoDB store keeps exactly this as the payout's GSI3 sort key.
+pub fn open_position(payout: &Payout) -> String {
+    format!(
+        "{:013}#{}#{}",
+        payout.updated_at.timestamp_millis().max(0),
+        payout.shop_id,
+        payout.payout_id
+    )
+}
+
 /// One page of a day's ledger; `next` continues it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerPage {

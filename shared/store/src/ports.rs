@@ -146,13 +146,26 @@ pub trait PayoutStore: Send + Sync {
     ) -> Result<Vec<PayoutAttempt>, StoreError>;
 
     /// Payouts of any shop still in `status` (pending or processing) whose
-    /// last change is before `before`, oldest first, at most `limit`.
+    /// last change is before `before`, oldest first ([`crate::open_position`]
+    /// order), after the position `after` if given, at most `limit`.
     async fn list_open_payouts(
         &self,
         status: PayoutStatus,
         before: DateTime<Utc>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Payout>, StoreError>;
+
+    /// Where the sweeper's walk over open payouts in `status` stopped (an
+    /// [`crate::open_position`]); none: it starts at the oldest.
+    async fn sweep_cursor(&self, status: PayoutStatus) -> Result<Option<String>, StoreError>;
+
+    /// Records where the walk goes on next run (none: from the oldest again).
+    async fn set_sweep_cursor(
+        &self,
+        status: PayoutStatus,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     async fn shop_day_totals(
         &self,

@@ -162,10 +162,12 @@ pub fn open_order_gsi_sk(expires_at: DateTime<Utc>, shop: &ShopId, order: &Order
 }
 
 pub fn open_gsi_sk(payout: &Payout) -> String {
-    format!(
-        "{}#{}#{}",
-        ms_key(payout.updated_at),
-        payout.shop_id,
-        payout.payout_id
+    qrpay_store::open_position(payout)
+}
+/// The sweeper's place in its walk over open payouts of one status.
+pub fn sweep_cursor_key(status: PayoutStatus) -> Item {
+    key(
+        format!("SWEEPCURSOR#{}", status.as_str()),
+        "SWEEPCURSOR".into(),
     )
 }

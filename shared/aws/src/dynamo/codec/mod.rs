@@ -29,6 +29,7 @@
 //! | anomaly         | `ANOMALY#{date}` | `ANOMALY#{anomaly}`      |                          |                        |
 //! | reconciliation  | `SHOP#{shop}`   | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
 //! | once            | `ONCE#{key}`    | `ONCE`                    | (an alert already sent; TTL `expires_at_s`)       |
+//! | sweep cursor    | `SWEEPCURSOR#{status}` | `SWEEPCURSOR`      | (where the sweeper's walk over open payouts stopped) |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
 //! and `GSI3SK = {last change ms}#{shop}#{payout}`, and only orders still

@@ -89,38 +89,6 @@ pub fn device_from(item: &Item) -> Result<Device, StoreError> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use qrpay_domain::Amount;
-
-    use super::*;
-
-    fn quota(per_fen: i64, daily_fen: i64) -> PayoutQuota {
-        PayoutQuota::new(
-            ShopId::parse("s1").unwrap(),
-            OperatorId::parse("staff").unwrap(),
-            true,
-            Amount::from_fen(per_fen).unwrap(),
-            Amount::from_fen(daily_fen).unwrap(),
-            qrpay_domain::time::from_millis(1_780_000_000_000),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_quota_reads_back_as_written() {
-        let q = quota(10_000, 10_000);
-        assert_eq!(quota_from(&quota_item(&q)).unwrap(), q);
-    }
-
-    #[test]
-    fn a_stored_quota_with_per_payout_above_daily_is_corrupt() {
-        let mut item = quota_item(&quota(10_000, 10_000));
-        item.insert(PER_PAYOUT_LIMIT.to_owned(), n(10_001));
-        assert!(matches!(quota_from(&item), Err(StoreError::Corrupt(_))));
-    }
-}
-
 /// A balance adjustment, keyed by the `Idempotency-Key` it was made under:
 /// the record is its own idempotency claim.
 pub fn adjustment_key(shop: &ShopId, idem: &qrpay_domain::IdempotencyKey) -> Item {
@@ -167,4 +135,36 @@ pub fn adjustment_from(item: &Item) -> Result<qrpay_domain::BalanceAdjustment, S
         fingerprint: get_s(item, FINGERPRINT)?.to_owned(),
         created_at: get_time(item, "created_at_ms")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use qrpay_domain::Amount;
+
+    use super::*;
+
+    fn quota(per_fen: i64, daily_fen: i64) -> PayoutQuota {
+        PayoutQuota::new(
+            ShopId::parse("s1").unwrap(),
+            OperatorId::parse("staff").unwrap(),
+            true,
+            Amount::from_fen(per_fen).unwrap(),
+            Amount::from_fen(daily_fen).unwrap(),
+            qrpay_domain::time::from_millis(1_780_000_000_000),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_quota_reads_back_as_written() {
+        let q = quota(10_000, 10_000);
+        assert_eq!(quota_from(&quota_item(&q)).unwrap(), q);
+    }
+
+    #[test]
+    fn a_stored_quota_with_per_payout_above_daily_is_corrupt() {
+        let mut item = quota_item(&quota(10_000, 10_000));
+        item.insert(PER_PAYOUT_LIMIT.to_owned(), n(10_001));
+        assert!(matches!(quota_from(&item), Err(StoreError::Corrupt(_))));
+    }
 }
