@@ -129,10 +129,27 @@ async fn answer_notice(app: &App, verifier: &dyn CallbackVerifier, notice: Notic
             Ok(false)
         }
     };
+    let outcome = match applied {
+        Ok(true) => "APPLIED",
+        Ok(false) => "ACKNOWLEDGED",
+        Err(_) => "RETRY",
+    };
+    count_callback(verifier.provider(), outcome);
     match applied {
         Ok(_) => verifier.success(),
         Err((status, message)) => verifier.failure(&message, status),
     }
+}
+
+/// `Callbacks` by provider and outcome (`APPLIED`, `ACKNOWLEDGED`, `RETRY`,
+/// or the refusal's kind); refusals also count in `CallbacksRejected`.
+fn count_callback(provider: Provider, outcome: &'static str) {
+    use qrpay_store::metrics::{self, MetricName, Point};
+    metrics::put(
+        Point::count(MetricName::Callbacks, metrics::CALLBACKS)
+            .with("Provider", provider.as_str())
+            .with("Outcome", outcome),
+    );
 }
 
 /// Logs and alerts a genuine notice acknowledged without being applied. The
@@ -164,6 +181,11 @@ async fn record_unapplied(app: &App, notice: &UnappliedNotice) {
 
 fn refuse(verifier: &dyn CallbackVerifier, provider: Provider, err: &CallbackError) -> Answer {
     tracing::warn!(%provider, error = %err, "provider notice refused");
+    count_callback(provider, err.kind());
+    qrpay_store::metrics::put(qrpay_store::metrics::Point::count(
+        qrpay_store::metrics::MetricName::CallbacksRejected,
+        qrpay_store::metrics::CALLBACKS,
+    ));
     verifier.refusal(err)
 }
 

@@ -597,3 +597,50 @@ async fn instalments_and_refunds_follow_the_order(store: Arc<dyn Store>) {
         .iter()
         .all(|a| a.shop_id.as_deref() == Some("shop-1")));
 }
+
+/// Callbacks are counted by provider and outcome (issue 14's metrics):
+/// applied, acknowledged again, and a forged one rejected.
+#[tokio::test]
+async fn callbacks_are_counted_by_provider_and_outcome() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let h = Harness::new(qrpay_tests::memory_port().await).await;
+    let sink = Arc::new(MemoryMetrics::default());
+    let real = h
+        .signers
+        .iter()
+        .zip(&h.forgers)
+        .filter(|(s, _)| s.provider() != Provider::Sandbox);
+    for (signer, forger) in real {
+        let provider = signer.provider();
+        let order = h.order("9.00", None).await;
+        let e = event(
+            signer.as_ref(),
+            &order,
+            &format!("m-{provider}"),
+            paid(&format!("mt-{provider}"), "9.00"),
+            h.now(),
+        );
+        let genuine = signer.sign(&e, h.now());
+        let forged = forger.sign(&e, h.now());
+        scoped(sink.clone(), async {
+            assert_success(provider, &h.post(provider, &genuine).await);
+            assert_success(provider, &h.post(provider, &genuine).await);
+            assert_failure(provider, &h.post(provider, &forged).await, "forged");
+        })
+        .await;
+        let p = provider.as_str();
+        for (outcome, count) in [
+            ("APPLIED", 1.0),
+            ("ACKNOWLEDGED", 1.0),
+            ("BAD_SIGNATURE", 1.0),
+        ] {
+            let seen = sink.sum(
+                MetricName::Callbacks,
+                &[("Provider", p), ("Outcome", outcome)],
+            );
+            assert_eq!(seen, count, "{p} {outcome}: {:?}", sink.points());
+        }
+    }
+    assert_eq!(sink.sum(MetricName::CallbacksRejected, &[]), 3.0);
+    assert_eq!(sink.sum(MetricName::Callbacks, &[]), 9.0);
+}

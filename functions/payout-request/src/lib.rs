@@ -22,7 +22,7 @@ use qrpay_http::{
     ErrorCode,
 };
 use qrpay_queue::{PayoutMessage, PayoutQueue};
-use qrpay_store::{CollectionStore, PayoutStore, RefundStore, Reserved, ShopStore};
+use qrpay_store::{CollectionStore, PayoutStore, RefundStore, ReserveError, Reserved, ShopStore};
 use serde_json::{json, Value};
 
 /// Largest payout or quota body accepted.
@@ -182,7 +182,9 @@ async fn create_payout(
         channels: app.channels,
         now,
     };
-    let reserved = app.payouts.reserve_payout(&request).await?;
+    let reserved = app.payouts.reserve_payout(&request).await;
+    count_decision(&reserved);
+    let reserved = reserved?;
     let payout = reserved.payout();
     let replayed = matches!(reserved, Reserved::Replayed(_));
     tracing::info!(payout_id = %payout.payout_id, shop_id = %payout.shop_id, amount = %payout.amount, replayed, "payout reserved");
@@ -190,6 +192,21 @@ async fn create_payout(
         dispatch(app, payout).await;
     }
     Ok(accepted(&app.payout_view(payout), replayed))
+}
+
+/// PayoutsAccepted / PayoutsRefused (by rule): what the rules decided (a
+/// replay decided nothing; a store failure is not a decision).
+fn count_decision(outcome: &Result<Reserved, ReserveError>) {
+    use qrpay_store::metrics::{self, MetricName, Point};
+    match outcome {
+        Ok(Reserved::Created(_)) => {
+            metrics::put(Point::count(MetricName::PayoutsAccepted, metrics::PAYOUTS))
+        }
+        Err(ReserveError::Refused(refusal)) => metrics::put(
+            Point::count(MetricName::PayoutsRefused, metrics::PAYOUTS).with("Rule", refusal.code()),
+        ),
+        _ => {}
+    }
 }
 
 /// 202 with `body`; a replayed request says so (`Idempotent-Replayed: true`).

@@ -133,6 +133,33 @@ async fn a_pending_payout_is_sent_once_and_succeeds() {
     assert!(s.alerts.raised().is_empty(), "{:?}", s.alerts.raised());
 }
 
+/// Final states are counted once, with the seconds each payout took
+/// (issue 14's metrics): a duplicate delivery counts nothing again.
+#[tokio::test]
+async fn final_payouts_are_counted_once_with_their_seconds_to_final() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let s = setup().await;
+    let sink = Arc::new(MemoryMetrics::default());
+    let ok = s.payout("m-ok", "1.00").await;
+    s.sandbox.set_faults(faults(1000, 0, 0, 0)).unwrap();
+    let bad = s.payout("m-bad", "1.00").await;
+    scoped(sink.clone(), async {
+        s.sandbox.set_faults(faults(0, 0, 0, 0)).unwrap();
+        s.clock.advance_ms(90_000);
+        assert_eq!(s.run(&ok).await, Step::Done);
+        assert_eq!(s.run(&ok).await, Step::Done);
+        s.sandbox.set_faults(faults(1000, 0, 0, 0)).unwrap();
+        s.clock.advance_ms(30_000);
+        assert_eq!(s.run(&bad).await, Step::Done);
+    })
+    .await;
+    assert_eq!(s.now(&bad).await.status, PayoutStatus::Failed);
+    assert_eq!(sink.sum(MetricName::PayoutsSucceeded, &[]), 1.0);
+    assert_eq!(sink.sum(MetricName::PayoutsFailed, &[]), 1.0);
+    // 90 s for the first, 120 s for the second (made at the same moment).
+    assert_eq!(sink.sum(MetricName::PayoutSecondsToFinal, &[]), 210.0);
+}
+
 #[tokio::test]
 async fn a_definitive_failure_releases_everything_and_notifies_the_shop() {
     let s = setup().await;

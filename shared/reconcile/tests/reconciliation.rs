@@ -1008,3 +1008,30 @@ async fn balance_adjustments_are_internal_rows_not_discrepancies() {
         plain_summary.settlement_expected
     );
 }
+
+/// A run's discrepancies are counted by class for the alarms (issue 14's
+/// metrics): exactly the run's own outcome counts, and the total.
+#[tokio::test]
+async fn a_runs_discrepancies_are_counted_by_class() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let p = Provider::Sandbox;
+    let d = a_day(p, ledger(p)).await;
+    d.put_inputs(p, 4_400).await;
+    let sink = Arc::new(MemoryMetrics::default());
+    let run = scoped(sink.clone(), d.run()).await;
+    assert!(run.discrepancies >= 5, "{run:?}");
+    for (class, count) in &run.outcomes {
+        if class == "MATCHED" || class == "INTERNAL" {
+            continue;
+        }
+        let seen = sink.sum(
+            MetricName::ReconciliationDiscrepancies,
+            &[("Class", class.as_str())],
+        );
+        assert_eq!(seen, *count as f64, "{class}");
+    }
+    assert_eq!(
+        sink.sum(MetricName::ReconciliationDiscrepanciesTotal, &[]),
+        run.discrepancies as f64
+    );
+}

@@ -17,6 +17,7 @@ pub mod adjustments;
 pub mod alerts;
 pub mod collected;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod refunds;
 pub mod settle;
