@@ -27,8 +27,9 @@
 //! | notification    | `NOTIFICATION#{provider}#{id}` | `NOTIFICATION` | (dedupe; TTL `expires_at_s`)               |
 //! | movement        | `MOVEMENT#{entry}` | `MOVEMENT`             | (a provider movement already in the ledger)       |
 //! | anomaly         | `ANOMALY#{date}` | `ANOMALY#{anomaly}`      |                          |                        |
-//! | reconciliation  | `SHOP#{shop}`   | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
+//! | reconciliation  | `RECON#{shop}`  | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
 //! | once            | `ONCE#{key}`    | `ONCE`                    | (an alert already sent; TTL `expires_at_s`)       |
+//! | lease           | `LEASE#{key}`   | `LEASE`                   | (a run's hold on its day; TTL `expires_at_s`)     |
 //! | sweep cursor    | `SWEEPCURSOR#{status}` | `SWEEPCURSOR`      | (where the sweeper's walk over open payouts stopped) |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
