@@ -186,7 +186,7 @@ fn admin_routes_need_the_admin_scope_at_the_authorizer() {
             "{route}"
         );
     }
-    assert_eq!(admin_routes, 3);
+    assert_eq!(admin_routes, 4);
 }
 
 /// Every alert code a function can log has a metric filter (its exact code,
@@ -600,4 +600,48 @@ fn the_lint_step_runs_checkov_and_informational_checks() {
     assert!(script.contains("--framework cloudformation"));
     assert!(!script.contains("--soft-fail"));
     assert!(script.contains("--include-checks I --non-zero-exit-code informational"));
+}
+
+/// Every alarm on a business metric names one the code emits, with the
+/// dimensions it is emitted with, in the stage's namespace (issue 14).
+#[test]
+fn business_metric_alarms_watch_metrics_the_code_emits() {
+    use qrpay_store::metrics::MetricName;
+    let t = template();
+    assert!(t.contains("QRPAY_METRICS_NAMESPACE: !Sub \"qrpay/${Stage}\""));
+    let watched = [
+        ("PayoutsFailedAlarm", MetricName::PayoutsFailed, "payouts"),
+        (
+            "PayoutsSlowAlarm",
+            MetricName::PayoutSecondsToFinal,
+            "payouts",
+        ),
+        (
+            "CallbacksRejectedAlarm",
+            MetricName::CallbacksRejected,
+            "callbacks",
+        ),
+        (
+            "ReconciliationDiscrepanciesAlarm",
+            MetricName::ReconciliationDiscrepanciesTotal,
+            "reconciliation",
+        ),
+    ];
+    for (alarm, metric, service) in watched {
+        let block = resource(&t, alarm);
+        assert!(block.contains("Type: AWS::CloudWatch::Alarm"), "{alarm}");
+        assert!(
+            block.contains("Namespace: !Sub \"qrpay/${Stage}\""),
+            "{alarm}"
+        );
+        assert!(
+            block.contains(&format!("MetricName: {}\n", metric.as_str())),
+            "{alarm}"
+        );
+        assert!(
+            block.contains(&format!("- Name: service\n          Value: {service}\n")),
+            "{alarm}: {block}"
+        );
+        assert!(block.contains("- !Ref AlertTopic"), "{alarm}");
+    }
 }

@@ -67,6 +67,6 @@ fn every_metric_is_the_document_powertools_writes() {
     let theirs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(theirs.len(), points.len());
     for (point, theirs) in points.iter().zip(theirs) {
-        assert_eq!(point.emf(timestamp), theirs, "{point:?}");
+        assert_eq!(point.emf(NAMESPACE, timestamp), theirs, "{point:?}");
     }
 }

@@ -13,8 +13,21 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 
-/// The namespace of every qrpay metric.
+/// The namespace of qrpay's metrics when none is configured.
 pub const NAMESPACE: &str = "qrpay";
+
+/// The namespace this process writes to: `QRPAY_METRICS_NAMESPACE`
+/// (`qrpay/{stage}` in `template.yaml`, so stages never mix), else
+/// [`NAMESPACE`].
+pub fn namespace() -> &'static str {
+    static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NS.get_or_init(|| {
+        std::env::var("QRPAY_METRICS_NAMESPACE")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| NAMESPACE.to_owned())
+    })
+}
 
 /// The `service` dimension: the part of qrpay a metric is about (whichever
 /// function emitted it: a payout may be settled by the worker, the sweeper
@@ -119,8 +132,12 @@ impl Point {
     /// The EMF document of this point at `timestamp_ms`, as Powertools'
     /// `Metrics.serialize_metric_set()` writes it (dimensions, then
     /// `service`; the value as a one-element list).
-    pub fn emf(&self, timestamp_ms: i64) -> Value {
-        let mut names: Vec<Value> = self.dimensions.iter().map(|(d, _)| Value::from(*d)).collect();
+    pub fn emf(&self, namespace: &str, timestamp_ms: i64) -> Value {
+        let mut names: Vec<Value> = self
+            .dimensions
+            .iter()
+            .map(|(d, _)| Value::from(*d))
+            .collect();
         names.push(Value::from("service"));
         let mut doc = Map::new();
         doc.insert(
@@ -128,7 +145,7 @@ impl Point {
             json!({
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
+                    "Namespace": namespace,
                     "Dimensions": [names],
                     "Metrics": [{"Name": self.name.as_str(), "Unit": self.name.unit()}],
                 }],
@@ -154,7 +171,7 @@ pub struct StdoutMetrics;
 impl MetricSink for StdoutMetrics {
     fn put(&self, point: &Point) {
         let now = chrono::Utc::now().timestamp_millis();
-        println!("{}", point.emf(now));
+        println!("{}", point.emf(namespace(), now));
     }
 }
 
@@ -216,7 +233,7 @@ mod tests {
         let point = Point::count(MetricName::PayoutsRefused, "payout-request")
             .with("Rule", "SHOP_DAILY_CAP_EXCEEDED");
         assert_eq!(
-            point.emf(1_772_416_800_000),
+            point.emf("qrpay", 1_772_416_800_000),
             json!({
                 "_aws": {"Timestamp": 1_772_416_800_000_i64, "CloudWatchMetrics": [{
                     "Namespace": "qrpay", "Dimensions": [["Rule", "service"]],
