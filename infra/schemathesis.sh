@@ -87,8 +87,13 @@ run_as() {
     local auth=()
     [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
     local started=$SECONDS status=0
-    # --checks all: every check of 4.32.5, none excluded (infra/schemathesis.toml
-    #   only widens positive_data_acceptance where a rule lies outside JSON Schema).
+    # --checks all: every check of 4.32.5 (infra/schemathesis.toml widens the
+    #   expected statuses of positive_data_acceptance where a rule lies outside
+    #   JSON Schema, and of negative_data_rejection by 413), except:
+    # --exclude-checks use_after_free: DELETE /shops/{shop_id}/qr-codes/{qr_id}
+    #   revokes a code, it does not erase it: API.md has the code answer
+    #   afterwards with status REVOKED (and its PNG still renders), so a 200
+    #   after the DELETE is the contract, not a stale resource.
     # All four phases (examples, coverage, fuzzing, stateful through the
     #   document's links): no --phases.
     # --max-examples bounds each operation's generated cases per phase;
@@ -100,6 +105,7 @@ run_as() {
     "$VENV/bin/schemathesis" --config-file "$ROOT/infra/schemathesis.toml" run \
         "$ROOT/infra/openapi.json" --url "$URL" "${auth[@]}" \
         --checks all \
+        --exclude-checks use_after_free \
         --max-examples "$EXAMPLES" \
         --max-time "$MAX_TIME" \
         --workers 1 \
@@ -108,8 +114,9 @@ run_as() {
         --report junit,ndjson --report-dir "$OUT/$who" \
         --no-color >"$OUT/$who.log" 2>&1 || status=$?
     local took=$((SECONDS - started))
+    # "Test cases:" is followed by e.g. "2360 generated, 2360 passed, 14 skipped".
     local summary
-    summary="$(grep -E '^(Test cases|API Operations|Test Phases|=+ )' "$OUT/$who.log" | tr '\n' ' ' || true)"
+    summary="$(grep -A1 '^Test cases:' "$OUT/$who.log" | tail -1 | sed 's/^ *//' || true)"
     if [ "$status" -ne 0 ]; then
         cat "$OUT/$who.log" >&2
         log "$who: FAILED (exit $status) in ${took}s: $summary"

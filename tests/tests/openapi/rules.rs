@@ -128,10 +128,33 @@ fn every_request_string_has_a_pattern_or_an_enum() {
     }
 }
 
+/// `receipt_link`'s pattern is `ShopLink::parse`: https, a host first.
+#[test]
+fn the_receipt_link_pattern_is_the_servers_rule() {
+    let doc = openapi();
+    let link = &doc["components"]["schemas"]["ShopSetup"]["properties"]["receipt_link"];
+    let pattern = regex(link["pattern"].as_str().expect("receipt_link has a pattern"));
+    for text in [
+        "https://tea.example.cn/menu",
+        "https://a",
+        "https:///Iu",
+        "https://",
+        "http://tea.example.cn",
+        "https://tea.example.cn/a b",
+        "https://tea.example.cn/\"x\"",
+        "https://茶.cn",
+    ] {
+        let server = qrpay_domain::ShopLink::parse(text).is_ok();
+        assert_eq!(pattern.is_match(text), server, "{text:?}");
+    }
+}
+
 #[test]
 fn a_blank_display_name_is_refused_by_the_schema() {
     let doc = openapi();
     let name = &doc["components"]["schemas"]["ShopSetup"]["properties"]["display_name"];
+    // `type` in the `not`, or a null (an absent name) would be refused too.
+    assert_eq!(name["not"]["type"], "string");
     let blank = regex(name["not"]["pattern"].as_str().expect("display_name has a `not` pattern"));
     for text in ["", " ", "\u{3000}\u{a0} "] {
         assert!(blank.is_match(text), "{text:?} is blank");
