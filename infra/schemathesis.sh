@@ -7,7 +7,10 @@
 # free loopback port with the embedded store and its demo world (the shop, its
 # owner, a staff member with a payout quota, a POS device, a counter code and
 # a paid order; it prints their tokens), and exits non-zero on any failure.
-# QRPAY_SCHEMATHESIS_EXAMPLES overrides the examples per operation.
+# QRPAY_SCHEMATHESIS_EXAMPLES (examples per operation and phase, default 10),
+# QRPAY_SCHEMATHESIS_MAX_TIME (seconds per run, default 55) and
+# QRPAY_SCHEMATHESIS_SEED (default 14) change a run; settings and their
+# reasons are in infra/schemathesis.toml, logs and reports in target/schemathesis/
 set -euo pipefail
 
 # Pinned: its checks and generation change between releases.

@@ -216,7 +216,10 @@ async fn a_replay_of_a_code_no_longer_payable_does_not_ask_the_provider_again() 
     );
     let h = harness(std::slice::from_ref(&alipay)).await;
     let first = h.issue(body("A-1", "alipay")).await;
-    assert_eq!((first.status, first.body["status"].as_str()), (201, Some("ACTIVE")));
+    assert_eq!(
+        (first.status, first.body["status"].as_str()),
+        (201, Some("ACTIVE"))
+    );
     h.clock.advance_ms(901_000);
     *alipay.answer.lock().unwrap() = CreateOutcome::Refused {
         code: "ACQ.TRADE_HAS_CLOSE".into(),
@@ -224,7 +227,13 @@ async fn a_replay_of_a_code_no_longer_payable_does_not_ask_the_provider_again() 
     };
     let again = h.issue(body("A-1", "alipay")).await;
     assert_eq!(again.status, 201, "{}", again.body);
-    assert_eq!(again.headers.get("idempotent-replayed").map(|v| v.as_bytes()), Some(&b"true"[..]));
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
     assert_eq!(again.body["order_id"], first.body["order_id"]);
     assert_eq!(again.body["status"], "EXPIRED");
     assert_eq!(again.body["provider"], "alipay");

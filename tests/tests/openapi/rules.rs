@@ -29,7 +29,7 @@ fn has_type(schema: &Value, name: &str) -> bool {
 
 /// Every string schema of a request body (ours, not a provider's format),
 /// with where it is; `$ref`s followed, `allOf`/`oneOf`/`anyOf` walked.
-fn request_strings<'a>(doc: &'a Value) -> Vec<(String, &'a Value)> {
+fn request_strings(doc: &Value) -> Vec<(String, &Value)> {
     fn walk<'a>(doc: &'a Value, schema: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
         let schema = resolve(doc, schema);
         if has_type(schema, "string") {
@@ -117,7 +117,10 @@ fn every_request_string_has_a_pattern_or_an_enum() {
         .filter(|(_, s)| s.get("pattern").is_none() && s.get("enum").is_none())
         .map(|(at, _)| at.as_str())
         .collect();
-    assert!(open.is_empty(), "request strings with no pattern or enum: {open:#?}");
+    assert!(
+        open.is_empty(),
+        "request strings with no pattern or enum: {open:#?}"
+    );
     // Every pattern compiles as the ECMA-262 subset both regex engines share.
     for (at, s) in &strings {
         if let Some(p) = s["pattern"].as_str() {
@@ -133,7 +136,11 @@ fn every_request_string_has_a_pattern_or_an_enum() {
 fn the_receipt_link_pattern_is_the_servers_rule() {
     let doc = openapi();
     let link = &doc["components"]["schemas"]["ShopSetup"]["properties"]["receipt_link"];
-    let pattern = regex(link["pattern"].as_str().expect("receipt_link has a pattern"));
+    let pattern = regex(
+        link["pattern"]
+            .as_str()
+            .expect("receipt_link has a pattern"),
+    );
     for text in [
         "https://tea.example.cn/menu",
         "https://a",
@@ -155,7 +162,11 @@ fn a_blank_display_name_is_refused_by_the_schema() {
     let name = &doc["components"]["schemas"]["ShopSetup"]["properties"]["display_name"];
     // `type` in the `not`, or a null (an absent name) would be refused too.
     assert_eq!(name["not"]["type"], "string");
-    let blank = regex(name["not"]["pattern"].as_str().expect("display_name has a `not` pattern"));
+    let blank = regex(
+        name["not"]["pattern"]
+            .as_str()
+            .expect("display_name has a `not` pattern"),
+    );
     for text in ["", " ", "\u{3000}\u{a0} "] {
         assert!(blank.is_match(text), "{text:?} is blank");
     }
@@ -179,15 +190,33 @@ fn cross_field_rules_are_in_the_schemas() {
     let described = |name: &str, words: &[&str]| {
         let text = schemas[name]["description"].as_str().unwrap_or_default();
         for word in words {
-            assert!(text.contains(word), "{name}'s description lacks {word:?}: {text}");
+            assert!(
+                text.contains(word),
+                "{name}'s description lacks {word:?}: {text}"
+            );
         }
     };
-    assert_eq!(rules("PayoutQuotaRequest"), ["per_payout_limit <= daily_limit"]);
-    described("PayoutQuotaRequest", &["`per_payout_limit` is not above `daily_limit`", "400"]);
+    assert_eq!(
+        rules("PayoutQuotaRequest"),
+        ["per_payout_limit <= daily_limit"]
+    );
+    described(
+        "PayoutQuotaRequest",
+        &["`per_payout_limit` is not above `daily_limit`", "400"],
+    );
     assert!(rules("CheckoutRequest")[0].starts_with("a static code needs amount and method"));
-    described("CheckoutRequest", &["a static code needs `amount` and `method`"]);
-    described("ShopSetup", &["`payout_balance` is accepted only when the shop does not exist"]);
-    described("DeviceSetup", &["16-128 bytes of UTF-8", "404 SHOP_NOT_FOUND"]);
+    described(
+        "CheckoutRequest",
+        &["a static code needs `amount` and `method`"],
+    );
+    described(
+        "ShopSetup",
+        &["`payout_balance` is accepted only when the shop does not exist"],
+    );
+    described(
+        "DeviceSetup",
+        &["16-128 bytes of UTF-8", "404 SHOP_NOT_FOUND"],
+    );
     // What JSON Schema can say, it says: a dynamic code needs its amount and
     // order number; a static code takes neither, nor a provider.
     let issue = &schemas["QrIssueRequest"];
@@ -201,7 +230,10 @@ fn cross_field_rules_are_in_the_schemas() {
         .collect();
     assert!(then.is_superset(&BTreeSet::from(["amount", "out_order_no"])));
     for field in ["amount", "out_order_no"] {
-        assert_eq!(issue["then"]["properties"][field]["not"]["type"], "null", "{field}");
+        assert_eq!(
+            issue["then"]["properties"][field]["not"]["type"], "null",
+            "{field}"
+        );
     }
     let refused: BTreeSet<&str> = issue["else"]["properties"]
         .as_object()
@@ -210,7 +242,10 @@ fn cross_field_rules_are_in_the_schemas() {
         .filter(|(_, s)| s["type"] == "null")
         .map(|(name, _)| name.as_str())
         .collect();
-    assert_eq!(refused, BTreeSet::from(["amount", "out_order_no", "provider"]));
+    assert_eq!(
+        refused,
+        BTreeSet::from(["amount", "out_order_no", "provider"])
+    );
     let faults = super::operations(&doc)
         .into_iter()
         .find(|op| op.path == "/sandbox/faults")
@@ -259,8 +294,16 @@ fn optional_body_properties_admit_null_and_required_ones_do_not() {
         if op.operation.get("x-qrpay-provider-format") == Some(&Value::Bool(true)) {
             continue;
         }
-        if let Some(schema) = op.operation.pointer("/requestBody/content/application~1json/schema") {
-            walk(&doc, schema, &format!("{} {}", op.method, op.path), &mut checked);
+        if let Some(schema) = op
+            .operation
+            .pointer("/requestBody/content/application~1json/schema")
+        {
+            walk(
+                &doc,
+                schema,
+                &format!("{} {}", op.method, op.path),
+                &mut checked,
+            );
         }
     }
     assert!(checked > 30, "only {checked} properties checked");
@@ -292,9 +335,16 @@ fn every_path_answers_other_methods_405_with_allow_as_documented() {
     let doc = openapi();
     let allow = &doc["components"]["headers"]["Allow"];
     assert_eq!(allow["required"], true);
-    let allow_pattern = regex(allow["schema"]["pattern"].as_str().expect("Allow has a pattern"));
+    let allow_pattern = regex(
+        allow["schema"]["pattern"]
+            .as_str()
+            .expect("Allow has a pattern"),
+    );
     let component = &doc["components"]["responses"]["MethodNotAllowed"];
-    assert_eq!(component["headers"]["Allow"]["$ref"], "#/components/headers/Allow");
+    assert_eq!(
+        component["headers"]["Allow"]["$ref"],
+        "#/components/headers/Allow"
+    );
     for op in operations(&doc) {
         assert_eq!(
             op.operation["responses"]["405"]["$ref"], "#/components/responses/MethodNotAllowed",
@@ -315,7 +365,10 @@ fn every_path_answers_other_methods_405_with_allow_as_documented() {
             let header = allowed.join(", ");
             assert!(allow_pattern.is_match(&header), "{path}: Allow {header:?}");
             let allowed: BTreeSet<String> = allowed.iter().map(|m| (*m).to_owned()).collect();
-            assert_eq!(allowed, documented, "{method} {path}: Allow is not the path's methods");
+            assert_eq!(
+                allowed, documented,
+                "{method} {path}: Allow is not the path's methods"
+            );
         }
     }
 }
@@ -349,9 +402,14 @@ fn links_chain_real_operations_through_fields_that_are_always_there() {
     };
     let mut found = BTreeSet::new();
     for source in &ops {
-        let responses = source.operation["responses"].as_object().into_iter().flatten();
+        let responses = source.operation["responses"]
+            .as_object()
+            .into_iter()
+            .flatten();
         for (status, response) in responses {
-            let links = resolve(&doc, response).get("links").and_then(Value::as_object);
+            let links = resolve(&doc, response)
+                .get("links")
+                .and_then(Value::as_object);
             for (name, link) in links.into_iter().flatten() {
                 let at = format!("{} {} {status} {name}", source.method, source.path);
                 let target_id = link["operationId"].as_str().unwrap_or_default();
@@ -367,7 +425,10 @@ fn links_chain_real_operations_through_fields_that_are_always_there() {
                     .filter(|p| p["in"] == "path")
                     .filter_map(|p| p["name"].as_str())
                     .collect();
-                assert_eq!(filled, target_path, "{at}: must fill exactly {target_id}'s path");
+                assert_eq!(
+                    filled, target_path,
+                    "{at}: must fill exactly {target_id}'s path"
+                );
                 let required = &response_schema(&doc, source, status)["required"];
                 let source_path: Vec<&str> = parameters(&doc, source)
                     .into_iter()
@@ -378,16 +439,26 @@ fn links_chain_real_operations_through_fields_that_are_always_there() {
                     let expression = expression.as_str().unwrap_or_default();
                     if let Some(field) = expression.strip_prefix("$response.body#/") {
                         assert!(
-                            required.as_array().is_some_and(|r| r.contains(&Value::from(field))),
+                            required
+                                .as_array()
+                                .is_some_and(|r| r.contains(&Value::from(field))),
                             "{at}: {param} from {field}, which the answer may lack"
                         );
                     } else if let Some(name) = expression.strip_prefix("$request.path.") {
-                        assert!(source_path.contains(&name), "{at}: no path parameter {name}");
+                        assert!(
+                            source_path.contains(&name),
+                            "{at}: no path parameter {name}"
+                        );
                     } else {
-                        panic!("{at}: {param} = {expression:?} is not a body field or path parameter");
+                        panic!(
+                            "{at}: {param} = {expression:?} is not a body field or path parameter"
+                        );
                     }
                 }
-                found.insert((source.operation["operationId"].as_str().unwrap_or_default(), target_id));
+                found.insert((
+                    source.operation["operationId"].as_str().unwrap_or_default(),
+                    target_id,
+                ));
             }
         }
     }
@@ -398,6 +469,9 @@ fn links_chain_real_operations_through_fields_that_are_always_there() {
         ("checkout", "getOrder"),
         ("getOrder", "createPayout"),
     ] {
-        assert!(found.contains(&expected), "no link {expected:?}; found {found:#?}");
+        assert!(
+            found.contains(&expected),
+            "no link {expected:?}; found {found:#?}"
+        );
     }
 }
