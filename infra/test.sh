@@ -6,7 +6,8 @@
 # our wire formats with (infra/conformance.sh, another project-local
 # virtualenv), installs headless Chromium, chromedriver and a CJK font for the
 # browser tests (infra/browser.sh: Debian's packages, when missing), runs every
-# test of the workspace against the emulator and the embedded store, checks that
+# test of the workspace against the emulator and the embedded store, fuzzes the
+# local stack's HTTP API with Schemathesis (infra/schemathesis.sh), checks that
 # no Lambda builds a notice signer, lints template.yaml offline, and stops the
 # emulator when done.
 # Extra arguments go to `cargo test` (e.g. `infra/test.sh -p qrpay-domain`).
@@ -32,6 +33,10 @@ echo "test: installing headless Chromium and chromedriver for the browser tests"
 infra/browser.sh install
 
 cargo test --workspace --locked "$@"
+
+# After the tests, so qrpay-local is already built (debug).
+echo "test: Schemathesis against qrpay-local (owner, staff, admin, no token)" >&2
+infra/schemathesis.sh run
 
 echo "test: checking that no Lambda builds a notice signer" >&2
 infra/lambda-features.sh

@@ -132,18 +132,19 @@ async fn show_inner(
     signed: &str,
     html: bool,
 ) -> Result<Response<Body>, ApiError> {
+    // A static code's buyer may preview the plan for an amount: nothing is
+    // written. A malformed one is refused first, whatever the code's kind
+    // and state (never a 410 that hides the mistake), in JSON as in HTML.
+    let typed = req
+        .query_string_parameters()
+        .first("amount")
+        .map(|text| Amount::parse(text).map_err(|e| ApiError::invalid("amount", e.to_string())))
+        .transpose()?;
     let (code, shop) = payable_code(app, signed).await?;
     if !html {
         return Ok(json(StatusCode::OK, &code_view_json(app, &code, &shop)));
     }
-    // A static code's buyer may preview the plan for an amount: nothing is written.
-    let query = req.query_string_parameters();
-    let preview = match query.first("amount") {
-        Some(text) if code.kind == QrKind::Static => {
-            Some(Amount::parse(text).map_err(|e| ApiError::invalid("amount", e.to_string()))?)
-        }
-        _ => None,
-    };
+    let preview = typed.filter(|_| code.kind == QrKind::Static);
     let (amount, plan) = match code.kind {
         QrKind::Dynamic => (code.amount, code.instalment_plan.clone()),
         QrKind::Static => match preview {

@@ -329,6 +329,19 @@ async fn a_revoked_code_cannot_be_paid_and_its_order_closes(store: Arc<dyn Store
     assert_eq!(h.get(&qr).await.body["status"], "REVOKED");
     let show = h.pay(&url, "GET", None).await;
     assert_eq!((show.status, show.code()), (410, "QR_REVOKED"));
+    // A malformed preview amount is told so first too, in JSON as in HTML,
+    // whatever the code's kind and state.
+    let page = url.strip_prefix(BASE_URL).unwrap();
+    for accept in ["application/json", "text/html"] {
+        let preview = Event::fixture(PAY)
+            .path(page)
+            .method("GET")
+            .no_body()
+            .query(&[("amount", "12.345")])
+            .header("accept", accept);
+        let preview = h.send(preview).await;
+        assert_eq!(preview.status, 400, "{accept}: {}", preview.body);
+    }
     // A malformed checkout is told so first, whatever the code's state.
     let malformed = h.pay(&url, "POST", Some(json!({"amount": "abc"}))).await;
     assert_eq!(
