@@ -15,6 +15,7 @@ use qrpay_domain::{LedgerEntry, Payout, PayoutId, PayoutRefusal, QrCode};
 
 pub mod alerts;
 pub mod collected;
+pub mod keyring;
 pub mod memory;
 pub mod ports;
 pub mod refunds;
