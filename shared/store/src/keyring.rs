@@ -120,12 +120,15 @@ impl DeviceKeyring for LocalKeyring {
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 pub const CACHE_MAX: usize = 1024;
 
+/// A device and its ciphertext: what an opened secret is cached under.
+type Sealed = (DeviceId, Vec<u8>);
+
 /// Opened secrets kept for `CACHE_TTL` per cold start, keyed by device id
 /// and ciphertext (a device registered again has a new ciphertext, so its
 /// new secret is used at once). Sealing is not cached.
 pub struct CachingKeyring<K> {
     inner: K,
-    opened: Mutex<HashMap<(DeviceId, Vec<u8>), (Secret, Instant)>>,
+    opened: Mutex<HashMap<Sealed, (Secret, Instant)>>,
 }
 
 impl<K> CachingKeyring<K> {
