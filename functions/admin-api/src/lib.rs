@@ -21,6 +21,7 @@ use qrpay_domain::{
 use qrpay_http::{
     json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
 };
+use qrpay_store::keyring::DeviceKeyring;
 use qrpay_store::ShopStore;
 use serde_json::{json, Value};
 
@@ -29,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 pub struct App {
     pub shops: Arc<dyn ShopStore>,
     pub clock: Arc<dyn Clock>,
+    /// Seals device secrets before they are stored (KMS in AWS).
+    pub device_keys: Arc<dyn DeviceKeyring>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -192,7 +195,9 @@ fn fee_rate(value: &Value) -> Option<FeeRate> {
 }
 
 /// `PUT /admin/devices/{device_id}`: register a POS device to a shop. The
-/// secret is stored for signature checks and never echoed or logged.
+/// secret is sealed (bound to the device id) before it is stored, and never
+/// echoed or logged. Registering a device again replaces its record, which
+/// also seals the secret of a record from before secrets were sealed.
 async fn put_device(
     app: &App,
     device_id: DeviceId,
@@ -215,10 +220,15 @@ async fn put_device(
     if app.shops.get_shop(&shop_id).await?.is_none() {
         return Err(ApiError::new(ErrorCode::ShopNotFound, "shop not found"));
     }
+    let sealed = app
+        .device_keys
+        .seal(&device_id, &Secret::new(secret.to_owned()))
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let device = Device {
         device_id,
         shop_id,
-        secret: Secret::new(secret.to_owned()),
+        secret: sealed,
         updated_at: app.clock.now(),
     };
     app.shops.put_device(&device).await?;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use admin_api::{handle, App};
-use qrpay_domain::{BusinessDate, LedgerKind, ShopId, TestClock};
+use qrpay_domain::{BusinessDate, LedgerKind, Secret, ShopId, TestClock};
+use qrpay_store::keyring::LocalKeyring;
 use qrpay_store::{MemoryStore, ShopStore};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
@@ -19,6 +20,8 @@ async fn app() -> (App, Arc<MemoryStore>) {
     let app = App {
         shops: store.clone(),
         clock: Arc::new(TestClock::at(morning())),
+        // Adjustments never touch device secrets.
+        device_keys: Arc::new(LocalKeyring::new(&Secret::new([3u8; 32]))),
     };
     assert_eq!(send(&app, Event::fixture(SHOP)).await.status, 200);
     (app, store)

@@ -199,8 +199,12 @@ fn build(
     now: DateTime<Utc>,
 ) -> Result<(QrCode, Option<Order>), ApiError> {
     let qr_id = QrId::generate(now);
-    let signed = token::sign(app.signing_key()?, qr_id.as_str(), shop.shop_id.as_str())
-        .map_err(|e| ApiError::internal(format!("payment token: {e}")))?;
+    let signed = token::sign(
+        app.signing_key()?.expose().as_bytes(),
+        qr_id.as_str(),
+        shop.shop_id.as_str(),
+    )
+    .map_err(|e| ApiError::internal(format!("payment token: {e}")))?;
     let url = token::payment_url(&app.pay_base_url, &signed);
     let dynamic = request.kind == QrKind::Dynamic;
     let emv = emv::encode(&emv::MerchantPayload {

@@ -80,7 +80,10 @@ pub fn logged_refusal(n: u64) -> bool {
 
 /// The code a payment token names, if the token is ours and untampered.
 async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
-    let claims = token::verify(&app.verifying_keys(), signed).map_err(|e| {
+    let claims = app
+        .verify_link(|keys| token::verify(keys, signed))
+        .await
+        .map_err(|e| {
         let n = REFUSED_TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if logged_refusal(n) {
             tracing::warn!(error = %e, refused_since_start = n, "payment token refused (1 in {REFUSAL_LOG_EVERY} logged)");

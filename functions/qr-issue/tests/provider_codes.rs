@@ -74,9 +74,12 @@ async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
         payouts: store.clone(),
         leases: store.clone(),
         clock: clock.clone(),
-        token_secrets: vec![Secret::new("token-secret-current".into())],
+        token_secrets: vec![Secret::new("token-secret-current".into())].into(),
         pay_base_url: "https://pay.qrpay.example".into(),
         publisher: Arc::new(MemoryPublisher::new()),
+        device_keys: Arc::new(qrpay_store::keyring::LocalKeyring::new(&Secret::new(
+            [5u8; 32],
+        ))),
         alerts: Arc::new(MemoryAlerts::new()),
         checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
         gateways,

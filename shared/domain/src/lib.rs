@@ -59,8 +59,8 @@ pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };
 pub use shop::{
-    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, Secret, Shop,
-    ShopSetup,
+    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, SealedSecret,
+    Secret, Shop, ShopSetup,
 };
 pub use text::{BoundedText, PayoutNote, QrDescription, ShopName, TextError};
 pub use time::{BusinessDate, Clock, ShiftedClock, SystemClock, TestClock};

@@ -16,6 +16,7 @@ use qrpay_domain::{LedgerEntry, Payout, PayoutId, PayoutRefusal, QrCode};
 pub mod adjustments;
 pub mod alerts;
 pub mod collected;
+pub mod keyring;
 pub mod memory;
 pub mod metrics;
 pub mod ports;

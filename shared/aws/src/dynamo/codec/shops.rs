@@ -2,8 +2,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
-    Branding, Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId,
-    ShopName,
+    Branding, Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, SealedSecret, Shop,
+    ShopId, ShopName,
 };
 
 use super::*;
@@ -74,17 +74,36 @@ pub fn device_item(device: &Device) -> Item {
         ("entity".to_owned(), s("device")),
         ("device_id".to_owned(), s(device.device_id.as_str())),
         ("shop_id".to_owned(), s(device.shop_id.as_str())),
-        ("secret".to_owned(), s(device.secret.expose())),
+        // Ciphertext only (a keyring's, bound to the device id): never the
+        // plain secret. A put replaces the whole item, so registering a
+        // device again also drops the plain `secret` of an older record.
+        (
+            DEVICE_SEALED_SECRET.to_owned(),
+            AttributeValue::B(device.secret.ciphertext().to_vec().into()),
+        ),
         (UPDATED_AT.to_owned(), ms(device.updated_at)),
     ]);
     item
 }
 
+/// The attribute holding a device's sealed secret.
+pub const DEVICE_SEALED_SECRET: &str = "secret_sealed";
+
+/// A device record. One written before device secrets were sealed holds its
+/// secret in plain text (`secret`): that text is never read back, and the
+/// device comes back with a legacy (empty) sealed secret, which `qr-issue`
+/// refuses with a log line saying to register the device again. It is not
+/// migrated on read: `qr-issue` may only open sealed secrets, not seal them.
 pub fn device_from(item: &Item) -> Result<Device, StoreError> {
+    let secret = match item.get(DEVICE_SEALED_SECRET) {
+        Some(AttributeValue::B(blob)) => SealedSecret::new(blob.as_ref().to_vec()),
+        Some(_) => return Err(corrupt(DEVICE_SEALED_SECRET, item)),
+        None => SealedSecret::legacy(),
+    };
     Ok(Device {
         device_id: parse(item, "device_id", DeviceId::parse)?,
         shop_id: parse(item, "shop_id", ShopId::parse)?,
-        secret: Secret::new(get_s(item, "secret")?.to_owned()),
+        secret,
         updated_at: get_time(item, UPDATED_AT)?,
     })
 }
@@ -153,6 +172,25 @@ mod tests {
             qrpay_domain::time::from_millis(1_780_000_000_000),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_device_is_stored_sealed_and_an_old_plain_record_comes_back_legacy() {
+        let device = Device {
+            device_id: DeviceId::parse("pos-1").unwrap(),
+            shop_id: ShopId::parse("s1").unwrap(),
+            secret: SealedSecret::new(vec![1, 2, 3]),
+            updated_at: qrpay_domain::time::from_millis(1_780_000_000_000),
+        };
+        let mut item = device_item(&device);
+        assert!(!item.contains_key("secret"));
+        assert_eq!(device_from(&item).unwrap(), device);
+        // Written before secrets were sealed: the plain text is not read.
+        item.remove(DEVICE_SEALED_SECRET);
+        item.insert("secret".into(), s("plain-device-secret-0001"));
+        assert!(device_from(&item).unwrap().secret.is_legacy());
+        item.insert(DEVICE_SEALED_SECRET.into(), s("not binary"));
+        assert!(matches!(device_from(&item), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
