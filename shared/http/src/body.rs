@@ -236,6 +236,9 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some(name.as_str()));
         assert_eq!(error.message, format!("unknown field {name:?}"));
         let short = Fields::from_bytes(br#"{"amont":"1.00"}"#, 1024).unwrap();
-        assert_eq!(short.only(&["amount"]).unwrap_err().message, r#"unknown field "amont""#);
+        assert_eq!(
+            short.only(&["amount"]).unwrap_err().message,
+            r#"unknown field "amont""#
+        );
     }
 }

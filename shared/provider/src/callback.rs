@@ -71,12 +71,11 @@ impl TransferNotice {
 pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
     // Bounded, value-free messages (`json_error`, `quoted`): a refusal is
     // logged and answered, and must not echo the body back.
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| {
-        match json_error("transfer notice", &e) {
+    let wire: Wire =
+        serde_json::from_slice(body).map_err(|e| match json_error("transfer notice", &e) {
             CallbackError::Malformed(message) => message,
             other => other.to_string(),
-        }
-    })?;
+        })?;
     let short = |s: &str| !s.is_empty() && s.len() <= MAX_TEXT;
     if !short(&wire.notice_id) || !short(&wire.provider_ref) {
         return Err("notice_id and provider_ref must be 1-128 characters".into());

@@ -621,7 +621,15 @@ mod tests {
         let line = format!("#起始日期：[{long}]   终止日期：[{long}]");
         let error = check_period(&line, date).unwrap_err();
         assert_eq!(error.line, 3);
-        assert!(error.message.chars().count() < 200, "{} chars", error.message.len());
-        assert!(error.message.starts_with("statement covers \"2222"), "{}", error.message);
+        assert!(
+            error.message.chars().count() < 200,
+            "{} chars",
+            error.message.len()
+        );
+        assert!(
+            error.message.starts_with("statement covers \"2222"),
+            "{}",
+            error.message
+        );
     }
 }
