@@ -12,6 +12,7 @@ use crate::mutate::{self, Shape};
 use crate::rng::Rng;
 use crate::{clear, clear_error, Outcome, Target};
 
+pub mod checkout;
 mod pos;
 
 /// Largest body the functions read (`qr-issue`, `payout-request`).
@@ -244,9 +245,26 @@ pub fn error_of(body: &Body) -> (String, String) {
         Body::Binary(b) => b,
         _ => &[],
     };
-    let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return html_error(&String::from_utf8_lossy(bytes));
+    };
     let field = |k: &str| value["error"][k].as_str().unwrap_or_default().to_owned();
     (field("code"), field("message"))
+}
+
+/// A buyer's error page: the code in `data-code`, the message in the muted
+/// line (refusals of the input) or else the heading.
+fn html_error(page: &str) -> (String, String) {
+    let between = |start: &str, end: &str| {
+        let rest = &page[page.find(start)? + start.len()..];
+        Some(rest[..rest.find(end)?].to_owned())
+    };
+    let code = between("data-code=\"", "\"").unwrap_or_default();
+    let message = between("<p class=\"muted\">", "</p>")
+        .filter(|m| !m.is_empty())
+        .or_else(|| between("<h1 class=\"bad\">", "</h1>"))
+        .unwrap_or_default();
+    (code, message)
 }
 
 pub fn targets() -> Vec<Box<dyn Target>> {
@@ -255,5 +273,6 @@ pub fn targets() -> Vec<Box<dyn Target>> {
         Box::new(amounts()),
         Box::new(claims()),
         Box::new(pos::Pos::new()),
+        Box::new(checkout::Checkout::new()),
     ]
 }

@@ -139,7 +139,7 @@ pub fn alipay() -> Notices {
                 .collect();
             Some(signer.sign_params(&params))
         }),
-        signed_in_8: 2,
+        signed_in_8: 1,
     }
 }
 
@@ -201,6 +201,6 @@ pub fn wechatpay() -> Notices {
                 now(),
             ))
         }),
-        signed_in_8: 2,
+        signed_in_8: 1,
     }
 }

@@ -153,7 +153,7 @@ impl Default for Pos {
 }
 
 /// shop-1 with the POS device `pos-1`, on the memory store.
-async fn app() -> App {
+pub(super) async fn app() -> App {
     let store: Arc<dyn Store> = qrpay_tests::memory_port().await;
     let world = World::new(store.clone(), "15000.00", "0.00").await;
     let device = Device {
