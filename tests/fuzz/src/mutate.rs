@@ -109,7 +109,7 @@ pub fn token(rng: &mut Rng) -> Vec<u8> {
 
 /// Random bytes, or random printable text, or tokens glued together.
 pub fn arbitrary(rng: &mut Rng, max_len: usize) -> Vec<u8> {
-    let len = rng.len(max_len);
+    let len = rng.size(max_len);
     match rng.below(3) {
         0 => (0..len).map(|_| rng.byte()).collect(),
         1 => (0..len).map(|_| 0x20 + rng.byte() % 0x5f).collect(),
@@ -126,7 +126,7 @@ pub fn arbitrary(rng: &mut Rng, max_len: usize) -> Vec<u8> {
 /// A random range inside `len` (possibly empty).
 fn span(rng: &mut Rng, len: usize) -> (usize, usize) {
     let start = rng.below(len + 1);
-    let end = start + rng.len(len - start);
+    let end = start + rng.size(len - start);
     (start, end)
 }
 

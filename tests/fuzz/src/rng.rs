@@ -39,7 +39,7 @@ impl Rng {
     }
 
     /// A length that is usually short and now and then long.
-    pub fn len(&mut self, max: usize) -> usize {
+    pub fn size(&mut self, max: usize) -> usize {
         match self.below(8) {
             0 => self.below(max + 1),
             1..=3 => self.below(max.min(64) + 1),
