@@ -22,6 +22,7 @@ use qrpay_domain::{
     Amount, InstalmentPlan, Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, Shop,
     ShopId,
 };
+use qrpay_http::body::field_name;
 use qrpay_http::{json, json_object, raw_body, source_ip, ApiError, ErrorCode};
 use qrpay_qr::token;
 use qrpay_store::Checkout;
@@ -239,7 +240,10 @@ fn commit_of(req: &Request) -> Result<Commit, ApiError> {
             let slot = match key.as_ref() {
                 "amount" => &mut amount,
                 "method" => &mut method,
-                other => return Err(ApiError::invalid(other, format!("unknown field {other}"))),
+                other => {
+                    let name = field_name(other);
+                    return Err(ApiError::invalid(&name, format!("unknown field {name:?}")));
+                }
             };
             if slot.replace(value.trim().to_owned()).is_some() {
                 return Err(ApiError::invalid(&key, format!("{key} given twice")));

@@ -49,6 +49,18 @@ impl Fields {
     }
 }
 
+/// Longest field name an error repeats: the caller chose the name, and an
+/// answer (or a log line) must not grow with the body.
+pub const MAX_FIELD_NAME_CHARS: usize = 64;
+
+/// A field name from the request as an error names it, cut short if long.
+pub fn field_name(name: &str) -> String {
+    match name.char_indices().nth(MAX_FIELD_NAME_CHARS) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_owned(),
+    }
+}
+
 /// The fields of a JSON object body.
 #[derive(Debug)]
 pub struct Fields(Map<String, Value>);
@@ -72,10 +84,10 @@ impl Fields {
     /// Refuses any field not in `allowed` (a typo must not be ignored).
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => Err(ApiError::invalid(
-                unknown,
-                format!("unknown field {unknown:?}"),
-            )),
+            Some(unknown) => {
+                let name = field_name(unknown);
+                Err(ApiError::invalid(&name, format!("unknown field {name:?}")))
+            }
             None => Ok(()),
         }
     }
@@ -249,5 +261,24 @@ mod tests {
         assert_eq!(f.optional_i64("n", 0..=1).unwrap(), None);
         assert_eq!(f.optional_str("n", 8).unwrap(), None);
         assert_eq!(f.bool("n").unwrap_err().status.as_u16(), 400);
+    }
+
+    /// Found by fuzzing: an unknown field's name came back whole in the
+    /// message and `field`, so the answer grew with the body (up to its limit).
+    #[test]
+    fn an_unknown_field_is_named_cut_short() {
+        let long = "é".repeat(5_000);
+        let body = format!(r#"{{"amount":"1.00","{long}":1}}"#);
+        let fields = Fields::from_bytes(body.as_bytes(), 64 * 1024).unwrap();
+        let error = fields.only(&["amount"]).unwrap_err();
+        let name = format!("{}…", "é".repeat(MAX_FIELD_NAME_CHARS));
+        assert_eq!(error.code, "INVALID_REQUEST");
+        assert_eq!(error.field.as_deref(), Some(name.as_str()));
+        assert_eq!(error.message, format!("unknown field {name:?}"));
+        let short = Fields::from_bytes(br#"{"amont":"1.00"}"#, 1024).unwrap();
+        assert_eq!(
+            short.only(&["amount"]).unwrap_err().message,
+            r#"unknown field "amont""#
+        );
     }
 }

@@ -167,7 +167,9 @@ fn check_period(text: &str, date: NaiveDate) -> Result<(), LineError> {
         Err(LineError::new(
             3,
             format!(
-                "statement covers {start} to {end}, not {} 00:00:00 to the next day",
+                "statement covers {} to {}, not {} 00:00:00 to the next day",
+                lines::shown(start),
+                lines::shown(end),
                 date.format("%Y-%m-%d")
             ),
         ))
@@ -610,4 +612,30 @@ pub(crate) fn push_summary(gbk: &mut Vec<u8>, tally: &Tally, day: &Day) {
     push_cn_midnight(out, date.succ_opt().unwrap_or(date));
     out.extend_from_slice(b"]\n");
     gbk.extend_from_slice(&gbk_of(std::str::from_utf8(&text).unwrap_or_default()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: the period's bounds were quoted whole, so a header
+    /// line of any length (up to the line cap) came back in the error.
+    #[test]
+    fn a_wrong_period_quotes_its_bounds_cut_short() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let long = "2".repeat(5_000);
+        let line = format!("#起始日期：[{long}]   终止日期：[{long}]");
+        let error = check_period(&line, date).unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(
+            error.message.chars().count() < 200,
+            "{} chars",
+            error.message.len()
+        );
+        assert!(
+            error.message.starts_with("statement covers \"2222"),
+            "{}",
+            error.message
+        );
+    }
 }
