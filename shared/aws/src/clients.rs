@@ -66,16 +66,20 @@ pub fn device_keyring_from_env(
 
 /// The providers configured in `secrets` (the stage's secret in AWS, the
 /// environment elsewhere), calling out over HTTPS within `deadline`'s
-/// provider timeouts. Never the sandbox.
+/// provider timeouts. Never the sandbox. With the stage's secret, an answer
+/// whose signature does not verify with our keys re-reads the secret and
+/// retries once with the provider's new keys (`gateways`); from the
+/// environment, the gateways are built once.
 pub fn gateways_from_env(
     deadline: crate::Deadline,
     clock: std::sync::Arc<dyn qrpay_domain::Clock>,
-    secrets: &crate::SecretSource,
+    secrets: &std::sync::Arc<crate::SecretSource>,
 ) -> Result<qrpay_provider::gateway::Gateways, String> {
-    let transport = crate::http::HyperTransport::new(deadline.provider_timeouts())?;
-    qrpay_provider::gateway::configured_gateways(
-        &|name| secrets.get(name),
-        std::sync::Arc::new(transport),
-        clock,
-    )
+    let transport = std::sync::Arc::new(crate::http::HyperTransport::new(
+        deadline.provider_timeouts(),
+    )?);
+    if secrets.reads_a_secret() {
+        return crate::gateways::reloading_gateways(secrets.clone(), transport, clock);
+    }
+    qrpay_provider::gateway::configured_gateways(&|name| secrets.get(name), transport, clock)
 }

@@ -6,6 +6,8 @@
 //! - [`env`]: required settings and rotating secrets from the environment;
 //!   [`secrets`]: the stage's secret from Secrets Manager, cached and
 //!   re-read after a signature failure;
+//!   [`gateways`]: provider gateways that re-read the secret when an
+//!   answer's signature does not verify (a rotated provider key);
 //!   [`clients`]: every adapter from the setting that names its resource.
 //! - [`http`]: the outbound HTTPS transport of the provider adapters, with
 //!   connect and total timeouts below the caller's deadline.
@@ -19,6 +21,7 @@ pub mod clients;
 pub mod config;
 pub mod dynamo;
 pub mod env;
+pub mod gateways;
 pub mod http;
 pub mod iot;
 pub mod kms;

@@ -197,6 +197,12 @@ impl SecretSource {
         }))
     }
 
+    /// Whether the settings come from the stage's secret (and a refresh
+    /// can bring new ones).
+    pub fn reads_a_secret(&self) -> bool {
+        self.remote.is_some()
+    }
+
     fn values(&self) -> Arc<Values> {
         self.values
             .read()
