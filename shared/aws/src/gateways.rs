@@ -8,20 +8,19 @@
 //! gateways built from the secret and, on such an outcome, re-reads the
 //! secret (`SecretSource::refresh`: at most once per interval for the whole
 //! function, so forged answers cannot turn into a stream of Secrets Manager
-//! calls), rebuilds the gateways when the secret changed, and makes the same
-//! call once more with them. A second mismatch is returned as it is: still
-//! ambiguous, as every untrusted answer is.
+//! calls) and rebuilds the gateways when the secret changed.
 //!
-//! Every call here is safe to make twice (checked in each adapter's request:
-//! the provider's idempotency key is our own id, sent verbatim):
-//! - queries (trade, refund, transfer) change nothing;
-//! - `create` sends our order id as `out_trade_no` with the same parameters
-//!   (the expiry is fixed on the order), and the provider answers a repeat
-//!   with the same provider order; `close` of a closed order changes nothing;
-//! - `refund` sends our refund id as WeChat `out_refund_no` / Alipay
-//!   `out_request_no`: "同一退款单号多次请求只退一笔", one id refunds once;
-//! - `transfer` sends our payout id as WeChat `out_bill_no` / Alipay
-//!   `out_biz_no`: one id moves money once; `cancel` names the same bill.
+//! Calls that move no money are then made once more with the rebuilt
+//! gateways (queries change nothing; `create` sends our order id as
+//! `out_trade_no` with the same parameters and finds the same provider
+//! order; `close` of a closed order changes nothing). A second mismatch is
+//! returned as it is: still ambiguous, as every untrusted answer is.
+//!
+//! Calls that move money (`refund`, `transfer`, `cancel`) are never sent
+//! again from here, although the provider would dedupe them by our id
+//! (`out_refund_no` / `out_request_no`, `out_bill_no` / `out_biz_no`): the
+//! untrusted answer stays ambiguous, and the worker's next attempt queries
+//! first (SPEC §4), now with the new keys.
 //!
 //! Douyin signs no answers, so its calls never see a mismatch.
 
@@ -106,6 +105,16 @@ struct FollowingKeys {
     built: Arc<Reloadable<Gateways>>,
 }
 
+/// Whether a call refused for its answer's signature is made again with
+/// gateways rebuilt from the re-read secret (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// It moves no money.
+    Repeat,
+    /// It moves money: only the keys are refreshed.
+    RefreshOnly,
+}
+
 /// Picks one capability's gateway out of the gateways.
 type Pick<G> = fn(&Gateways, Provider) -> Option<&Arc<G>>;
 
@@ -114,7 +123,7 @@ impl FollowingKeys {
     /// not verify with our keys, once more with gateways rebuilt from a
     /// re-read secret, if it changed (or if another call rebuilt them
     /// meanwhile). Only for calls that are safe to repeat (module docs).
-    async fn call<G, O, F, Fut>(&self, pick: Pick<G>, call: F) -> O
+    async fn call<G, O, F, Fut>(&self, pick: Pick<G>, again: Again, call: F) -> O
     where
         G: ?Sized,
         O: AnswerVerdict + Unconfigured,
@@ -130,7 +139,11 @@ impl FollowingKeys {
             return first;
         }
         tracing::warn!(provider = ?self.provider, "answer signature does not verify with our keys; re-reading the secret");
-        let rebuilt = match self.built.after_signature_failure().await {
+        let refreshed = self.built.after_signature_failure().await;
+        if again == Again::RefreshOnly {
+            return first;
+        }
+        let rebuilt = match refreshed {
             Some(rebuilt) => rebuilt,
             None => {
                 let current = self.built.current();
@@ -153,30 +166,27 @@ impl CollectionGateway for FollowingKeys {
         self.provider
     }
 
-    /// Safe to repeat: the same `out_trade_no` and parameters find the same
+    /// Repeated: the same `out_trade_no` and parameters find the same
     /// provider order; no money moves.
     async fn create(&self, request: &CollectRequest) -> CreateOutcome {
-        self.call(
-            Gateways::collection,
-            |g| async move { g.create(request).await },
-        )
+        self.call(Gateways::collection, Again::Repeat, |g| async move {
+            g.create(request).await
+        })
         .await
     }
 
     async fn query(&self, order_id: &OrderId) -> TradeState {
-        self.call(
-            Gateways::collection,
-            |g| async move { g.query(order_id).await },
-        )
+        self.call(Gateways::collection, Again::Repeat, |g| async move {
+            g.query(order_id).await
+        })
         .await
     }
 
-    /// Safe to repeat: closing a closed order changes nothing.
+    /// Repeated: closing a closed order changes nothing.
     async fn close(&self, order_id: &OrderId) -> CloseOutcome {
-        self.call(
-            Gateways::collection,
-            |g| async move { g.close(order_id).await },
-        )
+        self.call(Gateways::collection, Again::Repeat, |g| async move {
+            g.close(order_id).await
+        })
         .await
     }
 
@@ -192,19 +202,16 @@ impl RefundGateway for FollowingKeys {
         self.provider
     }
 
-    /// Moves money, and safe to repeat: the request carries our refund id as
-    /// the provider's `out_refund_no` / `out_request_no`, and one refund id
-    /// refunds once however often it is sent.
+    /// Moves money: never sent again from here (module docs).
     async fn refund(&self, request: &RefundRequest) -> RefundOutcome {
-        self.call(
-            Gateways::refunds,
-            |g| async move { g.refund(request).await },
-        )
+        self.call(Gateways::refunds, Again::RefreshOnly, |g| async move {
+            g.refund(request).await
+        })
         .await
     }
 
     async fn query_refund(&self, order_id: &OrderId, refund_no: &RefundNo) -> RefundOutcome {
-        self.call(Gateways::refunds, |g| async move {
+        self.call(Gateways::refunds, Again::Repeat, |g| async move {
             g.query_refund(order_id, refund_no).await
         })
         .await
@@ -213,29 +220,24 @@ impl RefundGateway for FollowingKeys {
 
 #[async_trait]
 impl TransferProvider for FollowingKeys {
-    /// Moves money, and safe to repeat: the request carries our payout id as
-    /// the provider's `out_bill_no` / `out_biz_no`, and one id moves money
-    /// once however often it is sent.
+    /// Moves money: never sent again from here (module docs).
     async fn transfer(&self, request: &TransferRequest) -> TransferOutcome {
-        self.call(
-            Gateways::transfer,
-            |g| async move { g.transfer(request).await },
-        )
+        self.call(Gateways::transfer, Again::RefreshOnly, |g| async move {
+            g.transfer(request).await
+        })
         .await
     }
 
     async fn query(&self, out_bill_no: &PayoutId) -> QueryOutcome {
-        self.call(
-            Gateways::transfer,
-            |g| async move { g.query(out_bill_no).await },
-        )
+        self.call(Gateways::transfer, Again::Repeat, |g| async move {
+            g.query(out_bill_no).await
+        })
         .await
     }
 
-    /// Safe to repeat: it names the same bill, and cancelling a bill twice
-    /// cancels it once.
+    /// Changes a bill's fate: never sent again from here (module docs).
     async fn cancel(&self, out_bill_no: &PayoutId) -> QueryOutcome {
-        self.call(Gateways::transfer, |g| async move {
+        self.call(Gateways::transfer, Again::RefreshOnly, |g| async move {
             g.cancel(out_bill_no).await
         })
         .await
