@@ -79,6 +79,13 @@ pub fn logged_refusal(n: u64) -> bool {
     n % REFUSAL_LOG_EVERY == 1
 }
 
+/// How many refusals the `n`-th one's metric point stands for, when it is
+/// the one to log: the first alone, then each thousand since the last point
+/// (an instance that stops loses at most the refusals of its last thousand).
+pub fn refusals_counted_at(n: u64) -> Option<u64> {
+    logged_refusal(n).then_some(if n == 1 { 1 } else { REFUSAL_LOG_EVERY })
+}
+
 /// The code a payment token names, if the token is ours and untampered.
 async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
     let claims = app
@@ -86,7 +93,12 @@ async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
         .await
         .map_err(|e| {
         let n = REFUSED_TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if logged_refusal(n) {
+        if let Some(batch) = refusals_counted_at(n) {
+            use qrpay_store::metrics::{self, MetricName, Point};
+            metrics::put(
+                Point::count(MetricName::PaymentTokensRefused, metrics::CHECKOUT)
+                    .value(batch as f64),
+            );
             tracing::warn!(error = %e, refused_since_start = n, "payment token refused (1 in {REFUSAL_LOG_EVERY} logged)");
         }
         not_found()
@@ -495,5 +507,13 @@ mod tests {
     fn one_refused_token_in_a_thousand_is_logged_starting_with_the_first() {
         let logged: Vec<u64> = (1..=3_001).filter(|n| logged_refusal(*n)).collect();
         assert_eq!(logged, [1, 1_001, 2_001, 3_001]);
+    }
+
+    /// The metric's points add up to every refusal up to the last logged one.
+    #[test]
+    fn the_refusal_metric_counts_every_refusal_in_batches() {
+        let points: Vec<u64> = (1..=3_001).filter_map(refusals_counted_at).collect();
+        assert_eq!(points, [1, 1_000, 1_000, 1_000]);
+        assert_eq!(points.iter().sum::<u64>(), 3_001);
     }
 }

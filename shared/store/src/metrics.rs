@@ -35,6 +35,7 @@ pub fn namespace() -> &'static str {
 pub const PAYOUTS: &str = "payouts";
 pub const CALLBACKS: &str = "callbacks";
 pub const RECONCILIATION: &str = "reconciliation";
+pub const CHECKOUT: &str = "checkout";
 
 /// Every metric qrpay emits: the names are a contract with the alarms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,10 +61,14 @@ pub enum MetricName {
     ReconciliationDiscrepancies,
     /// All discrepancies of a run. Dims: service.
     ReconciliationDiscrepanciesTotal,
+    /// Payment tokens refused (forged, tampered, from another stage), in
+    /// batches: anyone can send them, so one point stands for up to a
+    /// thousand refusals and the log never grows with a flood. Dims: service.
+    PaymentTokensRefused,
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 9] = [
+    pub const ALL: [MetricName; 10] = [
         MetricName::PayoutsAccepted,
         MetricName::PayoutsRefused,
         MetricName::PayoutsSucceeded,
@@ -73,6 +78,7 @@ impl MetricName {
         MetricName::CallbacksRejected,
         MetricName::ReconciliationDiscrepancies,
         MetricName::ReconciliationDiscrepanciesTotal,
+        MetricName::PaymentTokensRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +92,7 @@ impl MetricName {
             MetricName::CallbacksRejected => "CallbacksRejected",
             MetricName::ReconciliationDiscrepancies => "ReconciliationDiscrepancies",
             MetricName::ReconciliationDiscrepanciesTotal => "ReconciliationDiscrepanciesTotal",
+            MetricName::PaymentTokensRefused => "PaymentTokensRefused",
         }
     }
 
