@@ -14,6 +14,7 @@ use qrpay_domain::checkout::CheckoutLimits;
 use qrpay_domain::{Device, DeviceId, Secret, TestClock};
 use qrpay_provider::gateway::Gateways;
 use qrpay_store::alerts::MemoryAlerts;
+use qrpay_store::keyring::{DeviceKeyring, LocalKeyring};
 use qrpay_store::Store;
 use qrpay_tests::events::Event;
 use qrpay_tests::world::morning;
@@ -156,10 +157,15 @@ impl Default for Pos {
 pub(super) async fn app() -> App {
     let store: Arc<dyn Store> = qrpay_tests::memory_port().await;
     let world = World::new(store.clone(), "15000.00", "0.00").await;
+    let device_keys = Arc::new(LocalKeyring::new(&Secret::new([7u8; 32])));
+    let pos_1 = DeviceId::parse("pos-1").expect("a device id");
     let device = Device {
-        device_id: DeviceId::parse("pos-1").expect("a device id"),
+        secret: device_keys
+            .seal(&pos_1, &Secret::new(SECRET.into()))
+            .await
+            .expect("the device secret is sealed"),
+        device_id: pos_1,
         shop_id: world.shop.clone(),
-        secret: Secret::new(SECRET.into()),
         updated_at: morning(),
     };
     store
@@ -172,7 +178,8 @@ pub(super) async fn app() -> App {
         payouts: store.clone(),
         leases: store.clone(),
         clock: Arc::new(TestClock::at(morning())),
-        token_secrets: vec![Secret::new("fuzz-token-secret".into())],
+        token_secrets: vec![Secret::new("fuzz-token-secret".into())].into(),
+        device_keys,
         pay_base_url: "https://pay.qrpay.example".into(),
         publisher: Arc::new(MemoryPublisher::new()),
         alerts: Arc::new(MemoryAlerts::new()),
