@@ -47,7 +47,6 @@ class Run:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    run = None  # the current Run, set by the driver
 
     def log_message(self, *args):
         pass
@@ -62,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self):
-        run = Handler.run
+        run = self.server.run
         if self.path != f"{PREFIX}/invocation/next":
             self.reply(404)
             return
@@ -83,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
         run.event_sent = time.perf_counter()
 
     def do_POST(self):
-        run = Handler.run
+        run = self.server.run
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         now = time.perf_counter()
         self.reply(202, b'{"status":"OK"}', [("Content-Type", "application/json")])
@@ -103,22 +102,28 @@ class Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def one_run(port, binary, env, event):
+def one_run(binary, env, event):
+    """One start of `binary`, with its own server: a request from an earlier
+    process (killed while it asked for its next event) cannot land here."""
     run = Run(event)
-    Handler.run = run
-    full_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}")
+    server = Server(("127.0.0.1", 0), Handler)
+    server.run = run
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    full_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     run.started = time.perf_counter()
     proc = subprocess.Popen([binary], env=full_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = run.started + RUN_TIMEOUT_S
     while not run.done.is_set() and proc.poll() is None and time.perf_counter() < deadline:
         run.done.wait(0.005)
     proc.kill()
-    _, stderr = proc.communicate()
+    output, _ = proc.communicate()
     run.done.set()  # releases a waiting second GET
+    server.shutdown()
+    server.server_close()
     if run.answered is None:
-        tail = (run.error or stderr.decode(errors="replace")[-2000:]).strip()
-        raise SystemExit(f"cold-start: {binary} gave no answer: {tail}")
+        tail = (run.error or output.decode(errors="replace")[-2000:]).strip()
+        raise SystemExit(f"cold-start: {binary} gave no answer (exit {proc.returncode}): {tail}")
     return run
 
 
@@ -160,10 +165,6 @@ def main():
         "AWS_LAMBDA_LOG_STREAM_NAME": "cold-start", "RUST_LOG": "info",
     })
 
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-
     targets = []
     for target in args.targets:
         name, _, rest = target.partition("=")
@@ -185,7 +186,7 @@ def main():
     # work slows them all alike, and the ratios hold.
     for _ in range(args.runs):
         for _, binary, _, env, event, runs in targets:
-            runs.append(one_run(port, binary, env, event))
+            runs.append(one_run(binary, env, event))
     print(f"cold-start: {args.runs} rounds done", file=sys.stderr)
 
     rows, baseline = [], None
@@ -197,7 +198,6 @@ def main():
         event_name = os.path.basename(event_file) if event_file else "{}"
         rows.append((name, f"{size:.1f}", f"{init:.2f}", f"{answer:.2f}",
                      f"{init / baseline:.2f}x", f"{event_name} -> {answer_summary(runs[0].answer)}"))
-    server.shutdown()
 
     header = ("function", "MiB", "init ms", "1st answer ms", "init/hello", "event -> answer")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
