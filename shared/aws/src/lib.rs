@@ -19,6 +19,7 @@ pub mod dynamo;
 pub mod env;
 pub mod http;
 pub mod iot;
+pub mod lazy;
 pub mod logs;
 pub mod s3;
 pub mod sns;
