@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Times every function's cold start beside a hello-world `lambda_runtime`
 # binary (README, "Cold start"). Not part of CI: it makes release builds.
-#   infra/cold-start.sh [RUNS]     (median of RUNS starts each, default 21)
+#   infra/cold-start.sh [RUNS [KEY=VALUE...]]
+#     RUNS: median of RUNS starts each (default 21); KEY=VALUE: extra settings
+#     for every function (e.g. SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt).
 #
 # Builds the functions the way SAM's `cargo lambda build --release --bin NAME`
 # does at the root (the release profile, the default members' features), for
@@ -19,6 +21,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 RUNS="${1:-21}"
+shift || true
 # A shared 2-core machine: one job unless told otherwise.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" CARGO_INCREMENTAL=0
 
@@ -57,6 +60,7 @@ trap stop_emulator EXIT
 endpoint="$(infra/emulator.sh start)"
 log "emulator at $endpoint"
 overrides=(--override "QRPAY_AWS_ENDPOINT=$endpoint" --override "IOT_DATA_ENDPOINT=$endpoint")
+for setting in "$@"; do overrides+=(--override "$setting"); done
 while IFS= read -r line; do overrides+=(--override "$line"); done < <(
     "$(infra/emulator.sh python)" infra/cold-start/resources.py template.yaml "$endpoint" "cold-start-$$")
 
