@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Local AWS emulator (moto: DynamoDB, SQS, S3 and SNS on one port) for the Rust test suites.
+# Local AWS emulator (moto: DynamoDB, SQS, S3, SNS, Secrets Manager and KMS on one port) for the Rust test suites.
 #   infra/emulator.sh install|start|stop|run|python
 # Human messages go to stderr; `start` prints only the endpoint URL and
 # `python` only the venv's python path on stdout.
 set -euo pipefail
 
 MOTO_VERSION=5.2.5
-MOTO_EXTRAS=dynamodb,sqs,s3,sns  # the sns and sqs extras add no packages today
+MOTO_EXTRAS=dynamodb,sqs,s3,sns,secretsmanager,kms  # the sns, sqs and kms extras add no packages today
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=infra/venv.sh
 source "$ROOT/infra/venv.sh"

@@ -8,7 +8,8 @@
 # browser tests (infra/browser.sh: Debian's packages, when missing), installs
 # cargo-lambda for the test that runs a function under `cargo lambda watch`
 # (infra/cargo-lambda.sh, another project-local virtualenv), runs every
-# test of the workspace against the emulator and the embedded store, checks that
+# test of the workspace against the emulator and the embedded store, fuzzes the
+# local stack's HTTP API with Schemathesis (infra/schemathesis.sh), checks that
 # no Lambda builds a notice signer, lints template.yaml offline, and stops the
 # emulator when done.
 # Extra arguments go to `cargo test` (e.g. `infra/test.sh -p qrpay-domain`).
@@ -37,6 +38,10 @@ echo "test: installing cargo-lambda for the local-invoke test" >&2
 infra/cargo-lambda.sh install
 
 cargo test --workspace --locked "$@"
+
+# After the tests, so qrpay-local is already built (debug).
+echo "test: Schemathesis against qrpay-local (owner, staff, admin, no token)" >&2
+infra/schemathesis.sh run
 
 echo "test: checking that no Lambda builds a notice signer" >&2
 infra/lambda-features.sh

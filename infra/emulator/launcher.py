@@ -1,4 +1,6 @@
-"""Local AWS emulator: moto's server (DynamoDB + SQS on one port) on loopback.
+"""Local AWS emulator: moto's server (DynamoDB, SQS, S3, SNS, Secrets Manager
+and KMS on one port, routed by moto by request) on loopback. Only DynamoDB
+requests are serialized; every other service passes straight through.
 
 Prints `QRPAY_EMULATOR_READY http://127.0.0.1:<port>` once listening.
 Started by infra/emulator.sh or directly by the Rust test harness.

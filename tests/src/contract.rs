@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::{
     BusinessDate, Money, OrderId, OrderStatus, PayeeAction, PayerAccount, PayerAccountKind, Payout,
-    PayoutChannels, PayoutRefusal, PayoutRequest, PayoutStatus, Provider,
+    PayoutChannels, PayoutId, PayoutRefusal, PayoutRequest, PayoutStatus, Provider,
 };
 use qrpay_store::{DayTotals, PayoutError, ReserveError, Reserved, Store, Transition};
 
@@ -41,6 +41,7 @@ macro_rules! for_each_contract_case {
             failure_leaves_one_notice_for_the_merchant,
             attempts_are_kept_in_order,
             open_payouts_are_listed_by_status_and_age,
+            open_payouts_page_on_from_a_cursor_the_store_keeps,
             a_payout_is_found_by_its_id_alone,
             a_payout_goes_through_the_collecting_provider_and_keeps_the_payees_action,
         );
@@ -1029,7 +1030,7 @@ pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
 
     let pending = a
         .store
-        .list_open_payouts(PayoutStatus::Pending, later(50), 10)
+        .list_open_payouts(PayoutStatus::Pending, later(50), None, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -1039,7 +1040,7 @@ pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
     );
     let limited = a
         .store
-        .list_open_payouts(PayoutStatus::Pending, later(200), 1)
+        .list_open_payouts(PayoutStatus::Pending, later(200), None, 1)
         .await
         .unwrap();
     assert_eq!(ids(limited), vec![old_a.payout_id.clone()]);
@@ -1050,7 +1051,7 @@ pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
         .unwrap();
     let pending = a
         .store
-        .list_open_payouts(PayoutStatus::Pending, later(200), 10)
+        .list_open_payouts(PayoutStatus::Pending, later(200), None, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -1059,13 +1060,13 @@ pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
     );
     let processing = a
         .store
-        .list_open_payouts(PayoutStatus::Processing, later(200), 10)
+        .list_open_payouts(PayoutStatus::Processing, later(200), None, 10)
         .await
         .unwrap();
     assert_eq!(ids(processing), vec![old_a.payout_id.clone()]);
     assert!(
         a.store
-            .list_open_payouts(PayoutStatus::Processing, later(120), 10)
+            .list_open_payouts(PayoutStatus::Processing, later(120), None, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -1082,17 +1083,103 @@ pub async fn open_payouts_are_listed_by_status_and_age(store: Arc<dyn Store>) {
         .unwrap();
     assert!(a
         .store
-        .list_open_payouts(PayoutStatus::Processing, later(500), 10)
+        .list_open_payouts(PayoutStatus::Processing, later(500), None, 10)
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
         ids(a
             .store
-            .list_open_payouts(PayoutStatus::Pending, later(500), 10)
+            .list_open_payouts(PayoutStatus::Pending, later(500), None, 10)
             .await
             .unwrap()),
         vec![fresh.payout_id]
+    );
+}
+
+/// The sweeper's walk (issue 14): pages of open payouts continue after a
+/// position, in the same order on both stores (two payouts of one
+/// millisecond included), and the store keeps the walk's cursor.
+pub async fn open_payouts_page_on_from_a_cursor_the_store_keeps(store: Arc<dyn Store>) {
+    let a = World::with_shop(store.clone(), "shop-a", "15000.00", "1000.00").await;
+    let b = World::with_shop(store, "shop-b", "15000.00", "1000.00").await;
+    let mut made = Vec::new();
+    for (i, (w, at)) in [(&a, 0), (&b, 10), (&a, 10), (&b, 20), (&a, 30)]
+        .into_iter()
+        .enumerate()
+    {
+        let order = w.paid_order(&format!("o{i}"), "100.00").await;
+        made.push(
+            created(
+                w,
+                &w.request(&w.owner, &order, "1.00", &format!("k{i}"), later(at)),
+            )
+            .await,
+        );
+    }
+    let mut expected: Vec<(String, PayoutId)> = made
+        .iter()
+        .map(|p| (qrpay_store::open_position(p), p.payout_id.clone()))
+        .collect();
+    expected.sort();
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..4 {
+        let page = a
+            .store
+            .list_open_payouts(PayoutStatus::Pending, later(100), after.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        after = page.last().map(qrpay_store::open_position).or(after);
+        walked.extend(page.into_iter().map(|p| p.payout_id));
+    }
+    let expected_ids: Vec<PayoutId> = expected.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(walked, expected_ids, "every open payout once, oldest first");
+    // Only older than `before`: a cursor at or past it finds nothing.
+    let first_two = a
+        .store
+        .list_open_payouts(PayoutStatus::Pending, later(15), Some(&expected[0].0), 10)
+        .await
+        .unwrap();
+    assert_eq!(first_two.len(), 2, "the two at +10 s, after the first");
+    let past = a
+        .store
+        .list_open_payouts(PayoutStatus::Pending, later(15), Some(&expected[4].0), 10)
+        .await
+        .unwrap();
+    assert!(past.is_empty());
+
+    assert_eq!(
+        a.store.sweep_cursor(PayoutStatus::Pending).await.unwrap(),
+        None
+    );
+    a.store
+        .set_sweep_cursor(PayoutStatus::Pending, Some(&expected[2].0))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.store
+            .sweep_cursor(PayoutStatus::Pending)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(expected[2].0.as_str())
+    );
+    assert_eq!(
+        a.store
+            .sweep_cursor(PayoutStatus::Processing)
+            .await
+            .unwrap(),
+        None
+    );
+    a.store
+        .set_sweep_cursor(PayoutStatus::Pending, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.store.sweep_cursor(PayoutStatus::Pending).await.unwrap(),
+        None
     );
 }
 

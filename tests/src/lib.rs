@@ -48,6 +48,40 @@ pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(config)
 }
 
+/// An SDK configuration for any service in the emulator (Secrets Manager,
+/// KMS, ...), with the emulator's dummy credentials.
+pub fn emulator_sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials()),
+        )
+        .endpoint_url(emulator::endpoint())
+        .build()
+}
+
+/// Secrets Manager in the emulator.
+pub fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&emulator_sdk_config())
+}
+
+/// A fresh symmetric KMS key in the emulator: its client and key id.
+pub async fn kms_key() -> (aws_sdk_kms::Client, String) {
+    let client = aws_sdk_kms::Client::new(&emulator_sdk_config());
+    let key = client
+        .create_key()
+        .description(unique_name("qrpay-test-device-key"))
+        .send()
+        .await
+        .expect("create a KMS key in the emulator");
+    let id = key
+        .key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .expect("the new key's id");
+    (client, id)
+}
+
 /// A name no other test uses: moto's transactions slow down as a table
 /// grows, so every test gets its own table.
 pub fn unique_name(prefix: &str) -> String {

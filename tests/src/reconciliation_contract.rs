@@ -126,6 +126,11 @@ fn summary(shop: &str, date: BusinessDate, run: &str, rows: u64) -> Reconciliati
         fees: Tally::default(),
         deductions: Tally::default(),
         payouts: Tally::default(),
+        adjustment_credits: Tally {
+            count: 1,
+            total: money("12.30"),
+        },
+        adjustment_debits: Tally::default(),
         deductions_failed: 0,
         monthly_pay_orders: 1,
         average_order_value: money("9.95"),

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+#[path = "openapi/rules.rs"]
+mod rules;
+
 const HTTP_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];

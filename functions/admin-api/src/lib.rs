@@ -1,6 +1,10 @@
 //! `admin-api`: the platform operator's setup routes (API.md "Admin"): shops
-//! with their payout cap, balance and monthly-pay settings, and POS devices.
-//! Only an `admin` token may call them.
+//! with their payout cap, balance and monthly-pay settings, POS devices, and
+//! balance adjustments. Only an `admin` token may call them.
+
+mod adjustments;
+
+pub use adjustments::adjustment_json;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use qrpay_domain::{
 use qrpay_http::{
     json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
 };
+use qrpay_store::keyring::DeviceKeyring;
 use qrpay_store::ShopStore;
 use serde_json::{json, Value};
 
@@ -25,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 pub struct App {
     pub shops: Arc<dyn ShopStore>,
     pub clock: Arc<dyn Clock>,
+    /// Seals device secrets before they are stored (KMS in AWS).
+    pub device_keys: Arc<dyn DeviceKeyring>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -35,12 +42,24 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_owned();
     let (kind, id) = match segments(&path).as_slice() {
         ["admin", kind @ ("shops" | "devices"), id] => (*kind, (*id).to_owned()),
+        ["admin", "shops", id, "balance-adjustments"] => ("balance-adjustments", (*id).to_owned()),
         _ => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     };
-    if req.method() != Method::PUT {
-        return Err(ApiError::method_not_allowed(&[Method::PUT]));
+    let method = if kind == "balance-adjustments" {
+        Method::POST
+    } else {
+        Method::PUT
+    };
+    if req.method() != method {
+        return Err(ApiError::method_not_allowed(&[method]));
     }
-    require_role(&principal(req)?, Role::Admin)?;
+    let who = principal(req)?;
+    require_role(&who, Role::Admin)?;
+    if kind == "balance-adjustments" {
+        let shop_id =
+            ShopId::parse(&id).map_err(|e| ApiError::invalid("shop_id", e.to_string()))?;
+        return adjustments::create_adjustment(app, req, &who, shop_id).await;
+    }
     let body = json_object(req, MAX_BODY_BYTES)?;
     if kind == "shops" {
         let shop_id =
@@ -176,7 +195,9 @@ fn fee_rate(value: &Value) -> Option<FeeRate> {
 }
 
 /// `PUT /admin/devices/{device_id}`: register a POS device to a shop. The
-/// secret is stored for signature checks and never echoed or logged.
+/// secret is sealed (bound to the device id) before it is stored, and never
+/// echoed or logged. Registering a device again replaces its record, which
+/// also seals the secret of a record from before secrets were sealed.
 async fn put_device(
     app: &App,
     device_id: DeviceId,
@@ -199,10 +220,15 @@ async fn put_device(
     if app.shops.get_shop(&shop_id).await?.is_none() {
         return Err(ApiError::new(ErrorCode::ShopNotFound, "shop not found"));
     }
+    let sealed = app
+        .device_keys
+        .seal(&device_id, &Secret::new(secret.to_owned()))
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let device = Device {
         device_id,
         shop_id,
-        secret: Secret::new(secret.to_owned()),
+        secret: sealed,
         updated_at: app.clock.now(),
     };
     app.shops.put_device(&device).await?;

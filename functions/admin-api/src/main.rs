@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = App {
         shops: store,
         clock: Arc::new(SystemClock),
+        device_keys: Arc::new(aws::device_keyring_from_env(&config)?),
     };
     qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await
 }

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use admin_api::{handle, App};
-use qrpay_domain::{DeviceId, ShopId, TestClock};
+use qrpay_domain::{DeviceId, Secret, ShopId, TestClock};
+use qrpay_store::keyring::{DeviceKeyring, KeyringError, LocalKeyring};
 use qrpay_store::{MemoryStore, ShopStore};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
@@ -13,11 +14,16 @@ use serde_json::json;
 const SHOP: &str = "admin-api/put-shop.json";
 const DEVICE: &str = "admin-api/put-device.json";
 
+fn keyring() -> LocalKeyring {
+    LocalKeyring::new(&Secret::new([3u8; 32]))
+}
+
 fn app() -> (App, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let app = App {
         shops: store.clone(),
         clock: Arc::new(TestClock::at(morning())),
+        device_keys: Arc::new(keyring()),
     };
     (app, store)
 }
@@ -209,7 +215,21 @@ async fn devices_are_registered_to_existing_shops_and_secrets_never_echoed() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(device.secret.expose(), "example-device-secret-not-real");
+    // Stored sealed, bound to its device id: the plain secret is not in
+    // the record, and the ciphertext opens for pos-1 only.
+    assert!(!device
+        .secret
+        .ciphertext()
+        .windows(14)
+        .any(|w| w == b"example-device"));
+    let pos_1 = DeviceId::parse("pos-1").unwrap();
+    let opened = keyring().open(&pos_1, &device.secret).await.unwrap();
+    assert_eq!(opened.expose(), "example-device-secret-not-real");
+    let pos_2 = DeviceId::parse("pos-2").unwrap();
+    assert_eq!(
+        keyring().open(&pos_2, &device.secret).await,
+        Err(KeyringError::Invalid)
+    );
     assert!(
         !format!("{device:?}").contains("example-device-secret"),
         "Debug masks the secret"

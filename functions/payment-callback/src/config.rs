@@ -1,5 +1,6 @@
-//! Provider verifiers from the environment (SAM fills the values from
-//! Secrets Manager; see `template.yaml`). A provider whose merchant/app id is
+//! Provider verifiers from the settings (in AWS the stage's secret, read at
+//! cold start and again after a signature failure: `qrpay_aws::secrets`;
+//! the environment elsewhere). A provider whose merchant/app id is
 //! not set is not configured here; one that is set with missing or invalid
 //! keys stops the cold start, so a bad rotation fails loudly, not silently.
 //!

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use qrpay_aws::Reloadable;
 use qrpay_domain::{Clock, CollectionEvent, Decision, Payout, PayoutStatus, Provider};
 use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
@@ -50,8 +51,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub alerts: Arc<dyn Alerts>,
     /// Each provider's verifier; a provider without one is not configured
-    /// on this stage and its notices are refused.
-    pub verifiers: Verifiers,
+    /// on this stage and its notices are refused. Rebuilt from the stage's
+    /// secret when a notice's signature fails after a key rotation.
+    pub verifiers: Reloadable<Verifiers>,
 }
 
 #[derive(Default)]
@@ -86,20 +88,64 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     }
     let now = app.clock.now();
     let (headers, body) = (req.headers(), raw_body(req));
+    let verifiers = app.verifiers.current();
+    match attempt(app, &verifiers, provider, headers, body, now).await? {
+        Attempt::Answered(answer) => Ok(answer),
+        // Perhaps the provider's key was rotated: read the secret again
+        // (rate-limited) and, if it changed, verify once more.
+        Attempt::BadSignature(refusal) => match app.verifiers.after_signature_failure().await {
+            Some(reloaded) => Ok(attempt(app, &reloaded, provider, headers, body, now)
+                .await?
+                .into_answer()),
+            None => Ok(refusal),
+        },
+    }
+}
+
+/// What verifying a notice with one set of verifiers came to.
+enum Attempt {
+    Answered(Answer),
+    /// Refused because no configured key verifies its signature.
+    BadSignature(Answer),
+}
+
+impl Attempt {
+    fn into_answer(self) -> Answer {
+        match self {
+            Attempt::Answered(answer) | Attempt::BadSignature(answer) => answer,
+        }
+    }
+}
+
+/// Verifies the notice with `v` and, when genuine, applies and answers it.
+async fn attempt(
+    app: &App,
+    v: &Verifiers,
+    provider: Provider,
+    headers: &lambda_http::http::HeaderMap,
+    body: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Attempt, ApiError> {
     let not_configured = || {
         ApiError::new(
             ErrorCode::ProviderNotConfigured,
             format!("{provider} notices are not configured on this stage"),
         )
     };
-    let v = &app.verifiers;
+    let refused = |verifier: &dyn CallbackVerifier, err: &CallbackError| {
+        let answer = refuse(verifier, provider, err);
+        match err {
+            CallbackError::BadSignature(_) => Attempt::BadSignature(answer),
+            _ => Attempt::Answered(answer),
+        }
+    };
     let verifier: &dyn CallbackVerifier = match provider {
         #[cfg(feature = "sandbox")]
         Provider::Sandbox => {
             let sandbox = v.sandbox.as_ref().ok_or_else(not_configured)?;
             return Ok(match sandbox.verify_any(headers, body, now) {
-                Ok(notice) => sandbox_notice(app, sandbox, notice).await,
-                Err(err) => refuse(sandbox, provider, &err),
+                Ok(notice) => Attempt::Answered(sandbox_notice(app, sandbox, notice).await),
+                Err(err) => refused(sandbox, &err),
             });
         }
         // Deployed: the sandbox does not exist here.
@@ -111,8 +157,8 @@ async fn route(app: &App, req: &Request) -> Result<Answer, ApiError> {
     }
     .ok_or_else(not_configured)?;
     Ok(match verifier.verify_notice(headers, body, now) {
-        Ok(notice) => answer_notice(app, verifier, notice).await,
-        Err(err) => refuse(verifier, provider, &err),
+        Ok(notice) => Attempt::Answered(answer_notice(app, verifier, notice).await),
+        Err(err) => refused(verifier, &err),
     })
 }
 
@@ -129,10 +175,27 @@ async fn answer_notice(app: &App, verifier: &dyn CallbackVerifier, notice: Notic
             Ok(false)
         }
     };
+    let outcome = match applied {
+        Ok(true) => "APPLIED",
+        Ok(false) => "ACKNOWLEDGED",
+        Err(_) => "RETRY",
+    };
+    count_callback(verifier.provider(), outcome);
     match applied {
         Ok(_) => verifier.success(),
         Err((status, message)) => verifier.failure(&message, status),
     }
+}
+
+/// `Callbacks` by provider and outcome (`APPLIED`, `ACKNOWLEDGED`, `RETRY`,
+/// or the refusal's kind); refusals also count in `CallbacksRejected`.
+fn count_callback(provider: Provider, outcome: &'static str) {
+    use qrpay_store::metrics::{self, MetricName, Point};
+    metrics::put(
+        Point::count(MetricName::Callbacks, metrics::CALLBACKS)
+            .with("Provider", provider.as_str())
+            .with("Outcome", outcome),
+    );
 }
 
 /// Logs and alerts a genuine notice acknowledged without being applied. The
@@ -164,6 +227,11 @@ async fn record_unapplied(app: &App, notice: &UnappliedNotice) {
 
 fn refuse(verifier: &dyn CallbackVerifier, provider: Provider, err: &CallbackError) -> Answer {
     tracing::warn!(%provider, error = %err, "provider notice refused");
+    count_callback(provider, err.kind());
+    qrpay_store::metrics::put(qrpay_store::metrics::Point::count(
+        qrpay_store::metrics::MetricName::CallbacksRejected,
+        qrpay_store::metrics::CALLBACKS,
+    ));
     verifier.refusal(err)
 }
 

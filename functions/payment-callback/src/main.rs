@@ -12,7 +12,9 @@ use qrpay_store::alerts::LogAlerts;
 async fn main() -> Result<(), lambda_http::Error> {
     aws::init_tracing();
     let aws_config = aws::sdk_config(Deadline::Callback).await;
-    let verifiers = config::verifiers(&|name| std::env::var(name).ok())?;
+    // The stage's secret, read once here and again after a signature failure.
+    let secrets = aws::SecretSource::from_env(&aws_config).await?;
+    let verifiers = aws::Reloadable::from_source(secrets, |s| config::verifiers(&|n| s.get(n)))?;
     let store = Arc::new(aws::store_from_env(&aws_config)?);
     let app = App {
         collection: store.clone(),

@@ -100,7 +100,7 @@ impl Harness {
             refunds: store.clone(),
             clock: clock.clone(),
             alerts: alerts.clone(),
-            verifiers,
+            verifiers: verifiers.into(),
         });
         Harness {
             app,
@@ -596,4 +596,127 @@ async fn instalments_and_refunds_follow_the_order(store: Arc<dyn Store>) {
     assert!(failed
         .iter()
         .all(|a| a.shop_id.as_deref() == Some("shop-1")));
+}
+
+/// Callbacks are counted by provider and outcome (issue 14's metrics):
+/// applied, acknowledged again, and a forged one rejected.
+#[tokio::test]
+async fn callbacks_are_counted_by_provider_and_outcome() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let h = Harness::new(qrpay_tests::memory_port().await).await;
+    let sink = Arc::new(MemoryMetrics::default());
+    let real = h
+        .signers
+        .iter()
+        .zip(&h.forgers)
+        .filter(|(s, _)| s.provider() != Provider::Sandbox);
+    for (signer, forger) in real {
+        let provider = signer.provider();
+        let order = h.order("9.00", None).await;
+        let e = event(
+            signer.as_ref(),
+            &order,
+            &format!("m-{provider}"),
+            paid(&format!("mt-{provider}"), "9.00"),
+            h.now(),
+        );
+        let genuine = signer.sign(&e, h.now());
+        let forged = forger.sign(&e, h.now());
+        scoped(sink.clone(), async {
+            assert_success(provider, &h.post(provider, &genuine).await);
+            assert_success(provider, &h.post(provider, &genuine).await);
+            assert_failure(provider, &h.post(provider, &forged).await, "forged");
+        })
+        .await;
+        let p = provider.as_str();
+        for (outcome, count) in [
+            ("APPLIED", 1.0),
+            ("ACKNOWLEDGED", 1.0),
+            ("BAD_SIGNATURE", 1.0),
+        ] {
+            let seen = sink.sum(
+                MetricName::Callbacks,
+                &[("Provider", p), ("Outcome", outcome)],
+            );
+            assert_eq!(seen, count, "{p} {outcome}: {:?}", sink.points());
+        }
+    }
+    assert_eq!(sink.sum(MetricName::CallbacksRejected, &[]), 3.0);
+    assert_eq!(sink.sum(MetricName::Callbacks, &[]), 9.0);
+}
+
+/// The stage's secret (Secrets Manager, moto) with every key, Douyin's set.
+fn stage_secret(douyin_token: &str) -> String {
+    let mut object = serde_json::Map::new();
+    for (key, _) in qrpay_aws::secrets::SECRET_KEYS {
+        object.insert((*key).into(), "".into());
+    }
+    object.insert("douyin_app_id".into(), "tt0000000001".into());
+    object.insert("douyin_token".into(), douyin_token.into());
+    Value::Object(object).to_string()
+}
+
+/// A provider key rotated after the cold start (issue 14): a notice signed
+/// with the new key makes the function read the stage's secret again (at
+/// most once an interval) and is then applied, with no redeploy.
+#[tokio::test]
+async fn a_notice_signed_with_a_rotated_key_is_applied_after_a_refresh() {
+    use qrpay_aws::{Reloadable, SecretSource};
+    let store = qrpay_tests::memory_port().await;
+    let h = Harness::new(store.clone()).await;
+    let secrets = qrpay_tests::secrets_client();
+    let name = qrpay_tests::unique_name("qrpay/test");
+    let put = |text: String| {
+        let (secrets, name) = (secrets.clone(), name.clone());
+        async move {
+            let put = secrets
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(text);
+            put.send().await.unwrap();
+        }
+    };
+    let create = secrets.create_secret().name(&name);
+    create
+        .secret_string(stage_secret("douyin-token-1"))
+        .send()
+        .await
+        .unwrap();
+    let interval = std::time::Duration::from_millis(300);
+    let source = SecretSource::remote(secrets.clone(), name.clone(), interval)
+        .await
+        .unwrap();
+    let verifiers = Reloadable::from_source(source, |s| {
+        payment_callback::config::verifiers(&|n| s.get(n))
+    })
+    .unwrap();
+    let app = App {
+        collection: store.clone(),
+        payouts: store.clone(),
+        refunds: store,
+        clock: h.clock.clone(),
+        alerts: h.alerts.clone(),
+        verifiers,
+    };
+    put(stage_secret("douyin-token-2")).await;
+    let (_, signer) = kit::douyin("tt0000000001", Secret::new("douyin-token-2".into())).unwrap();
+    let order = h.order("12.00", None).await;
+    let notice = |h: &Harness| {
+        let e = event(
+            &signer,
+            &order,
+            "N-ROT-1",
+            paid("T-ROT-1", "12.00"),
+            h.now(),
+        );
+        signer.sign(&e, h.now())
+    };
+    // Inside the interval since the cold start: refused, nothing changed.
+    let refused = post(&app, Provider::Douyin, &notice(&h)).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(h.order_now(&order).await.status, OrderStatus::Created);
+    tokio::time::sleep(interval).await;
+    let applied = post(&app, Provider::Douyin, &notice(&h)).await;
+    assert_success(Provider::Douyin, &applied);
+    assert_eq!(h.order_now(&order).await.status, OrderStatus::Paid);
 }

@@ -64,7 +64,8 @@ async fn harness() -> Harness {
             wechatpay: Some(wv),
             alipay: Some(av),
             douyin: Some(dv),
-        },
+        }
+        .into(),
     };
     Harness {
         app,

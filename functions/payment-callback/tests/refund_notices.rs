@@ -55,7 +55,8 @@ impl Harness {
                 alipay: Some(av),
                 douyin: Some(dv),
                 ..Verifiers::default()
-            },
+            }
+            .into(),
         };
         Harness {
             app,

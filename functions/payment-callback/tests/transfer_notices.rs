@@ -62,7 +62,7 @@ async fn setup() -> Setup {
         refunds: store.clone(),
         clock: clock.clone(),
         alerts: alerts.clone(),
-        verifiers,
+        verifiers: verifiers.into(),
     };
     Setup {
         world,

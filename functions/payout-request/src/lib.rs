@@ -14,14 +14,15 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::payout::MAX_PAYOUT_NOTE_CHARS;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    BusinessDate, Clock, IdempotencyKey, OperatorId, OrderId, Payout, PayoutChannels, PayoutId,
-    PayoutNote, PayoutQuota, PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
+    BusinessDate, Clock, OperatorId, OrderId, Payout, PayoutChannels, PayoutId, PayoutNote,
+    PayoutQuota, PayoutReason, PayoutRequest, PayoutStatus, Principal, Role, ShopId,
 };
 use qrpay_http::{
-    json, json_object, principal, require_role, require_shop, segments, ApiError, ErrorCode,
+    idempotency_key, json, json_object, principal, require_role, require_shop, segments, ApiError,
+    ErrorCode,
 };
 use qrpay_queue::{PayoutMessage, PayoutQueue};
-use qrpay_store::{CollectionStore, PayoutStore, RefundStore, Reserved, ShopStore};
+use qrpay_store::{CollectionStore, PayoutStore, RefundStore, ReserveError, Reserved, ShopStore};
 use serde_json::{json, Value};
 
 /// Largest payout or quota body accepted.
@@ -181,7 +182,9 @@ async fn create_payout(
         channels: app.channels,
         now,
     };
-    let reserved = app.payouts.reserve_payout(&request).await?;
+    let reserved = app.payouts.reserve_payout(&request).await;
+    count_decision(&reserved);
+    let reserved = reserved?;
     let payout = reserved.payout();
     let replayed = matches!(reserved, Reserved::Replayed(_));
     tracing::info!(payout_id = %payout.payout_id, shop_id = %payout.shop_id, amount = %payout.amount, replayed, "payout reserved");
@@ -191,32 +194,24 @@ async fn create_payout(
     Ok(accepted(&app.payout_view(payout), replayed))
 }
 
-/// The `Idempotency-Key` header: required, 1-64 visible ASCII characters.
-fn idempotency_key(req: &Request) -> Result<IdempotencyKey, ApiError> {
-    let key = req.headers().get("idempotency-key").ok_or_else(|| {
-        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required")
-    })?;
-    key.to_str()
-        .ok()
-        .and_then(|k| IdempotencyKey::parse(k).ok())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "Idempotency-Key",
-                "Idempotency-Key must be 1-64 visible ASCII characters",
-            )
-        })
+/// PayoutsAccepted / PayoutsRefused (by rule): what the rules decided (a
+/// replay decided nothing; a store failure is not a decision).
+fn count_decision(outcome: &Result<Reserved, ReserveError>) {
+    use qrpay_store::metrics::{self, MetricName, Point};
+    match outcome {
+        Ok(Reserved::Created(_)) => {
+            metrics::put(Point::count(MetricName::PayoutsAccepted, metrics::PAYOUTS))
+        }
+        Err(ReserveError::Refused(refusal)) => metrics::put(
+            Point::count(MetricName::PayoutsRefused, metrics::PAYOUTS).with("Rule", refusal.code()),
+        ),
+        _ => {}
+    }
 }
 
 /// 202 with `body`; a replayed request says so (`Idempotent-Replayed: true`).
 fn accepted(body: &Value, replayed: bool) -> Response<Body> {
-    let mut response = json(StatusCode::ACCEPTED, body);
-    if replayed {
-        response.headers_mut().insert(
-            "idempotent-replayed",
-            lambda_http::http::HeaderValue::from_static("true"),
-        );
-    }
-    response
+    qrpay_http::idempotent_json(StatusCode::ACCEPTED, body, replayed)
 }
 
 /// Hands a pending payout to the worker. A failure here loses nothing: the

@@ -13,7 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = Arc::new(aws::store_from_env(&config)?);
     let clock = Arc::new(SystemClock);
     // Only which providers can pay and refund is needed here: the worker sends.
-    let gateways = aws::gateways_from_env(Deadline::Api, clock.clone())?;
+    let secrets = aws::SecretSource::from_env(&config).await?;
+    let gateways = aws::gateways_from_env(Deadline::Api, clock.clone(), &secrets)?;
     let app = App {
         shops: store.clone(),
         payouts: store.clone(),
@@ -24,7 +25,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         channels: gateways.payout_channels(),
         refund_providers: gateways.refund_providers(),
         // Claim links for transfers that wait for the buyer (SPEC §10).
-        claims: aws::secrets("QRPAY_QR_TOKEN_SECRET")
+        // (Signed with the current key; qr-issue also accepts the previous one.)
+        claims: secrets
+            .secrets("QRPAY_QR_TOKEN_SECRET")
             .into_iter()
             .next()
             .zip(aws::env("QRPAY_PAY_BASE_URL").ok())

@@ -14,12 +14,12 @@ use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     OrderId, Principal, Refund, RefundId, RefundReason, RefundRequest, RefundStatus, ShopId,
 };
-use qrpay_http::{json, json_object, ApiError};
+use qrpay_http::{idempotency_key, json, json_object, ApiError};
 use qrpay_queue::RefundMessage;
 use qrpay_store::RefundReserved;
 use serde_json::{json, Value};
 
-use crate::{accepted, idempotency_key, App, MAX_BODY_BYTES};
+use crate::{accepted, App, MAX_BODY_BYTES};
 
 /// `POST /shops/{shop_id}/orders/{order_id}/refunds`
 pub(crate) async fn create_refund(

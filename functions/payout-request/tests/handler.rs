@@ -779,3 +779,31 @@ async fn a_payout_no_channel_can_deliver_is_refused_and_reserves_nothing() {
     assert_eq!(ok.body["provider"], "sandbox");
     assert!(ok.body.get("payee_action").is_none());
 }
+
+/// What the rules decided is counted (issue 14's metrics): an acceptance,
+/// a refusal by its rule; a replay and a malformed body decide nothing.
+#[tokio::test]
+async fn payout_decisions_are_counted_by_rule() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let h = Harness::new().await;
+    let sink = Arc::new(MemoryMetrics::default());
+    scoped(sink.clone(), async {
+        assert_eq!(h.send(create("10.00", "m-1")).await.status, 202);
+        assert_eq!(h.send(create("10.00", "m-1")).await.status, 202);
+        h.advance(61);
+        let refused = h.send(create("100.00", "m-2")).await;
+        assert_eq!(refused.code(), "EXCEEDS_ORDER_PAID_AMOUNT");
+        assert_eq!(h.send(create("1.001", "m-3")).await.status, 400);
+    })
+    .await;
+    assert_eq!(sink.sum(MetricName::PayoutsAccepted, &[]), 1.0);
+    assert_eq!(sink.sum(MetricName::PayoutsRefused, &[]), 1.0);
+    assert_eq!(
+        sink.sum(
+            MetricName::PayoutsRefused,
+            &[("Rule", "EXCEEDS_ORDER_PAID_AMOUNT")]
+        ),
+        1.0
+    );
+    assert_eq!(sink.points().len(), 2);
+}

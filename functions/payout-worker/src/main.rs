@@ -17,11 +17,12 @@ async fn main() -> Result<(), Error> {
     let config = aws::sdk_config(Deadline::Worker).await;
     let clock = Arc::new(SystemClock);
     let store = Arc::new(aws::store_from_env(&config)?);
+    let secrets = aws::SecretSource::from_env(&config).await?;
     let worker = Arc::new(Worker {
         payouts: store.clone(),
         refunds: store.clone(),
         collection: store.clone(),
-        gateways: aws::gateways_from_env(Deadline::Worker, clock.clone())?,
+        gateways: aws::gateways_from_env(Deadline::Worker, clock.clone(), &secrets)?,
         clock,
         alerts: Arc::new(LogAlerts),
     });

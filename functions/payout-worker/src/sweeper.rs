@@ -16,10 +16,12 @@
 //! before it re-sends; one payout's store error is logged and the sweep goes
 //! on.
 
-use chrono::Duration;
-use qrpay_domain::{Payout, PayoutStatus};
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+use qrpay_domain::{Payout, PayoutId, PayoutStatus};
 use qrpay_queue::{PayoutMessage, PayoutQueue};
-use qrpay_store::StoreError;
+use qrpay_store::{open_position, StoreError};
 
 use crate::{Step, Worker};
 
@@ -30,7 +32,8 @@ pub const NOT_FINAL_ALERT_AFTER_S: i64 = 30 * 60;
 /// (https://pay.weixin.qq.com/doc/v3/merchant/4012715191): alert only two
 /// hours past the payee's deadline.
 pub const PAYEE_GRACE_S: i64 = 2 * 3600;
-/// Payouts looked at per status per run; the next run takes the rest.
+/// Payouts looked at per status per run; the next run goes on from where
+/// this one stopped (a cursor the store keeps).
 pub const SWEEP_BATCH: usize = 500;
 /// Stale `PROCESSING` payouts queried by the sweep itself; the rest go to
 /// the queue.
@@ -58,24 +61,23 @@ pub async fn sweep(
     queue: &dyn PayoutQueue,
     alerts: &dyn Alerts,
 ) -> Result<SweepReport, StoreError> {
+    sweep_in_batches(worker, queue, alerts, SWEEP_BATCH).await
+}
+
+/// [`sweep`], looking at up to `batch` stale payouts per status.
+pub async fn sweep_in_batches(
+    worker: &Worker,
+    queue: &dyn PayoutQueue,
+    alerts: &dyn Alerts,
+    batch: usize,
+) -> Result<SweepReport, StoreError> {
     let now = worker.clock.now();
     let mut report = SweepReport::default();
-    let stale_pending = worker
-        .payouts
-        .list_open_payouts(
-            PayoutStatus::Pending,
-            now - Duration::seconds(PENDING_REDISPATCH_AFTER_S),
-            SWEEP_BATCH,
-        )
-        .await?;
-    let stale_processing = worker
-        .payouts
-        .list_open_payouts(
-            PayoutStatus::Processing,
-            now - Duration::seconds(PROCESSING_QUERY_AFTER_S),
-            SWEEP_BATCH,
-        )
-        .await?;
+    let pending_before = now - Duration::seconds(PENDING_REDISPATCH_AFTER_S);
+    let stale_pending = next_stale(worker, PayoutStatus::Pending, pending_before, batch).await?;
+    let processing_before = now - Duration::seconds(PROCESSING_QUERY_AFTER_S);
+    let stale_processing =
+        next_stale(worker, PayoutStatus::Processing, processing_before, batch).await?;
     // Alerts first: whatever the queries below take, nobody waits for them.
     let too_old = now - Duration::seconds(NOT_FINAL_ALERT_AFTER_S);
     for payout in stale_pending.iter().chain(&stale_processing) {
@@ -105,6 +107,45 @@ pub async fn sweep(
     crate::refund_sweep::sweep_refunds(worker, queue, alerts, now, &mut report).await?;
     tracing::info!(?report, "sweep done");
     Ok(report)
+}
+
+/// The next `batch` stale payouts in `status`, from where the last run's
+/// walk stopped (a cursor the store keeps), topped up from the oldest when
+/// the walk reaches the newest: every stale payout is looked at within
+/// ⌈stale / batch⌉ runs, not only the oldest `batch` forever.
+async fn next_stale(
+    worker: &Worker,
+    status: PayoutStatus,
+    before: DateTime<Utc>,
+    batch: usize,
+) -> Result<Vec<Payout>, StoreError> {
+    let store = &worker.payouts;
+    let cursor = store.sweep_cursor(status).await?;
+    let mut page = store
+        .list_open_payouts(status, before, cursor.as_deref(), batch)
+        .await?;
+    let mut next = (page.len() == batch)
+        .then(|| page.last().map(open_position))
+        .flatten();
+    if page.len() < batch && cursor.is_some() {
+        let wanted = batch - page.len();
+        let from_oldest = store
+            .list_open_payouts(status, before, None, wanted)
+            .await?;
+        next = (from_oldest.len() == wanted)
+            .then(|| from_oldest.last().map(open_position))
+            .flatten();
+        let seen: HashSet<PayoutId> = page.iter().map(|p| p.payout_id.clone()).collect();
+        page.extend(
+            from_oldest
+                .into_iter()
+                .filter(|p| !seen.contains(&p.payout_id)),
+        );
+    }
+    if next != cursor {
+        store.set_sweep_cursor(status, next.as_deref()).await?;
+    }
+    Ok(page)
 }
 
 /// Stale `PROCESSING` payouts: the first few (from a place that moves each

@@ -133,6 +133,33 @@ async fn a_pending_payout_is_sent_once_and_succeeds() {
     assert!(s.alerts.raised().is_empty(), "{:?}", s.alerts.raised());
 }
 
+/// Final states are counted once, with the seconds each payout took
+/// (issue 14's metrics): a duplicate delivery counts nothing again.
+#[tokio::test]
+async fn final_payouts_are_counted_once_with_their_seconds_to_final() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let s = setup().await;
+    let sink = Arc::new(MemoryMetrics::default());
+    let ok = s.payout("m-ok", "1.00").await;
+    s.sandbox.set_faults(faults(1000, 0, 0, 0)).unwrap();
+    let bad = s.payout("m-bad", "1.00").await;
+    scoped(sink.clone(), async {
+        s.sandbox.set_faults(faults(0, 0, 0, 0)).unwrap();
+        s.clock.advance_ms(90_000);
+        assert_eq!(s.run(&ok).await, Step::Done);
+        assert_eq!(s.run(&ok).await, Step::Done);
+        s.sandbox.set_faults(faults(1000, 0, 0, 0)).unwrap();
+        s.clock.advance_ms(30_000);
+        assert_eq!(s.run(&bad).await, Step::Done);
+    })
+    .await;
+    assert_eq!(s.now(&bad).await.status, PayoutStatus::Failed);
+    assert_eq!(sink.sum(MetricName::PayoutsSucceeded, &[]), 1.0);
+    assert_eq!(sink.sum(MetricName::PayoutsFailed, &[]), 1.0);
+    // 90 s for the first, 120 s for the second (made at the same moment).
+    assert_eq!(sink.sum(MetricName::PayoutSecondsToFinal, &[]), 210.0);
+}
+
 #[tokio::test]
 async fn a_definitive_failure_releases_everything_and_notifies_the_shop() {
     let s = setup().await;
@@ -526,6 +553,53 @@ async fn a_sweep_queries_a_few_inline_and_hands_the_rest_to_the_queue() {
         assert_eq!(s.now(p).await.status, PayoutStatus::Processing);
         assert!(s.sandbox.transfer_count(&p.payout_id) <= 1);
     }
+}
+
+/// More stale payouts than a run looks at: each run goes on where the last
+/// one stopped (the store keeps the cursor), so all are re-dispatched within
+/// ⌈7 / 3⌉ runs, and the walk then starts over from the oldest.
+#[tokio::test]
+async fn the_sweep_walks_on_past_the_oldest_batch() {
+    use payout_worker::sweeper::sweep_in_batches;
+    let s = setup().await;
+    let queue = MemoryQueue::new();
+    let raised = Raised::default();
+    let mut waiting = Vec::new();
+    for i in 0..7 {
+        waiting.push(s.payout(&format!("walk-{i}"), "1.00").await.payout_id);
+        s.clock.advance_ms(1_000);
+    }
+    s.clock.advance_ms(Duration::minutes(2).num_milliseconds());
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let report = sweep_in_batches(&s.worker, &queue, &raised, 3)
+            .await
+            .unwrap();
+        let sent: Vec<_> = queue.take(100).into_iter().map(|m| m.payout_id).collect();
+        assert_eq!(report.redispatched, sent.len());
+        runs.push(sent);
+    }
+    assert_eq!(runs[0], waiting[0..3]);
+    assert_eq!(runs[1], waiting[3..6]);
+    // The last one, topped up from the oldest: nobody waits a whole cycle.
+    assert_eq!(runs[2], [&waiting[6..7], &waiting[0..2]].concat());
+    assert_eq!(runs[3], waiting[2..5]);
+    // With the ones found, a later run looks only at those still stale.
+    for id in &waiting[..6] {
+        let p = s
+            .world
+            .store
+            .get_payout(&s.world.shop, id)
+            .await
+            .unwrap()
+            .unwrap();
+        s.run(&p).await;
+    }
+    let report = sweep_in_batches(&s.worker, &queue, &raised, 3)
+        .await
+        .unwrap();
+    let sent: Vec<_> = queue.take(100).into_iter().map(|m| m.payout_id).collect();
+    assert_eq!((report.redispatched, sent), (1, waiting[6..7].to_vec()));
 }
 
 /// Both sample events of this function (`events/payout-worker/`) go through

@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use lambda_http::Request;
 use qrpay_domain::{Device, DeviceId};
 use qrpay_http::{raw_body, ApiError};
+use qrpay_store::keyring::KeyringError;
 use sha2::Sha256;
 
 use crate::App;
@@ -112,7 +113,19 @@ pub async fn authenticate(app: &App, req: &Request, path_device: &str) -> Result
         tracing::warn!(device_id = %device_id, "request from an unregistered device");
         return Err(refused(NOT_VERIFIED));
     };
-    let mut mac = mac(device.secret.expose().as_bytes());
+    // Sealed in the store, bound to this device id (a ciphertext copied from
+    // another device's record does not open); opened only here.
+    let secret = match app.device_keys.open(&device_id, &device.secret).await {
+        Ok(secret) => secret,
+        Err(KeyringError::Unavailable(detail)) => {
+            return Err(ApiError::unavailable(format!("device keyring: {detail}")))
+        }
+        Err(err) => {
+            tracing::error!(device_id = %device_id, error = %err, "device secret does not open");
+            return Err(refused(NOT_VERIFIED));
+        }
+    };
+    let mut mac = mac(secret.expose().as_bytes());
     mac.update(&message_head(Signed {
         method: req.method().as_str(),
         path: req.uri().path(),

@@ -9,7 +9,7 @@ use qrpay_domain::qr::{MAX_DESCRIPTION_CHARS, MAX_EXPIRY_S};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     DeviceId, InstalmentError, Order, OrderId, OutOrderNo, PlanPeriods, Provider, QrCode,
-    QrDescription, QrId, QrIssue, QrKind, QrState, Shop, ShopId,
+    QrDescription, QrId, QrIssue, QrKind, QrState, QrStatus, Shop, ShopId,
 };
 use qrpay_http::{ApiError, ErrorCode, Fields};
 use qrpay_qr::{emv, render, token};
@@ -89,10 +89,17 @@ pub async fn issue(
         }
     };
     let mut body = code_json(&code, now)?;
-    if let Some(gateway) = provider {
+    match provider {
         // Made after the code, and again on a replay: the provider returns
         // the same order for the same out_trade_no, never a second one.
-        provider_code::attach(gateway.as_ref(), &shop, &code, &mut body).await?;
+        Some(gateway) if code.status_at(now) == QrStatus::Active => {
+            provider_code::attach(gateway.as_ref(), &shop, &code, &mut body).await?;
+        }
+        // A replay of a code that expired, was revoked or paid: nothing is
+        // left to scan, and the provider has closed its order (it would
+        // refuse to make it again). The code answers as it is.
+        Some(gateway) => body["provider"] = json!(gateway.provider()),
+        None => {}
     }
     Ok(IssueOutcome { replayed, body })
 }
@@ -192,8 +199,12 @@ fn build(
     now: DateTime<Utc>,
 ) -> Result<(QrCode, Option<Order>), ApiError> {
     let qr_id = QrId::generate(now);
-    let signed = token::sign(app.signing_key()?, qr_id.as_str(), shop.shop_id.as_str())
-        .map_err(|e| ApiError::internal(format!("payment token: {e}")))?;
+    let signed = token::sign(
+        app.signing_key()?.expose().as_bytes(),
+        qr_id.as_str(),
+        shop.shop_id.as_str(),
+    )
+    .map_err(|e| ApiError::internal(format!("payment token: {e}")))?;
     let url = token::payment_url(&app.pay_base_url, &signed);
     let dynamic = request.kind == QrKind::Dynamic;
     let emv = emv::encode(&emv::MerchantPayload {

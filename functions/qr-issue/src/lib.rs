@@ -11,6 +11,7 @@ pub mod page;
 pub mod pay;
 pub mod provider_code;
 
+use qrpay_aws::Reloadable;
 use qrpay_domain::checkout::CheckoutLimits;
 use qrpay_provider::gateway::Gateways;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
 use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError, ErrorCode};
 use qrpay_qr::render;
+use qrpay_qr::token::TokenError;
 use qrpay_store::alerts::Alerts;
+use qrpay_store::keyring::DeviceKeyring;
 use qrpay_store::{ClaimStore, CollectionStore, PayoutStore, Revocation, ShopStore};
 use serde_json::json;
 
@@ -42,11 +45,14 @@ pub struct App {
     pub leases: Arc<dyn ClaimStore>,
     pub clock: Arc<dyn Clock>,
     /// Payment-token keys: the current one first, then the previous one
-    /// while a rotation is under way.
-    pub token_secrets: Vec<Secret>,
+    /// while a rotation is under way. Re-read from the stage's secret when a
+    /// token's signature fails (a rotation needs no deploy).
+    pub token_secrets: Reloadable<Vec<Secret>>,
     /// Where payment links point; the token follows as `/pay/{token}`.
     pub pay_base_url: String,
     pub publisher: Arc<dyn Publisher>,
+    /// Opens the sealed device secrets (KMS in AWS, cached briefly).
+    pub device_keys: Arc<dyn DeviceKeyring>,
     /// Where a misconfigured IoT rule is raised.
     pub alerts: Arc<dyn Alerts>,
     /// How many static-code checkouts strangers may open (SPEC §10).
@@ -60,10 +66,11 @@ pub struct App {
 
 impl App {
     /// The key new links are signed with: the current payment-token secret.
-    pub fn signing_key(&self) -> Result<&[u8], ApiError> {
+    pub fn signing_key(&self) -> Result<Secret, ApiError> {
         self.token_secrets
+            .current()
             .first()
-            .map(|s| s.expose().as_bytes())
+            .cloned()
             .ok_or_else(|| ApiError::internal("no payment token secret configured"))
     }
 
@@ -72,7 +79,7 @@ impl App {
     /// reveals nothing about `value` and cannot be made without the key.
     pub fn keyed_hash(&self, purpose: &str, value: &str, bytes: usize) -> Result<String, ApiError> {
         use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.signing_key()?)
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.signing_key()?.expose().as_bytes())
             .map_err(|_| ApiError::internal("payment token secret unusable"))?;
         mac.update(purpose.as_bytes());
         mac.update(b":");
@@ -81,13 +88,29 @@ impl App {
         Ok(hex::encode(&digest[..bytes.min(digest.len())]))
     }
 
-    /// Every key a link may verify with: the current one, then the previous
-    /// one while a rotation is under way.
-    pub fn verifying_keys(&self) -> Vec<&[u8]> {
-        self.token_secrets
-            .iter()
-            .map(|s| s.expose().as_bytes())
-            .collect()
+    /// A link (payment, receipt or claim token) checked by `verify` against
+    /// every key it may carry: the current one, then the previous one while a
+    /// rotation is under way. A bad signature may mean the key was rotated
+    /// since the cold start: the secret is read again (at most once a
+    /// minute, however many forgeries arrive) and, if it changed, the link
+    /// is checked once more with the new keys.
+    pub async fn verify_link<T>(
+        &self,
+        verify: impl Fn(&[&[u8]]) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
+        let with = |secrets: &[Secret]| {
+            let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
+            verify(&keys)
+        };
+        match with(&self.token_secrets.current()) {
+            Err(TokenError::BadSignature) => {
+                match self.token_secrets.after_signature_failure().await {
+                    Some(reloaded) => with(&reloaded),
+                    None => Err(TokenError::BadSignature),
+                }
+            }
+            verified => verified,
+        }
     }
 }
 

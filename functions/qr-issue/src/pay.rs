@@ -22,6 +22,7 @@ use qrpay_domain::{
     Amount, InstalmentPlan, Order, OrderId, OrderStatus, QrCode, QrId, QrKind, QrRefusal, Shop,
     ShopId,
 };
+use qrpay_http::body::field_name;
 use qrpay_http::{json, json_object, raw_body, source_ip, ApiError, ErrorCode};
 use qrpay_qr::token;
 use qrpay_store::Checkout;
@@ -78,11 +79,26 @@ pub fn logged_refusal(n: u64) -> bool {
     n % REFUSAL_LOG_EVERY == 1
 }
 
+/// How many refusals the `n`-th one's metric point stands for, when it is
+/// the one to log: the first alone, then each thousand since the last point
+/// (an instance that stops loses at most the refusals of its last thousand).
+pub fn refusals_counted_at(n: u64) -> Option<u64> {
+    logged_refusal(n).then_some(if n == 1 { 1 } else { REFUSAL_LOG_EVERY })
+}
+
 /// The code a payment token names, if the token is ours and untampered.
 async fn code_of(app: &App, signed: &str) -> Result<QrCode, ApiError> {
-    let claims = token::verify(&app.verifying_keys(), signed).map_err(|e| {
+    let claims = app
+        .verify_link(|keys| token::verify(keys, signed))
+        .await
+        .map_err(|e| {
         let n = REFUSED_TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if logged_refusal(n) {
+        if let Some(batch) = refusals_counted_at(n) {
+            use qrpay_store::metrics::{self, MetricName, Point};
+            metrics::put(
+                Point::count(MetricName::PaymentTokensRefused, metrics::CHECKOUT)
+                    .value(batch as f64),
+            );
             tracing::warn!(error = %e, refused_since_start = n, "payment token refused (1 in {REFUSAL_LOG_EVERY} logged)");
         }
         not_found()
@@ -132,18 +148,19 @@ async fn show_inner(
     signed: &str,
     html: bool,
 ) -> Result<Response<Body>, ApiError> {
+    // A static code's buyer may preview the plan for an amount: nothing is
+    // written. A malformed one is refused first, whatever the code's kind
+    // and state (never a 410 that hides the mistake), in JSON as in HTML.
+    let typed = req
+        .query_string_parameters()
+        .first("amount")
+        .map(|text| Amount::parse(text).map_err(|e| ApiError::invalid("amount", e.to_string())))
+        .transpose()?;
     let (code, shop) = payable_code(app, signed).await?;
     if !html {
         return Ok(json(StatusCode::OK, &code_view_json(app, &code, &shop)));
     }
-    // A static code's buyer may preview the plan for an amount: nothing is written.
-    let query = req.query_string_parameters();
-    let preview = match query.first("amount") {
-        Some(text) if code.kind == QrKind::Static => {
-            Some(Amount::parse(text).map_err(|e| ApiError::invalid("amount", e.to_string()))?)
-        }
-        _ => None,
-    };
+    let preview = typed.filter(|_| code.kind == QrKind::Static);
     let (amount, plan) = match code.kind {
         QrKind::Dynamic => (code.amount, code.instalment_plan.clone()),
         QrKind::Static => match preview {
@@ -235,7 +252,10 @@ fn commit_of(req: &Request) -> Result<Commit, ApiError> {
             let slot = match key.as_ref() {
                 "amount" => &mut amount,
                 "method" => &mut method,
-                other => return Err(ApiError::invalid(other, format!("unknown field {other}"))),
+                other => {
+                    let name = field_name(other);
+                    return Err(ApiError::invalid(&name, format!("unknown field {name:?}")));
+                }
             };
             if slot.replace(value.trim().to_owned()).is_some() {
                 return Err(ApiError::invalid(&key, format!("{key} given twice")));
@@ -487,5 +507,13 @@ mod tests {
     fn one_refused_token_in_a_thousand_is_logged_starting_with_the_first() {
         let logged: Vec<u64> = (1..=3_001).filter(|n| logged_refusal(*n)).collect();
         assert_eq!(logged, [1, 1_001, 2_001, 3_001]);
+    }
+
+    /// The metric's points add up to every refusal up to the last logged one.
+    #[test]
+    fn the_refusal_metric_counts_every_refusal_in_batches() {
+        let points: Vec<u64> = (1..=3_001).filter_map(refusals_counted_at).collect();
+        assert_eq!(points, [1, 1_000, 1_000, 1_000]);
+        assert_eq!(points.iter().sum::<u64>(), 3_001);
     }
 }

@@ -57,6 +57,7 @@ fn fake(provider: Provider, answer: CreateOutcome) -> Arc<FakeProvider> {
 
 struct Harness {
     app: App,
+    clock: Arc<TestClock>,
 }
 
 async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
@@ -66,21 +67,25 @@ async fn harness(providers: &[Arc<FakeProvider>]) -> Harness {
     for p in providers {
         gateways.collection.insert(p.provider, p.clone());
     }
+    let clock = Arc::new(TestClock::at(morning()));
     let app = App {
         shops: store.clone(),
         collection: store.clone(),
         payouts: store.clone(),
         leases: store.clone(),
-        clock: Arc::new(TestClock::at(morning())),
-        token_secrets: vec![Secret::new("token-secret-current".into())],
+        clock: clock.clone(),
+        token_secrets: vec![Secret::new("token-secret-current".into())].into(),
         pay_base_url: "https://pay.qrpay.example".into(),
         publisher: Arc::new(MemoryPublisher::new()),
+        device_keys: Arc::new(qrpay_store::keyring::LocalKeyring::new(&Secret::new(
+            [5u8; 32],
+        ))),
         alerts: Arc::new(MemoryAlerts::new()),
         checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
         gateways,
         buyer: qr_issue::page::BuyerSettings::default(),
     };
-    Harness { app }
+    Harness { app, clock }
 }
 
 impl Harness {
@@ -200,4 +205,41 @@ async fn a_provider_that_cannot_confirm_leaves_a_code_to_ask_again_for() {
     let refused = h.issue(body("A-2", "wechatpay")).await;
     assert_eq!(refused.status, 502);
     assert_eq!(refused.body["error"]["code"], "PROVIDER_REFUSED");
+}
+
+/// A replay after the code stopped being payable (expired here; revoked
+/// alike) answers the code as it is: the provider has closed its order and
+/// would refuse to make it again (Alipay ACQ.TRADE_HAS_CLOSE), which was a
+/// 502 for a request the caller is told to repeat.
+#[tokio::test]
+async fn a_replay_of_a_code_no_longer_payable_does_not_ask_the_provider_again() {
+    let alipay = fake(
+        Provider::Alipay,
+        CreateOutcome::Created(ProviderCode::QrContent(QR_CONTENT.into())),
+    );
+    let h = harness(std::slice::from_ref(&alipay)).await;
+    let first = h.issue(body("A-1", "alipay")).await;
+    assert_eq!(
+        (first.status, first.body["status"].as_str()),
+        (201, Some("ACTIVE"))
+    );
+    h.clock.advance_ms(901_000);
+    *alipay.answer.lock().unwrap() = CreateOutcome::Refused {
+        code: "ACQ.TRADE_HAS_CLOSE".into(),
+        reason: "交易已经关闭".into(),
+    };
+    let again = h.issue(body("A-1", "alipay")).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    assert_eq!(again.body["order_id"], first.body["order_id"]);
+    assert_eq!(again.body["status"], "EXPIRED");
+    assert_eq!(again.body["provider"], "alipay");
+    assert!(again.body.get("provider_code").is_none(), "{}", again.body);
+    assert_eq!(alipay.asked.lock().unwrap().len(), 1);
 }

@@ -9,6 +9,7 @@ use qr_issue::{handle, App, MemoryPublisher};
 use qrpay_domain::{Device, DeviceId, OrderStatus, OutOrderNo, QrId, Secret, ShopId, TestClock};
 use qrpay_qr::emv;
 use qrpay_store::alerts::MemoryAlerts;
+use qrpay_store::keyring::{DeviceKeyring, LocalKeyring};
 use qrpay_store::{Issued, Store};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::morning;
@@ -37,10 +38,15 @@ impl Harness {
     /// shop-1 with the default monthly-pay terms and a POS device `pos-1`.
     async fn new(store: Arc<dyn Store>) -> Harness {
         let world = World::new(store.clone(), "15000.00", "0.00").await;
+        let device_keys = Arc::new(LocalKeyring::new(&Secret::new([5u8; 32])));
+        let pos_1 = DeviceId::parse("pos-1").unwrap();
         let device = Device {
-            device_id: DeviceId::parse("pos-1").unwrap(),
+            secret: device_keys
+                .seal(&pos_1, &Secret::new(POS_SECRET.into()))
+                .await
+                .unwrap(),
+            device_id: pos_1,
             shop_id: world.shop.clone(),
-            secret: Secret::new(POS_SECRET.into()),
             updated_at: morning(),
         };
         store.put_device(&device).await.unwrap();
@@ -53,9 +59,10 @@ impl Harness {
             payouts: store.clone(),
             leases: store.clone(),
             clock: clock.clone(),
-            token_secrets: vec![Secret::new("token-secret-current".into())],
+            token_secrets: vec![Secret::new("token-secret-current".into())].into(),
             pay_base_url: BASE_URL.into(),
             publisher: publisher.clone(),
+            device_keys,
             alerts: alerts.clone(),
             checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
             gateways: qrpay_provider::gateway::Gateways::default(),
@@ -329,6 +336,19 @@ async fn a_revoked_code_cannot_be_paid_and_its_order_closes(store: Arc<dyn Store
     assert_eq!(h.get(&qr).await.body["status"], "REVOKED");
     let show = h.pay(&url, "GET", None).await;
     assert_eq!((show.status, show.code()), (410, "QR_REVOKED"));
+    // A malformed preview amount is told so first too, in JSON as in HTML,
+    // whatever the code's kind and state.
+    let page = url.strip_prefix(BASE_URL).unwrap();
+    for accept in ["application/json", "text/html"] {
+        let preview = Event::fixture(PAY)
+            .path(page)
+            .method("GET")
+            .no_body()
+            .query(&[("amount", "12.345")])
+            .header("accept", accept);
+        let preview = h.send(preview).await;
+        assert_eq!(preview.status, 400, "{accept}: {}", preview.body);
+    }
     // A malformed checkout is told so first, whatever the code's state.
     let malformed = h.pay(&url, "POST", Some(json!({"amount": "abc"}))).await;
     assert_eq!(

@@ -272,13 +272,14 @@ mod tests {
     use qrpay_store::alerts::AlertCode;
 
     /// The reconciliation raises `RECON_<class>` per discrepancy class (every
-    /// outcome but a match, and failed deductions) and `RECON_INPUT_GAP`:
+    /// outcome but a match or our own movement, and failed deductions) and
+    /// `RECON_INPUT_GAP`:
     /// each is one of the system's alert codes.
     #[test]
     fn every_reconciliation_alert_is_a_listed_alert_code() {
         let classes = Outcome::ALL
             .into_iter()
-            .filter(|o| *o != Outcome::Matched)
+            .filter(|o| o.is_discrepancy())
             .map(Outcome::as_str)
             .chain(["DEDUCTION_FAILED", "INPUT_GAP"]);
         for class in classes {

@@ -55,6 +55,12 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "/admin/devices/{device_id}", AdminApiFunction, true),
     route(
         "POST",
+        "/admin/shops/{shop_id}/balance-adjustments",
+        AdminApiFunction,
+        true,
+    ),
+    route(
+        "POST",
         "/admin/reconciliations/{date}",
         ReconcileFunction,
         true,

@@ -87,6 +87,20 @@ impl Options {
 }
 
 impl Options {
+    /// The key that seals POS device secrets in the local store (KMS does
+    /// it in AWS): derived from the payment-token secret, so it is never a
+    /// committed constant of its own, stays the same across restarts on a
+    /// persistent backend, and is a published default exactly when that
+    /// secret is (which keeps the stack on loopback, `default_secrets`).
+    pub fn device_key(&self) -> Secret<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.qr_token_secret.expose().as_bytes())
+                .expect("HMAC accepts any key length");
+        mac.update(b"qrpay-local: POS device secrets, v1");
+        Secret::new(mac.finalize().into_bytes().into())
+    }
+
     /// The secrets still at their well-known defaults (by variable name):
     /// fine on loopback, a way in for anyone on the network otherwise.
     pub fn default_secrets(&self) -> Vec<&'static str> {
@@ -229,6 +243,9 @@ impl Functions {
             gateways,
             sandbox_signer: _,
         } = providers;
+        let device_keys: Arc<dyn qrpay_store::keyring::DeviceKeyring> = Arc::new(
+            qrpay_store::keyring::LocalKeyring::new(&options.device_key()),
+        );
         Functions {
             payout_request: payout_request::App {
                 shops: store.clone(),
@@ -247,6 +264,7 @@ impl Functions {
             admin: admin_api::App {
                 shops: store.clone(),
                 clock: clock.clone(),
+                device_keys: device_keys.clone(),
             },
             qr: qr_issue::App {
                 shops: store.clone(),
@@ -254,10 +272,11 @@ impl Functions {
                 payouts: store.clone(),
                 leases: store.clone(),
                 clock: clock.clone(),
-                token_secrets: vec![options.qr_token_secret.clone()],
+                token_secrets: vec![options.qr_token_secret.clone()].into(),
                 pay_base_url: options.pay_base_url.clone(),
                 // POS terminals on IoT Core are an AWS-only path.
                 publisher: Arc::new(qr_issue::MemoryPublisher::new()),
+                device_keys,
                 alerts: alerts.clone(),
                 checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
                 gateways: gateways.clone(),
@@ -274,7 +293,7 @@ impl Functions {
                 refunds: store.clone(),
                 clock: clock.clone(),
                 alerts: alerts.clone(),
-                verifiers,
+                verifiers: verifiers.into(),
             },
             reconcile: reconcile::App {
                 reconciler,

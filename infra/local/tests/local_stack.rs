@@ -187,6 +187,19 @@ async fn payout(c: &Client, t: &str, order: &str, amount: &str, key: Option<&str
     .unwrap()
 }
 
+async fn adjust(c: &Client, t: &str, key: &str, amount: &str) -> Answer {
+    let body = json!({"amount": amount, "reason": "goodwill credit"});
+    c.send(
+        "POST",
+        "/admin/shops/shop-t/balance-adjustments",
+        Some(t),
+        &[("idempotency-key", key)],
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+    .unwrap()
+}
+
 /// Polls `GET path` until the payout is final.
 async fn final_payout(c: &Client, t: &str, payout_id: &str) -> Value {
     for _ in 0..200 {
@@ -902,7 +915,34 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         (p2["payout_id"].clone(), json!("FAILED"))
     );
 
-    // The day's payouts, then the night's reconciliation.
+    // The operator credits the shop (a balance adjustment): once per key,
+    // admins only; the night reports it as our own movement.
+    let credit = adjust(c, &t.admin, "adj-t-1", "50.00").await;
+    let credited = check(&credit, 201, None);
+    assert_eq!(
+        (credited["amount"].clone(), credited["operator_id"].clone()),
+        (json!("50.00"), json!("ops-1"))
+    );
+    let again = adjust(c, &t.admin, "adj-t-1", "50.00").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(check(&again, 201, None), credited);
+    check(
+        &adjust(c, &t.admin, "adj-t-1", "-50.00").await,
+        409,
+        Some("IDEMPOTENCY_CONFLICT"),
+    );
+    check(
+        &adjust(c, &t.owner, "adj-t-2", "50.00").await,
+        403,
+        Some("FORBIDDEN"),
+    );
+    let too_much = check(
+        &adjust(c, &t.admin, "adj-t-3", "-99999999.99").await,
+        422,
+        Some("INSUFFICIENT_BALANCE"),
+    );
+    assert_eq!(too_much["error"]["remaining"], credited["balance_after"]);
+
     let date = p1["business_date"].as_str().unwrap().to_owned();
     let day = get(
         c,
@@ -943,7 +983,12 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     // payout (it moved nothing, and nothing is booked), and the settlement
     // batch 300.00 − 6.90 − 20.00.
     assert_eq!(summary["outcomes"]["MATCHED"], json!(5), "{report}");
+    assert_eq!(summary["outcomes"]["INTERNAL"], json!(1), "{report}");
     assert_eq!(summary["discrepancies"], json!(0), "{report}");
+    assert_eq!(
+        summary["adjustment_credits"],
+        json!({"count": 1, "total": "50.00"})
+    );
     assert_eq!(
         (
             summary["payments"]["total"].clone(),
@@ -960,7 +1005,23 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         (json!("273.10"), json!("273.10"))
     );
     assert_eq!(summary["monthly_pay_orders"], json!(1));
-    let rows = report["rows"].as_array().unwrap();
+    let (internal, rows): (Vec<&Value>, Vec<&Value>) = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .partition(|r| r["outcome"] == "INTERNAL");
+    assert_eq!(
+        (
+            internal.len(),
+            internal[0]["kind"].clone(),
+            internal[0]["order_no"].clone()
+        ),
+        (
+            1,
+            json!("ADJUSTMENT_CREDIT"),
+            credited["adjustment_id"].clone()
+        )
+    );
     let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,

@@ -51,17 +51,32 @@ pub fn iot_publisher_from_env(config: &SdkConfig) -> Result<IotDataPublisher, St
     ))
 }
 
-/// The providers configured in this function's environment (the secrets
-/// store fills it in AWS), calling out over HTTPS within `deadline`'s
-/// provider timeouts. Never the sandbox.
+/// Device secrets sealed under the stage's device key, `DEVICE_KEY_ARN`
+/// (opened secrets cached a few minutes per cold start).
+pub fn device_keyring_from_env(
+    config: &SdkConfig,
+) -> Result<qrpay_store::keyring::CachingKeyring<crate::kms::KmsKeyring>, String> {
+    Ok(qrpay_store::keyring::CachingKeyring::new(
+        crate::kms::KmsKeyring::new(aws_sdk_kms::Client::new(config), env("DEVICE_KEY_ARN")?),
+    ))
+}
+
+/// The providers configured in `secrets` (the stage's secret in AWS, the
+/// environment elsewhere), calling out over HTTPS within `deadline`'s
+/// provider timeouts. Never the sandbox. With the stage's secret, an answer
+/// whose signature does not verify with our keys re-reads the secret and
+/// retries once with the provider's new keys (`gateways`); from the
+/// environment, the gateways are built once.
 pub fn gateways_from_env(
     deadline: crate::Deadline,
     clock: std::sync::Arc<dyn qrpay_domain::Clock>,
+    secrets: &std::sync::Arc<crate::SecretSource>,
 ) -> Result<qrpay_provider::gateway::Gateways, String> {
-    let transport = crate::http::HyperTransport::new(deadline.provider_timeouts())?;
-    qrpay_provider::gateway::configured_gateways(
-        &|name| std::env::var(name).ok(),
-        std::sync::Arc::new(transport),
-        clock,
-    )
+    let transport = std::sync::Arc::new(crate::http::HyperTransport::new(
+        deadline.provider_timeouts(),
+    )?);
+    if secrets.reads_a_secret() {
+        return crate::gateways::reloading_gateways(secrets.clone(), transport, clock);
+    }
+    qrpay_provider::gateway::configured_gateways(&|name| secrets.get(name), transport, clock)
 }

@@ -1,5 +1,6 @@
-//! Settings from the environment: required values, and secrets that may be
-//! rotating (SAM fills them from Secrets Manager).
+//! Settings from the environment: required values, and values that may be
+//! rotating (current and previous; the stage's secrets come through
+//! [`crate::secrets::SecretSource`]).
 
 /// A required environment variable, or a message naming it.
 pub fn env(name: &str) -> Result<String, String> {
@@ -13,13 +14,5 @@ pub fn current_and_previous(env: &dyn Fn(&str) -> Option<String>, name: &str) ->
     [name.to_owned(), format!("{name}_PREVIOUS")]
         .iter()
         .filter_map(|n| env(n).filter(|v| !v.is_empty()))
-        .collect()
-}
-
-/// Secrets from the process environment, current first.
-pub fn secrets(name: &str) -> Vec<qrpay_domain::Secret> {
-    current_and_previous(&|n| std::env::var(n).ok(), name)
-        .into_iter()
-        .map(qrpay_domain::Secret::new)
         .collect()
 }

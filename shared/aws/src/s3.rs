@@ -279,6 +279,9 @@ impl ObjectStore for S3Objects {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            // The reports bucket has Object Lock, which refuses a PUT
+            // without a checksum: asked for, not left to an SDK default.
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .body(body)
             .send()
             .await
@@ -313,6 +316,7 @@ impl ObjectStore for S3Objects {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .body(ByteStream::from(bytes))
             .send()
             .await

@@ -116,6 +116,93 @@ async fn s3_put_get_and_delete_round_trip_and_missing_keys_are_not_errors() {
     assert_eq!(store.get(key).await.expect("get deleted"), None);
 }
 
+/// The reports bucket as deployed (`template.yaml`): Object Lock with a
+/// default COMPLIANCE retention. A re-run's PUTs (single and in parts) and
+/// its removals still succeed — a PUT carries the checksum Object Lock
+/// demands, a removal only adds a delete marker — and every version written
+/// stays, undeletable.
+#[tokio::test]
+async fn s3_a_rerun_works_in_a_locked_bucket_and_every_version_stays() {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let config = emulator_config();
+    let client = s3_client(&config);
+    let bucket = qrpay_tests::unique_name("qrpay-locked");
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("create locked bucket");
+    let retention = DefaultRetention::builder()
+        .mode(ObjectLockRetentionMode::Compliance)
+        .years(5)
+        .build();
+    client
+        .put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(retention)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("default retention");
+    let store = S3Objects::from_conf(&config, &bucket).with_part_size(5 * MIB as u64);
+    let key = "reports/2026-11-20/shop-1.json";
+    store
+        .put(key, b"{}".to_vec(), "application/json")
+        .await
+        .expect("put into a locked bucket");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = dir.path().join("big.json");
+    write_file(&big, &noise(6 * MIB));
+    store
+        .upload(key, &big, "application/json")
+        .await
+        .expect("a re-run's upload in parts");
+    store
+        .delete(key)
+        .await
+        .expect("a re-run removes a stale report");
+    assert_eq!(store.get(key).await.expect("get removed"), None);
+
+    let versions = client
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix(key)
+        .send()
+        .await
+        .expect("list versions");
+    assert_eq!(versions.versions().len(), 2, "{versions:?}");
+    assert_eq!(versions.delete_markers().len(), 1, "{versions:?}");
+    // The first report, written in one PUT (the emulator locks only those;
+    // S3 locks a multipart upload's version too).
+    let first = versions
+        .versions()
+        .iter()
+        .find(|v| v.size() == Some(2))
+        .and_then(|v| v.version_id())
+        .expect("the first version");
+    let gone = client
+        .delete_object()
+        .bucket(&bucket)
+        .key(key)
+        .version_id(first)
+        .send()
+        .await;
+    assert!(gone.is_err(), "a locked version was deleted");
+}
+
 #[tokio::test]
 async fn s3_list_pages_past_1000_keys_and_keeps_only_the_prefix_sorted() {
     let (store, raw) = fresh_bucket().await;

@@ -149,15 +149,22 @@ pub enum LedgerKind {
     InstalmentDeduction,
     /// Money paid out of the shop's balance to a buyer.
     Payout,
+    /// The platform operator credited the shop's balance (a balance
+    /// adjustment: our own movement, with no provider side).
+    AdjustmentCredit,
+    /// The platform operator debited the shop's balance.
+    AdjustmentDebit,
 }
 
 impl LedgerKind {
-    pub const ALL: [LedgerKind; 5] = [
+    pub const ALL: [LedgerKind; 7] = [
         LedgerKind::Payment,
         LedgerKind::Fee,
         LedgerKind::Refund,
         LedgerKind::InstalmentDeduction,
         LedgerKind::Payout,
+        LedgerKind::AdjustmentCredit,
+        LedgerKind::AdjustmentDebit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +174,8 @@ impl LedgerKind {
             LedgerKind::Refund => "REFUND",
             LedgerKind::InstalmentDeduction => "INSTALMENT_DEDUCTION",
             LedgerKind::Payout => "PAYOUT",
+            LedgerKind::AdjustmentCredit => "ADJUSTMENT_CREDIT",
+            LedgerKind::AdjustmentDebit => "ADJUSTMENT_DEBIT",
         }
     }
 

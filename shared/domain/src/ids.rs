@@ -80,6 +80,8 @@ id_type!(/// A small payout; also the provider's idempotency key (`out_bill_no`)
 id_type!(/// A merchant refund (`rf_…`); also the provider's refund number
     /// (WeChat `out_refund_no`, Alipay `out_request_no`, Douyin `out_refund_no`).
     RefundId, "refund_id");
+id_type!(/// An operator's balance adjustment of a shop (`adj_…`).
+    AdjustmentId, "adjustment_id");
 id_type!(/// A POS terminal or QR stand.
     DeviceId, "device_id");
 id_type!(/// A collection QR code (`qr_…`), static or dynamic.
@@ -99,6 +101,13 @@ impl RefundId {
     /// A new, time-ordered refund id (fits every provider's refund number).
     pub fn generate(now: DateTime<Utc>) -> RefundId {
         RefundId(format!("rf_{}", ulid_at(now)))
+    }
+}
+
+impl AdjustmentId {
+    /// A new, time-ordered adjustment id.
+    pub fn generate(now: DateTime<Utc>) -> AdjustmentId {
+        AdjustmentId(format!("adj_{}", ulid_at(now)))
     }
 }
 

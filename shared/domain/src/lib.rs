@@ -2,6 +2,7 @@
 //! payout rules. No I/O and no AWS types: every function is a thin adapter
 //! from its event to what lives here.
 
+pub mod adjustment;
 pub mod books;
 pub mod branding;
 pub mod checkout;
@@ -26,6 +27,10 @@ pub mod shop;
 pub mod text;
 pub mod time;
 
+pub use adjustment::{
+    decide_adjustment, AdjustmentEffect, AdjustmentReason, AdjustmentRefusal, AdjustmentRequest,
+    BalanceAdjustment, SignedAmount,
+};
 pub use books::{
     check_books, release_payout, reserve_payout, settle_payout, BooksError, DayTotals,
     PayoutEffect, PayoutSnapshot,
@@ -36,8 +41,8 @@ pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,
 };
 pub use ids::{
-    DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, OutOrderNo, PayoutId, QrId, RefundId,
-    ShopId,
+    AdjustmentId, DeviceId, IdError, IdempotencyKey, OperatorId, OrderId, OutOrderNo, PayoutId,
+    QrId, RefundId, ShopId,
 };
 pub use instalment::{DeductionStatus, InstalmentError, InstalmentPlan};
 pub use money::{Amount, AmountError, Money};
@@ -54,8 +59,8 @@ pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };
 pub use shop::{
-    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, Secret, Shop,
-    ShopSetup,
+    Device, FeePayer, InstalmentConfig, PayoutQuota, Principal, QuotaError, Role, SealedSecret,
+    Secret, Shop, ShopSetup,
 };
 pub use text::{BoundedText, PayoutNote, QrDescription, ShopName, TextError};
 pub use time::{BusinessDate, Clock, ShiftedClock, SystemClock, TestClock};

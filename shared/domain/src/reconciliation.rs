@@ -49,6 +49,13 @@ pub struct ReconciliationSummary {
     pub fees: Tally,
     pub deductions: Tally,
     pub payouts: Tally,
+    /// The platform operator's balance adjustments of the day, credits and
+    /// debits apart (each total unsigned). Absent in summaries written
+    /// before adjustments existed.
+    #[serde(default)]
+    pub adjustment_credits: Tally,
+    #[serde(default)]
+    pub adjustment_debits: Tally,
     /// Instalment deductions the provider reports as failed.
     pub deductions_failed: u64,
     /// Paid orders with a monthly-pay plan.

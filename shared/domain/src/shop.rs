@@ -177,13 +177,47 @@ impl PayoutQuota {
 /// Shortest and longest device secret accepted.
 pub const DEVICE_SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 
-/// A POS terminal registered to one shop, with its own signing secret.
+/// A POS terminal registered to one shop, with its own signing secret,
+/// held only sealed: encrypted under a key that only the functions owning
+/// devices may use, bound to this device id (see `qrpay_store::keyring`).
+/// The store, its backups and every other function see ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub device_id: DeviceId,
     pub shop_id: ShopId,
-    pub secret: Secret,
+    pub secret: SealedSecret,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A device secret as stored: ciphertext from a keyring. Empty for a record
+/// written before device secrets were sealed (its plain text is never read
+/// back): such a device is refused until it is registered again.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SealedSecret(Vec<u8>);
+
+impl SealedSecret {
+    pub fn new(ciphertext: Vec<u8>) -> SealedSecret {
+        SealedSecret(ciphertext)
+    }
+
+    /// A record from before device secrets were sealed.
+    pub fn legacy() -> SealedSecret {
+        SealedSecret(Vec::new())
+    }
+
+    pub fn is_legacy(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn ciphertext(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedSecret({} bytes)", self.0.len())
+    }
 }
 
 #[cfg(test)]

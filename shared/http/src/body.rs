@@ -3,7 +3,7 @@
 
 use lambda_http::{Body, Request};
 use qrpay_domain::{Amount, AmountError, Money};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::ApiError;
 
@@ -49,9 +49,32 @@ impl Fields {
     }
 }
 
+/// Longest field name an error repeats: the caller chose the name, and an
+/// answer (or a log line) must not grow with the body.
+pub const MAX_FIELD_NAME_CHARS: usize = 64;
+
+/// A field name from the request as an error names it, cut short if long.
+pub fn field_name(name: &str) -> String {
+    match name.char_indices().nth(MAX_FIELD_NAME_CHARS) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_owned(),
+    }
+}
+
 /// The fields of a JSON object body.
 #[derive(Debug)]
 pub struct Fields(Map<String, Value>);
+
+/// A JSON number's value as a whole number: `7`, and `7.0` too (JSON
+/// Schema's `integer` is the value, not its spelling; JavaScript and Python
+/// clients may send either).
+fn whole_number(n: &Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        let f = n.as_f64()?;
+        // Within ±2^53 every whole f64 converts exactly.
+        (f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0).then_some(f as i64)
+    })
+}
 
 fn amount_message(field: &str, err: &AmountError) -> String {
     format!("{field}: {err}")
@@ -61,10 +84,10 @@ impl Fields {
     /// Refuses any field not in `allowed` (a typo must not be ignored).
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => Err(ApiError::invalid(
-                unknown,
-                format!("unknown field {unknown:?}"),
-            )),
+            Some(unknown) => {
+                let name = field_name(unknown);
+                Err(ApiError::invalid(&name, format!("unknown field {name:?}")))
+            }
             None => Ok(()),
         }
     }
@@ -159,8 +182,7 @@ impl Fields {
     ) -> Result<Option<i64>, ApiError> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
+            Some(Value::Number(n)) => whole_number(n)
                 .filter(|v| range.contains(v))
                 .map(Some)
                 .ok_or_else(|| {
@@ -204,5 +226,59 @@ impl Fields {
 
     pub fn entries(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: &str) -> Fields {
+        Fields::from_bytes(json.as_bytes(), 1024).unwrap()
+    }
+
+    /// JSON Schema's `integer` is a value, not a spelling: `396.0` is one
+    /// (what a JavaScript or Python client may well send), `396.5` is not.
+    #[test]
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        let f = fields(r#"{"a": 396, "b": 396.0, "c": -0.0, "d": 1e3}"#);
+        assert_eq!(f.optional_i64("a", 0..=1000).unwrap(), Some(396));
+        assert_eq!(f.optional_i64("b", 0..=1000).unwrap(), Some(396));
+        assert_eq!(f.optional_i64("c", 0..=1000).unwrap(), Some(0));
+        assert_eq!(f.optional_i64("d", 0..=1000).unwrap(), Some(1000));
+        let f = fields(
+            r#"{"half": 396.5, "big": 18446744073709551615, "huge": 1e300, "over": 1001.0, "text": "3"}"#,
+        );
+        for field in ["half", "big", "huge", "over", "text"] {
+            let e = f.optional_i64(field, 0..=1000).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.field.as_deref()), (400, Some(field)));
+        }
+    }
+
+    #[test]
+    fn null_is_an_absent_field() {
+        let f = fields(r#"{"n": null}"#);
+        assert_eq!(f.optional_i64("n", 0..=1).unwrap(), None);
+        assert_eq!(f.optional_str("n", 8).unwrap(), None);
+        assert_eq!(f.bool("n").unwrap_err().status.as_u16(), 400);
+    }
+
+    /// Found by fuzzing: an unknown field's name came back whole in the
+    /// message and `field`, so the answer grew with the body (up to its limit).
+    #[test]
+    fn an_unknown_field_is_named_cut_short() {
+        let long = "é".repeat(5_000);
+        let body = format!(r#"{{"amount":"1.00","{long}":1}}"#);
+        let fields = Fields::from_bytes(body.as_bytes(), 64 * 1024).unwrap();
+        let error = fields.only(&["amount"]).unwrap_err();
+        let name = format!("{}…", "é".repeat(MAX_FIELD_NAME_CHARS));
+        assert_eq!(error.code, "INVALID_REQUEST");
+        assert_eq!(error.field.as_deref(), Some(name.as_str()));
+        assert_eq!(error.message, format!("unknown field {name:?}"));
+        let short = Fields::from_bytes(br#"{"amont":"1.00"}"#, 1024).unwrap();
+        assert_eq!(
+            short.only(&["amount"]).unwrap_err().message,
+            r#"unknown field "amont""#
+        );
     }
 }

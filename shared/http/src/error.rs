@@ -6,8 +6,9 @@ use lambda_http::http::header::{ALLOW, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use qrpay_domain::instalment::InstalmentError;
+use qrpay_domain::AdjustmentRefusal;
 use qrpay_domain::{Money, PayoutRefusal, QrRefusal, RefundRefusal};
-use qrpay_store::{RefundReserveError, ReserveError, StoreError};
+use qrpay_store::{AdjustError, RefundReserveError, ReserveError, StoreError};
 use serde_json::{json, Map, Value};
 
 /// The codes our own routes answer with (API.md "Errors" and the route
@@ -362,6 +363,36 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(detail) => ApiError::unavailable(detail),
             StoreError::Contention => ApiError::unavailable("store contention"),
             StoreError::Corrupt(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+/// A balance adjustment the books refuse: 422, with what is available.
+impl From<AdjustmentRefusal> for ApiError {
+    fn from(refusal: AdjustmentRefusal) -> ApiError {
+        let (code, remaining) = match refusal {
+            AdjustmentRefusal::InsufficientBalance { available } => {
+                ("INSUFFICIENT_BALANCE", Some(available))
+            }
+            AdjustmentRefusal::BalanceTooLarge => ("BALANCE_TOO_LARGE", None),
+        };
+        let mut e =
+            ApiError::with_status(StatusCode::UNPROCESSABLE_ENTITY, code, refusal.to_string());
+        e.remaining = remaining;
+        e
+    }
+}
+
+impl From<AdjustError> for ApiError {
+    fn from(err: AdjustError) -> ApiError {
+        match err {
+            AdjustError::Refused(refusal) => refusal.into(),
+            AdjustError::IdempotencyConflict => ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was already used for a different balance adjustment",
+            ),
+            AdjustError::ShopNotFound => ApiError::new(ErrorCode::ShopNotFound, "shop not found"),
+            AdjustError::Store(err) => err.into(),
         }
     }
 }

@@ -16,6 +16,24 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+/// The `Idempotency-Key` header: required, 1-64 visible ASCII characters.
+pub fn idempotency_key(
+    req: &lambda_http::Request,
+) -> Result<qrpay_domain::IdempotencyKey, ApiError> {
+    let key = req.headers().get("idempotency-key").ok_or_else(|| {
+        ApiError::invalid("Idempotency-Key", "the Idempotency-Key header is required")
+    })?;
+    key.to_str()
+        .ok()
+        .and_then(|k| qrpay_domain::IdempotencyKey::parse(k).ok())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1-64 visible ASCII characters",
+            )
+        })
+}
+
 /// Path segments of a request, without empty ones ("/a//b/" → ["a", "b"]).
 pub fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
@@ -51,6 +69,23 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
             ApiError::internal(format!("response serialization failed: {err}")).into_response()
         }
     }
+}
+
+/// A JSON answer to a request made under an `Idempotency-Key`: a replay
+/// answers as the first time did and says so (`Idempotent-Replayed: true`).
+pub fn idempotent_json<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    replayed: bool,
+) -> Response<Body> {
+    let mut response = json(status, value);
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            lambda_http::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 fn with_body(status: StatusCode, text: String) -> Response<Body> {

@@ -10,6 +10,8 @@ use qrpay_domain::{Amount, PayoutId, Provider};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "sandbox")]
+use crate::notice::{json_error, quoted, CallbackError};
+#[cfg(feature = "sandbox")]
 use crate::sandbox::{SandboxTransferStatus, TransferNotice};
 
 pub const TRANSFER_SUCCEEDED: &str = "TRANSFER.SUCCEEDED";
@@ -67,7 +69,13 @@ impl TransferNotice {
 /// Reads a notice body; the signature was checked on these bytes already.
 #[cfg(feature = "sandbox")]
 pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| format!("malformed notice: {e}"))?;
+    // Bounded, value-free messages (`json_error`, `quoted`): a refusal is
+    // logged and answered, and must not echo the body back.
+    let wire: Wire =
+        serde_json::from_slice(body).map_err(|e| match json_error("transfer notice", &e) {
+            CallbackError::Malformed(message) => message,
+            other => other.to_string(),
+        })?;
     let short = |s: &str| !s.is_empty() && s.len() <= MAX_TEXT;
     if !short(&wire.notice_id) || !short(&wire.provider_ref) {
         return Err("notice_id and provider_ref must be 1-128 characters".into());
@@ -76,7 +84,7 @@ pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
         (TRANSFER_SUCCEEDED, None) => None,
         (TRANSFER_FAILED, Some(reason)) if !reason.is_empty() => Some(reason),
         (TRANSFER_FAILED, _) => Some("provider gave no reason".to_owned()),
-        (other, _) => return Err(format!("unknown event_type {other:?}")),
+        (other, _) => return Err(format!("unknown event_type {}", quoted(other))),
     };
     Ok(TransferFinished {
         provider: Provider::Sandbox,
@@ -86,4 +94,27 @@ pub fn parse_transfer_notice(body: &[u8]) -> Result<TransferFinished, String> {
         amount: wire.amount,
         failure,
     })
+}
+
+#[cfg(all(test, feature = "sandbox"))]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzzer: a refusal quoted the whole unknown field name or
+    /// event type (up to the 16 KiB body) back into the error and the log.
+    #[test]
+    fn refusals_quote_at_most_a_bounded_piece_of_the_notice() {
+        let long = "A".repeat(5_000);
+        let unknown_field = format!(r#"{{"{long}":1}}"#);
+        let unknown_event = format!(
+            r#"{{"notice_id":"n","event_type":"{long}","out_bill_no":"po_1","provider_ref":"r","amount":"1.00"}}"#
+        );
+        let bad_value = r#"{"notice_id":"n","event_type":"TRANSFER.FAILED","out_bill_no":"po_1","provider_ref":"r","amount":"13812341234"}"#;
+        for body in [unknown_field.as_str(), unknown_event.as_str(), bad_value] {
+            let message = parse_transfer_notice(body.as_bytes()).unwrap_err();
+            assert!(message.len() <= 200, "{} bytes: {message}", message.len());
+            assert!(!message.contains("1381234"), "{message}");
+            assert!(!message.starts_with("malformed notice"), "{message}");
+        }
+    }
 }

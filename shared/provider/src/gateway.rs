@@ -313,6 +313,41 @@ pub trait RefundGateway: Send + Sync {
     async fn query_refund(&self, order_id: &OrderId, refund_no: &RefundNo) -> RefundOutcome;
 }
 
+/// How the `detail` of an ambiguous outcome starts when the provider's
+/// answer was signed but its signature does not verify with the keys in use
+/// (a bad signature, a key serial or certificate we do not know). A provider
+/// that rotated its key answers like this until we read the new one, so the
+/// caller may re-read its keys and ask again (issue 14). Unsigned, stale or
+/// unreadable answers, timeouts and 5xx do not start so.
+pub const ANSWER_KEY_MISMATCH: &str = "answer signature does not verify with our keys: ";
+
+/// An operation's outcome, as far as a key rotation is concerned.
+pub trait AnswerVerdict {
+    /// Whether the answer was refused for its signature
+    /// (`ANSWER_KEY_MISMATCH`): the outcome is ambiguous, and re-reading the
+    /// provider's keys may make the same request readable.
+    fn key_mismatch(&self) -> bool;
+}
+
+macro_rules! answer_verdict {
+    ($($outcome:ty),*) => {$(
+        impl AnswerVerdict for $outcome {
+            fn key_mismatch(&self) -> bool {
+                matches!(self, Self::Ambiguous { detail } if detail.starts_with(ANSWER_KEY_MISMATCH))
+            }
+        }
+    )*};
+}
+
+answer_verdict!(
+    CreateOutcome,
+    TradeState,
+    CloseOutcome,
+    RefundOutcome,
+    crate::TransferOutcome,
+    crate::QueryOutcome
+);
+
 /// The providers configured on this stage, per capability. A provider
 /// without configuration is simply absent (SPEC §9).
 #[derive(Clone, Default)]

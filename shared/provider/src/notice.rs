@@ -69,6 +69,19 @@ pub enum CallbackError {
 }
 
 impl CallbackError {
+    /// The refusal's kind, as metrics and logs name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallbackError::Unsigned(_) => "UNSIGNED",
+            CallbackError::BadSignature(_) => "BAD_SIGNATURE",
+            CallbackError::Stale { .. } => "STALE",
+            CallbackError::TooLarge { .. } => "TOO_LARGE",
+            CallbackError::Malformed(_) => "MALFORMED",
+            CallbackError::WrongMerchant => "WRONG_MERCHANT",
+            CallbackError::Unsupported(_) => "UNSUPPORTED",
+        }
+    }
+
     /// The status a provider is answered with for this refusal.
     pub fn http_status(&self) -> u16 {
         match self {

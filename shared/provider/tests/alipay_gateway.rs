@@ -23,9 +23,9 @@ use qrpay_domain::{
 use qrpay_provider::alipay::gateway::{AlipayConfig, AlipayGateway, DEFAULT_GATEWAY_URL};
 use qrpay_provider::alipay::{cert_sn, root_cert_sn, AlipaySigner};
 use qrpay_provider::gateway::{
-    CloseOutcome, CollectRequest, CollectionGateway, CreateOutcome, Gateways, HttpTransport,
-    PayMethod, ProviderCode, ProviderInstalments, RefundGateway, RefundNo, RefundOutcome,
-    RefundRequest, TradeState,
+    AnswerVerdict, CloseOutcome, CollectRequest, CollectionGateway, CreateOutcome, Gateways,
+    HttpTransport, PayMethod, ProviderCode, ProviderInstalments, RefundGateway, RefundNo,
+    RefundOutcome, RefundRequest, TradeState,
 };
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -455,10 +455,13 @@ async fn collection_works_in_certificate_mode_too() {
         root_cert_sn(&certs().root).unwrap()
     );
     h.fake.fault(Fault::UnknownCertSn);
+    let state = h.trade(&order_id(ORDER)).await;
     assert!(matches!(
-        h.trade(&order_id(ORDER)).await,
+        &state,
         TradeState::Ambiguous { detail } if detail.contains("unknown Alipay certificate")
     ));
+    // Alipay may have rotated its certificate: worth re-reading the keys.
+    assert!(state.key_mismatch());
 }
 
 // ---- answers that cannot be trusted ----------------------------------------------
@@ -478,12 +481,15 @@ fn untrusted_faults() -> Vec<Fault> {
 async fn untrustworthy_answers_to_a_precreate_are_ambiguous() {
     let h = Harness::new(false);
     for fault in untrusted_faults() {
+        // Only a signature by another key may be a rotated Alipay key.
+        let forged = matches!(fault, Fault::BadSignature);
         h.fake.fault(fault);
         let outcome = h.gateway.create(&scan(ORDER, 8880)).await;
         assert!(
             matches!(outcome, CreateOutcome::Ambiguous { .. }),
             "{outcome:?}"
         );
+        assert_eq!(outcome.key_mismatch(), forged, "{outcome:?}");
     }
     // A forged "already paid" or "closed" is not believed either.
     for sub_code in ["ACQ.TRADE_HAS_SUCCESS", "ACQ.TRADE_HAS_CLOSE"] {

@@ -21,9 +21,9 @@ use qrpay_domain::{
     TestClock,
 };
 use qrpay_provider::gateway::{
-    CloseOutcome, CollectRequest, CollectionGateway, CreateOutcome, Gateways, HttpRequest,
-    HttpResponse, HttpTransport, PayMethod, ProviderCode, RefundGateway, RefundNo, RefundOutcome,
-    RefundRequest, TradeState, TransportError,
+    AnswerVerdict, CloseOutcome, CollectRequest, CollectionGateway, CreateOutcome, Gateways,
+    HttpRequest, HttpResponse, HttpTransport, PayMethod, ProviderCode, RefundGateway, RefundNo,
+    RefundOutcome, RefundRequest, TradeState, TransportError,
 };
 use qrpay_provider::wechatpay::gateway::WechatpayGateway;
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
@@ -389,12 +389,15 @@ async fn only_a_signed_documented_answer_decides_anything() {
         (Scripted::Timeout, "no answer within"),
     ];
     for (script, want) in cases {
+        // Only a signature by another key may be a rotated platform key.
+        let forged = matches!(script, Scripted::ForgedBy(..));
         let fake = FakeWechat::new(vec![script]);
         let outcome = gateway(&fake).create(&collect(PayMethod::Scan)).await;
         let CreateOutcome::Ambiguous { detail } = &outcome else {
             panic!("{want}: {outcome:?}");
         };
         assert!(detail.contains(want), "{detail} should say {want}");
+        assert_eq!(outcome.key_mismatch(), forged, "{detail}");
     }
     let fake = FakeWechat::new(vec![Scripted::Answer(
         400,

@@ -18,10 +18,13 @@ pub enum Outcome {
     StatusMismatch,
     Duplicate,
     SettlementMismatch,
+    /// Our own movement (a balance adjustment): no provider side exists,
+    /// so there is nothing to match and nothing to chase.
+    Internal,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Matched,
         Outcome::MissingInProvider,
         Outcome::MissingInLedger,
@@ -29,6 +32,7 @@ impl Outcome {
         Outcome::StatusMismatch,
         Outcome::Duplicate,
         Outcome::SettlementMismatch,
+        Outcome::Internal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Outcome {
             Outcome::StatusMismatch => "STATUS_MISMATCH",
             Outcome::Duplicate => "DUPLICATE",
             Outcome::SettlementMismatch => "SETTLEMENT_MISMATCH",
+            Outcome::Internal => "INTERNAL",
         }
     }
 
@@ -49,6 +54,12 @@ impl Outcome {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether finance staff have something to look into: neither matched
+    /// nor our own movement.
+    pub fn is_discrepancy(self) -> bool {
+        !matches!(self, Outcome::Matched | Outcome::Internal)
     }
 
     /// What finance staff should do about it, until someone records what
@@ -74,6 +85,7 @@ impl Outcome {
             Outcome::SettlementMismatch => {
                 "OPEN: compare the bank receipt with the provider's settlement of this batch and chase the difference"
             }
+            Outcome::Internal => "NONE: a platform operator's balance adjustment, in our books only",
         }
     }
 }
@@ -189,6 +201,7 @@ fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, '
         for i in 0..ours.len().max(theirs.len()) {
             let finding = match (ours.get(i), theirs.get(i)) {
                 (Some(l), Some(s)) => compare(l, s),
+                (Some(l), None) if l.kind.is_internal() => internal(l),
                 (Some(l), None) if i == 0 => missing_in_provider(l),
                 (Some(l), None) => booked_again(l, ours.len()),
                 (None, Some(s)) if i > 0 => listed_again(s, theirs.len()),
@@ -254,6 +267,21 @@ impl<'r, 'a> EarlierCharges<'r, 'a> {
             }
             _ => None,
         }
+    }
+}
+
+/// Our own movement: only our books hold it, by design.
+fn internal<'r, 'a>(l: &'r Rec<'a>) -> Finding<'r, 'a> {
+    Finding {
+        outcome: Outcome::Internal,
+        ledger: Some(l),
+        statement: None,
+        note: format!(
+            "{} of {} by the platform operator (balance adjustment {}): no provider side",
+            describe(l),
+            format_fen(l.amount_fen),
+            l.reference
+        ),
     }
 }
 

@@ -23,15 +23,22 @@ pub enum MovementKind {
     Deduction,
     /// A payout (transfer) from the shop to a buyer.
     Payout,
+    /// The platform operator credited the shop's balance: our own
+    /// movement, which no provider lists.
+    AdjustmentCredit,
+    /// The platform operator debited the shop's balance.
+    AdjustmentDebit,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 5] = [
+    pub const ALL: [MovementKind; 7] = [
         MovementKind::Payment,
         MovementKind::Fee,
         MovementKind::Refund,
         MovementKind::Deduction,
         MovementKind::Payout,
+        MovementKind::AdjustmentCredit,
+        MovementKind::AdjustmentDebit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,7 +48,17 @@ impl MovementKind {
             MovementKind::Refund => "REFUND",
             MovementKind::Deduction => "DEDUCTION",
             MovementKind::Payout => "PAYOUT",
+            MovementKind::AdjustmentCredit => "ADJUSTMENT_CREDIT",
+            MovementKind::AdjustmentDebit => "ADJUSTMENT_DEBIT",
         }
+    }
+
+    /// Only our books hold it: no provider's statement has a side for it.
+    pub fn is_internal(self) -> bool {
+        matches!(
+            self,
+            MovementKind::AdjustmentCredit | MovementKind::AdjustmentDebit
+        )
     }
 
     pub fn parse(text: &str) -> Option<MovementKind> {
@@ -55,6 +72,8 @@ impl MovementKind {
             LedgerKind::Refund => MovementKind::Refund,
             LedgerKind::InstalmentDeduction => MovementKind::Deduction,
             LedgerKind::Payout => MovementKind::Payout,
+            LedgerKind::AdjustmentCredit => MovementKind::AdjustmentCredit,
+            LedgerKind::AdjustmentDebit => MovementKind::AdjustmentDebit,
         }
     }
 

@@ -303,13 +303,15 @@ pub fn csv_field(out: &mut Vec<u8>, value: &str, outside_text: bool) {
     out.push(b'"');
 }
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 8] = [
     "PAYMENT",
     "FEE",
     "REFUND",
     "DEDUCTION",
     "PAYOUT",
     "SETTLEMENT",
+    "ADJUSTMENT_CREDIT",
+    "ADJUSTMENT_DEBIT",
 ];
 const DEDUCTION_STATES: [&str; 4] = ["DEDUCTED", "FAILED", "PROCESSING", "CLOSED"];
 /// Marks an absent text or number in a bucket record.
@@ -476,12 +478,14 @@ impl<'a> ReportRow<'a> {
 /// Everything one shop's summary counts, gathered while matching.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShopTally {
-    pub outcomes: [u64; 7],
+    pub outcomes: [u64; Outcome::ALL.len()],
     pub payments: Tally,
     pub refunds: Tally,
     pub fees: Tally,
     pub deductions: Tally,
     pub payouts: Tally,
+    pub adjustment_credits: Tally,
+    pub adjustment_debits: Tally,
     pub deductions_failed: u64,
     pub monthly_pay_orders: u64,
     pub settlement_expected_fen: i64,
@@ -504,6 +508,8 @@ impl ShopTally {
                     MovementKind::Fee => &mut self.fees,
                     MovementKind::Deduction => &mut self.deductions,
                     MovementKind::Payout => &mut self.payouts,
+                    MovementKind::AdjustmentCredit => &mut self.adjustment_credits,
+                    MovementKind::AdjustmentDebit => &mut self.adjustment_debits,
                 };
                 tally.add(rec.amount_fen);
             }
@@ -533,6 +539,8 @@ impl ShopTally {
             (&mut self.fees, other.fees),
             (&mut self.deductions, other.deductions),
             (&mut self.payouts, other.payouts),
+            (&mut self.adjustment_credits, other.adjustment_credits),
+            (&mut self.adjustment_debits, other.adjustment_debits),
         ] {
             a.count += b.count;
             a.total = a.total.checked_add(b.total).unwrap_or(a.total);
@@ -596,6 +604,15 @@ impl<W: Write> JsonReport<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kind missing from the bucket's table would be written as an
+    /// unreadable code: every movement kind has its code.
+    #[test]
+    fn every_movement_kind_has_a_bucket_code() {
+        for kind in MovementKind::ALL {
+            assert_ne!(code_of(&KINDS, kind.as_str()), u8::MAX, "{kind}");
+        }
+    }
 
     #[test]
     fn customers_are_masked_whatever_the_source_gave() {

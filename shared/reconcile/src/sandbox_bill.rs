@@ -92,7 +92,10 @@ pub fn receipts(sandbox: &SandboxProvider, date: BusinessDate) -> Vec<BankReceip
         *entry += match row.kind {
             MovementKind::Payment => row.amount_fen - row.fee_fen,
             MovementKind::Refund | MovementKind::Payout => -row.amount_fen,
-            MovementKind::Deduction | MovementKind::Fee => 0,
+            MovementKind::Deduction
+            | MovementKind::Fee
+            | MovementKind::AdjustmentCredit
+            | MovementKind::AdjustmentDebit => 0,
         };
     }
     net.into_iter()

@@ -165,6 +165,8 @@ impl SyntheticDay {
             MovementKind::Refund => LedgerKind::Refund,
             MovementKind::Deduction => LedgerKind::InstalmentDeduction,
             MovementKind::Payout => LedgerKind::Payout,
+            MovementKind::AdjustmentCredit => LedgerKind::AdjustmentCredit,
+            MovementKind::AdjustmentDebit => LedgerKind::AdjustmentDebit,
         };
         let bad = |what: &str| StoreError::Corrupt(format!("synthetic {what}"));
         let monthly = (kind == LedgerKind::Payment && i.is_multiple_of(20))

@@ -497,6 +497,7 @@ async fn every_kind_of_discrepancy_is_reported_exactly(p: Provider) {
         BTreeMap::from([
             ("AMOUNT_MISMATCH".to_owned(), 1),
             ("DUPLICATE".to_owned(), 1),
+            ("INTERNAL".to_owned(), 0),
             ("MATCHED".to_owned(), 7),
             ("MISSING_IN_LEDGER".to_owned(), 0),
             ("MISSING_IN_PROVIDER".to_owned(), 1),
@@ -924,4 +925,113 @@ async fn a_synthetic_day_yields_exactly_its_injected_discrepancies() {
         }
     }
     assert_eq!(rows, run.report_rows);
+}
+
+/// A platform operator's balance adjustments: reported as our own movements
+/// (`INTERNAL`, no provider side), tallied in the summary, and never a
+/// discrepancy, an alert or a gap.
+#[tokio::test]
+async fn balance_adjustments_are_internal_rows_not_discrepancies() {
+    let p = Provider::Sandbox;
+    let adjustment = |kind: LedgerKind, id: &str, amount: &str| LedgerEntry {
+        entry_id: format!("adjustment-{id}"),
+        shop_id: ShopId::parse("shop-1").unwrap(),
+        kind,
+        amount: Amount::parse(amount).unwrap(),
+        business_date: day(),
+        reference: id.to_owned(),
+        provider_ref: None,
+        order_id: None,
+        provider: None,
+        period: None,
+        plan_periods: None,
+        customer: None,
+        created_at: at("11:00"),
+    };
+    let plain = a_day(p, ledger(p)).await;
+    plain.put_inputs(p, 4_500).await;
+    let before = plain.run().await;
+    let mut books = ledger(p);
+    books.push(adjustment(LedgerKind::AdjustmentCredit, "adj_1", "20.00"));
+    books.push(adjustment(LedgerKind::AdjustmentDebit, "adj_2", "5.50"));
+    let d = a_day(p, books).await;
+    d.put_inputs(p, 4_500).await;
+    let run = d.run().await;
+    assert_eq!(run.discrepancies, before.discrepancies);
+    assert_eq!(run.report_rows, before.report_rows + 2);
+    assert_eq!(run.outcomes["INTERNAL"], 2);
+    assert_eq!(run.gaps, before.gaps);
+    assert_eq!(d.alert_codes(), plain.alert_codes());
+    let report = d.report("shop-1").await;
+    let rows: Vec<(&str, &str, &str, &str)> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "INTERNAL")
+        .map(|r| {
+            (
+                r["order_no"].as_str().unwrap(),
+                r["kind"].as_str().unwrap(),
+                r["ledger_amount"].as_str().unwrap(),
+                r["resolution"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let resolution = "NONE: a platform operator's balance adjustment, in our books only";
+    assert_eq!(
+        rows,
+        vec![
+            ("adj_1", "ADJUSTMENT_CREDIT", "20.00", resolution),
+            ("adj_2", "ADJUSTMENT_DEBIT", "5.50", resolution),
+        ]
+    );
+    let summary = d.summary("shop-1").await;
+    assert_eq!(
+        (
+            summary.adjustment_credits.count,
+            summary.adjustment_credits.total.to_string()
+        ),
+        (1, "20.00".to_owned())
+    );
+    assert_eq!(
+        (
+            summary.adjustment_debits.count,
+            summary.adjustment_debits.total.to_string()
+        ),
+        (1, "5.50".to_owned())
+    );
+    assert_eq!(summary.outcomes["INTERNAL"], 2);
+    let plain_summary = plain.summary("shop-1").await;
+    assert_eq!(summary.discrepancies, plain_summary.discrepancies);
+    assert_eq!(
+        summary.settlement_expected,
+        plain_summary.settlement_expected
+    );
+}
+
+/// A run's discrepancies are counted by class for the alarms (issue 14's
+/// metrics): exactly the run's own outcome counts, and the total.
+#[tokio::test]
+async fn a_runs_discrepancies_are_counted_by_class() {
+    use qrpay_store::metrics::{scoped, MemoryMetrics, MetricName};
+    let p = Provider::Sandbox;
+    let d = a_day(p, ledger(p)).await;
+    d.put_inputs(p, 4_400).await;
+    let sink = Arc::new(MemoryMetrics::default());
+    let run = scoped(sink.clone(), d.run()).await;
+    assert!(run.discrepancies >= 5, "{run:?}");
+    for (class, count) in &run.outcomes {
+        if class == "MATCHED" || class == "INTERNAL" {
+            continue;
+        }
+        let seen = sink.sum(
+            MetricName::ReconciliationDiscrepancies,
+            &[("Class", class.as_str())],
+        );
+        assert_eq!(seen, *count as f64, "{class}");
+    }
+    assert_eq!(
+        sink.sum(MetricName::ReconciliationDiscrepanciesTotal, &[]),
+        run.discrepancies as f64
+    );
 }

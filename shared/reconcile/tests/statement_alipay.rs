@@ -392,12 +392,12 @@ fn files_that_are_not_an_alipay_bill_are_refused_up_front() {
         .replace("2026年11月21日", "2026年11月20日");
     assert_eq!(
         ALIPAY.open_error(&gbk(&wrong_day)),
-        LineError::new(3, "statement covers 2026年11月19日 00:00:00 to 2026年11月20日 00:00:00, not 2026-11-20 00:00:00 to the next day")
+        LineError::new(3, "statement covers \"2026年11月19日 00:00:00\" to \"2026年11月20日 00:00:00\", not 2026-11-20 00:00:00 to the next day")
     );
     let two_days = PREAMBLE.replace("2026年11月21日", "2026年11月22日");
     assert_eq!(
         ALIPAY.open_error(&gbk(&two_days)),
-        LineError::new(3, "statement covers 2026年11月20日 00:00:00 to 2026年11月22日 00:00:00, not 2026-11-20 00:00:00 to the next day")
+        LineError::new(3, "statement covers \"2026年11月20日 00:00:00\" to \"2026年11月22日 00:00:00\", not 2026-11-20 00:00:00 to the next day")
     );
     let no_period = PREAMBLE.replace("终止日期", "结束日期");
     assert_eq!(

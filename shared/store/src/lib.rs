@@ -13,13 +13,17 @@
 
 use qrpay_domain::{LedgerEntry, Payout, PayoutId, PayoutRefusal, QrCode};
 
+pub mod adjustments;
 pub mod alerts;
 pub mod collected;
+pub mod keyring;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod refunds;
 pub mod settle;
 
+pub use adjustments::{AdjustError, Adjusted};
 pub use memory::MemoryStore;
 pub use ports::{
     ClaimStore, CollectionStore, PayoutStore, ReconciliationStore, RefundStore, ShopStore, Store,
@@ -155,6 +159,18 @@ pub use qrpay_domain::execution::{ledger_part, LEDGER_DAY_PARTS};
 /// Where a day-ledger listing stands: the last (shop, entry) returned.
 pub fn ledger_position(entry: &LedgerEntry) -> String {
     format!("{}#{}", entry.shop_id, entry.entry_id)
+}
+
+/// Where an open payout stands in the sweeper's walk: its last change (ms,
+/// zero-padded), shop and id, so positions sort as the walk goes (oldest
+/// first). The DynamoDB store keeps exactly this as the payout's GSI3 sort key.
+pub fn open_position(payout: &Payout) -> String {
+    format!(
+        "{:013}#{}#{}",
+        payout.updated_at.timestamp_millis().max(0),
+        payout.shop_id,
+        payout.payout_id
+    )
 }
 
 /// One page of a day's ledger; `next` continues it.

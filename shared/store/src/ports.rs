@@ -10,8 +10,9 @@ use qrpay_domain::{
     PayoutRequest, PayoutStatus, QrCode, QrId, ReconciliationSummary, Shop, ShopId, ShopSetup,
 };
 
-use qrpay_domain::{Refund, RefundId, RefundRequest, RefundStatus};
+use qrpay_domain::{AdjustmentRequest, Refund, RefundId, RefundRequest, RefundStatus};
 
+use crate::adjustments::{AdjustError, Adjusted};
 use crate::refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 use crate::{
     Checkout, Closing, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved,
@@ -50,6 +51,11 @@ pub trait ShopStore: Send + Sync {
         shop_id: &ShopId,
         date: BusinessDate,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Moves a shop's balance by a platform operator's adjustment, in one
+    /// atomic step with its ledger entry and its `Idempotency-Key`; a debit
+    /// never takes the balance below zero (API.md, balance adjustments).
+    async fn adjust_balance(&self, request: &AdjustmentRequest) -> Result<Adjusted, AdjustError>;
 }
 
 /// Payouts: the reservation that enforces every rule atomically, the
@@ -140,13 +146,26 @@ pub trait PayoutStore: Send + Sync {
     ) -> Result<Vec<PayoutAttempt>, StoreError>;
 
     /// Payouts of any shop still in `status` (pending or processing) whose
-    /// last change is before `before`, oldest first, at most `limit`.
+    /// last change is before `before`, oldest first ([`crate::open_position`]
+    /// order), after the position `after` if given, at most `limit`.
     async fn list_open_payouts(
         &self,
         status: PayoutStatus,
         before: DateTime<Utc>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Payout>, StoreError>;
+
+    /// Where the sweeper's walk over open payouts in `status` stopped (an
+    /// [`crate::open_position`]); none: it starts at the oldest.
+    async fn sweep_cursor(&self, status: PayoutStatus) -> Result<Option<String>, StoreError>;
+
+    /// Records where the walk goes on next run (none: from the oldest again).
+    async fn set_sweep_cursor(
+        &self,
+        status: PayoutStatus,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     async fn shop_day_totals(
         &self,

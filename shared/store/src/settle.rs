@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::{Payout, PayoutStatus, Refund, RefundStatus};
 
 use crate::alerts::{Alert, AlertCode, Alerts};
+use crate::metrics::{self, MetricName, Point};
 use crate::{
     PayoutError, PayoutStore, RefundError, RefundStore, RefundTransition, StoreError, Transition,
 };
@@ -23,6 +24,9 @@ pub async fn settle_success(
         .succeed_payout(&payout.shop_id, &payout.payout_id, provider_ref, now)
         .await
         .map_err(vanished)?;
+    if let Transition::Moved(done) = &settled {
+        reached_final(done, MetricName::PayoutsSucceeded, now);
+    }
     if let Transition::Unchanged(current) = &settled {
         if current.status == PayoutStatus::Failed {
             // We released it, yet the provider paid: money left without a reservation.
@@ -45,6 +49,9 @@ pub async fn settle_failure(
         .fail_payout(&payout.shop_id, &payout.payout_id, reason, now)
         .await
         .map_err(vanished)?;
+    if let Transition::Moved(done) = &settled {
+        reached_final(done, MetricName::PayoutsFailed, now);
+    }
     if let Transition::Unchanged(current) = &settled {
         if current.status == PayoutStatus::Succeeded {
             let why = "provider reports failure for a payout recorded as succeeded";
@@ -52,6 +59,13 @@ pub async fn settle_failure(
         }
     }
     Ok(settled)
+}
+
+/// A payout just became final: counted, with the seconds it took.
+fn reached_final(payout: &Payout, outcome: MetricName, now: DateTime<Utc>) {
+    metrics::put(Point::count(outcome, metrics::PAYOUTS));
+    let seconds = (now - payout.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+    metrics::put(Point::count(MetricName::PayoutSecondsToFinal, metrics::PAYOUTS).value(seconds));
 }
 
 /// The provider contradicts a final state we recorded: a person must check

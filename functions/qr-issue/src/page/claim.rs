@@ -39,7 +39,10 @@ pub async fn show(app: &App, req: &Request, signed: &str) -> Response<Body> {
 }
 
 async fn claim_page(app: &App, req: &Request, signed: &str) -> Result<Response<Body>, ApiError> {
-    let claims = link::verify_claim(&app.verifying_keys(), signed).map_err(|_| not_found())?;
+    let claims = app
+        .verify_link(|keys| link::verify_claim(keys, signed))
+        .await
+        .map_err(|_| not_found())?;
     let payout_id = PayoutId::parse(&claims.payout_id).map_err(|_| not_found())?;
     let shop_id = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
     let payout = app

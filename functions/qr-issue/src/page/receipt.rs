@@ -30,7 +30,7 @@ fn not_found() -> ApiError {
 /// The receipt link of `order`: `{base}/receipts/{token}`.
 pub fn receipt_url(app: &App, order: &Order) -> Result<String, ApiError> {
     let token = link::sign_receipt(
-        app.signing_key()?,
+        app.signing_key()?.expose().as_bytes(),
         order.order_id.as_str(),
         order.shop_id.as_str(),
     )
@@ -43,7 +43,10 @@ pub fn receipt_url(app: &App, order: &Order) -> Result<String, ApiError> {
 
 /// The order and shop a receipt token names.
 pub async fn receipt_of(app: &App, signed: &str) -> Result<(Order, Shop), ApiError> {
-    let claims = link::verify_receipt(&app.verifying_keys(), signed).map_err(|_| not_found())?;
+    let claims = app
+        .verify_link(|keys| link::verify_receipt(keys, signed))
+        .await
+        .map_err(|_| not_found())?;
     let shop_id = ShopId::parse(&claims.shop_id).map_err(|_| not_found())?;
     let order_id = OrderId::parse(&claims.order_id).map_err(|_| not_found())?;
     let order = app

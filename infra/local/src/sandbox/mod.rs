@@ -226,10 +226,9 @@ impl Sandbox {
             Some(_) => rate(&fields, "deduction_fail_rate")?,
         };
         let seed = fields
-            .value("seed")
+            .optional_i64("seed", 0..=i64::MAX)?
             .ok_or_else(|| ApiError::invalid("seed", "required"))?
-            .as_u64()
-            .ok_or_else(|| ApiError::invalid("seed", "a whole number from 0"))?;
+            .unsigned_abs();
         // An ambiguous timeout is as often "never arrived" as "answer lost
         // after the money moved".
         let faults = SandboxFaults {

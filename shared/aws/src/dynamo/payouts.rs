@@ -170,20 +170,57 @@ impl PayoutStore for DynamoStore {
         &self,
         status: PayoutStatus,
         before: DateTime<Utc>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Payout>, StoreError> {
+        let before = ms_key(before);
+        // `{ms}#…` sorts after `{ms}`: below `before` means an earlier ms.
+        let mut values = vec![(":pk", s(open_gsi_pk(status))), (":before", s(&before))];
+        let condition = match after {
+            // BETWEEN is inclusive: the item at `after` itself is skipped below.
+            Some(after) if after < before.as_str() => {
+                values.push((":after", s(after)));
+                "#GSI3PK = :pk AND #GSI3SK BETWEEN :after AND :before"
+            }
+            Some(_) => return Ok(Vec::new()),
+            None => "#GSI3PK = :pk AND #GSI3SK < :before",
+        };
         let query = KeyQuery {
             index: Some(GSI3),
-            condition: "#GSI3PK = :pk AND #GSI3SK < :before",
+            condition,
             names: vec![GSI3PK, GSI3SK],
-            values: vec![
-                (":pk", s(open_gsi_pk(status))),
-                (":before", s(ms_key(before))),
-            ],
+            values,
             forward: true,
         };
-        let items = self.query_all(&query, limit.max(1)).await?;
-        items.iter().map(payout_from).collect()
+        let items = self
+            .query_all(&query, limit.saturating_add(1).max(1))
+            .await?;
+        items
+            .iter()
+            .filter(|item| after.is_none_or(|a| get_opt_s(item, GSI3SK).as_deref() != Some(a)))
+            .take(limit)
+            .map(payout_from)
+            .collect()
+    }
+
+    async fn sweep_cursor(&self, status: PayoutStatus) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(sweep_cursor_key(status))
+            .await?
+            .and_then(|item| get_opt_s(&item, "position")))
+    }
+
+    async fn set_sweep_cursor(
+        &self,
+        status: PayoutStatus,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut item = sweep_cursor_key(status);
+        item.insert("entity".to_owned(), s("sweep_cursor"));
+        if let Some(position) = cursor {
+            item.insert("position".to_owned(), s(position));
+        }
+        self.put(item).await
     }
 
     async fn shop_day_totals(

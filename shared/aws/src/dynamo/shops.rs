@@ -1,5 +1,8 @@
 use super::paging::KeyQuery;
 use super::*;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure as OnFailure;
+use qrpay_domain::{decide_adjustment, AdjustmentRequest};
+use qrpay_store::{AdjustError, Adjusted};
 
 #[async_trait]
 impl ShopStore for DynamoStore {
@@ -106,5 +109,66 @@ impl ShopStore for DynamoStore {
             )
             .await?;
         items.iter().map(ledger_from).collect()
+    }
+
+    async fn adjust_balance(&self, request: &AdjustmentRequest) -> Result<Adjusted, AdjustError> {
+        self.adjust_balance_write(request).await
+    }
+}
+
+/// Fresh attempts at an adjustment whose balance moved between the read
+/// and the write (payments land on the same balance).
+const MAX_ADJUSTMENT_WRITE_ATTEMPTS: usize = 12;
+
+impl DynamoStore {
+    /// Reads the shop and the key's record, decides, and writes the record,
+    /// the ledger entry and the balance in one transaction conditioned on
+    /// the balance read; a cancelled write is decided again on a fresh read.
+    async fn adjust_balance_write(
+        &self,
+        request: &AdjustmentRequest,
+    ) -> Result<Adjusted, AdjustError> {
+        let record_key = adjustment_key(&request.shop_id, &request.idempotency_key);
+        for attempt in 0..MAX_ADJUSTMENT_WRITE_ATTEMPTS {
+            super::backoff::pause(attempt).await;
+            let read = self
+                .transact_get(vec![shop_key(&request.shop_id), record_key.clone()])
+                .await?;
+            if let Some(done) = read.get(1).and_then(Option::as_ref) {
+                let done = adjustment_from(done)?;
+                if done.fingerprint != request.fingerprint() {
+                    return Err(AdjustError::IdempotencyConflict);
+                }
+                return Ok(Adjusted::Replayed(done));
+            }
+            let shop = read[0]
+                .as_ref()
+                .map(shop_from)
+                .transpose()?
+                .ok_or(AdjustError::ShopNotFound)?;
+            let effect = decide_adjustment(&shop, request)?;
+            let a = &effect.adjustment;
+            let mut e = super::payout_effects::Expr::default();
+            let pk = e.name(PK);
+            e.require(format!("attribute_exists({pk})"));
+            e.bound(BALANCE, "=", Some(a.balance_before.fen()), "before");
+            let update = format!(
+                "SET {} = {}, {} = {}",
+                e.name(BALANCE),
+                e.value("after", n(a.balance_after.fen())),
+                e.name(UPDATED_AT),
+                e.value("now", ms(a.created_at))
+            );
+            let items = vec![
+                self.put_new(adjustment_item(a), OnFailure::None)?,
+                self.put_new(ledger_item(&effect.ledger), OnFailure::None)?,
+                e.update(&self.table, shop_key(&request.shop_id), update)?,
+            ];
+            if let WriteOutcome::Written = self.transact_write(items).await? {
+                return Ok(Adjusted::Created(effect.adjustment));
+            }
+            tracing::debug!(shop_id = %request.shop_id, "balance adjustment raced; deciding again");
+        }
+        Err(StoreError::Contention.into())
     }
 }

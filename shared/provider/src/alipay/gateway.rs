@@ -23,8 +23,8 @@ use std::sync::Arc;
 use qrpay_domain::{Clock, Provider};
 use serde_json::{Map, Value};
 
-use super::{AnswerVerifier, RequestSigner};
-use crate::gateway::{Gateways, HttpRequest, HttpResponse, HttpTransport};
+use super::{AnswerError, AnswerVerifier, RequestSigner};
+use crate::gateway::{Gateways, HttpRequest, HttpResponse, HttpTransport, ANSWER_KEY_MISMATCH};
 use crate::notice::reason;
 
 mod collect;
@@ -240,6 +240,11 @@ impl Reply {
         let object = match verifier.verify_answer(&response.body, method) {
             Ok(Value::Object(object)) => object,
             Ok(_) => return Reply::Untrusted("the answer is not a JSON object".into()),
+            // A bad signature or an unknown certificate may be a rotated
+            // Alipay key: marked, so the caller can re-read the keys.
+            Err(e @ (AnswerError::BadSignature | AnswerError::UnknownCertificate(_))) => {
+                return Reply::Untrusted(format!("{ANSWER_KEY_MISMATCH}{e}"))
+            }
             Err(e) => return Reply::Untrusted(e.to_string()),
         };
         match text(&object, "code") {

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::matcher::Outcome;
 use crate::report::{ReportRow, ShopTally};
 use crate::spill::{update, FastMap};
 
@@ -71,7 +70,7 @@ impl Gathered {
     pub(super) fn record(&mut self, row: &ReportRow<'_>, fen: i64) {
         let outcome = row.outcome;
         update(&mut self.shops, row.shop_id, |t| t.count_outcome(outcome));
-        if outcome != Outcome::Matched {
+        if outcome.is_discrepancy() {
             self.classes
                 .entry(outcome.as_str())
                 .or_default()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use qrpay_domain::{BusinessDate, LedgerEntry, Provider};
+use qrpay_domain::{BusinessDate, LedgerEntry, LedgerKind, Provider};
 use qrpay_store::{LedgerPage, ReconciliationStore, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
 
 use super::error::ReconcileError;
@@ -302,7 +302,12 @@ fn rec_of_entry(entry: &LedgerEntry, payout_provider: Provider) -> Rec<'_> {
         side: Side::Ledger,
         kind: MovementKind::of_ledger(entry.kind),
         status: ProviderStatus::Success,
-        provider: entry.provider.or(Some(payout_provider)),
+        // Our own movements (adjustments) belong to no provider; payouts
+        // without one are the configured payout provider's.
+        provider: match entry.kind {
+            LedgerKind::AdjustmentCredit | LedgerKind::AdjustmentDebit => None,
+            _ => entry.provider.or(Some(payout_provider)),
+        },
         period: entry.period.unwrap_or(0),
         plan_periods: entry.plan_periods.unwrap_or(0),
         amount_fen: entry.amount.fen(),

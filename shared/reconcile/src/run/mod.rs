@@ -277,6 +277,29 @@ impl Reconciler {
     }
 }
 
+/// `ReconciliationDiscrepancies` by class (the classes found) and
+/// `ReconciliationDiscrepanciesTotal` (zero included, so an alarm sees
+/// every run).
+fn count_discrepancies(totals: &ShopTally) {
+    use qrpay_store::metrics::{self, MetricName, Point, RECONCILIATION};
+    let mut total = 0;
+    for outcome in Outcome::ALL.into_iter().filter(|o| o.is_discrepancy()) {
+        let count = totals.outcomes[outcome.index()];
+        total += count;
+        if count > 0 {
+            metrics::put(
+                Point::count(MetricName::ReconciliationDiscrepancies, RECONCILIATION)
+                    .with("Class", outcome.as_str())
+                    .value(count as f64),
+            );
+        }
+    }
+    metrics::put(
+        Point::count(MetricName::ReconciliationDiscrepanciesTotal, RECONCILIATION)
+            .value(total as f64),
+    );
+}
+
 impl Findings {
     /// The run's totals over every shop's report.
     fn run_report(
@@ -292,6 +315,7 @@ impl Findings {
             totals.merge(&done.tally);
             rows += done.summary.rows;
         }
+        count_discrepancies(&totals);
         let read = self.inputs_read;
         RunReport {
             date,
@@ -304,7 +328,9 @@ impl Findings {
                 .iter()
                 .map(|o| (o.as_str().to_owned(), totals.outcomes[o.index()]))
                 .collect(),
-            discrepancies: rows - totals.outcomes[Outcome::Matched.index()],
+            discrepancies: rows
+                - totals.outcomes[Outcome::Matched.index()]
+                - totals.outcomes[Outcome::Internal.index()],
             deductions_failed: totals.deductions_failed,
             input_errors: read.errors.count,
             gaps: read.gaps,

@@ -334,12 +334,16 @@ fn summarize(
             .iter()
             .map(|o| (o.as_str().to_owned(), tally.outcomes[o.index()]))
             .collect(),
-        discrepancies: rows - tally.outcomes[Outcome::Matched.index()],
+        discrepancies: rows
+            - tally.outcomes[Outcome::Matched.index()]
+            - tally.outcomes[Outcome::Internal.index()],
         payments: tally.payments,
         refunds: tally.refunds,
         fees: tally.fees,
         deductions: tally.deductions,
         payouts: tally.payouts,
+        adjustment_credits: tally.adjustment_credits,
+        adjustment_debits: tally.adjustment_debits,
         deductions_failed: tally.deductions_failed,
         monthly_pay_orders: tally.monthly_pay_orders,
         average_order_value: average(tally.payments.total, tally.payments.count),

@@ -39,6 +39,8 @@ pub(super) fn settlement_effect(rec: &Rec<'_>) -> i64 {
         MovementKind::Fee | MovementKind::Refund | MovementKind::Payout => -rec.amount_fen,
         // Instalments are between the buyer and the provider's credit arm.
         MovementKind::Deduction => 0,
+        // Our own movements never reach a provider's settlement.
+        MovementKind::AdjustmentCredit | MovementKind::AdjustmentDebit => 0,
     }
 }
 

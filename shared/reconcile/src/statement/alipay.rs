@@ -167,7 +167,9 @@ fn check_period(text: &str, date: NaiveDate) -> Result<(), LineError> {
         Err(LineError::new(
             3,
             format!(
-                "statement covers {start} to {end}, not {} 00:00:00 to the next day",
+                "statement covers {} to {}, not {} 00:00:00 to the next day",
+                lines::shown(start),
+                lines::shown(end),
                 date.format("%Y-%m-%d")
             ),
         ))
@@ -350,8 +352,11 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
 /// (The service fee is its own column, so it is not netted here.)
 fn received_by_shop(kind: MovementKind, amount_fen: i64) -> i64 {
     match kind {
-        MovementKind::Refund | MovementKind::Payout => -amount_fen,
-        MovementKind::Payment | MovementKind::Deduction | MovementKind::Fee => amount_fen,
+        MovementKind::Refund | MovementKind::Payout | MovementKind::AdjustmentDebit => -amount_fen,
+        MovementKind::Payment
+        | MovementKind::Deduction
+        | MovementKind::Fee
+        | MovementKind::AdjustmentCredit => amount_fen,
     }
 }
 
@@ -543,6 +548,9 @@ pub(crate) fn push_row(
         MovementKind::Deduction => (&words.deduction, false),
         MovementKind::Payout => (&words.payout, false),
         MovementKind::Fee => return Err("a FEE row cannot be written".to_owned()),
+        MovementKind::AdjustmentCredit | MovementKind::AdjustmentDebit => {
+            return Err("a balance adjustment is ours alone: no bill lists it".to_owned())
+        }
     };
     let state = match row.status {
         ProviderStatus::Success => &words.success,
@@ -604,4 +612,30 @@ pub(crate) fn push_summary(gbk: &mut Vec<u8>, tally: &Tally, day: &Day) {
     push_cn_midnight(out, date.succ_opt().unwrap_or(date));
     out.extend_from_slice(b"]\n");
     gbk.extend_from_slice(&gbk_of(std::str::from_utf8(&text).unwrap_or_default()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: the period's bounds were quoted whole, so a header
+    /// line of any length (up to the line cap) came back in the error.
+    #[test]
+    fn a_wrong_period_quotes_its_bounds_cut_short() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let long = "2".repeat(5_000);
+        let line = format!("#起始日期：[{long}]   终止日期：[{long}]");
+        let error = check_period(&line, date).unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(
+            error.message.chars().count() < 200,
+            "{} chars",
+            error.message.len()
+        );
+        assert!(
+            error.message.starts_with("statement covers \"2222"),
+            "{}",
+            error.message
+        );
+    }
 }

@@ -45,7 +45,11 @@ impl Tally {
                 self.refund_fen += amount;
             }
             MovementKind::Payout => self.payout_fen += amount,
-            MovementKind::Payment | MovementKind::Deduction | MovementKind::Fee => {}
+            MovementKind::Payment
+            | MovementKind::Deduction
+            | MovementKind::Fee
+            | MovementKind::AdjustmentCredit
+            | MovementKind::AdjustmentDebit => {}
         }
     }
 

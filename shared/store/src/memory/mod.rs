@@ -71,6 +71,10 @@ struct State {
     /// (shop, Idempotency-Key) → (request fingerprint, refund id); apart
     /// from payouts' keys, so one key cannot collide across the two routes.
     refund_idempotency: HashMap<(ShopId, String), (String, qrpay_domain::RefundId)>,
+    /// (shop, Idempotency-Key) → the balance adjustment made under it.
+    adjustments: HashMap<(ShopId, String), qrpay_domain::BalanceAdjustment>,
+    /// Where the sweeper's walk over each open status stopped.
+    sweep_cursors: HashMap<PayoutStatus, String>,
 }
 
 impl State {

@@ -154,18 +154,37 @@ impl PayoutStore for MemoryStore {
         &self,
         status: PayoutStatus,
         before: DateTime<Utc>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Payout>, StoreError> {
         let state = self.state();
-        let mut open: Vec<Payout> = state
+        let mut open: Vec<(String, Payout)> = state
             .payouts
             .values()
             .filter(|p| p.status == status && p.updated_at < before)
-            .cloned()
+            .map(|p| (crate::open_position(p), p.clone()))
+            .filter(|(position, _)| after.is_none_or(|after| position.as_str() > after))
             .collect();
-        open.sort_by(|a, b| (a.updated_at, &a.payout_id).cmp(&(b.updated_at, &b.payout_id)));
+        open.sort_by(|a, b| a.0.cmp(&b.0));
         open.truncate(limit);
-        Ok(open)
+        Ok(open.into_iter().map(|(_, p)| p).collect())
+    }
+
+    async fn sweep_cursor(&self, status: PayoutStatus) -> Result<Option<String>, StoreError> {
+        Ok(self.state().sweep_cursors.get(&status).cloned())
+    }
+
+    async fn set_sweep_cursor(
+        &self,
+        status: PayoutStatus,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match cursor {
+            Some(c) => state.sweep_cursors.insert(status, c.to_owned()),
+            None => state.sweep_cursors.remove(&status),
+        };
+        Ok(())
     }
 
     async fn shop_day_totals(

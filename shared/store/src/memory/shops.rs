@@ -1,4 +1,6 @@
 use super::*;
+use crate::{AdjustError, Adjusted};
+use qrpay_domain::{decide_adjustment, AdjustmentRequest};
 
 #[async_trait]
 impl ShopStore for MemoryStore {
@@ -97,5 +99,31 @@ impl ShopStore for MemoryStore {
             .filter(|e| e.business_date == date)
             .cloned()
             .collect())
+    }
+
+    async fn adjust_balance(&self, request: &AdjustmentRequest) -> Result<Adjusted, AdjustError> {
+        let mut state = self.state();
+        let key = (
+            request.shop_id.clone(),
+            request.idempotency_key.as_str().to_owned(),
+        );
+        if let Some(done) = state.adjustments.get(&key) {
+            if done.fingerprint != request.fingerprint() {
+                return Err(AdjustError::IdempotencyConflict);
+            }
+            return Ok(Adjusted::Replayed(done.clone()));
+        }
+        let shop = state
+            .shops
+            .get(&request.shop_id)
+            .ok_or(AdjustError::ShopNotFound)?;
+        let effect = decide_adjustment(shop, request)?;
+        let after = effect
+            .apply(shop)
+            .ok_or_else(|| StoreError::Corrupt("shop changed under the lock".into()))?;
+        state.shops.insert(after.shop_id.clone(), after);
+        state.record_ledger(effect.ledger);
+        state.adjustments.insert(key, effect.adjustment.clone());
+        Ok(Adjusted::Created(effect.adjustment))
     }
 }

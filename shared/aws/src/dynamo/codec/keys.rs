@@ -116,8 +116,12 @@ pub fn movement_key(entry_id: &str) -> Item {
 pub fn ledger_day_gsi_pk(date: BusinessDate, part: u16) -> String {
     format!("LEDGERDAY#{date}#{part:02}")
 }
+/// A shop's summary of a day, in a partition of its own (not the shop's):
+/// reconcile replaces and removes summaries, and IAM can narrow its writes
+/// by partition key only (`dynamodb:LeadingKeys`), so what it writes must
+/// never share a partition with the shop's five-year records.
 pub fn reconciliation_key(shop: &ShopId, date: BusinessDate) -> Item {
-    key(shop_pk(shop), format!("RECON#{date}"))
+    key(format!("RECON#{shop}"), format!("RECON#{date}"))
 }
 pub fn once_key(once: &str) -> Item {
     key(format!("ONCE#{once}"), "ONCE".to_owned())
@@ -162,10 +166,51 @@ pub fn open_order_gsi_sk(expires_at: DateTime<Utc>, shop: &ShopId, order: &Order
 }
 
 pub fn open_gsi_sk(payout: &Payout) -> String {
-    format!(
-        "{}#{}#{}",
-        ms_key(payout.updated_at),
-        payout.shop_id,
-        payout.payout_id
+    qrpay_store::open_position(payout)
+}
+/// The sweeper's place in its walk over open payouts of one status.
+pub fn sweep_cursor_key(status: PayoutStatus) -> Item {
+    key(
+        format!("SWEEPCURSOR#{}", status.as_str()),
+        "SWEEPCURSOR".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What reconcile writes and removes (summaries, once-only claims, its
+    /// run lease) lives in partitions of its own, each of which
+    /// `template.yaml` lets reconcile's role write (`dynamodb:LeadingKeys`):
+    /// IAM cannot narrow by sort key, so a summary under `SHOP#` would give
+    /// reconcile the shop's ledger and payouts too.
+    #[test]
+    fn what_reconcile_writes_lives_outside_the_shops_partitions() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let template = std::fs::read_to_string(path).expect("template.yaml");
+        let reconcile = template
+            .split("\n  ReconcileFunction:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n  ReconcileLogs:").next())
+            .expect("ReconcileFunction in template.yaml");
+        let shop = ShopId::parse("s1").unwrap();
+        let date = BusinessDate::parse("2026-01-02").unwrap();
+        for item in [
+            reconciliation_key(&shop, date),
+            once_key("k"),
+            lease_key("k"),
+        ] {
+            let Some(AttributeValue::S(pk)) = item.get(PK) else {
+                panic!("no PK in {item:?}")
+            };
+            assert!(!pk.starts_with(&shop_pk(&shop)), "{pk}");
+            let (prefix, _) = pk.split_once('#').unwrap();
+            let allowed = format!("- \"{prefix}#*\"");
+            assert!(
+                reconcile.contains(&allowed),
+                "{allowed}: not reconcile's to write"
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //! | idempotency     | `SHOP#{shop}`   | `IDEMPOTENCY#{key}`       |                          |                        |
 //! | refund          | `SHOP#{shop}`   | `REFUND#{refund}`         | `SHOP#{s}#ORDER#{o}#REFUNDS` / `REFUND#{r}` |         |
 //! | refund idempotency | `SHOP#{shop}` | `REFUNDIDEM#{key}`       |                          |                        |
+//! | balance adjustment | `SHOP#{shop}` | `ADJUSTMENT#{key}`      | (the record is its `Idempotency-Key` claim)        |
 //! | refund pointer  | `REFUND#{r}`    | `REFUND`                  | (a refund's shop, for provider notices)           |
 //! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
 //! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
@@ -26,17 +27,17 @@
 //! | notification    | `NOTIFICATION#{provider}#{id}` | `NOTIFICATION` | (dedupe; TTL `expires_at_s`)               |
 //! | movement        | `MOVEMENT#{entry}` | `MOVEMENT`             | (a provider movement already in the ledger)       |
 //! | anomaly         | `ANOMALY#{date}` | `ANOMALY#{anomaly}`      |                          |                        |
-//! | reconciliation  | `SHOP#{shop}`   | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
+//! | reconciliation  | `RECON#{shop}`  | `RECON#{date}`            | (the day's summary, as JSON in `summary`)         |
 //! | once            | `ONCE#{key}`    | `ONCE`                    | (an alert already sent; TTL `expires_at_s`)       |
+//! | lease           | `LEASE#{key}`   | `LEASE`                   | (a run's hold on its day; TTL `expires_at_s`)     |
+//! | sweep cursor    | `SWEEPCURSOR#{status}` | `SWEEPCURSOR`      | (where the sweeper's walk over open payouts stopped) |
 //!
 //! GSI3 is sparse: only payouts not yet final carry `GSI3PK = OPEN#{status}`
 //! and `GSI3SK = {last change ms}#{shop}#{payout}`, and only orders still
 //! `CREATED` with an expiry carry `GSI3PK = OPENORDER` and `GSI3SK =
 //! {expires_at ms}#{shop}#{order}`, so the sweeper finds stale payouts and
 //! expired orders without scanning. A closed order and its pointer carry
-//! the TTL `expires_at_s` (35 days after closing).
-//! and `GSI3SK = {last change ms}#{shop}#{payout}`, so the sweeper finds
-//! stale ones without scanning. Refunds not yet final carry
+//! the TTL `expires_at_s` (35 days after closing). Refunds not yet final carry
 //! `GSI3PK = OPENREFUND#{status}` likewise.
 
 mod keys;

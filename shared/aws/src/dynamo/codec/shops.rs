@@ -2,8 +2,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
-    Branding, Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, Secret, Shop, ShopId,
-    ShopName,
+    Branding, Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, SealedSecret, Shop,
+    ShopId, ShopName,
 };
 
 use super::*;
@@ -74,18 +74,85 @@ pub fn device_item(device: &Device) -> Item {
         ("entity".to_owned(), s("device")),
         ("device_id".to_owned(), s(device.device_id.as_str())),
         ("shop_id".to_owned(), s(device.shop_id.as_str())),
-        ("secret".to_owned(), s(device.secret.expose())),
+        // Ciphertext only (a keyring's, bound to the device id): never the
+        // plain secret. A put replaces the whole item, so registering a
+        // device again also drops the plain `secret` of an older record.
+        (
+            DEVICE_SEALED_SECRET.to_owned(),
+            AttributeValue::B(device.secret.ciphertext().to_vec().into()),
+        ),
         (UPDATED_AT.to_owned(), ms(device.updated_at)),
     ]);
     item
 }
 
+/// The attribute holding a device's sealed secret.
+pub const DEVICE_SEALED_SECRET: &str = "secret_sealed";
+
+/// A device record. One written before device secrets were sealed holds its
+/// secret in plain text (`secret`): that text is never read back, and the
+/// device comes back with a legacy (empty) sealed secret, which `qr-issue`
+/// refuses with a log line saying to register the device again. It is not
+/// migrated on read: `qr-issue` may only open sealed secrets, not seal them.
 pub fn device_from(item: &Item) -> Result<Device, StoreError> {
+    let secret = match item.get(DEVICE_SEALED_SECRET) {
+        Some(AttributeValue::B(blob)) => SealedSecret::new(blob.as_ref().to_vec()),
+        Some(_) => return Err(corrupt(DEVICE_SEALED_SECRET, item)),
+        None => SealedSecret::legacy(),
+    };
     Ok(Device {
         device_id: parse(item, "device_id", DeviceId::parse)?,
         shop_id: parse(item, "shop_id", ShopId::parse)?,
-        secret: Secret::new(get_s(item, "secret")?.to_owned()),
+        secret,
         updated_at: get_time(item, UPDATED_AT)?,
+    })
+}
+
+/// A balance adjustment, keyed by the `Idempotency-Key` it was made under:
+/// the record is its own idempotency claim.
+pub fn adjustment_key(shop: &ShopId, idem: &qrpay_domain::IdempotencyKey) -> Item {
+    key(shop_pk(shop), format!("ADJUSTMENT#{}", idem.as_str()))
+}
+
+pub fn adjustment_item(a: &qrpay_domain::BalanceAdjustment) -> Item {
+    let mut item = adjustment_key(&a.shop_id, &a.idempotency_key);
+    item.extend([
+        ("entity".to_owned(), s("balance_adjustment")),
+        ("adjustment_id".to_owned(), s(a.adjustment_id.as_str())),
+        ("shop_id".to_owned(), s(a.shop_id.as_str())),
+        ("operator_id".to_owned(), s(a.operator_id.as_str())),
+        ("amount_fen".to_owned(), n(a.amount.fen())),
+        ("reason".to_owned(), s(a.reason.as_str())),
+        ("balance_before_fen".to_owned(), n(a.balance_before.fen())),
+        ("balance_after_fen".to_owned(), n(a.balance_after.fen())),
+        ("business_date".to_owned(), s(a.business_date.to_string())),
+        ("idempotency_key".to_owned(), s(a.idempotency_key.as_str())),
+        (FINGERPRINT.to_owned(), s(a.fingerprint.as_str())),
+        ("created_at_ms".to_owned(), ms(a.created_at)),
+    ]);
+    item
+}
+
+pub fn adjustment_from(item: &Item) -> Result<qrpay_domain::BalanceAdjustment, StoreError> {
+    use qrpay_domain::{AdjustmentId, AdjustmentReason, Amount, BusinessDate, IdempotencyKey};
+    let signed = get_i64(item, "amount_fen")?;
+    let amount = Amount::from_fen(signed.checked_abs().unwrap_or(0))
+        .map_err(|_| corrupt("amount_fen", item))?;
+    Ok(qrpay_domain::BalanceAdjustment {
+        adjustment_id: parse(item, "adjustment_id", AdjustmentId::parse)?,
+        shop_id: parse(item, "shop_id", ShopId::parse)?,
+        operator_id: parse(item, "operator_id", OperatorId::parse)?,
+        amount: qrpay_domain::SignedAmount {
+            debit: signed < 0,
+            amount,
+        },
+        reason: parse(item, "reason", AdjustmentReason::parse)?,
+        balance_before: get_money(item, "balance_before_fen")?,
+        balance_after: get_money(item, "balance_after_fen")?,
+        business_date: parse(item, "business_date", BusinessDate::parse)?,
+        idempotency_key: parse(item, "idempotency_key", IdempotencyKey::parse)?,
+        fingerprint: get_s(item, FINGERPRINT)?.to_owned(),
+        created_at: get_time(item, "created_at_ms")?,
     })
 }
 
@@ -105,6 +172,25 @@ mod tests {
             qrpay_domain::time::from_millis(1_780_000_000_000),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_device_is_stored_sealed_and_an_old_plain_record_comes_back_legacy() {
+        let device = Device {
+            device_id: DeviceId::parse("pos-1").unwrap(),
+            shop_id: ShopId::parse("s1").unwrap(),
+            secret: SealedSecret::new(vec![1, 2, 3]),
+            updated_at: qrpay_domain::time::from_millis(1_780_000_000_000),
+        };
+        let mut item = device_item(&device);
+        assert!(!item.contains_key("secret"));
+        assert_eq!(device_from(&item).unwrap(), device);
+        // Written before secrets were sealed: the plain text is not read.
+        item.remove(DEVICE_SEALED_SECRET);
+        item.insert("secret".into(), s("plain-device-secret-0001"));
+        assert!(device_from(&item).unwrap().secret.is_legacy());
+        item.insert(DEVICE_SEALED_SECRET.into(), s("not binary"));
+        assert!(matches!(device_from(&item), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

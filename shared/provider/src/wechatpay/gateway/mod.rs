@@ -24,9 +24,10 @@ use qrpay_domain::{Clock, Provider, Secret};
 use rsa::RsaPublicKey;
 use serde::Deserialize;
 
+use super::answer::AnswerError;
 use super::platform::PlatformKeys;
 use super::request::{nonce, RequestSigner};
-use crate::gateway::{Gateways, HttpRequest, HttpResponse, HttpTransport};
+use crate::gateway::{Gateways, HttpRequest, HttpResponse, HttpTransport, ANSWER_KEY_MISMATCH};
 use crate::keys::public_key_from_text;
 
 pub use transfers::{CONFIRM_WINDOW_H, REAL_NAME_FROM_FEN, TRANSFER_REMARK};
@@ -246,7 +247,16 @@ impl WechatpayGateway {
                 .platform
                 .verify_answer(&headers, &answer.body, self.clock.now())
         {
-            return Reply::Unclear(format!("HTTP {} answer not trusted: {err}", answer.status));
+            // A bad signature or an unknown serial may be a rotated platform
+            // key: marked, so the caller can re-read the keys.
+            let mark = match err {
+                AnswerError::BadSignature(_) => ANSWER_KEY_MISMATCH,
+                AnswerError::Unsigned(_) | AnswerError::Stale { .. } => "",
+            };
+            return Reply::Unclear(format!(
+                "{mark}HTTP {} answer not trusted: {err}",
+                answer.status
+            ));
         }
         match answer.status {
             200..=299 => Reply::Done(answer.body.clone()),
