@@ -3,6 +3,8 @@
 //! no stage parameter that chooses it — and every function that talks to the
 //! providers reads the same provider settings.
 
+use std::path::PathBuf;
+
 use qrpay_tests::template::{text as template, variables_of};
 
 /// The providers' keys and ids come from the stage's secret
