@@ -60,6 +60,8 @@ trap stop_emulator EXIT
 endpoint="$(infra/emulator.sh start)"
 log "emulator at $endpoint"
 overrides=(--override "QRPAY_AWS_ENDPOINT=$endpoint" --override "IOT_DATA_ENDPOINT=$endpoint")
+# No stage secret here: the settings come from the environment (never a real key).
+overrides+=(--override "QRPAY_SECRET_ID=" --override "QRPAY_QR_TOKEN_SECRET=cold-start-token-secret-not-for-any-stage")
 for setting in "$@"; do overrides+=(--override "$setting"); done
 while IFS= read -r line; do overrides+=(--override "$line"); done < <(
     "$(infra/emulator.sh python)" infra/cold-start/resources.py template.yaml "$endpoint" "cold-start-$$")

@@ -56,6 +56,9 @@ fn env_file(table: &str) -> PathBuf {
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
+        // No stage secret: the settings come from the environment.
+        ("QRPAY_SECRET_ID", ""),
+        ("QRPAY_QR_TOKEN_SECRET", "cargo-lambda-test-token-secret"),
     ];
     let text = std::fs::read_to_string(root().join("events/env.json")).unwrap();
     let env: Value = serde_json::from_str(&text).unwrap();
