@@ -5,7 +5,9 @@
 # virtualenv), installs the providers' SDKs that the conformance tests compare
 # our wire formats with (infra/conformance.sh, another project-local
 # virtualenv), installs headless Chromium, chromedriver and a CJK font for the
-# browser tests (infra/browser.sh: Debian's packages, when missing), runs every
+# browser tests (infra/browser.sh: Debian's packages, when missing), installs
+# cargo-lambda for the test that runs a function under `cargo lambda watch`
+# (infra/cargo-lambda.sh, another project-local virtualenv), runs every
 # test of the workspace against the emulator and the embedded store, fuzzes the
 # local stack's HTTP API with Schemathesis (infra/schemathesis.sh), checks that
 # no Lambda builds a notice signer, lints template.yaml offline, and stops the
@@ -31,6 +33,9 @@ infra/conformance.sh install
 
 echo "test: installing headless Chromium and chromedriver for the browser tests" >&2
 infra/browser.sh install
+
+echo "test: installing cargo-lambda for the local-invoke test" >&2
+infra/cargo-lambda.sh install
 
 cargo test --workspace --locked "$@"
 

@@ -11,6 +11,7 @@ pub mod expiry_contract;
 pub mod openapi_check;
 pub mod reconciliation_contract;
 pub mod refund_contract;
+pub mod template;
 pub mod world;
 
 use std::sync::Arc;

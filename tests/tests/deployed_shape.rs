@@ -5,37 +5,7 @@
 
 use std::path::PathBuf;
 
-fn template() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The environment variable names of one resource's `Variables:` block.
-fn variables_of(template: &str, resource: &str) -> Vec<String> {
-    let header = format!("  {resource}:");
-    let block: Vec<&str> = template
-        .lines()
-        .skip_while(|l| *l != header)
-        .skip(1)
-        // The next resource starts at two spaces of indent and a name.
-        .take_while(|l| {
-            !(l.starts_with("  ") && l[2..].starts_with(|c: char| c.is_ascii_alphabetic()))
-        })
-        .collect();
-    assert!(
-        template.lines().any(|l| l == header),
-        "{resource} is not in template.yaml"
-    );
-    block
-        .iter()
-        .skip_while(|l| l.trim() != "Variables:")
-        .skip(1)
-        .take_while(|l| l.starts_with("          "))
-        .map(|l| l.trim())
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(':').map(|(name, _)| name.to_owned()))
-        .collect()
-}
+use qrpay_tests::template::{text as template, variables_of};
 
 /// The providers' keys and ids come from the stage's secret
 /// (`QRPAY_SECRET_ID`, tests/tests/secret_shape.rs); their endpoints from here.

@@ -1,5 +1,7 @@
 //! The adapters a Lambda builds once per cold start, each from the setting
-//! that names its resource (set by `template.yaml`).
+//! that names its resource (set by `template.yaml`). Only the store's
+//! client is made at once (nearly every event reads the table); the others
+//! are made by their first call (`crate::lazy`).
 
 use crate::dynamo::DynamoStore;
 use aws_config::SdkConfig;
@@ -20,10 +22,7 @@ pub fn store_from_env(config: &SdkConfig) -> Result<DynamoStore, String> {
 
 /// The payout queue at `PAYOUT_QUEUE_URL`.
 pub fn payout_queue_from_env(config: &SdkConfig) -> Result<SqsQueue, String> {
-    Ok(SqsQueue::new(
-        aws_sdk_sqs::Client::new(config),
-        env("PAYOUT_QUEUE_URL")?,
-    ))
+    Ok(SqsQueue::from_conf(config, env("PAYOUT_QUEUE_URL")?))
 }
 
 /// The reconcile function's own queue of run requests, `RECONCILE_QUEUE_URL`.
@@ -46,11 +45,9 @@ pub fn alerts_from_env(config: &SdkConfig) -> Result<SnsAlerts, String> {
 
 /// POS replies through the account's IoT data endpoint, `IOT_DATA_ENDPOINT`.
 pub fn iot_publisher_from_env(config: &SdkConfig) -> Result<IotDataPublisher, String> {
-    let iot = aws_sdk_iotdataplane::config::Builder::from(config)
-        .endpoint_url(env("IOT_DATA_ENDPOINT")?)
-        .build();
-    Ok(IotDataPublisher::new(
-        aws_sdk_iotdataplane::Client::from_conf(iot),
+    Ok(IotDataPublisher::from_conf(
+        config,
+        env("IOT_DATA_ENDPOINT")?,
     ))
 }
 

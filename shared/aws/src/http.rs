@@ -5,6 +5,7 @@
 //! (SPEC §9). No retries here: a request that timed out may have reached the
 //! provider, so the adapter decides what happens next (query first).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,13 +49,25 @@ impl Deadline {
     }
 }
 
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Built on its first call, not at cold start: loading the system's root
+/// certificates costs milliseconds, and a function whose providers are not
+/// configured, or a route that calls none, never pays them.
 pub struct HyperTransport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: OnceLock<Result<HyperClient, String>>,
     timeouts: HttpTimeouts,
 }
 
 impl HyperTransport {
     pub fn new(timeouts: HttpTimeouts) -> Result<HyperTransport, String> {
+        Ok(HyperTransport {
+            client: OnceLock::new(),
+            timeouts,
+        })
+    }
+
+    fn build_client(timeouts: HttpTimeouts) -> Result<HyperClient, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
@@ -65,8 +78,14 @@ impl HyperTransport {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).build(https);
-        Ok(HyperTransport { client, timeouts })
+        Ok(Client::builder(TokioExecutor::new()).build(https))
+    }
+
+    fn client(&self) -> Result<&HyperClient, TransportError> {
+        self.client
+            .get_or_init(|| Self::build_client(self.timeouts))
+            .as_ref()
+            .map_err(|e| TransportError::Connect(e.clone()))
     }
 
     async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -79,7 +98,7 @@ impl HyperTransport {
         let outgoing = builder
             .body(Full::new(Bytes::from(request.body)))
             .map_err(|e| TransportError::Other(format!("request not built: {e}")))?;
-        let answer = self.client.request(outgoing).await.map_err(|e| {
+        let answer = self.client()?.request(outgoing).await.map_err(|e| {
             if e.is_connect() {
                 TransportError::Connect(e.to_string())
             } else {

@@ -25,6 +25,7 @@ pub mod gateways;
 pub mod http;
 pub mod iot;
 pub mod kms;
+pub mod lazy;
 pub mod logs;
 pub mod s3;
 pub mod secrets;

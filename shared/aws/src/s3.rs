@@ -15,6 +15,7 @@ use qrpay_reconcile::objects::{check_key, ObjectError, ObjectStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error_text;
+use crate::lazy::Lazy;
 
 const MIB: u64 = 1024 * 1024;
 /// S3's smallest part (every part but the last).
@@ -35,13 +36,17 @@ const MAX_LISTED_KEYS: usize = 1_000_000;
 /// The object store on one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct S3Objects {
-    client: aws_sdk_s3::Client,
+    client: Lazy<aws_sdk_s3::Client>,
     bucket: String,
     part_bytes: u64,
 }
 
 impl S3Objects {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> S3Objects {
+        S3Objects::with(Lazy::ready(client), bucket)
+    }
+
+    fn with(client: Lazy<aws_sdk_s3::Client>, bucket: impl Into<String>) -> S3Objects {
         S3Objects {
             client,
             bucket: bucket.into(),
@@ -51,11 +56,15 @@ impl S3Objects {
 
     /// The client from the shared config. An endpoint override means an
     /// emulator, which serves every bucket on one host: path-style URLs.
+    /// Made on first use (crate::lazy).
     pub fn from_conf(config: &SdkConfig, bucket: impl Into<String>) -> S3Objects {
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
-        S3Objects::new(aws_sdk_s3::Client::from_conf(s3), bucket)
+        let client = Lazy::new(config, |config| {
+            let s3 = aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(config.endpoint_url().is_some())
+                .build();
+            aws_sdk_s3::Client::from_conf(s3)
+        });
+        S3Objects::with(client, bucket)
     }
 
     /// Files larger than `part_bytes` are uploaded in parts of that size,
@@ -73,6 +82,7 @@ impl S3Objects {
     async fn get_object(&self, key: &str) -> Result<Option<GetObjectOutput>, ObjectError> {
         match self
             .client
+            .get()
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -101,6 +111,7 @@ impl S3Objects {
         }
         let created = self
             .client
+            .get()
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
@@ -121,6 +132,7 @@ impl S3Objects {
         let result = match result {
             Ok(completed) => self
                 .client
+                .get()
                 .complete_multipart_upload()
                 .bucket(&self.bucket)
                 .key(key)
@@ -136,6 +148,7 @@ impl S3Objects {
             // Parts of an unfinished upload are billed until aborted.
             if let Err(e) = self
                 .client
+                .get()
                 .abort_multipart_upload()
                 .bucket(&self.bucket)
                 .key(key)
@@ -172,6 +185,7 @@ impl S3Objects {
                 .map_err(|e| ObjectError::Unavailable(format!("{key}: {e}")))?;
             let sent = self
                 .client
+                .get()
                 .upload_part()
                 .bucket(&self.bucket)
                 .key(key)
@@ -260,6 +274,7 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(|e| ObjectError::Unavailable(format!("{key}: {e}")))?;
         self.client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -296,6 +311,7 @@ impl ObjectStore for S3Objects {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
         check_key(key)?;
         self.client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -312,6 +328,7 @@ impl ObjectStore for S3Objects {
         let mut keys = Vec::new();
         let mut pages = self
             .client
+            .get()
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
@@ -343,6 +360,7 @@ impl ObjectStore for S3Objects {
         check_key(key)?;
         // S3 answers 204 whether or not the key existed.
         self.client
+            .get()
             .delete_object()
             .bucket(&self.bucket)
             .key(key)

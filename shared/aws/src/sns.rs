@@ -7,11 +7,12 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use qrpay_store::alerts::{Alert, Alerts, LogAlerts};
 
 use crate::error_text;
+use crate::lazy::Lazy;
 
 /// Alerts published to an SNS topic.
 #[derive(Debug, Clone)]
 pub struct SnsAlerts {
-    client: aws_sdk_sns::Client,
+    client: Lazy<aws_sdk_sns::Client>,
     topic_arn: String,
 }
 
@@ -32,13 +33,17 @@ struct AlertMessage<'a> {
 impl SnsAlerts {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> SnsAlerts {
         SnsAlerts {
-            client,
+            client: Lazy::ready(client),
             topic_arn: topic_arn.into(),
         }
     }
 
+    /// Made on first use (crate::lazy): most runs raise no alert.
     pub fn from_conf(config: &SdkConfig, topic_arn: impl Into<String>) -> SnsAlerts {
-        SnsAlerts::new(aws_sdk_sns::Client::new(config), topic_arn)
+        SnsAlerts {
+            client: Lazy::new(config, aws_sdk_sns::Client::new),
+            topic_arn: topic_arn.into(),
+        }
     }
 
     async fn publish(&self, alert: &Alert) -> Result<(), String> {
@@ -56,6 +61,7 @@ impl SnsAlerts {
             .build()
             .map_err(|e| e.to_string())?;
         self.client
+            .get()
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(alert_subject(&alert.code))

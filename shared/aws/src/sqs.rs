@@ -11,17 +11,27 @@ use qrpay_queue::{
 use qrpay_reconcile::requests::{RequestError, RunRequest, RunRequests};
 
 use crate::error_text;
+use crate::lazy::Lazy;
 
 /// The payout queue.
 pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
+    client: Lazy<aws_sdk_sqs::Client>,
     queue_url: String,
 }
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> SqsQueue {
         SqsQueue {
-            client,
+            client: Lazy::ready(client),
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// Made on first use (crate::lazy): a route that enqueues nothing never
+    /// makes it.
+    pub fn from_conf(config: &SdkConfig, queue_url: impl Into<String>) -> SqsQueue {
+        SqsQueue {
+            client: Lazy::new(config, aws_sdk_sqs::Client::new),
             queue_url: queue_url.into(),
         }
     }
@@ -34,6 +44,7 @@ impl SqsQueue {
 impl SqsQueue {
     async fn send(&self, body: String) -> Result<(), QueueError> {
         self.client
+            .get()
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
@@ -64,6 +75,7 @@ impl Redelivery for SqsQueue {
     async fn delay(&self, receipt_handle: &str, delay_s: u32) -> Result<(), QueueError> {
         let seconds = i32::try_from(delay_s.min(MAX_VISIBILITY_S)).unwrap_or(i32::MAX);
         self.client
+            .get()
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt_handle)
@@ -78,20 +90,24 @@ impl Redelivery for SqsQueue {
 /// Asks for a run by sending a message to the reconcile function's queue.
 #[derive(Debug, Clone)]
 pub struct SqsRunRequests {
-    client: aws_sdk_sqs::Client,
+    client: Lazy<aws_sdk_sqs::Client>,
     queue_url: String,
 }
 
 impl SqsRunRequests {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> SqsRunRequests {
         SqsRunRequests {
-            client,
+            client: Lazy::ready(client),
             queue_url: queue_url.into(),
         }
     }
 
+    /// Made on first use (crate::lazy).
     pub fn from_conf(config: &SdkConfig, queue_url: impl Into<String>) -> SqsRunRequests {
-        SqsRunRequests::new(aws_sdk_sqs::Client::new(config), queue_url)
+        SqsRunRequests {
+            client: Lazy::new(config, aws_sdk_sqs::Client::new),
+            queue_url: queue_url.into(),
+        }
     }
 }
 
@@ -103,6 +119,7 @@ impl RunRequests for SqsRunRequests {
         })
         .map_err(|e| RequestError(e.to_string()))?;
         self.client
+            .get()
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
