@@ -16,7 +16,7 @@ pub fn text() -> String {
 }
 
 /// The lines of one top-level resource, after its `  Name:` header.
-fn block<'a>(template: &'a str, resource: &str) -> Vec<&'a str> {
+pub fn block<'a>(template: &'a str, resource: &str) -> Vec<&'a str> {
     let header = format!("  {resource}:");
     assert!(
         template.lines().any(|l| l == header),

@@ -2,37 +2,13 @@
 //! into a function's environment, each function reads only its own stage's
 //! secret, and no stage can be pointed at another stage's (dev) keys.
 
-use std::path::PathBuf;
-
-fn template() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The lines of one top-level resource (or parameter), up to the next one.
-fn block<'t>(template: &'t str, name: &str) -> Vec<&'t str> {
-    let header = format!("  {name}:");
-    assert!(
-        template.lines().any(|l| l == header),
-        "{name} is not in template.yaml"
-    );
-    template
-        .lines()
-        .skip_while(|l| *l != header)
-        .skip(1)
-        .take_while(|l| {
-            !(l.starts_with("  ") && l[2..].starts_with(|c: char| c.is_ascii_alphabetic()))
-        })
-        .collect()
-}
+use qrpay_tests::template::{block, text as template};
 
 /// The names of the template's functions.
 fn functions(template: &str) -> Vec<String> {
-    let lines: Vec<&str> = template.lines().collect();
-    lines
-        .windows(2)
-        .filter(|w| w[1].trim() == "Type: AWS::Serverless::Function")
-        .filter_map(|w| w[0].trim().strip_suffix(':').map(str::to_owned))
+    qrpay_tests::template::functions(template)
+        .into_iter()
+        .map(|(id, _)| id)
         .collect()
 }
 
