@@ -30,9 +30,13 @@ async fn every_event_file_runs_through_its_function() {
     ))
     .await
     .unwrap();
+    // Beside the folders: `env.json`, the functions' environment for
+    // `sam local invoke` (tests/tests/local_invoke.rs holds it to the template).
     let mut dirs: Vec<String> = std::fs::read_dir(&root)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
     assert_eq!(dirs, FUNCTIONS, "events/ holds one folder per function");
