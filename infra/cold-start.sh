@@ -47,7 +47,8 @@ mapfile -t profile < <(python3 - "$ROOT/Cargo.toml" <<'PYEOF'
 import json, sys, tomllib
 with open(sys.argv[1], "rb") as f:
     for key, value in tomllib.load(f)["profile"]["release"].items():
-        print(f"--config=profile.release.{key}={json.dumps(value)}")
+        if key != "package":  # overrides name our crates, not hello world's
+            print(f"--config=profile.release.{key}={json.dumps(value)}")
 PYEOF
 )
 HELLO_TARGET="$ROOT/target/cold-start-hello"

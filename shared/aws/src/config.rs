@@ -113,17 +113,34 @@ impl Deadline {
 }
 
 /// The SDK configuration for `deadline`'s caller, from the environment
-/// (region, credentials), pointed at `QRPAY_AWS_ENDPOINT` when set.
+/// (region, credentials), pointed at `QRPAY_AWS_ENDPOINT` when set, over
+/// the HTTPS client that trusts the compiled-in roots (`crate::roots`).
 pub async fn sdk_config(deadline: Deadline) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::roots::sdk_http_client())
         .timeout_config(deadline.timeouts())
         .retry_config(deadline.retries());
+    if credentials_in_environment(|name| std::env::var_os(name).is_some()) {
+        // What the default chain would pick first anyway (Lambda sets these
+        // for the function's role). Named here so the chain's other links
+        // are never built: its web-identity link makes an STS client at
+        // once, and with it a TLS connector, at every cold start.
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
     if let Ok(url) = std::env::var(ENDPOINT_ENV) {
         if !url.is_empty() {
             loader = loader.endpoint_url(url);
         }
     }
     loader.load().await
+}
+
+/// Whether the environment carries credentials (`AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY`), as Lambda's does.
+fn credentials_in_environment(set: impl Fn(&str) -> bool) -> bool {
+    set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
 }
 
 #[cfg(test)]
@@ -155,6 +172,20 @@ mod tests {
         // fits its 10 s even if each one takes its whole budget.
         let l = Deadline::Api.limits();
         assert!(l.operation * 3 < l.deadline);
+    }
+
+    #[test]
+    fn only_a_whole_key_pair_in_the_environment_is_taken_from_it() {
+        let with = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
+        assert!(credentials_in_environment(with(&[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY"
+        ])));
+        assert!(!credentials_in_environment(with(&["AWS_ACCESS_KEY_ID"])));
+        assert!(!credentials_in_environment(with(&[
+            "AWS_SECRET_ACCESS_KEY"
+        ])));
+        assert!(!credentials_in_environment(with(&[])));
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The outbound HTTP transport every provider adapter sends through
-//! (`qrpay_provider::gateway::HttpTransport`): HTTPS with the system's root
-//! certificates (plain HTTP only for a loopback simulator), a connect timeout
+//! (`qrpay_provider::gateway::HttpTransport`): HTTPS trusting the compiled-in
+//! roots (`crate::roots`; plain HTTP only for a loopback simulator), a connect timeout
 //! and a total timeout per request, both below the caller's deadline
 //! (SPEC §9). No retries here: a request that timed out may have reached the
 //! provider, so the adapter decides what happens next (query first).
@@ -51,8 +51,8 @@ impl Deadline {
 
 type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Built on its first call, not at cold start: loading the system's root
-/// certificates costs milliseconds, and a function whose providers are not
+/// Built on its first call, not at cold start: parsing the root
+/// certificates costs a millisecond, and a function whose providers are not
 /// configured, or a route that calls none, never pays them.
 pub struct HyperTransport {
     client: OnceLock<Result<HyperClient, String>>,
@@ -71,10 +71,14 @@ impl HyperTransport {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("no usable TLS versions: {e}"))?
+            .with_root_certificates(crate::roots::root_store())
+            .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| format!("no usable root certificates: {e}"))?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

@@ -27,6 +27,7 @@ pub mod iot;
 pub mod kms;
 pub mod lazy;
 pub mod logs;
+pub mod roots;
 pub mod s3;
 pub mod secrets;
 pub mod sns;
