@@ -3,7 +3,7 @@
 # binary (README, "Cold start"). Not part of CI: it makes release builds.
 #   infra/cold-start.sh [RUNS [KEY=VALUE...]]
 #     RUNS: median of RUNS starts each (default 21); KEY=VALUE: extra settings
-#     for every function (e.g. SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt).
+#     for every function (e.g. RUST_LOG=debug).
 #
 # Builds the functions the way SAM's `cargo lambda build --release --bin NAME`
 # does at the root (the release profile, the default members' features), for
