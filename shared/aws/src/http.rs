@@ -103,10 +103,12 @@ impl HyperTransport {
             .body(Full::new(Bytes::from(request.body)))
             .map_err(|e| TransportError::Other(format!("request not built: {e}")))?;
         let answer = self.client()?.request(outgoing).await.map_err(|e| {
+            // With each cause: hyper's own text is only "client error
+            // (Connect)", whatever failed (DNS, refused, a certificate).
             if e.is_connect() {
-                TransportError::Connect(e.to_string())
+                TransportError::Connect(crate::error_text(&e))
             } else {
-                TransportError::Other(e.to_string())
+                TransportError::Other(crate::error_text(&e))
             }
         })?;
         let status = answer.status().as_u16();
