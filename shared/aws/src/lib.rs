@@ -43,7 +43,7 @@ pub use secrets::{Reloadable, SecretSource};
 /// An SDK error as one line: each cause's message (for a service error its
 /// code, message and request id). Not `DisplayErrorContext`, whose `Debug`
 /// tail repeats the raw response, headers and body included.
-pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
+pub fn error_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(next) = cause {

@@ -45,17 +45,6 @@ fn untrusted_server() -> u16 {
     port
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
-}
-
 #[tokio::test]
 async fn the_sdk_client_refuses_a_certificate_no_trusted_root_issued() {
     let port = untrusted_server();
@@ -73,7 +62,7 @@ async fn the_sdk_client_refuses_a_certificate_no_trusted_root_issued() {
         .send()
         .await
         .expect_err("an untrusted server is refused");
-    let text = chain(&error);
+    let text = qrpay_aws::error_text(&error);
     assert!(text.contains("UnknownIssuer"), "{text}");
 }
 
