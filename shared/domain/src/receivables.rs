@@ -162,7 +162,11 @@ impl OrderReceivable {
 /// still to collect: it belongs in its shop's receivables. Both stores list
 /// a shop's receivable orders by this test (one place for the rule).
 pub fn owes_instalments(order: &Order) -> bool {
-    owes(order) && order.deductions.iter().any(|d| *d != DeductionStatus::Deducted)
+    owes(order)
+        && order
+            .deductions
+            .iter()
+            .any(|d| *d != DeductionStatus::Deducted)
 }
 
 /// Paid with a plan and not fully refunded (a fully refunded plan is
@@ -337,7 +341,6 @@ impl ShopReceivables {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,7 +396,8 @@ mod tests {
 
     #[test]
     fn period_k_is_due_k_times_30_days_after_the_beijing_payment_day() {
-        let r = order_receivable(&paid_order("PPP"), GraceDays::DEFAULT, day("2026-01-02")).unwrap();
+        let r =
+            order_receivable(&paid_order("PPP"), GraceDays::DEFAULT, day("2026-01-02")).unwrap();
         let due: Vec<String> = r.periods.iter().map(|p| p.due_date.to_string()).collect();
         // Paid 23:30 on the 1st in Beijing (still the 1st): not the UTC day.
         assert_eq!(due, ["2026-01-31", "2026-03-02", "2026-04-01"]);
@@ -410,10 +414,16 @@ mod tests {
         let grace = GraceDays::DEFAULT;
         // Period 1 due 01-31; grace 3 → still PENDING on 02-03, OVERDUE 02-04.
         let on = |d| order_receivable(&order, grace, day(d)).unwrap();
-        assert_eq!(statuses(&on("2026-02-03")), ["PENDING", "FAILED", "PENDING"]);
+        assert_eq!(
+            statuses(&on("2026-02-03")),
+            ["PENDING", "FAILED", "PENDING"]
+        );
         let r = on("2026-02-04");
         assert_eq!(statuses(&r), ["OVERDUE", "FAILED", "PENDING"]);
-        assert_eq!(r.periods[0].days_past_due, 4, "age counts from the due date");
+        assert_eq!(
+            r.periods[0].days_past_due, 4,
+            "age counts from the due date"
+        );
         // Period 2 (FAILED) due 03-02: overdue from 03-06.
         assert_eq!(statuses(&on("2026-03-05"))[1], "FAILED");
         assert_eq!(statuses(&on("2026-03-06"))[1], "OVERDUE");
@@ -425,7 +435,8 @@ mod tests {
 
     #[test]
     fn a_late_deduction_is_deducted_and_counts_as_repaid() {
-        let r = order_receivable(&paid_order("DPP"), GraceDays::DEFAULT, day("2026-06-01")).unwrap();
+        let r =
+            order_receivable(&paid_order("DPP"), GraceDays::DEFAULT, day("2026-06-01")).unwrap();
         assert_eq!(statuses(&r), ["DEDUCTED", "OVERDUE", "OVERDUE"]);
         assert_eq!(r.repaid_principal, Money::parse("100.00").unwrap());
         assert_eq!(r.outstanding_principal, Money::parse("200.00").unwrap());
@@ -453,7 +464,10 @@ mod tests {
         unpaid.status = OrderStatus::Created;
         unpaid.paid_at = None;
         assert!(!owes_instalments(&unpaid));
-        assert_eq!(order_receivable(&unpaid, GraceDays::DEFAULT, day("2026-05-01")), None);
+        assert_eq!(
+            order_receivable(&unpaid, GraceDays::DEFAULT, day("2026-05-01")),
+            None
+        );
         let mut partly = paid_order("PPP");
         partly.status = OrderStatus::PartiallyRefunded;
         assert!(owes_instalments(&partly));
@@ -474,7 +488,17 @@ mod tests {
         let at = |d| AgeBucket::index_of(d);
         assert_eq!(
             [0, 1, 30, 31, 60, 61, 90, 91, 5000].map(at),
-            [None, Some(0), Some(0), Some(1), Some(1), Some(2), Some(2), Some(3), Some(3)]
+            [
+                None,
+                Some(0),
+                Some(0),
+                Some(1),
+                Some(1),
+                Some(2),
+                Some(2),
+                Some(3),
+                Some(3)
+            ]
         );
     }
 

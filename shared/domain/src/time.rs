@@ -47,7 +47,9 @@ impl BusinessDate {
 
     /// `days` days later, or `None` past the calendar's end.
     pub fn plus_days(self, days: u64) -> Option<BusinessDate> {
-        self.0.checked_add_days(chrono::Days::new(days)).map(BusinessDate)
+        self.0
+            .checked_add_days(chrono::Days::new(days))
+            .map(BusinessDate)
     }
 }
 
