@@ -89,12 +89,7 @@ fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode,
     (code, order)
 }
 
-pub(crate) async fn issued_order(
-    w: &World,
-    no: &str,
-    amt: &str,
-    periods: Option<u8>,
-) -> (QrCode, Order) {
+pub async fn issued_order(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
     let (code, order) = dynamic_code(w, no, amt, periods);
     let issued = w.store.issue_qr(&code, Some(&order)).await.unwrap();
     assert_eq!(issued, Issued::Created(code.clone()));
@@ -136,7 +131,7 @@ pub(crate) fn openid() -> PayerAccount {
     .unwrap()
 }
 
-fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> CollectionEvent {
+pub fn refund(order: &OrderId, notification: &str, refund_id: &str, amt: &str) -> CollectionEvent {
     event(
         order,
         notification,
@@ -530,7 +525,7 @@ pub async fn a_notice_for_an_unknown_order_is_an_anomaly(store: Arc<dyn Store>) 
     assert_eq!(w.shop_now().await.payout_balance, Money::ZERO);
 }
 
-fn deduction(order: &OrderId, notification: &str, period: u8, amt: &str) -> CollectionEvent {
+pub fn deduction(order: &OrderId, notification: &str, period: u8, amt: &str) -> CollectionEvent {
     event(
         order,
         notification,
@@ -893,6 +888,7 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
         daily_payout_cap: plain.daily_payout_cap,
         payout_balance: None,
         instalments: InstalmentConfig::default(),
+        instalment_grace_days: Default::default(),
         branding: branding.clone(),
     };
     let put = w.store.put_shop(&setup, at(10)).await.unwrap();

@@ -58,6 +58,7 @@ impl World {
             daily_payout_cap: amount(cap),
             payout_balance: Some(money(balance)),
             instalments: InstalmentConfig::default(),
+            instalment_grace_days: Default::default(),
             branding: qrpay_domain::Branding::default(),
         };
         world

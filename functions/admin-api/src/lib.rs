@@ -15,7 +15,7 @@ use qrpay_domain::branding::MAX_LINK_CHARS;
 use qrpay_domain::shop::{DEVICE_SECRET_LEN, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    Branding, Clock, Device, DeviceId, FeePayer, FeeRate, InstalmentConfig, OperatorId,
+    Branding, Clock, Device, DeviceId, FeePayer, FeeRate, GraceDays, InstalmentConfig, OperatorId,
     PlanPeriods, Role, Secret, Shop, ShopId, ShopLink, ShopName, ShopSetup,
 };
 use qrpay_http::{
@@ -84,6 +84,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         "daily_payout_cap",
         "payout_balance",
         "instalments",
+        "instalment_grace_days",
         "display_name",
         "receipt_link",
     ])?;
@@ -100,6 +101,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         Some(fields) => instalment_config(&fields)?,
         None => InstalmentConfig::default(),
     };
+    let instalment_grace_days = grace_days(body)?;
     let branding = branding(body)?;
     let setup = ShopSetup {
         shop_id,
@@ -108,6 +110,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         daily_payout_cap,
         payout_balance,
         instalments,
+        instalment_grace_days,
         branding,
     };
     if setup.payout_balance.is_some() && app.shops.get_shop(&setup.shop_id).await?.is_some() {
@@ -119,6 +122,17 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
     let shop = app.shops.put_shop(&setup, app.clock.now()).await?;
     tracing::info!(shop_id = %shop.shop_id, "shop set up");
     Ok(json(StatusCode::OK, &shop_json(&shop)))
+}
+
+/// `instalment_grace_days`: 0-60, 3 unless given (SPEC §11).
+fn grace_days(body: &Fields) -> Result<GraceDays, ApiError> {
+    let max = i64::from(GraceDays::MAX);
+    Ok(body
+        .optional_i64("instalment_grace_days", 0..=max)?
+        .map(GraceDays::new)
+        .transpose()
+        .map_err(|e| ApiError::invalid("instalment_grace_days", e.to_string()))?
+        .unwrap_or_default())
 }
 
 /// `display_name` and `receipt_link`: what buyers see of the shop.
@@ -264,6 +278,7 @@ pub fn shop_json(shop: &Shop) -> Value {
             "fee_payer": shop.instalments.fee_payer,
             "fee_rates": rates,
         },
+        "instalment_grace_days": shop.instalment_grace_days.days(),
         "created_at": rfc3339_beijing(shop.created_at),
         "updated_at": rfc3339_beijing(shop.updated_at),
     })

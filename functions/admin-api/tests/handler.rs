@@ -44,6 +44,7 @@ async fn admin_sets_up_a_shop_from_the_fixture() {
             "owner_operator_id": "shop-1-owner",
             "daily_payout_cap": "15000.00", "payout_balance": "50000.00", "payout_held": "0.00",
             "instalments": {"min_amount": "100.00", "fee_payer": "shop", "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}},
+            "instalment_grace_days": 3,
             "created_at": "2026-03-02T10:00:00.000+08:00", "updated_at": "2026-03-02T10:00:00.000+08:00"
         })
     );
@@ -93,6 +94,23 @@ async fn a_shop_shows_buyers_its_display_name_and_receipt_link() {
         .unwrap()
         .unwrap();
     assert_eq!(shop.display_name(), "Tea House 茶馆");
+}
+
+#[tokio::test]
+async fn instalment_grace_days_are_kept_from_0_to_60_and_default_to_3() {
+    let (app, store) = app();
+    let shop_id = ShopId::parse("shop-1").unwrap();
+    for (given, kept) in [(json!(0), 0), (json!(60), 60), (json!(null), 3)] {
+        let mut body = json!({"name": "Noodles", "owner_operator_id": "o"});
+        if !given.is_null() {
+            body["instalment_grace_days"] = given;
+        }
+        let a = send(&app, Event::fixture(SHOP).json_body(body)).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["instalment_grace_days"], kept);
+        let shop = store.get_shop(&shop_id).await.unwrap().unwrap();
+        assert_eq!(shop.instalment_grace_days.days(), kept);
+    }
 }
 
 #[tokio::test]
@@ -154,6 +172,22 @@ async fn bad_shop_setups_name_the_field_and_store_nothing() {
         ),
         (with("instalments", json!("yes")), "instalments"),
         (with("surprise", json!(1)), "surprise"),
+        (
+            with("instalment_grace_days", json!(61)),
+            "instalment_grace_days",
+        ),
+        (
+            with("instalment_grace_days", json!(-1)),
+            "instalment_grace_days",
+        ),
+        (
+            with("instalment_grace_days", json!(2.5)),
+            "instalment_grace_days",
+        ),
+        (
+            with("instalment_grace_days", json!("3")),
+            "instalment_grace_days",
+        ),
         (with("display_name", json!(" ")), "display_name"),
         (
             with("display_name", json!("茶".repeat(101))),

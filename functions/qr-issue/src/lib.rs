@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod page;
 pub mod pay;
 pub mod provider_code;
+pub mod receivable;
 
 use qrpay_aws::Reloadable;
 use qrpay_domain::checkout::CheckoutLimits;
@@ -20,7 +21,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qrpay_domain::time::rfc3339_beijing;
-use qrpay_domain::{Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
+use qrpay_domain::{BusinessDate, Clock, DeviceId, Order, OrderId, QrId, Secret, ShopId};
 use qrpay_http::{json, json_object, principal, require_shop, segments, ApiError, ErrorCode};
 use qrpay_qr::render;
 use qrpay_qr::token::TokenError;
@@ -238,7 +239,19 @@ async fn get_order(app: &App, shop: &ShopId, order: &OrderId) -> Result<Response
         .get_order(shop, order)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::OrderNotFound, "no such order in this shop"))?;
-    Ok(json(StatusCode::OK, &order_json(&order)))
+    let mut body = order_json(&order);
+    let grace = match order.instalment_plan {
+        Some(_) => app
+            .shops
+            .get_shop(shop)
+            .await?
+            .map(|s| s.instalment_grace_days)
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let today = BusinessDate::of(app.clock.now());
+    receivable::add_receivable(&mut body, &order, grace, today);
+    Ok(json(StatusCode::OK, &body))
 }
 
 pub fn order_json(order: &Order) -> serde_json::Value {

@@ -6,9 +6,12 @@
 //!   previous Beijing business day;
 //! - an SQS message `{"date"}` from `POST /admin/reconciliations/{date}`;
 //! - a direct invocation `{"date"}` (operators, `sam remote invoke`);
-//! - HTTP: `POST /admin/reconciliations/{date}` (202, queues the run) and
+//! - HTTP: `POST /admin/reconciliations/{date}` (202, queues the run),
 //!   `GET /shops/{shop_id}/reconciliations/{date}` (the shop's summary and
-//!   report rows).
+//!   report rows) and `GET /shops/{shop_id}/receivables` (monthly-pay
+//!   receivables, SPEC §11).
+
+pub mod receivables;
 
 pub use qrpay_reconcile::requests;
 
@@ -19,12 +22,13 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
 use qrpay_http::{
-    event, json, principal, require_role, require_shop, segments, ApiError, ErrorCode,
+    event, json, principal, require_role, require_shop, require_shop_or_admin, segments, ApiError,
+    ErrorCode,
 };
 use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
-use qrpay_store::ReconciliationStore;
+use qrpay_store::{ReceivableStore, ReconciliationStore, ShopStore};
 use serde_json::{json, Value};
 
 use crate::requests::{RequestError, RunRequest, RunRequests};
@@ -36,6 +40,9 @@ pub const MAX_ROWS: usize = 1000;
 pub struct App {
     pub reconciler: Arc<Reconciler>,
     pub reconciliations: Arc<dyn ReconciliationStore>,
+    /// The shop's setup (its instalment grace days) for its receivables.
+    pub shops: Arc<dyn ShopStore>,
+    pub receivables: Arc<dyn ReceivableStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub requests: Arc<dyn RunRequests>,
     pub clock: Arc<dyn Clock>,
@@ -118,6 +125,13 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let shop_id = require_shop(&principal(req)?, shop)?;
             let date = parse_date(date)?;
             get_day(app, req, shop_id, date).await
+        }
+        ["shops", shop, "receivables"] => {
+            if req.method() != Method::GET {
+                return Err(ApiError::method_not_allowed(&[Method::GET]));
+            }
+            let shop_id = require_shop_or_admin(&principal(req)?, shop)?;
+            receivables::get(app, req, shop_id).await
         }
         _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }

@@ -54,7 +54,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let app = Arc::new(App {
         reconciler,
-        reconciliations: store,
+        reconciliations: store.clone(),
+        shops: store.clone(),
+        receivables: store,
         objects,
         requests: Arc::new(aws::run_requests_from_env(&config)?),
         clock: Arc::new(SystemClock),

@@ -21,6 +21,7 @@ use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStor
 use qrpay_reconcile::{sandbox_bill, Reconciler, StoreLedger};
 use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::Store;
+use qrpay_tests::collection_contract::{apply, at, deduction, issued_order, payment};
 use qrpay_tests::events::{Answer, Event};
 use qrpay_tests::world::{beijing, money, World};
 use reconcile::{dispatch, handle, App, InProcessRuns};
@@ -71,7 +72,9 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
     Setup {
         app: App {
             reconciler,
-            reconciliations: store,
+            reconciliations: store.clone(),
+            shops: store.clone(),
+            receivables: store,
             objects: objects.clone(),
             requests: runs.clone(),
             clock: clock.clone(),
@@ -496,7 +499,237 @@ async fn two_requests_for_one_day_run_one_after_the_other(store: Arc<dyn Store>)
     assert_eq!(a.body["summary"]["rows"], 6);
 }
 
+const RECEIVABLES: &str = "reconcile/get-receivables.json";
+
+/// A paid 3-period order of 300.00 (100.00 a period), paid on 2026-03-02
+/// (Beijing): due 04-01, 05-01 and 05-31; `deducted` periods collected,
+/// `declined` ones reported failed.
+async fn monthly_pay(s: &Setup, no: &str, deducted: &[u8], declined: &[u8]) -> String {
+    let w = &s.world;
+    let store = w.store.as_ref();
+    let (_, order) = issued_order(w, no, "300.00", Some(3)).await;
+    let id = order.order_id.clone();
+    apply(
+        store,
+        &payment(&id, &format!("n-{no}"), &format!("t-{no}"), "300.00"),
+    )
+    .await;
+    for period in deducted {
+        apply(
+            store,
+            &deduction(&id, &format!("d-{no}-{period}"), *period, "100.00"),
+        )
+        .await;
+    }
+    for period in declined {
+        let event = CollectionEvent {
+            provider: Provider::Wechatpay,
+            notification_id: ProviderRef::parse(&format!("f-{no}-{period}")).unwrap(),
+            order_id: id.clone(),
+            kind: CollectionEventKind::InstalmentDeductionFailed {
+                period: *period,
+                amount: Amount::parse("100.00").unwrap(),
+                reason: "card declined".into(),
+            },
+            occurred_at: at(120),
+        };
+        apply(store, &event).await;
+    }
+    id.to_string()
+}
+
+async fn receivables(s: &Setup, as_of: &str, cursor: Option<&str>) -> Answer {
+    let mut query = vec![("as_of", as_of)];
+    query.extend(cursor.map(|c| ("cursor", c)));
+    send(s, Event::fixture(RECEIVABLES).query(&query)).await
+}
+
+fn overdue_periods(order: &Value) -> Vec<(u64, u64)> {
+    order["overdue_periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["period"].as_u64().unwrap(),
+                p["days_past_due"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn the_shop_reads_its_receivables_by_age_as_of_any_day(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    let a = monthly_pay(&s, "M-1", &[], &[]).await;
+    let b = monthly_pay(&s, "M-2", &[1], &[2]).await;
+    monthly_pay(&s, "M-3", &[1, 2, 3], &[]).await;
+    // The fixture's day, 2026-11-20: every period left is 90+ days past due.
+    let r = send(&s, Event::fixture(RECEIVABLES)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["as_of"], &r.body["grace_days"]),
+        (&json!("2026-11-20"), &json!(3))
+    );
+    assert_eq!(
+        r.body["totals"],
+        json!({"orders": 2, "outstanding": "500.00", "overdue_orders": 2,
+            "overdue_amount": "500.00", "overdue_count": 5, "by_age": [
+                {"bucket": "1-30", "amount": "0.00", "count": 0},
+                {"bucket": "31-60", "amount": "0.00", "count": 0},
+                {"bucket": "61-90", "amount": "0.00", "count": 0},
+                {"bucket": "90+", "amount": "500.00", "count": 5}]})
+    );
+    // 05-05: A's period 1 is 34 days past due, its period 2 and B's
+    // declined period 2 are 4 (one past the 3 grace days).
+    let r = receivables(&s, "2026-05-05", None).await;
+    let ages: Vec<u64> = r.body["totals"]["by_age"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ages, [2, 1, 0, 0]);
+    let mut expected = vec![
+        (a.clone(), vec![(1, 34), (2, 4)]),
+        (b.clone(), vec![(2, 4)]),
+    ];
+    expected.sort();
+    let listed: Vec<(String, Vec<(u64, u64)>)> = r.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["order_id"].as_str().unwrap().to_owned(),
+                overdue_periods(o),
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected);
+    let by_b = r.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["order_id"] == json!(b));
+    assert_eq!(
+        by_b.map(|o| (
+            o["repaid_principal"].clone(),
+            o["outstanding_principal"].clone()
+        )),
+        Some((json!("100.00"), json!("200.00")))
+    );
+    // The last day of grace for period 2: only A's period 1 is overdue.
+    let r = receivables(&s, "2026-05-04", None).await;
+    assert_eq!(r.body["totals"]["overdue_count"], json!(1));
+    assert_eq!(r.body["totals"]["overdue_orders"], json!(1));
+    assert_eq!(r.body["orders"][0]["order_id"], json!(a));
+    // After the first listed order, only the second.
+    let first = expected[0].0.as_str();
+    let r = receivables(&s, "2026-05-05", Some(first)).await;
+    assert_eq!(r.body["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["orders"][0]["order_id"], json!(expected[1].0));
+    assert_eq!(
+        r.body["totals"]["overdue_count"],
+        json!(3),
+        "totals never page"
+    );
+}
+
+async fn overdue_orders_page_by_fifty_with_a_cursor(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    for n in 0..52 {
+        monthly_pay(&s, &format!("P-{n}"), &[], &[]).await;
+    }
+    let first = receivables(&s, "2026-11-20", None).await;
+    let page = first.body["orders"].as_array().unwrap();
+    assert_eq!(page.len(), 50);
+    assert_eq!(first.body["next_cursor"], page[49]["order_id"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = receivables(&s, "2026-11-20", Some(&cursor)).await;
+    assert_eq!(second.body["orders"].as_array().unwrap().len(), 2);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    let mut ids: Vec<&Value> = page.iter().map(|o| &o["order_id"]).collect();
+    ids.extend(
+        second.body["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| &o["order_id"]),
+    );
+    let mut sorted = ids.clone();
+    sorted.sort_by_key(|v| v.as_str().unwrap().to_owned());
+    sorted.dedup();
+    assert_eq!((ids.len(), sorted.len()), (52, 52));
+    assert_eq!(ids, sorted, "by order id");
+    assert_eq!(second.body["totals"]["orders"], json!(52));
+}
+
+async fn receivables_refusals_change_nothing(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    monthly_pay(&s, "Q-1", &[], &[]).await;
+    let cases = [
+        (
+            Event::fixture(RECEIVABLES).query(&[("as_of", "2026-02-30")]),
+            400,
+            "INVALID_REQUEST",
+            Some("as_of"),
+        ),
+        (
+            Event::fixture(RECEIVABLES).query(&[("cursor", "bad%20id")]),
+            400,
+            "INVALID_REQUEST",
+            Some("cursor"),
+        ),
+        (
+            Event::fixture(RECEIVABLES).claims("o2", Some("shop-2"), "owner"),
+            403,
+            "FORBIDDEN",
+            None,
+        ),
+        (
+            Event::fixture(RECEIVABLES).no_authorizer(),
+            401,
+            "UNAUTHENTICATED",
+            None,
+        ),
+        (
+            Event::fixture(RECEIVABLES).method("POST"),
+            405,
+            "METHOD_NOT_ALLOWED",
+            None,
+        ),
+        (
+            Event::fixture(RECEIVABLES)
+                .path("/shops/shop-9/receivables")
+                .claims("ops", None, "admin"),
+            404,
+            "SHOP_NOT_FOUND",
+            None,
+        ),
+    ];
+    for (event, status, code, field) in cases {
+        let a = send(&s, event).await;
+        assert_eq!((a.status, a.code()), (status, code), "{}", a.body);
+        if let Some(field) = field {
+            assert_eq!(a.body["error"]["field"], field);
+        }
+    }
+    // Staff of the shop and a platform admin read it too.
+    let staff = send(
+        &s,
+        Event::fixture(RECEIVABLES).claims("st", Some("shop-1"), "staff"),
+    )
+    .await;
+    let admin = send(&s, Event::fixture(RECEIVABLES).claims("ops", None, "admin")).await;
+    assert_eq!((staff.status, admin.status), (200, 200));
+    assert_eq!(staff.body, admin.body);
+    assert_eq!(admin.body["totals"]["orders"], json!(1));
+}
+
 qrpay_tests::on_both_stores!(
+    the_shop_reads_its_receivables_by_age_as_of_any_day,
+    overdue_orders_page_by_fifty_with_a_cursor,
+    receivables_refusals_change_nothing,
     two_requests_for_one_day_run_one_after_the_other,
     a_sandbox_day_reconciles_and_the_shop_reads_its_report,
     every_refusal_has_its_code_and_changes_nothing,

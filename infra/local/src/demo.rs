@@ -121,6 +121,7 @@ pub async fn run(
     let date = s(&payout["business_date"]);
     let outcome = story.the_night_is_reconciled(date, data_dir).await?;
     story.buyers_pay_through_wechat_and_alipay().await?;
+    story.an_instalment_goes_overdue(&order_id).await?;
     Ok(outcome)
 }
 

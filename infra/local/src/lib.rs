@@ -13,6 +13,7 @@ pub mod background;
 pub mod client;
 pub mod demo;
 mod demo_providers;
+mod demo_receivables;
 pub mod gateway;
 pub mod jwt;
 pub mod local_http;

@@ -151,6 +151,12 @@ pub const ROUTES: &[Route] = &[
         true,
     ),
     route(
+        "GET",
+        "/shops/{shop_id}/receivables",
+        ReconcileFunction,
+        true,
+    ),
+    route(
         "POST",
         "/devices/{device_id}/qr-codes",
         QrIssueFunction,

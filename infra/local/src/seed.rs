@@ -186,6 +186,8 @@ curl -s {url}/sandbox/transfers
 # reconcile today (partial until the day ends) and read the shop's report
 curl -s -X POST {url}/admin/reconciliations/{today} -H \"Authorization: Bearer $ADMIN\"
 curl -s {url}/shops/{SHOP}/reconciliations/{today} -H \"Authorization: Bearer $OWNER\"
+# the shop's monthly-pay receivables: outstanding, overdue by age (move the clock to see one)
+curl -s {url}/shops/{SHOP}/receivables -H \"Authorization: Bearer $OWNER\"
 ",
         secret = demo.device_secret,
         counter = demo.counter_qr,

@@ -298,6 +298,8 @@ impl Functions {
             reconcile: reconcile::App {
                 reconciler,
                 reconciliations: store.clone(),
+                shops: store.clone(),
+                receivables: store.clone(),
                 objects: objects.clone(),
                 requests,
                 clock: clock.clone(),

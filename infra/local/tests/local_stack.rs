@@ -240,6 +240,109 @@ async fn get(c: &Client, path: &str, token: Option<&str>) -> Value {
     check(&call(c, "GET", path, token, None).await, 200, None)
 }
 
+/// The paid 3-period order of 300.00 (100.00 a period) as the order and
+/// the shop's receivables show it (SPEC §11): due every 30 days after the
+/// payment's Beijing day; judged as of a later day, period 1 is overdue.
+async fn receivables(c: &Client, t: &Tokens, order: &str, o: &Value) {
+    let paid_on = o["paid_at"].as_str().unwrap()[..10].to_owned();
+    let day = |n: u64| {
+        let d = chrono::NaiveDate::parse_from_str(&paid_on, "%Y-%m-%d").unwrap();
+        (d + chrono::Days::new(n)).format("%Y-%m-%d").to_string()
+    };
+    assert_eq!(
+        (
+            o["repaid_principal"].clone(),
+            o["outstanding_principal"].clone()
+        ),
+        (json!("0.00"), json!("300.00"))
+    );
+    let schedule = o["instalment_plan"]["schedule"].as_array().unwrap();
+    let due: Vec<(&str, &str)> = schedule
+        .iter()
+        .map(|p| {
+            (
+                p["due_date"].as_str().unwrap(),
+                p["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let (d30, d60, d90) = (day(30), day(60), day(90));
+    assert_eq!(
+        due,
+        vec![
+            (d30.as_str(), "PENDING"),
+            (d60.as_str(), "PENDING"),
+            (d90.as_str(), "PENDING")
+        ]
+    );
+    let path = |as_of: &str| format!("/shops/shop-t/receivables?as_of={as_of}");
+    let today = get(c, &path(&paid_on), Some(&t.owner)).await;
+    assert_eq!(
+        today["totals"],
+        json!({"orders": 1, "outstanding": "300.00", "overdue_orders": 0,
+            "overdue_amount": "0.00", "overdue_count": 0, "by_age": [
+                {"bucket": "1-30", "amount": "0.00", "count": 0},
+                {"bucket": "31-60", "amount": "0.00", "count": 0},
+                {"bucket": "61-90", "amount": "0.00", "count": 0},
+                {"bucket": "90+", "amount": "0.00", "count": 0}]})
+    );
+    assert_eq!(
+        (today["orders"].clone(), today["grace_days"].clone()),
+        (json!([]), json!(3))
+    );
+    // Due on day 30, grace 3: still not overdue on day 33, overdue on 34.
+    let last_grace_day = get(c, &path(&day(33)), Some(&t.staff)).await;
+    assert_eq!(last_grace_day["totals"]["overdue_count"], json!(0));
+    let late = get(c, &path(&day(34)), Some(&t.admin)).await;
+    assert_eq!(
+        (
+            late["totals"]["overdue_count"].clone(),
+            late["totals"]["overdue_amount"].clone()
+        ),
+        (json!(1), json!("100.00"))
+    );
+    assert_eq!(
+        late["totals"]["by_age"][0],
+        json!({"bucket": "1-30", "amount": "100.00", "count": 1})
+    );
+    assert_eq!(late["orders"][0]["order_id"], json!(order));
+    assert_eq!(
+        late["orders"][0]["overdue_periods"],
+        json!([{"period": 1, "amount": "100.00", "due_date": d30, "days_past_due": 4}])
+    );
+    assert_eq!(late["next_cursor"], Value::Null);
+    let after = get(
+        c,
+        &format!("{}&cursor={order}", path(&day(34))),
+        Some(&t.owner),
+    )
+    .await;
+    assert_eq!(after["orders"], json!([]));
+    let refusals = [
+        (path("2026-13-01"), &t.owner, 400, "INVALID_REQUEST"),
+        (
+            format!("{}&cursor=bad%20id", path(&paid_on)),
+            &t.owner,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (path(&paid_on), &t.other_shop, 403, "FORBIDDEN"),
+    ];
+    for (p, token, status, code) in refusals {
+        check(
+            &call(c, "GET", &p, Some(token), None).await,
+            status,
+            Some(code),
+        );
+    }
+    let unknown = "/shops/shop-none/receivables";
+    check(
+        &call(c, "GET", unknown, Some(&t.admin), None).await,
+        404,
+        Some("SHOP_NOT_FOUND"),
+    );
+}
+
 /// `PUT /sandbox/faults`
 async fn faults(c: &Client, fail: f64, timeout: f64, duplicate: f64, seed: u64) -> Answer {
     let body = json!({
@@ -658,6 +761,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         (json!("0.00"), json!(0))
     );
     assert_eq!(o["payer"], json!("王* 135****5678"));
+    receivables(c, &t, &order, &o).await;
     let used = get(c, &format!("/shops/shop-t/qr-codes/{qr}"), Some(&t.owner)).await;
     assert_eq!(used["status"], json!("USED"));
     check(
@@ -1087,7 +1191,7 @@ fn the_printed_curl_lines_work_as_printed() {
         .lines()
         .filter(|l| l.starts_with("curl "))
         .collect();
-    assert_eq!((exports.len(), curls.len()), (3, 8), "{}", p.banner);
+    assert_eq!((exports.len(), curls.len()), (3, 9), "{}", p.banner);
     for line in curls {
         let script = format!(
             "{}\n{line} -o /dev/null -w '%{{http_code}}'",
@@ -1162,6 +1266,7 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
         "422 OPERATOR_SINGLE_LIMIT_EXCEEDED",
         "429 PAYOUT_TOO_FREQUENT",
         "5 rows, 5 matched, 0 discrepancies; settlement expected 654.20, received 654.20",
+        "now OVERDUE (4 days past due, grace 3 days)",
     ] {
         assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
     }
@@ -1419,5 +1524,39 @@ async fn the_sandbox_collects_instalments_as_the_months_pass() {
     );
     assert_eq!(report["summary"]["deductions_failed"], json!(1));
     assert_eq!(report["summary"]["deduction_failure_rate"], json!("1.0000"));
+
+    // Period 2 was due on day 60; with 3 grace days it is OVERDUE on day 64.
+    advance(c, 3 * 86_400).await;
+    let o = get(c, &format!("/shops/shop-t/orders/{order}"), Some(&t.owner)).await;
+    let statuses: Vec<&str> = o["instalment_plan"]["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["DEDUCTED", "OVERDUE", "PENDING"]);
+    assert_eq!(deductions(&o), json!(["DEDUCTED", "FAILED", "PENDING"]));
+    assert_eq!(
+        o["instalment_plan"]["schedule"][1]["days_past_due"],
+        json!(4)
+    );
+    assert_eq!(
+        (
+            o["repaid_principal"].clone(),
+            o["outstanding_principal"].clone()
+        ),
+        (json!("343.34"), json!("686.66"))
+    );
+    let r = get(c, "/shops/shop-t/receivables", Some(&t.owner)).await;
+    assert_eq!(
+        (
+            r["totals"]["outstanding"].clone(),
+            r["totals"]["overdue_amount"].clone(),
+            r["totals"]["overdue_count"].clone(),
+            r["totals"]["by_age"][0]["count"].clone()
+        ),
+        (json!("686.66"), json!("343.33"), json!(1), json!(1))
+    );
+    assert_eq!(r["orders"][0]["order_id"], json!(order));
     c.check_against_the_document(false);
 }

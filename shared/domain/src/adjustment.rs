@@ -229,6 +229,7 @@ mod tests {
             payout_balance: Money::parse(balance).unwrap(),
             payout_held: Money::parse("7.00").unwrap(),
             instalments: Default::default(),
+            instalment_grace_days: Default::default(),
             branding: Default::default(),
             created_at: now,
             updated_at: now,

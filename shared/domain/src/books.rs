@@ -560,6 +560,7 @@ mod tests {
             payout_balance: fen(50_000),
             payout_held: Money::ZERO,
             instalments: InstalmentConfig::default(),
+            instalment_grace_days: Default::default(),
             branding: crate::Branding::default(),
             created_at: t(0),
             updated_at: t(0),

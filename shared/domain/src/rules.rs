@@ -318,6 +318,7 @@ mod tests {
             payout_balance: money(balance),
             payout_held: Money::ZERO,
             instalments: InstalmentConfig::default(),
+            instalment_grace_days: Default::default(),
             branding: crate::Branding::default(),
             created_at: t(0),
             updated_at: t(0),

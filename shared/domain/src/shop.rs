@@ -9,6 +9,7 @@ use crate::branding::Branding;
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
+use crate::receivables::GraceDays;
 pub use crate::secret::Secret;
 use crate::text::ShopName;
 
@@ -30,6 +31,8 @@ pub struct Shop {
     /// Reserved by payouts that are not final yet.
     pub payout_held: Money,
     pub instalments: InstalmentConfig,
+    /// Days after a period's due date before it is overdue (SPEC §11).
+    pub instalment_grace_days: GraceDays,
     /// What buyers see of the shop (display name, receipt link).
     pub branding: Branding,
     pub created_at: DateTime<Utc>,
@@ -48,6 +51,7 @@ pub struct ShopSetup {
     /// so a later setup (a rename) can never wipe credits that landed meanwhile.
     pub payout_balance: Option<Money>,
     pub instalments: InstalmentConfig,
+    pub instalment_grace_days: GraceDays,
     pub branding: Branding,
 }
 

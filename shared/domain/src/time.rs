@@ -44,6 +44,13 @@ impl BusinessDate {
     pub fn pred(self) -> BusinessDate {
         BusinessDate(self.0.pred_opt().unwrap_or(self.0))
     }
+
+    /// `days` days later, or `None` past the calendar's end.
+    pub fn plus_days(self, days: u64) -> Option<BusinessDate> {
+        self.0
+            .checked_add_days(chrono::Days::new(days))
+            .map(BusinessDate)
+    }
 }
 
 impl fmt::Display for BusinessDate {

@@ -9,7 +9,9 @@ pub mod principal;
 
 pub use body::{json_object, raw_body, Fields};
 pub use error::{ApiError, ErrorCode};
-pub use principal::{principal, require_role, require_shop, source_ip, ADMIN_SCOPE};
+pub use principal::{
+    principal, require_role, require_shop, require_shop_or_admin, source_ip, ADMIN_SCOPE,
+};
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::StatusCode;

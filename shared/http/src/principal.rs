@@ -83,6 +83,15 @@ pub fn require_shop(principal: &Principal, path_shop: &str) -> Result<ShopId, Ap
     ShopId::parse(path_shop).map_err(|e| ApiError::invalid("shop_id", e.to_string()))
 }
 
+/// As [`require_shop`], and a platform admin may read any shop too (the
+/// shop's receivables, API.md "Merchant").
+pub fn require_shop_or_admin(principal: &Principal, path_shop: &str) -> Result<ShopId, ApiError> {
+    if principal.role == Role::Admin {
+        return ShopId::parse(path_shop).map_err(|e| ApiError::invalid("shop_id", e.to_string()));
+    }
+    require_shop(principal, path_shop)
+}
+
 pub fn require_role(principal: &Principal, role: Role) -> Result<(), ApiError> {
     if principal.role == role {
         Ok(())

@@ -26,7 +26,8 @@ pub mod settle;
 pub use adjustments::{AdjustError, Adjusted};
 pub use memory::MemoryStore;
 pub use ports::{
-    ClaimStore, CollectionStore, PayoutStore, ReconciliationStore, RefundStore, ShopStore, Store,
+    ClaimStore, CollectionStore, PayoutStore, ReceivableStore, ReconciliationStore, RefundStore,
+    ShopStore, Store,
 };
 pub use refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 
@@ -183,11 +184,12 @@ pub struct LedgerPage {
 /// Most ledger entries one page of a day listing returns.
 pub const MAX_LEDGER_PAGE: usize = 1000;
 
-/// One page of a newest-first listing; `next_cursor` continues it.
+/// One page of a listing; `next_cursor` (the last item's position: a
+/// payout id unless said otherwise) continues it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
+pub struct Page<T, C = PayoutId> {
     pub items: Vec<T>,
-    pub next_cursor: Option<PayoutId>,
+    pub next_cursor: Option<C>,
 }
 
 /// The first `limit` of `items` and whether any follow: one more than

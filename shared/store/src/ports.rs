@@ -403,9 +403,32 @@ pub trait RefundStore: Send + Sync {
     ) -> Result<Vec<Refund>, StoreError>;
 }
 
+/// Monthly-pay receivables (SPEC §11): what a shop is still owed.
+#[async_trait]
+pub trait ReceivableStore: Send + Sync {
+    /// A shop's orders that owe instalments (paid, with a plan, not fully
+    /// refunded, a period not yet deducted:
+    /// [`qrpay_domain::receivables::owes_instalments`]), in order id order,
+    /// after `cursor` if given, at most `limit` (≤ `MAX_PAGE_SIZE`). An order
+    /// repaid meanwhile may still be listed once (DynamoDB reads the index
+    /// eventually consistently): callers judge each order as read.
+    async fn list_receivable_orders(
+        &self,
+        shop_id: &ShopId,
+        cursor: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Page<Order, OrderId>, StoreError>;
+}
+
 /// Every role: what the local stack and the contract suites hold.
 pub trait Store:
-    ShopStore + PayoutStore + RefundStore + CollectionStore + ReconciliationStore + ClaimStore
+    ShopStore
+    + PayoutStore
+    + RefundStore
+    + CollectionStore
+    + ReconciliationStore
+    + ReceivableStore
+    + ClaimStore
 {
 }
 
@@ -415,6 +438,7 @@ impl<T> Store for T where
         + RefundStore
         + CollectionStore
         + ReconciliationStore
+        + ReceivableStore
         + ClaimStore
         + ?Sized
 {

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::checkout::RateWindow;
 use qrpay_domain::payment::decide;
+use qrpay_domain::receivables::owes_instalments;
 use qrpay_domain::{
     Anomaly, CollectionEvent, CollectionFacts, Decision, DeviceId, Effect, Order, OrderId,
     OrderStatus, QrCode, QrId, QrState, ShopId,
@@ -155,10 +156,19 @@ impl DynamoStore {
             all_names.push(REVISION);
         }
         let mut update = format!("SET {}", sets.join(", "));
+        let mut remove = Vec::new();
         if order.status != OrderStatus::Created {
             // Paid (or moved on): no longer among the orders that can expire.
-            update.push_str(" REMOVE #GSI3PK, #GSI3SK");
-            all_names.extend([GSI3PK, GSI3SK]);
+            remove.extend([GSI3PK, GSI3SK]);
+        }
+        if order.instalment_plan.is_some() && !owes_instalments(order) {
+            // Repaid or refunded: no longer among the shop's receivables.
+            remove.extend([GSI2PK, GSI2SK]);
+        }
+        if !remove.is_empty() {
+            let listed: Vec<String> = remove.iter().map(|name| format!("#{name}")).collect();
+            update.push_str(&format!(" REMOVE {}", listed.join(", ")));
+            all_names.extend(remove);
         }
         let read_placeholder = PLACEHOLDERS[PLACEHOLDERS.len() - 1];
         let mut parts = UpdateParts {

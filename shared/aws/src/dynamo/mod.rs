@@ -9,6 +9,7 @@ mod expiry;
 mod paging;
 mod payout_effects;
 mod payouts;
+mod receivables;
 mod reconciliation;
 mod refunds;
 mod shops;

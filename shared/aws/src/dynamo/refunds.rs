@@ -135,6 +135,7 @@ impl DynamoStore {
             e.value("now", ms(change.updated_at))
         )];
         let pending = e.name(REFUNDS_PENDING);
+        let mut remove: Vec<String> = Vec::new();
         let mut add = vec![format!(
             "{pending} {}",
             e.value("dp", n(change.pending_fen))
@@ -200,8 +201,15 @@ impl DynamoStore {
             ));
             // Collection notices decided on the order before are decided again.
             add.push(format!("{} {}", e.name(REVISION), e.value("one", n(1))));
+            if m.status == OrderStatus::Refunded {
+                // A fully refunded plan owes nothing: out of the receivables.
+                remove.extend([e.name(GSI2PK), e.name(GSI2SK)]);
+            }
         }
-        let update = format!("SET {} ADD {}", set.join(", "), add.join(", "));
+        let mut update = format!("SET {} ADD {}", set.join(", "), add.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
         e.update(&self.table, order_key(shop_id, &change.order_id), update)
     }
 

@@ -17,12 +17,12 @@ impl ShopStore for DynamoStore {
             .set_key(Some(shop_key(&setup.shop_id)))
             .update_expression(
                 "SET #entity = :entity, #shop_id = :shop_id, #name = :name, #owner_operator_id = :owner, \
-                 #daily_payout_cap_fen = :cap, #payout_balance_fen = if_not_exists(#payout_balance_fen, :balance), #instalments = :instalments, #branding = :branding, \
+                 #daily_payout_cap_fen = :cap, #payout_balance_fen = if_not_exists(#payout_balance_fen, :balance), #instalments = :instalments, #instalment_grace_days = :grace, #branding = :branding, \
                  #updated_at_ms = :now, #created_at_ms = if_not_exists(#created_at_ms, :now), \
                  #payout_held_fen = if_not_exists(#payout_held_fen, :zero)",
             )
             .set_expression_attribute_names(names(&[
-                "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", "branding", UPDATED_AT, "created_at_ms", HELD,
+                "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", GRACE_DAYS, "branding", UPDATED_AT, "created_at_ms", HELD,
             ]))
             .set_expression_attribute_values(values(vec![
                 (":entity", s("shop")),
@@ -33,6 +33,7 @@ impl ShopStore for DynamoStore {
                 // Only a new shop takes it (if_not_exists above).
                 (":balance", n(setup.payout_balance.unwrap_or(qrpay_domain::Money::ZERO).fen())),
                 (":instalments", s(instalments)),
+                (":grace", n(i64::from(setup.instalment_grace_days.days()))),
                 (":branding", s(setup.branding.to_json())),
                 (":now", ms(now)),
                 (":zero", n(0)),

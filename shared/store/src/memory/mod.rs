@@ -113,6 +113,7 @@ fn overflow(what: &str) -> StoreError {
 
 mod collection;
 mod payouts;
+mod receivables;
 mod reconciliation;
 mod refunds;
 mod shops;

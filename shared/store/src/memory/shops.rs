@@ -23,6 +23,7 @@ impl ShopStore for MemoryStore {
             payout_balance: balance,
             payout_held: held,
             instalments: setup.instalments.clone(),
+            instalment_grace_days: setup.instalment_grace_days,
             branding: setup.branding.clone(),
             created_at,
             updated_at: now,

@@ -26,6 +26,7 @@ async fn shop_with_balance(store: &MemoryStore, balance_fen: i64) -> ShopId {
         daily_payout_cap: amount(100_000),
         payout_balance: Some(Money::from_fen(balance_fen).unwrap()),
         instalments: InstalmentConfig::default(),
+        instalment_grace_days: Default::default(),
         branding: Branding::default(),
     };
     store.put_shop(&setup, at()).await.unwrap();

@@ -148,6 +148,14 @@ pub fn day_payouts_gsi_pk(shop: &ShopId, date: BusinessDate) -> String {
     format!("SHOP#{shop}#DAY#{date}")
 }
 
+/// GSI2 partition of a shop's orders that owe instalments (SPEC §11), by
+/// order id: sparse, an order is in it only while it owes
+/// ([`qrpay_domain::receivables::owes_instalments`]). Reconcile reads it for
+/// `GET /shops/{shop_id}/receivables`.
+pub fn receivable_gsi_pk(shop: &ShopId) -> String {
+    format!("RECEIVABLE#{shop}")
+}
+
 /// Zero-padded epoch milliseconds, so keys sort by time.
 pub fn ms_key(t: DateTime<Utc>) -> String {
     format!("{:013}", t.timestamp_millis().max(0))

@@ -8,6 +8,7 @@ use qrpay_domain::{
 };
 
 use super::*;
+use qrpay_domain::receivables::owes_instalments;
 use qrpay_store::StoreError;
 
 pub fn order_item(order: &Order) -> Item {
@@ -102,6 +103,11 @@ pub fn order_collection_attributes(order: &Order) -> Vec<(String, AttributeValue
         ("paid_at_ms", order.paid_at.map(ms)),
     ];
     extend_present(&mut attributes, optional);
+    // Sparse GSI2: a shop's receivables list the orders that owe instalments.
+    if owes_instalments(order) {
+        attributes.push((GSI2PK.to_owned(), s(receivable_gsi_pk(&order.shop_id))));
+        attributes.push((GSI2SK.to_owned(), s(order.order_id.as_str())));
+    }
     attributes
 }
 

@@ -2,8 +2,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
-    Branding, Device, DeviceId, InstalmentConfig, OperatorId, PayoutQuota, SealedSecret, Shop,
-    ShopId, ShopName,
+    Branding, Device, DeviceId, GraceDays, InstalmentConfig, OperatorId, PayoutQuota, SealedSecret,
+    Shop, ShopId, ShopName,
 };
 
 use super::*;
@@ -21,6 +21,11 @@ pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
         payout_balance: get_money(item, BALANCE)?,
         payout_held: get_money(item, HELD)?,
         instalments,
+        // Shops set up before grace days existed have the default.
+        instalment_grace_days: match get_opt_i64(item, GRACE_DAYS)? {
+            None => GraceDays::DEFAULT,
+            Some(days) => GraceDays::new(days).map_err(|_| corrupt(GRACE_DAYS, item))?,
+        },
         branding: match item.get("branding") {
             None => Branding::default(),
             Some(_) => parse(item, "branding", Branding::from_json)?,
@@ -85,6 +90,9 @@ pub fn device_item(device: &Device) -> Item {
     ]);
     item
 }
+
+/// The attribute holding a shop's instalment grace days.
+pub const GRACE_DAYS: &str = "instalment_grace_days";
 
 /// The attribute holding a device's sealed secret.
 pub const DEVICE_SEALED_SECRET: &str = "secret_sealed";
