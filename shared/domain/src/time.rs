@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -33,6 +33,17 @@ impl BusinessDate {
 
     pub fn naive(self) -> NaiveDate {
         self.0
+    }
+
+    /// 00:00 Beijing time on this day, the instant it starts.
+    pub fn starts_at(self) -> DateTime<Utc> {
+        let midnight = self.0.and_time(NaiveTime::MIN);
+        Shanghai
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            // Beijing has no gaps since 1991; a historic gap falls back to UTC+8.
+            .unwrap_or_else(|| (midnight - chrono::Duration::hours(8)).and_utc())
     }
 
     /// The next day (the last representable day stays itself).
