@@ -152,7 +152,7 @@ async fn bad_ranges_filters_and_cursors_are_refused(store: Arc<dyn Store>) {
             "provider",
         ),
         (
-            vec![("device_id", "pos 1")],
+            vec![("device_id", "pos.1")],
             400,
             "INVALID_REQUEST",
             "device_id",
