@@ -34,7 +34,7 @@ const FILTERS: [&str; 6] = [
 ];
 
 /// The query's parameters, each at most once, none unknown.
-fn params<'r>(req: &'r Request, extra: &[&str]) -> Result<Params, ApiError> {
+fn params(req: &Request, extra: &[&str]) -> Result<Params, ApiError> {
     let query = req.query_string_parameters();
     let mut params = Params::default();
     for (name, _) in query.iter() {
