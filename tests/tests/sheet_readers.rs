@@ -83,7 +83,11 @@ fn write_files(dir: &Path) -> Value {
     let mut json_row = Vec::new();
     report.write_json("2026-03-02", &mut json_row);
     let rows = [serde_json::from_slice::<Value>(&json_row).unwrap()];
-    std::fs::write(dir.join("report.xlsx"), report_xlsx(&rows, Lang::Zh).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("report.xlsx"),
+        report_xlsx(&rows, Lang::Zh).unwrap(),
+    )
+    .unwrap();
 
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let tab = |id: &str| format!("\t{id}");

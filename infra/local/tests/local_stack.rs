@@ -252,15 +252,29 @@ async fn orders_found_and_taken_away(c: &Client, t: &Tokens, order: &str, paid: 
         .collect();
     assert_eq!(ids, [&json!(order)], "{listed}");
     let txn = paid["provider_txn_id"].as_str().unwrap();
-    let csv = call(c, "GET", "/shops/shop-t/exports/orders", Some(&t.owner), None).await;
+    let csv = call(
+        c,
+        "GET",
+        "/shops/shop-t/exports/orders",
+        Some(&t.owner),
+        None,
+    )
+    .await;
     assert_eq!(csv.status, 200);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
-    assert!(csv.text().starts_with("\u{feff}日期,订单编号,"), "{}", csv.text());
+    assert!(
+        csv.text().starts_with("\u{feff}日期,订单编号,"),
+        "{}",
+        csv.text()
+    );
     assert!(csv.text().contains(txn), "{}", csv.text());
     let xlsx = "/shops/shop-t/exports/orders?format=xlsx&lang=en";
     let xlsx = call(c, "GET", xlsx, Some(&t.owner), None).await;
     assert_eq!(xlsx.status, 200);
-    assert!(xlsx.header("content-disposition").unwrap().ends_with(".xlsx\""));
+    assert!(xlsx
+        .header("content-disposition")
+        .unwrap()
+        .ends_with(".xlsx\""));
     assert!(xlsx.body.starts_with(b"PK\x03\x04"));
 }
 
