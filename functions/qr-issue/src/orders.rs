@@ -39,7 +39,9 @@ fn params(req: &Request, extra: &[&str]) -> Result<Params, ApiError> {
     let mut params = Params::default();
     for (name, _) in query.iter() {
         if !FILTERS.contains(&name) && !extra.contains(&name) {
-            return Err(ApiError::invalid(name, "unknown query parameter"));
+            // Named back, bounded: the name is the caller's text.
+            let shown: String = name.chars().take(64).collect();
+            return Err(ApiError::invalid(&shown, "unknown query parameter"));
         }
         let all = query.all(name).unwrap_or_default();
         if all.len() != 1 {
@@ -84,11 +86,9 @@ impl Params {
     fn range(&self, today: BusinessDate) -> Result<DateRange, ApiError> {
         let date = |t: &str| BusinessDate::parse(t);
         let to = self.parsed("to", date)?.unwrap_or(today);
-        let default_from = || {
-            let naive = to.naive() - chrono::Days::new(DEFAULT_RANGE_DAYS - 1);
-            BusinessDate::of(naive.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc())
-        };
-        let from = self.parsed("from", date)?.unwrap_or_else(default_from);
+        let from = self
+            .parsed("from", date)?
+            .unwrap_or_else(|| to.days_before(DEFAULT_RANGE_DAYS - 1));
         DateRange::new(from, to).map_err(|e| match e {
             RangeError::Reversed => ApiError::invalid("from", e.to_string()),
             RangeError::TooWide => {

@@ -51,6 +51,15 @@ impl BusinessDate {
         BusinessDate(self.0.succ_opt().unwrap_or(self.0))
     }
 
+    /// The day `days` days before (past the first representable day: that day).
+    pub fn days_before(self, days: u64) -> BusinessDate {
+        BusinessDate(
+            self.0
+                .checked_sub_days(chrono::Days::new(days))
+                .unwrap_or(NaiveDate::MIN),
+        )
+    }
+
     /// The day before (the first representable day stays itself).
     pub fn pred(self) -> BusinessDate {
         BusinessDate(self.0.pred_opt().unwrap_or(self.0))

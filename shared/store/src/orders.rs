@@ -151,3 +151,86 @@ pub fn in_walk(query: &OrderQuery, order: &Order) -> bool {
             .as_ref()
             .is_none_or(|after| OrderPosition::of(order) < *after)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+    use qrpay_domain::{Amount, BusinessDate, OrderStatus};
+
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap() + Duration::milliseconds(ms)
+    }
+
+    fn order(id: &str, ms: i64) -> Order {
+        Order::created(
+            OrderId::parse(id).unwrap(),
+            ShopId::parse("shop-1").unwrap(),
+            Amount::parse("1.00").unwrap(),
+            at(ms),
+        )
+    }
+
+    fn paid_only(limit: usize) -> OrderQuery {
+        OrderQuery {
+            shop_id: ShopId::parse("shop-1").unwrap(),
+            range: DateRange::day(BusinessDate::of(at(0))),
+            filter: OrderFilter {
+                status: Some(OrderStatus::Paid),
+                ..OrderFilter::default()
+            },
+            after: None,
+            limit,
+        }
+    }
+
+    #[test]
+    fn a_position_key_sorts_as_the_position_and_parses_back() {
+        let older = OrderPosition::of(&order("ord_b", 5));
+        let tie = OrderPosition::of(&order("ord_c", 5));
+        let newer = OrderPosition::of(&order("ord_a", 6));
+        assert!(older < tie && tie < newer);
+        assert!(older.key() < tie.key() && tie.key() < newer.key());
+        assert_eq!(OrderPosition::parse_key(&newer.key()), Some(newer));
+        for bad in [
+            "",
+            "123#ord_a",
+            "00000000000x5#ord_a",
+            "0000000000005#ord a",
+        ] {
+            assert_eq!(OrderPosition::parse_key(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_walk_stops_at_its_budget_with_an_empty_page_that_continues() {
+        let mut walk = OrderWalk::new(&paid_only(5));
+        let mut last = None;
+        for i in 0..MAX_ORDERS_EXAMINED {
+            assert!(!walk.is_done(), "{i} examined");
+            let unpaid = order(&format!("ord_{i}"), -(i as i64));
+            last = Some(OrderPosition::of(&unpaid));
+            walk.examine(unpaid);
+        }
+        assert!(walk.is_done());
+        assert_eq!(walk.budget_left(), 0);
+        let page = walk.finish(true);
+        assert!(page.orders.is_empty());
+        assert_eq!(page.next, last, "continues after the last order examined");
+    }
+
+    #[test]
+    fn a_walk_stops_when_its_page_is_full_and_ends_without_a_cursor() {
+        let mut walk = OrderWalk::new(&paid_only(1));
+        let mut paid = order("ord_p", 0);
+        paid.status = OrderStatus::Paid;
+        walk.examine(order("ord_u", 1));
+        assert_eq!(walk.room_left(), 1);
+        walk.examine(paid.clone());
+        assert!(walk.is_done());
+        let page = walk.finish(false);
+        assert_eq!(page.orders, [paid]);
+        assert_eq!(page.next, None, "nothing older is left");
+    }
+}
