@@ -6,6 +6,8 @@
 # our wire formats with (infra/conformance.sh, another project-local
 # virtualenv), installs headless Chromium, chromedriver and a CJK font for the
 # browser tests (infra/browser.sh: Debian's packages, when missing), installs
+# LibreOffice Calc (headless) and two XLSX readers for the test that opens the
+# exports back (infra/sheet-readers.sh), installs
 # cargo-lambda for the test that runs a function under `cargo lambda watch`
 # (infra/cargo-lambda.sh, another project-local virtualenv), runs every
 # test of the workspace against the emulator and the embedded store, fuzzes the
@@ -33,6 +35,9 @@ infra/conformance.sh install
 
 echo "test: installing headless Chromium and chromedriver for the browser tests" >&2
 infra/browser.sh install
+
+echo "test: installing LibreOffice Calc, openpyxl and python-calamine for the export readers test" >&2
+infra/sheet-readers.sh install
 
 echo "test: installing cargo-lambda for the local-invoke test" >&2
 infra/cargo-lambda.sh install

@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod events;
 pub mod expiry_contract;
 pub mod openapi_check;
+pub mod orders_contract;
 pub mod receivable_contract;
 pub mod reconciliation_contract;
 pub mod refund_contract;

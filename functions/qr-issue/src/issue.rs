@@ -241,6 +241,7 @@ fn build(
         (Some(order_id), Some(amount)) => Some(
             Order {
                 qr_id: Some(qr_id),
+                device_id: request.device_id.clone(),
                 out_order_no: request.out_order_no,
                 description: request.description,
                 // The order expires with its code, and is closed at the

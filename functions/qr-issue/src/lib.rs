@@ -4,9 +4,11 @@
 //! and revoke them and read orders; buyers open the payment link.
 
 pub mod device;
+pub mod export;
 pub mod iot;
 pub mod issue;
 pub mod lambda;
+pub mod orders;
 pub mod page;
 pub mod pay;
 pub mod provider_code;
@@ -141,6 +143,14 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let shop = require_shop(&principal(req)?, shop)?;
             png(app, &shop, &ApiError::path_id(QrId::parse(qr), "qr_id")?).await
         }
+        (["shops", shop, "orders"], Method::GET) => {
+            let shop = require_shop(&principal(req)?, shop)?;
+            orders::list(app, req, &shop).await
+        }
+        (["shops", shop, "exports", "orders"], Method::GET) => {
+            let shop = require_shop(&principal(req)?, shop)?;
+            orders::export(app, req, &shop).await
+        }
         (["shops", shop, "orders", order], Method::GET) => {
             let shop = require_shop(&principal(req)?, shop)?;
             get_order(
@@ -170,6 +180,8 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         (
             ["shops", _, "qr-codes", _, "png"]
             | ["shops", _, "orders", _]
+            | ["shops", _, "orders"]
+            | ["shops", _, "exports", "orders"]
             | ["pay", _, "orders", _, _]
             | ["receipts", _]
             | ["claim", _],
@@ -266,6 +278,7 @@ pub fn order_json(order: &Order) -> serde_json::Value {
         "provider": order.provider.map(|p| p.as_str()),
         "provider_txn_id": order.provider_txn_id.as_ref().map(|t| t.as_str()),
         "qr_id": order.qr_id,
+        "device_id": order.device_id,
         "out_order_no": order.out_order_no,
         "description": order.description,
         "instalment_plan": order.instalment_plan.as_ref().map(plan_json),

@@ -459,6 +459,7 @@ async fn static_order(
 ) -> Result<Order, ApiError> {
     let order = Order {
         qr_id: Some(code.qr_id.clone()),
+        device_id: code.device_id.clone(),
         description: code.description.clone(),
         // Unpaid by then, the sweeper closes it (SPEC §10), at the
         // provider the buyer chose too.

@@ -8,8 +8,8 @@
 //! - a direct invocation `{"date"}` (operators, `sam remote invoke`);
 //! - HTTP: `POST /admin/reconciliations/{date}` (202, queues the run),
 //!   `GET /shops/{shop_id}/reconciliations/{date}` (the shop's summary and
-//!   report rows) and `GET /shops/{shop_id}/receivables` (monthly-pay
-//!   receivables, SPEC §11).
+//!   report rows; `format=csv|xlsx` as a file) and
+//!   `GET /shops/{shop_id}/receivables` (monthly-pay receivables, SPEC §11).
 
 pub mod receivables;
 
@@ -22,12 +22,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
 use qrpay_http::{
-    event, json, principal, require_role, require_shop, require_shop_or_admin, segments, ApiError,
-    ErrorCode,
+    attachment, event, json, principal, require_role, require_shop, require_shop_or_admin,
+    segments, ApiError, ErrorCode,
 };
 use qrpay_reconcile::objects::ObjectStore;
+use qrpay_reconcile::report_sheet::report_xlsx;
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
+use qrpay_sheet::{Lang, CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE};
 use qrpay_store::{ReceivableStore, ReconciliationStore, ShopStore};
 use serde_json::{json, Value};
 
@@ -168,6 +170,7 @@ async fn get_day(
     date: BusinessDate,
 ) -> Result<Response<Body>, ApiError> {
     let query = req.query_string_parameters();
+    let file_form = file_form(req)?;
     let cursor = match query.first("cursor") {
         Some(c) => c
             .parse::<usize>()
@@ -192,6 +195,19 @@ async fn get_day(
             format!("no reconciliation of {date} for this shop yet"),
         ));
     };
+    if let Some(FileForm::Csv) = file_form {
+        let csv = app
+            .objects
+            .get(&summary.report_csv)
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?
+            .ok_or_else(|| ApiError::unavailable("the report file is missing; re-run the day"))?;
+        return Ok(attachment(
+            csv,
+            CSV_CONTENT_TYPE,
+            &report_name(&summary, "csv"),
+        ));
+    }
     let report = app
         .objects
         .get(&summary.report_json)
@@ -205,6 +221,11 @@ async fn get_day(
         .and_then(Value::as_array_mut)
         .map(std::mem::take)
         .unwrap_or_default();
+    if let Some(FileForm::Xlsx(lang)) = file_form {
+        let bytes = report_xlsx(&rows, lang).map_err(|e| ApiError::internal(e.to_string()))?;
+        let name = report_name(&summary, "xlsx");
+        return Ok(attachment(bytes, XLSX_CONTENT_TYPE, &name));
+    }
     let total = rows.len();
     let page: Vec<Value> = rows.into_iter().skip(cursor).take(limit).collect();
     let next = (cursor + page.len() < total).then(|| (cursor + page.len()).to_string());
@@ -218,6 +239,36 @@ async fn get_day(
             "next_cursor": next,
         }),
     ))
+}
+
+/// A report asked for as a file: `format=csv` (the nightly CSV object) or
+/// `format=xlsx` (made from the JSON rows), headers in `lang` (`zh` default).
+#[derive(Debug, Clone, Copy)]
+enum FileForm {
+    Csv,
+    Xlsx(Lang),
+}
+
+/// `None`: the JSON answer (`format=json` or no format).
+fn file_form(req: &Request) -> Result<Option<FileForm>, ApiError> {
+    let query = req.query_string_parameters();
+    let lang = match query.first("lang") {
+        Some(text) => {
+            Lang::parse(text).ok_or_else(|| ApiError::invalid("lang", "lang is zh or en"))?
+        }
+        None => Lang::Zh,
+    };
+    match query.first("format") {
+        None | Some("json") => Ok(None),
+        Some("csv") => Ok(Some(FileForm::Csv)),
+        Some("xlsx") => Ok(Some(FileForm::Xlsx(lang))),
+        Some(_) => Err(ApiError::invalid("format", "format is json, csv or xlsx")),
+    }
+}
+
+/// `report-{shop}-{date}.{extension}`: the name a report file is saved under.
+fn report_name(summary: &qrpay_domain::ReconciliationSummary, extension: &str) -> String {
+    format!("report-{}-{}.{extension}", summary.shop_id, summary.date)
 }
 
 /// Runs requested reconciliations in this process, in the background (the

@@ -726,6 +726,52 @@ async fn receivables_refusals_change_nothing(store: Arc<dyn Store>) {
     assert_eq!(admin.body["totals"]["orders"], json!(1));
 }
 
+/// The report as a download: `format=csv` answers the nightly CSV object
+/// as it is, `format=xlsx` the rows as an XLSX file (Chinese headers by
+/// default); other formats and languages are refused.
+async fn the_report_downloads_as_csv_or_xlsx(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    a_day(&s).await;
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    s.runs.wait().await;
+    let download = |query: &[(&str, &str)]| {
+        let request = Event::fixture(GET).query(query).request();
+        let app = &s.app;
+        async move { handle(app, request).await }
+    };
+    let csv = download(&[("format", "csv")]).await;
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.headers()["content-disposition"],
+        "attachment; filename=\"report-shop-1-2026-11-20.csv\""
+    );
+    let stored = s
+        .objects
+        .get("reports/2026-11-20/shop-1.csv")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(csv.body().as_ref(), stored.as_slice());
+    assert!(stored.starts_with(b"\xEF\xBB\xBFdate,shop_id,order_no,"));
+    let xlsx = download(&[("format", "xlsx")]).await;
+    assert_eq!(xlsx.status(), 200);
+    assert_eq!(
+        xlsx.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert_eq!(
+        xlsx.headers()["content-disposition"],
+        "attachment; filename=\"report-shop-1-2026-11-20.xlsx\""
+    );
+    assert!(xlsx.body().as_ref().starts_with(b"PK\x03\x04"));
+    for (query, field) in [([("format", "pdf")], "format"), ([("lang", "fr")], "lang")] {
+        let a = send(&s, Event::fixture(GET).query(&query)).await;
+        assert_eq!((a.status, a.code()), (400, "INVALID_REQUEST"), "{query:?}");
+        assert_eq!(a.body["error"]["field"], field);
+    }
+}
+
 qrpay_tests::on_both_stores!(
     the_shop_reads_its_receivables_by_age_as_of_any_day,
     overdue_orders_page_by_fifty_with_a_cursor,
@@ -734,4 +780,5 @@ qrpay_tests::on_both_stores!(
     a_sandbox_day_reconciles_and_the_shop_reads_its_report,
     every_refusal_has_its_code_and_changes_nothing,
     the_schedule_sqs_and_direct_triggers_reconcile_the_right_day,
+    the_report_downloads_as_csv_or_xlsx,
 );

@@ -84,6 +84,13 @@ pub const ROUTES: &[Route] = &[
         QrIssueFunction,
         true,
     ),
+    route("GET", "/shops/{shop_id}/orders", QrIssueFunction, true),
+    route(
+        "GET",
+        "/shops/{shop_id}/exports/orders",
+        QrIssueFunction,
+        true,
+    ),
     route(
         "GET",
         "/shops/{shop_id}/orders/{order_id}",

@@ -343,6 +343,44 @@ async fn receivables(c: &Client, t: &Tokens, order: &str, o: &Value) {
     );
 }
 
+/// The paid order in the shop's listing (PAID only) and in both export
+/// files, its provider transaction id exact.
+async fn orders_found_and_taken_away(c: &Client, t: &Tokens, order: &str, paid: &Value) {
+    let listed = get(c, "/shops/shop-t/orders?status=PAID", Some(&t.staff)).await;
+    let ids: Vec<&Value> = listed["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["order_id"])
+        .collect();
+    assert_eq!(ids, [&json!(order)], "{listed}");
+    let txn = paid["provider_txn_id"].as_str().unwrap();
+    let csv = call(
+        c,
+        "GET",
+        "/shops/shop-t/exports/orders",
+        Some(&t.owner),
+        None,
+    )
+    .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(
+        csv.text().starts_with("\u{feff}日期,订单编号,"),
+        "{}",
+        csv.text()
+    );
+    assert!(csv.text().contains(txn), "{}", csv.text());
+    let xlsx = "/shops/shop-t/exports/orders?format=xlsx&lang=en";
+    let xlsx = call(c, "GET", xlsx, Some(&t.owner), None).await;
+    assert_eq!(xlsx.status, 200);
+    assert!(xlsx
+        .header("content-disposition")
+        .unwrap()
+        .ends_with(".xlsx\""));
+    assert!(xlsx.body.starts_with(b"PK\x03\x04"));
+}
+
 /// `PUT /sandbox/faults`
 async fn faults(c: &Client, fail: f64, timeout: f64, duplicate: f64, seed: u64) -> Answer {
     let body = json!({
@@ -762,6 +800,7 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     );
     assert_eq!(o["payer"], json!("王* 135****5678"));
     receivables(c, &t, &order, &o).await;
+    orders_found_and_taken_away(c, &t, &order, &paid).await;
     let used = get(c, &format!("/shops/shop-t/qr-codes/{qr}"), Some(&t.owner)).await;
     assert_eq!(used["status"], json!("USED"));
     check(

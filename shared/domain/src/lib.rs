@@ -13,6 +13,7 @@ pub mod instalment;
 pub mod money;
 pub mod money_text;
 pub mod order;
+pub mod order_listing;
 pub mod payee;
 pub mod payment;
 pub mod payout;
@@ -48,6 +49,7 @@ pub use ids::{
 pub use instalment::{DeductionStatus, InstalmentError, InstalmentPlan};
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
+pub use order_listing::{DateRange, OrderFilter, RangeError};
 pub use payee::{PayeeAction, PayerAccount, PayerAccountKind, PayoutChannels};
 pub use payment::{Anomaly, AnomalyKind, CollectionFacts, Decision, Effect};
 pub use payout::{Payout, PayoutReason, PayoutStatus};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::collection::{Provider, ProviderRef};
-use crate::ids::{OrderId, OutOrderNo, QrId, ShopId};
+use crate::ids::{DeviceId, OrderId, OutOrderNo, QrId, ShopId};
 use crate::instalment::{DeductionStatus, InstalmentPlan};
 use crate::money::{Amount, Money};
 use crate::payee::PayerAccount;
@@ -67,6 +67,9 @@ pub struct Order {
     pub provider: Option<Provider>,
     pub provider_txn_id: Option<ProviderRef>,
     pub qr_id: Option<QrId>,
+    /// The POS device whose code the order is for, if any (a merchant
+    /// lists a device's orders, SPEC §11).
+    pub device_id: Option<DeviceId>,
     pub out_order_no: Option<OutOrderNo>,
     pub description: Option<QrDescription>,
     pub instalment_plan: Option<InstalmentPlan>,
@@ -119,6 +122,7 @@ impl Order {
             provider: None,
             provider_txn_id: None,
             qr_id: None,
+            device_id: None,
             out_order_no: None,
             description: None,
             instalment_plan: None,

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -35,9 +35,29 @@ impl BusinessDate {
         self.0
     }
 
+    /// 00:00 Beijing time on this day, the instant it starts.
+    pub fn starts_at(self) -> DateTime<Utc> {
+        let midnight = self.0.and_time(NaiveTime::MIN);
+        Shanghai
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            // Beijing has no gaps since 1991; a historic gap falls back to UTC+8.
+            .unwrap_or_else(|| (midnight - chrono::Duration::hours(8)).and_utc())
+    }
+
     /// The next day (the last representable day stays itself).
     pub fn succ(self) -> BusinessDate {
         BusinessDate(self.0.succ_opt().unwrap_or(self.0))
+    }
+
+    /// The day `days` days before (past the first representable day: that day).
+    pub fn days_before(self, days: u64) -> BusinessDate {
+        BusinessDate(
+            self.0
+                .checked_sub_days(chrono::Days::new(days))
+                .unwrap_or(NaiveDate::MIN),
+        )
     }
 
     /// The day before (the first representable day stays itself).

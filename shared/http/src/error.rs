@@ -49,10 +49,14 @@ pub enum ErrorCode {
     CheckoutRateLimited,
     /// The way to pay the buyer chose is not offered for this code here.
     PayMethodUnavailable,
+    /// A listing's or export's `from`..`to` spans more days than allowed.
+    DateRangeTooWide,
+    /// An export would hold more rows than one file may.
+    ExportTooLarge,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -78,6 +82,8 @@ impl ErrorCode {
         ErrorCode::ProviderUnavailable,
         ErrorCode::CheckoutRateLimited,
         ErrorCode::PayMethodUnavailable,
+        ErrorCode::DateRangeTooWide,
+        ErrorCode::ExportTooLarge,
     ];
 
     /// The code as the body's `error.code` carries it.
@@ -108,6 +114,8 @@ impl ErrorCode {
             ErrorCode::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
             ErrorCode::CheckoutRateLimited => "CHECKOUT_RATE_LIMITED",
             ErrorCode::PayMethodUnavailable => "PAY_METHOD_UNAVAILABLE",
+            ErrorCode::DateRangeTooWide => "DATE_RANGE_TOO_WIDE",
+            ErrorCode::ExportTooLarge => "EXPORT_TOO_LARGE",
         }
     }
 
@@ -118,7 +126,7 @@ impl ErrorCode {
     /// The status this code is always answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest | ErrorCode::DateRangeTooWide => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::RouteNotFound
@@ -136,7 +144,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::DateInFuture
             | ErrorCode::ProviderNotOffered
-            | ErrorCode::PayMethodUnavailable => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::PayMethodUnavailable
+            | ErrorCode::ExportTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::ProviderRefused => StatusCode::BAD_GATEWAY,
             ErrorCode::CheckoutRateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

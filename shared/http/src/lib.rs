@@ -100,6 +100,20 @@ fn with_body(status: StatusCode, text: String) -> Response<Body> {
     response
 }
 
+/// A file download (200): its media type, and `attachment` with its name
+/// (the name is ours: ASCII ids and dates only).
+pub fn attachment(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response<Body> {
+    use lambda_http::http::header::CONTENT_DISPOSITION;
+    use lambda_http::http::HeaderValue;
+    let mut response = Response::new(Body::Binary(bytes));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 /// An empty answer (204 and the like).
 pub fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::Empty);

@@ -6,6 +6,7 @@ pub mod matcher;
 pub mod model;
 pub mod objects;
 pub mod report;
+pub mod report_sheet;
 pub mod requests;
 pub mod run;
 #[cfg(feature = "sandbox")]

@@ -18,7 +18,9 @@ use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
 
-pub const CSV_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Cells are written by `qrpay_sheet`'s rules (ids exact, formulas defused).
+pub use qrpay_sheet::CSV_BOM;
+use qrpay_sheet::{push_csv, Cell};
 
 pub const CSV_HEADER: &str = "date,shop_id,order_no,kind,provider,provider_ref,customer,instalment,deduction_status,ledger_amount,provider_amount,reconciled_amount,outcome,note,resolution,statement_line";
 
@@ -145,17 +147,20 @@ impl<'a> ReportRow<'a> {
     pub fn write_csv(&self, date: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(date.as_bytes());
         out.push(b',');
-        csv_field(out, self.shop_id, true);
+        push_csv(out, Cell::Id(self.shop_id));
         out.push(b',');
-        csv_field(out, self.order_no, true);
+        push_csv(out, Cell::Id(self.order_no));
         out.push(b',');
         out.extend_from_slice(self.kind.as_bytes());
         out.push(b',');
         out.extend_from_slice(self.provider.map_or("", |p| p.as_str()).as_bytes());
         out.push(b',');
-        csv_field(out, self.provider_ref.unwrap_or(""), true);
+        push_csv(out, self.provider_ref.map_or(Cell::Empty, Cell::Id));
         out.push(b',');
-        csv_field(out, self.customer.as_deref().unwrap_or(""), true);
+        push_csv(
+            out,
+            self.customer.as_deref().map_or(Cell::Empty, Cell::Text),
+        );
         out.push(b',');
         write_instalment(out, self.instalment);
         out.push(b',');
@@ -169,9 +174,9 @@ impl<'a> ReportRow<'a> {
         out.push(b',');
         out.extend_from_slice(self.outcome.as_str().as_bytes());
         out.push(b',');
-        csv_field(out, &self.note, true);
+        push_csv(out, Cell::Text(&self.note));
         out.push(b',');
-        csv_field(out, self.outcome.resolution(), false);
+        push_csv(out, Cell::Text(self.outcome.resolution()));
         out.push(b',');
         if let Some(line) = self.statement_line {
             push_u64(out, line);
@@ -269,36 +274,6 @@ pub fn json_str(out: &mut Vec<u8>, text: &str) {
             }
             _ => out.push(b),
         }
-    }
-    out.push(b'"');
-}
-
-/// Writes one CSV field: quoted if it holds a comma, quote or line break,
-/// and — for text that came from outside — defused if a spreadsheet would
-/// read it as a formula (`=`, `+`, `-`, `@`, tab, CR at the start).
-pub fn csv_field(out: &mut Vec<u8>, value: &str, outside_text: bool) {
-    let formula = outside_text
-        && value
-            .as_bytes()
-            .first()
-            .is_some_and(|b| matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
-    let quote = formula
-        || value
-            .bytes()
-            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
-    if !quote {
-        out.extend_from_slice(value.as_bytes());
-        return;
-    }
-    out.push(b'"');
-    if formula {
-        out.push(b'\'');
-    }
-    for b in value.bytes() {
-        if b == b'"' {
-            out.push(b'"');
-        }
-        out.push(b);
     }
     out.push(b'"');
 }
@@ -628,18 +603,19 @@ mod tests {
     }
 
     #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        let mut out = Vec::new();
-        csv_field(&mut out, "plain", true);
-        out.push(b'|');
-        csv_field(&mut out, "a,\"b\"", true);
-        out.push(b'|');
-        csv_field(&mut out, "=HYPERLINK(\"x\")", true);
-        out.push(b'|');
-        csv_field(&mut out, "-1.00", false);
+    fn a_long_provider_id_and_a_digit_order_no_are_written_as_exact_text() {
+        let row = ReportRow {
+            order_no: "202611200001",
+            provider_ref: Some("4200001234567890123456789012"),
+            customer: Some(Cow::Borrowed("=HYPERLINK(\"x\")")),
+            note: Cow::Borrowed("-1"),
+            ..row()
+        };
+        let mut csv = Vec::new();
+        row.write_csv("2026-11-20", &mut csv);
         assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            "plain|\"a,\"\"b\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|-1.00"
+            String::from_utf8(csv).expect("utf8"),
+            "2026-11-20,shop-1,\"\t202611200001\",DEDUCTION,sandbox,\"\t4200001234567890123456789012\",\"'=HYPERLINK(\"\"x\"\")\",period 2 of 3,FAILED,,1.00,0.00,MATCHED,\"'-1\",NONE,2\r\n"
         );
     }
 

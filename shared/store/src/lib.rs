@@ -19,12 +19,14 @@ pub mod collected;
 pub mod keyring;
 pub mod memory;
 pub mod metrics;
+pub mod orders;
 pub mod ports;
 pub mod refunds;
 pub mod settle;
 
 pub use adjustments::{AdjustError, Adjusted};
 pub use memory::MemoryStore;
+pub use orders::{OrderPage, OrderPosition, OrderQuery};
 pub use ports::{
     ClaimStore, CollectionStore, PayoutStore, ReceivableStore, ReconciliationStore, RefundStore,
     ShopStore, Store,

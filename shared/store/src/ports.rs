@@ -13,6 +13,7 @@ use qrpay_domain::{
 use qrpay_domain::{AdjustmentRequest, Refund, RefundId, RefundRequest, RefundStatus};
 
 use crate::adjustments::{AdjustError, Adjusted};
+use crate::orders::{OrderPage, OrderQuery};
 use crate::refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 use crate::{
     Checkout, Closing, DayTotals, Issued, LedgerPage, Page, PayoutError, ReserveError, Reserved,
@@ -204,6 +205,11 @@ pub trait CollectionStore: Send + Sync {
 
     /// An order found by its id alone (a provider's notice names only ours).
     async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// One page of a shop's orders created in the query's range, newest
+    /// first, after its cursor, walked as [`crate::orders::OrderWalk`] says
+    /// (SPEC §11): never a scan of other shops' orders.
+    async fn list_shop_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError>;
 
     /// Issues a code; a dynamic code's order is inserted with it, atomically,
     /// and `(shop, out_order_no)` is claimed so a repeat finds the first code.

@@ -24,8 +24,8 @@ use qrpay_domain::{
 use super::codec::*;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
-    Checkout, Closing, CollectionStore, Issued, Revocation, StoreError, MAX_COLLECTION_ATTEMPTS,
-    NOTIFICATION_RETENTION_S,
+    Checkout, Closing, CollectionStore, Issued, OrderPage, OrderQuery, Revocation, StoreError,
+    MAX_COLLECTION_ATTEMPTS, NOTIFICATION_RETENTION_S,
 };
 
 /// Placeholders for the values of a generated `SET` list.
@@ -263,6 +263,10 @@ impl CollectionStore for DynamoStore {
             .as_ref()
             .map(order_from)
             .transpose()
+    }
+
+    async fn list_shop_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+        self.query_shop_orders(query).await
     }
 
     async fn find_order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError> {

@@ -6,6 +6,7 @@ mod backoff;
 mod codec;
 mod collection;
 mod expiry;
+mod orders;
 mod paging;
 mod payout_effects;
 mod payouts;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::orders::{in_walk, OrderPage, OrderPosition, OrderQuery, OrderWalk};
 
 #[async_trait]
 impl CollectionStore for MemoryStore {
@@ -161,6 +162,26 @@ impl CollectionStore for MemoryStore {
         }
         state.nonces.insert(key, expires_at);
         Ok(true)
+    }
+
+    async fn list_shop_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+        let state = self.state();
+        let mut candidates: Vec<&Order> = state
+            .orders
+            .iter()
+            .filter(|((shop, _), order)| *shop == query.shop_id && in_walk(query, order))
+            .map(|(_, order)| order)
+            .collect();
+        candidates.sort_by_key(|order| std::cmp::Reverse(OrderPosition::of(order)));
+        let mut walk = OrderWalk::new(query);
+        let mut candidates = candidates.into_iter();
+        while !walk.is_done() {
+            match candidates.next() {
+                Some(order) => walk.examine(order.clone()),
+                None => return Ok(walk.finish(false)),
+            }
+        }
+        Ok(walk.finish(candidates.next().is_some()))
     }
 
     async fn list_expired_orders(

@@ -40,6 +40,7 @@ pub fn order_item(order: &Order) -> Item {
     item.extend(order_collection_attributes(order));
     let optional = [
         ("qr_id", order.qr_id.as_ref().map(|q| s(q.as_str()))),
+        ("device_id", order.device_id.as_ref().map(|d| s(d.as_str()))),
         (
             "out_order_no",
             order.out_order_no.as_ref().map(|o| s(o.as_str())),
@@ -61,6 +62,15 @@ pub fn order_item(order: &Order) -> Item {
         (LAST_REFUND_AT, order.last_refund_at.map(ms)),
     ];
     extend_present(&mut item, optional);
+    // GSI1: the shop's orders by creation time (SPEC §11 listing).
+    item.insert(
+        GSI1PK.to_owned(),
+        s(crate::dynamo::orders::shop_orders_gsi_pk(&order.shop_id)),
+    );
+    item.insert(
+        GSI1SK.to_owned(),
+        s(qrpay_store::OrderPosition::of(order).key()),
+    );
     // Sparse GSI3: only an unpaid order that can expire is listed there.
     if let (OrderStatus::Created, Some(expires_at)) = (order.status, order.expires_at) {
         let sk = open_order_gsi_sk(expires_at, &order.shop_id, &order.order_id);
@@ -132,6 +142,7 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         provider: get_opt_parsed(item, "provider", |t| Provider::parse(t).ok_or(()))?,
         provider_txn_id: get_opt_parsed(item, "provider_txn_id", ProviderRef::parse)?,
         qr_id: get_opt_parsed(item, "qr_id", QrId::parse)?,
+        device_id: get_opt_parsed(item, "device_id", DeviceId::parse)?,
         out_order_no: get_opt_parsed(item, "out_order_no", OutOrderNo::parse)?,
         description: get_opt_parsed(item, "description", QrDescription::parse)?,
         instalment_plan: get_opt_plan(item)?,
