@@ -59,6 +59,7 @@ impl World {
             payout_balance: Some(money(balance)),
             instalments: InstalmentConfig::default(),
             branding: qrpay_domain::Branding::default(),
+            controls: Default::default(),
         };
         world
             .store

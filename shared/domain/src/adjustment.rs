@@ -230,6 +230,7 @@ mod tests {
             payout_held: Money::parse("7.00").unwrap(),
             instalments: Default::default(),
             branding: Default::default(),
+            controls: Default::default(),
             created_at: now,
             updated_at: now,
         }

@@ -561,6 +561,7 @@ mod tests {
             payout_held: Money::ZERO,
             instalments: InstalmentConfig::default(),
             branding: crate::Branding::default(),
+            controls: Default::default(),
             created_at: t(0),
             updated_at: t(0),
         };

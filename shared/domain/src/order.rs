@@ -97,6 +97,11 @@ pub struct Order {
     /// Count of our live refunds (pending, processing, succeeded).
     pub refunds_live_count: u32,
     pub last_refund_at: Option<DateTime<Utc>>,
+    /// The business day whose collection counter holds this order's amount
+    /// (SPEC §11 daily collection cap, see `crate::controls`): set by the
+    /// store when a checkout or an issued code reserved it; none for an
+    /// order that was never counted.
+    pub collection_day: Option<crate::time::BusinessDate>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -135,6 +140,7 @@ impl Order {
             refunds_pending_total: Money::ZERO,
             refunds_live_count: 0,
             last_refund_at: None,
+            collection_day: None,
             created_at: now,
             updated_at: now,
         }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::branding::Branding;
+use crate::controls::CollectionControls;
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
@@ -32,6 +33,8 @@ pub struct Shop {
     pub instalments: InstalmentConfig,
     /// What buyers see of the shop (display name, receipt link).
     pub branding: Branding,
+    /// Daily collection cap and large-payment alert (SPEC §11).
+    pub controls: CollectionControls,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -49,6 +52,8 @@ pub struct ShopSetup {
     pub payout_balance: Option<Money>,
     pub instalments: InstalmentConfig,
     pub branding: Branding,
+    /// Daily collection cap and large-payment alert (SPEC §11).
+    pub controls: CollectionControls,
 }
 
 impl Shop {

@@ -7,11 +7,11 @@
 use chrono::{DateTime, Utc};
 use qrpay_domain::{CollectionEvent, Decision};
 
-use crate::alerts::{anomaly_alert, deduction_failed_alert, Alerts};
+use crate::alerts::{anomaly_alert, collection_notice_alert, Alerts};
 use crate::{CollectionStore, StoreError};
 
 /// Applies `event`, logs the outcome and raises what it calls for (an
-/// anomaly, a failed deduction). What was decided is returned.
+/// anomaly, a failed deduction, a large payment). What was decided is returned.
 pub async fn apply_collection_event(
     store: &dyn CollectionStore,
     alerts: &dyn Alerts,
@@ -31,8 +31,10 @@ pub async fn apply_collection_event(
         order_id = %event.order_id, event = event.kind.name(), outcome, "collection event");
     match &decision {
         Decision::Apply(effect) => {
-            if let Some(notice) = &effect.notice {
-                alerts.raise(&deduction_failed_alert(notice)).await;
+            // Raised when the change is written, which happens once per
+            // notice: a redelivery is `AlreadyApplied` and raises nothing.
+            if let Some(alert) = effect.notice.as_ref().and_then(collection_notice_alert) {
+                alerts.raise(&alert).await;
             }
             if let Some(anomaly) = &effect.anomaly {
                 alerts.raise(&anomaly_alert(anomaly)).await;

@@ -24,6 +24,7 @@ impl ShopStore for MemoryStore {
             payout_held: held,
             instalments: setup.instalments.clone(),
             branding: setup.branding.clone(),
+            controls: setup.controls,
             created_at,
             updated_at: now,
         };
