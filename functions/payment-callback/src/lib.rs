@@ -21,6 +21,7 @@
 //! Each provider is answered in its own format (`Answer`).
 
 pub mod config;
+pub mod pos;
 mod refunds;
 
 use std::sync::Arc;
@@ -29,13 +30,16 @@ use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qrpay_aws::Reloadable;
-use qrpay_domain::{Clock, CollectionEvent, Decision, Payout, PayoutStatus, Provider};
+use qrpay_domain::{
+    Clock, CollectionEvent, CollectionEventKind, Decision, Payout, PayoutStatus, Provider,
+};
 use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier, Notice, UnappliedNotice};
 use qrpay_provider::{AlipayVerifier, DouyinVerifier, WechatpayVerifier};
 #[cfg(feature = "sandbox")]
 use qrpay_provider::{SandboxNotice, SandboxVerifier};
+pub use qrpay_queue::publish::{MemoryPublisher, Publisher};
 use qrpay_store::alerts::{Alert, AlertCode, Alerts};
 use qrpay_store::collected::apply_collection_event;
 use qrpay_store::settle::{settle_failure, settle_success};
@@ -54,6 +58,8 @@ pub struct App {
     /// on this stage and its notices are refused. Rebuilt from the stage's
     /// secret when a notice's signature fails after a key rotation.
     pub verifiers: Reloadable<Verifiers>,
+    /// Tells a POS its order was paid (IoT in AWS; in process locally).
+    pub publisher: Arc<dyn Publisher>,
 }
 
 #[derive(Default)]
@@ -267,7 +273,12 @@ async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)
     .await
     .map_err(|_| (503, "temporarily unavailable; deliver again".to_owned()))?;
     match decision {
-        Decision::Apply(_) => Ok(true),
+        Decision::Apply(effect) => {
+            if matches!(event.kind, CollectionEventKind::PaymentSucceeded { .. }) {
+                pos::tell_device(app, &effect.order).await;
+            }
+            Ok(true)
+        }
         Decision::AlreadyApplied | Decision::Anomaly(_) => Ok(false),
         Decision::NotYet(reason) => Err((409, reason)),
     }

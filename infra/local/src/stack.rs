@@ -142,6 +142,24 @@ impl Alerts for ConsoleAlerts {
     }
 }
 
+/// IoT locally: what the functions publish to devices is printed (there
+/// is no broker) and kept, so a POS result can be seen and checked.
+#[derive(Default)]
+pub struct ConsoleIot {
+    pub kept: qrpay_queue::publish::MemoryPublisher,
+}
+
+#[async_trait]
+impl qrpay_queue::publish::Publisher for ConsoleIot {
+    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+        eprintln!(
+            "qrpay-local: IOT {topic}: {}",
+            String::from_utf8_lossy(&payload)
+        );
+        self.kept.publish(topic, payload).await
+    }
+}
+
 /// `POST /admin/reconciliations/{date}` locally: the providers publish
 /// their bills first (the sandbox's statement and its bank's receipts of
 /// that day land in the data directory, as they would in the bucket), then
@@ -189,6 +207,8 @@ pub struct Stack {
     /// a provider's own server is configured), and the sandbox's transfers.
     pub gateways: Gateways,
     pub alerts: Arc<ConsoleAlerts>,
+    /// What the functions published to POS devices (printed, and kept).
+    pub iot: Arc<ConsoleIot>,
     pub objects: Arc<LocalDir>,
     pub runs: Arc<InProcessRuns>,
     pub functions: Functions,
@@ -216,6 +236,7 @@ struct Adapters {
     store: Arc<dyn Store>,
     queue: Arc<LocalQueue>,
     alerts: Arc<ConsoleAlerts>,
+    iot: Arc<ConsoleIot>,
     objects: Arc<LocalDir>,
     /// The sandbox as the payout worker's transfer provider.
     provider: Arc<SandboxProvider>,
@@ -235,6 +256,7 @@ impl Functions {
             store,
             queue,
             alerts,
+            iot,
             objects,
             provider: _,
         } = adapters;
@@ -274,8 +296,9 @@ impl Functions {
                 clock: clock.clone(),
                 token_secrets: vec![options.qr_token_secret.clone()].into(),
                 pay_base_url: options.pay_base_url.clone(),
-                // POS terminals on IoT Core are an AWS-only path.
-                publisher: Arc::new(qr_issue::MemoryPublisher::new()),
+                // POS terminals on IoT Core are an AWS-only path: answers
+                // are printed, as the POS results are.
+                publisher: iot.clone(),
                 device_keys,
                 alerts: alerts.clone(),
                 checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
@@ -294,6 +317,7 @@ impl Functions {
                 clock: clock.clone(),
                 alerts: alerts.clone(),
                 verifiers: verifiers.into(),
+                publisher: iot.clone(),
             },
             reconcile: reconcile::App {
                 reconciler,
@@ -373,6 +397,7 @@ impl Stack {
         let adapters = Adapters {
             objects: bucket(&options.data_dir)?,
             alerts: Arc::new(ConsoleAlerts::default()),
+            iot: Arc::new(ConsoleIot::default()),
             provider: Arc::new(SandboxProvider::new(clock.clone())),
             clock,
             store,
@@ -403,6 +428,7 @@ impl Stack {
             store,
             queue,
             alerts,
+            iot,
             objects,
             provider,
         } = adapters;
@@ -416,6 +442,7 @@ impl Stack {
             store,
             queue,
             alerts,
+            iot,
             objects,
             runs,
             qr_shops: Mutex::new(HashMap::new()),
