@@ -46,7 +46,9 @@ impl DynamoStore {
             .get_shop(&order.shop_id)
             .await?
             .and_then(|shop| shop.controls.daily_collection_cap);
-        let day = collection_day(order.created_at);
+        let day = order
+            .collection_day
+            .unwrap_or_else(|| collection_day(order.created_at));
         let ceiling = counter_ceiling_fen(cap, order.amount);
         let mut value_list = vec![(":amount", n(order.amount.fen()))];
         let condition = ceiling.map(|c| {
@@ -83,16 +85,33 @@ impl DynamoStore {
         &self,
         order: &Order,
     ) -> Result<Option<TransactWriteItem>, StoreError> {
+        self.collection_change(order, -1)
+    }
+
+    /// The counter update that counts an order written other than by a
+    /// checkout (no cap to check); none for an order without a day.
+    pub(super) fn count_collection(
+        &self,
+        order: &Order,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        self.collection_change(order, 1)
+    }
+
+    fn collection_change(
+        &self,
+        order: &Order,
+        sign: i64,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
         let Some(day) = order.collection_day else {
             return Ok(None);
         };
         conditional_update(
             &self.table,
             collected_day_key(&order.shop_id, day),
-            format!("ADD #{COLLECTED} :minus"),
+            format!("ADD #{COLLECTED} :change"),
             None,
             names(&[COLLECTED]),
-            values(vec![(":minus", n(-order.amount.fen()))]),
+            values(vec![(":change", n(sign * order.amount.fen()))]),
         )
         .map(Some)
     }

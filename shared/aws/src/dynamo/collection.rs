@@ -223,7 +223,9 @@ pub(super) fn revision(r: u64) -> i64 {
 #[async_trait]
 impl CollectionStore for DynamoStore {
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        match self.transact_write(self.order_items(order)?).await? {
+        let mut items = self.order_items(order)?;
+        items.extend(self.count_collection(order)?);
+        match self.transact_write(items).await? {
             WriteOutcome::Written => Ok(true),
             WriteOutcome::Cancelled(_) => Ok(false),
         }

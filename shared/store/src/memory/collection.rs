@@ -5,7 +5,13 @@ use qrpay_domain::CollectionCapExceeded;
 #[async_trait]
 impl CollectionStore for MemoryStore {
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        Ok(self.state().insert_order(order))
+        let mut state = self.state();
+        if !state.insert_order(order) {
+            return Ok(false);
+        }
+        // Counted on its day, without the cap's check (not a checkout).
+        state.count_collection(order, 1)?;
+        Ok(true)
     }
 
     async fn open_checkout(
@@ -309,10 +315,13 @@ impl State {
     }
 
     /// `order` as counted against its shop's daily collection cap (SPEC
-    /// §11, `qrpay_domain::controls`), or the refusal: checked under the
-    /// lock, so two checkouts cannot both take the last room.
+    /// §11, `qrpay_domain::controls`) on the day it was made, or the
+    /// refusal: checked under the lock, so two checkouts cannot both take
+    /// the last room.
     fn counted(&self, order: &Order) -> Result<Order, CollectionCapExceeded> {
-        let day = collection_day(order.created_at);
+        let day = order
+            .collection_day
+            .unwrap_or_else(|| collection_day(order.created_at));
         let counted = self
             .collected
             .get(&(order.shop_id.clone(), day))
