@@ -145,10 +145,11 @@ async fn run(w: World) {
         .json();
     let url = counter["url"].as_str().unwrap();
     let pay_path = &url[url.find("/pay/").unwrap()..];
+    let client = &w.client;
     let checkout = |amount: &str| {
         let body = json!({"amount": amount, "method": "sandbox"});
         async move {
-            w.client
+            client
                 .json("POST", pay_path, None, Some(&body))
                 .await
                 .unwrap()
@@ -242,7 +243,7 @@ async fn run(w: World) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controls_and_the_pos_result_on_the_embedded_store() {
-    run(world_on(Backend::Embedded).await).await;
+    run(common::world().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
