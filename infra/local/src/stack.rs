@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use crate::console::{ConsoleAlerts, ConsoleIot};
 use async_trait::async_trait;
 use lambda_http::{Body, Response};
 use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
@@ -17,7 +18,6 @@ use qrpay_queue::MemoryQueue;
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
 use qrpay_reconcile::{sandbox_bill, Reconciler};
-use qrpay_store::alerts::{Alert, Alerts, MemoryAlerts};
 use qrpay_store::{MemoryStore, Store};
 use reconcile::requests::{RequestError, RunRequests};
 use reconcile::InProcessRuns;
@@ -125,38 +125,6 @@ impl Options {
         .filter(|(_, secret, default)| secret.expose() == *default)
         .map(|(name, _, _)| name)
         .collect()
-    }
-}
-
-/// Alerts on the terminal, and kept (the demo and the tests read them).
-#[derive(Default)]
-pub struct ConsoleAlerts {
-    pub kept: MemoryAlerts,
-}
-
-#[async_trait]
-impl Alerts for ConsoleAlerts {
-    async fn raise(&self, alert: &Alert) {
-        eprintln!("qrpay-local: ALERT {}: {}", alert.code, alert.message);
-        self.kept.raise(alert).await;
-    }
-}
-
-/// IoT locally: what the functions publish to devices is printed (there
-/// is no broker) and kept, so a POS result can be seen and checked.
-#[derive(Default)]
-pub struct ConsoleIot {
-    pub kept: qrpay_queue::publish::MemoryPublisher,
-}
-
-#[async_trait]
-impl qrpay_queue::publish::Publisher for ConsoleIot {
-    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
-        eprintln!(
-            "qrpay-local: IOT {topic}: {}",
-            String::from_utf8_lossy(&payload)
-        );
-        self.kept.publish(topic, payload).await
     }
 }
 

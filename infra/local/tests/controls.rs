@@ -170,6 +170,15 @@ async fn run(w: World) {
     assert_eq!(before.status, 200, "{}", before.text());
     assert_eq!(before.json()["status"], json!("CREATED"));
     assert!(w.running.stack.iot.kept.take().is_empty());
+    // The provider notifies twice: the device hears once, the shop one notice.
+    let faults = json!({"transfer_fail_rate": 0.0, "transfer_timeout_rate": 0.0,
+        "callback_duplicate_rate": 1.0, "seed": 7});
+    let set = w
+        .client
+        .json("PUT", "/sandbox/faults", None, Some(&faults))
+        .await
+        .unwrap();
+    assert_eq!(set.status, 200, "{}", set.text());
     let qr = code["qr_id"].as_str().unwrap();
     let paid = w
         .client
@@ -177,6 +186,12 @@ async fn run(w: World) {
         .await
         .unwrap();
     assert_eq!(paid.status, 200, "{}", paid.text());
+    assert_eq!(
+        paid.json()["callback"]["deliveries"],
+        json!(2),
+        "{}",
+        paid.text()
+    );
     let published = w.running.stack.iot.kept.take();
     assert_eq!(published.len(), 1, "{published:?}");
     assert_eq!(published[0].0, format!("pos/{DEVICE}/order/result"));

@@ -60,7 +60,7 @@ pub fn order_item(order: &Order) -> Item {
         (LAST_REFUND_AT, order.last_refund_at.map(ms)),
         (
             COLLECTION_DAY,
-            order.collection_day.map(|d| s(&d.to_string())),
+            order.collection_day.map(|d| s(d.to_string())),
         ),
     ];
     extend_present(&mut item, optional);
