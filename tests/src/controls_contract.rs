@@ -31,6 +31,7 @@ macro_rules! for_each_controls_case {
             a_dynamic_code_past_the_cap_is_not_issued_and_its_repeat_is_answered,
             revoking_a_dynamic_code_gives_its_room_back,
             a_shop_without_a_cap_counts_every_checkout,
+            an_order_written_outside_a_checkout_counts_without_the_cap_check,
             concurrent_checkouts_open_exactly_those_that_fit_under_the_cap,
             a_large_payment_leaves_one_notice_and_one_alert_however_often_it_is_notified,
             shop_controls_are_kept_and_lifted_by_the_next_setup,
@@ -326,6 +327,35 @@ pub async fn a_shop_without_a_cap_counts_every_checkout(store: Arc<dyn Store>) {
     set_controls(&w, Some("200000.00"), None).await;
     assert_eq!(open(&w, "ord_n3", "2.01").await, refused("2.00"));
     assert_eq!(open(&w, "ord_n4", "2.00").await, Checkout::Opened);
+}
+
+pub async fn an_order_written_outside_a_checkout_counts_without_the_cap_check(
+    store: Arc<dyn Store>,
+) {
+    let w = world_with(store, Some("100.00"), None).await;
+    // An order recorded as it is (not a buyer's checkout): counted on its
+    // day whatever the cap, so a later close releases exactly what it took.
+    let order = order_at(&w, "ord_ins", "150.00", morning());
+    assert!(w.store.insert_order(&order).await.unwrap());
+    assert_eq!(collected(&w, today()).await, money("150.00"));
+    assert_eq!(open(&w, "ord_after", "0.01").await, refused("0.00"));
+    let expired = morning() + Duration::minutes(16);
+    w.store
+        .close_expired_order(&w.shop, &order.order_id, expired)
+        .await
+        .unwrap();
+    assert_eq!(collected(&w, today()).await, Money::ZERO);
+    // An order from before the counter (no collection day) moves nothing.
+    let legacy = Order {
+        collection_day: None,
+        ..order_at(&w, "ord_legacy", "30.00", morning())
+    };
+    assert!(w.store.insert_order(&legacy).await.unwrap());
+    w.store
+        .close_expired_order(&w.shop, &legacy.order_id, expired)
+        .await
+        .unwrap();
+    assert_eq!(collected(&w, today()).await, Money::ZERO);
 }
 
 pub async fn concurrent_checkouts_open_exactly_those_that_fit_under_the_cap(store: Arc<dyn Store>) {
