@@ -74,13 +74,19 @@ pub fn check_collection_cap(
     let Some(cap) = cap else {
         return Ok(());
     };
-    let room_fen = cap.fen().saturating_sub(counted_fen).max(0);
-    if amount.fen() <= room_fen {
+    let refused = cap_exceeded(cap, counted_fen);
+    if amount.money() <= refused.remaining {
         Ok(())
     } else {
-        Err(CollectionCapExceeded {
-            remaining: Money::from_fen(room_fen).unwrap_or(Money::ZERO),
-        })
+        Err(refused)
+    }
+}
+
+/// The refusal with what `cap` leaves after `counted_fen` (never negative).
+pub fn cap_exceeded(cap: Amount, counted_fen: i64) -> CollectionCapExceeded {
+    let room_fen = cap.fen().saturating_sub(counted_fen).max(0);
+    CollectionCapExceeded {
+        remaining: Money::from_fen(room_fen).unwrap_or(Money::ZERO),
     }
 }
 

@@ -291,6 +291,39 @@ mod tests {
     }
 
     #[test]
+    fn a_collection_notice_alerts_by_its_kind_with_its_order_as_reference() {
+        let notice = |kind| Notice {
+            notice_id: "n-1".into(),
+            shop_id: qrpay_domain::ShopId::parse("s1").expect("shop"),
+            kind,
+            message: "Large payment: order ord_1 was paid 500.00".into(),
+            payout_id: None,
+            order_id: Some(OrderId::parse("ord_1").expect("order")),
+            created_at: Utc::now(),
+        };
+        let large = collection_notice_alert(&notice(NoticeKind::LargePayment)).expect("alerted");
+        assert_eq!(
+            (
+                large.code.as_str(),
+                large.reference.as_str(),
+                large.shop_id.as_deref()
+            ),
+            ("LARGE_PAYMENT", "ord_1", Some("s1"))
+        );
+        let failed =
+            collection_notice_alert(&notice(NoticeKind::DeductionFailed)).expect("alerted");
+        assert_eq!(failed.code, "DEDUCTION_FAILED");
+        assert_eq!(
+            collection_notice_alert(&notice(NoticeKind::PayoutFailed)),
+            None
+        );
+        assert_eq!(
+            collection_notice_alert(&notice(NoticeKind::RefundFailed)),
+            None
+        );
+    }
+
+    #[test]
     fn every_anomaly_raises_a_listed_collection_code() {
         let now = Utc::now();
         for kind in AnomalyKind::ALL {

@@ -6,8 +6,8 @@
 //! transaction that closes it.
 
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
-use qrpay_domain::controls::{collection_day, counter_ceiling_fen};
-use qrpay_domain::{Amount, BusinessDate, CollectionCapExceeded, Money, Order, ShopId};
+use qrpay_domain::controls::{cap_exceeded, collection_day, counter_ceiling_fen};
+use qrpay_domain::{Amount, BusinessDate, CollectionCapExceeded, Order, ShopId};
 
 use super::codec::*;
 use super::{conditional_update, names, values, DynamoStore};
@@ -128,8 +128,6 @@ pub(super) fn cap_refusal(
         .item()
         .and_then(|item| get_i64(item, COLLECTED).ok())
         .unwrap_or(0);
-    let cap_fen = cap.map_or(0, |c| c.fen());
-    Some(CollectionCapExceeded {
-        remaining: Money::from_fen(cap_fen.saturating_sub(counted).max(0)).unwrap_or(Money::ZERO),
-    })
+    // Only a counter with a condition can fail it: one with a cap.
+    cap.map(|cap| cap_exceeded(cap, counted))
 }
