@@ -35,6 +35,7 @@ macro_rules! for_each_controls_case {
             concurrent_checkouts_open_exactly_those_that_fit_under_the_cap,
             a_large_payment_leaves_one_notice_and_one_alert_however_often_it_is_notified,
             shop_controls_are_kept_and_lifted_by_the_next_setup,
+            the_device_that_issued_a_paid_order_is_told_once,
         );
     };
 }
@@ -406,7 +407,7 @@ pub async fn a_large_payment_leaves_one_notice_and_one_alert_however_often_it_is
     ];
     let mut applied = 0;
     for event in &deliveries {
-        let decision = apply_collection_event(w.store.as_ref(), &alerts, event, now)
+        let decision = apply_collection_event(w.store.as_ref(), &alerts, None, event, now)
             .await
             .unwrap();
         applied += usize::from(matches!(decision, Decision::Apply(_)));
@@ -454,4 +455,46 @@ pub async fn shop_controls_are_kept_and_lifted_by_the_next_setup(store: Arc<dyn 
     );
     set_controls(&w, None, None).await;
     assert_eq!(w.shop_now().await.controls, CollectionControls::default());
+}
+
+pub async fn the_device_that_issued_a_paid_order_is_told_once(store: Arc<dyn Store>) {
+    let w = world_with(store, None, None).await;
+    let (mut code, order) = dynamic_code(&w, "no-pos", "12.50", None);
+    code.device_id = Some(qrpay_domain::DeviceId::parse("till-9").unwrap());
+    w.store.issue_qr(&code, Some(&order)).await.unwrap();
+    let (plain, plain_order) = dynamic_code(&w, "no-plain", "8.00", None);
+    w.store.issue_qr(&plain, Some(&plain_order)).await.unwrap();
+    let publisher = qrpay_queue::publish::MemoryPublisher::new();
+    let alerts = MemoryAlerts::new();
+    let now = morning() + Duration::seconds(61);
+    for event in [
+        payment(&order.order_id, "n-pos", "t-pos", "12.50"),
+        payment(&order.order_id, "n-pos", "t-pos", "12.50"),
+        payment(&order.order_id, "n-pos-2", "t-pos", "12.50"),
+        payment(&plain_order.order_id, "n-plain", "t-plain", "8.00"),
+    ] {
+        apply_collection_event(w.store.as_ref(), &alerts, Some(&publisher), &event, now)
+            .await
+            .unwrap();
+    }
+    let published = publisher.take();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].0, "pos/till-9/order/result");
+    let result: serde_json::Value = serde_json::from_slice(&published[0].1).unwrap();
+    assert_eq!(
+        (
+            &result["order_id"],
+            &result["status"],
+            &result["paid_amount"]
+        ),
+        (
+            &serde_json::json!(order.order_id),
+            &serde_json::json!("PAID"),
+            &serde_json::json!("12.50")
+        )
+    );
+    assert!(
+        !String::from_utf8_lossy(&published[0].1).contains("张"),
+        "no buyer data"
+    );
 }

@@ -21,7 +21,6 @@
 //! Each provider is answered in its own format (`Answer`).
 
 pub mod config;
-pub mod pos;
 mod refunds;
 
 use std::sync::Arc;
@@ -30,9 +29,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qrpay_aws::Reloadable;
-use qrpay_domain::{
-    Clock, CollectionEvent, CollectionEventKind, Decision, Payout, PayoutStatus, Provider,
-};
+use qrpay_domain::{Clock, CollectionEvent, Decision, Payout, PayoutStatus, Provider};
 use qrpay_http::{raw_body, segments, ApiError, ErrorCode};
 use qrpay_provider::callback::TransferFinished;
 use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier, Notice, UnappliedNotice};
@@ -267,18 +264,14 @@ async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)
     let decision = apply_collection_event(
         app.collection.as_ref(),
         app.alerts.as_ref(),
+        Some(app.publisher.as_ref()),
         event,
         app.clock.now(),
     )
     .await
     .map_err(|_| (503, "temporarily unavailable; deliver again".to_owned()))?;
     match decision {
-        Decision::Apply(effect) => {
-            if matches!(event.kind, CollectionEventKind::PaymentSucceeded { .. }) {
-                pos::tell_device(app, &effect.order).await;
-            }
-            Ok(true)
-        }
+        Decision::Apply(_) => Ok(true),
         Decision::AlreadyApplied | Decision::Anomaly(_) => Ok(false),
         Decision::NotYet(reason) => Err((409, reason)),
     }

@@ -1,20 +1,24 @@
 //! Applying what a provider says about one of our orders, shared by the
-//! provider's callbacks (a verified notice) and the sweeper (a paid trade
-//! found by query when it came to close an expired order): both go through
+//! provider's callbacks (a verified notice), the receipt page and the
+//! sweeper (a paid trade found by query): all go through
 //! the store's one conditional write, so whichever comes first applies it
 //! and the other finds it applied.
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEvent, Decision};
+use qrpay_domain::{CollectionEvent, CollectionEventKind, Decision};
+use qrpay_queue::publish::Publisher;
 
 use crate::alerts::{anomaly_alert, collection_notice_alert, Alerts};
 use crate::{CollectionStore, StoreError};
 
 /// Applies `event`, logs the outcome and raises what it calls for (an
-/// anomaly, a failed deduction, a large payment). What was decided is returned.
+/// anomaly, a failed deduction, a large payment); a payment applied is told
+/// to the POS that issued the order, through `pos` when the caller can
+/// publish to devices. What was decided is returned.
 pub async fn apply_collection_event(
     store: &dyn CollectionStore,
     alerts: &dyn Alerts,
+    pos: Option<&dyn Publisher>,
     event: &CollectionEvent,
     now: DateTime<Utc>,
 ) -> Result<Decision, StoreError> {
@@ -38,6 +42,10 @@ pub async fn apply_collection_event(
             }
             if let Some(anomaly) = &effect.anomaly {
                 alerts.raise(&anomaly_alert(anomaly)).await;
+            }
+            let paid = matches!(event.kind, CollectionEventKind::PaymentSucceeded { .. });
+            if let (true, Some(publisher)) = (paid, pos) {
+                crate::pos_result::tell_device(store, publisher, &effect.order).await;
             }
         }
         Decision::Anomaly(anomaly) => alerts.raise(&anomaly_alert(anomaly)).await,

@@ -20,6 +20,7 @@ pub mod keyring;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod pos_result;
 pub mod refunds;
 pub mod settle;
 

@@ -1,15 +1,19 @@
 //! The POS learns its order's result (SPEC §11, API.md "POS devices"): when
 //! an order whose code a device issued is paid, its state goes to that
-//! device on `pos/{device_id}/order/result` over IoT. Sent when the payment
-//! is applied, which happens once per order (a redelivered notice is
-//! `AlreadyApplied`): once per payment. A device that missed it (offline,
-//! or the publish failed) reads `GET /devices/{device_id}/orders/{order_id}`.
+//! device on `pos/{device_id}/order/result` over IoT. Sent where the payment
+//! is applied ([`crate::collected::apply_collection_event`]: a provider's
+//! notice, or the receipt page's query), which happens once per order (a
+//! redelivered notice is `AlreadyApplied`): once per payment. A device that
+//! missed it (offline, the publish failed, or the sweeper found the payment)
+//! reads `GET /devices/{device_id}/orders/{order_id}`.
 
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{DeviceId, Order};
 use serde_json::{json, Value};
 
-use crate::App;
+use qrpay_queue::publish::Publisher;
+
+use crate::CollectionStore;
 
 /// The topic a device hears its orders' results on.
 pub fn order_result_topic(device: &DeviceId) -> String {
@@ -34,11 +38,15 @@ pub fn order_result(order: &Order) -> Value {
 /// Tells the device that issued `order`'s code (if a device did) that it
 /// was paid. A failure is logged, never the notice's: the payment is
 /// applied and the device can still read the order.
-pub async fn tell_device(app: &App, order: &Order) {
+pub async fn tell_device(
+    collection: &dyn CollectionStore,
+    publisher: &dyn Publisher,
+    order: &Order,
+) {
     let Some(qr_id) = &order.qr_id else {
         return;
     };
-    let device = match app.collection.get_qr(&order.shop_id, qr_id).await {
+    let device = match collection.get_qr(&order.shop_id, qr_id).await {
         Ok(code) => code.and_then(|c| c.device_id),
         Err(e) => {
             tracing::warn!(order_id = %order.order_id, error = %e, "POS result not sent: code unreadable");
@@ -50,7 +58,7 @@ pub async fn tell_device(app: &App, order: &Order) {
     };
     let topic = order_result_topic(&device);
     let payload = order_result(order).to_string().into_bytes();
-    match app.publisher.publish(&topic, payload).await {
+    match publisher.publish(&topic, payload).await {
         Ok(()) => {
             tracing::info!(device_id = %device, order_id = %order.order_id, "POS told its order is paid")
         }
