@@ -54,7 +54,7 @@ fn pref(text: &str) -> ProviderRef {
 }
 
 /// A dynamic code for `out_order_no` with its order (monthly pay if `periods`).
-fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
+pub(crate) fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
     let qr_id = QrId::generate(at(0));
     let order_id = OrderId::generate(at(0));
     let periods = periods.map(|p| PlanPeriods::new(p).unwrap());
@@ -793,6 +793,7 @@ fn scope_of(c: &Checkout) -> &'static str {
         Checkout::Opened => "opened",
         Checkout::Duplicate => "duplicate",
         Checkout::Limited(w) => w.scope,
+        Checkout::CapExceeded(_) => "cap",
     }
 }
 
@@ -890,6 +891,7 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
         instalments: InstalmentConfig::default(),
         instalment_grace_days: Default::default(),
         branding: branding.clone(),
+        controls: Default::default(),
     };
     let put = w.store.put_shop(&setup, at(10)).await.unwrap();
     assert_eq!(put.branding, branding);

@@ -5,6 +5,7 @@
 
 pub mod collection_contract;
 pub mod contract;
+pub mod controls_contract;
 pub mod emulator;
 pub mod events;
 pub mod expiry_contract;

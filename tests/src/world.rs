@@ -60,6 +60,7 @@ impl World {
             instalments: InstalmentConfig::default(),
             instalment_grace_days: Default::default(),
             branding: qrpay_domain::Branding::default(),
+            controls: Default::default(),
         };
         world
             .store

@@ -15,8 +15,9 @@ use qrpay_domain::branding::MAX_LINK_CHARS;
 use qrpay_domain::shop::{DEVICE_SECRET_LEN, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
-    Branding, Clock, Device, DeviceId, FeePayer, FeeRate, GraceDays, InstalmentConfig, OperatorId,
-    PlanPeriods, Role, Secret, Shop, ShopId, ShopLink, ShopName, ShopSetup,
+    Branding, Clock, CollectionControls, Device, DeviceId, FeePayer, FeeRate, GraceDays,
+    InstalmentConfig, OperatorId, PlanPeriods, Role, Secret, Shop, ShopId, ShopLink, ShopName,
+    ShopSetup,
 };
 use qrpay_http::{
     json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
@@ -87,6 +88,8 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         "instalment_grace_days",
         "display_name",
         "receipt_link",
+        "daily_collection_cap",
+        "large_payment_alert",
     ])?;
     let name = ShopName::parse(body.required_str("name", MAX_SHOP_NAME_CHARS)?)
         .map_err(|e| ApiError::invalid("name", e.for_field("name")))?;
@@ -103,6 +106,11 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
     };
     let instalment_grace_days = grace_days(body)?;
     let branding = branding(body)?;
+    // SPEC §11: both optional, each a positive amount up to the largest one.
+    let controls = CollectionControls {
+        daily_collection_cap: body.optional_amount("daily_collection_cap")?,
+        large_payment_alert: body.optional_amount("large_payment_alert")?,
+    };
     let setup = ShopSetup {
         shop_id,
         name,
@@ -112,6 +120,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         instalments,
         instalment_grace_days,
         branding,
+        controls,
     };
     if setup.payout_balance.is_some() && app.shops.get_shop(&setup.shop_id).await?.is_some() {
         return Err(ApiError::new(
@@ -271,6 +280,8 @@ pub fn shop_json(shop: &Shop) -> Value {
         "receipt_link": shop.branding.receipt_link.as_ref().map(|l| l.as_str()),
         "owner_operator_id": shop.owner_operator_id,
         "daily_payout_cap": shop.daily_payout_cap.to_string(),
+        "daily_collection_cap": shop.controls.daily_collection_cap.map(|a| a.to_string()),
+        "large_payment_alert": shop.controls.large_payment_alert.map(|a| a.to_string()),
         "payout_balance": shop.payout_balance.to_string(),
         "payout_held": shop.payout_held.to_string(),
         "instalments": {

@@ -43,6 +43,7 @@ async fn admin_sets_up_a_shop_from_the_fixture() {
             "shop_id": "shop-1", "name": "Tea House 茶馆", "display_name": null, "receipt_link": null,
             "owner_operator_id": "shop-1-owner",
             "daily_payout_cap": "15000.00", "payout_balance": "50000.00", "payout_held": "0.00",
+            "daily_collection_cap": null, "large_payment_alert": null,
             "instalments": {"min_amount": "100.00", "fee_payer": "shop", "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}},
             "instalment_grace_days": 3,
             "created_at": "2026-03-02T10:00:00.000+08:00", "updated_at": "2026-03-02T10:00:00.000+08:00"
@@ -187,6 +188,26 @@ async fn bad_shop_setups_name_the_field_and_store_nothing() {
         (
             with("instalment_grace_days", json!("3")),
             "instalment_grace_days",
+        ),
+        (
+            with("daily_collection_cap", json!("0.00")),
+            "daily_collection_cap",
+        ),
+        (
+            with("daily_collection_cap", json!("100000000.00")),
+            "daily_collection_cap",
+        ),
+        (
+            with("daily_collection_cap", json!(100)),
+            "daily_collection_cap",
+        ),
+        (
+            with("large_payment_alert", json!("-1.00")),
+            "large_payment_alert",
+        ),
+        (
+            with("large_payment_alert", json!("5.001")),
+            "large_payment_alert",
         ),
         (with("display_name", json!(" ")), "display_name"),
         (
@@ -364,4 +385,35 @@ async fn an_existing_shops_balance_is_never_set_by_a_setup() {
         (a.status, a.body["payout_balance"].as_str()),
         (200, Some("0.00"))
     );
+}
+
+#[tokio::test]
+async fn a_shops_controls_are_set_shown_and_lifted_by_the_next_setup() {
+    let (app, store) = app();
+    let body = json!({"name": "N", "owner_operator_id": "o",
+        "daily_collection_cap": "8000.00", "large_payment_alert": "99999999.99"});
+    let a = send(&app, Event::fixture(SHOP).json_body(body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        (
+            &a.body["daily_collection_cap"],
+            &a.body["large_payment_alert"]
+        ),
+        (&json!("8000.00"), &json!("99999999.99"))
+    );
+    let plain = json!({"name": "N", "owner_operator_id": "o"});
+    let a = send(&app, Event::fixture(SHOP).json_body(plain)).await;
+    assert_eq!(
+        (
+            &a.body["daily_collection_cap"],
+            &a.body["large_payment_alert"]
+        ),
+        (&json!(null), &json!(null))
+    );
+    let shop = store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shop.controls, Default::default());
 }

@@ -36,6 +36,7 @@ use qrpay_provider::notice::{Answer, CallbackError, CallbackVerifier, Notice, Un
 use qrpay_provider::{AlipayVerifier, DouyinVerifier, WechatpayVerifier};
 #[cfg(feature = "sandbox")]
 use qrpay_provider::{SandboxNotice, SandboxVerifier};
+pub use qrpay_queue::publish::{MemoryPublisher, Publisher};
 use qrpay_store::alerts::{Alert, AlertCode, Alerts};
 use qrpay_store::collected::apply_collection_event;
 use qrpay_store::settle::{settle_failure, settle_success};
@@ -54,6 +55,8 @@ pub struct App {
     /// on this stage and its notices are refused. Rebuilt from the stage's
     /// secret when a notice's signature fails after a key rotation.
     pub verifiers: Reloadable<Verifiers>,
+    /// Tells a POS its order was paid (IoT in AWS; in process locally).
+    pub publisher: Arc<dyn Publisher>,
 }
 
 #[derive(Default)]
@@ -261,6 +264,7 @@ async fn apply(app: &App, event: &CollectionEvent) -> Result<bool, (u16, String)
     let decision = apply_collection_event(
         app.collection.as_ref(),
         app.alerts.as_ref(),
+        Some(app.publisher.as_ref()),
         event,
         app.clock.now(),
     )

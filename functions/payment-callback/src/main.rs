@@ -23,6 +23,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock: Arc::new(SystemClock),
         alerts: Arc::new(LogAlerts),
         verifiers,
+        // The IoT data plane has an account-specific endpoint.
+        publisher: Arc::new(aws::iot_publisher_from_env(&aws_config)?),
     };
     qrpay_http::serve(app, |app, req| async move { handle(&app, req).await }).await
 }

@@ -99,6 +99,7 @@ impl Harness {
             payouts: store.clone(),
             refunds: store.clone(),
             clock: clock.clone(),
+            publisher: Arc::new(payment_callback::MemoryPublisher::new()),
             alerts: alerts.clone(),
             verifiers: verifiers.into(),
         });
@@ -695,6 +696,7 @@ async fn a_notice_signed_with_a_rotated_key_is_applied_after_a_refresh() {
         payouts: store.clone(),
         refunds: store,
         clock: h.clock.clone(),
+        publisher: Arc::new(payment_callback::MemoryPublisher::new()),
         alerts: h.alerts.clone(),
         verifiers,
     };

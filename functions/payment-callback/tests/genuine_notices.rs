@@ -58,6 +58,7 @@ async fn harness() -> Harness {
         payouts: store.clone(),
         refunds: store.clone(),
         clock: clock.clone(),
+        publisher: Arc::new(payment_callback::MemoryPublisher::new()),
         alerts: alerts.clone(),
         verifiers: Verifiers {
             sandbox: Some(sv),

@@ -49,6 +49,7 @@ impl Harness {
             payouts: store.clone(),
             refunds: store.clone(),
             clock: clock.clone(),
+            publisher: Arc::new(payment_callback::MemoryPublisher::new()),
             alerts: alerts.clone(),
             verifiers: Verifiers {
                 wechatpay: Some(wv),

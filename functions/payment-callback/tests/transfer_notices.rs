@@ -61,6 +61,7 @@ async fn setup() -> Setup {
         payouts: store.clone(),
         refunds: store.clone(),
         clock: clock.clone(),
+        publisher: Arc::new(payment_callback::MemoryPublisher::new()),
         alerts: alerts.clone(),
         verifiers: verifiers.into(),
     };

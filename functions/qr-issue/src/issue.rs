@@ -78,6 +78,7 @@ pub async fn issue(
         // A code stored before the fingerprint's current form (the store
         // compares the current form only).
         Issued::Conflict(first) if repeats(&first) => (true, first),
+        Issued::CapExceeded(refused) => return Err(refused.into()),
         Issued::Conflict(first) => {
             return Err(ApiError::new(
                 ErrorCode::OutOrderNoConflict,

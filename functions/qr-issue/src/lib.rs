@@ -165,6 +165,10 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let fields = json_object(req, MAX_BODY_BYTES)?;
             issued(issue(app, &device.shop_id, &fields, Some(&device.device_id)).await?)
         }
+        (["devices", device, "orders", order], Method::GET) => {
+            let device = device::authenticate(app, req, device).await?;
+            device_order(app, &device, order).await
+        }
         (["pay", token], Method::GET) => Ok(pay::show(app, req, token).await),
         (["pay", token], Method::POST) => Ok(pay::checkout(app, req, token).await),
         (["pay", token, "orders", order, way], Method::GET) => {
@@ -182,6 +186,7 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             | ["shops", _, "orders", _]
             | ["shops", _, "orders"]
             | ["shops", _, "exports", "orders"]
+            | ["devices", _, "orders", _]
             | ["pay", _, "orders", _, _]
             | ["receipts", _]
             | ["claim", _],
@@ -266,6 +271,37 @@ async fn get_order(app: &App, shop: &ShopId, order: &OrderId) -> Result<Response
     Ok(json(StatusCode::OK, &body))
 }
 
+/// `GET /devices/{device_id}/orders/{order_id}` (API.md "POS devices"): the
+/// order, only if this device issued its code. Any other order — another
+/// device's, another shop's, none, or a malformed id — is the same 404, so
+/// a device cannot probe which orders exist.
+async fn device_order(
+    app: &App,
+    device: &qrpay_domain::Device,
+    order_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::OrderNotFound, "no such order of this device");
+    let order_id = OrderId::parse(order_id).map_err(|_| not_found())?;
+    let order = app
+        .collection
+        .get_order(&device.shop_id, &order_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let issued_here = match &order.qr_id {
+        Some(qr_id) => app
+            .collection
+            .get_qr(&device.shop_id, qr_id)
+            .await?
+            .is_some_and(|code| code.device_id.as_ref() == Some(&device.device_id)),
+        None => false,
+    };
+    if !issued_here {
+        tracing::info!(device_id = %device.device_id, order_id = %order_id, "device asked for an order it did not issue");
+        return Err(not_found());
+    }
+    Ok(json(StatusCode::OK, &order_json(&order)))
+}
+
 pub fn order_json(order: &Order) -> serde_json::Value {
     json!({
         "order_id": order.order_id,
@@ -296,7 +332,9 @@ pub fn order_json(order: &Order) -> serde_json::Value {
 /// The device a POS request path names (used by the local stack's router).
 pub fn device_of_path(path: &str) -> Option<DeviceId> {
     match segments(path).as_slice() {
-        ["devices", device, "qr-codes"] => DeviceId::parse(device).ok(),
+        ["devices", device, "qr-codes"] | ["devices", device, "orders", _] => {
+            DeviceId::parse(device).ok()
+        }
         _ => None,
     }
 }

@@ -483,6 +483,10 @@ async fn static_order(
             e.retry_after_s = Some(window.retry_after_s(now));
             Err(e)
         }
+        Checkout::CapExceeded(refused) => {
+            tracing::info!(qr_id = %code.qr_id, remaining = %refused.remaining, "checkout refused: daily collection cap");
+            Err(refused.into())
+        }
         Checkout::Duplicate => Err(ApiError::internal(format!(
             "new order id {} collided",
             order.order_id

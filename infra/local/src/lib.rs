@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod background;
 pub mod client;
+pub mod console;
 pub mod demo;
 mod demo_providers;
 mod demo_receivables;

@@ -169,6 +169,12 @@ pub const ROUTES: &[Route] = &[
         QrIssueFunction,
         false,
     ),
+    route(
+        "GET",
+        "/devices/{device_id}/orders/{order_id}",
+        QrIssueFunction,
+        false,
+    ),
     route("GET", "/pay/{token}", QrIssueFunction, false),
     route("POST", "/pay/{token}", QrIssueFunction, false),
     route(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use crate::console::{ConsoleAlerts, ConsoleIot};
 use async_trait::async_trait;
 use lambda_http::{Body, Response};
 use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
@@ -17,7 +18,6 @@ use qrpay_queue::MemoryQueue;
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
 use qrpay_reconcile::{sandbox_bill, Reconciler};
-use qrpay_store::alerts::{Alert, Alerts, MemoryAlerts};
 use qrpay_store::{MemoryStore, Store};
 use reconcile::requests::{RequestError, RunRequests};
 use reconcile::InProcessRuns;
@@ -128,20 +128,6 @@ impl Options {
     }
 }
 
-/// Alerts on the terminal, and kept (the demo and the tests read them).
-#[derive(Default)]
-pub struct ConsoleAlerts {
-    pub kept: MemoryAlerts,
-}
-
-#[async_trait]
-impl Alerts for ConsoleAlerts {
-    async fn raise(&self, alert: &Alert) {
-        eprintln!("qrpay-local: ALERT {}: {}", alert.code, alert.message);
-        self.kept.raise(alert).await;
-    }
-}
-
 /// `POST /admin/reconciliations/{date}` locally: the providers publish
 /// their bills first (the sandbox's statement and its bank's receipts of
 /// that day land in the data directory, as they would in the bucket), then
@@ -189,6 +175,8 @@ pub struct Stack {
     /// a provider's own server is configured), and the sandbox's transfers.
     pub gateways: Gateways,
     pub alerts: Arc<ConsoleAlerts>,
+    /// What the functions published to POS devices (printed, and kept).
+    pub iot: Arc<ConsoleIot>,
     pub objects: Arc<LocalDir>,
     pub runs: Arc<InProcessRuns>,
     pub functions: Functions,
@@ -216,6 +204,7 @@ struct Adapters {
     store: Arc<dyn Store>,
     queue: Arc<LocalQueue>,
     alerts: Arc<ConsoleAlerts>,
+    iot: Arc<ConsoleIot>,
     objects: Arc<LocalDir>,
     /// The sandbox as the payout worker's transfer provider.
     provider: Arc<SandboxProvider>,
@@ -235,6 +224,7 @@ impl Functions {
             store,
             queue,
             alerts,
+            iot,
             objects,
             provider: _,
         } = adapters;
@@ -274,8 +264,9 @@ impl Functions {
                 clock: clock.clone(),
                 token_secrets: vec![options.qr_token_secret.clone()].into(),
                 pay_base_url: options.pay_base_url.clone(),
-                // POS terminals on IoT Core are an AWS-only path.
-                publisher: Arc::new(qr_issue::MemoryPublisher::new()),
+                // POS terminals on IoT Core are an AWS-only path: answers
+                // are printed, as the POS results are.
+                publisher: iot.clone(),
                 device_keys,
                 alerts: alerts.clone(),
                 checkout_limits: qrpay_domain::checkout::CheckoutLimits::DEFAULT,
@@ -294,6 +285,7 @@ impl Functions {
                 clock: clock.clone(),
                 alerts: alerts.clone(),
                 verifiers: verifiers.into(),
+                publisher: iot.clone(),
             },
             reconcile: reconcile::App {
                 reconciler,
@@ -375,6 +367,7 @@ impl Stack {
         let adapters = Adapters {
             objects: bucket(&options.data_dir)?,
             alerts: Arc::new(ConsoleAlerts::default()),
+            iot: Arc::new(ConsoleIot::default()),
             provider: Arc::new(SandboxProvider::new(clock.clone())),
             clock,
             store,
@@ -405,6 +398,7 @@ impl Stack {
             store,
             queue,
             alerts,
+            iot,
             objects,
             provider,
         } = adapters;
@@ -418,6 +412,7 @@ impl Stack {
             store,
             queue,
             alerts,
+            iot,
             objects,
             runs,
             qr_shops: Mutex::new(HashMap::new()),

@@ -591,6 +591,41 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         401,
         Some("UNAUTHENTICATED"),
     );
+    // The till reads the order it issued, signed the same way.
+    let pos_order_path = format!(
+        "/devices/till-t/orders/{}",
+        pos_code["order_id"].as_str().unwrap()
+    );
+    let head = qr_issue::device::Signed {
+        method: "GET",
+        path: &pos_order_path,
+        query: "",
+        timestamp: now_s,
+        nonce: "nonce-0003",
+    };
+    let read_signature = qr_issue::device::sign(b"till-secret-0123456789abcdef", head, b"");
+    let pos_order = check(
+        &api.send(
+            "GET",
+            &pos_order_path,
+            None,
+            &[
+                ("x-qrpay-device", "till-t"),
+                ("x-qrpay-timestamp", &ts),
+                ("x-qrpay-nonce", "nonce-0003"),
+                ("x-qrpay-signature", &read_signature),
+            ],
+            None,
+        )
+        .await
+        .unwrap(),
+        200,
+        None,
+    );
+    assert_eq!(
+        (pos_order["status"].clone(), pos_order["amount"].clone()),
+        (json!("CREATED"), json!("12.50"))
+    );
 
     // A dynamic code with a monthly-pay plan.
     let code = check(

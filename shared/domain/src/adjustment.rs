@@ -231,6 +231,7 @@ mod tests {
             instalments: Default::default(),
             instalment_grace_days: Default::default(),
             branding: Default::default(),
+            controls: Default::default(),
             created_at: now,
             updated_at: now,
         }

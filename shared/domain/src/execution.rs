@@ -89,6 +89,8 @@ pub enum NoticeKind {
     DeductionFailed,
     /// A merchant refund was definitively refused by the provider.
     RefundFailed,
+    /// A payment at or above the shop's `large_payment_alert` (SPEC §11).
+    LargePayment,
 }
 
 impl NoticeKind {
@@ -97,6 +99,7 @@ impl NoticeKind {
             NoticeKind::PayoutFailed => "PAYOUT_FAILED",
             NoticeKind::DeductionFailed => "DEDUCTION_FAILED",
             NoticeKind::RefundFailed => "REFUND_FAILED",
+            NoticeKind::LargePayment => "LARGE_PAYMENT",
         }
     }
 
@@ -105,6 +108,7 @@ impl NoticeKind {
             NoticeKind::PayoutFailed,
             NoticeKind::DeductionFailed,
             NoticeKind::RefundFailed,
+            NoticeKind::LargePayment,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

@@ -7,6 +7,7 @@ pub mod books;
 pub mod branding;
 pub mod checkout;
 pub mod collection;
+pub mod controls;
 pub mod execution;
 pub mod ids;
 pub mod instalment;
@@ -39,6 +40,7 @@ pub use books::{
 };
 pub use branding::{Branding, ShopLink};
 pub use collection::{CollectionEvent, CollectionEventKind, Payer, Provider, ProviderRef};
+pub use controls::{CollectionCapExceeded, CollectionControls};
 pub use execution::{
     AttemptAction, AttemptOutcome, LedgerEntry, LedgerKind, Notice, NoticeKind, PayoutAttempt,
 };

@@ -100,6 +100,12 @@ pub struct Order {
     /// Count of our live refunds (pending, processing, succeeded).
     pub refunds_live_count: u32,
     pub last_refund_at: Option<DateTime<Utc>>,
+    /// The business day whose collection counter holds this order's amount
+    /// (SPEC §11 daily collection cap, see `crate::controls`): the day it
+    /// was made, where the store counts it when it writes the order. None
+    /// only for orders stored before the counter existed (never counted,
+    /// so never released).
+    pub collection_day: Option<crate::time::BusinessDate>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -139,6 +145,7 @@ impl Order {
             refunds_pending_total: Money::ZERO,
             refunds_live_count: 0,
             last_refund_at: None,
+            collection_day: Some(crate::controls::collection_day(now)),
             created_at: now,
             updated_at: now,
         }

@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::collection::{CollectionEvent, CollectionEventKind, Provider, ProviderRef};
+use crate::controls::large_payment_notice;
 use crate::execution::{bounded_detail, LedgerEntry, LedgerKind, Notice, NoticeKind};
 use crate::ids::{OrderId, QrId, ShopId};
 use crate::instalment::DeductionStatus;
@@ -264,7 +265,15 @@ pub fn decide(event: &CollectionEvent, facts: CollectionFacts<'_>, now: DateTime
             provider_txn_id,
             amount,
             payer,
-        } => decide_payment(event, order, provider_txn_id, *amount, payer.as_ref(), now),
+        } => decide_payment(
+            event,
+            order,
+            shop,
+            provider_txn_id,
+            *amount,
+            payer.as_ref(),
+            now,
+        ),
         CollectionEventKind::InstalmentDeducted { period, amount, .. } => {
             decide_deduction(event, order, *period, *amount, now)
         }
@@ -289,6 +298,7 @@ fn next(order: &Order, now: DateTime<Utc>) -> Order {
 fn decide_payment(
     event: &CollectionEvent,
     order: &Order,
+    shop: &Shop,
     txn: &ProviderRef,
     amount: Amount,
     payer: Option<&crate::collection::Payer>,
@@ -361,12 +371,14 @@ fn decide_payment(
         let fee_id = format!("fee-{}-{txn}", event.provider);
         ledger.push(event.ledger_entry(&after, LedgerKind::Fee, fee_id, fee, None, now));
     }
+    // Written with the payment, which applies once per order: one notice.
+    let notice = large_payment_notice(&after, shop.controls.large_payment_alert, now);
     Decision::Apply(Box::new(Effect {
         balance_change_fen: amount.fen() - shop_fee.fen(),
         qr_used: order.out_order_no.as_ref().and(order.qr_id.clone()),
         order: after,
         ledger,
-        notice: None,
+        notice,
         anomaly: None,
     }))
 }

@@ -320,6 +320,7 @@ mod tests {
             instalments: InstalmentConfig::default(),
             instalment_grace_days: Default::default(),
             branding: crate::Branding::default(),
+            controls: Default::default(),
             created_at: t(0),
             updated_at: t(0),
         }

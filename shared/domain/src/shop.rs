@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::branding::Branding;
+use crate::controls::CollectionControls;
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
@@ -35,6 +36,8 @@ pub struct Shop {
     pub instalment_grace_days: GraceDays,
     /// What buyers see of the shop (display name, receipt link).
     pub branding: Branding,
+    /// Daily collection cap and large-payment alert (SPEC §11).
+    pub controls: CollectionControls,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,6 +56,8 @@ pub struct ShopSetup {
     pub instalments: InstalmentConfig,
     pub instalment_grace_days: GraceDays,
     pub branding: Branding,
+    /// Daily collection cap and large-payment alert (SPEC §11).
+    pub controls: CollectionControls,
 }
 
 impl Shop {

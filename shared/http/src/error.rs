@@ -376,6 +376,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A checkout past the shop's daily collection cap (SPEC §11): 422, with
+/// what the shop may still take today.
+impl From<qrpay_domain::CollectionCapExceeded> for ApiError {
+    fn from(refusal: qrpay_domain::CollectionCapExceeded) -> ApiError {
+        let mut e = ApiError::with_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "SHOP_DAILY_COLLECTION_CAP_EXCEEDED",
+            refusal.to_string(),
+        );
+        e.remaining = Some(refusal.remaining);
+        e
+    }
+}
+
 /// A balance adjustment the books refuse: 422, with what is available.
 impl From<AdjustmentRefusal> for ApiError {
     fn from(refusal: AdjustmentRefusal) -> ApiError {

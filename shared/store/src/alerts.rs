@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use qrpay_domain::{Anomaly, Notice};
+use qrpay_domain::{Anomaly, Notice, NoticeKind};
 
 /// Every alert code the system raises. The log line's `alert` field carries
 /// it, and `template.yaml`'s metric filters match on it: these strings are
@@ -20,6 +20,8 @@ pub enum AlertCode {
     PayoutProviderContradiction,
     /// An instalment the provider could not charge.
     DeductionFailed,
+    /// A payment at or above its shop's `large_payment_alert` (SPEC §11).
+    LargePayment,
     /// Transfer notices the callback recorded and did not apply.
     TransferNoticeUnknownPayout,
     TransferNoticeAmountMismatch,
@@ -66,10 +68,11 @@ pub enum AlertCode {
 }
 
 impl AlertCode {
-    pub const ALL: [AlertCode; 28] = [
+    pub const ALL: [AlertCode; 29] = [
         AlertCode::PayoutNotFinal,
         AlertCode::PayoutProviderContradiction,
         AlertCode::DeductionFailed,
+        AlertCode::LargePayment,
         AlertCode::TransferNoticeUnknownPayout,
         AlertCode::TransferNoticeAmountMismatch,
         AlertCode::TransferNoticeBeforeDispatch,
@@ -102,6 +105,7 @@ impl AlertCode {
             AlertCode::PayoutNotFinal => "PAYOUT_NOT_FINAL",
             AlertCode::PayoutProviderContradiction => "PAYOUT_PROVIDER_CONTRADICTION",
             AlertCode::DeductionFailed => "DEDUCTION_FAILED",
+            AlertCode::LargePayment => "LARGE_PAYMENT",
             AlertCode::TransferNoticeUnknownPayout => "TRANSFER_NOTICE_UNKNOWN_PAYOUT",
             AlertCode::TransferNoticeAmountMismatch => "TRANSFER_NOTICE_AMOUNT_MISMATCH",
             AlertCode::TransferNoticeBeforeDispatch => "TRANSFER_NOTICE_BEFORE_DISPATCH",
@@ -230,10 +234,23 @@ pub fn anomaly_alert(anomaly: &Anomaly) -> Alert {
     }
 }
 
-/// The alert for an instalment the provider could not charge.
-pub fn deduction_failed_alert(notice: &Notice) -> Alert {
+/// The alert a notice left by a collection change raises, by its kind: a
+/// failed deduction or a large payment; none for the others (payout and
+/// refund failures alert through their own paths).
+pub fn collection_notice_alert(notice: &Notice) -> Option<Alert> {
+    let code = match notice.kind {
+        NoticeKind::DeductionFailed => AlertCode::DeductionFailed,
+        NoticeKind::LargePayment => AlertCode::LargePayment,
+        NoticeKind::PayoutFailed | NoticeKind::RefundFailed => return None,
+    };
+    Some(notice_alert(code, notice))
+}
+
+/// An alert carrying a notice's message (written without personal data)
+/// about its order.
+fn notice_alert(code: AlertCode, notice: &Notice) -> Alert {
     Alert {
-        code: AlertCode::DeductionFailed.into(),
+        code: code.into(),
         message: notice.message.clone(),
         shop_id: Some(notice.shop_id.to_string()),
         reference: notice
@@ -271,6 +288,39 @@ mod tests {
             assert_eq!(code.to_string(), text);
         }
         assert_eq!(AlertCode::parse("payout_not_final"), None);
+    }
+
+    #[test]
+    fn a_collection_notice_alerts_by_its_kind_with_its_order_as_reference() {
+        let notice = |kind| Notice {
+            notice_id: "n-1".into(),
+            shop_id: qrpay_domain::ShopId::parse("s1").expect("shop"),
+            kind,
+            message: "Large payment: order ord_1 was paid 500.00".into(),
+            payout_id: None,
+            order_id: Some(OrderId::parse("ord_1").expect("order")),
+            created_at: Utc::now(),
+        };
+        let large = collection_notice_alert(&notice(NoticeKind::LargePayment)).expect("alerted");
+        assert_eq!(
+            (
+                large.code.as_str(),
+                large.reference.as_str(),
+                large.shop_id.as_deref()
+            ),
+            ("LARGE_PAYMENT", "ord_1", Some("s1"))
+        );
+        let failed =
+            collection_notice_alert(&notice(NoticeKind::DeductionFailed)).expect("alerted");
+        assert_eq!(failed.code, "DEDUCTION_FAILED");
+        assert_eq!(
+            collection_notice_alert(&notice(NoticeKind::PayoutFailed)),
+            None
+        );
+        assert_eq!(
+            collection_notice_alert(&notice(NoticeKind::RefundFailed)),
+            None
+        );
     }
 
     #[test]

@@ -1,20 +1,24 @@
 //! Applying what a provider says about one of our orders, shared by the
-//! provider's callbacks (a verified notice) and the sweeper (a paid trade
-//! found by query when it came to close an expired order): both go through
+//! provider's callbacks (a verified notice), the receipt page and the
+//! sweeper (a paid trade found by query): all go through
 //! the store's one conditional write, so whichever comes first applies it
 //! and the other finds it applied.
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{CollectionEvent, Decision};
+use qrpay_domain::{CollectionEvent, CollectionEventKind, Decision};
+use qrpay_queue::publish::Publisher;
 
-use crate::alerts::{anomaly_alert, deduction_failed_alert, Alerts};
+use crate::alerts::{anomaly_alert, collection_notice_alert, Alerts};
 use crate::{CollectionStore, StoreError};
 
 /// Applies `event`, logs the outcome and raises what it calls for (an
-/// anomaly, a failed deduction). What was decided is returned.
+/// anomaly, a failed deduction, a large payment); a payment applied is told
+/// to the POS that issued the order, through `pos` when the caller can
+/// publish to devices. What was decided is returned.
 pub async fn apply_collection_event(
     store: &dyn CollectionStore,
     alerts: &dyn Alerts,
+    pos: Option<&dyn Publisher>,
     event: &CollectionEvent,
     now: DateTime<Utc>,
 ) -> Result<Decision, StoreError> {
@@ -31,11 +35,17 @@ pub async fn apply_collection_event(
         order_id = %event.order_id, event = event.kind.name(), outcome, "collection event");
     match &decision {
         Decision::Apply(effect) => {
-            if let Some(notice) = &effect.notice {
-                alerts.raise(&deduction_failed_alert(notice)).await;
+            // Raised when the change is written, which happens once per
+            // notice: a redelivery is `AlreadyApplied` and raises nothing.
+            if let Some(alert) = effect.notice.as_ref().and_then(collection_notice_alert) {
+                alerts.raise(&alert).await;
             }
             if let Some(anomaly) = &effect.anomaly {
                 alerts.raise(&anomaly_alert(anomaly)).await;
+            }
+            let paid = matches!(event.kind, CollectionEventKind::PaymentSucceeded { .. });
+            if let (true, Some(publisher)) = (paid, pos) {
+                crate::pos_result::tell_device(store, publisher, &effect.order).await;
             }
         }
         Decision::Anomaly(anomaly) => alerts.raise(&anomaly_alert(anomaly)).await,

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod metrics;
 pub mod orders;
 pub mod ports;
+pub mod pos_result;
 pub mod refunds;
 pub mod settle;
 
@@ -113,6 +114,9 @@ pub enum Checkout {
     Limited(qrpay_domain::checkout::RateWindow),
     /// An order with this id exists already: nothing was written.
     Duplicate,
+    /// It would take the shop past its daily collection cap (SPEC §11):
+    /// nothing was written.
+    CapExceeded(qrpay_domain::CollectionCapExceeded),
 }
 
 /// What closing an expired order did (SPEC §10).
@@ -138,6 +142,9 @@ pub enum Issued {
     Replayed(QrCode),
     /// The same `out_order_no` with other parameters: the code issued first.
     Conflict(QrCode),
+    /// The code's order would take the shop past its daily collection cap
+    /// (SPEC §11): nothing was written.
+    CapExceeded(qrpay_domain::CollectionCapExceeded),
 }
 
 /// What revoking a code did.

@@ -269,6 +269,14 @@ pub trait CollectionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<Order>, StoreError>;
 
+    /// What is counted against a shop's daily collection cap on `date`
+    /// (SPEC §11): the amounts of the day's orders not closed unpaid.
+    async fn collected_on(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<qrpay_domain::Money, StoreError>;
+
     /// Applies a verified provider notice (SPEC §5): reads the order, lets
     /// [`qrpay_domain::payment::decide`] decide, and writes the decision in
     /// one atomic step on the condition that the order did not move and the

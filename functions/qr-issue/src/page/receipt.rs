@@ -208,8 +208,14 @@ async fn asked_provider(app: &App, order: Order) -> Order {
     let Some(event) = trade.payment_event(provider, &order.order_id, now) else {
         return order;
     };
-    if let Err(e) =
-        apply_collection_event(app.collection.as_ref(), app.alerts.as_ref(), &event, now).await
+    if let Err(e) = apply_collection_event(
+        app.collection.as_ref(),
+        app.alerts.as_ref(),
+        Some(app.publisher.as_ref()),
+        &event,
+        now,
+    )
+    .await
     {
         tracing::warn!(error = %e, order_id = %order.order_id, "queried payment not applied yet");
         return order;

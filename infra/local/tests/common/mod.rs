@@ -12,10 +12,15 @@ pub struct World {
 }
 
 pub async fn world() -> World {
+    world_on(Backend::Embedded).await
+}
+
+/// The local stack on `backend` (the embedded store, or DynamoDB and SQS).
+pub async fn world_on(backend: Backend) -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let running = qrpay_local::start("127.0.0.1:0".parse().unwrap(), move |url| {
-        Options::from_env(data, Backend::Embedded, url)
+        Options::from_env(data, backend, url)
     })
     .await
     .unwrap();

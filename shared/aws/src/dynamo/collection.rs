@@ -22,6 +22,7 @@ use qrpay_domain::{
 };
 
 use super::codec::*;
+use super::collected::{cap_refusal, CapReservation};
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
     Checkout, Closing, CollectionStore, Issued, OrderPage, OrderQuery, Revocation, StoreError,
@@ -232,7 +233,9 @@ pub(super) fn revision(r: u64) -> i64 {
 #[async_trait]
 impl CollectionStore for DynamoStore {
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        match self.transact_write(self.order_items(order)?).await? {
+        let mut items = self.order_items(order)?;
+        items.extend(self.count_collection(order)?);
+        match self.transact_write(items).await? {
             WriteOutcome::Written => Ok(true),
             WriteOutcome::Cancelled(_) => Ok(false),
         }
@@ -243,13 +246,30 @@ impl CollectionStore for DynamoStore {
         order: &Order,
         windows: &[RateWindow],
     ) -> Result<Checkout, StoreError> {
-        let mut items = self.order_items(order)?;
+        let CapReservation {
+            order,
+            item: counter,
+            cap,
+        } = self.reserve_collection(order).await?;
+        let mut items = self.order_items(&order)?;
         for window in windows {
             items.push(self.rate_count(window)?);
         }
+        items.push(counter);
         match self.transact_write(items).await? {
             WriteOutcome::Written => Ok(Checkout::Opened),
-            WriteOutcome::Cancelled(reasons) => Ok(checkout_refusal(&reasons, windows)),
+            // Nothing refused: a concurrent transaction on the same items
+            // (TransactionConflict); the caller may try again.
+            WriteOutcome::Cancelled(reasons) if !reasons.iter().any(super::failed) => {
+                Err(StoreError::Contention)
+            }
+            WriteOutcome::Cancelled(reasons) => {
+                let refused = cap_refusal(reasons.get(2 + windows.len()), cap);
+                Ok(refused.map_or_else(
+                    || checkout_refusal(&reasons, windows),
+                    Checkout::CapExceeded,
+                ))
+            }
         }
     }
 
@@ -290,8 +310,12 @@ impl CollectionStore for DynamoStore {
             claim.insert(FINGERPRINT.to_owned(), s(code.fingerprint.as_str()));
             items.push(self.put_new(claim, OnFailure::AllOld)?);
         }
+        let mut cap = None;
         if let Some(order) = order {
-            items.extend(self.order_items(order)?);
+            let reservation = self.reserve_collection(order).await?;
+            items.extend(self.order_items(&reservation.order)?);
+            items.push(reservation.item);
+            cap = reservation.cap;
         }
         let reasons = match self.transact_write(items).await? {
             WriteOutcome::Written => return Ok(Issued::Created(code.clone())),
@@ -302,7 +326,11 @@ impl CollectionStore for DynamoStore {
             .filter(|r| r.code() == Some("ConditionalCheckFailed"))
             .and_then(|r| r.item());
         let Some(claim) = claimed else {
-            return Err(StoreError::Contention);
+            let counter = reasons.len().checked_sub(1).and_then(|i| reasons.get(i));
+            return match order.and_then(|_| cap_refusal(counter, cap)) {
+                Some(refused) => Ok(Issued::CapExceeded(refused)),
+                None => Err(StoreError::Contention),
+            };
         };
         let first_id = QrId::parse(get_s(claim, "qr_id")?)
             .map_err(|_| StoreError::Corrupt("out_order_no claim qr_id".into()))?;
@@ -380,6 +408,8 @@ impl CollectionStore for DynamoStore {
                         (":now", ms(now)),
                     ];
                     items.push(close.build(&self.table)?);
+                    // Closed unpaid: its room under the day's cap comes back.
+                    items.extend(self.release_collection(&order)?);
                 }
             }
             if let WriteOutcome::Written = self.transact_write(items).await? {
@@ -429,6 +459,16 @@ impl CollectionStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Order>, StoreError> {
         self.bind_provider(order, provider, now).await
+    }
+
+    async fn collected_on(
+        &self,
+        shop_id: &ShopId,
+        date: qrpay_domain::BusinessDate,
+    ) -> Result<qrpay_domain::Money, StoreError> {
+        let fen = self.collected_fen(shop_id, date).await?;
+        qrpay_domain::Money::from_fen(fen)
+            .ok_or_else(|| StoreError::Corrupt(format!("collection counter {fen}")))
     }
 
     async fn apply_collection(

@@ -110,7 +110,9 @@ impl DynamoStore {
                 &[TTL_ATTRIBUTE, PK],
             );
             pointer.values = vec![(":purge", purge_at_s.clone())];
-            let items = vec![close.build(&self.table)?, pointer.build(&self.table)?];
+            let mut items = vec![close.build(&self.table)?, pointer.build(&self.table)?];
+            // Closed unpaid: its room under the day's cap comes back.
+            items.extend(self.release_collection(&order)?);
             match self.transact_write(items).await? {
                 WriteOutcome::Written => return Ok(Some(Closing::Closed(closed))),
                 WriteOutcome::Cancelled(reasons) => {

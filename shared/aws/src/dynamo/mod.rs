@@ -4,6 +4,7 @@
 
 mod backoff;
 mod codec;
+mod collected;
 mod collection;
 mod expiry;
 mod orders;

@@ -9,35 +9,75 @@ impl ShopStore for DynamoStore {
     async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
         let instalments = serde_json::to_string(&setup.instalments)
             .map_err(|e| StoreError::Corrupt(format!("instalments: {e}")))?;
+        // The controls are optional: an absent one is removed, so a later
+        // setup without it lifts the cap (or the alert).
+        let controls = [
+            (
+                COLLECTION_CAP,
+                ":collection_cap",
+                setup.controls.daily_collection_cap,
+            ),
+            (
+                LARGE_PAYMENT_ALERT,
+                ":large_payment_alert",
+                setup.controls.large_payment_alert,
+            ),
+        ];
+        let mut sets = String::new();
+        let mut removes = Vec::new();
+        let mut control_values = Vec::new();
+        for (name, placeholder, value) in controls {
+            match value {
+                Some(amount) => {
+                    sets.push_str(&format!(", #{name} = {placeholder}"));
+                    control_values.push((placeholder, n(amount.fen())));
+                }
+                None => removes.push(format!("#{name}")),
+            }
+        }
+        let remove = if removes.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", removes.join(", "))
+        };
+        let mut all_values = vec![
+            (":entity", s("shop")),
+            (":shop_id", s(setup.shop_id.as_str())),
+            (":name", s(setup.name.as_str())),
+            (":owner", s(setup.owner_operator_id.as_str())),
+            (":cap", n(setup.daily_payout_cap.fen())),
+            // Only a new shop takes it (if_not_exists above).
+            (
+                ":balance",
+                n(setup
+                    .payout_balance
+                    .unwrap_or(qrpay_domain::Money::ZERO)
+                    .fen()),
+            ),
+            (":instalments", s(instalments)),
+            (":grace", n(i64::from(setup.instalment_grace_days.days()))),
+            (":branding", s(setup.branding.to_json())),
+            (":now", ms(now)),
+            (":zero", n(0)),
+        ];
+        all_values.extend(control_values);
         self.trip();
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(shop_key(&setup.shop_id)))
-            .update_expression(
+            .update_expression(format!(
                 "SET #entity = :entity, #shop_id = :shop_id, #name = :name, #owner_operator_id = :owner, \
                  #daily_payout_cap_fen = :cap, #payout_balance_fen = if_not_exists(#payout_balance_fen, :balance), #instalments = :instalments, #instalment_grace_days = :grace, #branding = :branding, \
                  #updated_at_ms = :now, #created_at_ms = if_not_exists(#created_at_ms, :now), \
-                 #payout_held_fen = if_not_exists(#payout_held_fen, :zero)",
-            )
+                 #payout_held_fen = if_not_exists(#payout_held_fen, :zero){sets}{remove}",
+            ))
             .set_expression_attribute_names(names(&[
                 "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", GRACE_DAYS, "branding", UPDATED_AT, "created_at_ms", HELD,
+                COLLECTION_CAP, LARGE_PAYMENT_ALERT,
             ]))
-            .set_expression_attribute_values(values(vec![
-                (":entity", s("shop")),
-                (":shop_id", s(setup.shop_id.as_str())),
-                (":name", s(setup.name.as_str())),
-                (":owner", s(setup.owner_operator_id.as_str())),
-                (":cap", n(setup.daily_payout_cap.fen())),
-                // Only a new shop takes it (if_not_exists above).
-                (":balance", n(setup.payout_balance.unwrap_or(qrpay_domain::Money::ZERO).fen())),
-                (":instalments", s(instalments)),
-                (":grace", n(i64::from(setup.instalment_grace_days.days()))),
-                (":branding", s(setup.branding.to_json())),
-                (":now", ms(now)),
-                (":zero", n(0)),
-            ]))
+            .set_expression_attribute_values(values(all_values))
             .return_values(ReturnValue::AllNew)
             .send()
             .await

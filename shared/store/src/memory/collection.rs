@@ -1,10 +1,18 @@
 use super::*;
 use crate::orders::{in_walk, OrderPage, OrderPosition, OrderQuery, OrderWalk};
+use qrpay_domain::controls::{check_collection_cap, collection_day};
+use qrpay_domain::CollectionCapExceeded;
 
 #[async_trait]
 impl CollectionStore for MemoryStore {
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        Ok(self.state().insert_order(order))
+        let mut state = self.state();
+        if !state.insert_order(order) {
+            return Ok(false);
+        }
+        // Counted on its day, without the cap's check (not a checkout).
+        state.count_collection(order, 1)?;
+        Ok(true)
     }
 
     async fn open_checkout(
@@ -38,9 +46,14 @@ impl CollectionStore for MemoryStore {
                 .checked_add(1)
                 .ok_or_else(|| overflow("rate counter"))?;
         }
-        if !state.insert_order(order) {
+        let order = match state.counted(order) {
+            Ok(order) => order,
+            Err(refused) => return Ok(Checkout::CapExceeded(refused)),
+        };
+        if !state.insert_order(&order) {
             return Ok(Checkout::Duplicate);
         }
+        state.count_collection(&order, 1)?;
         state.rate_counters.extend(counted);
         Ok(Checkout::Opened)
     }
@@ -84,15 +97,23 @@ impl CollectionStore for MemoryStore {
                     Issued::Conflict(first)
                 });
             }
+        }
+        let order = match order.map(|o| state.counted(o)).transpose() {
+            Ok(order) => order,
+            Err(refused) => return Ok(Issued::CapExceeded(refused)),
+        };
+        if let Some(no) = &code.out_order_no {
+            let claim = (code.shop_id.clone(), no.clone());
             state.out_orders.insert(claim, code.qr_id.clone());
         }
-        if let Some(order) = order {
+        if let Some(order) = &order {
             if !state.insert_order(order) {
                 return Err(StoreError::Corrupt(format!(
                     "new order id {} already exists",
                     order.order_id
                 )));
             }
+            state.count_collection(order, 1)?;
         }
         state
             .qr_codes
@@ -140,6 +161,7 @@ impl CollectionStore for MemoryStore {
             ..code
         };
         if let (Some(order_key), Some(closed)) = (order_key, closed) {
+            state.count_collection(&closed, -1)?;
             state.orders.insert(order_key, closed);
         }
         state.qr_codes.insert(key, revoked.clone());
@@ -212,13 +234,13 @@ impl CollectionStore for MemoryStore {
         let Some(order) = state.orders.get_mut(&(shop_id.clone(), order_id.clone())) else {
             return Ok(None);
         };
-        Ok(Some(match order.closed_on_expiry(now) {
-            Some(closed) => {
-                *order = closed.clone();
-                Closing::Closed(closed)
-            }
-            None => Closing::Unchanged(order.clone()),
-        }))
+        let Some(closed) = order.closed_on_expiry(now) else {
+            return Ok(Some(Closing::Unchanged(order.clone())));
+        };
+        *order = closed.clone();
+        // Closed unpaid: its room under the day's collection cap is free again.
+        state.count_collection(&closed, -1)?;
+        Ok(Some(Closing::Closed(closed)))
     }
 
     async fn bind_provider_order(
@@ -238,6 +260,15 @@ impl CollectionStore for MemoryStore {
         Ok(stored
             .bound_to(provider, now)
             .inspect(|bound| *stored = bound.clone()))
+    }
+
+    async fn collected_on(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Money, StoreError> {
+        let fen = self.state().collected_on(shop_id, date);
+        Money::from_fen(fen).ok_or_else(|| overflow("collection counter"))
     }
 
     async fn apply_collection(
@@ -302,6 +333,54 @@ impl State {
             order.clone(),
         );
         true
+    }
+
+    /// `order` as counted against its shop's daily collection cap (SPEC
+    /// §11, `qrpay_domain::controls`) on the day it was made, or the
+    /// refusal: checked under the lock, so two checkouts cannot both take
+    /// the last room.
+    fn counted(&self, order: &Order) -> Result<Order, CollectionCapExceeded> {
+        let day = order
+            .collection_day
+            .unwrap_or_else(|| collection_day(order.created_at));
+        let counted = self
+            .collected
+            .get(&(order.shop_id.clone(), day))
+            .copied()
+            .unwrap_or(0);
+        let cap = self
+            .shops
+            .get(&order.shop_id)
+            .and_then(|s| s.controls.daily_collection_cap);
+        check_collection_cap(cap, counted, order.amount)?;
+        Ok(Order {
+            collection_day: Some(day),
+            ..order.clone()
+        })
+    }
+
+    /// Adds (`sign` 1) or releases (`sign` −1) an order's amount on the day
+    /// it was counted; an order never counted changes nothing.
+    fn count_collection(&mut self, order: &Order, sign: i64) -> Result<(), StoreError> {
+        let Some(day) = order.collection_day else {
+            return Ok(());
+        };
+        let counter = self
+            .collected
+            .entry((order.shop_id.clone(), day))
+            .or_default();
+        *counter = counter
+            .checked_add(sign * order.amount.fen())
+            .ok_or_else(|| overflow("collection counter"))?;
+        Ok(())
+    }
+
+    /// Fen counted against a shop's daily collection cap on `day`.
+    pub(super) fn collected_on(&self, shop_id: &ShopId, day: BusinessDate) -> i64 {
+        self.collected
+            .get(&(shop_id.clone(), day))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn record_anomaly(&mut self, anomaly: &Anomaly) {

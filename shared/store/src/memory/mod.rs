@@ -75,6 +75,8 @@ struct State {
     adjustments: HashMap<(ShopId, String), qrpay_domain::BalanceAdjustment>,
     /// Where the sweeper's walk over each open status stopped.
     sweep_cursors: HashMap<PayoutStatus, String>,
+    /// (shop, business day) → fen counted against the daily collection cap.
+    collected: HashMap<(ShopId, BusinessDate), i64>,
 }
 
 impl State {

@@ -25,6 +25,7 @@ impl ShopStore for MemoryStore {
             instalments: setup.instalments.clone(),
             instalment_grace_days: setup.instalment_grace_days,
             branding: setup.branding.clone(),
+            controls: setup.controls,
             created_at,
             updated_at: now,
         };

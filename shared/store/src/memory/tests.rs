@@ -28,6 +28,7 @@ async fn shop_with_balance(store: &MemoryStore, balance_fen: i64) -> ShopId {
         instalments: InstalmentConfig::default(),
         instalment_grace_days: Default::default(),
         branding: Branding::default(),
+        controls: Default::default(),
     };
     store.put_shop(&setup, at()).await.unwrap();
     shop_id

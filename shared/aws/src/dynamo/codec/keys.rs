@@ -48,6 +48,13 @@ pub const UPDATED_AT: &str = "updated_at_ms";
 pub const REVISION: &str = "revision";
 pub const QR_STATE: &str = "qr_state";
 pub const ORDER_EXPIRES_AT: &str = "expires_at_ms";
+/// The business day whose collection counter holds an order's amount.
+pub const COLLECTION_DAY: &str = "collection_day";
+/// Fen counted against a shop's daily collection cap, on its day counter.
+pub const COLLECTED: &str = "collected_fen";
+/// A shop's daily collection cap and large-payment alert (fen, optional).
+pub const COLLECTION_CAP: &str = "daily_collection_cap_fen";
+pub const LARGE_PAYMENT_ALERT: &str = "large_payment_alert_fen";
 
 pub fn shop_pk(shop: &ShopId) -> String {
     format!("SHOP#{shop}")
@@ -80,6 +87,10 @@ pub fn idempotency_key(shop: &ShopId, idem: &IdempotencyKey) -> Item {
 }
 pub fn shop_day_key(shop: &ShopId, date: BusinessDate) -> Item {
     key(shop_pk(shop), format!("DAY#{date}"))
+}
+/// A shop's counter of a business day's collection (SPEC §11 daily cap).
+pub fn collected_day_key(shop: &ShopId, date: BusinessDate) -> Item {
+    key(shop_pk(shop), format!("COLLECTED#{date}"))
 }
 pub fn operator_day_key(shop: &ShopId, operator: &OperatorId, date: BusinessDate) -> Item {
     key(shop_pk(shop), format!("OPDAY#{date}#{operator}"))

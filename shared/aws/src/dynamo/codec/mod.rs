@@ -15,6 +15,7 @@
 //! | refund pointer  | `REFUND#{r}`    | `REFUND`                  | (a refund's shop, for provider notices)           |
 //! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
 //! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
+//! | collected day   | `SHOP#{shop}`   | `COLLECTED#{date}`        | (`collected_fen`: the daily collection cap's counter) |  |
 //! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
 //! | payout pointer  | `PAYOUT#{p}`    | `PAYOUT`                  | (a payout's shop, for provider notices)           |
 //! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |

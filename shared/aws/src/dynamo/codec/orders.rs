@@ -60,6 +60,10 @@ pub fn order_item(order: &Order) -> Item {
             order.provider_order.map(|p| s(p.as_str())),
         ),
         (LAST_REFUND_AT, order.last_refund_at.map(ms)),
+        (
+            COLLECTION_DAY,
+            order.collection_day.map(|d| s(d.to_string())),
+        ),
     ];
     extend_present(&mut item, optional);
     // GSI1: the shop's orders by creation time (SPEC §11 listing).
@@ -169,6 +173,8 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         refunds_live_count: u32::try_from(get_opt_i64(item, REFUNDS_COUNT)?.unwrap_or(0))
             .map_err(|_| corrupt(REFUNDS_COUNT, item))?,
         last_refund_at: get_opt_i64(item, LAST_REFUND_AT)?.map(from_millis),
+        // Orders written before the collection cap were never counted.
+        collection_day: get_opt_parsed(item, COLLECTION_DAY, qrpay_domain::BusinessDate::parse)?,
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })

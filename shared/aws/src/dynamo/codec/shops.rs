@@ -2,8 +2,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
-    Branding, Device, DeviceId, GraceDays, InstalmentConfig, OperatorId, PayoutQuota, SealedSecret,
-    Shop, ShopId, ShopName,
+    Branding, CollectionControls, Device, DeviceId, GraceDays, InstalmentConfig, OperatorId,
+    PayoutQuota, SealedSecret, Shop, ShopId, ShopName,
 };
 
 use super::*;
@@ -30,9 +30,21 @@ pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
             None => Branding::default(),
             Some(_) => parse(item, "branding", Branding::from_json)?,
         },
+        // Shops set up before the controls existed have neither.
+        controls: CollectionControls {
+            daily_collection_cap: get_opt_amount(item, COLLECTION_CAP)?,
+            large_payment_alert: get_opt_amount(item, LARGE_PAYMENT_ALERT)?,
+        },
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })
+}
+
+/// An optional amount attribute (fen).
+fn get_opt_amount(item: &Item, name: &str) -> Result<Option<qrpay_domain::Amount>, StoreError> {
+    get_opt_i64(item, name)?
+        .map(|fen| qrpay_domain::Amount::from_fen(fen).map_err(|_| corrupt(name, item)))
+        .transpose()
 }
 
 pub fn quota_item(quota: &PayoutQuota) -> Item {
