@@ -61,6 +61,7 @@ fn report_row() -> ReportRow<'static> {
         outcome: Outcome::Matched,
         note: Cow::Borrowed(FORMULA),
         statement_line: Some(2),
+        row_id: qrpay_domain::RowId::of("DEDUCTION", "ord-1", Some("sandbox"), 2, None),
         at_ms: 0,
     }
 }

@@ -8,10 +8,13 @@
 //! - a direct invocation `{"date"}` (operators, `sam remote invoke`);
 //! - HTTP: `POST /admin/reconciliations/{date}` (202, queues the run),
 //!   `GET /shops/{shop_id}/reconciliations/{date}` (the shop's summary and
-//!   report rows; `format=csv|xlsx` as a file) and
+//!   report rows; `format=csv|xlsx` as a file),
+//!   `PUT /shops/{shop_id}/reconciliations/{date}/rows/{row_id}/resolution`
+//!   (what was done about a discrepancy) and
 //!   `GET /shops/{shop_id}/receivables` (monthly-pay receivables, SPEC §11).
 
 pub mod receivables;
+pub mod resolutions;
 
 pub use qrpay_reconcile::requests;
 
@@ -22,15 +25,15 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
 use qrpay_http::{
-    attachment, event, json, principal, require_role, require_shop, require_shop_or_admin,
-    segments, ApiError, ErrorCode,
+    attachment, event, json, principal, require_owner_or_admin, require_role, require_shop,
+    require_shop_or_admin, segments, ApiError, ErrorCode,
 };
 use qrpay_reconcile::objects::ObjectStore;
-use qrpay_reconcile::report_sheet::report_xlsx;
+use qrpay_reconcile::report_sheet::{report_csv, report_xlsx};
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
 use qrpay_sheet::{Lang, CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE};
-use qrpay_store::{ReceivableStore, ReconciliationStore, ShopStore};
+use qrpay_store::{ReceivableStore, ReconciliationStore, ResolutionStore, ShopStore};
 use serde_json::{json, Value};
 
 use crate::requests::{RequestError, RunRequest, RunRequests};
@@ -45,6 +48,8 @@ pub struct App {
     /// The shop's setup (its instalment grace days) for its receivables.
     pub shops: Arc<dyn ShopStore>,
     pub receivables: Arc<dyn ReceivableStore>,
+    /// What was recorded about the reports' discrepancies.
+    pub resolutions: Arc<dyn ResolutionStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub requests: Arc<dyn RunRequests>,
     pub clock: Arc<dyn Clock>,
@@ -128,6 +133,15 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             let date = parse_date(date)?;
             get_day(app, req, shop_id, date).await
         }
+        ["shops", shop, "reconciliations", date, "rows", row, "resolution"] => {
+            if req.method() != Method::PUT {
+                return Err(ApiError::method_not_allowed(&[Method::PUT]));
+            }
+            let principal = principal(req)?;
+            let shop_id = require_owner_or_admin(&principal, shop)?;
+            let date = parse_date(date)?;
+            resolutions::put(app, req, &principal, shop_id, date, row).await
+        }
         ["shops", shop, "receivables"] => {
             if req.method() != Method::GET {
                 return Err(ApiError::method_not_allowed(&[Method::GET]));
@@ -195,36 +209,20 @@ async fn get_day(
             format!("no reconciliation of {date} for this shop yet"),
         ));
     };
-    if let Some(FileForm::Csv) = file_form {
-        let csv = app
-            .objects
-            .get(&summary.report_csv)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?
-            .ok_or_else(|| ApiError::unavailable("the report file is missing; re-run the day"))?;
-        return Ok(attachment(
-            csv,
-            CSV_CONTENT_TYPE,
-            &report_name(&summary, "csv"),
-        ));
-    }
-    let report = app
-        .objects
-        .get(&summary.report_json)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
-        .ok_or_else(|| ApiError::unavailable("the report file is missing; re-run the day"))?;
-    let mut report: Value = serde_json::from_slice(&report)
-        .map_err(|e| ApiError::internal(format!("report of {shop_id} {date}: {e}")))?;
-    let rows = report
-        .get_mut("rows")
-        .and_then(Value::as_array_mut)
-        .map(std::mem::take)
-        .unwrap_or_default();
-    if let Some(FileForm::Xlsx(lang)) = file_form {
-        let bytes = report_xlsx(&rows, lang).map_err(|e| ApiError::internal(e.to_string()))?;
-        let name = report_name(&summary, "xlsx");
-        return Ok(attachment(bytes, XLSX_CONTENT_TYPE, &name));
+    let mut rows = report_rows(app, &summary).await?;
+    let resolutions = app.resolutions.list_resolutions(&shop_id, date).await?;
+    let counts = resolutions::overlay(&mut rows, resolutions);
+    match file_form {
+        Some(FileForm::Csv(lang)) => {
+            let name = report_name(&summary, "csv");
+            return Ok(attachment(report_csv(&rows, lang), CSV_CONTENT_TYPE, &name));
+        }
+        Some(FileForm::Xlsx(lang)) => {
+            let bytes = report_xlsx(&rows, lang).map_err(|e| ApiError::internal(e.to_string()))?;
+            let name = report_name(&summary, "xlsx");
+            return Ok(attachment(bytes, XLSX_CONTENT_TYPE, &name));
+        }
+        None => {}
     }
     let total = rows.len();
     let page: Vec<Value> = rows.into_iter().skip(cursor).take(limit).collect();
@@ -235,18 +233,45 @@ async fn get_day(
             "shop_id": shop_id,
             "date": date,
             "summary": summary,
+            "resolutions": counts.to_json(),
             "rows": page,
             "next_cursor": next,
         }),
     ))
 }
 
-/// A report asked for as a file: `format=csv` (the nightly CSV object) or
-/// `format=xlsx` (made from the JSON rows), headers in `lang` (`zh` default).
+/// A report asked for as a file: `format=csv` or `format=xlsx`, both made
+/// from the report's rows with what was resolved since, headers in `lang`
+/// (`zh` default).
 #[derive(Debug, Clone, Copy)]
 enum FileForm {
-    Csv,
+    Csv(Lang),
     Xlsx(Lang),
+}
+
+/// The rows of a shop's report of a day (the nightly JSON object), as
+/// written: resolutions not yet shown.
+pub(crate) async fn report_rows(
+    app: &App,
+    summary: &qrpay_domain::ReconciliationSummary,
+) -> Result<Vec<Value>, ApiError> {
+    let report = app
+        .objects
+        .get(&summary.report_json)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::unavailable("the report file is missing; re-run the day"))?;
+    let mut report: Value = serde_json::from_slice(&report).map_err(|e| {
+        ApiError::internal(format!(
+            "report of {} {}: {e}",
+            summary.shop_id, summary.date
+        ))
+    })?;
+    Ok(report
+        .get_mut("rows")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default())
 }
 
 /// `None`: the JSON answer (`format=json` or no format).
@@ -260,7 +285,7 @@ fn file_form(req: &Request) -> Result<Option<FileForm>, ApiError> {
     };
     match query.first("format") {
         None | Some("json") => Ok(None),
-        Some("csv") => Ok(Some(FileForm::Csv)),
+        Some("csv") => Ok(Some(FileForm::Csv(lang))),
         Some("xlsx") => Ok(Some(FileForm::Xlsx(lang))),
         Some(_) => Err(ApiError::invalid("format", "format is json, csv or xlsx")),
     }

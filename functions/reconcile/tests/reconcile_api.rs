@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 
 const RUN: &str = "reconcile/run-reconciliation.json";
 const GET: &str = "reconcile/get-reconciliation.json";
+const RESOLVE: &str = "reconcile/put-resolution.json";
 
 fn day() -> BusinessDate {
     BusinessDate::parse("2026-11-20").unwrap()
@@ -74,7 +75,8 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
             reconciler,
             reconciliations: store.clone(),
             shops: store.clone(),
-            receivables: store,
+            receivables: store.clone(),
+            resolutions: store,
             objects: objects.clone(),
             requests: runs.clone(),
             clock: clock.clone(),
@@ -726,9 +728,10 @@ async fn receivables_refusals_change_nothing(store: Arc<dyn Store>) {
     assert_eq!(admin.body["totals"]["orders"], json!(1));
 }
 
-/// The report as a download: `format=csv` answers the nightly CSV object
-/// as it is, `format=xlsx` the rows as an XLSX file (Chinese headers by
-/// default); other formats and languages are refused.
+/// The report as a download: `format=csv` and `format=xlsx` are made from
+/// the rows (Chinese headers by default; with English headers and nothing
+/// resolved the CSV is the nightly object byte for byte); other formats and
+/// languages are refused.
 async fn the_report_downloads_as_csv_or_xlsx(store: Arc<dyn Store>) {
     let s = setup(store).await;
     a_day(&s).await;
@@ -739,7 +742,7 @@ async fn the_report_downloads_as_csv_or_xlsx(store: Arc<dyn Store>) {
         let app = &s.app;
         async move { handle(app, request).await }
     };
-    let csv = download(&[("format", "csv")]).await;
+    let csv = download(&[("format", "csv"), ("lang", "en")]).await;
     assert_eq!(csv.status(), 200);
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     assert_eq!(
@@ -754,6 +757,11 @@ async fn the_report_downloads_as_csv_or_xlsx(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(csv.body().as_ref(), stored.as_slice());
     assert!(stored.starts_with(b"\xEF\xBB\xBFdate,shop_id,order_no,"));
+    let zh = download(&[("format", "csv")]).await;
+    assert!(zh
+        .body()
+        .as_ref()
+        .starts_with("\u{FEFF}日期,店铺编号,订单编号,".as_bytes()));
     let xlsx = download(&[("format", "xlsx")]).await;
     assert_eq!(xlsx.status(), 200);
     assert_eq!(
@@ -772,7 +780,200 @@ async fn the_report_downloads_as_csv_or_xlsx(store: Arc<dyn Store>) {
     }
 }
 
+fn resolve(row_id: &str, body: Value) -> Event {
+    Event::fixture(RESOLVE)
+        .path(&format!(
+            "/shops/shop-1/reconciliations/2026-11-20/rows/{row_id}/resolution"
+        ))
+        .json_body(body)
+}
+
+/// The lost charge's row id: the same in every run of the day.
+const LOST_ROW: &str = "5d244ebe5435ce7f";
+
+/// The owner records what was done about a discrepancy; the report shows it
+/// in the resolution column (JSON, CSV, XLSX) while the finding is
+/// unchanged, keeps it across a re-run, and drops it when a re-run finds
+/// something else. Refusals change nothing.
+async fn a_resolution_is_kept_across_reruns_while_its_finding_is_unchanged(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    a_day(&s).await;
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    s.runs.wait().await;
+    let a = send(&s, Event::fixture(GET)).await;
+    let lost = a.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["order_no"] == "ord-lost")
+        .unwrap()
+        .clone();
+    assert_eq!(lost["row_id"], LOST_ROW);
+    assert_eq!(lost["resolution_status"], "OPEN");
+    assert_eq!(
+        a.body["resolutions"],
+        json!({"open": 1, "resolved": 0, "waived": 0})
+    );
+    let matched_row = a.body["rows"][0]["row_id"].as_str().unwrap().to_owned();
+
+    // Refusals first: none of them records anything.
+    let body = json!({"status": "RESOLVED", "note": "late callback booked"});
+    let refusals: Vec<(Event, u16, &str)> = vec![
+        (
+            resolve(LOST_ROW, body.clone()).claims("st", Some("shop-1"), "staff"),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            resolve(LOST_ROW, body.clone()).claims("o2", Some("shop-2"), "owner"),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            resolve("5D244EBE5435CE7F", body.clone()),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            resolve(LOST_ROW, json!({"status": "DONE"})),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            resolve(LOST_ROW, json!({"note": "no status"})),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            resolve(LOST_ROW, json!({"status": "OPEN", "owner": "x"})),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            resolve(LOST_ROW, json!({"status": "OPEN", "note": "a\u{7}b"})),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            resolve(
+                LOST_ROW,
+                json!({"status": "OPEN", "assignee": "x".repeat(65)}),
+            ),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            resolve("0000000000000000", body.clone()),
+            404,
+            "REPORT_ROW_NOT_FOUND",
+        ),
+        (
+            resolve(&matched_row, body.clone()),
+            422,
+            "REPORT_ROW_NOT_A_DISCREPANCY",
+        ),
+        (
+            resolve(LOST_ROW, body.clone()).path(&format!(
+                "/shops/shop-1/reconciliations/2026-11-19/rows/{LOST_ROW}/resolution"
+            )),
+            404,
+            "RECONCILIATION_NOT_FOUND",
+        ),
+        (
+            resolve(LOST_ROW, body.clone()).method("POST"),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+    ];
+    for (event, status, code) in refusals {
+        let a = send(&s, event).await;
+        assert_eq!((a.status, a.code()), (status, code), "{}", a.body);
+    }
+    let a = send(&s, Event::fixture(GET)).await;
+    assert_eq!(
+        a.body["resolutions"],
+        json!({"open": 1, "resolved": 0, "waived": 0})
+    );
+
+    // The owner resolves it; then a platform admin waives it instead.
+    s.clock.set(beijing("2026-11-21T11:00:00"));
+    let a = send(&s, Event::fixture(RESOLVE)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "RESOLVED");
+    assert_eq!(a.body["assignee"], "财务 王");
+    assert_eq!(a.body["updated_by"], "shop-1-owner");
+    assert_eq!(a.body["updated_at"], "2026-11-21T11:00:00.000+08:00");
+    assert_eq!(
+        (a.body["version"].clone(), a.body["history"].clone()),
+        (json!(1), json!([]))
+    );
+    s.clock.set(beijing("2026-11-21T11:05:00"));
+    let waive = resolve(LOST_ROW, json!({"status": "WAIVED", "note": "测试交易"}))
+        .claims("ops", None, "admin");
+    let a = send(&s, waive).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        (a.body["version"].clone(), a.body["updated_by"].clone()),
+        (json!(2), json!("ops"))
+    );
+    assert_eq!(a.body["history"][0]["status"], "RESOLVED");
+    let shown = |body: &Value| {
+        body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["order_no"] == "ord-lost")
+            .unwrap()
+            .clone()
+    };
+    let expected_cell = "WAIVED; note: 测试交易; by ops at 2026-11-21T11:05:00.000+08:00";
+    let a = send(&s, Event::fixture(GET)).await;
+    assert_eq!(shown(&a.body)["resolution"], expected_cell);
+    assert_eq!(shown(&a.body)["resolution_status"], "WAIVED");
+    assert_eq!(
+        a.body["resolutions"],
+        json!({"open": 0, "resolved": 0, "waived": 1})
+    );
+    let csv = handle(
+        &s.app,
+        Event::fixture(GET).query(&[("format", "csv")]).request(),
+    )
+    .await;
+    let csv = String::from_utf8(csv.body().to_vec()).unwrap();
+    assert!(
+        csv.contains(&format!("\"{expected_cell}\",6,{LOST_ROW}\r\n")),
+        "{csv}"
+    );
+
+    // A re-run of the same day finds the same: the resolution stays.
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    s.runs.wait().await;
+    let a = send(&s, Event::fixture(GET)).await;
+    assert_eq!(shown(&a.body)["resolution"], expected_cell);
+
+    // The provider's bill changes the lost charge's amount: the finding is
+    // new, so it is open again (and the settlement no longer agrees).
+    let key = statement_key(day(), Provider::Sandbox);
+    let bill = String::from_utf8(s.objects.get(&key).await.unwrap().unwrap()).unwrap();
+    assert!(bill.contains("19.90"), "{bill}");
+    let changed = bill.replace("19.90", "29.90").into_bytes();
+    s.objects.put(&key, changed, "text/csv").await.unwrap();
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    s.runs.wait().await;
+    let a = send(&s, Event::fixture(GET)).await;
+    let row = shown(&a.body);
+    assert_eq!(
+        (row["provider_amount"].clone(), row["row_id"].clone()),
+        (json!("29.90"), json!(LOST_ROW))
+    );
+    assert_eq!(row["resolution_status"], "OPEN");
+    assert_eq!(row["resolution_record"], Value::Null);
+    assert_ne!(row["resolution"], expected_cell);
+    assert_eq!(a.body["resolutions"]["waived"], 0);
+}
+
 qrpay_tests::on_both_stores!(
+    a_resolution_is_kept_across_reruns_while_its_finding_is_unchanged,
     the_shop_reads_its_receivables_by_age_as_of_any_day,
     overdue_orders_page_by_fifty_with_a_cursor,
     receivables_refusals_change_nothing,

@@ -164,6 +164,12 @@ pub const ROUTES: &[Route] = &[
         true,
     ),
     route(
+        "PUT",
+        "/shops/{shop_id}/reconciliations/{date}/rows/{row_id}/resolution",
+        ReconcileFunction,
+        true,
+    ),
+    route(
         "POST",
         "/devices/{device_id}/qr-codes",
         QrIssueFunction,

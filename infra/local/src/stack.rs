@@ -292,6 +292,7 @@ impl Functions {
                 reconciliations: store.clone(),
                 shops: store.clone(),
                 receivables: store.clone(),
+                resolutions: store.clone(),
                 objects: objects.clone(),
                 requests,
                 clock: clock.clone(),

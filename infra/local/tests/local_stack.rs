@@ -1156,6 +1156,21 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     );
     assert_eq!(queued, json!({"date": date, "status": "QUEUED"}));
     let report = reconciliation(c, &t.owner, &date).await;
+    // Every row matched: there is nothing to resolve, and staff may not.
+    let row_id = report["rows"][0]["row_id"].as_str().unwrap().to_owned();
+    let resolution = format!("/shops/shop-t/reconciliations/{date}/rows/{row_id}/resolution");
+    let body = json!({"status": "RESOLVED"});
+    for (token, status, code) in [
+        (&t.owner, 422, "REPORT_ROW_NOT_A_DISCREPANCY"),
+        (&t.staff, 403, "FORBIDDEN"),
+    ] {
+        let a = call(c, "PUT", &resolution, Some(token), Some(body.clone())).await;
+        check(&a, status, Some(code));
+    }
+    assert_eq!(
+        report["resolutions"],
+        json!({"open": 0, "resolved": 0, "waived": 0})
+    );
     let summary = &report["summary"];
     // Payment 300.00, its shop-borne fee 6.90, payout 20.00, the failed
     // payout (it moved nothing, and nothing is booked), and the settlement

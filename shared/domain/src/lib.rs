@@ -24,6 +24,7 @@ pub mod receivables;
 pub mod reconciliation;
 pub mod refund;
 pub mod refund_books;
+pub mod resolution;
 pub mod rules;
 pub mod secret;
 pub mod shop;
@@ -61,6 +62,9 @@ pub use receivables::{GraceDays, OrderReceivable, PeriodStatus, ShopReceivables}
 pub use reconciliation::{ReconciliationSummary, Tally};
 pub use refund::{Refund, RefundReason, RefundRefusal, RefundRequest, RefundStatus};
 pub use refund_books::{fail_refund, reserve_refund, succeed_refund, RefundEffect, RefundSnapshot};
+pub use resolution::{
+    Finding, Resolution, ResolutionChange, ResolutionRequest, ResolutionStatus, RowId,
+};
 pub use rules::{
     evaluate_payout, OperatorStanding, PayoutFacts, PayoutHeadroom, PayoutRefusal, PayoutRequest,
 };

@@ -53,10 +53,14 @@ pub enum ErrorCode {
     DateRangeTooWide,
     /// An export would hold more rows than one file may.
     ExportTooLarge,
+    /// No row of the day's report has that row id.
+    ReportRowNotFound,
+    /// The row matched (or is our own movement): there is nothing to resolve.
+    ReportRowNotADiscrepancy,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -84,6 +88,8 @@ impl ErrorCode {
         ErrorCode::PayMethodUnavailable,
         ErrorCode::DateRangeTooWide,
         ErrorCode::ExportTooLarge,
+        ErrorCode::ReportRowNotFound,
+        ErrorCode::ReportRowNotADiscrepancy,
     ];
 
     /// The code as the body's `error.code` carries it.
@@ -116,6 +122,8 @@ impl ErrorCode {
             ErrorCode::PayMethodUnavailable => "PAY_METHOD_UNAVAILABLE",
             ErrorCode::DateRangeTooWide => "DATE_RANGE_TOO_WIDE",
             ErrorCode::ExportTooLarge => "EXPORT_TOO_LARGE",
+            ErrorCode::ReportRowNotFound => "REPORT_ROW_NOT_FOUND",
+            ErrorCode::ReportRowNotADiscrepancy => "REPORT_ROW_NOT_A_DISCREPANCY",
         }
     }
 
@@ -136,7 +144,8 @@ impl ErrorCode {
             | ErrorCode::QrNotFound
             | ErrorCode::DeviceNotFound
             | ErrorCode::ProviderNotFound
-            | ErrorCode::ReconciliationNotFound => StatusCode::NOT_FOUND,
+            | ErrorCode::ReconciliationNotFound
+            | ErrorCode::ReportRowNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::IdempotencyConflict
             | ErrorCode::OutOrderNoConflict
@@ -145,7 +154,8 @@ impl ErrorCode {
             ErrorCode::DateInFuture
             | ErrorCode::ProviderNotOffered
             | ErrorCode::PayMethodUnavailable
-            | ErrorCode::ExportTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::ExportTooLarge
+            | ErrorCode::ReportRowNotADiscrepancy => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::ProviderRefused => StatusCode::BAD_GATEWAY,
             ErrorCode::CheckoutRateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,7 +10,8 @@ pub mod principal;
 pub use body::{json_object, raw_body, Fields};
 pub use error::{ApiError, ErrorCode};
 pub use principal::{
-    principal, require_role, require_shop, require_shop_or_admin, source_ip, ADMIN_SCOPE,
+    principal, require_owner_or_admin, require_role, require_shop, require_shop_or_admin,
+    source_ip, ADMIN_SCOPE,
 };
 
 use lambda_http::http::header::CONTENT_TYPE;

@@ -92,6 +92,18 @@ pub fn require_shop_or_admin(principal: &Principal, path_shop: &str) -> Result<S
     require_shop(principal, path_shop)
 }
 
+/// The shop's owner, or a platform admin: staff may read what this guards
+/// but not change it.
+pub fn require_owner_or_admin(principal: &Principal, path_shop: &str) -> Result<ShopId, ApiError> {
+    let shop_id = require_shop_or_admin(principal, path_shop)?;
+    if principal.role == Role::Staff {
+        return Err(ApiError::forbidden(
+            "only the shop's owner or a platform admin may do this",
+        ));
+    }
+    Ok(shop_id)
+}
+
 pub fn require_role(principal: &Principal, role: Role) -> Result<(), ApiError> {
     if principal.role == role {
         Ok(())

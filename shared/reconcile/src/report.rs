@@ -12,7 +12,7 @@ use std::io::{self, Write};
 
 use qrpay_domain::collection::{mask_name, mask_phone};
 use qrpay_domain::money_text::{push_fen, push_u64};
-use qrpay_domain::{BusinessDate, Provider, Tally};
+use qrpay_domain::{BusinessDate, Provider, RowId, Tally};
 
 use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
@@ -22,7 +22,7 @@ use crate::spill::{Rec, Side};
 pub use qrpay_sheet::CSV_BOM;
 use qrpay_sheet::{push_csv, Cell};
 
-pub const CSV_HEADER: &str = "date,shop_id,order_no,kind,provider,provider_ref,customer,instalment,deduction_status,ledger_amount,provider_amount,reconciled_amount,outcome,note,resolution,statement_line";
+pub const CSV_HEADER: &str = "date,shop_id,order_no,kind,provider,provider_ref,customer,instalment,deduction_status,ledger_amount,provider_amount,reconciled_amount,outcome,note,resolution,statement_line,row_id";
 
 /// Instalment info of a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct ReportRow<'a> {
     pub outcome: Outcome,
     pub note: Cow<'a, str>,
     pub statement_line: Option<u64>,
+    /// The row's name across runs of the day (what a resolution is kept under).
+    pub row_id: RowId,
     /// When it happened (unix ms), for ordering; not rendered.
     pub at_ms: i64,
 }
@@ -122,13 +124,26 @@ impl<'a> ReportRow<'a> {
         let plan_periods = finding
             .ledger
             .map_or(primary.plan_periods, |l| l.plan_periods);
+        let provider = primary
+            .provider
+            .or(finding.statement.and_then(|s| s.provider));
+        // A duplicate statement line shares its match key with the line it
+        // repeats: its own line tells the two rows apart.
+        let duplicate_line = (finding.outcome == Outcome::Duplicate)
+            .then(|| finding.statement.map(|s| s.line))
+            .flatten();
+        let row_id = RowId::of(
+            primary.kind.as_str(),
+            primary.reference,
+            provider.map(Provider::as_str),
+            primary.period,
+            duplicate_line,
+        );
         Some(ReportRow {
             shop_id: primary.shop_id,
             order_no: primary.reference,
             kind: primary.kind.as_str(),
-            provider: primary
-                .provider
-                .or(finding.statement.and_then(|s| s.provider)),
+            provider,
             provider_ref: Some(primary.provider_ref).filter(|r| !r.is_empty()),
             customer,
             instalment: instalment(primary, plan_periods),
@@ -139,6 +154,7 @@ impl<'a> ReportRow<'a> {
             outcome: finding.outcome,
             note: Cow::Owned(finding.note.clone()),
             statement_line: finding.statement.map(|s| s.line),
+            row_id,
             at_ms: primary.at_ms,
         })
     }
@@ -181,6 +197,10 @@ impl<'a> ReportRow<'a> {
         if let Some(line) = self.statement_line {
             push_u64(out, line);
         }
+        out.push(b',');
+        // Sixteen hex digits may all be digits: an id cell keeps them text.
+        let hex = self.row_id.hex();
+        push_csv(out, Cell::Id(std::str::from_utf8(&hex).unwrap_or("")));
         out.extend_from_slice(b"\r\n");
     }
 
@@ -235,7 +255,9 @@ impl<'a> ReportRow<'a> {
             Some(line) => push_u64(out, line),
             None => out.extend_from_slice(b"null"),
         }
-        out.push(b'}');
+        out.extend_from_slice(b",\"row_id\":\"");
+        self.row_id.push_hex(out);
+        out.extend_from_slice(b"\"}");
     }
 }
 
@@ -388,6 +410,7 @@ impl<'a> ReportRow<'a> {
         out.push(self.outcome.index() as u8);
         put_text(out, Some(&self.note));
         out.extend_from_slice(&self.statement_line.map_or(-1, |l| l as i64).to_le_bytes());
+        out.extend_from_slice(&self.row_id.to_bits().to_le_bytes());
         let len = u32::try_from(out.len() - start - 4).map_err(|_| bad_row("too long"))?;
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
         Ok(())
@@ -430,6 +453,7 @@ impl<'a> ReportRow<'a> {
             .ok_or_else(|| bad_row("outcome"))?;
         let note = Cow::Borrowed(c.text()?.unwrap_or(""));
         let line = c.i64()?;
+        let row_id = RowId::from_bits(u64::from_le_bytes(c.i64()?.to_le_bytes()));
         Ok(ReportRow {
             shop_id,
             order_no,
@@ -445,6 +469,7 @@ impl<'a> ReportRow<'a> {
             outcome,
             note,
             statement_line: u64::try_from(line).ok(),
+            row_id,
             at_ms,
         })
     }
@@ -615,7 +640,7 @@ mod tests {
         row.write_csv("2026-11-20", &mut csv);
         assert_eq!(
             String::from_utf8(csv).expect("utf8"),
-            "2026-11-20,shop-1,\"\t202611200001\",DEDUCTION,sandbox,\"\t4200001234567890123456789012\",\"'=HYPERLINK(\"\"x\"\")\",period 2 of 3,FAILED,,1.00,0.00,MATCHED,\"'-1\",NONE,2\r\n"
+            "2026-11-20,shop-1,\"\t202611200001\",DEDUCTION,sandbox,\"\t4200001234567890123456789012\",\"'=HYPERLINK(\"\"x\"\")\",period 2 of 3,FAILED,,1.00,0.00,MATCHED,\"'-1\",NONE,2,57fd4430fec28668\r\n"
         );
     }
 
@@ -648,6 +673,7 @@ mod tests {
             outcome: Outcome::Matched,
             note: Cow::Borrowed("a \"quoted\", note\n"),
             statement_line: Some(2),
+            row_id: qrpay_domain::RowId::of("DEDUCTION", "ord-1", Some("sandbox"), 2, None),
             at_ms: 7,
         }
     }
@@ -659,7 +685,7 @@ mod tests {
         row.write_csv("2026-11-20", &mut csv);
         assert_eq!(
             String::from_utf8(csv).expect("utf8"),
-            "2026-11-20,shop-1,ord-1,DEDUCTION,sandbox,t1,张*,period 2 of 3,FAILED,,1.00,0.00,MATCHED,\"a \"\"quoted\"\", note\n\",NONE,2\r\n"
+            "2026-11-20,shop-1,ord-1,DEDUCTION,sandbox,t1,张*,period 2 of 3,FAILED,,1.00,0.00,MATCHED,\"a \"\"quoted\"\", note\n\",NONE,2,57fd4430fec28668\r\n"
         );
         let mut out = Vec::new();
         row.encode(&mut out).expect("encode");
@@ -672,6 +698,7 @@ mod tests {
         row.write_json("2026-11-20", &mut json);
         let value: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
         assert_eq!(value["note"], "a \"quoted\", note\n");
+        assert_eq!(value["row_id"], "57fd4430fec28668");
         assert_eq!(value["instalment"], "period 2 of 3");
         assert_eq!(value["ledger_amount"], serde_json::Value::Null);
         assert_eq!(value["provider_amount"], "1.00");

@@ -21,7 +21,7 @@ enum Kind {
 /// The report's columns: JSON key, Chinese and English headers, kind. The
 /// Chinese names follow seed 000's template (日期、订单编号、顾客信息摘要、
 /// 分期信息、扣款状态、对账金额、差异说明、处理结果).
-const COLUMNS: [(&str, &str, Kind); 16] = [
+const COLUMNS: [(&str, &str, Kind); 17] = [
     ("date", "日期", Kind::Plain),
     ("shop_id", "店铺编号", Kind::Id),
     ("order_no", "订单编号", Kind::Id),
@@ -38,6 +38,7 @@ const COLUMNS: [(&str, &str, Kind); 16] = [
     ("note", "差异说明", Kind::Text),
     ("resolution", "处理结果", Kind::Text),
     ("statement_line", "对账单行号", Kind::Count),
+    ("row_id", "行编号", Kind::Id),
 ];
 
 /// The header row in `lang`.
@@ -75,4 +76,17 @@ pub fn report_xlsx(rows: &[Value], lang: Lang) -> Result<Vec<u8>, XlsxError> {
         book.row(&cells)?;
     }
     book.finish()
+}
+
+/// The CSV file of a day's report rows, headers in `lang`: with English
+/// headers and the nightly rows it is the nightly CSV byte for byte; it
+/// also carries what was recorded since (the resolution column).
+pub fn report_csv(rows: &[Value], lang: Lang) -> Vec<u8> {
+    let cells = rows.iter().map(|row| {
+        COLUMNS
+            .iter()
+            .map(|(key, _, kind)| cell(row.get(*key).unwrap_or(&Value::Null), *kind))
+            .collect::<Vec<_>>()
+    });
+    qrpay_sheet::csv_file(&report_headers(lang), cells)
 }

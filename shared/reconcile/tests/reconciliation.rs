@@ -483,10 +483,19 @@ async fn every_kind_of_discrepancy_is_reported_exactly(p: Provider) {
     assert_eq!(
         csv_lines[1],
         format!(
-            "2026-11-20,shop-1,ord-A,PAYMENT,{p},tA,张* 138****1234,3 periods,,300.00,300.00,300.00,MATCHED,,NONE,{}",
-            first_line(p)
+            "2026-11-20,shop-1,ord-A,PAYMENT,{p},tA,张* 138****1234,3 periods,,300.00,300.00,300.00,MATCHED,,NONE,{},{}",
+            first_line(p),
+            qrpay_domain::RowId::of("PAYMENT", "ord-A", Some(p.as_str()), 0, None)
         )
     );
+    // Every row has its own id, the duplicate statement line's included.
+    let ids: std::collections::BTreeSet<&str> = shop1["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 11);
 
     // Summaries.
     let s1 = d.summary("shop-1").await;

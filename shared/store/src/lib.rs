@@ -30,7 +30,7 @@ pub use memory::MemoryStore;
 pub use orders::{OrderPage, OrderPosition, OrderQuery};
 pub use ports::{
     ClaimStore, CollectionStore, PayoutStore, ReceivableStore, ReconciliationStore, RefundStore,
-    ShopStore, Store,
+    ResolutionStore, RowKey, ShopStore, Store, MAX_RESOLUTIONS,
 };
 pub use refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 

@@ -434,6 +434,39 @@ pub trait ReceivableStore: Send + Sync {
     ) -> Result<Page<Order, OrderId>, StoreError>;
 }
 
+/// Which report row of which shop and day a resolution is kept under.
+pub type RowKey = (ShopId, BusinessDate, qrpay_domain::RowId);
+
+/// Resolutions of report rows (SPEC §11): what finance staff did about a
+/// discrepancy, kept apart from the nightly report so a re-run keeps them.
+#[async_trait]
+pub trait ResolutionStore: Send + Sync {
+    /// Records `request` on the row `key` as
+    /// [`qrpay_domain::Resolution::record`] decides it over the stored
+    /// resolution, written only over the version it was decided from
+    /// (concurrent changes are each kept, one after the other).
+    async fn record_resolution(
+        &self,
+        key: RowKey,
+        request: qrpay_domain::ResolutionRequest,
+        finding: qrpay_domain::Finding,
+        by: OperatorId,
+        at: DateTime<Utc>,
+    ) -> Result<qrpay_domain::Resolution, StoreError>;
+
+    /// Every resolution recorded on the shop's report of `date`, in row id
+    /// order (at most [`MAX_RESOLUTIONS`]).
+    async fn list_resolutions(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<Vec<qrpay_domain::Resolution>, StoreError>;
+}
+
+/// Most resolutions one shop's day keeps listed (a day's report has at most
+/// this many discrepancies anyone will resolve by hand).
+pub const MAX_RESOLUTIONS: usize = 10_000;
+
 /// Every role: what the local stack and the contract suites hold.
 pub trait Store:
     ShopStore
@@ -442,6 +475,7 @@ pub trait Store:
     + CollectionStore
     + ReconciliationStore
     + ReceivableStore
+    + ResolutionStore
     + ClaimStore
 {
 }
@@ -453,6 +487,7 @@ impl<T> Store for T where
         + CollectionStore
         + ReconciliationStore
         + ReceivableStore
+        + ResolutionStore
         + ClaimStore
         + ?Sized
 {

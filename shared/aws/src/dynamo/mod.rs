@@ -14,6 +14,7 @@ mod payouts;
 mod receivables;
 mod reconciliation;
 mod refunds;
+mod resolutions;
 mod shops;
 mod table;
 

@@ -250,6 +250,13 @@ impl Batch<'_> {
             outcome: self.outcome,
             note: std::borrow::Cow::Borrowed(&self.note),
             statement_line: None,
+            row_id: qrpay_domain::RowId::of(
+                "SETTLEMENT",
+                self.id,
+                Some(self.provider.as_str()),
+                0,
+                None,
+            ),
             // After the day's movements.
             at_ms: i64::MAX,
         }

@@ -77,6 +77,8 @@ struct State {
     sweep_cursors: HashMap<PayoutStatus, String>,
     /// (shop, business day) → fen counted against the daily collection cap.
     collected: HashMap<(ShopId, BusinessDate), i64>,
+    /// Report rows' resolutions, by (shop, day, row).
+    resolutions: BTreeMap<(ShopId, BusinessDate, qrpay_domain::RowId), qrpay_domain::Resolution>,
 }
 
 impl State {
@@ -118,6 +120,7 @@ mod payouts;
 mod receivables;
 mod reconciliation;
 mod refunds;
+mod resolutions;
 mod shops;
 #[cfg(test)]
 mod tests;

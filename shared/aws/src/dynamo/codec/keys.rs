@@ -134,6 +134,17 @@ pub fn ledger_day_gsi_pk(date: BusinessDate, part: u16) -> String {
 pub fn reconciliation_key(shop: &ShopId, date: BusinessDate) -> Item {
     key(format!("RECON#{shop}"), format!("RECON#{date}"))
 }
+/// A report row's resolution: beside the shop's summaries, one sort key per
+/// (day, row), so a day's resolutions are one prefix query.
+pub fn resolution_key(shop: &ShopId, date: BusinessDate, row: qrpay_domain::RowId) -> Item {
+    key(
+        format!("RECON#{shop}"),
+        format!("{}{row}", resolution_prefix(date)),
+    )
+}
+pub fn resolution_prefix(date: BusinessDate) -> String {
+    format!("RESOLUTION#{date}#")
+}
 pub fn once_key(once: &str) -> Item {
     key(format!("ONCE#{once}"), "ONCE".to_owned())
 }
