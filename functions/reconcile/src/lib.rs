@@ -22,11 +22,11 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
+use qrpay_http::html::wants_html;
 use qrpay_http::{
     attachment, event, json, principal, require_role, require_shop, require_shop_or_admin,
     segments, ApiError, ErrorCode,
 };
-use qrpay_http::html::wants_html;
 use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::report_sheet::report_xlsx;
 use qrpay_reconcile::run::RUN_LEASE_S;

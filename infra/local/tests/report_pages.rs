@@ -9,12 +9,18 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::{FixedOffset, Timelike};
+
 use common::{world, world_on, World};
+use qrpay_domain::money_text::format_fen;
+use qrpay_domain::{BusinessDate, LedgerKind, Money, ShopId};
 use qrpay_local::client::Answer;
 use qrpay_local::webdriver::{Artifacts, ChromeDriver, Device};
 use qrpay_local::Backend;
+use qrpay_report_html::chart;
 use serde_json::{json, Value};
 
 const SHOP: &str = "demo-shop";
@@ -30,8 +36,18 @@ struct Day {
 }
 
 impl World {
-    async fn ok(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
-        let a = self.client.json(method, path, token, body.as_ref()).await.unwrap();
+    async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let a = self
+            .client
+            .json(method, path, token, body.as_ref())
+            .await
+            .unwrap();
         assert!(a.status < 300, "{method} {path}: {} {}", a.status, a.text());
         a.json()
     }
@@ -80,8 +96,13 @@ impl World {
         let clock = json!({"advance_s": 86_400});
         self.ok("POST", "/sandbox/clock", None, Some(clock)).await;
         let admin = Some(self.running.demo.admin.as_str());
-        self.ok("POST", &format!("/admin/reconciliations/{date}"), admin, None)
-            .await;
+        self.ok(
+            "POST",
+            &format!("/admin/reconciliations/{date}"),
+            admin,
+            None,
+        )
+        .await;
         for _ in 0..200 {
             if self.report(&date, Some("application/json")).await.status == 200 {
                 return Day { date, hours };
@@ -89,6 +110,45 @@ impl World {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("no report of {date}");
+    }
+
+    /// The day's payments in the shop's ledger as the summary should count
+    /// them: all, by Beijing hour (UTC+8), by provider.
+    async fn ledger_payments(&self, date: &str) -> (Value, Vec<Value>, Value) {
+        let shop = ShopId::parse(SHOP).unwrap();
+        let date = BusinessDate::parse(date).unwrap();
+        let ledger = self
+            .running
+            .stack
+            .store
+            .list_ledger(&shop, date)
+            .await
+            .unwrap();
+        let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+        let mut all = (0_u64, 0_i64);
+        let mut hours = vec![(0_u64, 0_i64); 24];
+        let mut providers: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        for entry in ledger.iter().filter(|e| e.kind == LedgerKind::Payment) {
+            let fen = entry.amount.money().fen();
+            let hour = entry.created_at.with_timezone(&beijing).hour() as usize;
+            let provider = entry.provider.map_or("unknown", |p| p.as_str()).to_owned();
+            for slot in [
+                &mut all,
+                &mut hours[hour],
+                providers.entry(provider).or_default(),
+            ] {
+                slot.0 += 1;
+                slot.1 += fen;
+            }
+        }
+        let tally = |(count, fen): (u64, i64)| json!({"count": count, "total": format_fen(fen)});
+        let by_provider: serde_json::Map<String, Value> =
+            providers.into_iter().map(|(p, t)| (p, tally(t))).collect();
+        (
+            tally(all),
+            hours.into_iter().map(tally).collect(),
+            Value::Object(by_provider),
+        )
     }
 
     /// The owner's `GET …/reconciliations/{date}` with `accept`.
@@ -106,6 +166,10 @@ impl World {
     }
 }
 
+fn money_fen(text: &Value) -> i64 {
+    Money::parse(text.as_str().unwrap()).unwrap().fen()
+}
+
 /// A report's HTML answer: 200 with the page's headers; its text.
 fn html_of(a: &Answer) -> String {
     assert_eq!(a.status, 200, "{}", a.text());
@@ -113,7 +177,8 @@ fn html_of(a: &Answer) -> String {
     assert_eq!(a.header("cache-control"), Some("no-store"));
     let csp = a.header("content-security-policy").unwrap_or_default();
     assert!(
-        csp.starts_with("default-src 'none'; style-src 'sha256-") && csp.contains("script-src 'none'"),
+        csp.starts_with("default-src 'none'; style-src 'sha256-")
+            && csp.contains("script-src 'none'"),
         "{csp}"
     );
     a.text()
@@ -125,58 +190,94 @@ async fn the_daily_report_answers_a_browser_html_and_a_client_json(w: World) {
     assert_eq!(json_answer.header("content-type"), Some("application/json"));
     let report = json_answer.json();
     let summary = &report["summary"];
-    // The tally of the run: every payment in the hour it was paid, by provider.
-    assert_eq!(summary["payments"], json!({"count": 3, "total": "92.50"}), "{summary}");
-    let mut by_hour = vec![json!({"count": 0, "total": "0.00"}); 24];
-    for (hour, fen) in day.hours.iter().zip([4000, 4000, 1250]) {
-        let slot = &mut by_hour[*hour as usize];
-        let count = slot["count"].as_u64().unwrap() + 1;
-        let total = qrpay_domain::Money::parse(slot["total"].as_str().unwrap()).unwrap().fen() + fen;
-        *slot = json!({"count": count, "total": qrpay_domain::money_text::format_fen(total)});
-    }
+    // The tally of the run: every payment of the ledger (ours and the
+    // demo's own) in the Beijing hour it was paid, and by provider.
+    let (payments, by_hour, by_provider) = w.ledger_payments(&day.date).await;
+    assert_eq!(summary["payments"], payments, "{summary}");
     assert_eq!(summary["payments_by_hour"], json!(by_hour));
-    assert_eq!(
-        summary["payments_by_provider"],
-        json!({"alipay": {"count": 1, "total": "12.50"}, "wechatpay": {"count": 2, "total": "80.00"}})
+    assert_eq!(summary["payments_by_provider"], by_provider);
+    for hour in &day.hours {
+        assert!(
+            by_hour[*hour as usize]["count"].as_u64() > Some(0),
+            "{by_hour:?}"
+        );
+    }
+    let wechat = by_provider["wechatpay"]["count"].as_u64().unwrap_or(0);
+    assert!(
+        wechat >= 2 && by_provider["alipay"]["count"].as_u64() >= Some(1),
+        "{by_provider}"
     );
     // `*/*` and no Accept: the same JSON, byte for byte.
     for accept in [Some("*/*"), None, Some("application/json, text/html")] {
         let again = w.report(&day.date, accept).await;
-        assert_eq!(again.header("content-type"), Some("application/json"), "{accept:?}");
+        assert_eq!(
+            again.header("content-type"),
+            Some("application/json"),
+            "{accept:?}"
+        );
         assert_eq!(again.json(), report, "{accept:?}");
     }
 
     let page = html_of(&w.report(&day.date, Some(BROWSER_ACCEPT)).await);
-    assert!(page.contains(&format!("<title>对账日报 {SHOP} {}</title>", day.date)), "{page}");
+    assert!(
+        page.contains(&format!("<title>对账日报 {SHOP} {}</title>", day.date)),
+        "{page}"
+    );
     assert!(page.contains(&format!("<dd id=\"date\">{}</dd>", day.date)));
-    assert!(page.contains(
-        "<tr id=\"n-payments\"><th>付款 <span class=\"en\">Payments</span></th><td class=\"n\">3</td><td class=\"n\">92.50</td></tr>"
-    ));
+    assert!(page.contains(&format!(
+        "<tr id=\"n-payments\"><th>付款 <span class=\"en\">Payments</span></th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+        payments["count"],
+        payments["total"].as_str().unwrap()
+    )));
     assert!(page.contains(&format!(
         "<span class=\"count\">{}</span></h2>",
         summary["discrepancies"]
     )));
-    for hour in &day.hours {
-        assert!(page.contains(&format!("<title>{hour}: {} (", by_hour[*hour as usize]["total"].as_str().unwrap())));
+    for (hour, tally) in by_hour.iter().enumerate() {
+        let title = format!(
+            "<title>{hour}: {} ({})</title>",
+            tally["total"].as_str().unwrap(),
+            tally["count"]
+        );
+        assert!(page.contains(&title), "{title}");
     }
-    assert!(page.contains(">wechatpay  80.00 (2)  86.5%</text>"), "{page}");
-    assert!(page.contains(">alipay  12.50 (1)  13.5%</text>"), "{page}");
+    let total = money_fen(&payments["total"]);
+    for (provider, tally) in by_provider.as_object().unwrap() {
+        let share = chart::percent(i128::from(money_fen(&tally["total"])), i128::from(total));
+        let legend = format!(
+            ">{provider}  {} ({})  {share}</text>",
+            tally["total"].as_str().unwrap(),
+            tally["count"]
+        );
+        assert!(page.contains(&legend), "{legend}");
+    }
     // Every row of the report is on the page, discrepancies first.
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.iter().filter(|r| r["kind"] == "PAYMENT").count(), 3, "{report}");
+    let payment_rows = rows.iter().filter(|r| r["kind"] == "PAYMENT").count();
+    assert_eq!(json!(payment_rows), payments["count"], "{report}");
     let folded = page.find("<details>").unwrap();
     for row in rows {
         let no = row["order_no"].as_str().unwrap();
         let agreed = row["outcome"] == "MATCHED" || row["outcome"] == "INTERNAL";
-        let part = if agreed { &page[folded..] } else { &page[..folded] };
+        let part = if agreed {
+            &page[folded..]
+        } else {
+            &page[..folded]
+        };
         assert!(part.contains(no), "{row}");
     }
     // A file stays a file, whatever the browser accepts.
     let csv = w
-        .report_at(&format!("/shops/{SHOP}/reconciliations/{}?format=csv", day.date), Some(BROWSER_ACCEPT))
+        .report_at(
+            &format!("/shops/{SHOP}/reconciliations/{}?format=csv", day.date),
+            Some(BROWSER_ACCEPT),
+        )
         .await;
     assert_eq!(csv.status, 200);
-    assert!(csv.header("content-type").unwrap_or_default().starts_with("text/csv"));
+    assert!(csv
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/csv"));
     // The page is the owner's as the JSON is: no token, no page.
     let path = format!("/shops/{SHOP}/reconciliations/{}", day.date);
     let anonymous = w
@@ -203,8 +304,8 @@ async fn the_daily_report_page_on_dynamodb() {
 }
 
 /// Headless Chromium opens the page with the owner's token: the charts are
-/// drawn (24 hour bars, the tallest where the payments were, two provider
-/// segments in proportion), the page's stylesheet applies under its
+/// drawn (24 hour bars, standing where the payments were, one segment per
+/// provider in proportion), the page's stylesheet applies under its
 /// policy, the console stays clean, and the screenshot is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_shows_the_daily_report_with_its_charts() {
@@ -214,17 +315,31 @@ async fn a_browser_shows_the_daily_report_with_its_charts() {
     let driver = ChromeDriver::start(&artifacts).await.unwrap();
     let mut desk = driver.session(&Device::desktop(2000)).await.unwrap();
     let bearer = format!("Bearer {}", w.running.demo.owner);
-    desk.set_extra_headers(&[("Authorization", &bearer)]).await.unwrap();
-    let url = format!("http://{}/shops/{SHOP}/reconciliations/{}", w.running.addr, day.date);
+    desk.set_extra_headers(&[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    let url = format!(
+        "http://{}/shops/{SHOP}/reconciliations/{}",
+        w.running.addr, day.date
+    );
     desk.goto(&url).await.unwrap();
-    assert_eq!(desk.title().await.unwrap(), format!("对账日报 {SHOP} {}", day.date));
-    let payments = desk.find("#n-payments").await.unwrap();
-    assert_eq!(desk.text(&payments).await.unwrap(), "付款 Payments 3 92.50");
+    assert_eq!(
+        desk.title().await.unwrap(),
+        format!("对账日报 {SHOP} {}", day.date)
+    );
+    let (payments, by_hour, by_provider) = w.ledger_payments(&day.date).await;
+    let row = desk.find("#n-payments").await.unwrap();
+    let expected = format!(
+        "付款 Payments {} {}",
+        payments["count"],
+        payments["total"].as_str().unwrap()
+    );
+    assert_eq!(desk.text(&row).await.unwrap(), expected);
 
     let measured = desk
         .execute(
             "const size = e => { const r = e.getBoundingClientRect(); \
-               return [Math.round(r.width), Math.round(r.height)]; };\
+               return [r.width, r.height]; };\
              const hours = document.querySelector('svg.chart.hours');\
              const bars = [...hours.querySelectorAll('rect.bar')].map(size);\
              const segments = [...document.querySelectorAll('svg.chart.providers rect.segment')].map(size);\
@@ -237,21 +352,37 @@ async fn a_browser_shows_the_daily_report_with_its_charts() {
     // The stylesheet applied: the policy let it through by its hash.
     assert_eq!(measured["main"], "1100px", "{measured}");
     let chart = &measured["hours"];
-    assert!(chart[0].as_u64().unwrap() >= 320 && chart[1].as_u64().unwrap() > 100, "{measured}");
+    assert!(
+        chart[0].as_f64() >= Some(320.0) && chart[1].as_f64() > Some(100.0),
+        "{measured}"
+    );
     let bars = measured["bars"].as_array().unwrap();
     assert_eq!(bars.len(), 24, "{measured}");
-    let heights: Vec<u64> = bars.iter().map(|b| b[1].as_u64().unwrap()).collect();
-    let tallest = *heights.iter().max().unwrap();
-    assert!(tallest > 50, "{heights:?}");
+    let heights: Vec<f64> = bars.iter().map(|b| b[1].as_f64().unwrap()).collect();
+    let tallest = heights.iter().copied().fold(0.0, f64::max);
+    assert!(tallest > 50.0, "{heights:?}");
     for (hour, height) in heights.iter().enumerate() {
-        let paid = day.hours.contains(&(hour as u32));
-        assert_eq!(*height > 0, paid, "hour {hour}: {heights:?}");
+        let paid = by_hour[hour]["count"].as_u64() > Some(0);
+        assert_eq!(*height > 0.0, paid, "hour {hour}: {heights:?}");
     }
+    for hour in &day.hours {
+        assert!(heights[*hour as usize] > 0.0, "{heights:?}");
+    }
+    // One segment per provider, as wide as its share of the drawn bar
+    // (within a pixel of the drawing's rounding to whole units).
     let segments = measured["segments"].as_array().unwrap();
-    assert_eq!(segments.len(), 2, "{measured}");
-    // alipay 12.50 and wechatpay 80.00 of 92.50, side by side.
-    let (alipay, wechat) = (segments[0][0].as_u64().unwrap(), segments[1][0].as_u64().unwrap());
-    assert!(wechat > 5 * alipay && alipay > 0, "{measured}");
+    let providers = by_provider.as_object().unwrap();
+    assert_eq!(segments.len(), providers.len(), "{measured}");
+    let drawn: f64 = segments.iter().map(|s| s[0].as_f64().unwrap()).sum();
+    let total = money_fen(&payments["total"]) as f64;
+    for (segment, tally) in segments.iter().zip(providers.values()) {
+        let width = segment[0].as_f64().unwrap();
+        let expected = money_fen(&tally["total"]) as f64 * drawn / total;
+        assert!(
+            (width - expected).abs() <= 2.0,
+            "{segment} of {drawn}: {tally}"
+        );
+    }
 
     let shot = desk.checkpoint("01-daily-report").await.unwrap();
     let png = std::fs::read(&shot).unwrap();

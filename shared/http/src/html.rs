@@ -55,7 +55,12 @@ pub fn source_hash(source: &str) -> String {
 /// An HTML answer under `csp`: never cached (amounts and states change),
 /// never sniffed, the referrer kept to our origin. `Vary` names what the
 /// page was chosen by.
-pub fn html_response(status: StatusCode, html: String, csp: &str, vary: &'static str) -> Response<Body> {
+pub fn html_response(
+    status: StatusCode,
+    html: String,
+    csp: &str,
+    vary: &'static str,
+) -> Response<Body> {
     let mut response = Response::new(Body::Text(html));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -123,7 +128,12 @@ mod tests {
 
     #[test]
     fn a_page_is_never_cached_and_carries_its_policy() {
-        let page = html_response(StatusCode::OK, "<p>x</p>".into(), "default-src 'none'", "Accept");
+        let page = html_response(
+            StatusCode::OK,
+            "<p>x</p>".into(),
+            "default-src 'none'",
+            "Accept",
+        );
         let headers = page.headers();
         assert_eq!(headers["content-type"], "text/html; charset=utf-8");
         assert_eq!(headers["cache-control"], "no-store");

@@ -102,8 +102,16 @@ mod tests {
     fn payments_are_counted_by_beijing_hour_and_by_provider() {
         let mut spread = PaymentSpread::default();
         spread.add(&payment(DAY_STARTS_MS, Some(Provider::Wechatpay), 1000));
-        spread.add(&payment(DAY_STARTS_MS + HOUR_MS - 1, Some(Provider::Alipay), 250));
-        spread.add(&payment(DAY_STARTS_MS + 23 * HOUR_MS, Some(Provider::Wechatpay), 5));
+        spread.add(&payment(
+            DAY_STARTS_MS + HOUR_MS - 1,
+            Some(Provider::Alipay),
+            250,
+        ));
+        spread.add(&payment(
+            DAY_STARTS_MS + 23 * HOUR_MS,
+            Some(Provider::Wechatpay),
+            5,
+        ));
         let mut other = PaymentSpread::default();
         other.add(&payment(DAY_STARTS_MS + 23 * HOUR_MS + 1, None, 7));
         spread.merge(&other);

@@ -80,7 +80,7 @@ fn no_data(out: &mut String, class: &str, title: &str) {
     );
 }
 
-/// The axes, the largest value's reading at the top and 0 at the bottom,
+/// The axis, the largest value's reading above the plot and 0 at its foot,
 /// and every point's label (every k-th when there are many).
 fn frame(out: &mut String, points: &[Point], max: i64, slot: u32) {
     let bottom = PLOT_TOP + PLOT_HEIGHT;
@@ -96,10 +96,9 @@ fn frame(out: &mut String, points: &[Point], max: i64, slot: u32) {
         .map_or(String::new(), |p| escape(&p.shown));
     let _ = write!(
         out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\" fill=\"#777\">{top}</text>\
-         <text x=\"{}\" y=\"{bottom}\" text-anchor=\"end\" font-size=\"11\" fill=\"#777\">0</text>",
-        PLOT_LEFT - 4,
-        PLOT_TOP + 10,
+        "<text class=\"top\" x=\"{PLOT_LEFT}\" y=\"{}\" font-size=\"11\" fill=\"#777\">{top}</text>\
+         <text x=\"{}\" y=\"{bottom}\" text-anchor=\"end\" font-size=\"12\" fill=\"#777\">0</text>",
+        PLOT_TOP - 2,
         PLOT_LEFT - 4
     );
     let every = points.len().div_ceil(MAX_LABELS).max(1);
@@ -107,7 +106,7 @@ fn frame(out: &mut String, points: &[Point], max: i64, slot: u32) {
         let x = slot_left(i, slot) + slot / 2;
         let _ = write!(
             out,
-            "<text class=\"label\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" \
+            "<text class=\"label\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\" \
              fill=\"#555\">{}</text>",
             bottom + 16,
             escape(&point.label)
@@ -174,7 +173,12 @@ pub fn line_chart(class: &str, title: &str, points: &[Point]) -> String {
     let at: Vec<(u32, u32)> = points
         .iter()
         .enumerate()
-        .map(|(i, p)| (slot_left(i, slot) + slot / 2, bottom - scale(p.value, max, PLOT_HEIGHT)))
+        .map(|(i, p)| {
+            (
+                slot_left(i, slot) + slot / 2,
+                bottom - scale(p.value, max, PLOT_HEIGHT),
+            )
+        })
         .collect();
     let line: Vec<String> = at.iter().map(|(x, y)| format!("{x},{y}")).collect();
     let _ = write!(

@@ -33,7 +33,10 @@ fn geometry(svg: &str, tag: &str, names: &[&str]) -> Vec<Vec<String>> {
 }
 
 fn two() -> Vec<Point> {
-    vec![Point::new("上午", 50, "0.50"), Point::new("下午", 100, "1.00")]
+    vec![
+        Point::new("上午", 50, "0.50"),
+        Point::new("下午", 100, "1.00"),
+    ]
 }
 
 #[test]
@@ -53,9 +56,17 @@ fn bars_stand_in_their_slots_as_tall_as_their_share_of_the_largest() {
          width=\"640\" height=\"220\" role=\"img\" aria-label=\"付款 Payments\"><title>付款 Payments</title>"
     ));
     assert!(svg.contains("<title>下午: 1.00</title>"), "{svg}");
-    // The largest value reads at the top of the axis, 0 at its foot.
-    assert!(svg.contains(">1.00</text>"), "{svg}");
-    assert!(svg.contains(">0</text>"), "{svg}");
+    // The largest value reads above the plot, 0 at the axis' foot.
+    assert!(
+        svg.contains(
+            "<text class=\"top\" x=\"56\" y=\"10\" font-size=\"11\" fill=\"#777\">1.00</text>"
+        ),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("y=\"192\" text-anchor=\"end\" font-size=\"12\" fill=\"#777\">0</text>"),
+        "{svg}"
+    );
     assert!(svg.ends_with("</svg>"));
 }
 
@@ -116,7 +127,11 @@ fn one_value_fills_the_plot_and_zeros_draw_flat() {
         geometry(&svg, "circle", &["cx", "cy"]),
         vec![vec!["344", "192"]]
     );
-    let zeros = bar_chart("zeros", "t", &[Point::new("a", 0, "0"), Point::new("b", -5, "-5")]);
+    let zeros = bar_chart(
+        "zeros",
+        "t",
+        &[Point::new("a", 0, "0"), Point::new("b", -5, "-5")],
+    );
     assert_eq!(
         geometry(&zeros, "rect", &["y", "height"]),
         vec![vec!["192", "0"], vec!["192", "0"]]
@@ -145,7 +160,9 @@ fn the_largest_values_scale_without_overflowing() {
 
 #[test]
 fn many_points_keep_every_bar_and_label_only_some() {
-    let hours: Vec<Point> = (0..24).map(|h| Point::new(format!("{h}"), h, "x")).collect();
+    let hours: Vec<Point> = (0..24)
+        .map(|h| Point::new(format!("{h}"), h, "x"))
+        .collect();
     let svg = bar_chart("hours", "t", &hours);
     assert_eq!(elements(&svg, "rect").len(), 24);
     // 576 / 24 = 24 wide slots, 18 wide bars.
@@ -169,7 +186,10 @@ fn labels_and_titles_cannot_break_out_of_the_drawing() {
     ] {
         assert!(!svg.contains("<script"), "{svg}");
         assert!(svg.contains(&format!("aria-label=\"{escaped}\"")), "{svg}");
-        assert!(svg.contains(&format!("<title>{escaped}: {escaped}")), "{svg}");
+        assert!(
+            svg.contains(&format!("<title>{escaped}: {escaped}")),
+            "{svg}"
+        );
     }
 }
 

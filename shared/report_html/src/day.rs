@@ -99,12 +99,17 @@ fn problems(out: &mut String, s: &ReconciliationSummary) {
         out.push_str("</ul></section>");
     }
     let gap = settlement_gap(s);
-    let tile = |out: &mut String, id: &str, name: String, value: String, bad: bool| {
-        let class = if bad { " alert" } else { "" };
-        let tone = if bad { "bad" } else { "ok" };
+    // `Some(true)`: wrong, red; `Some(false)`: nothing wrong, green.
+    let tile = |out: &mut String, id: &str, name: String, value: String, bad: Option<bool>| {
+        let class = if bad == Some(true) { " alert" } else { "" };
+        let tone = match bad {
+            Some(true) => " bad",
+            Some(false) => " ok",
+            None => "",
+        };
         let _ = write!(
             out,
-            "<div class=\"tile{class}\" id=\"{id}\">{name}<span class=\"v {tone}\">{value}</span></div>"
+            "<div class=\"tile{class}\" id=\"{id}\">{name}<span class=\"v{tone}\">{value}</span></div>"
         );
     };
     out.push_str("<section class=\"card tiles\" id=\"headline\">");
@@ -113,28 +118,28 @@ fn problems(out: &mut String, s: &ReconciliationSummary) {
         "tile-discrepancies",
         label("差异", "Discrepancies"),
         s.discrepancies.to_string(),
-        s.discrepancies > 0,
+        Some(s.discrepancies > 0),
     );
     tile(
         out,
         "tile-settlement-gap",
         label("结算差额", "Settlement gap"),
         gap.to_string(),
-        !gap.is_zero(),
+        Some(!gap.is_zero()),
     );
     tile(
         out,
         "tile-deductions-failed",
         label("扣款失败", "Failed deductions"),
         s.deductions_failed.to_string(),
-        s.deductions_failed > 0,
+        Some(s.deductions_failed > 0),
     );
     tile(
         out,
         "tile-payments",
         label("付款", "Payments"),
         format!("{} / {}", s.payments.total, s.payments.count),
-        false,
+        None,
     );
     out.push_str("</section>");
 }
@@ -160,7 +165,11 @@ fn numbers(out: &mut String, s: &ReconciliationSummary) {
         ("n-payments", label("付款", "Payments"), s.payments),
         ("n-refunds", label("退款", "Refunds"), s.refunds),
         ("n-fees", label("手续费", "Fees"), s.fees),
-        ("n-deductions", label("分期扣款", "Deductions"), s.deductions),
+        (
+            "n-deductions",
+            label("分期扣款", "Deductions"),
+            s.deductions,
+        ),
         ("n-payouts", label("提现", "Payouts"), s.payouts),
         (
             "n-adjustment-credits",
@@ -177,13 +186,13 @@ fn numbers(out: &mut String, s: &ReconciliationSummary) {
         tally_row(out, id, name, tally);
     }
     let gap = settlement_gap(s);
-    let gap_class = if gap.is_zero() { "n" } else { "n bad" };
+    let gap_class = if gap.is_zero() { "ok" } else { "bad" };
     let _ = write!(
         out,
         "</table></div><dl id=\"ratios\">\
          <dt>{}</dt><dd>{} ({})</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
-         <dt>{}</dt><dd id=\"settlement-expected\" class=\"n\">{}</dd>\
-         <dt>{}</dt><dd id=\"settlement-received\" class=\"n\">{}</dd>\
+         <dt>{}</dt><dd id=\"settlement-expected\">{}</dd>\
+         <dt>{}</dt><dd id=\"settlement-received\">{}</dd>\
          <dt>{}</dt><dd id=\"settlement-gap\" class=\"{gap_class}\">{gap}</dd></dl></section>",
         label("扣款失败", "Failed deductions"),
         s.deductions_failed,
@@ -245,26 +254,31 @@ fn charts(out: &mut String, s: &ReconciliationSummary) {
          <figure id=\"chart-providers\">{}<figcaption>{}</figcaption></figure></div></section>",
         label("付款分布", "Payments spread"),
         bar_chart("hours", "按小时付款 Payments by hour", &hours),
-        label("按小时（北京时间）付款金额", "Payments by Beijing hour, CNY"),
+        label(
+            "按小时（北京时间）付款金额",
+            "Payments by Beijing hour, CNY"
+        ),
         share_bar("providers", "按渠道付款 Payments by provider", &providers),
         label("按渠道付款金额", "Payments by provider, CNY"),
     );
 }
 
+/// The report's columns, what to judge first on the left: the row, its
+/// outcome and amounts, the note and the resolution, then the evidence.
 const COLUMNS: [(&str, &str, &str, bool); 14] = [
     ("order_no", "订单号", "Order no.", false),
     ("kind", "类型", "Kind", false),
     ("provider", "渠道", "Provider", false),
-    ("provider_ref", "渠道流水号", "Provider ref", false),
-    ("customer", "客户", "Customer", false),
-    ("instalment", "分期", "Instalment", false),
-    ("deduction_status", "扣款状态", "Deduction", false),
+    ("outcome", "结果", "Outcome", false),
     ("ledger_amount", "账本金额", "Ledger", true),
     ("provider_amount", "渠道金额", "Provider", true),
     ("reconciled_amount", "对账金额", "Reconciled", true),
-    ("outcome", "结果", "Outcome", false),
     ("note", "说明", "Note", false),
     ("resolution", "处理", "Resolution", false),
+    ("deduction_status", "扣款状态", "Deduction", false),
+    ("instalment", "分期", "Instalment", false),
+    ("customer", "客户", "Customer", false),
+    ("provider_ref", "渠道流水号", "Provider ref", false),
     ("statement_line", "账单行", "Line", true),
 ];
 
@@ -298,7 +312,11 @@ fn table(out: &mut String, id: &str, rows: &[&Value], class: &str) {
             if key == "outcome" {
                 text = format!("{} {text}", outcome_zh(row[key].as_str().unwrap_or("")));
             }
-            let class = if numeric { " class=\"n\"" } else { "" };
+            let class = match (numeric, key) {
+                (true, _) => " class=\"n\"",
+                (false, "note") => " class=\"note\"",
+                _ => "",
+            };
             let _ = write!(out, "<td{class}>{text}</td>");
         }
         out.push_str("</tr>");

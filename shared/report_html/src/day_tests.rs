@@ -73,7 +73,8 @@ fn the_page_shows_the_day_and_what_is_wrong_first() {
     assert!(page.contains("<title>对账日报 shop-1 2026-11-20</title>"));
     assert!(page.contains("<dd id=\"shop\">shop-1</dd>"));
     assert!(page.contains("<dd id=\"date\">2026-11-20</dd>"));
-    assert!(page.contains("2026-11-21 10:30 <span class=\"en\">北京时间 Beijing · run-&lt;7&gt;</span>"));
+    assert!(page
+        .contains("2026-11-21 10:30 <span class=\"en\">北京时间 Beijing · run-&lt;7&gt;</span>"));
     // The gaps, then the headline figures, before anything else.
     let gaps = page.find("id=\"gaps\"").unwrap();
     assert!(page.contains("<li>no &lt;alipay&gt; statement</li>"));
@@ -81,12 +82,18 @@ fn the_page_shows_the_day_and_what_is_wrong_first() {
     let numbers = page.find("id=\"numbers\"").unwrap();
     assert!(gaps < headline && headline < numbers);
     assert!(page.contains("id=\"tile-settlement-gap\">结算差额 <span class=\"en\">Settlement gap</span><span class=\"v bad\">10.00</span>"));
-    assert!(page.contains("<span class=\"v bad\">1</span>"), "discrepancies");
+    assert!(
+        page.contains("<span class=\"v bad\">1</span>"),
+        "discrepancies"
+    );
     assert!(page.contains("<tr id=\"n-payments\"><th>付款 <span class=\"en\">Payments</span></th><td class=\"n\">3</td><td class=\"n\">312.50</td></tr>"));
     assert!(page.contains("<tr id=\"n-payouts\"><th>提现 <span class=\"en\">Payouts</span></th><td class=\"n\">1</td><td class=\"n\">20.00</td></tr>"));
-    assert!(page.contains("<dd id=\"settlement-expected\" class=\"n\">290.60</dd>"));
-    assert!(page.contains("<dd id=\"settlement-gap\" class=\"n bad\">10.00</dd>"));
-    assert!(page.contains("<dd>1 (100.00%)</dd>"), "failed deductions and rate");
+    assert!(page.contains("<dd id=\"settlement-expected\">290.60</dd>"));
+    assert!(page.contains("<dd id=\"settlement-gap\" class=\"bad\">10.00</dd>"));
+    assert!(
+        page.contains("<dd>1 (100.00%)</dd>"),
+        "failed deductions and rate"
+    );
     assert!(page.contains("<dd>1.60%</dd>"), "refund ratio");
 }
 
@@ -127,10 +134,19 @@ fn long_reports_show_a_bounded_page_and_count_the_rest() {
     let mut rows: Vec<Value> = (0..MAX_MATCHED_ROWS + 5)
         .map(|i| row(&format!("ok-{i}"), "MATCHED", json!("NONE")))
         .collect();
-    rows.extend((0..MAX_DISCREPANCY_ROWS + 1).map(|i| row(&format!("d-{i}"), "MISSING_IN_LEDGER", json!("OPEN"))));
+    rows.extend(
+        (0..MAX_DISCREPANCY_ROWS + 1)
+            .map(|i| row(&format!("d-{i}"), "MISSING_IN_LEDGER", json!("OPEN"))),
+    );
     let page = render_day(&summary(), &rows);
-    assert_eq!(page.matches("<tr class=\"disc\">").count(), MAX_DISCREPANCY_ROWS);
-    assert_eq!(page.matches("<tr class=\"agreed\">").count(), MAX_MATCHED_ROWS);
+    assert_eq!(
+        page.matches("<tr class=\"disc\">").count(),
+        MAX_DISCREPANCY_ROWS
+    );
+    assert_eq!(
+        page.matches("<tr class=\"agreed\">").count(),
+        MAX_MATCHED_ROWS
+    );
     assert!(page.contains("另有 1 条未显示"));
     assert!(page.contains("5 more not shown"));
 }

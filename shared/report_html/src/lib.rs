@@ -33,13 +33,13 @@ h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:0 0 8px}\
 .alert{border-left:4px solid #cf1322;background:#fff1f0}\
 .tile.alert{border-color:#cf1322}\
 table{border-collapse:collapse;width:100%}\
-th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}\
-th{font-weight:600;white-space:nowrap}\
+th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top;white-space:nowrap}\
+th{font-weight:600}td.note{white-space:normal;min-width:16em}\
 .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 .scroll{overflow-x:auto}\
 tr.disc td{background:#fff7f7}\
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}\
-svg.chart{max-width:100%;height:auto;display:block}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:12px}\
+figure{margin:0}svg.chart{width:100%;height:auto;display:block}\
 dl{display:grid;grid-template-columns:auto 1fr;gap:4px 12px;margin:0}dt{color:#777}dd{margin:0}\
 details summary{cursor:pointer;font-weight:600;margin-bottom:8px}\
 .muted{color:#777}";
@@ -125,6 +125,9 @@ mod tests {
         assert_eq!(ratio_percent(Decimal::ZERO), "0.00%");
         assert_eq!(basis_points(Decimal::new(6667, 4)), 6667);
         assert_eq!(basis_points(Decimal::new(1, 0)), 10_000);
-        assert_eq!(label("付款", "<P>"), "付款 <span class=\"en\">&lt;P&gt;</span>");
+        assert_eq!(
+            label("付款", "<P>"),
+            "付款 <span class=\"en\">&lt;P&gt;</span>"
+        );
     }
 }

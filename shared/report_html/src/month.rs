@@ -85,8 +85,16 @@ pub fn render_month(report: &MonthReport) -> String {
 }
 
 fn totals(out: &mut String, t: &MonthTotals) {
-    let overdue_class = if t.overdue_amount.is_zero() { "v ok" } else { "v bad" };
-    let failed_class = if t.deductions_failed == 0 { "v ok" } else { "v bad" };
+    let overdue_class = if t.overdue_amount.is_zero() {
+        "v ok"
+    } else {
+        "v bad"
+    };
+    let failed_class = if t.deductions_failed == 0 {
+        "v ok"
+    } else {
+        "v bad"
+    };
     let _ = write!(
         out,
         "<section class=\"card tiles\" id=\"totals\">\
@@ -138,12 +146,35 @@ fn charts(out: &mut String, days: &[MonthDay]) {
             })
             .collect()
     };
-    let payments = series(&|d| (d.payments.total.fen(), format!("{} ({})", d.payments.total, d.payments.count)));
-    let share = series(&|d| (basis_points(d.monthly_pay_share), ratio_percent(d.monthly_pay_share)));
-    let failed = series(&|d| (i64::try_from(d.deductions_failed).unwrap_or(i64::MAX), d.deductions_failed.to_string()));
-    let overdue = series(&|d| (d.overdue_amount.fen(), format!("{} ({})", d.overdue_amount, ratio_percent(d.overdue_rate))));
+    let payments = series(&|d| {
+        (
+            d.payments.total.fen(),
+            format!("{} ({})", d.payments.total, d.payments.count),
+        )
+    });
+    let share = series(&|d| {
+        (
+            basis_points(d.monthly_pay_share),
+            ratio_percent(d.monthly_pay_share),
+        )
+    });
+    let failed = series(&|d| {
+        (
+            i64::try_from(d.deductions_failed).unwrap_or(i64::MAX),
+            d.deductions_failed.to_string(),
+        )
+    });
+    let overdue = series(&|d| {
+        (
+            d.overdue_amount.fen(),
+            format!("{} ({})", d.overdue_amount, ratio_percent(d.overdue_rate)),
+        )
+    });
     let figure = |id: &str, svg: String, zh: &str, en: &str| {
-        format!("<figure id=\"{id}\">{svg}<figcaption>{}</figcaption></figure>", label(zh, en))
+        format!(
+            "<figure id=\"{id}\">{svg}<figcaption>{}</figcaption></figure>",
+            label(zh, en)
+        )
     };
     let _ = write!(
         out,
@@ -249,7 +280,9 @@ mod tests {
         ]));
         assert!(page.contains("<title>月度指标 shop-&lt;1&gt; 2026-11</title>"));
         assert!(page.contains("<dd id=\"shop\">shop-&lt;1&gt;</dd>"));
-        assert!(page.contains("<dd>2026-12-01 10:30 <span class=\"en\">北京时间 Beijing</span></dd>"));
+        assert!(
+            page.contains("<dd>2026-12-01 10:30 <span class=\"en\">北京时间 Beijing</span></dd>")
+        );
         assert!(page.contains("<span class=\"v\">600.00 / 6</span>"));
         assert!(page.contains("<span class=\"v\">3 (50.00%)</span>"));
         assert!(page.contains("<span class=\"v bad\">4</span>"));
@@ -258,7 +291,10 @@ mod tests {
         assert!(page.contains("<dd>75.00%</dd>"));
         // The share: 25% → 50% → 100% of the plot's 180 high.
         let share = &page[page.find("<svg class=\"chart share\"").unwrap()..];
-        assert!(share.contains("<polyline class=\"line\" points=\"152,147 344,102 536,12\""), "{share}");
+        assert!(
+            share.contains("<polyline class=\"line\" points=\"152,147 344,102 536,12\""),
+            "{share}"
+        );
         assert!(share.contains("<title>2日: 50.00%</title>"));
         // Failed deductions: bars of 0, 1 and 3 (the largest, full height).
         let failed = &page[page.find("<svg class=\"chart failed\"").unwrap()..];
@@ -267,7 +303,10 @@ mod tests {
         assert!(failed.contains("height=\"60\""), "{failed}");
         assert!(failed.contains("height=\"180\""), "{failed}");
         let overdue = &page[page.find("<svg class=\"chart overdue\"").unwrap()..];
-        assert!(overdue.contains("<title>3日: 343.33 (10.00%)</title>"), "{overdue}");
+        assert!(
+            overdue.contains("<title>3日: 343.33 (10.00%)</title>"),
+            "{overdue}"
+        );
         assert!(page.contains("<tr><td>2026-11-02</td><td class=\"n\">2</td><td class=\"n\">200.00</td><td class=\"n\">50.00%</td><td class=\"n\">1</td><td class=\"n\">100.00</td><td class=\"n\">5.00%</td></tr>"));
         assert_eq!(page.matches("<svg class=\"chart").count(), 4);
     }
