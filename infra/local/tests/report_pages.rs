@@ -384,10 +384,34 @@ async fn a_browser_shows_the_daily_report_with_its_charts() {
         );
     }
 
-    let shot = desk.checkpoint("01-daily-report").await.unwrap();
-    let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
-    println!("daily report screenshot: {}", shot.display());
-    eprintln!("daily report screenshot: {}", shot.display());
+    let mut shots = vec![desk.checkpoint("01-daily-report").await.unwrap()];
+
+    // The matched rows are folded; a click (no script) unfolds them.
+    let matched_rows = "return [...document.querySelectorAll('#matched-rows tr.agreed')]\
+        .filter(r => r.checkVisibility()).length";
+    assert_eq!(desk.execute(matched_rows, vec![]).await.unwrap(), json!(0));
+    let fold = desk.find("#matched summary").await.unwrap();
+    desk.click(&fold).await.unwrap();
+    let matched = by_outcome(&w, &day.date, true).await;
+    assert_eq!(
+        desk.execute(matched_rows, vec![]).await.unwrap(),
+        json!(matched)
+    );
+    shots.push(desk.checkpoint("02-matched-rows").await.unwrap());
+    for shot in &shots {
+        let png = std::fs::read(shot).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
+        println!("daily report screenshot: {}", shot.display());
+    }
     desk.quit().await.unwrap();
+}
+
+/// How many rows of the day's JSON report agree (`MATCHED`, `INTERNAL`),
+/// or are discrepancies.
+async fn by_outcome(w: &World, date: &str, agreed: bool) -> usize {
+    let report = w.report(date, None).await.json();
+    let rows = report["rows"].as_array().unwrap();
+    rows.iter()
+        .filter(|r| (r["outcome"] == "MATCHED" || r["outcome"] == "INTERNAL") == agreed)
+        .count()
 }
