@@ -131,6 +131,17 @@ fn summary(shop: &str, date: BusinessDate, run: &str, rows: u64) -> Reconciliati
             total: money("12.30"),
         },
         adjustment_debits: Tally::default(),
+        payments_by_hour: std::array::from_fn(|hour| Tally {
+            count: u64::from(hour == 14),
+            total: money(if hour == 14 { "99.50" } else { "0.00" }),
+        }),
+        payments_by_provider: BTreeMap::from([(
+            "wechatpay".to_owned(),
+            Tally {
+                count: rows,
+                total: money("99.50"),
+            },
+        )]),
         deductions_failed: 0,
         monthly_pay_orders: 1,
         average_order_value: money("9.95"),

@@ -13,7 +13,7 @@
 //! - `GET /pay/{token}/orders/{order_id}/{method}`: the form's next page
 //!   (post/redirect/get), which hands the buyer to the provider.
 
-use lambda_http::http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use lambda_http::http::header::{CONTENT_TYPE, USER_AGENT};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::instalment::plan;
@@ -42,17 +42,7 @@ fn not_found() -> ApiError {
     ApiError::new(ErrorCode::QrNotFound, "no such payment code")
 }
 
-/// Whether the caller reads pages: a browser's `Accept` names `text/html`
-/// ahead of (or without) `application/json`. No `Accept`, `*/*` or JSON
-/// first keeps the JSON contract.
-pub fn wants_html(req: &Request) -> bool {
-    let accept = header(req, ACCEPT);
-    match (accept.find("text/html"), accept.find("application/json")) {
-        (Some(html), Some(json)) => html < json,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
+pub use qrpay_http::html::wants_html;
 
 /// Where the page is open, from the User-Agent.
 pub fn container_of(req: &Request) -> Container {

@@ -8,7 +8,8 @@
 //! - a direct invocation `{"date"}` (operators, `sam remote invoke`);
 //! - HTTP: `POST /admin/reconciliations/{date}` (202, queues the run),
 //!   `GET /shops/{shop_id}/reconciliations/{date}` (the shop's summary and
-//!   report rows; `format=csv|xlsx` as a file),
+//!   report rows; `format=csv|xlsx` as a file; a page with charts for a
+//!   browser, `qrpay_report_html`),
 //!   `PUT /shops/{shop_id}/reconciliations/{date}/rows/{row_id}/resolution`
 //!   (what was done about a discrepancy) and
 //!   `GET /shops/{shop_id}/receivables` (monthly-pay receivables, SPEC §11).
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, Clock, Role};
+use qrpay_http::html::wants_html;
 use qrpay_http::{
     attachment, event, json, principal, require_owner_or_admin, require_role, require_shop,
     require_shop_or_admin, segments, ApiError, ErrorCode,
@@ -32,6 +34,8 @@ use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::report_sheet::{report_csv, report_xlsx};
 use qrpay_reconcile::run::RUN_LEASE_S;
 use qrpay_reconcile::{ReconcileError, Reconciler, RunReport};
+use qrpay_report_html::day::render_day;
+use qrpay_report_html::report_page;
 use qrpay_sheet::{Lang, CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE};
 use qrpay_store::{ReceivableStore, ReconciliationStore, ResolutionStore, ShopStore};
 use serde_json::{json, Value};
@@ -176,7 +180,8 @@ async fn request_run(app: &App, date: BusinessDate) -> Result<Response<Body>, Ap
     ))
 }
 
-/// `GET /shops/{shop_id}/reconciliations/{date}?cursor=N&limit=M`.
+/// `GET /shops/{shop_id}/reconciliations/{date}?cursor=N&limit=M`; the
+/// whole day as a page when a browser asks (`Accept: text/html`).
 async fn get_day(
     app: &App,
     req: &Request,
@@ -223,6 +228,10 @@ async fn get_day(
             return Ok(attachment(bytes, XLSX_CONTENT_TYPE, &name));
         }
         None => {}
+    }
+    if file_form.is_none() && wants_html(req) {
+        // A browser: the same report as a page to look at (SPEC §11).
+        return Ok(report_page(render_day(&summary, &rows)));
     }
     let total = rows.len();
     let page: Vec<Value> = rows.into_iter().skip(cursor).take(limit).collect();

@@ -257,6 +257,27 @@ async fn a_sandbox_day_reconciles_and_the_shop_reads_its_report(store: Arc<dyn S
     assert_eq!(summary["outcomes"]["MISSING_IN_LEDGER"], 1);
     assert_eq!(summary["payments"], json!({"count": 3, "total": "163.50"}));
     assert_eq!(summary["payouts"], json!({"count": 1, "total": "5.00"}));
+    // Our three payments by the Beijing hour they were paid in, and by provider.
+    let hours: Vec<(usize, &Value)> = summary["payments_by_hour"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t["count"] != 0)
+        .collect();
+    assert_eq!(
+        hours,
+        [
+            (9, &json!({"count": 1, "total": "120.00"})),
+            (11, &json!({"count": 1, "total": "35.50"})),
+            (14, &json!({"count": 1, "total": "8.00"})),
+        ]
+    );
+    assert_eq!(summary["payments_by_hour"].as_array().unwrap().len(), 24);
+    assert_eq!(
+        summary["payments_by_provider"],
+        json!({"sandbox": {"count": 3, "total": "163.50"}})
+    );
     assert_eq!(summary["average_order_value"], "54.50");
     assert_eq!(summary["settlement_expected"], "178.40");
     assert_eq!(summary["settlement_received"], "178.40");
@@ -972,6 +993,57 @@ async fn a_resolution_is_kept_across_reruns_while_its_finding_is_unchanged(store
     assert_eq!(a.body["resolutions"]["waived"], 0);
 }
 
+/// A browser (`Accept` naming `text/html` first) reads the day as a page;
+/// an API client's `Accept` keeps the JSON, exactly as without one.
+async fn a_browser_reads_the_report_as_a_page(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    a_day(&s).await;
+    assert_eq!(send(&s, Event::fixture(RUN)).await.status, 202);
+    s.runs.wait().await;
+    let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let request = Event::fixture(GET).header("accept", chrome).request();
+    let page = handle(&s.app, request).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["vary"], "Accept");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'sha256-"),
+        "{csp}"
+    );
+    let html = String::from_utf8(page.body().to_vec()).unwrap();
+    assert!(
+        html.contains("<title>对账日报 shop-1 2026-11-20</title>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"n\">3</td><td class=\"n\">163.50</td>"));
+    // The one discrepancy (the charge we never heard of) before the matched rows.
+    let lost = html.find("<td>ord-lost</td>").unwrap();
+    let folded = html.find("<details>").unwrap();
+    let first_match = html.find("<td>ord-1</td>").unwrap();
+    assert!(lost < folded && folded < first_match);
+    assert!(html.contains("<td>账本无记录 MISSING_IN_LEDGER</td>"));
+    assert!(html.contains("<title>9: 120.00 (1)</title>"));
+    assert!(html.contains(">sandbox  163.50 (3)  100.0%</text>"));
+
+    let plain = send(&s, Event::fixture(GET)).await;
+    for accept in ["application/json", "*/*", "application/json, text/html"] {
+        let a = send(&s, Event::fixture(GET).header("accept", accept)).await;
+        assert_eq!((a.status, &a.body), (200, &plain.body), "{accept}");
+    }
+    // A file is a file, whatever the browser accepts.
+    let request = Event::fixture(GET)
+        .header("accept", chrome)
+        .query(&[("format", "csv")])
+        .request();
+    let csv = handle(&s.app, request).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    // A browser without the token gets the same refusal as any client.
+    let anonymous = Event::fixture(GET).header("accept", chrome).no_authorizer();
+    assert_eq!(send(&s, anonymous).await.status, 401);
+}
+
 qrpay_tests::on_both_stores!(
     a_resolution_is_kept_across_reruns_while_its_finding_is_unchanged,
     the_shop_reads_its_receivables_by_age_as_of_any_day,
@@ -982,4 +1054,5 @@ qrpay_tests::on_both_stores!(
     every_refusal_has_its_code_and_changes_nothing,
     the_schedule_sqs_and_direct_triggers_reconcile_the_right_day,
     the_report_downloads_as_csv_or_xlsx,
+    a_browser_reads_the_report_as_a_page,
 );

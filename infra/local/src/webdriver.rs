@@ -97,6 +97,9 @@ pub mod user_agent {
     pub const ALIPAY: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) \
         AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Nebula AliApp(AP/10.6.10.6000) \
         AlipayClient/10.6.10.6000 Alipay Language/zh-Hans";
+    /// Chrome on a Linux desktop: finance staff at a desk.
+    pub const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 \
+        (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
     /// WeChat's in-app browser on an Android phone.
     pub const WECHAT: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
         (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36 MicroMessenger/8.0.49.2600 \
@@ -161,6 +164,8 @@ pub struct Device {
     pub width: u32,
     pub height: u32,
     pub pixel_ratio: f64,
+    /// A touch screen (a phone) or a mouse (a desk).
+    pub touch: bool,
 }
 
 impl Device {
@@ -171,6 +176,19 @@ impl Device {
             width: 390,
             height: 844,
             pixel_ratio: 3.0,
+            touch: true,
+        }
+    }
+
+    /// A desk's screen, 1280 wide and `height` tall (a whole report page
+    /// fits in one screenshot), at 1×, with Chrome's desktop User-Agent.
+    pub fn desktop(height: u32) -> Device {
+        Device {
+            user_agent: user_agent::DESKTOP.to_owned(),
+            width: 1280,
+            height,
+            pixel_ratio: 1.0,
+            touch: false,
         }
     }
 }
@@ -317,7 +335,7 @@ impl ChromeDriver {
                 "args": args,
                 "mobileEmulation": {
                     "deviceMetrics": {"width": device.width, "height": device.height,
-                        "pixelRatio": device.pixel_ratio, "touch": true},
+                        "pixelRatio": device.pixel_ratio, "touch": device.touch},
                     "userAgent": device.user_agent,
                 },
             },

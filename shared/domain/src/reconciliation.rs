@@ -56,6 +56,14 @@ pub struct ReconciliationSummary {
     pub adjustment_credits: Tally,
     #[serde(default)]
     pub adjustment_debits: Tally,
+    /// The day's ledger payments by the Beijing hour they were paid in
+    /// (index 0 is 00:00–00:59) and by provider (`wechatpay`, …), for the
+    /// report's charts (SPEC §11). All zero and empty in summaries written
+    /// before they were counted.
+    #[serde(default)]
+    pub payments_by_hour: [Tally; 24],
+    #[serde(default)]
+    pub payments_by_provider: BTreeMap<String, Tally>,
     /// Instalment deductions the provider reports as failed.
     pub deductions_failed: u64,
     /// Paid orders with a monthly-pay plan.
@@ -121,6 +129,29 @@ mod tests {
         assert_eq!(average(total, 2).to_string(), "5.01");
         assert_eq!(average(total, 3).to_string(), "3.34");
         assert_eq!(average(total, 0), Money::ZERO);
+    }
+
+    /// Summaries stored before payments were spread by hour and provider
+    /// still read, with nothing counted there.
+    #[test]
+    fn an_older_summary_reads_without_the_payment_spread() {
+        let tally = serde_json::json!({"count": 1, "total": "9.95"});
+        let older = serde_json::json!({
+            "shop_id": "shop-1", "date": "2026-11-20", "run_id": "run-1",
+            "generated_at": "2026-11-21T02:30:00Z", "rows": 1,
+            "outcomes": {"MATCHED": 1}, "discrepancies": 0,
+            "payments": tally, "refunds": tally, "fees": tally,
+            "deductions": tally, "payouts": tally,
+            "deductions_failed": 0, "monthly_pay_orders": 0,
+            "average_order_value": "9.95", "refund_ratio": "0.0000",
+            "deduction_failure_rate": "0.0000", "settlement_expected": "0.00",
+            "settlement_received": "0.00", "gaps": [],
+            "report_csv": "r.csv", "report_json": "r.json",
+        });
+        let summary: ReconciliationSummary = serde_json::from_value(older).expect("readable");
+        assert_eq!(summary.payments_by_hour, [Tally::default(); 24]);
+        assert!(summary.payments_by_provider.is_empty());
+        assert_eq!(summary.payments.total.to_string(), "9.95");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -111,6 +111,11 @@ pub fn minutes_beijing(instant: DateTime<Utc>) -> String {
         .with_timezone(&Shanghai)
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// The hour of the day (0–23) an instant falls in, Beijing time.
+pub fn hour_beijing(instant: DateTime<Utc>) -> u32 {
+    instant.with_timezone(&Shanghai).hour()
 }
 
 /// Where "now" comes from. Every function takes time from here, never from

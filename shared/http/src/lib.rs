@@ -5,6 +5,7 @@
 pub mod body;
 pub mod error;
 pub mod event;
+pub mod html;
 pub mod principal;
 
 pub use body::{json_object, raw_body, Fields};

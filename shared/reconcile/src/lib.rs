@@ -2,6 +2,7 @@
 //! against each provider's statement of D and the bank's settlement receipts.
 
 pub mod bank;
+pub mod json_text;
 pub mod matcher;
 pub mod model;
 pub mod objects;
@@ -12,6 +13,7 @@ pub mod run;
 #[cfg(feature = "sandbox")]
 pub mod sandbox_bill;
 pub mod spill;
+pub mod spread;
 pub mod statement;
 pub mod synthetic;
 

@@ -17,6 +17,9 @@ use qrpay_domain::{BusinessDate, Provider, RowId, Tally};
 use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
+use crate::spread::PaymentSpread;
+
+pub use crate::json_text::json_str;
 
 /// Cells are written by `qrpay_sheet`'s rules (ids exact, formulas defused).
 pub use qrpay_sheet::CSV_BOM;
@@ -279,27 +282,6 @@ fn write_instalment(out: &mut Vec<u8>, instalment: Option<Instalment>) {
     }
 }
 
-/// A JSON string literal, escaped.
-pub fn json_str(out: &mut Vec<u8>, text: &str) {
-    out.push(b'"');
-    for &b in text.as_bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => {
-                out.extend_from_slice(b"\\u00");
-                out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
-                out.push(b"0123456789abcdef"[usize::from(b & 0xf)]);
-            }
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
-}
-
 const KINDS: [&str; 8] = [
     "PAYMENT",
     "FEE",
@@ -488,6 +470,8 @@ pub struct ShopTally {
     pub adjustment_debits: Tally,
     pub deductions_failed: u64,
     pub monthly_pay_orders: u64,
+    /// The payments again, by Beijing hour and by provider.
+    pub payments_spread: PaymentSpread,
     pub settlement_expected_fen: i64,
     pub settlement_received_fen: i64,
 }
@@ -502,6 +486,7 @@ impl ShopTally {
                         if rec.plan_periods > 0 {
                             self.monthly_pay_orders += 1;
                         }
+                        self.payments_spread.add(rec);
                         &mut self.payments
                     }
                     MovementKind::Refund => &mut self.refunds,
@@ -547,6 +532,7 @@ impl ShopTally {
         }
         self.deductions_failed += other.deductions_failed;
         self.monthly_pay_orders += other.monthly_pay_orders;
+        self.payments_spread.merge(&other.payments_spread);
         self.settlement_expected_fen += other.settlement_expected_fen;
         self.settlement_received_fen += other.settlement_received_fen;
     }

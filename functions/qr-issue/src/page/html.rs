@@ -8,29 +8,12 @@
 
 use std::sync::OnceLock;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
+use qrpay_http::html::{html_response, source_hash};
 use qrpay_http::{ApiError, ErrorCode};
-use sha2::{Digest, Sha256};
 
-/// Text made safe for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use qrpay_http::html::escape;
 
 /// Mobile first: one column, large touch targets, system fonts.
 const STYLE: &str = "\
@@ -55,7 +38,7 @@ dl{display:grid;grid-template-columns:auto 1fr;gap:6px 12px;font-size:14px}dt{co
 
 fn style_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(STYLE))))
+    HASH.get_or_init(|| source_hash(STYLE))
 }
 
 /// A whole document: `lang="zh-CN"`, the viewport for phones, no favicon
@@ -81,7 +64,7 @@ pub fn page(status: StatusCode, html: String, scripts: &[&str]) -> Response<Body
     } else {
         scripts
             .iter()
-            .map(|s| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s))))
+            .map(|s| source_hash(s))
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -90,27 +73,7 @@ pub fn page(status: StatusCode, html: String, scripts: &[&str]) -> Response<Body
          form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         style_hash()
     );
-    let mut response = Response::new(Body::Text(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(VARY, HeaderValue::from_static("Accept, User-Agent"));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        "referrer-policy",
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        headers.insert("content-security-policy", value);
-    }
-    response
+    html_response(status, html, &csp, "Accept, User-Agent")
 }
 
 /// A `303 See Other` to `location` (after a form post).
@@ -170,23 +133,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn outside_text_cannot_open_a_tag_or_leave_an_attribute() {
-        assert_eq!(
-            escape(r#"<img src=x onerror="alert('1')">&"#),
-            "&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt;&amp;"
-        );
-        assert_eq!(escape("茶小铺"), "茶小铺");
-    }
-
-    #[test]
     fn pages_allow_only_their_own_stylesheet_and_named_scripts() {
         let response = page(StatusCode::OK, document("t", "", "<p>x</p>"), &["run()"]);
         let csp = response.headers()["content-security-policy"]
             .to_str()
             .unwrap()
             .to_owned();
-        let expected_style = format!("'sha256-{}'", STANDARD.encode(Sha256::digest(STYLE)));
-        let expected_script = format!("'sha256-{}'", STANDARD.encode(Sha256::digest("run()")));
+        let expected_style = source_hash(STYLE);
+        let expected_script = source_hash("run()");
         assert!(csp.starts_with("default-src 'none'; "), "{csp}");
         assert!(
             csp.contains(&format!("style-src {expected_style};")),

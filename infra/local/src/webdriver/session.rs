@@ -146,6 +146,23 @@ impl<'d> Session<'d> {
             .map(drop)
     }
 
+    /// Sends `headers` with every request this session's pages make from
+    /// now on (CDP `Network.setExtraHTTPHeaders`): how a test browser
+    /// carries the bearer token an API page is fetched with.
+    pub async fn set_extra_headers(&self, headers: &[(&str, &str)]) -> Result<()> {
+        let headers: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Value::from(*value)))
+            .collect();
+        let enable = json!({"cmd": "Network.enable", "params": {}});
+        self.command("POST", "/goog/cdp/execute", Some(enable))
+            .await?;
+        let set = json!({"cmd": "Network.setExtraHTTPHeaders", "params": {"headers": headers}});
+        self.command("POST", "/goog/cdp/execute", Some(set))
+            .await
+            .map(drop)
+    }
+
     /// The page as a PNG.
     pub async fn screenshot(&self) -> Result<Vec<u8>> {
         let shot = self.command("GET", "/screenshot", None).await?;

@@ -345,6 +345,8 @@ fn summarize(
         adjustment_credits: tally.adjustment_credits,
         adjustment_debits: tally.adjustment_debits,
         deductions_failed: tally.deductions_failed,
+        payments_by_hour: tally.payments_spread.by_hour,
+        payments_by_provider: tally.payments_spread.by_provider(),
         monthly_pay_orders: tally.monthly_pay_orders,
         average_order_value: average(tally.payments.total, tally.payments.count),
         refund_ratio: ratio(tally.refunds.total.fen(), tally.payments.total.fen()),
