@@ -77,6 +77,10 @@ struct State {
     sweep_cursors: HashMap<PayoutStatus, String>,
     /// (shop, business day) → fen counted against the daily collection cap.
     collected: HashMap<(ShopId, BusinessDate), i64>,
+    /// (shop, business day) → what the KPIs count of the day as it happens.
+    activity: HashMap<(ShopId, BusinessDate), qrpay_domain::DayActivity>,
+    /// Orders whose checkout shown with a plan is counted already.
+    plan_checkouts: HashSet<(ShopId, OrderId)>,
 }
 
 impl State {
