@@ -138,6 +138,13 @@ impl KpiInputs {
         }
     }
 
+    /// The inputs of consecutive days, oldest first, as one period's
+    /// ([`Self::then`] in turn): a month's KPIs come from this sum.
+    pub fn over_days<'a>(days: impl IntoIterator<Item = &'a KpiInputs>) -> KpiInputs {
+        days.into_iter()
+            .fold(KpiInputs::default(), |period, day| period.then(day))
+    }
+
     /// Monthly-pay orders: paid orders with a plan (a count).
     pub fn monthly_pay_orders(&self) -> u64 {
         self.monthly_pay_orders

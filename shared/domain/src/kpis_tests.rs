@@ -116,7 +116,8 @@ fn a_month_is_computed_from_summed_inputs_never_averaged_ratios() {
         },
         ..KpiInputs::default()
     };
-    let month = KpiInputs::default().then(&first).then(&second);
+    let month = KpiInputs::over_days([&first, &second]);
+    assert_eq!(month, KpiInputs::default().then(&first).then(&second));
     assert_eq!(month.payments, tally(4, 40_000));
     assert_eq!(month.orders_created, 5);
     let k = month.kpis();

@@ -464,6 +464,7 @@ pub trait Store:
     + ReconciliationStore
     + ReceivableStore
     + ClaimStore
+    + KpiReads
 {
 }
 
