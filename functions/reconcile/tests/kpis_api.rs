@@ -6,13 +6,17 @@
 
 use std::sync::Arc;
 
-use qrpay_domain::{ReconciliationSummary, TestClock};
+use qrpay_domain::{
+    Amount, BusinessDate, CollectionEvent, CollectionEventKind, KpiInputs, Order, OrderId,
+    OverduePosition, Provider, ProviderRef, ReconciliationSummary, Tally, TestClock,
+};
 use qrpay_reconcile::objects::LocalDir;
 use qrpay_reconcile::{Reconciler, StoreLedger};
 use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::Store;
+use qrpay_tests::collection_contract::{apply, deduction, issued_order, payment};
 use qrpay_tests::events::{Answer, Event};
-use qrpay_tests::world::{beijing, World};
+use qrpay_tests::world::{beijing, money, World};
 use reconcile::{handle, App, InProcessRuns};
 use serde_json::{json, Value};
 
@@ -21,6 +25,7 @@ const KPIS: &str = "reconcile/get-kpis.json";
 struct Setup {
     app: App,
     store: Arc<dyn Store>,
+    world: World,
     _dir: tempfile::TempDir,
 }
 
@@ -38,11 +43,11 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         alerts: Arc::new(MemoryAlerts::new()),
         work_dir: dir.path().join("work"),
         partitions: 2,
-        payout_provider: qrpay_domain::Provider::Sandbox,
+        payout_provider: Provider::Sandbox,
         progress: None,
     });
     let runs = Arc::new(InProcessRuns::new(reconciler.clone(), clock.clone()));
-    World::with_shop(store.clone(), "shop-1", "15000.00", "0.00").await;
+    let world = World::with_shop(store.clone(), "shop-1", "15000.00", "0.00").await;
     Setup {
         app: App {
             reconciler,
@@ -54,6 +59,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
             clock,
         },
         store,
+        world,
         _dir: dir,
     }
 }
@@ -221,6 +227,86 @@ async fn bad_and_future_months_are_refused(store: Arc<dyn Store>) {
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
 }
 
+/// A 3-period order of 300.00 paid on 2026-03-02 (due 04-01, 05-01,
+/// 05-31), with `deducted` periods collected.
+async fn monthly_pay(w: &World, no: &str, deducted: &[u8]) {
+    let (_, order) = issued_order(w, no, "300.00", Some(3)).await;
+    let id = order.order_id;
+    let (notice, txn) = (format!("n-{no}"), format!("t-{no}"));
+    apply(w.store.as_ref(), &payment(&id, &notice, &txn, "300.00")).await;
+    for period in deducted {
+        let notice = format!("d-{no}-{period}");
+        apply(w.store.as_ref(), &deduction(&id, &notice, *period, "100.00")).await;
+    }
+}
+
+/// One order opened and paid (80.00) on 2026-05-05, and one checkout
+/// shown with a plan that day.
+async fn a_day_in_may(w: &World) {
+    let at = beijing("2026-05-05T15:00:00");
+    let id = OrderId::parse("ord_may").unwrap();
+    let order = Order::created(id.clone(), w.shop.clone(), Amount::parse("80.00").unwrap(), at);
+    assert!(w.store.insert_order(&order).await.unwrap());
+    let event = CollectionEvent {
+        provider: Provider::Wechatpay,
+        notification_id: ProviderRef::parse("n-may").unwrap(),
+        order_id: id.clone(),
+        kind: CollectionEventKind::PaymentSucceeded {
+            provider_txn_id: ProviderRef::parse("t-may").unwrap(),
+            amount: Amount::parse("80.00").unwrap(),
+            payer: None,
+        },
+        occurred_at: at,
+    };
+    w.store.apply_collection(&event, at).await.unwrap();
+    let day = BusinessDate::of(at);
+    let shown = w.store.count_plan_checkout(&w.shop, &id, day, at).await;
+    assert!(shown.unwrap());
+}
+
+async fn the_nightly_summary_carries_the_days_kpi_inputs(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    monthly_pay(&s.world, "M-1", &[1]).await;
+    monthly_pay(&s.world, "M-2", &[]).await;
+    a_day_in_may(&s.world).await;
+    let date = BusinessDate::parse("2026-05-05").unwrap();
+    let now = beijing("2026-05-06T10:30:00");
+    s.app.reconciler.run(date, now).await.unwrap();
+    let shop = s.world.shop.clone();
+    let summary = s.store.get_reconciliation(&shop, date).await.unwrap();
+    let summary = summary.expect("the day's summary");
+    let tally = |count, total| Tally {
+        count,
+        total: money(total),
+    };
+    // As of 05-05 (3 grace days): M-1's period 2 (due 05-01) is overdue,
+    // its period 1 collected; M-2's periods 1 and 2 are overdue; both
+    // orders' period 3 (due 05-31) is not due yet.
+    let expected = KpiInputs {
+        payments: tally(1, "80.00"),
+        plan_checkouts: 1,
+        orders_created: 1,
+        receivables: OverduePosition {
+            as_of: Some(date),
+            due: tally(4, "400.00"),
+            overdue: tally(3, "300.00"),
+        },
+        ..KpiInputs::default()
+    };
+    assert_eq!(summary.kpi_inputs, Some(expected));
+    let kpis = summary.kpis.expect("the day's KPIs");
+    assert_eq!(kpis, expected.kpis());
+    assert_eq!(
+        (
+            kpis.overdue_rate_amount.to_string(),
+            kpis.overdue_rate_count.to_string(),
+            kpis.monthly_pay_conversion.to_string(),
+            kpis.average_order_value.to_string(),
+        ),
+        ("0.7500".into(), "0.7500".into(), "0.0000".into(), "80.00".into())
+    );
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -243,6 +329,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    the_nightly_summary_carries_the_days_kpi_inputs,
     the_month_is_its_summed_days,
     a_month_without_summaries_is_all_missing_and_zero,
     bad_and_future_months_are_refused,
