@@ -195,7 +195,13 @@ async fn a_month_without_summaries_is_all_missing_and_zero(store: Arc<dyn Store>
 
 async fn bad_and_future_months_are_refused(store: Arc<dyn Store>) {
     let s = setup(store).await;
-    for month in [None, Some(""), Some("2026-13"), Some("2026-1"), Some("2026-12")] {
+    for month in [
+        None,
+        Some(""),
+        Some("2026-13"),
+        Some("2026-1"),
+        Some("2026-12"),
+    ] {
         let a = kpis(&s, month).await;
         assert_eq!(a.status, 400, "{month:?}: {}", a.body);
         assert_eq!(
@@ -204,9 +210,11 @@ async fn bad_and_future_months_are_refused(store: Arc<dyn Store>) {
             "{month:?}"
         );
     }
-    let other = Event::fixture(KPIS)
-        .query(&[("month", "2026-11")])
-        .claims("shop-2-owner", Some("shop-2"), "owner");
+    let other = Event::fixture(KPIS).query(&[("month", "2026-11")]).claims(
+        "shop-2-owner",
+        Some("shop-2"),
+        "owner",
+    );
     let a = Answer::from(handle(&s.app, other.request()).await);
     assert_eq!((a.status, a.code()), (403, "FORBIDDEN"));
     let unknown = Event::fixture(KPIS)
@@ -215,9 +223,11 @@ async fn bad_and_future_months_are_refused(store: Arc<dyn Store>) {
         .claims("ops", None, "admin");
     let a = Answer::from(handle(&s.app, unknown.request()).await);
     assert_eq!((a.status, a.code()), (404, "SHOP_NOT_FOUND"));
-    let staff = Event::fixture(KPIS)
-        .query(&[("month", "2026-11")])
-        .claims("shop-1-staff", Some("shop-1"), "staff");
+    let staff = Event::fixture(KPIS).query(&[("month", "2026-11")]).claims(
+        "shop-1-staff",
+        Some("shop-1"),
+        "staff",
+    );
     let a = Answer::from(handle(&s.app, staff.request()).await);
     assert_eq!(a.status, 200, "{}", a.body);
     let post = Event::fixture(KPIS)
@@ -236,7 +246,11 @@ async fn monthly_pay(w: &World, no: &str, deducted: &[u8]) {
     apply(w.store.as_ref(), &payment(&id, &notice, &txn, "300.00")).await;
     for period in deducted {
         let notice = format!("d-{no}-{period}");
-        apply(w.store.as_ref(), &deduction(&id, &notice, *period, "100.00")).await;
+        apply(
+            w.store.as_ref(),
+            &deduction(&id, &notice, *period, "100.00"),
+        )
+        .await;
     }
 }
 
@@ -245,7 +259,12 @@ async fn monthly_pay(w: &World, no: &str, deducted: &[u8]) {
 async fn a_day_in_may(w: &World) {
     let at = beijing("2026-05-05T15:00:00");
     let id = OrderId::parse("ord_may").unwrap();
-    let order = Order::created(id.clone(), w.shop.clone(), Amount::parse("80.00").unwrap(), at);
+    let order = Order::created(
+        id.clone(),
+        w.shop.clone(),
+        Amount::parse("80.00").unwrap(),
+        at,
+    );
     assert!(w.store.insert_order(&order).await.unwrap());
     let event = CollectionEvent {
         provider: Provider::Wechatpay,
@@ -303,7 +322,12 @@ async fn the_nightly_summary_carries_the_days_kpi_inputs(store: Arc<dyn Store>) 
             kpis.monthly_pay_conversion.to_string(),
             kpis.average_order_value.to_string(),
         ),
-        ("0.7500".into(), "0.7500".into(), "0.0000".into(), "80.00".into())
+        (
+            "0.7500".into(),
+            "0.7500".into(),
+            "0.0000".into(),
+            "80.00".into()
+        )
     );
 }
 

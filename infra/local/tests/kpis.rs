@@ -26,7 +26,12 @@ fn owner() -> String {
 }
 
 fn ok(answer: Answer, what: &str) -> Value {
-    assert!(answer.status < 300, "{what}: {} {}", answer.status, answer.text());
+    assert!(
+        answer.status < 300,
+        "{what}: {} {}",
+        answer.status,
+        answer.text()
+    );
     answer.json()
 }
 
@@ -65,7 +70,10 @@ async fn show(w: &World, code: &Value, accept: &str) {
 
 async fn pay(w: &World, code: &Value) {
     let path = format!("/sandbox/qr-codes/{}/pay", code["qr_id"].as_str().unwrap());
-    let paid = ok(w.client.json("POST", &path, None, None).await.unwrap(), "pay");
+    let paid = ok(
+        w.client.json("POST", &path, None, None).await.unwrap(),
+        "pay",
+    );
     assert_eq!(paid["callback"]["first"]["status"], json!(200), "{paid}");
 }
 
@@ -123,7 +131,9 @@ async fn craft_the_day(w: &World) {
     )
     .await;
     let body = json!({"code": plain["provider_code"]});
-    let paid = w.client.json("POST", "/sandbox/wechatpay/pay", None, Some(&body));
+    let paid = w
+        .client
+        .json("POST", "/sandbox/wechatpay/pay", None, Some(&body));
     ok(paid.await.unwrap(), "pay in WeChat");
     refund(w, plain["order_id"].as_str().unwrap(), "25.00").await;
     let revoked = issue(
@@ -131,7 +141,10 @@ async fn craft_the_day(w: &World) {
         json!({"kind": "dynamic", "amount": "50.00", "out_order_no": "K-3"}),
     )
     .await;
-    let path = format!("/shops/{SHOP}/qr-codes/{}", revoked["qr_id"].as_str().unwrap());
+    let path = format!(
+        "/shops/{SHOP}/qr-codes/{}",
+        revoked["qr_id"].as_str().unwrap()
+    );
     ok(call(w, "DELETE", &path, &owner(), None).await, "revoke");
     // A static code shows a plan for the buyer's amount; the checkout the
     // buyer opens with it counts (and stays unpaid).
@@ -148,7 +161,14 @@ async fn craft_the_day(w: &World) {
 /// Reconciles `date` and waits for the shop's summary.
 async fn reconcile(w: &World, date: BusinessDate) -> Value {
     let admin = w.running.demo.admin.clone();
-    let run = call(w, "POST", &format!("/admin/reconciliations/{date}"), &admin, None).await;
+    let run = call(
+        w,
+        "POST",
+        &format!("/admin/reconciliations/{date}"),
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!(run.status, 202, "{}", run.text());
     let path = format!("/shops/{SHOP}/reconciliations/{date}");
     for _ in 0..200 {
@@ -236,7 +256,13 @@ async fn run(w: World) {
 async fn refusals(w: &World, month: BusinessMonth) {
     let base = format!("/shops/{SHOP}/kpis");
     let next = month.days().last().unwrap().succ().to_string()[..7].to_owned();
-    for query in ["", "?month=", "?month=2026-13", "?month=2026-1", &format!("?month={next}")] {
+    for query in [
+        "",
+        "?month=",
+        "?month=2026-13",
+        "?month=2026-1",
+        &format!("?month={next}"),
+    ] {
         let a = call(w, "GET", &format!("{base}{query}"), &owner(), None).await;
         let error = error_of(&a, 400);
         assert_eq!(
@@ -250,7 +276,14 @@ async fn refusals(w: &World, month: BusinessMonth) {
     let a = call(w, "GET", &format!("{base}{query}"), &stranger, None).await;
     assert_eq!(error_of(&a, 403)["code"], json!("FORBIDDEN"));
     let admin = w.running.demo.admin.clone();
-    let a = call(w, "GET", &format!("/shops/shop-none/kpis{query}"), &admin, None).await;
+    let a = call(
+        w,
+        "GET",
+        &format!("/shops/shop-none/kpis{query}"),
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!(error_of(&a, 404)["code"], json!("SHOP_NOT_FOUND"));
     let a = call(w, "POST", &format!("{base}{query}"), &owner(), None).await;
     assert_eq!(error_of(&a, 405)["code"], json!("METHOD_NOT_ALLOWED"));

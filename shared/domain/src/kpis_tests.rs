@@ -179,8 +179,21 @@ fn months_parse_strictly_and_list_their_days() {
     assert_eq!(days.len(), 30);
     assert_eq!(days.first(), Some(&day("2026-11-01")));
     assert_eq!(days.last(), Some(&day("2026-11-30")));
-    assert_eq!(BusinessMonth::parse("2028-02").map(|m| m.days().len()), Ok(29));
-    for bad in ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "2026-11-01", "", "２０２６-11", "+026-11"] {
+    assert_eq!(
+        BusinessMonth::parse("2028-02").map(|m| m.days().len()),
+        Ok(29)
+    );
+    for bad in [
+        "2026-13",
+        "2026-00",
+        "2026-1",
+        "26-11",
+        "2026/11",
+        "2026-11-01",
+        "",
+        "２０２６-11",
+        "+026-11",
+    ] {
         assert_eq!(BusinessMonth::parse(bad), Err(MonthError), "{bad:?}");
     }
 }
@@ -188,8 +201,14 @@ fn months_parse_strictly_and_list_their_days() {
 #[test]
 fn the_month_of_an_instant_is_beijings() {
     // 2026-11-30 16:30 UTC is 00:30 on 1 December in Beijing.
-    let at = Utc.with_ymd_and_hms(2026, 11, 30, 16, 30, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 30, 16, 30, 0)
+        .single()
+        .expect("time");
     assert_eq!(BusinessMonth::of(at).to_string(), "2026-12");
-    let at = Utc.with_ymd_and_hms(2026, 11, 30, 15, 30, 0).single().expect("time");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 30, 15, 30, 0)
+        .single()
+        .expect("time");
     assert_eq!(BusinessMonth::of(at).to_string(), "2026-11");
 }

@@ -416,7 +416,11 @@ impl State {
     }
 
     /// What the KPIs counted of a shop's day.
-    pub(super) fn activity_on(&self, shop_id: &ShopId, day: BusinessDate) -> qrpay_domain::DayActivity {
+    pub(super) fn activity_on(
+        &self,
+        shop_id: &ShopId,
+        day: BusinessDate,
+    ) -> qrpay_domain::DayActivity {
         self.activity
             .get(&(shop_id.clone(), day))
             .copied()
