@@ -1341,6 +1341,7 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
         "429 PAYOUT_TOO_FREQUENT",
         "5 rows, 5 matched, 0 discrepancies; settlement expected 654.20, received 654.20",
         "now OVERDUE (4 days past due, grace 3 days)",
+        "the month's KPIs (1 day(s) reconciled): monthly-pay share 0.5000, conversion 1.0000, cancellation ratio 0.0000, refund ratio 0.0000 by count, overdue rate 0.0000 by amount, payouts 20.00",
     ] {
         assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
     }
