@@ -1215,6 +1215,29 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         ),
         (p2["payout_id"].clone(), Value::Null, json!("0.00"))
     );
+    // The month's KPIs: this one reconciled day's, summed.
+    let month = get(
+        c,
+        &format!("/shops/shop-t/kpis?month={}", &date[..7]),
+        Some(&t.owner),
+    )
+    .await;
+    assert_eq!(month["days_reconciled"], json!(1), "{month}");
+    assert_eq!(month["kpis"], summary["kpis"], "{month}");
+    assert_eq!(
+        (
+            month["inputs"]["payments"].clone(),
+            month["kpis"]["monthly_pay_share"].clone(),
+            month["kpis"]["average_order_value"].clone(),
+            month["kpis"]["payouts_total"].clone()
+        ),
+        (
+            json!({"count": 1, "total": "300.00"}),
+            json!("1.0000"),
+            json!("300.00"),
+            json!("20.00")
+        )
+    );
     assert!(data_dir
         .join(format!("reports/{date}/shop-t.csv"))
         .is_file());
