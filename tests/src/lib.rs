@@ -9,6 +9,7 @@ pub mod controls_contract;
 pub mod emulator;
 pub mod events;
 pub mod expiry_contract;
+pub mod kpi_contract;
 pub mod openapi_check;
 pub mod orders_contract;
 pub mod receivable_contract;

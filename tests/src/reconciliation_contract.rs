@@ -152,6 +152,35 @@ fn summary(shop: &str, date: BusinessDate, run: &str, rows: u64) -> Reconciliati
         gaps: vec!["no alipay statement".to_owned()],
         report_csv: format!("reports/{date}/{shop}.csv"),
         report_json: format!("reports/{date}/{shop}.json"),
+        kpi_inputs: Some(kpi_inputs()),
+        kpis: Some(kpi_inputs().kpis()),
+    }
+}
+
+/// KPI inputs travel with the summary, every figure kept.
+fn kpi_inputs() -> qrpay_domain::KpiInputs {
+    qrpay_domain::KpiInputs {
+        payments: Tally {
+            count: 10,
+            total: money("99.50"),
+        },
+        monthly_pay_orders: 1,
+        plan_checkouts: 3,
+        orders_created: 12,
+        orders_closed_unpaid: 2,
+        refunds: Tally::default(),
+        payouts: Tally::default(),
+        receivables: qrpay_domain::OverduePosition {
+            as_of: Some(BusinessDate::parse("2026-03-02").unwrap()),
+            due: Tally {
+                count: 2,
+                total: money("66.67"),
+            },
+            overdue: Tally {
+                count: 1,
+                total: money("33.33"),
+            },
+        },
     }
 }
 

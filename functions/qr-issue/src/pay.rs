@@ -147,6 +147,11 @@ async fn show_inner(
         .map(|text| Amount::parse(text).map_err(|e| ApiError::invalid("amount", e.to_string())))
         .transpose()?;
     let (code, shop) = payable_code(app, signed).await?;
+    if let (QrKind::Dynamic, Some(_), Some(order_id)) =
+        (code.kind, &code.instalment_plan, &code.order_id)
+    {
+        count_plan_checkout(app, &code.shop_id, order_id).await;
+    }
     if !html {
         return Ok(json(StatusCode::OK, &code_view_json(app, &code, &shop)));
     }
@@ -180,6 +185,21 @@ async fn show_inner(
         checkout::render(&view),
         &[],
     ))
+}
+
+/// Counts a checkout shown with a monthly-pay plan offered (SPEC §11
+/// conversion), once per order however often its page is shown. A counter
+/// that cannot be written is logged, never the buyer's problem.
+async fn count_plan_checkout(app: &App, shop_id: &ShopId, order_id: &OrderId) {
+    let now = app.clock.now();
+    let day = qrpay_domain::BusinessDate::of(now);
+    let counted = app
+        .collection
+        .count_plan_checkout(shop_id, order_id, day, now)
+        .await;
+    if let Err(e) = counted {
+        tracing::warn!(error = %e, %order_id, "checkout with a plan not counted");
+    }
 }
 
 fn code_view_json(app: &App, code: &QrCode, shop: &Shop) -> Value {
@@ -314,6 +334,11 @@ async fn checkout_inner(
     };
     if let Some(way) = commit.way {
         check_way(app, way, order.instalment_plan.is_some())?;
+    }
+    if opened && order.instalment_plan.is_some() {
+        // A static code's page shows a plan only for the buyer's amount:
+        // the checkout counts once it is opened with the plan chosen.
+        count_plan_checkout(app, &order.shop_id, &order.order_id).await;
     }
     let receipt = receipt_url(app, &order)?;
     if commit.form {

@@ -12,8 +12,10 @@
 //!   browser, `qrpay_report_html`),
 //!   `PUT /shops/{shop_id}/reconciliations/{date}/rows/{row_id}/resolution`
 //!   (what was done about a discrepancy) and
-//!   `GET /shops/{shop_id}/receivables` (monthly-pay receivables, SPEC §11).
+//!   `GET /shops/{shop_id}/receivables` (monthly-pay receivables, SPEC §11)
+//!   and `GET /shops/{shop_id}/kpis?month=` (the month's KPIs, SPEC §11).
 
+pub mod kpis;
 pub mod receivables;
 pub mod resolutions;
 
@@ -152,6 +154,13 @@ async fn route(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             }
             let shop_id = require_shop_or_admin(&principal(req)?, shop)?;
             receivables::get(app, req, shop_id).await
+        }
+        ["shops", shop, "kpis"] => {
+            if req.method() != Method::GET {
+                return Err(ApiError::method_not_allowed(&[Method::GET]));
+            }
+            let shop_id = require_shop_or_admin(&principal(req)?, shop)?;
+            kpis::get(app, req, shop_id).await
         }
         _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
     }

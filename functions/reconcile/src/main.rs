@@ -44,6 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let reconciler = Arc::new(Reconciler {
         ledger: store.clone(),
         reconciliations: store.clone(),
+        kpi_reads: store.clone(),
         claims: store.clone(),
         objects: objects.clone(),
         alerts: Arc::new(aws::alerts_from_env(&config)?),
@@ -115,6 +116,7 @@ async fn cli(args: &[String]) -> Result<(), String> {
     let reconciler = Reconciler {
         ledger: store.clone(),
         reconciliations: store.clone(),
+        kpi_reads: store.clone(),
         claims: store,
         objects: Arc::new(LocalDir::new(&dir)),
         alerts: Arc::new(TerminalAlerts),

@@ -59,6 +59,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
     let reconciler = Arc::new(Reconciler {
         ledger: Arc::new(StoreLedger(store.clone())),
         reconciliations: store.clone(),
+        kpi_reads: store.clone(),
         claims: store.clone(),
         objects: objects.clone(),
         alerts: alerts.clone(),

@@ -182,6 +182,14 @@ impl Story<'_> {
     /// The buyer pays through the sandbox; the sandbox calls qrpay back and
     /// the order is paid.
     async fn the_buyer_pays(&mut self, code: &Value, order_id: &str) -> Result<(), String> {
+        // The buyer opens the link first: a checkout shown with its plan.
+        let url = s(&code["url"]);
+        let link = url.find("/pay/").map(|at| &url[at..]).unwrap_or_default();
+        expect(
+            "the buyer opens the link",
+            self.call("GET", link, None, None).await?,
+            200,
+        )?;
         let paid = expect(
             "the buyer pays through the sandbox",
             self.call(
@@ -392,12 +400,22 @@ impl Story<'_> {
                 return Err(format!("the report {} was not written", file.display()));
             }
         }
-        self.say_the_reconciliation(&s(&tomorrow["now"]), &outcome);
+        let month = outcome.date.get(..7).unwrap_or_default();
+        let kpis = until(
+            self.client,
+            &format!("/shops/{SHOP}/kpis?month={month}"),
+            &self.demo.owner,
+            |a| a.status == 200,
+        )
+        .await?
+        .json();
+        self.say_the_reconciliation(&s(&tomorrow["now"]), &outcome, &kpis);
         Ok(outcome)
     }
 
-    fn say_the_reconciliation(&mut self, morning: &str, outcome: &Outcome) {
+    fn say_the_reconciliation(&mut self, morning: &str, outcome: &Outcome, month: &Value) {
         let summary = &outcome.summary;
+        let kpis = &month["kpis"];
         let outcomes = &summary["outcomes"];
         self.say(
             &format!(
@@ -420,6 +438,16 @@ impl Story<'_> {
                     s(&summary["monthly_pay_orders"]),
                     s(&summary["average_order_value"]),
                     s(&summary["refund_ratio"])
+                ),
+                format!(
+                    "the month's KPIs ({} day(s) reconciled): monthly-pay share {}, conversion {}, cancellation ratio {}, refund ratio {} by count, overdue rate {} by amount, payouts {}",
+                    s(&month["days_reconciled"]),
+                    s(&kpis["monthly_pay_share"]),
+                    s(&kpis["monthly_pay_conversion"]),
+                    s(&kpis["cancellation_ratio"]),
+                    s(&kpis["refund_ratio_count"]),
+                    s(&kpis["overdue_rate_amount"]),
+                    s(&kpis["payouts_total"])
                 ),
                 format!("report: {}", outcome.report_csv.display()),
                 format!("        {}", outcome.report_json.display()),

@@ -163,6 +163,7 @@ pub const ROUTES: &[Route] = &[
         ReconcileFunction,
         true,
     ),
+    route("GET", "/shops/{shop_id}/kpis", ReconcileFunction, true),
     route(
         "PUT",
         "/shops/{shop_id}/reconciliations/{date}/rows/{row_id}/resolution",

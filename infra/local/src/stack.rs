@@ -349,6 +349,7 @@ fn reconciler(adapters: &Adapters, data_dir: &Path) -> Arc<Reconciler> {
     Arc::new(Reconciler {
         ledger: Arc::new(qrpay_reconcile::run::StoreLedger(adapters.store.clone())),
         reconciliations: adapters.store.clone(),
+        kpi_reads: adapters.store.clone(),
         claims: adapters.store.clone(),
         objects: adapters.objects.clone(),
         alerts: adapters.alerts.clone(),

@@ -1230,6 +1230,29 @@ async fn full_flow(p: &Process, data_dir: &Path) {
         ),
         (p2["payout_id"].clone(), Value::Null, json!("0.00"))
     );
+    // The month's KPIs: this one reconciled day's, summed.
+    let month = get(
+        c,
+        &format!("/shops/shop-t/kpis?month={}", &date[..7]),
+        Some(&t.owner),
+    )
+    .await;
+    assert_eq!(month["days_reconciled"], json!(1), "{month}");
+    assert_eq!(month["kpis"], summary["kpis"], "{month}");
+    assert_eq!(
+        (
+            month["inputs"]["payments"].clone(),
+            month["kpis"]["monthly_pay_share"].clone(),
+            month["kpis"]["average_order_value"].clone(),
+            month["kpis"]["payouts_total"].clone()
+        ),
+        (
+            json!({"count": 1, "total": "300.00"}),
+            json!("1.0000"),
+            json!("300.00"),
+            json!("20.00")
+        )
+    );
     assert!(data_dir
         .join(format!("reports/{date}/shop-t.csv"))
         .is_file());
@@ -1356,6 +1379,7 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
         "429 PAYOUT_TOO_FREQUENT",
         "5 rows, 5 matched, 0 discrepancies; settlement expected 654.20, received 654.20",
         "now OVERDUE (4 days past due, grace 3 days)",
+        "the month's KPIs (1 day(s) reconciled): monthly-pay share 0.5000, conversion 1.0000, cancellation ratio 0.0000, refund ratio 0.0000 by count, overdue rate 0.0000 by amount, payouts 20.00",
     ] {
         assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
     }

@@ -11,6 +11,7 @@ pub mod controls;
 pub mod execution;
 pub mod ids;
 pub mod instalment;
+pub mod kpis;
 pub mod money;
 pub mod money_text;
 pub mod order;
@@ -50,6 +51,7 @@ pub use ids::{
     QrId, RefundId, ShopId,
 };
 pub use instalment::{DeductionStatus, InstalmentError, InstalmentPlan};
+pub use kpis::{BusinessMonth, DayActivity, KpiInputs, Kpis, OverduePosition};
 pub use money::{Amount, AmountError, Money};
 pub use order::{Order, OrderStatus};
 pub use order_listing::{DateRange, OrderFilter, RangeError};

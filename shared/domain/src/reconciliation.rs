@@ -84,6 +84,12 @@ pub struct ReconciliationSummary {
     /// Object keys of the report.
     pub report_csv: String,
     pub report_json: String,
+    /// The day's KPI inputs and the KPIs computed from them (SPEC §11,
+    /// [`crate::kpis`]). Absent in summaries written before KPIs existed.
+    #[serde(default)]
+    pub kpi_inputs: Option<crate::kpis::KpiInputs>,
+    #[serde(default)]
+    pub kpis: Option<crate::kpis::Kpis>,
 }
 
 /// `numerator ÷ denominator` to 4 decimals, half up; 0 when nothing to divide by.

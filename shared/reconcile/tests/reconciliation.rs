@@ -287,6 +287,7 @@ async fn a_day(p: Provider, ledger: Vec<LedgerEntry>) -> Day {
     let reconciler = Reconciler {
         ledger: Arc::new(VecLedger(ledger)),
         reconciliations: store.clone(),
+        kpi_reads: store.clone(),
         claims: store.clone(),
         objects: objects.clone(),
         alerts: alerts.clone(),
@@ -900,6 +901,7 @@ async fn a_synthetic_day_yields_exactly_its_injected_discrepancies() {
     let reconciler = Reconciler {
         ledger: synthetic.clone(),
         reconciliations: store.clone(),
+        kpi_reads: store.clone(),
         claims: store,
         objects: objects.clone(),
         alerts: Arc::new(MemoryAlerts::new()),

@@ -40,6 +40,8 @@ fn summary() -> ReconciliationSummary {
             ("wechatpay".to_owned(), tally(2, 30_000)),
         ]),
         deductions_failed: 1,
+        kpi_inputs: None,
+        kpis: None,
         monthly_pay_orders: 1,
         average_order_value: Money::from_fen(10_417).unwrap(),
         refund_ratio: Decimal::new(160, 4),

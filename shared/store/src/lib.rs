@@ -29,8 +29,8 @@ pub use adjustments::{AdjustError, Adjusted};
 pub use memory::MemoryStore;
 pub use orders::{OrderPage, OrderPosition, OrderQuery};
 pub use ports::{
-    ClaimStore, CollectionStore, PayoutStore, ReceivableStore, ReconciliationStore, RefundStore,
-    ResolutionStore, RowKey, ShopStore, Store, MAX_RESOLUTIONS,
+    ClaimStore, CollectionStore, KpiReads, PayoutStore, ReceivableStore, ReconciliationStore,
+    RefundStore, ResolutionStore, RowKey, ShopStore, Store, MAX_RESOLUTIONS,
 };
 pub use refunds::{RefundError, RefundReserveError, RefundReserved, RefundTransition};
 

@@ -277,6 +277,18 @@ pub trait CollectionStore: Send + Sync {
         date: BusinessDate,
     ) -> Result<qrpay_domain::Money, StoreError>;
 
+    /// Counts a checkout shown with a monthly-pay plan offered on `date`
+    /// (SPEC §11 conversion), once per order however often its page is
+    /// shown: `true` the first time, `false` ever after. The count and its
+    /// guard are written together, atomically.
+    async fn count_plan_checkout(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        date: BusinessDate,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Applies a verified provider notice (SPEC §5): reads the order, lets
     /// [`qrpay_domain::payment::decide`] decide, and writes the decision in
     /// one atomic step on the condition that the order did not move and the
@@ -304,6 +316,15 @@ pub trait ReconciliationStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<LedgerPage, StoreError>;
+
+    /// What the store counted of a shop's business day as it happened
+    /// (SPEC §11 KPIs): checkouts shown with a plan, orders opened on the
+    /// day and those of them closed unpaid. Zeros for a quiet day.
+    async fn day_activity(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<qrpay_domain::DayActivity, StoreError>;
 
     /// Anomalies of one business day, in id order.
     async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError>;
@@ -477,6 +498,7 @@ pub trait Store:
     + ReceivableStore
     + ResolutionStore
     + ClaimStore
+    + KpiReads
 {
 }
 
@@ -492,3 +514,10 @@ impl<T> Store for T where
         + ?Sized
 {
 }
+
+/// What the nightly run reads for a shop's KPIs beyond its ledger (SPEC
+/// §11): the day's activity counters, and the shop's receivables with its
+/// grace days for the day's overdue position.
+pub trait KpiReads: ShopStore + ReceivableStore + ReconciliationStore {}
+
+impl<T> KpiReads for T where T: ShopStore + ReceivableStore + ReconciliationStore + ?Sized {}

@@ -3,7 +3,9 @@
 //! `COLLECTED#{date}`. A checkout adds its order's amount in the same
 //! transaction that writes the order, on the condition that the counter
 //! stays within the cap; closing an unpaid order takes it off again in the
-//! transaction that closes it.
+//! transaction that closes it. The same item counts the day's orders
+//! opened and closed unpaid, and its checkouts shown with a plan (SPEC §11
+//! KPIs, `activity.rs`).
 
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use qrpay_domain::controls::{cap_exceeded, collection_day, counter_ceiling_fen};
@@ -30,7 +32,8 @@ impl DynamoStore {
         day: BusinessDate,
     ) -> Result<i64, StoreError> {
         match self.get(collected_day_key(shop_id, day)).await? {
-            Some(item) => get_i64(&item, COLLECTED),
+            // The day's item may hold only KPI counters so far.
+            Some(item) => Ok(get_opt_i64(&item, COLLECTED)?.unwrap_or(0)),
             None => Ok(0),
         }
     }
@@ -50,7 +53,7 @@ impl DynamoStore {
             .collection_day
             .unwrap_or_else(|| collection_day(order.created_at));
         let ceiling = counter_ceiling_fen(cap, order.amount);
-        let mut value_list = vec![(":amount", n(order.amount.fen()))];
+        let mut value_list = vec![(":amount", n(order.amount.fen())), (":one", n(1))];
         let condition = ceiling.map(|c| {
             value_list.push((":ceiling", n(c)));
             if c < 0 {
@@ -64,9 +67,9 @@ impl DynamoStore {
         let item = conditional_update(
             &self.table,
             collected_day_key(&order.shop_id, day),
-            format!("ADD #{COLLECTED} :amount"),
+            format!("ADD #{COLLECTED} :amount, #{ORDERS_CREATED} :one"),
             condition,
-            names(&[COLLECTED]),
+            names(&[COLLECTED, ORDERS_CREATED]),
             values(value_list),
         )?;
         Ok(CapReservation {
@@ -105,13 +108,23 @@ impl DynamoStore {
         let Some(day) = order.collection_day else {
             return Ok(None);
         };
+        // Counted in: one more order opened that day; released: one more
+        // of that day's orders closed unpaid (SPEC §11 cancellation ratio).
+        let count = if sign > 0 {
+            ORDERS_CREATED
+        } else {
+            ORDERS_CLOSED_UNPAID
+        };
         conditional_update(
             &self.table,
             collected_day_key(&order.shop_id, day),
-            format!("ADD #{COLLECTED} :change"),
+            format!("ADD #{COLLECTED} :change, #{count} :one"),
             None,
-            names(&[COLLECTED]),
-            values(vec![(":change", n(sign * order.amount.fen()))]),
+            names(&[COLLECTED, count]),
+            values(vec![
+                (":change", n(sign * order.amount.fen())),
+                (":one", n(1)),
+            ]),
         )
         .map(Some)
     }

@@ -232,6 +232,17 @@ pub(super) fn revision(r: u64) -> i64 {
 
 #[async_trait]
 impl CollectionStore for DynamoStore {
+    async fn count_plan_checkout(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        date: qrpay_domain::BusinessDate,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.plan_checkout_counted(shop_id, order_id, date, now)
+            .await
+    }
+
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
         let mut items = self.order_items(order)?;
         items.extend(self.count_collection(order)?);

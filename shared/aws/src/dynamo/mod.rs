@@ -2,6 +2,7 @@
 //! Payout changes are decided by the domain and written as one transaction
 //! each (`payouts`); collection notices likewise (`collection`).
 
+mod activity;
 mod backoff;
 mod codec;
 mod collected;

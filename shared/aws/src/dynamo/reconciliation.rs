@@ -42,6 +42,14 @@ impl ReconciliationStore for DynamoStore {
         Ok(LedgerPage { entries, next })
     }
 
+    async fn day_activity(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<qrpay_domain::DayActivity, StoreError> {
+        self.activity_of(shop_id, date).await
+    }
+
     async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
         self.query_all(
             &KeyQuery::prefix(anomaly_pk(date), ANOMALY_PREFIX, true),

@@ -140,6 +140,7 @@ async fn reconcile(
     let reconciler = Reconciler {
         ledger: day.clone(),
         reconciliations: store.clone(),
+        kpi_reads: store.clone(),
         claims: store,
         objects: objects.clone(),
         alerts: Arc::new(LogAlerts),

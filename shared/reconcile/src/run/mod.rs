@@ -27,6 +27,7 @@
 mod error;
 mod findings;
 mod inputs;
+mod kpi;
 mod matching;
 mod publish;
 mod reports;
@@ -42,7 +43,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{BusinessDate, Provider};
 use qrpay_store::alerts::Alerts;
-use qrpay_store::{ClaimStore, ReconciliationStore};
+use qrpay_store::{ClaimStore, KpiReads, ReconciliationStore};
 
 use self::findings::Gathered;
 use self::inputs::{read_inputs, InputErrors, InputSources, Inputs};
@@ -76,6 +77,9 @@ pub struct Reconciler {
     pub reconciliations: Arc<dyn ReconciliationStore>,
     /// The day's lease and the alerts already raised.
     pub claims: Arc<dyn ClaimStore>,
+    /// What each shop's KPIs read beyond the ledger (SPEC §11): the day's
+    /// activity counters and the receivables.
+    pub kpi_reads: Arc<dyn KpiReads>,
     pub objects: Arc<dyn ObjectStore>,
     pub alerts: Arc<dyn Alerts>,
     /// Scratch space (Lambda: `/tmp`); a run cleans up after itself.
@@ -250,6 +254,8 @@ impl Reconciler {
             gathered.shops.len()
         ));
 
+        let names = gathered.shops.keys().cloned().collect();
+        let extras = kpi::read_extras(&self.kpi_reads, date, names).await?;
         let (out_dir, shops) = (dir.join("out"), std::mem::take(&mut gathered.shops));
         let (gaps_copy, run_id) = (gaps.clone(), run_id.to_owned());
         let reports = blocking(move || {
@@ -258,6 +264,7 @@ impl Reconciler {
                 run_id: &run_id,
                 now,
                 gaps: &gaps_copy,
+                extras: &extras,
             };
             write_reports(&out_dir, &run, buckets, shops)
         })

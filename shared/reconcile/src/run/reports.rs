@@ -14,6 +14,7 @@ use qrpay_domain::{BusinessDate, ReconciliationSummary, ShopId};
 use rust_decimal::Decimal;
 
 use super::error::ReconcileError;
+use super::kpi::DayExtras;
 use super::matching::BUCKETS;
 use super::threads::on_two_threads;
 use crate::matcher::Outcome;
@@ -39,6 +40,8 @@ pub(super) struct ReportRun<'a> {
     pub(super) run_id: &'a str,
     pub(super) now: DateTime<Utc>,
     pub(super) gaps: &'a [String],
+    /// Each shop's KPI inputs beyond its ledger tally.
+    pub(super) extras: &'a FastMap<String, DayExtras>,
 }
 
 /// Writes every shop's CSV and JSON from the result buckets (two threads),
@@ -324,6 +327,12 @@ fn summarize(
     })?;
     let rows = tally.rows();
     let attempted = tally.deductions.count + tally.deductions_failed;
+    let kpi_inputs = run
+        .extras
+        .get(shop)
+        .copied()
+        .unwrap_or_default()
+        .inputs(tally);
     Ok(ReconciliationSummary {
         shop_id,
         date: run.date,
@@ -359,5 +368,7 @@ fn summarize(
         gaps: run.gaps.to_vec(),
         report_csv: report_key(run.date, shop, "csv"),
         report_json: report_key(run.date, shop, "json"),
+        kpi_inputs: Some(kpi_inputs),
+        kpis: Some(kpi_inputs.kpis()),
     })
 }

@@ -271,6 +271,16 @@ impl CollectionStore for MemoryStore {
         Money::from_fen(fen).ok_or_else(|| overflow("collection counter"))
     }
 
+    async fn count_plan_checkout(
+        &self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        date: BusinessDate,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.state().count_plan_checkout(shop_id, order_id, date))
+    }
+
     async fn apply_collection(
         &self,
         event: &CollectionEvent,
@@ -372,7 +382,49 @@ impl State {
         *counter = counter
             .checked_add(sign * order.amount.fen())
             .ok_or_else(|| overflow("collection counter"))?;
+        // Counted in: one more order opened that day; released: one more
+        // of that day's orders closed unpaid (SPEC §11 cancellation ratio).
+        let activity = self
+            .activity
+            .entry((order.shop_id.clone(), day))
+            .or_default();
+        let count = if sign > 0 {
+            &mut activity.orders_created
+        } else {
+            &mut activity.orders_closed_unpaid
+        };
+        *count = count.saturating_add(1);
         Ok(())
+    }
+
+    /// Counts `order_id`'s checkout shown with a plan on `date`, once.
+    pub(super) fn count_plan_checkout(
+        &mut self,
+        shop_id: &ShopId,
+        order_id: &OrderId,
+        date: BusinessDate,
+    ) -> bool {
+        if !self
+            .plan_checkouts
+            .insert((shop_id.clone(), order_id.clone()))
+        {
+            return false;
+        }
+        let activity = self.activity.entry((shop_id.clone(), date)).or_default();
+        activity.plan_checkouts = activity.plan_checkouts.saturating_add(1);
+        true
+    }
+
+    /// What the KPIs counted of a shop's day.
+    pub(super) fn activity_on(
+        &self,
+        shop_id: &ShopId,
+        day: BusinessDate,
+    ) -> qrpay_domain::DayActivity {
+        self.activity
+            .get(&(shop_id.clone(), day))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Fen counted against a shop's daily collection cap on `day`.

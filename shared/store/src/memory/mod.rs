@@ -79,6 +79,10 @@ struct State {
     collected: HashMap<(ShopId, BusinessDate), i64>,
     /// Report rows' resolutions, by (shop, day, row).
     resolutions: BTreeMap<(ShopId, BusinessDate, qrpay_domain::RowId), qrpay_domain::Resolution>,
+    /// (shop, business day) → what the KPIs count of the day as it happens.
+    activity: HashMap<(ShopId, BusinessDate), qrpay_domain::DayActivity>,
+    /// Orders whose checkout shown with a plan is counted already.
+    plan_checkouts: HashSet<(ShopId, OrderId)>,
 }
 
 impl State {

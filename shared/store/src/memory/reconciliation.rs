@@ -26,6 +26,14 @@ impl ReconciliationStore for MemoryStore {
         Ok(LedgerPage { entries, next })
     }
 
+    async fn day_activity(
+        &self,
+        shop_id: &ShopId,
+        date: BusinessDate,
+    ) -> Result<qrpay_domain::DayActivity, StoreError> {
+        Ok(self.state().activity_on(shop_id, date))
+    }
+
     async fn list_anomalies(&self, date: BusinessDate) -> Result<Vec<Anomaly>, StoreError> {
         Ok(self
             .state()

@@ -52,6 +52,11 @@ pub const ORDER_EXPIRES_AT: &str = "expires_at_ms";
 pub const COLLECTION_DAY: &str = "collection_day";
 /// Fen counted against a shop's daily collection cap, on its day counter.
 pub const COLLECTED: &str = "collected_fen";
+/// KPI counters on the same day item (SPEC §11): orders opened on the day
+/// and of them closed unpaid, and checkouts shown with a plan offered.
+pub const ORDERS_CREATED: &str = "orders_created";
+pub const ORDERS_CLOSED_UNPAID: &str = "orders_closed_unpaid";
+pub const PLAN_CHECKOUTS: &str = "plan_checkouts";
 /// A shop's daily collection cap and large-payment alert (fen, optional).
 pub const COLLECTION_CAP: &str = "daily_collection_cap_fen";
 pub const LARGE_PAYMENT_ALERT: &str = "large_payment_alert_fen";
@@ -91,6 +96,10 @@ pub fn shop_day_key(shop: &ShopId, date: BusinessDate) -> Item {
 /// A shop's counter of a business day's collection (SPEC §11 daily cap).
 pub fn collected_day_key(shop: &ShopId, date: BusinessDate) -> Item {
     key(shop_pk(shop), format!("COLLECTED#{date}"))
+}
+/// The guard that counts an order's checkout shown with a plan once.
+pub fn plan_checkout_key(shop: &ShopId, order: &OrderId) -> Item {
+    key(shop_pk(shop), format!("PLANCHECKOUT#{order}"))
 }
 pub fn operator_day_key(shop: &ShopId, operator: &OperatorId, date: BusinessDate) -> Item {
     key(shop_pk(shop), format!("OPDAY#{date}#{operator}"))

@@ -15,7 +15,8 @@
 //! | refund pointer  | `REFUND#{r}`    | `REFUND`                  | (a refund's shop, for provider notices)           |
 //! | shop day        | `SHOP#{shop}`   | `DAY#{date}`              |                          |                        |
 //! | operator day    | `SHOP#{shop}`   | `OPDAY#{date}#{operator}` |                          |                        |
-//! | collected day   | `SHOP#{shop}`   | `COLLECTED#{date}`        | (`collected_fen`: the daily collection cap's counter) |  |
+//! | collected day   | `SHOP#{shop}`   | `COLLECTED#{date}`        | (`collected_fen`: the daily collection cap's counter; KPI counters `orders_created`, `orders_closed_unpaid`, `plan_checkouts`) |  |
+//! | plan checkout   | `SHOP#{shop}`   | `PLANCHECKOUT#{order}`    | (an order's checkout counted once; TTL `expires_at_s`) |  |
 //! | device          | `DEVICE#{dev}`  | `DEVICE`                  |                          |                        |
 //! | payout pointer  | `PAYOUT#{p}`    | `PAYOUT`                  | (a payout's shop, for provider notices)           |
 //! | payout attempt  | `SHOP#{shop}`   | `PAYOUT#{p}#ATTEMPT#{ms}#{n}` |                      |                        |

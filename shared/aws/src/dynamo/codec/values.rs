@@ -45,7 +45,7 @@ pub fn get_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
         .ok_or_else(|| corrupt(name, item))
 }
 
-pub(super) fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+pub(crate) fn get_opt_i64(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
     item.get(name).map(|_| get_i64(item, name)).transpose()
 }
 

@@ -1,0 +1,91 @@
+//! `GET /shops/{shop_id}/kpis?month=YYYY-MM` (SPEC §11): the month's KPIs,
+//! computed from the sum of its days' KPI inputs as the nightly runs stored
+//! them in the shop's summaries, and the series of days for charts (each
+//! day's inputs and KPIs). A day of the month that has begun but has no
+//! summary with KPI inputs (not reconciled yet, no movement that day, or
+//! reconciled before KPIs existed: re-run it) is listed as missing. The
+//! formulas are in `qrpay_domain::kpis`; this only reads and renders.
+
+use std::collections::BTreeMap;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use qrpay_domain::{BusinessDate, BusinessMonth, KpiInputs, ShopId};
+use qrpay_http::{json, ApiError, ErrorCode};
+use serde_json::{json, Value};
+
+use crate::App;
+
+pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<Body>, ApiError> {
+    let month = req
+        .query_string_parameters()
+        .first("month")
+        .ok_or_else(|| ApiError::invalid("month", "month is required (YYYY-MM)"))
+        .and_then(|text| {
+            BusinessMonth::parse(text).map_err(|e| ApiError::invalid("month", e.to_string()))
+        })?;
+    let now = app.clock.now();
+    let (this_month, today) = (BusinessMonth::of(now), BusinessDate::of(now));
+    if month > this_month {
+        // A query, not an action: nothing can be known of it (400, as any
+        // month out of range), unlike a run asked for a future day (422).
+        return Err(ApiError::invalid(
+            "month",
+            format!("{month} has not begun in Beijing (this month is {this_month})"),
+        ));
+    }
+    app.shops
+        .get_shop(&shop_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
+    let days: Vec<BusinessDate> = month.days().into_iter().filter(|d| *d <= today).collect();
+    let stored = day_inputs(app, &shop_id, &days).await?;
+    let month_inputs = KpiInputs::over_days(stored.values());
+    let series: Vec<Value> = days
+        .iter()
+        .map(|date| match stored.get(date) {
+            Some(inputs) => json!({
+                "date": date,
+                "status": "RECONCILED",
+                "inputs": inputs,
+                "kpis": inputs.kpis(),
+            }),
+            None => json!({ "date": date, "status": "MISSING" }),
+        })
+        .collect();
+    let missing: Vec<&BusinessDate> = days.iter().filter(|d| !stored.contains_key(d)).collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "shop_id": shop_id,
+            "month": month.to_string(),
+            "days_reconciled": stored.len(),
+            "missing_days": missing,
+            "inputs": month_inputs,
+            "kpis": month_inputs.kpis(),
+            "days": series,
+        }),
+    ))
+}
+
+/// The KPI inputs of each of `days` the shop has a summary with them for,
+/// in date order (the summaries read at once: a month is at most 31).
+async fn day_inputs(
+    app: &App,
+    shop_id: &ShopId,
+    days: &[BusinessDate],
+) -> Result<BTreeMap<BusinessDate, KpiInputs>, ApiError> {
+    let mut reads = tokio::task::JoinSet::new();
+    for &date in days {
+        let (store, shop_id) = (app.reconciliations.clone(), shop_id.clone());
+        reads.spawn(async move { (date, store.get_reconciliation(&shop_id, date).await) });
+    }
+    let mut stored = BTreeMap::new();
+    while let Some(done) = reads.join_next().await {
+        let (date, summary) = done.map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(inputs) = summary?.and_then(|s| s.kpi_inputs) {
+            stored.insert(date, inputs);
+        }
+    }
+    Ok(stored)
+}
