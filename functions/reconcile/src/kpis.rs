@@ -11,9 +11,13 @@ use std::collections::BTreeMap;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, BusinessMonth, KpiInputs, ShopId};
+use qrpay_http::html::wants_html;
 use qrpay_http::{json, ApiError, ErrorCode};
+use qrpay_report_html::month::render_month;
+use qrpay_report_html::report_page;
 use serde_json::{json, Value};
 
+use crate::kpi_page::{month_report, DayFigures};
 use crate::App;
 
 pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<Body>, ApiError> {
@@ -39,7 +43,14 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
     let days: Vec<BusinessDate> = month.days().into_iter().filter(|d| *d <= today).collect();
-    let stored = day_inputs(app, &shop_id, &days).await?;
+    let figures = day_figures(app, &shop_id, &days).await?;
+    if wants_html(req) {
+        // A browser: the month as a page with its charts.
+        let report = month_report(&shop_id, month, &figures, now);
+        return Ok(report_page(render_month(&report)));
+    }
+    let stored: BTreeMap<BusinessDate, KpiInputs> =
+        figures.iter().map(|(d, f)| (*d, f.inputs)).collect();
     let month_inputs = KpiInputs::over_days(stored.values());
     let series: Vec<Value> = days
         .iter()
@@ -68,13 +79,14 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
     ))
 }
 
-/// The KPI inputs of each of `days` the shop has a summary with them for,
-/// in date order (the summaries read at once: a month is at most 31).
-async fn day_inputs(
+/// The KPI inputs (and failed deductions) of each of `days` the shop has a
+/// summary with KPI inputs for, in date order (the summaries read at once:
+/// a month is at most 31).
+async fn day_figures(
     app: &App,
     shop_id: &ShopId,
     days: &[BusinessDate],
-) -> Result<BTreeMap<BusinessDate, KpiInputs>, ApiError> {
+) -> Result<BTreeMap<BusinessDate, DayFigures>, ApiError> {
     let mut reads = tokio::task::JoinSet::new();
     for &date in days {
         let (store, shop_id) = (app.reconciliations.clone(), shop_id.clone());
@@ -83,8 +95,17 @@ async fn day_inputs(
     let mut stored = BTreeMap::new();
     while let Some(done) = reads.join_next().await {
         let (date, summary) = done.map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Some(inputs) = summary?.and_then(|s| s.kpi_inputs) {
-            stored.insert(date, inputs);
+        if let Some(summary) = summary? {
+            if let Some(inputs) = summary.kpi_inputs {
+                let deductions_failed = summary.deductions_failed;
+                stored.insert(
+                    date,
+                    DayFigures {
+                        inputs,
+                        deductions_failed,
+                    },
+                );
+            }
         }
     }
     Ok(stored)

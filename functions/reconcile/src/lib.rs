@@ -15,6 +15,7 @@
 //!   `GET /shops/{shop_id}/receivables` (monthly-pay receivables, SPEC §11)
 //!   and `GET /shops/{shop_id}/kpis?month=` (the month's KPIs, SPEC §11).
 
+pub mod kpi_page;
 pub mod kpis;
 pub mod receivables;
 pub mod resolutions;

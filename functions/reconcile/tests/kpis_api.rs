@@ -181,6 +181,35 @@ async fn the_month_is_its_summed_days(store: Arc<dyn Store>) {
         (&missing[0], &missing[18]),
         (&json!("2026-11-01"), &json!("2026-11-21"))
     );
+
+    // A browser gets the month as a page, the same figures drawn.
+    let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let request = Event::fixture(KPIS)
+        .query(&[("month", "2026-11")])
+        .header("accept", chrome)
+        .request();
+    let page = handle(&s.app, request).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = String::from_utf8(page.body().to_vec()).unwrap();
+    assert!(
+        html.contains("<title>月度指标 shop-1 2026-11</title>"),
+        "{html}"
+    );
+    // 400.00 over 4 payments; 1 monthly-pay order, a 25.00% share.
+    assert!(
+        html.contains("<span class=\"v\">400.00 / 4</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"v\">1 (25.00%)</span>"),
+        "{html}"
+    );
+    // Two reconciled days: two bars in the payments chart.
+    let payments = &html[html.find("<svg class=\"chart payments\"").unwrap()..];
+    let payments = &payments[..payments.find("</svg>").unwrap()];
+    assert_eq!(payments.matches("<rect class=\"bar\"").count(), 2);
 }
 
 async fn a_month_without_summaries_is_all_missing_and_zero(store: Arc<dyn Store>) {

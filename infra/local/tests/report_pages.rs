@@ -398,10 +398,49 @@ async fn a_browser_shows_the_daily_report_with_its_charts() {
         json!(matched)
     );
     shots.push(desk.checkpoint("02-matched-rows").await.unwrap());
+
+    // The month's KPIs as a page: the day's payments stand in its charts.
+    let month = &day.date[..7];
+    let url = format!("http://{}/shops/{SHOP}/kpis?month={month}", w.running.addr);
+    desk.goto(&url).await.unwrap();
+    assert_eq!(
+        desk.title().await.unwrap(),
+        format!("月度指标 {SHOP} {month}")
+    );
+    let tile = desk.find("#t-payments .v").await.unwrap();
+    assert_eq!(
+        desk.text(&tile).await.unwrap(),
+        format!(
+            "{} / {}",
+            payments["total"].as_str().unwrap(),
+            payments["count"]
+        )
+    );
+    let charts = desk
+        .execute(
+            "const size = e => { const r = e.getBoundingClientRect(); \
+               return [r.width, r.height]; };\
+             return {charts: [...document.querySelectorAll('svg.chart')].map(size),\
+               bars: [...document.querySelectorAll('svg.chart.payments rect.bar')].map(size)};",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let drawn = charts["charts"].as_array().unwrap();
+    assert_eq!(drawn.len(), 4, "{charts}");
+    assert!(
+        drawn.iter().all(|c| c[0].as_f64() > Some(100.0)),
+        "{charts}"
+    );
+    // One reconciled day: one bar, standing.
+    let bars = charts["bars"].as_array().unwrap();
+    assert_eq!(bars.len(), 1, "{charts}");
+    assert!(bars[0][1].as_f64() > Some(20.0), "{charts}");
+    shots.push(desk.checkpoint("03-month-kpis").await.unwrap());
     for shot in &shots {
         let png = std::fs::read(shot).unwrap();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
-        println!("daily report screenshot: {}", shot.display());
+        println!("report page screenshot: {}", shot.display());
     }
     desk.quit().await.unwrap();
 }
