@@ -214,16 +214,7 @@ async fn get_day(
             .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1-{MAX_ROWS}")))?,
         None => DEFAULT_ROWS,
     };
-    let Some(summary) = app
-        .reconciliations
-        .get_reconciliation(&shop_id, date)
-        .await?
-    else {
-        return Err(ApiError::new(
-            ErrorCode::ReconciliationNotFound,
-            format!("no reconciliation of {date} for this shop yet"),
-        ));
-    };
+    let summary = reconciliation_of(app, &shop_id, date).await?;
     let mut rows = report_rows(app, &summary).await?;
     let resolutions = app.resolutions.list_resolutions(&shop_id, date).await?;
     let counts = resolutions::overlay(&mut rows, resolutions);
@@ -266,6 +257,23 @@ async fn get_day(
 enum FileForm {
     Csv(Lang),
     Xlsx(Lang),
+}
+
+/// A shop's reconciliation of a day, or `404 RECONCILIATION_NOT_FOUND`.
+pub(crate) async fn reconciliation_of(
+    app: &App,
+    shop_id: &qrpay_domain::ShopId,
+    date: BusinessDate,
+) -> Result<qrpay_domain::ReconciliationSummary, ApiError> {
+    app.reconciliations
+        .get_reconciliation(shop_id, date)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ReconciliationNotFound,
+                format!("no reconciliation of {date} for this shop yet"),
+            )
+        })
 }
 
 /// The rows of a shop's report of a day (the nightly JSON object), as

@@ -168,16 +168,7 @@ pub async fn put(
 ) -> Result<Response<Body>, ApiError> {
     let row_id = RowId::parse(row).map_err(|e| ApiError::invalid("row_id", e.to_string()))?;
     let request = parse_request(req)?;
-    let Some(summary) = app
-        .reconciliations
-        .get_reconciliation(&shop_id, date)
-        .await?
-    else {
-        return Err(ApiError::new(
-            ErrorCode::ReconciliationNotFound,
-            format!("no reconciliation of {date} for this shop yet"),
-        ));
-    };
+    let summary = crate::reconciliation_of(app, &shop_id, date).await?;
     let rows = crate::report_rows(app, &summary).await?;
     let Some(found) = rows.iter().find(|r| row_id_of(r) == Some(row_id)) else {
         return Err(ApiError::new(
