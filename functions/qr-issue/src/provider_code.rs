@@ -86,9 +86,26 @@ pub async fn attach(
 }
 
 /// What the buyer sees as the order's title at the provider: the code's
-/// description, else the shop's name as buyers know it.
+/// description, else the shop's name as buyers know it, else its id. Never
+/// blank: every provider refuses an order without a title (WeChat Pay
+/// answers `PARAM_ERROR` for an empty `description`), and a code may carry
+/// an empty or blank description.
 pub fn subject(shop: &Shop, description: Option<&str>) -> String {
-    description.map_or_else(|| shop.display_name().to_owned(), str::to_owned)
+    title_of([
+        description,
+        Some(shop.display_name()),
+        Some(shop.name.as_str()),
+    ])
+    .unwrap_or_else(|| shop.shop_id.to_string())
+}
+
+/// The first of `candidates` with something besides whitespace.
+fn title_of<const N: usize>(candidates: [Option<&str>; N]) -> Option<String> {
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|text| !text.trim().is_empty())
+        .map(str::to_owned)
 }
 
 /// The provider order for one of ours; the plan goes to the provider as
@@ -137,5 +154,20 @@ pub fn not_created(provider: Provider, outcome: CreateOutcome) -> ApiError {
         CreateOutcome::Created(code) => {
             ApiError::internal(format!("{provider} answered with an unexpected {code:?}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::title_of;
+
+    #[test]
+    fn a_blank_description_gives_way_to_the_shop_name() {
+        let name = Some("茶铺");
+        assert_eq!(title_of([Some("Tea"), name]), Some("Tea".to_owned()));
+        assert_eq!(title_of([Some(""), name]), Some("茶铺".to_owned()));
+        assert_eq!(title_of([Some(" \u{3000}"), name]), Some("茶铺".to_owned()));
+        assert_eq!(title_of([None, name]), Some("茶铺".to_owned()));
+        assert_eq!(title_of([Some(""), Some(" ")]), None);
     }
 }

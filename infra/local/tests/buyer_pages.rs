@@ -766,3 +766,29 @@ async fn a_receipt_asks_the_provider_when_its_notice_is_late() {
         .json();
     assert_eq!(again["paid_amount"], "27.00");
 }
+
+/// A code whose description is empty or blank still makes a WeChat Pay
+/// order: the title falls back to the shop's name (WeChat refuses an empty
+/// `description` with `PARAM_ERROR`, which the buyer would see as a 502).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blank_description_still_makes_a_provider_order() {
+    let w = world().await;
+    for (no, description) in [("BP-9", ""), ("BP-10", " \u{3000}")] {
+        let code = w
+            .code(
+                json!({"kind": "dynamic", "amount": "0.82", "out_order_no": no,
+                "description": description}),
+            )
+            .await;
+        let base = format!("http://{}", w.running.addr);
+        let path = code["url"].as_str().unwrap().strip_prefix(&base).unwrap();
+        let body = json!({"method": "wechatpay_native"});
+        let a = w
+            .client
+            .json("POST", path, None, Some(&body))
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200, "{description:?}: {}", a.text());
+        assert_eq!(a.json()["next"]["type"], "qr");
+    }
+}
