@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use qrpay_domain::payout::MAX_PAYOUT_NOTE_CHARS;
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     BusinessDate, Clock, OperatorId, OrderId, Payout, PayoutChannels, PayoutId, PayoutNote,
@@ -163,11 +162,7 @@ async fn create_payout(
             "reason must be SHIPPING_FEE, PRICE_DIFFERENCE or OTHER",
         )
     })?;
-    let note = body
-        .optional_str("note", MAX_PAYOUT_NOTE_CHARS)?
-        .map(PayoutNote::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid("note", e.for_field("note")))?;
+    let note: Option<PayoutNote> = body.optional_text("note")?;
 
     let now = app.clock.now();
     let request = PayoutRequest {

@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use qrpay_domain::resolution::{Assignee, ResolutionNote};
 use qrpay_domain::{
     BusinessDate, Finding, Principal, Resolution, ResolutionRequest, ResolutionStatus, RowId,
-    ShopId, TextError,
+    ShopId,
 };
 use qrpay_http::{json, json_object, ApiError, ErrorCode};
 use qrpay_reconcile::Outcome;
@@ -124,36 +124,19 @@ fn resolution_json(resolution: &Resolution) -> Value {
     body
 }
 
-fn text_field<T>(
-    parsed: Option<&str>,
-    field: &str,
-    parse: impl Fn(&str) -> Result<T, TextError>,
-) -> Result<Option<T>, ApiError> {
-    parsed
-        .map(|text| parse(text).map_err(|e| ApiError::invalid(field, e.for_field(field))))
-        .transpose()
-}
-
 fn parse_request(req: &Request) -> Result<ResolutionRequest, ApiError> {
     let body = json_object(req, MAX_BODY_BYTES)?;
     body.only(&["status", "note", "assignee"])?;
     let status = body.required_str("status", 16)?;
     let status = ResolutionStatus::parse(status)
         .ok_or_else(|| ApiError::invalid("status", "status is OPEN, RESOLVED or WAIVED"))?;
-    let note = body.optional_str("note", ResolutionNote::MAX_CHARS)?;
-    let assignee = body.optional_str("assignee", Assignee::MAX_CHARS)?;
+    // An empty note or assignee says nothing: kept as none.
+    let note: Option<ResolutionNote> = body.optional_text("note")?;
+    let assignee: Option<Assignee> = body.optional_text("assignee")?;
     Ok(ResolutionRequest {
         status,
-        note: text_field(
-            note.filter(|n| !n.is_empty()),
-            "note",
-            ResolutionNote::parse,
-        )?,
-        assignee: text_field(
-            assignee.filter(|a| !a.is_empty()),
-            "assignee",
-            Assignee::parse,
-        )?,
+        note: note.filter(|n| !n.as_str().is_empty()),
+        assignee: assignee.filter(|a| !a.as_str().is_empty()),
     })
 }
 

@@ -11,8 +11,6 @@ use crate::payee::PayeeAction;
 use crate::text::PayoutNote;
 use crate::time::BusinessDate;
 
-/// Longest merchant note kept on a payout.
-pub const MAX_PAYOUT_NOTE_CHARS: usize = PayoutNote::MAX_CHARS;
 /// Longest failure reason kept on a payout.
 pub const MAX_FAILURE_REASON_CHARS: usize = 500;
 

@@ -2,7 +2,7 @@
 //! of the right type. Parse, don't validate: what comes out is typed.
 
 use lambda_http::{Body, Request};
-use qrpay_domain::{Amount, AmountError, Money};
+use qrpay_domain::{Amount, AmountError, BoundedText, Money};
 use serde_json::{Map, Number, Value};
 
 use crate::ApiError;
@@ -125,6 +125,18 @@ impl Fields {
                 format!("{field} must be a string"),
             )),
         }
+    }
+
+    /// An optional text kept as a [`BoundedText`] (a payout's note, a
+    /// resolution's note): its limit is the type's, refusals name the field.
+    pub fn optional_text<const N: usize>(
+        &self,
+        field: &str,
+    ) -> Result<Option<BoundedText<N>>, ApiError> {
+        self.optional_str(field, N)?
+            .map(BoundedText::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid(field, e.for_field(field)))
     }
 
     pub fn required_str(&self, field: &str, max_chars: usize) -> Result<&str, ApiError> {
