@@ -49,13 +49,11 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
         let report = month_report(&shop_id, month, &figures, now);
         return Ok(report_page(render_month(&report)));
     }
-    let stored: BTreeMap<BusinessDate, KpiInputs> =
-        figures.iter().map(|(d, f)| (*d, f.inputs)).collect();
-    let month_inputs = KpiInputs::over_days(stored.values());
+    let month_inputs = KpiInputs::over_days(figures.values().map(|f| &f.inputs));
     let series: Vec<Value> = days
         .iter()
-        .map(|date| match stored.get(date) {
-            Some(inputs) => json!({
+        .map(|date| match figures.get(date) {
+            Some(DayFigures { inputs, .. }) => json!({
                 "date": date,
                 "status": "RECONCILED",
                 "inputs": inputs,
@@ -64,13 +62,13 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
             None => json!({ "date": date, "status": "MISSING" }),
         })
         .collect();
-    let missing: Vec<&BusinessDate> = days.iter().filter(|d| !stored.contains_key(d)).collect();
+    let missing: Vec<&BusinessDate> = days.iter().filter(|d| !figures.contains_key(d)).collect();
     Ok(json(
         StatusCode::OK,
         &json!({
             "shop_id": shop_id,
             "month": month.to_string(),
-            "days_reconciled": stored.len(),
+            "days_reconciled": figures.len(),
             "missing_days": missing,
             "inputs": month_inputs,
             "kpis": month_inputs.kpis(),

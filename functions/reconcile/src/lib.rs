@@ -228,11 +228,9 @@ async fn get_day(
             let name = report_name(&summary, "xlsx");
             return Ok(attachment(bytes, XLSX_CONTENT_TYPE, &name));
         }
-        None => {}
-    }
-    if file_form.is_none() && wants_html(req) {
         // A browser: the same report as a page to look at (SPEC §11).
-        return Ok(report_page(render_day(&summary, &rows)));
+        None if wants_html(req) => return Ok(report_page(render_day(&summary, &rows))),
+        None => {}
     }
     let total = rows.len();
     let page: Vec<Value> = rows.into_iter().skip(cursor).take(limit).collect();
