@@ -28,7 +28,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use qrpay_domain::{Clock, OrderId, PayoutId, Provider};
+use std::path::Path;
+
+use qrpay_domain::{BusinessDate, Clock, OrderId, PayoutId, Provider};
+use qrpay_provider::bills::{BillGateway, BillKind, BillOutcome};
 use qrpay_provider::gateway::{
     configured_gateways, AnswerVerdict, CloseOutcome, CollectRequest, CollectionGateway,
     CreateOutcome, Gateways, HttpTransport, RefundGateway, RefundNo, RefundOutcome, RefundRequest,
@@ -70,6 +73,9 @@ pub fn reloading_gateways(
     for provider in first.transfers.keys() {
         gateways.transfers.insert(*provider, follow(provider));
     }
+    for provider in first.bills.keys() {
+        gateways.bills.insert(*provider, follow(provider));
+    }
     Ok(gateways)
 }
 
@@ -96,7 +102,8 @@ unconfigured!(
     CloseOutcome,
     RefundOutcome,
     TransferOutcome,
-    QueryOutcome
+    QueryOutcome,
+    BillOutcome
 );
 
 /// One provider's gateways, as last built from the secret.
@@ -193,6 +200,28 @@ impl CollectionGateway for FollowingKeys {
     fn bridge_invoke(&self, prepay_id: &str) -> Option<serde_json::Value> {
         let gateways = self.built.current();
         gateways.collection(self.provider)?.bridge_invoke(prepay_id)
+    }
+}
+
+/// Repeated: asking for a bill changes nothing at the provider.
+#[async_trait]
+impl BillGateway for FollowingKeys {
+    fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    fn bill_kinds(&self) -> &'static [BillKind] {
+        let gateways = self.built.current();
+        gateways
+            .bill(self.provider)
+            .map_or(&[], |gateway| gateway.bill_kinds())
+    }
+
+    async fn fetch_bill(&self, date: BusinessDate, kind: BillKind, dest: &Path) -> BillOutcome {
+        self.call(Gateways::bill, Again::Repeat, |g| async move {
+            g.fetch_bill(date, kind, dest).await
+        })
+        .await
     }
 }
 

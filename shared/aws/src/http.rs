@@ -93,6 +93,22 @@ impl HyperTransport {
     }
 
     async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let (mut answer, body) = self.answer(request).await?;
+        let limited = http_body_util::Limited::new(body, MAX_ANSWER_BYTES);
+        answer.body = limited
+            .collect()
+            .await
+            .map_err(|e| TransportError::Other(format!("answer not read: {e}")))?
+            .to_bytes()
+            .to_vec();
+        Ok(answer)
+    }
+
+    /// The answer's status and headers (body empty), and its body to read.
+    async fn answer(
+        &self,
+        request: HttpRequest,
+    ) -> Result<(HttpResponse, hyper::body::Incoming), TransportError> {
         let mut builder = hyper::Request::builder()
             .method(request.method)
             .uri(&request.url);
@@ -117,26 +133,66 @@ impl HyperTransport {
             .iter()
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let limited = http_body_util::Limited::new(answer.into_body(), MAX_ANSWER_BYTES);
-        let body = limited
-            .collect()
-            .await
-            .map_err(|e| TransportError::Other(format!("answer not read: {e}")))?
-            .to_bytes()
-            .to_vec();
-        Ok(HttpResponse {
+        let head = HttpResponse {
             status,
             headers,
-            body,
-        })
+            body: Vec::new(),
+        };
+        Ok((head, answer.into_body()))
+    }
+
+    /// The answer's body streamed into `dest`, at most `max_bytes`.
+    async fn download_to(
+        &self,
+        request: HttpRequest,
+        dest: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<HttpResponse, TransportError> {
+        use tokio::io::AsyncWriteExt;
+        let written = |e: std::io::Error| TransportError::Other(format!("answer not written: {e}"));
+        let (answer, mut body) = self.answer(request).await?;
+        let mut file = tokio::fs::File::create(dest).await.map_err(written)?;
+        let mut total: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| TransportError::Other(format!("answer not read: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total = total.saturating_add(data.len() as u64);
+            if total > max_bytes {
+                return Err(TransportError::Other(format!(
+                    "answer over {max_bytes} bytes"
+                )));
+            }
+            file.write_all(&data).await.map_err(written)?;
+        }
+        file.flush().await.map_err(written)?;
+        Ok(answer)
     }
 }
+
+/// How long a file (a provider's bill) may take to come down: bills are
+/// fetched by the batch job, far from any caller's deadline.
+pub const DOWNLOAD_TOTAL: Duration = Duration::from_secs(600);
 
 #[async_trait]
 impl HttpTransport for HyperTransport {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let total = self.timeouts.total;
         tokio::time::timeout(total, self.exchange(request))
+            .await
+            .unwrap_or(Err(TransportError::Timeout(total)))
+    }
+
+    async fn download(
+        &self,
+        request: HttpRequest,
+        dest: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<HttpResponse, TransportError> {
+        let total = DOWNLOAD_TOTAL.max(self.timeouts.total);
+        tokio::time::timeout(total, self.download_to(request, dest, max_bytes))
             .await
             .unwrap_or(Err(TransportError::Timeout(total)))
     }
@@ -221,6 +277,37 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    }
+
+    /// A bill comes down to a file, chunk by chunk, past the 1 MiB an
+    /// answer may weigh; one over the caller's limit is refused.
+    #[tokio::test]
+    async fn a_file_is_streamed_to_disk_within_its_limit() {
+        let body = "x".repeat(1536 * 1024);
+        let answer: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("bill");
+        let transport = HyperTransport::new(quick()).unwrap();
+        let head = transport
+            .download(get(server(answer, Duration::ZERO).await), &dest, 2 << 20)
+            .await
+            .unwrap();
+        assert_eq!((head.status, head.body.len()), (200, 0));
+        assert_eq!(std::fs::read(&dest).unwrap(), body.as_bytes());
+        let err = transport
+            .download(get(server(answer, Duration::ZERO).await), &dest, 1 << 20)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TransportError::Other(format!("answer over {} bytes", 1 << 20))
+        );
     }
 
     #[test]

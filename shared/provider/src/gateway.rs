@@ -20,6 +20,7 @@ use qrpay_domain::{
 };
 
 use crate::alipay::gateway::AlipayGateway;
+use crate::bills::BillGateway;
 use crate::douyin::gateway::DouyinGateway;
 use crate::wechatpay::gateway::WechatpayGateway;
 use crate::wechatpay::oauth::WechatOauth;
@@ -88,6 +89,31 @@ pub enum TransportError {
 #[async_trait]
 pub trait HttpTransport: Send + Sync {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+
+    /// Sends `request` and writes the answer's body to the file `dest`
+    /// (created or truncated) instead of holding it: a bill is far larger
+    /// than any answer `send` reads. The returned answer's body is empty. A
+    /// body over `max_bytes` is an error (the file's contents then mean
+    /// nothing). This default sends through `send` and suits transports
+    /// whose answers are small; the network transport streams.
+    async fn download(
+        &self,
+        request: HttpRequest,
+        dest: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<HttpResponse, TransportError> {
+        let mut answer = self.send(request).await?;
+        let body = std::mem::take(&mut answer.body);
+        if u64::try_from(body.len()).map_or(true, |n| n > max_bytes) {
+            return Err(TransportError::Other(format!(
+                "answer of {} bytes is over {max_bytes}",
+                body.len()
+            )));
+        }
+        std::fs::write(dest, body)
+            .map_err(|e| TransportError::Other(format!("answer not written: {e}")))?;
+        Ok(answer)
+    }
 }
 
 /// How the buyer pays a provider order.
@@ -345,7 +371,8 @@ answer_verdict!(
     CloseOutcome,
     RefundOutcome,
     crate::TransferOutcome,
-    crate::QueryOutcome
+    crate::QueryOutcome,
+    crate::bills::BillOutcome
 );
 
 /// The providers configured on this stage, per capability. A provider
@@ -355,6 +382,8 @@ pub struct Gateways {
     pub collection: BTreeMap<Provider, Arc<dyn CollectionGateway>>,
     pub refunds: BTreeMap<Provider, Arc<dyn RefundGateway>>,
     pub transfers: BTreeMap<Provider, Arc<dyn TransferProvider>>,
+    /// Each provider's daily bills (`crate::bills`).
+    pub bills: BTreeMap<Provider, Arc<dyn BillGateway>>,
     /// WeChat web authorization, when the app secret is configured: how a
     /// page inside WeChat learns the buyer's openid for a JSAPI order.
     pub wechat_oauth: Option<Arc<WechatOauth>>,
@@ -390,6 +419,10 @@ impl Gateways {
     pub fn refunds(&self, provider: Provider) -> Option<&Arc<dyn RefundGateway>> {
         self.refunds.get(&provider)
     }
+
+    pub fn bill(&self, provider: Provider) -> Option<&Arc<dyn BillGateway>> {
+        self.bills.get(&provider)
+    }
 }
 
 /// Every provider configured in `env` (API.md "Provider configuration"),
@@ -422,6 +455,7 @@ impl fmt::Debug for Gateways {
             .field("collection", &self.collection.keys().collect::<Vec<_>>())
             .field("refunds", &self.refunds.keys().collect::<Vec<_>>())
             .field("transfers", &self.transfers.keys().collect::<Vec<_>>())
+            .field("bills", &self.bills.keys().collect::<Vec<_>>())
             .finish()
     }
 }

@@ -19,6 +19,7 @@ use qrpay_domain::{Amount, OrderId, PayeeAction, PayerAccount, PayoutId, ShopId}
 use serde::{Deserialize, Serialize};
 
 pub mod alipay;
+pub mod bills;
 pub mod callback;
 pub mod douyin;
 pub mod gateway;
