@@ -23,6 +23,7 @@ pub mod resolutions;
 pub use qrpay_reconcile::requests;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
@@ -33,6 +34,7 @@ use qrpay_http::{
     attachment, event, json, principal, require_owner_or_admin, require_role, require_shop,
     require_shop_or_admin, segments, ApiError, ErrorCode,
 };
+use qrpay_reconcile::bill_fetch::{self, BillFetcher, Next};
 use qrpay_reconcile::objects::ObjectStore;
 use qrpay_reconcile::report_sheet::{report_csv, report_xlsx};
 use qrpay_reconcile::run::RUN_LEASE_S;
@@ -59,6 +61,9 @@ pub struct App {
     pub resolutions: Arc<dyn ResolutionStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub requests: Arc<dyn RunRequests>,
+    /// The providers' bills, fetched before each run; `None` where they are
+    /// placed some other way (tests that write statements themselves).
+    pub bills: Option<Arc<BillFetcher>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -100,19 +105,50 @@ pub async fn dispatch(app: &App, event: Value) -> Result<Value, String> {
             let body = record.get("body").and_then(Value::as_str).unwrap_or("");
             let request: RunRequest = serde_json::from_str(body)
                 .map_err(|e| format!("not a reconciliation request: {e}"))?;
-            let date = BusinessDate::parse(&request.date)
-                .map_err(|_| format!("bad date in request: {:?}", request.date))?;
-            reports.push(run_day(app, date).await?);
+            reports.push(nightly(app, &request).await?);
         }
-        return serde_json::to_value(reports).map_err(|e| e.to_string());
+        return Ok(Value::Array(reports));
     }
-    let date = match event.get("date").and_then(Value::as_str) {
-        Some(text) => {
-            BusinessDate::parse(text).map_err(|_| format!("bad date in event: {text:?}"))?
+    let request = match event.get("date").and_then(Value::as_str) {
+        // An operator: the day as it is now.
+        Some(text) => RunRequest::now(
+            BusinessDate::parse(text).map_err(|_| format!("bad date in event: {text:?}"))?,
+        ),
+        // The EventBridge schedule (or any other event): yesterday, waiting
+        // for bills not published yet.
+        None => {
+            let date = scheduled_date(app.clock.now());
+            RunRequest {
+                date: date.to_string(),
+                wait_for_bills_until: Some(bill_fetch::deadline(date)),
+            }
         }
-        // The EventBridge schedule (or any other event): yesterday.
-        None => scheduled_date(app.clock.now()),
     };
+    nightly(app, &request).await
+}
+
+/// A requested run: the day's bills first (SPEC §6, §9 "Bills"); then the
+/// run, unless it waits for a bill and asks again later.
+pub async fn nightly(app: &App, request: &RunRequest) -> Result<Value, String> {
+    let date = BusinessDate::parse(&request.date)
+        .map_err(|_| format!("bad date in request: {:?}", request.date))?;
+    if let Some(bills) = &app.bills {
+        let next = bills
+            .attempt(date, app.clock.now(), request.wait_for_bills_until)
+            .await?;
+        if let Next::AskAgainIn(delay) = next {
+            app.requests
+                .ask_again(request, delay)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(%date, delay_s = delay.as_secs(), "waiting for the providers' bills");
+            return Ok(json!({
+                "date": date,
+                "status": "WAITING_FOR_BILLS",
+                "ask_again_in_s": delay.as_secs(),
+            }));
+        }
+    }
     let report = run_day(app, date).await?;
     serde_json::to_value(report).map_err(|e| e.to_string())
 }
@@ -350,20 +386,21 @@ impl InProcessRuns {
     }
 }
 
-#[async_trait::async_trait]
-impl RunRequests for InProcessRuns {
-    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
+impl InProcessRuns {
+    /// Runs `date` in the background after `delay`.
+    fn spawn_run(&self, date: BusinessDate, delay: Duration) {
         let reconciler = self.reconciler.clone();
         let clock = self.clock.clone();
         let handle = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
             // Another run of the day is going: wait for its turn (as SQS
             // retries a queued request), for as long as a run may last.
-            let patience = std::time::Duration::from_secs(RUN_LEASE_S.unsigned_abs());
+            let patience = Duration::from_secs(RUN_LEASE_S.unsigned_abs());
             let give_up = tokio::time::Instant::now() + patience;
             loop {
                 match reconciler.run(date, clock.now()).await {
                     Err(ReconcileError::InProgress(_)) if tokio::time::Instant::now() < give_up => {
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                        tokio::time::sleep(Duration::from_millis(200)).await
                     }
                     other => {
                         return other.map_err(|e| format!("reconciliation of {date} failed: {e}"))
@@ -375,6 +412,21 @@ impl RunRequests for InProcessRuns {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(handle);
+    }
+}
+
+#[async_trait::async_trait]
+impl RunRequests for InProcessRuns {
+    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
+        self.spawn_run(date, Duration::ZERO);
+        Ok(())
+    }
+
+    /// Runs after `delay` (bills are not fetched again here).
+    async fn ask_again(&self, request: &RunRequest, delay: Duration) -> Result<(), RequestError> {
+        let date = BusinessDate::parse(&request.date)
+            .map_err(|_| RequestError(format!("bad date {:?}", request.date)))?;
+        self.spawn_run(date, delay);
         Ok(())
     }
 }

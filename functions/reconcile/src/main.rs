@@ -13,6 +13,7 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use qrpay_aws::{self as aws, Deadline};
 use qrpay_domain::{BusinessDate, Clock, Provider, SystemClock};
+use qrpay_reconcile::bill_fetch::BillFetcher;
 use qrpay_reconcile::objects::LocalDir;
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
 use qrpay_reconcile::Reconciler;
@@ -53,6 +54,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         payout_provider: payout_provider()?,
         progress: None,
     });
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let bills = Arc::new(BillFetcher {
+        sources: Arc::new(aws::StageBills::new(&config, clock.clone())),
+        objects: objects.clone(),
+        alerts: reconciler.alerts.clone(),
+        work_dir: std::env::temp_dir(),
+    });
     let app = Arc::new(App {
         reconciler,
         reconciliations: store.clone(),
@@ -61,7 +69,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         resolutions: store,
         objects,
         requests: Arc::new(aws::run_requests_from_env(&config)?),
-        clock: Arc::new(SystemClock),
+        bills: Some(bills),
+        clock,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();

@@ -57,6 +57,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
             resolutions: store.clone(),
             objects,
             requests: runs,
+            bills: None,
             clock,
         },
         store,

@@ -80,6 +80,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
             resolutions: store,
             objects: objects.clone(),
             requests: runs.clone(),
+            bills: None,
             clock: clock.clone(),
         },
         runs,

@@ -80,3 +80,39 @@ pub fn gateways_from_env(
     }
     qrpay_provider::gateway::configured_gateways(&|name| secrets.get(name), transport, clock)
 }
+
+/// The configured providers' bill gateways, built from the stage's secret
+/// on first use: the reconcile function's HTTP routes never read the secret.
+pub struct StageBills {
+    config: SdkConfig,
+    clock: std::sync::Arc<dyn qrpay_domain::Clock>,
+    built: tokio::sync::OnceCell<Vec<std::sync::Arc<dyn qrpay_provider::bills::BillGateway>>>,
+}
+
+impl StageBills {
+    pub fn new(config: &SdkConfig, clock: std::sync::Arc<dyn qrpay_domain::Clock>) -> StageBills {
+        StageBills {
+            config: config.clone(),
+            clock,
+            built: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl qrpay_reconcile::bill_fetch::BillSources for StageBills {
+    async fn bill_gateways(
+        &self,
+    ) -> Result<Vec<std::sync::Arc<dyn qrpay_provider::bills::BillGateway>>, String> {
+        let built = self
+            .built
+            .get_or_try_init(|| async {
+                let secrets = crate::SecretSource::from_env(&self.config).await?;
+                let gateways =
+                    gateways_from_env(crate::Deadline::Batch, self.clock.clone(), &secrets)?;
+                Ok::<_, String>(gateways.bills.into_values().collect())
+            })
+            .await?;
+        Ok(built.clone())
+    }
+}

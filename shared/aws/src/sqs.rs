@@ -111,22 +111,36 @@ impl SqsRunRequests {
     }
 }
 
-#[async_trait]
-impl RunRequests for SqsRunRequests {
-    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
-        let body = serde_json::to_string(&RunRequest {
-            date: date.to_string(),
-        })
-        .map_err(|e| RequestError(e.to_string()))?;
+impl SqsRunRequests {
+    async fn send(&self, request: &RunRequest, delay_s: i32) -> Result<(), RequestError> {
+        let body = serde_json::to_string(request).map_err(|e| RequestError(e.to_string()))?;
         self.client
             .get()
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .delay_seconds(delay_s)
             .send()
             .await
             .map_err(|e| RequestError(error_text(&e)))?;
-        tracing::info!(%date, "reconciliation run requested");
+        tracing::info!(date = %request.date, delay_s, "reconciliation run requested");
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RunRequests for SqsRunRequests {
+    async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
+        self.send(&RunRequest::now(date), 0).await
+    }
+
+    /// SQS holds the message back `delay` (at most its 15 minutes).
+    async fn ask_again(
+        &self,
+        request: &RunRequest,
+        delay: std::time::Duration,
+    ) -> Result<(), RequestError> {
+        let delay_s = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
+        self.send(request, delay_s).await
     }
 }

@@ -27,7 +27,8 @@ use qrpay_domain::{BusinessDate, Provider};
 pub const MAX_BILL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 /// Which of a provider's daily bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BillKind {
     /// Every collection and refund of the day (WeChat 交易账单 `ALL`,
     /// Alipay `trade`, Douyin's payment bill): what the nightly run matches.

@@ -2,6 +2,7 @@
 //! against each provider's statement of D and the bank's settlement receipts.
 
 pub mod bank;
+pub mod bill_fetch;
 pub mod json_text;
 pub mod matcher;
 pub mod model;

@@ -65,10 +65,13 @@ pub enum AlertCode {
     ReconSettlementMismatch,
     ReconDeductionFailed,
     ReconInputGap,
+    /// A provider's bill the nightly run had to go without: refused, or
+    /// not published by the deadline (`qrpay_reconcile::bill_fetch`).
+    BillNotFetched,
 }
 
 impl AlertCode {
-    pub const ALL: [AlertCode; 29] = [
+    pub const ALL: [AlertCode; 30] = [
         AlertCode::PayoutNotFinal,
         AlertCode::PayoutProviderContradiction,
         AlertCode::DeductionFailed,
@@ -98,6 +101,7 @@ impl AlertCode {
         AlertCode::ReconSettlementMismatch,
         AlertCode::ReconDeductionFailed,
         AlertCode::ReconInputGap,
+        AlertCode::BillNotFetched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +135,7 @@ impl AlertCode {
             AlertCode::ReconSettlementMismatch => "RECON_SETTLEMENT_MISMATCH",
             AlertCode::ReconDeductionFailed => "RECON_DEDUCTION_FAILED",
             AlertCode::ReconInputGap => "RECON_INPUT_GAP",
+            AlertCode::BillNotFetched => "BILL_NOT_FETCHED",
         }
     }
 
