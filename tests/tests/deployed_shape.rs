@@ -393,10 +393,14 @@ fn reconcile_writes_and_removes_only_its_own_items_and_reports() {
             .iter()
             .any(|a| a == "s3:DeleteObject" || a == "s3:PutObject")
         {
+            // The bills it fetches are written (never removed) where the
+            // run reads them.
+            let bills = !s.actions.iter().any(|a| a == "s3:DeleteObject");
             for resource in &s.resources {
                 assert!(
                     resource.contains("ReportsBucket.Arn}/reports/")
-                        || resource.contains("ReportsBucket.Arn}/runs/"),
+                        || resource.contains("ReportsBucket.Arn}/runs/")
+                        || (bills && resource.contains("ReportsBucket.Arn}/statements/")),
                     "{}: {:?} may write or remove {resource}",
                     s.sid,
                     s.actions

@@ -7,19 +7,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use crate::console::{ConsoleAlerts, ConsoleIot};
 use async_trait::async_trait;
 use lambda_http::{Body, Response};
-use qrpay_domain::{BusinessDate, Provider, Secret, ShiftedClock, ShopId};
+use qrpay_domain::{BusinessDate, Clock, Provider, Secret, ShiftedClock, ShopId};
 use qrpay_http::ApiError;
 use qrpay_provider::SandboxProvider;
 use qrpay_queue::MemoryQueue;
+use qrpay_reconcile::bill_fetch::BillFetcher;
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
 use qrpay_reconcile::run::DEFAULT_PARTITIONS;
 use qrpay_reconcile::{sandbox_bill, Reconciler};
 use qrpay_store::{MemoryStore, Store};
-use reconcile::requests::{RequestError, RunRequests};
+use reconcile::requests::{RequestError, RunRequest, RunRequests};
 use reconcile::InProcessRuns;
 use serde_json::{json, Value};
 
@@ -128,14 +130,17 @@ impl Options {
     }
 }
 
-/// `POST /admin/reconciliations/{date}` locally: the providers publish
-/// their bills first (the sandbox's statement and its bank's receipts of
-/// that day land in the data directory, as they would in the bucket), then
-/// the run starts in the background.
+/// `POST /admin/reconciliations/{date}` locally: the sandbox publishes its
+/// statement and its bank's receipts of that day into the data directory,
+/// the simulated providers' bills are fetched through the real adapters (as
+/// the nightly run does in AWS, without waiting: the simulators publish a
+/// day as soon as it has ended), then the run starts in the background.
 pub struct LocalRuns {
     pub runs: Arc<InProcessRuns>,
     pub sandbox: Arc<SandboxProvider>,
     pub objects: Arc<LocalDir>,
+    pub bills: Arc<BillFetcher>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl LocalRuns {
@@ -151,7 +156,9 @@ impl LocalRuns {
         self.objects
             .put(&receipts_key(date), receipts, "text/csv")
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.bills.attempt(date, self.clock.now(), None).await?;
+        Ok(())
     }
 }
 
@@ -160,6 +167,10 @@ impl RunRequests for LocalRuns {
     async fn request(&self, date: BusinessDate) -> Result<(), RequestError> {
         self.publish_bills(date).await.map_err(RequestError)?;
         self.runs.request(date).await
+    }
+
+    async fn ask_again(&self, request: &RunRequest, delay: Duration) -> Result<(), RequestError> {
+        self.runs.ask_again(request, delay).await
     }
 }
 
@@ -217,7 +228,7 @@ impl Functions {
         options: &Options,
         providers: ProviderSetup,
         reconciler: Arc<Reconciler>,
-        requests: Arc<LocalRuns>,
+        (requests, bills): (Arc<LocalRuns>, Arc<BillFetcher>),
     ) -> Functions {
         let Adapters {
             clock,
@@ -295,6 +306,7 @@ impl Functions {
                 resolutions: store.clone(),
                 objects: objects.clone(),
                 requests,
+                bills: Some(bills),
                 clock: clock.clone(),
             },
             worker: payout_worker::Worker {
@@ -389,12 +401,26 @@ impl Stack {
             reconciler.clone(),
             adapters.clock.clone(),
         ));
+        let bills = Arc::new(BillFetcher {
+            sources: Arc::new(gateways.bills.values().cloned().collect::<Vec<_>>()),
+            objects: adapters.objects.clone(),
+            alerts: adapters.alerts.clone(),
+            work_dir: options.data_dir.join("work"),
+        });
         let local_runs = Arc::new(LocalRuns {
             runs: runs.clone(),
             sandbox: adapters.provider.clone(),
             objects: adapters.objects.clone(),
+            bills: bills.clone(),
+            clock: adapters.clock.clone(),
         });
-        let functions = Functions::new(&adapters, &options, providers, reconciler, local_runs);
+        let functions = Functions::new(
+            &adapters,
+            &options,
+            providers,
+            reconciler,
+            (local_runs, bills),
+        );
         let Adapters {
             clock,
             store,

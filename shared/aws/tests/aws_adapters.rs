@@ -14,7 +14,7 @@ use qrpay_aws::sns::SnsAlerts;
 use qrpay_aws::sqs::SqsRunRequests;
 use qrpay_domain::BusinessDate;
 use qrpay_reconcile::objects::{ObjectError, ObjectStore};
-use qrpay_reconcile::requests::RunRequests;
+use qrpay_reconcile::requests::{RunRequest, RunRequests};
 use qrpay_store::alerts::{Alert, Alerts};
 use serde_json::json;
 use tracing::instrument::WithSubscriber;
@@ -560,6 +560,39 @@ async fn sqs_run_request_sends_exactly_the_date() {
 
     let message = receive_one(&sqs, &queue_url).await;
     assert_eq!(message.body(), Some(r#"{"date":"2026-11-20"}"#));
+}
+
+/// A run waiting for its bills comes back on the queue after the delay,
+/// with how long it may still wait; never before.
+#[tokio::test]
+async fn sqs_run_asked_again_comes_back_after_its_delay() {
+    let config = emulator_config();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = fresh_queue(&sqs, "qrpay-reconcile-runs").await;
+    let until = chrono::DateTime::parse_from_rfc3339("2026-11-21T06:00:00Z")
+        .expect("instant")
+        .to_utc();
+    let request = RunRequest {
+        date: "2026-11-20".into(),
+        wait_for_bills_until: Some(until),
+    };
+    SqsRunRequests::from_conf(&config, &queue_url)
+        .ask_again(&request, Duration::from_secs(2))
+        .await
+        .expect("ask again");
+    let early = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive");
+    assert_eq!(early.messages.unwrap_or_default().len(), 0);
+    let message = receive_one(&sqs, &queue_url).await;
+    assert_eq!(
+        message.body(),
+        Some(r#"{"date":"2026-11-20","wait_for_bills_until":"2026-11-21T06:00:00Z"}"#)
+    );
 }
 
 #[tokio::test]
