@@ -122,6 +122,14 @@ pub async fn run(
     let outcome = story.the_night_is_reconciled(date, data_dir).await?;
     story.buyers_pay_through_wechat_and_alipay().await?;
     story.an_instalment_goes_overdue(&order_id).await?;
+    // The orders of the reconciled day and of the morning after.
+    let next_day = chrono::NaiveDate::parse_from_str(&outcome.date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .ok_or_else(|| format!("the report's date {:?} is not a date", outcome.date))?;
+    story
+        .the_orders_are_taken_away(&outcome.date, &next_day.to_string(), data_dir)
+        .await?;
     Ok(outcome)
 }
 

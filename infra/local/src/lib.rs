@@ -13,6 +13,7 @@ pub mod background;
 pub mod client;
 pub mod console;
 pub mod demo;
+mod demo_export;
 mod demo_providers;
 mod demo_receivables;
 pub mod gateway;

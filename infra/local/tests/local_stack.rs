@@ -1380,6 +1380,8 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
         "5 rows, 5 matched, 0 discrepancies; settlement expected 654.20, received 654.20",
         "now OVERDUE (4 days past due, grace 3 days)",
         "the month's KPIs (1 day(s) reconciled): monthly-pay share 0.5000, conversion 1.0000, cancellation ratio 0.0000, refund ratio 0.0000 by count, overdue rate 0.0000 by amount, payouts 20.00",
+        "opened back with calamine: every 订单编号 and 渠道交易号 is the same text the API lists",
+        "(28 digits, kept as text)",
     ] {
         assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
     }
@@ -1413,6 +1415,13 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
             .unwrap();
     assert_eq!(json["summary"]["outcomes"]["MATCHED"], json!(5));
     assert_eq!(json["summary"]["fees"]["total"], json!("13.80"));
+    // The export the demo read back is left for the reader to open.
+    let exports: Vec<_> = std::fs::read_dir(dir.path().join("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(exports.len(), 1);
+    assert!(exports[0].starts_with("orders-") && exports[0].ends_with(".xlsx"));
 }
 
 /// The provider misbehaves (definitive failures, ambiguous timeouts where
