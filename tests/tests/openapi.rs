@@ -16,13 +16,15 @@ const HTTP_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// API.md "Local only: the sandbox provider": served by the local stack, never deployed.
-const SANDBOX_ROUTES: [(&str, &str); 5] = [
+/// API.md "Local only: the sandbox provider": served by the local stack, never deployed;
+/// and one more of the same kind, the provider's own console (README "Sandbox").
+const SANDBOX_ROUTES: [(&str, &str); 6] = [
     ("POST", "/sandbox/qr-codes/{qr_id}/pay"),
     ("PUT", "/sandbox/faults"),
     ("GET", "/sandbox/transfers"),
     ("GET", "/sandbox/bills/{date}"),
     ("POST", "/sandbox/clock"),
+    ("POST", "/sandbox/console-refunds"),
 ];
 
 /// `(METHOD, path)`, as SAM and OpenAPI both spell a route.

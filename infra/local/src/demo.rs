@@ -119,7 +119,11 @@ pub async fn run(
     let payout = story.staff_pays_shipping_back(&order_id).await?;
     story.two_payouts_are_refused(&order_id).await?;
     let date = s(&payout["business_date"]);
+    story.a_refund_at_the_counter(&date).await?;
     let outcome = story.the_night_is_reconciled(date, data_dir).await?;
+    story
+        .the_owner_resolves_the_discrepancies(&outcome.date)
+        .await?;
     story.buyers_pay_through_wechat_and_alipay().await?;
     story.an_instalment_goes_overdue(&order_id).await?;
     // The orders of the reconciled day and of the morning after.

@@ -16,6 +16,7 @@ pub mod demo;
 mod demo_export;
 mod demo_providers;
 mod demo_receivables;
+mod demo_resolution;
 pub mod gateway;
 pub mod jwt;
 pub mod local_http;

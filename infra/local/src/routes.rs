@@ -203,6 +203,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/sandbox/transfers", Sandbox, false),
     route("GET", "/sandbox/bills/{date}", Sandbox, false),
     route("POST", "/sandbox/clock", Sandbox, false),
+    route("POST", "/sandbox/console-refunds", Sandbox, false),
 ];
 
 /// What a request's method and path resolve to.

@@ -7,6 +7,7 @@
 //! checkout on the payment page (`POST /pay/{token}`) and a signed callback
 //! to `/callbacks/sandbox` — through the same routes as any other request.
 
+mod console;
 mod instalments;
 mod payment;
 
@@ -148,6 +149,7 @@ impl Sandbox {
             "/sandbox/transfers" => Ok(self.transfers()),
             "/sandbox/bills/{date}" => self.bill(&params[0]),
             "/sandbox/clock" => self.move_clock(qrpay, &request.body).await,
+            "/sandbox/console-refunds" => self.console_refund(&request.body),
             _ => Err(ApiError::new(
                 qrpay_http::ErrorCode::RouteNotFound,
                 "no such sandbox route",
