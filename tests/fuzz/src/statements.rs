@@ -77,10 +77,17 @@ fn rows(provider: Provider) -> Vec<StatementRow> {
                 provider_ref: format!("42000000{i:02}"),
                 period,
                 amount_fen,
-                fee_fen,
+                // Douyin's bill carries neither fee nor payer.
+                fee_fen: if provider == Provider::Douyin {
+                    0
+                } else {
+                    fee_fen
+                },
                 status,
                 occurred_at: beijing(8 + i as u32, 0, i as u32),
-                payer: payer.map(str::to_owned),
+                payer: payer
+                    .filter(|_| provider != Provider::Douyin)
+                    .map(str::to_owned),
             },
         )
         .collect()
@@ -247,8 +254,13 @@ pub fn targets() -> Vec<Box<dyn Target>> {
             Provider::Alipay,
         )),
         Box::new(Statements::new(
-            "qrpay statement (sandbox, douyin)",
+            "qrpay statement (sandbox)",
             Format::Qrpay,
+            Provider::Sandbox,
+        )),
+        Box::new(Statements::new(
+            "douyin statement",
+            Format::Douyin,
             Provider::Douyin,
         )),
         Box::new(Receipts::new()),
