@@ -13,6 +13,7 @@
 //! the format cannot carry, so whatever they write reads back.
 
 mod alipay;
+mod alipay_bill;
 pub(crate) mod beijing;
 mod douyin;
 pub(crate) mod fields;
@@ -39,7 +40,8 @@ pub enum Format {
     Qrpay,
     /// WeChat-Pay-style trade bill: backtick-prefixed values, yuan, summary.
     Wechat,
-    /// Alipay-style bill: GBK, `#` header/footer lines, detail and summary.
+    /// Alipay's bill: GBK, `#` header/footer lines, detail and summary, in
+    /// Alipay's own columns or our extended ones (see `alipay`).
     Alipay,
     /// Douyin's ecpay bill: its payment table, then its refund table.
     Douyin,
