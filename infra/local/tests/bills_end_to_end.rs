@@ -95,7 +95,12 @@ async fn douyin_order(w: &World) -> String {
         .owner_call("POST", &format!("/shops/{SHOP}/qr-codes"), Some(body))
         .await;
     let order_id = code["order_id"].as_str().unwrap().to_owned();
-    let gateway = w.running.stack.gateways.collection(Provider::Douyin).unwrap();
+    let gateway = w
+        .running
+        .stack
+        .gateways
+        .collection(Provider::Douyin)
+        .unwrap();
     let created = gateway
         .create(&CollectRequest {
             order_id: OrderId::parse(&order_id).unwrap(),
@@ -125,7 +130,11 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     let douyin = douyin_order(&w).await;
     let after = w.now();
     let date = BusinessDate::of(before);
-    assert_eq!(BusinessDate::of(after), date, "the test ran across midnight");
+    assert_eq!(
+        BusinessDate::of(after),
+        date,
+        "the test ran across midnight"
+    );
 
     // The day is not over: neither bill is there yet.
     let (outcome, _) = w.fetch(Provider::Alipay, date, dir.path()).await;
@@ -141,8 +150,12 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     // The next morning.
     let morning = date.succ().starts_at() + Span::hours(3);
     let advance_s = (morning - w.now()).num_seconds();
-    w.sandbox("POST", "/sandbox/clock", Some(json!({"advance_s": advance_s})))
-        .await;
+    w.sandbox(
+        "POST",
+        "/sandbox/clock",
+        Some(json!({"advance_s": advance_s})),
+    )
+    .await;
 
     let alipay_moves = w.sandbox("GET", "/sandbox/alipay/refunds", None).await;
     let alipay_txn = w
@@ -154,7 +167,12 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     let (outcome, file) = w.fetch(Provider::Alipay, date, dir.path()).await;
     assert!(matches!(outcome, BillOutcome::Stored { .. }), "{outcome:?}");
     let bytes = std::fs::read(&file).unwrap();
-    assert_eq!(outcome, BillOutcome::Stored { bytes: bytes.len() as u64 });
+    assert_eq!(
+        outcome,
+        BillOutcome::Stored {
+            bytes: bytes.len() as u64
+        }
+    );
     let read = rows(Format::Alipay, Provider::Alipay, date, &bytes);
     let refunded_at: DateTime<Utc> =
         DateTime::parse_from_rfc3339(alipay_moves["refunds"][0]["moved_at"].as_str().unwrap())
@@ -182,7 +200,13 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     assert_eq!(
         read,
         [
-            expected(6, MovementKind::Payment, &alipay_txn, 30_000, read[0].occurred_at),
+            expected(
+                6,
+                MovementKind::Payment,
+                &alipay_txn,
+                30_000,
+                read[0].occurred_at
+            ),
             // Bills show times to the second.
             expected(
                 7,
@@ -203,11 +227,17 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
         .to_owned();
     let (outcome, file) = w.fetch(Provider::Douyin, date, dir.path()).await;
     assert!(matches!(outcome, BillOutcome::Stored { .. }), "{outcome:?}");
-    let read = rows(Format::Douyin, Provider::Douyin, date, &std::fs::read(&file).unwrap());
+    let read = rows(
+        Format::Douyin,
+        Provider::Douyin,
+        date,
+        &std::fs::read(&file).unwrap(),
+    );
     let refund = &douyin_moves["refunds"][0];
-    let refunded_at: DateTime<Utc> = DateTime::parse_from_rfc3339(refund["moved_at"].as_str().unwrap())
-        .unwrap()
-        .to_utc();
+    let refunded_at: DateTime<Utc> =
+        DateTime::parse_from_rfc3339(refund["moved_at"].as_str().unwrap())
+            .unwrap()
+            .to_utc();
     assert_eq!(read.len(), 2, "{read:?}");
     assert!(before - Span::seconds(1) <= read[0].occurred_at && read[0].occurred_at <= after);
     let expected = |line, kind, provider_ref: &str, fen, at| StatementRow {
@@ -227,7 +257,13 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     assert_eq!(
         read,
         [
-            expected(2, MovementKind::Payment, &douyin_order_id, 5_000, read[0].occurred_at),
+            expected(
+                2,
+                MovementKind::Payment,
+                &douyin_order_id,
+                5_000,
+                read[0].occurred_at
+            ),
             expected(
                 4,
                 MovementKind::Refund,
@@ -242,9 +278,15 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     let quiet = date.succ();
     w.sandbox("POST", "/sandbox/clock", Some(json!({"advance_s": 86_400})))
         .await;
-    for (provider, format) in [(Provider::Alipay, Format::Alipay), (Provider::Douyin, Format::Douyin)] {
+    for (provider, format) in [
+        (Provider::Alipay, Format::Alipay),
+        (Provider::Douyin, Format::Douyin),
+    ] {
         let (outcome, file) = w.fetch(provider, quiet, dir.path()).await;
         assert!(matches!(outcome, BillOutcome::Stored { .. }), "{outcome:?}");
-        assert_eq!(rows(format, provider, quiet, &std::fs::read(&file).unwrap()), []);
+        assert_eq!(
+            rows(format, provider, quiet, &std::fs::read(&file).unwrap()),
+            []
+        );
     }
 }

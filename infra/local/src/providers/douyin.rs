@@ -27,8 +27,8 @@ use qrpay_domain::{Amount, Provider};
 use qrpay_provider::DouyinSigner;
 use serde_json::{json, Map, Value};
 
-use super::book::{Create, NewRefund, Order, OrderState, Refund, RefundOutcome, RefundState};
 use super::bills;
+use super::book::{Create, NewRefund, Order, OrderState, Refund, RefundOutcome, RefundState};
 use super::keys::{Material, DOUYIN_APP_ID, DOUYIN_MERCHANT_ID};
 use super::{notify_path, Ctx, Sim};
 use crate::local_http::{LocalRequest, LocalResponse};
@@ -299,7 +299,11 @@ impl Douyin {
         }
     }
 
-    fn bill_table(&self, ctx: &Ctx<'_>, request: &LocalRequest) -> Result<String, (i64, &'static str)> {
+    fn bill_table(
+        &self,
+        ctx: &Ctx<'_>,
+        request: &LocalRequest,
+    ) -> Result<String, (i64, &'static str)> {
         let params: Map<String, Value> = form_urlencoded::parse(request.query.as_bytes())
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
             .collect();
@@ -329,7 +333,11 @@ impl Douyin {
             _ => return Err((BILL_PARAM, "bill_type 无效")),
         };
         let book = self.sim.book();
-        let mut out = String::from(if payments { PAYMENT_COLUMNS } else { REFUND_COLUMNS });
+        let mut out = String::from(if payments {
+            PAYMENT_COLUMNS
+        } else {
+            REFUND_COLUMNS
+        });
         out.push('\n');
         let mut serial = 0u64;
         let time = |at| super::beijing(at).format("%Y-%m-%d %H:%M:%S").to_string();
