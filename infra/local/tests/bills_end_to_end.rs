@@ -290,3 +290,75 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
         );
     }
 }
+
+/// The simulators' refusals: Douyin checks our `sign`, the merchant and
+/// the dates; Alipay serves no file of a day that has not ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_refuse_what_their_providers_refuse() {
+    let w = world().await;
+    let env = w.running.stack.simulators.environment().clone();
+    let salt = qrpay_domain::Secret::new(env["DOUYIN_SALT"].clone());
+    let ask = |start: &str, end: &str, seller: &str, bill_type: &str, good_sign: bool| {
+        let fields = [
+            ("start_date", start),
+            ("end_date", end),
+            ("seller", seller),
+            ("bill_type", bill_type),
+        ];
+        let sign = if good_sign {
+            qrpay_provider::douyin::gateway::ecpay_sign(fields.iter().copied(), &salt)
+        } else {
+            "0".repeat(32)
+        };
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .append_pair("app_id", &env["DOUYIN_APP_ID"])
+            .append_pair("sign", &sign)
+            .finish();
+        format!("/sim/douyin/api/apps/bill?{query}")
+    };
+    let cases = [
+        (
+            ask("20260101", "20260101", "70012345", "payment", false),
+            2008,
+            "签名校验失败",
+        ),
+        (
+            ask("20260101", "20260101", "70099999", "payment", true),
+            1,
+            "seller 无效",
+        ),
+        (
+            ask("20260102", "20260101", "70012345", "payment", true),
+            1,
+            "end_date is before start_date",
+        ),
+        (
+            ask("2026-01-01", "20260101", "70012345", "payment", true),
+            1,
+            "日期格式错误",
+        ),
+        (
+            ask("20260101", "20260101", "70012345", "settle", true),
+            1,
+            "bill_type 无效",
+        ),
+        (
+            ask("20990101", "20990101", "70012345", "payment", true),
+            -1,
+            "账单未生成",
+        ),
+    ];
+    for (path, err_no, tips) in cases {
+        let answer = w.sandbox("GET", &path, None).await;
+        assert_eq!(
+            answer,
+            json!({"err_no": err_no, "err_tips": tips}),
+            "{path}"
+        );
+    }
+    let today = BusinessDate::of(w.now()).naive().format("%Y%m%d");
+    let file = format!("/sim/alipay/bills/20880211096256330156_{today}.csv.zip");
+    let answer = w.call("GET", &file, false, None).await;
+    assert_eq!(answer.status, 404, "{}", answer.text());
+}
