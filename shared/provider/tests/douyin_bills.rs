@@ -186,6 +186,21 @@ async fn the_payment_and_refund_tables_make_one_file() {
 }
 
 #[tokio::test]
+async fn an_empty_table_becomes_its_column_line() {
+    let h = Harness::new();
+    h.fake.then(Step::Body(200, ""));
+    h.fake.then(Step::Body(200, " \n"));
+    let expected = "序号,支付时间,商户号,openId,订单号,平台订单号,渠道订单号,订单金额,支付方式,支付状态\n序号,退款时间,商户号,openId,订单号,渠道订单号,订单金额,支付方式,退款类型,退款单号,平台退款单号,退款状态,退款完成时间,退款金额\n";
+    assert_eq!(
+        h.fetch().await,
+        BillOutcome::Stored {
+            bytes: expected.len() as u64
+        }
+    );
+    assert_eq!(std::fs::read_to_string(h.dest()).unwrap(), expected);
+}
+
+#[tokio::test]
 async fn the_day_is_not_asked_for_before_it_is_published() {
     let h = Harness::new();
     h.clock.set(published() - chrono::Duration::milliseconds(1));

@@ -8,7 +8,8 @@
 //! Our trade bill must list refunds too, and Douyin keeps them in a separate
 //! `refund` bill: the file we store is the `payment` table followed by the
 //! `refund` table, each byte for byte with its own column-name line (a
-//! newline added between them if the first lacks a final one).
+//! newline added between them if the first lacks a final one; an empty
+//! table replaced by its documented column line).
 //! `Format::Douyin` reads exactly that.
 //!
 //! Douyin documents no publish time and no "not generated yet" answer, and a
@@ -38,6 +39,13 @@ pub const BILL_PATH: &str = "/bill";
 pub const PUBLISH_DELAY: Duration = Duration::hours(2);
 /// The two tables our trade bill is made of, in file order.
 pub const BILL_TYPES: [&str; 2] = ["payment", "refund"];
+/// Each table's documented column names: written for a table whose body
+/// came back empty (UNCONFIRMED whether Douyin sends the column line of a
+/// table without records), so the file always holds both tables.
+const TABLE_HEADERS: [&str; 2] = [
+    "序号,支付时间,商户号,openId,订单号,平台订单号,渠道订单号,订单金额,支付方式,支付状态",
+    "序号,退款时间,商户号,openId,订单号,渠道订单号,订单金额,支付方式,退款类型,退款单号,平台退款单号,退款状态,退款完成时间,退款金额",
+];
 /// A JSON error answer is small; a body starting with `{` over this is
 /// not read (it is no bill either).
 const MAX_ERROR_BYTES: u64 = 64 * 1024;
@@ -84,11 +92,16 @@ fn error_outcome(body: &[u8]) -> BillOutcome {
 }
 
 /// Reads the start of a downloaded table: CSV, or an error answer.
-fn classify(path: &Path) -> Result<Table, std::io::Error> {
+/// An empty (or blank) table becomes its `header` line.
+fn classify(path: &Path, header: &str) -> Result<Table, std::io::Error> {
     let mut file = std::fs::File::open(path)?;
     let mut head = Vec::new();
     (&mut file).take(MAX_ERROR_BYTES).read_to_end(&mut head)?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_none() && (head.len() as u64) < MAX_ERROR_BYTES {
+        std::fs::write(path, format!("{header}\n"))?;
+        return Ok(Table::Csv);
+    }
     if first != Some(&b'{') {
         return Ok(Table::Csv);
     }
@@ -166,8 +179,11 @@ impl BillGateway for DouyinGateway {
             .map(|t| beside(dest, &format!(".{t}")))
             .collect();
         let mut outcome = None;
-        for (bill_type, part) in BILL_TYPES.iter().zip(&parts) {
-            if let Some(failed) = self.fetch_table(date, seller, bill_type, part).await {
+        for ((bill_type, header), part) in BILL_TYPES.iter().zip(TABLE_HEADERS).zip(&parts) {
+            if let Some(failed) = self
+                .fetch_table(date, seller, (bill_type, header), part)
+                .await
+            {
                 outcome = Some(failed);
                 break;
             }
@@ -219,7 +235,7 @@ impl DouyinGateway {
         &self,
         date: BusinessDate,
         seller: &str,
-        bill_type: &str,
+        (bill_type, header): (&str, &str),
         part: &Path,
     ) -> Option<BillOutcome> {
         let request = self.bill_request(date, seller, bill_type);
@@ -227,7 +243,7 @@ impl DouyinGateway {
             Ok(answer) if answer.status != 200 => Some(BillOutcome::Ambiguous {
                 detail: format!("Douyin's {bill_type} bill answered HTTP {}", answer.status),
             }),
-            Ok(_) => match classify(part) {
+            Ok(_) => match classify(part, header) {
                 Ok(Table::Csv) => None,
                 Ok(Table::Outcome(outcome)) => Some(outcome),
                 Err(e) => Some(BillOutcome::Ambiguous {
