@@ -416,7 +416,7 @@ fn files_that_are_not_an_alipay_bill_are_refused_up_front() {
     assert!(ALIPAY
         .open_error(&gbk(&bad_columns))
         .to_string()
-        .starts_with("line 5: not an Alipay-style bill: line 5 is not the column header"));
+        .starts_with("line 5: not an Alipay-style bill: line 5 is neither Alipay's column header '支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,"));
     let cut_header = &PREAMBLE[..PREAMBLE.find("#---").unwrap()];
     assert_eq!(
         ALIPAY.open_error(&gbk(cut_header)),
@@ -472,4 +472,151 @@ fn the_writer_refuses_what_gbk_or_the_bill_cannot_carry() {
 #[test]
 fn fifty_thousand_rows_read_back_in_order() {
     ALIPAY.assert_many_rows_read_back_in_order(&sample_rows(), 50_000);
+}
+
+/// Alipay's own bill, laid out as the files Alipay serves (25 columns, tabs
+/// after some values, negative refund amounts, the footer's 商家优惠 words).
+const BILL_HEADER: &str = "#支付宝业务明细查询
+#账号：[20880211096256330156]
+#起始日期：[2026年11月20日 00:00:00]   终止日期：[2026年11月21日 00:00:00]
+#-----------------------------------------业务明细列表----------------------------------------
+支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注
+";
+const BILL_PAYMENT: &str = "2026112022001458860515315453\t,ord_1\t,交易\t,下单测试,2026-11-20 10:55:16,2026-11-20 10:55:23,\t,\t,\t,\t,*津水(602***@qq.com)\t,300.00,298.00,0.00,0.00,0.00,2.00,0.00,,0.00\t,0.00,\t,-1.80,0.00,下单测试";
+const BILL_STORE_PAYMENT: &str = "2026112022001458860515315454\t,ord_2\t,交易\t,,2026-11-20 11:00:00,2026-11-20 11:00:01,shop-7\t,七号店\t,\t,\t,\t,0.01,0.01,0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,\t,0.00,0.00,";
+const BILL_REFUND: &str = "2026112022001458860515315453\t,ord_1\t,退款\t,下单测试,2026-11-20 10:55:16,2026-11-20 10:56:48,\t,\t,\t,\t,*津水(602***@qq.com)\t,-100.00,-100.00,0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,rfd_1\t,0.60,0.00,下单测试";
+const BILL_FOOTER: &str =
+    "#-----------------------------------------业务明细列表结束------------------------------------
+#交易合计：2笔，商家实收共298.01元，商家优惠共2.00元
+#退款合计：1笔，商家实收退款共-100.00元，商家优惠退款共0.00元
+#导出时间：[2026年11月21日 05:46:49]
+";
+
+#[test]
+fn alipays_own_bill_reads_exactly() {
+    let text =
+        format!("{BILL_HEADER}{BILL_PAYMENT}\n{BILL_STORE_PAYMENT}\n{BILL_REFUND}\n{BILL_FOOTER}");
+    let row = |line,
+               kind,
+               shop: &str,
+               reference: &str,
+               provider_ref: &str,
+               fen,
+               fee,
+               at,
+               payer: Option<&str>| StatementRow {
+        line,
+        provider: ALIPAY.provider,
+        shop_id: shop.into(),
+        kind,
+        reference: reference.into(),
+        provider_ref: provider_ref.into(),
+        period: None,
+        amount_fen: fen,
+        fee_fen: fee,
+        status: ProviderStatus::Success,
+        occurred_at: beijing(at),
+        payer: payer.map(str::to_owned),
+    };
+    assert_eq!(
+        ALIPAY.read_all(&gbk(&text)),
+        vec![
+            Ok(row(
+                6,
+                MovementKind::Payment,
+                "20880211096256330156",
+                "ord_1",
+                "2026112022001458860515315453",
+                30_000,
+                180,
+                "2026-11-20 10:55:23",
+                Some("*津水(602***@qq.com)")
+            )),
+            Ok(row(
+                7,
+                MovementKind::Payment,
+                "shop-7",
+                "ord_2",
+                "2026112022001458860515315454",
+                1,
+                0,
+                "2026-11-20 11:00:01",
+                None
+            )),
+            Ok(row(
+                8,
+                MovementKind::Refund,
+                "20880211096256330156",
+                "ord_1",
+                "rfd_1",
+                10_000,
+                0,
+                "2026-11-20 10:56:48",
+                Some("*津水(602***@qq.com)")
+            )),
+        ]
+    );
+    // A quiet day: the markers and a zero summary.
+    let quiet = format!(
+        "{BILL_HEADER}{}",
+        BILL_FOOTER
+            .replace(
+                "2笔，商家实收共298.01元，商家优惠共2.00元",
+                "0笔，商家实收共0.00元，商家优惠共0.00元"
+            )
+            .replace("1笔，商家实收退款共-100.00元", "0笔，商家实收退款共0.00元")
+    );
+    assert_eq!(ALIPAY.read_all(&gbk(&quiet)), vec![]);
+    // Every line read: the sums are checked too.
+    let wrong = text.replace("商家优惠共2.00元", "商家优惠共0.00元");
+    assert_eq!(
+        ALIPAY.read_all(&gbk(&wrong)).pop(),
+        Some(err(
+            10,
+            "the 交易合计 line disagrees with the detail rows: 商家优惠共 0.00, summed 2.00"
+        ))
+    );
+}
+
+#[test]
+fn alipays_own_bill_reports_each_bad_line_and_a_wrong_summary() {
+    let text = format!(
+        "{BILL_HEADER}{}\n{}\n{}\n{BILL_PAYMENT}\n{BILL_REFUND}\n{}",
+        BILL_PAYMENT.replace("交易\t", "充值\t"),
+        BILL_PAYMENT.replace(",300.00,", ",-300.00,"),
+        BILL_REFUND.replace("rfd_1\t", "\t"),
+        BILL_FOOTER.replace("商家实收共298.01元", "商家实收共298.00元")
+    );
+    let read = ALIPAY.read_all(&gbk(&text));
+    assert_eq!(read.len(), 6);
+    assert_eq!(read[0], err(6, "unknown 业务类型 \"充值\""));
+    assert_eq!(
+        read[1],
+        err(7, "订单金额 -300.00 of a 交易 must be positive")
+    );
+    assert_eq!(read[2].as_ref().unwrap_err().line, 8);
+    assert!(
+        read[2]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .starts_with("退款批次号/请求号 \"\" must be"),
+        "{:?}",
+        read[2]
+    );
+    assert_eq!(
+        (
+            read[3].as_ref().unwrap().line,
+            read[4].as_ref().unwrap().line
+        ),
+        (9, 10)
+    );
+    // Three rows unread: only the counts are checked, and 3 + 2 ≠ 2 + 1.
+    assert_eq!(
+        read[5],
+        err(
+            13,
+            "the 退款合计 line disagrees with the detail rows: 交易合计 + 退款合计 3, counted 5"
+        )
+    );
 }

@@ -1,4 +1,4 @@
-//! The qrpay CSV statement (the sandbox's and Douyin's bill): round trip,
+//! The qrpay CSV statement (the sandbox's bill): round trip,
 //! hand-written text, and every way a file can be wrong, with exact lines.
 
 mod common;

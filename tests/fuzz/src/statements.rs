@@ -77,13 +77,38 @@ fn rows(provider: Provider) -> Vec<StatementRow> {
                 provider_ref: format!("42000000{i:02}"),
                 period,
                 amount_fen,
-                fee_fen,
+                // Douyin's bill carries neither fee nor payer.
+                fee_fen: if provider == Provider::Douyin {
+                    0
+                } else {
+                    fee_fen
+                },
                 status,
                 occurred_at: beijing(8 + i as u32, 0, i as u32),
-                payer: payer.map(str::to_owned),
+                payer: payer
+                    .filter(|_| provider != Provider::Douyin)
+                    .map(str::to_owned),
             },
         )
         .collect()
+}
+
+/// A bill in Alipay's own 25 columns (the writer makes our extended
+/// layout), GBK: a payment with a fee and a discount, and its refund.
+fn alipay_own_bill() -> Vec<u8> {
+    let text = "#支付宝业务明细查询
+#账号：[20880211096256330156]
+#起始日期：[2026年11月20日 00:00:00]   终止日期：[2026年11月21日 00:00:00]
+#-----------------------------------------业务明细列表----------------------------------------
+支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注
+2026112022001458860515315453\t,ord_1\t,交易\t,咖啡,2026-11-20 10:55:16,2026-11-20 10:55:23,shop-1\t,\t,\t,\t,*津水(602***@qq.com)\t,300.00,298.00,0.00,0.00,0.00,2.00,0.00,,0.00\t,0.00,\t,-1.80,0.00,
+2026112022001458860515315453\t,ord_1\t,退款\t,咖啡,2026-11-20 10:55:16,2026-11-20 11:56:48,\t,\t,\t,\t,*津水(602***@qq.com)\t,-100.00,-100.00,0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,rfd_1\t,0.60,0.00,
+#-----------------------------------------业务明细列表结束------------------------------------
+#交易合计：1笔，商家实收共298.00元，商家优惠共2.00元
+#退款合计：1笔，商家实收退款共-100.00元，商家优惠退款共0.00元
+#导出时间：[2026年11月21日 05:46:49]
+";
+    encoding_rs::GBK.encode(text).0.into_owned()
 }
 
 /// Reads every item; `Accepted` only when all are rows.
@@ -136,6 +161,10 @@ impl Statements {
                 writer.finish().expect("a summary")
             })
             .collect();
+        let mut samples: Vec<Vec<u8>> = samples;
+        if format == Format::Alipay {
+            samples.push(alipay_own_bill());
+        }
         Statements {
             name,
             format,
@@ -247,8 +276,13 @@ pub fn targets() -> Vec<Box<dyn Target>> {
             Provider::Alipay,
         )),
         Box::new(Statements::new(
-            "qrpay statement (sandbox, douyin)",
+            "qrpay statement (sandbox)",
             Format::Qrpay,
+            Provider::Sandbox,
+        )),
+        Box::new(Statements::new(
+            "douyin statement",
+            Format::Douyin,
             Provider::Douyin,
         )),
         Box::new(Receipts::new()),

@@ -47,6 +47,8 @@ pub struct Alipay {
     /// Alipay's key: signs the answers.
     answers: AlipaySigner,
     pub(super) material: &'static Material,
+    /// The stack's address: where the bill files are served.
+    pub(super) base_url: String,
 }
 
 /// A checked request: its method, parameters and mode.
@@ -85,7 +87,7 @@ impl AliReply {
 }
 
 impl Alipay {
-    pub fn new(material: &'static Material) -> Result<Alipay, String> {
+    pub fn new(material: &'static Material, base_url: &str) -> Result<Alipay, String> {
         let signer = AlipaySigner::new(ALIPAY_APP_ID, material.alipay_key.clone())
             .map_err(|e| format!("alipay simulator: {e}"))?;
         Ok(Alipay {
@@ -93,6 +95,7 @@ impl Alipay {
             app: VerifyingKey::new(material.alipay_app_key.to_public_key()),
             answers: signer,
             material,
+            base_url: base_url.trim_end_matches('/').to_owned(),
         })
     }
 

@@ -49,6 +49,7 @@ impl Alipay {
             "alipay.trade.fastpay.refund.query" => self.query_refund(call),
             "alipay.fund.trans.uni.transfer" => self.transfer(ctx, call),
             "alipay.fund.trans.common.query" => self.query_transfer(ctx, call),
+            "alipay.data.dataservice.bill.downloadurl.query" => self.bill_query(ctx, call),
             _ => AliReply::Answer(json!({"code": "40002", "msg": "Invalid Arguments",
                 "sub_code": "isv.invalid-method", "sub_msg": "不存在的方法名"})),
         }

@@ -15,18 +15,21 @@
 //! | `create_refund` | `refund_no` (the same on a repeat; a fault's failure shows in `query_refund`); 2009/2011 order missing or unpaid, 2012 over what is left, 2010 id reused differently; lost answer (fault) |
 //! | `query_refund` | `refundInfo.refund_status` `SUCCESS`/`FAIL`; 2009 not found |
 //!
+//! The daily bill (`GET …/api/apps/bill`, `bill`) is served from the book.
+//!
 //! The `err_no` numbers are UNCONFIRMED (no official table was found), as
 //! is the lost answer's `500` with `err_no` -1. A bad `sign` is 2008.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use md5::{Digest, Md5};
 use qrpay_domain::money::MAX_AMOUNT_FEN;
 use qrpay_domain::{Amount, Provider};
 use qrpay_provider::DouyinSigner;
 use serde_json::{json, Map, Value};
 
+use super::bills;
 use super::book::{Create, NewRefund, Order, OrderState, Refund, RefundOutcome, RefundState};
-use super::keys::{Material, DOUYIN_APP_ID};
+use super::keys::{Material, DOUYIN_APP_ID, DOUYIN_MERCHANT_ID};
 use super::{notify_path, Ctx, Sim};
 use crate::local_http::{LocalRequest, LocalResponse};
 
@@ -263,6 +266,114 @@ impl Douyin {
 }
 
 /// The request `sign` (the official demo's rule, GATEWAYS.md §3.2).
+/// The payment table's and the refund table's column names (research notes
+/// /work/notes/bills-research.md §3.1).
+const PAYMENT_COLUMNS: &str =
+    "序号,支付时间,商户号,openId,订单号,平台订单号,渠道订单号,订单金额,支付方式,支付状态";
+const REFUND_COLUMNS: &str = "序号,退款时间,商户号,openId,订单号,渠道订单号,订单金额,支付方式,退款类型,退款单号,平台退款单号,退款状态,退款完成时间,退款金额";
+/// `err_no` of a parameter error (documented), and of a system error.
+const BILL_PARAM: i64 = 1;
+const BILL_SYSTEM: i64 = -1;
+
+impl Douyin {
+    /// `GET /sim/douyin/api/apps/bill?start_date&end_date&seller&bill_type
+    /// &app_id&sign`: the table (CSV, amounts in fen, Beijing times) of the
+    /// days from `start_date` to `end_date`, once the last has ended; a
+    /// day not over yet is a system error (`err_no` -1: Douyin documents no
+    /// "not generated" answer). `payment` and `refund` only (no `settle`).
+    pub fn bill(&self, ctx: &Ctx<'_>, request: &LocalRequest) -> LocalResponse {
+        let (status, content_type, body) = match self.bill_table(ctx, request) {
+            Ok(csv) => (200, "text/csv;charset=utf-8", csv.into_bytes()),
+            Err((err_no, tips)) => (
+                200,
+                "application/json",
+                json!({"err_no": err_no, "err_tips": tips})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        };
+        LocalResponse {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
+    }
+
+    fn bill_table(
+        &self,
+        ctx: &Ctx<'_>,
+        request: &LocalRequest,
+    ) -> Result<String, (i64, &'static str)> {
+        let params: Map<String, Value> = form_urlencoded::parse(request.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        let field = |name: &str| params.get(name).and_then(Value::as_str).unwrap_or_default();
+        if request.method != "GET" || field("app_id") != DOUYIN_APP_ID {
+            return Err((BILL_PARAM, "app_id 无效"));
+        }
+        if !field("sign").eq_ignore_ascii_case(&sign(&params, &self.salt)) {
+            return Err((ERR_SIGN, "签名校验失败"));
+        }
+        if field("seller") != DOUYIN_MERCHANT_ID {
+            return Err((BILL_PARAM, "seller 无效"));
+        }
+        let date = |name: &str| NaiveDate::parse_from_str(field(name), "%Y%m%d").ok();
+        let (Some(start), Some(end)) = (date("start_date"), date("end_date")) else {
+            return Err((BILL_PARAM, "日期格式错误"));
+        };
+        if end < start {
+            return Err((BILL_PARAM, "end_date is before start_date"));
+        }
+        if !bills::published(end, ctx.now) {
+            return Err((BILL_SYSTEM, "账单未生成"));
+        }
+        let payments = match field("bill_type") {
+            "payment" => true,
+            "refund" => false,
+            _ => return Err((BILL_PARAM, "bill_type 无效")),
+        };
+        let book = self.sim.book();
+        let mut out = String::from(if payments {
+            PAYMENT_COLUMNS
+        } else {
+            REFUND_COLUMNS
+        });
+        out.push('\n');
+        let mut serial = 0u64;
+        let time = |at| super::beijing(at).format("%Y-%m-%d %H:%M:%S").to_string();
+        for day in start.iter_days().take_while(|d| *d <= end) {
+            let (paid, refunded) = bills::day(&book, day);
+            if payments {
+                for p in paid {
+                    serial += 1;
+                    out.push_str(&format!(
+                        "{serial},{},{DOUYIN_MERCHANT_ID},,{},{},,{},,SUCCESS\n",
+                        time(p.at),
+                        p.out_trade_no,
+                        p.provider_order_id.as_deref().unwrap_or(&p.txn_id),
+                        p.amount.fen()
+                    ));
+                }
+            } else {
+                for r in refunded {
+                    serial += 1;
+                    out.push_str(&format!(
+                        "{serial},{},{DOUYIN_MERCHANT_ID},,{},,{},,,{},{},SUCCESS,{},{}\n",
+                        time(r.asked_at),
+                        r.out_trade_no,
+                        r.order_amount.fen(),
+                        r.out_refund_no,
+                        r.refund_id,
+                        time(r.at),
+                        r.amount.fen()
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn sign(params: &Map<String, Value>, salt: &str) -> String {
     let mut values: Vec<String> = params
         .iter()

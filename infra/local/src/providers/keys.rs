@@ -37,6 +37,8 @@ pub const WECHATPAY_APPID: &str = "wx8888888888888888";
 pub const WECHATPAY_TRANSFER_SCENE_ID: &str = "1000";
 pub const ALIPAY_APP_ID: &str = "2021000000000001";
 pub const DOUYIN_APP_ID: &str = "tt0a1b2c3d4e5f6a7b";
+/// The simulated ecpay merchant (`seller` of the bills).
+pub const DOUYIN_MERCHANT_ID: &str = "70012345";
 
 /// How long the certificates are valid.
 const CERT_VALIDITY: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
@@ -277,6 +279,7 @@ impl Material {
             ("DOUYIN_APP_ID", DOUYIN_APP_ID.to_owned()),
             ("DOUYIN_SALT", self.douyin_salt.expose().to_owned()),
             ("DOUYIN_TOKEN", self.douyin_token.expose().to_owned()),
+            ("DOUYIN_MERCHANT_ID", DOUYIN_MERCHANT_ID.to_owned()),
             ("DOUYIN_BASE_URL", format!("{base}{}", super::DOUYIN_PREFIX)),
         ];
         Ok(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())

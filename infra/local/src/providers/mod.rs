@@ -6,6 +6,10 @@
 //! - Alipay's OpenAPI gateway at `/sim/alipay/gateway.do` (`alipay`, `alipay_api`);
 //! - Douyin Pay's ecpay v1 under `/sim/douyin/api/apps/ecpay/v1` (`douyin`).
 //!
+//! Each publishes its daily bill once the Beijing day has ended on the
+//! stack's clock (`bills`): Alipay's download URL and ZIP under
+//! `/sim/alipay/bills/`, Douyin's tables at `/sim/douyin/api/apps/bill`.
+//!
 //! Each verifies our request signatures and signs its answers as the
 //! provider does, with key material made at startup (`keys`); the buyer's
 //! side is `POST /sandbox/{provider}/pay` (`buyer`), which marks a simulated
@@ -22,6 +26,8 @@
 
 mod alipay;
 mod alipay_api;
+mod alipay_bill;
+mod bills;
 mod book;
 mod buyer;
 mod douyin;
@@ -58,6 +64,9 @@ pub const WECHATPAY_PREFIX: &str = "/sim/wechatpay";
 pub const ALIPAY_GATEWAY: &str = "/sim/alipay/gateway.do";
 /// Mirrors `https://developer.toutiao.com/api/apps/ecpay/v1/`.
 pub const DOUYIN_PREFIX: &str = "/sim/douyin/api/apps/ecpay/v1";
+/// Mirrors `https://developer.toutiao.com/api/apps/bill`.
+pub const DOUYIN_BILL: &str = "/sim/douyin/api/apps/bill";
+pub use alipay_bill::ALIPAY_BILLS;
 /// Longest hang a lost answer may be set to.
 const MAX_HANG_MS: u64 = 600_000;
 
@@ -102,7 +111,7 @@ impl Simulators {
         Ok(Simulators {
             wechat_oauth: wechat_oauth::WechatOauthSim::new(app_secret, base_url),
             wechatpay: wechatpay::Wechatpay::new(material, base_url)?,
-            alipay: alipay::Alipay::new(material)?,
+            alipay: alipay::Alipay::new(material, base_url)?,
             douyin: douyin::Douyin::new(material)?,
             material,
             environment,
@@ -160,6 +169,12 @@ impl Simulators {
         }
         if path == ALIPAY_GATEWAY {
             return Some(self.alipay.gateway(&ctx, request).await);
+        }
+        if let Some(file) = path.strip_prefix(ALIPAY_BILLS) {
+            return Some(self.alipay.bill_file(ctx.now, file));
+        }
+        if path == DOUYIN_BILL {
+            return Some(self.douyin.bill(&ctx, request));
         }
         if let Some(op) = path.strip_prefix(DOUYIN_PREFIX) {
             return Some(self.douyin.api(&ctx, op, request).await);

@@ -3,7 +3,8 @@
 //! `.query`, `.close`), refunds (`alipay.trade.refund`,
 //! `alipay.trade.fastpay.refund.query`) and, in public-key-certificate mode
 //! only, transfers (`alipay.fund.trans.uni.transfer`,
-//! `alipay.fund.trans.common.query`).
+//! `alipay.fund.trans.common.query`), and the daily trade bill
+//! (`alipay.data.dataservice.bill.downloadurl.query`, `bill`).
 //!
 //! Every call is one form POST to the configured gateway (`gateway.do`),
 //! signed by `RequestSigner`; every answer goes through `AnswerVerifier`
@@ -27,11 +28,17 @@ use super::{AnswerError, AnswerVerifier, RequestSigner};
 use crate::gateway::{Gateways, HttpRequest, HttpResponse, HttpTransport, ANSWER_KEY_MISMATCH};
 use crate::notice::reason;
 
+mod bill;
+mod bill_zip;
 mod collect;
 mod config;
 mod refund;
 mod transfer;
 
+pub use bill::BILL_QUERY;
+#[cfg(feature = "signers")]
+pub use bill_zip::stored_zip;
+pub use bill_zip::{unpack_detail, UnpackError};
 pub use config::{AlipayConfig, AlipayKeyMode, DEFAULT_GATEWAY_URL, NOTIFY_PATH};
 
 /// How the gateway takes our parameters (GATEWAYS.md §2.1).
@@ -106,13 +113,14 @@ impl AlipayGateway {
         })
     }
 
-    /// Offers Alipay collection and refunds on this stage, and transfers
+    /// Offers Alipay collection, refunds and the trade bill on this stage, and transfers
     /// when the app is in certificate mode (Alipay accepts fund APIs only
     /// there: GATEWAYS.md §2.3; otherwise payouts of Alipay orders are
     /// `PAYOUT_CHANNEL_UNAVAILABLE`).
     pub fn register(self: Arc<Self>, gateways: &mut Gateways) {
         gateways.collection.insert(Provider::Alipay, self.clone());
         gateways.refunds.insert(Provider::Alipay, self.clone());
+        gateways.bills.insert(Provider::Alipay, self.clone());
         if self.certificate_mode {
             gateways.transfers.insert(Provider::Alipay, self);
         }

@@ -36,6 +36,9 @@
 //! pages document; the create pages' own tables could not be read, so the
 //! same common numbers are assumed there (UNCONFIRMED).
 //!
+//! The daily trade bill (获取对账单, `bill`) is fetched when
+//! `DOUYIN_MERCHANT_ID` names the ecpay merchant.
+//!
 //! Douyin has no documented pay-to-user API (GATEWAYS.md §3.4): `register`
 //! adds no transfer channel, so Douyin-collected orders get
 //! `PAYOUT_CHANNEL_UNAVAILABLE`.
@@ -55,10 +58,12 @@ use crate::gateway::{
 use crate::notice::check_config_id;
 
 mod answer;
+mod bill;
 mod outcome;
 mod sign;
 
 use answer::read;
+pub use bill::{bill_url, BILL_PATH, BILL_TYPES, PUBLISH_DELAY};
 use outcome::{close_outcome, create_outcome, refund_created, refund_state, trade_state};
 use sign::signed_body;
 pub use sign::{ecpay_sign, FieldValue, UNSIGNED_FIELDS};
@@ -93,6 +98,9 @@ const NOTIFY_URL_MAX_BYTES: usize = 256;
 pub struct DouyinGateway {
     app_id: String,
     salt: Secret,
+    /// `DOUYIN_MERCHANT_ID`, the ecpay 商户号 (`seller`) whose bills we
+    /// fetch; unset: no bills.
+    seller: Option<String>,
     base_url: String,
     notify_url: Option<String>,
     transport: Arc<dyn HttpTransport>,
@@ -104,6 +112,7 @@ impl fmt::Debug for DouyinGateway {
         f.debug_struct("DouyinGateway")
             .field("app_id", &self.app_id)
             .field("salt", &self.salt)
+            .field("seller", &self.seller)
             .field("base_url", &self.base_url)
             .field("notify_url", &self.notify_url)
             .finish()
@@ -114,7 +123,9 @@ impl DouyinGateway {
     /// From `DOUYIN_APP_ID` (unset: Douyin is not offered, `Ok(None)`),
     /// `DOUYIN_SALT` (required with an app id), `DOUYIN_BASE_URL` (default
     /// `DEFAULT_BASE_URL`) and `QRPAY_CALLBACK_BASE_URL` (notices go to
-    /// `{it}/callbacks/douyin`; unset: to the address set in Douyin's console).
+    /// `{it}/callbacks/douyin`; unset: to the address set in Douyin's console)
+    /// and `DOUYIN_MERCHANT_ID` (the ecpay 商户号 named in bill requests;
+    /// unset: Douyin's bills are not fetched).
     /// Errors name the setting, never its value.
     pub fn from_env(
         env: &dyn Fn(&str) -> Option<String>,
@@ -132,6 +143,10 @@ impl DouyinGateway {
         check_config_id("DOUYIN_APP_ID", &app_id).map_err(|e| e.to_string())?;
         let salt =
             setting("DOUYIN_SALT").ok_or("DOUYIN_SALT is required when DOUYIN_APP_ID is set")?;
+        let seller = setting("DOUYIN_MERCHANT_ID");
+        if let Some(seller) = &seller {
+            check_config_id("DOUYIN_MERCHANT_ID", seller).map_err(|e| e.to_string())?;
+        }
         let base_url = setting("DOUYIN_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err("DOUYIN_BASE_URL must be an http(s) URL".into());
@@ -149,6 +164,7 @@ impl DouyinGateway {
         Ok(Some(DouyinGateway {
             app_id,
             salt: Secret::new(salt),
+            seller,
             base_url: base_url.trim_end_matches('/').to_owned(),
             notify_url,
             transport,
@@ -156,9 +172,13 @@ impl DouyinGateway {
         }))
     }
 
-    /// Offers Douyin collection and refunds. No transfers: Douyin has none.
+    /// Offers Douyin collection and refunds, and its bills when the
+    /// merchant id is configured. No transfers: Douyin has none.
     pub fn register(self: Arc<Self>, gateways: &mut Gateways) {
         gateways.collection.insert(Provider::Douyin, self.clone());
+        if self.seller.is_some() {
+            gateways.bills.insert(Provider::Douyin, self.clone());
+        }
         gateways.refunds.insert(Provider::Douyin, self);
     }
 

@@ -13,7 +13,9 @@
 //! the format cannot carry, so whatever they write reads back.
 
 mod alipay;
+mod alipay_bill;
 pub(crate) mod beijing;
+mod douyin;
 pub(crate) mod fields;
 pub(crate) mod lines;
 mod qrpay;
@@ -34,12 +36,15 @@ pub use self::lines::MAX_LINE_BYTES;
 /// The file formats we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Our own CSV (UTF-8): the sandbox's bill, also used for Douyin.
+    /// Our own CSV (UTF-8): the sandbox's bill.
     Qrpay,
     /// WeChat-Pay-style trade bill: backtick-prefixed values, yuan, summary.
     Wechat,
-    /// Alipay-style bill: GBK, `#` header/footer lines, detail and summary.
+    /// Alipay's bill: GBK, `#` header/footer lines, detail and summary, in
+    /// Alipay's own columns or our extended ones (see `alipay`).
     Alipay,
+    /// Douyin's ecpay bill: its payment table, then its refund table.
+    Douyin,
 }
 
 impl Format {
@@ -47,7 +52,8 @@ impl Format {
         match provider {
             Provider::Wechatpay => Format::Wechat,
             Provider::Alipay => Format::Alipay,
-            Provider::Sandbox | Provider::Douyin => Format::Qrpay,
+            Provider::Douyin => Format::Douyin,
+            Provider::Sandbox => Format::Qrpay,
         }
     }
 }
@@ -61,6 +67,7 @@ enum Reader<R> {
     Qrpay(LineReader<R, qrpay::Body>),
     Wechat(LineReader<R, wechat::Body>),
     Alipay(LineReader<R, alipay::Body>),
+    Douyin(LineReader<R, douyin::Body>),
 }
 
 impl<R: BufRead> Iterator for Rows<R> {
@@ -71,6 +78,7 @@ impl<R: BufRead> Iterator for Rows<R> {
             Reader::Qrpay(reader) => reader.next_item(),
             Reader::Wechat(reader) => reader.next_item(),
             Reader::Alipay(reader) => reader.next_item(),
+            Reader::Douyin(reader) => reader.next_item(),
         }
     }
 }
@@ -101,6 +109,10 @@ pub fn read<R: BufRead>(
             let body = alipay::open(&mut lines, statement)?;
             Reader::Alipay(LineReader::new(lines, body))
         }
+        Format::Douyin => {
+            let body = douyin::open(&mut lines, statement)?;
+            Reader::Douyin(LineReader::new(lines, body))
+        }
     };
     Ok(Rows { reader })
 }
@@ -121,6 +133,7 @@ enum Layout {
     Qrpay,
     Wechat,
     Alipay(alipay::Words),
+    Douyin(douyin::Writer),
 }
 
 impl<W: Write> StatementWriter<W> {
@@ -136,6 +149,7 @@ impl<W: Write> StatementWriter<W> {
                 Format::Qrpay => Layout::Qrpay,
                 Format::Wechat => Layout::Wechat,
                 Format::Alipay => Layout::Alipay(alipay::Words::new()),
+                Format::Douyin => Layout::Douyin(douyin::Writer::new()),
             },
             statement: Statement {
                 provider,
@@ -149,6 +163,7 @@ impl<W: Write> StatementWriter<W> {
             Layout::Qrpay => qrpay::push_header(line),
             Layout::Wechat => wechat::push_header(line),
             Layout::Alipay(_) => alipay::push_header(line, &writer.statement.day),
+            Layout::Douyin(_) => douyin::push_header(line),
         }
         writer.out.write_all(line)?;
         Ok(writer)
@@ -161,10 +176,11 @@ impl<W: Write> StatementWriter<W> {
         let line = &mut self.line;
         line.clear();
         let day = &self.statement.day;
-        match &self.layout {
+        match &mut self.layout {
             Layout::Qrpay => qrpay::push_row(line, day, row),
             Layout::Wechat => wechat::push_row(line, day, row),
             Layout::Alipay(words) => alipay::push_row(line, day, words, row),
+            Layout::Douyin(writer) => writer.push_row(line, day, row),
         }
         .map_err(refused)?;
         self.out.write_all(line)?;
@@ -177,10 +193,11 @@ impl<W: Write> StatementWriter<W> {
         self.tally.check_writable().map_err(refused)?;
         let line = &mut self.line;
         line.clear();
-        match self.layout {
+        match &mut self.layout {
             Layout::Qrpay => qrpay::push_trailer(line, &self.tally),
             Layout::Wechat => wechat::push_summary(line, &self.tally),
             Layout::Alipay(_) => alipay::push_summary(line, &self.tally, &self.statement.day),
+            Layout::Douyin(writer) => writer.push_end(line),
         }
         self.out.write_all(line)?;
         self.out.flush()?;

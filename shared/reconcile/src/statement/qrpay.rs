@@ -1,4 +1,4 @@
-//! `Format::Qrpay`: our own CSV (UTF-8), the sandbox's bill and Douyin's.
+//! `Format::Qrpay`: our own CSV (UTF-8), the sandbox's bill.
 //!
 //! ```text
 //! occurred_at,shop_id,kind,reference,provider_ref,period,amount,fee,status,payer

@@ -75,6 +75,12 @@ pub const ALIPAY: Fmt = Fmt {
     first_line: 6,
 };
 
+pub const DOUYIN: Fmt = Fmt {
+    format: Format::Douyin,
+    provider: Provider::Douyin,
+    first_line: 2,
+};
+
 /// A sample row: kind, status, reference, amount_fen, fee_fen, Beijing time
 /// and payer.
 type Sample = (
