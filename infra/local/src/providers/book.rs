@@ -276,6 +276,16 @@ impl Book {
         }
     }
 
+    /// Every order, in no particular order (the bills read them).
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// Every refund, in no particular order.
+    pub fn refunds(&self) -> impl Iterator<Item = &Refund> {
+        self.refunds.values()
+    }
+
     pub fn order(&self, out_trade_no: &str) -> Option<&Order> {
         self.orders.get(out_trade_no)
     }
