@@ -9,8 +9,12 @@ use std::io::BufReader;
 
 use common::{world, World};
 use qrpay_domain::{Amount, BusinessDate, Clock, OrderId, Provider};
-use qrpay_provider::bills::{BillKind, BillOutcome};
-use qrpay_provider::gateway::{RefundNo, RefundOutcome, RefundRequest};
+use qrpay_provider::bills::{BillGateway, BillKind, BillOutcome};
+use qrpay_provider::gateway::{
+    HttpRequest, HttpResponse, HttpTransport, RefundNo, RefundOutcome, RefundRequest,
+    TransportError,
+};
+use qrpay_provider::wechatpay::gateway::WechatpayGateway;
 use qrpay_reconcile::statement::{self, Format};
 use qrpay_reconcile::{MovementKind, ProviderStatus};
 use serde_json::{json, Value};
@@ -214,5 +218,143 @@ async fn the_simulators_bills_are_fetched_once_published_and_read_exactly() {
         BillOutcome::NoBill {
             detail: "NO_STATEMENT_EXIST: no collection or refund on the account that day".into()
         }
+    );
+}
+
+/// Sends through the stack's own client and keeps every exchange.
+struct Recording {
+    client: qrpay_local::client::Client,
+    origin: String,
+    seen: std::sync::Mutex<Vec<(HttpRequest, HttpResponse)>>,
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for Recording {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let path = request.url.strip_prefix(&self.origin).unwrap().to_owned();
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let body = (!request.body.is_empty()).then(|| request.body.clone());
+        let a = self
+            .client
+            .send(request.method.as_str(), &path, None, &headers, body)
+            .await
+            .map_err(TransportError::Other)?;
+        let answer = HttpResponse {
+            status: a.status,
+            headers: a.headers,
+            body: a.body,
+        };
+        self.seen.lock().unwrap().push((request, answer.clone()));
+        Ok(answer)
+    }
+}
+
+#[allow(dead_code)]
+#[path = "../../../shared/provider/tests/common/sdk.rs"]
+mod sdk;
+
+/// The `wechatpayv3` SDK verifies the simulator's signed bill answers and
+/// downloads its file through `download_bill`; Python's gzip unpacks it to
+/// the SHA-1 the answer names, and the bill our adapter stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wechatpayv3_verifies_the_simulators_bill_answers_and_python_unpacks_its_file() {
+    let w = world().await;
+    let body = json!({"kind": "dynamic", "amount": "12.34", "out_order_no": "WXB-2", "provider": "wechatpay"});
+    let code = w
+        .ok("POST", &format!("/shops/{SHOP}/qr-codes"), true, Some(body))
+        .await;
+    w.ok(
+        "POST",
+        "/sandbox/wechatpay/pay",
+        false,
+        Some(json!({"code": code["provider_code"]})),
+    )
+    .await;
+    let day = BusinessDate::of(w.running.stack.clock.now());
+    let to_midnight = (day.succ().starts_at() - w.running.stack.clock.now()).num_seconds() + 60;
+    w.ok(
+        "POST",
+        "/sandbox/clock",
+        false,
+        Some(json!({"advance_s": to_midnight})),
+    )
+    .await;
+
+    let env = w.running.stack.simulators.environment().clone();
+    let origin = format!("http://{}", w.running.addr);
+    let recording = std::sync::Arc::new(Recording {
+        client: qrpay_local::client::Client::new(w.running.addr.to_string()),
+        origin,
+        seen: Default::default(),
+    });
+    let clock: std::sync::Arc<dyn Clock> = w.running.stack.clock.clone();
+    let gateway =
+        WechatpayGateway::from_env(&|n: &str| env.get(n).cloned(), recording.clone(), clock)
+            .unwrap()
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trade = dir.path().join("wechatpay.csv");
+    assert!(matches!(
+        gateway.fetch_bill(day, BillKind::Trade, &trade).await,
+        BillOutcome::Stored { .. }
+    ));
+    let fund = dir.path().join("wechatpay-fundflow.csv");
+    assert!(matches!(
+        gateway.fetch_bill(day, BillKind::FundFlow, &fund).await,
+        BillOutcome::Stored { .. }
+    ));
+
+    let seen = recording.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4);
+    let auth = |i: usize, field: &str| {
+        let (_, value) = seen[i]
+            .0
+            .headers
+            .iter()
+            .find(|(k, _)| k == "Authorization")
+            .unwrap();
+        let start = value.find(&format!("{field}=\"")).unwrap() + field.len() + 2;
+        value[start..].split('"').next().unwrap().to_owned()
+    };
+    let answer = |i: usize| {
+        let headers: serde_json::Map<String, Value> = seen[i]
+            .1
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        json!({"status": seen[i].1.status, "headers": headers,
+            "body_b64": base64::engine::general_purpose::STANDARD.encode(&seen[i].1.body)})
+    };
+    use base64::Engine;
+    let theirs = sdk::run_from(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/provider/tests/conformance/wechatpay.py"),
+        json!({
+            "op": "bills",
+            "private_key": env["WECHATPAY_MCH_PRIVATE_KEY"], "mchid": env["WECHATPAY_MCHID"],
+            "serial": env["WECHATPAY_MCH_SERIAL"], "public_key": env["WECHATPAY_PLATFORM_PUBLIC_KEY"],
+            "public_key_id": env["WECHATPAY_PLATFORM_SERIAL"],
+            "gateway": env["WECHATPAY_BASE_URL"],
+            "bill_date": day.to_string(),
+            "timestamps": [auth(0, "timestamp"), auth(1, "timestamp"), auth(2, "timestamp")],
+            "nonces": [auth(0, "nonce_str"), auth(1, "nonce_str"), auth(2, "nonce_str")],
+            "answers": [answer(0), answer(1), answer(2)],
+        }),
+    );
+    let requests = theirs["requests"].as_array().unwrap();
+    for i in 0..3 {
+        assert_eq!(requests[i]["url"], json!(seen[i].0.url), "request {i}");
+    }
+    let stored = std::fs::read_to_string(&trade).unwrap();
+    assert_eq!(theirs["unpacked"], json!(stored));
+    assert_eq!(theirs["sha1"], theirs["trade"]["hash_value"]);
+    assert!(
+        stored.contains(",`12.34,`0.00,`0,`0,`0.00,`0.00,`,`,`"),
+        "{stored}"
     );
 }

@@ -514,8 +514,8 @@ mod tests {
         let lines: Vec<&str> = bill.lines().collect();
         assert_eq!(lines.len(), 5);
         assert_eq!(lines[0], TRADE_HEADER);
-        assert_eq!(lines[1], "`2026-02-28 17:07:11,`wxd678efh567hg6787,`1900000109,`0,`,`420001,`ord_1,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`88.88,`0.00,`0,`0,`0.00,`0.00,`,`,`茶叶 500g,`,`0.53000,`0.60%,`88.88,`0.00,`");
-        assert_eq!(lines[2], "`2026-02-28 18:00:00,`wxd678efh567hg6787,`1900000109,`0,`,`420001,`ord_1,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001,`rf_1,`50.00,`0.00,`ORIGINAL,`SUCCESS,`茶叶 500g,`,`-0.30000,`0.60%,`0.00,`50.00,`");
+        assert_eq!(lines[1], "`2026-02-28 17:07:11,`wx8888888888888888,`1900000109,`0,`,`420001,`ord_1,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`88.88,`0.00,`0,`0,`0.00,`0.00,`,`,`茶叶 500g,`,`0.53000,`0.60%,`88.88,`0.00,`");
+        assert_eq!(lines[2], "`2026-02-28 18:00:00,`wx8888888888888888,`1900000109,`0,`,`420001,`ord_1,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001,`rf_1,`50.00,`0.00,`ORIGINAL,`SUCCESS,`茶叶 500g,`,`-0.30000,`0.60%,`0.00,`50.00,`");
         assert_eq!(lines[3], TRADE_SUMMARY);
         assert_eq!(lines[4], "`2,`88.88,`50.00,`0.00,`0.23000,`88.88,`50.00");
         assert_eq!(trade_bill(&movements, date.succ()), None);

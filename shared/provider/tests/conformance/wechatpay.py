@@ -28,7 +28,9 @@ Cases ("op" and its fields; keys are PEM text):
                   downloaded, gunzipped, "sha1": its hashlib SHA-1}: the SDK's
                   trade_bill, download_bill(download_url) and fundflow_bill against
                   the scripted `answers` ({status, headers, body or body_b64}), at
-                  `timestamp` with our `nonces`; the SDK verifies both apply answers
+                  `timestamp` (or one of `timestamps` per request) with our `nonces`,
+                  on `gateway` if given (the SDK's base URL); the SDK verifies both
+                  apply answers
   bill_file       text -> {"gzip_b64": gzip.compress(text), "sha1": SHA-1 of text}
   certificate     private_key, serial_hex -> {"pem": a self-signed X.509 certificate of
                   that key with that serial, valid now}, made with `cryptography`
@@ -192,6 +194,8 @@ def bills(case):
         public_key=case["public_key"],
         public_key_id=case["public_key_id"],
     )
+    if "gateway" in case:
+        wxpay._core._gate_way = case["gateway"]
     seen = []
     answers = iter(case["answers"])
 
@@ -200,8 +204,9 @@ def bills(case):
         return _Answer(next(answers))
 
     nonces = iter(_Nonce(n) for n in case["nonces"])
+    times = iter(float(t) for t in case.get("timestamps") or [case["timestamp"]] * 3)
     with mock.patch("wechatpayv3.core.requests.get", side_effect=get), mock.patch.object(
-        utils.time, "time", return_value=float(case["timestamp"])
+        utils.time, "time", side_effect=lambda: next(times)
     ), mock.patch.object(utils.uuid, "uuid4", side_effect=lambda: next(nonces)):
         _, trade = wxpay.trade_bill(case["bill_date"])
         trade = json.loads(trade)
