@@ -53,9 +53,12 @@ pub(super) enum BillKind {
     FundFlow,
 }
 
+/// A bill handed out: until when its link works, and the file.
+type Link = (DateTime<Utc>, Vec<u8>);
+
 /// The packed bills handed out, by download token.
 #[derive(Default)]
-pub(super) struct Links(std::sync::Mutex<HashMap<String, (DateTime<Utc>, Vec<u8>)>>);
+pub(super) struct Links(std::sync::Mutex<HashMap<String, Link>>);
 
 impl Links {
     fn put(&self, token: String, expires: DateTime<Utc>, file: Vec<u8>, now: DateTime<Utc>) {
