@@ -532,4 +532,36 @@ mod tests {
         assert_eq!(lines[5], FUND_SUMMARY);
         assert_eq!(lines[6], "`4,`2,`89.18,`2,`50.53");
     }
+
+    #[test]
+    fn a_download_link_works_five_minutes_and_only_for_its_token() {
+        let links = Links::default();
+        let now = at("2026-03-01T00:01:00+08:00");
+        let until = now + Duration::minutes(LINK_VALID_MINUTES);
+        links.put("t1".into(), until, b"bill".to_vec(), now);
+        assert_eq!(links.get("t1", now), Ok(b"bill".to_vec()));
+        assert_eq!(
+            links.get("t1", until - Duration::seconds(1)),
+            Ok(b"bill".to_vec())
+        );
+        assert_eq!(
+            links.get("t1", until),
+            Err("下载链接过期，请重新请求文件下载")
+        );
+        assert_eq!(
+            links.get("t2", now),
+            Err("下载链接错误，请重新请求文件下载")
+        );
+        for n in 0..MAX_LINKS + 3 {
+            links.put(
+                format!("n{n}"),
+                until + Duration::seconds(n as i64),
+                Vec::new(),
+                now,
+            );
+        }
+        let kept = links.0.lock().unwrap().len();
+        assert_eq!(kept, MAX_LINKS);
+        assert!(links.get("t1", now).is_err(), "the oldest went first");
+    }
 }
