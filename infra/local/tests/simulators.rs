@@ -1604,3 +1604,132 @@ fn beijing_timestamp(now: DateTime<Utc>) -> String {
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
+
+#[tokio::test]
+async fn wechatpay_bills_answer_as_wechat_does_before_and_after_publication() {
+    let w = world().await;
+    let wx = Wechat::new(&w);
+    let today = qrpay_domain::BusinessDate::of(w.now());
+    let code = |a: &Answer| (a.status, a.json()["code"].as_str().map(str::to_owned));
+    let refused = |c: &str| (400, Some(c.to_owned()));
+    let cases = [
+        (
+            "/v3/bill/tradebill?bill_date=2026-1-01".to_owned(),
+            refused("PARAM_ERROR"),
+        ),
+        (
+            format!("/v3/bill/tradebill?bill_date={today}&bill_type=SUCCESS"),
+            refused("PARAM_ERROR"),
+        ),
+        (
+            format!("/v3/bill/tradebill?bill_date={today}&tar_type=ZIP"),
+            refused("PARAM_ERROR"),
+        ),
+        (
+            format!("/v3/bill/fundflowbill?bill_date={today}&account_type=OTHER"),
+            refused("PARAM_ERROR"),
+        ),
+        (
+            format!("/v3/bill/tradebill?bill_date={}", today.days_before(93)),
+            refused("INVALID_REQUEST"),
+        ),
+        (
+            format!("/v3/bill/tradebill?bill_date={today}&bill_type=ALL&tar_type=GZIP"),
+            refused("STATEMENT_CREATING"),
+        ),
+        (
+            format!("/v3/bill/tradebill?bill_date={}", today.pred()),
+            refused("NO_STATEMENT_EXIST"),
+        ),
+        (
+            format!(
+                "/v3/bill/fundflowbill?bill_date={}&account_type=OPERATION",
+                today.pred()
+            ),
+            refused("NO_STATEMENT_EXIST"),
+        ),
+        (
+            "/v3/billdownload/file?token=nope".to_owned(),
+            refused("INVALID_REQUEST"),
+        ),
+    ];
+    for (path, want) in cases {
+        assert_eq!(code(&wx.call("GET", &path, None).await), want, "{path}");
+    }
+    // Unsigned: refused like every other route.
+    let unsigned = w
+        .send(
+            "GET",
+            &format!("{WX}/v3/bill/tradebill?bill_date={today}"),
+            &[("accept", "application/json")],
+            b"",
+        )
+        .await;
+    assert_eq!(code(&unsigned), (401, Some("SIGN_ERROR".to_owned())));
+
+    // A paid order, then the day ends: a plain (unpacked) bill whose SHA-1 is named.
+    let order = w.our_order("8.00").await;
+    let created = wx
+        .call(
+            "POST",
+            "/v3/pay/transactions/native",
+            Some(&wx.native(&order, 800)),
+        )
+        .await;
+    let paid = w
+        .json(
+            "POST",
+            "/sandbox/wechatpay/pay",
+            None,
+            Some(json!({"code": created.json()["code_url"]})),
+        )
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    let to_midnight = (today.succ().starts_at() - w.now()).num_seconds() + 1;
+    let moved = w
+        .json(
+            "POST",
+            "/sandbox/clock",
+            None,
+            Some(json!({"advance_s": to_midnight})),
+        )
+        .await;
+    assert_eq!(moved.status, 200);
+    let applied = wx
+        .call(
+            "GET",
+            &format!("/v3/bill/tradebill?bill_date={today}"),
+            None,
+        )
+        .await;
+    assert_eq!(applied.status, 200, "{}", applied.text());
+    let address = applied.json();
+    assert_eq!(address["hash_type"], "SHA1");
+    let url = address["download_url"].as_str().unwrap();
+    let path = url.split_once(WX).unwrap().1;
+    assert!(path.starts_with("/v3/billdownload/file?token="), "{url}");
+    let file = wx.unverified("GET", path, b"", &wx.signer).await;
+    assert_eq!(file.status, 200);
+    assert!(
+        file.headers
+            .iter()
+            .all(|(k, _)| !k.to_ascii_lowercase().starts_with("wechatpay-")),
+        "the file is not signed"
+    );
+    let sha1 = {
+        use sha1::Digest;
+        hex::encode(sha1::Sha1::digest(&file.body))
+    };
+    assert_eq!(address["hash_value"], json!(sha1));
+    let text = file.text();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.contains(&format!(",`{order},`"))
+            && text.contains(",`NATIVE,`SUCCESS,`OTHERS,`CNY,`8.00,`"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("`1,`8.00,`0.00,`0.00,`0.05000,`8.00,`0.00\n"),
+        "{text}"
+    );
+}

@@ -158,7 +158,7 @@ fn each_malformed_line_is_reported_at_its_line_and_reading_goes_on() {
         ),
         (
             payment_with(22, "`-0.30"),
-            "手续费 \"-0.30\" is not an amount in yuan with at most two decimals".into(),
+            "手续费 \"-0.30\" is not an amount in yuan with at most two decimals (or five ending in 000)".into(),
         ),
         (
             payment_with(8, "`INSTALMENT"),
@@ -363,4 +363,53 @@ fn the_writer_refuses_what_the_bill_cannot_carry() {
 #[test]
 fn fifty_thousand_rows_read_back_in_order() {
     WECHAT.assert_many_rows_read_back_in_order(&sample_rows(), 50_000);
+}
+
+/// A bill as WeChat Pay writes it for a direct merchant (特约商户号 `0`):
+/// fees with five decimals, a refund returning its fee (negative), commas
+/// in the free text, the net fee in the summary.
+#[test]
+fn a_bill_as_wechat_pay_writes_it_reads() {
+    let payment = "`2026-11-20 10:01:02,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611201234567890,`ord_01J00000000000000000000001,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`JSAPI,`SUCCESS,`OTHERS,`CNY,`300.00,`0.00,`0,`0,`0.00,`0.00,`,`,`Coffee, large,`{\"a\":1,\"b\":2},`1.80000,`0.60%,`300.00,`0.00,`";
+    let refund = "`2026-11-20 13:05:00,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611201234567890,`ord_01J00000000000000000000001,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50000001234202611200000000001,`rfd_01J1,`50.00,`0.00,`ORIGINAL,`SUCCESS,`Coffee, large,`,`-0.30000,`0.60%,`0.00,`50.00,`";
+    let bill =
+        |summary: &str| format!("{HEADER}\n{payment}\n{refund}\n{SUMMARY_HEADER}\n{summary}\n");
+    let mut paid = payment_row(2);
+    paid.shop_id = "0".to_owned();
+    paid.payer = Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".to_owned());
+    let mut refunded = paid.clone();
+    refunded.line = 3;
+    refunded.kind = MovementKind::Refund;
+    refunded.provider_ref = "50000001234202611200000000001".to_owned();
+    refunded.amount_fen = 5_000;
+    refunded.fee_fen = 30;
+    refunded.occurred_at = beijing("2026-11-20 13:05:00");
+    let good = bill("`2,`300.00,`50.00,`0.00,`1.50000,`300.00,`50.00");
+    assert_eq!(
+        WECHAT.read_all(good.as_bytes()),
+        vec![Ok(paid.clone()), Ok(refunded.clone())]
+    );
+    let gross = bill("`2,`300.00,`50.00,`0.00,`1.80000,`300.00,`50.00");
+    assert_eq!(
+        WECHAT.read_all(gross.as_bytes())[2],
+        err(
+            5,
+            "the summary row disagrees with the detail rows: 手续费总金额 1.80, summed 1.50"
+        )
+    );
+    let cases = [
+        (
+            refund.replace("`-0.30000", "`0.30000"),
+            "手续费 \"0.30000\" of a refund is the fee returned: zero or negative",
+        ),
+        (
+            payment.replace("`1.80000", "`1.80500"),
+            "手续费 \"1.80500\" is not an amount in yuan with at most two decimals (or five ending in 000)",
+        ),
+    ];
+    for (line, message) in cases {
+        let text =
+            format!("{HEADER}\n{line}\n{SUMMARY_HEADER}\n`1,`0.00,`0.00,`0.00,`0.00,`0.00,`0.00\n");
+        assert_eq!(WECHAT.read_all(text.as_bytes())[0], err(2, message));
+    }
 }

@@ -92,6 +92,10 @@ pub struct Settings {
     /// The buyer's payments send their notice to qrpay (`false`: the
     /// notice is lost on the way; the provider still says paid when asked).
     pub payment_notices: bool,
+    /// How long after a business day ends its bills are published
+    /// (`STATEMENT_CREATING` until then); WeChat Pay's are ready from
+    /// about 10:00 the next day, locally at once by default.
+    pub bill_delay: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -101,6 +105,7 @@ impl Default for Settings {
             hang: Duration::from_secs(30),
             wechatpay_payee_confirms: false,
             payment_notices: true,
+            bill_delay: chrono::Duration::zero(),
         }
     }
 }

@@ -38,6 +38,7 @@ mod wechat_h5;
 mod wechat_oauth;
 mod wechatpay;
 mod wechatpay_api;
+mod wechatpay_bill;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +70,8 @@ pub const DOUYIN_BILL: &str = "/sim/douyin/api/apps/bill";
 pub use alipay_bill::ALIPAY_BILLS;
 /// Longest hang a lost answer may be set to.
 const MAX_HANG_MS: u64 = 600_000;
+/// The longest bill publish delay: two days.
+const MAX_BILL_DELAY_S: u64 = 172_800;
 
 /// The three simulated providers of one stack.
 pub struct Simulators {
@@ -239,8 +242,8 @@ impl Simulators {
     }
 
     /// `PUT /sandbox/simulators` `{"lost_answer"?: "server_error"|"hang",
-    /// "hang_ms"?, "wechatpay_payee_confirms"?, "payment_notices"?}`: every
-    /// field optional.
+    /// "hang_ms"?, "wechatpay_payee_confirms"?, "payment_notices"?,
+    /// "bill_publish_delay_s"?}`: every field optional.
     fn configure(&self, body: &[u8]) -> Result<LocalResponse, ApiError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -249,6 +252,7 @@ impl Simulators {
             hang_ms: Option<u64>,
             wechatpay_payee_confirms: Option<bool>,
             payment_notices: Option<bool>,
+            bill_publish_delay_s: Option<u64>,
         }
         let changes: Changes = serde_json::from_slice(body).map_err(|e| {
             ApiError::new(
@@ -261,6 +265,15 @@ impl Simulators {
             .is_some_and(|ms| ms == 0 || ms > MAX_HANG_MS)
         {
             return Err(ApiError::invalid("hang_ms", "1 to 600000 milliseconds"));
+        }
+        if changes
+            .bill_publish_delay_s
+            .is_some_and(|s| s > MAX_BILL_DELAY_S)
+        {
+            return Err(ApiError::invalid(
+                "bill_publish_delay_s",
+                "0 to 172800 seconds",
+            ));
         }
         {
             let mut settings = self.settings();
@@ -275,6 +288,9 @@ impl Simulators {
             }
             if let Some(deliver) = changes.payment_notices {
                 settings.payment_notices = deliver;
+            }
+            if let Some(seconds) = changes.bill_publish_delay_s {
+                settings.bill_delay = chrono::Duration::seconds(seconds as i64);
             }
         }
         Ok(self.describe())
@@ -291,6 +307,7 @@ impl Simulators {
             "hang_ms": u64::try_from(s.hang.as_millis()).unwrap_or(u64::MAX),
             "wechatpay_payee_confirms": s.wechatpay_payee_confirms,
             "payment_notices": s.payment_notices,
+            "bill_publish_delay_s": s.bill_delay.num_seconds(),
             "key_generation_ms": u64::try_from(self.material.generated_in.as_millis()).unwrap_or(u64::MAX),
             "wechatpay": {"base_url": self.environment["WECHATPAY_BASE_URL"], "mchid": keys::WECHATPAY_MCHID,
                 "appid": keys::WECHATPAY_APPID, "platform_serial": self.material.wechatpay_platform_serial},

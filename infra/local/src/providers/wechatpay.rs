@@ -50,6 +50,10 @@ pub struct Wechatpay {
     pub(super) platform_serial: String,
     /// Where `h5_url`s point: the simulated middle page (`super::wechat_h5`).
     pub(super) h5_page: String,
+    /// This simulator's base URL: where bill `download_url`s point.
+    pub(super) base_url: String,
+    /// The bills handed out for download.
+    pub(super) links: super::wechatpay_bill::Links,
 }
 
 /// What a handler answers, before it is signed.
@@ -60,6 +64,9 @@ pub enum Reply {
     Error(u16, &'static str, String),
     /// The answer is lost (a fault): a hang or `500 SYSTEM_ERROR`.
     Lost,
+    /// A bill file: answered as it is, unsigned (the download API's
+    /// answers carry no signature).
+    File(Vec<u8>),
 }
 
 impl Reply {
@@ -93,6 +100,12 @@ impl Wechatpay {
                 base_url.trim_end_matches('/'),
                 super::wechat_h5::H5_PAGE
             ),
+            base_url: format!(
+                "{}{}",
+                base_url.trim_end_matches('/'),
+                super::WECHATPAY_PREFIX
+            ),
+            links: Default::default(),
         })
     }
 
@@ -200,6 +213,13 @@ impl Wechatpay {
     /// The signed answer, as WeChat Pay writes it.
     fn answer(&self, ctx: &Ctx<'_>, reply: Reply) -> LocalResponse {
         let (status, body) = match reply {
+            Reply::File(body) => {
+                return LocalResponse {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/octet-stream".into())],
+                    body,
+                }
+            }
             Reply::Json(status, body) => (status, body.to_string().into_bytes()),
             Reply::NoContent => (204, Vec::new()),
             Reply::Error(status, code, message) => (

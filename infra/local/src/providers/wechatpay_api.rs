@@ -11,6 +11,7 @@
 //! | `POST /v3/fund-app/mch-transfer/transfer-bills` | 200 `SUCCESS` (or `WAIT_USER_CONFIRM` + `package_info` when payees confirm), `FAIL` + `ACCOUNT_FROZEN` (fault: fail), the record on a repeat; 400 `PARAM_ERROR` (bad field, `user_name` that does not decrypt, missing from ¥2,000, no `Wechatpay-Serial`); 403 `NO_AUTH` (scene not granted); 400 `INVALID_REQUEST` (id reused differently); lost answer (fault) |
 //! | `GET …/transfer-bills/out-bill-no/{no}` | 200 the bill; 404 `NOT_FOUND` |
 //! | `POST …/out-bill-no/{no}/cancel` | 200 `CANCELLED`; 400 `INVALID_REQUEST` (no longer waiting); 404 `NOT_FOUND` |
+//! | `GET /v3/bill/{tradebill,fundflowbill}`, `GET /v3/billdownload/file` | the day's bills (`super::wechatpay_bill`) |
 
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::money::MAX_AMOUNT_FEN;
@@ -25,6 +26,7 @@ use super::book::{
 };
 use super::keys::{WECHATPAY_APPID, WECHATPAY_MCHID, WECHATPAY_TRANSFER_SCENE_ID};
 use super::wechatpay::{Reply, Wechatpay};
+use super::wechatpay_bill::BillKind;
 use super::{beijing, header, notify_path, Ctx};
 use crate::local_http::{LocalRequest, LocalResponse};
 
@@ -64,6 +66,13 @@ impl Wechatpay {
                 "POST",
                 ["v3", "fund-app", "mch-transfer", "transfer-bills", "out-bill-no", no, "cancel"],
             ) => self.cancel_transfer(ctx, no),
+            ("GET", ["v3", "bill", "tradebill"]) => {
+                self.apply_bill(ctx, BillKind::Trade, &request.query)
+            }
+            ("GET", ["v3", "bill", "fundflowbill"]) => {
+                self.apply_bill(ctx, BillKind::FundFlow, &request.query)
+            }
+            ("GET", ["v3", "billdownload", "file"]) => self.download_bill(ctx, &request.query),
             _ => Reply::error(404, "NOT_FOUND", "no such API"),
         }
     }

@@ -46,8 +46,13 @@ pub fn run(driver: &str, case: Value) -> Value {
     let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/conformance")
         .join(driver);
+    run_from(&driver, case)
+}
+
+/// Runs one case through the driver script at `driver`.
+pub fn run_from(driver: &std::path::Path, case: Value) -> Value {
     let mut child = Command::new(python())
-        .arg(&driver)
+        .arg(driver)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -22,15 +22,29 @@ Cases ("op" and its fields; keys are PEM text):
   aes_encrypt     apiv3_key, nonce, plaintext, associated_data -> {"ciphertext":
                   base64 of AESGCM(key).encrypt(...)}: `cryptography`'s AES-GCM (the
                   SDK has no encrypt), an implementation independent of ours
+  bills           private_key, mchid, serial, public_key, public_key_id, bill_date,
+                  timestamp, nonces, answers -> {"requests": [{"url", "authorization"}],
+                  "trade", "fundflow": the apply answers, "unpacked": the file the SDK
+                  downloaded, gunzipped, "sha1": its hashlib SHA-1}: the SDK's
+                  trade_bill, download_bill(download_url) and fundflow_bill against
+                  the scripted `answers` ({status, headers, body or body_b64}), at
+                  `timestamp` (or one of `timestamps` per request) with our `nonces`,
+                  on `gateway` if given (the SDK's base URL); the SDK verifies both
+                  apply answers
+  bill_file       text -> {"gzip_b64": gzip.compress(text), "sha1": SHA-1 of text}
   certificate     private_key, serial_hex -> {"pem": a self-signed X.509 certificate of
                   that key with that serial, valid now}, made with `cryptography`
 """
 
 import base64
 import datetime
+import gzip
+import hashlib
 import json
 import sys
 from unittest import mock
+
+from requests.structures import CaseInsensitiveDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -148,7 +162,77 @@ def certificate(case):
     return {"pem": cert.public_bytes(serialization.Encoding.PEM).decode("ascii")}
 
 
+class _Answer:
+    """What `requests.get` returns, as much of it as the SDK reads."""
+
+    def __init__(self, answer):
+        self.status_code = answer["status"]
+        self.headers = CaseInsensitiveDict(answer["headers"])
+        if "body_b64" in answer:
+            self.content = base64.b64decode(answer["body_b64"])
+        else:
+            self.content = answer["body"].encode("utf-8")
+        self.text = self.content.decode("utf-8", errors="replace")
+
+
+class _Nonce:
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
+def bills(case):
+    wxpay = WeChatPay(
+        wechatpay_type=WeChatPayType.NATIVE,
+        mchid=case["mchid"],
+        private_key=case["private_key"],
+        cert_serial_no=case["serial"],
+        appid="wx0000000000000000",
+        apiv3_key=APIV3_KEY,
+        public_key=case["public_key"],
+        public_key_id=case["public_key_id"],
+    )
+    if "gateway" in case:
+        wxpay._core._gate_way = case["gateway"]
+    seen = []
+    answers = iter(case["answers"])
+
+    def get(url, headers, **_):
+        seen.append({"url": url, "authorization": headers["Authorization"]})
+        return _Answer(next(answers))
+
+    nonces = iter(_Nonce(n) for n in case["nonces"])
+    times = iter(float(t) for t in case.get("timestamps") or [case["timestamp"]] * 3)
+    with mock.patch("wechatpayv3.core.requests.get", side_effect=get), mock.patch.object(
+        utils.time, "time", side_effect=lambda: next(times)
+    ), mock.patch.object(utils.uuid, "uuid4", side_effect=lambda: next(nonces)):
+        _, trade = wxpay.trade_bill(case["bill_date"])
+        trade = json.loads(trade)
+        _, packed = wxpay.download_bill(trade["download_url"])
+        _, fundflow = wxpay.fundflow_bill(case["bill_date"])
+    unpacked = gzip.decompress(packed)
+    return {
+        "requests": seen,
+        "trade": trade,
+        "fundflow": json.loads(fundflow),
+        "unpacked": unpacked.decode("utf-8"),
+        "sha1": hashlib.sha1(unpacked).hexdigest(),
+    }
+
+
+def bill_file(case):
+    text = case["text"].encode("utf-8")
+    return {
+        "gzip_b64": base64.b64encode(gzip.compress(text)).decode("ascii"),
+        "sha1": hashlib.sha1(text).hexdigest(),
+    }
+
+
 OPS = {
+    "bills": bills,
+    "bill_file": bill_file,
     "aes_decrypt": aes_decrypt,
     "aes_encrypt": aes_encrypt,
     "callback": callback,

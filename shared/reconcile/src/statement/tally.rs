@@ -31,6 +31,8 @@ pub(crate) struct Tally {
     pub(crate) refund_fen: i128,
     pub(crate) payout_fen: i128,
     pub(crate) fee_fen: i128,
+    /// Σ fee of refund rows (a fee returned, where a format says so).
+    pub(crate) refund_fee_fen: i128,
 }
 
 impl Tally {
@@ -43,6 +45,7 @@ impl Tally {
             MovementKind::Refund => {
                 self.refunds += 1;
                 self.refund_fen += amount;
+                self.refund_fee_fen += i128::from(row.fee_fen);
             }
             MovementKind::Payout => self.payout_fen += amount,
             MovementKind::Payment

@@ -1,11 +1,22 @@
-//! `Format::Wechat`: a WeChat-Pay-style trade bill (UTF-8). A 27-column
+//! `Format::Wechat`: WeChat Pay's trade bill, `ALL` (UTF-8). A 27-column
 //! header, one row per movement with every value prefixed by a backtick,
 //! then a summary header and one summary row. Amounts in yuan; times in
 //! Beijing local time.
+//! https://pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html
 //!
 //! A refund is a row whose 交易状态 is `REFUND`: its amount is 退款金额, its
-//! id 微信退款单号, its state 退款状态 (its 应结订单金额 is the original
-//! order's and is not read).
+//! id 微信退款单号, its state 退款状态 (its 应结订单金额 is `0.00` and is
+//! not read). 商户订单号 is the order (of a refund too).
+//!
+//! 手续费 has two decimals, or five as WeChat Pay writes it (`0.53000`,
+//! never more than the fen); a refund's is the fee returned, negative
+//! (`-0.30000`) or zero, and `fee_fen` holds its size. 手续费总金额 is
+//! the net of the rows: payments' fees less the fees returned.
+//! 商品名称 and 商户数据包 are free text and may hold commas: a row with
+//! more commas than columns is split where a backtick starts the next value.
+//!
+//! The shop is 特约商户号: a sub-merchant's number. A direct merchant's bill
+//! says `0` there, which is read as the shop id `0`.
 
 use std::io::BufRead;
 
@@ -140,8 +151,18 @@ impl LineFormat for Body {
 
 /// The values of a line: each field must start with a backtick.
 fn values<'a, const N: usize>(text: &'a str, names: &[&str; N]) -> Result<[&'a str; N], String> {
-    let fields = split_exact::<N>(text, b',')
-        .map_err(|found| format!("expected {N} backtick-prefixed values, found {found}"))?;
+    let fields = match split_exact::<N>(text, b',') {
+        Ok(fields) => fields,
+        Err(found) if found > N => {
+            return split_at_backticks::<N>(text)
+                .ok_or_else(|| format!("expected {N} backtick-prefixed values, found {found}"))
+        }
+        Err(found) => {
+            return Err(format!(
+                "expected {N} backtick-prefixed values, found {found}"
+            ))
+        }
+    };
     let mut values = [""; N];
     for ((value, field), name) in values.iter_mut().zip(fields).zip(names) {
         *value = field
@@ -149,6 +170,50 @@ fn values<'a, const N: usize>(text: &'a str, names: &[&str; N]) -> Result<[&'a s
             .ok_or_else(|| format!("{name} {} does not start with '`'", shown(field)))?;
     }
     Ok(values)
+}
+
+/// The values of a line whose free text holds commas: every value starts
+/// with a backtick, so `,` followed by a backtick is the boundary.
+fn split_at_backticks<const N: usize>(text: &str) -> Option<[&str; N]> {
+    let mut parts = text.strip_prefix('`')?.split(",`");
+    let mut values = [""; N];
+    for value in values.iter_mut() {
+        *value = parts.next()?;
+    }
+    parts.next().is_none().then_some(values)
+}
+
+/// An amount with five decimals whose last three are zero (`0.53000`), as
+/// two (`0.53`); any other text as it is.
+fn to_fen_decimals(text: &str) -> &str {
+    match text.find('.') {
+        Some(dot) if text.len() - dot == 6 && text[dot + 3..].bytes().all(|b| b == b'0') => {
+            &text[..dot + 3]
+        }
+        _ => text,
+    }
+}
+
+/// 手续费 of a row: zero or more on a payment; on a refund the fee
+/// returned, zero or negative. The size in fen.
+fn fee_of_row(text: &str, refund: bool) -> Result<i64, String> {
+    let magnitude = match text.strip_prefix('-') {
+        Some(magnitude) if refund => magnitude,
+        _ => text,
+    };
+    let fen = parse_yuan(to_fen_decimals(magnitude), Sign::Unsigned).map_err(|_| {
+        format!(
+            "手续费 {} is not an amount in yuan with at most two decimals (or five ending in 000)",
+            shown(text)
+        )
+    })?;
+    if refund && fen > 0 && magnitude.len() == text.len() {
+        return Err(format!(
+            "手续费 {} of a refund is the fee returned: zero or negative",
+            shown(text)
+        ));
+    }
+    Ok(fen)
 }
 
 fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRow, String> {
@@ -216,7 +281,7 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
         provider_ref: provider_ref.to_owned(),
         period,
         amount_fen,
-        fee_fen: fields::fee("手续费", fee)?,
+        fee_fen: fee_of_row(fee, kind == MovementKind::Refund)?,
         status,
         occurred_at,
         payer: fields::payer("用户标识", payer)?,
@@ -246,11 +311,13 @@ fn check_summary(number: u64, bytes: &[u8], tally: &Tally) -> Option<LineError> 
             yuan("充值券退款总金额", coupons)?;
             yuan("订单总金额", ordered)?;
             yuan("申请退款总金额", requested)?;
+            let net_fee = parse_yuan(to_fen_decimals(fee), Sign::Signed)
+                .map_err(|_| fields::not_yuan("手续费总金额", fee))?;
             Ok((
                 count,
                 yuan("应结订单总金额", settled)?,
                 yuan("退款总金额", refunded)?,
-                yuan("手续费总金额", fee)?,
+                net_fee,
             ))
         },
     );
@@ -267,8 +334,13 @@ fn check_summary(number: u64, bytes: &[u8], tally: &Tally) -> Option<LineError> 
     agreement.lines("总交易单数", count, tally.lines);
     agreement.sum("应结订单总金额", settled_fen, tally.non_refund_fen());
     agreement.sum("退款总金额", refunded_fen, tally.refund_fen);
-    agreement.sum("手续费总金额", fee_fen, tally.fee_fen);
+    agreement.sum("手续费总金额", fee_fen, net_fee_fen(tally));
     agreement.verdict(number, "the summary row")
+}
+
+/// Payments' fees less the fees refunds returned.
+fn net_fee_fen(tally: &Tally) -> i128 {
+    tally.fee_fen - 2 * tally.refund_fee_fen
 }
 
 pub(crate) fn push_header(out: &mut Vec<u8>) {
@@ -348,7 +420,7 @@ pub(crate) fn push_row(out: &mut Vec<u8>, day: &Day, row: &StatementRow) -> Resu
         out.extend_from_slice(PERIOD_PREFIX.as_bytes());
         push_u64(out, u64::from(period));
     }
-    push_amount(out, row.fee_fen);
+    push_amount(out, if refund { -row.fee_fen } else { row.fee_fen });
     out.extend_from_slice(b",`");
     push_rate(out, row.fee_fen, row.amount_fen);
     push_amount(out, settled_fen); // 订单金额
@@ -374,7 +446,7 @@ pub(crate) fn push_summary(out: &mut Vec<u8>, tally: &Tally) {
         tally.non_refund_fen(),
         tally.refund_fen,
         0,
-        tally.fee_fen,
+        net_fee_fen(tally),
         tally.non_refund_fen(),
         tally.refund_fen,
     ] {

@@ -8,7 +8,9 @@
 //! out_trade_no; refunds — https://pay.weixin.qq.com/doc/v3/merchant/4012556457
 //! and https://pay.weixin.qq.com/doc/v3/merchant/4012552567; transfers —
 //! https://pay.weixin.qq.com/docs/merchant/apis/mch-trans/transfer-bill/transfer-to-user.html
-//! ("商户需要使用原商户单号…请勿更换商户单号").
+//! ("商户需要使用原商户单号…请勿更换商户单号"); bills —
+//! https://pay.weixin.qq.com/docs/merchant/apis/jsapi-payment/get-trade-bill.html
+//! and the bill FAQ https://pay.weixin.qq.com/doc/v3/merchant/4013071254.
 
 /// What a create-order error means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +166,33 @@ pub fn transfer_error(code: &str) -> TransferError {
     }
 }
 
+/// What a bill-apply error means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillError {
+    /// "账单生成中": being made (from 09:00 the next day); ask again.
+    NotYet,
+    /// "请求的账单文件不存在": no collection or refund (fund bill: no movement
+    /// on that account) that day. Final.
+    NoBill,
+    /// The request as we make it is wrong (date format, a date older than
+    /// three months, signature, permission): asking again will not help.
+    Refused,
+    /// `SYSTEM_ERROR`, `RATELIMIT_EXCEED`, `FREQUENCY_LIMITED`, anything
+    /// unknown: ask again.
+    Ambiguous,
+}
+
+pub fn bill_error(status: u16, code: &str) -> BillError {
+    match (status, code) {
+        (400, "STATEMENT_CREATING") => BillError::NotYet,
+        (400, "NO_STATEMENT_EXIST") => BillError::NoBill,
+        (_, "PARAM_ERROR" | "INVALID_REQUEST" | "SIGN_ERROR" | "NO_AUTH" | "MCH_NOT_EXISTS") => {
+            BillError::Refused
+        }
+        _ => BillError::Ambiguous,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +318,27 @@ mod tests {
             "NEW_CODE",
         ] {
             assert_eq!(transfer_error(code), TransferError::Ambiguous, "{code}");
+        }
+    }
+
+    #[test]
+    fn bill_errors_code_by_code() {
+        let table = [
+            (400, "STATEMENT_CREATING", BillError::NotYet),
+            (400, "NO_STATEMENT_EXIST", BillError::NoBill),
+            (400, "PARAM_ERROR", BillError::Refused),
+            (400, "INVALID_REQUEST", BillError::Refused),
+            (401, "SIGN_ERROR", BillError::Refused),
+            (403, "NO_AUTH", BillError::Refused),
+            (400, "MCH_NOT_EXISTS", BillError::Refused),
+            (429, "RATELIMIT_EXCEED", BillError::Ambiguous),
+            (429, "FREQUENCY_LIMITED", BillError::Ambiguous),
+            (404, "STATEMENT_CREATING", BillError::Ambiguous),
+            (403, "NO_STATEMENT_EXIST", BillError::Ambiguous),
+            (400, "NEW_CODE", BillError::Ambiguous),
+        ];
+        for (status, code, want) in table {
+            assert_eq!(bill_error(status, code), want, "{status} {code}");
         }
     }
 }

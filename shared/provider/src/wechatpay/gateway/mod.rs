@@ -12,6 +12,7 @@
 //! with a path prefix (a local simulator) signs that prefix too.
 //! https://pay.weixin.qq.com/doc/v3/merchant/4012365336
 
+mod bills;
 pub mod codes;
 mod collection;
 mod refunds;
@@ -27,9 +28,11 @@ use serde::Deserialize;
 use super::answer::AnswerError;
 use super::platform::PlatformKeys;
 use super::request::{nonce, RequestSigner};
+use crate::bills::MAX_BILL_BYTES;
 use crate::gateway::{Gateways, HttpRequest, HttpResponse, HttpTransport, ANSWER_KEY_MISMATCH};
 use crate::keys::public_key_from_text;
 
+pub use bills::{bill_path, DOWNLOAD_HOST_REFUSED};
 pub use transfers::{CONFIRM_WINDOW_H, REAL_NAME_FROM_FEN, TRANSFER_REMARK};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
@@ -124,12 +127,14 @@ impl WechatpayConfig {
     }
 }
 
-/// WeChat Pay for one merchant: `CollectionGateway`, `RefundGateway` and
-/// (with a transfer scene) `TransferProvider`.
+/// WeChat Pay for one merchant: `CollectionGateway`, `RefundGateway`,
+/// `BillGateway` and (with a transfer scene) `TransferProvider`.
 pub struct WechatpayGateway {
     config: WechatpayConfig,
     transport: Arc<dyn HttpTransport>,
     clock: Arc<dyn Clock>,
+    /// The most a bill may weigh, packed or unpacked.
+    max_bill_bytes: u64,
 }
 
 impl fmt::Debug for WechatpayGateway {
@@ -166,7 +171,15 @@ impl WechatpayGateway {
             config,
             transport,
             clock,
+            max_bill_bytes: MAX_BILL_BYTES,
         }
+    }
+
+    /// This gateway with bills bounded by `bytes` instead of
+    /// [`MAX_BILL_BYTES`] (a smaller `/tmp`, or a test).
+    pub fn with_max_bill_bytes(mut self, bytes: u64) -> WechatpayGateway {
+        self.max_bill_bytes = bytes.min(MAX_BILL_BYTES);
+        self
     }
 
     pub fn from_env(
@@ -181,13 +194,14 @@ impl WechatpayGateway {
         &self.config
     }
 
-    /// Offers what this merchant is configured for: collection and refunds
-    /// always, transfers only with a transfer scene.
+    /// Offers what this merchant is configured for: collection, refunds and
+    /// bills always, transfers only with a transfer scene.
     pub fn register(self: Arc<Self>, gateways: &mut Gateways) {
         gateways
             .collection
             .insert(Provider::Wechatpay, self.clone());
         gateways.refunds.insert(Provider::Wechatpay, self.clone());
+        gateways.bills.insert(Provider::Wechatpay, self.clone());
         if self.config.transfer_scene_id.is_some() {
             gateways.transfers.insert(Provider::Wechatpay, self);
         }
@@ -206,16 +220,7 @@ impl WechatpayGateway {
         let url = format!("{base}{path}");
         let canonical = format!("{}{path}", path_prefix(base));
         let body = body.unwrap_or_default();
-        let now = self.clock.now();
-        let authorization =
-            self.config
-                .signer
-                .authorization(&method, &canonical, now.timestamp(), &nonce(), &body);
-        let mut headers = vec![
-            ("Authorization".to_owned(), authorization),
-            ("Accept".to_owned(), "application/json".to_owned()),
-            ("User-Agent".to_owned(), USER_AGENT.to_owned()),
-        ];
+        let mut headers = self.signed_headers(&method, &canonical, &body);
         if !body.is_empty() {
             headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
         }
@@ -235,6 +240,27 @@ impl WechatpayGateway {
             Ok(answer) => self.read(&answer),
             Err(err) => Reply::Unclear(err.to_string()),
         }
+    }
+
+    /// `Authorization` over `METHOD\nCANONICAL\nTIMESTAMP\nNONCE\nBODY\n`
+    /// (`canonical`: the path and query after the host), with the headers
+    /// every call sends.
+    pub(super) fn signed_headers(
+        &self,
+        method: &http::Method,
+        canonical: &str,
+        body: &[u8],
+    ) -> Vec<(String, String)> {
+        let now = self.clock.now();
+        let authorization =
+            self.config
+                .signer
+                .authorization(method, canonical, now.timestamp(), &nonce(), body);
+        vec![
+            ("Authorization".to_owned(), authorization),
+            ("Accept".to_owned(), "application/json".to_owned()),
+            ("User-Agent".to_owned(), USER_AGENT.to_owned()),
+        ]
     }
 
     fn read(&self, answer: &HttpResponse) -> Reply {
