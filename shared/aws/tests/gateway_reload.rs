@@ -177,7 +177,7 @@ async fn a_rotated_platform_key_is_read_once_and_the_call_made_again() {
         .expect("gateways from the secret");
     assert_eq!(
         format!("{gateways:?}"),
-        "Gateways { collection: [Wechatpay], refunds: [Wechatpay], transfers: [Wechatpay] }"
+        "Gateways { collection: [Wechatpay], refunds: [Wechatpay], transfers: [Wechatpay], bills: [Wechatpay] }"
     );
     let wechat = gateways.collection(Provider::Wechatpay).unwrap().clone();
     let refunds = gateways.refunds(Provider::Wechatpay).unwrap().clone();
