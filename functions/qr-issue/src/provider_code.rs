@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use qrpay_domain::{Amount, FeePayer, InstalmentPlan, OrderId, Provider, QrCode, Shop};
+use qrpay_domain::{Amount, FeePayer, InstalmentPlan, OrderId, Provider, QrCode, Shop, ShopId};
 use qrpay_http::{ApiError, ErrorCode};
 use qrpay_provider::gateway::{
     CollectRequest, CollectionGateway, CreateOutcome, PayMethod, ProviderCode, ProviderInstalments,
@@ -59,6 +59,7 @@ pub async fn attach(
         return Err(ApiError::internal("a dynamic code without its order"));
     };
     let request = collect_request(
+        &shop.shop_id,
         order_id,
         amount,
         subject(shop, code.description.as_ref().map(|d| d.as_str())),
@@ -111,6 +112,7 @@ fn title_of<const N: usize>(candidates: [Option<&str>; N]) -> Option<String> {
 /// The provider order for one of ours; the plan goes to the provider as
 /// its own instalments (Alipay Huabei).
 pub fn collect_request(
+    shop_id: &ShopId,
     order_id: OrderId,
     amount: Amount,
     subject: String,
@@ -128,6 +130,7 @@ pub fn collect_request(
             periods: p.periods.as_u8(),
             shop_pays_fee: p.fee_payer == FeePayer::Shop,
         }),
+        shop_id: Some(shop_id.clone()),
     }
 }
 

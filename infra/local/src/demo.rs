@@ -76,7 +76,7 @@ pub(crate) fn s(v: &Value) -> String {
 }
 
 /// Waits for `check` to hold on `GET path`, polling for up to 20 s.
-async fn until(
+pub(crate) async fn until(
     client: &Client,
     path: &str,
     token: &str,
@@ -125,12 +125,15 @@ pub async fn run(
         .the_owner_resolves_the_discrepancies(&outcome.date)
         .await?;
     story.buyers_pay_through_wechat_and_alipay().await?;
-    story.an_instalment_goes_overdue(&order_id).await?;
     // The orders of the reconciled day and of the morning after.
     let next_day = chrono::NaiveDate::parse_from_str(&outcome.date, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.succ_opt())
         .ok_or_else(|| format!("the report's date {:?} is not a date", outcome.date))?;
+    story
+        .the_providers_bills_are_reconciled(&next_day.to_string())
+        .await?;
+    story.an_instalment_goes_overdue(&order_id).await?;
     story
         .the_orders_are_taken_away(&outcome.date, &next_day.to_string(), data_dir)
         .await?;

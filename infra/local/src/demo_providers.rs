@@ -149,3 +149,68 @@ impl Story<'_> {
         Ok(done)
     }
 }
+
+impl Story<'_> {
+    /// The night after the providers' round: the reconciliation of `date`
+    /// fetches WeChat Pay's, Alipay's and Douyin's bills from their
+    /// simulators through the real signed clients, and matches them.
+    pub(crate) async fn the_providers_bills_are_reconciled(
+        &mut self,
+        date: &str,
+    ) -> Result<Value, String> {
+        expect(
+            "move the clock to the next morning",
+            self.call(
+                "POST",
+                "/sandbox/clock",
+                None,
+                Some(json!({"advance_s": 86_400})),
+            )
+            .await?,
+            200,
+        )?;
+        let admin = self.demo.admin.clone();
+        expect(
+            "ask for the reconciliation",
+            self.call(
+                "POST",
+                &format!("/admin/reconciliations/{date}"),
+                Some(&admin),
+                None,
+            )
+            .await?,
+            202,
+        )?;
+        let owner = self.demo.owner.clone();
+        let report = crate::demo::until(
+            self.client,
+            &format!("/shops/{SHOP}/reconciliations/{date}"),
+            &owner,
+            |a| a.status == 200,
+        )
+        .await?
+        .json();
+        let rows: Vec<String> = report["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {} {}: {}",
+                            s(&r["provider"]),
+                            s(&r["kind"]),
+                            s(&r["reconciled_amount"]),
+                            s(&r["outcome"]),
+                            s(&r["note"])
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.say(
+            &format!("The next night, the reconciliation of {date} fetches the providers' bills"),
+            &rows,
+        );
+        Ok(report)
+    }
+}

@@ -109,6 +109,7 @@ async fn douyin_order(w: &World) -> String {
             expires_at: w.now() + Span::minutes(30),
             method: PayMethod::Cashier,
             instalments: None,
+            shop_id: None,
         })
         .await;
     let CreateOutcome::Created(ProviderCode::CashierOrder { order_id: id, .. }) = created else {

@@ -70,6 +70,7 @@ impl World {
                     return_url: return_url.into(),
                 },
                 instalments: None,
+                shop_id: None,
             })
             .await;
         match created {

@@ -256,6 +256,7 @@ async fn a_douyin_order_is_paid_and_refunded_in_part_but_never_paid_back() {
             expires_at: now + Span::minutes(30),
             method: PayMethod::Cashier,
             instalments: None,
+            shop_id: None,
         })
         .await;
     let CreateOutcome::Created(ProviderCode::CashierOrder {

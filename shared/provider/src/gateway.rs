@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use qrpay_domain::{
     Amount, Clock, CollectionEvent, CollectionEventKind, OrderId, Payer, PayerAccount,
-    PayoutChannels, Provider, ProviderRef,
+    PayoutChannels, Provider, ProviderRef, ShopId,
 };
 
 use crate::alipay::gateway::AlipayGateway;
@@ -154,6 +154,10 @@ pub struct CollectRequest {
     pub expires_at: DateTime<Utc>,
     pub method: PayMethod,
     pub instalments: Option<ProviderInstalments>,
+    /// Our shop, carried into the provider's order where it has a field its
+    /// daily bill shows (WeChat `attach` → 商户数据包, Alipay `store_id` →
+    /// 门店编号), so the bill says whose sale it was.
+    pub shop_id: Option<ShopId>,
 }
 
 /// What the buyer's side needs to pay the provider order.

@@ -193,6 +193,7 @@ fn scan(order: &str, fen: i64) -> CollectRequest {
         expires_at: now() + Duration::minutes(15),
         method: PayMethod::Scan,
         instalments: None,
+        shop_id: None,
     }
 }
 

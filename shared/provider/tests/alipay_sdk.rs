@@ -444,6 +444,7 @@ async fn the_adapters_precreate_passes_the_sdk_and_the_sdks_answer_passes_the_ad
             periods: 6,
             shop_pays_fee: true,
         }),
+        shop_id: None,
     };
     assert_eq!(
         gateway.create(&request).await,

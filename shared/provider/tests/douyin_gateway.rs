@@ -273,6 +273,7 @@ fn cashier_order(subject: &str, expires_at: DateTime<Utc>) -> CollectRequest {
         expires_at,
         method: PayMethod::Cashier,
         instalments: None,
+        shop_id: None,
     }
 }
 

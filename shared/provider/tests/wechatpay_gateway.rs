@@ -235,6 +235,7 @@ fn collect(method: PayMethod) -> CollectRequest {
         expires_at: now() + chrono::Duration::minutes(30),
         method,
         instalments: None,
+        shop_id: None,
     }
 }
 

@@ -403,7 +403,8 @@ fn compare<'r, 'a>(l: &'r Rec<'a>, s: &'r Rec<'a>) -> Finding<'r, 'a> {
     } else {
         (Outcome::Matched, String::new())
     };
-    let note = if outcome == Outcome::Matched && l.shop_id != s.shop_id {
+    let named = s.shop_id != crate::model::UNATTRIBUTED_SHOP;
+    let note = if outcome == Outcome::Matched && named && l.shop_id != s.shop_id {
         format!("the provider lists it under shop {}", s.shop_id)
     } else {
         note

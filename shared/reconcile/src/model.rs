@@ -142,13 +142,21 @@ impl fmt::Display for ProviderStatus {
     }
 }
 
+/// The shop of a statement row whose bill does not say whose sale it was
+/// (a direct merchant's WeChat bill without our `attach`, an Alipay row
+/// without a 门店编号). Matched, such a row is the ledger entry's shop's;
+/// alone (a movement we never booked), it is reported under this name,
+/// with the account's settlement.
+pub const UNATTRIBUTED_SHOP: &str = "unattributed";
+
 /// One movement as a provider's statement lists it, in our units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementRow {
     /// 1-based line number in the statement file, for the report's notes.
     pub line: u64,
     pub provider: Provider,
-    /// The provider's sub-merchant id, which is our shop id.
+    /// Our shop, as the bill names it (a sub-merchant id, or what our order
+    /// sent the provider), or [`UNATTRIBUTED_SHOP`].
     pub shop_id: String,
     /// Payment, refund, deduction or payout; never `Fee` (a fee is the
     /// `fee_fen` of its payment's row).

@@ -524,7 +524,7 @@ fn alipays_own_bill_reads_exactly() {
             Ok(row(
                 6,
                 MovementKind::Payment,
-                "20880211096256330156",
+                "unattributed",
                 "ord_1",
                 "2026112022001458860515315453",
                 30_000,
@@ -546,7 +546,7 @@ fn alipays_own_bill_reads_exactly() {
             Ok(row(
                 8,
                 MovementKind::Refund,
-                "20880211096256330156",
+                "unattributed",
                 "ord_1",
                 "rfd_1",
                 10_000,

@@ -365,7 +365,8 @@ fn fifty_thousand_rows_read_back_in_order() {
     WECHAT.assert_many_rows_read_back_in_order(&sample_rows(), 50_000);
 }
 
-/// A bill as WeChat Pay writes it for a direct merchant (特约商户号 `0`):
+/// A bill as WeChat Pay writes it for a direct merchant (特约商户号 `0`,
+/// a 商户数据包 that names no shop of ours: unattributed):
 /// fees with five decimals, a refund returning its fee (negative), commas
 /// in the free text, the net fee in the summary.
 #[test]
@@ -375,7 +376,7 @@ fn a_bill_as_wechat_pay_writes_it_reads() {
     let bill =
         |summary: &str| format!("{HEADER}\n{payment}\n{refund}\n{SUMMARY_HEADER}\n{summary}\n");
     let mut paid = payment_row(2);
-    paid.shop_id = "0".to_owned();
+    paid.shop_id = "unattributed".to_owned();
     paid.payer = Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".to_owned());
     let mut refunded = paid.clone();
     refunded.line = 3;
@@ -412,4 +413,13 @@ fn a_bill_as_wechat_pay_writes_it_reads() {
             format!("{HEADER}\n{line}\n{SUMMARY_HEADER}\n`1,`0.00,`0.00,`0.00,`0.00,`0.00,`0.00\n");
         assert_eq!(WECHAT.read_all(text.as_bytes())[0], err(2, message));
     }
+    // Our order's `attach` (the shop id) names the shop of a direct
+    // merchant's row; a sub-merchant's number would win over it.
+    let ours = bill("`2,`300.00,`50.00,`0.00,`1.50000,`300.00,`50.00")
+        .replacen("`{\"a\":1,\"b\":2}", "`shop-9", 1);
+    let rows = WECHAT.read_all(ours.as_bytes());
+    assert_eq!(rows[0].as_ref().map(|r| r.shop_id.as_str()), Ok("shop-9"));
+    let sub_merchant = ours.replacen("`1900000109,`0,", "`1900000109,`shop-3,", 1);
+    let rows = WECHAT.read_all(sub_merchant.as_bytes());
+    assert_eq!(rows[0].as_ref().map(|r| r.shop_id.as_str()), Ok("shop-3"));
 }

@@ -144,6 +144,7 @@ pub async fn provider_step(
     };
     let order = &bound(app, order, provider).await?;
     let request = collect_request(
+        &shop.shop_id,
         order.order_id.clone(),
         order.amount,
         subject(shop, order.description.as_ref().map(|d| d.as_str())),

@@ -96,6 +96,7 @@ pub async fn jsapi_step(
     };
     let order = &super::go::bound(app, order, Provider::Wechatpay).await?;
     let request = collect_request(
+        &shop.shop_id,
         order.order_id.clone(),
         order.amount,
         subject(shop, order.description.as_ref().map(|d| d.as_str())),

@@ -24,6 +24,10 @@ pub struct Paid {
     pub provider_order_id: Option<String>,
     pub amount: Amount,
     pub payer: String,
+    /// The create parameters as the provider got them.
+    pub request: serde_json::Value,
+    /// Alipay Huabei periods.
+    pub instalments: Option<u8>,
 }
 
 /// A refund completed on the day.
@@ -71,6 +75,8 @@ pub fn day(book: &Book, date: NaiveDate) -> (Vec<Paid>, Vec<Refunded>) {
                 provider_order_id: order.provider_order_id.clone(),
                 amount: order.amount,
                 payer: payment.payer.clone(),
+                request: order.request.clone(),
+                instalments: order.instalments,
             }),
             _ => None,
         })

@@ -22,15 +22,17 @@
 //! back) is not a movement of ours and is not kept. Other 业务类型 (充值,
 //! 转账…) are refused line by line.
 //!
-//! Alipay knows our shop only if the order named a 门店编号; an empty one
-//! makes the row the account's (`#账号：[…]`), as the bill is per account.
+//! Alipay knows our shop only if the order named a 门店编号 (our precreate
+//! sends the shop id as `store_id`); an empty one leaves the row
+//! unattributed (`UNATTRIBUTED_SHOP`): matched, it is the ledger entry's
+//! shop's.
 
 use qrpay_domain::money_text::{parse_yuan, Sign};
 
 use super::fields;
 use super::lines::{parse_count, shown, split_exact};
 use super::tally::{Agreement, Statement, Tally};
-use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
+use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow, UNATTRIBUTED_SHOP};
 
 pub(crate) const COLUMN_HEADER: &str = "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注";
 const COLUMNS: usize = 25;
@@ -56,7 +58,7 @@ fn yuan(column: &str, text: &str) -> Result<i64, String> {
 /// One detail row; adds its 商家实收 and 商家优惠 to `sums` when it reads.
 pub(crate) fn parse_row(
     statement: &Statement,
-    account: &str,
+    _account: &str,
     line: u64,
     text: &str,
     sums: &mut Sums,
@@ -102,7 +104,7 @@ pub(crate) fn parse_row(
         _ => fields::provider_ref("支付宝交易号", trade_no)?,
     };
     let shop_id = match store_id {
-        "" => fields::our_id("账号", account)?,
+        "" => UNATTRIBUTED_SHOP,
         id => fields::our_id("门店编号", id)?,
     };
     let row = StatementRow {

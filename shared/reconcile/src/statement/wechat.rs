@@ -16,7 +16,8 @@
 //! more commas than columns is split where a backtick starts the next value.
 //!
 //! The shop is 特约商户号: a sub-merchant's number. A direct merchant's bill
-//! says `0` there, which is read as the shop id `0`.
+//! says `0` (or nothing) there: the shop is then 商户数据包, the `attach` our
+//! order sent (the shop id), or, without one, `UNATTRIBUTED_SHOP`.
 
 use std::io::BufRead;
 
@@ -28,7 +29,7 @@ use super::lines::{
     self, after_end, not_utf8, parse_count, shown, split_exact, too_long, LineFormat, Lines,
 };
 use super::tally::{Agreement, Statement, Tally};
-use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow};
+use crate::model::{LineError, MovementKind, ProviderStatus, StatementRow, UNATTRIBUTED_SHOP};
 
 const COLUMNS: usize = 27;
 const COLUMN_NAMES: [&str; COLUMNS] = [
@@ -216,6 +217,21 @@ fn fee_of_row(text: &str, refund: bool) -> Result<i64, String> {
     Ok(fen)
 }
 
+/// Whose row it is: the sub-merchant, else the shop our order's `attach`
+/// named; free text that is no shop id (another system's order, or an
+/// instalment row's period) leaves it unattributed.
+fn shop_of<'a>(
+    sub_merchant: &'a str,
+    attach: &'a str,
+    kind: MovementKind,
+) -> Result<&'a str, String> {
+    match sub_merchant {
+        "" | "0" if kind == MovementKind::Deduction => Ok(UNATTRIBUTED_SHOP),
+        "" | "0" => Ok(fields::our_id("商户数据包", attach).unwrap_or(UNATTRIBUTED_SHOP)),
+        id => fields::our_id("特约商户号", id),
+    }
+}
+
 fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRow, String> {
     #[rustfmt::skip]
     let [
@@ -275,7 +291,7 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
     Ok(StatementRow {
         line,
         provider: statement.provider,
-        shop_id: fields::our_id("特约商户号", shop_id)?.to_owned(),
+        shop_id: shop_of(shop_id, attach, kind)?.to_owned(),
         kind,
         reference: fields::our_id("商户订单号", out_trade_no)?.to_owned(),
         provider_ref: provider_ref.to_owned(),

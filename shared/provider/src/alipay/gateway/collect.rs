@@ -116,6 +116,11 @@ fn order_fields(request: &CollectRequest) -> Result<Map<String, Value>, CreateOu
     biz.insert("total_amount".into(), request.amount.to_string().into());
     biz.insert("subject".into(), subject(request).into());
     biz.insert("time_expire".into(), time_expire(request.expires_at).into());
+    // String(32): a longer shop id is not sent, and the bill's row stays
+    // unattributed (the ledger still knows the shop).
+    if let Some(shop) = request.shop_id.as_ref().filter(|s| s.as_str().len() <= 32) {
+        biz.insert("store_id".into(), shop.as_str().into());
+    }
     if let Some(instalments) = request.instalments {
         if !HUABEI_PERIODS.contains(&instalments.periods) {
             return Err(CreateOutcome::Refused {
@@ -458,6 +463,7 @@ mod tests {
                 .to_utc(),
             method: PayMethod::Scan,
             instalments,
+            shop_id: None,
         }
     }
 

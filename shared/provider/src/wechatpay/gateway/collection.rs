@@ -79,6 +79,10 @@ impl WechatpayGateway {
             "notify_url": c.notify_url,
             "amount": {"total": request.amount.fen(), "currency": "CNY"},
         });
+        // string(128); a shop id is at most 64 characters of [A-Za-z0-9_-].
+        if let Some(shop) = &request.shop_id {
+            body["attach"] = json!(shop.as_str());
+        }
         let path = match &request.method {
             PayMethod::Scan => "/v3/pay/transactions/native",
             PayMethod::Jsapi { openid } => {
