@@ -422,11 +422,18 @@ impl RunRequests for InProcessRuns {
         Ok(())
     }
 
-    /// Runs after `delay` (bills are not fetched again here).
+    /// Runs after `delay` (bills are not fetched again here), as SQS
+    /// delivers a delayed message: not a run `wait` waits for.
     async fn ask_again(&self, request: &RunRequest, delay: Duration) -> Result<(), RequestError> {
         let date = BusinessDate::parse(&request.date)
             .map_err(|_| RequestError(format!("bad date {:?}", request.date)))?;
-        self.spawn_run(date, delay);
+        let (reconciler, clock) = (self.reconciler.clone(), self.clock.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = reconciler.run(date, clock.now()).await {
+                tracing::warn!(%date, error = %e, "the run asked for again failed");
+            }
+        });
         Ok(())
     }
 }

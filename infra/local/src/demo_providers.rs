@@ -190,26 +190,41 @@ impl Story<'_> {
         )
         .await?
         .json();
-        let rows: Vec<String> = report["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| {
-                        format!(
-                            "{} {} {} {}: {}",
-                            s(&r["provider"]),
-                            s(&r["kind"]),
-                            s(&r["reconciled_amount"]),
-                            s(&r["outcome"]),
-                            s(&r["note"])
-                        )
-                    })
-                    .collect()
-            })
+        let mut lines = vec![format!(
+            "WeChat Pay's trade and fund-flow bills and Alipay's bill came through the signed clients (runs/{date}/bills.json)"
+        )];
+        for row in report["rows"].as_array().into_iter().flatten() {
+            let amount = [
+                &row["reconciled_amount"],
+                &row["ledger_amount"],
+                &row["provider_amount"],
+            ]
+            .into_iter()
+            .find(|a| a.is_string())
+            .map(s)
             .unwrap_or_default();
+            let note = match s(&row["note"]).as_str() {
+                "-" | "" => String::new(),
+                note => format!(": {note}"),
+            };
+            lines.push(format!(
+                "{} {} {amount} {}{note}",
+                s(&row["provider"]),
+                s(&row["kind"]),
+                s(&row["outcome"])
+            ));
+        }
+        lines.extend(
+            [
+                "not matched yet, known (README, \"Bills\"): WeChat Pay's processing fee is not booked in our ledger;",
+                "transfers are not in the trade bills (WeChat lists them in its fund-flow bill, not matched yet);",
+                "and the local bank pays only the sandbox's batches",
+            ]
+            .map(str::to_owned),
+        );
         self.say(
             &format!("The next night, the reconciliation of {date} fetches the providers' bills"),
-            &rows,
+            &lines,
         );
         Ok(report)
     }

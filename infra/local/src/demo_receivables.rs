@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 use crate::demo::{s, Story};
 use crate::seed::{expect, SHOP};
 
-/// Days the clock moves on from the reconciliation morning, itself a day
-/// after the payment: period 1 falls due 30 days after the payment and the
-/// default grace is 3, so 34 days after the payment it is one day past
-/// grace (4 days past due).
-const DAYS_LATER: i64 = 33;
+/// Days the clock moves on from the second reconciliation morning, itself
+/// two days after the payment: period 1 falls due 30 days after the payment
+/// and the default grace is 3, so 34 days after the payment it is one day
+/// past grace (4 days past due).
+const DAYS_LATER: i64 = 32;
 
 impl Story<'_> {
     pub(crate) async fn an_instalment_goes_overdue(

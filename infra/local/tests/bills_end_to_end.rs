@@ -183,11 +183,11 @@ async fn each_simulators_bill_comes_through_its_adapter_and_reads_row_for_row() 
     let payer = read[0].payer.clone().unwrap();
     assert!(payer.starts_with("208***") && payer.len() == 9, "{payer}");
     assert!(before - Span::seconds(1) <= read[0].occurred_at && read[0].occurred_at <= after);
-    let account = "20880211096256330156";
+    // The order named its shop (`store_id`): the bill's 门店编号.
     let expected = |line, kind, provider_ref: &str, fen, at| StatementRow {
         line,
         provider: Provider::Alipay,
-        shop_id: account.into(),
+        shop_id: "demo-shop".into(),
         kind,
         reference: alipay.clone(),
         provider_ref: provider_ref.into(),

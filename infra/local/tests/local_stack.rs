@@ -1385,16 +1385,23 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
         "the report downloaded as XLSX shows 1 rows RESOLVED in 处理结果",
         "now OVERDUE (4 days past due, grace 3 days)",
         "the month's KPIs (1 day(s) reconciled): monthly-pay share 0.5000, conversion 1.0000, cancellation ratio 0.0000, refund ratio 0.0000 by count, overdue rate 0.0000 by amount, payouts 20.00",
+        "came through the signed clients (runs/",
+        "wechatpay PAYMENT 68.00 MATCHED\n",
+        "alipay PAYMENT 360.00 MATCHED\n",
+        "alipay FEE 8.28 MATCHED\n",
         "opened back with calamine: every 订单编号 and 渠道交易号 is the same text the API lists",
         "(28 digits, kept as text)",
     ] {
         assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
     }
-    let reports: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+    let mut reports: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
         .unwrap()
+        .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(reports.len(), 1);
-    let day = reports[0].as_ref().unwrap().path();
+    reports.sort();
+    // The sandbox's day, and the next with the providers' fetched bills.
+    assert_eq!(reports.len(), 2);
+    let day = reports[0].clone();
     let csv = std::fs::read_to_string(day.join("demo-shop.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(

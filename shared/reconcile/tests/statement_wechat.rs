@@ -415,8 +415,11 @@ fn a_bill_as_wechat_pay_writes_it_reads() {
     }
     // Our order's `attach` (the shop id) names the shop of a direct
     // merchant's row; a sub-merchant's number would win over it.
-    let ours = bill("`2,`300.00,`50.00,`0.00,`1.50000,`300.00,`50.00")
-        .replacen("`{\"a\":1,\"b\":2}", "`shop-9", 1);
+    let ours = bill("`2,`300.00,`50.00,`0.00,`1.50000,`300.00,`50.00").replacen(
+        "`{\"a\":1,\"b\":2}",
+        "`shop-9",
+        1,
+    );
     let rows = WECHAT.read_all(ours.as_bytes());
     assert_eq!(rows[0].as_ref().map(|r| r.shop_id.as_str()), Ok("shop-9"));
     let sub_merchant = ours.replacen("`1900000109,`0,", "`1900000109,`shop-3,", 1);

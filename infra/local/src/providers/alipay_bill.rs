@@ -113,13 +113,13 @@ fn preamble(out: &mut String, title: &str, date: NaiveDate) {
 }
 
 /// The create's business parameters (a wap order keeps them under `biz`).
-fn biz(p: &Paid) -> &serde_json::Value {
-    p.request.get("biz").unwrap_or(&p.request)
+fn biz(request: &serde_json::Value) -> &serde_json::Value {
+    request.get("biz").unwrap_or(request)
 }
 
 /// 门店编号: the `store_id` the order was created with (our shop id).
-fn store_id(p: &Paid) -> &str {
-    biz(p)
+fn store_id(request: &serde_json::Value) -> &str {
+    biz(request)
         .get("store_id")
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default()
@@ -130,7 +130,7 @@ fn store_id(p: &Paid) -> &str {
 /// periods, 4.5% for 6, 7.5% for 12, half up to the fen. That the fee is
 /// shown in the payment's 服务费 is this simulator's assumption.
 fn huabei_fee_fen(p: &Paid) -> i64 {
-    let seller_pays = biz(p)
+    let seller_pays = biz(&p.request)
         .pointer("/extend_params/hb_fq_seller_percent")
         .is_some_and(|v| v == "100" || v == 100);
     let per_mille_tenths: i64 = match (p.instalments, seller_pays) {
@@ -154,7 +154,7 @@ fn detail_csv(date: NaiveDate, paid: &[Paid], refunded: &[Refunded], now: DateTi
     for p in paid {
         let at = beijing(p.at).format(TIME);
         let amount = yuan(p.amount.fen());
-        let (store, fee) = (store_id(p), yuan(huabei_fee_fen(p)));
+        let (store, fee) = (store_id(&p.request), yuan(huabei_fee_fen(p)));
         out.push_str(&format!(
             "{}\t,{}\t,交易\t,,{at},{at},{store}\t,\t,\t,\t,{}\t,{amount},{amount},0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,\t,{fee},0.00,\n",
             p.txn_id, p.out_trade_no, masked(&p.payer)
@@ -163,11 +163,12 @@ fn detail_csv(date: NaiveDate, paid: &[Paid], refunded: &[Refunded], now: DateTi
     for r in refunded {
         let amount = yuan(-r.amount.fen());
         out.push_str(&format!(
-            "{}\t,{}\t,退款\t,,{},{},\t,\t,\t,\t,{}\t,{amount},{amount},0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,{}\t,0.00,0.00,\n",
+            "{}\t,{}\t,退款\t,,{},{},{}\t,\t,\t,\t,{}\t,{amount},{amount},0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,{}\t,0.00,0.00,\n",
             r.txn_id,
             r.out_trade_no,
             beijing(r.asked_at).format(TIME),
             beijing(r.at).format(TIME),
+            store_id(&r.request),
             masked(&r.payer),
             r.out_refund_no
         ));

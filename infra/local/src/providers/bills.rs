@@ -43,6 +43,8 @@ pub struct Refunded {
     pub order_amount: Amount,
     pub txn_id: String,
     pub payer: String,
+    /// The refunded order's create parameters.
+    pub request: serde_json::Value,
 }
 
 /// The Beijing day `date` as `[start, end)`.
@@ -100,6 +102,7 @@ pub fn day(book: &Book, date: NaiveDate) -> (Vec<Paid>, Vec<Refunded>) {
                 order_amount: order.amount,
                 txn_id: payment.txn_id.clone(),
                 payer: payment.payer.clone(),
+                request: order.request.clone(),
             })
         })
         .collect();
