@@ -29,8 +29,13 @@ use qrpay_store::MemoryStore;
 
 /// Peak resident memory of this process so far, in KiB (`VmHWM`).
 fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// A figure of `/proc/self/status`, in KiB.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -182,7 +187,11 @@ async fn reconcile(
         partitions,
         payout_provider: Provider::Sandbox,
         progress: Some(Arc::new(move |line: &str| {
-            eprintln!("  [{:>7.3} s] {line}", clock.elapsed().as_secs_f64())
+            eprintln!(
+                "  [{:>7.3} s, peak {:>4} MiB] {line}",
+                clock.elapsed().as_secs_f64(),
+                peak_rss_kib().unwrap_or(0) / 1024
+            )
         })),
     };
     let peak_reset = reset_peak();
