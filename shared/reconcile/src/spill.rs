@@ -99,8 +99,26 @@ impl<'a> Rec<'a> {
     }
 
     /// Reads every record of an encoded buffer.
-    pub fn decode_all(mut bytes: &'a [u8]) -> io::Result<Vec<Rec<'a>>> {
-        let mut recs = Vec::new();
+    pub fn decode_all(bytes: &'a [u8]) -> io::Result<Vec<Rec<'a>>> {
+        let mut recs = Vec::with_capacity(Rec::count(bytes)?);
+        Rec::decode_into(bytes, &mut recs)?;
+        Ok(recs)
+    }
+
+    /// How many records an encoded buffer holds (their length prefixes only).
+    pub fn count(mut bytes: &[u8]) -> io::Result<usize> {
+        let mut count = 0;
+        while !bytes.is_empty() {
+            let (len, rest) = take::<4>(bytes)?;
+            let len = u32::from_le_bytes(len) as usize;
+            bytes = rest.get(len..).ok_or_else(|| corrupt("truncated"))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Appends every record of an encoded buffer to `recs`.
+    pub fn decode_into(mut bytes: &'a [u8], recs: &mut Vec<Rec<'a>>) -> io::Result<()> {
         while !bytes.is_empty() {
             let (len, rest) = take::<4>(bytes)?;
             let len = u32::from_le_bytes(len) as usize;
@@ -110,7 +128,7 @@ impl<'a> Rec<'a> {
             recs.push(Rec::decode(&rest[..len])?);
             bytes = &rest[len..];
         }
-        Ok(recs)
+        Ok(())
     }
 
     fn decode(body: &'a [u8]) -> io::Result<Rec<'a>> {
@@ -358,8 +376,15 @@ impl Partitions {
         self.records
     }
 
-    /// Closes the files; every partition, in index order.
-    pub fn finish(self) -> io::Result<Vec<Spilled>> {
+    /// Closes the files; every partition, in index order. Once any
+    /// partition has gone to disk the day is big: every buffer follows it
+    /// there, so the memory is free before the partitions are read back.
+    pub fn finish(mut self) -> io::Result<Vec<Spilled>> {
+        if self.files.iter().any(Option::is_some) {
+            while self.buffered > 0 {
+                self.spill_largest()?;
+            }
+        }
         let mut out = Vec::with_capacity(self.buffers.len());
         for ((path, file), tail) in self.paths.into_iter().zip(self.files).zip(self.buffers) {
             let file = match file {
