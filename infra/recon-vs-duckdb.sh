@@ -3,7 +3,8 @@
 # 15): recon-bench reconciles a generated day; DuckDB (pinned, from PyPI,
 # in a project-local virtualenv) full-outer-joins the same day, written as
 # plain UTF-8 CSVs, classifies every row the same way and writes one CSV per
-# shop. Best of three each; wall time and peak memory of both, and the ratio.
+# shop. Best of three each, the two taking turns so both see the same load;
+# wall time and peak memory of both, and the ratio.
 #   infra/recon-vs-duckdb.sh [--rows N] [--runs R]     (default 1000000 rows, 3 runs)
 # Needs a few GiB free under ${TMPDIR:-/tmp}; removes what it wrote.
 set -euo pipefail

@@ -122,36 +122,41 @@ def uptime():
         return " ".join(f.read().split()[:3])
 
 
-def bench_runs(bench, rows, runs):
-    best = None
-    for r in range(runs):
-        out, wall, peak = child([bench, "--rows", str(rows)])
-        if "OK: exactly the injected discrepancies were found" not in out:
-            sys.stdout.write(out)
-            sys.exit("recon-bench did not verify")
-        secs = float(re.search(r"report rows in \d+ shops in ([\d.]+) s", out).group(1))
-        own = float(re.search(r"peak memory \([^)]*\): ([\d.]+) MiB", out).group(1))
-        outcomes = re.search(r"outcomes: (.*)", out).group(1)
-        print(f"  recon-bench run {r + 1}: {secs:.2f} s, peak {own:.0f} MiB"
-              f" (whole process {peak:.0f} MiB, {wall:.1f} s with generating and checking)"
-              f"  [load {uptime()}]", flush=True)
-        if best is None or secs < best[0]:
-            best = (secs, own, peak, outcomes)
-    return best
+def bench_once(bench, rows):
+    """One recon-bench run: its reconciliation's seconds and peak, its whole
+    process's peak, and the outcomes it found."""
+    out, wall, peak = child([bench, "--rows", str(rows)])
+    if "OK: exactly the injected discrepancies were found" not in out:
+        sys.stdout.write(out)
+        sys.exit("recon-bench did not verify")
+    secs = float(re.search(r"report rows in \d+ shops in ([\d.]+) s", out).group(1))
+    own = float(re.search(r"peak memory \([^)]*\): ([\d.]+) MiB", out).group(1))
+    outcomes = re.search(r"outcomes: (.*)", out).group(1)
+    print(f"  recon-bench: {secs:.2f} s, peak {own:.0f} MiB"
+          f" (whole process {peak:.0f} MiB, {wall:.1f} s with generating and checking)"
+          f"  [load {uptime()}]", flush=True)
+    return secs, own, outcomes
 
 
-def duckdb_runs(csv, work, runs):
-    best = None
+def duckdb_once_timed(csv, out_dir):
+    """One DuckDB run in a child process: its seconds and peak."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out, _, peak = child([sys.executable, __file__, "--duckdb-once", csv, out_dir])
+    secs = float(out.strip().splitlines()[-1])
+    print(f"  duckdb:      {secs:.2f} s, peak {peak:.0f} MiB  [load {uptime()}]", flush=True)
+    return secs, peak
+
+
+def best_of(bench, rows, csv, work, runs):
+    """Runs the two tools in turn (so both see the same load), `runs` times
+    each; the fastest run of each."""
+    ours, theirs = [], []
     out_dir = os.path.join(work, "duckdb-out")
     for r in range(runs):
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out, _, peak = child([sys.executable, __file__, "--duckdb-once", csv, out_dir])
-        secs = float(out.strip().splitlines()[-1])
-        print(f"  duckdb run {r + 1}: {secs:.2f} s, peak {peak:.0f} MiB  [load {uptime()}]",
-              flush=True)
-        if best is None or secs < best[0]:
-            best = (secs, peak)
-    return best, out_dir
+        print(f"round {r + 1} of {runs}:", flush=True)
+        ours.append(bench_once(bench, rows))
+        theirs.append(duckdb_once_timed(csv, out_dir))
+    return min(ours), min(theirs), out_dir
 
 
 def duckdb_outcomes(out_dir):
@@ -183,18 +188,15 @@ def main():
     sizes = {f: os.path.getsize(os.path.join(csv, f)) for f in sorted(os.listdir(csv))}
     print("  " + ", ".join(f"{f} {s / 2**20:.0f} MiB" for f, s in sizes.items()))
 
-    print(f"recon-bench, best of {args.runs}:", flush=True)
-    ours = bench_runs(args.bench, args.rows, args.runs)
-    print(f"duckdb (2 threads), best of {args.runs}:", flush=True)
-    theirs, out_dir = duckdb_runs(csv, args.work, args.runs)
+    ours, theirs, out_dir = best_of(args.bench, args.rows, csv, args.work, args.runs)
     counts, files = duckdb_outcomes(out_dir)
     print(f"  duckdb wrote {files} files; outcomes {counts}")
-    print(f"  recon-bench outcomes (settlement batches included) {ours[3]}")
+    print(f"  recon-bench outcomes (settlement batches included) {ours[2]}")
 
     print()
     print(f"rows: {args.rows}  load now: {uptime()}")
-    print(f"recon-bench: {ours[0]:.2f} s, peak {ours[1]:.0f} MiB")
-    print(f"duckdb:      {theirs[0]:.2f} s, peak {theirs[1]:.0f} MiB")
+    print(f"recon-bench, best of {args.runs}: {ours[0]:.2f} s, peak {ours[1]:.0f} MiB")
+    print(f"duckdb (2 threads), best of {args.runs}: {theirs[0]:.2f} s, peak {theirs[1]:.0f} MiB")
     print(f"speed ratio (duckdb time / recon-bench time): {theirs[0] / ours[0]:.2f}x")
 
 
