@@ -1,9 +1,11 @@
 //! Spill files: how the matcher stays within bounded memory however large
 //! the day (SPEC §6). Every movement, from the ledger or a statement, is
-//! written as a compact binary record to one of `partitions` files chosen by
-//! the hash of its group key (our order or payout id), so all movements of
-//! one order land in the same file. Each file is then matched on its own:
-//! memory holds one partition, never the day.
+//! written as a compact binary record to one of `partitions` partitions
+//! chosen by the hash of its group key (our order or payout id), so all
+//! movements of one order land in the same partition; beyond a memory
+//! budget, partitions go as chunks to the writer's one spill file. Each
+//! partition is then matched on its own: memory holds one partition, never
+//! the day.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -5,7 +5,7 @@
 //!   ledger (paged from the store) and the statements (parsed line by line,
 //!   two threads) at once into partitions by the hash of the order/payout
 //!   id, buffered up to [`crate::spill::DEFAULT_BUDGET`] per writer and
-//!   spilled to scratch files beyond it.
+//!   spilled beyond it to one scratch file per writer.
 //! - `matching`: each partition loaded, sorted and matched on its own (two
 //!   threads); report rows to result buckets by shop. Then `settlement`:
 //!   the provider's batches against the bank's receipts.
