@@ -257,7 +257,7 @@ pub struct Partitions {
 }
 
 /// Default memory for one set of partitions' buffers.
-pub const DEFAULT_BUDGET: usize = 16 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 
 /// A writer's spill file, removed once no partition reads from it.
 #[derive(Debug)]

@@ -92,8 +92,9 @@ pub struct Reconciler {
 }
 
 /// Default spill partitions: 10 million movements a side stay near 80K
-/// records (~20 MiB decoded) per partition.
-pub const DEFAULT_PARTITIONS: usize = 128;
+/// records (~8 MiB decoded) per partition. Partitions cost no files (a
+/// writer's partitions share its spill file), only a buffer each.
+pub const DEFAULT_PARTITIONS: usize = 256;
 
 /// What a run did, for the caller, the CLI and `runs/{date}/run.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
