@@ -153,8 +153,31 @@ pub fn sort_partition(recs: &mut [Rec<'_>]) {
                 ))
         })
     });
-    let sorted: Vec<Rec<'_>> = keyed.iter().map(|(_, i)| recs[*i]).collect();
-    recs.copy_from_slice(&sorted);
+    let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    permute(recs, &mut order);
+}
+
+/// Puts `items[order[k]]` at `k` for every `k`, in place (one held item per
+/// cycle of the permutation, not a second copy of the partition); `order`
+/// is used up.
+fn permute<T: Copy>(items: &mut [T], order: &mut [usize]) {
+    const DONE: usize = usize::MAX;
+    for start in 0..items.len() {
+        if order[start] == DONE {
+            continue;
+        }
+        let held = items[start];
+        let mut at = start;
+        loop {
+            let from = std::mem::replace(&mut order[at], DONE);
+            if from == start {
+                items[at] = held;
+                break;
+            }
+            items[at] = items[from];
+            at = from;
+        }
+    }
 }
 
 /// Matches a sorted partition group by group, handing each finding to `emit`.
@@ -456,6 +479,14 @@ mod tests {
 
     use MovementKind::*;
     use Side::*;
+
+    #[test]
+    fn a_permutation_is_applied_in_place() {
+        let mut items = ['a', 'b', 'c', 'd', 'e', 'f'];
+        let mut order = [3, 0, 4, 1, 2, 5];
+        permute(&mut items, &mut order);
+        assert_eq!(items, ['d', 'a', 'e', 'b', 'c', 'f']);
+    }
 
     #[test]
     fn equal_movements_match() {

@@ -208,39 +208,31 @@ impl<'a> ReportRow<'a> {
     }
 
     /// The JSON object of the row (amounts as strings, absent values null).
+    /// Keys are written as constant bytes; only values are escaped.
     pub fn write_json(&self, date: &str, out: &mut Vec<u8>) {
-        let text = |out: &mut Vec<u8>, key: &str, value: Option<&str>, first: bool| {
-            if !first {
-                out.push(b',');
-            }
-            json_str(out, key);
-            out.push(b':');
-            match value {
-                Some(v) => json_str(out, v),
-                None => out.extend_from_slice(b"null"),
-            }
-        };
-        out.push(b'{');
-        text(out, "date", Some(date), true);
-        text(out, "shop_id", Some(self.shop_id), false);
-        text(out, "order_no", Some(self.order_no), false);
-        text(out, "kind", Some(self.kind), false);
-        text(out, "provider", self.provider.map(|p| p.as_str()), false);
-        text(out, "provider_ref", self.provider_ref, false);
-        text(out, "customer", self.customer.as_deref(), false);
-        let mut scratch = Vec::new();
-        write_instalment(&mut scratch, self.instalment);
-        let instalment = std::str::from_utf8(&scratch).ok().filter(|s| !s.is_empty());
-        text(out, "instalment", instalment, false);
-        text(out, "deduction_status", self.deduction_status, false);
+        out.extend_from_slice(b"{\"date\":");
+        json_str(out, date);
+        json_field(out, b",\"shop_id\":", Some(self.shop_id));
+        json_field(out, b",\"order_no\":", Some(self.order_no));
+        json_field(out, b",\"kind\":", Some(self.kind));
+        json_field(out, b",\"provider\":", self.provider.map(|p| p.as_str()));
+        json_field(out, b",\"provider_ref\":", self.provider_ref);
+        json_field(out, b",\"customer\":", self.customer.as_deref());
+        out.extend_from_slice(b",\"instalment\":");
+        if self.instalment.is_some() {
+            out.push(b'"');
+            write_instalment(out, self.instalment);
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        json_field(out, b",\"deduction_status\":", self.deduction_status);
         for (key, fen) in [
-            ("ledger_amount", self.ledger_fen),
-            ("provider_amount", self.provider_fen),
-            ("reconciled_amount", self.reconciled_fen),
+            (&b",\"ledger_amount\":"[..], self.ledger_fen),
+            (b",\"provider_amount\":", self.provider_fen),
+            (b",\"reconciled_amount\":", self.reconciled_fen),
         ] {
-            out.push(b',');
-            json_str(out, key);
-            out.push(b':');
+            out.extend_from_slice(key);
             match fen {
                 Some(fen) => {
                     out.push(b'"');
@@ -250,9 +242,9 @@ impl<'a> ReportRow<'a> {
                 None => out.extend_from_slice(b"null"),
             }
         }
-        text(out, "outcome", Some(self.outcome.as_str()), false);
-        text(out, "note", Some(&self.note), false);
-        text(out, "resolution", Some(self.outcome.resolution()), false);
+        json_field(out, b",\"outcome\":", Some(self.outcome.as_str()));
+        json_field(out, b",\"note\":", Some(&self.note));
+        json_field(out, b",\"resolution\":", Some(self.outcome.resolution()));
         out.extend_from_slice(b",\"statement_line\":");
         match self.statement_line {
             Some(line) => push_u64(out, line),
@@ -261,6 +253,15 @@ impl<'a> ReportRow<'a> {
         out.extend_from_slice(b",\"row_id\":\"");
         self.row_id.push_hex(out);
         out.extend_from_slice(b"\"}");
+    }
+}
+
+/// `key` (written as is: `,"name":`), then the value as a JSON string, or null.
+fn json_field(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+    out.extend_from_slice(key);
+    match value {
+        Some(v) => json_str(out, v),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
@@ -682,6 +683,10 @@ mod tests {
         assert_eq!(ReportRow::decode(&out[4..]).expect("decode"), row);
         let mut json = Vec::new();
         row.write_json("2026-11-20", &mut json);
+        assert_eq!(
+            String::from_utf8(json.clone()).expect("utf8"),
+            r#"{"date":"2026-11-20","shop_id":"shop-1","order_no":"ord-1","kind":"DEDUCTION","provider":"sandbox","provider_ref":"t1","customer":"张*","instalment":"period 2 of 3","deduction_status":"FAILED","ledger_amount":null,"provider_amount":"1.00","reconciled_amount":"0.00","outcome":"MATCHED","note":"a \"quoted\", note\n","resolution":"NONE","statement_line":2,"row_id":"57fd4430fec28668"}"#
+        );
         let value: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
         assert_eq!(value["note"], "a \"quoted\", note\n");
         assert_eq!(value["row_id"], "57fd4430fec28668");

@@ -1,13 +1,17 @@
 //! Spill files: how the matcher stays within bounded memory however large
 //! the day (SPEC §6). Every movement, from the ledger or a statement, is
-//! written as a compact binary record to one of `partitions` files chosen by
-//! the hash of its group key (our order or payout id), so all movements of
-//! one order land in the same file. Each file is then matched on its own:
-//! memory holds one partition, never the day.
+//! written as a compact binary record to one of `partitions` partitions
+//! chosen by the hash of its group key (our order or payout id), so all
+//! movements of one order land in the same partition; beyond a memory
+//! budget, partitions go as chunks to the writer's one spill file. Each
+//! partition is then matched on its own: memory holds one partition, never
+//! the day.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use qrpay_domain::Provider;
 
@@ -99,8 +103,26 @@ impl<'a> Rec<'a> {
     }
 
     /// Reads every record of an encoded buffer.
-    pub fn decode_all(mut bytes: &'a [u8]) -> io::Result<Vec<Rec<'a>>> {
-        let mut recs = Vec::new();
+    pub fn decode_all(bytes: &'a [u8]) -> io::Result<Vec<Rec<'a>>> {
+        let mut recs = Vec::with_capacity(Rec::count(bytes)?);
+        Rec::decode_into(bytes, &mut recs)?;
+        Ok(recs)
+    }
+
+    /// How many records an encoded buffer holds (their length prefixes only).
+    pub fn count(mut bytes: &[u8]) -> io::Result<usize> {
+        let mut count = 0;
+        while !bytes.is_empty() {
+            let (len, rest) = take::<4>(bytes)?;
+            let len = u32::from_le_bytes(len) as usize;
+            bytes = rest.get(len..).ok_or_else(|| corrupt("truncated"))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Appends every record of an encoded buffer to `recs`.
+    pub fn decode_into(mut bytes: &'a [u8], recs: &mut Vec<Rec<'a>>) -> io::Result<()> {
         while !bytes.is_empty() {
             let (len, rest) = take::<4>(bytes)?;
             let len = u32::from_le_bytes(len) as usize;
@@ -110,7 +132,7 @@ impl<'a> Rec<'a> {
             recs.push(Rec::decode(&rest[..len])?);
             bytes = &rest[len..];
         }
-        Ok(recs)
+        Ok(())
     }
 
     fn decode(body: &'a [u8]) -> io::Result<Rec<'a>> {
@@ -214,13 +236,19 @@ pub(crate) fn update<V: Default>(
     }
 }
 
-/// `count` partitions, each a buffer in memory that goes to its own file
-/// under `dir` once the buffers together pass `budget` bytes (the largest
-/// buffer is written out first). A small day never touches the disk; a big
-/// one holds at most `budget` bytes of buffers at a time.
+/// `count` partitions, each a buffer in memory; once the buffers together
+/// pass `budget` bytes the largest is appended, as one chunk, to the
+/// writer's single spill file under `dir` (one file per writer, not per
+/// partition: creating files is what a filesystem does slowly). A small day
+/// never touches the disk; a big one holds at most `budget` bytes of
+/// buffers at a time.
 pub struct Partitions {
-    paths: Vec<PathBuf>,
-    files: Vec<Option<BufWriter<File>>>,
+    path: PathBuf,
+    file: Option<Arc<SpillFile>>,
+    /// Bytes in the spill file so far.
+    written: u64,
+    /// Each partition's chunks in the spill file: (offset, length).
+    chunks: Vec<Vec<(u64, usize)>>,
     buffers: Vec<Vec<u8>>,
     buffered: usize,
     budget: usize,
@@ -228,52 +256,70 @@ pub struct Partitions {
     records: u64,
 }
 
-/// Write buffer of a partition file once it spills.
-const WRITE_BUFFER: usize = 32 * 1024;
-
 /// Default memory for one set of partitions' buffers.
-pub const DEFAULT_BUDGET: usize = 16 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 
-/// One finished partition: what went to disk, then what stayed in memory.
+/// A writer's spill file, removed once no partition reads from it.
+#[derive(Debug)]
+pub struct SpillFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// One finished partition: its chunks on disk, then what stayed in memory.
 #[derive(Debug)]
 pub struct Spilled {
-    pub file: Option<PathBuf>,
+    pub file: Option<Arc<SpillFile>>,
+    pub chunks: Vec<(u64, usize)>,
     pub tail: Vec<u8>,
 }
 
 impl Spilled {
     /// Bytes in all.
-    pub fn len(&self) -> io::Result<u64> {
-        let on_disk = match &self.file {
-            Some(path) => std::fs::metadata(path)?.len(),
-            None => 0,
-        };
-        Ok(on_disk + self.tail.len() as u64)
+    pub fn len(&self) -> u64 {
+        let on_disk: usize = self.chunks.iter().map(|(_, len)| len).sum();
+        (on_disk + self.tail.len()) as u64
     }
 
-    pub fn is_empty(&self) -> io::Result<bool> {
-        Ok(self.len()? == 0)
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    /// Everything, in order, as one buffer; the file is removed.
+    /// Everything, in order, as one buffer.
     pub fn into_bytes(self) -> io::Result<Vec<u8>> {
-        let Some(path) = self.file else {
+        let Some(spill) = &self.file else {
             return Ok(self.tail);
         };
-        let mut bytes = read_file(&path)?;
-        std::fs::remove_file(&path)?;
-        bytes.extend_from_slice(&self.tail);
+        let mut bytes = vec![0; usize::try_from(self.len()).map_err(io::Error::other)?];
+        let mut at = 0;
+        for &(offset, len) in &self.chunks {
+            spill.file.read_exact_at(&mut bytes[at..at + len], offset)?;
+            at += len;
+        }
+        bytes[at..].copy_from_slice(&self.tail);
         Ok(bytes)
     }
 
-    /// Everything in one file (the tail appended), for reading by offset.
-    pub fn into_file(self, fallback: PathBuf) -> io::Result<PathBuf> {
-        let path = self.file.unwrap_or(fallback);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        file.write_all(&self.tail)?;
+    /// Everything, in order, in a file of its own at `path` (for reading
+    /// by offset).
+    pub fn into_file(self, path: PathBuf) -> io::Result<PathBuf> {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+        if let Some(spill) = &self.file {
+            let mut chunk = Vec::new();
+            for &(offset, len) in &self.chunks {
+                chunk.resize(len, 0);
+                spill.file.read_exact_at(&mut chunk, offset)?;
+                out.write_all(&chunk)?;
+            }
+        }
+        out.write_all(&self.tail)?;
+        out.flush()?;
         Ok(path)
     }
 }
@@ -292,10 +338,10 @@ impl Partitions {
         std::fs::create_dir_all(dir)?;
         let count = count.max(1);
         Ok(Partitions {
-            paths: (0..count)
-                .map(|i| dir.join(format!("{name}-{i:04}")))
-                .collect(),
-            files: (0..count).map(|_| None).collect(),
+            path: dir.join(format!("{name}.spill")),
+            file: None,
+            written: 0,
+            chunks: vec![Vec::new(); count],
             buffers: vec![Vec::new(); count],
             buffered: 0,
             budget,
@@ -344,42 +390,48 @@ impl Partitions {
         };
         let buffer = std::mem::take(&mut self.buffers[index]);
         self.buffered -= buffer.len();
-        let file = match &mut self.files[index] {
-            Some(file) => file,
-            slot => slot.insert(BufWriter::with_capacity(
-                WRITE_BUFFER,
-                File::create(&self.paths[index])?,
-            )),
+        let spill = match &self.file {
+            Some(spill) => spill,
+            None => self.file.insert(Arc::new(SpillFile {
+                file: File::options()
+                    .create_new(true)
+                    .read(true)
+                    .write(true)
+                    .open(&self.path)?,
+                path: self.path.clone(),
+            })),
         };
-        file.write_all(&buffer)
+        spill.file.write_all_at(&buffer, self.written)?;
+        self.chunks[index].push((self.written, buffer.len()));
+        self.written += buffer.len() as u64;
+        Ok(())
     }
 
     pub fn records(&self) -> u64 {
         self.records
     }
 
-    /// Closes the files; every partition, in index order.
-    pub fn finish(self) -> io::Result<Vec<Spilled>> {
-        let mut out = Vec::with_capacity(self.buffers.len());
-        for ((path, file), tail) in self.paths.into_iter().zip(self.files).zip(self.buffers) {
-            let file = match file {
-                Some(mut writer) => {
-                    writer.flush()?;
-                    Some(path)
-                }
-                None => None,
-            };
-            out.push(Spilled { file, tail });
+    /// Every partition, in index order. Once any has gone to disk the day
+    /// is big: every buffer follows it there, so the memory is free before
+    /// the partitions are read back.
+    pub fn finish(mut self) -> io::Result<Vec<Spilled>> {
+        if self.file.is_some() {
+            while self.buffered > 0 {
+                self.spill_largest()?;
+            }
         }
-        Ok(out)
+        let file = self.file;
+        Ok(self
+            .chunks
+            .into_iter()
+            .zip(self.buffers)
+            .map(|(chunks, tail)| Spilled {
+                file: file.clone().filter(|_| !chunks.is_empty()),
+                chunks,
+                tail,
+            })
+            .collect())
     }
-}
-
-/// A whole partition file's bytes (one partition fits in memory by design).
-pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    File::open(path)?.read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -426,8 +478,8 @@ mod tests {
     #[test]
     fn one_key_always_lands_in_one_partition() {
         let dir = tempfile::tempdir().expect("tempdir");
-        // A budget of 300 bytes: most partitions spill to their file, the
-        // rest stays in memory; each reads back whole and in order.
+        // A budget of 300 bytes: the partitions go to the writer's one
+        // spill file in interleaved chunks; each reads back whole and in order.
         let mut parts = Partitions::with_budget(dir.path(), "p", 8, 300).expect("create");
         for i in 0..100 {
             parts
@@ -437,6 +489,7 @@ mod tests {
         let spilled = parts.finish().expect("finish");
         assert_eq!(spilled.len(), 8);
         assert!(spilled.iter().any(|s| s.file.is_some()));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         let mut total = 0;
         let mut seen = std::collections::HashMap::new();
         for (i, part) in spilled.into_iter().enumerate() {
@@ -448,5 +501,7 @@ mod tests {
             }
         }
         assert_eq!((total, seen.len()), (100, 10));
+        // The spill file goes with the last partition that reads it.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Shanghai;
-use qrpay_domain::money_text::push_u64;
+use qrpay_domain::money_text::{push_fen, push_u64};
 use qrpay_domain::time::from_millis;
 use qrpay_domain::{Amount, BusinessDate, LedgerEntry, LedgerKind, Provider, ShopId};
 use qrpay_store::{ledger_part, LedgerPage, StoreError, LEDGER_DAY_PARTS, MAX_LEDGER_PAGE};
@@ -266,11 +266,22 @@ impl SyntheticDay {
         statements: &mut Statements,
         expected: &mut Expected,
     ) -> io::Result<()> {
+        self.statement_rows_of(i, expected, &mut |row| statements.write(row))
+    }
+
+    /// Hands each statement row of movement `i` to `write`, in order, and
+    /// counts what reconciling it must find.
+    fn statement_rows_of(
+        &self,
+        i: u64,
+        expected: &mut Expected,
+        write: &mut dyn FnMut(&StatementRow) -> io::Result<()>,
+    ) -> io::Result<()> {
         let row = self.statement_row(i);
         match Self::class(i) {
             11 => expected.count(Outcome::MissingInProvider),
             22 => {
-                statements.write(&row)?;
+                write(&row)?;
                 expected.count(Outcome::Matched);
                 let stray = StatementRow {
                     kind: MovementKind::Payment,
@@ -279,31 +290,31 @@ impl SyntheticDay {
                     period: None,
                     ..row.clone()
                 };
-                statements.write(&stray)?;
+                write(&stray)?;
                 expected.count(Outcome::MissingInLedger);
             }
             33 => {
-                statements.write(&StatementRow {
+                write(&StatementRow {
                     amount_fen: row.amount_fen + 1,
                     ..row.clone()
                 })?;
                 expected.count(Outcome::AmountMismatch);
             }
             44 => {
-                statements.write(&StatementRow {
+                write(&StatementRow {
                     status: ProviderStatus::Processing,
                     ..row.clone()
                 })?;
                 expected.count(Outcome::StatusMismatch);
             }
             55 => {
-                statements.write(&row)?;
-                statements.write(&row)?;
+                write(&row)?;
+                write(&row)?;
                 expected.count(Outcome::Matched);
                 expected.count(Outcome::Duplicate);
             }
             66 if row.kind == MovementKind::Deduction => {
-                statements.write(&row)?;
+                write(&row)?;
                 expected.count(Outcome::Matched);
                 let failed = StatementRow {
                     provider_ref: format!("t{i}-next"),
@@ -312,12 +323,12 @@ impl SyntheticDay {
                     occurred_at: row.occurred_at + Duration::milliseconds(1),
                     ..row.clone()
                 };
-                statements.write(&failed)?;
+                write(&failed)?;
                 expected.count(Outcome::Matched);
                 expected.deductions_failed += 1;
             }
             _ => {
-                statements.write(&row)?;
+                write(&row)?;
                 expected.count(Outcome::Matched);
             }
         }
@@ -356,6 +367,98 @@ impl SyntheticDay {
         io::Write::flush(&mut bank.finish()?)?;
         Ok((receipts_key(self.date), path))
     }
+}
+
+impl SyntheticDay {
+    /// Writes the day as plain UTF-8 CSV for other tools (the DuckDB
+    /// comparison, `infra/recon-vs-duckdb.sh`): `ledger.csv` and
+    /// `statement.csv` under `dir`, the same movements and injected
+    /// discrepancies as [`SyntheticDay::write_inputs`]. Period 0 when none;
+    /// a payout's provider is the sandbox (as `recon-bench` configures it).
+    /// No synthetic text holds a comma or a quote, so nothing is quoted.
+    pub fn write_plain_csv(&self, dir: &Path) -> io::Result<()> {
+        use std::io::Write;
+        std::fs::create_dir_all(dir)?;
+        let create = |name: &str| -> io::Result<BufWriter<File>> {
+            Ok(BufWriter::with_capacity(
+                1 << 20,
+                File::create(dir.join(name))?,
+            ))
+        };
+        let (mut ledger, mut statement) = (create("ledger.csv")?, create("statement.csv")?);
+        ledger.write_all(b"shop,provider,kind,reference,provider_ref,period,plan_periods,amount,at_ms,customer\n")?;
+        statement.write_all(
+            b"line,shop,provider,kind,reference,provider_ref,period,amount,status,at_ms,payer\n",
+        )?;
+        let (mut line, mut lines, mut expected) =
+            (Vec::with_capacity(256), 0u64, Expected::default());
+        for i in 0..self.movements {
+            let entry = self.ledger_entry(i).map_err(io::Error::other)?;
+            line.clear();
+            let provider = entry.provider.unwrap_or(Provider::Sandbox);
+            let kind = MovementKind::of_ledger(entry.kind);
+            for text in [entry.shop_id.as_str(), provider.as_str(), kind.as_str()] {
+                line.extend_from_slice(text.as_bytes());
+                line.push(b',');
+            }
+            for text in [
+                entry.reference.as_str(),
+                entry.provider_ref.as_deref().unwrap_or(""),
+            ] {
+                line.extend_from_slice(text.as_bytes());
+                line.push(b',');
+            }
+            push_u64(&mut line, u64::from(entry.period.unwrap_or(0)));
+            line.push(b',');
+            push_u64(&mut line, u64::from(entry.plan_periods.unwrap_or(0)));
+            line.push(b',');
+            push_fen(&mut line, entry.amount.fen());
+            line.push(b',');
+            push_i64(&mut line, entry.created_at.timestamp_millis());
+            line.push(b',');
+            line.extend_from_slice(entry.customer.as_deref().unwrap_or("").as_bytes());
+            line.push(b'\n');
+            ledger.write_all(&line)?;
+            self.statement_rows_of(i, &mut expected, &mut |row| {
+                lines += 1;
+                line.clear();
+                push_u64(&mut line, lines);
+                line.push(b',');
+                for text in [
+                    row.shop_id.as_str(),
+                    row.provider.as_str(),
+                    row.kind.as_str(),
+                ] {
+                    line.extend_from_slice(text.as_bytes());
+                    line.push(b',');
+                }
+                for text in [&row.reference, &row.provider_ref] {
+                    line.extend_from_slice(text.as_bytes());
+                    line.push(b',');
+                }
+                push_u64(&mut line, u64::from(row.period.unwrap_or(0)));
+                line.push(b',');
+                push_fen(&mut line, row.amount_fen);
+                line.push(b',');
+                line.extend_from_slice(row.status.as_str().as_bytes());
+                line.push(b',');
+                push_i64(&mut line, row.occurred_at.timestamp_millis());
+                line.push(b',');
+                line.extend_from_slice(row.payer.as_deref().unwrap_or("").as_bytes());
+                line.push(b'\n');
+                statement.write_all(&line)
+            })?;
+        }
+        ledger.flush()?;
+        statement.flush()
+    }
+}
+
+fn push_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, n.unsigned_abs());
 }
 
 impl Expected {

@@ -8,6 +8,10 @@
 //!
 //!   cargo run --release -p qrpay-reconcile --bin recon-bench -- [--rows N] [--shops S] [--partitions P] [--keep]
 //!
+//! With `--write-csv DIR` it only writes the day as plain UTF-8 CSVs
+//! (`ledger.csv`, `statement.csv`) for the DuckDB comparison
+//! (`infra/recon-vs-duckdb.sh`) and exits.
+//!
 //! Default: one shop per thousand movements (1,000 shops for 1M rows).
 
 use std::io::BufRead;
@@ -25,8 +29,13 @@ use qrpay_store::MemoryStore;
 
 /// Peak resident memory of this process so far, in KiB (`VmHWM`).
 fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// A figure of `/proc/self/status`, in KiB.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -36,7 +45,9 @@ fn reset_peak() -> bool {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: recon-bench [--rows N] [--shops S] [--partitions P] [--keep]");
+    eprintln!(
+        "usage: recon-bench [--rows N] [--shops S] [--partitions P] [--keep] [--write-csv DIR]"
+    );
     std::process::exit(2)
 }
 
@@ -46,6 +57,7 @@ async fn main() {
     let mut partitions = DEFAULT_PARTITIONS;
     let mut keep = false;
     let mut shops: Option<u64> = None;
+    let mut write_csv: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -69,8 +81,16 @@ async fn main() {
                 )
             }
             "--keep" => keep = true,
+            "--write-csv" => write_csv = Some(args.next().unwrap_or_else(|| usage()).into()),
             _ => usage(),
         }
+    }
+    if let Some(dir) = write_csv {
+        if let Err(e) = plain_csv(rows, shops, &dir) {
+            eprintln!("recon-bench: FAILED: {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+        return;
     }
     if let Err(e) = bench(rows, shops, partitions, keep).await {
         eprintln!("recon-bench: FAILED: {e}");
@@ -78,14 +98,33 @@ async fn main() {
     }
 }
 
-async fn bench(rows: u64, shops: Option<u64>, partitions: usize, keep: bool) -> Result<(), String> {
+fn synthetic_day(rows: u64, shops: Option<u64>) -> Result<SyntheticDay, String> {
     let date = BusinessDate::parse("2026-11-20").map_err(|e| e.to_string())?;
-    let root: PathBuf = std::env::temp_dir().join(format!("recon-bench-{}", std::process::id()));
-    let objects = Arc::new(LocalDir::new(root.join("objects")));
-    let day = Arc::new(match shops {
+    Ok(match shops {
         Some(shops) => SyntheticDay::with_shops(date, rows, shops),
         None => SyntheticDay::new(date, rows),
-    });
+    })
+}
+
+/// Writes the day as plain CSVs for another tool to reconcile.
+fn plain_csv(rows: u64, shops: Option<u64>, dir: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let day = synthetic_day(rows, shops)?;
+    day.write_plain_csv(dir).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {} ledger movements and their statement rows as plain CSV to {} in {:.2} s",
+        day.movements,
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn bench(rows: u64, shops: Option<u64>, partitions: usize, keep: bool) -> Result<(), String> {
+    let day = Arc::new(synthetic_day(rows, shops)?);
+    let date = day.date;
+    let root: PathBuf = std::env::temp_dir().join(format!("recon-bench-{}", std::process::id()));
+    let objects = Arc::new(LocalDir::new(root.join("objects")));
     let expected = generate(&day, &objects, &root).await?;
     let report = reconcile(&day, &objects, &root, partitions).await?;
 
@@ -148,7 +187,11 @@ async fn reconcile(
         partitions,
         payout_provider: Provider::Sandbox,
         progress: Some(Arc::new(move |line: &str| {
-            eprintln!("  [{:>7.3} s] {line}", clock.elapsed().as_secs_f64())
+            eprintln!(
+                "  [{:>7.3} s, peak {:>4} MiB] {line}",
+                clock.elapsed().as_secs_f64(),
+                peak_rss_kib().unwrap_or(0) / 1024
+            )
         })),
     };
     let peak_reset = reset_peak();

@@ -371,7 +371,7 @@ impl StatementSide {
 }
 
 /// Spills the statements on two threads, biggest files first; each thread
-/// has its own partition files.
+/// has its own spill file.
 fn spill_statements_in_parallel(
     dir: &Path,
     partitions: usize,

@@ -88,9 +88,13 @@ fn match_worker(
             .into_iter()
             .map(Spilled::into_bytes)
             .collect::<io::Result<Vec<_>>>()?;
-        let mut recs = Vec::new();
+        let count = bytes
+            .iter()
+            .map(|b| Rec::count(b))
+            .sum::<io::Result<usize>>()?;
+        let mut recs = Vec::with_capacity(count);
         for file in &bytes {
-            recs.extend(Rec::decode_all(file)?);
+            Rec::decode_into(file, &mut recs)?;
         }
         match_partition(&mut recs, anomalies, &mut gathered, &mut out)?;
     }

@@ -5,7 +5,7 @@
 //!   ledger (paged from the store) and the statements (parsed line by line,
 //!   two threads) at once into partitions by the hash of the order/payout
 //!   id, buffered up to [`crate::spill::DEFAULT_BUDGET`] per writer and
-//!   spilled to scratch files beyond it.
+//!   spilled beyond it to one scratch file per writer.
 //! - `matching`: each partition loaded, sorted and matched on its own (two
 //!   threads); report rows to result buckets by shop. Then `settlement`:
 //!   the provider's batches against the bank's receipts.
@@ -92,8 +92,9 @@ pub struct Reconciler {
 }
 
 /// Default spill partitions: 10 million movements a side stay near 80K
-/// records (~20 MiB decoded) per partition.
-pub const DEFAULT_PARTITIONS: usize = 128;
+/// records (~8 MiB decoded) per partition. Partitions cost no files (a
+/// writer's partitions share its spill file), only a buffer each.
+pub const DEFAULT_PARTITIONS: usize = 256;
 
 /// What a run did, for the caller, the CLI and `runs/{date}/run.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -260,7 +260,7 @@ fn index_bucket(
     fallback: PathBuf,
     shops: &mut ShopNames,
 ) -> io::Result<(Vec<PartSlot>, RowBytes)> {
-    if part.len()? <= BUCKET_IN_MEMORY {
+    if part.len() <= BUCKET_IN_MEMORY {
         let bytes = part.into_bytes()?;
         let slots = index_in_memory(&bytes, shops)?;
         return Ok((slots, RowBytes::Memory(bytes)));
