@@ -20,6 +20,7 @@ mod demo_resolution;
 pub mod gateway;
 pub mod jwt;
 pub mod local_http;
+mod local_runs;
 pub mod provider_setup;
 pub mod providers;
 pub mod queue;
