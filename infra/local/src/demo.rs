@@ -76,7 +76,7 @@ pub(crate) fn s(v: &Value) -> String {
 }
 
 /// Waits for `check` to hold on `GET path`, polling for up to 20 s.
-pub(crate) async fn until(
+async fn until(
     client: &Client,
     path: &str,
     token: &str,
@@ -367,13 +367,13 @@ impl Story<'_> {
         Ok(())
     }
 
-    /// The day ends: the clock moves to the next morning, the platform asks
-    /// for the reconciliation of `date`, and the shop's report is written.
-    async fn the_night_is_reconciled(
+    /// The clock moves to the next morning and the platform asks for the
+    /// reconciliation of `date`: the new "now" and the shop's report, once
+    /// written.
+    pub(crate) async fn reconciled_next_morning(
         &mut self,
-        date: String,
-        data_dir: &std::path::Path,
-    ) -> Result<Outcome, String> {
+        date: &str,
+    ) -> Result<(Value, Value), String> {
         let tomorrow = expect(
             "move the clock to the next morning",
             self.call(
@@ -404,6 +404,17 @@ impl Story<'_> {
         )
         .await?
         .json();
+        Ok((tomorrow, report))
+    }
+
+    /// The day ends: the clock moves to the next morning, the platform asks
+    /// for the reconciliation of `date`, and the shop's report is written.
+    async fn the_night_is_reconciled(
+        &mut self,
+        date: String,
+        data_dir: &std::path::Path,
+    ) -> Result<Outcome, String> {
+        let (tomorrow, report) = self.reconciled_next_morning(&date).await?;
         let outcome = Outcome {
             report_csv: data_dir.join(format!("reports/{date}/{SHOP}.csv")),
             report_json: data_dir.join(format!("reports/{date}/{SHOP}.json")),

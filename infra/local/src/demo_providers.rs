@@ -158,38 +158,7 @@ impl Story<'_> {
         &mut self,
         date: &str,
     ) -> Result<Value, String> {
-        expect(
-            "move the clock to the next morning",
-            self.call(
-                "POST",
-                "/sandbox/clock",
-                None,
-                Some(json!({"advance_s": 86_400})),
-            )
-            .await?,
-            200,
-        )?;
-        let admin = self.demo.admin.clone();
-        expect(
-            "ask for the reconciliation",
-            self.call(
-                "POST",
-                &format!("/admin/reconciliations/{date}"),
-                Some(&admin),
-                None,
-            )
-            .await?,
-            202,
-        )?;
-        let owner = self.demo.owner.clone();
-        let report = crate::demo::until(
-            self.client,
-            &format!("/shops/{SHOP}/reconciliations/{date}"),
-            &owner,
-            |a| a.status == 200,
-        )
-        .await?
-        .json();
+        let (_, report) = self.reconciled_next_morning(date).await?;
         let mut lines = vec![format!(
             "WeChat Pay's trade and fund-flow bills and Alipay's bill came through the signed clients (runs/{date}/bills.json)"
         )];

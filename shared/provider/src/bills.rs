@@ -70,6 +70,14 @@ pub enum BillOutcome {
 }
 
 impl BillOutcome {
+    /// The refusal of a bill `provider` does not publish.
+    pub fn not_offered(provider: Provider, kind: BillKind) -> BillOutcome {
+        BillOutcome::Refused {
+            code: "KIND_NOT_OFFERED".into(),
+            message: format!("{provider:?} publishes no {kind} bill"),
+        }
+    }
+
     /// Whether asking again later may give the bill.
     pub fn worth_asking_again(&self) -> bool {
         matches!(

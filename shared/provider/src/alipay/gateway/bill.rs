@@ -134,10 +134,7 @@ impl BillGateway for AlipayGateway {
 
     async fn fetch_bill(&self, date: BusinessDate, kind: BillKind, dest: &Path) -> BillOutcome {
         if kind != BillKind::Trade {
-            return BillOutcome::Refused {
-                code: "KIND_NOT_OFFERED".into(),
-                message: format!("Alipay publishes no {kind} bill"),
-            };
+            return BillOutcome::not_offered(Provider::Alipay, kind);
         }
         let bill_date = date.naive().format("%Y-%m-%d").to_string();
         let biz = json!({"bill_type": "trade", "bill_date": bill_date, "secure": "true"});

@@ -156,10 +156,7 @@ impl BillGateway for DouyinGateway {
 
     async fn fetch_bill(&self, date: BusinessDate, kind: BillKind, dest: &Path) -> BillOutcome {
         if kind != BillKind::Trade {
-            return BillOutcome::Refused {
-                code: "KIND_NOT_OFFERED".into(),
-                message: format!("Douyin publishes no {kind} bill"),
-            };
+            return BillOutcome::not_offered(Provider::Douyin, kind);
         }
         let Some(seller) = self.seller.as_deref() else {
             return BillOutcome::Refused {
