@@ -1263,6 +1263,13 @@ async fn full_flow(p: &Process, data_dir: &Path) {
     assert_eq!(bill.status, 200);
     assert!(bill.header("content-type").unwrap().starts_with("text/csv"));
     assert!(bill.text().contains(&payout_id), "{}", bill.text());
+    // A refund in the provider's console needs a payment the sandbox made.
+    let unknown = json!({"provider_txn_id": "sbx_tx_unknown", "amount": "1.00"});
+    check(
+        &call(c, "POST", "/sandbox/console-refunds", None, Some(unknown)).await,
+        404,
+        Some("ORDER_NOT_FOUND"),
+    );
     api.check_against_the_document(true);
 }
 
