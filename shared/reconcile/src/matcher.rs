@@ -126,35 +126,38 @@ impl<'r, 'a> Finding<'r, 'a> {
 /// Sorts a partition so that groups, and pairs within them, are adjacent.
 /// Groups come in hash order (integers compare faster than ids); within a
 /// group, by kind, provider id, period, ledger before statement, line.
+///
+/// The whole partition is sorted by (hash, position) alone, comparing
+/// integers only; then each run of one hash (a group, rarely two ids that
+/// share a hash) is put in order by the full key, reading only its own
+/// records.
 pub fn sort_partition(recs: &mut [Rec<'_>]) {
     let mut keyed: Vec<(u64, usize)> = recs
         .iter()
         .enumerate()
         .map(|(i, r)| (crate::spill::fnv1a(r.reference.as_bytes()), i))
         .collect();
-    keyed.sort_unstable_by(|(ha, a), (hb, b)| {
-        let (a, b) = (&recs[*a], &recs[*b]);
-        ha.cmp(hb).then_with(|| {
-            (
-                a.reference,
-                a.kind,
-                a.provider_ref,
-                a.period,
-                a.side,
-                a.line,
-            )
-                .cmp(&(
-                    b.reference,
-                    b.kind,
-                    b.provider_ref,
-                    b.period,
-                    b.side,
-                    b.line,
-                ))
-        })
-    });
+    keyed.sort_unstable();
+    for run in keyed.chunk_by_mut(|(ha, _), (hb, _)| ha == hb) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|(_, a), (_, b)| group_key(&recs[*a]).cmp(&group_key(&recs[*b])));
+        }
+    }
     let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
     permute(recs, &mut order);
+}
+
+/// The order of records within one hash: by id, then as the group is
+/// matched.
+fn group_key<'r>(r: &Rec<'r>) -> (&'r str, MovementKind, &'r str, u8, Side, u64) {
+    (
+        r.reference,
+        r.kind,
+        r.provider_ref,
+        r.period,
+        r.side,
+        r.line,
+    )
 }
 
 /// Puts `items[order[k]]` at `k` for every `k`, in place (one held item per

@@ -1,10 +1,10 @@
 //! What matching gathers besides the report rows: a tally per shop, and per
 //! discrepancy class enough to raise one alert about it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::report::{ReportRow, ShopTally};
-use crate::spill::{update, FastMap};
+use crate::spill::{update, FastMap, Fnv};
 
 /// Examples kept per alert.
 const EXAMPLES: usize = 3;
@@ -14,7 +14,9 @@ const EXAMPLES: usize = 3;
 pub(super) struct ClassAlert {
     pub(super) count: u64,
     pub(super) involved_fen: i64,
-    pub(super) shops: BTreeSet<String>,
+    /// Hashed, not ordered, while rows are counted (a lookup per
+    /// discrepancy); put in order when the alert is written.
+    pub(super) shops: HashSet<String, std::hash::BuildHasherDefault<Fnv>>,
     pub(super) examples: Vec<String>,
 }
 

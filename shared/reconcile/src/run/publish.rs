@@ -156,12 +156,9 @@ impl Publisher<'_> {
     /// and what to do.
     fn class_alert(&self, class: &str, found: &ClassAlert) -> Alert {
         let date = self.date;
-        let shops: Vec<&str> = found
-            .shops
-            .iter()
-            .take(ALERT_SHOPS)
-            .map(String::as_str)
-            .collect();
+        let mut shops: Vec<&str> = found.shops.iter().map(String::as_str).collect();
+        shops.sort_unstable();
+        shops.truncate(ALERT_SHOPS);
         let more = found.shops.len().saturating_sub(shops.len());
         let what = if class == "DEDUCTION_FAILED" {
             "failed instalment deduction(s)".to_owned()
