@@ -17,11 +17,13 @@ const SECRET_ARN: &str = "Resource: !Sub \"arn:aws:secretsmanager:${AWS::Region}
 
 /// The functions that read the stage's secret: the ones that sign or verify
 /// payment tokens or talk to the providers.
-const SECRET_READERS: [&str; 4] = [
+const SECRET_READERS: [&str; 5] = [
     "PayoutRequestFunction",
     "PayoutWorkerFunction",
     "QrIssueFunction",
     "PaymentCallbackFunction",
+    // The bill clients' keys (read on the first bill fetch only).
+    "ReconcileFunction",
 ];
 
 #[test]

@@ -162,12 +162,13 @@ async fn the_simulators_bills_are_fetched_once_published_and_read_exactly() {
             )
         })
         .collect();
+    // The order's `attach` names the shop (a direct merchant's 特约商户号 is 0).
     assert_eq!(
         seen,
         vec![
             (
                 2,
-                "0",
+                "demo-shop",
                 MovementKind::Payment,
                 order_id.as_str(),
                 txn_id.as_str(),
@@ -178,7 +179,7 @@ async fn the_simulators_bills_are_fetched_once_published_and_read_exactly() {
             ),
             (
                 3,
-                "0",
+                "demo-shop",
                 MovementKind::Refund,
                 order_id.as_str(),
                 refund_id.as_str(),
