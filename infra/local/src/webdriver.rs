@@ -79,6 +79,9 @@ pub const CHROMIUM_ARGS: &[&str] = &[
 
 /// One WebDriver call, whole (chromedriver's page-load limit is below it).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Opening a session starts a browser: on a loaded 2-core machine, with
+/// cold disk caches (CI right after a build), that alone took over 30 s.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(90);
 const PAGE_LOAD_MS: u64 = 20_000;
 const SCRIPT_MS: u64 = 10_000;
 /// From spawning chromedriver to its `/status` saying ready.
@@ -364,11 +367,16 @@ impl ChromeDriver {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let call = format!("{method} {path}");
         let sent = self.client.json(method, path, None, body.as_ref());
-        let answer = tokio::time::timeout(CALL_TIMEOUT, sent)
+        let limit = if (method, path) == ("POST", "/session") {
+            SESSION_TIMEOUT
+        } else {
+            CALL_TIMEOUT
+        };
+        let answer = tokio::time::timeout(limit, sent)
             .await
             .map_err(|_| WebDriverError::Timeout {
                 call: call.clone(),
-                after: CALL_TIMEOUT,
+                after: limit,
             })?
             .map_err(|detail| WebDriverError::Transport {
                 call: call.clone(),
