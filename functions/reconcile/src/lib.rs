@@ -130,8 +130,7 @@ pub async fn dispatch(app: &App, event: Value) -> Result<Value, String> {
 /// A requested run: the day's bills first (SPEC §6, §9 "Bills"); then the
 /// run, unless it waits for a bill and asks again later.
 pub async fn nightly(app: &App, request: &RunRequest) -> Result<Value, String> {
-    let date = BusinessDate::parse(&request.date)
-        .map_err(|_| format!("bad date in request: {:?}", request.date))?;
+    let date = request.business_date()?;
     if let Some(bills) = &app.bills {
         let next = bills
             .attempt(date, app.clock.now(), request.wait_for_bills_until)
@@ -425,8 +424,7 @@ impl RunRequests for InProcessRuns {
     /// Runs after `delay` (bills are not fetched again here), as SQS
     /// delivers a delayed message: not a run `wait` waits for.
     async fn ask_again(&self, request: &RunRequest, delay: Duration) -> Result<(), RequestError> {
-        let date = BusinessDate::parse(&request.date)
-            .map_err(|_| RequestError(format!("bad date {:?}", request.date)))?;
+        let date = request.business_date().map_err(RequestError)?;
         let (reconciler, clock) = (self.reconciler.clone(), self.clock.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

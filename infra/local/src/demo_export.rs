@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 
-use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
+use calamine::{open_workbook_from_rs, Data, Range, Reader, Xlsx};
 use serde_json::Value;
 
 use crate::demo::{s, Story};
@@ -91,21 +91,11 @@ fn save(file: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Each row's order id and provider transaction id, as the reader sees
 /// them; an id that comes back as anything but text is an error.
 fn read_ids(bytes: Vec<u8>) -> Result<BTreeMap<String, String>, String> {
-    let mut book: Xlsx<_> =
-        open_workbook_from_rs(Cursor::new(bytes)).map_err(|e| format!("the export: {e}"))?;
-    let sheet = book
-        .worksheet_range_at(0)
-        .ok_or("the export has no sheet")?
-        .map_err(|e| format!("the export's sheet: {e}"))?;
+    let sheet = first_sheet(bytes, "the export")?;
     let mut rows = sheet.rows();
     let header = rows.next().ok_or("the export is empty")?;
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|c| matches!(c, Data::String(t) if t == name))
-            .ok_or(format!("the export has no {name} column"))
-    };
-    let (order_at, txn_at) = (column(ORDER_ID)?, column(PROVIDER_TXN)?);
+    let order_at = column(header, ORDER_ID, "the export")?;
+    let txn_at = column(header, PROVIDER_TXN, "the export")?;
     let text = |row: &[Data], at: usize| match row.get(at) {
         Some(Data::String(t)) => Ok(t.clone()),
         Some(Data::Empty) | None => Ok(String::new()),
@@ -113,6 +103,24 @@ fn read_ids(bytes: Vec<u8>) -> Result<BTreeMap<String, String>, String> {
     };
     rows.map(|row| Ok((text(row, order_at)?, text(row, txn_at)?)))
         .collect()
+}
+
+/// The first sheet of the XLSX `bytes` (`what` names the file in errors),
+/// as calamine reads it.
+pub(crate) fn first_sheet(bytes: Vec<u8>, what: &str) -> Result<Range<Data>, String> {
+    let mut book: Xlsx<_> =
+        open_workbook_from_rs(Cursor::new(bytes)).map_err(|e| format!("{what}: {e}"))?;
+    book.worksheet_range_at(0)
+        .ok_or(format!("{what} has no sheet"))?
+        .map_err(|e| format!("{what}'s sheet: {e}"))
+}
+
+/// Where the header row names `name`.
+pub(crate) fn column(header: &[Data], name: &str, what: &str) -> Result<usize, String> {
+    header
+        .iter()
+        .position(|c| matches!(c, Data::String(t) if t == name))
+        .ok_or(format!("{what} has no {name} column"))
 }
 
 /// Every listed order is in the file with the same ids; the longest

@@ -6,12 +6,11 @@
 //! (`PUT …/rows/{row_id}/resolution`, SPEC §11), which the report's 处理结果
 //! column then shows in the file the owner downloads.
 
-use std::io::Cursor;
-
-use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
+use calamine::Data;
 use serde_json::{json, Value};
 
 use crate::demo::{s, Story};
+use crate::demo_export::{column, first_sheet};
 use crate::seed::{expect, SHOP};
 
 /// The payment refunded at the counter, and by how much.
@@ -158,18 +157,10 @@ impl Story<'_> {
         if answer.status != 200 {
             return Err(format!("the report as XLSX: {}", answer.status));
         }
-        let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(answer.body))
-            .map_err(|e| format!("the report's XLSX: {e}"))?;
-        let sheet = book
-            .worksheet_range_at(0)
-            .ok_or("the report's XLSX has no sheet")?
-            .map_err(|e| format!("the report's sheet: {e}"))?;
+        let sheet = first_sheet(answer.body, "the report's XLSX")?;
         let mut rows = sheet.rows();
         let header = rows.next().ok_or("the report's XLSX is empty")?;
-        let at = header
-            .iter()
-            .position(|c| matches!(c, Data::String(t) if t == "处理结果"))
-            .ok_or("the report's XLSX has no 处理结果 column")?;
+        let at = column(header, "处理结果", "the report's XLSX")?;
         let resolved = rows
             .filter(|row| matches!(row.get(at), Some(Data::String(t)) if t.starts_with("RESOLVED")))
             .count();

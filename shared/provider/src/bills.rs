@@ -99,6 +99,14 @@ pub trait BillGateway: Send + Sync {
     async fn fetch_bill(&self, date: BusinessDate, kind: BillKind, dest: &Path) -> BillOutcome;
 }
 
+/// A scratch file beside `dest` while a bill comes down: `dest`'s path with
+/// `suffix` added (`….csv.zip`).
+pub fn beside(dest: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = dest.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
+}
+
 /// The statement reader's file for a bill (the reconciliation reads the
 /// trade bill; the others are kept for finance): `{provider}.csv` for the
 /// trade bill, `{provider}-{kind}.csv` for another.

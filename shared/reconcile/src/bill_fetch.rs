@@ -123,12 +123,6 @@ impl DayBills {
     pub fn pending(&self) -> impl Iterator<Item = &FetchedBill> {
         self.bills.iter().filter(|b| b.state.pending())
     }
-
-    pub fn refused(&self) -> impl Iterator<Item = &FetchedBill> {
-        self.bills
-            .iter()
-            .filter(|b| matches!(b.state, BillState::Refused { .. }))
-    }
 }
 
 /// Fetches every bill of `date` not yet in `objects`, one after the other,
@@ -282,7 +276,7 @@ impl BillFetcher {
             .await
             .map_err(|e| format!("bills of {date}: {e}"))?;
         let next = next_step(&bills, now, wait_until);
-        if next != Next::AskAgainIn(ASK_AGAIN_EVERY) {
+        if !matches!(next, Next::AskAgainIn(_)) {
             if let Some(alert) = missing_bills_alert(&bills, next == Next::RunWithGaps) {
                 self.alerts.raise(&alert).await;
             }

@@ -34,6 +34,11 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
+    /// The day asked for.
+    pub fn business_date(&self) -> Result<BusinessDate, String> {
+        BusinessDate::parse(&self.date).map_err(|_| format!("bad date in request: {:?}", self.date))
+    }
+
     pub fn now(date: BusinessDate) -> RunRequest {
         RunRequest {
             date: date.to_string(),

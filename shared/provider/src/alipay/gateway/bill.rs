@@ -156,9 +156,7 @@ impl BillGateway for AlipayGateway {
 impl AlipayGateway {
     /// GETs the ZIP beside `dest`, unpacks its detail entry into `dest`.
     async fn download(&self, url: &str, dest: &Path) -> BillOutcome {
-        let mut packed = dest.as_os_str().to_owned();
-        packed.push(".zip");
-        let packed = std::path::PathBuf::from(packed);
+        let packed = crate::bills::beside(dest, ".zip");
         let request = HttpRequest {
             method: http::Method::GET,
             url: url.to_owned(),

@@ -18,7 +18,6 @@
 //! until then, without a call). The `err_no`s documented are 1 (参数错误:
 //! `Refused`) and -1 (系统错误: `Ambiguous`); any other is ambiguous.
 
-use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +27,7 @@ use qrpay_domain::{BusinessDate, Provider};
 use serde_json::Value;
 
 use super::{ecpay_sign, DouyinGateway};
-use crate::bills::{BillGateway, BillKind, BillOutcome, MAX_BILL_BYTES};
+use crate::bills::{beside, BillGateway, BillKind, BillOutcome, MAX_BILL_BYTES};
 use crate::gateway::HttpRequest;
 
 /// Douyin's 获取对账单, beside ecpay v1 (`…/api/apps/ecpay/v1` →
@@ -111,12 +110,6 @@ fn classify(path: &Path, header: &str) -> Result<Table, std::io::Error> {
         }));
     }
     Ok(Table::Outcome(error_outcome(&head)))
-}
-
-fn beside(dest: &Path, suffix: &str) -> PathBuf {
-    let mut name = OsString::from(dest.as_os_str());
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// `dest` := the tables, in order, a newline between them where missing.
