@@ -5,8 +5,11 @@
 # plain UTF-8 CSVs, classifies every row the same way and writes one CSV per
 # shop. Best of three each, the two taking turns so both see the same load;
 # wall time and peak memory of both, and the ratio.
-#   infra/recon-vs-duckdb.sh [--rows N] [--runs R]     (default 1000000 rows, 3 runs)
-# Needs a few GiB free under ${TMPDIR:-/tmp}; removes what it wrote.
+#   infra/recon-vs-duckdb.sh [--rows N] [--runs R] [--settle S]
+#     (default 1000000 rows, 3 runs, dirty pages written out and 30 s of
+#     quiet before each)
+# Every run's files stay until the last run ends: needs about 2 GiB free
+# under ${TMPDIR:-/tmp} per run of 1M rows (20 GiB at 10M); removes them.
 set -euo pipefail
 
 DUCKDB_VERSION=2.0.0
@@ -29,11 +32,13 @@ PYEOF
 
 ROWS=1000000
 RUNS=3
+SETTLE=30
 while [ $# -gt 0 ]; do
     case "$1" in
         --rows) ROWS="${2:?}"; shift 2 ;;
         --runs) RUNS="${2:?}"; shift 2 ;;
-        *) echo "usage: $0 [--rows N] [--runs R]" >&2; exit 2 ;;
+        --settle) SETTLE="${2:?}"; shift 2 ;;
+        *) echo "usage: $0 [--rows N] [--runs R] [--settle S]" >&2; exit 2 ;;
     esac
 done
 
@@ -45,4 +50,5 @@ BENCH="$CARGO_TARGET_DIR/release/recon-bench"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/recon-vs-duckdb.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-"$PY" "$ROOT/infra/recon_vs_duckdb.py" --bench "$BENCH" --rows "$ROWS" --runs "$RUNS" --work "$WORK"
+"$PY" "$ROOT/infra/recon_vs_duckdb.py" --bench "$BENCH" --rows "$ROWS" --runs "$RUNS" --settle "$SETTLE" \
+    --work "$WORK"

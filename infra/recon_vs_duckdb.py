@@ -103,10 +103,10 @@ def duckdb_once(csv, out):
     print(f"{time.perf_counter() - started:.3f}")
 
 
-def child(argv):
+def child(argv, env=None):
     """Runs argv; its stdout, wall seconds and peak RSS in MiB."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -122,40 +122,63 @@ def uptime():
         return " ".join(f.read().split()[:3])
 
 
-def bench_once(bench, rows):
+def bench_once(bench, rows, work):
     """One recon-bench run: its reconciliation's seconds and peak, its whole
-    process's peak, and the outcomes it found."""
-    out, wall, peak = child([bench, "--rows", str(rows)])
+    process's peak, the outcomes it found, and where it kept its files."""
+    # Its files under `work`, which the script removes however it ends.
+    env = dict(os.environ, TMPDIR=work)
+    out, wall, peak = child([bench, "--rows", str(rows), "--keep"], env)
     if "OK: exactly the injected discrepancies were found" not in out:
         sys.stdout.write(out)
         sys.exit("recon-bench did not verify")
     secs = float(re.search(r"report rows in \d+ shops in ([\d.]+) s", out).group(1))
     own = float(re.search(r"peak memory \([^)]*\): ([\d.]+) MiB", out).group(1))
     outcomes = re.search(r"outcomes: (.*)", out).group(1)
+    kept = re.search(r"^kept (.*)$", out, re.M).group(1)
     print(f"  recon-bench: {secs:.2f} s, peak {own:.0f} MiB"
           f" (whole process {peak:.0f} MiB, {wall:.1f} s with generating and checking)"
           f"  [load {uptime()}]", flush=True)
-    return secs, own, outcomes
+    return (secs, own, outcomes), kept
 
 
 def duckdb_once_timed(csv, out_dir):
     """One DuckDB run in a child process: its seconds and peak."""
-    shutil.rmtree(out_dir, ignore_errors=True)
     out, _, peak = child([sys.executable, __file__, "--duckdb-once", csv, out_dir])
     secs = float(out.strip().splitlines()[-1])
     print(f"  duckdb:      {secs:.2f} s, peak {peak:.0f} MiB  [load {uptime()}]", flush=True)
     return secs, peak
 
 
-def best_of(bench, rows, csv, work, runs):
+def settle(seconds):
+    """Lets the filesystem settle before a timed run: the dirty pages of the
+    run before written out."""
+    if seconds > 0:
+        subprocess.run(["sync"], check=False)
+        time.sleep(seconds)
+
+
+def best_of(bench, rows, csv, work, runs, settle_s):
     """Runs the two tools in turn (so both see the same load), `runs` times
-    each; the fastest run of each."""
-    ours, theirs = [], []
-    out_dir = os.path.join(work, "duckdb-out")
+    each; the fastest run of each.
+
+    What a run wrote stays until every run is done. On ext4 without a
+    journal (this machine's), creating a file skips every inode freed in
+    the last few minutes: measured here, 0.3-0.6 ms a file within minutes
+    of deleting a few thousand, 0.04 ms otherwise. Both tools create
+    thousands of files, so deleting each run's output before the next
+    would charge every run for the one before."""
+    ours, theirs, kept = [], [], []
     for r in range(runs):
         print(f"round {r + 1} of {runs}:", flush=True)
-        ours.append(bench_once(bench, rows))
+        settle(settle_s)
+        result, root = bench_once(bench, rows, work)
+        ours.append(result)
+        kept.append(root)
+        out_dir = os.path.join(work, f"duckdb-out-{r + 1}")
+        settle(settle_s)
         theirs.append(duckdb_once_timed(csv, out_dir))
+    for root in kept:
+        shutil.rmtree(root, ignore_errors=True)
     return min(ours), min(theirs), out_dir
 
 
@@ -180,6 +203,8 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", required=True)
+    parser.add_argument("--settle", type=int, default=30,
+                        help="seconds to let the filesystem settle before each timed run")
     args = parser.parse_args()
 
     csv = os.path.join(args.work, "csv")
@@ -188,13 +213,14 @@ def main():
     sizes = {f: os.path.getsize(os.path.join(csv, f)) for f in sorted(os.listdir(csv))}
     print("  " + ", ".join(f"{f} {s / 2**20:.0f} MiB" for f, s in sizes.items()))
 
-    ours, theirs, out_dir = best_of(args.bench, args.rows, csv, args.work, args.runs)
+    ours, theirs, out_dir = best_of(
+        args.bench, args.rows, csv, args.work, args.runs, args.settle)
     counts, files = duckdb_outcomes(out_dir)
     print(f"  duckdb wrote {files} files; outcomes {counts}")
     print(f"  recon-bench outcomes (settlement batches included) {ours[2]}")
 
     print()
-    print(f"rows: {args.rows}  load now: {uptime()}")
+    print(f"rows: {args.rows}  load now: {uptime()}  settled {args.settle} s before each run")
     print(f"recon-bench, best of {args.runs}: {ours[0]:.2f} s, peak {ours[1]:.0f} MiB")
     print(f"duckdb (2 threads), best of {args.runs}: {theirs[0]:.2f} s, peak {theirs[1]:.0f} MiB")
     print(f"speed ratio (duckdb time / recon-bench time): {theirs[0] / ours[0]:.2f}x")

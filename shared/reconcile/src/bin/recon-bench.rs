@@ -39,6 +39,17 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// This process's CPU time so far, user and system, in seconds
+/// (`/proc/self/stat`, in clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
+}
+
 /// Starts a new peak (Linux: writing 5 to clear_refs resets `VmHWM`).
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -126,6 +137,10 @@ async fn bench(rows: u64, shops: Option<u64>, partitions: usize, keep: bool) -> 
     let root: PathBuf = std::env::temp_dir().join(format!("recon-bench-{}", std::process::id()));
     let objects = Arc::new(LocalDir::new(root.join("objects")));
     let expected = generate(&day, &objects, &root).await?;
+    // The inputs are on disk before the clock starts, as a provider's bill
+    // downloaded hours earlier would be: not still dirty in the page cache,
+    // for the run to wait on while the kernel writes them out.
+    sync_tree(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let report = reconcile(&day, &objects, &root, partitions).await?;
 
     // Exactly the injected discrepancies: by count…
@@ -167,6 +182,19 @@ async fn generate(day: &SyntheticDay, objects: &LocalDir, root: &Path) -> Result
     Ok(expected)
 }
 
+/// Writes every file under `dir` through to the disk.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            std::fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
 /// Reconciles the day with the real pipeline, timed, and prints the figures.
 async fn reconcile(
     day: &Arc<SyntheticDay>,
@@ -187,14 +215,17 @@ async fn reconcile(
         partitions,
         payout_provider: Provider::Sandbox,
         progress: Some(Arc::new(move |line: &str| {
+            let (user, sys) = cpu_seconds().unwrap_or_default();
             eprintln!(
-                "  [{:>7.3} s, peak {:>4} MiB] {line}",
+                "  [{:>7.3} s, cpu {:>6.2} s, peak {:>4} MiB] {line}",
                 clock.elapsed().as_secs_f64(),
+                user + sys,
                 peak_rss_kib().unwrap_or(0) / 1024
             )
         })),
     };
     let peak_reset = reset_peak();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let report = reconciler
         .run(day.date, SystemClock.now())
@@ -203,6 +234,13 @@ async fn reconcile(
     let elapsed = started.elapsed().as_secs_f64();
     let peak = peak_rss_kib().unwrap_or(0);
     print_figures(&report, elapsed, peak, peak_reset);
+    if let (Some((user0, sys0)), Some((user1, sys1))) = (cpu_before, cpu_seconds()) {
+        let (user, sys) = (user1 - user0, sys1 - sys0);
+        println!(
+            "cpu: {user:.2} s user, {sys:.2} s system ({:.2} cores busy)",
+            (user + sys) / elapsed
+        );
+    }
     Ok(report)
 }
 
