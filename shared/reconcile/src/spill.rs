@@ -259,6 +259,11 @@ pub struct Partitions {
 /// Default memory for one set of partitions' buffers.
 pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 
+/// The partition of `key` among `count` (at least one).
+pub fn partition_of(key: &str, count: usize) -> usize {
+    (fnv1a(key.as_bytes()) % count.max(1) as u64) as usize
+}
+
 /// A writer's spill file, removed once no partition reads from it.
 #[derive(Debug)]
 pub struct SpillFile {
@@ -355,7 +360,7 @@ impl Partitions {
     }
 
     pub fn index_of(&self, key: &str) -> usize {
-        (fnv1a(key.as_bytes()) % self.buffers.len() as u64) as usize
+        partition_of(key, self.buffers.len())
     }
 
     pub fn push(&mut self, rec: &Rec<'_>) -> io::Result<()> {

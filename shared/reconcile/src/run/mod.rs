@@ -48,7 +48,7 @@ use qrpay_store::{ClaimStore, KpiReads, ReconciliationStore};
 use self::findings::Gathered;
 use self::inputs::{read_inputs, InputErrors, InputSources, Inputs};
 use self::matching::{anomaly_notes, match_all};
-use self::publish::Publisher;
+use self::publish::{Published, Publisher};
 use self::reports::{write_reports, ReportRun, ShopReport};
 use self::threads::blocking;
 use crate::matcher::Outcome;
@@ -198,15 +198,18 @@ impl Reconciler {
             claims: self.claims.as_ref(),
             alerts: self.alerts.as_ref(),
         };
-        let written = publisher.reports(&findings.reports).await?;
+        let Findings {
+            inputs_read,
+            gathered,
+            reports,
+        } = findings;
+        let published = publisher.reports(reports).await?;
+        let written = &published.written;
         self.say(&format!("{date}: {} reports published", written.len()));
-        publisher.remove_stale(&written).await?;
-        let read = &findings.inputs_read;
-        publisher.input_errors(&read.errors).await?;
-        let alerts_raised = publisher
-            .alerts(now, &findings.gathered, &read.gaps)
-            .await?;
-        let report = findings.run_report(date, run_id, alerts_raised, started);
+        publisher.remove_stale(written).await?;
+        publisher.input_errors(&inputs_read.errors).await?;
+        let alerts_raised = publisher.alerts(now, &gathered, &inputs_read.gaps).await?;
+        let report = run_report(date, run_id, inputs_read, published, alerts_raised, started);
         let json = serde_json::to_vec_pretty(&report).map_err(io::Error::other)?;
         self.objects
             .put(&format!("runs/{date}/run.json"), json, "application/json")
@@ -308,43 +311,41 @@ fn count_discrepancies(totals: &ShopTally) {
     );
 }
 
-impl Findings {
-    /// The run's totals over every shop's report.
-    fn run_report(
-        self,
-        date: BusinessDate,
-        run_id: String,
-        alerts_raised: Vec<String>,
-        started: Instant,
-    ) -> RunReport {
-        let mut totals = ShopTally::default();
-        let mut rows = 0;
-        for done in &self.reports {
-            totals.merge(&done.tally);
-            rows += done.summary.rows;
-        }
-        count_discrepancies(&totals);
-        let read = self.inputs_read;
-        RunReport {
-            date,
-            run_id,
-            ledger_rows: read.ledger_rows,
-            statement_rows: read.statement_rows,
-            report_rows: rows,
-            shops: self.reports.len(),
-            outcomes: Outcome::ALL
-                .iter()
-                .map(|o| (o.as_str().to_owned(), totals.outcomes[o.index()]))
-                .collect(),
-            discrepancies: rows
-                - totals.outcomes[Outcome::Matched.index()]
-                - totals.outcomes[Outcome::Internal.index()],
-            deductions_failed: totals.deductions_failed,
-            input_errors: read.errors.count,
-            gaps: read.gaps,
-            alerts_raised,
-            reports_prefix: reports_prefix(date),
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }
+/// The run's totals over every shop's report.
+fn run_report(
+    date: BusinessDate,
+    run_id: String,
+    read: InputsRead,
+    published: Published,
+    alerts_raised: Vec<String>,
+    started: Instant,
+) -> RunReport {
+    let Published {
+        totals,
+        rows,
+        shops,
+        ..
+    } = published;
+    count_discrepancies(&totals);
+    RunReport {
+        date,
+        run_id,
+        ledger_rows: read.ledger_rows,
+        statement_rows: read.statement_rows,
+        report_rows: rows,
+        shops,
+        outcomes: Outcome::ALL
+            .iter()
+            .map(|o| (o.as_str().to_owned(), totals.outcomes[o.index()]))
+            .collect(),
+        discrepancies: rows
+            - totals.outcomes[Outcome::Matched.index()]
+            - totals.outcomes[Outcome::Internal.index()],
+        deductions_failed: totals.deductions_failed,
+        input_errors: read.errors.count,
+        gaps: read.gaps,
+        alerts_raised,
+        reports_prefix: reports_prefix(date),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }

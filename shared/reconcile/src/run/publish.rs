@@ -17,6 +17,7 @@ use super::findings::{ClassAlert, Gathered};
 use super::inputs::InputErrors;
 use super::reports::ShopReport;
 use crate::matcher::Outcome;
+use crate::report::ShopTally;
 use crate::objects::{report_key, reports_prefix, ObjectStore};
 use crate::spill::fnv1a;
 
@@ -24,6 +25,17 @@ use crate::spill::fnv1a;
 const PUBLISH_CONCURRENCY: usize = 16;
 /// Shops an alert names.
 const ALERT_SHOPS: usize = 5;
+
+/// What publishing the reports leaves for the run's own report: the keys
+/// written and the totals over every shop. The shops' summaries themselves
+/// are gone to the store by then (a day of 10,000 shops holds them once,
+/// not twice).
+pub(super) struct Published {
+    pub(super) written: HashSet<String>,
+    pub(super) totals: ShopTally,
+    pub(super) rows: u64,
+    pub(super) shops: usize,
+}
 
 /// Where a run of `date` publishes to.
 pub(super) struct Publisher<'a> {
@@ -37,25 +49,34 @@ pub(super) struct Publisher<'a> {
 impl Publisher<'_> {
     /// Uploads every shop's reports and stores its summary
     /// (`PUBLISH_CONCURRENCY` shops at a time: object PUTs are slow one by
-    /// one); the keys written.
+    /// one); the keys written and the totals.
     pub(super) async fn reports(
         &self,
-        reports: &[ShopReport],
-    ) -> Result<HashSet<String>, ReconcileError> {
+        reports: Vec<ShopReport>,
+    ) -> Result<Published, ReconcileError> {
         let date = self.date;
-        let mut written = HashSet::new();
+        let mut published = Published {
+            written: HashSet::new(),
+            totals: ShopTally::default(),
+            rows: 0,
+            shops: reports.len(),
+        };
         let mut pending = tokio::task::JoinSet::new();
         for done in reports {
             let shop = done.summary.shop_id.to_string();
-            written.insert(report_key(date, &shop, "csv"));
-            written.insert(report_key(date, &shop, "json"));
+            published.written.insert(report_key(date, &shop, "csv"));
+            published.written.insert(report_key(date, &shop, "json"));
+            published.totals.merge(&done.tally);
+            published.rows += done.summary.rows;
             if pending.len() >= PUBLISH_CONCURRENCY {
                 if let Some(result) = pending.join_next().await {
                     result.map_err(|e| ReconcileError::Worker(e.to_string()))??;
                 }
             }
             let (objects, store) = (self.objects.clone(), self.reconciliations.clone());
-            let (csv, json, summary) = (done.csv.clone(), done.json.clone(), done.summary.clone());
+            let ShopReport {
+                csv, json, summary, ..
+            } = done;
             pending.spawn(async move {
                 let shop = summary.shop_id.to_string();
                 objects
@@ -75,7 +96,7 @@ impl Publisher<'_> {
         while let Some(result) = pending.join_next().await {
             result.map_err(|e| ReconcileError::Worker(e.to_string()))??;
         }
-        Ok(written)
+        Ok(published)
     }
 
     /// Removes reports and summaries an earlier run wrote for shops this

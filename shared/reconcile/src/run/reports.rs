@@ -20,7 +20,7 @@ use super::threads::on_two_threads;
 use crate::matcher::Outcome;
 use crate::objects::report_key;
 use crate::report::{JsonReport, ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
-use crate::spill::{FastMap, Spilled};
+use crate::spill::{partition_of, FastMap, Spilled};
 
 /// A bucket up to this size is read into memory to write its reports;
 /// bigger ones are read by offset from the file.
@@ -62,14 +62,26 @@ pub(super) fn write_reports(
             }
         }
     }
-    let groups: Vec<(usize, Vec<Spilled>)> = groups.into_iter().enumerate().collect();
-    let tallies = &tallies;
+    // Each bucket's shops' tallies go with it, to be moved, not copied,
+    // into its shops' reports.
+    let mut bucket_tallies: Vec<FastMap<String, ShopTally>> =
+        (0..BUCKETS).map(|_| FastMap::default()).collect();
+    for (shop, tally) in tallies {
+        bucket_tallies[partition_of(&shop, BUCKETS)].insert(shop, tally);
+    }
+    let groups: Vec<(usize, Vec<Spilled>, FastMap<String, ShopTally>)> = groups
+        .into_iter()
+        .zip(bucket_tallies)
+        .enumerate()
+        .map(|(bucket, (parts, tallies))| (bucket, parts, tallies))
+        .collect();
     let done = on_two_threads(groups, |_, mine| {
         let mut done = Vec::new();
-        for (bucket, parts) in mine {
+        for (bucket, parts, mut tallies) in mine {
             let rows = BucketRows::index(out_dir, bucket, parts)?;
             for shop in rows.shops() {
-                done.push(write_shop_report(out_dir, run, &rows, shop, tallies)?);
+                let tally = tallies.remove(shop.name).unwrap_or_default();
+                done.push(write_shop_report(out_dir, run, &rows, shop, tally)?);
             }
         }
         Ok(done)
@@ -85,10 +97,9 @@ fn write_shop_report(
     run: &ReportRun<'_>,
     rows: &BucketRows,
     shop: ShopRows<'_>,
-    tallies: &FastMap<String, ShopTally>,
+    tally: ShopTally,
 ) -> Result<ShopReport, ReconcileError> {
     let name = shop.name;
-    let tally = tallies.get(name).cloned().unwrap_or_default();
     let summary = summarize(name, run, &tally)?;
     let csv_path = out_dir.join(format!("{name}.csv"));
     let json_path = out_dir.join(format!("{name}.json"));
