@@ -54,7 +54,7 @@ fn pref(text: &str) -> ProviderRef {
 }
 
 /// A dynamic code for `out_order_no` with its order (monthly pay if `periods`).
-pub(crate) fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
+pub fn dynamic_code(w: &World, no: &str, amt: &str, periods: Option<u8>) -> (QrCode, Order) {
     let qr_id = QrId::generate(at(0));
     let order_id = OrderId::generate(at(0));
     let periods = periods.map(|p| PlanPeriods::new(p).unwrap());

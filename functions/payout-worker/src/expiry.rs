@@ -139,12 +139,12 @@ async fn by_query(
         tracing::warn!(order_id = %order.order_id, %provider, ?trade, "provider order neither paid nor closed; next sweep");
         return Ok(Fate::Left);
     };
-    // The worker has no IoT publisher: a POS whose order the sweeper found
-    // paid reads it with GET /devices/{device}/orders/{order}.
+    // Applied as a notice would be: the POS that issued the order hears of
+    // it on its result topic, as it would from the notice.
     let decision = apply_collection_event(
         worker.collection.as_ref(),
         worker.alerts.as_ref(),
-        None,
+        worker.pos.as_deref(),
         &event,
         now,
     )

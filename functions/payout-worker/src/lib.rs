@@ -27,6 +27,7 @@ use qrpay_domain::{
 };
 use qrpay_provider::gateway::Gateways;
 use qrpay_provider::{Payee, QueryOutcome, TransferOutcome, TransferProvider, TransferRequest};
+use qrpay_queue::publish::Publisher;
 use qrpay_queue::PayoutMessage;
 use qrpay_store::alerts::Alerts;
 use qrpay_store::settle::{settle_failure, settle_success};
@@ -53,6 +54,10 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     /// Where a provider contradicting a final payout is raised.
     pub alerts: Arc<dyn Alerts>,
+    /// Where a payment the sweeper finds is told to the POS that issued the
+    /// order (`pos/{device_id}/order/result`, SPEC §11); `None` where no
+    /// device can be reached.
+    pub pos: Option<Arc<dyn Publisher>>,
 }
 
 impl Worker {

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         gateways: aws::gateways_from_env(Deadline::Worker, clock.clone(), &secrets)?,
         clock,
         alerts: Arc::new(LogAlerts),
+        pos: Some(Arc::new(aws::iot_publisher_from_env(&config)?)),
     });
     let queue = Arc::new(aws::payout_queue_from_env(&config)?);
     run(service_fn(move |event: LambdaEvent<Value>| {

@@ -101,6 +101,7 @@ async fn setup(wechat: Arc<Scripted>) -> Setup {
             .with_transfer(Provider::Wechatpay, wechat.clone()),
         clock: clock.clone(),
         alerts: alerts.clone(),
+        pos: None,
     };
     Setup {
         world,
@@ -252,6 +253,7 @@ async fn a_payout_whose_provider_is_no_longer_configured_fails_if_never_sent() {
         gateways: Gateways::default().with_transfer(Provider::Sandbox, s.sandbox.clone()),
         clock: s.clock.clone(),
         alerts: s.alerts.clone(),
+        pos: None,
     };
     let step = without_wechat
         .execute(&PayoutMessage::for_payout(&p))

@@ -12,12 +12,13 @@ use payout_worker::expiry::{close_expired_orders, ExpiryReport, EXPIRY_BATCH};
 use payout_worker::sweeper::sweep;
 use payout_worker::Worker;
 use qrpay_domain::{
-    Amount, AnomalyKind, Clock, Order, OrderId, OrderStatus, PayerAccount, PayerAccountKind,
-    Provider, TestClock,
+    Amount, AnomalyKind, Clock, DeviceId, Order, OrderId, OrderStatus, PayerAccount,
+    PayerAccountKind, Provider, TestClock,
 };
 use qrpay_provider::gateway::{
     CloseOutcome, CollectRequest, CollectionGateway, CreateOutcome, Gateways, TradeState,
 };
+use qrpay_queue::publish::MemoryPublisher;
 use qrpay_queue::MemoryQueue;
 use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::{MemoryStore, Store};
@@ -86,6 +87,7 @@ async fn setup(closes: Vec<CloseOutcome>, queries: Vec<TradeState>) -> Setup {
         gateways,
         clock: clock.clone(),
         alerts: alerts.clone(),
+        pos: None,
     };
     Setup {
         world,
@@ -264,6 +266,58 @@ async fn paid_at_the_provider_before_the_close_the_order_ends_paid_as_its_notice
         .unwrap();
     assert_eq!(again, qrpay_domain::Decision::AlreadyApplied);
     assert_eq!(s.world.shop_now().await.payout_balance, money("9.90"));
+}
+
+#[tokio::test]
+async fn a_payment_the_sweeper_finds_is_told_once_to_the_pos_that_issued_the_order() {
+    let mut s = setup(vec![CloseOutcome::AlreadyPaid], vec![paid_trade("9.90")]).await;
+    let pos = Arc::new(MemoryPublisher::new());
+    s.worker.pos = Some(pos.clone());
+    let (mut code, order) =
+        qrpay_tests::collection_contract::dynamic_code(&s.world, "pos-late", "9.90", None);
+    code.device_id = Some(DeviceId::parse("till-7").unwrap());
+    let order = Order {
+        expires_at: Some(s.clock.now() + Duration::seconds(900)),
+        provider_order: Some(Provider::Wechatpay),
+        ..order
+    };
+    s.world.store.issue_qr(&code, Some(&order)).await.unwrap();
+    s.clock.advance_ms(905000);
+    assert_eq!(close_expired_orders(&s.worker).await, report(1, 0, 1, 0));
+    let published = pos.take();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].0, "pos/till-7/order/result");
+    let result: serde_json::Value = serde_json::from_slice(&published[0].1).unwrap();
+    assert_eq!(
+        (
+            &result["order_id"],
+            &result["status"],
+            &result["paid_amount"],
+            &result["provider_txn_id"]
+        ),
+        (
+            &serde_json::json!(order.order_id),
+            &serde_json::json!("PAID"),
+            &serde_json::json!("9.90"),
+            &serde_json::json!("4200000001")
+        )
+    );
+    // The provider's notice arriving late applies nothing and tells nobody;
+    // the next sweep has nothing left to close.
+    let late =
+        qrpay_tests::collection_contract::payment(&order.order_id, "EV-late", "4200000001", "9.90");
+    let again = qrpay_store::collected::apply_collection_event(
+        s.world.store.as_ref(),
+        s.alerts.as_ref(),
+        Some(pos.as_ref()),
+        &late,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, qrpay_domain::Decision::AlreadyApplied);
+    assert_eq!(close_expired_orders(&s.worker).await, report(0, 0, 0, 0));
+    assert!(pos.take().is_empty());
 }
 
 #[tokio::test]

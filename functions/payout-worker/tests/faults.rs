@@ -266,6 +266,7 @@ async fn suite(
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
         clock: clock.clone(),
         alerts: Arc::new(qrpay_store::alerts::MemoryAlerts::new()),
+        pos: None,
     };
 
     let mut reserved: Vec<Payout> = Vec::new();
@@ -520,6 +521,7 @@ async fn poison_messages_land_in_the_dlq_through_real_redrive() {
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox),
         clock,
         alerts: Arc::new(qrpay_store::alerts::MemoryAlerts::new()),
+        pos: None,
     };
     bus.client
         .send_message()

@@ -106,6 +106,7 @@ async fn setup(refunds: Vec<RefundOutcome>, queries: Vec<RefundOutcome>) -> Setu
         gateways,
         clock: clock.clone(),
         alerts: alerts.clone(),
+        pos: None,
     };
     Setup {
         world,

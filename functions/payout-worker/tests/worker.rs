@@ -42,6 +42,7 @@ async fn setup() -> Setup {
             .with_transfer(qrpay_domain::Provider::Sandbox, sandbox.clone()),
         clock: clock.clone(),
         alerts: alerts.clone(),
+        pos: None,
     };
     Setup {
         world,

@@ -271,6 +271,7 @@ impl Functions {
                 gateways: gateways.clone(),
                 clock: clock.clone(),
                 alerts: alerts.clone(),
+                pos: Some(iot.clone() as Arc<dyn qrpay_queue::publish::Publisher>),
             },
         }
     }

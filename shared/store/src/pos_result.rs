@@ -2,10 +2,10 @@
 //! an order whose code a device issued is paid, its state goes to that
 //! device on `pos/{device_id}/order/result` over IoT. Sent where the payment
 //! is applied ([`crate::collected::apply_collection_event`]: a provider's
-//! notice, or the receipt page's query), which happens once per order (a
-//! redelivered notice is `AlreadyApplied`): once per payment. A device that
-//! missed it (offline, the publish failed, or the sweeper found the payment)
-//! reads `GET /devices/{device_id}/orders/{order_id}`.
+//! notice, the receipt page's query, or the sweeper's query of an order that
+//! expired), which happens once per order (a redelivered notice is
+//! `AlreadyApplied`): once per payment. A device that missed it (offline, or
+//! the publish failed) reads `GET /devices/{device_id}/orders/{order_id}`.
 
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{DeviceId, Order};
