@@ -899,6 +899,75 @@ async fn one_run_per_day_at_a_time() {
         .unwrap());
 }
 
+/// A ledger whose store fails once `pages` pages have been served.
+struct FailingLedger {
+    inner: VecLedger,
+    pages: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl LedgerSource for FailingLedger {
+    async fn ledger_page(
+        &self,
+        date: BusinessDate,
+        part: u16,
+        after: Option<&str>,
+        _limit: usize,
+    ) -> Result<LedgerPage, StoreError> {
+        let left = self.pages.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return Err(StoreError::Unavailable("throttled".into()));
+        }
+        self.pages
+            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        // One movement a page, so the failure comes mid-ledger.
+        self.inner.ledger_page(date, part, after, 1).await
+    }
+}
+
+#[tokio::test]
+async fn a_ledger_read_that_fails_partway_fails_the_run_and_publishes_nothing() {
+    let p = Provider::Sandbox;
+    let mut d = a_day(p, ledger(p)).await;
+    d.put_inputs(p, 4_400).await;
+    // Three one-movement pages are read (and spilled), then the store fails.
+    d.reconciler.ledger = Arc::new(FailingLedger {
+        inner: VecLedger(ledger(p)),
+        pages: 3.into(),
+    });
+    let failed = d.reconciler.run(day(), at("10:30").succ_day()).await;
+    assert!(
+        matches!(&failed, Err(ReconcileError::Store(StoreError::Unavailable(m))) if m == "throttled"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        d.objects
+            .list(&format!("reports/{}/", day()))
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(d
+        .store
+        .get_reconciliation(&ShopId::parse("shop-1").unwrap(), day())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(d.alerts.raised().is_empty());
+    // The scratch space is gone and the day is free: a run with the
+    // store back reconciles it whole.
+    assert_eq!(
+        std::fs::read_dir(d.reconciler.work_dir.clone())
+            .map(|dir| dir.count())
+            .unwrap_or(0),
+        0
+    );
+    d.reconciler.ledger = Arc::new(VecLedger(ledger(p)));
+    let run = d.run().await;
+    assert_eq!(run.ledger_rows, ledger(p).len() as u64);
+    assert_eq!(run.alerts_raised.len(), 7);
+}
+
 async fn clean_day(statement_text: Option<Vec<u8>>, receipts: bool) -> (Day, RunReport) {
     let p = Provider::Sandbox;
     let d = a_day(p, ledger(p)).await;

@@ -255,17 +255,42 @@ fn unreadable_lines(errors: &InputErrors) -> Option<String> {
     })
 }
 
+/// Ledger pages the reader may be ahead of the writer.
+const PAGES_AHEAD: usize = 4;
+
+/// The ledger's movements, as spilled.
+type LedgerSpilled = (Vec<Spilled>, u64, BTreeSet<Provider>);
+
 /// Pages through every part of the day's ledger into partitions: the
-/// partitions, the movements read, and the providers they name.
+/// partitions, the movements read, and the providers they name. The pages
+/// are read here while a thread of its own encodes and spills them (a
+/// store's next page is on its way while this one is written), in the
+/// order read.
 async fn spill_ledger(
     sources: &InputSources<'_>,
     dir: &Path,
     partitions: usize,
     date: BusinessDate,
-) -> Result<(Vec<Spilled>, u64, BTreeSet<Provider>), ReconcileError> {
-    let mut spill = Partitions::create(dir, "ledger", partitions)?;
-    let mut providers = BTreeSet::new();
-    let mut next_report = 1_000_000;
+) -> Result<LedgerSpilled, ReconcileError> {
+    let spill = Partitions::create(dir, "ledger", partitions)?;
+    let (pages, received) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    let payout_provider = sources.payout_provider;
+    let writer = blocking(move || spill_pages(spill, received, payout_provider));
+    let read = read_pages(sources, date, pages).await;
+    // A writer that failed stopped taking pages: its error is the one.
+    let written = writer.await?;
+    read?;
+    Ok(written)
+}
+
+/// Sends every page of the day's ledger, part by part, until the writer
+/// stops taking them.
+async fn read_pages(
+    sources: &InputSources<'_>,
+    date: BusinessDate,
+    pages: tokio::sync::mpsc::Sender<Vec<LedgerEntry>>,
+) -> Result<(), ReconcileError> {
+    let (mut read, mut next_report) = (0u64, 1_000_000);
     for part in 0..LEDGER_DAY_PARTS {
         let mut after: Option<String> = None;
         loop {
@@ -273,24 +298,37 @@ async fn spill_ledger(
                 .ledger
                 .ledger_page(date, part, after.as_deref(), MAX_LEDGER_PAGE)
                 .await?;
-            for entry in &page.entries {
-                let rec = rec_of_entry(entry, sources.payout_provider);
-                if let Some(p) = rec.provider {
-                    providers.insert(p);
-                }
-                spill.push(&rec)?;
+            read += page.entries.len() as u64;
+            if pages.send(page.entries).await.is_err() {
+                return Ok(());
             }
-            if spill.records() >= next_report {
-                (sources.say)(&format!(
-                    "{date}: {} ledger movements read",
-                    spill.records()
-                ));
+            if read >= next_report {
+                (sources.say)(&format!("{date}: {read} ledger movements read"));
                 next_report += 1_000_000;
             }
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
+        }
+    }
+    Ok(())
+}
+
+/// Encodes and spills the pages as they come (a blocking thread).
+fn spill_pages(
+    mut spill: Partitions,
+    mut pages: tokio::sync::mpsc::Receiver<Vec<LedgerEntry>>,
+    payout_provider: Provider,
+) -> Result<LedgerSpilled, ReconcileError> {
+    let mut providers = BTreeSet::new();
+    while let Some(entries) = pages.blocking_recv() {
+        for entry in &entries {
+            let rec = rec_of_entry(entry, payout_provider);
+            if let Some(p) = rec.provider {
+                providers.insert(p);
+            }
+            spill.push(&rec)?;
         }
     }
     let rows = spill.records();

@@ -17,8 +17,8 @@ use super::findings::{ClassAlert, Gathered};
 use super::inputs::InputErrors;
 use super::reports::ShopReport;
 use crate::matcher::Outcome;
-use crate::report::ShopTally;
 use crate::objects::{report_key, reports_prefix, ObjectStore};
+use crate::report::ShopTally;
 use crate::spill::fnv1a;
 
 /// Shops whose reports are uploaded at once.
