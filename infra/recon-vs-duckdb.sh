@@ -3,13 +3,14 @@
 # 15): recon-bench reconciles a generated day; DuckDB (pinned, from PyPI,
 # in a project-local virtualenv) full-outer-joins the same day, written as
 # plain UTF-8 CSVs, classifies every row the same way and writes one CSV per
-# shop. Best of three each, the two taking turns so both see the same load;
+# shop. Best of R runs each, the two taking turns so both see the same load;
 # wall time and peak memory of both, and the ratio.
 #   infra/recon-vs-duckdb.sh [--rows N] [--runs R] [--settle S]
 #     (default 1000000 rows, 3 runs, dirty pages written out and 30 s of
 #     quiet before each)
 # Every run's files stay until the last run ends: needs about 2 GiB free
-# under ${TMPDIR:-/tmp} per run of 1M rows (20 GiB at 10M); removes them.
+# under ${TMPDIR:-/tmp} per run of 1M rows (20 GiB per run at 10M: 60 GiB
+# for three); removes them however it ends.
 set -euo pipefail
 
 DUCKDB_VERSION=2.0.0

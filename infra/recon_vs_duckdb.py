@@ -201,7 +201,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bench", required=True)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, choices=range(1, 100), metavar="R")
     parser.add_argument("--work", required=True)
     parser.add_argument("--settle", type=int, default=30,
                         help="seconds to let the filesystem settle before each timed run")

@@ -899,10 +899,12 @@ async fn one_run_per_day_at_a_time() {
         .unwrap());
 }
 
-/// A ledger whose store fails once `pages` pages have been served.
+/// A ledger served one movement a page, whose store fails once it has
+/// served `movements` of them.
 struct FailingLedger {
     inner: VecLedger,
-    pages: std::sync::atomic::AtomicUsize,
+    movements: usize,
+    served: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
@@ -914,14 +916,13 @@ impl LedgerSource for FailingLedger {
         after: Option<&str>,
         _limit: usize,
     ) -> Result<LedgerPage, StoreError> {
-        let left = self.pages.load(std::sync::atomic::Ordering::SeqCst);
-        if left == 0 {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.served.load(SeqCst) >= self.movements {
             return Err(StoreError::Unavailable("throttled".into()));
         }
-        self.pages
-            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
-        // One movement a page, so the failure comes mid-ledger.
-        self.inner.ledger_page(date, part, after, 1).await
+        let page = self.inner.ledger_page(date, part, after, 1).await?;
+        self.served.fetch_add(page.entries.len(), SeqCst);
+        Ok(page)
     }
 }
 
@@ -930,12 +931,17 @@ async fn a_ledger_read_that_fails_partway_fails_the_run_and_publishes_nothing() 
     let p = Provider::Sandbox;
     let mut d = a_day(p, ledger(p)).await;
     d.put_inputs(p, 4_400).await;
-    // Three one-movement pages are read (and spilled), then the store fails.
-    d.reconciler.ledger = Arc::new(FailingLedger {
+    // Three movements are read (and spilled), then the store fails with
+    // the rest of the ledger still to come.
+    let failing = Arc::new(FailingLedger {
         inner: VecLedger(ledger(p)),
-        pages: 3.into(),
+        movements: 3,
+        served: 0.into(),
     });
+    d.reconciler.ledger = failing.clone();
     let failed = d.reconciler.run(day(), at("10:30").succ_day()).await;
+    assert_eq!(failing.served.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(ledger(p).len() > 3);
     assert!(
         matches!(&failed, Err(ReconcileError::Store(StoreError::Unavailable(m))) if m == "throttled"),
         "{failed:?}"

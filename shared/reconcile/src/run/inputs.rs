@@ -275,6 +275,8 @@ async fn spill_ledger(
     let spill = Partitions::create(dir, "ledger", partitions)?;
     let (pages, received) = tokio::sync::mpsc::channel(PAGES_AHEAD);
     let payout_provider = sources.payout_provider;
+    // `blocking` starts the writer now, not when awaited: the reader
+    // below would otherwise wait on a full channel for ever.
     let writer = blocking(move || spill_pages(spill, received, payout_provider));
     let read = read_pages(sources, date, pages).await;
     // A writer that failed stopped taking pages: its error is the one.
