@@ -24,6 +24,10 @@ pub struct Branding {
 /// A link a shop prints on its receipts: `https://` only (never
 /// `javascript:` or a plain-http page a network can rewrite), printable
 /// ASCII without quotes, angle brackets or spaces, at most 256 characters.
+/// The host is a plain DNS name: labels of letters, digits and inner
+/// hyphens (at most 63 each) joined by dots, with no user part (which
+/// makes `https://bank.example@evil.example` look like the bank's), port
+/// or bracketed address; then nothing, or a path, query or fragment.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ShopLink(String);
 
@@ -36,6 +40,8 @@ pub enum LinkError {
     TooLong,
     #[error("may only hold printable ASCII without spaces, quotes or angle brackets")]
     BadCharacter,
+    #[error("must name its host as a plain DNS name (letters, digits, hyphens and dots), with no user, port or address in brackets")]
+    BadHost,
 }
 
 impl ShopLink {
@@ -52,12 +58,27 @@ impl ShopLink {
         if host_start.is_empty() || host_start.starts_with('/') {
             return Err(LinkError::NotHttps);
         }
+        let host = host_start.split(['/', '?', '#']).next().unwrap_or_default();
+        if !host.split('.').all(is_dns_label) {
+            return Err(LinkError::BadHost);
+        }
         Ok(ShopLink(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// 1–63 letters, digits and hyphens, not starting or ending with a hyphen.
+fn is_dns_label(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
 }
 
 impl fmt::Debug for ShopLink {
@@ -140,9 +161,32 @@ mod tests {
             ("https://a.cn/<script>", LinkError::BadCharacter),
             ("https://a.cn/ space", LinkError::BadCharacter),
             ("https://店铺.cn/", LinkError::BadCharacter),
+            ("https://[x", LinkError::BadHost),
+            ("https://[::1]/", LinkError::BadHost),
+            ("https://bank.example@evil.example/", LinkError::BadHost),
+            ("https://shop.example.cn:8443/", LinkError::BadHost),
+            ("https://shop..cn/", LinkError::BadHost),
+            ("https://-shop.cn/", LinkError::BadHost),
+            ("https://shop-.cn?x", LinkError::BadHost),
+            ("https://shop.cn./", LinkError::BadHost),
+            ("https://?q", LinkError::BadHost),
         ] {
             assert_eq!(ShopLink::parse(text), Err(error), "{text}");
         }
+        for text in [
+            "https://a",
+            "https://Shop-1.example.CN",
+            "https://shop.example.cn?from=receipt",
+            "https://shop.example.cn#menu",
+        ] {
+            assert!(ShopLink::parse(text).is_ok(), "{text}");
+        }
+        let label = "a".repeat(63);
+        assert!(ShopLink::parse(&format!("https://{label}.cn/")).is_ok());
+        assert_eq!(
+            ShopLink::parse(&format!("https://{label}a.cn/")),
+            Err(LinkError::BadHost)
+        );
         let longest = format!("https://a.cn/{}", "x".repeat(MAX_LINK_CHARS - 13));
         assert_eq!(longest.len(), MAX_LINK_CHARS);
         assert!(ShopLink::parse(&longest).is_ok());

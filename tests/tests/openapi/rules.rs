@@ -131,7 +131,8 @@ fn every_request_string_has_a_pattern_or_an_enum() {
     }
 }
 
-/// `receipt_link`'s pattern is `ShopLink::parse`: https, a host first.
+/// `receipt_link`'s pattern is `ShopLink::parse`: https, then a plain DNS
+/// host.
 #[test]
 fn the_receipt_link_pattern_is_the_servers_rule() {
     let doc = openapi();
@@ -140,6 +141,10 @@ fn the_receipt_link_pattern_is_the_servers_rule() {
         link["pattern"]
             .as_str()
             .expect("receipt_link has a pattern"),
+    );
+    let (longest_label, too_long_label) = (
+        format!("https://{}.cn/", "a".repeat(63)),
+        format!("https://{}.cn/", "a".repeat(64)),
     );
     for text in [
         "https://tea.example.cn/menu",
@@ -150,6 +155,21 @@ fn the_receipt_link_pattern_is_the_servers_rule() {
         "https://tea.example.cn/a b",
         "https://tea.example.cn/\"x\"",
         "https://茶.cn",
+        "https://[x",
+        "https://[::1]/",
+        "https://bank.example@evil.example/",
+        "https://shop.example.cn:8443/",
+        "https://shop..cn/",
+        "https://-shop.cn/",
+        "https://shop-.cn?x",
+        "https://shop.cn./",
+        "https://?q",
+        "https://Shop-1.example.CN",
+        "https://shop.example.cn?from=receipt",
+        "https://shop.example.cn#menu",
+        "https://tea.example.cn/a[1]?b=c&d=%20#e",
+        longest_label.as_str(),
+        too_long_label.as_str(),
     ] {
         let server = qrpay_domain::ShopLink::parse(text).is_ok();
         assert_eq!(pattern.is_match(text), server, "{text:?}");
