@@ -131,11 +131,13 @@ impl Branding {
                 .map(|n| ShopName::parse(&n))
                 .transpose()
                 .map_err(BrandingError::Name)?,
-            receipt_link: stored
-                .receipt_link
-                .map(|l| ShopLink::parse(&l))
-                .transpose()
-                .map_err(BrandingError::Link)?,
+            receipt_link: match stored.receipt_link.map(|l| ShopLink::parse(&l)).transpose() {
+                Ok(link) => link,
+                // Kept before hosts were checked (a port, a user part):
+                // withheld from buyers, and the shop still reads.
+                Err(LinkError::BadHost) => None,
+                Err(e) => return Err(BrandingError::Link(e)),
+            },
         })
     }
 }
@@ -210,5 +212,13 @@ mod tests {
             Branding::from_json(r#"{"receipt_link":"javascript:x"}"#),
             Err(BrandingError::Link(LinkError::NotHttps))
         ));
+        // A link kept before hosts were checked is withheld, not an
+        // unreadable shop.
+        let old = Branding::from_json(
+            r#"{"display_name":"茶小铺","receipt_link":"https://tea.example.cn:8443/"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.receipt_link, None);
+        assert_eq!(old.display_name, Some(ShopName::parse("茶小铺").unwrap()));
     }
 }
