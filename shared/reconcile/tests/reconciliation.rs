@@ -348,6 +348,24 @@ impl Day {
         .await;
     }
 
+    /// No report, summary or alert of the day.
+    async fn assert_nothing_published(&self) {
+        assert_eq!(
+            self.objects
+                .list(&format!("reports/{}/", day()))
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(self
+            .store
+            .get_reconciliation(&ShopId::parse("shop-1").unwrap(), day())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(self.alerts.raised().is_empty());
+    }
+
     fn alert_codes(&self) -> Vec<String> {
         let mut codes: Vec<String> = self.alerts.raised().into_iter().map(|a| a.code).collect();
         codes.sort();
@@ -865,20 +883,7 @@ async fn one_run_per_day_at_a_time() {
         matches!(refused, Err(ReconcileError::InProgress(date)) if date == day()),
         "{refused:?}"
     );
-    assert_eq!(
-        d.objects
-            .list(&format!("reports/{}/", day()))
-            .await
-            .unwrap(),
-        Vec::<String>::new()
-    );
-    assert!(d
-        .store
-        .get_reconciliation(&ShopId::parse("shop-1").unwrap(), day())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(d.alerts.raised().is_empty());
+    d.assert_nothing_published().await;
 
     d.store
         .release_lease(&lease, "the other run")
@@ -946,20 +951,7 @@ async fn a_ledger_read_that_fails_partway_fails_the_run_and_publishes_nothing() 
         matches!(&failed, Err(ReconcileError::Store(StoreError::Unavailable(m))) if m == "throttled"),
         "{failed:?}"
     );
-    assert_eq!(
-        d.objects
-            .list(&format!("reports/{}/", day()))
-            .await
-            .unwrap(),
-        Vec::<String>::new()
-    );
-    assert!(d
-        .store
-        .get_reconciliation(&ShopId::parse("shop-1").unwrap(), day())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(d.alerts.raised().is_empty());
+    d.assert_nothing_published().await;
     // The scratch space is gone and the day is free: a run with the
     // store back reconciles it whole.
     assert_eq!(
