@@ -8,6 +8,7 @@
 //! millions): both renderings travel to the report writer pre-made.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use qrpay_domain::collection::{mask_name, mask_phone};
@@ -513,6 +514,21 @@ impl ShopTally {
 
     pub fn rows(&self) -> u64 {
         self.outcomes.iter().sum()
+    }
+
+    /// Rows by outcome, every outcome named (zero included).
+    pub fn outcome_counts(&self) -> BTreeMap<String, u64> {
+        Outcome::ALL
+            .iter()
+            .map(|o| (o.as_str().to_owned(), self.outcomes[o.index()]))
+            .collect()
+    }
+
+    /// Rows that are neither matched nor internal.
+    pub fn discrepancies(&self) -> u64 {
+        self.rows()
+            - self.outcomes[Outcome::Matched.index()]
+            - self.outcomes[Outcome::Internal.index()]
     }
 
     pub fn merge(&mut self, other: &ShopTally) {

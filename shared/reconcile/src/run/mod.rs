@@ -320,27 +320,17 @@ fn run_report(
     alerts_raised: Vec<String>,
     started: Instant,
 ) -> RunReport {
-    let Published {
-        totals,
-        rows,
-        shops,
-        ..
-    } = published;
+    let Published { totals, shops, .. } = published;
     count_discrepancies(&totals);
     RunReport {
         date,
         run_id,
         ledger_rows: read.ledger_rows,
         statement_rows: read.statement_rows,
-        report_rows: rows,
+        report_rows: totals.rows(),
         shops,
-        outcomes: Outcome::ALL
-            .iter()
-            .map(|o| (o.as_str().to_owned(), totals.outcomes[o.index()]))
-            .collect(),
-        discrepancies: rows
-            - totals.outcomes[Outcome::Matched.index()]
-            - totals.outcomes[Outcome::Internal.index()],
+        outcomes: totals.outcome_counts(),
+        discrepancies: totals.discrepancies(),
         deductions_failed: totals.deductions_failed,
         input_errors: read.errors.count,
         gaps: read.gaps,

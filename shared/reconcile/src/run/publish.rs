@@ -33,7 +33,6 @@ const ALERT_SHOPS: usize = 5;
 pub(super) struct Published {
     pub(super) written: HashSet<String>,
     pub(super) totals: ShopTally,
-    pub(super) rows: u64,
     pub(super) shops: usize,
 }
 
@@ -58,7 +57,6 @@ impl Publisher<'_> {
         let mut published = Published {
             written: HashSet::new(),
             totals: ShopTally::default(),
-            rows: 0,
             shops: reports.len(),
         };
         let mut pending = tokio::task::JoinSet::new();
@@ -67,7 +65,6 @@ impl Publisher<'_> {
             published.written.insert(report_key(date, &shop, "csv"));
             published.written.insert(report_key(date, &shop, "json"));
             published.totals.merge(&done.tally);
-            published.rows += done.summary.rows;
             if pending.len() >= PUBLISH_CONCURRENCY {
                 if let Some(result) = pending.join_next().await {
                     result.map_err(|e| ReconcileError::Worker(e.to_string()))??;

@@ -17,7 +17,6 @@ use super::error::ReconcileError;
 use super::kpi::DayExtras;
 use super::matching::BUCKETS;
 use super::threads::on_two_threads;
-use crate::matcher::Outcome;
 use crate::objects::report_key;
 use crate::report::{JsonReport, ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
 use crate::spill::{partition_of, FastMap, Spilled};
@@ -350,13 +349,8 @@ fn summarize(
         run_id: run.run_id.to_owned(),
         generated_at: run.now,
         rows,
-        outcomes: Outcome::ALL
-            .iter()
-            .map(|o| (o.as_str().to_owned(), tally.outcomes[o.index()]))
-            .collect(),
-        discrepancies: rows
-            - tally.outcomes[Outcome::Matched.index()]
-            - tally.outcomes[Outcome::Internal.index()],
+        outcomes: tally.outcome_counts(),
+        discrepancies: tally.discrepancies(),
         payments: tally.payments,
         refunds: tally.refunds,
         fees: tally.fees,
