@@ -321,17 +321,14 @@ pub(crate) async fn report_rows(
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?
         .ok_or_else(|| ApiError::unavailable("the report file is missing; re-run the day"))?;
-    let mut report: Value = serde_json::from_slice(&report).map_err(|e| {
+    let unreadable = |e: String| {
         ApiError::internal(format!(
             "report of {} {}: {e}",
             summary.shop_id, summary.date
         ))
-    })?;
-    Ok(report
-        .get_mut("rows")
-        .and_then(Value::as_array_mut)
-        .map(std::mem::take)
-        .unwrap_or_default())
+    };
+    let report: Value = serde_json::from_slice(&report).map_err(|e| unreadable(e.to_string()))?;
+    qrpay_reconcile::report_json::rows_of(report).map_err(unreadable)
 }
 
 /// `None`: the JSON answer (`format=json` or no format).

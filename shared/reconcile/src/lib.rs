@@ -8,6 +8,7 @@ pub mod matcher;
 pub mod model;
 pub mod objects;
 pub mod report;
+pub mod report_json;
 pub mod report_sheet;
 pub mod requests;
 pub mod run;

@@ -2,18 +2,20 @@
 //! batch, with the columns finance staff asked for — date, order number,
 //! customer summary (masked), instalment info, deduction status, reconciled
 //! amount, discrepancy note, resolution — plus the evidence behind them.
-//! CSV with a UTF-8 BOM (Excel opens it as UTF-8) and JSON.
+//! CSV with a UTF-8 BOM (Excel opens it as UTF-8) here, and JSON
+//! ([`crate::report_json`]).
 //!
-//! Rows are rendered once, while matching, straight into bytes (a day has
-//! millions): both renderings travel to the report writer pre-made.
+//! Rows are made once, while matching, and encoded into result buckets
+//! ([`ReportRow::encode`]); the report writer decodes each and renders it
+//! straight into bytes (a day has millions).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 
 use qrpay_domain::collection::{mask_name, mask_phone};
 use qrpay_domain::money_text::{push_fen, push_u64};
-use qrpay_domain::{BusinessDate, Provider, RowId, Tally};
+use qrpay_domain::{Provider, RowId, Tally};
 
 use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
@@ -207,66 +209,9 @@ impl<'a> ReportRow<'a> {
         push_csv(out, Cell::Id(std::str::from_utf8(&hex).unwrap_or("")));
         out.extend_from_slice(b"\r\n");
     }
-
-    /// The JSON object of the row (amounts as strings, absent values null).
-    /// Keys are written as constant bytes; only values are escaped.
-    pub fn write_json(&self, date: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"date\":");
-        json_str(out, date);
-        json_field(out, b",\"shop_id\":", Some(self.shop_id));
-        json_field(out, b",\"order_no\":", Some(self.order_no));
-        json_field(out, b",\"kind\":", Some(self.kind));
-        json_field(out, b",\"provider\":", self.provider.map(|p| p.as_str()));
-        json_field(out, b",\"provider_ref\":", self.provider_ref);
-        json_field(out, b",\"customer\":", self.customer.as_deref());
-        out.extend_from_slice(b",\"instalment\":");
-        if self.instalment.is_some() {
-            out.push(b'"');
-            write_instalment(out, self.instalment);
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(b"null");
-        }
-        json_field(out, b",\"deduction_status\":", self.deduction_status);
-        for (key, fen) in [
-            (&b",\"ledger_amount\":"[..], self.ledger_fen),
-            (b",\"provider_amount\":", self.provider_fen),
-            (b",\"reconciled_amount\":", self.reconciled_fen),
-        ] {
-            out.extend_from_slice(key);
-            match fen {
-                Some(fen) => {
-                    out.push(b'"');
-                    push_fen(out, fen);
-                    out.push(b'"');
-                }
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        json_field(out, b",\"outcome\":", Some(self.outcome.as_str()));
-        json_field(out, b",\"note\":", Some(&self.note));
-        json_field(out, b",\"resolution\":", Some(self.outcome.resolution()));
-        out.extend_from_slice(b",\"statement_line\":");
-        match self.statement_line {
-            Some(line) => push_u64(out, line),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"row_id\":\"");
-        self.row_id.push_hex(out);
-        out.extend_from_slice(b"\"}");
-    }
 }
 
-/// `key` (written as is: `,"name":`), then the value as a JSON string, or null.
-fn json_field(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
-    out.extend_from_slice(key);
-    match value {
-        Some(v) => json_str(out, v),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-fn write_instalment(out: &mut Vec<u8>, instalment: Option<Instalment>) {
+pub(crate) fn write_instalment(out: &mut Vec<u8>, instalment: Option<Instalment>) {
     match instalment {
         None => {}
         Some(Instalment::Plan(n)) => {
@@ -555,57 +500,8 @@ impl ShopTally {
     }
 }
 
-/// Writes a shop's JSON report around pre-rendered rows, so a big shop's
-/// report is never held in memory whole.
-pub struct JsonReport<W: Write> {
-    out: W,
-    rows: u64,
-}
-
-impl<W: Write> JsonReport<W> {
-    pub fn begin(mut out: W, shop_id: &str, date: BusinessDate, run_id: &str) -> io::Result<Self> {
-        let mut head = Vec::new();
-        head.push(b'{');
-        for (i, (key, value)) in [
-            ("shop_id", shop_id),
-            ("date", &date.to_string()),
-            ("run_id", run_id),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i > 0 {
-                head.push(b',');
-            }
-            json_str(&mut head, key);
-            head.push(b':');
-            json_str(&mut head, value);
-        }
-        head.extend_from_slice(b",\"rows\":[");
-        out.write_all(&head)?;
-        Ok(JsonReport { out, rows: 0 })
-    }
-
-    /// One row, already rendered by [`ReportRow::write_json`].
-    pub fn row(&mut self, json: &[u8]) -> io::Result<()> {
-        if self.rows > 0 {
-            self.out.write_all(b",")?;
-        }
-        self.out.write_all(json)?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    pub fn finish(mut self, summary: &impl serde::Serialize) -> io::Result<W> {
-        self.out.write_all(b"],\"summary\":")?;
-        serde_json::to_writer(&mut self.out, summary)?;
-        self.out.write_all(b"}")?;
-        Ok(self.out)
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A kind missing from the bucket's table would be written as an
@@ -660,7 +556,7 @@ mod tests {
         }
     }
 
-    fn row() -> ReportRow<'static> {
+    pub(crate) fn row() -> ReportRow<'static> {
         ReportRow {
             shop_id: "shop-1",
             order_no: "ord-1",
@@ -682,7 +578,7 @@ mod tests {
     }
 
     #[test]
-    fn a_row_renders_as_csv_and_json_and_travels_through_a_bucket() {
+    fn a_row_renders_as_csv_and_travels_through_a_bucket() {
         let row = row();
         let mut csv = Vec::new();
         row.write_csv("2026-11-20", &mut csv);
@@ -697,37 +593,5 @@ mod tests {
             ("shop-1", 7)
         );
         assert_eq!(ReportRow::decode(&out[4..]).expect("decode"), row);
-        let mut json = Vec::new();
-        row.write_json("2026-11-20", &mut json);
-        assert_eq!(
-            String::from_utf8(json.clone()).expect("utf8"),
-            r#"{"date":"2026-11-20","shop_id":"shop-1","order_no":"ord-1","kind":"DEDUCTION","provider":"sandbox","provider_ref":"t1","customer":"张*","instalment":"period 2 of 3","deduction_status":"FAILED","ledger_amount":null,"provider_amount":"1.00","reconciled_amount":"0.00","outcome":"MATCHED","note":"a \"quoted\", note\n","resolution":"NONE","statement_line":2,"row_id":"57fd4430fec28668"}"#
-        );
-        let value: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
-        assert_eq!(value["note"], "a \"quoted\", note\n");
-        assert_eq!(value["row_id"], "57fd4430fec28668");
-        assert_eq!(value["instalment"], "period 2 of 3");
-        assert_eq!(value["ledger_amount"], serde_json::Value::Null);
-        assert_eq!(value["provider_amount"], "1.00");
-        assert_eq!(value["statement_line"], 2);
-    }
-
-    #[test]
-    fn the_json_report_is_one_valid_document() {
-        let date = BusinessDate::parse("2026-11-20").expect("date");
-        let mut report = JsonReport::begin(Vec::new(), "shop-1", date, "run-1").expect("begin");
-        let mut json = Vec::new();
-        row().write_json("2026-11-20", &mut json);
-        report.row(&json).expect("row");
-        report.row(&json).expect("row");
-        let bytes = report
-            .finish(&serde_json::json!({"rows": 2}))
-            .expect("finish");
-        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
-        assert_eq!(doc["shop_id"], "shop-1");
-        assert_eq!(doc["date"], "2026-11-20");
-        assert_eq!(doc["rows"].as_array().map(Vec::len), Some(2));
-        assert_eq!(doc["rows"][0]["customer"], "张*");
-        assert_eq!(doc["summary"]["rows"], 2);
     }
 }

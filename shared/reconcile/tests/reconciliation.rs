@@ -325,7 +325,12 @@ impl Day {
             .await
             .unwrap()
             .expect("report exists");
-        serde_json::from_slice(&bytes).unwrap()
+        // Stored as a table (columns once, rows as arrays); read back as
+        // the API gives the rows, one object each.
+        let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(doc["rows"].as_array().unwrap().iter().all(Value::is_array));
+        doc["rows"] = Value::Array(qrpay_reconcile::report_json::rows_of(doc.clone()).unwrap());
+        doc
     }
 
     async fn summary(&self, shop: &str) -> ReconciliationSummary {

@@ -18,7 +18,8 @@ use super::kpi::DayExtras;
 use super::matching::BUCKETS;
 use super::threads::on_two_threads;
 use crate::objects::report_key;
-use crate::report::{JsonReport, ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
+use crate::report::{ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
+use crate::report_json::{self, JsonReport};
 use crate::spill::{partition_of, FastMap, Spilled};
 
 /// A bucket up to this size is read into memory to write its reports;
@@ -121,7 +122,7 @@ fn write_shop_report(
         row.write_csv(&day, &mut csv_line);
         csv.write_all(&csv_line)?;
         json_row.clear();
-        row.write_json(&day, &mut json_row);
+        report_json::write_row(&row, &mut json_row);
         json.row(&json_row)?;
     }
     csv.flush()?;
