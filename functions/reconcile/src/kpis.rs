@@ -1,18 +1,25 @@
 //! `GET /shops/{shop_id}/kpis?month=YYYY-MM` (SPEC §11): the month's KPIs,
-//! computed from the sum of its days' KPI inputs as the nightly runs stored
-//! them in the shop's summaries, and the series of days for charts (each
-//! day's inputs and KPIs). A day of the month that has begun but has no
-//! summary with KPI inputs (not reconciled yet, no movement that day, or
-//! reconciled before KPIs existed: re-run it) is listed as missing. The
-//! formulas are in `qrpay_domain::kpis`; this only reads and renders.
+//! computed from the sum of its days' KPI inputs, and the series of days
+//! for charts (each day's inputs and KPIs). A day's inputs are:
+//! - `RECONCILED`: those the nightly run stored in the shop's summary;
+//! - `NO_MOVEMENTS`: the run of the day has ended (`runs/{D}/run.json`) and
+//!   wrote the shop no summary, because nothing of the shop moved that day:
+//!   no money in or out, and the day's activity and receivables read from
+//!   the store ([`inputs_without_movements`]), as the run would have stored
+//!   them. Abandoned checkouts and overdue periods count on quiet days too;
+//! - `MISSING` otherwise: not reconciled yet, or reconciled before KPIs
+//!   existed (re-run it).
+//!
+//! The formulas are in `qrpay_domain::kpis`; this only reads and renders.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use qrpay_domain::{BusinessDate, BusinessMonth, KpiInputs, ShopId};
 use qrpay_http::html::wants_html;
 use qrpay_http::{json, ApiError, ErrorCode};
+use qrpay_reconcile::run::inputs_without_movements;
 use qrpay_report_html::month::render_month;
 use qrpay_report_html::report_page;
 use serde_json::{json, Value};
@@ -43,7 +50,7 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
     let days: Vec<BusinessDate> = month.days().into_iter().filter(|d| *d <= today).collect();
-    let figures = day_figures(app, &shop_id, &days).await?;
+    let (figures, quiet) = day_figures(app, &shop_id, &days).await?;
     if wants_html(req) {
         // A browser: the month as a page with its charts.
         let report = month_report(&shop_id, month, &figures, now);
@@ -55,7 +62,7 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
         .map(|date| match figures.get(date) {
             Some(DayFigures { inputs, .. }) => json!({
                 "date": date,
-                "status": "RECONCILED",
+                "status": if quiet.contains(date) { "NO_MOVEMENTS" } else { "RECONCILED" },
                 "inputs": inputs,
                 "kpis": inputs.kpis(),
             }),
@@ -77,34 +84,72 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
     ))
 }
 
-/// The KPI inputs (and failed deductions) of each of `days` the shop has a
-/// summary with KPI inputs for, in date order (the summaries read at once:
-/// a month is at most 31).
+/// The KPI inputs (and failed deductions) of each of `days` the shop has
+/// them for, in date order, and which of those days had no movements (the
+/// summaries read at once: a month is at most 31).
 async fn day_figures(
     app: &App,
     shop_id: &ShopId,
     days: &[BusinessDate],
-) -> Result<BTreeMap<BusinessDate, DayFigures>, ApiError> {
+) -> Result<(BTreeMap<BusinessDate, DayFigures>, BTreeSet<BusinessDate>), ApiError> {
     let mut reads = tokio::task::JoinSet::new();
     for &date in days {
         let (store, shop_id) = (app.reconciliations.clone(), shop_id.clone());
         reads.spawn(async move { (date, store.get_reconciliation(&shop_id, date).await) });
     }
-    let mut stored = BTreeMap::new();
+    let (mut stored, mut summarized) = (BTreeMap::new(), BTreeSet::new());
     while let Some(done) = reads.join_next().await {
         let (date, summary) = done.map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Some(summary) = summary? {
-            if let Some(inputs) = summary.kpi_inputs {
-                let deductions_failed = summary.deductions_failed;
-                stored.insert(
-                    date,
-                    DayFigures {
-                        inputs,
-                        deductions_failed,
-                    },
-                );
-            }
+        let Some(summary) = summary? else { continue };
+        summarized.insert(date);
+        if let Some(inputs) = summary.kpi_inputs {
+            let deductions_failed = summary.deductions_failed;
+            stored.insert(
+                date,
+                DayFigures {
+                    inputs,
+                    deductions_failed,
+                },
+            );
         }
     }
-    Ok(stored)
+    let run = days_run(app, days).await?;
+    let quiet: Vec<BusinessDate> = days
+        .iter()
+        .filter(|d| run.contains(d) && !summarized.contains(d))
+        .copied()
+        .collect();
+    let inputs =
+        inputs_without_movements(app.reconciler.kpi_reads.as_ref(), shop_id, &quiet).await?;
+    for (&date, inputs) in quiet.iter().zip(inputs) {
+        let deductions_failed = 0;
+        stored.insert(
+            date,
+            DayFigures {
+                inputs,
+                deductions_failed,
+            },
+        );
+    }
+    Ok((stored, quiet.into_iter().collect()))
+}
+
+/// Which of `days` (one month's) a nightly run has finished: their
+/// `runs/{D}/run.json`, written last, listed at once.
+async fn days_run(app: &App, days: &[BusinessDate]) -> Result<BTreeSet<BusinessDate>, ApiError> {
+    let Some(first) = days.first() else {
+        return Ok(BTreeSet::new());
+    };
+    let month = &first.to_string()[..7];
+    let keys = app
+        .objects
+        .list(&format!("runs/{month}-"))
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(keys
+        .iter()
+        .filter_map(|key| key.strip_prefix("runs/")?.strip_suffix("/run.json"))
+        .filter_map(|date| BusinessDate::parse(date).ok())
+        .filter(|date| days.contains(date))
+        .collect())
 }

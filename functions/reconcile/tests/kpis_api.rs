@@ -285,30 +285,36 @@ async fn monthly_pay(w: &World, no: &str, deducted: &[u8]) {
     }
 }
 
-/// One order opened and paid (80.00) on 2026-05-05, and one checkout
-/// shown with a plan that day.
-async fn a_day_in_may(w: &World) {
-    let at = beijing("2026-05-05T15:00:00");
-    let id = OrderId::parse("ord_may").unwrap();
+/// Order `no` opened and paid (`amount`, at WeChat Pay) at `at`.
+async fn paid_at(w: &World, no: &str, amount: &str, at: chrono::DateTime<chrono::Utc>) -> OrderId {
+    let id = OrderId::parse(no).unwrap();
     let order = Order::created(
         id.clone(),
         w.shop.clone(),
-        Amount::parse("80.00").unwrap(),
+        Amount::parse(amount).unwrap(),
         at,
     );
     assert!(w.store.insert_order(&order).await.unwrap());
     let event = CollectionEvent {
         provider: Provider::Wechatpay,
-        notification_id: ProviderRef::parse("n-may").unwrap(),
+        notification_id: ProviderRef::parse(&format!("n-{no}")).unwrap(),
         order_id: id.clone(),
         kind: CollectionEventKind::PaymentSucceeded {
-            provider_txn_id: ProviderRef::parse("t-may").unwrap(),
-            amount: Amount::parse("80.00").unwrap(),
+            provider_txn_id: ProviderRef::parse(&format!("t-{no}")).unwrap(),
+            amount: Amount::parse(amount).unwrap(),
             payer: None,
         },
         occurred_at: at,
     };
     w.store.apply_collection(&event, at).await.unwrap();
+    id
+}
+
+/// One order opened and paid (80.00) on 2026-05-05, and one checkout
+/// shown with a plan that day.
+async fn a_day_in_may(w: &World) {
+    let at = beijing("2026-05-05T15:00:00");
+    let id = paid_at(w, "ord_may", "80.00", at).await;
     let day = BusinessDate::of(at);
     let shown = w.store.count_plan_checkout(&w.shop, &id, day, at).await;
     assert!(shown.unwrap());
@@ -362,6 +368,97 @@ async fn the_nightly_summary_carries_the_days_kpi_inputs(store: Arc<dyn Store>) 
     );
 }
 
+/// A checkout shown with a plan and an order opened on `at`, never paid.
+async fn an_abandoned_checkout(w: &World, no: &str, at: &str) {
+    let at = beijing(at);
+    let id = OrderId::parse(no).unwrap();
+    let order = Order::created(
+        id.clone(),
+        w.shop.clone(),
+        Amount::parse("50.00").unwrap(),
+        at,
+    );
+    assert!(w.store.insert_order(&order).await.unwrap());
+    let shown = w
+        .store
+        .count_plan_checkout(&w.shop, &id, BusinessDate::of(at), at);
+    assert!(shown.await.unwrap());
+}
+
+/// A day whose run has finished without a summary for the shop (nothing of
+/// it moved) still counts its abandoned checkouts and overdue periods; a
+/// day with activity that was never run stays missing.
+async fn a_day_without_movements_still_counts(store: Arc<dyn Store>) {
+    let s = setup(store).await;
+    monthly_pay(&s.world, "M-1", &[1]).await;
+    monthly_pay(&s.world, "M-2", &[]).await;
+    // 06-04 has a payment, 06-05 only an abandoned checkout, 06-06 one
+    // too but is never reconciled.
+    paid_at(
+        &s.world,
+        "ord_june",
+        "20.00",
+        beijing("2026-06-04T12:00:00"),
+    )
+    .await;
+    an_abandoned_checkout(&s.world, "ord_quiet", "2026-06-05T09:00:00").await;
+    an_abandoned_checkout(&s.world, "ord_late", "2026-06-06T09:00:00").await;
+    for date in ["2026-06-04", "2026-06-05"] {
+        let date = BusinessDate::parse(date).unwrap();
+        let next_morning = beijing(&format!("{}T10:30:00", date.succ()));
+        s.app.reconciler.run(date, next_morning).await.unwrap();
+    }
+    let fifth = BusinessDate::parse("2026-06-05").unwrap();
+    let none = s
+        .store
+        .get_reconciliation(&s.world.shop, fifth)
+        .await
+        .unwrap();
+    assert!(none.is_none(), "nothing moved on 06-05: no summary");
+
+    let a = kpis(&s, Some("2026-06")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let days = a.body["days"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    let status: Vec<(&str, &str)> = days
+        .iter()
+        .map(|d| (d["date"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .filter(|(_, status)| *status != "MISSING")
+        .collect();
+    assert_eq!(
+        status,
+        [("2026-06-04", "RECONCILED"), ("2026-06-05", "NO_MOVEMENTS")]
+    );
+    assert_eq!(a.body["days_reconciled"], json!(2));
+    let missing = a.body["missing_days"].as_array().unwrap();
+    assert_eq!(missing.len(), 28);
+    assert!(missing.contains(&json!("2026-06-06")));
+    // As of 06-05 (3 grace days) every period of both orders is due (six,
+    // 600.00); all but M-1's first are overdue (five, 500.00).
+    let zero = tally(0, "0.00");
+    assert_eq!(
+        days[4]["inputs"],
+        json!({
+            "payments": zero, "monthly_pay_orders": 0,
+            "plan_checkouts": 1, "orders_created": 1, "orders_closed_unpaid": 0,
+            "refunds": zero, "payouts": zero,
+            "receivables": {"as_of": "2026-06-05", "due": tally(6, "600.00"),
+                "overdue": tally(5, "500.00")}
+        })
+    );
+    assert_eq!(days[4]["kpis"]["overdue_rate_count"], json!("0.8333"));
+    // The month: 06-04's payment and order, 06-05's checkout and order;
+    // the receivables are the last counted day's (06-05).
+    assert_eq!(a.body["inputs"]["payments"], tally(1, "20.00"));
+    assert_eq!(a.body["inputs"]["orders_created"], json!(2));
+    assert_eq!(a.body["inputs"]["plan_checkouts"], json!(1));
+    assert_eq!(
+        a.body["inputs"]["receivables"],
+        days[4]["inputs"]["receivables"]
+    );
+    assert_eq!(a.body["kpis"]["monthly_pay_conversion"], json!("0.0000"));
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -385,6 +482,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     the_nightly_summary_carries_the_days_kpi_inputs,
+    a_day_without_movements_still_counts,
     the_month_is_its_summed_days,
     a_month_without_summaries_is_all_missing_and_zero,
     bad_and_future_months_are_refused,

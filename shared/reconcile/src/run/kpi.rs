@@ -79,21 +79,58 @@ async fn shop_extras(
     shop_id: &ShopId,
     date: BusinessDate,
 ) -> Result<DayExtras, StoreError> {
-    let activity = reads.day_activity(shop_id, date).await?;
+    let mut extras = extras_of_days(reads, shop_id, &[date]).await?;
+    Ok(extras.pop().unwrap_or_default())
+}
+
+/// The KPI inputs of days the nightly run covered on which the shop had no
+/// movement, so that it wrote the shop no summary (SPEC §11): nothing paid,
+/// refunded or paid out; the day's activity as the store counted it
+/// (checkouts shown, orders opened and closed unpaid); the receivables as
+/// of each day, judged as the run judges them, from the orders as they
+/// stand now. In the order of `dates`.
+pub async fn inputs_without_movements(
+    reads: &dyn KpiReads,
+    shop_id: &ShopId,
+    dates: &[BusinessDate],
+) -> Result<Vec<KpiInputs>, StoreError> {
+    let no_movements = ShopTally::default();
+    let extras = extras_of_days(reads, shop_id, dates).await?;
+    Ok(extras.iter().map(|e| e.inputs(&no_movements)).collect())
+}
+
+/// Each of `dates`' extras, in order; the shop's receivable orders are
+/// read once, page by page, and judged as of every date.
+async fn extras_of_days(
+    reads: &dyn KpiReads,
+    shop_id: &ShopId,
+    dates: &[BusinessDate],
+) -> Result<Vec<DayExtras>, StoreError> {
+    let mut extras = Vec::with_capacity(dates.len());
+    for &date in dates {
+        extras.push(DayExtras {
+            activity: reads.day_activity(shop_id, date).await?,
+            receivables: OverduePosition::as_of(date),
+        });
+    }
+    if dates.is_empty() {
+        return Ok(extras);
+    }
     let grace = reads
         .get_shop(shop_id)
         .await?
         .map(|shop| shop.instalment_grace_days)
         .unwrap_or_default();
-    let mut receivables = OverduePosition::as_of(date);
     let mut after: Option<OrderId> = None;
     loop {
         let page = reads
             .list_receivable_orders(shop_id, after.as_ref(), MAX_PAGE_SIZE)
             .await?;
         for order in &page.items {
-            if let Some(position) = order_receivable(order, grace, date) {
-                receivables.add(&position);
+            for (day, &date) in extras.iter_mut().zip(dates) {
+                if let Some(position) = order_receivable(order, grace, date) {
+                    day.receivables.add(&position);
+                }
             }
         }
         match page.next_cursor {
@@ -101,8 +138,5 @@ async fn shop_extras(
             None => break,
         }
     }
-    Ok(DayExtras {
-        activity,
-        receivables,
-    })
+    Ok(extras)
 }

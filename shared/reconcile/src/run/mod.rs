@@ -57,6 +57,7 @@ use crate::report::ShopTally;
 
 pub use self::error::ReconcileError;
 pub use self::inputs::{LedgerSource, StoreLedger};
+pub use self::kpi::inputs_without_movements;
 
 /// The longest a run holds its day (Lambda's limit); a run that died
 /// without giving its day back frees it after this.
