@@ -410,6 +410,64 @@ fn reconcile_writes_and_removes_only_its_own_items_and_reports() {
     }
 }
 
+/// Every prefix the reconcile function lists (the reports to replace, the
+/// bills already fetched, the runs a month's KPIs count) is one its
+/// `s3:ListBucket` allows: S3 refuses any other, and only a deployed stage
+/// would say so.
+#[test]
+fn reconcile_may_list_every_prefix_it_lists() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut listed = std::collections::BTreeSet::new();
+    let mut files = vec![
+        root.join("functions/reconcile/src"),
+        root.join("shared/reconcile/src"),
+    ];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                files.push(entry.unwrap().path());
+            }
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        for call in source.split(".list(&").skip(1) {
+            let prefix = if let Some(rest) = call.strip_prefix("format!(\"") {
+                rest.split('/').next().unwrap().to_owned()
+            } else if call.starts_with("reports_prefix(") {
+                "reports".to_owned()
+            } else {
+                panic!(
+                    "{}: a listing this test cannot read: .list(&{}",
+                    path.display(),
+                    &call[..40.min(call.len())]
+                );
+            };
+            listed.insert(prefix);
+        }
+    }
+    assert_eq!(
+        listed,
+        ["reports", "runs", "statements"].map(String::from).into()
+    );
+    let t = template();
+    let statements = statements_of(&t, "ReconcileFunction");
+    let list = statements
+        .iter()
+        .find(|s| s.actions.iter().any(|a| a == "s3:ListBucket"))
+        .expect("reconcile lists the reports bucket");
+    for prefix in &listed {
+        assert!(
+            list.condition.contains(&format!("- \"{prefix}/*\"")),
+            "{}: {prefix}/ is listed but not allowed:\n{}",
+            list.sid,
+            list.condition
+        );
+    }
+}
+
 /// The numbers after `key` in a block.
 fn numbers_after(block: &str, key: &str) -> Vec<u32> {
     block

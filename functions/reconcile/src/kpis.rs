@@ -5,8 +5,11 @@
 //! - `NO_MOVEMENTS`: the run of the day has ended (`runs/{D}/run.json`) and
 //!   wrote the shop no summary, because nothing of the shop moved that day:
 //!   no money in or out, and the day's activity and receivables read from
-//!   the store ([`inputs_without_movements`]), as the run would have stored
-//!   them. Abandoned checkouts and overdue periods count on quiet days too;
+//!   the store ([`inputs_without_movements`]). Abandoned checkouts and
+//!   overdue periods count on quiet days too. The receivables are judged as
+//!   of the day from the orders that still owe something when asked, as the
+//!   run judges its day the next morning: an order repaid in full since no
+//!   longer counts in an earlier quiet day's due and overdue;
 //! - `MISSING` otherwise: not reconciled yet, or reconciled before KPIs
 //!   existed (re-run it).
 //!

@@ -87,8 +87,9 @@ async fn shop_extras(
 /// movement, so that it wrote the shop no summary (SPEC §11): nothing paid,
 /// refunded or paid out; the day's activity as the store counted it
 /// (checkouts shown, orders opened and closed unpaid); the receivables as
-/// of each day, judged as the run judges them, from the orders as they
-/// stand now. In the order of `dates`.
+/// of each day, judged as the run judges them, from the orders that still
+/// owe something now (one repaid in full since a day no longer counts in
+/// it). In the order of `dates`.
 pub async fn inputs_without_movements(
     reads: &dyn KpiReads,
     shop_id: &ShopId,
