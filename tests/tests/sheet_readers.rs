@@ -15,6 +15,7 @@ use qr_issue::export::{OrderRow, HEADERS_ZH};
 use qrpay_domain::{Money, Order, OrderId, OrderStatus, OutOrderNo, Provider, ProviderRef, ShopId};
 use qrpay_reconcile::matcher::Outcome;
 use qrpay_reconcile::report::{Instalment, ReportRow, CSV_BOM, CSV_HEADER};
+use qrpay_reconcile::report_json::{rows_of, write_row, JsonReport};
 use qrpay_reconcile::report_sheet::report_xlsx;
 use qrpay_sheet::{csv_file, Lang, Workbook};
 use qrpay_tests::world::{amount, morning};
@@ -81,9 +82,14 @@ fn write_files(dir: &Path) -> Value {
     csv.extend_from_slice(b"\r\n");
     report.write_csv("2026-03-02", &mut csv);
     std::fs::write(dir.join("report.csv"), csv).unwrap();
+    // As the API makes it: the nightly JSON report read back into rows.
+    let date = qrpay_domain::BusinessDate::parse("2026-03-02").unwrap();
+    let mut doc = JsonReport::begin(Vec::new(), report.shop_id, date, "run-1").unwrap();
     let mut json_row = Vec::new();
-    report.write_json("2026-03-02", &mut json_row);
-    let rows = [serde_json::from_slice::<Value>(&json_row).unwrap()];
+    write_row(&report, &mut json_row);
+    doc.row(&json_row).unwrap();
+    let doc = doc.finish(&json!({})).unwrap();
+    let rows = rows_of(serde_json::from_slice(&doc).unwrap()).unwrap();
     std::fs::write(
         dir.join("report.xlsx"),
         report_xlsx(&rows, Lang::Zh).unwrap(),
