@@ -5,7 +5,7 @@
 //! - `NO_MOVEMENTS`: the run of the day has ended (`runs/{D}/run.json`) and
 //!   wrote the shop no summary, because nothing of the shop moved that day:
 //!   no money in or out, and the day's activity and receivables read from
-//!   the store ([`inputs_without_movements`]). Abandoned checkouts and
+//!   the store ([`inputs_without_movements`], the days read at once). Abandoned checkouts and
 //!   overdue periods count on quiet days too. The receivables are judged as
 //!   of the day from the orders that still owe something when asked, as the
 //!   run judges its day the next morning: an order repaid in full since no
@@ -122,8 +122,7 @@ async fn day_figures(
         .filter(|d| run.contains(d) && !summarized.contains(d))
         .copied()
         .collect();
-    let inputs =
-        inputs_without_movements(app.reconciler.kpi_reads.as_ref(), shop_id, &quiet).await?;
+    let inputs = inputs_without_movements(&app.reconciler.kpi_reads, shop_id, &quiet).await?;
     for (&date, inputs) in quiet.iter().zip(inputs) {
         let deductions_failed = 0;
         stored.insert(

@@ -65,7 +65,7 @@ pub(super) async fn read_extras(
             }
         }
         let reads = reads.clone();
-        pending.spawn(async move { (name, shop_extras(reads.as_ref(), &shop_id, date).await) });
+        pending.spawn(async move { (name, shop_extras(&reads, &shop_id, date).await) });
     }
     while let Some(done) = pending.join_next().await {
         let (name, read) = done.map_err(|e| ReconcileError::Worker(e.to_string()))?;
@@ -75,7 +75,7 @@ pub(super) async fn read_extras(
 }
 
 async fn shop_extras(
-    reads: &dyn KpiReads,
+    reads: &Arc<dyn KpiReads>,
     shop_id: &ShopId,
     date: BusinessDate,
 ) -> Result<DayExtras, StoreError> {
@@ -91,7 +91,7 @@ async fn shop_extras(
 /// owe something now (one repaid in full since a day no longer counts in
 /// it). In the order of `dates`.
 pub async fn inputs_without_movements(
-    reads: &dyn KpiReads,
+    reads: &Arc<dyn KpiReads>,
     shop_id: &ShopId,
     dates: &[BusinessDate],
 ) -> Result<Vec<KpiInputs>, StoreError> {
@@ -100,22 +100,32 @@ pub async fn inputs_without_movements(
     Ok(extras.iter().map(|e| e.inputs(&no_movements)).collect())
 }
 
-/// Each of `dates`' extras, in order; the shop's receivable orders are
-/// read once, page by page, and judged as of every date.
+/// Each of `dates`' extras, in order: the days' activity read at once,
+/// then the shop's receivable orders read once, page by page, and judged
+/// as of every date.
 async fn extras_of_days(
-    reads: &dyn KpiReads,
+    reads: &Arc<dyn KpiReads>,
     shop_id: &ShopId,
     dates: &[BusinessDate],
 ) -> Result<Vec<DayExtras>, StoreError> {
-    let mut extras = Vec::with_capacity(dates.len());
-    for &date in dates {
-        extras.push(DayExtras {
-            activity: reads.day_activity(shop_id, date).await?,
+    let mut extras: Vec<DayExtras> = dates
+        .iter()
+        .map(|&date| DayExtras {
+            activity: DayActivity::default(),
             receivables: OverduePosition::as_of(date),
-        });
-    }
+        })
+        .collect();
     if dates.is_empty() {
         return Ok(extras);
+    }
+    let mut activities = tokio::task::JoinSet::new();
+    for (i, &date) in dates.iter().enumerate() {
+        let (reads, shop_id) = (reads.clone(), shop_id.clone());
+        activities.spawn(async move { (i, reads.day_activity(&shop_id, date).await) });
+    }
+    while let Some(done) = activities.join_next().await {
+        let (i, activity) = done.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        extras[i].activity = activity?;
     }
     let grace = reads
         .get_shop(shop_id)
