@@ -5,11 +5,12 @@
 //! - `NO_MOVEMENTS`: the run of the day has ended (`runs/{D}/run.json`) and
 //!   wrote the shop no summary, because nothing of the shop moved that day:
 //!   no money in or out, and the day's activity and receivables read from
-//!   the store ([`inputs_without_movements`], the days read at once). Abandoned checkouts and
-//!   overdue periods count on quiet days too. The receivables are judged as
-//!   of the day from the orders that still owe something when asked, as the
-//!   run judges its day the next morning: an order repaid in full since no
-//!   longer counts in an earlier quiet day's due and overdue;
+//!   the store ([`inputs_without_movements`], the days read at once).
+//!   Abandoned checkouts and overdue periods count on quiet days too. The
+//!   receivables are judged as of the day from the orders that still owe
+//!   something when asked, as the run judges its day the next morning: an
+//!   order repaid in full since no longer counts in an earlier quiet day's
+//!   due and overdue;
 //! - `MISSING` otherwise: not reconciled yet, or reconciled before KPIs
 //!   existed (re-run it).
 //!
@@ -53,7 +54,7 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::ShopNotFound, "shop not found"))?;
     let days: Vec<BusinessDate> = month.days().into_iter().filter(|d| *d <= today).collect();
-    let (figures, quiet) = day_figures(app, &shop_id, &days).await?;
+    let (figures, quiet) = day_figures(app, &shop_id, month, &days).await?;
     if wants_html(req) {
         // A browser: the month as a page with its charts.
         let report = month_report(&shop_id, month, &figures, now);
@@ -93,6 +94,7 @@ pub async fn get(app: &App, req: &Request, shop_id: ShopId) -> Result<Response<B
 async fn day_figures(
     app: &App,
     shop_id: &ShopId,
+    month: BusinessMonth,
     days: &[BusinessDate],
 ) -> Result<(BTreeMap<BusinessDate, DayFigures>, BTreeSet<BusinessDate>), ApiError> {
     let mut reads = tokio::task::JoinSet::new();
@@ -116,7 +118,7 @@ async fn day_figures(
             );
         }
     }
-    let run = days_run(app, days).await?;
+    let run = days_run(app, month).await?;
     let quiet: Vec<BusinessDate> = days
         .iter()
         .filter(|d| run.contains(d) && !summarized.contains(d))
@@ -124,25 +126,19 @@ async fn day_figures(
         .collect();
     let inputs = inputs_without_movements(&app.reconciler.kpi_reads, shop_id, &quiet).await?;
     for (&date, inputs) in quiet.iter().zip(inputs) {
-        let deductions_failed = 0;
-        stored.insert(
-            date,
-            DayFigures {
-                inputs,
-                deductions_failed,
-            },
-        );
+        // Nothing moved: no deduction failed either.
+        let figures = DayFigures {
+            inputs,
+            deductions_failed: 0,
+        };
+        stored.insert(date, figures);
     }
     Ok((stored, quiet.into_iter().collect()))
 }
 
-/// Which of `days` (one month's) a nightly run has finished: their
+/// The days of `month` a nightly run has finished: their
 /// `runs/{D}/run.json`, written last, listed at once.
-async fn days_run(app: &App, days: &[BusinessDate]) -> Result<BTreeSet<BusinessDate>, ApiError> {
-    let Some(first) = days.first() else {
-        return Ok(BTreeSet::new());
-    };
-    let month = &first.to_string()[..7];
+async fn days_run(app: &App, month: BusinessMonth) -> Result<BTreeSet<BusinessDate>, ApiError> {
     let keys = app
         .objects
         .list(&format!("runs/{month}-"))
@@ -152,6 +148,5 @@ async fn days_run(app: &App, days: &[BusinessDate]) -> Result<BTreeSet<BusinessD
         .iter()
         .filter_map(|key| key.strip_prefix("runs/")?.strip_suffix("/run.json"))
         .filter_map(|date| BusinessDate::parse(date).ok())
-        .filter(|date| days.contains(date))
         .collect())
 }

@@ -285,8 +285,13 @@ async fn monthly_pay(w: &World, no: &str, deducted: &[u8]) {
     }
 }
 
-/// Order `no` opened and paid (`amount`, at WeChat Pay) at `at`.
-async fn paid_at(w: &World, no: &str, amount: &str, at: chrono::DateTime<chrono::Utc>) -> OrderId {
+/// Order `no` of `amount` opened at `at`.
+async fn opened_at(
+    w: &World,
+    no: &str,
+    amount: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> OrderId {
     let id = OrderId::parse(no).unwrap();
     let order = Order::created(
         id.clone(),
@@ -295,6 +300,12 @@ async fn paid_at(w: &World, no: &str, amount: &str, at: chrono::DateTime<chrono:
         at,
     );
     assert!(w.store.insert_order(&order).await.unwrap());
+    id
+}
+
+/// Order `no` opened and paid (`amount`, at WeChat Pay) at `at`.
+async fn paid_at(w: &World, no: &str, amount: &str, at: chrono::DateTime<chrono::Utc>) -> OrderId {
+    let id = opened_at(w, no, amount, at).await;
     let event = CollectionEvent {
         provider: Provider::Wechatpay,
         notification_id: ProviderRef::parse(&format!("n-{no}")).unwrap(),
@@ -371,14 +382,7 @@ async fn the_nightly_summary_carries_the_days_kpi_inputs(store: Arc<dyn Store>) 
 /// A checkout shown with a plan and an order opened on `at`, never paid.
 async fn an_abandoned_checkout(w: &World, no: &str, at: &str) {
     let at = beijing(at);
-    let id = OrderId::parse(no).unwrap();
-    let order = Order::created(
-        id.clone(),
-        w.shop.clone(),
-        Amount::parse("50.00").unwrap(),
-        at,
-    );
-    assert!(w.store.insert_order(&order).await.unwrap());
+    let id = opened_at(w, no, "50.00", at).await;
     let shown = w
         .store
         .count_plan_checkout(&w.shop, &id, BusinessDate::of(at), at);
