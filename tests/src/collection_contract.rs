@@ -41,6 +41,7 @@ macro_rules! for_each_collection_case {
             checkouts_open_orders_only_within_their_rate_windows,
             concurrent_checkouts_from_one_client_open_exactly_its_limit,
             a_shops_branding_is_kept_and_replaced_by_the_next_setup,
+            a_payment_books_the_providers_fee_at_the_shops_processing_rate,
         );
     };
 }
@@ -892,6 +893,7 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
         instalment_grace_days: Default::default(),
         branding: branding.clone(),
         controls: Default::default(),
+        processing_rates: Default::default(),
     };
     let put = w.store.put_shop(&setup, at(10)).await.unwrap();
     assert_eq!(put.branding, branding);
@@ -909,4 +911,85 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
     let again = w.store.put_shop(&setup, at(30)).await.unwrap();
     assert_eq!(again.payout_balance, plain.payout_balance);
     assert_eq!(w.shop_now().await.payout_balance, plain.payout_balance);
+}
+
+pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(store: Arc<dyn Store>) {
+    let w = World::new(store, "15000.00", "10.00").await;
+    let plain = w.shop_now().await;
+    assert!(plain.processing_rates.is_empty());
+    let rate = |text| qrpay_domain::ProcessingRate::parse(text).unwrap();
+    let rates = qrpay_domain::ProcessingRates::new(std::collections::BTreeMap::from([
+        (Provider::Wechatpay, rate("0.0060")),
+        (Provider::Alipay, rate("0.0055")),
+    ]))
+    .unwrap();
+    let mut setup = qrpay_domain::ShopSetup {
+        shop_id: w.shop.clone(),
+        name: plain.name.clone(),
+        owner_operator_id: w.owner.clone(),
+        daily_payout_cap: plain.daily_payout_cap,
+        payout_balance: None,
+        instalments: InstalmentConfig::default(),
+        instalment_grace_days: Default::default(),
+        branding: Default::default(),
+        controls: Default::default(),
+        processing_rates: rates.clone(),
+    };
+    assert_eq!(
+        w.store
+            .put_shop(&setup, at(1))
+            .await
+            .unwrap()
+            .processing_rates,
+        rates
+    );
+    assert_eq!(w.shop_now().await.processing_rates, rates);
+
+    // Monthly pay, the shop bears 2.30%: 6.90, and WeChat Pay keeps 0.60%
+    // of 300.00: 1.80. One fee, as the bill's payment row lists it.
+    let (_, order) = issued_order(&w, "P-1", "300.00", Some(3)).await;
+    let d = apply(
+        w.store.as_ref(),
+        &payment(&order.order_id, "n-1", "t-1", "300.00"),
+    )
+    .await;
+    let Decision::Apply(effect) = d else {
+        panic!("expected Apply, got {d:?}");
+    };
+    assert_eq!(effect.balance_change_fen, 30_000 - 870);
+    // 0.60% of 88.88 is 0.53328: 0.53.
+    let (_, plain_order) = issued_order(&w, "P-2", "88.88", None).await;
+    apply(
+        w.store.as_ref(),
+        &payment(&plain_order.order_id, "n-2", "t-2", "88.88"),
+    )
+    .await;
+    assert_eq!(
+        ledger_today(&w).await,
+        vec![
+            (LedgerKind::Payment, "300.00".to_owned()),
+            (LedgerKind::Payment, "88.88".to_owned()),
+            (LedgerKind::Fee, "0.53".to_owned()),
+            (LedgerKind::Fee, "8.70".to_owned()),
+        ]
+    );
+    // 10.00 + 300.00 - 8.70 + 88.88 - 0.53.
+    assert_eq!(w.shop_now().await.payout_balance, money("389.65"));
+
+    // A later setup without rates takes them away: the next payment books
+    // no fee.
+    setup.processing_rates = Default::default();
+    w.store.put_shop(&setup, at(2)).await.unwrap();
+    assert!(w.shop_now().await.processing_rates.is_empty());
+    let (_, third) = issued_order(&w, "P-3", "50.00", None).await;
+    let d = apply(
+        w.store.as_ref(),
+        &payment(&third.order_id, "n-3", "t-3", "50.00"),
+    )
+    .await;
+    assert!(
+        matches!(d, Decision::Apply(ref e) if e.balance_change_fen == 5_000),
+        "{d:?}"
+    );
+    assert_eq!(w.shop_now().await.payout_balance, money("439.65"));
 }

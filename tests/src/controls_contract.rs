@@ -62,6 +62,7 @@ async fn set_controls(w: &World, cap: Option<&str>, alert: Option<&str>) {
             daily_collection_cap: cap.map(amount),
             large_payment_alert: alert.map(amount),
         },
+        processing_rates: shop.processing_rates.clone(),
     };
     w.store.put_shop(&setup, morning()).await.unwrap();
 }

@@ -141,6 +141,7 @@ pub async fn a_shops_grace_days_are_kept_and_default_to_3(store: Arc<dyn Store>)
         instalment_grace_days: GraceDays::new(45).unwrap(),
         branding: shop.branding.clone(),
         controls: shop.controls,
+        processing_rates: shop.processing_rates.clone(),
     };
     let put = w.store.put_shop(&setup, morning()).await.unwrap();
     assert_eq!(put.instalment_grace_days.days(), 45);

@@ -61,6 +61,7 @@ impl World {
             instalment_grace_days: Default::default(),
             branding: qrpay_domain::Branding::default(),
             controls: Default::default(),
+            processing_rates: Default::default(),
         };
         world
             .store

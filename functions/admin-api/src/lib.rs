@@ -16,8 +16,8 @@ use qrpay_domain::shop::{DEVICE_SECRET_LEN, MAX_SHOP_NAME_CHARS};
 use qrpay_domain::time::rfc3339_beijing;
 use qrpay_domain::{
     Branding, Clock, CollectionControls, Device, DeviceId, FeePayer, FeeRate, GraceDays,
-    InstalmentConfig, OperatorId, PlanPeriods, Role, Secret, Shop, ShopId, ShopLink, ShopName,
-    ShopSetup,
+    InstalmentConfig, OperatorId, PlanPeriods, ProcessingRate, ProcessingRateError,
+    ProcessingRates, Provider, Role, Secret, Shop, ShopId, ShopLink, ShopName, ShopSetup,
 };
 use qrpay_http::{
     json, json_object, principal, require_role, segments, ApiError, ErrorCode, Fields,
@@ -90,6 +90,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         "receipt_link",
         "daily_collection_cap",
         "large_payment_alert",
+        "processing_rates",
     ])?;
     let name = ShopName::parse(body.required_str("name", MAX_SHOP_NAME_CHARS)?)
         .map_err(|e| ApiError::invalid("name", e.for_field("name")))?;
@@ -111,6 +112,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         daily_collection_cap: body.optional_amount("daily_collection_cap")?,
         large_payment_alert: body.optional_amount("large_payment_alert")?,
     };
+    let processing_rates = processing_rates(body)?;
     let setup = ShopSetup {
         shop_id,
         name,
@@ -121,6 +123,7 @@ async fn put_shop(app: &App, shop_id: ShopId, body: &Fields) -> Result<Response<
         instalment_grace_days,
         branding,
         controls,
+        processing_rates,
     };
     if setup.payout_balance.is_some() && app.shops.get_shop(&setup.shop_id).await?.is_some() {
         return Err(ApiError::new(
@@ -212,6 +215,32 @@ fn instalment_config(fields: &Fields) -> Result<InstalmentConfig, ApiError> {
     })
 }
 
+/// `processing_rates`: the fee each provider keeps from a payment under the
+/// shop's contract, by provider (`{"wechatpay": "0.0060"}`); none unless given.
+fn processing_rates(body: &Fields) -> Result<ProcessingRates, ApiError> {
+    let Some(fields) = body.object("processing_rates")? else {
+        return Ok(ProcessingRates::default());
+    };
+    let mut rates = BTreeMap::new();
+    for (name, rate) in fields.entries() {
+        let field = format!("processing_rates.{name}");
+        let provider = Provider::parse(name)
+            .ok_or_else(|| ApiError::invalid(&field, "providers are wechatpay and alipay"))?;
+        let rate = rate
+            .as_str()
+            .ok_or(ProcessingRateError::NotARate)
+            .and_then(ProcessingRate::parse)
+            .map_err(|e| ApiError::invalid(&field, e.to_string()))?;
+        rates.insert(provider, rate);
+    }
+    ProcessingRates::new(rates).map_err(|e| match e {
+        ProcessingRateError::NoFeePerPayment(p) => {
+            ApiError::invalid(&format!("processing_rates.{p}"), e.to_string())
+        }
+        _ => ApiError::invalid("processing_rates", e.to_string()),
+    })
+}
+
 /// A fee rate is given as its text form ("0.0230"), never a JSON number.
 fn fee_rate(value: &Value) -> Option<FeeRate> {
     FeeRate::parse(value.as_str()?).ok()
@@ -290,6 +319,11 @@ pub fn shop_json(shop: &Shop) -> Value {
             "fee_rates": rates,
         },
         "instalment_grace_days": shop.instalment_grace_days.days(),
+        "processing_rates": shop
+            .processing_rates
+            .iter()
+            .map(|(p, r)| (p.as_str().to_owned(), Value::String(r.to_string())))
+            .collect::<serde_json::Map<_, _>>(),
         "created_at": rfc3339_beijing(shop.created_at),
         "updated_at": rfc3339_beijing(shop.updated_at),
     })

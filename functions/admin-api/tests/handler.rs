@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use admin_api::{handle, App};
-use qrpay_domain::{DeviceId, Secret, ShopId, TestClock};
+use qrpay_domain::{Amount, DeviceId, Provider, Secret, ShopId, TestClock};
 use qrpay_store::keyring::{DeviceKeyring, KeyringError, LocalKeyring};
 use qrpay_store::{MemoryStore, ShopStore};
 use qrpay_tests::events::{Answer, Event};
@@ -45,7 +45,7 @@ async fn admin_sets_up_a_shop_from_the_fixture() {
             "daily_payout_cap": "15000.00", "payout_balance": "50000.00", "payout_held": "0.00",
             "daily_collection_cap": null, "large_payment_alert": null,
             "instalments": {"min_amount": "100.00", "fee_payer": "shop", "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}},
-            "instalment_grace_days": 3,
+            "instalment_grace_days": 3, "processing_rates": {},
             "created_at": "2026-03-02T10:00:00.000+08:00", "updated_at": "2026-03-02T10:00:00.000+08:00"
         })
     );
@@ -55,6 +55,34 @@ async fn admin_sets_up_a_shop_from_the_fixture() {
         .unwrap()
         .unwrap();
     assert_eq!(shop.payout_balance.to_string(), "50000.00");
+}
+
+#[tokio::test]
+async fn a_shop_keeps_the_processing_rates_of_its_provider_contracts() {
+    let (app, store) = app();
+    let body = json!({"name": "Noodles", "owner_operator_id": "o", "payout_balance": "0.00",
+        "processing_rates": {"wechatpay": "0.0060", "alipay": "0.006"}});
+    let a = send(&app, Event::fixture(SHOP).json_body(body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body["processing_rates"],
+        json!({"wechatpay": "0.0060", "alipay": "0.006"})
+    );
+    let shop = store
+        .get_shop(&ShopId::parse("shop-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let fee = |p| {
+        shop.processing_rates
+            .fee(p, Amount::parse("100.00").unwrap())
+    };
+    assert_eq!(fee(Provider::Wechatpay).to_string(), "0.60");
+    assert_eq!(fee(Provider::Douyin).to_string(), "0.00");
+    // The next setup without them sets none.
+    let body = json!({"name": "Noodles", "owner_operator_id": "o"});
+    let a = send(&app, Event::fixture(SHOP).json_body(body)).await;
+    assert_eq!(a.body["processing_rates"], json!({}), "{}", a.body);
 }
 
 #[tokio::test]
@@ -233,6 +261,35 @@ async fn bad_shop_setups_name_the_field_and_store_nothing() {
                 json!(format!("https://a.cn/{}", "x".repeat(250))),
             ),
             "receipt_link",
+        ),
+        // "0.6" typed for 0.6% would keep 60% of every payment.
+        (
+            with("processing_rates", json!({"wechatpay": "0.6"})),
+            "processing_rates.wechatpay",
+        ),
+        (
+            with("processing_rates", json!({"wechatpay": 0.006})),
+            "processing_rates.wechatpay",
+        ),
+        (
+            with("processing_rates", json!({"alipay": "0.00601"})),
+            "processing_rates.alipay",
+        ),
+        (
+            with("processing_rates", json!({"douyin": "0.0060"})),
+            "processing_rates.douyin",
+        ),
+        (
+            with("processing_rates", json!({"sandbox": "0.0060"})),
+            "processing_rates.sandbox",
+        ),
+        (
+            with("processing_rates", json!({"paypal": "0.0060"})),
+            "processing_rates.paypal",
+        ),
+        (
+            with("processing_rates", json!(["wechatpay"])),
+            "processing_rates",
         ),
     ];
     for (body, field) in cases {

@@ -145,7 +145,7 @@ impl Story<'_> {
         self.say(
             "The platform set up a shop with monthly pay, its owner, a staff member and a POS device",
             &[format!(
-                "shop {SHOP}, staff {STAFF} may pay out up to {STAFF_PER_PAYOUT} at a time; shop-borne monthly-pay fees"
+                "shop {SHOP}, staff {STAFF} may pay out up to {STAFF_PER_PAYOUT} at a time; shop-borne monthly-pay fees; WeChat Pay keeps 0.60% of each payment (processing rate 0.0060)"
             )],
         );
     }

@@ -185,8 +185,8 @@ impl Story<'_> {
         }
         lines.extend(
             [
-                "not matched yet, known (README, \"Bills\"): WeChat Pay's processing fee is not booked in our ledger;",
-                "transfers are not in the trade bills (WeChat lists them in its fund-flow bill, not matched yet);",
+                "WeChat Pay's fee is booked with each payment at the shop's processing rate, so it matches the bill's;",
+                "not matched yet, known (README, \"Bills\"): transfers are not in the trade bills (WeChat lists them in its fund-flow bill, not matched yet);",
                 "and the local bank pays only the sandbox's batches",
             ]
             .map(str::to_owned),

@@ -97,7 +97,9 @@ async fn set_up_the_shop(client: &Client, admin: &str) -> Result<(), String> {
             "min_amount": "100.00",
             "fee_payer": "shop",
             "fee_rates": {"3": "0.0230", "6": "0.0450", "12": "0.0750"}
-        }
+        },
+        // The WeChat Pay contract's fee, which the simulator keeps too.
+        "processing_rates": {"wechatpay": "0.0060"}
     });
     let path = format!("/admin/shops/{SHOP}");
     let answer = client.json("PUT", &path, Some(admin), Some(&shop)).await?;

@@ -1394,6 +1394,8 @@ fn the_demo_tells_the_whole_story_and_leaves_its_reports() {
         "the month's KPIs (1 day(s) reconciled): monthly-pay share 0.5000, conversion 1.0000, cancellation ratio 0.0000, refund ratio 0.0000 by count, overdue rate 0.0000 by amount, payouts 20.00",
         "came through the signed clients (runs/",
         "wechatpay PAYMENT 68.00 MATCHED\n",
+        // 0.60% of 68.00 is 0.408.
+        "wechatpay FEE 0.41 MATCHED\n",
         "alipay PAYMENT 360.00 MATCHED\n",
         "alipay FEE 8.28 MATCHED\n",
         "opened back with calamine: every 订单编号 and 渠道交易号 is the same text the API lists",

@@ -232,6 +232,7 @@ mod tests {
             instalment_grace_days: Default::default(),
             branding: Default::default(),
             controls: Default::default(),
+            processing_rates: Default::default(),
             created_at: now,
             updated_at: now,
         }

@@ -362,11 +362,18 @@ fn decide_payment(
     let entry_id = event.movement_entry_id().unwrap_or_default();
     let mut ledger =
         vec![event.ledger_entry(&after, LedgerKind::Payment, entry_id, amount, None, now)];
-    let shop_fee = order
+    // One fee per payment, as the bill lists it: the provider's processing
+    // fee under the shop's contract plus the instalment fee the shop bears.
+    let instalment_fee = order
         .instalment_plan
         .as_ref()
         .map(|p| p.shop_fee())
         .unwrap_or(Money::ZERO);
+    let processing_fee = shop.processing_rates.fee(event.provider, amount);
+    // Each is a bounded share of the amount: the sum cannot overflow.
+    let shop_fee = instalment_fee
+        .checked_add(processing_fee)
+        .unwrap_or(instalment_fee);
     if let Ok(fee) = Amount::from_fen(shop_fee.fen()) {
         let fee_id = format!("fee-{}-{txn}", event.provider);
         ledger.push(event.ledger_entry(&after, LedgerKind::Fee, fee_id, fee, None, now));

@@ -321,6 +321,7 @@ mod tests {
             instalment_grace_days: Default::default(),
             branding: crate::Branding::default(),
             controls: Default::default(),
+            processing_rates: Default::default(),
             created_at: t(0),
             updated_at: t(0),
         }

@@ -10,6 +10,7 @@ use crate::controls::CollectionControls;
 use crate::ids::{DeviceId, OperatorId, ShopId};
 use crate::money::{Amount, Money};
 use crate::plan_terms::{FeeRate, PlanPeriods};
+use crate::processing::ProcessingRates;
 use crate::receivables::GraceDays;
 pub use crate::secret::Secret;
 use crate::text::ShopName;
@@ -38,6 +39,8 @@ pub struct Shop {
     pub branding: Branding,
     /// Daily collection cap and large-payment alert (SPEC §11).
     pub controls: CollectionControls,
+    /// The fee each provider keeps from a payment, under the shop's contract.
+    pub processing_rates: ProcessingRates,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,6 +61,8 @@ pub struct ShopSetup {
     pub branding: Branding,
     /// Daily collection cap and large-payment alert (SPEC §11).
     pub controls: CollectionControls,
+    /// The fee each provider keeps from a payment, under the shop's contract.
+    pub processing_rates: ProcessingRates,
 }
 
 impl Shop {

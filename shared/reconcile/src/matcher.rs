@@ -392,11 +392,16 @@ fn unbooked<'r, 'a>(s: &'r Rec<'a>, earlier: Option<&'r Rec<'a>>) -> Finding<'r,
             ledger: None,
             statement: Some(s),
             note: format!(
-                "the provider lists {} {} of {} (line {}); our ledger has no such entry",
+                "the provider lists {} {} of {} (line {}); our ledger has no such entry{}",
                 describe(s),
                 s.provider_ref,
                 format_fen(s.amount_fen),
-                s.line
+                s.line,
+                if s.kind == MovementKind::Fee {
+                    ": if it is the provider's processing fee, set the shop's processing rate for this provider so each payment books it"
+                } else {
+                    ""
+                }
             ),
         },
     }
@@ -556,6 +561,35 @@ mod tests {
                 (Outcome::MissingInLedger, "d1".to_owned()),
                 (Outcome::Matched, "d9".to_owned()),
                 (Outcome::StatusMismatch, "p1".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unbooked_fee_says_where_its_rate_is_set() {
+        let mut recs = vec![
+            rec(Ledger, Payment, "t1", 30_000),
+            rec(Statement, Payment, "t1", 30_000),
+            rec(Statement, Fee, "t1", 180),
+            rec(Statement, Refund, "r1", 500),
+        ];
+        sort_partition(&mut recs);
+        let mut notes = Vec::new();
+        match_sorted(&recs, &mut |f: Finding<'_, '_>| {
+            notes.push((f.outcome, f.note))
+        });
+        assert_eq!(
+            notes,
+            [
+                (Outcome::Matched, String::new()),
+                (
+                    Outcome::MissingInLedger,
+                    "the provider lists fee t1 of 1.80 (line 7); our ledger has no such entry: if it is the provider's processing fee, set the shop's processing rate for this provider so each payment books it".to_owned()
+                ),
+                (
+                    Outcome::MissingInLedger,
+                    "the provider lists refund r1 of 5.00 (line 7); our ledger has no such entry".to_owned()
+                ),
             ]
         );
     }

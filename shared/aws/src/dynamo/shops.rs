@@ -9,6 +9,8 @@ impl ShopStore for DynamoStore {
     async fn put_shop(&self, setup: &ShopSetup, now: DateTime<Utc>) -> Result<Shop, StoreError> {
         let instalments = serde_json::to_string(&setup.instalments)
             .map_err(|e| StoreError::Corrupt(format!("instalments: {e}")))?;
+        let processing_rates = serde_json::to_string(&setup.processing_rates)
+            .map_err(|e| StoreError::Corrupt(format!("processing_rates: {e}")))?;
         // The controls are optional: an absent one is removed, so a later
         // setup without it lifts the cap (or the alert).
         let controls = [
@@ -57,6 +59,7 @@ impl ShopStore for DynamoStore {
             (":instalments", s(instalments)),
             (":grace", n(i64::from(setup.instalment_grace_days.days()))),
             (":branding", s(setup.branding.to_json())),
+            (":processing_rates", s(processing_rates)),
             (":now", ms(now)),
             (":zero", n(0)),
         ];
@@ -69,12 +72,12 @@ impl ShopStore for DynamoStore {
             .set_key(Some(shop_key(&setup.shop_id)))
             .update_expression(format!(
                 "SET #entity = :entity, #shop_id = :shop_id, #name = :name, #owner_operator_id = :owner, \
-                 #daily_payout_cap_fen = :cap, #payout_balance_fen = if_not_exists(#payout_balance_fen, :balance), #instalments = :instalments, #instalment_grace_days = :grace, #branding = :branding, \
+                 #daily_payout_cap_fen = :cap, #payout_balance_fen = if_not_exists(#payout_balance_fen, :balance), #instalments = :instalments, #instalment_grace_days = :grace, #branding = :branding, #processing_rates = :processing_rates, \
                  #updated_at_ms = :now, #created_at_ms = if_not_exists(#created_at_ms, :now), \
                  #payout_held_fen = if_not_exists(#payout_held_fen, :zero){sets}{remove}",
             ))
             .set_expression_attribute_names(names(&[
-                "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", GRACE_DAYS, "branding", UPDATED_AT, "created_at_ms", HELD,
+                "entity", "shop_id", "name", OWNER, CAP, BALANCE, "instalments", GRACE_DAYS, "branding", PROCESSING_RATES, UPDATED_AT, "created_at_ms", HELD,
                 COLLECTION_CAP, LARGE_PAYMENT_ALERT,
             ]))
             .set_expression_attribute_values(values(all_values))

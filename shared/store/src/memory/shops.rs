@@ -26,6 +26,7 @@ impl ShopStore for MemoryStore {
             instalment_grace_days: setup.instalment_grace_days,
             branding: setup.branding.clone(),
             controls: setup.controls,
+            processing_rates: setup.processing_rates.clone(),
             created_at,
             updated_at: now,
         };

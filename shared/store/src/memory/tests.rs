@@ -29,6 +29,7 @@ async fn shop_with_balance(store: &MemoryStore, balance_fen: i64) -> ShopId {
         instalment_grace_days: Default::default(),
         branding: Branding::default(),
         controls: Default::default(),
+        processing_rates: Default::default(),
     };
     store.put_shop(&setup, at()).await.unwrap();
     shop_id

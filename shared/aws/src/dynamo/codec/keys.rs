@@ -60,6 +60,8 @@ pub const PLAN_CHECKOUTS: &str = "plan_checkouts";
 /// A shop's daily collection cap and large-payment alert (fen, optional).
 pub const COLLECTION_CAP: &str = "daily_collection_cap_fen";
 pub const LARGE_PAYMENT_ALERT: &str = "large_payment_alert_fen";
+/// A shop's processing rates by provider, as JSON text.
+pub const PROCESSING_RATES: &str = "processing_rates";
 
 pub fn shop_pk(shop: &ShopId) -> String {
     format!("SHOP#{shop}")

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use qrpay_domain::{
     Branding, CollectionControls, Device, DeviceId, GraceDays, InstalmentConfig, OperatorId,
-    PayoutQuota, SealedSecret, Shop, ShopId, ShopName,
+    PayoutQuota, ProcessingRates, SealedSecret, Shop, ShopId, ShopName,
 };
 
 use super::*;
@@ -34,6 +34,13 @@ pub fn shop_from(item: &Item) -> Result<Shop, StoreError> {
         controls: CollectionControls {
             daily_collection_cap: get_opt_amount(item, COLLECTION_CAP)?,
             large_payment_alert: get_opt_amount(item, LARGE_PAYMENT_ALERT)?,
+        },
+        // Shops set up before processing rates existed have none.
+        processing_rates: match item.get(PROCESSING_RATES) {
+            None => ProcessingRates::default(),
+            Some(_) => parse(item, PROCESSING_RATES, |t| {
+                serde_json::from_str::<ProcessingRates>(t)
+            })?,
         },
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
