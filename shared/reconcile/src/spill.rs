@@ -271,6 +271,24 @@ pub struct SpillFile {
     file: File,
 }
 
+impl SpillFile {
+    /// Gives back the space behind bytes nobody reads again (Linux: a hole
+    /// punched in the file). A big day's spill then leaves the page cache
+    /// as it is consumed, and its dirty pages are dropped rather than
+    /// written out while the rows and reports are being written. Where
+    /// holes cannot be punched the space stays until the file is removed.
+    fn release(&self, offset: u64, len: usize) {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{fallocate, FallocateFlags};
+            let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+            let _ = fallocate(&self.file, flags, offset, len as u64);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+    }
+}
+
 impl Drop for SpillFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -305,6 +323,7 @@ impl Spilled {
         let mut at = 0;
         for &(offset, len) in &self.chunks {
             spill.file.read_exact_at(&mut bytes[at..at + len], offset)?;
+            spill.release(offset, len);
             at += len;
         }
         bytes[at..].copy_from_slice(&self.tail);
@@ -320,6 +339,7 @@ impl Spilled {
             for &(offset, len) in &self.chunks {
                 chunk.resize(len, 0);
                 spill.file.read_exact_at(&mut chunk, offset)?;
+                spill.release(offset, len);
                 out.write_all(&chunk)?;
             }
         }
