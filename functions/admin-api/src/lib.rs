@@ -223,7 +223,7 @@ fn processing_rates(body: &Fields) -> Result<ProcessingRates, ApiError> {
     };
     let mut rates = BTreeMap::new();
     for (name, rate) in fields.entries() {
-        let field = format!("processing_rates.{name}");
+        let field = format!("processing_rates.{}", qrpay_http::body::field_name(name));
         let provider = Provider::parse(name)
             .ok_or_else(|| ApiError::invalid(&field, "providers are wechatpay and alipay"))?;
         let rate = rate

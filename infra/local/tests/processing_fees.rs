@@ -201,7 +201,7 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
         ("FEE", "MISSING_IN_LEDGER", "", "0.60")
     );
     assert!(
-        note.ends_with("set the shop's processing rate for this provider so each payment books it"),
+        note.ends_with("the shop has no processing rate for this provider; set it so each payment books its fee"),
         "{note}"
     );
 }

@@ -145,7 +145,9 @@ pub struct LedgerEntry {
 pub enum LedgerKind {
     /// A buyer paid an order (the shop is credited).
     Payment,
-    /// The provider's monthly-pay fee, when the shop bears it.
+    /// What the provider keeps from a payment, one entry per payment as its
+    /// bill lists it: the processing fee at the shop's rate
+    /// (`processing_rates`) plus the monthly-pay fee when the shop bears it.
     Fee,
     /// Money went back to a buyer.
     Refund,

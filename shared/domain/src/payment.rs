@@ -371,17 +371,17 @@ fn decide_payment(
         .unwrap_or(Money::ZERO);
     let processing_fee = shop.processing_rates.fee(event.provider, amount);
     // Each is a bounded share of the amount: the sum cannot overflow.
-    let shop_fee = instalment_fee
+    let fee = instalment_fee
         .checked_add(processing_fee)
         .unwrap_or(instalment_fee);
-    if let Ok(fee) = Amount::from_fen(shop_fee.fen()) {
+    if let Ok(fee) = Amount::from_fen(fee.fen()) {
         let fee_id = format!("fee-{}-{txn}", event.provider);
         ledger.push(event.ledger_entry(&after, LedgerKind::Fee, fee_id, fee, None, now));
     }
     // Written with the payment, which applies once per order: one notice.
     let notice = large_payment_notice(&after, shop.controls.large_payment_alert, now);
     Decision::Apply(Box::new(Effect {
-        balance_change_fen: amount.fen() - shop_fee.fen(),
+        balance_change_fen: amount.fen() - fee.fen(),
         qr_used: order.out_order_no.as_ref().and(order.qr_id.clone()),
         order: after,
         ledger,

@@ -10,7 +10,8 @@
 //! booked, and the bill's fee is reported `MISSING_IN_LEDGER`.
 //!
 //! Douyin Pay lists no fee on its payment rows (its fees come with
-//! settlement, in its settle bill) and the sandbox keeps none, so no rate is
+//! settlement, in its settle bill) and the sandbox keeps no processing fee
+//! (its bill lists only the monthly-pay fee a shop bears), so no rate is
 //! accepted for them: a fee booked for them would never be matched.
 //!
 //! What is left out, on purpose: the part of the fee a provider hands back
@@ -37,24 +38,41 @@ pub enum ProcessingRateError {
     NotARate,
     #[error("a processing rate is a fraction of the amount, at most \"0.0500\" (5%): 0.60% is \"0.0060\"")]
     TooHigh,
-    #[error("{0} lists no fee on its payments (Douyin Pay's come with settlement; the sandbox keeps none): no rate can be set for it")]
+    #[error("{0} keeps no processing fee from each payment (Douyin Pay's fees come with settlement; the sandbox keeps none): no rate can be set for it")]
     NoFeePerPayment(Provider),
 }
 
 /// A provider's fee as a fraction of each payment: 0 to 0.0500, at most 4
 /// decimals. The cap turns "0.6" typed for 0.6% into an error rather than a
 /// 60% fee on every payment.
+///
+/// The cap is the API's rule: a rate read back from storage is taken as it
+/// was stored, so tightening the rule later never makes a shop unreadable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "FeeRate", into = "FeeRate")]
+#[serde(from = "FeeRate", into = "FeeRate")]
 pub struct ProcessingRate(FeeRate);
 
 impl ProcessingRate {
     /// The highest rate accepted (5%).
     pub const MAX: Decimal = Decimal::from_parts(500, 0, 0, false, 4);
 
+    /// Parses the canonical text only: `0`, or `0.` and one to four
+    /// digits (the API's pattern, exactly).
     pub fn parse(text: &str) -> Result<ProcessingRate, ProcessingRateError> {
+        let canonical = match text.strip_prefix("0.") {
+            None => text == "0",
+            Some(digits) => {
+                (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+            }
+        };
+        if !canonical {
+            return Err(ProcessingRateError::NotARate);
+        }
         let rate = FeeRate::parse(text).map_err(|_| ProcessingRateError::NotARate)?;
-        ProcessingRate::try_from(rate)
+        if rate.decimal() > ProcessingRate::MAX {
+            return Err(ProcessingRateError::TooHigh);
+        }
+        Ok(ProcessingRate(rate))
     }
 
     /// The fee on a payment of `amount`: amount × rate, rounded half up to
@@ -68,14 +86,10 @@ impl ProcessingRate {
     }
 }
 
-impl TryFrom<FeeRate> for ProcessingRate {
-    type Error = ProcessingRateError;
-
-    fn try_from(rate: FeeRate) -> Result<ProcessingRate, ProcessingRateError> {
-        if rate.decimal() > ProcessingRate::MAX {
-            return Err(ProcessingRateError::TooHigh);
-        }
-        Ok(ProcessingRate(rate))
+/// A stored rate, as it was stored (see [`ProcessingRate`]).
+impl From<FeeRate> for ProcessingRate {
+    fn from(rate: FeeRate) -> ProcessingRate {
+        ProcessingRate(rate)
     }
 }
 
@@ -97,8 +111,10 @@ pub fn charges_per_payment(provider: Provider) -> bool {
 }
 
 /// A shop's processing rates, by provider; empty unless the shop set some.
+/// Like each rate, the set is checked when it is set, not when it is read
+/// back from storage.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "BTreeMap<Provider, ProcessingRate>")]
+#[serde(transparent)]
 pub struct ProcessingRates(BTreeMap<Provider, ProcessingRate>);
 
 impl ProcessingRates {
@@ -126,16 +142,6 @@ impl ProcessingRates {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-impl TryFrom<BTreeMap<Provider, ProcessingRate>> for ProcessingRates {
-    type Error = ProcessingRateError;
-
-    fn try_from(
-        rates: BTreeMap<Provider, ProcessingRate>,
-    ) -> Result<ProcessingRates, ProcessingRateError> {
-        ProcessingRates::new(rates)
     }
 }
 
@@ -168,6 +174,11 @@ mod tests {
         assert_eq!(rate("0.006").to_string(), "0.006");
         for (text, error) in [
             ("0.6", ProcessingRateError::TooHigh),
+            ("0.05001", ProcessingRateError::NotARate),
+            (".006", ProcessingRateError::NotARate),
+            ("00.006", ProcessingRateError::NotARate),
+            ("0.", ProcessingRateError::NotARate),
+            ("000", ProcessingRateError::NotARate),
             ("0.0501", ProcessingRateError::TooHigh),
             ("0.00601", ProcessingRateError::NotARate),
             ("-0.006", ProcessingRateError::NotARate),
@@ -203,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn rates_keep_their_text_form_and_are_checked_when_read_back() {
+    fn rates_keep_their_text_form_and_are_read_back_as_stored() {
         let rates = ProcessingRates::new(BTreeMap::from([
             (Provider::Wechatpay, rate("0.0060")),
             (Provider::Alipay, rate("0.0055")),
@@ -215,7 +226,11 @@ mod tests {
             serde_json::from_str::<ProcessingRates>(&text).unwrap(),
             rates
         );
-        assert!(serde_json::from_str::<ProcessingRates>(r#"{"douyin":"0.0060"}"#).is_err());
-        assert!(serde_json::from_str::<ProcessingRates>(r#"{"wechatpay":"0.6"}"#).is_err());
+        // What was stored is read back as it was, whatever the rule is now.
+        let stored: ProcessingRates = serde_json::from_str(r#"{"wechatpay":"0.0600"}"#).unwrap();
+        let fee = stored.fee(Provider::Wechatpay, amount("100.00"));
+        assert_eq!(fee.to_string(), "6.00");
+        // Not a rate at all is still refused.
+        assert!(serde_json::from_str::<ProcessingRates>(r#"{"wechatpay":"1.5"}"#).is_err());
     }
 }

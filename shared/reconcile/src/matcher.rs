@@ -232,7 +232,7 @@ fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, '
                 (Some(l), None) => booked_again(l, ours.len()),
                 (None, Some(s)) if i > 0 => listed_again(s, theirs.len()),
                 (None, Some(s)) if s.status != ProviderStatus::Success => nothing_moved(s),
-                (None, Some(s)) => unbooked(s, charges.earlier(s)),
+                (None, Some(s)) => unbooked(s, charges.earlier(s), charges.paid()),
                 (None, None) => continue,
             };
             emit(finding);
@@ -261,6 +261,11 @@ impl<'r, 'a> EarlierCharges<'r, 'a> {
             first_unbooked_charge: None,
             first_unbooked_deduction: Vec::new(),
         }
+    }
+
+    /// Whether our ledger booked the order's payment.
+    fn paid(&self) -> bool {
+        self.ledger_payment.is_some()
     }
 
     /// The deduction of `period` we booked, if any.
@@ -370,8 +375,15 @@ fn nothing_moved<'r, 'a>(s: &'r Rec<'a>) -> Finding<'r, 'a> {
 }
 
 /// Money the provider moved that our ledger does not hold: a second charge
-/// of the order if `earlier` is the first, otherwise a missing entry.
-fn unbooked<'r, 'a>(s: &'r Rec<'a>, earlier: Option<&'r Rec<'a>>) -> Finding<'r, 'a> {
+/// of the order if `earlier` is the first, otherwise a missing entry. The
+/// fee of a payment we booked, from a provider that keeps one per payment,
+/// is missing because the shop has no processing rate for it: the note
+/// says so.
+fn unbooked<'r, 'a>(s: &'r Rec<'a>, earlier: Option<&'r Rec<'a>>, paid: bool) -> Finding<'r, 'a> {
+    let rate_unset = s.kind == MovementKind::Fee
+        && paid
+        && s.provider
+            .is_some_and(qrpay_domain::processing::charges_per_payment);
     match earlier {
         Some(first) => Finding {
             outcome: Outcome::Duplicate,
@@ -397,8 +409,8 @@ fn unbooked<'r, 'a>(s: &'r Rec<'a>, earlier: Option<&'r Rec<'a>>) -> Finding<'r,
                 s.provider_ref,
                 format_fen(s.amount_fen),
                 s.line,
-                if s.kind == MovementKind::Fee {
-                    ": if it is the provider's processing fee, set the shop's processing rate for this provider so each payment books it"
+                if rate_unset {
+                    ": the shop has no processing rate for this provider; set it so each payment books its fee"
                 } else {
                     ""
                 }
@@ -565,26 +577,40 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_unbooked_fee_says_where_its_rate_is_set() {
-        let mut recs = vec![
-            rec(Ledger, Payment, "t1", 30_000),
-            rec(Statement, Payment, "t1", 30_000),
-            rec(Statement, Fee, "t1", 180),
-            rec(Statement, Refund, "r1", 500),
-        ];
+    fn notes(mut recs: Vec<Rec<'static>>) -> Vec<(Outcome, String)> {
         sort_partition(&mut recs);
         let mut notes = Vec::new();
         match_sorted(&recs, &mut |f: Finding<'_, '_>| {
             notes.push((f.outcome, f.note))
         });
+        notes
+    }
+
+    fn through(provider: Provider, mut recs: Vec<Rec<'static>>) -> Vec<Rec<'static>> {
+        for r in &mut recs {
+            r.provider = Some(provider);
+        }
+        recs
+    }
+
+    #[test]
+    fn an_unbooked_fee_of_a_booked_payment_says_the_rate_is_unset() {
+        let notes = notes(through(
+            Provider::Wechatpay,
+            vec![
+                rec(Ledger, Payment, "t1", 30_000),
+                rec(Statement, Payment, "t1", 30_000),
+                rec(Statement, Fee, "t1", 180),
+                rec(Statement, Refund, "r1", 500),
+            ],
+        ));
         assert_eq!(
             notes,
             [
                 (Outcome::Matched, String::new()),
                 (
                     Outcome::MissingInLedger,
-                    "the provider lists fee t1 of 1.80 (line 7); our ledger has no such entry: if it is the provider's processing fee, set the shop's processing rate for this provider so each payment books it".to_owned()
+                    "the provider lists fee t1 of 1.80 (line 7); our ledger has no such entry: the shop has no processing rate for this provider; set it so each payment books its fee".to_owned()
                 ),
                 (
                     Outcome::MissingInLedger,
@@ -592,6 +618,29 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn an_unbooked_fee_says_nothing_of_rates_where_none_would_help() {
+        let plain = "the provider lists fee t1 of 1.80 (line 7); our ledger has no such entry";
+        // The sandbox keeps no processing fee; a payment we never booked
+        // has its fee missing with it.
+        let sandbox = vec![
+            rec(Ledger, Payment, "t1", 30_000),
+            rec(Statement, Payment, "t1", 30_000),
+            rec(Statement, Fee, "t1", 180),
+        ];
+        let unpaid = through(
+            Provider::Wechatpay,
+            vec![
+                rec(Statement, Payment, "t1", 30_000),
+                rec(Statement, Fee, "t1", 180),
+            ],
+        );
+        for recs in [sandbox, unpaid] {
+            let fee = notes(recs).into_iter().find(|(_, n)| n.contains("fee t1"));
+            assert_eq!(fee, Some((Outcome::MissingInLedger, plain.to_owned())));
+        }
     }
 
     #[test]

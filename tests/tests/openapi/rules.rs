@@ -134,6 +134,30 @@ fn every_request_string_has_a_pattern_or_an_enum() {
 /// `receipt_link`'s pattern is `ShopLink::parse`: https, then a plain DNS
 /// host.
 #[test]
+fn the_processing_rate_pattern_is_the_servers_rule() {
+    let doc = openapi();
+    let pattern = regex(
+        doc["components"]["schemas"]["ProcessingRate"]["pattern"]
+            .as_str()
+            .expect("ProcessingRate has a pattern"),
+    );
+    let mut texts: Vec<String> = [
+        "0", "0.", ".006", "00.006", "000", "0.0060", "0.006", "0.05", "0.050", "0.0500", "0.0501",
+        "0.0510", "0.06", "0.1", "0.6", "0.00601", "1", "0.0e1", "-0.006", "0.006 ",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // Every rate with up to 4 decimals around the cap.
+    texts.extend((0..=700).map(|n| format!("0.{n:04}")));
+    texts.extend((0..=70).map(|n| format!("0.{n:03}")));
+    texts.extend((0..=9).map(|n| format!("0.{n}")));
+    for text in &texts {
+        let server = qrpay_domain::ProcessingRate::parse(text).is_ok();
+        assert_eq!(pattern.is_match(text), server, "{text:?}");
+    }
+}
+
+#[test]
 fn the_receipt_link_pattern_is_the_servers_rule() {
     let doc = openapi();
     let link = &doc["components"]["schemas"]["ShopSetup"]["properties"]["receipt_link"];
