@@ -529,4 +529,36 @@ mod tests {
         // The spill file goes with the last partition that reads it.
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_partition_read_for_the_last_time_gives_its_disk_back() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Two partitions, spilled in chunks of about 64 KiB each.
+        let mut parts = Partitions::with_budget(dir.path(), "p", 2, 64 * 1024).expect("create");
+        let keys = ["ord-a", "ord-b"];
+        assert_ne!(parts.index_of(keys[0]), parts.index_of(keys[1]));
+        let reference = "x".repeat(200);
+        for i in 0..8_000 {
+            let mut r = rec(keys[i % 2], Side::Ledger);
+            r.provider_ref = &reference;
+            parts.push(&r).expect("push");
+        }
+        let mut spilled = parts.finish().expect("finish");
+        let path = dir.path().join("p.spill");
+        let blocks = || std::fs::metadata(&path).expect("spill file").blocks();
+        let (before, size) = (blocks(), std::fs::metadata(&path).expect("meta").len());
+        assert!(size > 1_000_000, "{size}");
+        let first = spilled.remove(0);
+        let records = Rec::count(&first.into_bytes().expect("read")).expect("count");
+        assert_eq!(records, 4_000);
+        // About half the file's blocks are gone; its size is kept, and the
+        // other partition still reads back whole.
+        let after = blocks();
+        assert!(after < before * 3 / 5, "{before} blocks, then {after}");
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), size);
+        let second = spilled.remove(0).into_bytes().expect("read");
+        assert_eq!(Rec::decode_all(&second).expect("decode").len(), 4_000);
+    }
 }
