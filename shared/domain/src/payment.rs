@@ -370,10 +370,12 @@ fn decide_payment(
         .map(|p| p.shop_fee())
         .unwrap_or(Money::ZERO);
     let processing_fee = shop.processing_rates.fee(event.provider, amount);
-    // Each is a bounded share of the amount: the sum cannot overflow.
+    // Each is a share below 1 of the amount, so the sum cannot overflow;
+    // the shop is never credited less than nothing.
     let fee = instalment_fee
         .checked_add(processing_fee)
-        .unwrap_or(instalment_fee);
+        .unwrap_or(instalment_fee)
+        .min(amount.money());
     if let Ok(fee) = Amount::from_fen(fee.fen()) {
         let fee_id = format!("fee-{}-{txn}", event.provider);
         ledger.push(event.ledger_entry(&after, LedgerKind::Fee, fee_id, fee, None, now));

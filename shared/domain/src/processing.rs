@@ -80,7 +80,7 @@ impl ProcessingRate {
     pub fn fee(self, amount: Amount) -> Money {
         let fee = (amount.decimal() * self.0.decimal())
             .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-        // At most 5% of an amount: never negative, never out of range.
+        // A share below 1 of an amount: never negative, never out of range.
         Money::from_fen(i64::try_from(fee * Decimal::ONE_HUNDRED).unwrap_or(0))
             .unwrap_or(Money::ZERO)
     }
@@ -130,10 +130,13 @@ impl ProcessingRates {
 
     /// The fee `provider` keeps from a payment of `amount` under the shop's
     /// contract; zero without a rate.
+    /// Only providers that keep a fee per payment charge one, whatever was
+    /// stored.
     pub fn fee(&self, provider: Provider, amount: Amount) -> Money {
-        self.0
-            .get(&provider)
-            .map_or(Money::ZERO, |rate| rate.fee(amount))
+        match self.0.get(&provider) {
+            Some(rate) if charges_per_payment(provider) => rate.fee(amount),
+            _ => Money::ZERO,
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Provider, ProcessingRate)> + '_ {
@@ -230,7 +233,10 @@ mod tests {
         let stored: ProcessingRates = serde_json::from_str(r#"{"wechatpay":"0.0600"}"#).unwrap();
         let fee = stored.fee(Provider::Wechatpay, amount("100.00"));
         assert_eq!(fee.to_string(), "6.00");
-        // Not a rate at all is still refused.
+        // A stored rate for a provider that keeps no fee per payment books
+        // none; not a rate at all is still refused.
+        let douyin: ProcessingRates = serde_json::from_str(r#"{"douyin":"0.0060"}"#).unwrap();
+        assert_eq!(douyin.fee(Provider::Douyin, amount("100.00")), Money::ZERO);
         assert!(serde_json::from_str::<ProcessingRates>(r#"{"wechatpay":"1.5"}"#).is_err());
     }
 }

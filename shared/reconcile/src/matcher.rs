@@ -232,7 +232,7 @@ fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, '
                 (Some(l), None) => booked_again(l, ours.len()),
                 (None, Some(s)) if i > 0 => listed_again(s, theirs.len()),
                 (None, Some(s)) if s.status != ProviderStatus::Success => nothing_moved(s),
-                (None, Some(s)) => unbooked(s, charges.earlier(s), charges.paid()),
+                (None, Some(s)) => unbooked(s, charges.earlier(s), charges.booked_charge(s)),
                 (None, None) => continue,
             };
             emit(finding);
@@ -263,9 +263,14 @@ impl<'r, 'a> EarlierCharges<'r, 'a> {
         }
     }
 
-    /// Whether our ledger booked the order's payment.
-    fn paid(&self) -> bool {
-        self.ledger_payment.is_some()
+    /// Whether our ledger booked the charge `s` belongs to (a fee's
+    /// payment carries the fee's provider id).
+    fn booked_charge(&self, s: &Rec<'_>) -> bool {
+        self.group.iter().any(|r| {
+            r.side == Side::Ledger
+                && r.kind == MovementKind::Payment
+                && r.provider_ref == s.provider_ref
+        })
     }
 
     /// The deduction of `period` we booked, if any.
@@ -637,7 +642,19 @@ mod tests {
                 rec(Statement, Fee, "t1", 180),
             ],
         );
-        for recs in [sandbox, unpaid] {
+        // A second charge t1 of an order we booked as paid by t0.
+        let charged_twice = through(
+            Provider::Wechatpay,
+            vec![
+                rec(Ledger, Payment, "t0", 30_000),
+                rec(Ledger, Fee, "t0", 180),
+                rec(Statement, Payment, "t0", 30_000),
+                rec(Statement, Fee, "t0", 180),
+                rec(Statement, Payment, "t1", 30_000),
+                rec(Statement, Fee, "t1", 180),
+            ],
+        );
+        for recs in [sandbox, unpaid, charged_twice] {
             let fee = notes(recs).into_iter().find(|(_, n)| n.contains("fee t1"));
             assert_eq!(fee, Some((Outcome::MissingInLedger, plain.to_owned())));
         }

@@ -273,10 +273,11 @@ pub struct SpillFile {
 
 impl SpillFile {
     /// Gives back the space behind bytes nobody reads again (Linux: a hole
-    /// punched in the file). A big day's spill then leaves the page cache
-    /// as it is consumed, and its dirty pages are dropped rather than
-    /// written out while the rows and reports are being written. Where
-    /// holes cannot be punched the space stays until the file is removed.
+    /// punched in the file). A big day's spill then leaves the disk and the
+    /// page cache as it is consumed, while the rows and reports are being
+    /// written, rather than when the last partition is done (measured on
+    /// ext4: less system time, a lower scratch peak). Where holes cannot be
+    /// punched the space stays until the file is removed.
     fn release(&self, offset: u64, len: usize) {
         #[cfg(target_os = "linux")]
         {
@@ -556,7 +557,8 @@ mod tests {
         // About half the file's blocks are gone; its size is kept, and the
         // other partition still reads back whole.
         let after = blocks();
-        assert!(after < before * 3 / 5, "{before} blocks, then {after}");
+        let freed = before.saturating_sub(after) * 512;
+        assert!(freed >= size * 2 / 5, "{before} blocks, then {after}");
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), size);
         let second = spilled.remove(0).into_bytes().expect("read");
         assert_eq!(Rec::decode_all(&second).expect("decode").len(), 4_000);

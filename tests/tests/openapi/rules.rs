@@ -131,8 +131,8 @@ fn every_request_string_has_a_pattern_or_an_enum() {
     }
 }
 
-/// `receipt_link`'s pattern is `ShopLink::parse`: https, then a plain DNS
-/// host.
+/// `ProcessingRate`'s pattern is `ProcessingRate::parse`, exactly: every
+/// spelling around the 5% cap, and the lenient decimal forms it refuses.
 #[test]
 fn the_processing_rate_pattern_is_the_servers_rule() {
     let doc = openapi();
@@ -157,6 +157,8 @@ fn the_processing_rate_pattern_is_the_servers_rule() {
     }
 }
 
+/// `receipt_link`'s pattern is `ShopLink::parse`: https, then a plain DNS
+/// host.
 #[test]
 fn the_receipt_link_pattern_is_the_servers_rule() {
     let doc = openapi();
