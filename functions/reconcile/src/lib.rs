@@ -389,25 +389,33 @@ impl InProcessRuns {
         let clock = self.clock.clone();
         let handle = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            // Another run of the day is going: wait for its turn (as SQS
-            // retries a queued request), for as long as a run may last.
-            let patience = Duration::from_secs(RUN_LEASE_S.unsigned_abs());
-            let give_up = tokio::time::Instant::now() + patience;
-            loop {
-                match reconciler.run(date, clock.now()).await {
-                    Err(ReconcileError::InProgress(_)) if tokio::time::Instant::now() < give_up => {
-                        tokio::time::sleep(Duration::from_millis(200)).await
-                    }
-                    other => {
-                        return other.map_err(|e| format!("reconciliation of {date} failed: {e}"))
-                    }
-                }
-            }
+            run_in_turn(&reconciler, clock.as_ref(), date)
+                .await
+                .map_err(|e| format!("reconciliation of {date} failed: {e}"))
         });
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(handle);
+    }
+}
+
+/// Runs `date`; while another run of the day holds it, waits for its turn
+/// (as SQS retries a queued request), for as long as a run may last.
+async fn run_in_turn(
+    reconciler: &Reconciler,
+    clock: &dyn Clock,
+    date: BusinessDate,
+) -> Result<RunReport, ReconcileError> {
+    let patience = Duration::from_secs(RUN_LEASE_S.unsigned_abs());
+    let give_up = tokio::time::Instant::now() + patience;
+    loop {
+        match reconciler.run(date, clock.now()).await {
+            Err(ReconcileError::InProgress(_)) if tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            other => return other,
+        }
     }
 }
 
@@ -419,13 +427,14 @@ impl RunRequests for InProcessRuns {
     }
 
     /// Runs after `delay` (bills are not fetched again here), as SQS
-    /// delivers a delayed message: not a run `wait` waits for.
+    /// delivers a delayed message, in its turn like a request: not a run
+    /// `wait` waits for.
     async fn ask_again(&self, request: &RunRequest, delay: Duration) -> Result<(), RequestError> {
         let date = request.business_date().map_err(RequestError)?;
         let (reconciler, clock) = (self.reconciler.clone(), self.clock.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Err(e) = reconciler.run(date, clock.now()).await {
+            if let Err(e) = run_in_turn(&reconciler, clock.as_ref(), date).await {
                 tracing::warn!(%date, error = %e, "the run asked for again failed");
             }
         });

@@ -18,6 +18,7 @@ use qrpay_provider::{
 };
 use qrpay_reconcile::bank::{batch_id, BankReceipt, ReceiptWriter};
 use qrpay_reconcile::objects::{receipts_key, statement_key, LocalDir, ObjectStore};
+use qrpay_reconcile::requests::RunRequests;
 use qrpay_reconcile::{sandbox_bill, Reconciler, StoreLedger};
 use qrpay_store::alerts::MemoryAlerts;
 use qrpay_store::Store;
@@ -473,6 +474,12 @@ async fn the_schedule_sqs_and_direct_triggers_reconcile_the_right_day(store: Arc
     assert_eq!(s.clock.now(), beijing("2026-11-21T10:30:00"));
 }
 
+/// The run id of the shop's summary of `day`.
+async fn last_run(store: &Arc<dyn Store>, s: &Setup, day: BusinessDate) -> String {
+    let summary = store.get_reconciliation(&s.world.shop, day).await.unwrap();
+    summary.expect("a summary").run_id
+}
+
 /// The day asked for twice at once (an impatient operator): the second
 /// run waits for the first to give the day back, then re-runs it; the
 /// report is the same and no alert is raised twice.
@@ -498,6 +505,33 @@ async fn two_requests_for_one_day_run_one_after_the_other(store: Arc<dyn Store>)
     let waited = s.runs.wait().await;
     assert_eq!(waited.len(), 1);
     assert_eq!(waited[0].as_ref().unwrap().report_rows, 6);
+    // A run asked for again (bills late) while another holds the day waits
+    // its turn too, rather than give up.
+    let day = BusinessDate::parse("2026-11-20").unwrap();
+    let first_run = store
+        .get_reconciliation(&s.world.shop, day)
+        .await
+        .unwrap()
+        .unwrap()
+        .run_id;
+    assert!(store
+        .acquire_lease(&lease, "other", now, until)
+        .await
+        .unwrap());
+    let again = qrpay_reconcile::requests::RunRequest::now(day);
+    s.runs
+        .ask_again(&again, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(last_run(&store, &s, day).await, first_run);
+    store.release_lease(&lease, "other").await.unwrap();
+    let mut waited_for = 0;
+    while last_run(&store, &s, day).await == first_run {
+        waited_for += 1;
+        assert!(waited_for < 100, "the run asked for again never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // Two at once: one after the other.
     let (a, b) = tokio::join!(send(&s, Event::fixture(RUN)), send(&s, Event::fixture(RUN)));
     assert_eq!((a.status, b.status), (202, 202));
