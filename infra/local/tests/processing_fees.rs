@@ -18,22 +18,6 @@ const SHOP: &str = "demo-shop";
 const OPENID: &str = "oFeeBuyer000000000000000000A";
 
 impl World {
-    async fn ok(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let a = self
-            .client
-            .json(method, path, token, body.as_ref())
-            .await
-            .unwrap();
-        assert!(a.status < 300, "{method} {path}: {} {}", a.status, a.text());
-        a.json()
-    }
-
     fn admin(&self) -> Option<&str> {
         Some(self.running.demo.admin.as_str())
     }
@@ -43,7 +27,7 @@ impl World {
         let owner = Some(self.running.demo.owner.as_str());
         let body = json!({"kind": "dynamic", "amount": amount, "out_order_no": no, "provider": "wechatpay"});
         let code = self
-            .ok(
+            .ok_as(
                 "POST",
                 &format!("/shops/{SHOP}/qr-codes"),
                 owner,
@@ -51,7 +35,7 @@ impl World {
             )
             .await;
         let pay = json!({"code": code["provider_code"], "payer": OPENID});
-        self.ok("POST", "/sandbox/wechatpay/pay", None, Some(pay))
+        self.ok_as("POST", "/sandbox/wechatpay/pay", None, Some(pay))
             .await;
         code["order_id"].as_str().unwrap().to_owned()
     }
@@ -60,7 +44,7 @@ impl World {
         let now = self.running.stack.clock.now();
         let next = BusinessDate::of(now).succ().starts_at();
         let seconds = (next - now).num_seconds() + 60;
-        self.ok(
+        self.ok_as(
             "POST",
             "/sandbox/clock",
             None,
@@ -145,7 +129,7 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
     // Day 2, after the operator set the shop up again without a rate.
     let setup = json!({"name": shop.name, "owner_operator_id": shop.owner_operator_id});
     let again = w
-        .ok(
+        .ok_as(
             "PUT",
             &format!("/admin/shops/{SHOP}"),
             w.admin(),
@@ -159,7 +143,7 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
     assert_eq!(w.balance().await, "50276.35");
 
     // Both days' bills are published once the second day has ended.
-    w.ok(
+    w.ok_as(
         "PUT",
         "/sandbox/simulators",
         None,
@@ -168,7 +152,7 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
     .await;
     w.advance_to_next_day().await;
     for day in [first_day, second_day] {
-        w.ok(
+        w.ok_as(
             "POST",
             &format!("/admin/reconciliations/{day}"),
             w.admin(),

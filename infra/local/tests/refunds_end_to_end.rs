@@ -26,22 +26,6 @@ const SHOP: &str = "demo-shop";
 const ORDERS_PER_PROVIDER: usize = 8;
 
 impl World {
-    async fn expect_ok(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let a = self
-            .client
-            .json(method, path, token, body.as_ref())
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        assert!(a.status < 300, "{method} {path}: {} {}", a.status, a.text());
-        a.json()
-    }
-
     fn owner(&self) -> Option<&str> {
         Some(self.running.demo.owner.as_str())
     }
@@ -51,7 +35,7 @@ impl World {
         let body =
             json!({"kind": "dynamic", "amount": "40.00", "out_order_no": no, "provider": provider});
         let code = self
-            .expect_ok(
+            .ok_as(
                 "POST",
                 &format!("/shops/{SHOP}/qr-codes"),
                 self.owner(),
@@ -59,7 +43,7 @@ impl World {
             )
             .await;
         let pay = json!({"code": code["provider_code"]});
-        self.expect_ok("POST", &format!("/sandbox/{provider}/pay"), None, Some(pay))
+        self.ok_as("POST", &format!("/sandbox/{provider}/pay"), None, Some(pay))
             .await;
         code["order_id"].as_str().unwrap().to_owned()
     }
@@ -80,20 +64,18 @@ impl World {
 
     async fn order_refunds(&self, order: &str) -> Value {
         let path = format!("/shops/{SHOP}/orders/{order}/refunds");
-        self.expect_ok("GET", &path, self.owner(), None).await
+        self.ok_as("GET", &path, self.owner(), None).await
     }
 
     async fn faults(&self, fail: f64, timeout: f64, duplicate: f64) {
         let body = json!({"transfer_fail_rate": fail, "transfer_timeout_rate": timeout,
             "callback_duplicate_rate": duplicate, "seed": 11});
-        self.expect_ok("PUT", "/sandbox/faults", None, Some(body))
-            .await;
+        self.ok_as("PUT", "/sandbox/faults", None, Some(body)).await;
     }
 
     async fn advance(&self, seconds: i64) {
         let body = json!({"advance_s": seconds});
-        self.expect_ok("POST", "/sandbox/clock", None, Some(body))
-            .await;
+        self.ok_as("POST", "/sandbox/clock", None, Some(body)).await;
     }
 
     /// Every refund of `orders`, once all are final (time passes for retries).
@@ -178,7 +160,7 @@ async fn under_faults_every_refund_ends_as_the_provider_moved_it_once_and_reconc
     let mut succeeded = BTreeMap::new();
     for provider in ["wechatpay", "alipay"] {
         let moved = w
-            .expect_ok("GET", &format!("/sandbox/{provider}/refunds"), None, None)
+            .ok_as("GET", &format!("/sandbox/{provider}/refunds"), None, None)
             .await;
         let theirs: Vec<(String, String)> = moved["refunds"]
             .as_array()
@@ -260,7 +242,7 @@ async fn under_faults_every_refund_ends_as_the_provider_moved_it_once_and_reconc
     }
     w.advance(86_400).await;
     let admin = Some(w.running.demo.admin.as_str());
-    w.expect_ok(
+    w.ok_as(
         "POST",
         &format!("/admin/reconciliations/{date}"),
         admin,

@@ -36,22 +36,6 @@ struct Day {
 }
 
 impl World {
-    async fn ok(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let a = self
-            .client
-            .json(method, path, token, body.as_ref())
-            .await
-            .unwrap();
-        assert!(a.status < 300, "{method} {path}: {} {}", a.status, a.text());
-        a.json()
-    }
-
     fn owner(&self) -> Option<&str> {
         Some(self.running.demo.owner.as_str())
     }
@@ -62,14 +46,14 @@ impl World {
         let body = json!({"kind": "dynamic", "amount": amount, "out_order_no": no,
             "provider": provider});
         let path = format!("/shops/{SHOP}/qr-codes");
-        let code = self.ok("POST", &path, self.owner(), Some(body)).await;
+        let code = self.ok_as("POST", &path, self.owner(), Some(body)).await;
         let pay = json!({"code": code["provider_code"]});
-        self.ok("POST", &format!("/sandbox/{provider}/pay"), None, Some(pay))
+        self.ok_as("POST", &format!("/sandbox/{provider}/pay"), None, Some(pay))
             .await;
         let order_id = code["order_id"].as_str().unwrap();
         let path = format!("/shops/{SHOP}/orders/{order_id}");
         for _ in 0..100 {
-            let order = self.ok("GET", &path, self.owner(), None).await;
+            let order = self.ok_as("GET", &path, self.owner(), None).await;
             // `2026-11-20T14:05:09.123+08:00`
             if let Some(paid_at) = order["paid_at"].as_str() {
                 return (paid_at[..10].to_owned(), paid_at[11..13].parse().unwrap());
@@ -94,9 +78,10 @@ impl World {
         assert!(paid.iter().all(|(d, _)| *d == date), "{paid:?}");
         let hours = paid.iter().map(|(_, h)| *h).collect();
         let clock = json!({"advance_s": 86_400});
-        self.ok("POST", "/sandbox/clock", None, Some(clock)).await;
+        self.ok_as("POST", "/sandbox/clock", None, Some(clock))
+            .await;
         let admin = Some(self.running.demo.admin.as_str());
-        self.ok(
+        self.ok_as(
             "POST",
             &format!("/admin/reconciliations/{date}"),
             admin,

@@ -44,6 +44,23 @@ impl World {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// A request with `token` (or none), which must succeed: its JSON.
+    pub async fn ok_as(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let a = self
+            .client
+            .json(method, path, token, body.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert!(a.status < 300, "{method} {path}: {} {}", a.status, a.text());
+        a.json()
+    }
+
     /// The demo owner's request, which must succeed: its JSON.
     pub async fn owner_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let answer = self.call(method, path, true, body).await;
