@@ -529,9 +529,12 @@ async fn two_requests_for_one_day_run_one_after_the_other(store: Arc<dyn Store>)
     let mut waited_for = 0;
     while last_run(&store, &s, day).await == first_run {
         waited_for += 1;
-        assert!(waited_for < 100, "the run asked for again never ran");
+        // A minute: a whole run against the emulator on a busy machine.
+        assert!(waited_for < 600, "the run asked for again never ran");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // Its summary is written; it may still be finishing (alerts, run.json,
+    // the lease): the two runs below wait their turn for it.
     // Two at once: one after the other.
     let (a, b) = tokio::join!(send(&s, Event::fixture(RUN)), send(&s, Event::fixture(RUN)));
     assert_eq!((a.status, b.status), (202, 202));

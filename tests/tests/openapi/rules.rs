@@ -151,6 +151,7 @@ fn the_processing_rate_pattern_is_the_servers_rule() {
     texts.extend((0..=700).map(|n| format!("0.{n:04}")));
     texts.extend((0..=70).map(|n| format!("0.{n:03}")));
     texts.extend((0..=9).map(|n| format!("0.{n}")));
+    texts.extend((0..=99).map(|n| format!("0.{n:02}")));
     for text in &texts {
         let server = qrpay_domain::ProcessingRate::parse(text).is_ok();
         assert_eq!(pattern.is_match(text), server, "{text:?}");
