@@ -913,17 +913,17 @@ pub async fn a_shops_branding_is_kept_and_replaced_by_the_next_setup(store: Arc<
     assert_eq!(w.shop_now().await.payout_balance, plain.payout_balance);
 }
 
-pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(store: Arc<dyn Store>) {
-    let w = World::new(store, "15000.00", "10.00").await;
+/// Gives the shop these processing rates in a setup of its own (the rest
+/// as a plain setup has it); the setup, for the caller to change.
+pub async fn set_processing_rates(
+    w: &World,
+    rates: &[(Provider, &str)],
+) -> qrpay_domain::ShopSetup {
     let plain = w.shop_now().await;
-    assert!(plain.processing_rates.is_empty());
     let rate = |text| qrpay_domain::ProcessingRate::parse(text).unwrap();
-    let rates = qrpay_domain::ProcessingRates::new(std::collections::BTreeMap::from([
-        (Provider::Wechatpay, rate("0.0060")),
-        (Provider::Alipay, rate("0.0055")),
-    ]))
-    .unwrap();
-    let mut setup = qrpay_domain::ShopSetup {
+    let rates = rates.iter().map(|(p, r)| (*p, rate(*r))).collect();
+    let rates = qrpay_domain::ProcessingRates::new(rates).unwrap();
+    let setup = qrpay_domain::ShopSetup {
         shop_id: w.shop.clone(),
         name: plain.name.clone(),
         owner_operator_id: w.owner.clone(),
@@ -935,15 +935,20 @@ pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(stor
         controls: Default::default(),
         processing_rates: rates.clone(),
     };
-    assert_eq!(
-        w.store
-            .put_shop(&setup, at(1))
-            .await
-            .unwrap()
-            .processing_rates,
-        rates
-    );
+    let stored = w.store.put_shop(&setup, at(1)).await.unwrap();
+    assert_eq!(stored.processing_rates, rates);
     assert_eq!(w.shop_now().await.processing_rates, rates);
+    setup
+}
+
+pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(store: Arc<dyn Store>) {
+    let w = World::new(store, "15000.00", "10.00").await;
+    assert!(w.shop_now().await.processing_rates.is_empty());
+    let rates = [
+        (Provider::Wechatpay, "0.0060"),
+        (Provider::Alipay, "0.0055"),
+    ];
+    let mut setup = set_processing_rates(&w, &rates).await;
 
     // Monthly pay, the shop bears 2.30%: 6.90, and WeChat Pay keeps 0.60%
     // of 300.00: 1.80. One fee, as the bill's payment row lists it.
@@ -975,6 +980,10 @@ pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(stor
     );
     // 10.00 + 300.00 - 8.70 + 88.88 - 0.53.
     assert_eq!(w.shop_now().await.payout_balance, money("389.65"));
+    // What a refund may hand back: the processing fee alone.
+    let fee_of = |o: Order| o.processing_fee.to_string();
+    assert_eq!(fee_of(order_now(&w, &order.order_id).await), "1.80");
+    assert_eq!(fee_of(order_now(&w, &plain_order.order_id).await), "0.53");
 
     // A later setup without rates takes them away: the next payment books
     // no fee.
@@ -992,4 +1001,8 @@ pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(stor
         "{d:?}"
     );
     assert_eq!(w.shop_now().await.payout_balance, money("439.65"));
+    assert_eq!(
+        order_now(&w, &third.order_id).await.processing_fee,
+        Money::ZERO
+    );
 }

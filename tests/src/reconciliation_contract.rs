@@ -124,6 +124,10 @@ fn summary(shop: &str, date: BusinessDate, run: &str, rows: u64) -> Reconciliati
         },
         refunds: Tally::default(),
         fees: Tally::default(),
+        fees_returned: Tally {
+            count: 1,
+            total: money("0.06"),
+        },
         deductions: Tally::default(),
         payouts: Tally::default(),
         adjustment_credits: Tally {

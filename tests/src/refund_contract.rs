@@ -27,6 +27,7 @@ macro_rules! for_each_refund_contract_case {
             refund_rules_order_channel_operator_pace_and_count,
             idempotent_refund_replays_and_conflicts,
             open_refunds_are_listed_for_the_sweeper,
+            a_refund_hands_back_its_share_of_the_processing_fee,
         );
     };
 }
@@ -419,4 +420,149 @@ pub async fn open_refunds_are_listed_for_the_sweeper(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(pending.is_empty(), "{pending:?}");
+}
+
+/// The ledger of the day, as (kind, amount, entry id, provider id, order).
+async fn ledger_of(w: &World, day: DateTime<Utc>) -> Vec<(LedgerKind, String, String, String)> {
+    let mut entries: Vec<_> = w
+        .store
+        .list_ledger(&w.shop, qrpay_domain::BusinessDate::of(day))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let provider_ref = e.provider_ref.unwrap_or_default();
+            (e.kind, e.amount.to_string(), e.entry_id, provider_ref)
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// WeChat Pay hands a payment's processing fee back with its refunds, in
+/// proportion (the bill shows it on the refund's row): each refund books
+/// its share as `FEE_RETURNED` and moves the shop's balance by the refund
+/// less it, so a shop whose balance is only this payment can refund it in
+/// full, and a release gives back exactly what was held.
+pub async fn a_refund_hands_back_its_share_of_the_processing_fee(store: Arc<dyn Store>) {
+    use crate::collection_contract::{apply, issued_order, payment, set_processing_rates};
+    let w = World::new(store, "15000.00", "0.00").await;
+    set_processing_rates(&w, &[(Provider::Wechatpay, "0.0060")]).await;
+    // 68.00 at 0.60% keeps 0.408: 0.41; the shop is credited 67.59.
+    let (_, first) = issued_order(&w, "F-1", "68.00", None).await;
+    apply(
+        w.store.as_ref(),
+        &payment(&first.order_id, "n-1", "t-1", "68.00"),
+    )
+    .await;
+    assert_eq!(
+        order_now(&w, &first.order_id).await.processing_fee,
+        money("0.41")
+    );
+    assert_eq!(w.shop_now().await.payout_balance, money("67.59"));
+
+    // All 68.00 back needs only the 67.59: one fen more than that is short.
+    let short = refund_request(&w, &w.owner, &first.order_id, "68.00", "f0", at(0));
+    let mut poorer = w.shop_now().await;
+    poorer.payout_balance = money("67.58");
+    let snapshot = qrpay_domain::RefundSnapshot {
+        shop: Some(poorer.clone()),
+        order: Some(order_now(&w, &first.order_id).await),
+        quota: None,
+    };
+    assert!(matches!(
+        qrpay_domain::reserve_refund(&poorer, &snapshot, &short),
+        Err(RefundRefusal::InsufficientBalance { .. })
+    ));
+    let req = refund_request(&w, &w.owner, &first.order_id, "68.00", "f1", at(0));
+    let r = refund_created(&w, &req).await;
+    assert_eq!(r.fee_returned, money("0.41"));
+    let shop = w.shop_now().await;
+    assert_eq!(
+        (shop.payout_balance, shop.payout_held),
+        (Money::ZERO, money("67.59"))
+    );
+    processing_refund(&w, &r, at(1)).await;
+    let done = w
+        .store
+        .succeed_refund(&w.shop, &r.refund_id, Some("5030001"), at(2));
+    assert!(matches!(done.await.unwrap(), RefundTransition::Moved(_)));
+    let shop = w.shop_now().await;
+    assert_eq!(
+        (shop.payout_balance, shop.payout_held),
+        (Money::ZERO, Money::ZERO)
+    );
+    assert_eq!(
+        order_now(&w, &first.order_id).await.status,
+        OrderStatus::Refunded
+    );
+    let day = ledger_of(&w, at(2)).await;
+    let refund_entries: Vec<_> = day.iter().filter(|e| e.3 == "5030001").collect();
+    assert_eq!(
+        refund_entries,
+        [
+            &(
+                LedgerKind::Refund,
+                "68.00".into(),
+                "refund-wechatpay-5030001".into(),
+                "5030001".into()
+            ),
+            &(
+                LedgerKind::FeeReturned,
+                "0.41".into(),
+                "fee-returned-wechatpay-5030001".into(),
+                "5030001".into()
+            ),
+        ]
+    );
+
+    // 100.00 keeps 0.60. A refund made at the provider's console (its
+    // notice) of 30.00 hands back 0.18; ours of the other 70.00 the 0.42
+    // left, and its failure gives back exactly the 69.58 it held.
+    let (_, second) = issued_order(&w, "F-2", "100.00", None).await;
+    apply(
+        w.store.as_ref(),
+        &payment(&second.order_id, "n-2", "t-2", "100.00"),
+    )
+    .await;
+    let outside = crate::collection_contract::refund(&second.order_id, "n-3", "ext-1", "30.00");
+    match apply(w.store.as_ref(), &outside).await {
+        qrpay_domain::Decision::Apply(e) => assert_eq!(e.balance_change_fen, -(3_000 - 18)),
+        other => panic!("expected the refund applied, got {other:?}"),
+    }
+    assert_eq!(w.shop_now().await.payout_balance, money("69.58"));
+    let returned: Vec<_> = ledger_of(&w, at(2))
+        .await
+        .into_iter()
+        .filter(|e| e.0 == LedgerKind::FeeReturned)
+        .map(|e| (e.1, e.2))
+        .collect();
+    assert_eq!(
+        returned,
+        [
+            ("0.18".to_owned(), "fee-returned-wechatpay-ext-1".to_owned()),
+            (
+                "0.41".to_owned(),
+                "fee-returned-wechatpay-5030001".to_owned()
+            ),
+        ]
+    );
+    let rest = refund_request(&w, &w.owner, &second.order_id, "70.00", "f2", at(3));
+    let rest = refund_created(&w, &rest).await;
+    assert_eq!(rest.fee_returned, money("0.42"));
+    let shop = w.shop_now().await;
+    assert_eq!(
+        (shop.payout_balance, shop.payout_held),
+        (Money::ZERO, money("69.58"))
+    );
+    processing_refund(&w, &rest, at(4)).await;
+    w.store
+        .fail_refund(&w.shop, &rest.refund_id, "CLOSED", at(5))
+        .await
+        .unwrap();
+    let shop = w.shop_now().await;
+    assert_eq!(
+        (shop.payout_balance, shop.payout_held),
+        (money("69.58"), Money::ZERO)
+    );
 }

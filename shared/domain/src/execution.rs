@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::collection::Provider;
 use crate::ids::{OrderId, PayoutId, ShopId};
-use crate::money::Amount;
+use crate::money::{Amount, Money};
 use crate::time::BusinessDate;
 
 /// Longest detail kept for an attempt or a notice.
@@ -141,6 +141,24 @@ pub struct LedgerEntry {
     pub created_at: DateTime<Utc>,
 }
 
+impl LedgerEntry {
+    /// The processing fee handed back with this refund, as its own entry
+    /// (`FEE_RETURNED`): the refund's order, provider and provider id (the
+    /// bill shows it as the fee of the refund's row), an id of its own
+    /// derived from the refund's, so it is written once with it. `None`
+    /// when nothing is handed back.
+    pub fn fee_returned(&self, fee: Money) -> Option<LedgerEntry> {
+        let amount = Amount::from_fen(fee.fen()).ok()?;
+        let movement = self.entry_id.strip_prefix("refund-")?;
+        Some(LedgerEntry {
+            entry_id: format!("fee-returned-{movement}"),
+            kind: LedgerKind::FeeReturned,
+            amount,
+            ..self.clone()
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LedgerKind {
     /// A buyer paid an order (the shop is credited).
@@ -160,10 +178,14 @@ pub enum LedgerKind {
     AdjustmentCredit,
     /// The platform operator debited the shop's balance.
     AdjustmentDebit,
+    /// The part of a payment's processing fee the provider handed back with
+    /// a refund (the shop is credited it): one entry per refund, beside the
+    /// `REFUND` entry, as the bill shows it on the refund's row.
+    FeeReturned,
 }
 
 impl LedgerKind {
-    pub const ALL: [LedgerKind; 7] = [
+    pub const ALL: [LedgerKind; 8] = [
         LedgerKind::Payment,
         LedgerKind::Fee,
         LedgerKind::Refund,
@@ -171,6 +193,7 @@ impl LedgerKind {
         LedgerKind::Payout,
         LedgerKind::AdjustmentCredit,
         LedgerKind::AdjustmentDebit,
+        LedgerKind::FeeReturned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -182,6 +205,7 @@ impl LedgerKind {
             LedgerKind::Payout => "PAYOUT",
             LedgerKind::AdjustmentCredit => "ADJUSTMENT_CREDIT",
             LedgerKind::AdjustmentDebit => "ADJUSTMENT_DEBIT",
+            LedgerKind::FeeReturned => "FEE_RETURNED",
         }
     }
 

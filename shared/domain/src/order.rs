@@ -106,6 +106,12 @@ pub struct Order {
     /// only for orders stored before the counter existed (never counted,
     /// so never released).
     pub collection_day: Option<crate::time::BusinessDate>,
+    /// The provider's processing fee booked with the payment: the part of
+    /// its `FEE` entry under the shop's processing rate, not the monthly-pay
+    /// fee the shop bears. The provider hands it back with refunds, in
+    /// proportion ([`Order::fee_returned_with`]). Zero before the payment,
+    /// without a rate, and for orders paid before it was kept.
+    pub processing_fee: Money,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -146,6 +152,7 @@ impl Order {
             refunds_live_count: 0,
             last_refund_at: None,
             collection_day: Some(crate::controls::collection_day(now)),
+            processing_fee: Money::ZERO,
             created_at: now,
             updated_at: now,
         }
@@ -212,6 +219,29 @@ impl Order {
         self.paid_amount.headroom_over(self.refunds_live_total())
     }
 
+    /// The part of the processing fee a refund of `amount` hands back, with
+    /// `before` refunded or in flight ahead of it: the fee's share of all
+    /// refunded once it is through less its share before it, each half up
+    /// to the fen (`share(x) = fee × x / paid`). Refunds that add up to the
+    /// paid amount hand back exactly the fee, however they are split; each
+    /// hands back between nothing and the fee.
+    pub fn fee_returned_with(&self, before: Money, amount: Money) -> Money {
+        let (fee, paid) = (
+            i128::from(self.processing_fee.fen()),
+            i128::from(self.paid_amount.fen()),
+        );
+        if fee == 0 || paid == 0 {
+            return Money::ZERO;
+        }
+        let share = |refunded: i64| {
+            let refunded = i128::from(refunded).clamp(0, paid);
+            (2 * fee * refunded + paid) / (2 * paid)
+        };
+        let after = before.fen().saturating_add(amount.fen());
+        let back = (share(after) - share(before.fen())).clamp(0, fee);
+        Money::from_fen(i64::try_from(back).unwrap_or(0)).unwrap_or(Money::ZERO)
+    }
+
     /// What is neither paid out nor refunded (live): the headroom both a
     /// payout (rule 4's `remaining`) and a refund (`REFUND_EXCEEDS_REFUNDABLE`'s
     /// `remaining`) are measured against. One bound for both kinds.
@@ -257,5 +287,46 @@ mod tests {
         };
         assert_eq!(paid.closed_on_expiry(at(10_000)), None);
         assert_eq!(order(None).closed_on_expiry(at(10_000)), None);
+    }
+
+    fn money(fen: i64) -> Money {
+        Money::from_fen(fen).unwrap()
+    }
+
+    #[test]
+    fn refunds_of_the_whole_amount_hand_back_exactly_the_processing_fee() {
+        // 68.00 paid, 0.41 fee (0.60%).
+        let paid = Order {
+            paid_amount: money(6800),
+            processing_fee: money(41),
+            ..order(None)
+        };
+        let back = |before, amount| paid.fee_returned_with(money(before), money(amount)).fen();
+        assert_eq!(back(0, 6800), 41, "a full refund");
+        // 41 × 1000 / 6800 = 6.03 → 6; 41 × 2000 / 6800 = 12.06 → 12.
+        assert_eq!((back(0, 1000), back(1000, 1000)), (6, 6));
+        assert_eq!(back(2000, 4800), 41 - 12, "the last part takes the rest");
+        // Three thirds of 1 fen over 3 fen: 0.33 → 0, 0.67 → 1, 1.
+        let tiny = Order {
+            paid_amount: money(3),
+            processing_fee: money(1),
+            ..order(None)
+        };
+        let parts: Vec<i64> = (0..3)
+            .map(|i| tiny.fee_returned_with(money(i), money(1)).fen())
+            .collect();
+        assert_eq!(parts, [0, 1, 0]);
+        for split in [1, 7, 333, 1234, 6799] {
+            let sum = back(0, split) + back(split, 6800 - split);
+            assert_eq!(sum, 41, "split at {split}");
+        }
+        // Never more than the fee, never below nothing.
+        assert_eq!(back(6800, 100), 0, "beyond the paid amount");
+        assert_eq!(back(0, 1_000_000), 41);
+        let no_fee = order(None);
+        assert_eq!(
+            no_fee.fee_returned_with(Money::ZERO, money(990)),
+            Money::ZERO
+        );
     }
 }

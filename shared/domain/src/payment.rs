@@ -376,6 +376,8 @@ fn decide_payment(
         .checked_add(processing_fee)
         .unwrap_or(instalment_fee)
         .min(amount.money());
+    // What of it the provider hands back with refunds.
+    after.processing_fee = fee.headroom_over(instalment_fee);
     if let Ok(fee) = Amount::from_fen(fee.fen()) {
         let fee_id = format!("fee-{}-{txn}", event.provider);
         ledger.push(event.ledger_entry(&after, LedgerKind::Fee, fee_id, fee, None, now));
@@ -558,25 +560,29 @@ fn decide_refund(
     } else {
         OrderStatus::PartiallyRefunded
     };
-    let debit_fen = amount.fen().min(shop.payout_balance.fen());
-    let shortfall = (debit_fen < amount.fen()).then(|| {
+    // The provider hands back the fee's share with the money.
+    let fee_back = order.fee_returned_with(order.refunds_live_total(), amount.money());
+    let owed_fen = amount.fen() - fee_back.fen();
+    let debit_fen = owed_fen.min(shop.payout_balance.fen());
+    let shortfall = (debit_fen < owed_fen).then(|| {
         event.anomaly(
             AnomalyKind::RefundShortfall,
             Some(order),
             Some(amount.money()),
             format!(
-                "refund of {amount} exceeds the shop's available balance {}: the balance was taken to zero, {} is uncovered",
+                "refund of {amount} (less {fee_back} of fee handed back) exceeds the shop's available balance {}: the balance was taken to zero, {} is uncovered",
                 shop.payout_balance,
-                Money::from_fen(amount.fen() - debit_fen).unwrap_or(Money::ZERO)
+                Money::from_fen(owed_fen - debit_fen).unwrap_or(Money::ZERO)
             ),
             now,
         )
     });
     let entry_id = event.movement_entry_id().unwrap_or_default();
     let entry = event.ledger_entry(order, LedgerKind::Refund, entry_id, amount, None, now);
+    let fee_returned = entry.fee_returned(fee_back);
     Decision::Apply(Box::new(Effect {
         order: after,
-        ledger: vec![entry],
+        ledger: [Some(entry), fee_returned].into_iter().flatten().collect(),
         balance_change_fen: -debit_fen,
         notice: None,
         anomaly: shortfall,

@@ -47,6 +47,10 @@ pub struct ReconciliationSummary {
     pub payments: Tally,
     pub refunds: Tally,
     pub fees: Tally,
+    /// The processing fees providers handed back with the day's refunds
+    /// (`FEE_RETURNED`). Absent in summaries written before they were booked.
+    #[serde(default)]
+    pub fees_returned: Tally,
     pub deductions: Tally,
     pub payouts: Tally,
     /// The platform operator's balance adjustments of the day, credits and

@@ -127,6 +127,11 @@ pub struct Refund {
     pub failure_reason: Option<String>,
     /// The provider's id of the refund, once it told us.
     pub provider_refund_id: Option<String>,
+    /// The part of the order's processing fee the provider hands back with
+    /// it ([`Order::fee_returned_with`], fixed when it is reserved): the
+    /// shop's balance moves by the amount less this. Zero for refunds
+    /// reserved before it was kept, which reserved the whole amount.
+    pub fee_returned: Money,
     pub idempotency_key: IdempotencyKey,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -160,6 +165,12 @@ impl Refund {
     pub fn movement_entry_id(&self, provider_refund_id: Option<&str>) -> String {
         let id = provider_refund_id.unwrap_or(self.refund_id.as_str());
         format!("refund-{}-{id}", self.provider)
+    }
+
+    /// What its reservation moved from the shop's balance into the hold:
+    /// the amount less the fee handed back with it.
+    pub fn held(&self) -> Money {
+        self.amount.money().headroom_over(self.fee_returned)
     }
 
     pub fn failed_with(self, reason: &str, now: DateTime<Utc>) -> Refund {
@@ -269,8 +280,11 @@ pub fn evaluate_refund(facts: &RefundFacts<'_>) -> Result<Money, RefundRefusal> 
     let after = remaining
         .checked_sub(facts.amount.money())
         .ok_or(RefundRefusal::ExceedsRefundable { remaining })?;
+    // The provider hands back the fee's share with the money: the shop
+    // needs only the rest.
+    let fee_back = order.fee_returned_with(order.refunds_live_total(), facts.amount.money());
     let balance = facts.shop.payout_balance;
-    if balance < facts.amount.money() {
+    if balance < facts.amount.money().headroom_over(fee_back) {
         return Err(RefundRefusal::InsufficientBalance { remaining: balance });
     }
     Ok(after)
@@ -321,8 +335,9 @@ impl RefundRequest {
         hex::encode(h.finalize())
     }
 
-    /// The refund this request becomes once reserved.
-    pub fn to_refund(&self, provider: Provider) -> Refund {
+    /// The refund this request becomes once reserved, handing back
+    /// `fee_returned` of the order's processing fee.
+    pub fn to_refund(&self, provider: Provider, fee_returned: Money) -> Refund {
         Refund {
             refund_id: self.refund_id.clone(),
             shop_id: self.shop_id.clone(),
@@ -334,6 +349,7 @@ impl RefundRequest {
             status: RefundStatus::Pending,
             failure_reason: None,
             provider_refund_id: None,
+            fee_returned,
             idempotency_key: self.idempotency_key.clone(),
             created_at: self.now,
             updated_at: self.now,

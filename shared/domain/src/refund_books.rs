@@ -194,14 +194,18 @@ pub struct RefundEffect {
     /// A sub-account's reservation needs its quota to still enable refunds.
     pub quota_operator: Option<OperatorId>,
     pub ledger: Option<LedgerEntry>,
+    /// With the ledger entry of a refund that went back: the processing fee
+    /// the provider handed back with it (`FEE_RETURNED`), if any.
+    pub fee_returned: Option<LedgerEntry>,
     pub notice: Option<Notice>,
 }
 
 impl RefundEffect {
-    /// Available + held moves only by the ledger amount; the pending total
-    /// by exactly this refund.
+    /// Available + held moves only by the ledger amounts (the refund less
+    /// the fee handed back); the pending total by exactly this refund.
     pub fn check(&self) -> Result<(), BooksError> {
-        let debit = self.ledger.as_ref().map_or(0, |e| e.amount.fen());
+        let fen = |e: &Option<LedgerEntry>| e.as_ref().map_or(0, |e| e.amount.fen());
+        let debit = fen(&self.ledger) - fen(&self.fee_returned);
         if self.shop.balance_fen + self.shop.held_fen != -debit {
             return Err(broken(format!(
                 "{}: available + held moves unlike the ledger",
@@ -229,6 +233,9 @@ pub fn reserve_refund(
     let order = facts.order.ok_or(RefundRefusal::OrderNotFound)?;
     let provider = order.provider.ok_or(RefundRefusal::ChannelUnavailable)?;
     let amount = request.amount.fen();
+    // The provider hands back the fee's share: the shop holds the rest.
+    let fee_back = order.fee_returned_with(order.refunds_live_total(), request.amount.money());
+    let net = amount - fee_back.fen();
     let mut change = RefundOrderChange::new(&request.order_id, amount, 1, request.now);
     // pending + amount ≤ pending + remaining: the bound shared with payouts.
     change.max_pending_before_fen = Some(order.refunds_pending_total.fen() + remaining_after.fen());
@@ -241,14 +248,14 @@ pub fn reserve_refund(
     });
     change.last_refund_at = Some(request.now);
     let effect = RefundEffect {
-        refund: request.to_refund(provider),
+        refund: request.to_refund(provider, fee_back),
         moved: RefundMove::Create {
             fingerprint: request.fingerprint(),
         },
         order: change,
         shop: ShopChange {
-            balance_fen: -amount,
-            held_fen: amount,
+            balance_fen: -net,
+            held_fen: net,
             guard: None,
         },
         quota_operator: facts
@@ -256,6 +263,7 @@ pub fn reserve_refund(
             .is_some()
             .then(|| request.operator_id.clone()),
         ledger: None,
+        fee_returned: None,
         notice: None,
     };
     debug_assert_eq!(effect.check(), Ok(()));
@@ -270,17 +278,19 @@ pub fn fail_refund(refund: &Refund, reason: &str, now: DateTime<Utc>) -> Option<
         return None;
     }
     let amount = refund.amount.fen();
+    let net = refund.held().fen();
     let effect = RefundEffect {
         refund: refund.clone().failed_with(reason, now),
         moved: RefundMove::To(RefundStatus::Failed),
         order: RefundOrderChange::new(&refund.order_id, -amount, -1, now),
         shop: ShopChange {
-            balance_fen: amount,
-            held_fen: -amount,
+            balance_fen: net,
+            held_fen: -net,
             guard: None,
         },
         quota_operator: None,
         ledger: None,
+        fee_returned: None,
         notice: Some(refund_failed_notice(refund, reason, now)),
     };
     debug_assert_eq!(effect.check(), Ok(()));
@@ -302,13 +312,14 @@ pub fn succeed_refund(
         return None;
     }
     let amount = refund.amount.fen();
+    let net = refund.held().fen();
     let mut settled = refund.clone().moved_to(RefundStatus::Succeeded, now);
     settled.provider_refund_id = provider_refund_id.map(str::to_owned);
     let mut change = RefundOrderChange::new(&refund.order_id, -amount, 0, now);
     let (shop, ledger) = if movement_recorded {
         let release = ShopChange {
-            balance_fen: amount,
-            held_fen: -amount,
+            balance_fen: net,
+            held_fen: -net,
             guard: None,
         };
         (release, None)
@@ -326,11 +337,14 @@ pub fn succeed_refund(
         });
         let debit = ShopChange {
             balance_fen: 0,
-            held_fen: -amount,
+            held_fen: -net,
             guard: None,
         };
         (debit, Some(refund_ledger_entry(&settled, order, now)))
     };
+    let fee_returned = ledger
+        .as_ref()
+        .and_then(|e: &LedgerEntry| e.fee_returned(settled.fee_returned));
     let effect = RefundEffect {
         refund: settled,
         moved: RefundMove::To(RefundStatus::Succeeded),
@@ -338,6 +352,7 @@ pub fn succeed_refund(
         shop,
         quota_operator: None,
         ledger,
+        fee_returned,
         notice: None,
     };
     debug_assert_eq!(effect.check(), Ok(()));

@@ -28,10 +28,13 @@ pub enum MovementKind {
     AdjustmentCredit,
     /// The platform operator debited the shop's balance.
     AdjustmentDebit,
+    /// The part of a payment's fee the provider handed back with a refund
+    /// (statements give it in the fee column of the refund's row).
+    FeeReturned,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 7] = [
+    pub const ALL: [MovementKind; 8] = [
         MovementKind::Payment,
         MovementKind::Fee,
         MovementKind::Refund,
@@ -39,6 +42,7 @@ impl MovementKind {
         MovementKind::Payout,
         MovementKind::AdjustmentCredit,
         MovementKind::AdjustmentDebit,
+        MovementKind::FeeReturned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl MovementKind {
             MovementKind::Payout => "PAYOUT",
             MovementKind::AdjustmentCredit => "ADJUSTMENT_CREDIT",
             MovementKind::AdjustmentDebit => "ADJUSTMENT_DEBIT",
+            MovementKind::FeeReturned => "FEE_RETURNED",
         }
     }
 
@@ -74,6 +79,7 @@ impl MovementKind {
             LedgerKind::Payout => MovementKind::Payout,
             LedgerKind::AdjustmentCredit => MovementKind::AdjustmentCredit,
             LedgerKind::AdjustmentDebit => MovementKind::AdjustmentDebit,
+            LedgerKind::FeeReturned => MovementKind::FeeReturned,
         }
     }
 
@@ -158,8 +164,8 @@ pub struct StatementRow {
     /// Our shop, as the bill names it (a sub-merchant id, or what our order
     /// sent the provider), or [`UNATTRIBUTED_SHOP`].
     pub shop_id: String,
-    /// Payment, refund, deduction or payout; never `Fee` (a fee is the
-    /// `fee_fen` of its payment's row).
+    /// Payment, refund, deduction or payout; never `Fee` or `FeeReturned`
+    /// (a fee is the `fee_fen` of its payment's or refund's row).
     pub kind: MovementKind,
     /// Our id: the order id for collection movements, the payout id for
     /// payouts (the provider's `out_trade_no` / `out_bill_no`).
@@ -171,7 +177,8 @@ pub struct StatementRow {
     /// What moved, in fen, always positive (a refund is a positive amount of
     /// kind `Refund`).
     pub amount_fen: i64,
-    /// The provider's fee on this row, in fen, zero or positive.
+    /// The provider's fee on this row, in fen, zero or positive: on a
+    /// refund's row, the fee handed back.
     pub fee_fen: i64,
     pub status: ProviderStatus,
     pub occurred_at: DateTime<Utc>,

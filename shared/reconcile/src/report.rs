@@ -229,7 +229,7 @@ pub(crate) fn write_instalment(out: &mut Vec<u8>, instalment: Option<Instalment>
     }
 }
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "PAYMENT",
     "FEE",
     "REFUND",
@@ -238,6 +238,7 @@ const KINDS: [&str; 8] = [
     "SETTLEMENT",
     "ADJUSTMENT_CREDIT",
     "ADJUSTMENT_DEBIT",
+    "FEE_RETURNED",
 ];
 const DEDUCTION_STATES: [&str; 4] = ["DEDUCTED", "FAILED", "PROCESSING", "CLOSED"];
 /// Marks an absent text or number in a bucket record.
@@ -411,6 +412,7 @@ pub struct ShopTally {
     pub payments: Tally,
     pub refunds: Tally,
     pub fees: Tally,
+    pub fees_returned: Tally,
     pub deductions: Tally,
     pub payouts: Tally,
     pub adjustment_credits: Tally,
@@ -438,6 +440,7 @@ impl ShopTally {
                     }
                     MovementKind::Refund => &mut self.refunds,
                     MovementKind::Fee => &mut self.fees,
+                    MovementKind::FeeReturned => &mut self.fees_returned,
                     MovementKind::Deduction => &mut self.deductions,
                     MovementKind::Payout => &mut self.payouts,
                     MovementKind::AdjustmentCredit => &mut self.adjustment_credits,
@@ -484,6 +487,7 @@ impl ShopTally {
             (&mut self.payments, other.payments),
             (&mut self.refunds, other.refunds),
             (&mut self.fees, other.fees),
+            (&mut self.fees_returned, other.fees_returned),
             (&mut self.deductions, other.deductions),
             (&mut self.payouts, other.payouts),
             (&mut self.adjustment_credits, other.adjustment_credits),

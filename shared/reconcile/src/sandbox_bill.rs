@@ -94,6 +94,7 @@ pub fn receipts(sandbox: &SandboxProvider, date: BusinessDate) -> Vec<BankReceip
             MovementKind::Refund | MovementKind::Payout => -row.amount_fen,
             MovementKind::Deduction
             | MovementKind::Fee
+            | MovementKind::FeeReturned
             | MovementKind::AdjustmentCredit
             | MovementKind::AdjustmentDebit => 0,
         };

@@ -167,6 +167,7 @@ impl SyntheticDay {
             MovementKind::Payout => LedgerKind::Payout,
             MovementKind::AdjustmentCredit => LedgerKind::AdjustmentCredit,
             MovementKind::AdjustmentDebit => LedgerKind::AdjustmentDebit,
+            MovementKind::FeeReturned => LedgerKind::FeeReturned,
         };
         let bad = |what: &str| StoreError::Corrupt(format!("synthetic {what}"));
         let monthly = (kind == LedgerKind::Payment && i.is_multiple_of(20))

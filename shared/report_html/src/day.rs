@@ -166,6 +166,11 @@ fn numbers(out: &mut String, s: &ReconciliationSummary) {
         ("n-refunds", label("退款", "Refunds"), s.refunds),
         ("n-fees", label("手续费", "Fees"), s.fees),
         (
+            "n-fees-returned",
+            label("退还手续费", "Fees returned"),
+            s.fees_returned,
+        ),
+        (
             "n-deductions",
             label("分期扣款", "Deductions"),
             s.deductions,

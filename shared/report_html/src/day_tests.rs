@@ -30,6 +30,7 @@ fn summary() -> ReconciliationSummary {
         payments: tally(3, 31_250),
         refunds: tally(1, 500),
         fees: tally(3, 190),
+        fees_returned: tally(1, 6),
         deductions: tally(0, 0),
         payouts: tally(1, 2_000),
         adjustment_credits: tally(0, 0),

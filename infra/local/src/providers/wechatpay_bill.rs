@@ -12,7 +12,10 @@
 //! asked for (交易时间 of a refund is its application time). A direct
 //! merchant's 特约商户号 is `0`. The fee is 0.60% of the amount rounded to
 //! the fen, written with five decimals; a refund returns its share
-//! (negative). The fund-flow bill (11 columns, 5-column summary) lists the
+//! (negative): the fee's share of all refunded once it is through less
+//! its share before it, half up, as qrpay books it (WeChat Pay's own
+//! rounding of a partial refund's fee is not published); a failed
+//! refund returns none. The fund-flow bill (11 columns, 5-column summary) lists the
 //! basic account's money: each payment and its fee, each refund that
 //! succeeded and the fee it returned, with the running balance from the
 //! simulator's first movement. Transfers are not in it (not simulated).
@@ -106,6 +109,8 @@ enum MoveKind {
         refund_id: String,
         out_refund_no: String,
         fen: i64,
+        /// The share of the payment's fee it returned (zero if it failed).
+        fee_fen: i64,
         /// When the money went back; `None`: the refund failed.
         succeeded_at: Option<DateTime<Utc>>,
     },
@@ -246,12 +251,28 @@ fn movements(book: &Book) -> Vec<Movement> {
             },
         });
     }
-    for refund in book.refunds() {
+    // In the order they were asked for: each returns the fee's share of
+    // all refunded once it is through less its share before it.
+    let mut refunds: Vec<_> = book.refunds().collect();
+    refunds.sort_by(|a, b| (a.created_at, &a.refund_id).cmp(&(b.created_at, &b.refund_id)));
+    let mut refunded_before: HashMap<&str, i64> = HashMap::new();
+    for refund in refunds {
         let Some(order) = book.order(&refund.out_trade_no) else {
             continue;
         };
         let Some(paid) = order.payment() else {
             continue;
+        };
+        let succeeded = matches!(refund.state, RefundState::Succeeded { .. });
+        let before = refunded_before.entry(&refund.out_trade_no).or_default();
+        let fee_fen = if succeeded {
+            let (fee, paid_fen) = (fee_of(order.amount.fen()), order.amount.fen());
+            let share = |x: i64| (2 * fee * x.min(paid_fen) + paid_fen) / (2 * paid_fen);
+            let back = share(*before + refund.amount.fen()) - share(*before);
+            *before += refund.amount.fen();
+            back
+        } else {
+            0
         };
         let (product, out_trade_no, description, attach) = facts(order);
         all.push(Movement {
@@ -266,6 +287,7 @@ fn movements(book: &Book) -> Vec<Movement> {
                 refund_id: refund.refund_id.clone(),
                 out_refund_no: refund.out_refund_no.clone(),
                 fen: refund.amount.fen(),
+                fee_fen,
                 succeeded_at: match refund.state {
                     RefundState::Succeeded { at } => Some(at),
                     RefundState::Failed { .. } => None,
@@ -337,12 +359,13 @@ fn trade_bill(movements: &[Movement], date: BusinessDate) -> Option<String> {
                 refund_id,
                 out_refund_no,
                 fen,
+                fee_fen,
                 succeeded_at,
             } => {
                 let amount = yuan(*fen);
-                let fee = fee_text(-fee_of(*fen));
+                let fee = fee_text(-fee_fen);
                 refunded += fen;
-                fees -= fee_of(*fen);
+                fees -= fee_fen;
                 let state = if succeeded_at.is_some() {
                     "SUCCESS"
                 } else {
@@ -409,6 +432,7 @@ fn entries(movements: &[Movement]) -> Vec<Entry<'_>> {
                 refund_id,
                 out_refund_no,
                 fen,
+                fee_fen,
                 succeeded_at: Some(at),
             } => {
                 let entry = |kind, fen| Entry {
@@ -420,7 +444,7 @@ fn entries(movements: &[Movement]) -> Vec<Entry<'_>> {
                     voucher: out_refund_no,
                 };
                 all.push(entry("退款", -fen));
-                all.push(entry("退还交易手续费", fee_of(*fen)));
+                all.push(entry("退还交易手续费", *fee_fen));
             }
             MoveKind::Refunded { .. } => {}
         }

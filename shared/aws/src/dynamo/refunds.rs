@@ -83,6 +83,9 @@ impl DynamoStore {
             // The movement a provider notice of this refund would name.
             items.push(self.put_new(movement_key(&entry.entry_id), OnFailure::None)?);
         }
+        if let Some(entry) = &effect.fee_returned {
+            items.push(self.put_new(ledger_item(entry), OnFailure::None)?);
+        }
         Ok(items)
     }
 

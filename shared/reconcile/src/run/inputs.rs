@@ -360,7 +360,8 @@ fn rec_of_entry(entry: &LedgerEntry, payout_provider: Provider) -> Rec<'_> {
     }
 }
 
-/// A statement row as records: the movement, and its fee if it has one.
+/// A statement row as records: the movement, and its fee if it has one (a
+/// payment's fee, or the fee a refund handed back).
 fn recs_of_row(row: &StatementRow) -> (Rec<'_>, Option<Rec<'_>>) {
     let movement = Rec {
         side: Side::Statement,
@@ -377,8 +378,16 @@ fn recs_of_row(row: &StatementRow) -> (Rec<'_>, Option<Rec<'_>>) {
         provider_ref: &row.provider_ref,
         customer: row.payer.as_deref().unwrap_or(""),
     };
-    let fee = (row.fee_fen > 0 && row.kind == MovementKind::Payment).then_some(Rec {
-        kind: MovementKind::Fee,
+    let fee_kind = match row.kind {
+        MovementKind::Payment => Some(MovementKind::Fee),
+        // Only money that went back hands a fee back.
+        MovementKind::Refund if row.status == ProviderStatus::Success => {
+            Some(MovementKind::FeeReturned)
+        }
+        _ => None,
+    };
+    let fee = fee_kind.filter(|_| row.fee_fen > 0).map(|kind| Rec {
+        kind,
         amount_fen: row.fee_fen,
         customer: "",
         ..movement

@@ -355,6 +355,7 @@ fn summarize(
         payments: tally.payments,
         refunds: tally.refunds,
         fees: tally.fees,
+        fees_returned: tally.fees_returned,
         deductions: tally.deductions,
         payouts: tally.payouts,
         adjustment_credits: tally.adjustment_credits,

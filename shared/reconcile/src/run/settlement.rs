@@ -35,7 +35,7 @@ pub(super) fn settlement_effect(rec: &Rec<'_>) -> i64 {
         return 0;
     }
     match rec.kind {
-        MovementKind::Payment => rec.amount_fen,
+        MovementKind::Payment | MovementKind::FeeReturned => rec.amount_fen,
         MovementKind::Fee | MovementKind::Refund | MovementKind::Payout => -rec.amount_fen,
         // Instalments are between the buyer and the provider's credit arm.
         MovementKind::Deduction => 0,

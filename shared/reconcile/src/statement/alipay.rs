@@ -401,6 +401,7 @@ fn received_by_shop(kind: MovementKind, amount_fen: i64) -> i64 {
         MovementKind::Payment
         | MovementKind::Deduction
         | MovementKind::Fee
+        | MovementKind::FeeReturned
         | MovementKind::AdjustmentCredit => amount_fen,
     }
 }
@@ -592,7 +593,9 @@ pub(crate) fn push_row(
         MovementKind::Refund => (&words.refund, true),
         MovementKind::Deduction => (&words.deduction, false),
         MovementKind::Payout => (&words.payout, false),
-        MovementKind::Fee => return Err("a FEE row cannot be written".to_owned()),
+        MovementKind::Fee | MovementKind::FeeReturned => {
+            return Err(format!("a {} row cannot be written", row.kind))
+        }
         MovementKind::AdjustmentCredit | MovementKind::AdjustmentDebit => {
             return Err("a balance adjustment is ours alone: no bill lists it".to_owned())
         }

@@ -188,8 +188,11 @@ pub(crate) fn check_row(row: &StatementRow, provider: Provider) -> Result<(), St
             row.provider
         ));
     }
-    if row.kind == MovementKind::Fee {
-        return Err("a FEE row cannot be written: a fee is the fee_fen of its row".to_owned());
+    if matches!(row.kind, MovementKind::Fee | MovementKind::FeeReturned) {
+        return Err(format!(
+            "a {} row cannot be written: a fee is the fee_fen of its row",
+            row.kind
+        ));
     }
     our_id("shop_id", &row.shop_id)?;
     our_id("reference", &row.reference)?;

@@ -95,7 +95,9 @@ fn parse_row(statement: &Statement, line: u64, text: &str) -> Result<StatementRo
         )
     })?;
     let kind = match MovementKind::parse(kind) {
-        Some(MovementKind::Fee) => return Err("kind FEE is not a statement row".to_owned()),
+        Some(kind @ (MovementKind::Fee | MovementKind::FeeReturned)) => {
+            return Err(format!("kind {kind} is not a statement row"))
+        }
         Some(kind) => kind,
         None => return Err(format!("unknown kind {}", lines::shown(kind))),
     };

@@ -51,6 +51,7 @@ impl Tally {
             MovementKind::Payment
             | MovementKind::Deduction
             | MovementKind::Fee
+            | MovementKind::FeeReturned
             | MovementKind::AdjustmentCredit
             | MovementKind::AdjustmentDebit => {}
         }

@@ -218,6 +218,9 @@ impl State {
             self.movements.insert(entry.entry_id.clone());
             self.record_ledger(entry.clone());
         }
+        if let Some(entry) = &effect.fee_returned {
+            self.record_ledger(entry.clone());
+        }
         Ok(())
     }
 }

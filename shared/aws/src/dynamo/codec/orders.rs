@@ -11,6 +11,9 @@ use super::*;
 use qrpay_domain::receivables::owes_instalments;
 use qrpay_store::StoreError;
 
+/// The processing fee booked with the order's payment, in fen.
+const PROCESSING_FEE: &str = "processing_fee_fen";
+
 pub fn order_item(order: &Order) -> Item {
     let mut item = order_key(&order.shop_id, &order.order_id);
     item.extend([
@@ -115,6 +118,11 @@ pub fn order_collection_attributes(order: &Order) -> Vec<(String, AttributeValue
         // Restricted: only the transfer adapter reads it back.
         ("payer_account", order.payer_account.as_ref().map(json_attr)),
         ("paid_at_ms", order.paid_at.map(ms)),
+        // Set once, by the payment; absent (zero) without a processing fee.
+        (
+            PROCESSING_FEE,
+            (!order.processing_fee.is_zero()).then(|| n(order.processing_fee.fen())),
+        ),
     ];
     extend_present(&mut attributes, optional);
     // Sparse GSI2: a shop's receivables list the orders that owe instalments.
@@ -175,6 +183,11 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         last_refund_at: get_opt_i64(item, LAST_REFUND_AT)?.map(from_millis),
         // Orders written before the collection cap were never counted.
         collection_day: get_opt_parsed(item, COLLECTION_DAY, qrpay_domain::BusinessDate::parse)?,
+        // Orders paid before it was kept hand nothing back with a refund.
+        processing_fee: match item.get(PROCESSING_FEE) {
+            Some(_) => get_money(item, PROCESSING_FEE)?,
+            None => qrpay_domain::Money::ZERO,
+        },
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
     })

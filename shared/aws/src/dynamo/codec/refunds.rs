@@ -59,6 +59,7 @@ pub fn refund_item(refund: &Refund) -> Item {
         ("order_id".to_owned(), s(refund.order_id.as_str())),
         ("operator_id".to_owned(), s(refund.operator_id.as_str())),
         ("amount_fen".to_owned(), n(refund.amount.fen())),
+        (FEE_RETURNED.to_owned(), n(refund.fee_returned.fen())),
         ("provider".to_owned(), s(refund.provider.as_str())),
         (REFUND_STATUS.to_owned(), s(refund.status.as_str())),
         (
@@ -84,6 +85,9 @@ pub fn refund_item(refund: &Refund) -> Item {
     item
 }
 
+/// The processing fee handed back with a refund, in fen.
+const FEE_RETURNED: &str = "fee_returned_fen";
+
 pub fn refund_from(item: &Item) -> Result<Refund, StoreError> {
     Ok(Refund {
         refund_id: parse(item, "refund_id", RefundId::parse)?,
@@ -96,6 +100,11 @@ pub fn refund_from(item: &Item) -> Result<Refund, StoreError> {
         status: parse(item, REFUND_STATUS, |t| RefundStatus::parse(t).ok_or(()))?,
         failure_reason: get_opt_s(item, "failure_reason"),
         provider_refund_id: get_opt_s(item, "provider_refund_id"),
+        // Refunds reserved before it was kept reserved the whole amount.
+        fee_returned: match item.get(FEE_RETURNED) {
+            Some(_) => get_money(item, FEE_RETURNED)?,
+            None => qrpay_domain::Money::ZERO,
+        },
         idempotency_key: parse(item, "idempotency_key", IdempotencyKey::parse)?,
         created_at: get_time(item, "created_at_ms")?,
         updated_at: get_time(item, UPDATED_AT)?,
