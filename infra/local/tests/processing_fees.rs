@@ -3,8 +3,10 @@
 //! row of its trade bill, as WeChat Pay does. With the shop's processing
 //! rate set (the demo shop's is 0.0060), the payment books that fee and the
 //! nightly run, reading the bill fetched through the real adapter, matches
-//! it; without a rate nothing is booked and the fee is reported missing,
-//! with a note saying where the rate is set.
+//! it; a refund hands back its share of the fee (the bill's refund row
+//! shows it), which is booked and matched too; without a rate nothing is
+//! booked and the fee is reported missing, with a note saying where the
+//! rate is set.
 
 mod common;
 
@@ -64,6 +66,23 @@ impl World {
             .unwrap()
     }
 
+    /// The owner refunds `amount` of `order`; its state once final.
+    async fn refunded(&self, order: &str, amount: &str) -> Value {
+        let asked = self.owner_refund(order, amount).await;
+        assert_eq!(asked.status, 202, "{}", asked.text());
+        let path = format!("/shops/{SHOP}/orders/{order}/refunds");
+        let owner = Some(self.running.demo.owner.as_str());
+        for _ in 0..300 {
+            let listed = self.ok_as("GET", &path, owner, None).await;
+            let refund = listed["refunds"][0].clone();
+            if refund["status"] == "SUCCEEDED" || refund["status"] == "FAILED" {
+                return refund;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the refund of {order} never ended");
+    }
+
     async fn balance(&self) -> String {
         self.shop().await.payout_balance.to_string()
     }
@@ -108,7 +127,8 @@ fn row(kind: &str, outcome: &str, ledger: &str, provider: &str, note: &str) -> [
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_one() {
+async fn a_wechat_fee_matches_at_the_shops_rate_comes_back_with_a_refund_and_is_missing_without_a_rate(
+) {
     let w = world().await;
     let shop = w.shop().await;
     let rates: Vec<String> = shop
@@ -125,6 +145,11 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
     let first_day = BusinessDate::of(w.running.stack.clock.now());
     let first = w.paid_through_wechat("FEE-1", "88.88").await;
     assert_eq!(w.balance().await, "50176.35");
+    // 30.00 of it back hands back 0.18 of the 0.53 (0.53 × 30 / 88.88 =
+    // 0.179, and 0.60% of 30.00): the shop gives 29.82.
+    let refund = w.refunded(&first, "30.00").await;
+    assert_eq!(refund["status"], "SUCCEEDED", "{refund}");
+    assert_eq!(w.balance().await, "50146.53");
 
     // Day 2, after the operator set the shop up again without a rate.
     let setup = json!({"name": shop.name, "owner_operator_id": shop.owner_operator_id});
@@ -140,7 +165,7 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
     w.advance_to_next_day().await;
     let second_day = first_day.succ();
     let second = w.paid_through_wechat("FEE-2", "100.00").await;
-    assert_eq!(w.balance().await, "50276.35");
+    assert_eq!(w.balance().await, "50246.53");
 
     // Both days' bills are published once the second day has ended.
     w.ok_as(
@@ -165,6 +190,8 @@ async fn a_wechat_fee_matches_at_the_shops_rate_and_is_reported_missing_without_
         [
             row("PAYMENT", "MATCHED", "88.88", "88.88", ""),
             row("FEE", "MATCHED", "0.53", "0.53", ""),
+            row("REFUND", "MATCHED", "30.00", "30.00", ""),
+            row("FEE_RETURNED", "MATCHED", "0.18", "0.18", ""),
         ]
     );
     // Discrepancies come first in a report.

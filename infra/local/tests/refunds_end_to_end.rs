@@ -16,7 +16,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::{world, World};
 use qrpay_domain::{BusinessDate, Clock, LedgerKind, Provider, ShopId};
-use qrpay_local::client::Answer;
 use qrpay_reconcile::objects::{statement_key, ObjectStore};
 use qrpay_reconcile::statement::{Format, StatementWriter};
 use qrpay_reconcile::{MovementKind, ProviderStatus, StatementRow};
@@ -46,20 +45,6 @@ impl World {
         self.ok_as("POST", &format!("/sandbox/{provider}/pay"), None, Some(pay))
             .await;
         code["order_id"].as_str().unwrap().to_owned()
-    }
-
-    async fn refund(&self, order: &str, amount: &str) -> Answer {
-        let body = json!({"amount": amount, "reason": "少发一件"}).to_string();
-        self.client
-            .send(
-                "POST",
-                &format!("/shops/{SHOP}/orders/{order}/refunds"),
-                self.owner(),
-                &[("idempotency-key", &format!("rk-{order}"))],
-                Some(body.into_bytes()),
-            )
-            .await
-            .unwrap()
     }
 
     async fn order_refunds(&self, order: &str) -> Value {
@@ -102,8 +87,16 @@ impl World {
     }
 }
 
+/// 0.60% of `fen`, half up: the fee WeChat Pay keeps from a payment under
+/// the demo shop's contract, and hands back in proportion with a refund.
+fn wechat_fee_fen(fen: i64) -> i64 {
+    (fen * 6 + 500) / 1000
+}
+
 /// The provider's bill of `date` with the refund rows of what it sent back
 /// (WeChat: its refund id; Alipay: our `out_request_no`), in its own format.
+/// A WeChat row hands back 0.60% of its amount of the fee (each order is
+/// refunded once); the demo shop has no Alipay rate, so none there.
 fn bill_of_refunds(provider: Provider, date: BusinessDate, moved: &Value) -> Vec<u8> {
     let mut writer =
         StatementWriter::new(Format::for_provider(provider), provider, date, Vec::new()).unwrap();
@@ -125,7 +118,10 @@ fn bill_of_refunds(provider: Provider, date: BusinessDate, moved: &Value) -> Vec
             provider_ref: id.as_str().unwrap().into(),
             period: None,
             amount_fen: amount.fen(),
-            fee_fen: 0,
+            fee_fen: match provider {
+                Provider::Wechatpay => wechat_fee_fen(amount.fen()),
+                _ => 0,
+            },
             status: ProviderStatus::Success,
             occurred_at: at,
             payer: None,
@@ -148,10 +144,10 @@ async fn under_faults_every_refund_ends_as_the_provider_moved_it_once_and_reconc
     w.faults(0.25, 0.4, 1.0).await;
     for (i, (_, order)) in orders.iter().enumerate() {
         let amount = format!("{}.{:02}", 5 + i, i);
-        let a = w.refund(order, &amount).await;
+        let a = w.owner_refund(order, &amount).await;
         assert_eq!(a.status, 202, "{}", a.text());
         // The same request again: the same refund, nothing more.
-        let again = w.refund(order, &amount).await;
+        let again = w.owner_refund(order, &amount).await;
         assert_eq!(again.json()["refund_id"], a.json()["refund_id"]);
     }
     let finals = w.final_refunds(&orders).await;
@@ -229,6 +225,24 @@ async fn under_faults_every_refund_ends_as_the_provider_moved_it_once_and_reconc
     assert_eq!(refund_entries.len(), total_succeeded, "{refund_entries:?}");
     let entry_ids: BTreeSet<&String> = refund_entries.iter().map(|e| &e.entry_id).collect();
     assert_eq!(entry_ids.len(), total_succeeded);
+    // With each WeChat Pay refund, the fee's share it handed back.
+    let mut returned: Vec<(String, String)> = ledger
+        .iter()
+        .filter(|e| e.kind == LedgerKind::FeeReturned)
+        .map(|e| (e.provider_ref.clone().unwrap(), e.amount.to_string()))
+        .collect();
+    returned.sort();
+    let mut expected: Vec<(String, String)> = refund_entries
+        .iter()
+        .filter(|e| e.provider == Some(Provider::Wechatpay))
+        .map(|e| {
+            let fee = qrpay_domain::Money::from_fen(wechat_fee_fen(e.amount.fen())).unwrap();
+            (e.provider_ref.clone().unwrap(), fee.to_string())
+        })
+        .collect();
+    expected.sort();
+    assert!(!expected.is_empty(), "no WeChat Pay refund went through");
+    assert_eq!(returned, expected);
 
     // The nightly reconciliation of the day: every refund MATCHED.
     for (provider, (_, moved)) in &succeeded {
@@ -260,6 +274,17 @@ async fn under_faults_every_refund_ends_as_the_provider_moved_it_once_and_reconc
     for row in refunds {
         assert_eq!(row["outcome"], "MATCHED", "{row}");
         assert_eq!(row["reconciled_amount"], row["ledger_amount"], "{row}");
+    }
+    let fees: Vec<&Value> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "FEE_RETURNED")
+        .collect();
+    assert_eq!(fees.len(), expected.len(), "{report}");
+    for row in fees {
+        assert_eq!(row["outcome"], "MATCHED", "{row}");
+        assert_eq!(row["provider_amount"], row["ledger_amount"], "{row}");
     }
 }
 

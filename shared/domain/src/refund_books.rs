@@ -418,3 +418,118 @@ pub fn check_order_commitments(order: &Order) -> Result<(), BooksError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collection::Provider;
+    use crate::ids::{IdempotencyKey, RefundId, ShopId};
+    use crate::money::Amount;
+    use crate::refund::RefundRequest;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000, 0).unwrap()
+    }
+
+    fn money(fen: i64) -> Money {
+        Money::from_fen(fen).unwrap()
+    }
+
+    /// 68.00 paid through WeChat Pay, 0.41 of processing fee booked; a
+    /// refund of all of it, handing the 0.41 back, already processing.
+    fn paid_and_refunding() -> (Order, Refund) {
+        let order = Order {
+            paid_amount: money(6800),
+            processing_fee: money(41),
+            status: OrderStatus::Paid,
+            provider: Some(Provider::Wechatpay),
+            ..Order::created(
+                OrderId::parse("ord_1").unwrap(),
+                ShopId::parse("s1").unwrap(),
+                Amount::from_fen(6800).unwrap(),
+                now(),
+            )
+        };
+        let request = RefundRequest {
+            refund_id: RefundId::generate(now()),
+            shop_id: order.shop_id.clone(),
+            order_id: order.order_id.clone(),
+            operator_id: OperatorId::parse("owner-1").unwrap(),
+            amount: Amount::from_fen(6800).unwrap(),
+            reason: None,
+            idempotency_key: IdempotencyKey::parse("k1").unwrap(),
+            refund_providers: PayoutChannels::of(&[Provider::Wechatpay]),
+            now: now(),
+        };
+        let refund = request
+            .to_refund(Provider::Wechatpay, money(41))
+            .moved_to(RefundStatus::Processing, now());
+        (order, refund)
+    }
+
+    #[test]
+    fn a_refund_moves_the_shop_by_the_amount_less_the_fee_handed_back() {
+        let (order, refund) = paid_and_refunding();
+        assert_eq!(refund.held(), money(6759));
+
+        // Went back: the hold of 67.59 is spent; 68.00 out, 0.41 back.
+        let done = succeed_refund(&refund, &order, Some("5030001"), false, now()).unwrap();
+        assert_eq!((done.shop.balance_fen, done.shop.held_fen), (0, -6759));
+        let entry = |e: &Option<LedgerEntry>| {
+            let e = e.as_ref().unwrap();
+            (
+                e.kind,
+                e.amount.fen(),
+                e.entry_id.clone(),
+                e.provider_ref.clone(),
+            )
+        };
+        assert_eq!(
+            entry(&done.ledger),
+            (
+                LedgerKind::Refund,
+                6800,
+                "refund-wechatpay-5030001".into(),
+                Some("5030001".into())
+            )
+        );
+        assert_eq!(
+            entry(&done.fee_returned),
+            (
+                LedgerKind::FeeReturned,
+                41,
+                "fee-returned-wechatpay-5030001".into(),
+                Some("5030001".into())
+            )
+        );
+        assert_eq!(done.check(), Ok(()));
+
+        // The provider's notice booked it first: the hold goes back whole.
+        let settled = succeed_refund(&refund, &order, Some("5030001"), true, now()).unwrap();
+        assert_eq!(
+            (settled.shop.balance_fen, settled.shop.held_fen),
+            (6759, -6759)
+        );
+        assert_eq!((settled.ledger, settled.fee_returned), (None, None));
+
+        // Refused: exactly the 67.59 held comes back.
+        let failed = fail_refund(&refund, "CLOSED", now()).unwrap();
+        assert_eq!(
+            (failed.shop.balance_fen, failed.shop.held_fen),
+            (6759, -6759)
+        );
+        assert_eq!(failed.order.pending_fen, -6800, "the buyer's whole refund");
+    }
+
+    #[test]
+    fn a_refund_without_a_fee_handed_back_books_the_refund_alone() {
+        let (order, refund) = paid_and_refunding();
+        let plain = Refund {
+            fee_returned: Money::ZERO,
+            ..refund
+        };
+        let done = succeed_refund(&plain, &order, Some("5030002"), false, now()).unwrap();
+        assert_eq!(done.check(), Ok(()));
+        assert_eq!((done.shop.held_fen, done.fee_returned), (-6800, None));
+    }
+}

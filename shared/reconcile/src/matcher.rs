@@ -203,6 +203,7 @@ fn same_pair(a: &Rec<'_>, b: &Rec<'_>) -> bool {
 fn describe(rec: &Rec<'_>) -> String {
     match (rec.kind, rec.period) {
         (MovementKind::Deduction, p) if p > 0 => format!("deduction of period {p}"),
+        (MovementKind::FeeReturned, _) => "fee returned".to_owned(),
         (kind, _) => kind.as_str().to_lowercase(),
     }
 }

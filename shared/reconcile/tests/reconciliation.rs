@@ -1284,3 +1284,118 @@ async fn a_runs_discrepancies_are_counted_by_class() {
         run.discrepancies as f64
     );
 }
+
+/// A refund hands back its share of the payment's processing fee: the
+/// bill shows it as the fee of the refund's row, we book it as
+/// `FEE_RETURNED` beside the refund, and the run matches the two. A share
+/// we did not book is missing in our ledger; a refund that failed handed
+/// nothing back. The settlement counts it as money back to the shop.
+async fn a_refunds_returned_fee_is_matched_and_settled(p: Provider) {
+    use LedgerKind::*;
+    use ProviderStatus::{Failed, Success};
+    let s = Some(p);
+    let e = |kind, provider_ref, amount, time| {
+        entry(
+            "shop-1",
+            kind,
+            "ord-F",
+            provider_ref,
+            amount,
+            s,
+            None,
+            None,
+            time,
+        )
+    };
+    let ledger = vec![
+        e(Payment, "tF", "100.00", "09:00"),
+        e(Fee, "tF", "0.60", "09:00"),
+        e(Refund, "rF1", "30.00", "10:00"),
+        e(FeeReturned, "rF1", "0.18", "10:00"),
+        // Booked before the shop's rate was set: nothing handed back.
+        e(Refund, "rF2", "20.00", "11:00"),
+    ];
+    let r = |kind, provider_ref, fen, fee, status, time| {
+        row(
+            p,
+            "shop-1",
+            kind,
+            "ord-F",
+            provider_ref,
+            None,
+            fen,
+            fee,
+            status,
+            time,
+        )
+    };
+    let statement = vec![
+        r(MovementKind::Payment, "tF", 10_000, 60, Success, "09:00"),
+        r(MovementKind::Refund, "rF1", 3_000, 18, Success, "10:00"),
+        r(MovementKind::Refund, "rF2", 2_000, 12, Success, "11:00"),
+        r(MovementKind::Refund, "rF3", 1_000, 6, Failed, "12:00"),
+    ];
+    let d = a_day(p, ledger).await;
+    d.put(&statement_key(day(), p), statement_bytes(p, &statement))
+        .await;
+    // 100.00 - 0.60 - 30.00 + 0.18 - 20.00 + 0.12.
+    d.put(
+        &receipts_key(day()),
+        receipts_bytes(&[(p, "shop-1", 4_970)]),
+    )
+    .await;
+    d.run().await;
+    let report = d.report("shop-1").await;
+    let fees: Vec<Line> = lines(&report)
+        .into_iter()
+        .filter(|line| line.1 == "FEE_RETURNED")
+        .collect();
+    let missing = format!(
+        "the provider lists fee returned rF2 of 0.12 (line {}); our ledger has no such entry",
+        first_line(p) + 2
+    );
+    assert_eq!(
+        fees,
+        [
+            l([
+                "ord-F",
+                "FEE_RETURNED",
+                "rF1",
+                "MATCHED",
+                "0.18",
+                "0.18",
+                "0.18",
+                ""
+            ]),
+            l([
+                "ord-F",
+                "FEE_RETURNED",
+                "rF2",
+                "MISSING_IN_LEDGER",
+                "",
+                "0.12",
+                "",
+                &missing
+            ]),
+        ]
+    );
+    let s1 = d.summary("shop-1").await;
+    assert_eq!(
+        (s1.fees_returned.count, s1.fees_returned.total.to_string()),
+        (1, "0.18".into())
+    );
+    assert_eq!(s1.settlement_expected.to_string(), "49.70");
+    assert_eq!(s1.settlement_received.to_string(), "49.70");
+    assert_eq!(s1.outcomes["SETTLEMENT_MISMATCH"], 0);
+    assert_eq!(s1.discrepancies, 1, "{report}");
+}
+
+#[tokio::test]
+async fn a_wechat_refunds_returned_fee_is_matched_and_settled() {
+    a_refunds_returned_fee_is_matched_and_settled(Provider::Wechatpay).await;
+}
+
+#[tokio::test]
+async fn an_alipay_refunds_returned_fee_is_matched_and_settled() {
+    a_refunds_returned_fee_is_matched_and_settled(Provider::Alipay).await;
+}

@@ -529,6 +529,8 @@ mod tests {
             refund_id: "50300001".into(),
             out_refund_no: "rf_1".into(),
             fen: 5000,
+            // 0.53 × 50.00 / 88.88 = 0.298: 0.30.
+            fee_fen: 30,
             succeeded_at: Some(at("2026-02-28T18:00:05+08:00")),
         };
         let movements = vec![

@@ -61,6 +61,23 @@ impl World {
         a.json()
     }
 
+    /// The demo owner's refund of `amount` of the demo shop's `order`,
+    /// under the `Idempotency-Key` `rk-{order}`.
+    pub async fn owner_refund(&self, order: &str, amount: &str) -> Answer {
+        let body = serde_json::json!({"amount": amount, "reason": "少发一件"}).to_string();
+        let path = format!("/shops/demo-shop/orders/{order}/refunds");
+        self.client
+            .send(
+                "POST",
+                &path,
+                Some(self.running.demo.owner.as_str()),
+                &[("idempotency-key", &format!("rk-{order}"))],
+                Some(body.into_bytes()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
     /// The demo owner's request, which must succeed: its JSON.
     pub async fn owner_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let answer = self.call(method, path, true, body).await;
