@@ -96,6 +96,7 @@ pub fn refund_json(r: &Refund) -> Value {
         "refund_id": r.refund_id,
         "order_id": r.order_id,
         "amount": r.amount.to_string(),
+        "fee_returned": r.fee_returned.to_string(),
         "status": r.status.as_str(),
         "provider": r.provider,
         "created_at": rfc3339_beijing(r.created_at),

@@ -103,6 +103,8 @@ async fn fixture_reserves_a_pending_refund_and_queues_it_as_a_refund_message() {
     assert!(id.starts_with("rf_"), "{id}");
     assert_eq!(r["order_id"], "o-1");
     assert_eq!(r["amount"], "12.30");
+    // The order booked no processing fee: none comes back.
+    assert_eq!(r["fee_returned"], "0.00");
     assert_eq!(r["status"], "PENDING");
     assert_eq!(r["provider"], "wechatpay");
     assert_eq!(r["reason"], "少发一件");

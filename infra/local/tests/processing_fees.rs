@@ -149,6 +149,7 @@ async fn a_wechat_fee_matches_at_the_shops_rate_comes_back_with_a_refund_and_is_
     // 0.179, and 0.60% of 30.00): the shop gives 29.82.
     let refund = w.refunded(&first, "30.00").await;
     assert_eq!(refund["status"], "SUCCEEDED", "{refund}");
+    assert_eq!(refund["fee_returned"], "0.18", "{refund}");
     assert_eq!(w.balance().await, "50146.53");
 
     // Day 2, after the operator set the shop up again without a rate.

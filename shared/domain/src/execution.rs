@@ -149,7 +149,8 @@ impl LedgerEntry {
     /// when nothing is handed back.
     pub fn fee_returned(&self, fee: Money) -> Option<LedgerEntry> {
         let amount = Amount::from_fen(fee.fen()).ok()?;
-        let movement = self.entry_id.strip_prefix("refund-")?;
+        let id = &self.entry_id;
+        let movement = id.strip_prefix("refund-").unwrap_or(id);
         Some(LedgerEntry {
             entry_id: format!("fee-returned-{movement}"),
             kind: LedgerKind::FeeReturned,

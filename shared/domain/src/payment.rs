@@ -560,8 +560,11 @@ fn decide_refund(
     } else {
         OrderStatus::PartiallyRefunded
     };
-    // The provider hands back the fee's share with the money.
-    let fee_back = order.fee_returned_with(order.refunds_live_total(), amount.money());
+    // The provider hands back the fee's share with the money, counted after
+    // what went back before it. Not after our refunds still in flight: this
+    // may be one of them, whose notice did not name it (then its own
+    // reservation counted what went back before it, the same share).
+    let fee_back = order.fee_returned_with(order.refunded_amount, amount.money());
     let owed_fen = amount.fen() - fee_back.fen();
     let debit_fen = owed_fen.min(shop.payout_balance.fen());
     let shortfall = (debit_fen < owed_fen).then(|| {

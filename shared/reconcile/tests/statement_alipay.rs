@@ -550,7 +550,8 @@ fn alipays_own_bill_reads_exactly() {
                 "ord_1",
                 "rfd_1",
                 10_000,
-                0,
+                // The fee handed back: 1.80 × 100.00 / 300.00.
+                60,
                 "2026-11-20 10:56:48",
                 Some("*津水(602***@qq.com)")
             )),

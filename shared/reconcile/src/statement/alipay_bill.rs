@@ -18,8 +18,9 @@
 //! amounts, named by our 退款批次号/请求号 (`out_request_no`). 服务费 is
 //! Alipay's fee, written as a deduction (`-1.80`) or as a positive amount
 //! depending on the export (UNCONFIRMED: the sandbox fixtures hold only
-//! `0.00`): a payment's fee is its magnitude; a refund's (the fee handed
-//! back) is not a movement of ours and is not kept. Other 业务类型 (充值,
+//! `0.00`): a payment's fee is its magnitude, and so is a refund's (the
+//! share of the fee handed back, matched against the refund's
+//! `FEE_RETURNED` entry). Other 业务类型 (充值,
 //! 转账…) are refused line by line.
 //!
 //! Alipay knows our shop only if the order named a 门店编号 (our precreate
@@ -116,11 +117,7 @@ pub(crate) fn parse_row(
         provider_ref: provider_ref.to_owned(),
         period: None,
         amount_fen: i64::try_from(amount_fen).map_err(|_| "订单金额 is too large".to_owned())?,
-        fee_fen: if kind == MovementKind::Payment {
-            fee_fen.saturating_abs()
-        } else {
-            0
-        },
+        fee_fen: fee_fen.saturating_abs(),
         status: ProviderStatus::Success,
         occurred_at,
         payer: fields::payer("对方账户", counterparty)?,
