@@ -75,6 +75,12 @@ pub struct RefundOrderGuard {
     pub payouts_live_total: Money,
     /// The latest last-refund instant (ms) that still admits this refund.
     pub latest_last_refund_ms: i64,
+    /// The refunds in flight as read, when the refund's share of the
+    /// processing fee was reckoned after them (the order has a fee): it
+    /// holds only if no other refund was reserved or released meanwhile, so
+    /// the shares of an order's refunds add up to the fee's share of their
+    /// sum. `None`: no fee, no such condition.
+    pub pending: Option<Money>,
 }
 
 /// A success moves the refund into `refunded_amount`: from the amount read
@@ -137,7 +143,8 @@ impl RefundOrderChange {
                 && order.payouts_live_total == g.payouts_live_total
                 && order
                     .last_refund_at
-                    .is_none_or(|t| t.timestamp_millis() <= g.latest_last_refund_ms);
+                    .is_none_or(|t| t.timestamp_millis() <= g.latest_last_refund_ms)
+                && g.pending.is_none_or(|p| order.refunds_pending_total == p);
             if !as_read {
                 return Err(moved());
             }
@@ -245,6 +252,7 @@ pub fn reserve_refund(
         refunded: order.refunded_amount,
         payouts_live_total: order.payouts_live_total,
         latest_last_refund_ms: latest_admissible_last_refund(request.now),
+        pending: (!order.processing_fee.is_zero()).then_some(order.refunds_pending_total),
     });
     change.last_refund_at = Some(request.now);
     let effect = RefundEffect {

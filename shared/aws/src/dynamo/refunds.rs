@@ -167,6 +167,9 @@ impl DynamoStore {
             e.require(format!(
                 "(attribute_not_exists({last}) OR {last} <= {latest})"
             ));
+            if let Some(pending) = g.pending {
+                e.equals_or_absent_when_zero(REFUNDS_PENDING, pending.fen(), "pending_read");
+            }
         }
         if let Some(max) = change.max_pending_before_fen {
             let max = e.value("max_pending", n(max));
