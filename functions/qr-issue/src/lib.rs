@@ -323,6 +323,7 @@ pub fn order_json(order: &Order) -> serde_json::Value {
         "paid_at": order.paid_at.map(rfc3339_beijing),
         "payouts_live_total": order.payouts_live_total.to_string(),
         "payouts_live_count": order.payouts_live_count,
+        "processing_fee": order.processing_fee.to_string(),
         "expires_at": order.expires_at.map(rfc3339_beijing),
         "created_at": rfc3339_beijing(order.created_at),
         "updated_at": rfc3339_beijing(order.updated_at),

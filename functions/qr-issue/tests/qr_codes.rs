@@ -209,6 +209,10 @@ async fn a_dynamic_code_with_a_plan_creates_its_order(store: Arc<dyn Store>) {
     assert_eq!(order.body["paid_amount"], "0.00");
     assert_eq!(order.body["payouts_live_total"], "0.00");
     assert_eq!(order.body["payouts_live_count"], 0);
+    assert_eq!(
+        order.body["processing_fee"], "0.00",
+        "the sandbox keeps none"
+    );
     assert_eq!(order.body["instalment_plan"], *plan);
     assert_eq!(
         order.body["deductions"],

@@ -145,6 +145,11 @@ async fn a_wechat_fee_matches_at_the_shops_rate_comes_back_with_a_refund_and_is_
     let first_day = BusinessDate::of(w.running.stack.clock.now());
     let first = w.paid_through_wechat("FEE-1", "88.88").await;
     assert_eq!(w.balance().await, "50176.35");
+    let path = format!("/shops/{SHOP}/orders/{first}");
+    let order = w
+        .ok_as("GET", &path, Some(w.running.demo.owner.as_str()), None)
+        .await;
+    assert_eq!(order["processing_fee"], "0.53", "{order}");
     // 30.00 of it back hands back 0.18 of the 0.53 (0.53 × 30 / 88.88 =
     // 0.179, and 0.60% of 30.00): the shop gives 29.82.
     let refund = w.refunded(&first, "30.00").await;
