@@ -75,13 +75,17 @@ pub(super) fn write_reports(
         .enumerate()
         .map(|(bucket, (parts, tallies))| (bucket, parts, tallies))
         .collect();
-    let done = on_two_threads(groups, |_, mine| {
+    let done = on_two_threads(groups, |worker, mine| {
+        // A directory per thread: creating a file locks its directory, and
+        // two threads creating thousands in one wait on each other.
+        let out_dir = out_dir.join(format!("w{worker}"));
+        std::fs::create_dir_all(&out_dir)?;
         let mut done = Vec::new();
         for (bucket, parts, mut tallies) in mine {
-            let rows = BucketRows::index(out_dir, bucket, parts)?;
+            let rows = BucketRows::index(&out_dir, bucket, parts)?;
             for shop in rows.shops() {
                 let tally = tallies.remove(shop.name).unwrap_or_default();
-                done.push(write_shop_report(out_dir, run, &rows, shop, tally)?);
+                done.push(write_shop_report(&out_dir, run, &rows, shop, tally)?);
             }
         }
         Ok(done)
