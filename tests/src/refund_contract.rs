@@ -28,6 +28,7 @@ macro_rules! for_each_refund_contract_case {
             idempotent_refund_replays_and_conflicts,
             open_refunds_are_listed_for_the_sweeper,
             a_refund_hands_back_its_share_of_the_processing_fee,
+            a_refund_notice_naming_none_of_ours_waits_while_ours_holds_the_money,
         );
     };
 }
@@ -564,5 +565,65 @@ pub async fn a_refund_hands_back_its_share_of_the_processing_fee(store: Arc<dyn 
     assert_eq!(
         (shop.payout_balance, shop.payout_held),
         (money("69.58"), Money::ZERO)
+    );
+}
+
+/// A provider's refund notice that names none of our refunds, for an order
+/// with one of ours in flight whose money is in the shop's hold: it may be
+/// ours, so it waits (the provider delivers it again) rather than taking
+/// the balance to zero and leaving the hold to go back to the shop when
+/// ours settles. Once ours has settled, the same notice finds it booked.
+pub async fn a_refund_notice_naming_none_of_ours_waits_while_ours_holds_the_money(
+    store: Arc<dyn Store>,
+) {
+    use crate::collection_contract::{apply, issued_order, payment, set_processing_rates};
+    use qrpay_domain::Decision;
+    let w = World::new(store, "15000.00", "0.00").await;
+    set_processing_rates(&w, &[(Provider::Wechatpay, "0.0060")]).await;
+    let (_, paid) = issued_order(&w, "N-1", "68.00", None).await;
+    apply(
+        w.store.as_ref(),
+        &payment(&paid.order_id, "n-1", "t-1", "68.00"),
+    )
+    .await;
+    let req = refund_request(&w, &w.owner, &paid.order_id, "68.00", "n1", at(0));
+    let ours = refund_created(&w, &req).await;
+    processing_refund(&w, &ours, at(1)).await;
+    let books = |s: qrpay_domain::Shop| (s.payout_balance.to_string(), s.payout_held.to_string());
+    assert_eq!(books(w.shop_now().await), ("0.00".into(), "67.59".into()));
+
+    let notice = crate::collection_contract::refund(&paid.order_id, "n-2", "5030009", "68.00");
+    let early = apply(w.store.as_ref(), &notice).await;
+    assert!(matches!(early, Decision::NotYet(_)), "{early:?}");
+    assert_eq!(books(w.shop_now().await), ("0.00".into(), "67.59".into()));
+    assert_eq!(
+        order_now(&w, &paid.order_id).await.refunded_amount,
+        Money::ZERO
+    );
+
+    let done = w
+        .store
+        .succeed_refund(&w.shop, &ours.refund_id, Some("5030009"), at(2));
+    assert!(matches!(done.await.unwrap(), RefundTransition::Moved(_)));
+    let again = apply(w.store.as_ref(), &notice).await;
+    assert!(matches!(again, Decision::AlreadyApplied), "{again:?}");
+    assert_eq!(books(w.shop_now().await), ("0.00".into(), "0.00".into()));
+    let order = order_now(&w, &paid.order_id).await;
+    assert_eq!(
+        (order.status, order.refunded_amount),
+        (OrderStatus::Refunded, money("68.00"))
+    );
+    let refunds: Vec<_> = ledger_of(&w, at(2))
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.0, LedgerKind::Refund | LedgerKind::FeeReturned))
+        .map(|e| (e.0, e.1))
+        .collect();
+    assert_eq!(
+        refunds,
+        [
+            (LedgerKind::Refund, "68.00".into()),
+            (LedgerKind::FeeReturned, "0.41".into())
+        ]
     );
 }

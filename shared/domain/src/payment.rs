@@ -567,6 +567,17 @@ fn decide_refund(
     let fee_back = order.fee_returned_with(order.refunded_amount, amount.money());
     let owed_fen = amount.fen() - fee_back.fen();
     let debit_fen = owed_fen.min(shop.payout_balance.fen());
+    // Short while a refund of ours is in flight on the order: this may be
+    // its notice, not naming it, and its money is in the shop's hold, which
+    // goes back to the balance when ours settles as booked here. Asked again
+    // once ours has settled, it finds the movement booked, or is a refund
+    // of its own.
+    if debit_fen < owed_fen && !order.refunds_pending_total.is_zero() {
+        return Decision::NotYet(format!(
+            "refund of {amount} on order {} exceeds the shop's available balance {} while {} of our refunds is in flight on it: deliver again once that has settled",
+            order.order_id, shop.payout_balance, order.refunds_pending_total
+        ));
+    }
     let shortfall = (debit_fen < owed_fen).then(|| {
         event.anomaly(
             AnomalyKind::RefundShortfall,
