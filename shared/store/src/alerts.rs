@@ -55,6 +55,12 @@ pub enum AlertCode {
     /// another app's notice, one we cannot read): the provider would
     /// redeliver a refused one for a day and more.
     CollectionNoticeNotApplied,
+    /// A provider refund notice naming none of our refunds, short of the
+    /// shop's balance while ours of at least its amount are in flight on
+    /// the order: answered "not yet" until ours settle. Raised at each
+    /// delivery; if the provider stops delivering first, the refund shows
+    /// as `MISSING_IN_LEDGER` in the day's reconciliation.
+    CollectionNoticeWaiting,
     /// `RECON_<class>`: the reconciliation's discrepancy classes and input
     /// gaps, built by `qrpay-reconcile`.
     ReconMissingInProvider,
@@ -71,7 +77,7 @@ pub enum AlertCode {
 }
 
 impl AlertCode {
-    pub const ALL: [AlertCode; 30] = [
+    pub const ALL: [AlertCode; 31] = [
         AlertCode::PayoutNotFinal,
         AlertCode::PayoutProviderContradiction,
         AlertCode::DeductionFailed,
@@ -93,6 +99,7 @@ impl AlertCode {
         AlertCode::CollectionRefundShortfall,
         AlertCode::CollectionUnexpectedDeduction,
         AlertCode::CollectionNoticeNotApplied,
+        AlertCode::CollectionNoticeWaiting,
         AlertCode::ReconMissingInProvider,
         AlertCode::ReconMissingInLedger,
         AlertCode::ReconAmountMismatch,
@@ -127,6 +134,7 @@ impl AlertCode {
             AlertCode::CollectionRefundShortfall => "COLLECTION_REFUND_SHORTFALL",
             AlertCode::CollectionUnexpectedDeduction => "COLLECTION_UNEXPECTED_DEDUCTION",
             AlertCode::CollectionNoticeNotApplied => "COLLECTION_NOTICE_NOT_APPLIED",
+            AlertCode::CollectionNoticeWaiting => "COLLECTION_NOTICE_WAITING",
             AlertCode::ReconMissingInProvider => "RECON_MISSING_IN_PROVIDER",
             AlertCode::ReconMissingInLedger => "RECON_MISSING_IN_LEDGER",
             AlertCode::ReconAmountMismatch => "RECON_AMOUNT_MISMATCH",

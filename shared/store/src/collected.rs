@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use qrpay_domain::{CollectionEvent, CollectionEventKind, Decision};
 use qrpay_queue::publish::Publisher;
 
-use crate::alerts::{anomaly_alert, collection_notice_alert, Alerts};
+use crate::alerts::{anomaly_alert, collection_notice_alert, Alert, AlertCode, Alerts};
 use crate::{CollectionStore, StoreError};
 
 /// Applies `event`, logs the outcome and raises what it calls for (an
@@ -49,7 +49,31 @@ pub async fn apply_collection_event(
             }
         }
         Decision::Anomaly(anomaly) => alerts.raise(&anomaly_alert(anomaly)).await,
-        Decision::AlreadyApplied | Decision::NotYet(_) => {}
+        // A refund waits on ours in flight, which may take days; a
+        // deduction before its payment is only notices crossing.
+        Decision::NotYet(why)
+            if matches!(event.kind, CollectionEventKind::RefundSucceeded { .. }) =>
+        {
+            alerts.raise(&waiting_alert(event, why)).await
+        }
+        Decision::NotYet(_) | Decision::AlreadyApplied => {}
     }
     Ok(decision)
+}
+
+/// A refund notice answered "not yet": someone should know it waits, in
+/// case the provider gives up delivering it before it can be decided.
+fn waiting_alert(event: &CollectionEvent, why: &str) -> Alert {
+    Alert {
+        code: AlertCode::CollectionNoticeWaiting.into(),
+        message: format!(
+            "{} {} notice {} for order {} waits: {why}. If it is not delivered again once our refund has settled, book it from the day's reconciliation (MISSING_IN_LEDGER)",
+            event.provider,
+            event.kind.name(),
+            event.notification_id,
+            event.order_id
+        ),
+        shop_id: None,
+        reference: event.order_id.to_string(),
+    }
 }

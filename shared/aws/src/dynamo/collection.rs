@@ -10,7 +10,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
+    CancellationReason, ConditionCheck, ReturnValuesOnConditionCheckFailure as OnFailure,
+    TransactWriteItem,
 };
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::checkout::RateWindow;
@@ -23,6 +24,7 @@ use qrpay_domain::{
 
 use super::codec::*;
 use super::collected::{cap_refusal, CapReservation};
+use super::payout_effects::Expr;
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
     Checkout, Closing, CollectionStore, Issued, OrderPage, OrderQuery, Revocation, StoreError,
@@ -30,9 +32,9 @@ use qrpay_store::{
 };
 
 /// Placeholders for the values of a generated `SET` list.
-const PLACEHOLDERS: [&str; 16] = [
+const PLACEHOLDERS: [&str; 18] = [
     ":a0", ":a1", ":a2", ":a3", ":a4", ":a5", ":a6", ":a7", ":a8", ":a9", ":a10", ":a11", ":a12",
-    ":a13", ":a14", ":a15",
+    ":a13", ":a14", ":a15", ":a16", ":a17",
 ];
 
 impl DynamoStore {
@@ -85,6 +87,49 @@ impl DynamoStore {
         self.put_new(item, OnFailure::None)
     }
 
+    /// An anomaly is recorded only if what it was decided on still holds:
+    /// the order at the revision read, its movement not booked meanwhile
+    /// (the order and the marker are read apart, so our refund may settle
+    /// between the two reads; decided again, the notice finds it booked).
+    fn still_as_read(
+        &self,
+        order: Option<&Order>,
+        movement: Option<&str>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut checks = Vec::new();
+        let mut check = |key: Item, e: Expr| -> Result<(), StoreError> {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .set_condition_expression(e.condition())
+                .set_expression_attribute_names(Some(e.names))
+                .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
+                .build()
+                .map_err(build_error)?;
+            checks.push(TransactWriteItem::builder().condition_check(check).build());
+            Ok(())
+        };
+        // Without the order the notice was decided on that alone.
+        let Some(order) = order else {
+            return Ok(checks);
+        };
+        let mut e = Expr::default();
+        e.bound(
+            REVISION,
+            "=",
+            Some(revision(order.revision)),
+            "revision_read",
+        );
+        check(order_key(&order.shop_id, &order.order_id), e)?;
+        if let Some(movement) = movement {
+            let mut e = Expr::default();
+            let pk = e.name(PK);
+            e.require(format!("attribute_not_exists({pk})"));
+            check(movement_key(movement), e)?;
+        }
+        Ok(checks)
+    }
+
     fn anomaly_put(&self, anomaly: &Anomaly) -> Result<TransactWriteItem, StoreError> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
@@ -98,10 +143,10 @@ impl DynamoStore {
     fn effect_items(
         &self,
         effect: &Effect,
-        read_revision: u64,
+        read: Option<&Order>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let order = &effect.order;
-        let mut items = vec![self.order_change(order, read_revision)?];
+        let mut items = vec![self.order_change(order, read)?];
         for entry in &effect.ledger {
             items.push(self.put_new(ledger_item(entry), OnFailure::None)?);
             items.push(self.put_new(movement_key(&entry.entry_id), OnFailure::None)?);
@@ -139,8 +184,16 @@ impl DynamoStore {
         Ok(items)
     }
 
-    /// Sets the order's collection fields if its revision is still `read`.
-    fn order_change(&self, order: &Order, read: u64) -> Result<TransactWriteItem, StoreError> {
+    /// Sets the order's collection fields if its revision and its refunds
+    /// in flight are still as `read`: a refund reserved or released
+    /// meanwhile moves neither the revision nor the refunded amount, but
+    /// changes what a refund notice is decided on (the pending total and
+    /// the fee handed back, which this sets).
+    fn order_change(
+        &self,
+        order: &Order,
+        read: Option<&Order>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let attributes = order_collection_attributes(order);
         if attributes.len() > PLACEHOLDERS.len() - 1 {
             return Err(StoreError::Corrupt("too many order attributes".into()));
@@ -153,9 +206,11 @@ impl DynamoStore {
             .map(|(name, placeholder)| format!("#{name} = {placeholder}"))
             .collect();
         let mut all_names: Vec<&str> = attribute_names.iter().map(String::as_str).collect();
-        if !all_names.contains(&REVISION) {
-            all_names.push(REVISION);
-        }
+        all_names.extend(
+            [REVISION, REFUNDS_PENDING]
+                .iter()
+                .filter(|name| !attribute_names.iter().any(|a| a == *name)),
+        );
         let mut update = format!("SET {}", sets.join(", "));
         let mut remove = Vec::new();
         if order.status != OrderStatus::Created {
@@ -172,10 +227,19 @@ impl DynamoStore {
             all_names.extend(remove);
         }
         let read_placeholder = PLACEHOLDERS[PLACEHOLDERS.len() - 1];
+        let (read_revision, read_pending) =
+            read.map_or((0, 0), |o| (o.revision, o.refunds_pending_total.fen()));
+        let pending_condition = if read_pending == 0 {
+            format!(
+                "(attribute_not_exists(#{REFUNDS_PENDING}) OR #{REFUNDS_PENDING} = :pending_read)"
+            )
+        } else {
+            format!("#{REFUNDS_PENDING} = :pending_read")
+        };
         let mut parts = UpdateParts {
             key: order_key(&order.shop_id, &order.order_id),
             update,
-            condition: format!("#{REVISION} = {read_placeholder}"),
+            condition: format!("#{REVISION} = {read_placeholder} AND {pending_condition}"),
             names: names(&all_names),
             values: Vec::new(),
         };
@@ -184,7 +248,10 @@ impl DynamoStore {
             .zip(PLACEHOLDERS)
             .map(|((_, value), placeholder)| (placeholder, value))
             .collect();
-        parts.values.push((read_placeholder, n(revision(read))));
+        parts
+            .values
+            .push((read_placeholder, n(revision(read_revision))));
+        parts.values.push((":pending_read", n(read_pending)));
         parts.build(&self.table)
     }
 }
@@ -524,10 +591,12 @@ impl CollectionStore for DynamoStore {
             let mut items = vec![self.notification_item(event, now)?];
             match &decision {
                 Decision::Apply(effect) => {
-                    let read = order.as_ref().map_or(0, |o| o.revision);
-                    items.extend(self.effect_items(effect, read)?);
+                    items.extend(self.effect_items(effect, order.as_ref())?);
                 }
-                Decision::Anomaly(anomaly) => items.push(self.anomaly_put(anomaly)?),
+                Decision::Anomaly(anomaly) => {
+                    items.push(self.anomaly_put(anomaly)?);
+                    items.extend(self.still_as_read(order.as_ref(), movement.as_deref())?);
+                }
                 Decision::AlreadyApplied | Decision::NotYet(_) => return Ok(decision),
             }
             if let WriteOutcome::Written = self.transact_write(items).await? {
