@@ -590,4 +590,38 @@ mod tests {
         assert_eq!(done.check(), Ok(()));
         assert_eq!((done.shop.held_fen, done.fee_returned), (-6800, None));
     }
+
+    #[test]
+    fn a_reservation_reckoned_on_other_refunds_in_flight_holds_only_on_those() {
+        // Read with 68.00 in flight on a fee-bearing order; applied once
+        // another refund was released (or reserved) meanwhile, its share was
+        // reckoned at the wrong place: the write is refused, to be decided
+        // again.
+        let (order, _) = paid_and_refunding();
+        let read = Order {
+            paid_amount: money(20_000),
+            ..order
+        };
+        let mut change = RefundOrderChange::new(&read.order_id, 1000, 1, now());
+        change.fee_back_fen = 2;
+        change.guard = Some(RefundOrderGuard {
+            paid: read.paid_amount,
+            refunded: read.refunded_amount,
+            payouts_live_total: read.payouts_live_total,
+            latest_last_refund_ms: now().timestamp_millis(),
+            pending: Some(read.refunds_pending_total),
+        });
+        let applied = change.apply(&read).unwrap();
+        assert_eq!(
+            (applied.refunds_pending_total, applied.processing_fee_back),
+            (money(7800), money(43))
+        );
+        let moved = Order {
+            refunds_pending_total: money(0),
+            processing_fee_back: money(0),
+            refunds_live_count: 0,
+            ..read
+        };
+        assert!(change.apply(&moved).is_err());
+    }
 }
