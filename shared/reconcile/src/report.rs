@@ -74,7 +74,15 @@ pub fn mask_customer(text: &str) -> Option<Cow<'_, str>> {
         return None;
     }
     let masked = |part: &str| part.contains('*');
-    if text.split(' ').filter(|p| !p.is_empty()).all(masked) {
+    // Every row asks, and a short text through `str::split` spends more
+    // on the searcher than on the bytes: ' ' and '*' are single bytes that
+    // are never part of another UTF-8 character, so bytes answer the same.
+    let all_masked = text
+        .as_bytes()
+        .split(|b| *b == b' ')
+        .filter(|part| !part.is_empty())
+        .all(|part| part.contains(&b'*'));
+    if all_masked {
         return Some(Cow::Borrowed(text));
     }
     let parts: Vec<String> = text

@@ -405,16 +405,24 @@ impl Partitions {
         self.buffered += bytes.len();
         self.records += 1;
         while self.buffered > self.budget {
-            self.spill_largest()?;
+            self.spill_largest(true)?;
         }
         Ok(())
     }
 
-    fn spill_largest(&mut self) -> io::Result<()> {
+    /// `refill`: more bytes are coming, so the partition gets a new buffer.
+    fn spill_largest(&mut self, refill: bool) -> io::Result<()> {
         let Some(index) = (0..self.buffers.len()).max_by_key(|i| self.buffers[*i].len()) else {
             return Ok(());
         };
-        let buffer = std::mem::take(&mut self.buffers[index]);
+        // Its next bytes go to a buffer of a partition's share of the
+        // budget: grown from nothing, it would be copied over and over.
+        let share = if refill {
+            self.budget / self.buffers.len()
+        } else {
+            0
+        };
+        let buffer = std::mem::replace(&mut self.buffers[index], Vec::with_capacity(share));
         self.buffered -= buffer.len();
         let spill = match &self.file {
             Some(spill) => spill,
@@ -443,7 +451,7 @@ impl Partitions {
     pub fn finish(mut self) -> io::Result<Vec<Spilled>> {
         if self.file.is_some() {
             while self.buffered > 0 {
-                self.spill_largest()?;
+                self.spill_largest(false)?;
             }
         }
         let file = self.file;

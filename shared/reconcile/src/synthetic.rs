@@ -70,14 +70,31 @@ pub enum SyntheticError {
     Objects(#[from] ObjectError),
 }
 
-/// `prefix` then `n` in decimal, without the formatting machinery.
-fn text(prefix: &str, n: u64) -> String {
-    let mut digits = Vec::with_capacity(20);
-    push_u64(&mut digits, n);
-    let mut out = String::with_capacity(prefix.len() + digits.len());
+/// `prefix` then `n` in decimal, at least `width` digits (zeros before),
+/// without the formatting machinery: one allocation, the text's own (the
+/// generator stands in for the store's pages, and should cost no more).
+fn padded(prefix: &str, n: u64, width: usize) -> String {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let at = at.min(digits.len().saturating_sub(width));
+    let mut out = String::with_capacity(prefix.len() + digits.len() - at);
     out.push_str(prefix);
-    out.extend(digits.iter().map(|d| char::from(*d)));
+    out.extend(digits[at..].iter().map(|d| char::from(*d)));
     out
+}
+
+/// `prefix` then `n` in decimal.
+fn text(prefix: &str, n: u64) -> String {
+    padded(prefix, n, 0)
 }
 
 fn shop_name(index: u64) -> String {
@@ -172,16 +189,8 @@ impl SyntheticDay {
         let bad = |what: &str| StoreError::Corrupt(format!("synthetic {what}"));
         let monthly = (kind == LedgerKind::Payment && i.is_multiple_of(20))
             || kind == LedgerKind::InstalmentDeduction;
-        let mut entry_id = String::with_capacity(13);
-        entry_id.push('m');
-        let digits = text("", i);
-        entry_id.extend(std::iter::repeat_n(
-            '0',
-            12usize.saturating_sub(digits.len()),
-        ));
-        entry_id.push_str(&digits);
         Ok(LedgerEntry {
-            entry_id,
+            entry_id: padded("m", i, 12),
             shop_id: self
                 .shop_ids
                 .get((i % self.shops) as usize)
@@ -630,5 +639,19 @@ impl SyntheticDay {
         } else {
             Err(wrong())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_their_prefix_then_the_number_padded_to_width() {
+        assert_eq!(text("ord-", 0), "ord-0");
+        assert_eq!(text("t", 1_234_567), "t1234567");
+        assert_eq!(padded("m", 42, 12), "m000000000042");
+        assert_eq!(padded("m", 1_234_567_890_123, 12), "m1234567890123");
+        assert_eq!(text("", u64::MAX), u64::MAX.to_string());
     }
 }

@@ -492,11 +492,15 @@ fn spill_statement(
                 side.rows += 1;
                 let (movement, fee) = recs_of_row(&row);
                 let shops = side.batches.entry(provider).or_default();
+                let mut effect = 0i64;
                 for rec in std::iter::once(movement).chain(fee) {
-                    let effect = settlement_effect(&rec);
-                    update(shops, rec.shop_id, |net| *net = net.saturating_add(effect));
+                    effect = effect.saturating_add(settlement_effect(&rec));
                     spill.push(&rec)?;
                 }
+                // The movement and its fee are one shop's batch.
+                update(shops, movement.shop_id, |net| {
+                    *net = net.saturating_add(effect)
+                });
             }
             Err(error) => side.errors.add(&source, error),
         }

@@ -109,10 +109,14 @@ fn match_partition(
     gathered: &mut Gathered,
     out: &mut Partitions,
 ) -> io::Result<()> {
-    for rec in recs.iter() {
-        update(&mut gathered.shops, rec.shop_id, |t| t.count_input(rec));
-    }
     sort_partition(recs);
+    // Sorted, an order's movements are side by side, and they are one
+    // shop's: one lookup of its tally for each run of them.
+    for run in recs.chunk_by(|a, b| a.shop_id == b.shop_id) {
+        update(&mut gathered.shops, run[0].shop_id, |t| {
+            run.iter().for_each(|rec| t.count_input(rec))
+        });
+    }
     let mut record = Vec::new();
     let mut failure = None;
     match_sorted(recs, &mut |finding: Finding<'_, '_>| {
