@@ -405,24 +405,16 @@ impl Partitions {
         self.buffered += bytes.len();
         self.records += 1;
         while self.buffered > self.budget {
-            self.spill_largest(true)?;
+            self.spill_largest()?;
         }
         Ok(())
     }
 
-    /// `refill`: more bytes are coming, so the partition gets a new buffer.
-    fn spill_largest(&mut self, refill: bool) -> io::Result<()> {
+    fn spill_largest(&mut self) -> io::Result<()> {
         let Some(index) = (0..self.buffers.len()).max_by_key(|i| self.buffers[*i].len()) else {
             return Ok(());
         };
-        // Its next bytes go to a buffer of a partition's share of the
-        // budget: grown from nothing, it would be copied over and over.
-        let share = if refill {
-            self.budget / self.buffers.len()
-        } else {
-            0
-        };
-        let buffer = std::mem::replace(&mut self.buffers[index], Vec::with_capacity(share));
+        let buffer = std::mem::take(&mut self.buffers[index]);
         self.buffered -= buffer.len();
         let spill = match &self.file {
             Some(spill) => spill,
@@ -451,7 +443,7 @@ impl Partitions {
     pub fn finish(mut self) -> io::Result<Vec<Spilled>> {
         if self.file.is_some() {
             while self.buffered > 0 {
-                self.spill_largest(false)?;
+                self.spill_largest()?;
             }
         }
         let file = self.file;
