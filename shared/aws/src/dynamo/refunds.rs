@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
-use qrpay_domain::refund_books::{RefundMove, RefundOrderChange, RefundSnapshot};
+use qrpay_domain::refund_books::{RefundMove, RefundOrderChange, RefundOrderGuard, RefundSnapshot};
 use qrpay_domain::{
     fail_refund, reserve_refund, succeed_refund, Order, OrderId, OrderStatus, Refund, RefundEffect,
     RefundId, RefundRequest, RefundStatus, ShopId,
@@ -165,21 +165,7 @@ impl DynamoStore {
             ));
         }
         if let Some(g) = &change.guard {
-            let status = e.name(ORDER_STATUS);
-            let paid_s = e.value("paid_status", s(OrderStatus::Paid.as_str()));
-            let part_s = e.value("part_status", s(OrderStatus::PartiallyRefunded.as_str()));
-            e.require(format!("{status} IN ({paid_s}, {part_s})"));
-            e.bound(PAID, "=", Some(g.paid.fen()), "paid");
-            e.bound(REFUNDED, "=", Some(g.refunded.fen()), "refunded");
-            e.bound(LIVE_TOTAL, "=", Some(g.payouts_live_total.fen()), "payouts");
-            let last = e.name(LAST_REFUND_AT);
-            let latest = e.value("latest_last", n(g.latest_last_refund_ms));
-            e.require(format!(
-                "(attribute_not_exists({last}) OR {last} <= {latest})"
-            ));
-            if let Some(pending) = g.pending {
-                e.equals_or_absent_when_zero(REFUNDS_PENDING, pending.fen(), "pending_read");
-            }
+            require_as_read(&mut e, g);
         }
         if let Some(max) = change.max_pending_before_fen {
             let max = e.value("max_pending", n(max));
@@ -452,5 +438,26 @@ impl RefundStore for DynamoStore {
         };
         let items = self.query_all(&query, limit.max(1)).await?;
         items.iter().map(refund_from).collect()
+    }
+}
+
+/// A reservation's order as its rules read it: still refundable, paid,
+/// refunded and paid out as read, its last refund no later than admits this
+/// one, and (an order with a fee) the refunds in flight as read.
+fn require_as_read(e: &mut Expr, g: &RefundOrderGuard) {
+    let status = e.name(ORDER_STATUS);
+    let paid_s = e.value("paid_status", s(OrderStatus::Paid.as_str()));
+    let part_s = e.value("part_status", s(OrderStatus::PartiallyRefunded.as_str()));
+    e.require(format!("{status} IN ({paid_s}, {part_s})"));
+    e.bound(PAID, "=", Some(g.paid.fen()), "paid");
+    e.bound(REFUNDED, "=", Some(g.refunded.fen()), "refunded");
+    e.bound(LIVE_TOTAL, "=", Some(g.payouts_live_total.fen()), "payouts");
+    let last = e.name(LAST_REFUND_AT);
+    let latest = e.value("latest_last", n(g.latest_last_refund_ms));
+    e.require(format!(
+        "(attribute_not_exists({last}) OR {last} <= {latest})"
+    ));
+    if let Some(pending) = g.pending {
+        e.equals_or_absent_when_zero(REFUNDS_PENDING, pending.fen(), "pending_read");
     }
 }
