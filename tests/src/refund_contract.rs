@@ -29,7 +29,6 @@ macro_rules! for_each_refund_contract_case {
             open_refunds_are_listed_for_the_sweeper,
             a_refund_hands_back_its_share_of_the_processing_fee,
             a_refund_notice_naming_none_of_ours_waits_while_ours_holds_the_money,
-            a_failed_refund_between_others_leaves_its_share_of_the_fee_to_hand_back,
         );
     };
 }
@@ -673,97 +672,4 @@ pub async fn a_refund_notice_naming_none_of_ours_waits_while_ours_holds_the_mone
         other => panic!("expected the refund booked short, got {other:?}"),
     }
     assert_eq!(books(w.shop_now().await), ("0.00".into(), "9.94".into()));
-}
-
-/// A failed refund's share of the processing fee goes back to what is left
-/// to hand back, and the refund that completes the order hands back all
-/// that is left: an order's refunds never hand back more than its fee,
-/// whichever failed between them. 100.00 keeps 0.60 (0.60%): 0.80
-/// reserved (0.48 fen → 0.00), 1.70 after it (share of 2.50 = 0.02), the
-/// 0.80 fails; the 98.30 that completes the order hands back the 0.58
-/// left, where its share after the 1.70 alone would be 0.59 (0.61 in all).
-pub async fn a_failed_refund_between_others_leaves_its_share_of_the_fee_to_hand_back(
-    store: Arc<dyn Store>,
-) {
-    use crate::collection_contract::{apply, issued_order, payment, set_processing_rates};
-    use qrpay_domain::Decision;
-    let w = World::new(store, "15000.00", "0.00").await;
-    set_processing_rates(&w, &[(Provider::Wechatpay, "0.0060")]).await;
-    let balance = |s: qrpay_domain::Shop| (s.payout_balance.to_string(), s.payout_held.to_string());
-    // Ours all three times, then the same with the provider's notice last.
-    for (n, notice_last) in [(1, false), (2, true)] {
-        let (_, paid) = issued_order(&w, &format!("H-{n}"), "100.00", None).await;
-        let txn = format!("t-h{n}");
-        apply(
-            w.store.as_ref(),
-            &payment(&paid.order_id, &format!("n-h{n}"), &txn, "100.00"),
-        )
-        .await;
-        assert_eq!(balance(w.shop_now().await), ("99.40".into(), "0.00".into()));
-        let id = &paid.order_id;
-        let minute = |m: i64| at(10 * n + m);
-        let key = |k: &str| format!("h{n}-{k}");
-        let first = refund_created(
-            &w,
-            &refund_request(&w, &w.owner, id, "0.80", &key("a"), minute(0)),
-        )
-        .await;
-        let second = refund_created(
-            &w,
-            &refund_request(&w, &w.owner, id, "1.70", &key("b"), minute(2)),
-        )
-        .await;
-        assert_eq!(
-            (first.fee_returned, second.fee_returned),
-            (Money::ZERO, money("0.02"))
-        );
-        w.store
-            .fail_refund(&w.shop, &first.refund_id, "CLOSED", minute(3))
-            .await
-            .unwrap();
-        assert_eq!(order_now(&w, id).await.processing_fee_back, money("0.02"));
-        processing_refund(&w, &second, minute(3)).await;
-        let provider_id = format!("50310{n}");
-        let done =
-            w.store
-                .succeed_refund(&w.shop, &second.refund_id, Some(&provider_id), minute(3));
-        assert!(matches!(done.await.unwrap(), RefundTransition::Moved(_)));
-        // 99.40 less 1.70 plus its 0.02: 97.72, exactly what the rest needs.
-        assert_eq!(balance(w.shop_now().await), ("97.72".into(), "0.00".into()));
-        if notice_last {
-            let outside =
-                crate::collection_contract::refund(id, &key("n"), &format!("ext-h{n}"), "98.30");
-            match apply(w.store.as_ref(), &outside).await {
-                Decision::Apply(e) => assert_eq!(e.balance_change_fen, -(9_830 - 58)),
-                other => panic!("expected the refund applied, got {other:?}"),
-            }
-        } else {
-            let rest = refund_request(&w, &w.owner, id, "98.30", &key("c"), minute(4));
-            let rest = refund_created(&w, &rest).await;
-            assert_eq!(rest.fee_returned, money("0.58"));
-            processing_refund(&w, &rest, minute(5)).await;
-            let provider_id = format!("50320{n}");
-            let done =
-                w.store
-                    .succeed_refund(&w.shop, &rest.refund_id, Some(&provider_id), minute(5));
-            assert!(matches!(done.await.unwrap(), RefundTransition::Moved(_)));
-        }
-        assert_eq!(balance(w.shop_now().await), ("0.00".into(), "0.00".into()));
-        let order = order_now(&w, id).await;
-        assert_eq!(
-            (
-                order.status,
-                order.refunded_amount,
-                order.processing_fee_back
-            ),
-            (OrderStatus::Refunded, money("100.00"), money("0.60"))
-        );
-    }
-    let returned: Vec<String> = ledger_of(&w, at(30))
-        .await
-        .into_iter()
-        .filter(|e| e.0 == LedgerKind::FeeReturned)
-        .map(|e| e.1)
-        .collect();
-    assert_eq!(returned, ["0.02", "0.02", "0.58", "0.58"]);
 }

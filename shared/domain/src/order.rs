@@ -112,11 +112,6 @@ pub struct Order {
     /// proportion ([`Order::fee_returned_with`]). Zero before the payment,
     /// without a rate, and for orders paid before it was kept.
     pub processing_fee: Money,
-    /// The part of `processing_fee` handed back with refunds that went back
-    /// (ours and the provider's notices) or held to hand back by ours in
-    /// flight: what the next refund's share is capped by, so the shares
-    /// never add up to more than the fee, whatever failed between them.
-    pub processing_fee_back: Money,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -158,7 +153,6 @@ impl Order {
             last_refund_at: None,
             collection_day: Some(crate::controls::collection_day(now)),
             processing_fee: Money::ZERO,
-            processing_fee_back: Money::ZERO,
             created_at: now,
             updated_at: now,
         }
@@ -226,28 +220,12 @@ impl Order {
     }
 
     /// The part of the processing fee a refund of `amount` hands back, with
-    /// `before` refunded or in flight ahead of it: the fee's share between
-    /// the two ([`Order::fee_share_between`]), never more than is left of
-    /// the fee (`processing_fee − processing_fee_back`), and all that is
-    /// left for the refund that brings the order's refunds to the paid
-    /// amount. Refunds that add up to the paid amount hand back exactly the
-    /// fee, however they are split and whichever failed between them (a
-    /// failed refund's share goes back to what is left).
+    /// `before` refunded or in flight ahead of it: the fee's share of all
+    /// refunded once it is through less its share before it, each half up
+    /// to the fen (`share(x) = fee × x / paid`). Refunds that add up to the
+    /// paid amount hand back exactly the fee, however they are split; each
+    /// hands back between nothing and the fee.
     pub fn fee_returned_with(&self, before: Money, amount: Money) -> Money {
-        let left = self.processing_fee.headroom_over(self.processing_fee_back);
-        let after = before.fen().saturating_add(amount.fen());
-        if self.processing_fee.is_zero() || after >= self.paid_amount.fen() {
-            return left;
-        }
-        self.fee_share_between(before, amount).min(left)
-    }
-
-    /// The fee's share of refunds from `before` to `before + amount`: the
-    /// share of all refunded once it is through less the share before it,
-    /// each half up to the fen (`share(x) = fee × x / paid`), between
-    /// nothing and the fee. Consecutive parts telescope: they add up to the
-    /// share of their sum.
-    pub fn fee_share_between(&self, before: Money, amount: Money) -> Money {
         let (fee, paid) = (
             i128::from(self.processing_fee.fen()),
             i128::from(self.paid_amount.fen()),
@@ -316,18 +294,18 @@ mod tests {
     }
 
     #[test]
-    fn the_fee_shares_of_parts_add_up_to_the_share_of_their_sum() {
+    fn refunds_of_the_whole_amount_hand_back_exactly_the_processing_fee() {
         // 68.00 paid, 0.41 fee (0.60%).
         let paid = Order {
             paid_amount: money(6800),
             processing_fee: money(41),
             ..order(None)
         };
-        let share = |before, amount| paid.fee_share_between(money(before), money(amount)).fen();
-        assert_eq!(share(0, 6800), 41, "a full refund");
+        let back = |before, amount| paid.fee_returned_with(money(before), money(amount)).fen();
+        assert_eq!(back(0, 6800), 41, "a full refund");
         // 41 × 1000 / 6800 = 6.03 → 6; 41 × 2000 / 6800 = 12.06 → 12.
-        assert_eq!((share(0, 1000), share(1000, 1000)), (6, 6));
-        assert_eq!(share(2000, 4800), 41 - 12, "the last part takes the rest");
+        assert_eq!((back(0, 1000), back(1000, 1000)), (6, 6));
+        assert_eq!(back(2000, 4800), 41 - 12, "the last part takes the rest");
         // Three thirds of 1 fen over 3 fen: 0.33 → 0, 0.67 → 1, 1.
         let tiny = Order {
             paid_amount: money(3),
@@ -335,125 +313,20 @@ mod tests {
             ..order(None)
         };
         let parts: Vec<i64> = (0..3)
-            .map(|i| tiny.fee_share_between(money(i), money(1)).fen())
+            .map(|i| tiny.fee_returned_with(money(i), money(1)).fen())
             .collect();
         assert_eq!(parts, [0, 1, 0]);
         for split in [1, 7, 333, 1234, 6799] {
-            assert_eq!(
-                share(0, split) + share(split, 6800 - split),
-                41,
-                "split at {split}"
-            );
+            let sum = back(0, split) + back(split, 6800 - split);
+            assert_eq!(sum, 41, "split at {split}");
         }
         // Never more than the fee, never below nothing.
-        assert_eq!(share(6800, 100), 0, "beyond the paid amount");
-        assert_eq!(share(0, 1_000_000), 41);
+        assert_eq!(back(6800, 100), 0, "beyond the paid amount");
+        assert_eq!(back(0, 1_000_000), 41);
         let no_fee = order(None);
-        assert_eq!(
-            no_fee.fee_share_between(Money::ZERO, money(990)),
-            Money::ZERO
-        );
         assert_eq!(
             no_fee.fee_returned_with(Money::ZERO, money(990)),
             Money::ZERO
         );
-    }
-
-    /// The order's refunds as the books keep them: each reserved at the
-    /// live total with its share counted in `processing_fee_back`; a
-    /// failed one gives its amount and its share back.
-    struct Refunds {
-        order: Order,
-        live: Vec<(i64, i64)>,
-    }
-
-    impl Refunds {
-        fn reserve(&mut self, amount: i64) -> usize {
-            let live = self.order.refunds_live_total();
-            let back = self.order.fee_returned_with(live, money(amount));
-            self.order.refunds_pending_total =
-                money(self.order.refunds_pending_total.fen() + amount);
-            self.order.processing_fee_back =
-                money(self.order.processing_fee_back.fen() + back.fen());
-            self.live.push((amount, back.fen()));
-            self.live.len() - 1
-        }
-
-        fn fail(&mut self, i: usize) {
-            let (amount, back) = self.live[i];
-            self.order.refunds_pending_total =
-                money(self.order.refunds_pending_total.fen() - amount);
-            self.order.processing_fee_back = money(self.order.processing_fee_back.fen() - back);
-            self.live[i] = (0, 0);
-        }
-    }
-
-    #[test]
-    fn a_failed_refund_between_others_does_not_hand_back_more_than_the_fee() {
-        // 100.00 paid, 0.60 fee. 0.80 reserved (0.48 → 0), then 1.70 after
-        // it (2.50: 1.5 → 2, so 2), then the 0.80 fails: 98.30 completes the
-        // order. Shares reckoned at the live total alone would give 0.60 −
-        // share(1.70) = 0.59 for it, 0.61 in all; what is left gives 0.58.
-        let mut refunds = Refunds {
-            order: Order {
-                paid_amount: money(10_000),
-                processing_fee: money(60),
-                ..order(None)
-            },
-            live: Vec::new(),
-        };
-        let first = refunds.reserve(80);
-        refunds.reserve(170);
-        refunds.fail(first);
-        refunds.reserve(9_830);
-        let backs: Vec<i64> = refunds.live.iter().map(|(_, back)| *back).collect();
-        assert_eq!(backs, [0, 2, 58]);
-        assert_eq!(refunds.order.processing_fee_back, money(60));
-        // Nothing is left for a refund beyond the fee's worth.
-        assert_eq!(
-            refunds.order.fee_returned_with(money(5_000), money(10)),
-            Money::ZERO
-        );
-    }
-
-    #[test]
-    fn shares_never_add_up_to_more_than_the_fee_whatever_fails() {
-        // Every sequence of reservations and failures over a small order:
-        // what is handed back by the survivors never passes the fee, and is
-        // the whole fee once they add up to the paid amount.
-        for fee in [1, 7, 60] {
-            for seed in 0..400u64 {
-                let mut refunds = Refunds {
-                    order: Order {
-                        paid_amount: money(1_000),
-                        processing_fee: money(fee),
-                        ..order(None)
-                    },
-                    live: Vec::new(),
-                };
-                let mut x = seed;
-                let mut next = |m: u64| {
-                    x = x
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    (x >> 33) % m
-                };
-                for _ in 0..12 {
-                    let live = refunds.order.refunds_live_total().fen();
-                    if live < 1_000 && next(3) > 0 {
-                        let amount = 1 + next((1_000 - live) as u64) as i64;
-                        refunds.reserve(amount);
-                    } else if let Some(i) = refunds.live.iter().position(|(a, _)| *a > 0) {
-                        refunds.fail(i);
-                    }
-                    let back: i64 = refunds.live.iter().map(|(_, b)| b).sum();
-                    assert!(back <= fee, "fee {fee} seed {seed}: {back}");
-                    assert_eq!(back, refunds.order.processing_fee_back.fen());
-                    if refunds.order.refunds_live_total().fen() == 1_000 {
-                        assert_eq!(back, fee, "fee {fee} seed {seed}: all refunded");
-                    }
-                }
-            }
-        }
     }
 }

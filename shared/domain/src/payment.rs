@@ -561,21 +561,10 @@ fn decide_refund(
         OrderStatus::PartiallyRefunded
     };
     // The provider hands back the fee's share with the money, counted after
-    // what went back before it and capped by what is left of the fee. With
-    // refunds of ours in flight this may be one of them whose notice did not
-    // name it: its reservation counted its share after what went back, and
-    // what is left already counts it, so the share is not capped then (a
-    // refund made outside qrpay meanwhile may be off by a fen, which the
-    // provider's bill shows).
-    let fee_back = if order.refunds_pending_total.is_zero() {
-        order.fee_returned_with(order.refunded_amount, amount.money())
-    } else {
-        order.fee_share_between(order.refunded_amount, amount.money())
-    };
-    after.processing_fee_back = order
-        .processing_fee_back
-        .checked_add(fee_back)
-        .unwrap_or(order.processing_fee);
+    // what went back before it. Not after our refunds still in flight: this
+    // may be one of them, whose notice did not name it (then its own
+    // reservation counted what went back before it, the same share).
+    let fee_back = order.fee_returned_with(order.refunded_amount, amount.money());
     let owed_fen = amount.fen() - fee_back.fen();
     let debit_fen = owed_fen.min(shop.payout_balance.fen());
     // Short while refunds of ours of at least its amount are in flight on

@@ -98,10 +98,6 @@ pub struct RefundOrderChange {
     pub order_id: OrderId,
     pub pending_fen: i64,
     pub count: i64,
-    /// The change of `processing_fee_back`: a reservation adds its share, a
-    /// release (or a settlement whose movement a notice booked, with its
-    /// own share) takes it back.
-    pub fee_back_fen: i64,
     /// The most `refunds_pending_total` may be before a reservation.
     pub max_pending_before_fen: Option<i64>,
     /// The most `refunds_live_count` may be before a reservation.
@@ -118,7 +114,6 @@ impl RefundOrderChange {
             order_id: order_id.clone(),
             pending_fen,
             count,
-            fee_back_fen: 0,
             max_pending_before_fen: None,
             max_count_before: None,
             guard: None,
@@ -171,9 +166,6 @@ impl RefundOrderChange {
             .ok_or_else(|| broken("pending refunds below zero"))?;
         after.refunds_live_count =
             u32::try_from(count + self.count).map_err(|_| broken("refund count out of range"))?;
-        after.processing_fee_back =
-            Money::from_fen(order.processing_fee_back.fen() + self.fee_back_fen)
-                .ok_or_else(|| broken("processing fee handed back below zero"))?;
         if let Some(m) = &self.refunded {
             if order.refunded_amount != m.before {
                 return Err(moved());
@@ -233,20 +225,6 @@ impl RefundEffect {
                 self.refund.refund_id, self.order.pending_fen
             )));
         }
-        // The share moves into or out of the order's count with a
-        // reservation or a release; a settlement it booked keeps it.
-        let share = self.refund.fee_returned.fen();
-        let fee_back_ok = match (&self.moved, self.ledger.is_some()) {
-            (RefundMove::Create { .. }, _) => self.order.fee_back_fen == share,
-            (RefundMove::To(RefundStatus::Succeeded), true) => self.order.fee_back_fen == 0,
-            _ => self.order.fee_back_fen == -share,
-        };
-        if !fee_back_ok {
-            return Err(broken(format!(
-                "{}: the fee handed back moves by {}",
-                self.refund.refund_id, self.order.fee_back_fen
-            )));
-        }
         Ok(())
     }
 }
@@ -266,7 +244,6 @@ pub fn reserve_refund(
     let fee_back = order.fee_returned_with(order.refunds_live_total(), request.amount.money());
     let net = amount - fee_back.fen();
     let mut change = RefundOrderChange::new(&request.order_id, amount, 1, request.now);
-    change.fee_back_fen = fee_back.fen();
     // pending + amount ≤ pending + remaining: the bound shared with payouts.
     change.max_pending_before_fen = Some(order.refunds_pending_total.fen() + remaining_after.fen());
     change.max_count_before = Some(i64::from(MAX_LIVE_REFUNDS_PER_ORDER) - 1);
@@ -313,10 +290,7 @@ pub fn fail_refund(refund: &Refund, reason: &str, now: DateTime<Utc>) -> Option<
     let effect = RefundEffect {
         refund: refund.clone().failed_with(reason, now),
         moved: RefundMove::To(RefundStatus::Failed),
-        order: RefundOrderChange {
-            fee_back_fen: -refund.fee_returned.fen(),
-            ..RefundOrderChange::new(&refund.order_id, -amount, -1, now)
-        },
+        order: RefundOrderChange::new(&refund.order_id, -amount, -1, now),
         shop: ShopChange {
             balance_fen: net,
             held_fen: -net,
@@ -351,8 +325,6 @@ pub fn succeed_refund(
     settled.provider_refund_id = provider_refund_id.map(str::to_owned);
     let mut change = RefundOrderChange::new(&refund.order_id, -amount, 0, now);
     let (shop, ledger) = if movement_recorded {
-        // The notice booked the movement with a share of its own.
-        change.fee_back_fen = -refund.fee_returned.fen();
         let release = ShopChange {
             balance_fen: net,
             held_fen: -net,
@@ -477,9 +449,6 @@ mod tests {
         let order = Order {
             paid_amount: money(6800),
             processing_fee: money(41),
-            processing_fee_back: money(41),
-            refunds_pending_total: money(6800),
-            refunds_live_count: 1,
             status: OrderStatus::Paid,
             provider: Some(Provider::Wechatpay),
             ..Order::created(
@@ -542,12 +511,6 @@ mod tests {
             )
         );
         assert_eq!(done.check(), Ok(()));
-        let refunded = done.order.apply(&order).unwrap();
-        assert_eq!(
-            (refunded.processing_fee_back, refunded.refunds_pending_total),
-            (money(41), Money::ZERO),
-            "booked, the share stays counted"
-        );
 
         // The provider's notice booked it first: the hold goes back whole.
         let settled = succeed_refund(&refund, &order, Some("5030001"), true, now()).unwrap();
@@ -555,13 +518,7 @@ mod tests {
             (settled.shop.balance_fen, settled.shop.held_fen),
             (6759, -6759)
         );
-        assert_eq!(settled.check(), Ok(()));
-        assert_eq!((&settled.ledger, &settled.fee_returned), (&None, &None));
-        assert_eq!(
-            settled.order.apply(&order).unwrap().processing_fee_back,
-            Money::ZERO,
-            "the notice counts its own share"
-        );
+        assert_eq!((settled.ledger, settled.fee_returned), (None, None));
 
         // Refused: exactly the 67.59 held comes back.
         let failed = fail_refund(&refund, "CLOSED", now()).unwrap();
@@ -570,13 +527,6 @@ mod tests {
             (6759, -6759)
         );
         assert_eq!(failed.order.pending_fen, -6800, "the buyer's whole refund");
-        assert_eq!(failed.check(), Ok(()));
-        let released = failed.order.apply(&order).unwrap();
-        assert_eq!(
-            (released.processing_fee_back, released.refunds_pending_total),
-            (Money::ZERO, Money::ZERO),
-            "its share is left to hand back again"
-        );
     }
 
     #[test]
@@ -594,16 +544,16 @@ mod tests {
     #[test]
     fn a_reservation_reckoned_on_other_refunds_in_flight_holds_only_on_those() {
         // Read with 68.00 in flight on a fee-bearing order; applied once
-        // another refund was released (or reserved) meanwhile, its share was
-        // reckoned at the wrong place: the write is refused, to be decided
-        // again.
+        // that refund was released meanwhile, its share was reckoned at the
+        // wrong place: the write is refused, to be decided again.
         let (order, _) = paid_and_refunding();
         let read = Order {
             paid_amount: money(20_000),
+            refunds_pending_total: money(6800),
+            refunds_live_count: 1,
             ..order
         };
         let mut change = RefundOrderChange::new(&read.order_id, 1000, 1, now());
-        change.fee_back_fen = 2;
         change.guard = Some(RefundOrderGuard {
             paid: read.paid_amount,
             refunded: read.refunded_amount,
@@ -612,13 +562,9 @@ mod tests {
             pending: Some(read.refunds_pending_total),
         });
         let applied = change.apply(&read).unwrap();
-        assert_eq!(
-            (applied.refunds_pending_total, applied.processing_fee_back),
-            (money(7800), money(43))
-        );
+        assert_eq!(applied.refunds_pending_total, money(7800));
         let moved = Order {
-            refunds_pending_total: money(0),
-            processing_fee_back: money(0),
+            refunds_pending_total: Money::ZERO,
             refunds_live_count: 0,
             ..read
         };

@@ -187,8 +187,8 @@ impl DynamoStore {
     /// Sets the order's collection fields if its revision and its refunds
     /// in flight are still as `read`: a refund reserved or released
     /// meanwhile moves neither the revision nor the refunded amount, but
-    /// changes what a refund notice is decided on (the pending total and
-    /// the fee handed back, which this sets).
+    /// changes what a refund notice is decided on (whether it may be one of
+    /// ours, and so waits).
     fn order_change(
         &self,
         order: &Order,
@@ -595,7 +595,9 @@ impl CollectionStore for DynamoStore {
                 }
                 Decision::Anomaly(anomaly) => {
                     items.push(self.anomaly_put(anomaly)?);
-                    items.extend(self.still_as_read(order.as_ref(), movement.as_deref())?);
+                    // The movement was looked at only with both in hand.
+                    let looked_at = movement.as_deref().filter(|_| shop.is_some());
+                    items.extend(self.still_as_read(order.as_ref(), looked_at)?);
                 }
                 Decision::AlreadyApplied | Decision::NotYet(_) => return Ok(decision),
             }

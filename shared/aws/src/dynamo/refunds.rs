@@ -147,16 +147,6 @@ impl DynamoStore {
             let count = e.name(REFUNDS_COUNT);
             add.push(format!("{count} {}", e.value("dc", n(change.count))));
         }
-        if change.fee_back_fen != 0 {
-            let fee_back = e.name(PROCESSING_FEE_BACK);
-            add.push(format!(
-                "{fee_back} {}",
-                e.value("dfb", n(change.fee_back_fen))
-            ));
-            // A release gives back only the share that was counted.
-            let least = at_least(-change.fee_back_fen);
-            e.bound(PROCESSING_FEE_BACK, ">=", least, "min_fee_back");
-        }
         if let Some(at) = change.last_refund_at {
             set.push(format!(
                 "{} = {}",

@@ -13,10 +13,6 @@ use qrpay_store::StoreError;
 
 /// The processing fee booked with the order's payment, in fen.
 const PROCESSING_FEE: &str = "processing_fee_fen";
-/// The part of it handed back or held to hand back by refunds, in fen
-/// (`Order::processing_fee_back`): a refund notice sets it, our refunds'
-/// reservations and releases add to it.
-pub const PROCESSING_FEE_BACK: &str = "processing_fee_back_fen";
 
 pub fn order_item(order: &Order) -> Item {
     let mut item = order_key(&order.shop_id, &order.order_id);
@@ -127,10 +123,6 @@ pub fn order_collection_attributes(order: &Order) -> Vec<(String, AttributeValue
             PROCESSING_FEE,
             (!order.processing_fee.is_zero()).then(|| n(order.processing_fee.fen())),
         ),
-        (
-            PROCESSING_FEE_BACK,
-            (!order.processing_fee_back.is_zero()).then(|| n(order.processing_fee_back.fen())),
-        ),
     ];
     extend_present(&mut attributes, optional);
     // Sparse GSI2: a shop's receivables list the orders that owe instalments.
@@ -194,10 +186,6 @@ pub fn order_from(item: &Item) -> Result<Order, StoreError> {
         // Orders paid before it was kept hand nothing back with a refund.
         processing_fee: match item.get(PROCESSING_FEE) {
             Some(_) => get_money(item, PROCESSING_FEE)?,
-            None => qrpay_domain::Money::ZERO,
-        },
-        processing_fee_back: match item.get(PROCESSING_FEE_BACK) {
-            Some(_) => get_money(item, PROCESSING_FEE_BACK)?,
             None => qrpay_domain::Money::ZERO,
         },
         created_at: get_time(item, "created_at_ms")?,
