@@ -148,6 +148,14 @@ pub async fn apply(store: &dyn Store, e: &CollectionEvent) -> Decision {
     store.apply_collection(e, at(61)).await.unwrap()
 }
 
+/// The effect of an event that must be applied.
+async fn applied(store: &dyn Store, e: &CollectionEvent) -> qrpay_domain::Effect {
+    match apply(store, e).await {
+        Decision::Apply(effect) => *effect,
+        other => panic!("expected Apply, got {other:?}"),
+    }
+}
+
 async fn order_now(w: &World, id: &OrderId) -> Order {
     w.store.get_order(&w.shop, id).await.unwrap().unwrap()
 }
@@ -341,14 +349,11 @@ pub async fn a_payment_marks_the_order_paid_credits_the_shop_and_writes_the_ledg
     let w = World::new(store, "15000.00", "10.00").await;
     // Monthly pay, 3 periods, the shop bears the 2.30% fee: 300.00 → fee 6.90.
     let (_, order) = issued_order(&w, "A-4", "300.00", Some(3)).await;
-    let d = apply(
+    let effect = applied(
         w.store.as_ref(),
         &payment(&order.order_id, "n-1", "t-1", "300.00"),
     )
     .await;
-    let Decision::Apply(effect) = d else {
-        panic!("expected Apply, got {d:?}");
-    };
     assert_eq!(effect.balance_change_fen, 30_000 - 690);
     let paid = order_now(&w, &order.order_id).await;
     assert_eq!(paid.status, OrderStatus::Paid);
@@ -613,10 +618,7 @@ pub async fn a_failed_deduction_tells_the_merchant(store: Arc<dyn Store>) {
             reason: "insufficient credit".into(),
         },
     );
-    let d = apply(w.store.as_ref(), &failed).await;
-    let Decision::Apply(effect) = d else {
-        panic!("expected Apply, got {d:?}");
-    };
+    let effect = applied(w.store.as_ref(), &failed).await;
     assert!(effect.ledger.is_empty());
     let o = order_now(&w, &order.order_id).await;
     assert_eq!(o.deductions[1], DeductionStatus::Failed);
@@ -706,14 +708,11 @@ pub async fn a_refund_beyond_the_balance_takes_it_to_zero_and_is_flagged(store: 
     let r = w.request(&w.owner, &order.order_id, "80.00", "k1", at(120));
     w.store.reserve_payout(&r).await.unwrap();
     assert_eq!(w.shop_now().await.payout_balance, money("20.00"));
-    let d = apply(
+    let effect = applied(
         w.store.as_ref(),
         &refund(&order.order_id, "r-n1", "r-1", "50.00"),
     )
     .await;
-    let Decision::Apply(effect) = d else {
-        panic!("expected Apply, got {d:?}");
-    };
     assert_eq!(effect.balance_change_fen, -2_000);
     let shop = w.shop_now().await;
     assert_eq!(
@@ -953,14 +952,11 @@ pub async fn a_payment_books_the_providers_fee_at_the_shops_processing_rate(stor
     // Monthly pay, the shop bears 2.30%: 6.90, and WeChat Pay keeps 0.60%
     // of 300.00: 1.80. One fee, as the bill's payment row lists it.
     let (_, order) = issued_order(&w, "P-1", "300.00", Some(3)).await;
-    let d = apply(
+    let effect = applied(
         w.store.as_ref(),
         &payment(&order.order_id, "n-1", "t-1", "300.00"),
     )
     .await;
-    let Decision::Apply(effect) = d else {
-        panic!("expected Apply, got {d:?}");
-    };
     assert_eq!(effect.balance_change_fen, 30_000 - 870);
     // 0.60% of 88.88 is 0.53328: 0.53.
     let (_, plain_order) = issued_order(&w, "P-2", "88.88", None).await;
