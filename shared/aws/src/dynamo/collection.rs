@@ -10,8 +10,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, ReturnValuesOnConditionCheckFailure as OnFailure,
-    TransactWriteItem,
+    CancellationReason, ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Duration, Utc};
 use qrpay_domain::checkout::RateWindow;
@@ -24,7 +23,7 @@ use qrpay_domain::{
 
 use super::codec::*;
 use super::collected::{cap_refusal, CapReservation};
-use super::payout_effects::Expr;
+use super::payout_effects::{equals_or_absent_when_zero, Expr};
 use super::{build_error, names, DynamoStore, UpdateParts, WriteOutcome};
 use qrpay_store::{
     Checkout, Closing, CollectionStore, Issued, OrderPage, OrderQuery, Revocation, StoreError,
@@ -32,9 +31,9 @@ use qrpay_store::{
 };
 
 /// Placeholders for the values of a generated `SET` list.
-const PLACEHOLDERS: [&str; 18] = [
+const PLACEHOLDERS: [&str; 16] = [
     ":a0", ":a1", ":a2", ":a3", ":a4", ":a5", ":a6", ":a7", ":a8", ":a9", ":a10", ":a11", ":a12",
-    ":a13", ":a14", ":a15", ":a16", ":a17",
+    ":a13", ":a14", ":a15",
 ];
 
 impl DynamoStore {
@@ -96,36 +95,20 @@ impl DynamoStore {
         order: Option<&Order>,
         movement: Option<&str>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let mut checks = Vec::new();
-        let mut check = |key: Item, e: Expr| -> Result<(), StoreError> {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .set_condition_expression(e.condition())
-                .set_expression_attribute_names(Some(e.names))
-                .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
-                .build()
-                .map_err(build_error)?;
-            checks.push(TransactWriteItem::builder().condition_check(check).build());
-            Ok(())
-        };
         // Without the order the notice was decided on that alone.
         let Some(order) = order else {
-            return Ok(checks);
+            return Ok(Vec::new());
         };
         let mut e = Expr::default();
-        e.bound(
-            REVISION,
-            "=",
-            Some(revision(order.revision)),
-            "revision_read",
-        );
-        check(order_key(&order.shop_id, &order.order_id), e)?;
+        let read = Some(revision(order.revision));
+        e.bound(REVISION, "=", read, "revision_read");
+        let key = order_key(&order.shop_id, &order.order_id);
+        let mut checks = vec![e.check(&self.table, key, OnFailure::None)?];
         if let Some(movement) = movement {
             let mut e = Expr::default();
             let pk = e.name(PK);
             e.require(format!("attribute_not_exists({pk})"));
-            check(movement_key(movement), e)?;
+            checks.push(e.check(&self.table, movement_key(movement), OnFailure::None)?);
         }
         Ok(checks)
     }
@@ -229,13 +212,8 @@ impl DynamoStore {
         let read_placeholder = PLACEHOLDERS[PLACEHOLDERS.len() - 1];
         let (read_revision, read_pending) =
             read.map_or((0, 0), |o| (o.revision, o.refunds_pending_total.fen()));
-        let pending_condition = if read_pending == 0 {
-            format!(
-                "(attribute_not_exists(#{REFUNDS_PENDING}) OR #{REFUNDS_PENDING} = :pending_read)"
-            )
-        } else {
-            format!("#{REFUNDS_PENDING} = :pending_read")
-        };
+        let pending = format!("#{REFUNDS_PENDING}");
+        let pending_condition = equals_or_absent_when_zero(&pending, ":pending_read", read_pending);
         let mut parts = UpdateParts {
             key: order_key(&order.shop_id, &order.order_id),
             update,

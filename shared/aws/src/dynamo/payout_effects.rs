@@ -100,11 +100,7 @@ impl Expr {
     /// older item reads as zero.
     pub(super) fn equals_or_absent_when_zero(&mut self, attribute: &str, value: i64, key: &str) {
         let (a, v) = (self.name(attribute), self.value(key, n(value)));
-        if value == 0 {
-            self.require(format!("(attribute_not_exists({a}) OR {a} = {v})"));
-        } else {
-            self.require(format!("{a} = {v}"));
-        }
+        self.require(equals_or_absent_when_zero(&a, &v, value));
     }
 
     /// The first assignments of a status move: `status = next` and the
@@ -158,6 +154,36 @@ impl Expr {
         let condition = self.condition();
         let values = (!self.values.is_empty()).then_some(self.values);
         conditional_update(table, key, update, condition, Some(self.names), values)
+    }
+
+    /// A transaction item that only checks these conditions on `key`.
+    pub(super) fn check(
+        self,
+        table: &str,
+        key: Item,
+        on_failure: OnFailure,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .set_condition_expression(self.condition())
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .return_values_on_condition_check_failure(on_failure)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
+/// The condition that attribute placeholder `a` equals value placeholder
+/// `v`, which holds `value`; an attribute absent from an older item reads
+/// as zero.
+pub(super) fn equals_or_absent_when_zero(a: &str, v: &str, value: i64) -> String {
+    if value == 0 {
+        format!("(attribute_not_exists({a}) OR {a} = {v})")
+    } else {
+        format!("{a} = {v}")
     }
 }
 
@@ -409,16 +435,8 @@ impl DynamoStore {
             "amt",
         );
         e.bound(DAILY_LIMIT, "=", Some(guard.daily_limit_fen), "daily");
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(quota_key(shop_id, &guard.operator_id)))
-            .set_condition_expression(e.condition())
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .return_values_on_condition_check_failure(OnFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+        let key = quota_key(shop_id, &guard.operator_id);
+        e.check(&self.table, key, OnFailure::AllOld)
     }
 
     /// Reserves a payout: read, let the domain decide, write the effect on

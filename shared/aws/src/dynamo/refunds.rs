@@ -7,8 +7,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure as OnFailure,
-    TransactWriteItem,
+    AttributeValue, ReturnValuesOnConditionCheckFailure as OnFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 use qrpay_domain::refund_books::{RefundMove, RefundOrderChange, RefundOrderGuard, RefundSnapshot};
@@ -23,7 +22,7 @@ use qrpay_store::{
 use super::codec::*;
 use super::paging::KeyQuery;
 use super::payout_effects::{at_least, Expr};
-use super::{build_error, failed, DynamoStore, WriteOutcome};
+use super::{failed, DynamoStore, WriteOutcome};
 
 /// Fresh attempts at a refund write that lost a race without a rule
 /// failing. Refunds and payouts of one order contend on one bound, so a
@@ -65,15 +64,7 @@ impl DynamoStore {
             let enabled = e.name(REFUND_ENABLED);
             let yes = e.value("yes", AttributeValue::Bool(true));
             e.require(format!("{enabled} = {yes}"));
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(quota_key(shop_id, operator)))
-                .set_condition_expression(e.condition())
-                .set_expression_attribute_names(Some(e.names))
-                .set_expression_attribute_values(Some(e.values))
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
+            items.push(e.check(&self.table, quota_key(shop_id, operator), OnFailure::None)?);
         }
         if let Some(notice) = &effect.notice {
             items.push(self.put_new(notice_item(notice), OnFailure::None)?);
