@@ -42,6 +42,14 @@ impl Money {
 
     /// Exact integer fen. Cannot overflow: every constructor bounds the value.
     pub fn fen(self) -> i64 {
+        // Money made from fen keeps two decimals: its mantissa is the fen,
+        // read without the decimal multiplication (the nightly run asks
+        // once per movement). Other scales take the general path.
+        if self.0.scale() == 2 {
+            if let Ok(fen) = i64::try_from(self.0.mantissa()) {
+                return fen;
+            }
+        }
         let scaled = self.0 * Decimal::ONE_HUNDRED;
         i64::try_from(scaled).expect("Money is bounded to i64 fen by construction")
     }
@@ -200,6 +208,15 @@ string_serde!(Amount, Amount::parse);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fen_reads_back_what_was_put_in() {
+        for fen in [0, 1, 99, 1_230, MAX_AMOUNT_FEN, i64::MAX] {
+            assert_eq!(Money::from_fen(fen).unwrap().fen(), fen);
+        }
+        assert_eq!(Money::parse("7").unwrap().fen(), 700);
+        assert_eq!(Money::parse("0.5").unwrap().fen(), 50);
+    }
 
     #[test]
     fn parses_valid_amounts_exactly() {
