@@ -183,16 +183,16 @@ fn permute<T: Copy>(items: &mut [T], order: &mut [usize]) {
     }
 }
 
+/// The groups of a sorted partition: every movement of one order (or
+/// payout), side by side.
+pub fn groups<'r, 'a>(recs: &'r [Rec<'a>]) -> impl Iterator<Item = &'r [Rec<'a>]> {
+    recs.chunk_by(|a, b| a.reference == b.reference)
+}
+
 /// Matches a sorted partition group by group, handing each finding to `emit`.
 pub fn match_sorted<'r, 'a>(recs: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
-    let mut start = 0;
-    while start < recs.len() {
-        let end = recs[start..]
-            .iter()
-            .position(|r| r.reference != recs[start].reference)
-            .map_or(recs.len(), |n| start + n);
-        match_group(&recs[start..end], emit);
-        start = end;
+    for group in groups(recs) {
+        match_group(group, emit);
     }
 }
 
@@ -211,7 +211,7 @@ fn describe(rec: &Rec<'_>) -> String {
 /// One group: every movement of one order (or payout), sorted. Within it,
 /// each pair (same kind, provider reference and period) lines our entries
 /// up with the provider's, one to one.
-fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
+pub fn match_group<'r, 'a>(group: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
     let mut charges = EarlierCharges::of(group);
     let mut start = 0;
     while start < group.len() {

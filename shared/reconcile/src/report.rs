@@ -468,6 +468,13 @@ impl ShopTally {
         self.outcomes[outcome.index()] += 1;
     }
 
+    /// Adds rows counted by outcome (indexed as [`Outcome::ALL`]).
+    pub fn add_outcomes(&mut self, counts: &[u64; Outcome::ALL.len()]) {
+        for (a, b) in self.outcomes.iter_mut().zip(counts) {
+            *a += b;
+        }
+    }
+
     pub fn rows(&self) -> u64 {
         self.outcomes.iter().sum()
     }

@@ -70,8 +70,16 @@ impl Gathered {
 
     /// Counts a report row for its shop and, unless matched, for its class.
     pub(super) fn record(&mut self, row: &ReportRow<'_>, fen: i64) {
+        update(&mut self.shops, row.shop_id, |t| {
+            t.count_outcome(row.outcome)
+        });
+        self.count_class(row, fen);
+    }
+
+    /// Counts a report row for its class, unless matched (its shop's count
+    /// is the caller's).
+    pub(super) fn count_class(&mut self, row: &ReportRow<'_>, fen: i64) {
         let outcome = row.outcome;
-        update(&mut self.shops, row.shop_id, |t| t.count_outcome(outcome));
         if outcome.is_discrepancy() {
             self.classes
                 .entry(outcome.as_str())

@@ -47,7 +47,7 @@ use qrpay_store::{ClaimStore, KpiReads, ReconciliationStore};
 
 use self::findings::Gathered;
 use self::inputs::{read_inputs, InputErrors, InputSources, Inputs};
-use self::matching::{anomaly_notes, match_all};
+use self::matching::{anomaly_notes, match_all, result_buckets};
 use self::publish::{Published, Publisher};
 use self::reports::{write_reports, ReportRun, ShopReport};
 use self::threads::blocking;
@@ -251,9 +251,13 @@ impl Reconciler {
         let anomalies = anomaly_notes(self.reconciliations.list_anomalies(date).await?);
 
         let match_dir = dir.to_owned();
-        let (mut gathered, buckets) =
-            blocking(move || match_all(&match_dir, date, ledger, statements, &anomalies, settle))
-                .await?;
+        let buckets = result_buckets(ledger_rows + statement_rows);
+        let (mut gathered, buckets) = blocking(move || {
+            match_all(
+                &match_dir, date, buckets, ledger, statements, &anomalies, settle,
+            )
+        })
+        .await?;
         self.say(&format!(
             "{date}: matched; writing reports of {} shops",
             gathered.shops.len()

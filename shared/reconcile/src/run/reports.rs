@@ -15,7 +15,6 @@ use rust_decimal::Decimal;
 
 use super::error::ReconcileError;
 use super::kpi::DayExtras;
-use super::matching::BUCKETS;
 use super::threads::on_two_threads;
 use crate::objects::report_key;
 use crate::report::{ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
@@ -54,7 +53,8 @@ pub(super) fn write_reports(
 ) -> Result<Vec<ShopReport>, ReconcileError> {
     std::fs::create_dir_all(out_dir)?;
     // Bucket i of every writer holds the same shops: group them.
-    let mut groups: Vec<Vec<Spilled>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+    let count = buckets.first().map_or(1, Vec::len);
+    let mut groups: Vec<Vec<Spilled>> = (0..count).map(|_| Vec::new()).collect();
     for writer in buckets {
         for (i, part) in writer.into_iter().enumerate() {
             if let Some(group) = groups.get_mut(i) {
@@ -65,9 +65,9 @@ pub(super) fn write_reports(
     // Each bucket's shops' tallies go with it, to be moved, not copied,
     // into its shops' reports.
     let mut bucket_tallies: Vec<FastMap<String, ShopTally>> =
-        (0..BUCKETS).map(|_| FastMap::default()).collect();
+        (0..count).map(|_| FastMap::default()).collect();
     for (shop, tally) in tallies {
-        bucket_tallies[partition_of(&shop, BUCKETS)].insert(shop, tally);
+        bucket_tallies[partition_of(&shop, count)].insert(shop, tally);
     }
     let groups: Vec<(usize, Vec<Spilled>, FastMap<String, ShopTally>)> = groups
         .into_iter()
