@@ -18,6 +18,7 @@ pub mod spill;
 pub mod spread;
 pub mod statement;
 pub mod synthetic;
+pub mod varint;
 
 pub use matcher::Outcome;
 pub use model::{LineError, MovementKind, ProviderStatus, StatementRow};

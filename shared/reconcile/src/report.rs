@@ -21,6 +21,7 @@ use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
 use crate::spill::{Rec, Side};
 use crate::spread::PaymentSpread;
+use crate::varint;
 
 pub use crate::json_text::json_str;
 
@@ -249,8 +250,13 @@ const KINDS: [&str; 9] = [
     "FEE_RETURNED",
 ];
 const DEDUCTION_STATES: [&str; 4] = ["DEDUCTED", "FAILED", "PROCESSING", "CLOSED"];
-/// Marks an absent text or number in a bucket record.
-const ABSENT: u16 = u16::MAX;
+/// The longest text a bucket record keeps (longer is cut at a character).
+const TEXT_MAX: usize = u16::MAX as usize - 1;
+/// Flags of a bucket record: which of its optional numbers follow.
+const HAS_LEDGER: u8 = 1;
+const HAS_PROVIDER: u8 = 2;
+const HAS_RECONCILED: u8 = 4;
+const HAS_LINE: u8 = 8;
 
 fn code_of(table: &[&str], text: &str) -> u8 {
     table
@@ -280,19 +286,25 @@ impl<'a> Cursor<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn i64(&mut self) -> io::Result<i64> {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(self.take(8)?);
-        Ok(i64::from_le_bytes(word))
+    fn u64(&mut self) -> io::Result<u64> {
+        let (value, rest) = varint::take_u64(self.0).ok_or_else(|| bad_row("number"))?;
+        self.0 = rest;
+        Ok(value)
     }
 
+    fn i64(&mut self) -> io::Result<i64> {
+        let (value, rest) = varint::take_i64(self.0).ok_or_else(|| bad_row("number"))?;
+        self.0 = rest;
+        Ok(value)
+    }
+
+    /// A text: its length plus one (zero when absent), then its bytes.
     fn text(&mut self) -> io::Result<Option<&'a str>> {
-        let head = self.take(2)?;
-        let len = u16::from_le_bytes([head[0], head[1]]);
-        if len == ABSENT {
+        let len = self.u64()?;
+        let Some(len) = len.checked_sub(1) else {
             return Ok(None);
-        }
-        let bytes = self.take(usize::from(len))?;
+        };
+        let bytes = self.take(usize::try_from(len).map_err(|_| bad_row("length"))?)?;
         std::str::from_utf8(bytes)
             .map(Some)
             .map_err(|_| bad_row("text"))
@@ -301,26 +313,42 @@ impl<'a> Cursor<'a> {
 
 fn put_text(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
-        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+        None => out.push(0),
         Some(t) => {
-            let mut end = t.len().min(usize::from(ABSENT - 1));
+            let mut end = t.len().min(TEXT_MAX);
             while !t.is_char_boundary(end) {
                 end -= 1;
             }
-            out.extend_from_slice(&(end as u16).to_le_bytes());
+            varint::put_u64(out, end as u64 + 1);
             out.extend_from_slice(&t.as_bytes()[..end]);
         }
     }
 }
 
 impl<'a> ReportRow<'a> {
-    /// Appends the row to a result bucket:
-    /// `len:u32 | shop | at_ms | fields…`, texts as `len:u16 | bytes`.
+    /// Appends the row to a result bucket: `len | shop | at_ms | fields…`,
+    /// numbers and lengths as LEB128 (signed ones zig-zagged), a text as
+    /// its length plus one (zero when absent) and its bytes, the optional
+    /// numbers present as their flags say.
     pub fn encode(&self, out: &mut Vec<u8>) -> io::Result<()> {
         let start = out.len();
-        out.extend_from_slice(&[0; 4]);
+        self.encode_body(out);
+        let len = out.len() - start;
+        if len > u32::MAX as usize {
+            out.truncate(start);
+            return Err(bad_row("too long"));
+        }
+        // The length goes first: written after the body, turned to the front.
+        let body_end = out.len();
+        varint::put_u64(out, len as u64);
+        let head = out.len() - body_end;
+        out[start..].rotate_right(head);
+        Ok(())
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
         put_text(out, Some(self.shop_id));
-        out.extend_from_slice(&self.at_ms.to_le_bytes());
+        varint::put_i64(out, self.at_ms);
         put_text(out, Some(self.order_no));
         out.push(code_of(&KINDS, self.kind));
         out.push(self.provider.map_or(u8::MAX, |p| {
@@ -341,17 +369,28 @@ impl<'a> ReportRow<'a> {
             self.deduction_status
                 .map_or(u8::MAX, |d| code_of(&DEDUCTION_STATES, d)),
         );
-        for fen in [self.ledger_fen, self.provider_fen, self.reconciled_fen] {
-            out.push(u8::from(fen.is_some()));
-            out.extend_from_slice(&fen.unwrap_or(0).to_le_bytes());
+        let amounts = [
+            (HAS_LEDGER, self.ledger_fen),
+            (HAS_PROVIDER, self.provider_fen),
+            (HAS_RECONCILED, self.reconciled_fen),
+        ];
+        let mut flags = amounts
+            .iter()
+            .filter(|(_, fen)| fen.is_some())
+            .fold(0, |flags, (flag, _)| flags | flag);
+        if self.statement_line.is_some() {
+            flags |= HAS_LINE;
+        }
+        out.push(flags);
+        for fen in amounts.iter().filter_map(|(_, fen)| *fen) {
+            varint::put_i64(out, fen);
         }
         out.push(self.outcome.index() as u8);
         put_text(out, Some(&self.note));
-        out.extend_from_slice(&self.statement_line.map_or(-1, |l| l as i64).to_le_bytes());
+        if let Some(line) = self.statement_line {
+            varint::put_u64(out, line);
+        }
         out.extend_from_slice(&self.row_id.to_bits().to_le_bytes());
-        let len = u32::try_from(out.len() - start - 4).map_err(|_| bad_row("too long"))?;
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        Ok(())
     }
 
     /// Where a record's shop and time are, without decoding the rest.
@@ -380,18 +419,28 @@ impl<'a> ReportRow<'a> {
             _ => None,
         };
         let deduction_status = DEDUCTION_STATES.get(usize::from(c.u8()?)).copied();
+        let flags = c.u8()?;
         let mut amounts = [None; 3];
-        for amount in &mut amounts {
-            let present = c.u8()? == 1;
-            let fen = c.i64()?;
-            *amount = present.then_some(fen);
+        for (amount, flag) in amounts
+            .iter_mut()
+            .zip([HAS_LEDGER, HAS_PROVIDER, HAS_RECONCILED])
+        {
+            if flags & flag != 0 {
+                *amount = Some(c.i64()?);
+            }
         }
         let outcome = *Outcome::ALL
             .get(usize::from(c.u8()?))
             .ok_or_else(|| bad_row("outcome"))?;
         let note = Cow::Borrowed(c.text()?.unwrap_or(""));
-        let line = c.i64()?;
-        let row_id = RowId::from_bits(u64::from_le_bytes(c.i64()?.to_le_bytes()));
+        let statement_line = if flags & HAS_LINE != 0 {
+            Some(c.u64()?)
+        } else {
+            None
+        };
+        let mut bits = [0u8; 8];
+        bits.copy_from_slice(c.take(8)?);
+        let row_id = RowId::from_bits(u64::from_le_bytes(bits));
         Ok(ReportRow {
             shop_id,
             order_no,
@@ -406,7 +455,7 @@ impl<'a> ReportRow<'a> {
             reconciled_fen: amounts[2],
             outcome,
             note,
-            statement_line: u64::try_from(line).ok(),
+            statement_line,
             row_id,
             at_ms,
         })
@@ -607,10 +656,25 @@ pub(crate) mod tests {
         );
         let mut out = Vec::new();
         row.encode(&mut out).expect("encode");
-        assert_eq!(
-            ReportRow::shop_and_time(&out[4..]).expect("head"),
-            ("shop-1", 7)
-        );
-        assert_eq!(ReportRow::decode(&out[4..]).expect("decode"), row);
+        let (len, body) = crate::varint::take_u64(&out).expect("length");
+        assert_eq!(len as usize, body.len());
+        assert_eq!(ReportRow::shop_and_time(body).expect("head"), ("shop-1", 7));
+        assert_eq!(ReportRow::decode(body).expect("decode"), row);
+        // Absent numbers and texts come back absent, negatives negative.
+        let bare = ReportRow {
+            provider_ref: None,
+            customer: None,
+            ledger_fen: Some(-5),
+            provider_fen: None,
+            reconciled_fen: None,
+            statement_line: None,
+            at_ms: -3,
+            ..row.clone()
+        };
+        out.clear();
+        bare.encode(&mut out).expect("encode");
+        let (_, body) = crate::varint::take_u64(&out).expect("length");
+        assert_eq!(ReportRow::decode(body).expect("decode"), bare);
+        assert!(ReportRow::decode(&body[..body.len() - 1]).is_err());
     }
 }

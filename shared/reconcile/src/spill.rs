@@ -16,6 +16,7 @@ use std::sync::Arc;
 use qrpay_domain::Provider;
 
 use crate::model::{MovementKind, ProviderStatus};
+use crate::varint;
 
 /// Which side of the reconciliation a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,7 +51,8 @@ pub struct Rec<'a> {
     pub customer: &'a str,
 }
 
-const FIXED_LEN: usize = 1 + 1 + 1 + 1 + 1 + 1 + 8 + 8 + 8;
+/// The six one-byte fields at the front of a record's body.
+const FIXED_LEN: usize = 6;
 
 fn provider_code(p: Option<Provider>) -> u8 {
     match p {
@@ -71,11 +73,37 @@ fn corrupt(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("spill record: {what}"))
 }
 
+/// A record's length prefix and the bytes after it.
+fn take_len(bytes: &[u8]) -> io::Result<(usize, &[u8])> {
+    let (len, rest) = varint::take_u64(bytes).ok_or_else(|| corrupt("truncated"))?;
+    let len = usize::try_from(len).map_err(|_| corrupt("length"))?;
+    Ok((len, rest))
+}
+
 impl<'a> Rec<'a> {
-    /// Appends the record as `len:u32 | fixed fields | 4 × (len:u16 | bytes)`.
+    fn texts(&self) -> [&'a str; 4] {
+        [
+            self.shop_id,
+            self.reference,
+            self.provider_ref,
+            self.customer,
+        ]
+    }
+
+    /// Appends the record as `len | fixed fields | amount | at_ms | line |
+    /// 4 × (len | bytes)`, numbers and lengths as LEB128 (signed ones
+    /// zig-zagged). A text is at most 65,535 bytes.
     pub fn encode(&self, out: &mut Vec<u8>) -> io::Result<()> {
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
+        let (amount, at) = (varint::zigzag(self.amount_fen), varint::zigzag(self.at_ms));
+        let mut body =
+            FIXED_LEN + varint::len_u64(amount) + varint::len_u64(at) + varint::len_u64(self.line);
+        for text in self.texts() {
+            if text.len() > usize::from(u16::MAX) {
+                return Err(corrupt("field too long"));
+            }
+            body += varint::len_u64(text.len() as u64) + text.len();
+        }
+        varint::put_u64(out, body as u64);
         out.extend_from_slice(&[
             self.side as u8,
             self.kind.code(),
@@ -84,21 +112,13 @@ impl<'a> Rec<'a> {
             self.period,
             self.plan_periods,
         ]);
-        out.extend_from_slice(&self.amount_fen.to_le_bytes());
-        out.extend_from_slice(&self.at_ms.to_le_bytes());
-        out.extend_from_slice(&self.line.to_le_bytes());
-        for text in [
-            &self.shop_id,
-            &self.reference,
-            &self.provider_ref,
-            &self.customer,
-        ] {
-            let len = u16::try_from(text.len()).map_err(|_| corrupt("field too long"))?;
-            out.extend_from_slice(&len.to_le_bytes());
+        varint::put_u64(out, amount);
+        varint::put_u64(out, at);
+        varint::put_u64(out, self.line);
+        for text in self.texts() {
+            varint::put_u64(out, text.len() as u64);
             out.extend_from_slice(text.as_bytes());
         }
-        let len = u32::try_from(out.len() - start - 4).map_err(|_| corrupt("record too long"))?;
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
 
@@ -113,8 +133,7 @@ impl<'a> Rec<'a> {
     pub fn count(mut bytes: &[u8]) -> io::Result<usize> {
         let mut count = 0;
         while !bytes.is_empty() {
-            let (len, rest) = take::<4>(bytes)?;
-            let len = u32::from_le_bytes(len) as usize;
+            let (len, rest) = take_len(bytes)?;
             bytes = rest.get(len..).ok_or_else(|| corrupt("truncated"))?;
             count += 1;
         }
@@ -124,8 +143,7 @@ impl<'a> Rec<'a> {
     /// Appends every record of an encoded buffer to `recs`.
     pub fn decode_into(mut bytes: &'a [u8], recs: &mut Vec<Rec<'a>>) -> io::Result<()> {
         while !bytes.is_empty() {
-            let (len, rest) = take::<4>(bytes)?;
-            let len = u32::from_le_bytes(len) as usize;
+            let (len, rest) = take_len(bytes)?;
             if rest.len() < len {
                 return Err(corrupt("truncated"));
             }
@@ -139,20 +157,19 @@ impl<'a> Rec<'a> {
         if body.len() < FIXED_LEN {
             return Err(corrupt("short"));
         }
-        let (fixed, mut rest) = body.split_at(FIXED_LEN);
-        let le = |at: usize| -> io::Result<i64> {
-            let (bytes, _) = take::<8>(&fixed[at..])?;
-            Ok(i64::from_le_bytes(bytes))
-        };
+        let (fixed, rest) = body.split_at(FIXED_LEN);
         let side = match fixed[0] {
             0 => Side::Ledger,
             1 => Side::Statement,
             _ => return Err(corrupt("side")),
         };
+        let truncated = || corrupt("truncated number");
+        let (amount_fen, rest) = varint::take_i64(rest).ok_or_else(truncated)?;
+        let (at_ms, rest) = varint::take_i64(rest).ok_or_else(truncated)?;
+        let (line, mut rest) = varint::take_u64(rest).ok_or_else(truncated)?;
         let mut texts: [&'a str; 4] = [""; 4];
         for text in &mut texts {
-            let (len, after) = take::<2>(rest)?;
-            let len = usize::from(u16::from_le_bytes(len));
+            let (len, after) = take_len(rest)?;
             if after.len() < len {
                 return Err(corrupt("truncated text"));
             }
@@ -167,25 +184,15 @@ impl<'a> Rec<'a> {
             provider: provider_of(fixed[3]),
             period: fixed[4],
             plan_periods: fixed[5],
-            amount_fen: le(6)?,
-            at_ms: le(14)?,
-            line: le(22)? as u64,
+            amount_fen,
+            at_ms,
+            line,
             shop_id,
             reference,
             provider_ref,
             customer,
         })
     }
-}
-
-fn take<const N: usize>(bytes: &[u8]) -> io::Result<([u8; N], &[u8])> {
-    if bytes.len() < N {
-        return Err(corrupt("truncated"));
-    }
-    let (head, rest) = bytes.split_at(N);
-    let mut array = [0u8; N];
-    array.copy_from_slice(head);
-    Ok((array, rest))
 }
 
 /// FNV-1a, 64 bit: stable across runs and machines (a partition is a file

@@ -20,6 +20,7 @@ use crate::objects::report_key;
 use crate::report::{ReportRow, ShopTally, CSV_BOM, CSV_HEADER};
 use crate::report_json::{self, JsonReport};
 use crate::spill::{partition_of, FastMap, Spilled};
+use crate::varint;
 
 /// A bucket up to this size is read into memory to write its reports;
 /// bigger ones are read by offset from the file.
@@ -289,20 +290,45 @@ fn index_bucket(
 /// The slots of length-prefixed rows held in memory.
 fn index_in_memory(bytes: &[u8], shops: &mut ShopNames) -> io::Result<Vec<PartSlot>> {
     let mut slots = Vec::new();
-    let mut offset = 0usize;
-    while offset < bytes.len() {
-        let head = bytes
-            .get(offset..offset + 4)
-            .ok_or_else(|| io::Error::other("truncated bucket"))?;
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let body = bytes
-            .get(offset + 4..offset + 4 + len as usize)
-            .ok_or_else(|| io::Error::other("truncated bucket"))?;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (len, after) = varint::take_u64(rest).ok_or_else(truncated)?;
+        let len = u32::try_from(len).map_err(|_| truncated())?;
+        let body = after.get(..len as usize).ok_or_else(truncated)?;
         let (shop, at_ms) = ReportRow::shop_and_time(body)?;
-        slots.push((shops.id(shop), at_ms, offset as u64 + 4, len));
-        offset += 4 + len as usize;
+        let offset = (bytes.len() - after.len()) as u64;
+        slots.push((shops.id(shop), at_ms, offset, len));
+        rest = &after[len as usize..];
     }
     Ok(slots)
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "truncated bucket")
+}
+
+/// A row's length prefix read from `reader`, and its own length; `None` at
+/// the end.
+fn read_len(reader: &mut impl io::Read) -> io::Result<Option<(u32, u64)>> {
+    let mut head = Vec::with_capacity(5);
+    let mut byte = [0u8; 1];
+    loop {
+        match reader.read_exact(&mut byte) {
+            Ok(()) => head.push(byte[0]),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && head.is_empty() => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
+        if byte[0] & 0x80 == 0 {
+            let (len, _) = varint::take_u64(&head).ok_or_else(truncated)?;
+            let len = u32::try_from(len).map_err(|_| truncated())?;
+            return Ok(Some((len, head.len() as u64)));
+        }
+        if head.len() >= 5 {
+            return Err(truncated());
+        }
+    }
 }
 
 /// The slots of length-prefixed rows in a file, read streaming.
@@ -310,20 +336,13 @@ fn index_file(path: &Path, shops: &mut ShopNames) -> io::Result<Vec<PartSlot>> {
     let mut slots = Vec::new();
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut offset = 0u64;
-    let mut head = [0u8; 4];
     let mut body = Vec::new();
-    loop {
-        match io::Read::read_exact(&mut reader, &mut head) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(e),
-        }
-        let len = u32::from_le_bytes(head);
+    while let Some((len, head)) = read_len(&mut reader)? {
         body.resize(len as usize, 0);
         io::Read::read_exact(&mut reader, &mut body)?;
         let (shop, at_ms) = ReportRow::shop_and_time(&body)?;
-        slots.push((shops.id(shop), at_ms, offset + 4, len));
-        offset += 4 + u64::from(len);
+        slots.push((shops.id(shop), at_ms, offset + head, len));
+        offset += head + u64::from(len);
     }
     Ok(slots)
 }
@@ -382,4 +401,48 @@ fn summarize(
         kpi_inputs: Some(kpi_inputs),
         kpis: Some(kpi_inputs.kpis()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::row;
+
+    #[test]
+    fn a_bucket_is_indexed_alike_from_memory_and_from_its_file() {
+        // Rows of two shops, one with a note long enough for a two-byte
+        // length prefix.
+        let long_note = "x".repeat(300);
+        let mut bytes = Vec::new();
+        for (i, shop) in ["shop-2", "shop-1", "shop-2"].into_iter().enumerate() {
+            let mut r = row();
+            r.shop_id = shop;
+            r.at_ms = 10 - i as i64;
+            if i == 1 {
+                r.note = std::borrow::Cow::Borrowed(&long_note);
+            }
+            r.encode(&mut bytes).expect("encode");
+        }
+        let mut names = ShopNames::default();
+        let in_memory = index_in_memory(&bytes, &mut names).expect("index");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bucket");
+        std::fs::write(&path, &bytes).expect("write");
+        let from_file = index_file(&path, &mut names).expect("index");
+        assert_eq!(in_memory, from_file);
+        assert_eq!(
+            in_memory.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+            [(0, 10), (1, 9), (0, 8)]
+        );
+        let source = RowBytes::File(File::open(&path).expect("open"));
+        let mut buffer = Vec::new();
+        let (_, _, offset, len) = in_memory[1];
+        let second = ReportRow::decode(source.row(offset, len as usize, &mut buffer).expect("row"))
+            .expect("decode");
+        assert_eq!((second.shop_id, second.note.len()), ("shop-1", 300));
+        // A bucket cut inside a row is refused, not read short.
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).expect("write");
+        assert!(index_file(&path, &mut names).is_err());
+        assert!(index_in_memory(&bytes[..bytes.len() - 3], &mut names).is_err());
+    }
 }
