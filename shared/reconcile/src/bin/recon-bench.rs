@@ -216,10 +216,14 @@ async fn reconcile(
         payout_provider: Provider::Sandbox,
         progress: Some(Arc::new(move |line: &str| {
             let (user, sys) = cpu_seconds().unwrap_or_default();
+            // User and system time apart: where a phase's time grows with
+            // the day, the kernel's share (new pages, writeback) is what
+            // tells the machine from the code.
             eprintln!(
-                "  [{:>7.3} s, cpu {:>6.2} s, peak {:>4} MiB] {line}",
+                "  [{:>7.3} s, cpu {:>6.2} user + {:>5.2} system s, peak {:>4} MiB] {line}",
                 clock.elapsed().as_secs_f64(),
-                user + sys,
+                user,
+                sys,
                 peak_rss_kib().unwrap_or(0) / 1024
             )
         })),
