@@ -128,9 +128,11 @@ impl<'r, 'a> Finding<'r, 'a> {
 /// group, by kind, provider id, period, ledger before statement, line.
 ///
 /// The whole partition is sorted by (hash, position) alone, comparing
-/// integers only; then each run of one hash (a group, rarely two ids that
-/// share a hash) is put in order by the full key, reading only its own
-/// records.
+/// integers only, and put in that order; then each run of one hash (a
+/// group, rarely two ids that share a hash), now side by side, is put in
+/// order by the full key. Reading each run where it lies, rather than
+/// through the sorted positions, keeps a big partition's records out of
+/// random access.
 pub fn sort_partition(recs: &mut [Rec<'_>]) {
     let mut keyed: Vec<(u64, usize)> = recs
         .iter()
@@ -138,13 +140,17 @@ pub fn sort_partition(recs: &mut [Rec<'_>]) {
         .map(|(i, r)| (crate::spill::fnv1a(r.reference.as_bytes()), i))
         .collect();
     keyed.sort_unstable();
-    for run in keyed.chunk_by_mut(|(ha, _), (hb, _)| ha == hb) {
-        if run.len() > 1 {
-            run.sort_unstable_by(|(_, a), (_, b)| group_key(&recs[*a]).cmp(&group_key(&recs[*b])));
-        }
-    }
+    let hashes: Vec<u64> = keyed.iter().map(|(h, _)| *h).collect();
     let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
     permute(recs, &mut order);
+    let mut start = 0;
+    for run in hashes.chunk_by(|a, b| a == b) {
+        let end = start + run.len();
+        if run.len() > 1 {
+            recs[start..end].sort_unstable_by(|a, b| group_key(a).cmp(&group_key(b)));
+        }
+        start = end;
+    }
 }
 
 /// The order of records within one hash: by id, then as the group is
