@@ -195,13 +195,6 @@ pub fn groups<'r, 'a>(recs: &'r [Rec<'a>]) -> impl Iterator<Item = &'r [Rec<'a>]
     recs.chunk_by(|a, b| a.reference == b.reference)
 }
 
-/// Matches a sorted partition group by group, handing each finding to `emit`.
-pub fn match_sorted<'r, 'a>(recs: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
-    for group in groups(recs) {
-        match_group(group, emit);
-    }
-}
-
 fn same_pair(a: &Rec<'_>, b: &Rec<'_>) -> bool {
     a.kind == b.kind && a.provider_ref == b.provider_ref && a.period == b.period
 }
@@ -492,6 +485,13 @@ mod tests {
             reference: "ord-1",
             provider_ref: txn,
             customer: "",
+        }
+    }
+
+    /// Matches a sorted partition group by group, as the run does.
+    fn match_sorted<'r, 'a>(recs: &'r [Rec<'a>], emit: &mut impl FnMut(Finding<'r, 'a>)) {
+        for group in groups(recs) {
+            match_group(group, emit);
         }
     }
 
