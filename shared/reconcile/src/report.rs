@@ -656,8 +656,8 @@ pub(crate) mod tests {
         );
         let mut out = Vec::new();
         row.encode(&mut out).expect("encode");
-        let (len, body) = crate::varint::take_u64(&out).expect("length");
-        assert_eq!(len as usize, body.len());
+        let (body, rest) = crate::varint::take_frame(&out).expect("framed");
+        assert!(rest.is_empty());
         assert_eq!(ReportRow::shop_and_time(body).expect("head"), ("shop-1", 7));
         assert_eq!(ReportRow::decode(body).expect("decode"), row);
         // Absent numbers and texts come back absent, negatives negative.
@@ -673,7 +673,7 @@ pub(crate) mod tests {
         };
         out.clear();
         bare.encode(&mut out).expect("encode");
-        let (_, body) = crate::varint::take_u64(&out).expect("length");
+        let (body, _) = crate::varint::take_frame(&out).expect("framed");
         assert_eq!(ReportRow::decode(body).expect("decode"), bare);
         assert!(ReportRow::decode(&body[..body.len() - 1]).is_err());
     }

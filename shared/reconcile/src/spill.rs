@@ -73,13 +73,6 @@ fn corrupt(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("spill record: {what}"))
 }
 
-/// A record's length prefix and the bytes after it.
-fn take_len(bytes: &[u8]) -> io::Result<(usize, &[u8])> {
-    let (len, rest) = varint::take_u64(bytes).ok_or_else(|| corrupt("truncated"))?;
-    let len = usize::try_from(len).map_err(|_| corrupt("length"))?;
-    Ok((len, rest))
-}
-
 impl<'a> Rec<'a> {
     fn texts(&self) -> [&'a str; 4] {
         [
@@ -133,8 +126,7 @@ impl<'a> Rec<'a> {
     pub fn count(mut bytes: &[u8]) -> io::Result<usize> {
         let mut count = 0;
         while !bytes.is_empty() {
-            let (len, rest) = take_len(bytes)?;
-            bytes = rest.get(len..).ok_or_else(|| corrupt("truncated"))?;
+            (_, bytes) = varint::take_frame(bytes).ok_or_else(|| corrupt("truncated"))?;
             count += 1;
         }
         Ok(count)
@@ -143,12 +135,9 @@ impl<'a> Rec<'a> {
     /// Appends every record of an encoded buffer to `recs`.
     pub fn decode_into(mut bytes: &'a [u8], recs: &mut Vec<Rec<'a>>) -> io::Result<()> {
         while !bytes.is_empty() {
-            let (len, rest) = take_len(bytes)?;
-            if rest.len() < len {
-                return Err(corrupt("truncated"));
-            }
-            recs.push(Rec::decode(&rest[..len])?);
-            bytes = &rest[len..];
+            let (body, rest) = varint::take_frame(bytes).ok_or_else(|| corrupt("truncated"))?;
+            recs.push(Rec::decode(body)?);
+            bytes = rest;
         }
         Ok(())
     }
@@ -169,12 +158,10 @@ impl<'a> Rec<'a> {
         let (line, mut rest) = varint::take_u64(rest).ok_or_else(truncated)?;
         let mut texts: [&'a str; 4] = [""; 4];
         for text in &mut texts {
-            let (len, after) = take_len(rest)?;
-            if after.len() < len {
-                return Err(corrupt("truncated text"));
-            }
-            *text = std::str::from_utf8(&after[..len]).map_err(|_| corrupt("text"))?;
-            rest = &after[len..];
+            let (bytes, after) =
+                varint::take_frame(rest).ok_or_else(|| corrupt("truncated text"))?;
+            *text = std::str::from_utf8(bytes).map_err(|_| corrupt("text"))?;
+            rest = after;
         }
         let [shop_id, reference, provider_ref, customer] = texts;
         Ok(Rec {

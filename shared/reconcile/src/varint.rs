@@ -44,6 +44,14 @@ pub fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
+/// The first length-prefixed piece of `bytes` (a record, or a text) and the
+/// bytes after it; `None` if `bytes` ends inside either.
+pub fn take_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = take_u64(bytes)?;
+    let len = usize::try_from(len).ok()?;
+    (len <= rest.len()).then(|| rest.split_at(len))
+}
+
 /// Reads a signed value written by [`put_i64`].
 pub fn take_i64(bytes: &[u8]) -> Option<(i64, &[u8])> {
     take_u64(bytes).map(|(value, rest)| (unzigzag(value), rest))
@@ -86,5 +94,15 @@ mod tests {
         assert_eq!(take_u64(&[]), None);
         assert_eq!(take_u64(&[0x80, 0x80]), None);
         assert_eq!(take_u64(&[0xFF; 11]), None);
+    }
+
+    #[test]
+    fn a_frame_is_its_length_then_its_bytes() {
+        let mut out = Vec::new();
+        put_u64(&mut out, 3);
+        out.extend_from_slice(b"abcde");
+        assert_eq!(take_frame(&out), Some((&b"abc"[..], &b"de"[..])));
+        assert_eq!(take_frame(&out[..3]), None);
+        assert_eq!(take_frame(&[0]), Some((&[][..], &[][..])));
     }
 }

@@ -292,13 +292,12 @@ fn index_in_memory(bytes: &[u8], shops: &mut ShopNames) -> io::Result<Vec<PartSl
     let mut slots = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        let (len, after) = varint::take_u64(rest).ok_or_else(truncated)?;
-        let len = u32::try_from(len).map_err(|_| truncated())?;
-        let body = after.get(..len as usize).ok_or_else(truncated)?;
+        let (body, after) = varint::take_frame(rest).ok_or_else(truncated)?;
+        let len = u32::try_from(body.len()).map_err(|_| truncated())?;
         let (shop, at_ms) = ReportRow::shop_and_time(body)?;
-        let offset = (bytes.len() - after.len()) as u64;
+        let offset = (bytes.len() - after.len() - body.len()) as u64;
         slots.push((shops.id(shop), at_ms, offset, len));
-        rest = &after[len as usize..];
+        rest = after;
     }
     Ok(slots)
 }
