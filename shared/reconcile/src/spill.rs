@@ -258,30 +258,17 @@ pub fn partition_of(key: &str, count: usize) -> usize {
     (fnv1a(key.as_bytes()) % count.max(1) as u64) as usize
 }
 
-/// A writer's spill file, removed once no partition reads from it.
+/// A writer's spill file, removed once no partition reads from it, and not
+/// given back piece by piece before: a hole punched in a file this fresh
+/// has its dirty pages written out, and waited for, before they are
+/// discarded (ext4), while removing the file drops them unwritten. Measured
+/// at 10 million rows, builds taking turns: writing the reports took 7.2 s
+/// (median of 7 runs, 5.6-9.8) with holes punched as the buckets were read,
+/// 4.5 s (10 runs, 3.9-6.9) without.
 #[derive(Debug)]
 pub struct SpillFile {
     path: PathBuf,
     file: File,
-}
-
-impl SpillFile {
-    /// Gives back the space behind bytes nobody reads again (Linux: a hole
-    /// punched in the file). A big day's spill then leaves the disk and the
-    /// page cache as it is consumed, while the rows and reports are being
-    /// written, rather than when the last partition is done (measured on
-    /// ext4: less system time, a lower scratch peak). Where holes cannot be
-    /// punched the space stays until the file is removed.
-    fn release(&self, offset: u64, len: usize) {
-        #[cfg(target_os = "linux")]
-        {
-            use rustix::fs::{fallocate, FallocateFlags};
-            let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
-            let _ = fallocate(&self.file, flags, offset, len as u64);
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = (offset, len);
-    }
 }
 
 impl Drop for SpillFile {
@@ -318,7 +305,6 @@ impl Spilled {
         let mut at = 0;
         for &(offset, len) in &self.chunks {
             spill.file.read_exact_at(&mut bytes[at..at + len], offset)?;
-            spill.release(offset, len);
             at += len;
         }
         bytes[at..].copy_from_slice(&self.tail);
@@ -334,7 +320,6 @@ impl Spilled {
             for &(offset, len) in &self.chunks {
                 chunk.resize(len, 0);
                 spill.file.read_exact_at(&mut chunk, offset)?;
-                spill.release(offset, len);
                 out.write_all(&chunk)?;
             }
         }
@@ -523,38 +508,5 @@ mod tests {
         assert_eq!((total, seen.len()), (100, 10));
         // The spill file goes with the last partition that reads it.
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_partition_read_for_the_last_time_gives_its_disk_back() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().expect("tempdir");
-        // Two partitions, spilled in chunks of about 64 KiB each.
-        let mut parts = Partitions::with_budget(dir.path(), "p", 2, 64 * 1024).expect("create");
-        let keys = ["ord-a", "ord-b"];
-        assert_ne!(parts.index_of(keys[0]), parts.index_of(keys[1]));
-        let reference = "x".repeat(200);
-        for i in 0..8_000 {
-            let mut r = rec(keys[i % 2], Side::Ledger);
-            r.provider_ref = &reference;
-            parts.push(&r).expect("push");
-        }
-        let mut spilled = parts.finish().expect("finish");
-        let path = dir.path().join("p.spill");
-        let blocks = || std::fs::metadata(&path).expect("spill file").blocks();
-        let (before, size) = (blocks(), std::fs::metadata(&path).expect("meta").len());
-        assert!(size > 1_000_000, "{size}");
-        let first = spilled.remove(0);
-        let records = Rec::count(&first.into_bytes().expect("read")).expect("count");
-        assert_eq!(records, 4_000);
-        // About half the file's blocks are gone; its size is kept, and the
-        // other partition still reads back whole.
-        let after = blocks();
-        let freed = before.saturating_sub(after) * 512;
-        assert!(freed >= size * 2 / 5, "{before} blocks, then {after}");
-        assert_eq!(std::fs::metadata(&path).expect("meta").len(), size);
-        let second = spilled.remove(0).into_bytes().expect("read");
-        assert_eq!(Rec::decode_all(&second).expect("decode").len(), 4_000);
     }
 }
