@@ -137,7 +137,7 @@ pub fn sort_partition(recs: &mut [Rec<'_>]) {
     let mut keyed: Vec<(u64, usize)> = recs
         .iter()
         .enumerate()
-        .map(|(i, r)| (crate::spill::fnv1a(r.reference.as_bytes()), i))
+        .map(|(i, r)| (crate::spill::group_hash(r.reference.as_bytes()), i))
         .collect();
     keyed.sort_unstable();
     let hashes: Vec<u64> = keyed.iter().map(|(h, _)| *h).collect();

@@ -132,6 +132,44 @@ impl<'a> Rec<'a> {
         Ok(count)
     }
 
+    /// Splits encoded records into `count` buffers (a power of two) by
+    /// ranges of their group key's hash ([`group_hash`], highest bits first):
+    /// buffer `i` holds the `i`-th range, each record as read, in the order
+    /// read. The buffers in turn are the records in hash-range order, so a
+    /// big partition can be sorted and matched a range at a time with the
+    /// same result as whole.
+    pub fn split_by_hash(sources: &[Vec<u8>], count: usize) -> io::Result<Vec<Vec<u8>>> {
+        let count = count.max(1).next_power_of_two();
+        let shift = 64 - count.trailing_zeros();
+        let total: usize = sources.iter().map(Vec::len).sum();
+        let mut ranges: Vec<Vec<u8>> = (0..count)
+            .map(|_| Vec::with_capacity(total / count + total / count / 8))
+            .collect();
+        for source in sources {
+            let mut bytes = source.as_slice();
+            while !bytes.is_empty() {
+                let (body, rest) = varint::take_frame(bytes).ok_or_else(|| corrupt("truncated"))?;
+                let hash = group_hash(Rec::reference_of(body)?);
+                let range = usize::try_from(hash.checked_shr(shift).unwrap_or(0)).unwrap_or(0);
+                ranges[range].extend_from_slice(&bytes[..bytes.len() - rest.len()]);
+                bytes = rest;
+            }
+        }
+        Ok(ranges)
+    }
+
+    /// The group key of an encoded record's body, the rest not decoded.
+    fn reference_of(body: &[u8]) -> io::Result<&[u8]> {
+        let truncated = || corrupt("truncated number");
+        let rest = body.get(FIXED_LEN..).ok_or_else(|| corrupt("short"))?;
+        let (_amount, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
+        let (_at, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
+        let (_line, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
+        let (_shop, rest) = varint::take_frame(rest).ok_or_else(|| corrupt("truncated text"))?;
+        let (reference, _) = varint::take_frame(rest).ok_or_else(|| corrupt("truncated text"))?;
+        Ok(reference)
+    }
+
     /// Appends every record of an encoded buffer to `recs`.
     pub fn decode_into(mut bytes: &'a [u8], recs: &mut Vec<Rec<'a>>) -> io::Result<()> {
         while !bytes.is_empty() {
@@ -188,6 +226,20 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The hash a partition's records are sorted by: FNV-1a with its bits
+/// mixed (MurmurHash3's finalizer). FNV-1a alone leaves the high bits of
+/// short ids alike, and every record of one partition shares its low bits
+/// (the partition is chosen by them); mixed, ranges of the high bits split
+/// a partition evenly.
+pub fn group_hash(reference: &[u8]) -> u64 {
+    let mut h = fnv1a(reference);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// FNV-1a as a `Hasher`: the run's maps are keyed by short ids and looked
@@ -478,6 +530,52 @@ mod tests {
         }
         assert_eq!(Rec::decode_all(&buf).expect("decode"), recs);
         assert!(Rec::decode_all(&buf[..buf.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn split_by_hash_keeps_every_record_in_its_range_in_the_order_read() {
+        let refs: Vec<String> = (0..300).map(|i| format!("ord-{i}")).collect();
+        let mut sources = vec![Vec::new(), Vec::new()];
+        let mut all = Vec::new();
+        for (i, reference) in refs.iter().enumerate() {
+            let side = if i % 3 == 0 {
+                Side::Statement
+            } else {
+                Side::Ledger
+            };
+            let r = Rec {
+                line: i as u64,
+                ..rec(reference, side)
+            };
+            r.encode(&mut sources[i % 2]).expect("encode");
+        }
+        for source in &sources {
+            all.extend(Rec::decode_all(source).expect("decode"));
+        }
+        let ranges = Rec::split_by_hash(&sources, 8).expect("split");
+        assert_eq!(ranges.len(), 8);
+        let mut seen = 0;
+        for (i, range) in ranges.iter().enumerate() {
+            let recs = Rec::decode_all(range).expect("decode");
+            assert!(!recs.is_empty(), "range {i} is empty");
+            for r in &recs {
+                assert_eq!((group_hash(r.reference.as_bytes()) >> 61) as usize, i);
+            }
+            // The order read: the first source's records, then the second's.
+            let expected: Vec<Rec<'_>> = all
+                .iter()
+                .filter(|r| (group_hash(r.reference.as_bytes()) >> 61) as usize == i)
+                .copied()
+                .collect();
+            assert_eq!(recs, expected);
+            seen += recs.len();
+        }
+        assert_eq!(seen, 300);
+        // One range is everything, as read; a cut record is refused.
+        let whole = Rec::split_by_hash(&sources, 1).expect("split");
+        assert_eq!(Rec::decode_all(&whole[0]).expect("decode"), all);
+        let cut = vec![sources[0][..sources[0].len() - 1].to_vec()];
+        assert!(Rec::split_by_hash(&cut, 4).is_err());
     }
 
     #[test]
