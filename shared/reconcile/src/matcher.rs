@@ -134,11 +134,18 @@ impl<'r, 'a> Finding<'r, 'a> {
 /// through the sorted positions, keeps a big partition's records out of
 /// random access.
 pub fn sort_partition(recs: &mut [Rec<'_>]) {
-    let mut keyed: Vec<(u64, usize)> = recs
+    let hashes = recs
         .iter()
-        .enumerate()
-        .map(|(i, r)| (crate::spill::group_hash(r.reference.as_bytes()), i))
+        .map(|r| crate::spill::group_hash(r.reference.as_bytes()))
         .collect();
+    sort_hashed(recs, hashes);
+}
+
+/// [`sort_partition`], given each record's [`crate::spill::group_hash`] in
+/// order (`hashes[i]` is `recs[i]`'s, as splitting a partition hands them
+/// over).
+pub fn sort_hashed(recs: &mut [Rec<'_>], hashes: Vec<u64>) {
+    let mut keyed: Vec<(u64, usize)> = hashes.into_iter().zip(0..recs.len()).collect();
     keyed.sort_unstable();
     let hashes: Vec<u64> = keyed.iter().map(|(h, _)| *h).collect();
     let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();

@@ -132,26 +132,33 @@ impl<'a> Rec<'a> {
         Ok(count)
     }
 
-    /// Splits encoded records into `count` buffers (a power of two) by
-    /// ranges of their group key's hash ([`group_hash`], highest bits first):
-    /// buffer `i` holds the `i`-th range, each record as read, in the order
-    /// read. The buffers in turn are the records in hash-range order, so a
+    /// Splits encoded records into `count` ranges (a power of two) of their
+    /// group key's hash ([`group_hash`], highest bits first): range `i`
+    /// holds the `i`-th, each record as read, in the order read, with its
+    /// hash. The ranges in turn are the records in hash-range order, so a
     /// big partition can be sorted and matched a range at a time with the
-    /// same result as whole.
-    pub fn split_by_hash(sources: &[Vec<u8>], count: usize) -> io::Result<Vec<Vec<u8>>> {
+    /// same result as whole, and without hashing its ids again.
+    pub fn split_by_hash(sources: &[Vec<u8>], count: usize) -> io::Result<Vec<HashRange>> {
         let count = count.max(1).next_power_of_two();
         let shift = 64 - count.trailing_zeros();
         let total: usize = sources.iter().map(Vec::len).sum();
-        let mut ranges: Vec<Vec<u8>> = (0..count)
-            .map(|_| Vec::with_capacity(total / count + total / count / 8))
+        let mut ranges: Vec<HashRange> = (0..count)
+            .map(|_| HashRange {
+                bytes: Vec::with_capacity(total / count + total / count / 8),
+                hashes: Vec::new(),
+            })
             .collect();
         for source in sources {
             let mut bytes = source.as_slice();
             while !bytes.is_empty() {
                 let (body, rest) = varint::take_frame(bytes).ok_or_else(|| corrupt("truncated"))?;
                 let hash = group_hash(Rec::reference_of(body)?);
-                let range = usize::try_from(hash.checked_shr(shift).unwrap_or(0)).unwrap_or(0);
-                ranges[range].extend_from_slice(&bytes[..bytes.len() - rest.len()]);
+                let range =
+                    &mut ranges[usize::try_from(hash.checked_shr(shift).unwrap_or(0)).unwrap_or(0)];
+                range
+                    .bytes
+                    .extend_from_slice(&bytes[..bytes.len() - rest.len()]);
+                range.hashes.push(hash);
                 bytes = rest;
             }
         }
@@ -218,6 +225,14 @@ impl<'a> Rec<'a> {
             customer,
         })
     }
+}
+
+/// One range of a partition split by hash: its records, encoded, and each
+/// one's [`group_hash`], in the same order.
+#[derive(Debug, Default)]
+pub struct HashRange {
+    pub bytes: Vec<u8>,
+    pub hashes: Vec<u64>,
 }
 
 /// FNV-1a, 64 bit: stable across runs and machines (a partition is a file
@@ -556,10 +571,12 @@ mod tests {
         assert_eq!(ranges.len(), 8);
         let mut seen = 0;
         for (i, range) in ranges.iter().enumerate() {
-            let recs = Rec::decode_all(range).expect("decode");
+            let recs = Rec::decode_all(&range.bytes).expect("decode");
             assert!(!recs.is_empty(), "range {i} is empty");
-            for r in &recs {
-                assert_eq!((group_hash(r.reference.as_bytes()) >> 61) as usize, i);
+            assert_eq!(range.hashes.len(), recs.len());
+            for (r, hash) in recs.iter().zip(&range.hashes) {
+                assert_eq!(*hash, group_hash(r.reference.as_bytes()));
+                assert_eq!((hash >> 61) as usize, i);
             }
             // The order read: the first source's records, then the second's.
             let expected: Vec<Rec<'_>> = all
@@ -573,7 +590,7 @@ mod tests {
         assert_eq!(seen, 300);
         // One range is everything, as read; a cut record is refused.
         let whole = Rec::split_by_hash(&sources, 1).expect("split");
-        assert_eq!(Rec::decode_all(&whole[0]).expect("decode"), all);
+        assert_eq!(Rec::decode_all(&whole[0].bytes).expect("decode"), all);
         let cut = vec![sources[0][..sources[0].len() - 1].to_vec()];
         assert!(Rec::split_by_hash(&cut, 4).is_err());
     }

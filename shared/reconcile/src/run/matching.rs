@@ -13,9 +13,9 @@ use super::error::ReconcileError;
 use super::findings::Gathered;
 use super::settlement::{settle_batches, SettleInputs};
 use super::threads::on_two_threads;
-use crate::matcher::{groups, match_group, sort_partition, Finding, Outcome};
+use crate::matcher::{groups, match_group, sort_hashed, sort_partition, Finding, Outcome};
 use crate::report::ReportRow;
-use crate::spill::{update, Partitions, Rec, Spilled};
+use crate::spill::{update, HashRange, Partitions, Rec, Spilled};
 
 /// Report rows a result bucket holds, about: a bucket's rows are read back
 /// in shop order, by offset, and a bucket of this size stays in the caches.
@@ -127,36 +127,40 @@ fn match_pieces(
 ) -> io::Result<()> {
     let size: usize = pieces.iter().map(Vec::len).sum();
     let count = (size / slice_bytes.max(1) + 1).next_power_of_two();
-    let slices: Vec<Vec<Vec<u8>>> = if count > 1 {
-        let ranges = Rec::split_by_hash(&pieces, count)?;
-        drop(pieces);
-        ranges.into_iter().map(|range| vec![range]).collect()
-    } else {
-        vec![pieces]
-    };
-    for slice in slices {
-        let count = slice
+    if count == 1 {
+        let count = pieces
             .iter()
             .map(|b| Rec::count(b))
             .sum::<io::Result<usize>>()?;
         let mut recs = Vec::with_capacity(count);
-        for bytes in &slice {
+        for bytes in &pieces {
             Rec::decode_into(bytes, &mut recs)?;
         }
-        match_partition(&mut recs, anomalies, gathered, out)?;
+        sort_partition(&mut recs);
+        return match_sorted(&recs, anomalies, gathered, out);
+    }
+    let ranges = Rec::split_by_hash(&pieces, count)?;
+    drop(pieces);
+    for HashRange { bytes, hashes } in ranges {
+        let mut recs = Vec::with_capacity(hashes.len());
+        Rec::decode_into(&bytes, &mut recs)?;
+        if recs.len() != hashes.len() {
+            return Err(io::Error::other("a range's hashes and records disagree"));
+        }
+        sort_hashed(&mut recs, hashes);
+        match_sorted(&recs, anomalies, gathered, out)?;
     }
     Ok(())
 }
 
-/// Sorts and matches one partition's records, writing a report row per
+/// Matches one partition's records, sorted, writing a report row per
 /// finding and counting the inputs and rows into their shops' tallies.
-fn match_partition(
-    recs: &mut [Rec<'_>],
+fn match_sorted(
+    recs: &[Rec<'_>],
     anomalies: &AnomalyNotes,
     gathered: &mut Gathered,
     out: &mut Partitions,
 ) -> io::Result<()> {
-    sort_partition(recs);
     let mut record = Vec::new();
     for group in groups(recs) {
         // An order's movements are one shop's: its rows are counted here
