@@ -19,7 +19,7 @@ use qrpay_domain::{Provider, RowId, Tally};
 
 use crate::matcher::{Finding, Outcome};
 use crate::model::{MovementKind, ProviderStatus};
-use crate::spill::{Rec, Side};
+use crate::spill::Rec;
 use crate::spread::PaymentSpread;
 use crate::varint;
 
@@ -462,7 +462,9 @@ impl<'a> ReportRow<'a> {
     }
 }
 
-/// Everything one shop's summary counts, gathered while matching.
+/// Everything one shop's summary counts: its report rows, counted as the
+/// report is written (where the shop's rows are read together), and its
+/// settlement batches, gathered while matching.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShopTally {
     pub outcomes: [u64; Outcome::ALL.len()],
@@ -483,45 +485,38 @@ pub struct ShopTally {
 }
 
 impl ShopTally {
-    /// Counts one record of the inputs (each exactly once).
-    pub fn count_input(&mut self, rec: &Rec<'_>) {
-        match rec.side {
-            Side::Ledger => {
-                let tally = match rec.kind {
-                    MovementKind::Payment => {
-                        if rec.plan_periods > 0 {
-                            self.monthly_pay_orders += 1;
-                        }
-                        self.payments_spread.add(rec);
-                        &mut self.payments
-                    }
-                    MovementKind::Refund => &mut self.refunds,
-                    MovementKind::Fee => &mut self.fees,
-                    MovementKind::FeeReturned => &mut self.fees_returned,
-                    MovementKind::Deduction => &mut self.deductions,
-                    MovementKind::Payout => &mut self.payouts,
-                    MovementKind::AdjustmentCredit => &mut self.adjustment_credits,
-                    MovementKind::AdjustmentDebit => &mut self.adjustment_debits,
-                };
-                tally.add(rec.amount_fen);
-            }
-            Side::Statement => {
-                if rec.kind == MovementKind::Deduction && rec.status == ProviderStatus::Failed {
-                    self.deductions_failed += 1;
+    /// Counts one of the shop's report rows: its outcome, the ledger
+    /// movement it carries, and a deduction the provider failed.
+    ///
+    /// Matching puts every input movement on exactly one row, under its
+    /// order's shop (ours if we booked it): a row with a ledger amount
+    /// carries one ledger movement, with our kind, time, provider and plan.
+    /// A settlement row's ledger side is the bank's receipt, not a movement.
+    pub fn count_row(&mut self, row: &ReportRow<'_>) {
+        self.outcomes[row.outcome.index()] += 1;
+        if row.deduction_status == Some("FAILED") {
+            self.deductions_failed += 1;
+        }
+        let (Some(fen), Some(kind)) = (row.ledger_fen, MovementKind::parse(row.kind)) else {
+            return;
+        };
+        let tally = match kind {
+            MovementKind::Payment => {
+                if matches!(row.instalment, Some(Instalment::Plan(_))) {
+                    self.monthly_pay_orders += 1;
                 }
+                self.payments_spread.add(row.at_ms, row.provider, fen);
+                &mut self.payments
             }
-        }
-    }
-
-    pub fn count_outcome(&mut self, outcome: Outcome) {
-        self.outcomes[outcome.index()] += 1;
-    }
-
-    /// Adds rows counted by outcome (indexed as [`Outcome::ALL`]).
-    pub fn add_outcomes(&mut self, counts: &[u64; Outcome::ALL.len()]) {
-        for (a, b) in self.outcomes.iter_mut().zip(counts) {
-            *a += b;
-        }
+            MovementKind::Refund => &mut self.refunds,
+            MovementKind::Fee => &mut self.fees,
+            MovementKind::FeeReturned => &mut self.fees_returned,
+            MovementKind::Deduction => &mut self.deductions,
+            MovementKind::Payout => &mut self.payouts,
+            MovementKind::AdjustmentCredit => &mut self.adjustment_credits,
+            MovementKind::AdjustmentDebit => &mut self.adjustment_debits,
+        };
+        tally.add(fen);
     }
 
     pub fn rows(&self) -> u64 {

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use qrpay_domain::time::{from_millis, hour_beijing};
 use qrpay_domain::{Provider, Tally};
 
-use crate::spill::Rec;
-
 /// Where payments without a provider (none today) are counted.
 pub const NO_PROVIDER: &str = "unknown";
 
@@ -29,18 +27,17 @@ impl Default for PaymentSpread {
 }
 
 impl PaymentSpread {
-    /// Counts one ledger payment.
-    pub fn add(&mut self, rec: &Rec<'_>) {
-        let hour = hour_beijing(from_millis(rec.at_ms)) as usize;
+    /// Counts one ledger payment of `fen`, made at `at_ms`.
+    pub fn add(&mut self, at_ms: i64, provider: Option<Provider>, fen: i64) {
+        let hour = hour_beijing(from_millis(at_ms)) as usize;
         if let Some(tally) = self.by_hour.get_mut(hour) {
-            tally.add(rec.amount_fen);
+            tally.add(fen);
         }
-        let provider = rec
-            .provider
+        let provider = provider
             .and_then(|p| Provider::ALL.iter().position(|x| *x == p))
             .unwrap_or(Provider::ALL.len());
         if let Some(tally) = self.by_provider.get_mut(provider) {
-            tally.add(rec.amount_fen);
+            tally.add(fen);
         }
     }
 
@@ -73,26 +70,6 @@ impl PaymentSpread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MovementKind, ProviderStatus};
-    use crate::spill::Side;
-
-    fn payment(at_ms: i64, provider: Option<Provider>, fen: i64) -> Rec<'static> {
-        Rec {
-            side: Side::Ledger,
-            kind: MovementKind::Payment,
-            status: ProviderStatus::Success,
-            provider,
-            period: 0,
-            plan_periods: 0,
-            amount_fen: fen,
-            at_ms,
-            line: 0,
-            shop_id: "shop-1",
-            reference: "ord-1",
-            provider_ref: "",
-            customer: "",
-        }
-    }
 
     /// 2026-11-20 00:00 Beijing is 2026-11-19 16:00 UTC.
     const DAY_STARTS_MS: i64 = 1_795_104_000_000;
@@ -101,19 +78,11 @@ mod tests {
     #[test]
     fn payments_are_counted_by_beijing_hour_and_by_provider() {
         let mut spread = PaymentSpread::default();
-        spread.add(&payment(DAY_STARTS_MS, Some(Provider::Wechatpay), 1000));
-        spread.add(&payment(
-            DAY_STARTS_MS + HOUR_MS - 1,
-            Some(Provider::Alipay),
-            250,
-        ));
-        spread.add(&payment(
-            DAY_STARTS_MS + 23 * HOUR_MS,
-            Some(Provider::Wechatpay),
-            5,
-        ));
+        spread.add(DAY_STARTS_MS, Some(Provider::Wechatpay), 1000);
+        spread.add(DAY_STARTS_MS + HOUR_MS - 1, Some(Provider::Alipay), 250);
+        spread.add(DAY_STARTS_MS + 23 * HOUR_MS, Some(Provider::Wechatpay), 5);
         let mut other = PaymentSpread::default();
-        other.add(&payment(DAY_STARTS_MS + 23 * HOUR_MS + 1, None, 7));
+        other.add(DAY_STARTS_MS + 23 * HOUR_MS + 1, None, 7);
         spread.merge(&other);
 
         let hours: Vec<(usize, u64, String)> = spread

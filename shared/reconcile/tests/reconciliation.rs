@@ -1258,6 +1258,82 @@ async fn balance_adjustments_are_internal_rows_not_discrepancies() {
     );
 }
 
+/// A failed deduction the provider lists under another shop than the one
+/// that booked it is counted in the summary of the shop whose report shows
+/// its row (the order's shop, as our ledger has it), not in the provider's
+/// shop's, whose report shows only its settlement batch.
+#[tokio::test]
+async fn a_failed_deduction_counts_for_the_shop_whose_report_shows_it() {
+    let p = Provider::Sandbox;
+    let mut books = ledger(p);
+    books.push(entry(
+        "shop-1",
+        LedgerKind::InstalmentDeduction,
+        "ord-A",
+        "dA3",
+        "100.00",
+        Some(p),
+        Some(3),
+        Some(3),
+        "09:40",
+    ));
+    let d = a_day(p, books).await;
+    let mut listed = statement(p);
+    listed.push(row(
+        p,
+        "shop-3",
+        MovementKind::Deduction,
+        "ord-A",
+        "dA3",
+        Some(3),
+        10_000,
+        0,
+        ProviderStatus::Failed,
+        "09:41",
+    ));
+    d.put(&statement_key(day(), p), statement_bytes(p, &listed))
+        .await;
+    d.put(
+        &receipts_key(day()),
+        receipts_bytes(&[(p, "shop-1", 49_710), (p, "shop-2", 4_500)]),
+    )
+    .await;
+    let run = d.run().await;
+    assert_eq!(run.shops, 3);
+    let report = d.report("shop-1").await;
+    let failed: Vec<(&str, &str)> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["deduction_status"] == "FAILED")
+        .map(|r| {
+            (
+                r["provider_ref"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(failed, [("dA2", "MATCHED"), ("dA3", "STATUS_MISMATCH")]);
+    let s1 = d.summary("shop-1").await;
+    assert_eq!((s1.deductions.count, s1.deductions_failed), (2, 2));
+    assert_eq!(s1.deductions.total.to_string(), "200.00");
+    assert_eq!(s1.outcomes["STATUS_MISMATCH"], 2);
+    let kinds = |report: &Value| -> Vec<String> {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(&d.report("shop-3").await), ["SETTLEMENT"]);
+    let s3 = d.summary("shop-3").await;
+    assert_eq!(
+        (s3.rows, s3.deductions.count, s3.deductions_failed),
+        (1, 0, 0)
+    );
+}
+
 /// A run's discrepancies are counted by class for the alarms (issue 14's
 /// metrics): exactly the run's own outcome counts, and the total.
 #[tokio::test]

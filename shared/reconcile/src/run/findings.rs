@@ -1,10 +1,13 @@
-//! What matching gathers besides the report rows: a tally per shop, and per
-//! discrepancy class enough to raise one alert about it.
+//! What matching gathers besides the report rows: each shop's settlement
+//! figures, and per discrepancy class enough to raise one alert about it.
+//! (The rest of a shop's tally is counted from its rows, as its report is
+//! written.)
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 use crate::report::{ReportRow, ShopTally};
-use crate::spill::{update, FastMap, Fnv};
+use crate::spill::{FastMap, Fnv};
 
 /// Examples kept per alert.
 const EXAMPLES: usize = 3;
@@ -16,7 +19,7 @@ pub(super) struct ClassAlert {
     pub(super) involved_fen: i64,
     /// Hashed, not ordered, while rows are counted (a lookup per
     /// discrepancy); put in order when the alert is written.
-    pub(super) shops: HashSet<String, std::hash::BuildHasherDefault<Fnv>>,
+    pub(super) shops: HashSet<String, BuildHasherDefault<Fnv>>,
     pub(super) examples: Vec<String>,
 }
 
@@ -54,31 +57,31 @@ impl ClassAlert {
 /// What matching gathered: per shop, per alert class.
 #[derive(Default)]
 pub(super) struct Gathered {
-    pub(super) shops: FastMap<String, ShopTally>,
+    /// Every shop a report row was written for.
+    pub(super) shops: HashSet<String, BuildHasherDefault<Fnv>>,
+    /// The shops' tallies as matching leaves them: their settlement
+    /// batches' expected and received amounts.
+    pub(super) settlements: FastMap<String, ShopTally>,
     pub(super) classes: BTreeMap<&'static str, ClassAlert>,
 }
 
 impl Gathered {
     pub(super) fn merge(&mut self, other: Gathered) {
-        for (shop, tally) in other.shops {
-            self.shops.entry(shop).or_default().merge(&tally);
+        self.shops.extend(other.shops);
+        for (shop, tally) in other.settlements {
+            self.settlements.entry(shop).or_default().merge(&tally);
         }
         for (class, alert) in other.classes {
             self.classes.entry(class).or_default().merge(alert);
         }
     }
 
-    /// Counts a report row for its shop and, unless matched, for its class.
-    pub(super) fn record(&mut self, row: &ReportRow<'_>, fen: i64) {
-        update(&mut self.shops, row.shop_id, |t| {
-            t.count_outcome(row.outcome)
-        });
-        self.count_class(row, fen);
-    }
-
-    /// Counts a report row for its class, unless matched (its shop's count
-    /// is the caller's).
-    pub(super) fn count_class(&mut self, row: &ReportRow<'_>, fen: i64) {
+    /// Notes a report row's shop and counts the row for its class, unless
+    /// matched (the shop counts its rows when its report is written).
+    pub(super) fn count_row(&mut self, row: &ReportRow<'_>, fen: i64) {
+        if !self.shops.contains(row.shop_id) {
+            self.shops.insert(row.shop_id.to_owned());
+        }
         let outcome = row.outcome;
         if outcome.is_discrepancy() {
             self.classes

@@ -15,7 +15,7 @@ use super::settlement::{settle_batches, SettleInputs};
 use super::threads::on_two_threads;
 use crate::matcher::{groups, match_group, sort_hashed, sort_partition, Finding, Outcome};
 use crate::report::ReportRow;
-use crate::spill::{update, HashRange, Partitions, Rec, Spilled};
+use crate::spill::{HashRange, Partitions, Rec, Spilled};
 
 /// Report rows a result bucket holds, about: a bucket's rows are read back
 /// in shop order, by offset, and a bucket of this size stays in the caches.
@@ -154,7 +154,10 @@ fn match_pieces(
 }
 
 /// Matches one partition's records, sorted, writing a report row per
-/// finding and counting the inputs and rows into their shops' tallies.
+/// finding into its shop's bucket and counting it for its alert class. The
+/// shops' tallies are counted from these rows as the reports are written:
+/// a shop's rows are read together there, while here its orders come at
+/// random among every shop's.
 fn match_sorted(
     recs: &[Rec<'_>],
     anomalies: &AnomalyNotes,
@@ -163,10 +166,6 @@ fn match_sorted(
 ) -> io::Result<()> {
     let mut record = Vec::new();
     for group in groups(recs) {
-        // An order's movements are one shop's: its rows are counted here
-        // and its tally looked up once, for its inputs and rows alike.
-        let shop = group[0].shop_id;
-        let mut outcomes = [0u64; Outcome::ALL.len()];
         let mut failure = None;
         match_group(group, &mut |finding: Finding<'_, '_>| {
             if failure.is_some() {
@@ -176,14 +175,7 @@ fn match_sorted(
                 return;
             };
             note_anomaly(&mut row, &finding, anomalies);
-            gathered.count_class(&row, finding.primary().map_or(0, |r| r.amount_fen));
-            if row.shop_id == shop {
-                outcomes[row.outcome.index()] += 1;
-            } else {
-                update(&mut gathered.shops, row.shop_id, |t| {
-                    t.count_outcome(row.outcome)
-                });
-            }
+            gathered.count_row(&row, finding.primary().map_or(0, |r| r.amount_fen));
             record.clear();
             if let Err(e) = row
                 .encode(&mut record)
@@ -194,16 +186,6 @@ fn match_sorted(
         });
         if let Some(e) = failure {
             return Err(e);
-        }
-        update(&mut gathered.shops, shop, |t| {
-            t.add_outcomes(&outcomes);
-            group
-                .iter()
-                .filter(|rec| rec.shop_id == shop)
-                .for_each(|rec| t.count_input(rec));
-        });
-        for rec in group.iter().filter(|rec| rec.shop_id != shop) {
-            update(&mut gathered.shops, rec.shop_id, |t| t.count_input(rec));
         }
     }
     Ok(())
@@ -277,12 +259,8 @@ mod tests {
     }
 
     /// What matching a partition left: the result buckets' bytes, the
-    /// shops' tallies and the rows by alert class.
-    type Matched = (
-        Vec<Vec<u8>>,
-        Vec<(String, crate::report::ShopTally)>,
-        Vec<(&'static str, u64)>,
-    );
+    /// shops with rows and the rows by alert class.
+    type Matched = (Vec<Vec<u8>>, Vec<String>, Vec<(&'static str, u64)>);
 
     /// Matches `pieces` in slices of `slice_bytes`.
     fn matched(dir: &Path, name: &str, pieces: Vec<Vec<u8>>, slice_bytes: usize) -> Matched {
@@ -303,7 +281,7 @@ mod tests {
             .map(|b| b.into_bytes().expect("bytes"))
             .collect();
         let mut shops: Vec<_> = gathered.shops.into_iter().collect();
-        shops.sort_by(|a, b| a.0.cmp(&b.0));
+        shops.sort();
         let classes = gathered
             .classes
             .iter()
@@ -342,6 +320,7 @@ mod tests {
             })
             .sum();
         assert_eq!((rows, expected), (2_095, 2_095));
+        assert_eq!(whole.1, shops);
         let classes: Vec<&str> = whole.2.iter().map(|(c, _)| *c).collect();
         assert_eq!(
             classes,

@@ -263,9 +263,9 @@ impl Reconciler {
             gathered.shops.len()
         ));
 
-        let names = gathered.shops.keys().cloned().collect();
+        let names = std::mem::take(&mut gathered.shops).into_iter().collect();
         let extras = kpi::read_extras(&self.kpi_reads, date, names).await?;
-        let (out_dir, shops) = (dir.join("out"), std::mem::take(&mut gathered.shops));
+        let (out_dir, shops) = (dir.join("out"), std::mem::take(&mut gathered.settlements));
         let (gaps_copy, run_id) = (gaps.clone(), run_id.to_owned());
         let reports = blocking(move || {
             let run = ReportRun {

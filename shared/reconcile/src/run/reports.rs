@@ -63,8 +63,8 @@ pub(super) fn write_reports(
             }
         }
     }
-    // Each bucket's shops' tallies go with it, to be moved, not copied,
-    // into its shops' reports.
+    // Each bucket's shops' settlement tallies go with it, to be moved, not
+    // copied, into its shops' reports (which count the rest from the rows).
     let mut bucket_tallies: Vec<FastMap<String, ShopTally>> =
         (0..count).map(|_| FastMap::default()).collect();
     for (shop, tally) in tallies {
@@ -102,10 +102,9 @@ fn write_shop_report(
     run: &ReportRun<'_>,
     rows: &BucketRows,
     shop: ShopRows<'_>,
-    tally: ShopTally,
+    mut tally: ShopTally,
 ) -> Result<ShopReport, ReconcileError> {
     let name = shop.name;
-    let summary = summarize(name, run, &tally)?;
     let csv_path = out_dir.join(format!("{name}.csv"));
     let json_path = out_dir.join(format!("{name}.json"));
     let mut csv = BufWriter::with_capacity(1 << 16, File::create(&csv_path)?);
@@ -123,6 +122,7 @@ fn write_shop_report(
     let mut buffer = Vec::new();
     for slot in shop.slots {
         let row = ReportRow::decode(rows.bytes(slot, &mut buffer)?)?;
+        tally.count_row(&row);
         csv_line.clear();
         row.write_csv(&day, &mut csv_line);
         csv.write_all(&csv_line)?;
@@ -131,6 +131,7 @@ fn write_shop_report(
         json.row(&json_row)?;
     }
     csv.flush()?;
+    let summary = summarize(name, run, &tally)?;
     json.finish(&summary)?.flush()?;
     Ok(ShopReport {
         summary,

@@ -86,7 +86,7 @@ fn settle_listed_batches(
         let got = receipts.remove(&id);
         let received: i64 = got.iter().flatten().map(|(_, fen)| *fen).sum();
         let (outcome, note) = batch_verdict(expected, got.as_deref(), received, have_bank);
-        update(&mut rows.gathered.shops, shop, |t| {
+        update(&mut rows.gathered.settlements, shop, |t| {
             t.settlement_expected_fen += expected;
             t.settlement_received_fen += received;
         });
@@ -170,7 +170,7 @@ fn settle_unlisted_receipts(
         let Some((provider, shop)) = provider_and_shop_of(id) else {
             continue;
         };
-        update(&mut rows.gathered.shops, shop, |t| {
+        update(&mut rows.gathered.settlements, shop, |t| {
             t.settlement_received_fen += received
         });
         rows.emit(&Batch {
@@ -210,7 +210,7 @@ impl BatchRows<'_> {
     fn emit(&mut self, batch: &Batch<'_>) -> io::Result<()> {
         let row = batch.row();
         self.gathered
-            .record(&row, batch.received.unwrap_or(0) - batch.expected);
+            .count_row(&row, batch.received.unwrap_or(0) - batch.expected);
         self.record.clear();
         row.encode(&mut self.record)?;
         self.out.push_raw(batch.shop, &self.record)
