@@ -8,9 +8,12 @@
 #   infra/recon-scaling.sh [--small N] [--large N] [--runs R] [--settle S]
 #     (default 1000000 and 10000000 rows, 3 rounds, dirty pages written out
 #     and 30 s of quiet before each run)
-# Every run's files stay until the last run ends (creating files right after
-# many were deleted is slow on ext4): about 22 GiB free under
-# ${TMPDIR:-/tmp} per round at the default sizes; removed however it ends.
+# Each run removes its files once timed (about 4.5 GiB at 10M), so the next
+# one writes into memory the guest has just used, as a machine running the
+# job day after day does; their directories are spread over the disk
+# (chattr +T, below), so that no run creates its files among the inodes the
+# run before freed (creating a file right after many were deleted is slow
+# on ext4 without a journal).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,26 +38,36 @@ BENCH="$CARGO_TARGET_DIR/release/recon-bench"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/recon-scaling.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
+# ext4's "top directory" flag: each run's directory is placed in a block
+# group of its own, away from inodes other work freed in the last minutes
+# (which creating a file otherwise skips one by one). A no-op elsewhere.
+chattr +T "$WORK" 2>/dev/null || true
 
 # One timed run of ROWS: prints its reconciliation time in seconds.
 run() {
     local rows="$1" out
     sync
     sleep "$SETTLE"
-    out="$(cd "$WORK" && TMPDIR="$WORK" "$BENCH" --rows "$rows" --keep 2>/dev/null)"
+    out="$(cd "$WORK" && TMPDIR="$WORK" "$BENCH" --rows "$rows" 2>/dev/null)"
     grep -q '^OK' <<<"$out" || { echo "recon-bench --rows $rows did not end OK" >&2; exit 1; }
     grep -oP 'shops in \K[0-9.]+(?= s$)' <<<"$out" | tail -1
 }
 
-best_small="" best_large=""
+best_small="" best_large="" ratios=""
 for round in $(seq "$RUNS"); do
     small="$(run "$SMALL")"
     large="$(run "$LARGE")"
-    echo "round $round: $SMALL rows $small s, $LARGE rows $large s" \
+    ratio="$(awk -v s="$small" -v l="$large" 'BEGIN { printf "%.2f", l / s }')"
+    echo "round $round: $SMALL rows $small s, $LARGE rows $large s, ${ratio}x" \
         "(load $(cut -d' ' -f1-3 /proc/loadavg))"
     best_small="$(printf '%s\n' $best_small "$small" | sort -g | head -1)"
     best_large="$(printf '%s\n' $best_large "$large" | sort -g | head -1)"
+    ratios="$ratios $ratio"
 done
 echo "best of $RUNS: $SMALL rows $best_small s, $LARGE rows $best_large s"
 awk -v s="$best_small" -v l="$best_large" -v rs="$SMALL" -v rl="$LARGE" \
     'BEGIN { printf "time ratio %.2fx for %.0fx the rows\n", l / s, rl / rs }'
+# Each round's two runs are minutes apart, the bests perhaps not: the
+# median of the rounds' own ratios moves less with the host's drift.
+printf '%s\n' $ratios | sort -g | awk '{ r[NR] = $1 } END {
+    printf "median of the ratios by round %.2fx\n", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'

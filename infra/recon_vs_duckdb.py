@@ -124,21 +124,20 @@ def uptime():
 
 def bench_once(bench, rows, work):
     """One recon-bench run: its reconciliation's seconds and peak, its whole
-    process's peak, the outcomes it found, and where it kept its files."""
-    # Its files under `work`, which the script removes however it ends.
+    process's peak and the outcomes it found. It removes its files once
+    timed (under `work`, which the script removes however it ends)."""
     env = dict(os.environ, TMPDIR=work)
-    out, wall, peak = child([bench, "--rows", str(rows), "--keep"], env)
+    out, wall, peak = child([bench, "--rows", str(rows)], env)
     if "OK: exactly the injected discrepancies were found" not in out:
         sys.stdout.write(out)
         sys.exit("recon-bench did not verify")
     secs = float(re.search(r"report rows in \d+ shops in ([\d.]+) s", out).group(1))
     own = float(re.search(r"peak memory \([^)]*\): ([\d.]+) MiB", out).group(1))
     outcomes = re.search(r"outcomes: (.*)", out).group(1)
-    kept = re.search(r"^kept (.*)$", out, re.M).group(1)
     print(f"  recon-bench: {secs:.2f} s, peak {own:.0f} MiB"
           f" (whole process {peak:.0f} MiB, {wall:.1f} s with generating and checking)"
           f"  [load {uptime()}]", flush=True)
-    return (secs, own, outcomes), kept
+    return secs, own, outcomes
 
 
 def duckdb_once_timed(csv, out_dir):
@@ -161,24 +160,25 @@ def best_of(bench, rows, csv, work, runs, settle_s):
     """Runs the two tools in turn (so both see the same load), `runs` times
     each; the fastest run of each.
 
-    What a run wrote stays until every run is done. On ext4 without a
-    journal (this machine's), creating a file skips every inode freed in
-    the last few minutes: measured here, 0.3-0.6 ms a file within minutes
-    of deleting a few thousand, 0.04 ms otherwise. Both tools create
-    thousands of files, so deleting each run's output before the next
-    would charge every run for the one before."""
-    ours, theirs, kept = [], [], []
+    Each run's output is removed once timed (DuckDB's last kept, to count
+    its outcomes), so the next run writes into memory the guest has just
+    used, as a machine running the job day after day does: pages it has not
+    touched lately cost more to fill on this virtual machine. `work` carries
+    ext4's top-directory flag (the shell script sets it), so each run's
+    directory lands in a block group of its own: on ext4 without a journal
+    (this machine's), creating a file skips every inode freed in the last
+    few minutes, one by one (0.3-0.6 ms a file within minutes of deleting a
+    few thousand, 0.04 ms otherwise), and both tools create thousands."""
+    ours, theirs = [], []
     for r in range(runs):
         print(f"round {r + 1} of {runs}:", flush=True)
         settle(settle_s)
-        result, root = bench_once(bench, rows, work)
-        ours.append(result)
-        kept.append(root)
+        ours.append(bench_once(bench, rows, work))
         out_dir = os.path.join(work, f"duckdb-out-{r + 1}")
         settle(settle_s)
         theirs.append(duckdb_once_timed(csv, out_dir))
-    for root in kept:
-        shutil.rmtree(root, ignore_errors=True)
+        if r + 1 < runs:
+            shutil.rmtree(out_dir, ignore_errors=True)
     return min(ours), min(theirs), out_dir
 
 
