@@ -167,14 +167,28 @@ impl<'a> Rec<'a> {
 
     /// The group key of an encoded record's body, the rest not decoded.
     fn reference_of(body: &[u8]) -> io::Result<&[u8]> {
+        let (_, _, texts) = Rec::parts(body)?;
+        let (_shop, rest) = take_text(texts)?;
+        Ok(take_text(rest)?.0)
+    }
+
+    /// A record body as [`Rec::encode`] lays it out: its fixed bytes, its
+    /// numbers and the bytes of its texts.
+    fn parts(body: &[u8]) -> io::Result<(&[u8], Numbers, &[u8])> {
+        if body.len() < FIXED_LEN {
+            return Err(corrupt("short"));
+        }
+        let (fixed, rest) = body.split_at(FIXED_LEN);
         let truncated = || corrupt("truncated number");
-        let rest = body.get(FIXED_LEN..).ok_or_else(|| corrupt("short"))?;
-        let (_amount, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
-        let (_at, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
-        let (_line, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
-        let (_shop, rest) = varint::take_frame(rest).ok_or_else(|| corrupt("truncated text"))?;
-        let (reference, _) = varint::take_frame(rest).ok_or_else(|| corrupt("truncated text"))?;
-        Ok(reference)
+        let (amount_fen, rest) = varint::take_i64(rest).ok_or_else(truncated)?;
+        let (at_ms, rest) = varint::take_i64(rest).ok_or_else(truncated)?;
+        let (line, rest) = varint::take_u64(rest).ok_or_else(truncated)?;
+        let numbers = Numbers {
+            amount_fen,
+            at_ms,
+            line,
+        };
+        Ok((fixed, numbers, rest))
     }
 
     /// Appends every record of an encoded buffer to `recs`.
@@ -188,23 +202,15 @@ impl<'a> Rec<'a> {
     }
 
     fn decode(body: &'a [u8]) -> io::Result<Rec<'a>> {
-        if body.len() < FIXED_LEN {
-            return Err(corrupt("short"));
-        }
-        let (fixed, rest) = body.split_at(FIXED_LEN);
+        let (fixed, numbers, mut rest) = Rec::parts(body)?;
         let side = match fixed[0] {
             0 => Side::Ledger,
             1 => Side::Statement,
             _ => return Err(corrupt("side")),
         };
-        let truncated = || corrupt("truncated number");
-        let (amount_fen, rest) = varint::take_i64(rest).ok_or_else(truncated)?;
-        let (at_ms, rest) = varint::take_i64(rest).ok_or_else(truncated)?;
-        let (line, mut rest) = varint::take_u64(rest).ok_or_else(truncated)?;
         let mut texts: [&'a str; 4] = [""; 4];
         for text in &mut texts {
-            let (bytes, after) =
-                varint::take_frame(rest).ok_or_else(|| corrupt("truncated text"))?;
+            let (bytes, after) = take_text(rest)?;
             *text = std::str::from_utf8(bytes).map_err(|_| corrupt("text"))?;
             rest = after;
         }
@@ -216,15 +222,27 @@ impl<'a> Rec<'a> {
             provider: provider_of(fixed[3]),
             period: fixed[4],
             plan_periods: fixed[5],
-            amount_fen,
-            at_ms,
-            line,
+            amount_fen: numbers.amount_fen,
+            at_ms: numbers.at_ms,
+            line: numbers.line,
             shop_id,
             reference,
             provider_ref,
             customer,
         })
     }
+}
+
+/// A record's numbers, between its fixed bytes and its texts.
+struct Numbers {
+    amount_fen: i64,
+    at_ms: i64,
+    line: u64,
+}
+
+/// A record's next text, its bytes and what follows.
+fn take_text(bytes: &[u8]) -> io::Result<(&[u8], &[u8])> {
+    varint::take_frame(bytes).ok_or_else(|| corrupt("truncated text"))
 }
 
 /// One range of a partition split by hash: its records, encoded, and each

@@ -12,6 +12,16 @@ use crate::spill::{FastMap, Fnv};
 /// Examples kept per alert.
 const EXAMPLES: usize = 3;
 
+/// Shop ids, hashed.
+pub(super) type ShopSet = HashSet<String, BuildHasherDefault<Fnv>>;
+
+/// Adds `shop` to `shops`, allocating its id only the first time it is seen.
+fn note_shop(shops: &mut ShopSet, shop: &str) {
+    if !shops.contains(shop) {
+        shops.insert(shop.to_owned());
+    }
+}
+
 /// Per discrepancy class: enough to act on, bounded.
 #[derive(Default)]
 pub(super) struct ClassAlert {
@@ -19,7 +29,7 @@ pub(super) struct ClassAlert {
     pub(super) involved_fen: i64,
     /// Hashed, not ordered, while rows are counted (a lookup per
     /// discrepancy); put in order when the alert is written.
-    pub(super) shops: HashSet<String, BuildHasherDefault<Fnv>>,
+    pub(super) shops: ShopSet,
     pub(super) examples: Vec<String>,
 }
 
@@ -27,9 +37,7 @@ impl ClassAlert {
     fn add(&mut self, row: &ReportRow<'_>, fen: i64) {
         self.count += 1;
         self.involved_fen = self.involved_fen.saturating_add(fen.abs());
-        if !self.shops.contains(row.shop_id) {
-            self.shops.insert(row.shop_id.to_owned());
-        }
+        note_shop(&mut self.shops, row.shop_id);
         if self.examples.len() < EXAMPLES {
             self.examples.push(format!(
                 "shop {} {} {} {}: {}",
@@ -58,7 +66,7 @@ impl ClassAlert {
 #[derive(Default)]
 pub(super) struct Gathered {
     /// Every shop a report row was written for.
-    pub(super) shops: HashSet<String, BuildHasherDefault<Fnv>>,
+    pub(super) shops: ShopSet,
     /// The shops' tallies as matching leaves them: their settlement
     /// batches' expected and received amounts.
     pub(super) settlements: FastMap<String, ShopTally>,
@@ -79,9 +87,7 @@ impl Gathered {
     /// Notes a report row's shop and counts the row for its class, unless
     /// matched (the shop counts its rows when its report is written).
     pub(super) fn count_row(&mut self, row: &ReportRow<'_>, fen: i64) {
-        if !self.shops.contains(row.shop_id) {
-            self.shops.insert(row.shop_id.to_owned());
-        }
+        note_shop(&mut self.shops, row.shop_id);
         let outcome = row.outcome;
         if outcome.is_discrepancy() {
             self.classes
