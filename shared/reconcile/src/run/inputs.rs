@@ -537,3 +537,64 @@ fn read_bank(
     }
     Ok((receipts, errors, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use super::*;
+    use crate::objects::LocalDir;
+    use crate::synthetic::SyntheticDay;
+
+    /// A generated day's ledger that counts the pages it serves.
+    struct CountedLedger {
+        day: SyntheticDay,
+        pages: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl LedgerSource for CountedLedger {
+        async fn ledger_page(
+            &self,
+            date: BusinessDate,
+            part: u16,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<LedgerPage, StoreError> {
+            self.pages.fetch_add(1, SeqCst);
+            self.day.ledger_page(date, part, after, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spill_writer_that_cannot_write_fails_the_read_and_stops_the_reader() {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let dir = scratch.path();
+        // The writer's spill file cannot be created: a directory is in its
+        // place. It is created once the buffers pass their budget (8 MiB,
+        // some 100,000 movements), far before the day's end.
+        std::fs::create_dir(dir.join("ledger.spill")).expect("in the way");
+        let date = BusinessDate::parse("2026-11-20").expect("date");
+        let ledger = CountedLedger {
+            day: SyntheticDay::new(date, 2_000_000),
+            pages: AtomicUsize::new(0),
+        };
+        let objects = LocalDir::new(dir.join("objects"));
+        let sources = InputSources {
+            ledger: &ledger,
+            objects: &objects,
+            payout_provider: Provider::Sandbox,
+            say: &|_: &str| {},
+        };
+        let spilled = spill_ledger(&sources, dir, 256, date).await;
+        assert!(
+            matches!(&spilled, Err(ReconcileError::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists),
+            "{:?}",
+            spilled.as_ref().map(|(_, rows, _)| rows)
+        );
+        // The reader stopped within a few pages of the failure instead of
+        // reading the other 1.9 million movements for nobody.
+        let read = ledger.pages.load(SeqCst) * MAX_LEDGER_PAGE;
+        assert!((50_000..300_000).contains(&read), "{read} movements read");
+    }
+}
