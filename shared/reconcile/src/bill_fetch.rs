@@ -84,11 +84,6 @@ impl BillState {
         }
     }
 
-    /// Asking again later may bring the bill.
-    pub fn pending(&self) -> bool {
-        matches!(self, BillState::NotYet { .. } | BillState::Ambiguous { .. })
-    }
-
     /// What the provider said, for an alert.
     fn said(&self) -> String {
         match self {
@@ -109,6 +104,10 @@ pub struct FetchedBill {
     pub key: String,
     #[serde(flatten)]
     pub state: BillState,
+    /// Asking again later may bring the bill: the provider's answer, as
+    /// [`BillOutcome::worth_asking_again`] reads it (one rule for both).
+    #[serde(skip)]
+    pub pending: bool,
 }
 
 /// One attempt at a day's bills.
@@ -121,7 +120,7 @@ pub struct DayBills {
 
 impl DayBills {
     pub fn pending(&self) -> impl Iterator<Item = &FetchedBill> {
-        self.bills.iter().filter(|b| b.state.pending())
+        self.bills.iter().filter(|b| b.pending)
     }
 }
 
@@ -145,15 +144,17 @@ pub async fn fetch_day(
         let provider = gateway.provider();
         for &kind in gateway.bill_kinds() {
             let key = bill_key(date, provider, kind);
-            let state = if stored.contains(&key) {
-                BillState::AlreadyStored
+            let (state, pending) = if stored.contains(&key) {
+                (BillState::AlreadyStored, false)
             } else {
                 let file = scratch.join(bill_file_name(provider, kind));
-                let state = BillState::of(gateway.fetch_bill(date, kind, &file).await);
+                let outcome = gateway.fetch_bill(date, kind, &file).await;
+                let pending = outcome.worth_asking_again();
+                let state = BillState::of(outcome);
                 if matches!(state, BillState::Stored { .. }) {
                     objects.upload(&key, &file, "text/csv").await?;
                 }
-                state
+                (state, pending)
             };
             tracing::info!(%date, ?provider, kind = kind.as_str(), state = %state.said(), "bill");
             bills.push(FetchedBill {
@@ -161,6 +162,7 @@ pub async fn fetch_day(
                 kind,
                 key,
                 state,
+                pending,
             });
         }
     }
@@ -213,9 +215,7 @@ pub fn missing_bills_alert(bills: &DayBills, stop_waiting: bool) -> Option<Alert
     let missing: Vec<String> = bills
         .bills
         .iter()
-        .filter(|b| {
-            matches!(b.state, BillState::Refused { .. }) || (stop_waiting && b.state.pending())
-        })
+        .filter(|b| matches!(b.state, BillState::Refused { .. }) || (stop_waiting && b.pending))
         .map(|b| format!("{:?} {} bill: {}", b.provider, b.kind, b.state.said()))
         .collect();
     if missing.is_empty() {
