@@ -53,8 +53,10 @@ impl fmt::Display for BillKind {
     }
 }
 
-/// What asking a provider for one bill came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What asking a provider for one bill came to. Serialized as the bill
+/// fetcher records it (`{"state": "NOT_YET", "detail": …}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BillOutcome {
     /// The bill, checked and unpacked, is in the destination file.
     Stored { bytes: u64 },

@@ -47,52 +47,41 @@ pub fn bill_key(date: BusinessDate, provider: Provider, kind: BillKind) -> Strin
     format!("statements/{date}/{}", bill_file_name(provider, kind))
 }
 
-/// What became of one bill in one attempt.
+/// What became of one bill in one attempt: stored by an earlier attempt,
+/// or what asking the provider came to (recorded as the outcome's own
+/// `state` and fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(untagged)]
 pub enum BillState {
-    /// Downloaded, checked and stored by this attempt.
-    Stored {
-        bytes: u64,
-    },
-    /// Stored by an earlier attempt.
+    Earlier(Earlier),
+    Asked(BillOutcome),
+}
+
+/// A bill an earlier attempt stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Earlier {
     AlreadyStored,
-    /// The provider says it has no such bill: nothing happened that day.
-    NoBill {
-        detail: String,
-    },
-    NotYet {
-        detail: String,
-    },
-    Refused {
-        code: String,
-        message: String,
-    },
-    Ambiguous {
-        detail: String,
-    },
 }
 
 impl BillState {
-    fn of(outcome: BillOutcome) -> BillState {
-        match outcome {
-            BillOutcome::Stored { bytes } => BillState::Stored { bytes },
-            BillOutcome::NoBill { detail } => BillState::NoBill { detail },
-            BillOutcome::NotYet { detail } => BillState::NotYet { detail },
-            BillOutcome::Refused { code, message } => BillState::Refused { code, message },
-            BillOutcome::Ambiguous { detail } => BillState::Ambiguous { detail },
-        }
+    /// Asking again later may bring the bill.
+    pub fn pending(&self) -> bool {
+        matches!(self, BillState::Asked(outcome) if outcome.worth_asking_again())
     }
 
     /// What the provider said, for an alert.
     fn said(&self) -> String {
-        match self {
-            BillState::Stored { bytes } => format!("stored ({bytes} bytes)"),
-            BillState::AlreadyStored => "stored earlier".to_owned(),
-            BillState::NoBill { detail } => format!("no bill: {detail}"),
-            BillState::NotYet { detail } => format!("not published yet: {detail}"),
-            BillState::Refused { code, message } => format!("refused: {code} {message}"),
-            BillState::Ambiguous { detail } => format!("no clear answer: {detail}"),
+        let outcome = match self {
+            BillState::Earlier(Earlier::AlreadyStored) => return "stored earlier".to_owned(),
+            BillState::Asked(outcome) => outcome,
+        };
+        match outcome {
+            BillOutcome::Stored { bytes } => format!("stored ({bytes} bytes)"),
+            BillOutcome::NoBill { detail } => format!("no bill: {detail}"),
+            BillOutcome::NotYet { detail } => format!("not published yet: {detail}"),
+            BillOutcome::Refused { code, message } => format!("refused: {code} {message}"),
+            BillOutcome::Ambiguous { detail } => format!("no clear answer: {detail}"),
         }
     }
 }
@@ -104,10 +93,6 @@ pub struct FetchedBill {
     pub key: String,
     #[serde(flatten)]
     pub state: BillState,
-    /// Asking again later may bring the bill: the provider's answer, as
-    /// [`BillOutcome::worth_asking_again`] reads it (one rule for both).
-    #[serde(skip)]
-    pub pending: bool,
 }
 
 /// One attempt at a day's bills.
@@ -120,7 +105,7 @@ pub struct DayBills {
 
 impl DayBills {
     pub fn pending(&self) -> impl Iterator<Item = &FetchedBill> {
-        self.bills.iter().filter(|b| b.pending)
+        self.bills.iter().filter(|b| b.state.pending())
     }
 }
 
@@ -144,17 +129,15 @@ pub async fn fetch_day(
         let provider = gateway.provider();
         for &kind in gateway.bill_kinds() {
             let key = bill_key(date, provider, kind);
-            let (state, pending) = if stored.contains(&key) {
-                (BillState::AlreadyStored, false)
+            let state = if stored.contains(&key) {
+                BillState::Earlier(Earlier::AlreadyStored)
             } else {
                 let file = scratch.join(bill_file_name(provider, kind));
                 let outcome = gateway.fetch_bill(date, kind, &file).await;
-                let pending = outcome.worth_asking_again();
-                let state = BillState::of(outcome);
-                if matches!(state, BillState::Stored { .. }) {
+                if matches!(outcome, BillOutcome::Stored { .. }) {
                     objects.upload(&key, &file, "text/csv").await?;
                 }
-                (state, pending)
+                BillState::Asked(outcome)
             };
             tracing::info!(%date, ?provider, kind = kind.as_str(), state = %state.said(), "bill");
             bills.push(FetchedBill {
@@ -162,7 +145,6 @@ pub async fn fetch_day(
                 kind,
                 key,
                 state,
-                pending,
             });
         }
     }
@@ -215,7 +197,10 @@ pub fn missing_bills_alert(bills: &DayBills, stop_waiting: bool) -> Option<Alert
     let missing: Vec<String> = bills
         .bills
         .iter()
-        .filter(|b| matches!(b.state, BillState::Refused { .. }) || (stop_waiting && b.pending))
+        .filter(|b| {
+            matches!(b.state, BillState::Asked(BillOutcome::Refused { .. }))
+                || (stop_waiting && b.state.pending())
+        })
         .map(|b| format!("{:?} {} bill: {}", b.provider, b.kind, b.state.said()))
         .collect();
     if missing.is_empty() {

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use qrpay_domain::{BusinessDate, Provider};
 use qrpay_provider::bills::{BillGateway, BillKind, BillOutcome};
 use qrpay_reconcile::bill_fetch::{
-    deadline, fetch_day, missing_bills_alert, next_step, BillState, Next, ASK_AGAIN_EVERY,
+    deadline, fetch_day, missing_bills_alert, next_step, BillState, Earlier, Next, ASK_AGAIN_EVERY,
 };
 use qrpay_reconcile::objects::{LocalDir, ObjectStore};
 
@@ -118,21 +118,21 @@ async fn published_bills_land_where_the_run_reads_them_and_are_not_fetched_twice
                 Provider::Wechatpay,
                 BillKind::Trade,
                 "statements/2026-11-20/wechatpay.csv",
-                &BillState::Stored { bytes: 5 }
+                &BillState::Asked(BillOutcome::Stored { bytes: 5 })
             ),
             (
                 Provider::Wechatpay,
                 BillKind::FundFlow,
                 "statements/2026-11-20/wechatpay-fundflow.csv",
-                &BillState::Stored { bytes: 4 }
+                &BillState::Asked(BillOutcome::Stored { bytes: 4 })
             ),
             (
                 Provider::Alipay,
                 BillKind::Trade,
                 "statements/2026-11-20/alipay.csv",
-                &BillState::NotYet {
+                &BillState::Asked(BillOutcome::NotYet {
                     detail: "isp.bill_not_exist".into()
-                }
+                })
             ),
         ]
     );
@@ -157,7 +157,10 @@ async fn published_bills_land_where_the_run_reads_them_and_are_not_fetched_twice
     let record: serde_json::Value =
         serde_json::from_slice(&get("runs/2026-11-20/bills.json").await.unwrap()).unwrap();
     assert_eq!(record["bills"][2]["state"], "NOT_YET");
+    assert_eq!(record["bills"][2]["detail"], "isp.bill_not_exist");
     assert_eq!(record["bills"][1]["kind"], "fundflow");
+    assert_eq!(record["bills"][1]["state"], "STORED");
+    assert_eq!(record["bills"][1]["bytes"], 4);
 
     // The second attempt asks only for what is missing.
     let later = morning() + chrono::Duration::minutes(15);
@@ -167,9 +170,9 @@ async fn published_bills_land_where_the_run_reads_them_and_are_not_fetched_twice
     assert_eq!(
         second.bills.iter().map(|b| &b.state).collect::<Vec<_>>(),
         vec![
-            &BillState::AlreadyStored,
-            &BillState::AlreadyStored,
-            &BillState::Stored { bytes: 6 }
+            &BillState::Earlier(Earlier::AlreadyStored),
+            &BillState::Earlier(Earlier::AlreadyStored),
+            &BillState::Asked(BillOutcome::Stored { bytes: 6 })
         ]
     );
     assert_eq!(wechat.calls(), vec![BillKind::Trade, BillKind::FundFlow]);
@@ -179,6 +182,17 @@ async fn published_bills_land_where_the_run_reads_them_and_are_not_fetched_twice
         Some(b"alipay".to_vec())
     );
     assert_eq!(next_step(&second, later, Some(deadline(day()))), Next::Run);
+    let record: serde_json::Value =
+        serde_json::from_slice(&get("runs/2026-11-20/bills.json").await.unwrap()).unwrap();
+    assert_eq!(
+        record["bills"][0],
+        serde_json::json!({
+            "provider": "wechatpay",
+            "kind": "trade",
+            "key": "statements/2026-11-20/wechatpay.csv",
+            "state": "ALREADY_STORED"
+        })
+    );
     assert_eq!(missing_bills_alert(&second, true), None);
     // The scratch files are gone.
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
