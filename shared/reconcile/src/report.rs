@@ -111,6 +111,9 @@ fn instalment(rec: &Rec<'_>, plan_periods: u8) -> Option<Instalment> {
     }
 }
 
+/// A report row's deduction status when the provider failed to collect.
+const DEDUCTION_FAILED: &str = "FAILED";
+
 fn deduction_status(finding: &Finding<'_, '_>) -> Option<&'static str> {
     let rec = finding.primary()?;
     if rec.kind != MovementKind::Deduction {
@@ -121,7 +124,7 @@ fn deduction_status(finding: &Finding<'_, '_>) -> Option<&'static str> {
         .map_or(ProviderStatus::Success, |s| s.status);
     Some(match status {
         ProviderStatus::Success => "DEDUCTED",
-        ProviderStatus::Failed => "FAILED",
+        ProviderStatus::Failed => DEDUCTION_FAILED,
         ProviderStatus::Processing => "PROCESSING",
         ProviderStatus::Closed => "CLOSED",
     })
@@ -249,7 +252,7 @@ const KINDS: [&str; 9] = [
     "ADJUSTMENT_DEBIT",
     "FEE_RETURNED",
 ];
-const DEDUCTION_STATES: [&str; 4] = ["DEDUCTED", "FAILED", "PROCESSING", "CLOSED"];
+const DEDUCTION_STATES: [&str; 4] = ["DEDUCTED", DEDUCTION_FAILED, "PROCESSING", "CLOSED"];
 /// The longest text a bucket record keeps (longer is cut at a character).
 const TEXT_MAX: usize = u16::MAX as usize - 1;
 /// Flags of a bucket record: which of its optional numbers follow.
@@ -494,7 +497,7 @@ impl ShopTally {
     /// A settlement row's ledger side is the bank's receipt, not a movement.
     pub fn count_row(&mut self, row: &ReportRow<'_>) {
         self.outcomes[row.outcome.index()] += 1;
-        if row.deduction_status == Some("FAILED") {
+        if row.deduction_status == Some(DEDUCTION_FAILED) {
             self.deductions_failed += 1;
         }
         let (Some(fen), Some(kind)) = (row.ledger_fen, MovementKind::parse(row.kind)) else {
